@@ -1,0 +1,168 @@
+//! Tandem's wire protocol: every message that crosses a wire between the signaling server,
+//! the web console and the agent. JSON text frames over one WebSocket per client, tagged
+//! by `type`. No I/O here: types, their JSON form, and the checks every reader applies.
+//!
+//! `docs/protocol.md` describes the protocol for people writing their own client; the
+//! golden fixtures in `fixtures/` are the examples it cites and the tests round-trip.
+
+mod client;
+mod error;
+mod ids;
+mod server;
+mod types;
+
+pub use client::ClientMessage;
+pub use error::{DecodeError, ErrorCode};
+pub use ids::{InvalidSessionNumber, ParticipantId, SessionNumber, ShareId, Timestamp};
+pub use server::{ServerMessage, SessionSnapshot};
+pub use types::{
+    Admission, CallInfo, CallMember, ClientKind, ControlChange, ControlInfo, EndReason,
+    IceCandidate, InviteState, Invitee, LeaveReason, ParticipantInfo, Role, ShareInfo, ShareSource,
+    ShareStopReason, StreamRef, TransferTarget,
+};
+
+use serde::de::DeserializeOwned;
+
+/// The protocol version this build speaks. Bumped on any change a peer of the previous
+/// version could misread; additions of optional fields and new messages do not bump it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest text frame either side accepts (64 KiB). Larger frames close the connection.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// The longest personal message of a WebACD transfer, in characters (R10).
+pub const WEBACD_MESSAGE_MAX_CHARS: usize = 345;
+
+/// The longest chat line, in characters.
+pub const CHAT_MAX_CHARS: usize = 2000;
+
+/// The longest display name, in characters.
+pub const NAME_MAX_CHARS: usize = 64;
+
+/// Read a client's message, with an error value that says what was wrong.
+pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
+    decode(text)
+}
+
+/// Read a server's message, with an error value that says what was wrong.
+pub fn decode_server(text: &str) -> Result<ServerMessage, DecodeError> {
+    decode(text)
+}
+
+fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(DecodeError {
+            code: ErrorCode::MessageTooLarge,
+            message: format!(
+                "message of {} bytes is larger than the limit of {MAX_MESSAGE_BYTES} bytes",
+                text.len()
+            ),
+        });
+    }
+    serde_json::from_str(text).map_err(|e| classify(text, e))
+}
+
+/// Turn serde's error into a code and a sentence naming the problem.
+fn classify(text: &str, error: serde_json::Error) -> DecodeError {
+    let detail = error.to_string();
+    if detail.starts_with("unknown variant") {
+        let kind = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        return DecodeError {
+            code: ErrorCode::UnknownType,
+            message: format!("unknown message type {kind:?}"),
+        };
+    }
+    let message = match error.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("not valid JSON: {detail}")
+        }
+        _ if detail.starts_with("missing field `type`") => {
+            "a message must be a JSON object with a \"type\" field".to_owned()
+        }
+        _ => format!("malformed message: {detail}"),
+    };
+    DecodeError {
+        code: ErrorCode::BadMessage,
+        message,
+    }
+}
+
+/// Encode any message as the JSON text sent on the wire.
+pub fn encode<T: serde::Serialize>(message: &T) -> String {
+    // Serializing these types cannot fail: every map key is a string and no
+    // Serialize impl here returns an error.
+    serde_json::to_string(message).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","code":"internal","message":"encode failed: {e}"}}"#)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_type_is_named_in_the_error() {
+        let err = decode_client(r#"{"type":"fly_to_the_moon"}"#).expect_err("unknown");
+        assert_eq!(err.code, ErrorCode::UnknownType);
+        assert!(err.message.contains("fly_to_the_moon"), "{}", err.message);
+    }
+
+    #[test]
+    fn malformed_json_is_bad_message() {
+        for text in ["", "{", "[1,2]", "null", "\"hello\"", "{\"type\":"] {
+            let err = decode_client(text).expect_err(text);
+            assert_eq!(err.code, ErrorCode::BadMessage, "{text}: {}", err.message);
+            assert!(!err.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn missing_type_says_so() {
+        let err = decode_client(r#"{"text":"hi"}"#).expect_err("no type");
+        assert_eq!(err.code, ErrorCode::BadMessage);
+        assert!(err.message.contains("\"type\""), "{}", err.message);
+    }
+
+    #[test]
+    fn wrong_field_type_is_bad_message_naming_the_field() {
+        let err = decode_client(r#"{"type":"admit","participant":"seven"}"#).expect_err("bad");
+        assert_eq!(err.code, ErrorCode::BadMessage);
+        assert!(err.message.contains("malformed"), "{}", err.message);
+    }
+
+    #[test]
+    fn bad_session_number_is_explained() {
+        let err = decode_client(r#"{"type":"join_by_number","number":"12","name":"Ann"}"#)
+            .expect_err("short number");
+        assert_eq!(err.code, ErrorCode::BadMessage);
+        assert!(err.message.contains("nine digits"), "{}", err.message);
+    }
+
+    #[test]
+    fn oversized_message_is_refused_before_parsing() {
+        let text = format!(
+            r#"{{"type":"chat","text":"{}"}}"#,
+            "a".repeat(MAX_MESSAGE_BYTES)
+        );
+        let err = decode_client(&text).expect_err("too large");
+        assert_eq!(err.code, ErrorCode::MessageTooLarge);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_for_forward_compatibility() {
+        let msg = decode_client(r#"{"type":"chat","text":"hi","colour":"red"}"#).expect("ok");
+        assert_eq!(msg, ClientMessage::Chat { text: "hi".into() });
+    }
+
+    #[test]
+    fn kind_matches_the_wire_tag() {
+        let msg = ClientMessage::SetActiveCustomer {
+            participant: ParticipantId(4),
+        };
+        let value: serde_json::Value = serde_json::from_str(&encode(&msg)).expect("json");
+        assert_eq!(value["type"], msg.kind());
+    }
+}
