@@ -1,0 +1,129 @@
+//! The audit trail (C3): one record for every change of a session's state.
+
+use serde::Serialize;
+use tandem_protocol::{
+    ControlChange, EndReason, Invitee, LeaveReason, ParticipantId, Role, SessionNumber, ShareId,
+    ShareSource, ShareStopReason, Timestamp, TransferTarget,
+};
+
+/// One append-only audit entry: who did what, when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    pub at: Timestamp,
+    pub session: SessionNumber,
+    /// Who caused it; `None` when the server or a timer did.
+    pub actor: Option<Actor>,
+    #[serde(flatten)]
+    pub action: AuditAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    pub participant: ParticipantId,
+    pub name: String,
+    /// The rep's account, for reps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum AuditAction {
+    Started {
+        primary: ParticipantId,
+    },
+    Joined {
+        participant: ParticipantId,
+        role: Role,
+    },
+    Waiting {
+        participant: ParticipantId,
+    },
+    Admitted {
+        participant: ParticipantId,
+    },
+    Denied {
+        participant: ParticipantId,
+    },
+    Left {
+        participant: ParticipantId,
+        reason: LeaveReason,
+    },
+    ConnectionLost {
+        participant: ParticipantId,
+    },
+    Reconnected {
+        participant: ParticipantId,
+    },
+    ActiveCustomer {
+        customer: ParticipantId,
+        previous: Option<ParticipantId>,
+    },
+    ShareRequested {
+        agent: ParticipantId,
+    },
+    ShareDeclined {
+        agent: ParticipantId,
+    },
+    ShareStarted {
+        share: ShareId,
+        owner: ParticipantId,
+        source: ShareSource,
+    },
+    ShareStopped {
+        share: ShareId,
+        reason: ShareStopReason,
+    },
+    ViewerJoined {
+        share: ShareId,
+        viewer: ParticipantId,
+    },
+    ViewerLeft {
+        share: ShareId,
+        viewer: ParticipantId,
+    },
+    ControlRequested {
+        grantee: ParticipantId,
+        agent: ParticipantId,
+    },
+    ControlGranted {
+        holder: ParticipantId,
+        agent: ParticipantId,
+    },
+    ControlDeclined {
+        agent: ParticipantId,
+    },
+    ControlEnded {
+        reason: ControlChange,
+    },
+    ControlRevoked {
+        agent: ParticipantId,
+    },
+    PrimaryTransferred {
+        from: ParticipantId,
+        to: ParticipantId,
+    },
+    WebacdTransfer {
+        target: TransferTarget,
+        message: Option<String>,
+    },
+    TransferAccepted {
+        rep: ParticipantId,
+    },
+    Invited {
+        invitee: Invitee,
+        address: String,
+        own_email_program: bool,
+    },
+    CallStarted,
+    CallJoined {
+        participant: ParticipantId,
+    },
+    CallLeft {
+        participant: ParticipantId,
+    },
+    CallEnded,
+    Ended {
+        reason: EndReason,
+    },
+}

@@ -1,0 +1,341 @@
+//! Who is in the session: joining (R4, R8, C2), the waiting room, leaving, and the
+//! primary rep's page and connection (R2).
+
+use tandem_protocol::{
+    Admission, EndReason, LeaveReason, NAME_MAX_CHARS, ParticipantId, Role, ServerMessage,
+};
+
+use crate::audit::AuditAction;
+use crate::error::SessionError;
+use crate::event::{Join, JoinKind, Timer};
+use crate::output::{Outbox, Output};
+use crate::session::{Audience, Participant, Session};
+
+/// A display name as people will see it: trimmed, not empty, not too long, printable.
+pub(crate) fn valid_name(name: &str) -> Result<String, SessionError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(SessionError::InvalidName("please enter your name"));
+    }
+    if name.chars().count() > NAME_MAX_CHARS {
+        return Err(SessionError::InvalidName(
+            "that name is too long; use at most 64 characters",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(SessionError::InvalidName(
+            "a name cannot contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+impl Session {
+    pub(crate) fn join(&mut self, join: Join, out: &mut Outbox) -> Result<(), SessionError> {
+        if self.participants.contains_key(&join.id) {
+            return Err(SessionError::DuplicateParticipant(join.id));
+        }
+        let name = valid_name(&join.name)?;
+        let id = join.id;
+        let mut participant = Participant {
+            name,
+            role: Role::Customer,
+            admission: Admission::Admitted,
+            connected: true,
+            rep: None,
+            agent: None,
+            customer: None,
+            control_consent: false,
+        };
+        let mut transfer_message = None;
+        match join.kind {
+            JoinKind::CustomerByLink | JoinKind::CustomerByNumber => {
+                let max = self.config.max_customers_per_rep;
+                if self
+                    .customer_count()
+                    .saturating_add(join.rep_load_elsewhere)
+                    >= max
+                {
+                    return Err(SessionError::SessionFull { max });
+                }
+                if matches!(join.kind, JoinKind::CustomerByNumber) {
+                    participant.admission = Admission::Waiting;
+                }
+            }
+            JoinKind::Assistant(rep) => {
+                participant.role = Role::Assistant;
+                participant.rep = Some(rep);
+            }
+            JoinKind::TransferReceiver(rep) => {
+                let pending = self
+                    .pending_transfer
+                    .take()
+                    .ok_or(SessionError::NoTransferPending)?;
+                transfer_message = pending.message;
+                participant.role = Role::PrimaryRep;
+                participant.rep = Some(rep);
+            }
+            JoinKind::Agent { customer } => {
+                let c = self.participant(customer)?;
+                if c.role != Role::Customer {
+                    return Err(SessionError::UnknownParticipant(customer));
+                }
+                if !c.is_admitted() {
+                    return Err(SessionError::NotPermitted(
+                        "the customer is still in the waiting room; the agent can attach once \
+                         they are admitted",
+                    ));
+                }
+                if c.agent.is_some() {
+                    return Err(SessionError::AgentAlreadyAttached);
+                }
+                participant.role = Role::Agent;
+                participant.customer = Some(customer);
+            }
+        }
+
+        let role = participant.role;
+        let admission = participant.admission;
+        self.participants.insert(id, participant);
+        if let Some(customer) = self.participants.get(&id).and_then(|p| p.customer) {
+            if let Some(c) = self.participants.get_mut(&customer) {
+                c.agent = Some(id);
+            }
+        }
+        let actor = self.actor(id);
+        if admission == Admission::Waiting {
+            out.send(
+                id,
+                ServerMessage::Waiting {
+                    number: self.number,
+                },
+            );
+            if let Some(participant) = self.info(id) {
+                let joined = ServerMessage::ParticipantJoined { participant };
+                self.broadcast(Audience::Reps, joined, out);
+            }
+            out.audit(actor, AuditAction::Waiting { participant: id });
+            return Ok(());
+        }
+
+        if let Some(mut snapshot) = self.snapshot(id) {
+            snapshot.transfer_message = transfer_message;
+            out.send(id, ServerMessage::Joined(snapshot));
+        }
+        if let Some(participant) = self.info(id) {
+            let joined = ServerMessage::ParticipantJoined { participant };
+            self.broadcast_except(Audience::People, Some(id), joined, out);
+        }
+        if let Some(customer) = self.participants.get(&id).and_then(|p| p.customer) {
+            self.announce_update(customer, out);
+        }
+        if role == Role::PrimaryRep {
+            out.audit(actor, AuditAction::TransferAccepted { rep: id });
+        } else {
+            out.audit(
+                actor,
+                AuditAction::Joined {
+                    participant: id,
+                    role,
+                },
+            );
+        }
+        if role == Role::Customer {
+            self.activate_if_none(id, out);
+        }
+        Ok(())
+    }
+
+    /// Let a waiting customer in (C2).
+    pub(crate) fn admit(
+        &mut self,
+        from: ParticipantId,
+        who: ParticipantId,
+        out: &mut Outbox,
+    ) -> Result<(), SessionError> {
+        self.require_active_rep(from, "only a support rep can admit customers")?;
+        let p = self.participant_mut(who)?;
+        if p.admission != Admission::Waiting {
+            return Err(SessionError::NotPermitted(
+                "that participant is not waiting",
+            ));
+        }
+        p.admission = Admission::Admitted;
+        if let Some(snapshot) = self.snapshot(who) {
+            out.send(who, ServerMessage::Joined(snapshot));
+        }
+        self.announce_update(who, out);
+        out.audit(self.actor(from), AuditAction::Admitted { participant: who });
+        self.activate_if_none(who, out);
+        Ok(())
+    }
+
+    /// Turn a waiting customer away (C2).
+    pub(crate) fn deny(
+        &mut self,
+        from: ParticipantId,
+        who: ParticipantId,
+        out: &mut Outbox,
+    ) -> Result<(), SessionError> {
+        self.require_active_rep(from, "only a support rep can turn customers away")?;
+        if self.participant(who)?.admission != Admission::Waiting {
+            return Err(SessionError::NotPermitted(
+                "that participant is not waiting",
+            ));
+        }
+        out.send(
+            who,
+            ServerMessage::Denied {
+                message: "The support rep did not admit you to this session.".into(),
+            },
+        );
+        out.audit(self.actor(from), AuditAction::Denied { participant: who });
+        self.remove(who, LeaveReason::Denied, out);
+        Ok(())
+    }
+
+    /// Leave on purpose or close the page. For the primary rep this ends the session for
+    /// everyone (R2).
+    pub(crate) fn leave(
+        &mut self,
+        who: ParticipantId,
+        out: &mut Outbox,
+    ) -> Result<(), SessionError> {
+        if self.participant(who)?.role == Role::PrimaryRep {
+            self.end(EndReason::PrimaryLeft, Some(who), out);
+        } else {
+            self.remove(who, LeaveReason::Left, out);
+        }
+        Ok(())
+    }
+
+    /// The connection opened (the primary's first time) or came back within the grace
+    /// period: send the whole picture.
+    pub(crate) fn connected(
+        &mut self,
+        who: ParticipantId,
+        out: &mut Outbox,
+    ) -> Result<(), SessionError> {
+        let p = self.participant_mut(who)?;
+        let was_connected = std::mem::replace(&mut p.connected, true);
+        let waiting = p.admission == Admission::Waiting;
+        let is_primary = p.role == Role::PrimaryRep;
+        if !was_connected {
+            out.push(Output::CancelTimer(Timer::Reconnect(who)));
+        }
+        if waiting {
+            out.send(
+                who,
+                ServerMessage::Waiting {
+                    number: self.number,
+                },
+            );
+        } else if let Some(mut snapshot) = self.snapshot(who) {
+            if is_primary && self.invite_dialog_pending {
+                self.invite_dialog_pending = false;
+                snapshot.open_invite_dialog = true;
+            }
+            out.send(who, ServerMessage::Joined(snapshot));
+        }
+        if !was_connected {
+            self.announce_update(who, out);
+            out.audit(
+                self.actor(who),
+                AuditAction::Reconnected { participant: who },
+            );
+        }
+        Ok(())
+    }
+
+    /// The connection dropped without a goodbye: hold the place for the grace period (R2).
+    pub(crate) fn connection_lost(
+        &mut self,
+        who: ParticipantId,
+        out: &mut Outbox,
+    ) -> Result<(), SessionError> {
+        let grace = self.config.reconnect_grace_ms;
+        let p = self.participant_mut(who)?;
+        if !std::mem::replace(&mut p.connected, false) {
+            return Ok(());
+        }
+        out.push(Output::SetTimer {
+            timer: Timer::Reconnect(who),
+            at: out.now.plus_millis(grace),
+        });
+        self.announce_update(who, out);
+        out.audit(
+            self.actor(who),
+            AuditAction::ConnectionLost { participant: who },
+        );
+        Ok(())
+    }
+
+    /// The grace period ran out. A stale timer (the participant came back or left) does
+    /// nothing.
+    pub(crate) fn reconnect_expired(&mut self, who: ParticipantId, out: &mut Outbox) {
+        let Some(p) = self.participants.get(&who) else {
+            return;
+        };
+        if p.connected {
+            return;
+        }
+        if p.role == Role::PrimaryRep {
+            self.end(EndReason::PrimaryConnectionLost, None, out);
+        } else {
+            self.remove(who, LeaveReason::ConnectionLost, out);
+        }
+    }
+
+    /// Take a participant out of the session and undo everything that hung on them:
+    /// their agent, shares, viewing, control, call, and being the active customer.
+    pub(crate) fn remove(&mut self, who: ParticipantId, reason: LeaveReason, out: &mut Outbox) {
+        let Some(p) = self.participants.get(&who) else {
+            return;
+        };
+        if let Some(agent) = p.agent {
+            self.remove(agent, LeaveReason::CustomerLeft, out);
+        }
+        let actor = self.actor(who);
+        let Some(p) = self.participants.remove(&who) else {
+            return;
+        };
+        if !p.connected {
+            out.push(Output::CancelTimer(Timer::Reconnect(who)));
+        }
+        self.forget_shares_of(who, out);
+        self.forget_control_of(who, out);
+        self.forget_call_member(who, out);
+        if let Some(customer) = p.customer {
+            if let Some(c) = self.participants.get_mut(&customer) {
+                c.agent = None;
+            }
+            self.announce_update(customer, out);
+        }
+        if self.active_customer == Some(who) {
+            self.active_customer = None;
+            let message = ServerMessage::ActiveCustomer { participant: None };
+            self.broadcast(Audience::Admitted, message, out);
+        }
+        let audience = if p.is_admitted() {
+            Audience::People
+        } else {
+            Audience::Reps
+        };
+        let left = ServerMessage::ParticipantLeft {
+            participant: who,
+            reason,
+        };
+        self.broadcast(audience, left, out);
+        out.audit(
+            actor,
+            AuditAction::Left {
+                participant: who,
+                reason,
+            },
+        );
+        out.push(Output::Disconnect {
+            participant: who,
+            reason,
+        });
+    }
+}
