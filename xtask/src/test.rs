@@ -1,0 +1,42 @@
+//! `cargo xtask test`: what CI runs. Formatting, lints with warnings as errors, then every
+//! test of the workspace. Test runners print their own summary line.
+
+use crate::system::{cargo, ensure_packages, exec};
+
+/// Debian packages the tests need (end-to-end tests add theirs here).
+const PACKAGES: &[&str] = &["pkg-config"];
+
+pub fn run(extra: &[String]) -> anyhow::Result<()> {
+    ensure_packages(PACKAGES)?;
+    exec(cargo().args(["fmt", "--all", "--check"]))?;
+    exec(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    if has_nextest() {
+        exec(
+            cargo()
+                .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+                .args(extra),
+        )?;
+    } else {
+        println!("xtask: cargo-nextest not found; using cargo test");
+        exec(
+            cargo()
+                .args(["test", "--workspace", "--no-fail-fast"])
+                .args(extra),
+        )?;
+    }
+    Ok(())
+}
+
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
