@@ -1,0 +1,197 @@
+//! Administration: reps and their roles, site settings, WebACD queues, the audit log.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{Admin, hash_password, validate_password, validate_username};
+use crate::clock::now_millis;
+use crate::error::AppError;
+use crate::store::{Account, AccountChanges, AuditEntry, NewAccount, Queue, SiteSettings};
+
+pub async fn reps(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Account>>, AppError> {
+    Ok(Json(state.store.accounts().await?))
+}
+
+#[derive(Deserialize)]
+pub struct NewRep {
+    username: String,
+    display_name: String,
+    password: String,
+    #[serde(default)]
+    is_admin: bool,
+    #[serde(default)]
+    is_webacd: bool,
+}
+
+fn valid_display_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(AppError::bad_request(
+            "a display name has 1 to 64 printable characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub async fn create_rep(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(rep): Json<NewRep>,
+) -> Result<(StatusCode, Json<Account>), AppError> {
+    let username = rep.username.trim().to_owned();
+    validate_username(&username)?;
+    validate_password(&rep.password)?;
+    let account = state
+        .store
+        .create_account(NewAccount {
+            username,
+            display_name: valid_display_name(&rep.display_name)?,
+            password_hash: hash_password(&rep.password)?,
+            is_admin: rep.is_admin,
+            is_webacd: rep.is_webacd,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+#[derive(Deserialize)]
+pub struct RepChanges {
+    display_name: Option<String>,
+    is_admin: Option<bool>,
+    is_webacd: Option<bool>,
+    disabled: Option<bool>,
+    password: Option<String>,
+}
+
+pub async fn update_rep(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Path(id): Path<i64>,
+    Json(changes): Json<RepChanges>,
+) -> Result<Json<Account>, AppError> {
+    if id == me.id && (changes.disabled == Some(true) || changes.is_admin == Some(false)) {
+        return Err(AppError::bad_request(
+            "you cannot disable yourself or remove your own admin role",
+        ));
+    }
+    let password_hash = match &changes.password {
+        Some(p) => {
+            validate_password(p)?;
+            Some(hash_password(p)?)
+        }
+        None => None,
+    };
+    let display_name = changes
+        .display_name
+        .as_deref()
+        .map(valid_display_name)
+        .transpose()?;
+    let account = state
+        .store
+        .update_account(
+            id,
+            AccountChanges {
+                display_name,
+                is_admin: changes.is_admin,
+                is_webacd: changes.is_webacd,
+                disabled: changes.disabled,
+                password_hash,
+            },
+        )
+        .await?;
+    Ok(Json(account))
+}
+
+pub async fn settings(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<SiteSettings>, AppError> {
+    Ok(Json(state.store.settings().await?))
+}
+
+pub async fn save_settings(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(settings): Json<SiteSettings>,
+) -> Result<Json<SiteSettings>, AppError> {
+    if !(1..=100).contains(&settings.max_customers_per_rep) {
+        return Err(AppError::bad_request(
+            "the maximum number of customers per rep must be between 1 and 100",
+        ));
+    }
+    state.store.save_settings(&settings).await?;
+    Ok(Json(settings))
+}
+
+pub async fn queues(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Queue>>, AppError> {
+    Ok(Json(state.store.queues().await?))
+}
+
+#[derive(Deserialize)]
+pub struct NewQueue {
+    name: String,
+}
+
+pub async fn create_queue(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(queue): Json<NewQueue>,
+) -> Result<(StatusCode, Json<Queue>), AppError> {
+    let name = valid_display_name(&queue.name)
+        .map_err(|_| AppError::bad_request("a queue name has 1 to 64 printable characters"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(state.store.create_queue(&name, now_millis()).await?),
+    ))
+}
+
+pub async fn delete_queue(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    state.store.delete_queue(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct Members {
+    members: Vec<i64>,
+}
+
+pub async fn set_members(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<i64>,
+    Json(body): Json<Members>,
+) -> Result<Json<Queue>, AppError> {
+    Ok(Json(
+        state.store.set_queue_members(id, &body.members).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    session: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>, AppError> {
+    let session = match q.session.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            s.parse::<tandem_protocol::SessionNumber>()
+                .map_err(|e| AppError::bad_request(e.to_string()))?
+                .digits(),
+        ),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    Ok(Json(state.store.audit(session.as_deref(), limit).await?))
+}

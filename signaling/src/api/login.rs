@@ -1,0 +1,86 @@
+//! Logging in and out. The cookie is HttpOnly and SameSite=Strict; only its hash is stored.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{LOGIN_COOKIE, LOGIN_LIFETIME_MS, Rep, verify_nothing, verify_password};
+use crate::clock::{hash_secret, now_millis, secret};
+use crate::error::AppError;
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Json(creds): Json<Credentials>,
+) -> Result<Response, AppError> {
+    if !state.limits.login(addr.ip()) {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many login attempts; wait a minute and try again",
+        ));
+    }
+    let wrong = || AppError::new(StatusCode::UNAUTHORIZED, "wrong username or password");
+    let Some((account, hash)) = state.store.account_for_login(creds.username.trim()).await? else {
+        verify_nothing(&creds.password);
+        return Err(wrong());
+    };
+    if !verify_password(&hash, &creds.password) {
+        return Err(wrong());
+    }
+    if account.disabled {
+        return Err(AppError::forbidden(
+            "this account is disabled; ask your administrator",
+        ));
+    }
+    let token = secret();
+    let now = now_millis();
+    state
+        .store
+        .create_login(
+            &hash_secret(&token),
+            account.id,
+            now,
+            now + LOGIN_LIFETIME_MS,
+        )
+        .await?;
+    let cookie = format!(
+        "{LOGIN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{}",
+        if state.config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    Ok(([(header::SET_COOKIE, cookie)], Json(account)).into_response())
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let jar = CookieJar::from_headers(&headers);
+    if let Some(cookie) = jar.get(LOGIN_COOKIE) {
+        state
+            .store
+            .delete_login(&hash_secret(cookie.value()))
+            .await?;
+    }
+    let expired = format!("{LOGIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    Ok(([(header::SET_COOKIE, expired)], StatusCode::NO_CONTENT).into_response())
+}
+
+pub async fn me(Rep(account): Rep) -> impl IntoResponse {
+    Json(account)
+}

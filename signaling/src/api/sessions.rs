@@ -1,0 +1,87 @@
+//! Starting a session (R1) and listing a rep's live sessions.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use tandem_protocol::{ErrorCode, SessionNumber};
+
+use crate::AppState;
+use crate::auth::Rep;
+use crate::error::AppError;
+use crate::live::RepSession;
+
+#[derive(Deserialize)]
+pub struct StartRequest {
+    /// R1's "Email" checkbox.
+    #[serde(default = "yes")]
+    email_invite: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Serialize)]
+pub struct SessionView {
+    number: String,
+    display: String,
+    link: String,
+    join_page: String,
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    Rep(account): Rep,
+    headers: HeaderMap,
+    Json(request): Json<StartRequest>,
+) -> Result<(StatusCode, Json<SessionView>), AppError> {
+    let settings = state.store.settings().await?;
+    let base = state.base_url(&headers);
+    let started = state
+        .registry
+        .start(&account, request.email_invite, &settings, &base)
+        .map_err(|r| {
+            let status = match r.code {
+                ErrorCode::SiteLimit => StatusCode::CONFLICT,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            AppError::new(status, r.message)
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionView {
+            link: format!("{base}/j/{}", started.secret),
+            join_page: format!("{base}/join"),
+            number: started.number,
+            display: started.display,
+        }),
+    ))
+}
+
+pub async fn mine(State(state): State<AppState>, Rep(account): Rep) -> Json<Vec<RepSession>> {
+    Json(state.registry.sessions_of(&account))
+}
+
+/// The number and join link of one of the rep's live sessions, for the session page.
+pub async fn one(
+    State(state): State<AppState>,
+    Rep(account): Rep,
+    headers: HeaderMap,
+    Path(number): Path<String>,
+) -> Result<Json<SessionView>, AppError> {
+    let number: SessionNumber = number
+        .parse()
+        .map_err(|e: tandem_protocol::InvalidSessionNumber| AppError::bad_request(e.to_string()))?;
+    let secret = state
+        .registry
+        .secret_for(&account, number)
+        .ok_or_else(|| AppError::not_found("you have no live session with that number"))?;
+    let base = state.base_url(&headers);
+    Ok(Json(SessionView {
+        link: format!("{base}/j/{secret}"),
+        join_page: format!("{base}/join"),
+        number: number.digits(),
+        display: number.to_string(),
+    }))
+}

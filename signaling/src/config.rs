@@ -1,0 +1,151 @@
+//! Server configuration: command-line flags, then `TANDEM_*` environment variables, then
+//! an optional TOML file, then defaults.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Parser;
+use serde::Deserialize;
+
+#[derive(Debug, Parser, Default)]
+#[command(
+    name = "tandem-signaling",
+    version,
+    about = "Tandem's signaling server and web console"
+)]
+pub struct Flags {
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, env = "TANDEM_BIND")]
+    pub bind: Option<IpAddr>,
+    /// Port to listen on; 0 picks a free one [default: 8080]
+    #[arg(long, env = "TANDEM_PORT")]
+    pub port: Option<u16>,
+    /// Where the database lives [default: ./data]
+    #[arg(long, env = "TANDEM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Password for the first admin account, created on first start [default: random, printed]
+    #[arg(long, env = "TANDEM_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// The URL people reach this server at, for join links [default: from the request]
+    #[arg(long, env = "TANDEM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seconds a lost connection may take to come back (R2) [default: 30]
+    #[arg(long, env = "TANDEM_RECONNECT_GRACE")]
+    pub reconnect_grace: Option<u64>,
+    /// Mark cookies Secure (set this when serving over HTTPS)
+    #[arg(long, env = "TANDEM_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// A TOML file with any of the settings above (snake_case keys)
+    #[arg(long, env = "TANDEM_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    bind: Option<IpAddr>,
+    port: Option<u16>,
+    data_dir: Option<PathBuf>,
+    admin_password: Option<String>,
+    public_url: Option<String>,
+    reconnect_grace: Option<u64>,
+    secure_cookies: Option<bool>,
+}
+
+/// The settled configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub admin_password: Option<String>,
+    pub public_url: Option<String>,
+    pub reconnect_grace_secs: u64,
+    pub secure_cookies: bool,
+}
+
+impl Config {
+    pub fn resolve(flags: Flags) -> anyhow::Result<Self> {
+        let file = match &flags.config {
+            Some(path) => read_file(path)?,
+            None => File::default(),
+        };
+        Ok(Self {
+            bind: flags
+                .bind
+                .or(file.bind)
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            port: flags.port.or(file.port).unwrap_or(8080),
+            data_dir: flags
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            admin_password: flags.admin_password.or(file.admin_password),
+            public_url: flags
+                .public_url
+                .or(file.public_url)
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            reconnect_grace_secs: flags.reconnect_grace.or(file.reconnect_grace).unwrap_or(30),
+            secure_cookies: flags.secure_cookies || file.secure_cookies.unwrap_or(false),
+        })
+    }
+
+    /// Defaults for tests: a given data directory, port 0.
+    pub fn for_tests(data_dir: &Path) -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            data_dir: data_dir.to_owned(),
+            admin_password: Some("admin-password".into()),
+            public_url: None,
+            reconnect_grace_secs: 30,
+            secure_cookies: false,
+        }
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<File> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("the config file {} is invalid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tandem.toml");
+        std::fs::write(
+            &path,
+            "port = 9000\nbind = \"0.0.0.0\"\nreconnect_grace = 5\n",
+        )
+        .expect("write");
+        let flags = Flags {
+            port: Some(7000),
+            config: Some(path),
+            ..Flags::default()
+        };
+        let c = Config::resolve(flags).expect("config");
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.bind.to_string(), "0.0.0.0");
+        assert_eq!(c.reconnect_grace_secs, 5);
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tandem.toml");
+        std::fs::write(&path, "prot = 9000\n").expect("write");
+        let flags = Flags {
+            config: Some(path),
+            ..Flags::default()
+        };
+        let err = Config::resolve(flags).expect_err("typo");
+        assert!(format!("{err:#}").contains("prot"), "{err:#}");
+    }
+}

@@ -1,0 +1,285 @@
+//! `tandem-signaling`: accounts, live support sessions, the WebSocket relay and the web
+//! console. `app(state)` builds the router; `run(listener, state, shutdown)` serves it, so
+//! tests bind port 0 and run the same server as `main`.
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod invite;
+pub mod limits;
+pub mod live;
+pub mod pages;
+pub mod store;
+pub mod ws;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use config::{Config, Flags};
+
+use crate::live::{Registry, StoreJob};
+use crate::store::{NewAccount, SqliteStore, Store};
+
+/// Everything a request handler may need.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<Registry>,
+    pub limits: limits::Limits,
+    pub config: Arc<Config>,
+    store_jobs: mpsc::UnboundedSender<StoreJobOrFlush>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Where people reach this server: the configured public URL, or the request's host.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.config.public_url {
+            return url.clone();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        let scheme = if self.config.secure_cookies {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{host}")
+    }
+
+    /// Wait until every audit record and session row produced so far is stored.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.store_jobs.send(StoreJobOrFlush::Flush(done)).is_ok() && wait.await.is_err() {
+            tracing::warn!("the store writer stopped before the flush");
+        }
+    }
+}
+
+enum StoreJobOrFlush {
+    Job(StoreJob),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The first admin's login, when this start created it.
+#[derive(Debug, Clone)]
+pub struct AdminLogin {
+    pub username: String,
+    pub password: String,
+}
+
+/// Open the store, create the first admin if there is none, and wire the registry.
+pub async fn build(config: Config) -> anyhow::Result<(AppState, Option<AdminLogin>)> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "could not create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let path = config.data_dir.join("tandem.db");
+    let store = SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("could not open the database {}", path.display()))?;
+    build_with_store(config, Arc::new(store)).await
+}
+
+pub async fn build_with_store(
+    config: Config,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<(AppState, Option<AdminLogin>)> {
+    let ended = store.end_unfinished_sessions(clock::now_millis()).await?;
+    if ended > 0 {
+        tracing::info!("{ended} session(s) were live when the server last stopped; marked ended");
+    }
+    let admin = first_admin(&config, store.as_ref()).await?;
+
+    let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<StoreJob>();
+    let (writer_tx, mut writer_rx) = mpsc::unbounded_channel::<StoreJobOrFlush>();
+    // Registry jobs and flush requests go through one ordered queue.
+    let forward = writer_tx.clone();
+    tokio::spawn(async move {
+        while let Some(job) = jobs_rx.recv().await {
+            if forward.send(StoreJobOrFlush::Job(job)).is_err() {
+                break;
+            }
+        }
+    });
+    let writer_store = store.clone();
+    tokio::spawn(async move {
+        while let Some(item) = writer_rx.recv().await {
+            match item {
+                StoreJobOrFlush::Job(job) => write(writer_store.as_ref(), job).await,
+                StoreJobOrFlush::Flush(done) => {
+                    let _ = done.send(()); // the waiter may have given up; nothing to do
+                }
+            }
+        }
+    });
+
+    let registry = Registry::new(jobs_tx, config.reconnect_grace_secs * 1000);
+    let limits = limits::Limits::default();
+    let pruned = limits.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            pruned.prune();
+        }
+    });
+    let state = AppState {
+        store,
+        registry,
+        limits,
+        config: Arc::new(config),
+        store_jobs: writer_tx,
+    };
+    Ok((state, admin))
+}
+
+async fn write(store: &dyn Store, job: StoreJob) {
+    let result = match &job {
+        StoreJob::Audit(record) => store.append_audit(record).await,
+        StoreJob::SessionStarted { number, at, by } => {
+            store.session_started(number, *at, *by).await
+        }
+        StoreJob::SessionEnded { number, reason, at } => {
+            store.session_ended(number, reason, *at).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::error!("could not store {job:?}: {e}");
+    }
+}
+
+async fn first_admin(config: &Config, store: &dyn Store) -> anyhow::Result<Option<AdminLogin>> {
+    if store.account_count().await? > 0 {
+        return Ok(None);
+    }
+    let password = config
+        .admin_password
+        .clone()
+        .unwrap_or_else(|| clock::secret()[..16].to_owned());
+    store
+        .create_account(NewAccount {
+            username: "admin".into(),
+            display_name: "Administrator".into(),
+            password_hash: auth::hash_password(&password)?,
+            is_admin: true,
+            is_webacd: false,
+        })
+        .await?;
+    Ok(Some(AdminLogin {
+        username: "admin".into(),
+        password,
+    }))
+}
+
+/// Reset the `admin` account's password (the self-hoster's way back in).
+pub async fn reset_admin_password(
+    state: &AppState,
+    password: Option<String>,
+) -> anyhow::Result<AdminLogin> {
+    let password = password.unwrap_or_else(|| clock::secret()[..16].to_owned());
+    let (account, _) = state
+        .store
+        .account_for_login("admin")
+        .await?
+        .context("there is no account named admin")?;
+    state
+        .store
+        .update_account(
+            account.id,
+            store::AccountChanges {
+                password_hash: Some(auth::hash_password(&password)?),
+                disabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(AdminLogin {
+        username: "admin".into(),
+        password,
+    })
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::index))
+        .route("/login", get(pages::login))
+        .route("/join", get(pages::join))
+        .route("/j/{secret}", get(pages::join_link))
+        .route("/dashboard", get(pages::dashboard))
+        .route("/session/{number}", get(pages::session))
+        .route("/admin", get(pages::admin))
+        .route("/assets/{*path}", get(pages::asset))
+        .route("/ws", get(ws::upgrade))
+        .nest("/api", api::router())
+        .layer(axum::middleware::from_fn(refuse_cross_site))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"), // join links carry secrets
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; \
+                 media-src 'self' blob:; style-src 'self'; script-src 'self'; \
+                 frame-ancestors 'none'",
+            ),
+        ))
+        .with_state(state)
+}
+
+/// State-changing requests from another site's page are refused (CSRF), on top of the
+/// SameSite=Strict cookie and JSON-only bodies.
+async fn refuse_cross_site(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let safe = matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    if !safe && !auth::same_origin(request.headers()) {
+        return error::AppError::forbidden("requests from other sites are refused").into_response();
+    }
+    next.run(request).await
+}
+
+/// Serve until `shutdown` completes, then end every live session.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let registry = state.registry.clone();
+    let flusher = state.clone();
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    registry.terminate_all();
+    flusher.flush().await;
+    Ok(())
+}

@@ -1,0 +1,756 @@
+//! Live sessions: the runtime shell around `tandem-session`. It owns the sessions in
+//! memory, maps participants to their connections, and carries out what a session asks
+//! for: delivering messages, appending audit records, running timers, closing connections.
+//! The rules themselves are decided by `tandem_session::Session`, never here.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tandem_protocol::{
+    ClientMessage, EndReason, ErrorCode, InviteState, Invitee, ParticipantId, ServerMessage,
+    SessionNumber,
+};
+use tandem_session::{
+    Event, Invitation, Join, JoinKind, Output, RepInfo, Session, SessionConfig, SessionError,
+    Start, Timer,
+};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use crate::clock;
+use crate::store::{Account, SiteSettings};
+
+/// What a connection's writer task sends on the socket.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Message(ServerMessage),
+    Close { code: u16, reason: String },
+}
+
+pub type OutboundTx = mpsc::UnboundedSender<Outbound>;
+
+/// A refusal to send back to a client: a wire code and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<SessionError> for Refusal {
+    fn from(e: SessionError) -> Self {
+        Self::new(e.code(), e.to_string())
+    }
+}
+
+/// Work for the store, done in order by one writer task so the audit log keeps its order.
+#[derive(Debug)]
+pub enum StoreJob {
+    Audit(tandem_session::AuditRecord),
+    SessionStarted {
+        number: String,
+        at: i64,
+        by: i64,
+    },
+    SessionEnded {
+        number: String,
+        reason: String,
+        at: i64,
+    },
+}
+
+/// A started session, as the dashboard gets it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Started {
+    pub number: String,
+    pub display: String,
+    pub secret: String,
+}
+
+/// Where a connection is after a successful join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seat {
+    pub number: SessionNumber,
+    pub participant: ParticipantId,
+}
+
+/// A rep's live session, for the dashboard.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RepSession {
+    pub number: String,
+    pub display: String,
+    pub role: tandem_protocol::Role,
+    pub customers: u32,
+}
+
+struct Conn {
+    id: u64,
+    tx: OutboundTx,
+}
+
+struct Live {
+    session: Session,
+    secret: String,
+    /// Where people reach this server, for links in invitations.
+    base_url: String,
+    /// The account behind every rep participant.
+    reps: HashMap<ParticipantId, Account>,
+    timers: HashMap<Timer, AbortHandle>,
+    resume_tokens: Vec<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<SessionNumber, Live>,
+    by_secret: HashMap<String, SessionNumber>,
+    resume: HashMap<String, Seat>,
+    conns: HashMap<ParticipantId, Conn>,
+    next_invite: u64,
+}
+
+pub struct Registry {
+    inner: Mutex<Inner>,
+    store_jobs: mpsc::UnboundedSender<StoreJob>,
+    next_id: AtomicU64,
+    reconnect_grace_ms: u64,
+    me: Weak<Registry>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    pub fn new(store_jobs: mpsc::UnboundedSender<StoreJob>, reconnect_grace_ms: u64) -> Arc<Self> {
+        Arc::new_cyclic(|me| Registry {
+            inner: Mutex::new(Inner::default()),
+            store_jobs,
+            next_id: AtomicU64::new(1),
+            reconnect_grace_ms,
+            me: me.clone(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock would be a bug in this module; the data stays
+        // usable, so carry on rather than take the whole server down.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A fresh id for a connection or a participant.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn store(&self, job: StoreJob) {
+        if self.store_jobs.send(job).is_err() {
+            tracing::error!("the store writer has stopped; an audit record or session row is lost");
+        }
+    }
+
+    /// R1: a rep starts a session. The number is random among nine-digit numbers that are
+    /// not live; the link secret has 256 bits.
+    pub fn start(
+        &self,
+        account: &Account,
+        email_invite: bool,
+        settings: &SiteSettings,
+        base_url: &str,
+    ) -> Result<Started, Refusal> {
+        let mut inner = self.lock();
+        if !settings.allow_multiple_sessions {
+            let running = inner.sessions.values().find(|live| {
+                live.session
+                    .primary()
+                    .and_then(|p| live.reps.get(&p))
+                    .is_some_and(|a| a.id == account.id)
+            });
+            if let Some(live) = running {
+                return Err(Refusal::new(
+                    ErrorCode::SiteLimit,
+                    format!(
+                        "you are already running session {}; end it first (this site does not \
+                         allow several sessions at once)",
+                        live.session.number()
+                    ),
+                ));
+            }
+        }
+        let number = loop {
+            let candidate = SessionNumber::new(rand::random_range(100_000_000..=999_999_999))
+                .ok_or_else(|| Refusal::new(ErrorCode::Internal, "bad session number"))?;
+            if !inner.sessions.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        let secret = clock::secret();
+        let primary = ParticipantId(self.next_id());
+        let start = Start {
+            number,
+            primary,
+            name: account.display_name.clone(),
+            rep: rep_info(account),
+            email_invite,
+            config: SessionConfig {
+                max_customers_per_rep: settings.max_customers_per_rep,
+                reconnect_grace_ms: self.reconnect_grace_ms,
+                ..SessionConfig::default()
+            },
+        };
+        let now = clock::now();
+        let (session, outputs) = Session::start(start, now)?;
+        let mut reps = HashMap::new();
+        reps.insert(primary, account.clone());
+        inner.sessions.insert(
+            number,
+            Live {
+                session,
+                secret: secret.clone(),
+                base_url: base_url.to_owned(),
+                reps,
+                timers: HashMap::new(),
+                resume_tokens: Vec::new(),
+            },
+        );
+        inner.by_secret.insert(secret.clone(), number);
+        self.store(StoreJob::SessionStarted {
+            number: number.digits(),
+            at: clock::now_millis(),
+            by: account.id,
+        });
+        self.apply(&mut inner, number, outputs);
+        tracing::info!(session = %number, rep = %account.username, "session started");
+        Ok(Started {
+            number: number.digits(),
+            display: number.to_string(),
+            secret,
+        })
+    }
+
+    /// The sessions this account takes part in as a rep.
+    pub fn sessions_of(&self, account: &Account) -> Vec<RepSession> {
+        let inner = self.lock();
+        let mut list: Vec<RepSession> = inner
+            .sessions
+            .values()
+            .filter_map(|live| {
+                let (&participant, _) = live.reps.iter().find(|(_, a)| a.id == account.id)?;
+                Some(RepSession {
+                    number: live.session.number().digits(),
+                    display: live.session.number().to_string(),
+                    role: live.session.role(participant)?,
+                    customers: live.session.customer_count(),
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| a.number.cmp(&b.number));
+        list
+    }
+
+    /// R2: the rep's session page connects to the session they started.
+    pub fn open_session(
+        &self,
+        conn: (u64, OutboundTx),
+        account: &Account,
+        number: SessionNumber,
+    ) -> Result<Seat, Refusal> {
+        let mut inner = self.lock();
+        let live = inner
+            .sessions
+            .get(&number)
+            .ok_or_else(|| not_found(number))?;
+        let mine = live
+            .reps
+            .iter()
+            .find(|(p, a)| a.id == account.id && live.session.role(**p).is_some())
+            .map(|(&p, _)| p)
+            .ok_or_else(|| {
+                Refusal::new(
+                    ErrorCode::NotPermitted,
+                    "this session belongs to another rep; use Assist Session to join it",
+                )
+            })?;
+        self.attach(&mut inner, number, mine, conn)
+    }
+
+    /// R8: another rep joins by number as an assistant.
+    pub fn assist(
+        &self,
+        conn: (u64, OutboundTx),
+        account: &Account,
+        number: SessionNumber,
+    ) -> Result<Seat, Refusal> {
+        let mut inner = self.lock();
+        let live = inner
+            .sessions
+            .get(&number)
+            .ok_or_else(|| not_found(number))?;
+        if live.reps.values().any(|a| a.id == account.id) {
+            return Err(Refusal::new(
+                ErrorCode::AlreadyJoined,
+                "you are already in this session; open it from your dashboard",
+            ));
+        }
+        let join = Join {
+            id: ParticipantId(self.next_id()),
+            name: account.display_name.clone(),
+            kind: JoinKind::Assistant(rep_info(account)),
+            rep_load_elsewhere: 0,
+        };
+        let seat = self.join(&mut inner, number, join, conn, Some(account))?;
+        Ok(seat)
+    }
+
+    /// C2: a customer with the link's secret is admitted directly.
+    pub fn join_by_link(
+        &self,
+        conn: (u64, OutboundTx),
+        secret: &str,
+        name: &str,
+    ) -> Result<Seat, Refusal> {
+        let mut inner = self.lock();
+        let number = *inner.by_secret.get(secret).ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::SessionNotFound,
+                "this join link is not valid any more; the session may have ended. Ask your \
+                 support rep for a new link",
+            )
+        })?;
+        self.join_customer(&mut inner, number, JoinKind::CustomerByLink, name, conn)
+    }
+
+    /// C2: a customer who typed the number waits to be admitted. The caller rate-limits.
+    pub fn join_by_number(
+        &self,
+        conn: (u64, OutboundTx),
+        number: SessionNumber,
+        name: &str,
+    ) -> Result<Seat, Refusal> {
+        let mut inner = self.lock();
+        if !inner.sessions.contains_key(&number) {
+            return Err(not_found(number));
+        }
+        self.join_customer(&mut inner, number, JoinKind::CustomerByNumber, name, conn)
+    }
+
+    fn join_customer(
+        &self,
+        inner: &mut Inner,
+        number: SessionNumber,
+        kind: JoinKind,
+        name: &str,
+        conn: (u64, OutboundTx),
+    ) -> Result<Seat, Refusal> {
+        let load = Self::load_elsewhere(inner, number);
+        let join = Join {
+            id: ParticipantId(self.next_id()),
+            name: name.to_owned(),
+            kind,
+            rep_load_elsewhere: load,
+        };
+        match self.join(inner, number, join, conn, None) {
+            Err(refusal) if refusal.code == ErrorCode::SessionFull => {
+                // R4: the rep hears of the customer who could not get in.
+                if let Some(primary) = inner
+                    .sessions
+                    .get(&number)
+                    .and_then(|live| live.session.primary())
+                {
+                    let text = format!(
+                        "{} tried to join but could not: you are already helping as many \
+                         customers as this site allows.",
+                        name.trim()
+                    );
+                    Self::deliver(inner, primary, ServerMessage::Notice { text });
+                }
+                Err(refusal)
+            }
+            other => other,
+        }
+    }
+
+    /// Customers the primary rep of `number` helps in their other live sessions (R4).
+    fn load_elsewhere(inner: &Inner, number: SessionNumber) -> u32 {
+        let account = inner.sessions.get(&number).and_then(|live| {
+            let primary = live.session.primary()?;
+            live.reps.get(&primary).map(|a| a.id)
+        });
+        let Some(account) = account else {
+            return 0;
+        };
+        inner
+            .sessions
+            .iter()
+            .filter(|(n, _)| **n != number)
+            .filter(|(_, live)| {
+                live.session
+                    .primary()
+                    .and_then(|p| live.reps.get(&p))
+                    .is_some_and(|a| a.id == account)
+            })
+            .map(|(_, live)| live.session.customer_count())
+            .sum()
+    }
+
+    fn join(
+        &self,
+        inner: &mut Inner,
+        number: SessionNumber,
+        join: Join,
+        (conn_id, tx): (u64, OutboundTx),
+        account: Option<&Account>,
+    ) -> Result<Seat, Refusal> {
+        let participant = join.id;
+        // Register the connection first so the session's first messages reach it.
+        inner.conns.insert(participant, Conn { id: conn_id, tx });
+        let result = match inner.sessions.get_mut(&number) {
+            Some(live) => live
+                .session
+                .handle(Event::Join(join), clock::now())
+                .map_err(Refusal::from),
+            None => Err(not_found(number)),
+        };
+        let outputs = match result {
+            Ok(outputs) => outputs,
+            Err(refusal) => {
+                inner.conns.remove(&participant);
+                return Err(refusal);
+            }
+        };
+        if let (Some(account), Some(live)) = (account, inner.sessions.get_mut(&number)) {
+            live.reps.insert(participant, account.clone());
+        }
+        let seat = Seat {
+            number,
+            participant,
+        };
+        self.issue_resume_token(inner, seat);
+        self.apply(inner, number, outputs);
+        Ok(seat)
+    }
+
+    /// Attach a connection to an existing participant (the primary's page, or a resume).
+    fn attach(
+        &self,
+        inner: &mut Inner,
+        number: SessionNumber,
+        participant: ParticipantId,
+        (conn_id, tx): (u64, OutboundTx),
+    ) -> Result<Seat, Refusal> {
+        if let Some(old) = inner.conns.insert(participant, Conn { id: conn_id, tx }) {
+            let close = Outbound::Close {
+                code: 4001,
+                reason: "this session was opened in another window".into(),
+            };
+            if old.tx.send(close).is_err() {
+                tracing::debug!("the replaced connection was already gone");
+            }
+        }
+        let seat = Seat {
+            number,
+            participant,
+        };
+        self.issue_resume_token(inner, seat);
+        self.handle(inner, number, Event::Connected { who: participant })?;
+        Ok(seat)
+    }
+
+    fn issue_resume_token(&self, inner: &mut Inner, seat: Seat) {
+        let token = clock::secret();
+        inner.resume.insert(token.clone(), seat);
+        if let Some(live) = inner.sessions.get_mut(&seat.number) {
+            live.resume_tokens.push(token.clone());
+        }
+        Self::deliver(
+            inner,
+            seat.participant,
+            ServerMessage::ResumeToken { token },
+        );
+    }
+
+    /// R2: come back after a lost connection.
+    pub fn resume(&self, conn: (u64, OutboundTx), token: &str) -> Result<Seat, Refusal> {
+        let mut inner = self.lock();
+        let seat = inner.resume.get(token).copied().ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::SessionNotFound,
+                "you were away too long and left the session; join again",
+            )
+        })?;
+        let present = inner
+            .sessions
+            .get(&seat.number)
+            .is_some_and(|live| live.session.role(seat.participant).is_some());
+        if !present {
+            return Err(Refusal::new(
+                ErrorCode::SessionNotFound,
+                "you were away too long and left the session; join again",
+            ));
+        }
+        inner.resume.remove(token);
+        self.attach(&mut inner, seat.number, seat.participant, conn)
+    }
+
+    /// A session command from a joined connection.
+    pub fn command(&self, seat: Seat, message: ClientMessage) -> Result<(), Refusal> {
+        let mut inner = self.lock();
+        let event = Event::Command {
+            from: seat.participant,
+            message,
+        };
+        self.handle(&mut inner, seat.number, event)
+    }
+
+    /// The connection ended. `clean`: the client closed it (page closed or navigated away:
+    /// leave now, R2); otherwise it was lost and the grace period starts.
+    pub fn closed(&self, seat: Seat, conn_id: u64, clean: bool) {
+        let mut inner = self.lock();
+        let current = inner
+            .conns
+            .get(&seat.participant)
+            .is_some_and(|c| c.id == conn_id);
+        if !current {
+            return; // replaced by a newer connection, or already removed
+        }
+        inner.conns.remove(&seat.participant);
+        let event = if clean {
+            Event::PageClosed {
+                who: seat.participant,
+            }
+        } else {
+            Event::ConnectionLost {
+                who: seat.participant,
+            }
+        };
+        if let Err(refusal) = self.handle(&mut inner, seat.number, event) {
+            tracing::debug!(?refusal, "close of a participant the session no longer has");
+        }
+    }
+
+    fn fire(&self, number: SessionNumber, timer: Timer) {
+        let mut inner = self.lock();
+        if let Some(live) = inner.sessions.get_mut(&number) {
+            live.timers.remove(&timer);
+        }
+        if let Err(refusal) = self.handle(&mut inner, number, Event::TimerFired(timer)) {
+            tracing::debug!(?refusal, "timer for a finished session");
+        }
+    }
+
+    /// End every live session (server shutdown).
+    pub fn terminate_all(&self) {
+        let mut inner = self.lock();
+        let numbers: Vec<SessionNumber> = inner.sessions.keys().copied().collect();
+        for number in numbers {
+            let event = Event::Terminate {
+                reason: EndReason::Terminated,
+            };
+            if let Err(refusal) = self.handle(&mut inner, number, event) {
+                tracing::warn!(?refusal, "could not end session {number}");
+            }
+        }
+    }
+
+    fn handle(
+        &self,
+        inner: &mut Inner,
+        number: SessionNumber,
+        event: Event,
+    ) -> Result<(), Refusal> {
+        let live = inner
+            .sessions
+            .get_mut(&number)
+            .ok_or_else(|| not_found(number))?;
+        let outputs = live.session.handle(event, clock::now())?;
+        self.apply(inner, number, outputs);
+        Ok(())
+    }
+
+    /// Carry out a session's outputs, in order.
+    fn apply(&self, inner: &mut Inner, number: SessionNumber, outputs: Vec<Output>) {
+        for output in outputs {
+            match output {
+                Output::Send { to, message } => Self::deliver(inner, to, message),
+                Output::Audit(record) => self.store(StoreJob::Audit(record)),
+                Output::SetTimer { timer, at } => self.set_timer(inner, number, timer, at),
+                Output::CancelTimer(timer) => {
+                    if let Some(handle) = inner
+                        .sessions
+                        .get_mut(&number)
+                        .and_then(|live| live.timers.remove(&timer))
+                    {
+                        handle.abort();
+                    }
+                }
+                Output::Disconnect {
+                    participant,
+                    reason,
+                } => {
+                    if let Some(conn) = inner.conns.remove(&participant) {
+                        let close = Outbound::Close {
+                            code: 1000,
+                            reason: format!("{reason:?}").to_lowercase(),
+                        };
+                        if conn.tx.send(close).is_err() {
+                            tracing::debug!("connection already closed");
+                        }
+                    }
+                    inner
+                        .resume
+                        .retain(|_, seat| seat.participant != participant);
+                    if let Some(live) = inner.sessions.get_mut(&number) {
+                        live.reps.remove(&participant);
+                    }
+                }
+                Output::Invite(invitation) => self.invite(inner, invitation),
+                Output::Transfer(transfer) => {
+                    // Offering the session to WebACD agents comes with the queues (issue 7).
+                    tracing::warn!(session = %number, target = ?transfer.target,
+                        "WebACD transfer requested; no agent dashboard receives it yet");
+                }
+                Output::Ended { reason } => self.remove_session(inner, number, reason),
+            }
+        }
+    }
+
+    fn deliver(inner: &Inner, to: ParticipantId, message: ServerMessage) {
+        if let Some(conn) = inner.conns.get(&to) {
+            if conn.tx.send(Outbound::Message(message)).is_err() {
+                tracing::debug!(participant = %to, "message to a closing connection dropped");
+            }
+        }
+    }
+
+    fn set_timer(
+        &self,
+        inner: &mut Inner,
+        number: SessionNumber,
+        timer: Timer,
+        at: tandem_protocol::Timestamp,
+    ) {
+        let delay = Duration::from_millis(at.0.saturating_sub(clock::now().0));
+        let me = self.me.clone();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(registry) = me.upgrade() {
+                registry.fire(number, timer);
+            }
+        });
+        if let Some(live) = inner.sessions.get_mut(&number) {
+            if let Some(old) = live.timers.insert(timer, task.abort_handle()) {
+                old.abort();
+            }
+        } else {
+            task.abort();
+        }
+    }
+
+    /// R3, until mail is configured (issue 8): a prepared message for the rep's own email
+    /// program, or a clear "failed" for server-sent mail.
+    fn invite(&self, inner: &mut Inner, invitation: Invitation) {
+        inner.next_invite += 1;
+        let state = if invitation.own_email_program {
+            let base = inner
+                .sessions
+                .get(&invitation.session)
+                .map(|live| (live.base_url.clone(), live.secret.clone()));
+            let (base_url, secret) = base.unwrap_or_default();
+            InviteState::OwnEmailProgram {
+                mailto: crate::invite::mailto(&invitation, &base_url, &secret),
+            }
+        } else {
+            InviteState::Failed {
+                reason: "this server has no mail server configured; use your own email program \
+                         or copy the join link"
+                    .into(),
+            }
+        };
+        let status = ServerMessage::InviteStatus {
+            invite: inner.next_invite,
+            invitee: invitation.invitee,
+            address: invitation.address.clone(),
+            state,
+        };
+        Self::deliver(inner, invitation.by, status);
+        if invitation.invitee == Invitee::SupportRep {
+            tracing::info!(session = %invitation.session, "rep invitation prepared");
+        }
+    }
+
+    fn remove_session(&self, inner: &mut Inner, number: SessionNumber, reason: EndReason) {
+        let Some(live) = inner.sessions.remove(&number) else {
+            return;
+        };
+        inner.by_secret.remove(&live.secret);
+        for token in &live.resume_tokens {
+            inner.resume.remove(token);
+        }
+        for handle in live.timers.values() {
+            handle.abort();
+        }
+        for participant in live.session.participants() {
+            if let Some(conn) = inner.conns.remove(&participant.id) {
+                let close = Outbound::Close {
+                    code: 1000,
+                    reason: "session ended".into(),
+                };
+                if conn.tx.send(close).is_err() {
+                    tracing::debug!("connection already closed");
+                }
+            }
+        }
+        let reason = serde_json::to_value(reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "ended".into());
+        tracing::info!(session = %number, %reason, "session ended");
+        self.store(StoreJob::SessionEnded {
+            number: number.digits(),
+            reason,
+            at: clock::now_millis(),
+        });
+    }
+
+    /// How many sessions are live (for tests and metrics).
+    pub fn live_count(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// The join link's secret of a live session, for the rep who runs it.
+    pub fn secret_for(&self, account: &Account, number: SessionNumber) -> Option<String> {
+        let inner = self.lock();
+        let live = inner.sessions.get(&number)?;
+        live.reps
+            .values()
+            .any(|a| a.id == account.id)
+            .then(|| live.secret.clone())
+    }
+}
+
+fn rep_info(account: &Account) -> RepInfo {
+    RepInfo {
+        account: account.username.clone(),
+        webacd_agent: account.is_webacd,
+    }
+}
+
+fn not_found(number: SessionNumber) -> Refusal {
+    Refusal::new(
+        ErrorCode::SessionNotFound,
+        format!("no session has the number {number}; check the number with your support rep"),
+    )
+}

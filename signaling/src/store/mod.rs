@@ -1,0 +1,133 @@
+//! Persistent state behind one trait: accounts, logins, site settings, queues, session
+//! history and the audit log. SQLite (embedded, a file under the data directory) is the
+//! default implementation.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A rep or admin account, as the rest of the server sees it (no password hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub is_webacd: bool,
+    pub disabled: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub is_webacd: bool,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AccountChanges {
+    pub display_name: Option<String>,
+    pub is_admin: Option<bool>,
+    pub is_webacd: Option<bool>,
+    pub disabled: Option<bool>,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+}
+
+/// What the admin decides for the whole site (R4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteSettings {
+    /// The most customers one rep may help at the same time, across their sessions.
+    pub max_customers_per_rep: u32,
+    /// Whether a rep may run several sessions at once.
+    pub allow_multiple_sessions: bool,
+}
+
+impl Default for SiteSettings {
+    fn default() -> Self {
+        Self {
+            max_customers_per_rep: 5,
+            allow_multiple_sessions: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Queue {
+    pub id: i64,
+    pub name: String,
+    /// Account ids of the WebACD agents who take this queue's sessions.
+    pub members: Vec<i64>,
+}
+
+/// One audit log entry as stored.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub session: String,
+    pub at: i64,
+    pub actor: Option<String>,
+    pub action: String,
+    pub record: serde_json::Value,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn account_count(&self) -> StoreResult<u64>;
+    /// `Conflict` if the username is taken (case-insensitively).
+    async fn create_account(&self, account: NewAccount) -> StoreResult<Account>;
+    async fn account(&self, id: i64) -> StoreResult<Option<Account>>;
+    /// The account and its password hash, for logging in.
+    async fn account_for_login(&self, username: &str) -> StoreResult<Option<(Account, String)>>;
+    async fn accounts(&self) -> StoreResult<Vec<Account>>;
+    async fn update_account(&self, id: i64, changes: AccountChanges) -> StoreResult<Account>;
+
+    async fn create_login(
+        &self,
+        token_hash: &str,
+        account: i64,
+        now: i64,
+        expires: i64,
+    ) -> StoreResult<()>;
+    /// The enabled account a login token belongs to, if it has not expired.
+    async fn login(&self, token_hash: &str, now: i64) -> StoreResult<Option<Account>>;
+    async fn delete_login(&self, token_hash: &str) -> StoreResult<()>;
+
+    async fn settings(&self) -> StoreResult<SiteSettings>;
+    async fn save_settings(&self, settings: &SiteSettings) -> StoreResult<()>;
+
+    async fn queues(&self) -> StoreResult<Vec<Queue>>;
+    async fn create_queue(&self, name: &str, now: i64) -> StoreResult<Queue>;
+    async fn delete_queue(&self, id: i64) -> StoreResult<()>;
+    async fn set_queue_members(&self, id: i64, members: &[i64]) -> StoreResult<Queue>;
+
+    async fn session_started(&self, number: &str, at: i64, by: i64) -> StoreResult<()>;
+    async fn session_ended(&self, number: &str, reason: &str, at: i64) -> StoreResult<()>;
+    /// Sessions that were live when the server stopped cannot come back: mark them ended.
+    async fn end_unfinished_sessions(&self, at: i64) -> StoreResult<u64>;
+
+    async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()>;
+    /// The newest entries first, optionally of one session.
+    async fn audit(&self, session: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}

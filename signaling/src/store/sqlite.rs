@@ -1,0 +1,483 @@
+//! The embedded SQLite store: one file, migrations applied at open.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+use super::{
+    Account, AccountChanges, AuditEntry, NewAccount, Queue, SiteSettings, Store, StoreError,
+    StoreResult,
+};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file and bring its schema up to date.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        Self::connect(options).await
+    }
+
+    /// A private in-memory database, for tests.
+    pub async fn in_memory() -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        Self::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> StoreResult<Self> {
+        // One connection: SQLite serialises writers anyway, and an in-memory database is
+        // per connection.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+const ACCOUNT_COLUMNS: &str = "id, username, display_name, is_admin, is_webacd, disabled";
+
+fn account_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Account> {
+    Ok(Account {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        is_admin: row.try_get("is_admin")?,
+        is_webacd: row.try_get("is_webacd")?,
+        disabled: row.try_get("disabled")?,
+    })
+}
+
+fn unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn account_count(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn create_account(&self, account: NewAccount) -> StoreResult<Account> {
+        let now = crate::clock::now_millis();
+        let result = sqlx::query(
+            "INSERT INTO accounts (username, display_name, password_hash, is_admin, is_webacd, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&account.username)
+        .bind(&account.display_name)
+        .bind(&account.password_hash)
+        .bind(account.is_admin)
+        .bind(account.is_webacd)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) => self
+                .account(done.last_insert_rowid())
+                .await?
+                .ok_or(StoreError::NotFound),
+            Err(e) if unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "the username {:?} is already taken",
+                account.username
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn account(&self, id: i64) -> StoreResult<Option<Account>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(account_from).transpose()
+    }
+
+    async fn account_for_login(&self, username: &str) -> StoreResult<Option<(Account, String)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE username = ?"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some((account_from(&row)?, row.try_get("password_hash")?))),
+            None => Ok(None),
+        }
+    }
+
+    async fn accounts(&self) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY username COLLATE NOCASE"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(account_from).collect()
+    }
+
+    async fn update_account(&self, id: i64, changes: AccountChanges) -> StoreResult<Account> {
+        let done = sqlx::query(
+            "UPDATE accounts SET \
+               display_name  = COALESCE(?, display_name), \
+               is_admin      = COALESCE(?, is_admin), \
+               is_webacd     = COALESCE(?, is_webacd), \
+               disabled      = COALESCE(?, disabled), \
+               password_hash = COALESCE(?, password_hash) \
+             WHERE id = ?",
+        )
+        .bind(changes.display_name)
+        .bind(changes.is_admin)
+        .bind(changes.is_webacd)
+        .bind(changes.disabled)
+        .bind(changes.password_hash)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if changes.disabled == Some(true) {
+            sqlx::query("DELETE FROM logins WHERE account_id = ?")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        self.account(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn create_login(
+        &self,
+        token_hash: &str,
+        account: i64,
+        now: i64,
+        expires: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO logins (token_hash, account_id, created_at, expires_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(account)
+        .bind(now)
+        .bind(expires)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn login(&self, token_hash: &str, now: i64) -> StoreResult<Option<Account>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM logins l JOIN accounts a ON a.id = l.account_id \
+             WHERE l.token_hash = ? AND l.expires_at > ? AND a.disabled = 0",
+            ACCOUNT_COLUMNS
+                .split(", ")
+                .map(|c| format!("a.{c} AS {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(account_from).transpose()
+    }
+
+    async fn delete_login(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM logins WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn settings(&self) -> StoreResult<SiteSettings> {
+        let value: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'site'")
+                .fetch_optional(&self.pool)
+                .await?;
+        match value {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("site settings: {e}"))),
+            None => Ok(SiteSettings::default()),
+        }
+    }
+
+    async fn save_settings(&self, settings: &SiteSettings) -> StoreResult<()> {
+        let json = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Corrupt(format!("site settings: {e}")))?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ('site', ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(json)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn queues(&self) -> StoreResult<Vec<Queue>> {
+        let rows = sqlx::query("SELECT id, name FROM queues ORDER BY name COLLATE NOCASE")
+            .fetch_all(&self.pool)
+            .await?;
+        let members = sqlx::query("SELECT queue_id, account_id FROM queue_members ORDER BY 2")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut queues = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            let mut queue = Queue {
+                id,
+                name: row.try_get("name")?,
+                members: Vec::new(),
+            };
+            for m in &members {
+                if m.try_get::<i64, _>("queue_id")? == id {
+                    queue.members.push(m.try_get("account_id")?);
+                }
+            }
+            queues.push(queue);
+        }
+        Ok(queues)
+    }
+
+    async fn create_queue(&self, name: &str, now: i64) -> StoreResult<Queue> {
+        let result = sqlx::query("INSERT INTO queues (name, created_at) VALUES (?, ?)")
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await;
+        match result {
+            Ok(done) => Ok(Queue {
+                id: done.last_insert_rowid(),
+                name: name.to_owned(),
+                members: Vec::new(),
+            }),
+            Err(e) if unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "a queue named {name:?} already exists"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_queue(&self, id: i64) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM queues WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_queue_members(&self, id: i64, members: &[i64]) -> StoreResult<Queue> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM queues WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM queue_members WHERE queue_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for member in members {
+            sqlx::query("INSERT OR IGNORE INTO queue_members (queue_id, account_id) VALUES (?, ?)")
+                .bind(id)
+                .bind(member)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match e.as_database_error() {
+                    Some(d) if d.is_foreign_key_violation() => {
+                        StoreError::Conflict(format!("there is no account {member}"))
+                    }
+                    _ => e.into(),
+                })?;
+        }
+        tx.commit().await?;
+        self.queues()
+            .await?
+            .into_iter()
+            .find(|q| q.id == id)
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn session_started(&self, number: &str, at: i64, by: i64) -> StoreResult<()> {
+        sqlx::query("INSERT INTO sessions (number, started_at, started_by) VALUES (?, ?, ?)")
+            .bind(number)
+            .bind(at)
+            .bind(by)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_ended(&self, number: &str, reason: &str, at: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? \
+             WHERE number = ? AND ended_at IS NULL",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(number)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn end_unfinished_sessions(&self, at: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE sessions SET ended_at = ?, end_reason = 'server_restarted' \
+             WHERE ended_at IS NULL",
+        )
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()> {
+        let json = serde_json::to_value(record)
+            .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
+        let action = json
+            .get("action")
+            .and_then(|a| a.as_str())
+            .unwrap_or("unknown")
+            .to_owned();
+        let actor = record.actor.as_ref().map(|a| match &a.account {
+            Some(account) => format!("{} ({account})", a.name),
+            None => a.name.clone(),
+        });
+        sqlx::query(
+            "INSERT INTO audit (session, at, actor, action, record) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(record.session.digits())
+        .bind(i64::try_from(record.at.0).unwrap_or(i64::MAX))
+        .bind(actor)
+        .bind(action)
+        .bind(json.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit(&self, session: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, session, at, actor, action, record FROM audit \
+             WHERE (?1 IS NULL OR session = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(session)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let record: String = row.try_get("record")?;
+                Ok(AuditEntry {
+                    id: row.try_get("id")?,
+                    session: row.try_get("session")?,
+                    at: row.try_get("at")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    record: serde_json::from_str(&record)
+                        .map_err(|e| StoreError::Corrupt(format!("audit entry: {e}")))?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rep(username: &str) -> NewAccount {
+        NewAccount {
+            username: username.into(),
+            display_name: username.into(),
+            password_hash: "hash".into(),
+            is_admin: false,
+            is_webacd: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn usernames_are_unique_regardless_of_case() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        store.create_account(rep("rita")).await.expect("first");
+        let err = store.create_account(rep("RITA")).await.expect_err("taken");
+        assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("already taken")));
+    }
+
+    #[tokio::test]
+    async fn disabling_an_account_ends_its_logins() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        let a = store.create_account(rep("rita")).await.expect("account");
+        store.create_login("h", a.id, 0, 100).await.expect("login");
+        assert!(store.login("h", 50).await.expect("query").is_some());
+        assert!(
+            store.login("h", 150).await.expect("query").is_none(),
+            "expired"
+        );
+        let changes = AccountChanges {
+            disabled: Some(true),
+            ..Default::default()
+        };
+        store.update_account(a.id, changes).await.expect("disable");
+        assert!(store.login("h", 50).await.expect("query").is_none());
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_is_append_only() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        sqlx::query("INSERT INTO audit (session, at, action, record) VALUES ('1', 1, 'x', '{}')")
+            .execute(&store.pool)
+            .await
+            .expect("append");
+        let err = sqlx::query("UPDATE audit SET action = 'y'")
+            .execute(&store.pool)
+            .await
+            .expect_err("no update");
+        assert!(err.to_string().contains("append-only"), "{err}");
+        let err = sqlx::query("DELETE FROM audit")
+            .execute(&store.pool)
+            .await
+            .expect_err("no delete");
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn settings_default_then_persist() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        assert_eq!(
+            store.settings().await.expect("read"),
+            SiteSettings::default()
+        );
+        let s = SiteSettings {
+            max_customers_per_rep: 2,
+            allow_multiple_sessions: true,
+        };
+        store.save_settings(&s).await.expect("save");
+        assert_eq!(store.settings().await.expect("read"), s);
+    }
+}

@@ -1,0 +1,312 @@
+//! A real server on port 0 with a fresh data directory, and small HTTP and WebSocket
+//! clients that speak to it the way the console and the agent do.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tandem_signaling::{AppState, Config};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const ADMIN_PASSWORD: &str = "admin-password";
+pub const REP_PASSWORD: &str = "rep-password";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_tests(dir.path());
+        adjust(&mut config);
+        let (state, _admin) = tandem_signaling::build(config).await.expect("build");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            tandem_signaling::run(listener, served, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            state,
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    pub fn anonymous(&self) -> Http {
+        Http {
+            base: self.base.clone(),
+            cookie: None,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Http {
+        let mut http = self.anonymous();
+        let response = http
+            .post(
+                "/api/login",
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login as {username}");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .expect("a login cookie")
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        http.cookie = Some(cookie.split(';').next().expect("pair").to_owned());
+        http
+    }
+
+    pub async fn admin(&self) -> Http {
+        self.login("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Create a rep through the admin API and log them in.
+    pub async fn rep(&self, username: &str, webacd: bool) -> Http {
+        let admin = self.admin().await;
+        let response = admin
+            .post(
+                "/api/admin/reps",
+                json!({"username": username, "display_name": format!("Rep {username}"),
+                       "password": REP_PASSWORD, "is_webacd": webacd}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create {username}");
+        self.login(username, REP_PASSWORD).await
+    }
+
+    pub async fn set_max_customers(&self, max: u32, multiple: bool) {
+        let admin = self.admin().await;
+        let response = admin
+            .put(
+                "/api/admin/settings",
+                json!({"max_customers_per_rep": max, "allow_multiple_sessions": multiple}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+
+    pub async fn ws(&self, http: Option<&Http>) -> Ws {
+        let mut request = format!("ws://{}/ws", self.addr)
+            .into_client_request()
+            .expect("request");
+        if let Some(cookie) = http.and_then(|h| h.cookie.clone()) {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().expect("header"));
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connects");
+        Ws { stream }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub struct Http {
+    pub base: String,
+    pub cookie: Option<String>,
+    client: reqwest::Client,
+}
+
+impl Http {
+    fn with_cookie(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.cookie {
+            Some(c) => request.header("cookie", c),
+            None => request,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.with_cookie(self.client.get(format!("{}{path}", self.base)))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.with_cookie(self.client.post(format!("{}{path}", self.base)).json(&body))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> reqwest::Response {
+        self.with_cookie(self.client.put(format!("{}{path}", self.base)).json(&body))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> reqwest::Response {
+        self.with_cookie(
+            self.client
+                .patch(format!("{}{path}", self.base))
+                .json(&body),
+        )
+        .send()
+        .await
+        .expect("request")
+    }
+
+    /// Start a session (R1); returns (number digits, link secret).
+    pub async fn start_session(&self) -> (String, String) {
+        let response = self
+            .post("/api/sessions", json!({"email_invite": false}))
+            .await;
+        assert_eq!(response.status(), 201, "start session");
+        let body: Value = response.json().await.expect("json");
+        let link = body["link"].as_str().expect("link");
+        let secret = link.rsplit('/').next().expect("secret").to_owned();
+        (body["number"].as_str().expect("number").to_owned(), secret)
+    }
+}
+
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+impl Ws {
+    pub async fn send(&mut self, message: Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream.send(Message::text(text)).await.expect("send");
+    }
+
+    /// The next JSON message; panics on close or after the wait.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("a message in time")
+                .expect("the connection is open")
+                .expect("a frame");
+            match frame {
+                Message::Text(text) => return serde_json::from_str(&text).expect("json"),
+                Message::Close(frame) => panic!("closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Skip messages until one of this type arrives.
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let message = self.recv().await;
+            if message["type"] == kind {
+                return message;
+            }
+        }
+    }
+
+    /// Skip messages until one matches.
+    pub async fn recv_until(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let message = self.recv().await;
+            if wanted(&message) {
+                return message;
+            }
+        }
+    }
+
+    pub async fn hello(&mut self, client: &str) {
+        self.send(json!({"type": "hello", "protocol_version": 1, "client": client}))
+            .await;
+        let welcome = self.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+    }
+
+    /// The close frame the server sends, skipping messages before it.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            match tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("close in time")
+            {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                Some(Err(tungstenite::Error::ConnectionClosed)) | None => return None,
+                Some(Err(e)) => panic!("error instead of a close: {e}"),
+            }
+        }
+    }
+
+    /// Close the way a browser does when its page is closed (R2).
+    pub async fn close_page(mut self) {
+        self.stream
+            .close(Some(CloseFrame {
+                code: tungstenite::protocol::frame::coding::CloseCode::Away,
+                reason: "page closed".into(),
+            }))
+            .await
+            .expect("close");
+    }
+
+    /// Drop the TCP connection without a close frame: a lost connection (R2).
+    pub fn drop_connection(self) {
+        drop(self.stream);
+    }
+}
+
+/// A customer page joined by link, after hello; returns the socket and its participant id.
+pub async fn customer_by_link(server: &TestServer, secret: &str, name: &str) -> (Ws, u64) {
+    let mut ws = server.ws(None).await;
+    ws.hello("customer").await;
+    ws.send(json!({"type": "join_by_link", "secret": secret, "name": name}))
+        .await;
+    let joined = ws.recv_type("joined").await;
+    let you = joined["you"].as_u64().expect("id");
+    (ws, you)
+}
+
+/// The rep's session page, opened after starting the session.
+pub async fn rep_page(server: &TestServer, rep: &Http, number: &str) -> Ws {
+    let mut ws = server.ws(Some(rep)).await;
+    ws.hello("console").await;
+    ws.send(json!({"type": "open_session", "number": number}))
+        .await;
+    let joined = ws.recv_type("joined").await;
+    assert_eq!(joined["role"], "primary_rep");
+    ws
+}

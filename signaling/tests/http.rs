@@ -1,0 +1,266 @@
+//! HTTP: logins, roles, starting sessions, and the guards on every rep and admin route.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn the_first_start_creates_an_admin_who_can_log_in() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let me: Value = admin.get("/api/me").await.json().await.expect("json");
+    assert_eq!(me["username"], "admin");
+    assert_eq!(me["is_admin"], true);
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_and_then_rate_limited() {
+    let server = TestServer::start().await;
+    let anon = server.anonymous();
+    let mut statuses = vec![];
+    for _ in 0..12 {
+        let r = anon
+            .post(
+                "/api/login",
+                json!({"username": "admin", "password": "wrong"}),
+            )
+            .await;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses[0], 401);
+    let body: Value = anon
+        .post(
+            "/api/login",
+            json!({"username": "nobody", "password": "wrong"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("message")
+            .contains("wait a minute"),
+        "{body}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn the_login_cookie_is_httponly_and_samesite_strict() {
+    let server = TestServer::start().await;
+    let r = server
+        .anonymous()
+        .post(
+            "/api/login",
+            json!({"username": "admin", "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+}
+
+#[tokio::test]
+async fn logout_ends_the_login() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    assert_eq!(admin.post("/api/logout", json!({})).await.status(), 204);
+    assert_eq!(admin.get("/api/me").await.status(), 401);
+}
+
+#[tokio::test]
+async fn unauthenticated_calls_to_rep_and_admin_routes_get_401_or_404() {
+    let server = TestServer::start().await;
+    let anon = server.anonymous();
+    let routes = [
+        "/api/me",
+        "/api/sessions",
+        "/api/admin/reps",
+        "/api/admin/settings",
+        "/api/admin/queues",
+        "/api/admin/audit",
+        "/dashboard",
+        "/admin",
+        "/session/123456789",
+    ];
+    for route in routes {
+        let variants = [
+            route.to_string(),
+            format!("{route}/"),
+            format!("/{route}"),
+            route.replacen('/', "//", 2),
+            route.to_uppercase(),
+            route.replace('a', "%61"),
+            format!("{route}?x=1"),
+        ];
+        for path in variants {
+            let status = anon.get(&path).await.status().as_u16();
+            assert!(status == 401 || status == 404, "{path} answered {status}");
+        }
+        assert_eq!(anon.get(route).await.status(), 401, "{route}");
+    }
+    let r = anon
+        .post("/api/sessions", json!({"email_invite": false}))
+        .await;
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn reps_are_not_admins() {
+    let server = TestServer::start().await;
+    let rep = server.rep("rita", false).await;
+    assert_eq!(rep.get("/api/admin/reps").await.status(), 403);
+    assert_eq!(rep.get("/admin").await.status(), 403);
+    assert_eq!(rep.get("/dashboard").await.status(), 200);
+}
+
+#[tokio::test]
+async fn admin_manages_reps_with_clear_errors() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let cases = [
+        (
+            json!({"username": "bad name", "display_name": "X", "password": "longenough"}),
+            400,
+            "username",
+        ),
+        (
+            json!({"username": "ok", "display_name": "X", "password": "short"}),
+            400,
+            "8 characters",
+        ),
+        (
+            json!({"username": "ok", "display_name": "", "password": "longenough"}),
+            400,
+            "display name",
+        ),
+        (
+            json!({"username": "admin", "display_name": "X", "password": "longenough"}),
+            409,
+            "already taken",
+        ),
+    ];
+    for (body, status, words) in cases {
+        let r = admin.post("/api/admin/reps", body.clone()).await;
+        assert_eq!(r.status(), status, "{body}");
+        let err: Value = r.json().await.expect("json");
+        assert!(
+            err["error"].as_str().expect("error").contains(words),
+            "{err}"
+        );
+    }
+    let r = admin
+        .post(
+            "/api/admin/reps",
+            json!({"username": "sam", "display_name": "Sam", "password": "longenough"}),
+        )
+        .await;
+    let sam: Value = r.json().await.expect("json");
+    let r = admin
+        .patch(
+            &format!("/api/admin/reps/{}", sam["id"]),
+            json!({"is_webacd": true, "disabled": true}),
+        )
+        .await;
+    let sam: Value = r.json().await.expect("json");
+    assert_eq!(
+        (sam["is_webacd"].as_bool(), sam["disabled"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let r = server
+        .anonymous()
+        .post(
+            "/api/login",
+            json!({"username": "sam", "password": "longenough"}),
+        )
+        .await;
+    assert_eq!(r.status(), 403, "a disabled account cannot log in");
+}
+
+#[tokio::test]
+async fn a_rep_runs_one_session_unless_the_site_allows_several() {
+    let server = TestServer::start().await;
+    let rep = server.rep("rita", false).await;
+    rep.start_session().await;
+    let r = rep
+        .post("/api/sessions", json!({"email_invite": true}))
+        .await;
+    assert_eq!(r.status(), 409);
+    let err: Value = r.json().await.expect("json");
+    assert!(
+        err["error"]
+            .as_str()
+            .expect("error")
+            .contains("already running"),
+        "{err}"
+    );
+    server.set_max_customers(5, true).await;
+    rep.start_session().await;
+    let sessions: Value = rep.get("/api/sessions").await.json().await.expect("json");
+    assert_eq!(sessions.as_array().expect("list").len(), 2);
+}
+
+#[tokio::test]
+async fn state_changing_requests_from_other_sites_are_refused() {
+    let server = TestServer::start().await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/login", server.base))
+        .header("origin", "http://evil.example")
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_assets_are_served() {
+    let server = TestServer::start().await;
+    let r = server.anonymous().get("/join").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("default-src 'self'")
+    );
+    let r = server.anonymous().get("/assets/js/ws.js").await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .contains("javascript")
+    );
+    assert_eq!(
+        server.anonymous().get("/assets/nope.js").await.status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn admin_settings_are_validated() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let r = admin
+        .put(
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": 0, "allow_multiple_sessions": false}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = admin
+        .put(
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": "two"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+}

@@ -1,0 +1,307 @@
+//! The WebSocket protocol against the real server: joins, the waiting room, chat, limits,
+//! bad input, and the session's end.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn started(server: &TestServer) -> (Http, String, String, Ws) {
+    let rep = server.rep("rita", false).await;
+    let (number, secret) = rep.start_session().await;
+    let page = rep_page(server, &rep, &number).await;
+    (rep, number, secret, page)
+}
+
+#[tokio::test]
+async fn hello_negotiates_the_version() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws(None).await;
+    ws.send(json!({"type": "hello", "protocol_version": 99, "client": "agent"}))
+        .await;
+    let err = ws.recv().await;
+    assert_eq!(err["code"], "unsupported_version");
+    assert!(
+        err["message"]
+            .as_str()
+            .expect("text")
+            .contains("speaks version 1")
+    );
+    let close = ws.closed().await.expect("close frame");
+    assert_eq!(u16::from(close.code), 1002);
+}
+
+#[tokio::test]
+async fn commands_before_hello_or_join_are_refused_and_the_connection_stays() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws(None).await;
+    ws.send(json!({"type": "chat", "text": "hi"})).await;
+    assert_eq!(ws.recv().await["code"], "not_joined");
+    ws.hello("customer").await;
+    ws.send(json!({"type": "chat", "text": "hi"})).await;
+    let err = ws.recv().await;
+    assert_eq!(
+        (err["code"].as_str(), err["request"].as_str()),
+        (Some("not_joined"), Some("chat"))
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_gets_an_error_and_the_connection_stays() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws(None).await;
+    ws.hello("customer").await;
+    let cases = [
+        ("{not json", "bad_message"),
+        ("[1,2,3]", "bad_message"),
+        (r#"{"text":"no type"}"#, "bad_message"),
+        (r#"{"type":"teleport"}"#, "unknown_type"),
+        (r#"{"type":"admit","participant":"seven"}"#, "bad_message"),
+    ];
+    for (text, code) in cases {
+        ws.send_text(text).await;
+        let err = ws.recv().await;
+        assert_eq!(err["type"], "error");
+        assert_eq!(err["code"], code, "{text}: {err}");
+        assert!(!err["message"].as_str().expect("message").is_empty());
+    }
+    // Still usable.
+    ws.send(json!({"type": "join_by_number", "number": "000000001", "name": "Ann"}))
+        .await;
+    assert_eq!(ws.recv().await["code"], "session_not_found");
+}
+
+#[tokio::test]
+async fn frames_over_64_kib_close_the_connection_with_a_reason() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws(None).await;
+    ws.hello("customer").await;
+    let text = json!({"type": "chat", "text": "x".repeat(70 * 1024)}).to_string();
+    ws.send_text(&text).await;
+    let err = ws.recv().await;
+    assert_eq!(err["code"], "message_too_large");
+    let close = ws.closed().await.expect("close frame");
+    assert_eq!(u16::from(close.code), 1009);
+    assert!(close.reason.contains("too large"), "{}", close.reason);
+}
+
+#[tokio::test]
+async fn wrong_session_numbers_get_a_clear_error_and_are_rate_limited() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws(None).await;
+    ws.hello("customer").await;
+    let mut codes = vec![];
+    for n in 0..12 {
+        ws.send(json!({"type": "join_by_number", "number": format!("{:09}", 100 + n), "name": "Guesser"}))
+            .await;
+        let err = ws.recv().await;
+        if n == 0 {
+            assert!(
+                err["message"]
+                    .as_str()
+                    .expect("text")
+                    .contains("no session has the number"),
+                "{err}"
+            );
+        }
+        codes.push(err["code"].as_str().expect("code").to_owned());
+    }
+    assert_eq!(codes[0], "session_not_found");
+    assert_eq!(
+        codes.last().map(String::as_str),
+        Some("rate_limited"),
+        "{codes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_from_another_site_is_refused() {
+    let server = TestServer::start().await;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/ws", server.addr)
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().expect("header"));
+    let err = tokio_tungstenite::connect_async(request)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("403"), "{err}");
+}
+
+#[tokio::test]
+async fn only_the_rep_who_started_it_opens_the_session_page() {
+    let server = TestServer::start().await;
+    let (_rep, number, _secret, _page) = started(&server).await;
+    let mut anon = server.ws(None).await;
+    anon.hello("console").await;
+    anon.send(json!({"type": "open_session", "number": number}))
+        .await;
+    assert_eq!(anon.recv().await["code"], "not_permitted");
+    let other = server.rep("oscar", false).await;
+    let mut ws = server.ws(Some(&other)).await;
+    ws.hello("console").await;
+    ws.send(json!({"type": "open_session", "number": number}))
+        .await;
+    let err = ws.recv().await;
+    assert_eq!(err["code"], "not_permitted");
+    assert!(
+        err["message"]
+            .as_str()
+            .expect("text")
+            .contains("another rep")
+    );
+}
+
+/// C2 and R4 over the wire: a link admits, a number waits for admission, chat goes both
+/// ways, a customer beyond the maximum is refused with a message (and the rep is told),
+/// and closing the rep's page ends the session for everyone (R2). The audit log has it all.
+#[tokio::test]
+async fn join_admit_chat_limit_and_end() {
+    let server = TestServer::start().await;
+    server.set_max_customers(2, false).await;
+    let (_rep, number, secret, mut page) = started(&server).await;
+
+    let (mut ann, ann_id) = customer_by_link(&server, &secret, "Ann").await;
+    let joined = page.recv_type("participant_joined").await;
+    assert_eq!(joined["participant"]["name"], "Ann");
+
+    let mut bob = server.ws(None).await;
+    bob.hello("customer").await;
+    bob.send(json!({"type": "join_by_number", "number": number, "name": "Bob"}))
+        .await;
+    assert_eq!(bob.recv_type("waiting").await["number"], number.as_str());
+    let waiting = page.recv_type("participant_joined").await;
+    assert_eq!(waiting["participant"]["admission"], "waiting");
+    let bob_id = waiting["participant"]["id"].as_u64().expect("id");
+    bob.send(json!({"type": "chat", "text": "let me in"})).await;
+    assert_eq!(bob.recv_type("error").await["code"], "not_permitted");
+
+    page.send(json!({"type": "admit", "participant": bob_id}))
+        .await;
+    let bob_joined = bob.recv_type("joined").await;
+    assert_eq!(bob_joined["you"].as_u64(), Some(bob_id));
+
+    page.send(json!({"type": "chat", "text": "Hello from Rita"}))
+        .await;
+    for ws in [&mut ann, &mut bob] {
+        let chat = ws.recv_type("chat").await;
+        assert_eq!(
+            (chat["text"].as_str(), chat["name"].as_str()),
+            (Some("Hello from Rita"), Some("Rep rita"))
+        );
+    }
+    ann.send(json!({"type": "chat", "text": "Hi Rita"})).await;
+    let chat = page
+        .recv_until(|m| m["type"] == "chat" && m["text"] == "Hi Rita")
+        .await;
+    assert_eq!(
+        (chat["text"].as_str(), chat["from"].as_u64()),
+        (Some("Hi Rita"), Some(ann_id))
+    );
+
+    let mut carl = server.ws(None).await;
+    carl.hello("customer").await;
+    carl.send(json!({"type": "join_by_link", "secret": secret, "name": "Carl"}))
+        .await;
+    let err = carl.recv().await;
+    assert_eq!(err["code"], "session_full");
+    assert!(
+        err["message"]
+            .as_str()
+            .expect("text")
+            .contains("2 customers"),
+        "{err}"
+    );
+    let notice = page.recv_type("notice").await;
+    assert!(
+        notice["text"].as_str().expect("text").contains("Carl"),
+        "{notice}"
+    );
+
+    page.close_page().await;
+    for ws in [&mut ann, &mut bob] {
+        let ended = ws.recv_type("session_ended").await;
+        assert_eq!(ended["reason"], "primary_left");
+        assert!(
+            ws.closed().await.is_some(),
+            "the server closes the connection"
+        );
+    }
+    server.state.flush().await;
+    let admin = server.admin().await;
+    let audit: Vec<Value> = admin
+        .get(&format!("/api/admin/audit?session={number}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let actions: Vec<&str> = audit
+        .iter()
+        .rev()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for expected in ["started", "joined", "waiting", "admitted", "ended"] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    assert_eq!(server.state.registry.live_count(), 0);
+}
+
+#[tokio::test]
+async fn a_lost_connection_can_resume_within_the_grace_period() {
+    let server = TestServer::start().await;
+    let (_rep, _number, secret, mut page) = started(&server).await;
+    let mut ann = server.ws(None).await;
+    ann.hello("customer").await;
+    ann.send(json!({"type": "join_by_link", "secret": secret, "name": "Ann"}))
+        .await;
+    let token = ann.recv_type("resume_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let you = ann.recv_type("joined").await["you"].clone();
+    ann.drop_connection();
+    let is_ann = |m: &Value| m["type"] == "participant_updated" && m["participant"]["id"] == you;
+    let lost = page.recv_until(is_ann).await;
+    assert_eq!(lost["participant"]["connected"], false);
+
+    let mut back = server.ws(None).await;
+    back.hello("customer").await;
+    back.send(json!({"type": "resume", "token": token})).await;
+    let joined = back.recv_type("joined").await;
+    assert_eq!(joined["you"], you);
+    let updated = page.recv_until(is_ann).await;
+    assert_eq!(updated["participant"]["connected"], true);
+    // The token was used up.
+    let mut again = server.ws(None).await;
+    again.hello("customer").await;
+    again.send(json!({"type": "resume", "token": token})).await;
+    assert_eq!(again.recv().await["code"], "session_not_found");
+}
+
+#[tokio::test]
+async fn the_primary_losing_the_connection_ends_the_session_after_the_grace_period() {
+    let server = TestServer::start_with(|c| c.reconnect_grace_secs = 1).await;
+    let (_rep, _number, secret, page) = started(&server).await;
+    let (mut ann, _) = customer_by_link(&server, &secret, "Ann").await;
+    page.drop_connection();
+    let ended = ann.recv_type("session_ended").await;
+    assert_eq!(ended["reason"], "primary_connection_lost");
+}
+
+#[tokio::test]
+async fn a_rep_assists_by_number() {
+    let server = TestServer::start().await;
+    let (_rep, number, _secret, mut page) = started(&server).await;
+    let sam = server.rep("sam", false).await;
+    let mut ws = server.ws(Some(&sam)).await;
+    ws.hello("console").await;
+    ws.send(json!({"type": "assist", "number": number})).await;
+    assert_eq!(ws.recv_type("joined").await["role"], "assistant");
+    let joined = page.recv_type("participant_joined").await;
+    assert_eq!(joined["participant"]["role"], "assistant");
+}

@@ -1,0 +1,90 @@
+// Administration: site settings (R4), reps and their roles, WebACD queues, the audit log.
+
+import { api, logout } from './api.js';
+import { $, h, replace, show } from './dom.js';
+
+$('#logout').addEventListener('click', logout);
+const fail = (e) => show($('#error'), e.message);
+
+async function loadSettings() {
+  const s = await api('GET', '/api/admin/settings');
+  $('#max-customers').value = s.max_customers_per_rep;
+  $('#multiple').checked = s.allow_multiple_sessions;
+}
+
+$('#settings').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  show($('#error'), '');
+  try {
+    await api('PUT', '/api/admin/settings', {
+      max_customers_per_rep: Number($('#max-customers').value),
+      allow_multiple_sessions: $('#multiple').checked,
+    });
+    $('#settings-saved').hidden = false;
+    setTimeout(() => { $('#settings-saved').hidden = true; }, 2000);
+  } catch (e) { fail(e); }
+});
+
+let reps = [];
+
+async function loadReps() {
+  reps = await api('GET', '/api/admin/reps');
+  const toggle = (rep, field, invert = false) => h('input', {
+    type: 'checkbox', checked: invert ? !rep[field] : rep[field],
+    onchange: async (event) => {
+      try {
+        await api('PATCH', `/api/admin/reps/${rep.id}`, { [field]: invert ? !event.target.checked : event.target.checked });
+        await loadReps();
+      } catch (e) { fail(e); await loadReps(); }
+    },
+  });
+  replace($('#reps'), reps.map((rep) => h('tr', { dataset: { username: rep.username } },
+    h('td', {}, rep.username), h('td', {}, rep.display_name),
+    h('td', {}, toggle(rep, 'is_admin')), h('td', {}, toggle(rep, 'is_webacd')), h('td', {}, toggle(rep, 'disabled', true)))));
+}
+
+$('#new-rep').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  show($('#error'), '');
+  try {
+    await api('POST', '/api/admin/reps', {
+      username: $('#rep-username').value, display_name: $('#rep-name').value, password: $('#rep-password').value,
+      is_webacd: $('#rep-webacd').checked, is_admin: $('#rep-admin').checked,
+    });
+    event.target.reset();
+    await loadReps();
+    await loadQueues();
+  } catch (e) { fail(e); }
+});
+
+async function loadQueues() {
+  const queues = await api('GET', '/api/admin/queues');
+  const agents = reps.filter((r) => r.is_webacd && !r.disabled);
+  replace($('#queues'), queues.length ? queues.map((q) => h('div', { class: 'row', style: 'margin: .4rem 0' },
+    h('strong', {}, q.name),
+    agents.map((a) => h('label', { class: 'check' }, h('input', {
+      type: 'checkbox', checked: q.members.includes(a.id),
+      onchange: async (event) => {
+        const members = event.target.checked ? [...q.members, a.id] : q.members.filter((m) => m !== a.id);
+        try { await api('PUT', `/api/admin/queues/${q.id}/members`, { members }); await loadQueues(); } catch (e) { fail(e); }
+      },
+    }), a.display_name)),
+    agents.length ? null : h('span', { class: 'muted' }, 'No WebACD agents yet.'),
+    h('button', { class: 'secondary', onclick: async () => {
+      try { await api('DELETE', `/api/admin/queues/${q.id}`); await loadQueues(); } catch (e) { fail(e); }
+    } }, 'Delete'))) : h('p', { class: 'muted' }, 'No queues yet.'));
+}
+
+$('#new-queue').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  try { await api('POST', '/api/admin/queues', { name: $('#queue-name').value }); event.target.reset(); await loadQueues(); } catch (e) { fail(e); }
+});
+
+async function loadAudit() {
+  const entries = await api('GET', '/api/admin/audit?limit=200');
+  replace($('#audit'), entries.map((e) => h('tr', {},
+    h('td', {}, new Date(e.at).toLocaleString()), h('td', {}, e.session.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3')),
+    h('td', {}, e.actor || '—'), h('td', {}, e.action.replaceAll('_', ' ')))));
+}
+
+Promise.all([loadSettings(), loadReps().then(loadQueues), loadAudit()]).catch(fail);

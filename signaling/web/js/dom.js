@@ -1,0 +1,28 @@
+// Small DOM helpers: build elements from data, never from HTML strings.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else if (key === 'class') el.className = value;
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else el.setAttribute(key, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function replace(container, ...nodes) {
+  container.replaceChildren(...nodes.flat().filter(Boolean));
+}
+
+export const $ = (selector) => document.querySelector(selector);
+
+export function show(el, text) {
+  el.textContent = text;
+  el.hidden = !text;
+}

@@ -1,0 +1,111 @@
+// The customer's page: join by link (admitted directly) or by number (waiting room, C2),
+// then the session: participants, chat, and a clear end.
+
+import { $, h, replace, show } from './dom.js';
+import { SessionSocket } from './ws.js';
+import { renderParticipants, applyParticipantMessage } from './participants.js';
+import { setupChat } from './chat.js';
+
+const view = $('#view');
+const linkMatch = location.pathname.match(/^\/j\/([^/]+)$/);
+const secret = linkMatch ? decodeURIComponent(linkMatch[1]) : null;
+const state = { you: null, participants: new Map(), activeCustomer: null };
+let socket = null;
+let chat = null;
+
+function onStatus(status, reason) {
+  const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],
+    gone: ['Disconnected', 'bad'], closed: ['Disconnected', 'bad'] }[status];
+  if (label) { $('#connection').textContent = label[0]; $('#connection').className = `status ${label[1]}`; }
+  if ((status === 'gone' || status === 'closed') && state.you !== null && !state.over) {
+    finish('Your connection to the session was lost.', reason || '');
+  }
+}
+
+function form(error) {
+  const name = h('input', { type: 'text', id: 'name', autocomplete: 'name', maxlength: '64', required: true });
+  const numberInput = secret ? null : h('input', { type: 'text', id: 'number', inputmode: 'numeric', placeholder: '123 456 789', required: true,
+    value: new URLSearchParams(location.search).get('number') || '' });
+  const alert = h('div', { id: 'join-error', class: 'alert', hidden: true });
+  show(alert, error || '');
+  const submit = h('button', { type: 'submit', id: 'join-button' }, 'Join session');
+  replace(view, h('section', { class: 'card', style: 'max-width: 28rem' },
+    h('h1', {}, 'Join a support session'),
+    h('form', { id: 'join', onsubmit: (event) => { event.preventDefault(); join(name.value, numberInput && numberInput.value); } },
+      numberInput ? [h('label', { for: 'number' }, 'Session number'), numberInput] : h('p', { class: 'muted' }, 'Your support rep sent you this link.'),
+      h('label', { for: 'name' }, 'Your name'), name, alert, h('p', {}, submit))));
+  (numberInput && !numberInput.value ? numberInput : name).focus();
+}
+
+function join(name, number) {
+  if (number !== null && number !== undefined && !/^\d{9}$/.test(number.replace(/[\s-]/g, ''))) {
+    form('A session number has nine digits, like 123 456 789.');
+    return;
+  }
+  socket = new SessionSocket({ client: 'customer', onMessage, onStatus });
+  socket.connect(secret ? { type: 'join_by_link', secret, name } : { type: 'join_by_number', number: number.replace(/[\s-]/g, ''), name });
+}
+
+function waiting() {
+  replace(view, h('section', { class: 'card', id: 'waiting', style: 'max-width: 28rem' },
+    h('h1', {}, 'Please wait'), h('p', {}, 'The support rep will let you into the session shortly.')));
+  $('#leave').hidden = false;
+}
+
+function session() {
+  const messages = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
+  const input = h('input', { type: 'text', id: 'chat-text', maxlength: '2000', placeholder: 'Type a message', autocomplete: 'off' });
+  const chatForm = h('form', { id: 'chat' }, input, h('button', { type: 'submit', id: 'chat-send' }, 'Send'));
+  replace(view, h('div', { class: 'grid', id: 'in-session' },
+    h('section', { class: 'card' }, h('h2', {}, 'Participants'), h('ul', { class: 'people', id: 'participants' })),
+    h('section', { class: 'card chat' }, h('h2', {}, 'Chat'), messages, chatForm)));
+  chat = setupChat(chatForm, input, messages, (m) => socket.send(m));
+  $('#leave').hidden = false;
+  render();
+}
+
+function render() {
+  const list = $('#participants');
+  if (list) renderParticipants(list, { participants: state.participants, activeCustomer: state.activeCustomer, you: state.you, manage: false });
+}
+
+function finish(title, message) {
+  state.over = true;
+  $('#leave').hidden = true;
+  replace(view, h('section', { class: 'card ended', id: 'ended', style: 'max-width: 28rem; margin: auto' },
+    h('h1', {}, title), h('p', { id: 'ended-reason' }, message)));
+}
+
+function onMessage(m) {
+  if (applyParticipantMessage(state.participants, m)) { render(); return; }
+  switch (m.type) {
+    case 'waiting': state.you = 0; waiting(); break;
+    case 'joined':
+      state.you = m.you; state.activeCustomer = m.active_customer;
+      state.participants = new Map(m.participants.map((p) => [p.id, p]));
+      if (!$('#in-session')) session(); else render();
+      break;
+    case 'active_customer': state.activeCustomer = m.participant; render(); break;
+    case 'chat': if (chat) chat.add(m); break;
+    case 'notice': if (chat) chat.system(m.text); break;
+    case 'denied': finish('You were not admitted', m.message); break;
+    case 'session_ended': finish('The session has ended', m.message); break;
+    case 'error':
+      if (state.you === null) {
+        socket.close();
+        socket = null;
+        form(m.message);
+      } else if (chat) {
+        chat.system(m.message);
+      }
+      break;
+  }
+}
+
+$('#leave').addEventListener('click', () => {
+  if (socket) socket.send({ type: 'leave' });
+  if (socket) socket.close();
+  finish('You left the session', 'You can close this page.');
+});
+
+form();

@@ -1,0 +1,139 @@
+// The rep's session page (R1–R5, C2, R11 chat). This page *is* the session for the primary
+// rep: closing it or navigating away ends the session for everyone (R2).
+
+import { api } from './api.js';
+import { $, h, replace, show } from './dom.js';
+import { SessionSocket } from './ws.js';
+import { renderParticipants, applyParticipantMessage } from './participants.js';
+import { setupChat } from './chat.js';
+
+const number = location.pathname.split('/').pop();
+const assisting = new URLSearchParams(location.search).has('assist');
+const state = { you: null, role: null, participants: new Map(), activeCustomer: null, link: null, joinPage: null };
+
+const socket = new SessionSocket({ client: 'console', onMessage, onStatus });
+const chat = setupChat($('#chat'), $('#chat-text'), $('#messages'), (m) => socket.send(m));
+
+function onStatus(status, reason) {
+  const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],
+    gone: ['Disconnected', 'bad'], closed: [reason ? `Disconnected: ${reason}` : 'Disconnected', 'bad'] }[status];
+  if (!label) return;
+  $('#connection').textContent = label[0];
+  $('#connection').className = `status ${label[1]}`;
+}
+
+function notice(text, kind = 'notice') {
+  const el = h('div', { class: kind }, text);
+  $('#notices').append(el);
+  setTimeout(() => el.remove(), 15000);
+}
+
+function isPrimary() { return state.role === 'primary_rep'; }
+function canManage() { return state.role === 'primary_rep' || state.role === 'assistant'; }
+
+function render() {
+  renderParticipants($('#participants'), {
+    participants: state.participants, activeCustomer: state.activeCustomer, you: state.you,
+    manage: canManage(),
+    onAdmit: (id) => socket.send({ type: 'admit', participant: id }),
+    onDeny: (id) => socket.send({ type: 'deny', participant: id }),
+    onSelect: (id) => isPrimary() && socket.send({ type: 'set_active_customer', participant: id }),
+  });
+  $('#end').hidden = !isPrimary();
+  $('#keep-open').hidden = !isPrimary();
+  $('#invite').hidden = !canManage();
+}
+
+function onMessage(m) {
+  if (applyParticipantMessage(state.participants, m)) {
+    if (m.type === 'participant_joined' && m.participant.admission === 'waiting') {
+      notice(`${m.participant.name} is waiting to be admitted.`);
+    }
+    render();
+    return;
+  }
+  switch (m.type) {
+    case 'joined':
+      state.you = m.you; state.role = m.role; state.activeCustomer = m.active_customer;
+      state.participants = new Map(m.participants.map((p) => [p.id, p]));
+      render();
+      loadLink();
+      if (m.open_invite_dialog) openInvite();
+      break;
+    case 'active_customer': state.activeCustomer = m.participant; render(); break;
+    case 'primary_changed':
+      notice('The session\'s control was transferred.');
+      break;
+    case 'chat': chat.add(m); break;
+    case 'notice': notice(m.text); break;
+    case 'invite_status': onInvite(m); break;
+    case 'error': notice(m.message, 'alert'); break;
+    case 'session_ended': ended(m.message); break;
+  }
+}
+
+async function loadLink() {
+  try {
+    const info = await api('GET', `/api/sessions/${number}`);
+    state.link = info.link; state.joinPage = info.join_page;
+    $('#number').textContent = info.display;
+    $('#link').value = info.link;
+    $('#how-to-join').textContent = `Customers can also go to ${info.join_page} and type ${info.display}.`;
+  } catch (e) {
+    $('#number').textContent = number.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3');
+  }
+}
+
+function ended(message) {
+  document.title = 'Session ended · Tandem';
+  replace(document.querySelector('main'), h('section', { class: 'card ended' },
+    h('h1', {}, 'The session has ended'), h('p', {}, message), h('p', {}, h('a', { href: '/dashboard' }, 'Back to the dashboard'))));
+  $('#end').hidden = true;
+}
+
+$('#end').addEventListener('click', () => {
+  if (confirm('End the session for everyone?')) socket.send({ type: 'end_session' });
+});
+
+$('#copy').addEventListener('click', async () => {
+  const text = `Join my support session: ${state.link}` + (state.joinPage ? ` (or go to ${state.joinPage} and type ${$('#number').textContent})` : '');
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    $('#link').select();
+    document.execCommand('copy');
+  }
+  $('#copied').hidden = false;
+  setTimeout(() => { $('#copied').hidden = true; }, 2000);
+});
+
+// --- invitations (R3) ---
+function openInvite() {
+  show($('#invite-error'), '');
+  $('#invite-dialog').showModal();
+}
+$('#invite').addEventListener('click', openInvite);
+$('#invite-cancel').addEventListener('click', () => $('#invite-dialog').close());
+$('#invite-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const address = $('#invite-address').value.trim();
+  if (!address.includes('@')) { show($('#invite-error'), 'Type an email address, like name@example.com.'); return; }
+  socket.send({
+    type: 'invite', address, own_email_program: $('#invite-own').checked,
+    invitee: document.querySelector('input[name=invitee]:checked').value,
+  });
+  $('#invite-dialog').close();
+});
+
+function onInvite(m) {
+  if (m.state === 'own_email_program') {
+    h('a', { href: m.mailto, target: '_blank', rel: 'noopener' }).click();
+    notice(`A message to ${m.address} was opened in your email program.`);
+  } else if (m.state === 'sent') {
+    notice(`Invitation sent to ${m.address}.`);
+  } else if (m.state === 'failed') {
+    notice(`The invitation to ${m.address} failed: ${m.reason}`, 'alert');
+  }
+}
+
+socket.connect(assisting ? { type: 'assist', number } : { type: 'open_session', number });

@@ -1,0 +1,78 @@
+// The one WebSocket client: hello, join, resume after a lost connection (R2), and a clean
+// close when the page goes away. Views subscribe with onMessage and onStatus.
+
+const PROTOCOL_VERSION = 1;
+const RETRY_FOR_MS = 30000;
+
+export class SessionSocket {
+  constructor({ client, onMessage, onStatus }) {
+    this.client = client;
+    this.onMessage = onMessage;
+    this.onStatus = onStatus || (() => {});
+    this.resumeToken = null;
+    this.finished = false; // the session ended, or we were turned away: never reconnect
+    this.lostAt = null;
+    addEventListener('pagehide', () => this.close());
+  }
+
+  // Open the connection and send `join` (e.g. {type: 'join_by_link', ...}).
+  connect(join) {
+    this.join = join;
+    this.open(join);
+  }
+
+  open(first) {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.send({ type: 'hello', protocol_version: PROTOCOL_VERSION, client: this.client, software: 'tandem-web' });
+      this.send(first);
+    };
+    ws.onmessage = (event) => {
+      let message;
+      try { message = JSON.parse(event.data); } catch { return; }
+      switch (message.type) {
+        case 'resume_token': this.resumeToken = message.token; return;
+        case 'joined': case 'waiting': this.lostAt = null; this.onStatus('connected'); break;
+        case 'session_ended': case 'denied': this.finished = true; break;
+        case 'error':
+          if (message.request === 'resume') { this.finished = true; this.onStatus('gone'); }
+          break;
+      }
+      this.onMessage(message);
+    };
+    ws.onclose = (event) => {
+      if (this.ws !== ws || this.finished) return;
+      // The server closes with 1000 when we left on purpose or were removed.
+      if (event.code === 1000 || event.code === 1002 || event.code === 1009 || event.code === 4001) {
+        this.finished = true;
+        this.onStatus('closed', event.reason);
+        return;
+      }
+      this.retry();
+    };
+  }
+
+  retry() {
+    if (!this.resumeToken) { this.finished = true; this.onStatus('closed', 'connection lost'); return; }
+    this.lostAt = this.lostAt || Date.now();
+    if (Date.now() - this.lostAt > RETRY_FOR_MS) { this.finished = true; this.onStatus('gone'); return; }
+    this.onStatus('reconnecting');
+    setTimeout(() => { if (!this.finished) this.open({ type: 'resume', token: this.resumeToken }); }, 1000);
+  }
+
+  send(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(message));
+      return true;
+    }
+    return false;
+  }
+
+  // Leave on purpose: a clean close, which the server takes as leaving (R2).
+  close() {
+    this.finished = true;
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000, 'page closed');
+  }
+}
