@@ -4,6 +4,7 @@
 //! - `run`: install what is missing, build, start the server, print the console URL.
 //! - `test`: formatting, lints and every test, as CI runs them.
 
+mod run;
 mod system;
 mod test;
 
@@ -13,7 +14,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  run     build and start Tandem (the signaling server and web console)
+  run     build and start Tandem (the signaling server and web console);
+          flags after it go to the server: --bind, --port, --data-dir, --reset-admin-password
   test    check formatting and lints, then run every test (what CI runs)
 ";
 
@@ -21,10 +23,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
-        Some("run") => Err(anyhow::anyhow!(
-            "the signaling server does not exist yet; `cargo xtask run` arrives with it \
-             (issue 3). Until then, `cargo xtask test` is the one command that works."
-        )),
+        Some("run") => run::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -3,8 +3,8 @@
 
 use crate::system::{cargo, ensure_packages, exec};
 
-/// Debian packages the tests need (end-to-end tests add theirs here).
-const PACKAGES: &[&str] = &["pkg-config"];
+/// Debian packages the tests need: the browser end-to-end tests drive Debian's Chromium.
+const PACKAGES: &[&str] = &["pkg-config", "chromium", "chromium-driver"];
 
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;

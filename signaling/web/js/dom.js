@@ -23,6 +23,13 @@ export function replace(container, ...nodes) {
 export const $ = (selector) => document.querySelector(selector);
 
 export function show(el, text) {
-  el.textContent = text;
+  el.textContent = sentence(text);
   el.hidden = !text;
+}
+
+// Server messages are lower-case clauses; show them as sentences.
+export function sentence(text) {
+  if (!text) return '';
+  const s = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?…]$/.test(s) ? s : s + '.';
 }

@@ -1,7 +1,7 @@
 // The customer's page: join by link (admitted directly) or by number (waiting room, C2),
 // then the session: participants, chat, and a clear end.
 
-import { $, h, replace, show } from './dom.js';
+import { $, h, replace, sentence, show } from './dom.js';
 import { SessionSocket } from './ws.js';
 import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
@@ -9,13 +9,13 @@ import { setupChat } from './chat.js';
 const view = $('#view');
 const linkMatch = location.pathname.match(/^\/j\/([^/]+)$/);
 const secret = linkMatch ? decodeURIComponent(linkMatch[1]) : null;
-const state = { you: null, participants: new Map(), activeCustomer: null };
+const state = { you: null, participants: new Map(), activeCustomer: null, name: '', number: '' };
 let socket = null;
 let chat = null;
 
 function onStatus(status, reason) {
   const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],
-    gone: ['Disconnected', 'bad'], closed: ['Disconnected', 'bad'] }[status];
+    gone: ['Disconnected', 'bad'], closed: ['Disconnected', 'bad'], ended: ['Session ended', ''] }[status];
   if (label) { $('#connection').textContent = label[0]; $('#connection').className = `status ${label[1]}`; }
   if ((status === 'gone' || status === 'closed') && state.you !== null && !state.over) {
     finish('Your connection to the session was lost.', reason || '');
@@ -23,9 +23,9 @@ function onStatus(status, reason) {
 }
 
 function form(error) {
-  const name = h('input', { type: 'text', id: 'name', autocomplete: 'name', maxlength: '64', required: true });
+  const name = h('input', { type: 'text', id: 'name', autocomplete: 'name', maxlength: '64', required: true, value: state.name });
   const numberInput = secret ? null : h('input', { type: 'text', id: 'number', inputmode: 'numeric', placeholder: '123 456 789', required: true,
-    value: new URLSearchParams(location.search).get('number') || '' });
+    value: state.number || new URLSearchParams(location.search).get('number') || '' });
   const alert = h('div', { id: 'join-error', class: 'alert', hidden: true });
   show(alert, error || '');
   const submit = h('button', { type: 'submit', id: 'join-button' }, 'Join session');
@@ -35,9 +35,12 @@ function form(error) {
       numberInput ? [h('label', { for: 'number' }, 'Session number'), numberInput] : h('p', { class: 'muted' }, 'Your support rep sent you this link.'),
       h('label', { for: 'name' }, 'Your name'), name, alert, h('p', {}, submit))));
   (numberInput && !numberInput.value ? numberInput : name).focus();
+  state.you = null;
 }
 
 function join(name, number) {
+  state.name = name;
+  state.number = number || '';
   if (number !== null && number !== undefined && !/^\d{9}$/.test(number.replace(/[\s-]/g, ''))) {
     form('A session number has nine digits, like 123 456 789.');
     return;
@@ -87,7 +90,7 @@ function onMessage(m) {
       break;
     case 'active_customer': state.activeCustomer = m.participant; render(); break;
     case 'chat': if (chat) chat.add(m); break;
-    case 'notice': if (chat) chat.system(m.text); break;
+    case 'notice': if (chat) chat.system(sentence(m.text)); break;
     case 'denied': finish('You were not admitted', m.message); break;
     case 'session_ended': finish('The session has ended', m.message); break;
     case 'error':
@@ -96,7 +99,7 @@ function onMessage(m) {
         socket = null;
         form(m.message);
       } else if (chat) {
-        chat.system(m.message);
+        chat.system(sentence(m.message));
       }
       break;
   }

@@ -2,7 +2,7 @@
 // rep: closing it or navigating away ends the session for everyone (R2).
 
 import { api } from './api.js';
-import { $, h, replace, show } from './dom.js';
+import { $, h, replace, sentence, show } from './dom.js';
 import { SessionSocket } from './ws.js';
 import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
@@ -16,16 +16,23 @@ const chat = setupChat($('#chat'), $('#chat-text'), $('#messages'), (m) => socke
 
 function onStatus(status, reason) {
   const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],
-    gone: ['Disconnected', 'bad'], closed: [reason ? `Disconnected: ${reason}` : 'Disconnected', 'bad'] }[status];
+    gone: ['Disconnected', 'bad'], closed: [reason ? `Disconnected: ${reason}` : 'Disconnected', 'bad'],
+    ended: ['Session ended', ''] }[status];
   if (!label) return;
   $('#connection').textContent = label[0];
   $('#connection').className = `status ${label[1]}`;
 }
 
-function notice(text, kind = 'notice') {
-  const el = h('div', { class: kind }, text);
+// A notice stays 15 s; one with a key is replaced or removed when its subject changes.
+function notice(text, kind = 'notice', key = null) {
+  if (key) dismiss(key);
+  const el = h('div', { class: kind, dataset: key ? { key } : {} }, sentence(text));
   $('#notices').append(el);
   setTimeout(() => el.remove(), 15000);
+}
+
+function dismiss(key) {
+  for (const el of document.querySelectorAll(`#notices [data-key="${key}"]`)) el.remove();
 }
 
 function isPrimary() { return state.role === 'primary_rep'; }
@@ -46,8 +53,12 @@ function render() {
 
 function onMessage(m) {
   if (applyParticipantMessage(state.participants, m)) {
+    const id = m.type === 'participant_left' ? m.participant : m.participant.id;
     if (m.type === 'participant_joined' && m.participant.admission === 'waiting') {
-      notice(`${m.participant.name} is waiting to be admitted.`);
+      notice(`${m.participant.name} is waiting to be admitted.`, 'notice', `waiting-${id}`);
+    } else {
+      const p = state.participants.get(id);
+      if (!p || p.admission === 'admitted') dismiss(`waiting-${id}`);
     }
     render();
     return;

@@ -35,7 +35,7 @@ export class SessionSocket {
       switch (message.type) {
         case 'resume_token': this.resumeToken = message.token; return;
         case 'joined': case 'waiting': this.lostAt = null; this.onStatus('connected'); break;
-        case 'session_ended': case 'denied': this.finished = true; break;
+        case 'session_ended': case 'denied': this.finished = true; this.onStatus('ended'); break;
         case 'error':
           if (message.request === 'resume') { this.finished = true; this.onStatus('gone'); }
           break;

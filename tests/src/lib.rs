@@ -1,0 +1,265 @@
+//! End-to-end harness: the real signaling server on port 0, real chromedriver and headless
+//! Debian Chromium (one browser process per person, each with its own fresh profile), and
+//! screenshots of every step under `target/e2e-artifacts/`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tandem_signaling::{AppState, Config};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+
+pub const ADMIN_PASSWORD: &str = "admin-password";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The signaling server, in this process, on a free port.
+#[derive(Debug)]
+pub struct Server {
+    pub base: String,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = Config::for_tests(dir.path());
+        let (state, _) = tandem_signaling::build(config).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let stopped = tandem_signaling::run(listener, served, async {
+                let _ = rx.await;
+            });
+            if let Err(e) = stopped.await {
+                eprintln!("test server failed: {e}");
+            }
+        });
+        Ok(Self {
+            base,
+            state,
+            shutdown: Some(tx),
+            _dir: dir,
+        })
+    }
+
+    /// An admin API call (setup that the test is not about).
+    pub async fn admin_call(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+        let http = reqwest::Client::new();
+        let login = http
+            .post(format!("{}/api/login", self.base))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await?;
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .context("no login cookie")?
+            .to_str()?
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let response = http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{path} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A chromedriver process; each `browser()` is a separate headless Chromium.
+#[derive(Debug)]
+pub struct Chromedriver {
+    url: String,
+    child: Child,
+    artifacts: PathBuf,
+}
+
+impl Chromedriver {
+    /// Start chromedriver on a free port. `test` names the artifacts folder.
+    pub async fn start(test: &str) -> anyhow::Result<Self> {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context(
+                "could not start chromedriver: install Debian's chromium and chromium-driver \
+                 (`cargo xtask test` does)",
+            )?;
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let ready = reqwest::get(format!("{url}/status"))
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("chromedriver did not answer on {url}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let artifacts = target_dir().join("e2e-artifacts").join(test);
+        std::fs::create_dir_all(&artifacts)?;
+        Ok(Self {
+            url,
+            child,
+            artifacts,
+        })
+    }
+
+    /// A new headless Chromium with an empty profile, as one person.
+    pub async fn browser(&self, person: &str) -> anyhow::Result<Browser> {
+        let profile = tempfile::tempdir()?;
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--window-size=1280,900".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": "/usr/bin/chromium", "args": args}),
+        );
+        caps.insert("unhandledPromptBehavior".into(), json!("accept"));
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .with_context(|| format!("could not start Chromium for {person}"))?;
+        Ok(Browser {
+            client,
+            person: person.to_owned(),
+            artifacts: self.artifacts.clone(),
+            _profile: profile,
+        })
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// One person's browser, with helpers that wait for what a person would wait for.
+#[derive(Debug)]
+pub struct Browser {
+    pub client: Client,
+    pub person: String,
+    artifacts: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
+        self.client.goto(url).await?;
+        Ok(())
+    }
+
+    pub async fn find(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("{}: no element {css}", self.person))
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        let input = self.find(css).await?;
+        input.clear().await?;
+        input.send_keys(text).await?;
+        Ok(())
+    }
+
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.find(css).await?.click().await?;
+        Ok(())
+    }
+
+    pub async fn text(&self, css: &str) -> anyhow::Result<String> {
+        Ok(self.find(css).await?.text().await?)
+    }
+
+    /// Wait until the element's text contains `wanted`; the error shows what was there.
+    pub async fn wait_text(&self, css: &str, wanted: &str) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(el) => el.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(wanted) {
+                return Ok(text);
+            }
+            if tokio::time::Instant::now() > deadline {
+                let shot = self.screenshot("failure").await.ok();
+                bail!(
+                    "{}: {css} never contained {wanted:?}; it had {text:?} (screenshot {shot:?})",
+                    self.person
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Save a PNG of what this person sees now.
+    pub async fn screenshot(&self, step: &str) -> anyhow::Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let path = self.artifacts.join(format!("{step}-{}.png", self.person));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.client.close().await?;
+        Ok(())
+    }
+}
