@@ -57,14 +57,30 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     print_admin(admin.as_ref());
     println!("  Stop with Ctrl-C.");
     println!();
-    tandem_signaling::run(listener, state, async {
+    tandem_signaling::run(listener, state, stop_signal()).await?;
+    println!("tandem-signaling: stopped; every live session was ended.");
+    Ok(())
+}
+
+/// Ctrl-C in a terminal, or SIGTERM from a service manager.
+async fn stop_signal() {
+    let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    })
-    .await?;
-    println!("tandem-signaling: stopped; every live session was ended.");
-    Ok(())
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
 }
 
 fn print_admin(admin: Option<&AdminLogin>) {

@@ -21,6 +21,11 @@ tasks:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Every task works from the workspace root, wherever cargo was started.
+    if let Err(e) = std::env::set_current_dir(system::root()) {
+        eprintln!("xtask: error: cannot enter the workspace root: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("run") => run::run(&args[1..]),

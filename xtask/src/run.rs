@@ -1,7 +1,7 @@
 //! `cargo xtask run`: build the server in release mode and start it with embedded SQLite.
 //! Flags after `run` go to the server (`--bind`, `--port`, `--data-dir`, …).
 
-use crate::system::{cargo, ensure_packages, exec};
+use crate::system::{cargo, ensure_packages, exec, root};
 
 /// What building the server needs beyond the Rust toolchain.
 const PACKAGES: &[&str] = &["pkg-config"];
@@ -10,9 +10,7 @@ pub fn run(server_args: &[String]) -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;
     println!("xtask: building tandem-signaling (release; the first build takes a few minutes)");
     exec(cargo().args(["build", "--release", "--package", "tandem-signaling"]))?;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or_else(|| anyhow::anyhow!("xtask is not inside the workspace"))?;
+    let root = root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target"));

@@ -17,6 +17,11 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The console's JavaScript against the protocol's golden fixtures.
+    if !has_node() {
+        ensure_packages(&["nodejs"])?;
+    }
+    exec(std::process::Command::new("node").args(["--test", "signaling/web/tests/"]))?;
     if has_nextest() {
         exec(
             cargo()
@@ -32,6 +37,13 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+fn has_node() -> bool {
+    std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn has_nextest() -> bool {

@@ -1,13 +1,14 @@
 // Chat (R11): the message list and the input.
 
 import { h } from './dom.js';
+import { msg } from './protocol.js';
 
 export function setupChat(form, input, messages, send) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const text = input.value;
     if (!text.trim()) return;
-    if (send({ type: 'chat', text })) input.value = '';
+    if (send(msg.chat(text))) input.value = '';
   });
   return {
     add(message) {

@@ -2,6 +2,7 @@
 
 import { api, logout } from './api.js';
 import { $, h, replace, show } from './dom.js';
+import { digits } from './protocol.js';
 
 $('#logout').addEventListener('click', logout);
 
@@ -32,12 +33,12 @@ $('#start').addEventListener('submit', async (event) => {
 
 $('#assist').addEventListener('submit', (event) => {
   event.preventDefault();
-  const digits = $('#assist-number').value.replace(/[\s-]/g, '');
-  if (!/^\d{9}$/.test(digits)) {
+  const number = digits($('#assist-number').value);
+  if (!number) {
     show($('#assist-error'), 'A session number has nine digits, like 123 456 789.');
     return;
   }
-  location.href = `/session/${digits}?assist=1`;
+  location.href = `/session/${number}?assist=1`;
 });
 
 load().catch((e) => show($('#start-error'), e.message));

@@ -3,6 +3,7 @@
 
 import { $, h, replace, sentence, show } from './dom.js';
 import { SessionSocket } from './ws.js';
+import { digits, msg } from './protocol.js';
 import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
 
@@ -41,12 +42,12 @@ function form(error) {
 function join(name, number) {
   state.name = name;
   state.number = number || '';
-  if (number !== null && number !== undefined && !/^\d{9}$/.test(number.replace(/[\s-]/g, ''))) {
+  if (number !== null && number !== undefined && !digits(number)) {
     form('A session number has nine digits, like 123 456 789.');
     return;
   }
   socket = new SessionSocket({ client: 'customer', onMessage, onStatus });
-  socket.connect(secret ? { type: 'join_by_link', secret, name } : { type: 'join_by_number', number: number.replace(/[\s-]/g, ''), name });
+  socket.connect(secret ? msg.joinByLink(secret, name) : msg.joinByNumber(number, name));
 }
 
 function waiting() {
@@ -106,7 +107,7 @@ function onMessage(m) {
 }
 
 $('#leave').addEventListener('click', () => {
-  if (socket) socket.send({ type: 'leave' });
+  if (socket) socket.send(msg.leave());
   if (socket) socket.close();
   finish('You left the session', 'You can close this page.');
 });

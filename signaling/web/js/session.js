@@ -4,6 +4,7 @@
 import { api } from './api.js';
 import { $, h, replace, sentence, show } from './dom.js';
 import { SessionSocket } from './ws.js';
+import { msg } from './protocol.js';
 import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
 
@@ -42,9 +43,9 @@ function render() {
   renderParticipants($('#participants'), {
     participants: state.participants, activeCustomer: state.activeCustomer, you: state.you,
     manage: canManage(),
-    onAdmit: (id) => socket.send({ type: 'admit', participant: id }),
-    onDeny: (id) => socket.send({ type: 'deny', participant: id }),
-    onSelect: (id) => isPrimary() && socket.send({ type: 'set_active_customer', participant: id }),
+    onAdmit: (id) => socket.send(msg.admit(id)),
+    onDeny: (id) => socket.send(msg.deny(id)),
+    onSelect: (id) => isPrimary() && socket.send(msg.setActiveCustomer(id)),
   });
   $('#end').hidden = !isPrimary();
   $('#keep-open').hidden = !isPrimary();
@@ -103,7 +104,7 @@ function ended(message) {
 }
 
 $('#end').addEventListener('click', () => {
-  if (confirm('End the session for everyone?')) socket.send({ type: 'end_session' });
+  if (confirm('End the session for everyone?')) socket.send(msg.endSession());
 });
 
 $('#copy').addEventListener('click', async () => {
@@ -129,10 +130,7 @@ $('#invite-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const address = $('#invite-address').value.trim();
   if (!address.includes('@')) { show($('#invite-error'), 'Type an email address, like name@example.com.'); return; }
-  socket.send({
-    type: 'invite', address, own_email_program: $('#invite-own').checked,
-    invitee: document.querySelector('input[name=invitee]:checked').value,
-  });
+  socket.send(msg.invite(document.querySelector('input[name=invitee]:checked').value, address, $('#invite-own').checked));
   $('#invite-dialog').close();
 });
 
@@ -147,4 +145,4 @@ function onInvite(m) {
   }
 }
 
-socket.connect(assisting ? { type: 'assist', number } : { type: 'open_session', number });
+socket.connect(assisting ? msg.assist(number) : msg.openSession(number));

@@ -1,7 +1,8 @@
 // The one WebSocket client: hello, join, resume after a lost connection (R2), and a clean
 // close when the page goes away. Views subscribe with onMessage and onStatus.
 
-const PROTOCOL_VERSION = 1;
+import { msg } from './protocol.js';
+
 const RETRY_FOR_MS = 30000;
 
 export class SessionSocket {
@@ -26,7 +27,7 @@ export class SessionSocket {
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     this.ws = ws;
     ws.onopen = () => {
-      this.send({ type: 'hello', protocol_version: PROTOCOL_VERSION, client: this.client, software: 'tandem-web' });
+      this.send(msg.hello(this.client, 'tandem-web'));
       this.send(first);
     };
     ws.onmessage = (event) => {
@@ -59,7 +60,7 @@ export class SessionSocket {
     this.lostAt = this.lostAt || Date.now();
     if (Date.now() - this.lostAt > RETRY_FOR_MS) { this.finished = true; this.onStatus('gone'); return; }
     this.onStatus('reconnecting');
-    setTimeout(() => { if (!this.finished) this.open({ type: 'resume', token: this.resumeToken }); }, 1000);
+    setTimeout(() => { if (!this.finished) this.open(msg.resume(this.resumeToken)); }, 1000);
   }
 
   send(message) {

@@ -1,0 +1,26 @@
+// The messages the console sends, built in one place so they match the protocol's golden
+// fixtures (crates/protocol/fixtures/client; tested by signaling/web/tests).
+
+export const PROTOCOL_VERSION = 1;
+
+export const msg = {
+  hello: (client, software) => ({ type: 'hello', protocol_version: PROTOCOL_VERSION, client, software }),
+  joinByLink: (secret, name) => ({ type: 'join_by_link', secret, name }),
+  joinByNumber: (number, name) => ({ type: 'join_by_number', number: digits(number), name }),
+  openSession: (number) => ({ type: 'open_session', number: digits(number) }),
+  assist: (number) => ({ type: 'assist', number: digits(number) }),
+  resume: (token) => ({ type: 'resume', token }),
+  admit: (participant) => ({ type: 'admit', participant }),
+  deny: (participant) => ({ type: 'deny', participant }),
+  setActiveCustomer: (participant) => ({ type: 'set_active_customer', participant }),
+  chat: (text) => ({ type: 'chat', text }),
+  invite: (invitee, address, ownEmailProgram) => ({ type: 'invite', invitee, address, own_email_program: ownEmailProgram }),
+  leave: () => ({ type: 'leave' }),
+  endSession: () => ({ type: 'end_session' }),
+};
+
+// A session number as typed ("123 456 789", "123-456-789") to its nine digits, or null.
+export function digits(number) {
+  const d = String(number).replace(/[\s-]/g, '');
+  return /^\d{9}$/.test(d) ? d : null;
+}

@@ -1,0 +1,51 @@
+// The console's messages must be exactly the protocol's golden fixtures.
+// Run: node --test signaling/web/tests/
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { msg, digits } from '../js/protocol.js';
+
+const fixtures = fileURLToPath(new URL('../../../crates/protocol/fixtures/client/', import.meta.url));
+const fixture = (name) => JSON.parse(readFileSync(`${fixtures}${name}.json`, 'utf8'));
+
+// Each console builder, called with the fixture's own values, gives the fixture back.
+const cases = {
+  join_by_link: (f) => msg.joinByLink(f.secret, f.name),
+  join_by_number: (f) => msg.joinByNumber(f.number.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3'), f.name),
+  open_session: (f) => msg.openSession(f.number),
+  assist: (f) => msg.assist(f.number),
+  resume: (f) => msg.resume(f.token),
+  admit: (f) => msg.admit(f.participant),
+  deny: (f) => msg.deny(f.participant),
+  set_active_customer: (f) => msg.setActiveCustomer(f.participant),
+  chat: (f) => msg.chat(f.text),
+  invite: (f) => msg.invite(f.invitee, f.address, f.own_email_program),
+  leave: () => msg.leave(),
+  end_session: () => msg.endSession(),
+};
+
+for (const [name, build] of Object.entries(cases)) {
+  test(`console builds ${name} exactly as the fixture`, () => {
+    const f = fixture(name);
+    assert.deepEqual(build(f), f);
+  });
+}
+
+test('hello carries the protocol version of the fixtures', () => {
+  const f = fixture('hello');
+  assert.equal(msg.hello('agent', 'x').protocol_version, f.protocol_version);
+});
+
+test('every case names a fixture that exists', () => {
+  const names = new Set(readdirSync(fixtures).map((n) => n.replace(/\.json$/, '')));
+  for (const name of Object.keys(cases)) assert.ok(names.has(name), name);
+});
+
+test('session numbers are read as people type them', () => {
+  assert.equal(digits('123 456 789'), '123456789');
+  assert.equal(digits('123-456-789'), '123456789');
+  assert.equal(digits('12345678'), null);
+  assert.equal(digits('12345678a'), null);
+});
