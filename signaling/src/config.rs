@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::store::{SmtpSettings, TlsMode};
+
 #[derive(Debug, Parser, Default)]
 #[command(
     name = "tandem-signaling",
@@ -36,6 +38,22 @@ pub struct Flags {
     /// Mark cookies Secure (set this when serving over HTTPS)
     #[arg(long, env = "TANDEM_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Mail server for invitations (the admin page can set it too)
+    #[arg(long, env = "TANDEM_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// Mail server port [default: 587 with starttls, 465 with tls, 25 with none]
+    #[arg(long, env = "TANDEM_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// none, starttls or tls [default: starttls]
+    #[arg(long, env = "TANDEM_SMTP_TLS")]
+    pub smtp_tls: Option<String>,
+    #[arg(long, env = "TANDEM_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    #[arg(long, env = "TANDEM_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// Sender address, e.g. "Support <support@example.com>"
+    #[arg(long, env = "TANDEM_SMTP_FROM")]
+    pub smtp_from: Option<String>,
     /// A TOML file with any of the settings above (snake_case keys)
     #[arg(long, env = "TANDEM_CONFIG")]
     pub config: Option<PathBuf>,
@@ -51,6 +69,12 @@ struct File {
     public_url: Option<String>,
     reconnect_grace: Option<u64>,
     secure_cookies: Option<bool>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    smtp_tls: Option<String>,
+    smtp_username: Option<String>,
+    smtp_password: Option<String>,
+    smtp_from: Option<String>,
 }
 
 /// The settled configuration.
@@ -63,6 +87,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub reconnect_grace_secs: u64,
     pub secure_cookies: bool,
+    /// Mail settings from the configuration; the admin page's take precedence.
+    pub smtp: Option<SmtpSettings>,
 }
 
 impl Config {
@@ -88,6 +114,14 @@ impl Config {
                 .map(|u| u.trim_end_matches('/').to_owned()),
             reconnect_grace_secs: flags.reconnect_grace.or(file.reconnect_grace).unwrap_or(30),
             secure_cookies: flags.secure_cookies || file.secure_cookies.unwrap_or(false),
+            smtp: smtp(
+                flags.smtp_host.or(file.smtp_host),
+                flags.smtp_port.or(file.smtp_port),
+                flags.smtp_tls.or(file.smtp_tls),
+                flags.smtp_username.or(file.smtp_username),
+                flags.smtp_password.or(file.smtp_password),
+                flags.smtp_from.or(file.smtp_from),
+            )?,
         })
     }
 
@@ -101,8 +135,42 @@ impl Config {
             public_url: None,
             reconnect_grace_secs: 30,
             secure_cookies: false,
+            smtp: None,
         }
     }
+}
+
+fn smtp(
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    from: Option<String>,
+) -> anyhow::Result<Option<SmtpSettings>> {
+    let Some(host) = host else {
+        return Ok(None);
+    };
+    let tls = match tls.as_deref().unwrap_or("starttls") {
+        "none" => TlsMode::None,
+        "starttls" => TlsMode::Starttls,
+        "tls" => TlsMode::Tls,
+        other => anyhow::bail!("smtp_tls must be none, starttls or tls, not {other:?}"),
+    };
+    let port = port.unwrap_or(match tls {
+        TlsMode::None => 25,
+        TlsMode::Starttls => 587,
+        TlsMode::Tls => 465,
+    });
+    let from = from.with_context(|| "smtp_from (the sender address) is needed with smtp_host")?;
+    Ok(Some(SmtpSettings {
+        host,
+        port,
+        tls,
+        username,
+        password,
+        from,
+    }))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<File> {

@@ -7,9 +7,10 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
-pub mod invite;
 pub mod limits;
 pub mod live;
+pub mod mail;
+pub mod mailer;
 pub mod pages;
 pub mod store;
 pub mod ws;
@@ -135,7 +136,14 @@ pub async fn build_with_store(
         }
     });
 
-    let registry = Registry::new(jobs_tx, config.reconnect_grace_secs * 1000);
+    let (mail_tx, mail_rx) = mpsc::unbounded_channel();
+    let registry = Registry::new(jobs_tx, mail_tx, config.reconnect_grace_secs * 1000);
+    mailer::spawn(
+        mail_rx,
+        store.clone(),
+        Arc::downgrade(&registry),
+        config.smtp.clone(),
+    );
     let limits = limits::Limits::default();
     let pruned = limits.clone();
     tokio::spawn(async move {

@@ -20,7 +20,8 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::clock;
-use crate::store::{Account, SiteSettings};
+use crate::mailer::{MailJob, MailJobs};
+use crate::store::{Account, InvitationRecord, SiteSettings};
 
 /// What a connection's writer task sends on the socket.
 #[derive(Debug, Clone)]
@@ -115,12 +116,12 @@ struct Inner {
     by_secret: HashMap<String, SessionNumber>,
     resume: HashMap<String, Seat>,
     conns: HashMap<ParticipantId, Conn>,
-    next_invite: u64,
 }
 
 pub struct Registry {
     inner: Mutex<Inner>,
     store_jobs: mpsc::UnboundedSender<StoreJob>,
+    mail_jobs: MailJobs,
     next_id: AtomicU64,
     reconnect_grace_ms: u64,
     me: Weak<Registry>,
@@ -133,10 +134,15 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    pub fn new(store_jobs: mpsc::UnboundedSender<StoreJob>, reconnect_grace_ms: u64) -> Arc<Self> {
+    pub fn new(
+        store_jobs: mpsc::UnboundedSender<StoreJob>,
+        mail_jobs: MailJobs,
+        reconnect_grace_ms: u64,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me| Registry {
             inner: Mutex::new(Inner::default()),
             store_jobs,
+            mail_jobs,
             next_id: AtomicU64::new(1),
             reconnect_grace_ms,
             me: me.clone(),
@@ -505,9 +511,18 @@ impl Registry {
         self.attach(&mut inner, seat.number, seat.participant, conn)
     }
 
+    /// Deliver a message to a participant's connection, if it is open.
+    pub fn notify(&self, to: ParticipantId, message: ServerMessage) {
+        let inner = self.lock();
+        Self::deliver(&inner, to, message);
+    }
+
     /// A session command from a joined connection.
     pub fn command(&self, seat: Seat, message: ClientMessage) -> Result<(), Refusal> {
         let mut inner = self.lock();
+        if let ClientMessage::RetryInvite { invite } = message {
+            return self.retry_invite(&inner, seat, invite);
+        }
         let event = Event::Command {
             from: seat.participant,
             message,
@@ -659,35 +674,71 @@ impl Registry {
         }
     }
 
-    /// R3, until mail is configured (issue 8): a prepared message for the rep's own email
-    /// program, or a clear "failed" for server-sent mail.
+    /// R3: a failed email invitation is sent again, for a rep of its session.
+    fn retry_invite(&self, inner: &Inner, seat: Seat, invite: u64) -> Result<(), Refusal> {
+        let role = inner
+            .sessions
+            .get(&seat.number)
+            .and_then(|live| live.session.role(seat.participant));
+        if !matches!(
+            role,
+            Some(tandem_protocol::Role::PrimaryRep | tandem_protocol::Role::Assistant)
+        ) {
+            return Err(Refusal::new(
+                ErrorCode::NotPermitted,
+                "only a support rep of this session can resend its invitations",
+            ));
+        }
+        let job = MailJob::Retry {
+            id: i64::try_from(invite).unwrap_or(-1),
+            session: seat.number.digits(),
+            notify: seat.participant,
+        };
+        self.mail_jobs
+            .send(job)
+            .map_err(|_| Refusal::new(ErrorCode::Internal, "the mailer has stopped"))
+    }
+
+    /// R3: server-sent email goes to the mailer, which keeps it; the rep's own email
+    /// program gets the same letter as a prepared `mailto:` message.
     fn invite(&self, inner: &mut Inner, invitation: Invitation) {
-        inner.next_invite += 1;
-        let state = if invitation.own_email_program {
-            let base = inner
-                .sessions
-                .get(&invitation.session)
-                .map(|live| (live.base_url.clone(), live.secret.clone()));
-            let (base_url, secret) = base.unwrap_or_default();
-            InviteState::OwnEmailProgram {
-                mailto: crate::invite::mailto(&invitation, &base_url, &secret),
-            }
-        } else {
-            InviteState::Failed {
-                reason: "this server has no mail server configured; use your own email program \
-                         or copy the join link"
-                    .into(),
-            }
+        let Some(live) = inner.sessions.get(&invitation.session) else {
+            return;
         };
-        let status = ServerMessage::InviteStatus {
-            invite: inner.next_invite,
+        let number = invitation.session.digits();
+        let link = match invitation.invitee {
+            Invitee::Customer => format!("{}/j/{}", live.base_url, live.secret),
+            Invitee::SupportRep => format!("{}/session/{number}?assist=1", live.base_url),
+        };
+        let record = InvitationRecord {
+            id: 0,
+            session: number,
             invitee: invitation.invitee,
-            address: invitation.address.clone(),
-            state,
+            address: invitation.address,
+            by_name: invitation.by_name,
+            link,
+            join_page: format!("{}/join", live.base_url),
+            state: "sending".into(),
+            reason: None,
         };
-        Self::deliver(inner, invitation.by, status);
-        if invitation.invitee == Invitee::SupportRep {
-            tracing::info!(session = %invitation.session, "rep invitation prepared");
+        if invitation.own_email_program {
+            let status = ServerMessage::InviteStatus {
+                invite: 0, // not kept: the rep's own program sends it
+                invitee: record.invitee,
+                address: record.address.clone(),
+                state: InviteState::OwnEmailProgram {
+                    mailto: crate::mail::mailto(&record),
+                },
+            };
+            Self::deliver(inner, invitation.by, status);
+            return;
+        }
+        let job = MailJob::Send {
+            invitation: record,
+            notify: invitation.by,
+        };
+        if self.mail_jobs.send(job).is_err() {
+            tracing::error!("the mailer has stopped; an invitation was not sent");
         }
     }
 

@@ -305,3 +305,44 @@ async fn a_rep_assists_by_number() {
     let joined = page.recv_type("participant_joined").await;
     assert_eq!(joined["participant"]["role"], "assistant");
 }
+
+#[tokio::test]
+async fn an_email_invitation_without_a_mail_server_fails_with_the_reason_and_is_kept() {
+    let server = TestServer::start().await;
+    let (rep, number, _secret, mut page) = started(&server).await;
+    page.send(json!({"type": "invite", "invitee": "customer", "address": "ann@example.com"}))
+        .await;
+    let sending = page.recv_type("invite_status").await;
+    assert_eq!(sending["state"], "sending", "{sending}");
+    let failed = page.recv_type("invite_status").await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("no mail server"),
+        "{failed}"
+    );
+    let kept: Vec<Value> = rep
+        .get(&format!("/api/sessions/{number}/invitations"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (kept[0]["state"].as_str(), kept[0]["address"].as_str()),
+        (Some("failed"), Some("ann@example.com"))
+    );
+
+    page.send(json!({"type": "invite", "invitee": "customer", "address": "ann@localhost"}))
+        .await;
+    let err = page.recv_type("error").await;
+    assert_eq!(err["code"], "invalid_address");
+    assert!(
+        err["message"]
+            .as_str()
+            .expect("text")
+            .contains("is not an email address")
+    );
+}

@@ -182,6 +182,85 @@ impl Drop for Chromedriver {
     }
 }
 
+/// A real SMTP server (Python's aiosmtpd) that keeps every message it accepts.
+#[derive(Debug)]
+pub struct SmtpSink {
+    pub port: u16,
+    child: Child,
+    folder: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    /// A free port with nothing listening on it (yet).
+    pub fn free_port() -> anyhow::Result<u16> {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        Ok(probe.local_addr()?.port())
+    }
+
+    pub async fn start(port: u16) -> anyhow::Result<Self> {
+        use tokio::io::AsyncBufReadExt;
+        let folder = tempfile::tempdir()?;
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .arg("127.0.0.1")
+            .arg(port.to_string())
+            .arg(folder.path())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("could not start python3 for the SMTP server")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(WAIT, lines.next_line()).await;
+        match ready {
+            Ok(Ok(Some(line))) if line == "ready" => {}
+            other => bail!(
+                "the SMTP server did not start ({other:?}); it needs aiosmtpd \
+                 (`python3 -m pip install aiosmtpd`, which `cargo xtask test` does)"
+            ),
+        }
+        Ok(Self {
+            port,
+            child,
+            folder,
+        })
+    }
+
+    /// Every message received so far, oldest first.
+    pub fn messages(&self) -> anyhow::Result<Vec<Value>> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.folder.path())?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?))
+            .collect()
+    }
+
+    /// Wait for the `n`th message (1-based).
+    pub async fn message(&self, n: usize) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(m) = self.messages()?.into_iter().nth(n - 1) {
+                return Ok(m);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("message {n} never arrived at the SMTP server");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -247,6 +326,42 @@ impl Browser {
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Log in on the console (from any page that needs it).
+    pub async fn log_in(&self, base: &str, username: &str, password: &str) -> anyhow::Result<()> {
+        self.goto(&format!("{base}/login")).await?;
+        self.fill("#username", username).await?;
+        self.fill("#password", password).await?;
+        self.click("#submit").await?;
+        self.find("#start-button").await?;
+        Ok(())
+    }
+
+    /// Start a session from the dashboard; returns (number as shown, join link).
+    pub async fn start_session(&self, email: bool) -> anyhow::Result<(String, String)> {
+        let checkbox = self.find("#email").await?;
+        if checkbox.is_selected().await? != email {
+            checkbox.click().await?;
+        }
+        self.click("#start-button").await?;
+        let number = self.wait_text("#number", " ").await?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let link = self
+                .find("#link")
+                .await?
+                .prop("value")
+                .await?
+                .unwrap_or_default();
+            if !link.is_empty() {
+                return Ok((number, link));
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{}: the join link never appeared", self.person);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -22,6 +22,7 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
         ensure_packages(&["nodejs"])?;
     }
     exec(std::process::Command::new("node").args(["--test", "signaling/web/tests/"]))?;
+    ensure_aiosmtpd()?;
     if has_nextest() {
         exec(
             cargo()
@@ -37,6 +38,31 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The invitation tests run a real SMTP server: Python's aiosmtpd, from PyPI (or Debian).
+fn ensure_aiosmtpd() -> anyhow::Result<()> {
+    let importable = || {
+        std::process::Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if importable() {
+        return Ok(());
+    }
+    println!("xtask: installing aiosmtpd for the SMTP tests");
+    let pip = exec(
+        std::process::Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd"]),
+    );
+    if pip.is_err() || !importable() {
+        ensure_packages(&["python3-aiosmtpd"])?;
+    }
+    if importable() {
+        Ok(())
+    } else {
+        anyhow::bail!("python3 cannot import aiosmtpd even after installing it")
+    }
 }
 
 fn has_node() -> bool {

@@ -53,6 +53,8 @@ pub enum ClientMessage {
         #[serde(default)]
         own_email_program: bool,
     },
+    /// Send a failed invitation again (R3). Handled by the server, which keeps invitations.
+    RetryInvite { invite: u64 },
     /// Ask the active customer's agent to share (the agent asks the customer, C1).
     RequestShare,
     /// The customer refused to share (sent by the agent, C1).
@@ -138,6 +140,7 @@ impl ClientMessage {
             ClientMessage::SetActiveCustomer { .. } => "set_active_customer",
             ClientMessage::Chat { .. } => "chat",
             ClientMessage::Invite { .. } => "invite",
+            ClientMessage::RetryInvite { .. } => "retry_invite",
             ClientMessage::RequestShare => "request_share",
             ClientMessage::DeclineShare => "decline_share",
             ClientMessage::StartShare { .. } => "start_share",

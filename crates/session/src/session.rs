@@ -261,7 +261,10 @@ impl Session {
             | ClientMessage::Assist { .. }
             | ClientMessage::AcceptTransfer { .. }
             | ClientMessage::AttachAgent { .. }
-            | ClientMessage::Resume { .. } => Err(SessionError::NotASessionCommand(message.kind())),
+            | ClientMessage::Resume { .. }
+            | ClientMessage::RetryInvite { .. } => {
+                Err(SessionError::NotASessionCommand(message.kind()))
+            }
         }
     }
 

@@ -9,7 +9,9 @@ use crate::AppState;
 use crate::auth::{Admin, hash_password, validate_password, validate_username};
 use crate::clock::now_millis;
 use crate::error::AppError;
-use crate::store::{Account, AccountChanges, AuditEntry, NewAccount, Queue, SiteSettings};
+use crate::store::{
+    Account, AccountChanges, AuditEntry, NewAccount, Queue, SiteSettings, SmtpSettings, TlsMode,
+};
 
 pub async fn reps(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Account>>, AppError> {
     Ok(Json(state.store.accounts().await?))
@@ -171,6 +173,99 @@ pub async fn set_members(
     Ok(Json(
         state.store.set_queue_members(id, &body.members).await?,
     ))
+}
+
+/// The mail settings as the admin page shows them: never the password itself.
+#[derive(serde::Serialize)]
+pub struct MailView {
+    configured: bool,
+    /// `admin` (set on this page), `config` (from the server's configuration) or null.
+    source: Option<&'static str>,
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<TlsMode>,
+    username: Option<String>,
+    has_password: bool,
+    from: Option<String>,
+}
+
+pub async fn mail(State(state): State<AppState>, _: Admin) -> Result<Json<MailView>, AppError> {
+    Ok(Json(mail_view(&state).await?))
+}
+
+async fn mail_view(state: &AppState) -> Result<MailView, AppError> {
+    let saved = state.store.smtp_settings().await?;
+    let source = match (&saved, &state.config.smtp) {
+        (Some(_), _) => Some("admin"),
+        (None, Some(_)) => Some("config"),
+        (None, None) => None,
+    };
+    let settings = saved.or_else(|| state.config.smtp.clone());
+    Ok(MailView {
+        configured: settings.is_some(),
+        source,
+        host: settings.as_ref().map(|s| s.host.clone()),
+        port: settings.as_ref().map(|s| s.port),
+        tls: settings.as_ref().map(|s| s.tls),
+        username: settings.as_ref().and_then(|s| s.username.clone()),
+        has_password: settings.as_ref().is_some_and(|s| s.password.is_some()),
+        from: settings.map(|s| s.from),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct MailChanges {
+    host: String,
+    port: u16,
+    tls: TlsMode,
+    #[serde(default)]
+    username: Option<String>,
+    /// Absent: keep the stored password.
+    #[serde(default)]
+    password: Option<String>,
+    from: String,
+}
+
+pub async fn save_mail(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(changes): Json<MailChanges>,
+) -> Result<Json<MailView>, AppError> {
+    let host = changes.host.trim().to_owned();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(AppError::bad_request("type the mail server's host name"));
+    }
+    if changes.port == 0 {
+        return Err(AppError::bad_request(
+            "the mail server's port must be 1 to 65535",
+        ));
+    }
+    if changes.from.parse::<lettre::message::Mailbox>().is_err() {
+        return Err(AppError::bad_request(format!(
+            "{:?} is not a sender address; use name@example.com or Name <name@example.com>",
+            changes.from
+        )));
+    }
+    let username = changes.username.filter(|u| !u.trim().is_empty());
+    let password = match changes.password.filter(|p| !p.is_empty()) {
+        Some(p) => Some(p),
+        None => state.store.smtp_settings().await?.and_then(|s| s.password),
+    };
+    let settings = SmtpSettings {
+        host,
+        port: changes.port,
+        tls: changes.tls,
+        username,
+        password,
+        from: changes.from.trim().to_owned(),
+    };
+    state.store.save_smtp_settings(Some(&settings)).await?;
+    Ok(Json(mail_view(&state).await?))
+}
+
+pub async fn delete_mail(State(state): State<AppState>, _: Admin) -> Result<StatusCode, AppError> {
+    state.store.save_smtp_settings(None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

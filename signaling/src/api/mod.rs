@@ -16,6 +16,13 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(login::me))
         .route("/sessions", post(sessions::start).get(sessions::mine))
         .route("/sessions/{number}", get(sessions::one))
+        .route("/sessions/{number}/invitations", get(sessions::invitations))
+        .route(
+            "/admin/mail",
+            get(admin::mail)
+                .put(admin::save_mail)
+                .delete(admin::delete_mail),
+        )
         .route("/admin/reps", get(admin::reps).post(admin::create_rep))
         .route("/admin/reps/{id}", axum::routing::patch(admin::update_rep))
         .route(

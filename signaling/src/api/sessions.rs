@@ -10,6 +10,7 @@ use crate::AppState;
 use crate::auth::Rep;
 use crate::error::AppError;
 use crate::live::RepSession;
+use crate::store::InvitationRecord;
 
 #[derive(Deserialize)]
 pub struct StartRequest {
@@ -28,6 +29,8 @@ pub struct SessionView {
     display: String,
     link: String,
     join_page: String,
+    /// Whether the server can send invitations by email itself (R3).
+    email_configured: bool,
 }
 
 pub async fn start(
@@ -55,6 +58,7 @@ pub async fn start(
             join_page: format!("{base}/join"),
             number: started.number,
             display: started.display,
+            email_configured: email_configured(&state).await,
         }),
     ))
 }
@@ -83,5 +87,29 @@ pub async fn one(
         join_page: format!("{base}/join"),
         number: number.digits(),
         display: number.to_string(),
+        email_configured: email_configured(&state).await,
     }))
+}
+
+async fn email_configured(state: &AppState) -> bool {
+    crate::mailer::settings(state.store.as_ref(), state.config.smtp.as_ref())
+        .await
+        .is_some()
+}
+
+/// The session's email invitations and where each stands, for the rep's page (R3).
+pub async fn invitations(
+    State(state): State<AppState>,
+    Rep(account): Rep,
+    Path(number): Path<String>,
+) -> Result<Json<Vec<InvitationRecord>>, AppError> {
+    let number: SessionNumber = number
+        .parse()
+        .map_err(|e: tandem_protocol::InvalidSessionNumber| AppError::bad_request(e.to_string()))?;
+    if state.registry.secret_for(&account, number).is_none() {
+        return Err(AppError::not_found(
+            "you have no live session with that number",
+        ));
+    }
+    Ok(Json(state.store.invitations(&number.digits()).await?))
 }

@@ -81,6 +81,46 @@ pub struct Queue {
     pub members: Vec<i64>,
 }
 
+/// How the server reaches its mail server (R3), set on the admin page or in the config.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The sender address, e.g. `Support <support@example.com>`.
+    pub from: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// Plain SMTP (a relay on the same host or network).
+    None,
+    /// Plain connection upgraded with STARTTLS (usually port 587).
+    Starttls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+}
+
+/// An email invitation as kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InvitationRecord {
+    pub id: i64,
+    pub session: String,
+    pub invitee: tandem_protocol::Invitee,
+    pub address: String,
+    pub by_name: String,
+    pub link: String,
+    pub join_page: String,
+    /// `sending`, `sent` or `failed`.
+    pub state: String,
+    pub reason: Option<String>,
+}
+
 /// One audit log entry as stored.
 #[derive(Clone, Debug, Serialize)]
 pub struct AuditEntry {
@@ -126,6 +166,23 @@ pub trait Store: Send + Sync + 'static {
     async fn session_ended(&self, number: &str, reason: &str, at: i64) -> StoreResult<()>;
     /// Sessions that were live when the server stopped cannot come back: mark them ended.
     async fn end_unfinished_sessions(&self, at: i64) -> StoreResult<u64>;
+
+    async fn smtp_settings(&self) -> StoreResult<Option<SmtpSettings>>;
+    async fn save_smtp_settings(&self, settings: Option<&SmtpSettings>) -> StoreResult<()>;
+
+    /// Keep a new invitation in state `sending`; returns it with its id.
+    async fn create_invitation(
+        &self,
+        invitation: &InvitationRecord,
+    ) -> StoreResult<InvitationRecord>;
+    async fn set_invitation_state(
+        &self,
+        id: i64,
+        state: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<()>;
+    async fn invitation(&self, id: i64) -> StoreResult<Option<InvitationRecord>>;
+    async fn invitations(&self, session: &str) -> StoreResult<Vec<InvitationRecord>>;
 
     async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()>;
     /// The newest entries first, optionally of one session.

@@ -8,8 +8,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    Account, AccountChanges, AuditEntry, NewAccount, Queue, SiteSettings, Store, StoreError,
-    StoreResult,
+    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, Queue, SiteSettings,
+    SmtpSettings, Store, StoreError, StoreResult,
 };
 
 #[derive(Debug, Clone)]
@@ -58,6 +58,25 @@ fn account_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Account> {
         disabled: row.try_get("disabled")?,
     })
 }
+
+fn invitation_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<InvitationRecord> {
+    let invitee: String = row.try_get("invitee")?;
+    Ok(InvitationRecord {
+        id: row.try_get("id")?,
+        session: row.try_get("session")?,
+        invitee: serde_json::from_value(serde_json::Value::String(invitee))
+            .map_err(|e| StoreError::Corrupt(format!("invitation: {e}")))?,
+        address: row.try_get("address")?,
+        by_name: row.try_get("by_name")?,
+        link: row.try_get("link")?,
+        join_page: row.try_get("join_page")?,
+        state: row.try_get("state")?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+const INVITATION_COLUMNS: &str =
+    "id, session, invitee, address, by_name, link, join_page, state, reason";
 
 fn unique_violation(error: &sqlx::Error) -> bool {
     error
@@ -354,6 +373,102 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn smtp_settings(&self) -> StoreResult<Option<SmtpSettings>> {
+        let value: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'smtp'")
+                .fetch_optional(&self.pool)
+                .await?;
+        value
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("mail settings: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn save_smtp_settings(&self, settings: Option<&SmtpSettings>) -> StoreResult<()> {
+        match settings {
+            Some(settings) => {
+                let json = serde_json::to_string(settings)
+                    .map_err(|e| StoreError::Corrupt(format!("mail settings: {e}")))?;
+                sqlx::query(
+                    "INSERT INTO settings (key, value) VALUES ('smtp', ?) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(json)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM settings WHERE key = 'smtp'")
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_invitation(&self, i: &InvitationRecord) -> StoreResult<InvitationRecord> {
+        let now = crate::clock::now_millis();
+        let invitee = serde_json::to_value(i.invitee)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let done = sqlx::query(
+            "INSERT INTO invitations (session, invitee, address, by_name, link, join_page, \
+             state, reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'sending', NULL, ?, ?)",
+        )
+        .bind(&i.session)
+        .bind(invitee)
+        .bind(&i.address)
+        .bind(&i.by_name)
+        .bind(&i.link)
+        .bind(&i.join_page)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.invitation(done.last_insert_rowid())
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn set_invitation_state(
+        &self,
+        id: i64,
+        state: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE invitations SET state = ?, reason = ?, updated_at = ? WHERE id = ?")
+            .bind(state)
+            .bind(reason)
+            .bind(crate::clock::now_millis())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn invitation(&self, id: i64) -> StoreResult<Option<InvitationRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(invitation_from).transpose()
+    }
+
+    async fn invitations(&self, session: &str) -> StoreResult<Vec<InvitationRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE session = ? ORDER BY id"
+        ))
+        .bind(session)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(invitation_from).collect()
     }
 
     async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()> {

@@ -25,6 +25,32 @@ $('#settings').addEventListener('submit', async (event) => {
   } catch (e) { fail(e); }
 });
 
+async function loadMail() {
+  const m = await api('GET', '/api/admin/mail');
+  $('#mail-status').textContent = m.configured
+    ? `Invitations are sent through ${m.host}:${m.port}` + (m.source === 'config' ? ' (from the server configuration; saving here overrides it).' : '.')
+    : 'No mail server is set: reps can still invite with their own email program or a copied link.';
+  if (m.configured) {
+    $('#mail-host').value = m.host; $('#mail-port').value = m.port; $('#mail-tls').value = m.tls;
+    $('#mail-username').value = m.username || ''; $('#mail-from').value = m.from;
+  }
+}
+
+$('#mail').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  show($('#error'), '');
+  try {
+    await api('PUT', '/api/admin/mail', {
+      host: $('#mail-host').value, port: Number($('#mail-port').value), tls: $('#mail-tls').value,
+      username: $('#mail-username').value || null, password: $('#mail-password').value || null, from: $('#mail-from').value,
+    });
+    $('#mail-password').value = '';
+    $('#mail-saved').hidden = false;
+    setTimeout(() => { $('#mail-saved').hidden = true; }, 2000);
+    await loadMail();
+  } catch (e) { fail(e); }
+});
+
 let reps = [];
 
 async function loadReps() {
@@ -87,4 +113,4 @@ async function loadAudit() {
     h('td', {}, e.actor || '—'), h('td', {}, e.action.replaceAll('_', ' ')))));
 }
 
-Promise.all([loadSettings(), loadReps().then(loadQueues), loadAudit()]).catch(fail);
+Promise.all([loadSettings(), loadMail(), loadReps().then(loadQueues), loadAudit()]).catch(fail);

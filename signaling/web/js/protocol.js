@@ -14,6 +14,7 @@ export const msg = {
   deny: (participant) => ({ type: 'deny', participant }),
   setActiveCustomer: (participant) => ({ type: 'set_active_customer', participant }),
   chat: (text) => ({ type: 'chat', text }),
+  retryInvite: (invite) => ({ type: 'retry_invite', invite }),
   invite: (invitee, address, ownEmailProgram) => ({ type: 'invite', invitee, address, own_email_program: ownEmailProgram }),
   leave: () => ({ type: 'leave' }),
   endSession: () => ({ type: 'end_session' }),

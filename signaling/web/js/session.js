@@ -10,7 +10,10 @@ import { setupChat } from './chat.js';
 
 const number = location.pathname.split('/').pop();
 const assisting = new URLSearchParams(location.search).has('assist');
-const state = { you: null, role: null, participants: new Map(), activeCustomer: null, link: null, joinPage: null };
+const state = {
+  you: null, role: null, participants: new Map(), activeCustomer: null, link: null, joinPage: null,
+  emailConfigured: false, invitations: new Map(),
+};
 
 const socket = new SessionSocket({ client: 'console', onMessage, onStatus });
 const chat = setupChat($('#chat'), $('#chat-text'), $('#messages'), (m) => socket.send(m));
@@ -69,8 +72,8 @@ function onMessage(m) {
       state.you = m.you; state.role = m.role; state.activeCustomer = m.active_customer;
       state.participants = new Map(m.participants.map((p) => [p.id, p]));
       render();
-      loadLink();
-      if (m.open_invite_dialog) openInvite();
+      // R1: the dialog needs to know whether the server can send mail, so it waits for it.
+      loadLink().then(() => { if (m.open_invite_dialog) openInvite(); });
       break;
     case 'active_customer': state.activeCustomer = m.participant; render(); break;
     case 'primary_changed':
@@ -87,10 +90,12 @@ function onMessage(m) {
 async function loadLink() {
   try {
     const info = await api('GET', `/api/sessions/${number}`);
-    state.link = info.link; state.joinPage = info.join_page;
+    state.link = info.link; state.joinPage = info.join_page; state.emailConfigured = info.email_configured;
     $('#number').textContent = info.display;
     $('#link').value = info.link;
     $('#how-to-join').textContent = `Customers can also go to ${info.join_page} and type ${info.display}.`;
+    for (const i of await api('GET', `/api/sessions/${number}/invitations`)) state.invitations.set(i.id, i);
+    renderInvitations();
   } catch (e) {
     $('#number').textContent = number.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3');
   }
@@ -122,6 +127,8 @@ $('#copy').addEventListener('click', async () => {
 // --- invitations (R3) ---
 function openInvite() {
   show($('#invite-error'), '');
+  $('#invite-no-mail').hidden = state.emailConfigured;
+  if (!state.emailConfigured) $('#invite-own').checked = true;
   $('#invite-dialog').showModal();
 }
 $('#invite').addEventListener('click', openInvite);
@@ -138,11 +145,19 @@ function onInvite(m) {
   if (m.state === 'own_email_program') {
     h('a', { href: m.mailto, target: '_blank', rel: 'noopener' }).click();
     notice(`A message to ${m.address} was opened in your email program.`);
-  } else if (m.state === 'sent') {
-    notice(`Invitation sent to ${m.address}.`);
-  } else if (m.state === 'failed') {
-    notice(`The invitation to ${m.address} failed: ${m.reason}`, 'alert');
+    return;
   }
+  state.invitations.set(m.invite, { id: m.invite, invitee: m.invitee, address: m.address, state: m.state, reason: m.reason });
+  renderInvitations();
+}
+
+// Every email invitation of the session and where it stands; a failed one can be retried.
+function renderInvitations() {
+  const who = { customer: 'customer', support_rep: 'support rep' };
+  replace($('#invitations'), [...state.invitations.values()].map((i) => h('li', { dataset: { invite: i.id, state: i.state } },
+    h('span', {}, `Invitation to ${i.address} (${who[i.invitee] || i.invitee}):`),
+    h('span', { class: `state ${i.state}` }, i.state === 'failed' ? `failed — ${sentence(i.reason)}` : i.state === 'sent' ? 'sent' : 'sending…'),
+    i.state === 'failed' ? h('button', { class: 'secondary retry', onclick: () => socket.send(msg.retryInvite(i.id)) }, 'Retry') : null)));
 }
 
 socket.connect(assisting ? msg.assist(number) : msg.openSession(number));

@@ -21,6 +21,7 @@ const cases = {
   deny: (f) => msg.deny(f.participant),
   set_active_customer: (f) => msg.setActiveCustomer(f.participant),
   chat: (f) => msg.chat(f.text),
+  retry_invite: (f) => msg.retryInvite(f.invite),
   invite: (f) => msg.invite(f.invitee, f.address, f.own_email_program),
   leave: () => msg.leave(),
   end_session: () => msg.endSession(),
