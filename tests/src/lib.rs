@@ -51,6 +51,18 @@ impl Server {
         })
     }
 
+    /// Create a rep account through the admin API.
+    pub async fn create_rep(
+        &self,
+        username: &str,
+        name: &str,
+        password: &str,
+    ) -> anyhow::Result<()> {
+        let body = json!({"username": username, "display_name": name, "password": password});
+        self.admin_call("POST", "/api/admin/reps", body).await?;
+        Ok(())
+    }
+
     /// An admin API call (setup that the test is not about).
     pub async fn admin_call(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
         let http = reqwest::Client::new();

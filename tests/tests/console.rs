@@ -11,11 +11,7 @@ use tandem_tests::{ADMIN_PASSWORD, Chromedriver, Server};
 async fn rep_and_customers_in_the_browser() -> anyhow::Result<()> {
     let server = Server::start().await?;
     server
-        .admin_call(
-            "POST",
-            "/api/admin/reps",
-            json!({"username": "rita", "display_name": "Rita Rep", "password": "rita-password"}),
-        )
+        .create_rep("rita", "Rita Rep", "rita-password")
         .await?;
     server
         .admin_call(

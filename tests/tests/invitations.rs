@@ -9,11 +9,7 @@ use tandem_tests::{Chromedriver, Server, SmtpSink};
 async fn server_with_rep(smtp_port: Option<u16>) -> anyhow::Result<Server> {
     let server = Server::start().await?;
     server
-        .admin_call(
-            "POST",
-            "/api/admin/reps",
-            json!({"username": "rita", "display_name": "Rita Rep", "password": "rita-password"}),
-        )
+        .create_rep("rita", "Rita Rep", "rita-password")
         .await?;
     if let Some(port) = smtp_port {
         server
