@@ -171,7 +171,55 @@ async fn without_a_mail_server_the_dialog_offers_the_other_ways() -> anyhow::Res
         "own email program is offered"
     );
     rep.screenshot("01-no-mail").await?;
-    rep.click("#invite-cancel").await?;
+
+    // The hand-offs to the desktop (mail program, clipboard) are recorded instead of run:
+    // a headless browser has neither.
+    rep.client
+        .execute(
+            "window.__opened = []; window.__copied = [];
+             HTMLAnchorElement.prototype.click = function () { window.__opened.push(this.href); };
+             navigator.clipboard.writeText = async (t) => { window.__copied.push(t); };",
+            vec![],
+        )
+        .await?;
+    rep.fill("#invite-address", "ann@example.com").await?;
+    rep.click("#invite-ok").await?;
+    rep.wait_text("#notices", "opened in your email program")
+        .await?;
+    let opened = rep
+        .client
+        .execute("return window.__opened[0]", vec![])
+        .await?;
+    let mailto = opened.as_str().unwrap_or_default();
+    assert!(
+        mailto.starts_with("mailto:ann@example.com?subject="),
+        "{mailto}"
+    );
+    assert!(mailto.contains("Rita%20Rep%20invites%20you"), "{mailto}");
+    assert!(
+        mailto.contains("%2Fj%2F"),
+        "the join link is in the body: {mailto}"
+    );
+
+    // R3's instant-message path: Copy link gives a ready-to-paste message.
+    let link = rep
+        .find("#link")
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    rep.click("#copy").await?;
+    rep.wait_text("#copied", "Copied").await?;
+    let copied = rep
+        .client
+        .execute("return window.__copied[0]", vec![])
+        .await?;
+    let copied = copied.as_str().unwrap_or_default();
+    assert!(copied.starts_with("Join my support session: "), "{copied}");
+    assert!(
+        copied.contains(&link) && copied.contains("/join"),
+        "{copied}"
+    );
     rep.close().await?;
     Ok(())
 }
