@@ -3,9 +3,9 @@
 
 use crate::system::{cargo, ensure_packages, exec};
 
-/// Debian packages the tests need: nasm for openh264's fast paths, Debian's Chromium for
-/// the browser end-to-end tests.
-const PACKAGES: &[&str] = &["pkg-config", "nasm", "chromium", "chromium-driver"];
+/// Debian packages the tests need: nasm for openh264's fast paths, Xvfb for capture,
+/// Debian's Chromium for the browser end-to-end tests.
+const PACKAGES: &[&str] = &["pkg-config", "nasm", "xvfb", "chromium", "chromium-driver"];
 
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;

@@ -1,0 +1,333 @@
+//! Capture against a real X server: Xvfb, with windows of known colours drawn by a small
+//! X client in the test.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tandem_capture::{Capture, Source, X11Capturer, windows};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{
+    AtomEnum, ConfigureWindowAux, ConnectionExt as _, CreateWindowAux, MapState, PropMode, Window,
+    WindowClass,
+};
+use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
+
+/// An Xvfb of 320x240, killed on drop.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Self {
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "320x240x24",
+                "-nolisten",
+                "tcp",
+                "-br",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb runs (Debian package xvfb; cargo xtask test installs it)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("Xvfb prints its display number");
+        Self {
+            child,
+            display: format!(":{}", line.trim()),
+        }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The test's own X client: it makes plain coloured windows.
+struct Painter {
+    conn: RustConnection,
+    root: Window,
+}
+
+impl Painter {
+    fn new(display: &str) -> Self {
+        let (conn, screen) = RustConnection::connect(Some(display)).expect("connect");
+        let root = conn.setup().roots[screen].root;
+        let painter = Self { conn, root };
+        // Park the pointer in a corner, away from the pixels the tests read.
+        painter
+            .conn
+            .warp_pointer(x11rb::NONE, root, 0, 0, 0, 0, 318, 238)
+            .expect("warp");
+        painter.sync();
+        painter
+    }
+
+    fn window(&self, rgb: u32, x: i16, y: i16, w: u16, h: u16, title: Option<&str>) -> Window {
+        let id = self.conn.generate_id().expect("id");
+        let aux = CreateWindowAux::new().background_pixel(rgb);
+        self.conn
+            .create_window(
+                0,
+                id,
+                self.root,
+                x,
+                y,
+                w,
+                h,
+                0,
+                WindowClass::INPUT_OUTPUT,
+                0,
+                &aux,
+            )
+            .expect("create");
+        if let Some(title) = title {
+            self.conn
+                .change_property8(
+                    PropMode::REPLACE,
+                    id,
+                    AtomEnum::WM_NAME,
+                    AtomEnum::STRING,
+                    title.as_bytes(),
+                )
+                .expect("title");
+        }
+        self.conn.map_window(id).expect("map");
+        self.wait_viewable(id);
+        id
+    }
+
+    fn wait_viewable(&self, id: Window) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let attrs = self
+                .conn
+                .get_window_attributes(id)
+                .expect("ask")
+                .reply()
+                .expect("reply");
+            if attrs.map_state == MapState::VIEWABLE {
+                self.sync();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("window {id:#x} never became viewable");
+    }
+
+    fn configure(&self, id: Window, aux: &ConfigureWindowAux) {
+        self.conn.configure_window(id, aux).expect("configure");
+        self.sync();
+    }
+
+    /// Wait until the server has done everything asked so far.
+    fn sync(&self) {
+        self.conn
+            .get_input_focus()
+            .expect("sync")
+            .reply()
+            .expect("reply");
+    }
+}
+
+fn pixel(frame: &tandem_capture::Frame<'_>, x: usize, y: usize) -> u32 {
+    let at = y * frame.stride + x * 4;
+    let b = &frame.bgra[at..at + 3];
+    u32::from(b[2]) << 16 | u32::from(b[1]) << 8 | u32::from(b[0])
+}
+
+/// Capture until a frame comes (Damage events may trail the drawing a little).
+fn frame_of(
+    capturer: &mut X11Capturer,
+    check: impl Fn(&tandem_capture::Frame<'_>) -> bool,
+) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Capture::Frame(frame) = capturer.capture().expect("capture") {
+            if check(&frame) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Capture until nothing changes any more (damage from mapping may trail by a frame).
+fn settles(capturer: &mut X11Capturer) -> bool {
+    (0..50).any(|_| matches!(capturer.capture().expect("capture"), Capture::Unchanged))
+}
+
+const RED: u32 = 0xff0000;
+const GREEN: u32 = 0x00ff00;
+const BLUE: u32 = 0x0000ff;
+
+#[test]
+fn the_desktop_is_captured_through_shared_memory_and_an_unchanged_screen_costs_nothing() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    painter.window(RED, 0, 0, 100, 100, Some("Red"));
+    let blue = painter.window(BLUE, 150, 50, 100, 100, None);
+    let mut capturer = X11Capturer::new(Some(&x.display), Source::Desktop).expect("capturer");
+    assert_eq!(capturer.size(), (320, 240));
+    assert!(frame_of(&mut capturer, |f| {
+        (f.width, f.height) == (320, 240)
+            && pixel(f, 50, 50) == RED
+            && pixel(f, 200, 100) == BLUE
+            && pixel(f, 300, 10) == 0
+    }));
+    assert!(
+        capturer.uses_shared_memory(),
+        "MIT-SHM is used on a local display"
+    );
+
+    // Once the last damage is in, nothing changes: no frame, three times over.
+    assert!(settles(&mut capturer));
+    for _ in 0..3 {
+        assert!(matches!(
+            capturer.capture().expect("capture"),
+            Capture::Unchanged
+        ));
+    }
+
+    painter.configure(blue, &ConfigureWindowAux::new().x(20).y(120));
+    assert!(frame_of(&mut capturer, |f| pixel(f, 50, 150) == BLUE
+        && pixel(f, 200, 100) == 0));
+}
+
+#[test]
+fn a_covered_window_is_captured_with_its_own_pixels_and_resizes_are_followed() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    let red = painter.window(RED, 20, 20, 120, 100, Some("Invoice"));
+    let mut capturer = X11Capturer::new(Some(&x.display), Source::Window(red)).expect("capturer");
+    // Half of the shared window disappears under another one.
+    painter.window(GREEN, 80, 40, 150, 120, Some("Cover"));
+    assert!(
+        frame_of(&mut capturer, |f| {
+            (f.width, f.height) == (120, 100)
+                && (0..120)
+                    .step_by(7)
+                    .all(|x| (0..100).step_by(7).all(|y| pixel(f, x, y) == RED))
+        }),
+        "only the window's own red, none of the green cover"
+    );
+
+    painter.configure(red, &ConfigureWindowAux::new().width(160).height(90));
+    assert!(frame_of(&mut capturer, |f| (f.width, f.height)
+        == (160, 90)
+        && pixel(f, 150, 80) == RED));
+    assert_eq!(capturer.size(), (160, 90));
+}
+
+#[test]
+fn a_closed_window_ends_the_capture_with_a_reason() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    let red = painter.window(RED, 20, 20, 60, 60, Some("Short-lived"));
+    let mut capturer = X11Capturer::new(Some(&x.display), Source::Window(red)).expect("capturer");
+    assert!(frame_of(&mut capturer, |f| pixel(f, 10, 10) == RED));
+    painter.conn.destroy_window(red).expect("destroy");
+    painter.sync();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Capture::Ended(reason) = capturer.capture().expect("capture") {
+            assert!(reason.contains("closed"), "{reason}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the end of the window was never noticed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_window_list_has_the_titled_viewable_windows_with_their_sizes() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    painter.window(RED, 0, 0, 100, 80, Some("Spreadsheet – Q3"));
+    painter.window(BLUE, 120, 0, 60, 40, None);
+    let hidden = painter.conn.generate_id().expect("id");
+    painter
+        .conn
+        .create_window(
+            0,
+            hidden,
+            painter.root,
+            0,
+            0,
+            50,
+            50,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &CreateWindowAux::new(),
+        )
+        .expect("create");
+    painter
+        .conn
+        .change_property8(
+            PropMode::REPLACE,
+            hidden,
+            AtomEnum::WM_NAME,
+            AtomEnum::STRING,
+            b"Hidden",
+        )
+        .expect("title");
+    painter.sync();
+    let list = windows(Some(&x.display)).expect("list");
+    let titles: Vec<(&str, u16, u16)> = list
+        .iter()
+        .map(|w| (w.title.as_str(), w.width, w.height))
+        .collect();
+    assert_eq!(titles, [("Spreadsheet – Q3", 100, 80)], "{list:?}");
+}
+
+#[test]
+fn the_cursor_is_drawn_into_the_frame() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    let white = painter.window(0xffffff, 0, 0, 320, 240, None);
+    painter
+        .conn
+        .warp_pointer(x11rb::NONE, white, 0, 0, 0, 0, 160, 120)
+        .expect("warp");
+    painter.sync();
+    let mut capturer = X11Capturer::new(Some(&x.display), Source::Desktop).expect("capturer");
+    assert!(
+        frame_of(&mut capturer, |f| {
+            let around = (150..170).flat_map(|x| (110..130).map(move |y| (x, y)));
+            let marked = around.filter(|&(x, y)| pixel(f, x, y) != 0xffffff).count();
+            marked > 10 && pixel(f, 10, 10) == 0xffffff
+        }),
+        "the pointer shows on the white window"
+    );
+
+    // Once the screen settles nothing comes; moving the pointer alone is worth a frame.
+    assert!(settles(&mut capturer), "an idle screen gives no frames");
+    painter
+        .conn
+        .warp_pointer(x11rb::NONE, white, 0, 0, 0, 0, 40, 40)
+        .expect("warp");
+    painter.sync();
+    assert!(frame_of(&mut capturer, |f| {
+        (30..50)
+            .flat_map(|x| (30..50).map(move |y| (x, y)))
+            .any(|(x, y)| pixel(f, x, y) != 0xffffff)
+            && (150..170).all(|x| pixel(f, x, 120) == 0xffffff)
+    }));
+}
