@@ -102,6 +102,8 @@ struct Conn {
 struct Live {
     session: Session,
     secret: String,
+    /// One-time agent tokens handed to this session's customers.
+    agent_tokens: Vec<String>,
     /// Where people reach this server, for links in invitations.
     base_url: String,
     /// The account behind every rep participant.
@@ -115,6 +117,10 @@ struct Inner {
     sessions: HashMap<SessionNumber, Live>,
     by_secret: HashMap<String, SessionNumber>,
     resume: HashMap<String, Seat>,
+    /// Agent token → the customer it attaches to.
+    agent_tokens: HashMap<String, Seat>,
+    /// Attached agent → its customer, to hand the customer a new token when it leaves.
+    agents: HashMap<ParticipantId, ParticipantId>,
     conns: HashMap<ParticipantId, Conn>,
 }
 
@@ -226,6 +232,7 @@ impl Registry {
             Live {
                 session,
                 secret: secret.clone(),
+                agent_tokens: Vec::new(),
                 base_url: base_url.to_owned(),
                 reps,
                 timers: HashMap::new(),
@@ -488,6 +495,64 @@ impl Registry {
         );
     }
 
+    /// The customer's agent attaches with the one-time token their page received.
+    pub fn attach_agent(&self, conn: (u64, OutboundTx), token: &str) -> Result<Seat, Refusal> {
+        let mut inner = self.lock();
+        let customer = inner.agent_tokens.get(token).copied().ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::SessionNotFound,
+                "this agent token is not valid any more; copy the command again from your \
+                 support session page",
+            )
+        })?;
+        let name = inner
+            .sessions
+            .get(&customer.number)
+            .and_then(|live| {
+                live.session
+                    .participants()
+                    .into_iter()
+                    .find(|p| p.id == customer.participant)
+            })
+            .map(|p| {
+                let name: String = p.name.chars().take(50).collect();
+                format!("{name}'s computer")
+            })
+            .ok_or_else(|| not_found(customer.number))?;
+        let join = Join {
+            id: ParticipantId(self.next_id()),
+            name,
+            kind: JoinKind::Agent {
+                customer: customer.participant,
+            },
+            rep_load_elsewhere: 0,
+        };
+        let seat = self.join(&mut inner, customer.number, join, conn, None)?;
+        inner.agent_tokens.remove(token);
+        inner.agents.insert(seat.participant, customer.participant);
+        Ok(seat)
+    }
+
+    /// A customer who is in the session and has no agent gets a fresh agent token.
+    fn issue_agent_token(&self, inner: &mut Inner, number: SessionNumber, customer: ParticipantId) {
+        inner
+            .agent_tokens
+            .retain(|_, seat| seat.participant != customer);
+        let token = format!("agt_{}", clock::secret());
+        let Some(live) = inner.sessions.get_mut(&number) else {
+            return;
+        };
+        live.agent_tokens.push(token.clone());
+        inner.agent_tokens.insert(
+            token.clone(),
+            Seat {
+                number,
+                participant: customer,
+            },
+        );
+        Self::deliver(inner, customer, ServerMessage::AgentToken { token });
+    }
+
     /// R2: come back after a lost connection.
     pub fn resume(&self, conn: (u64, OutboundTx), token: &str) -> Result<Seat, Refusal> {
         let mut inner = self.lock();
@@ -599,7 +664,16 @@ impl Registry {
     fn apply(&self, inner: &mut Inner, number: SessionNumber, outputs: Vec<Output>) {
         for output in outputs {
             match output {
-                Output::Send { to, message } => Self::deliver(inner, to, message),
+                Output::Send { to, message } => {
+                    // An admitted customer without an agent gets the token to attach one.
+                    let customer_joined = matches!(&message, ServerMessage::Joined(s)
+                        if s.role == tandem_protocol::Role::Customer
+                            && s.participants.iter().any(|p| p.id == to && p.agent.is_none()));
+                    Self::deliver(inner, to, message);
+                    if customer_joined {
+                        self.issue_agent_token(inner, number, to);
+                    }
+                }
                 Output::Audit(record) => self.store(StoreJob::Audit(record)),
                 Output::SetTimer { timer, at } => self.set_timer(inner, number, timer, at),
                 Output::CancelTimer(timer) => {
@@ -627,8 +701,21 @@ impl Registry {
                     inner
                         .resume
                         .retain(|_, seat| seat.participant != participant);
+                    inner
+                        .agent_tokens
+                        .retain(|_, seat| seat.participant != participant);
                     if let Some(live) = inner.sessions.get_mut(&number) {
                         live.reps.remove(&participant);
+                    }
+                    // A restarted agent needs a new token: its customer gets one (C1: and
+                    // the new agent asks for consent again).
+                    if let Some(customer) = inner.agents.remove(&participant) {
+                        let present = inner.sessions.get(&number).is_some_and(|live| {
+                            live.session.role(customer) == Some(tandem_protocol::Role::Customer)
+                        });
+                        if present {
+                            self.issue_agent_token(inner, number, customer);
+                        }
                     }
                 }
                 Output::Invite(invitation) => self.invite(inner, invitation),
@@ -750,6 +837,12 @@ impl Registry {
         for token in &live.resume_tokens {
             inner.resume.remove(token);
         }
+        for token in &live.agent_tokens {
+            inner.agent_tokens.remove(token);
+        }
+        inner
+            .agents
+            .retain(|agent, _| live.session.role(*agent).is_none());
         for handle in live.timers.values() {
             handle.abort();
         }

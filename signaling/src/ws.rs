@@ -259,11 +259,9 @@ impl Connection {
                     "WebACD transfers are not available on this server yet",
                 ));
             }
-            ClientMessage::AttachAgent { .. } => {
-                return Err(Refusal::new(
-                    ErrorCode::SessionNotFound,
-                    "agent tokens are not available on this server yet",
-                ));
+            ClientMessage::AttachAgent { token } => {
+                self.rate_limit()?;
+                registry.attach_agent(conn, &token)?
             }
             _ => {
                 return Err(Refusal::new(ErrorCode::BadMessage, "not a join message"));

@@ -346,3 +346,81 @@ async fn an_email_invitation_without_a_mail_server_fails_with_the_reason_and_is_
             .contains("is not an email address")
     );
 }
+
+/// The agent path's server side: an admitted customer gets a one-time token, the agent
+/// attaches with it and appears on the customer, the token cannot be used twice, and a
+/// restarted agent gets in with the fresh token the customer receives.
+#[tokio::test]
+async fn an_agent_attaches_once_with_its_customers_token() {
+    let server = TestServer::start().await;
+    let (_rep, number, secret, mut page) = started(&server).await;
+    let mut ann = server.ws(None).await;
+    ann.hello("customer").await;
+    ann.send(json!({"type": "join_by_link", "secret": secret, "name": "Ann"}))
+        .await;
+    let ann_id = ann.recv_type("joined").await["you"].clone();
+    let token = ann.recv_type("agent_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let attach = |token: String| {
+        let server = &server;
+        async move {
+            let mut agent = server.ws(None).await;
+            agent.hello("agent").await;
+            agent
+                .send(json!({"type": "attach_agent", "token": token}))
+                .await;
+            let reply = agent
+                .recv_until(|m| m["type"] == "joined" || m["type"] == "error")
+                .await;
+            (agent, reply)
+        }
+    };
+    let (agent, joined) = attach(token.clone()).await;
+    assert_eq!(joined["role"], "agent", "{joined}");
+    let agent_id = joined["you"].clone();
+    let updated = page
+        .recv_until(|m| m["type"] == "participant_updated" && m["participant"]["id"] == ann_id)
+        .await;
+    assert_eq!(updated["participant"]["agent"], agent_id);
+
+    let (_, again) = attach(token).await;
+    assert_eq!(
+        again["code"], "session_not_found",
+        "a token works once: {again}"
+    );
+
+    // The agent stops; Ann's page gets a new token, which works.
+    agent.close_page().await;
+    let fresh = ann.recv_type("agent_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (_agent, joined) = attach(fresh).await;
+    assert_eq!(joined["role"], "agent");
+
+    // A customer in the waiting room gets no token until admitted.
+    let mut bob = server.ws(None).await;
+    bob.hello("customer").await;
+    bob.send(json!({"type": "join_by_number", "number": number, "name": "Bob"}))
+        .await;
+    bob.recv_type("waiting").await;
+    let waiting = page
+        .recv_until(|m| m["type"] == "participant_joined" && m["participant"]["name"] == "Bob")
+        .await;
+    page.send(json!({"type": "admit", "participant": waiting["participant"]["id"]}))
+        .await;
+    // Messages arrive in order: a token sent while waiting would come before `joined`.
+    let first = bob.recv().await;
+    assert_eq!(
+        first["type"], "joined",
+        "no token before admission: {first}"
+    );
+    assert_eq!(
+        bob.recv().await["type"],
+        "agent_token",
+        "the token follows the admission"
+    );
+}

@@ -44,6 +44,9 @@ pub enum ServerMessage {
     Joined(SessionSnapshot),
     /// Keep this to `resume` after a lost connection (R2).
     ResumeToken { token: String },
+    /// To a customer: the one-time token their agent attaches with (`attach_agent`). A new
+    /// one follows whenever their agent leaves, so a restarted agent can attach again.
+    AgentToken { token: String },
     /// Joined by number: waiting for a rep to admit (C2).
     Waiting { number: SessionNumber },
     /// A rep turned the customer away (C2). The connection closes.
