@@ -154,8 +154,25 @@ impl Chromedriver {
 
     /// A new headless Chromium with an empty profile, as one person.
     pub async fn browser(&self, person: &str) -> anyhow::Result<Browser> {
+        self.browser_with(person, &[]).await
+    }
+
+    /// Chromium with fake camera, microphone and screen, answering media prompts itself.
+    pub async fn media_browser(&self, person: &str) -> anyhow::Result<Browser> {
+        let flags = [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--auto-select-desktop-capture-source=Entire screen",
+            // Peers on one machine must see each other's real host addresses, not mDNS
+            // names that nothing here resolves.
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+        ];
+        self.browser_with(person, &flags).await
+    }
+
+    async fn browser_with(&self, person: &str, extra: &[&str]) -> anyhow::Result<Browser> {
         let profile = tempfile::tempdir()?;
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -168,6 +185,7 @@ impl Chromedriver {
             "--window-size=1280,900".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),

@@ -6,6 +6,7 @@ import { SessionSocket } from './ws.js';
 import { digits, msg } from './protocol.js';
 import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
+import { Shares } from './shares.js';
 
 const view = $('#view');
 const linkMatch = location.pathname.match(/^\/j\/([^/]+)$/);
@@ -13,6 +14,15 @@ const secret = linkMatch ? decodeURIComponent(linkMatch[1]) : null;
 const state = { you: null, participants: new Map(), activeCustomer: null, name: '', number: '' };
 let socket = null;
 let chat = null;
+const shares = new Shares({
+  send: (m) => socket && socket.send(m),
+  tiles: h('div', { class: 'tiles', id: 'tiles' }),
+  nameOf: (id) => {
+    const p = state.participants.get(id);
+    const customer = p && p.customer !== undefined ? state.participants.get(p.customer) : null;
+    return customer ? customer.name : p ? p.name : 'Someone';
+  },
+});
 
 function onStatus(status, reason) {
   const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],
@@ -60,7 +70,7 @@ function session() {
   const messages = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
   const input = h('input', { type: 'text', id: 'chat-text', maxlength: '2000', placeholder: 'Type a message', autocomplete: 'off' });
   const chatForm = h('form', { id: 'chat' }, input, h('button', { type: 'submit', id: 'chat-send' }, 'Send'));
-  replace(view, h('div', { class: 'grid', id: 'in-session' },
+  replace(view, shares.tiles, h('div', { class: 'grid', id: 'in-session' },
     h('section', { class: 'card' }, h('h2', {}, 'Participants'), h('ul', { class: 'people', id: 'participants' })),
     h('section', { class: 'card chat' }, h('h2', {}, 'Chat'), messages, chatForm)));
   chat = setupChat(chatForm, input, messages, (m) => socket.send(m));
@@ -81,6 +91,7 @@ function finish(title, message) {
 }
 
 function onMessage(m) {
+  if (shares.handle(m)) return;
   if (applyParticipantMessage(state.participants, m)) { render(); return; }
   switch (m.type) {
     case 'waiting': state.you = 0; waiting(); break;

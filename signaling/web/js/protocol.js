@@ -15,10 +15,21 @@ export const msg = {
   setActiveCustomer: (participant) => ({ type: 'set_active_customer', participant }),
   chat: (text) => ({ type: 'chat', text }),
   retryInvite: (invite) => ({ type: 'retry_invite', invite }),
+  startShare: (source) => ({ type: 'start_share', source }),
+  stopShare: (share) => ({ type: 'stop_share', share }),
+  viewShare: (share) => ({ type: 'view_share', share }),
+  // `stream` is a share id, or 'call'.
+  offer: (to, stream, sdp) => ({ type: 'offer', to, stream: streamRef(stream), sdp }),
+  answer: (to, stream, sdp) => ({ type: 'answer', to, stream: streamRef(stream), sdp }),
+  iceCandidate: (to, stream, candidate) => ({ type: 'ice_candidate', to, stream: streamRef(stream), candidate }),
   invite: (invitee, address, ownEmailProgram) => ({ type: 'invite', invitee, address, own_email_program: ownEmailProgram }),
   leave: () => ({ type: 'leave' }),
   endSession: () => ({ type: 'end_session' }),
 };
+
+function streamRef(stream) {
+  return stream === 'call' ? 'call' : { share: stream };
+}
 
 // A session number as typed ("123 456 789", "123-456-789") to its nine digits, or null.
 export function digits(number) {

@@ -7,6 +7,7 @@ import { SessionSocket } from './ws.js';
 import { msg } from './protocol.js';
 import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
+import { Shares } from './shares.js';
 
 const number = location.pathname.split('/').pop();
 const assisting = new URLSearchParams(location.search).has('assist');
@@ -17,6 +18,25 @@ const state = {
 
 const socket = new SessionSocket({ client: 'console', onMessage, onStatus });
 const chat = setupChat($('#chat'), $('#chat-text'), $('#messages'), (m) => socket.send(m));
+const shares = new Shares({
+  send: (m) => socket.send(m),
+  tiles: $('#tiles'),
+  nameOf: (id) => ownerName(state.participants, id),
+  onMineChange: (sharing) => { $('#share-screen').hidden = sharing; $('#stop-share').hidden = !sharing; },
+});
+
+$('#share-screen').addEventListener('click', () => {
+  shares.shareScreen().catch((e) => notice(`Your screen could not be shared: ${e.message}`, 'alert'));
+});
+$('#stop-share').addEventListener('click', () => shares.stopMine());
+
+// A share's owner is a rep's console or a customer's agent; show the person.
+function ownerName(participants, id) {
+  const p = participants.get(id);
+  if (!p) return 'Someone';
+  const customer = p.customer !== undefined ? participants.get(p.customer) : null;
+  return customer ? customer.name : p.name;
+}
 
 function onStatus(status, reason) {
   const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],
@@ -53,9 +73,11 @@ function render() {
   $('#end').hidden = !isPrimary();
   $('#keep-open').hidden = !isPrimary();
   $('#invite').hidden = !canManage();
+  $('#share-screen').hidden = !canManage() || shares.mine !== null;
 }
 
 function onMessage(m) {
+  if (shares.handle(m)) return;
   if (applyParticipantMessage(state.participants, m)) {
     const id = m.type === 'participant_left' ? m.participant : m.participant.id;
     if (m.type === 'participant_joined' && m.participant.admission === 'waiting') {
@@ -102,6 +124,7 @@ async function loadLink() {
 }
 
 function ended(message) {
+  shares.releaseMine();
   document.title = 'Session ended · Tandem';
   replace(document.querySelector('main'), h('section', { class: 'card ended' },
     h('h1', {}, 'The session has ended'), h('p', {}, message), h('p', {}, h('a', { href: '/dashboard' }, 'Back to the dashboard'))));
