@@ -291,6 +291,146 @@ impl Drop for SmtpSink {
     }
 }
 
+/// An Xvfb display showing the test pattern: four coloured quadrants and, in the middle,
+/// a square that changes colour ten times a second so frames keep coming.
+pub struct PatternDisplay {
+    pub display: String,
+    xvfb: std::process::Child,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for PatternDisplay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatternDisplay")
+            .field("display", &self.display)
+            .finish()
+    }
+}
+
+/// The quadrant colours, top-left, top-right, bottom-left, bottom-right (0xRRGGBB).
+pub const QUADRANTS: [u32; 4] = [0xff0000, 0x00ff00, 0x0000ff, 0xffff00];
+
+impl PatternDisplay {
+    pub fn start(width: u16, height: u16) -> anyhow::Result<Self> {
+        use std::io::BufRead;
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{
+            ChangeWindowAttributesAux, ConnectionExt as _, CreateWindowAux, WindowClass,
+        };
+        let screen = format!("{width}x{height}x24");
+        let mut xvfb = std::process::Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                &screen,
+                "-nolisten",
+                "tcp",
+                "-br",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("could not start Xvfb (Debian package xvfb; cargo xtask test installs it)")?;
+        let mut line = String::new();
+        std::io::BufReader::new(xvfb.stdout.take().context("no stdout")?).read_line(&mut line)?;
+        let display = format!(":{}", line.trim());
+        let (conn, n) = x11rb::rust_connection::RustConnection::connect(Some(&display))?;
+        let root = conn.setup().roots[n].root;
+        let (w, h) = (width / 2, height / 2);
+        let spots = [(0, 0), (w, 0), (0, h), (w, h)];
+        for (rgb, (x, y)) in QUADRANTS.into_iter().zip(spots) {
+            let id = conn.generate_id()?;
+            let aux = CreateWindowAux::new().background_pixel(rgb);
+            conn.create_window(
+                0,
+                id,
+                root,
+                x as i16,
+                y as i16,
+                w,
+                h,
+                0,
+                WindowClass::INPUT_OUTPUT,
+                0,
+                &aux,
+            )?;
+            conn.map_window(id)?;
+        }
+        let blink = conn.generate_id()?;
+        let (bx, by) = (width / 2 - 20, height / 2 - 20);
+        conn.create_window(
+            0,
+            blink,
+            root,
+            bx as i16,
+            by as i16,
+            40,
+            40,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &CreateWindowAux::new().background_pixel(0xffffff),
+        )?;
+        conn.map_window(blink)?;
+        conn.warp_pointer(
+            x11rb::NONE,
+            root,
+            0,
+            0,
+            0,
+            0,
+            width as i16 - 1,
+            height as i16 - 1,
+        )?;
+        conn.flush()?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let colour = if n % 2 == 0 { 0xffffff } else { 0x000000 };
+                let aux = ChangeWindowAttributesAux::new().background_pixel(colour);
+                if conn.change_window_attributes(blink, &aux).is_err()
+                    || conn.clear_area(false, blink, 0, 0, 0, 0).is_err()
+                    || conn.flush().is_err()
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Ok(Self {
+            display,
+            xvfb,
+            stop,
+        })
+    }
+}
+
+impl Drop for PatternDisplay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.xvfb.kill();
+        let _ = self.xvfb.wait();
+    }
+}
+
+/// The `tandem-agent` binary of this workspace, built if it is not there yet.
+pub fn agent_binary() -> anyhow::Result<PathBuf> {
+    let binary = target_dir().join("debug").join("tandem-agent");
+    if !binary.exists() {
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "-p", "tandem-agent"])
+                .status()?;
+        anyhow::ensure!(status.success(), "could not build tandem-agent");
+    }
+    Ok(binary)
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -43,6 +43,11 @@ impl Converter {
         Self::default()
     }
 
+    /// The last picture converted, to encode again (a keyframe on an unchanged screen).
+    pub fn last(&self) -> Option<&YUVBuffer> {
+        self.yuv.as_ref()
+    }
+
     /// Convert one frame. The result is even-sized: an odd last row or column is dropped.
     pub fn convert(&mut self, frame: &Frame<'_>) -> Result<&YUVBuffer, CodecError> {
         let (width, height) = even_size(frame.width, frame.height);

@@ -126,6 +126,9 @@ fn build(s: EncoderSettings) -> Result<Encoder, CodecError> {
             s.keyframe_interval_frames,
         ))
         .complexity(Complexity::Low)
+        // Not available for screen content; saying so keeps openh264 from warning.
+        .adaptive_quantization(false)
+        .background_detection(false)
         // Dropping frames to hold the bitrate would add latency after a burst of motion;
         // a screen share would rather lower quality for a moment.
         .skip_frames(false);

@@ -11,6 +11,8 @@ mod encoder;
 
 pub use convert::{Converter, Frame, even_size};
 pub use encoder::{EncodedFrame, EncoderSettings, H264Encoder};
+/// An I420 picture ready for the encoder.
+pub use openh264::formats::YUVBuffer as Picture;
 
 /// What went wrong with a frame or the encoder. No bad input panics.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -70,7 +70,11 @@ function session() {
   const messages = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
   const input = h('input', { type: 'text', id: 'chat-text', maxlength: '2000', placeholder: 'Type a message', autocomplete: 'off' });
   const chatForm = h('form', { id: 'chat' }, input, h('button', { type: 'submit', id: 'chat-send' }, 'Send'));
-  replace(view, shares.tiles, h('div', { class: 'grid', id: 'in-session' },
+  const agentHelp = h('section', { class: 'card', id: 'agent-help', hidden: true },
+    h('h2', {}, 'Share your screen with the support rep'),
+    h('p', {}, 'Run this in a terminal on the computer you need help with. It asks you before anything is shared:'),
+    h('pre', { id: 'agent-command' }));
+  replace(view, shares.tiles, agentHelp, h('div', { class: 'grid', id: 'in-session' },
     h('section', { class: 'card' }, h('h2', {}, 'Participants'), h('ul', { class: 'people', id: 'participants' })),
     h('section', { class: 'card chat' }, h('h2', {}, 'Chat'), messages, chatForm)));
   chat = setupChat(chatForm, input, messages, (m) => socket.send(m));
@@ -79,6 +83,12 @@ function session() {
 }
 
 function render() {
+  const help = $('#agent-help');
+  if (help) {
+    const me = state.participants.get(state.you);
+    help.hidden = !state.agentToken || Boolean(me && me.agent);
+    $('#agent-command').textContent = `tandem-agent attach --server ${location.origin} --token ${state.agentToken}`;
+  }
   const list = $('#participants');
   if (list) renderParticipants(list, { participants: state.participants, activeCustomer: state.activeCustomer, you: state.you, manage: false });
 }
@@ -101,6 +111,7 @@ function onMessage(m) {
       if (!$('#in-session')) session(); else render();
       break;
     case 'active_customer': state.activeCustomer = m.participant; render(); break;
+    case 'agent_token': state.agentToken = m.token; render(); break;
     case 'chat': if (chat) chat.add(m); break;
     case 'notice': if (chat) chat.system(sentence(m.text)); break;
     case 'denied': finish('You were not admitted', m.message); break;

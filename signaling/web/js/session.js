@@ -103,6 +103,11 @@ function onMessage(m) {
       break;
     case 'chat': chat.add(m); break;
     case 'notice': notice(m.text); break;
+    case 'share_declined': {
+      const customer = state.participants.get(m.customer);
+      notice(`${customer ? customer.name : 'The customer'} declined to share their screen.`, 'alert');
+      break;
+    }
     case 'invite_status': onInvite(m); break;
     case 'error': notice(m.message, 'alert'); break;
     case 'session_ended': ended(m.message); break;

@@ -1,0 +1,179 @@
+//! The media path end to end (R6, C1): Xvfb shows a known pattern; the real agent joins by
+//! link, is asked for consent on its terminal, then captures, encodes H.264 and streams
+//! over WebRTC; the rep and a second customer, both in headless Chromium, decode it.
+//! Decoded pixels must match the pattern's colours, and frames must keep coming.
+//! Screenshots: target/e2e-artifacts/agent/.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tandem_tests::{Browser, Chromedriver, PatternDisplay, QUADRANTS, Server, agent_binary};
+use tokio::io::AsyncWriteExt;
+
+/// The colour the viewer decodes at (x, y) of the shared screen, as 0xRRGGBB.
+async fn decoded_pixel(viewer: &Browser, x: u32, y: u32) -> anyhow::Result<u32> {
+    let rgb = viewer
+        .client
+        .execute(
+            "const v = document.querySelector('figure.tile video');
+             const c = document.createElement('canvas');
+             c.width = v.videoWidth; c.height = v.videoHeight;
+             const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+             const d = g.getImageData(arguments[0], arguments[1], 1, 1).data;
+             return (d[0] << 16) | (d[1] << 8) | d[2];",
+            vec![json!(x), json!(y)],
+        )
+        .await?;
+    Ok(rgb.as_u64().unwrap_or(0) as u32)
+}
+
+fn near(got: u32, want: u32) -> bool {
+    (0..3).all(|i| {
+        let (g, w) = ((got >> (8 * i)) & 0xff, (want >> (8 * i)) & 0xff);
+        g.abs_diff(w) <= 48
+    })
+}
+
+async fn frames(viewer: &Browser) -> anyhow::Result<u64> {
+    let n = viewer
+        .client
+        .execute("const t = document.querySelector('figure.tile'); return t ? Number(t.dataset.frames || 0) : 0", vec![])
+        .await?;
+    Ok(n.as_u64().unwrap_or(0))
+}
+
+async fn sees_the_pattern(viewer: &Browser) -> anyhow::Result<()> {
+    viewer
+        .wait_text("figure.tile figcaption", "Ann's screen · 640×480")
+        .await?;
+    let spots = [(160, 120), (480, 120), (160, 360), (480, 360)];
+    for ((x, y), want) in spots.into_iter().zip(QUADRANTS) {
+        let got = decoded_pixel(viewer, x, y).await?;
+        anyhow::ensure!(
+            near(got, want),
+            "{}: ({x},{y}) decoded {got:06x}, the pattern has {want:06x}",
+            viewer.person
+        );
+    }
+    let before = frames(viewer).await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = frames(viewer).await?;
+    anyhow::ensure!(
+        after > before,
+        "{}: frames stopped at {before}",
+        viewer.person
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_streams_the_customers_screen_to_every_participant() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(640, 480)?;
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    let chrome = Chromedriver::start("agent").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+
+    let mut agent = tokio::process::Command::new(agent_binary()?)
+        .args(["join", &link, "--name", "Ann", "--display", &screen.display])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    rep.wait_text("#participants", "Ann").await?;
+    // C1: nothing is shared before the customer answers at the agent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    anyhow::ensure!(
+        rep.client
+            .find_all(fantoccini::Locator::Css("figure.tile"))
+            .await?
+            .is_empty(),
+        "shared before consent"
+    );
+    let mut stdin = agent.stdin.take().expect("stdin");
+    stdin.write_all(b"y\n").await?;
+    stdin.flush().await?;
+
+    sees_the_pattern(&rep).await?;
+    rep.screenshot("01-rep-sees-agent").await?;
+
+    // Another customer joins later and sees it too: one capture, one encode, two viewers.
+    let bea = chrome.media_browser("bea").await?;
+    bea.goto(&link).await?;
+    bea.fill("#name", "Bea").await?;
+    bea.click("#join-button").await?;
+    sees_the_pattern(&bea).await?;
+    bea.screenshot("02-customer-sees-agent").await?;
+
+    agent.start_kill()?;
+    for browser in [rep, bea] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+/// C1: with consent refused nothing is captured, and the rep sees that the customer
+/// declined. The customer's page shows the command that attaches an agent to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(320, 240)?;
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    let chrome = Chromedriver::start("agent-declined").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+
+    // The customer joins in the browser; the page shows the attach command.
+    let ann = chrome.media_browser("ann").await?;
+    ann.goto(&link).await?;
+    ann.fill("#name", "Ann").await?;
+    ann.click("#join-button").await?;
+    let command = ann
+        .wait_text("#agent-command", "tandem-agent attach --server")
+        .await?;
+    let token = command.rsplit(' ').next().unwrap_or_default().to_owned();
+    ann.screenshot("01-agent-command").await?;
+
+    let mut agent = tokio::process::Command::new(agent_binary()?)
+        .args([
+            "attach",
+            "--server",
+            &server.base,
+            "--token",
+            &token,
+            "--display",
+            &screen.display,
+        ])
+        .stdin(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    rep.wait_text("#participants li[data-name=Ann]", "agent")
+        .await?;
+    let mut stdin = agent.stdin.take().expect("stdin");
+    stdin.write_all(b"n\n").await?;
+    stdin.flush().await?;
+    rep.wait_text("#notices", "Ann declined to share their screen")
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    anyhow::ensure!(
+        rep.client
+            .find_all(fantoccini::Locator::Css("figure.tile"))
+            .await?
+            .is_empty(),
+        "nothing may be shared after a refusal"
+    );
+    rep.screenshot("02-declined").await?;
+    agent.start_kill()?;
+    for browser in [rep, ann] {
+        browser.close().await?;
+    }
+    Ok(())
+}
