@@ -213,6 +213,7 @@ async fn share(
     let mut pipeline: Option<Pipeline> = None;
     let mut my_share: Option<ShareId> = None;
 
+    let mut terminal = consent::Terminal::start();
     let mut ask = true;
     let mut status = tokio::time::interval(Duration::from_secs(2));
     let mut last_frames = 0u64;
@@ -220,7 +221,10 @@ async fn share(
     loop {
         if ask {
             ask = false;
-            if consent::ask(format!("{rep} asks to see {what}. Share it?")).await {
+            if terminal
+                .ask(&format!("{rep} asks to see {what}. Share it?"))
+                .await
+            {
                 match Pipeline::start(display.clone(), source) {
                     Ok(p) => {
                         pipeline = Some(p);
@@ -231,7 +235,7 @@ async fn share(
                             },
                         };
                         agent.send(ClientMessage::StartShare { source });
-                        eprintln!("Sharing {what}. Press Ctrl-C to stop.");
+                        eprintln!("Sharing {what}. Press Enter to stop sharing, Ctrl-C to leave.");
                     }
                     Err(e) => eprintln!("Your screen could not be captured: {e:#}"),
                 }
@@ -240,6 +244,7 @@ async fn share(
                 eprintln!("Nothing is shared. The support rep can ask again.");
             }
         }
+        let sharing = pipeline.is_some();
         let ended = async {
             match &mut pipeline {
                 Some(p) => {
@@ -249,7 +254,23 @@ async fn share(
                 None => std::future::pending().await,
             }
         };
+        let key = async {
+            if sharing {
+                terminal.line().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
+            () = key => {
+                // C1: the customer stops sharing at any moment.
+                if let Some(share) = my_share.take() {
+                    agent.send(ClientMessage::StopShare { share });
+                }
+                if let Some(p) = pipeline.take() { p.stop(); }
+                peers.close_all().await;
+                eprintln!("You stopped sharing. Nothing is captured now.");
+            }
             message = agent.recv() => {
                 let message = message?;
                 match message {

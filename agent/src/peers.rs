@@ -245,6 +245,10 @@ impl Peers {
         });
 
         let mut rx = frames.subscribe();
+        // For the keyframe-recovery test only: withhold this viewer's first keyframe, so
+        // it can recover through PLI alone.
+        let mut withhold_keyframe =
+            std::env::var_os("TANDEM_AGENT_TEST_DROP_FIRST_KEYFRAME").is_some();
         let writer = tokio::spawn(async move {
             let payload_type = codec.payload_type;
             let mut started = false;
@@ -264,6 +268,9 @@ impl Peers {
                     continue;
                 }
                 started = true;
+                if std::mem::take(&mut withhold_keyframe) && frame.keyframe {
+                    continue;
+                }
                 let sample = Sample {
                     data: bytes::Bytes::copy_from_slice(&frame.data),
                     duration: Duration::from_millis(33),

@@ -26,6 +26,9 @@ pub struct Pipeline {
 }
 
 const FPS: u64 = 30;
+/// Keyframes on request at most this often: a burst of PLIs from several viewers, or a
+/// viewer that keeps asking, costs one keyframe, not one per request.
+const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(500);
 
 impl Pipeline {
     pub fn start(display: Option<String>, source: Source) -> anyhow::Result<Pipeline> {
@@ -70,10 +73,13 @@ fn run(
     let mut next = Instant::now();
     // The last picture, re-encoded when a keyframe is asked for on an unchanged screen.
     let mut have_picture = false;
+    let mut last_forced: Option<Instant> = None;
     while !controls.stop.load(Ordering::Relaxed) {
-        let keyframe = controls.keyframe.swap(false, Ordering::Relaxed);
+        let due = last_forced.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_GAP);
+        let keyframe = due && controls.keyframe.swap(false, Ordering::Relaxed);
         if keyframe {
             encoder.request_keyframe();
+            last_forced = Some(Instant::now());
         }
         let picture = match capturer.capture() {
             Ok(Capture::Frame(f)) => {

@@ -418,17 +418,20 @@ impl Drop for PatternDisplay {
     }
 }
 
-/// The `tandem-agent` binary of this workspace, built if it is not there yet.
+/// The `tandem-agent` binary of this workspace, built now so a test never runs a stale one
+/// (cargo does not build another package's binary for these tests by itself).
 pub fn agent_binary() -> anyhow::Result<PathBuf> {
-    let binary = target_dir().join("debug").join("tandem-agent");
-    if !binary.exists() {
-        let status =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "-p", "tandem-agent"])
-                .status()?;
-        anyhow::ensure!(status.success(), "could not build tandem-agent");
-    }
-    Ok(binary)
+    let cargo = std::env::var("CARGO")
+        .ok()
+        .or(option_env!("CARGO").map(str::to_owned))
+        .unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "-p", "tandem-agent"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .context("could not run cargo to build tandem-agent")?;
+    anyhow::ensure!(status.success(), "could not build tandem-agent");
+    Ok(target_dir().join("debug").join("tandem-agent"))
 }
 
 fn target_dir() -> PathBuf {

@@ -9,7 +9,38 @@ use std::time::Duration;
 
 use serde_json::json;
 use tandem_tests::{Browser, Chromedriver, PatternDisplay, QUADRANTS, Server, agent_binary};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Answer the agent's consent question once it is on its terminal, as a person would.
+async fn answer_when_asked(agent: &mut tokio::process::Child, answer: &str) -> anyhow::Result<()> {
+    let mut stderr = agent.stderr.take().expect("stderr piped");
+    let mut seen = String::new();
+    let mut buf = [0u8; 512];
+    let asked = tokio::time::timeout(Duration::from_secs(20), async {
+        while !seen.contains("[y/N]") {
+            let n = stderr.read(&mut buf).await?;
+            anyhow::ensure!(n > 0, "the agent ended without asking: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        anyhow::Ok(())
+    })
+    .await;
+    match asked {
+        Ok(result) => result?,
+        Err(_) => anyhow::bail!("the agent never asked for consent: {seen}"),
+    }
+    // Keep draining the agent's status lines so it never blocks on a full pipe.
+    tokio::spawn(async move { while stderr.read(&mut buf).await.is_ok_and(|n| n > 0) {} });
+    let mut stdin = agent.stdin.take().expect("stdin piped");
+    stdin.write_all(format!("{answer}\n").as_bytes()).await?;
+    stdin.flush().await?;
+    // Hold stdin open: Enter or a closed input would read as "stop sharing".
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        drop(stdin);
+    });
+    Ok(())
+}
 
 /// The colour the viewer decodes at (x, y) of the shared screen, as 0xRRGGBB.
 async fn decoded_pixel(viewer: &Browser, x: u32, y: u32) -> anyhow::Result<u32> {
@@ -82,10 +113,11 @@ async fn the_agent_streams_the_customers_screen_to_every_participant() -> anyhow
     let mut agent = tokio::process::Command::new(agent_binary()?)
         .args(["join", &link, "--name", "Ann", "--display", &screen.display])
         .stdin(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    rep.wait_text("#participants", "Ann").await?;
+    rep.wait_text("#participants li[data-name=Ann]", "agent")
+        .await?;
     // C1: nothing is shared before the customer answers at the agent.
     tokio::time::sleep(Duration::from_millis(500)).await;
     anyhow::ensure!(
@@ -95,9 +127,7 @@ async fn the_agent_streams_the_customers_screen_to_every_participant() -> anyhow
             .is_empty(),
         "shared before consent"
     );
-    let mut stdin = agent.stdin.take().expect("stdin");
-    stdin.write_all(b"y\n").await?;
-    stdin.flush().await?;
+    answer_when_asked(&mut agent, "y").await?;
 
     sees_the_pattern(&rep).await?;
     rep.screenshot("01-rep-sees-agent").await?;
@@ -153,13 +183,12 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
             &screen.display,
         ])
         .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
     rep.wait_text("#participants li[data-name=Ann]", "agent")
         .await?;
-    let mut stdin = agent.stdin.take().expect("stdin");
-    stdin.write_all(b"n\n").await?;
-    stdin.flush().await?;
+    answer_when_asked(&mut agent, "n").await?;
     rep.wait_text("#notices", "Ann declined to share their screen")
         .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -175,5 +204,41 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
     for browser in [rep, ann] {
         browser.close().await?;
     }
+    Ok(())
+}
+
+/// Keyframe recovery: the agent withholds the viewer's first keyframe (a test switch), so
+/// the browser decodes only once its PLI has reached the encoder and a keyframe followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_lost_the_first_keyframe_recovers_through_pli() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(640, 480)?;
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    let chrome = Chromedriver::start("agent-pli").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+    let mut agent = tokio::process::Command::new(agent_binary()?)
+        .args(["join", &link, "--name", "Ann", "--display", &screen.display])
+        .env("TANDEM_AGENT_TEST_DROP_FIRST_KEYFRAME", "1")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    answer_when_asked(&mut agent, "y").await?;
+    sees_the_pattern(&rep).await?;
+    // The browser asked for the keyframe it never got.
+    let plis = rep
+        .client
+        .execute(
+            "return Number(document.querySelector('figure.tile').dataset.keyframeRequests || 0)",
+            vec![],
+        )
+        .await?;
+    anyhow::ensure!(plis.as_u64().unwrap_or(0) > 0, "no PLI was sent: {plis}");
+    agent.start_kill()?;
+    rep.close().await?;
     Ok(())
 }

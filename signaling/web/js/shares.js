@@ -170,11 +170,15 @@ export class Shares {
     view.timer = setInterval(async () => {
       const stats = await pc.getStats();
       let frames = 0;
-      stats.forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames = r.framesDecoded || 0; });
+      let plis = 0;
+      stats.forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video') { frames = r.framesDecoded || 0; plis = r.pliCount || 0; }
+      });
       const fps = last === null ? 0 : Math.round(((frames - last) * 1000) / STATS_EVERY_MS);
       last = frames;
       const { videoWidth: w, videoHeight: h } = view.video;
       view.tile.dataset.frames = String(frames);
+      view.tile.dataset.keyframeRequests = String(plis);
       view.caption.textContent = `${this.nameOf(view.owner)}'s screen · ${w}×${h} · ${fps} fps`;
     }, STATS_EVERY_MS);
   }
