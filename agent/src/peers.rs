@@ -111,11 +111,13 @@ impl Interceptor for KeyframeRequests {
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
-/// Sends our ICE candidates to the viewer through the server.
+/// Sends our ICE candidates to the viewer through the server, and says when the
+/// connection is up (only then can a keyframe reach the viewer).
 struct Trickle {
     to: ParticipantId,
     share: ShareId,
     signal: mpsc::UnboundedSender<ClientMessage>,
+    connected: tokio::sync::watch::Sender<bool>,
 }
 
 #[async_trait::async_trait]
@@ -132,6 +134,14 @@ impl PeerConnectionEventHandler for Trickle {
                 },
             });
         }
+    }
+
+    async fn on_connection_state_change(
+        &self,
+        state: webrtc::peer_connection::RTCPeerConnectionState,
+    ) {
+        use webrtc::peer_connection::RTCPeerConnectionState as State;
+        let _ = self.connected.send(matches!(state, State::Connected));
     }
 }
 
@@ -183,10 +193,12 @@ impl Peers {
         media.register_codec(codec.clone(), RtpCodecKind::Video)?;
         let registry = register_default_interceptors(Registry::new(), &mut media)?;
         let registry = registry.with(Slot::from(14_000), KeyframeRequests::default());
+        let (connected_tx, mut connected) = tokio::sync::watch::channel(false);
         let handler = Arc::new(Trickle {
             to: viewer,
             share,
             signal: self.signal.clone(),
+            connected: connected_tx,
         });
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
@@ -251,6 +263,12 @@ impl Peers {
             std::env::var_os("TANDEM_AGENT_TEST_DROP_FIRST_KEYFRAME").is_some();
         let writer = tokio::spawn(async move {
             let payload_type = codec.payload_type;
+            // A new viewer starts with a keyframe once its connection is up (R6); frames
+            // before that could not reach it.
+            if connected.wait_for(|up| *up).await.is_err() {
+                return;
+            }
+            controls.keyframe.store(true, Ordering::Relaxed);
             let mut started = false;
             loop {
                 let frame = match rx.recv().await {
@@ -288,8 +306,9 @@ impl Peers {
                     .await
                     .is_err()
                 {
-                    // Not connected yet (or any more); the next keyframe starts it again.
+                    // Not written: start again from a fresh keyframe.
                     started = false;
+                    controls.keyframe.store(true, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }

@@ -295,6 +295,8 @@ impl Drop for SmtpSink {
 /// a square that changes colour ten times a second so frames keep coming.
 pub struct PatternDisplay {
     pub display: String,
+    conn: std::sync::Arc<x11rb::rust_connection::RustConnection>,
+    root: u32,
     xvfb: std::process::Child,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -337,6 +339,7 @@ impl PatternDisplay {
         std::io::BufReader::new(xvfb.stdout.take().context("no stdout")?).read_line(&mut line)?;
         let display = format!(":{}", line.trim());
         let (conn, n) = x11rb::rust_connection::RustConnection::connect(Some(&display))?;
+        let conn = std::sync::Arc::new(conn);
         let root = conn.setup().roots[n].root;
         let (w, h) = (width / 2, height / 2);
         let spots = [(0, 0), (w, 0), (0, h), (w, h)];
@@ -387,7 +390,9 @@ impl PatternDisplay {
         conn.flush()?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
+        let blinker = conn.clone();
         std::thread::spawn(move || {
+            let conn = blinker;
             let mut n = 0u32;
             while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 n += 1;
@@ -404,9 +409,61 @@ impl PatternDisplay {
         });
         Ok(Self {
             display,
+            conn,
+            root,
             xvfb,
             stop,
         })
+    }
+
+    /// Another plain window of one colour, with a title; returns its id once it shows.
+    pub fn window(
+        &self,
+        rgb: u32,
+        x: i16,
+        y: i16,
+        w: u16,
+        h: u16,
+        title: &str,
+    ) -> anyhow::Result<u32> {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{
+            AtomEnum, ConnectionExt as _, CreateWindowAux, PropMode, WindowClass,
+        };
+        use x11rb::wrapper::ConnectionExt as _;
+        let id = self.conn.generate_id()?;
+        let aux = CreateWindowAux::new().background_pixel(rgb);
+        self.conn.create_window(
+            0,
+            id,
+            self.root,
+            x,
+            y,
+            w,
+            h,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &aux,
+        )?;
+        self.conn.change_property8(
+            PropMode::REPLACE,
+            id,
+            AtomEnum::WM_NAME,
+            AtomEnum::STRING,
+            title.as_bytes(),
+        )?;
+        self.conn.map_window(id)?;
+        self.conn.get_input_focus()?.reply()?;
+        Ok(id)
+    }
+
+    pub fn resize(&self, id: u32, w: u32, h: u32) -> anyhow::Result<()> {
+        use x11rb::protocol::xproto::{ConfigureWindowAux, ConnectionExt as _};
+        self.conn
+            .configure_window(id, &ConfigureWindowAux::new().width(w).height(h))?;
+        self.conn.get_input_focus()?.reply()?;
+        Ok(())
     }
 }
 
@@ -455,13 +512,18 @@ impl Browser {
         Ok(())
     }
 
+    /// Wait for an element, through page loads (a navigation aborts a single wait).
     pub async fn find(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
-        self.client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("{}: no element {css}", self.person))
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => return Ok(element),
+                Err(e) if tokio::time::Instant::now() > deadline => {
+                    return Err(e).with_context(|| format!("{}: no element {css}", self.person));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {

@@ -30,7 +30,14 @@ async fn answer_when_asked(agent: &mut tokio::process::Child, answer: &str) -> a
         Err(_) => anyhow::bail!("the agent never asked for consent: {seen}"),
     }
     // Keep draining the agent's status lines so it never blocks on a full pipe.
-    tokio::spawn(async move { while stderr.read(&mut buf).await.is_ok_and(|n| n > 0) {} });
+    tokio::spawn(async move {
+        while let Ok(n) = stderr.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            eprint!("[agent] {}", String::from_utf8_lossy(&buf[..n]));
+        }
+    });
     let mut stdin = agent.stdin.take().expect("stdin piped");
     stdin.write_all(format!("{answer}\n").as_bytes()).await?;
     stdin.flush().await?;
@@ -238,6 +245,66 @@ async fn a_viewer_that_lost_the_first_keyframe_recovers_through_pli() -> anyhow:
         )
         .await?;
     anyhow::ensure!(plis.as_u64().unwrap_or(0) > 0, "no PLI was sent: {plis}");
+    agent.start_kill()?;
+    rep.close().await?;
+    Ok(())
+}
+
+/// Window share: the shared window is half covered by another; viewers see only the
+/// shared window's own pixels, none of the cover's, and follow a resize.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_window_shows_its_own_pixels_and_follows_a_resize() -> anyhow::Result<()> {
+    const MAGENTA: u32 = 0xff00ff;
+    const CYAN: u32 = 0x00ffff;
+    let screen = PatternDisplay::start(640, 480)?;
+    let invoice = screen.window(MAGENTA, 40, 40, 200, 160, "Invoice 2026-11")?;
+    screen.window(CYAN, 140, 80, 200, 160, "Cover")?;
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    let chrome = Chromedriver::start("agent-window").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+    let mut agent = tokio::process::Command::new(agent_binary()?)
+        .args([
+            "join",
+            &link,
+            "--name",
+            "Ann",
+            "--window",
+            "Invoice",
+            "--display",
+            &screen.display,
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    answer_when_asked(&mut agent, "y").await?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 200×160")
+        .await?;
+    for x in (10..200).step_by(30) {
+        for y in (10..160).step_by(30) {
+            let got = decoded_pixel(&rep, x, y).await?;
+            anyhow::ensure!(
+                near(got, MAGENTA),
+                "({x},{y}) decoded {got:06x}: not the window's own magenta"
+            );
+        }
+    }
+    rep.screenshot("01-window").await?;
+
+    screen.resize(invoice, 240, 120)?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 240×120")
+        .await?;
+    let got = decoded_pixel(&rep, 230, 110).await?;
+    anyhow::ensure!(
+        near(got, MAGENTA),
+        "after the resize (230,110) decoded {got:06x}"
+    );
+    rep.screenshot("02-resized").await?;
     agent.start_kill()?;
     rep.close().await?;
     Ok(())
