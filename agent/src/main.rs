@@ -209,7 +209,7 @@ async fn share(
     };
     let runtime = webrtc::runtime::default_runtime().context("no async runtime for WebRTC")?;
     let local_ip = local_ip_towards(base);
-    let mut peers = Peers::new(runtime, local_ip, agent.tx.clone());
+    let mut peers = Peers::new(runtime, &agent.ice_servers, local_ip, agent.tx.clone());
     let mut pipeline: Option<Pipeline> = None;
     let mut my_share: Option<ShareId> = None;
 

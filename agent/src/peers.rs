@@ -155,6 +155,7 @@ struct Viewer {
 /// Every viewer of this agent's share.
 pub struct Peers {
     runtime: Arc<dyn Runtime>,
+    ice_servers: Vec<rtc::peer_connection::transport::RTCIceServer>,
     local_ip: IpAddr,
     signal: mpsc::UnboundedSender<ClientMessage>,
     viewers: HashMap<ParticipantId, Viewer>,
@@ -163,11 +164,21 @@ pub struct Peers {
 impl Peers {
     pub fn new(
         runtime: Arc<dyn Runtime>,
+        ice_servers: &[tandem_protocol::IceServer],
         local_ip: IpAddr,
         signal: mpsc::UnboundedSender<ClientMessage>,
     ) -> Self {
+        let ice_servers = ice_servers
+            .iter()
+            .map(|s| rtc::peer_connection::transport::RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone().unwrap_or_default(),
+                credential: s.credential.clone().unwrap_or_default(),
+            })
+            .collect();
         Self {
             runtime,
+            ice_servers,
             local_ip,
             signal,
             viewers: HashMap::new(),
@@ -201,7 +212,11 @@ impl Peers {
             connected: connected_tx,
         });
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_configuration(
+                RTCConfigurationBuilder::new()
+                    .with_ice_servers(self.ice_servers.clone())
+                    .build(),
+            )
             .with_media_engine(media)
             .with_interceptor_registry(registry)
             .with_handler(handler)

@@ -13,6 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct Signal {
     pub tx: mpsc::UnboundedSender<ClientMessage>,
     rx: mpsc::UnboundedReceiver<ServerMessage>,
+    /// The STUN and TURN servers the server's welcome named.
+    pub ice_servers: Vec<tandem_protocol::IceServer>,
 }
 
 impl Signal {
@@ -49,6 +51,7 @@ impl Signal {
         let mut signal = Signal {
             tx: out_tx,
             rx: in_rx,
+            ice_servers: Vec::new(),
         };
         signal.send(ClientMessage::Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -56,7 +59,10 @@ impl Signal {
             software: format!("tandem-agent {}", env!("CARGO_PKG_VERSION")),
         });
         match signal.recv().await? {
-            ServerMessage::Welcome { .. } => Ok(signal),
+            ServerMessage::Welcome { ice_servers, .. } => {
+                signal.ice_servers = ice_servers;
+                Ok(signal)
+            }
             ServerMessage::Error { message, .. } => bail!("the server refused us: {message}"),
             other => bail!("unexpected first answer from the server: {other:?}"),
         }

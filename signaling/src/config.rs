@@ -38,6 +38,18 @@ pub struct Flags {
     /// Mark cookies Secure (set this when serving over HTTPS)
     #[arg(long, env = "TANDEM_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// The tandem-agent binary customers download [default: tandem-agent beside this server]
+    #[arg(long, env = "TANDEM_AGENT_BINARY")]
+    pub agent_binary: Option<PathBuf>,
+    /// A STUN or TURN server for WebRTC (repeat for several), e.g. stun:stun.example.com:3478
+    #[arg(long = "ice-server", env = "TANDEM_ICE_SERVERS", value_delimiter = ',')]
+    pub ice_servers: Vec<String>,
+    /// Username for the TURN servers
+    #[arg(long, env = "TANDEM_TURN_USERNAME")]
+    pub turn_username: Option<String>,
+    /// Credential for the TURN servers
+    #[arg(long, env = "TANDEM_TURN_CREDENTIAL", hide_env_values = true)]
+    pub turn_credential: Option<String>,
     /// Mail server for invitations (the admin page can set it too)
     #[arg(long, env = "TANDEM_SMTP_HOST")]
     pub smtp_host: Option<String>,
@@ -75,6 +87,10 @@ struct File {
     smtp_username: Option<String>,
     smtp_password: Option<String>,
     smtp_from: Option<String>,
+    ice_servers: Option<Vec<String>>,
+    turn_username: Option<String>,
+    turn_credential: Option<String>,
+    agent_binary: Option<PathBuf>,
 }
 
 /// The settled configuration.
@@ -89,6 +105,10 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Mail settings from the configuration; the admin page's take precedence.
     pub smtp: Option<SmtpSettings>,
+    /// STUN and TURN servers handed to every client.
+    pub ice_servers: Vec<tandem_protocol::IceServer>,
+    /// The agent binary offered at /download/tandem-agent, if there is one.
+    pub agent_binary: Option<PathBuf>,
 }
 
 impl Config {
@@ -114,6 +134,19 @@ impl Config {
                 .map(|u| u.trim_end_matches('/').to_owned()),
             reconnect_grace_secs: flags.reconnect_grace.or(file.reconnect_grace).unwrap_or(30),
             secure_cookies: flags.secure_cookies || file.secure_cookies.unwrap_or(false),
+            agent_binary: flags.agent_binary.or(file.agent_binary).or_else(|| {
+                let beside = std::env::current_exe().ok()?.with_file_name("tandem-agent");
+                beside.is_file().then_some(beside)
+            }),
+            ice_servers: ice_servers(
+                if flags.ice_servers.is_empty() {
+                    file.ice_servers.unwrap_or_default()
+                } else {
+                    flags.ice_servers
+                },
+                flags.turn_username.or(file.turn_username),
+                flags.turn_credential.or(file.turn_credential),
+            )?,
             smtp: smtp(
                 flags.smtp_host.or(file.smtp_host),
                 flags.smtp_port.or(file.smtp_port),
@@ -136,8 +169,31 @@ impl Config {
             reconnect_grace_secs: 30,
             secure_cookies: false,
             smtp: None,
+            ice_servers: Vec::new(),
+            agent_binary: None,
         }
     }
+}
+
+fn ice_servers(
+    urls: Vec<String>,
+    username: Option<String>,
+    credential: Option<String>,
+) -> anyhow::Result<Vec<tandem_protocol::IceServer>> {
+    urls.into_iter()
+        .map(|url| {
+            let url = url.trim().to_owned();
+            let turn = url.starts_with("turn:") || url.starts_with("turns:");
+            if !turn && !url.starts_with("stun:") && !url.starts_with("stuns:") {
+                anyhow::bail!("an ICE server is a stun: or turn: URL, not {url:?}");
+            }
+            Ok(tandem_protocol::IceServer {
+                urls: vec![url],
+                username: if turn { username.clone() } else { None },
+                credential: if turn { credential.clone() } else { None },
+            })
+        })
+        .collect()
 }
 
 fn smtp(
@@ -202,6 +258,29 @@ mod tests {
         assert_eq!(c.bind.to_string(), "0.0.0.0");
         assert_eq!(c.reconnect_grace_secs, 5);
         assert_eq!(c.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn ice_servers_are_stun_or_turn_urls_and_turn_gets_the_credentials() {
+        let flags = Flags {
+            ice_servers: vec![
+                "stun:stun.example.com:3478".into(),
+                "turn:t.example.com".into(),
+            ],
+            turn_username: Some("u".into()),
+            turn_credential: Some("p".into()),
+            ..Flags::default()
+        };
+        let c = Config::resolve(flags).expect("config");
+        assert_eq!(c.ice_servers.len(), 2);
+        assert_eq!(c.ice_servers[0].username, None);
+        assert_eq!(c.ice_servers[1].credential.as_deref(), Some("p"));
+        let bad = Flags {
+            ice_servers: vec!["http://example.com".into()],
+            ..Flags::default()
+        };
+        let err = Config::resolve(bad).expect_err("not ICE");
+        assert!(err.to_string().contains("stun: or turn:"), "{err}");
     }
 
     #[test]

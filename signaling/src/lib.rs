@@ -239,6 +239,7 @@ pub fn app(state: AppState) -> Router {
         .route("/session/{number}", get(pages::session))
         .route("/admin", get(pages::admin))
         .route("/assets/{*path}", get(pages::asset))
+        .route("/download/tandem-agent", get(pages::agent_download))
         .route("/ws", get(ws::upgrade))
         .nest("/api", api::router())
         .layer(axum::middleware::from_fn(refuse_cross_site))

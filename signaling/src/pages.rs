@@ -86,6 +86,38 @@ async fn rep_page(state: &AppState, headers: &HeaderMap, page: &str, admin_only:
     }
 }
 
+/// The agent for customers (Linux x86-64), from the configured path only.
+pub async fn agent_download(State(state): State<AppState>) -> Response {
+    let unavailable = || {
+        (
+            StatusCode::NOT_FOUND,
+            "The agent download is not set up on this server. Ask your support rep how to get \
+             tandem-agent.",
+        )
+            .into_response()
+    };
+    let Some(path) = &state.config.agent_binary else {
+        return unavailable();
+    };
+    match tokio::fs::read(path).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"tandem-agent\"",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("cannot read the agent binary {}: {e}", path.display());
+            unavailable()
+        }
+    }
+}
+
 pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     rep_page(&state, &headers, "dashboard.html", false).await
 }

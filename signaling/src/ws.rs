@@ -223,6 +223,7 @@ impl Connection {
             protocol_version: PROTOCOL_VERSION,
             server: format!("tandem-signaling {}", env!("CARGO_PKG_VERSION")),
             max_message_bytes: MAX_MESSAGE_BYTES,
+            ice_servers: self.state.config.ice_servers.clone(),
         });
         Flow::Continue
     }

@@ -264,3 +264,36 @@ async fn admin_settings_are_validated() {
         .await;
     assert_eq!(r.status(), 422);
 }
+
+#[tokio::test]
+async fn the_agent_download_serves_the_configured_binary_or_says_it_is_missing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let binary = dir.path().join("tandem-agent");
+    std::fs::write(&binary, b"\x7fELF-agent-bytes").expect("write");
+    let server = TestServer::start_with(|c| c.agent_binary = Some(binary.clone())).await;
+    let r = server.anonymous().get("/download/tandem-agent").await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .contains("tandem-agent")
+    );
+    assert_eq!(&r.bytes().await.expect("body")[..], b"\x7fELF-agent-bytes");
+
+    let without = TestServer::start().await;
+    let r = without.anonymous().get("/download/tandem-agent").await;
+    assert_eq!(r.status(), 404);
+    assert!(
+        r.text()
+            .await
+            .expect("text")
+            .contains("not set up on this server")
+    );
+    // Only that one path: nothing else can be fetched through it.
+    let r = without
+        .anonymous()
+        .get("/download/..%2F..%2Fetc%2Fpasswd")
+        .await;
+    assert_eq!(r.status(), 404);
+}

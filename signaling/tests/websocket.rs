@@ -32,6 +32,26 @@ async fn hello_negotiates_the_version() {
 }
 
 #[tokio::test]
+async fn the_welcome_names_the_configured_ice_servers() {
+    let server = TestServer::start_with(|c| {
+        c.ice_servers = vec![tandem_protocol::IceServer {
+            urls: vec!["turn:turn.example.com:3478".into()],
+            username: Some("tandem".into()),
+            credential: Some("s3cret".into()),
+        }];
+    })
+    .await;
+    let mut ws = server.ws(None).await;
+    ws.send(json!({"type": "hello", "protocol_version": 1, "client": "agent"}))
+        .await;
+    let welcome = ws.recv().await;
+    assert_eq!(
+        welcome["ice_servers"],
+        json!([{"urls": ["turn:turn.example.com:3478"], "username": "tandem", "credential": "s3cret"}])
+    );
+}
+
+#[tokio::test]
 async fn commands_before_hello_or_join_are_refused_and_the_connection_stays() {
     let server = TestServer::start().await;
     let mut ws = server.ws(None).await;

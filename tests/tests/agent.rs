@@ -174,7 +174,7 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
     ann.fill("#name", "Ann").await?;
     ann.click("#join-button").await?;
     let command = ann
-        .wait_text("#agent-command", "tandem-agent attach --server")
+        .wait_text("#agent-command", "./tandem-agent attach --server")
         .await?;
     let token = command.rsplit(' ').next().unwrap_or_default().to_owned();
     ann.screenshot("01-agent-command").await?;

@@ -4,12 +4,21 @@
 use crate::system::{cargo, ensure_packages, exec, root};
 
 /// What building the server needs beyond the Rust toolchain.
-const PACKAGES: &[&str] = &["pkg-config"];
+const PACKAGES: &[&str] = &["pkg-config", "nasm"];
 
 pub fn run(server_args: &[String]) -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;
-    println!("xtask: building tandem-signaling (release; the first build takes a few minutes)");
-    exec(cargo().args(["build", "--release", "--package", "tandem-signaling"]))?;
+    println!(
+        "xtask: building the server and the agent (release; the first build takes a few minutes)"
+    );
+    exec(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "tandem-signaling",
+        "--package",
+        "tandem-agent",
+    ]))?;
     let root = root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)

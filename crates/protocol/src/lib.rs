@@ -17,8 +17,8 @@ pub use ids::{InvalidSessionNumber, ParticipantId, SessionNumber, ShareId, Times
 pub use server::{ServerMessage, SessionSnapshot};
 pub use types::{
     Admission, CallInfo, CallMember, ClientKind, ControlChange, ControlInfo, EndReason,
-    IceCandidate, InviteState, Invitee, LeaveReason, ParticipantInfo, Role, ShareInfo, ShareSource,
-    ShareStopReason, StreamRef, TransferTarget,
+    IceCandidate, IceServer, InviteState, Invitee, LeaveReason, ParticipantInfo, Role, ShareInfo,
+    ShareSource, ShareStopReason, StreamRef, TransferTarget,
 };
 
 use serde::de::DeserializeOwned;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorCode;
 use crate::ids::{ParticipantId, SessionNumber, ShareId, Timestamp};
 use crate::types::{
-    CallInfo, ControlChange, ControlInfo, EndReason, IceCandidate, InviteState, Invitee,
+    CallInfo, ControlChange, ControlInfo, EndReason, IceCandidate, IceServer, InviteState, Invitee,
     LeaveReason, ParticipantInfo, Role, ShareInfo, ShareStopReason, StreamRef, TransferTarget,
 };
 
@@ -39,6 +39,9 @@ pub enum ServerMessage {
         server: String,
         /// The largest message the server accepts, in bytes.
         max_message_bytes: usize,
+        /// STUN and TURN servers for every peer connection (none: host candidates only).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// The connection is in the session; the full picture follows.
     Joined(SessionSnapshot),

@@ -17,6 +17,7 @@ let chat = null;
 const shares = new Shares({
   send: (m) => socket && socket.send(m),
   tiles: h('div', { class: 'tiles', id: 'tiles' }),
+  iceServers: () => (socket ? socket.iceServers : []),
   nameOf: (id) => {
     const p = state.participants.get(id);
     const customer = p && p.customer !== undefined ? state.participants.get(p.customer) : null;
@@ -72,7 +73,8 @@ function session() {
   const chatForm = h('form', { id: 'chat' }, input, h('button', { type: 'submit', id: 'chat-send' }, 'Send'));
   const agentHelp = h('section', { class: 'card', id: 'agent-help', hidden: true },
     h('h2', {}, 'Share your screen with the support rep'),
-    h('p', {}, 'Run this in a terminal on the computer you need help with. It asks you before anything is shared:'),
+    h('p', {}, h('a', { href: '/download/tandem-agent', download: 'tandem-agent', id: 'agent-download' }, 'Download the Tandem agent'),
+      ' (Linux), then run this in a terminal on the computer you need help with. It asks you before anything is shared:'),
     h('pre', { id: 'agent-command' }));
   replace(view, shares.tiles, agentHelp, h('div', { class: 'grid', id: 'in-session' },
     h('section', { class: 'card' }, h('h2', {}, 'Participants'), h('ul', { class: 'people', id: 'participants' })),
@@ -87,7 +89,7 @@ function render() {
   if (help) {
     const me = state.participants.get(state.you);
     help.hidden = !state.agentToken || Boolean(me && me.agent);
-    $('#agent-command').textContent = `tandem-agent attach --server ${location.origin} --token ${state.agentToken}`;
+    $('#agent-command').textContent = `chmod +x tandem-agent && ./tandem-agent attach --server ${location.origin} --token ${state.agentToken}`;
   }
   const list = $('#participants');
   if (list) renderParticipants(list, { participants: state.participants, activeCustomer: state.activeCustomer, you: state.you, manage: false });

@@ -21,6 +21,7 @@ const chat = setupChat($('#chat'), $('#chat-text'), $('#messages'), (m) => socke
 const shares = new Shares({
   send: (m) => socket.send(m),
   tiles: $('#tiles'),
+  iceServers: () => socket.iceServers,
   nameOf: (id) => ownerName(state.participants, id),
   onMineChange: (sharing) => { $('#share-screen').hidden = sharing; $('#stop-share').hidden = !sharing; },
 });

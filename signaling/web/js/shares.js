@@ -9,8 +9,9 @@ import { msg } from './protocol.js';
 const STATS_EVERY_MS = 1000;
 
 export class Shares {
-  constructor({ send, tiles, nameOf, onMineChange }) {
+  constructor({ send, tiles, nameOf, onMineChange, iceServers }) {
     this.send = send;
+    this.iceServers = iceServers || (() => []);
     this.tiles = tiles;
     this.nameOf = nameOf;
     this.onMineChange = onMineChange || (() => {});
@@ -140,7 +141,7 @@ export class Shares {
   }
 
   peer(share, other) {
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers() });
     const peer = { pc, pending: [] };
     pc.onicecandidate = (event) => {
       if (event.candidate) this.send(msg.iceCandidate(other, share, event.candidate.toJSON()));

@@ -11,6 +11,7 @@ export class SessionSocket {
     this.onMessage = onMessage;
     this.onStatus = onStatus || (() => {});
     this.resumeToken = null;
+    this.iceServers = []; // from the server's welcome: STUN and TURN for every peer connection
     this.finished = false; // the session ended, or we were turned away: never reconnect
     this.lostAt = null;
     addEventListener('pagehide', () => this.close());
@@ -35,6 +36,7 @@ export class SessionSocket {
       try { message = JSON.parse(event.data); } catch { return; }
       switch (message.type) {
         case 'resume_token': this.resumeToken = message.token; return;
+        case 'welcome': this.iceServers = message.ice_servers || []; return;
         case 'joined': case 'waiting': this.lostAt = null; this.onStatus('connected'); break;
         case 'session_ended': case 'denied': this.finished = true; this.onStatus('ended'); break;
         case 'error':
