@@ -478,17 +478,25 @@ impl Drop for PatternDisplay {
 /// The `tandem-agent` binary of this workspace, built now so a test never runs a stale one
 /// (cargo does not build another package's binary for these tests by itself).
 pub fn agent_binary() -> anyhow::Result<PathBuf> {
+    let binary = target_dir().join("debug").join("tandem-agent");
+    // `cargo xtask test` built everything just before and says so: building again from
+    // inside the test runner's environment would recompile for minutes.
+    if std::env::var_os("TANDEM_TEST_PREBUILT").is_some() && binary.is_file() {
+        return Ok(binary);
+    }
     let cargo = std::env::var("CARGO")
         .ok()
         .or(option_env!("CARGO").map(str::to_owned))
         .unwrap_or_else(|| "cargo".into());
+    // The same build as `cargo xtask test` runs first: with the same targets the features
+    // resolve the same, so this is a no-op there, and a real rebuild only after an edit.
     let status = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "-p", "tandem-agent"])
+        .args(["build", "--quiet", "--workspace", "--all-targets"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .context("could not run cargo to build tandem-agent")?;
     anyhow::ensure!(status.success(), "could not build tandem-agent");
-    Ok(target_dir().join("debug").join("tandem-agent"))
+    Ok(binary)
 }
 
 fn target_dir() -> PathBuf {

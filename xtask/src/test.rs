@@ -24,10 +24,14 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     }
     exec(std::process::Command::new("node").args(["--test", "signaling/web/tests/"]))?;
     ensure_aiosmtpd()?;
+    // Build every target once, the agent binary included: the end-to-end tests run it,
+    // and building it inside a test would take minutes on this machine.
+    exec(cargo().args(["build", "--workspace", "--all-targets"]))?;
     if has_nextest() {
         exec(
             cargo()
                 .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+                .env("TANDEM_TEST_PREBUILT", "1")
                 .args(extra),
         )?;
     } else {
@@ -35,6 +39,7 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
         exec(
             cargo()
                 .args(["test", "--workspace", "--no-fail-fast"])
+                .env("TANDEM_TEST_PREBUILT", "1")
                 .args(extra),
         )?;
     }
