@@ -49,6 +49,52 @@ async fn answer_when_asked(agent: &mut tokio::process::Child, answer: &str) -> a
     Ok(())
 }
 
+/// Every test's stage: the pattern on Xvfb, the server, Chromium, and a rep who has
+/// logged in and started a session whose join link is `link`.
+struct Scene {
+    screen: PatternDisplay,
+    server: Server,
+    chrome: Chromedriver,
+    rep: Browser,
+    link: String,
+}
+
+impl Scene {
+    async fn start(name: &str, width: u16, height: u16) -> anyhow::Result<Scene> {
+        let screen = PatternDisplay::start(width, height)?;
+        let server = Server::start().await?;
+        server
+            .create_rep("rita", "Rita Rep", "rita-password")
+            .await?;
+        let chrome = Chromedriver::start(name).await?;
+        let rep = chrome.media_browser("rep").await?;
+        rep.log_in(&server.base, "rita", "rita-password").await?;
+        let (_, link) = rep.start_session(false).await?;
+        Ok(Scene {
+            screen,
+            server,
+            chrome,
+            rep,
+            link,
+        })
+    }
+}
+
+/// The real agent on the pattern's display, its terminal in the test's hands.
+fn agent_command(
+    screen: &PatternDisplay,
+    args: &[&str],
+) -> anyhow::Result<tokio::process::Command> {
+    let mut command = tokio::process::Command::new(agent_binary()?);
+    command
+        .args(args)
+        .args(["--display", &screen.display])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    Ok(command)
+}
+
 /// The colour the viewer decodes at (x, y) of the shared screen, as 0xRRGGBB.
 async fn decoded_pixel(viewer: &Browser, x: u32, y: u32) -> anyhow::Result<u32> {
     let rgb = viewer
@@ -107,22 +153,14 @@ async fn sees_the_pattern(viewer: &Browser) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_streams_the_customers_screen_to_every_participant() -> anyhow::Result<()> {
-    let screen = PatternDisplay::start(640, 480)?;
-    let server = Server::start().await?;
-    server
-        .create_rep("rita", "Rita Rep", "rita-password")
-        .await?;
-    let chrome = Chromedriver::start("agent").await?;
-    let rep = chrome.media_browser("rep").await?;
-    rep.log_in(&server.base, "rita", "rita-password").await?;
-    let (_, link) = rep.start_session(false).await?;
-
-    let mut agent = tokio::process::Command::new(agent_binary()?)
-        .args(["join", &link, "--name", "Ann", "--display", &screen.display])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
+    let Scene {
+        screen,
+        server: _server,
+        chrome,
+        rep,
+        link,
+    } = Scene::start("agent", 640, 480).await?;
+    let mut agent = agent_command(&screen, &["join", &link, "--name", "Ann"])?.spawn()?;
     rep.wait_text("#participants li[data-name=Ann]", "agent")
         .await?;
     // C1: nothing is shared before the customer answers at the agent.
@@ -158,15 +196,13 @@ async fn the_agent_streams_the_customers_screen_to_every_participant() -> anyhow
 /// declined. The customer's page shows the command that attaches an agent to them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<()> {
-    let screen = PatternDisplay::start(320, 240)?;
-    let server = Server::start().await?;
-    server
-        .create_rep("rita", "Rita Rep", "rita-password")
-        .await?;
-    let chrome = Chromedriver::start("agent-declined").await?;
-    let rep = chrome.media_browser("rep").await?;
-    rep.log_in(&server.base, "rita", "rita-password").await?;
-    let (_, link) = rep.start_session(false).await?;
+    let Scene {
+        screen,
+        server,
+        chrome,
+        rep,
+        link,
+    } = Scene::start("agent-declined", 320, 240).await?;
 
     // The customer joins in the browser; the page shows the attach command.
     let ann = chrome.media_browser("ann").await?;
@@ -179,20 +215,11 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
     let token = command.rsplit(' ').next().unwrap_or_default().to_owned();
     ann.screenshot("01-agent-command").await?;
 
-    let mut agent = tokio::process::Command::new(agent_binary()?)
-        .args([
-            "attach",
-            "--server",
-            &server.base,
-            "--token",
-            &token,
-            "--display",
-            &screen.display,
-        ])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut agent = agent_command(
+        &screen,
+        &["attach", "--server", &server.base, "--token", &token],
+    )?
+    .spawn()?;
     rep.wait_text("#participants li[data-name=Ann]", "agent")
         .await?;
     answer_when_asked(&mut agent, "n").await?;
@@ -218,21 +245,15 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
 /// the browser decodes only once its PLI has reached the encoder and a keyframe followed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_that_lost_the_first_keyframe_recovers_through_pli() -> anyhow::Result<()> {
-    let screen = PatternDisplay::start(640, 480)?;
-    let server = Server::start().await?;
-    server
-        .create_rep("rita", "Rita Rep", "rita-password")
-        .await?;
-    let chrome = Chromedriver::start("agent-pli").await?;
-    let rep = chrome.media_browser("rep").await?;
-    rep.log_in(&server.base, "rita", "rita-password").await?;
-    let (_, link) = rep.start_session(false).await?;
-    let mut agent = tokio::process::Command::new(agent_binary()?)
-        .args(["join", &link, "--name", "Ann", "--display", &screen.display])
+    let Scene {
+        screen,
+        server: _server,
+        chrome: _chrome,
+        rep,
+        link,
+    } = Scene::start("agent-pli", 640, 480).await?;
+    let mut agent = agent_command(&screen, &["join", &link, "--name", "Ann"])?
         .env("TANDEM_AGENT_TEST_DROP_FIRST_KEYFRAME", "1")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()?;
     answer_when_asked(&mut agent, "y").await?;
     sees_the_pattern(&rep).await?;
@@ -256,32 +277,20 @@ async fn a_viewer_that_lost_the_first_keyframe_recovers_through_pli() -> anyhow:
 async fn a_shared_window_shows_its_own_pixels_and_follows_a_resize() -> anyhow::Result<()> {
     const MAGENTA: u32 = 0xff00ff;
     const CYAN: u32 = 0x00ffff;
-    let screen = PatternDisplay::start(640, 480)?;
+    let Scene {
+        screen,
+        server: _server,
+        chrome: _chrome,
+        rep,
+        link,
+    } = Scene::start("agent-window", 640, 480).await?;
     let invoice = screen.window(MAGENTA, 40, 40, 200, 160, "Invoice 2026-11")?;
     screen.window(CYAN, 140, 80, 200, 160, "Cover")?;
-    let server = Server::start().await?;
-    server
-        .create_rep("rita", "Rita Rep", "rita-password")
-        .await?;
-    let chrome = Chromedriver::start("agent-window").await?;
-    let rep = chrome.media_browser("rep").await?;
-    rep.log_in(&server.base, "rita", "rita-password").await?;
-    let (_, link) = rep.start_session(false).await?;
-    let mut agent = tokio::process::Command::new(agent_binary()?)
-        .args([
-            "join",
-            &link,
-            "--name",
-            "Ann",
-            "--window",
-            "Invoice",
-            "--display",
-            &screen.display,
-        ])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut agent = agent_command(
+        &screen,
+        &["join", &link, "--name", "Ann", "--window", "Invoice"],
+    )?
+    .spawn()?;
     answer_when_asked(&mut agent, "y").await?;
     rep.wait_text("figure.tile figcaption", "Ann's screen · 200×160")
         .await?;
