@@ -284,6 +284,13 @@ impl Peers {
                 return;
             }
             controls.keyframe.store(true, Ordering::Relaxed);
+            // The negotiated payload type is fixed once connected: ask once, not per frame.
+            let pt = sender
+                .get_parameters()
+                .await
+                .ok()
+                .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
+                .unwrap_or(payload_type);
             let mut started = false;
             loop {
                 let frame = match rx.recv().await {
@@ -309,12 +316,6 @@ impl Peers {
                     duration: Duration::from_millis(33),
                     ..Sample::new(Instant::now())
                 };
-                let pt = sender
-                    .get_parameters()
-                    .await
-                    .ok()
-                    .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
-                    .unwrap_or(payload_type);
                 if track
                     .sample_writer(ssrc, pt)
                     .write_sample(&sample)
