@@ -6,12 +6,15 @@
 //! to every viewer over WebRTC (R6).
 
 mod consent;
+mod input;
 mod peers;
 mod pipeline;
 mod signal;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, UdpSocket};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -19,9 +22,10 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tandem_capture::Source;
 use tandem_protocol::{
-    ClientKind, ClientMessage, ServerMessage, SessionNumber, ShareId, ShareSource,
+    ClientKind, ClientMessage, ParticipantId, ServerMessage, SessionNumber, ShareId, ShareSource,
 };
 
+use crate::input::Input;
 use crate::peers::Peers;
 use crate::pipeline::Pipeline;
 use crate::signal::Signal;
@@ -186,9 +190,11 @@ async fn share(
     // The agent's connection, attached to the customer with the one-time token.
     let mut agent = Signal::connect(&ws_url, ClientKind::Agent).await?;
     agent.send(ClientMessage::AttachAgent { token });
+    let mut names: HashMap<ParticipantId, String> = HashMap::new();
     let (me, rep) = loop {
         match agent.recv().await? {
             ServerMessage::Joined(snapshot) => {
+                names.extend(snapshot.participants.iter().map(|p| (p.id, p.name.clone())));
                 let rep = snapshot
                     .participants
                     .iter()
@@ -209,12 +215,21 @@ async fn share(
     };
     let runtime = webrtc::runtime::default_runtime().context("no async runtime for WebRTC")?;
     let local_ip = local_ip_towards(base);
-    let mut peers = Peers::new(runtime, &agent.ice_servers, local_ip, agent.tx.clone());
+    let input = Arc::new(Input::default());
+    let mut peers = Peers::new(
+        runtime,
+        &agent.ice_servers,
+        local_ip,
+        agent.tx.clone(),
+        Arc::clone(&input),
+    );
     let mut pipeline: Option<Pipeline> = None;
     let mut my_share: Option<ShareId> = None;
 
     let mut terminal = consent::Terminal::start();
     let mut ask = true;
+    // A rep waiting for the customer's answer about control (C1).
+    let mut control_asked: Option<String> = None;
     let mut status = tokio::time::interval(Duration::from_secs(2));
     let mut last_frames = 0u64;
     let mut last_bytes = 0u64;
@@ -244,6 +259,25 @@ async fn share(
                 eprintln!("Nothing is shared. The support rep can ask again.");
             }
         }
+        if let Some(name) = control_asked.take() {
+            let allowed = terminal
+                .ask(&format!(
+                    "{name} asks to control your mouse and keyboard. Allow it?"
+                ))
+                .await;
+            let granted = allowed
+                && match input.open(display.clone(), source) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        eprintln!("{e:#}");
+                        false
+                    }
+                };
+            agent.send(ClientMessage::ControlConsent { granted });
+            if !granted {
+                eprintln!("{name} cannot control your computer.");
+            }
+        }
         let sharing = pipeline.is_some();
         let ended = async {
             match &mut pipeline {
@@ -254,22 +288,25 @@ async fn share(
                 None => std::future::pending().await,
             }
         };
-        let key = async {
-            if sharing {
-                terminal.line().await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
         tokio::select! {
-            () = key => {
-                // C1: the customer stops sharing at any moment.
-                if let Some(share) = my_share.take() {
-                    agent.send(ClientMessage::StopShare { share });
+            line = terminal.line() => {
+                if line.trim().eq_ignore_ascii_case("r") {
+                    // C1: the customer takes control back at any moment; events stop here
+                    // at once, before the server has even heard of it.
+                    if input.holder().is_some() {
+                        input.set_holder(None);
+                        agent.send(ClientMessage::RevokeControl);
+                        eprintln!("You took back control. Nobody else can use your mouse and keyboard now.");
+                    }
+                } else if sharing {
+                    // C1: the customer stops sharing at any moment.
+                    if let Some(share) = my_share.take() {
+                        agent.send(ClientMessage::StopShare { share });
+                    }
+                    if let Some(p) = pipeline.take() { p.stop(); }
+                    peers.close_all().await;
+                    eprintln!("You stopped sharing. Nothing is captured now.");
                 }
-                if let Some(p) = pipeline.take() { p.stop(); }
-                peers.close_all().await;
-                eprintln!("You stopped sharing. Nothing is captured now.");
             }
             message = agent.recv() => {
                 let message = message?;
@@ -303,9 +340,22 @@ async fn share(
                         eprintln!("{name} asks you to share again.");
                         ask = true;
                     }
-                    ServerMessage::ControlRequested { name, .. } => {
-                        eprintln!("{name} asked to control your computer; this agent does not offer remote control yet.");
-                        agent.send(ClientMessage::ControlConsent { granted: false });
+                    ServerMessage::ControlRequested { name, .. } => control_asked = Some(name),
+                    ServerMessage::ControlChanged { control, .. } => {
+                        let holder = control.filter(|c| c.agent == me).map(|c| c.holder);
+                        let before = input.holder();
+                        input.set_holder(holder);
+                        match holder {
+                            Some(h) if before != Some(h) => {
+                                let name = names.get(&h).map_or("The support rep", String::as_str);
+                                eprintln!("{name} now controls your mouse and keyboard. Type r and Enter to take control back.");
+                            }
+                            None if before.is_some() => eprintln!("Nobody controls your computer now."),
+                            _ => {}
+                        }
+                    }
+                    ServerMessage::ParticipantJoined { participant } | ServerMessage::ParticipantUpdated { participant } => {
+                        names.insert(participant.id, participant.name);
                     }
                     ServerMessage::SessionEnded { message, .. } => {
                         eprintln!("{message}");
@@ -328,11 +378,17 @@ async fn share(
                 if let Some(p) = &pipeline {
                     let frames = p.controls.frames.load(Ordering::Relaxed);
                     let bytes = p.controls.bytes.load(Ordering::Relaxed);
+                    let control = match input.holder() {
+                        Some(h) => format!(" · controlled by {}", names.get(&h).map_or("the rep", String::as_str)),
+                        None => String::new(),
+                    };
+                    let injected = input.stats().map_or(0, |s| s.injected.load(Ordering::Relaxed));
                     eprintln!(
-                        "Sharing {what} · {} viewer(s) · {:.0} fps · {:.2} Mbit/s",
+                        "Sharing {what} · {} viewer(s) · {:.0} fps · {:.2} Mbit/s{control} · input {injected} injected, {} dropped",
                         peers.count(),
                         (frames - last_frames) as f64 / 2.0,
-                        (bytes - last_bytes) as f64 * 8.0 / 2.0 / 1_000_000.0
+                        (bytes - last_bytes) as f64 * 8.0 / 2.0 / 1_000_000.0,
+                        input.dropped(),
                     );
                     last_frames = frames;
                     last_bytes = bytes;

@@ -31,7 +31,11 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler};
 use webrtc::runtime::Runtime;
 
+use crate::input::Input;
 use crate::pipeline::Controls;
+
+/// The label of the data channel that carries a viewer's mouse and keyboard.
+pub const INPUT_CHANNEL: &str = "input";
 
 /// Only `packetization-mode=1` H.264 (Constrained Baseline): the packetizer uses FU-A.
 fn h264() -> RTCRtpCodecParameters {
@@ -159,6 +163,7 @@ pub struct Peers {
     local_ip: IpAddr,
     signal: mpsc::UnboundedSender<ClientMessage>,
     viewers: HashMap<ParticipantId, Viewer>,
+    input: Arc<Input>,
 }
 
 impl Peers {
@@ -167,6 +172,7 @@ impl Peers {
         ice_servers: &[tandem_protocol::IceServer],
         local_ip: IpAddr,
         signal: mpsc::UnboundedSender<ClientMessage>,
+        input: Arc<Input>,
     ) -> Self {
         let ice_servers = ice_servers
             .iter()
@@ -182,6 +188,7 @@ impl Peers {
             local_ip,
             signal,
             viewers: HashMap::new(),
+            input,
         }
     }
 
@@ -247,6 +254,24 @@ impl Peers {
         let sender = pc
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
             .await?;
+        // Every viewer gets an input channel; only the holder of control gets through the
+        // gate (C1, R8), so control can move between viewers without renegotiating.
+        let channel = pc
+            .create_data_channel(INPUT_CHANNEL, None)
+            .await
+            .context("could not open the input channel")?;
+        let input = Arc::clone(&self.input);
+        tokio::spawn(async move {
+            use webrtc::data_channel::DataChannelEvent;
+            while let Some(event) = channel.poll().await {
+                match event {
+                    DataChannelEvent::OnMessage(message) => input.receive(viewer, &message.data),
+                    DataChannelEvent::OnClose => break,
+                    _ => {}
+                }
+            }
+            input.disconnected(viewer);
+        });
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer).await?;
         let sdp = pc
@@ -378,6 +403,7 @@ impl Peers {
     pub async fn remove(&mut self, viewer: ParticipantId) {
         if let Some(v) = self.viewers.remove(&viewer) {
             v.writer.abort();
+            self.input.disconnected(viewer);
             let _ = v.pc.close().await;
         }
     }

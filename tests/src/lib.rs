@@ -2,6 +2,12 @@
 //! Debian Chromium (one browser process per person, each with its own fresh profile), and
 //! screenshots of every step under `target/e2e-artifacts/`.
 
+mod agent_process;
+mod x_input;
+
+pub use agent_process::AgentProcess;
+pub use x_input::{InputRecorder, XInput};
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;

@@ -6,10 +6,12 @@
 //! one poll; the cursor is drawn in from XFixes. [`windows`] lists what can be shared.
 
 mod cursor;
+mod locate;
 mod shm;
 mod windows;
 mod x11;
 
+pub use locate::Locator;
 pub use windows::{WindowInfo, windows};
 pub use x11::{Capture, Frame, Source, X11Capturer};
 

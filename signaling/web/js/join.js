@@ -24,6 +24,8 @@ const shares = new Shares({
     return customer ? customer.name : p ? p.name : 'Someone';
   },
 });
+// For the browser's console (and the end-to-end tests): the page's live state.
+window.tandem = { shares };
 
 function onStatus(status, reason) {
   const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],

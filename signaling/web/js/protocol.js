@@ -23,6 +23,10 @@ export const msg = {
   answer: (to, stream, sdp) => ({ type: 'answer', to, stream: streamRef(stream), sdp }),
   iceCandidate: (to, stream, candidate) => ({ type: 'ice_candidate', to, stream: streamRef(stream), candidate }),
   invite: (invitee, address, ownEmailProgram) => ({ type: 'invite', invitee, address, own_email_program: ownEmailProgram }),
+  requestControl: () => ({ type: 'request_control' }),
+  giveControl: (to) => ({ type: 'give_control', to }),
+  releaseControl: () => ({ type: 'release_control' }),
+  transferSession: (to) => ({ type: 'transfer_session', to }),
   leave: () => ({ type: 'leave' }),
   endSession: () => ({ type: 'end_session' }),
 };

@@ -8,6 +8,7 @@ import { msg } from './protocol.js';
 import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
 import { Shares } from './shares.js';
+import { Control } from './control.js';
 
 const number = location.pathname.split('/').pop();
 const assisting = new URLSearchParams(location.search).has('assist');
@@ -25,6 +26,14 @@ const shares = new Shares({
   nameOf: (id) => ownerName(state.participants, id),
   onMineChange: (sharing) => { $('#share-screen').hidden = sharing; $('#stop-share').hidden = !sharing; },
 });
+
+const control = new Control({ shares, you: () => state.you });
+shares.onTilesChange = () => { control.update(); render(); };
+// For the browser's console (and the end-to-end tests): the page's live state.
+window.tandem = { shares, control, state };
+
+$('#request-control').addEventListener('click', () => socket.send(msg.requestControl()));
+$('#release-control').addEventListener('click', () => socket.send(msg.releaseControl()));
 
 $('#share-screen').addEventListener('click', () => {
   shares.shareScreen().catch((e) => notice(`Your screen could not be shared: ${e.message}`, 'alert'));
@@ -75,7 +84,35 @@ function render() {
   $('#keep-open').hidden = !isPrimary();
   $('#invite').hidden = !canManage();
   $('#share-screen').hidden = !canManage() || shares.mine !== null;
+  renderControl();
 }
+
+// C1, R8: who controls the active customer's desktop, and what this rep may do about it.
+function renderControl() {
+  const info = control.info;
+  const customer = state.participants.get(state.activeCustomer);
+  const hasAgent = Boolean(customer && customer.agent !== undefined);
+  const mine = control.mine();
+  $('#request-control').hidden = !isPrimary() || !hasAgent || mine;
+  $('#release-control').hidden = !(mine || (info && isPrimary()));
+  const el = $('#control-state');
+  if (!info) { el.hidden = true; el.textContent = ''; return; }
+  const whose = ownerName(state.participants, info.agent);
+  const holder = state.participants.get(info.holder);
+  el.hidden = false;
+  el.className = `status ${mine ? 'ok' : ''}`;
+  el.textContent = mine
+    ? `You are in control of ${whose}'s computer${control.tile ? '' : ' (waiting for the screen)'}. Move, click and type over the video.`
+    : `${holder ? holder.name : 'A rep'} is in control of ${whose}'s computer.`;
+}
+
+const CONTROL_ENDED = {
+  released: 'Control was released.',
+  revoked_by_customer: 'took back control of their computer.',
+  switched_customer: 'Control ended: another customer was selected.',
+  participant_left: 'Control ended: the rep in control or the customer left.',
+  session_transferred: 'Control ended: the session\'s control was transferred.',
+};
 
 function onMessage(m) {
   if (shares.handle(m)) return;
@@ -94,11 +131,26 @@ function onMessage(m) {
     case 'joined':
       state.you = m.you; state.role = m.role; state.activeCustomer = m.active_customer;
       state.participants = new Map(m.participants.map((p) => [p.id, p]));
+      control.update(m.control || null);
       render();
       // R1: the dialog needs to know whether the server can send mail, so it waits for it.
       loadLink().then(() => { if (m.open_invite_dialog) openInvite(); });
       break;
     case 'active_customer': state.activeCustomer = m.participant; render(); break;
+    case 'control_changed': {
+      const former = control.info;
+      control.update(m.control);
+      if (!m.control && former) {
+        const text = CONTROL_ENDED[m.reason] || 'Control ended.';
+        const lead = m.reason === 'revoked_by_customer' ? `${ownerName(state.participants, former.agent)} ` : '';
+        notice(lead + text, m.reason === 'revoked_by_customer' ? 'alert' : 'notice', 'control');
+      } else if (m.control) dismiss('control');
+      render();
+      break;
+    }
+    case 'control_declined':
+      notice(`${ownerName(state.participants, m.agent)} declined to give control.`, 'alert', 'control');
+      break;
     case 'primary_changed':
       notice('The session\'s control was transferred.');
       break;

@@ -15,6 +15,7 @@ export class Shares {
     this.tiles = tiles;
     this.nameOf = nameOf;
     this.onMineChange = onMineChange || (() => {});
+    this.onTilesChange = () => {};
     this.you = null;
     this.mine = null; // { share, stream } while this page shares its screen
     this.starting = null; // the stream waiting for its share_started
@@ -79,7 +80,8 @@ export class Shares {
     const caption = h('figcaption', {}, `${this.nameOf(info.owner)}'s screen · connecting…`);
     const tile = h('figure', { class: 'tile', dataset: { share: info.share, owner: info.owner } }, video, caption);
     this.tiles.append(tile);
-    this.viewing.set(info.share, { tile, video, caption, owner: info.owner, timer: null });
+    this.viewing.set(info.share, { tile, video, caption, owner: info.owner, timer: null, input: null });
+    this.onTilesChange();
     this.send(msg.viewShare(info.share));
   }
 
@@ -91,6 +93,7 @@ export class Shares {
       clearInterval(view.timer);
       view.tile.remove();
       this.viewing.delete(share);
+      this.onTilesChange();
     }
   }
 
@@ -111,6 +114,10 @@ export class Shares {
     if (!view) return;
     this.closePeer(share, m.from);
     const peer = this.peer(share, m.from);
+    // An agent's input channel (C1): used only while this page holds control.
+    peer.pc.ondatachannel = (event) => {
+      if (event.channel.label === 'input') view.input = event.channel;
+    };
     peer.pc.ontrack = (event) => {
       view.video.srcObject = event.streams[0] || new MediaStream([event.track]);
       view.video.play().catch(() => {});
@@ -160,6 +167,18 @@ export class Shares {
     for (const [key, peer] of this.peers) {
       if (key.startsWith(`${share}:`)) { peer.pc.close(); this.peers.delete(key); }
     }
+  }
+
+  // The tile of the share an owner (an agent) sends, if this page views it.
+  tileOf(owner) {
+    for (const view of this.viewing.values()) if (view.owner === owner) return view.tile;
+    return null;
+  }
+
+  // The input data channel of the share shown in `tile`.
+  inputChannel(tile) {
+    for (const view of this.viewing.values()) if (view.tile === tile) return view.input;
+    return null;
   }
 
   // The tile's caption: whose screen, its resolution and the frames per second decoded.

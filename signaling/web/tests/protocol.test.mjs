@@ -29,6 +29,10 @@ const cases = {
   answer: (f) => msg.answer(f.to, f.stream === 'call' ? 'call' : f.stream.share, f.sdp),
   ice_candidate: (f) => msg.iceCandidate(f.to, f.stream === 'call' ? 'call' : f.stream.share, f.candidate),
   invite: (f) => msg.invite(f.invitee, f.address, f.own_email_program),
+  request_control: () => msg.requestControl(),
+  give_control: (f) => msg.giveControl(f.to),
+  release_control: () => msg.releaseControl(),
+  transfer_session: (f) => msg.transferSession(f.to),
   leave: () => msg.leave(),
   end_session: () => msg.endSession(),
 };

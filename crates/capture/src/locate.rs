@@ -1,0 +1,86 @@
+//! Where a point of the shared surface is on the screen, for remote input (C1, §5): the
+//! agent injects only inside what is shared. For a window share the point must be the
+//! window's own visible pixel, not a window covering it.
+
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{ConnectionExt as _, Window};
+use x11rb::rust_connection::RustConnection;
+
+use crate::CaptureError;
+use crate::x11::{Source, connect};
+
+/// Maps normalised surface coordinates to screen pixels, with its own X connection.
+pub struct Locator {
+    conn: RustConnection,
+    root: Window,
+    source: Source,
+}
+
+impl std::fmt::Debug for Locator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Locator")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl Locator {
+    pub fn new(display: Option<&str>, source: Source) -> Result<Self, CaptureError> {
+        let (conn, screen) = connect(display)?;
+        let root = conn.setup().roots[screen].root;
+        Ok(Self { conn, root, source })
+    }
+
+    /// The screen pixel at (x, y) in 0..=1 of the shared surface (as encoded: even
+    /// width and height), or `None` when the point is not the shared surface's own pixel.
+    pub fn locate(&self, x: f64, y: f64) -> Option<(i32, i32)> {
+        let window = match self.source {
+            Source::Desktop => self.root,
+            Source::Window(id) => id,
+        };
+        let geometry = self.conn.get_geometry(window).ok()?.reply().ok()?;
+        let (w, h) = (
+            i32::from(geometry.width) & !1,
+            i32::from(geometry.height) & !1,
+        );
+        if w == 0 || h == 0 {
+            return None;
+        }
+        let px = ((x * f64::from(w)) as i32).clamp(0, w - 1);
+        let py = ((y * f64::from(h)) as i32).clamp(0, h - 1);
+        if window == self.root {
+            return Some((px, py));
+        }
+        let origin = self
+            .conn
+            .translate_coordinates(window, self.root, 0, 0)
+            .ok()?
+            .reply()
+            .ok()?;
+        let (sx, sy) = (i32::from(origin.dst_x) + px, i32::from(origin.dst_y) + py);
+        // The top-level window under that point must be the shared window or contain it
+        // (a window manager's frame).
+        let at = self
+            .conn
+            .translate_coordinates(
+                self.root,
+                self.root,
+                i16::try_from(sx).ok()?,
+                i16::try_from(sy).ok()?,
+            )
+            .ok()?
+            .reply()
+            .ok()?;
+        let mut w = window;
+        loop {
+            if w == at.child {
+                return Some((sx, sy));
+            }
+            let tree = self.conn.query_tree(w).ok()?.reply().ok()?;
+            if tree.parent == self.root || tree.parent == x11rb::NONE {
+                return None;
+            }
+            w = tree.parent;
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Injection on its own thread, fed by a channel, so a slow X server never stalls the
+//! network. The thread remembers what it pressed and releases all of it when told to
+//! (control ended, the controller's connection dropped) and when it ends.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+
+use enigo::{Axis, Button, Coordinate, Direction, Enigo, Keyboard, Mouse, Settings};
+
+use crate::event::MouseButton;
+use crate::gate::InputStats;
+use crate::validate::Action;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InjectError {
+    #[error("cannot inject input on this display: {0}")]
+    Open(String),
+    #[error("the display refused the input: {0}")]
+    Refused(String),
+}
+
+/// What actually presses keys and moves the pointer: enigo on the customer's display, or
+/// a recording fake in unit tests.
+pub trait Injector {
+    /// Move the pointer to (x, y) in screen pixels.
+    fn move_to(&mut self, x: i32, y: i32) -> Result<(), InjectError>;
+    fn button(&mut self, button: MouseButton, down: bool) -> Result<(), InjectError>;
+    fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), InjectError>;
+    /// An X keycode down or up.
+    fn key(&mut self, keycode: u8, down: bool) -> Result<(), InjectError>;
+    fn text(&mut self, text: &str) -> Result<(), InjectError>;
+}
+
+/// Where normalised coordinates land on the screen, for what is being shared.
+pub trait Surface {
+    /// The screen pixel for (x, y) in 0..=1 of the shared surface, or `None` when that
+    /// point is not the shared surface's own pixel (a covering window, a closed window).
+    fn locate(&mut self, x: f64, y: f64) -> Option<(i32, i32)>;
+}
+
+/// enigo on an X display, through XTEST.
+pub struct EnigoInjector {
+    enigo: Enigo,
+}
+
+impl std::fmt::Debug for EnigoInjector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnigoInjector").finish_non_exhaustive()
+    }
+}
+
+impl EnigoInjector {
+    pub fn open(display: Option<&str>) -> Result<Self, InjectError> {
+        let settings = Settings {
+            x11_display: display.map(str::to_owned),
+            // enigo waits between events by default; the rep's own timing is kept instead.
+            linux_delay: 0,
+            release_keys_when_dropped: true,
+            ..Settings::default()
+        };
+        let enigo = Enigo::new(&settings).map_err(|e| InjectError::Open(e.to_string()))?;
+        Ok(Self { enigo })
+    }
+}
+
+fn refused(e: enigo::InputError) -> InjectError {
+    InjectError::Refused(e.to_string())
+}
+
+fn direction(down: bool) -> Direction {
+    if down {
+        Direction::Press
+    } else {
+        Direction::Release
+    }
+}
+
+impl Injector for EnigoInjector {
+    fn move_to(&mut self, x: i32, y: i32) -> Result<(), InjectError> {
+        self.enigo
+            .move_mouse(x, y, Coordinate::Abs)
+            .map_err(refused)
+    }
+
+    fn button(&mut self, button: MouseButton, down: bool) -> Result<(), InjectError> {
+        let button = match button {
+            MouseButton::Left => Button::Left,
+            MouseButton::Middle => Button::Middle,
+            MouseButton::Right => Button::Right,
+        };
+        self.enigo.button(button, direction(down)).map_err(refused)
+    }
+
+    fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), InjectError> {
+        if dy != 0 {
+            self.enigo.scroll(dy, Axis::Vertical).map_err(refused)?;
+        }
+        if dx != 0 {
+            self.enigo.scroll(dx, Axis::Horizontal).map_err(refused)?;
+        }
+        Ok(())
+    }
+
+    fn key(&mut self, keycode: u8, down: bool) -> Result<(), InjectError> {
+        self.enigo
+            .raw(u16::from(keycode), direction(down))
+            .map_err(refused)
+    }
+
+    fn text(&mut self, text: &str) -> Result<(), InjectError> {
+        self.enigo.text(text).map_err(refused)
+    }
+}
+
+enum Command {
+    Inject(Action),
+    ReleaseAll,
+    /// Answered once every command before it is done (for tests and orderly shutdown).
+    Sync(mpsc::Sender<()>),
+}
+
+/// The injection thread. Dropping it releases everything held and ends the thread.
+#[derive(Debug)]
+pub struct InputThread {
+    tx: mpsc::Sender<Command>,
+}
+
+impl InputThread {
+    /// Start the thread. `open` runs on it, so an injector need not be `Send`; its error,
+    /// if any, is returned here.
+    pub fn spawn<I, S>(
+        open: impl FnOnce() -> Result<(I, S), InjectError> + Send + 'static,
+        stats: Arc<InputStats>,
+    ) -> Result<Self, InjectError>
+    where
+        I: Injector + 'static,
+        S: Surface + 'static,
+    {
+        let (tx, rx) = mpsc::channel::<Command>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tandem-input".into())
+            .spawn(move || {
+                let (injector, surface) = match open() {
+                    Ok(parts) => {
+                        let _ = ready_tx.send(Ok(()));
+                        parts
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut held = Held::new(injector, surface, stats);
+                for command in rx {
+                    match command {
+                        Command::Inject(action) => held.apply(action),
+                        Command::ReleaseAll => held.release_all(),
+                        Command::Sync(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+                held.release_all();
+            })
+            .map_err(|e| InjectError::Open(e.to_string()))?;
+        ready_rx
+            .recv()
+            .map_err(|_| InjectError::Open("the input thread ended".into()))??;
+        Ok(Self { tx })
+    }
+
+    pub fn inject(&self, action: Action) {
+        let _ = self.tx.send(Command::Inject(action));
+    }
+
+    /// Release every key and button the controller still holds.
+    pub fn release_all(&self) {
+        let _ = self.tx.send(Command::ReleaseAll);
+    }
+
+    /// Wait until everything sent so far has been injected.
+    pub fn sync(&self) {
+        let (done, wait) = mpsc::channel();
+        if self.tx.send(Command::Sync(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+}
+
+/// The injector with the keys and buttons it holds down.
+struct Held<I, S> {
+    injector: I,
+    surface: S,
+    stats: Arc<InputStats>,
+    keys: BTreeSet<u8>,
+    buttons: Vec<MouseButton>,
+}
+
+impl<I: Injector, S: Surface> Held<I, S> {
+    fn new(injector: I, surface: S, stats: Arc<InputStats>) -> Self {
+        Self {
+            injector,
+            surface,
+            stats,
+            keys: BTreeSet::new(),
+            buttons: Vec::new(),
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        let result = match action {
+            Action::Move { x, y } => match self.surface.locate(x, y) {
+                Some((px, py)) => self.injector.move_to(px, py),
+                None => return self.outside(),
+            },
+            Action::Button { button, down, x, y } => {
+                if down {
+                    let Some((px, py)) = self.surface.locate(x, y) else {
+                        return self.outside();
+                    };
+                    self.buttons.retain(|b| *b != button);
+                    self.buttons.push(button);
+                    self.injector
+                        .move_to(px, py)
+                        .and_then(|()| self.injector.button(button, true))
+                } else if self.buttons.contains(&button) {
+                    // A held button is let go even outside the surface: never stuck.
+                    self.buttons.retain(|b| *b != button);
+                    let moved = match self.surface.locate(x, y) {
+                        Some((px, py)) => self.injector.move_to(px, py),
+                        None => Ok(()),
+                    };
+                    moved.and_then(|()| self.injector.button(button, false))
+                } else {
+                    return self.stats.count_dropped();
+                }
+            }
+            Action::Wheel { x, y, dx, dy } => match self.surface.locate(x, y) {
+                Some((px, py)) => self
+                    .injector
+                    .move_to(px, py)
+                    .and_then(|()| self.injector.wheel(dx, dy)),
+                None => return self.outside(),
+            },
+            Action::Key { keycode, down } => {
+                if down {
+                    self.keys.insert(keycode);
+                } else if !self.keys.remove(&keycode) {
+                    // Not pressed through us: nothing to release.
+                    return self.stats.count_dropped();
+                }
+                self.injector.key(keycode, down)
+            }
+            Action::Text(text) => self.injector.text(&text),
+        };
+        match result {
+            Ok(()) => {
+                self.stats.injected.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn outside(&mut self) {
+        self.stats.outside.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn release_all(&mut self) {
+        for keycode in std::mem::take(&mut self.keys) {
+            let _ = self.injector.key(keycode, false);
+        }
+        for button in std::mem::take(&mut self.buttons) {
+            let _ = self.injector.button(button, false);
+        }
+    }
+}
