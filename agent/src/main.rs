@@ -305,6 +305,11 @@ async fn share(
                     }
                     if let Some(p) = pipeline.take() { p.stop(); }
                     peers.close_all().await;
+                    // Nobody controls what nobody can see.
+                    if input.holder().is_some() {
+                        input.set_holder(None);
+                        agent.send(ClientMessage::RevokeControl);
+                    }
                     eprintln!("You stopped sharing. Nothing is captured now.");
                 }
             }

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tandem_capture::{Capture, Source, X11Capturer, windows};
+use tandem_capture::{Capture, Locator, Source, X11Capturer, windows};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
     AtomEnum, ConfigureWindowAux, ConnectionExt as _, CreateWindowAux, MapState, PropMode, Window,
@@ -330,4 +330,35 @@ fn the_cursor_is_drawn_into_the_frame() {
             .any(|(x, y)| pixel(f, x, y) != 0xffffff)
             && (150..170).all(|x| pixel(f, x, 120) == 0xffffff)
     }));
+}
+
+/// §5: input for a window share lands inside the window, and only on its visible pixels.
+#[test]
+fn remote_input_for_a_window_lands_only_on_its_own_visible_pixels() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    let red = painter.window(RED, 20, 20, 120, 100, Some("Invoice"));
+    let desktop = Locator::new(Some(&x.display), Source::Desktop).expect("locator");
+    assert_eq!(desktop.locate(0.0, 0.0), Some((0, 0)));
+    assert_eq!(desktop.locate(0.5, 0.25), Some((160, 60)));
+    assert_eq!(desktop.locate(1.0, 1.0), Some((319, 239)));
+
+    let window = Locator::new(Some(&x.display), Source::Window(red)).expect("locator");
+    assert_eq!(window.locate(0.0, 0.0), Some((20, 20)));
+    assert_eq!(window.locate(0.25, 0.5), Some((50, 70)));
+    // The right half goes under another window: those points reach nothing.
+    painter.window(GREEN, 80, 0, 150, 200, Some("Cover"));
+    assert_eq!(window.locate(0.25, 0.5), Some((50, 70)));
+    assert_eq!(window.locate(0.75, 0.5), None, "a covering window is not the share");
+    // A window brought to the front takes its input again; a moved one is followed.
+    painter.configure(
+        red,
+        &ConfigureWindowAux::new().stack_mode(x11rb::protocol::xproto::StackMode::ABOVE),
+    );
+    assert_eq!(window.locate(0.75, 0.5), Some((110, 70)));
+    painter.configure(red, &ConfigureWindowAux::new().x(0).y(130));
+    assert_eq!(window.locate(0.25, 0.9), Some((30, 220)));
+    painter.conn.destroy_window(red).expect("destroy");
+    painter.sync();
+    assert_eq!(window.locate(0.5, 0.5), None, "a closed window takes nothing");
 }
