@@ -23,6 +23,7 @@ use clap::{Parser, Subcommand};
 use tandem_capture::Source;
 use tandem_protocol::{
     ClientKind, ClientMessage, ParticipantId, ServerMessage, SessionNumber, ShareId, ShareSource,
+    ShareStopReason,
 };
 
 use crate::input::Input;
@@ -191,10 +192,15 @@ async fn share(
     let mut agent = Signal::connect(&ws_url, ClientKind::Agent).await?;
     agent.send(ClientMessage::AttachAgent { token });
     let mut names: HashMap<ParticipantId, String> = HashMap::new();
-    let (me, rep) = loop {
+    let (me, rep, my_customer, active) = loop {
         match agent.recv().await? {
             ServerMessage::Joined(snapshot) => {
                 names.extend(snapshot.participants.iter().map(|p| (p.id, p.name.clone())));
+                let my_customer = snapshot
+                    .participants
+                    .iter()
+                    .find(|p| p.id == snapshot.you)
+                    .and_then(|p| p.customer);
                 let rep = snapshot
                     .participants
                     .iter()
@@ -202,7 +208,8 @@ async fn share(
                     .map(|p| p.name.clone())
                     .unwrap_or_else(|| "the support rep".into());
                 eprintln!("Connected to support session {}.", snapshot.number);
-                break (snapshot.you, rep);
+                let active = my_customer.is_some() && snapshot.active_customer == my_customer;
+                break (snapshot.you, rep, my_customer, active);
             }
             ServerMessage::Error { message, .. } => bail!("{message}"),
             _ => {}
@@ -227,7 +234,11 @@ async fn share(
     let mut my_share: Option<ShareId> = None;
 
     let mut terminal = consent::Terminal::start();
-    let mut ask = true;
+    // Only the customer being helped shares (R5): the others wait their turn.
+    let mut ask = active;
+    if !active {
+        eprintln!("{rep} is helping another customer now. You will be asked when it is your turn.");
+    }
     // A rep waiting for the customer's answer about control (C1).
     let mut control_asked: Option<String> = None;
     let mut status = tokio::time::interval(Duration::from_secs(2));
@@ -339,7 +350,29 @@ async fn share(
                         my_share = None;
                         if let Some(p) = pipeline.take() { p.stop(); }
                         peers.close_all().await;
-                        eprintln!("Sharing stopped ({reason:?}). Nothing is captured now.");
+                        let why = match reason {
+                            ShareStopReason::SwitchedCustomer => "the support rep turned to another customer",
+                            ShareStopReason::StoppedByOwner => "you stopped it",
+                            ShareStopReason::Replaced => "a new share replaced it",
+                            ShareStopReason::OwnerLeft => "this agent left the session",
+                        };
+                        eprintln!("Sharing stopped: {why}. Nothing is captured now.");
+                    }
+                    ServerMessage::ActiveCustomer { participant } => {
+                        if participant.is_some() && participant == my_customer {
+                            if pipeline.is_none() {
+                                eprintln!("It is your turn: {rep} is helping you now.");
+                                ask = true;
+                            }
+                        } else if pipeline.is_some() && my_share.is_none() {
+                            // Captured but never shared: stop at once.
+                            if let Some(p) = pipeline.take() { p.stop(); }
+                        }
+                    }
+                    ServerMessage::Error { message, request: Some(request), .. } if request == "start_share" && pipeline.is_some() && my_share.is_none() => {
+                        // The share was refused (not this customer's turn): capture nothing.
+                        if let Some(p) = pipeline.take() { p.stop(); }
+                        eprintln!("Sharing was refused: {message} Nothing is captured now.");
                     }
                     ServerMessage::ShareRequested { name, .. } if pipeline.is_none() => {
                         eprintln!("{name} asks you to share again.");

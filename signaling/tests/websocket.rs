@@ -444,3 +444,52 @@ async fn an_agent_attaches_once_with_its_customers_token() {
         "the token follows the admission"
     );
 }
+
+/// R4: with several sessions allowed, the admin's maximum of customers holds across all of
+/// one rep's sessions; a join beyond it is refused with a clear message to the customer
+/// and a notice to the rep. Another rep's sessions do not count.
+#[tokio::test]
+async fn r4_the_per_rep_maximum_holds_across_the_reps_sessions() {
+    let server = TestServer::start().await;
+    server.set_max_customers(2, true).await;
+    let rep = server.rep("rita", false).await;
+    let (first, first_secret) = rep.start_session().await;
+    let (second, second_secret) = rep.start_session().await;
+    let mut first_page = rep_page(&server, &rep, &first).await;
+    let mut second_page = rep_page(&server, &rep, &second).await;
+
+    let (_ann, _) = customer_by_link(&server, &first_secret, "Ann").await;
+    first_page.recv_type("participant_joined").await;
+    let (_bob, _) = customer_by_link(&server, &second_secret, "Bob").await;
+    second_page.recv_type("participant_joined").await;
+
+    // One customer in each session: the third is one too many for Rita.
+    let mut carl = server.ws(None).await;
+    carl.hello("customer").await;
+    carl.send(json!({"type": "join_by_link", "secret": first_secret, "name": "Carl"}))
+        .await;
+    let refused = carl.recv().await;
+    assert_eq!(refused["code"], "session_full", "{refused}");
+    let message = refused["message"].as_str().expect("text");
+    assert!(message.contains("2 customers"), "{message}");
+    let notice = first_page.recv_type("notice").await;
+    assert!(
+        notice["text"].as_str().expect("text").contains("Carl"),
+        "{notice}"
+    );
+
+    // Another rep's session has its own count.
+    let other = server.rep("otto", false).await;
+    let (otto_number, otto_secret) = other.start_session().await;
+    let _otto_page = rep_page(&server, &other, &otto_number).await;
+    let (_dana, _) = customer_by_link(&server, &otto_secret, "Dana").await;
+
+    // When Bob leaves Rita's second session, Carl fits in the first.
+    second_page.send(json!({"type": "end_session"})).await;
+    second_page.recv_type("session_ended").await;
+    let (_carl, _) = customer_by_link(&server, &first_secret, "Carl").await;
+    let joined = first_page
+        .recv_until(|m| m["type"] == "participant_joined" && m["participant"]["name"] == "Carl")
+        .await;
+    assert_eq!(joined["participant"]["admission"], "admitted");
+}

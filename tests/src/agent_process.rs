@@ -21,9 +21,19 @@ pub struct AgentProcess {
 impl AgentProcess {
     /// Start `tandem-agent <args> --display <display>`.
     pub fn spawn(display: &str, args: &[&str]) -> anyhow::Result<Self> {
+        Self::spawn_with_env(display, args, &[])
+    }
+
+    /// The same, with extra environment variables (test switches of the agent).
+    pub fn spawn_with_env(
+        display: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(crate::agent_binary()?)
             .args(args)
             .args(["--display", display])
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)

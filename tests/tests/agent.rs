@@ -4,50 +4,10 @@
 //! Decoded pixels must match the pattern's colours, and frames must keep coming.
 //! Screenshots: target/e2e-artifacts/agent/.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use tandem_tests::{Browser, Chromedriver, PatternDisplay, QUADRANTS, Server, agent_binary};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Answer the agent's consent question once it is on its terminal, as a person would.
-async fn answer_when_asked(agent: &mut tokio::process::Child, answer: &str) -> anyhow::Result<()> {
-    let mut stderr = agent.stderr.take().expect("stderr piped");
-    let mut seen = String::new();
-    let mut buf = [0u8; 512];
-    let asked = tokio::time::timeout(Duration::from_secs(20), async {
-        while !seen.contains("[y/N]") {
-            let n = stderr.read(&mut buf).await?;
-            anyhow::ensure!(n > 0, "the agent ended without asking: {seen}");
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        anyhow::Ok(())
-    })
-    .await;
-    match asked {
-        Ok(result) => result?,
-        Err(_) => anyhow::bail!("the agent never asked for consent: {seen}"),
-    }
-    // Keep draining the agent's status lines so it never blocks on a full pipe.
-    tokio::spawn(async move {
-        while let Ok(n) = stderr.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            eprint!("[agent] {}", String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let mut stdin = agent.stdin.take().expect("stdin piped");
-    stdin.write_all(format!("{answer}\n").as_bytes()).await?;
-    stdin.flush().await?;
-    // Hold stdin open: Enter or a closed input would read as "stop sharing".
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(600)).await;
-        drop(stdin);
-    });
-    Ok(())
-}
+use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, QUADRANTS, Server};
 
 /// Every test's stage: the pattern on Xvfb, the server, Chromium, and a rep who has
 /// logged in and started a session whose join link is `link`.
@@ -78,21 +38,6 @@ impl Scene {
             link,
         })
     }
-}
-
-/// The real agent on the pattern's display, its terminal in the test's hands.
-fn agent_command(
-    screen: &PatternDisplay,
-    args: &[&str],
-) -> anyhow::Result<tokio::process::Command> {
-    let mut command = tokio::process::Command::new(agent_binary()?);
-    command
-        .args(args)
-        .args(["--display", &screen.display])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    Ok(command)
 }
 
 /// The colour the viewer decodes at (x, y) of the shared screen, as 0xRRGGBB.
@@ -151,6 +96,26 @@ async fn sees_the_pattern(viewer: &Browser) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// No decode errors: the decoder never had to ask for a keyframe to recover, dropped no
+/// frame, and produced no corrupt one.
+async fn decodes_cleanly(viewer: &Browser) -> anyhow::Result<()> {
+    let health = viewer
+        .client
+        .execute(
+            "const d = document.querySelector('figure.tile').dataset;
+             return [Number(d.keyframeRequests || 0), Number(d.framesDropped || 0), Number(d.corruptFrames || 0)];",
+            vec![],
+        )
+        .await?;
+    let n = |i: usize| health[i].as_u64().unwrap_or(u64::MAX);
+    anyhow::ensure!(
+        (n(0), n(1), n(2)) == (0, 0, 0),
+        "{}: keyframe requests, dropped frames, corrupt frames = {health}",
+        viewer.person
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_streams_the_customers_screen_to_every_participant() -> anyhow::Result<()> {
     let Scene {
@@ -160,7 +125,7 @@ async fn the_agent_streams_the_customers_screen_to_every_participant() -> anyhow
         rep,
         link,
     } = Scene::start("agent", 640, 480).await?;
-    let mut agent = agent_command(&screen, &["join", &link, "--name", "Ann"])?.spawn()?;
+    let mut agent = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Ann"])?;
     rep.wait_text("#participants li[data-name=Ann]", "agent")
         .await?;
     // C1: nothing is shared before the customer answers at the agent.
@@ -172,9 +137,10 @@ async fn the_agent_streams_the_customers_screen_to_every_participant() -> anyhow
             .is_empty(),
         "shared before consent"
     );
-    answer_when_asked(&mut agent, "y").await?;
+    agent.answer("y").await?;
 
     sees_the_pattern(&rep).await?;
+    decodes_cleanly(&rep).await?;
     rep.screenshot("01-rep-sees-agent").await?;
 
     // Another customer joins later and sees it too: one capture, one encode, two viewers.
@@ -183,9 +149,10 @@ async fn the_agent_streams_the_customers_screen_to_every_participant() -> anyhow
     bea.fill("#name", "Bea").await?;
     bea.click("#join-button").await?;
     sees_the_pattern(&bea).await?;
+    decodes_cleanly(&bea).await?;
     bea.screenshot("02-customer-sees-agent").await?;
 
-    agent.start_kill()?;
+    agent.kill();
     for browser in [rep, bea] {
         browser.close().await?;
     }
@@ -215,14 +182,13 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
     let token = command.rsplit(' ').next().unwrap_or_default().to_owned();
     ann.screenshot("01-agent-command").await?;
 
-    let mut agent = agent_command(
-        &screen,
+    let mut agent = AgentProcess::spawn(
+        &screen.display,
         &["attach", "--server", &server.base, "--token", &token],
-    )?
-    .spawn()?;
+    )?;
     rep.wait_text("#participants li[data-name=Ann]", "agent")
         .await?;
-    answer_when_asked(&mut agent, "n").await?;
+    agent.answer("n").await?;
     rep.wait_text("#notices", "Ann declined to share their screen")
         .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -233,8 +199,13 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
             .is_empty(),
         "nothing may be shared after a refusal"
     );
+    anyhow::ensure!(
+        !agent.output().contains(" fps · "),
+        "the agent captured after a refusal: {}",
+        agent.output()
+    );
     rep.screenshot("02-declined").await?;
-    agent.start_kill()?;
+    agent.kill();
     for browser in [rep, ann] {
         browser.close().await?;
     }
@@ -252,10 +223,12 @@ async fn a_viewer_that_lost_the_first_keyframe_recovers_through_pli() -> anyhow:
         rep,
         link,
     } = Scene::start("agent-pli", 640, 480).await?;
-    let mut agent = agent_command(&screen, &["join", &link, "--name", "Ann"])?
-        .env("TANDEM_AGENT_TEST_DROP_FIRST_KEYFRAME", "1")
-        .spawn()?;
-    answer_when_asked(&mut agent, "y").await?;
+    let mut agent = AgentProcess::spawn_with_env(
+        &screen.display,
+        &["join", &link, "--name", "Ann"],
+        &[("TANDEM_AGENT_TEST_DROP_FIRST_KEYFRAME", "1")],
+    )?;
+    agent.answer("y").await?;
     sees_the_pattern(&rep).await?;
     // The browser asked for the keyframe it never got.
     let plis = rep
@@ -266,7 +239,7 @@ async fn a_viewer_that_lost_the_first_keyframe_recovers_through_pli() -> anyhow:
         )
         .await?;
     anyhow::ensure!(plis.as_u64().unwrap_or(0) > 0, "no PLI was sent: {plis}");
-    agent.start_kill()?;
+    agent.kill();
     rep.close().await?;
     Ok(())
 }
@@ -286,12 +259,11 @@ async fn a_shared_window_shows_its_own_pixels_and_follows_a_resize() -> anyhow::
     } = Scene::start("agent-window", 640, 480).await?;
     let invoice = screen.window(MAGENTA, 40, 40, 200, 160, "Invoice 2026-11")?;
     screen.window(CYAN, 140, 80, 200, 160, "Cover")?;
-    let mut agent = agent_command(
-        &screen,
+    let mut agent = AgentProcess::spawn(
+        &screen.display,
         &["join", &link, "--name", "Ann", "--window", "Invoice"],
-    )?
-    .spawn()?;
-    answer_when_asked(&mut agent, "y").await?;
+    )?;
+    agent.answer("y").await?;
     rep.wait_text("figure.tile figcaption", "Ann's screen · 200×160")
         .await?;
     for x in (10..200).step_by(30) {
@@ -314,7 +286,7 @@ async fn a_shared_window_shows_its_own_pixels_and_follows_a_resize() -> anyhow::
         "after the resize (230,110) decoded {got:06x}"
     );
     rep.screenshot("02-resized").await?;
-    agent.start_kill()?;
+    agent.kill();
     rep.close().await?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! Screenshots: target/e2e-artifacts/shares/.
 
 use serde_json::json;
-use tandem_tests::{Browser, Chromedriver, Server};
+use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, Server};
 
 /// Wait until this page decodes a share from `owner` at `size` with frames advancing.
 async fn sees_share(viewer: &Browser, owner: &str, size: &str) -> anyhow::Result<()> {
@@ -110,5 +110,79 @@ async fn the_reps_screen_reaches_every_customer_and_a_switch_ends_it() -> anyhow
     for browser in customers.into_iter().chain([rep]) {
         browser.close().await?;
     }
+    Ok(())
+}
+
+/// R4, R5, R7 with real agents: Ann and Bob each run the agent on their own X display.
+/// The rep views Ann, then selects Bob: Ann's agent stops capturing and says so, Ann's
+/// tile closes in every browser, and Bob's screen can be viewed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r7_switching_customers_stops_the_first_agent_and_shows_the_second() -> anyhow::Result<()> {
+    let ann_screen = PatternDisplay::start(640, 480)?;
+    let bob_screen = PatternDisplay::start(320, 240)?;
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    server
+        .admin_call(
+            "PUT",
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": 3, "allow_multiple_sessions": false}),
+        )
+        .await?;
+    let chrome = Chromedriver::start("switch-agents").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+
+    // Ann comes first and is the active customer: her agent asks, she shares.
+    let mut ann = AgentProcess::spawn(&ann_screen.display, &["join", &link, "--name", "Ann"])?;
+    ann.answer("y").await?;
+    sees_share(&rep, "Ann", "640×480").await?;
+    // Bob's agent waits its turn and captures nothing.
+    let mut bob = AgentProcess::spawn(&bob_screen.display, &["join", &link, "--name", "Bob"])?;
+    bob.wait_for("helping another customer now").await?;
+    // A third customer watches from her browser.
+    let cara = chrome.media_browser("cara").await?;
+    cara.goto(&link).await?;
+    cara.fill("#name", "Cara").await?;
+    cara.click("#join-button").await?;
+    sees_share(&cara, "Ann", "640×480").await?;
+    rep.screenshot("01-viewing-ann").await?;
+
+    rep.click("#participants li[data-name=Bob] button.select")
+        .await?;
+    ann.wait_for(
+        "Sharing stopped: the support rep turned to another customer. Nothing is captured now.",
+    )
+    .await?;
+    for browser in [&rep, &cara] {
+        until_no_tiles(browser).await?;
+    }
+    // No more frames leave Ann's agent: its status line (every 2 s while capturing) stops.
+    let after_stop = ann.output().len();
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    let later = ann.output()[after_stop..].to_owned();
+    anyhow::ensure!(
+        !later.contains(" fps · "),
+        "Ann's agent still reports frames after the switch: {later}"
+    );
+
+    bob.wait_for("It is your turn").await?;
+    bob.answer("y").await?;
+    for browser in [&rep, &cara] {
+        sees_share(browser, "Bob", "320×240").await?;
+    }
+    rep.screenshot("02-viewing-bob").await?;
+    anyhow::ensure!(
+        tiles(&rep).await? == 1,
+        "only Bob's screen is shown after the switch"
+    );
+
+    ann.kill();
+    bob.kill();
+    rep.close().await?;
+    cara.close().await?;
     Ok(())
 }

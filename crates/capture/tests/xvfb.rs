@@ -349,7 +349,11 @@ fn remote_input_for_a_window_lands_only_on_its_own_visible_pixels() {
     // The right half goes under another window: those points reach nothing.
     painter.window(GREEN, 80, 0, 150, 200, Some("Cover"));
     assert_eq!(window.locate(0.25, 0.5), Some((50, 70)));
-    assert_eq!(window.locate(0.75, 0.5), None, "a covering window is not the share");
+    assert_eq!(
+        window.locate(0.75, 0.5),
+        None,
+        "a covering window is not the share"
+    );
     // A window brought to the front takes its input again; a moved one is followed.
     painter.configure(
         red,
@@ -360,5 +364,9 @@ fn remote_input_for_a_window_lands_only_on_its_own_visible_pixels() {
     assert_eq!(window.locate(0.25, 0.9), Some((30, 220)));
     painter.conn.destroy_window(red).expect("destroy");
     painter.sync();
-    assert_eq!(window.locate(0.5, 0.5), None, "a closed window takes nothing");
+    assert_eq!(
+        window.locate(0.5, 0.5),
+        None,
+        "a closed window takes nothing"
+    );
 }

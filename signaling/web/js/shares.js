@@ -191,14 +191,21 @@ export class Shares {
       const stats = await pc.getStats();
       let frames = 0;
       let plis = 0;
+      let dropped = 0;
       stats.forEach((r) => {
-        if (r.type === 'inbound-rtp' && r.kind === 'video') { frames = r.framesDecoded || 0; plis = r.pliCount || 0; }
+        if (r.type === 'inbound-rtp' && r.kind === 'video') {
+          frames = r.framesDecoded || 0; plis = r.pliCount || 0; dropped = r.framesDropped || 0;
+        }
       });
+      const quality = view.video.getVideoPlaybackQuality ? view.video.getVideoPlaybackQuality() : null;
       const fps = last === null ? 0 : Math.round(((frames - last) * 1000) / STATS_EVERY_MS);
       last = frames;
       const { videoWidth: w, videoHeight: h } = view.video;
       view.tile.dataset.frames = String(frames);
       view.tile.dataset.keyframeRequests = String(plis);
+      // Decoding health, shown to nobody but read by tests and support staff's devtools.
+      view.tile.dataset.framesDropped = String(dropped);
+      view.tile.dataset.corruptFrames = String(quality ? quality.corruptedVideoFrames : 0);
       view.caption.textContent = `${this.nameOf(view.owner)}'s screen · ${w}×${h} · ${fps} fps`;
     }, STATS_EVERY_MS);
   }
