@@ -337,7 +337,7 @@ impl Peers {
                     continue;
                 }
                 let sample = Sample {
-                    data: bytes::Bytes::copy_from_slice(&frame.data),
+                    data: frame.data.clone(), // shared, not copied, per viewer
                     duration: Duration::from_millis(33),
                     ..Sample::new(Instant::now())
                 };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tandem_capture::{Capture, Source, X11Capturer};
+use tandem_capture::{Capture, Capturer, Source, X11Capturer};
 use tandem_codec::{Converter, EncodedFrame, EncoderSettings, Frame, H264Encoder};
 use tokio::sync::broadcast;
 
@@ -56,32 +56,47 @@ impl Pipeline {
     }
 }
 
-/// The loop: capture at up to 30 fps; an unchanged screen costs a poll and no frame.
-/// Returns why it stopped by itself, if it did.
-fn run(
-    mut capturer: X11Capturer,
-    out: &broadcast::Sender<Arc<EncodedFrame>>,
-    controls: &Controls,
-) -> Option<String> {
-    let mut encoder = match H264Encoder::new(EncoderSettings::default()) {
-        Ok(e) => e,
-        Err(e) => return Some(format!("the encoder could not start: {e}")),
-    };
-    let mut converter = Converter::new();
-    let started = Instant::now();
-    let period = Duration::from_millis(1000 / FPS);
-    let mut next = Instant::now();
-    // The last picture, re-encoded when a keyframe is asked for on an unchanged screen.
-    let mut have_picture = false;
-    let mut last_forced: Option<Instant> = None;
-    while !controls.stop.load(Ordering::Relaxed) {
-        let due = last_forced.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_GAP);
+/// One capture and one encoder; `step` does one round of the loop.
+struct Stage<C> {
+    capturer: C,
+    encoder: H264Encoder,
+    converter: Converter,
+    started: Instant,
+    /// There is a picture to re-encode when a keyframe is asked for on an unchanged screen.
+    have_picture: bool,
+    last_forced: Option<Instant>,
+}
+
+impl<C: Capturer> Stage<C> {
+    fn new(capturer: C) -> Result<Self, String> {
+        let encoder = H264Encoder::new(EncoderSettings::default())
+            .map_err(|e| format!("the encoder could not start: {e}"))?;
+        Ok(Self {
+            capturer,
+            encoder,
+            converter: Converter::new(),
+            started: Instant::now(),
+            have_picture: false,
+            last_forced: None,
+        })
+    }
+
+    /// Capture once; encode and send if the screen changed or a keyframe is due.
+    /// `Err` says why capture ended by itself.
+    fn step(
+        &mut self,
+        out: &broadcast::Sender<Arc<EncodedFrame>>,
+        controls: &Controls,
+    ) -> Result<(), String> {
+        let due = self
+            .last_forced
+            .is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_GAP);
         let keyframe = due && controls.keyframe.swap(false, Ordering::Relaxed);
         if keyframe {
-            encoder.request_keyframe();
-            last_forced = Some(Instant::now());
+            self.encoder.request_keyframe();
+            self.last_forced = Some(Instant::now());
         }
-        let picture = match capturer.capture() {
+        let picture = match self.capturer.capture() {
             Ok(Capture::Frame(f)) => {
                 let frame = Frame {
                     width: f.width,
@@ -89,32 +104,54 @@ fn run(
                     stride: f.stride,
                     bgra: f.bgra,
                 };
-                match converter.convert(&frame) {
-                    Ok(_) => true,
-                    Err(e) => return Some(format!("a captured frame could not be converted: {e}")),
-                }
+                self.converter
+                    .convert(&frame)
+                    .map_err(|e| format!("a captured frame could not be converted: {e}"))?;
+                true
             }
-            Ok(Capture::Unchanged) => keyframe && have_picture,
-            Ok(Capture::Ended(reason)) => return Some(reason.to_owned()),
-            Err(e) => return Some(format!("capture failed: {e}")),
+            Ok(Capture::Unchanged) => keyframe && self.have_picture,
+            Ok(Capture::Ended(reason)) => return Err(reason.to_owned()),
+            Err(e) => return Err(format!("capture failed: {e}")),
         };
-        if picture {
-            have_picture = true;
-            let Some(yuv) = converter.last() else {
-                continue;
-            };
-            let ms = started.elapsed().as_millis() as u64;
-            match encoder.encode(yuv, ms) {
-                Ok(Some(encoded)) => {
-                    controls.frames.fetch_add(1, Ordering::Relaxed);
-                    controls
-                        .bytes
-                        .fetch_add(encoded.data.len() as u64, Ordering::Relaxed);
-                    let _ = out.send(Arc::new(encoded)); // no viewers yet is fine
-                }
-                Ok(None) => {}
-                Err(e) => return Some(format!("encoding failed: {e}")),
+        if !picture {
+            return Ok(());
+        }
+        self.have_picture = true;
+        let Some(yuv) = self.converter.last() else {
+            return Ok(());
+        };
+        let ms = self.started.elapsed().as_millis() as u64;
+        match self.encoder.encode(yuv, ms) {
+            Ok(Some(encoded)) => {
+                controls.frames.fetch_add(1, Ordering::Relaxed);
+                controls
+                    .bytes
+                    .fetch_add(encoded.data.len() as u64, Ordering::Relaxed);
+                let _ = out.send(Arc::new(encoded)); // no viewers yet is fine
+                Ok(())
             }
+            Ok(None) => Ok(()),
+            Err(e) => Err(format!("encoding failed: {e}")),
+        }
+    }
+}
+
+/// The loop: capture at up to 30 fps; an unchanged screen costs a poll and no frame.
+/// Returns why it stopped by itself, if it did.
+fn run<C: Capturer>(
+    capturer: C,
+    out: &broadcast::Sender<Arc<EncodedFrame>>,
+    controls: &Controls,
+) -> Option<String> {
+    let mut stage = match Stage::new(capturer) {
+        Ok(stage) => stage,
+        Err(reason) => return Some(reason),
+    };
+    let period = Duration::from_millis(1000 / FPS);
+    let mut next = Instant::now();
+    while !controls.stop.load(Ordering::Relaxed) {
+        if let Err(reason) = stage.step(out, controls) {
+            return Some(reason);
         }
         next += period;
         let now = Instant::now();
@@ -125,4 +162,80 @@ fn run(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_capture::SyntheticScreen;
+
+    fn stage() -> (
+        Stage<SyntheticScreen>,
+        broadcast::Sender<Arc<EncodedFrame>>,
+        Controls,
+    ) {
+        let stage = Stage::new(SyntheticScreen::new(320, 240)).expect("encoder");
+        let (out, _) = broadcast::channel(16);
+        (stage, out, Controls::default())
+    }
+
+    #[test]
+    fn an_unchanged_screen_encodes_nothing() {
+        let (mut stage, out, controls) = stage();
+        let mut rx = out.subscribe();
+        for _ in 0..10 {
+            stage.step(&out, &controls).expect("step");
+        }
+        assert_eq!(controls.frames.load(Ordering::Relaxed), 1, "only the first");
+        assert!(rx.try_recv().expect("the first frame").keyframe);
+        assert!(rx.try_recv().is_err());
+        stage.capturer.tick();
+        stage.step(&out, &controls).expect("step");
+        stage.step(&out, &controls).expect("step");
+        assert_eq!(controls.frames.load(Ordering::Relaxed), 2, "one per change");
+        assert!(!rx.try_recv().expect("the change").keyframe);
+    }
+
+    #[test]
+    fn r6_every_viewer_gets_the_same_encoded_frame() {
+        let (mut stage, out, controls) = stage();
+        let (mut a, mut b) = (out.subscribe(), out.subscribe());
+        stage.step(&out, &controls).expect("step");
+        let (fa, fb) = (a.try_recv().expect("a"), b.try_recv().expect("b"));
+        assert!(
+            Arc::ptr_eq(&fa, &fb),
+            "encoded once, shared by every viewer"
+        );
+    }
+
+    #[test]
+    fn keyframe_requests_on_a_static_screen_are_answered_and_rate_limited() {
+        let (mut stage, out, controls) = stage();
+        let mut rx = out.subscribe();
+        stage.step(&out, &controls).expect("step");
+        rx.try_recv().expect("first");
+        // A viewer's PLI on an unchanged screen: the last picture again, as a keyframe.
+        controls.keyframe.store(true, Ordering::Relaxed);
+        stage.step(&out, &controls).expect("step");
+        assert!(rx.try_recv().expect("forced").keyframe);
+        // Another request at once waits for the gap; the screen stays silent meanwhile.
+        controls.keyframe.store(true, Ordering::Relaxed);
+        stage.step(&out, &controls).expect("step");
+        assert!(rx.try_recv().is_err(), "rate-limited");
+        assert!(controls.keyframe.load(Ordering::Relaxed), "kept for later");
+        stage.last_forced = Some(Instant::now() - MIN_KEYFRAME_GAP);
+        stage.step(&out, &controls).expect("step");
+        assert!(rx.try_recv().expect("after the gap").keyframe);
+    }
+
+    #[test]
+    fn a_closed_source_ends_the_pipeline_with_the_reason() {
+        let (mut stage, out, controls) = stage();
+        stage.step(&out, &controls).expect("step");
+        stage.capturer.end();
+        assert_eq!(
+            stage.step(&out, &controls),
+            Err("the synthetic window was closed".to_owned())
+        );
+    }
 }

@@ -8,12 +8,27 @@
 mod cursor;
 mod locate;
 mod shm;
+mod synthetic;
 mod windows;
 mod x11;
 
 pub use locate::Locator;
+pub use synthetic::SyntheticScreen;
 pub use windows::{WindowInfo, windows};
 pub use x11::{Capture, Frame, Source, X11Capturer};
+
+/// Anything that yields frames of a screen: the X11 capturer, or the synthetic screen of
+/// unit tests.
+pub trait Capturer: Send {
+    /// The next frame, `Unchanged` when nothing changed, or `Ended` when the source is gone.
+    fn capture(&mut self) -> Result<Capture<'_>, CaptureError>;
+}
+
+impl Capturer for X11Capturer {
+    fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
+        X11Capturer::capture(self)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {

@@ -31,10 +31,11 @@ impl Default for EncoderSettings {
     }
 }
 
-/// One encoded picture: an Annex-B access unit (SPS and PPS precede every keyframe).
+/// One encoded picture: an Annex-B access unit (SPS and PPS precede every keyframe). The
+/// bytes are shared, not copied, by every viewer that sends them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedFrame {
-    pub data: Vec<u8>,
+    pub data: bytes::Bytes,
     pub keyframe: bool,
 }
 
@@ -111,7 +112,10 @@ impl H264Encoder {
         if data.is_empty() {
             return Ok(None);
         }
-        Ok(Some(EncodedFrame { data, keyframe }))
+        Ok(Some(EncodedFrame {
+            data: data.into(),
+            keyframe,
+        }))
     }
 }
 
