@@ -26,6 +26,9 @@ pub struct Pipeline {
 }
 
 const FPS: u64 = 30;
+/// How often an unchanged screen is looked at: a change is sent within this much of
+/// happening (not up to a whole frame later), while frames still come at most at `FPS`.
+const POLL: Duration = Duration::from_millis(4);
 /// Keyframes on request at most this often: a burst of PLIs from several viewers, or a
 /// viewer that keeps asking, costs one keyframe, not one per request.
 const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(500);
@@ -82,12 +85,12 @@ impl<C: Capturer> Stage<C> {
     }
 
     /// Capture once; encode and send if the screen changed or a keyframe is due.
-    /// `Err` says why capture ended by itself.
+    /// `Ok(true)` when a frame was sent; `Err` says why capture ended by itself.
     fn step(
         &mut self,
         out: &broadcast::Sender<Arc<EncodedFrame>>,
         controls: &Controls,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let due = self
             .last_forced
             .is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_GAP);
@@ -114,11 +117,11 @@ impl<C: Capturer> Stage<C> {
             Err(e) => return Err(format!("capture failed: {e}")),
         };
         if !picture {
-            return Ok(());
+            return Ok(false);
         }
         self.have_picture = true;
         let Some(yuv) = self.converter.last() else {
-            return Ok(());
+            return Ok(false);
         };
         let ms = self.started.elapsed().as_millis() as u64;
         match self.encoder.encode(yuv, ms) {
@@ -128,16 +131,17 @@ impl<C: Capturer> Stage<C> {
                     .bytes
                     .fetch_add(encoded.data.len() as u64, Ordering::Relaxed);
                 let _ = out.send(Arc::new(encoded)); // no viewers yet is fine
-                Ok(())
+                Ok(true)
             }
-            Ok(None) => Ok(()),
+            Ok(None) => Ok(false),
             Err(e) => Err(format!("encoding failed: {e}")),
         }
     }
 }
 
-/// The loop: capture at up to 30 fps; an unchanged screen costs a poll and no frame.
-/// Returns why it stopped by itself, if it did.
+/// The loop: look every `POLL` once a frame period has passed since the last frame, so a
+/// change goes out at once and frames come at most at `FPS`; an unchanged screen costs a
+/// poll and no frame. Returns why it stopped by itself, if it did.
 fn run<C: Capturer>(
     capturer: C,
     out: &broadcast::Sender<Arc<EncodedFrame>>,
@@ -148,17 +152,17 @@ fn run<C: Capturer>(
         Err(reason) => return Some(reason),
     };
     let period = Duration::from_millis(1000 / FPS);
-    let mut next = Instant::now();
+    let mut last_frame: Option<Instant> = None;
     while !controls.stop.load(Ordering::Relaxed) {
-        if let Err(reason) = stage.step(out, controls) {
-            return Some(reason);
+        let wait = last_frame.map_or(Duration::ZERO, |at| period.saturating_sub(at.elapsed()));
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
         }
-        next += period;
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else {
-            next = now;
+        let started = Instant::now();
+        match stage.step(out, controls) {
+            Ok(true) => last_frame = Some(started),
+            Ok(false) => std::thread::sleep(POLL),
+            Err(reason) => return Some(reason),
         }
     }
     None

@@ -65,6 +65,11 @@ impl AgentProcess {
         })
     }
 
+    /// The agent's process id (to read its CPU time from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Everything the agent printed so far.
     pub fn output(&self) -> String {
         self.output

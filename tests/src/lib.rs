@@ -319,12 +319,10 @@ impl std::fmt::Debug for PatternDisplay {
 pub const QUADRANTS: [u32; 4] = [0xff0000, 0x00ff00, 0x0000ff, 0xffff00];
 
 impl PatternDisplay {
-    pub fn start(width: u16, height: u16) -> anyhow::Result<Self> {
+    /// An Xvfb of this size with nothing drawn on it (for content the caller draws).
+    pub fn bare(width: u16, height: u16) -> anyhow::Result<Self> {
         use std::io::BufRead;
         use x11rb::connection::Connection;
-        use x11rb::protocol::xproto::{
-            ChangeWindowAttributesAux, ConnectionExt as _, CreateWindowAux, WindowClass,
-        };
         let screen = format!("{width}x{height}x24");
         let mut xvfb = std::process::Command::new("Xvfb")
             .args([
@@ -345,8 +343,23 @@ impl PatternDisplay {
         std::io::BufReader::new(xvfb.stdout.take().context("no stdout")?).read_line(&mut line)?;
         let display = format!(":{}", line.trim());
         let (conn, n) = x11rb::rust_connection::RustConnection::connect(Some(&display))?;
-        let conn = std::sync::Arc::new(conn);
         let root = conn.setup().roots[n].root;
+        Ok(Self {
+            display,
+            conn: std::sync::Arc::new(conn),
+            root,
+            xvfb,
+            stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        })
+    }
+
+    pub fn start(width: u16, height: u16) -> anyhow::Result<Self> {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{
+            ChangeWindowAttributesAux, ConnectionExt as _, CreateWindowAux, WindowClass,
+        };
+        let this = Self::bare(width, height)?;
+        let (conn, root) = (this.conn.clone(), this.root);
         let (w, h) = (width / 2, height / 2);
         let spots = [(0, 0), (w, 0), (0, h), (w, h)];
         for (rgb, (x, y)) in QUADRANTS.into_iter().zip(spots) {
@@ -394,7 +407,7 @@ impl PatternDisplay {
             height as i16 - 1,
         )?;
         conn.flush()?;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = this.stop.clone();
         let stopped = stop.clone();
         let blinker = conn.clone();
         std::thread::spawn(move || {
@@ -413,13 +426,7 @@ impl PatternDisplay {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        Ok(Self {
-            display,
-            conn,
-            root,
-            xvfb,
-            stop,
-        })
+        Ok(this)
     }
 
     /// Another plain window of one colour, with a title; returns its id once it shows.
@@ -484,6 +491,10 @@ impl Drop for PatternDisplay {
 /// The `tandem-agent` binary of this workspace, built now so a test never runs a stale one
 /// (cargo does not build another package's binary for these tests by itself).
 pub fn agent_binary() -> anyhow::Result<PathBuf> {
+    // The bench names the (release) agent it measures.
+    if let Some(binary) = std::env::var_os("TANDEM_AGENT_BINARY") {
+        return Ok(PathBuf::from(binary));
+    }
     let binary = target_dir().join("debug").join("tandem-agent");
     // `cargo xtask test` built everything just before and says so: building again from
     // inside the test runner's environment would recompile for minutes.

@@ -3,7 +3,9 @@
 //!
 //! - `run`: install what is missing, build, start the server, print the console URL.
 //! - `test`: formatting, lints and every test, as CI runs them.
+//! - `bench`: the figures, beside the peers', in target/bench/report.{json,md}.
 
+mod bench;
 mod run;
 mod system;
 mod test;
@@ -17,6 +19,8 @@ tasks:
   run     build and start Tandem (the signaling server and web console);
           flags after it go to the server: --bind, --port, --data-dir, --reset-admin-password
   test    check formatting and lints, then run every test (what CI runs)
+  bench   measure latency, cost, fan-out and signaling beside ffmpeg and x11vnc;
+          writes target/bench/report.json and report.md
 ";
 
 fn main() -> ExitCode {
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("run") => run::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

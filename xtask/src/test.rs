@@ -4,11 +4,10 @@
 use crate::system::{cargo, ensure_packages, exec};
 
 /// Debian packages the tests need: nasm for openh264's fast paths, Xvfb for capture,
-/// Debian's Chromium for the browser end-to-end tests.
-const PACKAGES: &[&str] = &["pkg-config", "nasm", "xvfb", "chromium", "chromium-driver"];
-
+/// Debian's Chromium for the browser end-to-end tests, and the bench's peers (ffmpeg,
+/// x11vnc, noVNC) for its smoke run.
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
-    ensure_packages(PACKAGES)?;
+    ensure_packages(crate::bench::PACKAGES)?;
     exec(cargo().args(["fmt", "--all", "--check"]))?;
     exec(cargo().args([
         "clippy",
@@ -43,7 +42,7 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
                 .args(extra),
         )?;
     }
-    Ok(())
+    crate::bench::smoke()
 }
 
 /// The invitation tests run a real SMTP server: Python's aiosmtpd, from PyPI (or Debian).

@@ -119,6 +119,9 @@ export class Shares {
       if (event.channel.label === 'input') view.input = event.channel;
     };
     peer.pc.ontrack = (event) => {
+      // Remote support wants the newest picture, not smooth playback: no extra buffering.
+      if ('jitterBufferTarget' in event.receiver) event.receiver.jitterBufferTarget = 0;
+      if ('playoutDelayHint' in event.receiver) event.receiver.playoutDelayHint = 0;
       view.video.srcObject = event.streams[0] || new MediaStream([event.track]);
       view.video.play().catch(() => {});
       this.watch(share, peer.pc);

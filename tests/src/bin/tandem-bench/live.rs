@@ -1,0 +1,395 @@
+//! The whole path, measured as a person would see it: Xvfb shows the content, the real
+//! agent streams it, the rep's headless Chromium decodes it, all on this machine with one
+//! clock. And the peer for control: x11vnc with noVNC in the same Chromium.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde_json::json;
+use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, Server};
+
+use crate::content::{CLOCK_BITS, CLOCK_BLOCK};
+use crate::report::cpu_seconds_of;
+
+pub fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Records, in the page, when the first frame of the first tile is shown.
+const FIRST_FRAME: &str = "
+  window.benchFirstFrame = null;
+  const hook = () => {
+    const v = document.querySelector('figure.tile video');
+    if (v && !v.dataset.benchHooked) {
+      v.dataset.benchHooked = '1';
+      v.requestVideoFrameCallback(() => { window.benchFirstFrame = Date.now(); });
+    }
+  };
+  new MutationObserver(hook).observe(document.body, { childList: true, subtree: true });
+  hook();";
+
+pub struct Stack {
+    pub screen: PatternDisplay,
+    content: std::process::Child,
+    _server: Server,
+    pub chrome: Chromedriver,
+    pub rep: Browser,
+    pub link: String,
+    pub agent: AgentProcess,
+    pub width: u16,
+    pub height: u16,
+    /// From the customer's "y" to the first decoded frame in the rep's browser.
+    pub first_frame_ms: Option<f64>,
+    customers: Vec<Browser>,
+}
+
+impl Stack {
+    pub async fn start(exe: &Path, kind: &str, width: u16, height: u16) -> anyhow::Result<Stack> {
+        let screen = PatternDisplay::bare(width, height)?;
+        let content = std::process::Command::new(exe)
+            .args(["content", "--display", &screen.display, "--kind", kind])
+            .spawn()
+            .context("could not start the content")?;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let server = Server::start().await?;
+        server
+            .create_rep("rita", "Rita Rep", "rita-password")
+            .await?;
+        server
+            .admin_call(
+                "PUT",
+                "/api/admin/settings",
+                json!({"max_customers_per_rep": 8, "allow_multiple_sessions": false}),
+            )
+            .await?;
+        let chrome = Chromedriver::start(&format!("bench-{kind}-{height}")).await?;
+        let rep = chrome.media_browser("rep").await?;
+        rep.log_in(&server.base, "rita", "rita-password").await?;
+        let (_, link) = rep.start_session(false).await?;
+        rep.client.execute(FIRST_FRAME, vec![]).await?;
+        let mut agent = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Ann"])?;
+        agent.wait_for("[y/N]").await?;
+        let consent = now_ms();
+        agent.type_line("y").await?;
+        rep.wait_text("figure.tile figcaption", &format!("{width}×{height}"))
+            .await?;
+        let first = rep
+            .client
+            .execute("return window.benchFirstFrame", vec![])
+            .await?;
+        let first_frame_ms = first.as_f64().map(|t| t - consent);
+        Ok(Stack {
+            screen,
+            content,
+            _server: server,
+            chrome,
+            rep,
+            link,
+            agent,
+            width,
+            height,
+            first_frame_ms,
+            customers: Vec::new(),
+        })
+    }
+
+    /// The agent's CPU over `seconds`, in percent of one core.
+    pub async fn agent_cpu(&self, seconds: f64) -> anyhow::Result<f64> {
+        let pid = self.agent.pid().context("the agent is running")?;
+        let before = cpu_seconds_of(pid);
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        Ok((cpu_seconds_of(pid) - before) * 100.0 / seconds)
+    }
+
+    /// Video bytes the rep's browser received so far.
+    pub async fn bytes_received(&self) -> anyhow::Result<f64> {
+        let n = self
+            .rep
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 (async () => {
+                   let bytes = 0;
+                   for (const view of window.tandem.shares.viewing.values()) {
+                     for (const [key, peer] of window.tandem.shares.peers) {
+                       if (!key.startsWith(view.tile.dataset.share + ':')) continue;
+                       (await peer.pc.getStats()).forEach((r) => {
+                         if (r.type === 'inbound-rtp' && r.kind === 'video') bytes += r.bytesReceived;
+                       });
+                     }
+                   }
+                   done(bytes);
+                 })();",
+                vec![],
+            )
+            .await?;
+        Ok(n.as_f64().unwrap_or(0.0))
+    }
+
+    /// Glass-to-glass: every decoded frame's clock code against the browser's clock.
+    pub async fn glass_to_glass(&self, seconds: f64) -> anyhow::Result<Vec<f64>> {
+        let samples = self
+            .rep
+            .client
+            .execute_async(
+                "const [bits, block, ms] = arguments; const done = arguments[arguments.length - 1];
+                 const v = document.querySelector('figure.tile video');
+                 const c = document.createElement('canvas'); c.width = bits * block; c.height = block;
+                 const g = c.getContext('2d', { willReadFrequently: true });
+                 const out = []; const end = Date.now() + ms;
+                 const step = () => {
+                   const t = Date.now();
+                   g.drawImage(v, 0, 0, bits * block, block, 0, 0, bits * block, block);
+                   const d = g.getImageData(0, 0, bits * block, block).data;
+                   let code = 0;
+                   for (let i = 0; i < bits; i++) {
+                     const p = ((block / 2) * c.width + i * block + block / 2) * 4;
+                     if (d[p] > 128) code += 2 ** i;
+                   }
+                   const wrap = 2 ** bits;
+                   out.push((((t % wrap) - code) % wrap + wrap) % wrap);
+                   if (t < end) v.requestVideoFrameCallback(step); else done(out);
+                 };
+                 v.requestVideoFrameCallback(step);",
+                vec![json!(CLOCK_BITS), json!(CLOCK_BLOCK), json!(seconds * 1000.0)],
+            )
+            .await?;
+        if std::env::var_os("TANDEM_BENCH_DEBUG").is_some() {
+            eprintln!("glass-to-glass raw: {samples}");
+        }
+        Ok(plausible(&samples))
+    }
+
+    /// Ask for control and have the customer allow it at the agent.
+    pub async fn take_control(&mut self) -> anyhow::Result<()> {
+        self.rep.click("#request-control").await?;
+        self.agent.wait_for("asks to control").await?;
+        self.agent.answer("y").await?;
+        self.rep
+            .wait_text("#control-state", "You are in control")
+            .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(())
+    }
+
+    /// Click-to-photon: a click on the tile's square, until the decoded square flips.
+    pub async fn click_to_photon(&self, clicks: usize) -> anyhow::Result<Vec<f64>> {
+        let (sx, sy) = (self.width / 2, self.height / 2);
+        let samples = self
+            .rep
+            .client
+            .execute_async(
+                &format!("{CLICKS}
+                 const v = document.querySelector('figure.tile video');
+                 const c = document.createElement('canvas'); c.width = 1; c.height = 1;
+                 const g = c.getContext('2d', {{ willReadFrequently: true }});
+                 const bright = () => {{ g.drawImage(v, sx - PROBE, sy - PROBE, 1, 1, 0, 0, 1, 1); return g.getImageData(0, 0, 1, 1).data[0] > 128; }};
+                 const next = (f) => v.requestVideoFrameCallback(f);
+                 clicks(v, v, bright, next, n, sx / W, sy / H).then(done);"),
+                vec![json!(clicks), json!(sx), json!(sy), json!(self.width), json!(self.height)],
+            )
+            .await?;
+        if std::env::var_os("TANDEM_BENCH_DEBUG").is_some() {
+            eprintln!(
+                "click-to-photon raw: {samples}\nagent: {}",
+                self.agent.output()
+            );
+        }
+        Ok(plausible(&samples))
+    }
+
+    /// Another customer who views the share from a browser.
+    pub async fn add_viewer(&mut self) -> anyhow::Result<()> {
+        let name = format!("viewer{}", self.customers.len() + 2);
+        let b = self.chrome.media_browser(&name).await?;
+        b.goto(&self.link).await?;
+        b.fill("#name", &name).await?;
+        b.click("#join-button").await?;
+        b.wait_text(
+            "figure.tile figcaption",
+            &format!("{}×{}", self.width, self.height),
+        )
+        .await?;
+        self.customers.push(b);
+        Ok(())
+    }
+
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.agent.kill();
+        for b in self.customers.drain(..) {
+            let _ = b.close().await;
+        }
+        let _ = self.content.kill();
+        let _ = self.content.wait();
+        self.rep.close().await?;
+        Ok(())
+    }
+}
+
+/// Shared by both products: click `n` times on `target` at (fx, fy) of `surface`, each
+/// time waiting (frame by frame, with `next`) until `bright()` flips.
+/// The colour is read this far up and left of the click: the pointer itself, drawn into
+/// the picture where the click was, must not be mistaken for the square.
+const CLICKS: &str = "
+  const PROBE = 30;
+  const [n, sx, sy, W, H] = arguments; const done = arguments[arguments.length - 1];
+  async function clicks(target, surface, bright, next, n, fx, fy) {
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const before = bright();
+      const r = surface.getBoundingClientRect();
+      const at = { bubbles: true, button: 0, clientX: r.left + fx * r.width, clientY: r.top + fy * r.height };
+      const t0 = performance.now();
+      target.dispatchEvent(new MouseEvent('mousedown', at));
+      target.dispatchEvent(new MouseEvent('mouseup', { ...at, buttons: 0 }));
+      const ok = await new Promise((res) => {
+        const give_up = setTimeout(() => res(false), 3000);
+        const f = () => { if (bright() !== before) { clearTimeout(give_up); res(true); } else next(f); };
+        next(f);
+      });
+      if (ok) out.push(performance.now() - t0);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    return out;
+  }";
+
+fn plausible(samples: &serde_json::Value) -> Vec<f64> {
+    samples
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(serde_json::Value::as_f64)
+                .filter(|ms| (0.0..5000.0).contains(ms))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// x11vnc + websockify + noVNC in Chromium on the same display: click-to-photon and the
+/// bytes x11vnc sent meanwhile.
+pub struct Vnc {
+    x11vnc: std::process::Child,
+    websockify: std::process::Child,
+    rfb_port: u16,
+    pub viewer: Browser,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Vnc {
+    pub async fn start(stack: &Stack) -> anyhow::Result<Vnc> {
+        let rfb_port = free_port()?;
+        let x11vnc = std::process::Command::new("x11vnc")
+            .args([
+                "-display",
+                &stack.screen.display,
+                "-rfbport",
+                &rfb_port.to_string(),
+            ])
+            .args([
+                "-localhost",
+                "-shared",
+                "-forever",
+                "-nopw",
+                "-quiet",
+                "-noxdamage",
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("x11vnc runs (Debian package x11vnc; cargo xtask bench installs it)")?;
+        let web_port = free_port()?;
+        let websockify = std::process::Command::new("websockify")
+            .args(["--web", "/usr/share/novnc", &web_port.to_string()])
+            .arg(format!("127.0.0.1:{rfb_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("websockify runs (Debian packages novnc, websockify)")?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let viewer = stack.chrome.browser("vnc").await?;
+        viewer
+            .goto(&format!(
+                "http://127.0.0.1:{web_port}/vnc.html?autoconnect=true&host=127.0.0.1&port={web_port}&path=websockify&resize=off&quality=6"
+            ))
+            .await?;
+        viewer.find("#noVNC_container canvas").await?;
+        // Connected once the canvas has the screen's size.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let w = viewer
+                .client
+                .execute("const c = document.querySelector('#noVNC_container canvas'); return c ? c.width : 0", vec![])
+                .await?;
+            if w.as_u64() == Some(u64::from(stack.width)) {
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "noVNC never connected"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(Vnc {
+            x11vnc,
+            websockify,
+            rfb_port,
+            viewer,
+        })
+    }
+
+    pub async fn click_to_photon(&self, stack: &Stack, clicks: usize) -> anyhow::Result<Vec<f64>> {
+        let (sx, sy) = (stack.width / 2, stack.height / 2);
+        let samples = self
+            .viewer
+            .client
+            .execute_async(
+                &format!(
+                    "{CLICKS}
+                 const c = document.querySelector('#noVNC_container canvas');
+                 const g = c.getContext('2d');
+                 const bright = () => g.getImageData(sx - PROBE, sy - PROBE, 1, 1).data[0] > 128;
+                 const next = (f) => requestAnimationFrame(f);
+                 clicks(c, c, bright, next, n, sx / W, sy / H).then(done);"
+                ),
+                vec![
+                    json!(clicks),
+                    json!(sx),
+                    json!(sy),
+                    json!(stack.width),
+                    json!(stack.height),
+                ],
+            )
+            .await?;
+        Ok(plausible(&samples))
+    }
+
+    /// Bytes x11vnc has sent to its viewer so far (from the kernel's TCP counters).
+    pub fn bytes_sent(&self) -> f64 {
+        let out = std::process::Command::new("ss")
+            .args(["-tinH", "state", "established"])
+            .arg(format!("( sport = :{} )", self.rfb_port))
+            .output();
+        let text = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        text.split_whitespace()
+            .filter_map(|w| w.strip_prefix("bytes_sent:"))
+            .filter_map(|n| n.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.viewer.close().await;
+        let _ = self.x11vnc.kill();
+        let _ = self.websockify.kill();
+        let _ = self.x11vnc.wait();
+        let _ = self.websockify.wait();
+    }
+}

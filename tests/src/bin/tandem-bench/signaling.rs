@@ -1,0 +1,195 @@
+//! Signaling under load: a load client (this binary, `tandem-bench load`, in a process of
+//! its own) holds many idle WebSocket connections that said hello; the server's memory
+//! per connection and the latency of a customer's join are measured meanwhile.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tandem_tests::Server;
+use tokio::io::AsyncBufReadExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::report::rss_kib;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// A WebSocket to the server from the loopback address 127.0.<a>.<b>, so the per-address
+/// join limits apply to each client on its own, as for real customers.
+async fn connect(addr: SocketAddr, from: u32) -> anyhow::Result<Ws> {
+    connect_with(addr, from, None).await
+}
+
+async fn connect_with(addr: SocketAddr, from: u32, cookie: Option<&str>) -> anyhow::Result<Ws> {
+    let source = Ipv4Addr::new(127, 0, (from >> 8) as u8 + 1, (from & 0xff) as u8 | 1);
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+    let stream = socket.connect(addr).await?;
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{addr}/ws"
+        ))?;
+    if let Some(cookie) = cookie {
+        request.headers_mut().insert("cookie", cookie.parse()?);
+    }
+    let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
+    Ok(ws)
+}
+
+async fn send(ws: &mut Ws, message: Value) -> anyhow::Result<()> {
+    ws.send(Message::text(message.to_string())).await?;
+    Ok(())
+}
+
+async fn recv_type(ws: &mut Ws, kind: &str) -> anyhow::Result<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .with_context(|| format!("no {kind} in time"))?
+            .context("closed")??;
+        if let Message::Text(text) = message {
+            let v: Value = serde_json::from_str(&text)?;
+            if v["type"] == kind {
+                return Ok(v);
+            }
+            anyhow::ensure!(v["type"] != "error", "the server refused: {v}");
+        }
+    }
+}
+
+async fn hello(ws: &mut Ws, client: &str) -> anyhow::Result<()> {
+    send(ws, json!({"type": "hello", "protocol_version": 1, "client": client, "software": "tandem-bench"})).await?;
+    recv_type(ws, "welcome").await?;
+    Ok(())
+}
+
+/// `tandem-bench load`: hold `n` connections that said hello; print `ready <n>`, then wait
+/// until stdin closes.
+pub async fn load(addr: SocketAddr, n: u32) -> anyhow::Result<()> {
+    let _ = rlimit::increase_nofile_limit(u64::from(n) + 1024);
+    let mut held = Vec::with_capacity(n as usize);
+    let mut tasks = futures_util::stream::iter((0..n).map(|i| async move {
+        let mut ws = connect(addr, i).await?;
+        hello(&mut ws, "customer").await?;
+        anyhow::Ok(ws)
+    }))
+    .buffer_unordered(64);
+    while let Some(ws) = tasks.next().await {
+        held.push(ws?);
+    }
+    println!("ready {}", held.len());
+    tokio::task::spawn_blocking(|| for _ in std::io::stdin().lines() {}).await?;
+    drop(held);
+    Ok(())
+}
+
+#[derive(Debug)]
+pub struct Figures {
+    pub connections: u32,
+    pub kib_per_connection: f64,
+    pub join_ms: Vec<f64>,
+}
+
+pub async fn measure(
+    exe: &std::path::Path,
+    connections: u32,
+    joins: u32,
+) -> anyhow::Result<Figures> {
+    let _ = rlimit::increase_nofile_limit(u64::from(connections) + 4096);
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    server
+        .admin_call(
+            "PUT",
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": 50, "allow_multiple_sessions": false}),
+        )
+        .await?;
+    let addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
+    // The rep logs in and opens a session.
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("{}/api/login", server.base))
+        .json(&json!({"username": "rita", "password": "rita-password"}))
+        .send()
+        .await?;
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .context("a login cookie")?
+        .to_owned();
+    let session: Value = http
+        .post(format!("{}/api/sessions", server.base))
+        .header("cookie", &cookie)
+        .json(&json!({"email_invite": false}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let number = session["number"].as_str().context("number")?.to_owned();
+    let secret = session["link"]
+        .as_str()
+        .and_then(|l| l.rsplit('/').next())
+        .context("link")?
+        .to_owned();
+    let mut page = connect_with(addr, 0xef00, Some(&cookie)).await?;
+    hello(&mut page, "console").await?;
+    send(&mut page, json!({"type": "open_session", "number": number})).await?;
+    recv_type(&mut page, "joined").await?;
+
+    // Quiet before: the server's memory without the load.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib();
+    let mut client = tokio::process::Command::new(exe)
+        .args([
+            "load",
+            "--addr",
+            &addr.to_string(),
+            "--connections",
+            &connections.to_string(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut out = tokio::io::BufReader::new(client.stdout.take().context("stdout")?).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(300), out.next_line())
+        .await
+        .context("the load client took too long")??
+        .context("the load client ended")?;
+    let held: u32 = ready
+        .strip_prefix("ready ")
+        .and_then(|n| n.parse().ok())
+        .context("the load client's count")?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib();
+
+    // Customers join one after another while the load is held.
+    let mut join_ms = Vec::new();
+    for i in 0..joins {
+        let mut ws = connect(addr, 60_000 + i).await?;
+        hello(&mut ws, "customer").await?;
+        let t0 = Instant::now();
+        send(
+            &mut ws,
+            json!({"type": "join_by_link", "secret": secret, "name": format!("Customer {i}")}),
+        )
+        .await?;
+        recv_type(&mut ws, "joined").await?;
+        join_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        send(&mut ws, json!({"type": "leave"})).await?;
+    }
+    drop(client.stdin.take());
+    let _ = client.kill().await;
+    Ok(Figures {
+        connections: held,
+        kib_per_connection: (after - before) / f64::from(held.max(1)),
+        join_ms,
+    })
+}

@@ -1,0 +1,72 @@
+//! `cargo xtask bench`: Tandem's figures on this machine beside its peers in the same run,
+//! written to target/bench/report.json and report.md and printed. Flags after `bench` go
+//! to the bench (`--only stages|latency|idle|fanout|signaling`, `--smoke`).
+
+use crate::system::{cargo, ensure_packages, exec, root};
+
+/// What the bench runs: the test stack, and the peers from Debian's packages.
+pub const PACKAGES: &[&str] = &[
+    "pkg-config",
+    "nasm",
+    "xvfb",
+    "chromium",
+    "chromium-driver",
+    "ffmpeg",
+    "x11vnc",
+    "novnc",
+    "websockify",
+    "iproute2",
+];
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    ensure_packages(PACKAGES)?;
+    println!(
+        "xtask: building the agent and the bench (release; the first build takes a few minutes)"
+    );
+    exec(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "tandem-agent",
+        "--package",
+        "tandem-tests",
+        "--bin",
+        "tandem-bench",
+        "--bin",
+        "tandem-agent",
+    ]))?;
+    let target = target_dir();
+    let mut bench = std::process::Command::new(target.join("release").join("tandem-bench"));
+    bench
+        .args(["--out", &target.join("bench").to_string_lossy()])
+        .args(args)
+        .env(
+            "TANDEM_AGENT_BINARY",
+            target.join("release").join("tandem-agent"),
+        );
+    exec(&mut bench)
+}
+
+/// The smoke run of `cargo xtask test`: every section for a few seconds, on the debug
+/// build the tests just used, so the bench cannot rot. It never fails on a figure.
+pub fn smoke() -> anyhow::Result<()> {
+    let target = target_dir();
+    let mut bench = std::process::Command::new(target.join("debug").join("tandem-bench"));
+    bench
+        .args([
+            "--smoke",
+            "--out",
+            &target.join("bench-smoke").to_string_lossy(),
+        ])
+        .env(
+            "TANDEM_AGENT_BINARY",
+            target.join("debug").join("tandem-agent"),
+        );
+    exec(&mut bench)
+}
+
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
