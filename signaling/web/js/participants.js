@@ -5,7 +5,7 @@ import { h, replace } from './dom.js';
 
 const ROLE = { primary_rep: 'Rep', assistant: 'Assistant', observer: 'Observer', customer: 'Customer', agent: 'Agent' };
 
-export function renderParticipants(list, { participants, activeCustomer, you, manage, onAdmit, onDeny, onSelect }) {
+export function renderParticipants(list, { participants, activeCustomer, you, manage, primary, control, canGiveControl, onAdmit, onDeny, onSelect, onGiveControl, onTransfer }) {
   const people = [...participants.values()].filter((p) => p.role !== 'agent');
   people.sort((a, b) => order(a) - order(b) || a.id - b.id);
   replace(list, people.map((p) => {
@@ -19,6 +19,13 @@ export function renderParticipants(list, { participants, activeCustomer, you, ma
       active ? h('span', { class: 'tag active' }, 'active') : null,
       p.admission === 'waiting' ? h('span', { class: 'tag waiting' }, 'waiting') : h('span', { class: 'tag' }, ROLE[p.role] || p.role),
       p.connected ? null : h('span', { class: 'tag lost' }, 'reconnecting'),
+      control && control.holder === p.id ? h('span', { class: 'tag in-control' }, 'in control') : null,
+      // R8, R9: the primary rep gives an assistant control of the desktop, or hands over
+      // the session's control to another rep (who can hand it back).
+      primary && p.id !== you && p.role === 'assistant' && canGiveControl && !(control && control.holder === p.id)
+        ? h('button', { class: 'give-control secondary', onclick: () => onGiveControl(p.id) }, 'Give control') : null,
+      primary && p.id !== you && (p.role === 'assistant' || p.role === 'observer') && p.connected
+        ? h('button', { class: 'transfer secondary', onclick: () => onTransfer(p.id) }, 'Transfer session control') : null,
       manage && p.admission === 'waiting' ? [
         h('button', { class: 'admit', onclick: () => onAdmit(p.id) }, 'Admit'),
         h('button', { class: 'deny secondary', onclick: () => onDeny(p.id) }, 'Deny'),

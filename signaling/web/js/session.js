@@ -69,8 +69,13 @@ function dismiss(key) {
   for (const el of document.querySelectorAll(`#notices [data-key="${key}"]`)) el.remove();
 }
 
-function isPrimary() { return state.role === 'primary_rep'; }
-function canManage() { return state.role === 'primary_rep' || state.role === 'assistant'; }
+// The role follows the server's participant updates (R9 changes it during the session).
+function role() {
+  const me = state.participants.get(state.you);
+  return me ? me.role : state.role;
+}
+function isPrimary() { return role() === 'primary_rep'; }
+function canManage() { return role() === 'primary_rep' || role() === 'assistant'; }
 
 function render() {
   renderParticipants($('#participants'), {
@@ -79,7 +84,18 @@ function render() {
     onAdmit: (id) => socket.send(msg.admit(id)),
     onDeny: (id) => socket.send(msg.deny(id)),
     onSelect: (id) => isPrimary() && socket.send(msg.setActiveCustomer(id)),
+    primary: isPrimary(),
+    control: control.info,
+    canGiveControl: activeHasAgent(),
+    onGiveControl: (id) => socket.send(msg.giveControl(id)),
+    onTransfer: (id) => {
+      const p = state.participants.get(id);
+      if (confirm(`Transfer the session's control to ${p ? p.name : 'this rep'}? You will stay as an observer until it is transferred back.`)) {
+        socket.send(msg.transferSession(id));
+      }
+    },
   });
+  $('#observer').hidden = role() !== 'observer';
   $('#end').hidden = !isPrimary();
   $('#keep-open').hidden = !isPrimary();
   $('#invite').hidden = !canManage();
@@ -90,10 +106,8 @@ function render() {
 // C1, R8: who controls the active customer's desktop, and what this rep may do about it.
 function renderControl() {
   const info = control.info;
-  const customer = state.participants.get(state.activeCustomer);
-  const hasAgent = Boolean(customer && customer.agent !== undefined);
   const mine = control.mine();
-  $('#request-control').hidden = !isPrimary() || !hasAgent || mine;
+  $('#request-control').hidden = !isPrimary() || !activeHasAgent() || mine;
   $('#release-control').hidden = !(mine || (info && isPrimary()));
   const el = $('#control-state');
   if (!info) { el.hidden = true; el.textContent = ''; return; }
@@ -104,6 +118,11 @@ function renderControl() {
   el.textContent = mine
     ? `You are in control of ${whose}'s computer${control.tile ? '' : ' (waiting for the screen)'}. Move, click and type over the video.`
     : `${holder ? holder.name : 'A rep'} is in control of ${whose}'s computer.`;
+}
+
+function activeHasAgent() {
+  const customer = state.participants.get(state.activeCustomer);
+  return Boolean(customer && customer.agent !== undefined);
 }
 
 const CONTROL_ENDED = {
@@ -151,9 +170,17 @@ function onMessage(m) {
     case 'control_declined':
       notice(`${ownerName(state.participants, m.agent)} declined to give control.`, 'alert', 'control');
       break;
-    case 'primary_changed':
-      notice('The session\'s control was transferred.');
+    case 'primary_changed': {
+      const to = state.participants.get(m.primary);
+      const text = m.primary === state.you
+        ? 'You now have the session\'s control.'
+        : m.former === state.you
+          ? `You transferred the session's control to ${to ? to.name : 'another rep'}. You are observing until it is transferred back.`
+          : `${to ? to.name : 'Another rep'} now has the session's control.`;
+      notice(text, 'notice', 'primary');
+      render();
       break;
+    }
     case 'chat': chat.add(m); break;
     case 'notice': notice(m.text); break;
     case 'share_declined': {
