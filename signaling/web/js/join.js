@@ -7,6 +7,7 @@ import { digits, msg } from './protocol.js';
 import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
 import { Shares } from './shares.js';
+import { Call } from './call.js';
 
 const view = $('#view');
 const linkMatch = location.pathname.match(/^\/j\/([^/]+)$/);
@@ -24,8 +25,17 @@ const shares = new Shares({
     return customer ? customer.name : p ? p.name : 'Someone';
   },
 });
+const call = new Call({
+  send: (m) => socket && socket.send(m),
+  panel: h('section', { class: 'card', id: 'call' }),
+  iceServers: () => (socket ? socket.iceServers : []),
+  nameOf: (id) => { const p = state.participants.get(id); return p ? p.name : 'Someone'; },
+  canStart: () => false,
+  canEnd: () => false,
+  onError: (text) => chat && chat.system(text),
+});
 // For the browser's console (and the end-to-end tests): the page's live state.
-window.tandem = { shares };
+window.tandem = { shares, call };
 
 function onStatus(status, reason) {
   const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],
@@ -78,7 +88,7 @@ function session() {
     h('p', {}, h('a', { href: '/download/tandem-agent', download: 'tandem-agent', id: 'agent-download' }, 'Download the Tandem agent'),
       ' (Linux), then run this in a terminal on the computer you need help with. It asks you before anything is shared:'),
     h('pre', { id: 'agent-command' }));
-  replace(view, shares.tiles, agentHelp, h('div', { class: 'grid', id: 'in-session' },
+  replace(view, shares.tiles, agentHelp, call.panel, h('div', { class: 'grid', id: 'in-session' },
     h('section', { class: 'card' }, h('h2', {}, 'Participants'), h('ul', { class: 'people', id: 'participants' })),
     h('section', { class: 'card chat' }, h('h2', {}, 'Chat'), messages, chatForm)));
   chat = setupChat(chatForm, input, messages, (m) => socket.send(m));
@@ -93,12 +103,14 @@ function render() {
     help.hidden = !state.agentToken || Boolean(me && me.agent);
     $('#agent-command').textContent = `chmod +x tandem-agent && ./tandem-agent attach --server ${location.origin} --token ${state.agentToken}`;
   }
+  call.render();
   const list = $('#participants');
   if (list) renderParticipants(list, { participants: state.participants, activeCustomer: state.activeCustomer, you: state.you, manage: false });
 }
 
 function finish(title, message) {
   state.over = true;
+  call.hangUp();
   $('#leave').hidden = true;
   replace(view, h('section', { class: 'card ended', id: 'ended', style: 'max-width: 28rem; margin: auto' },
     h('h1', {}, title), h('p', { id: 'ended-reason' }, message)));
@@ -106,6 +118,7 @@ function finish(title, message) {
 
 function onMessage(m) {
   if (shares.handle(m)) return;
+  if (call.handle(m)) return;
   if (applyParticipantMessage(state.participants, m)) { render(); return; }
   switch (m.type) {
     case 'waiting': state.you = 0; waiting(); break;

@@ -27,6 +27,11 @@ export const msg = {
   giveControl: (to) => ({ type: 'give_control', to }),
   releaseControl: () => ({ type: 'release_control' }),
   transferSession: (to) => ({ type: 'transfer_session', to }),
+  startCall: () => ({ type: 'start_call' }),
+  joinCall: (video) => ({ type: 'join_call', video }),
+  callMedia: (muted, video) => ({ type: 'call_media', muted, video }),
+  leaveCall: () => ({ type: 'leave_call' }),
+  endCall: () => ({ type: 'end_call' }),
   leave: () => ({ type: 'leave' }),
   endSession: () => ({ type: 'end_session' }),
 };

@@ -9,6 +9,7 @@ import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
 import { Shares } from './shares.js';
 import { Control } from './control.js';
+import { Call } from './call.js';
 
 const number = location.pathname.split('/').pop();
 const assisting = new URLSearchParams(location.search).has('assist');
@@ -28,9 +29,18 @@ const shares = new Shares({
 });
 
 const control = new Control({ shares, you: () => state.you });
+const call = new Call({
+  send: (m) => socket.send(m),
+  panel: $('#call'),
+  iceServers: () => socket.iceServers,
+  nameOf: (id) => ownerName(state.participants, id),
+  canStart: () => canManage(),
+  canEnd: (info) => info.started_by === state.you || isPrimary(),
+  onError: (text) => notice(text, 'alert'),
+});
 shares.onTilesChange = () => { control.update(); render(); };
 // For the browser's console (and the end-to-end tests): the page's live state.
-window.tandem = { shares, control, state };
+window.tandem = { shares, control, call, state };
 
 $('#request-control').addEventListener('click', () => socket.send(msg.requestControl()));
 $('#release-control').addEventListener('click', () => socket.send(msg.releaseControl()));
@@ -96,6 +106,7 @@ function render() {
     },
   });
   $('#observer').hidden = role() !== 'observer';
+  call.render();
   $('#end').hidden = !isPrimary();
   $('#keep-open').hidden = !isPrimary();
   $('#invite').hidden = !canManage();
@@ -135,6 +146,7 @@ const CONTROL_ENDED = {
 
 function onMessage(m) {
   if (shares.handle(m)) return;
+  if (call.handle(m)) return;
   if (applyParticipantMessage(state.participants, m)) {
     const id = m.type === 'participant_left' ? m.participant : m.participant.id;
     if (m.type === 'participant_joined' && m.participant.admission === 'waiting') {
@@ -210,6 +222,7 @@ async function loadLink() {
 
 function ended(message) {
   shares.releaseMine();
+  call.hangUp();
   document.title = 'Session ended · Tandem';
   replace(document.querySelector('main'), h('section', { class: 'card ended' },
     h('h1', {}, 'The session has ended'), h('p', {}, message), h('p', {}, h('a', { href: '/dashboard' }, 'Back to the dashboard'))));

@@ -33,6 +33,11 @@ const cases = {
   give_control: (f) => msg.giveControl(f.to),
   release_control: () => msg.releaseControl(),
   transfer_session: (f) => msg.transferSession(f.to),
+  start_call: () => msg.startCall(),
+  join_call: (f) => msg.joinCall(f.video),
+  call_media: (f) => msg.callMedia(f.muted, f.video),
+  leave_call: () => msg.leaveCall(),
+  end_call: () => msg.endCall(),
   leave: () => msg.leave(),
   end_session: () => msg.endSession(),
 };

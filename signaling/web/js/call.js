@@ -1,0 +1,186 @@
+// The session's voice and video call (R11): a rep starts it; people join with their
+// microphone and, if they like, their camera (getUserMedia); every pair of members has its
+// own peer connection (the member with the lower id offers), like the shares. Mute, camera,
+// leave, and end for everyone (the starter or the primary rep). Used by the rep's console
+// and the customer's page.
+
+import { h, replace } from './dom.js';
+import { msg } from './protocol.js';
+
+export class Call {
+  constructor({ send, panel, iceServers, nameOf, canStart, canEnd, onError }) {
+    this.send = send;
+    this.panel = panel;
+    this.iceServers = iceServers;
+    this.nameOf = nameOf;
+    this.canStart = canStart;
+    this.canEnd = canEnd;
+    this.onError = onError;
+    this.you = null;
+    this.info = null; // { started_by, members: [{ participant, muted, video }] }
+    this.local = null; // our MediaStream while in the call
+    this.joining = false;
+    this.peers = new Map(); // other member → { pc, pending, tile, video }
+    this.tiles = h('div', { class: 'tiles call-tiles', id: 'call-tiles' });
+    this.render();
+  }
+
+  me() { return this.info && this.info.members.find((m) => m.participant === this.you); }
+
+  // --- messages; returns true when the message was about the call ---
+  handle(m) {
+    switch (m.type) {
+      case 'joined': this.you = m.you; this.update(m.call || null); return false;
+      case 'call_state': this.update(m.call); return true;
+      case 'offer': if (m.stream === 'call') this.answer(m); return m.stream === 'call';
+      case 'answer': if (m.stream === 'call') this.answered(m); return m.stream === 'call';
+      case 'ice_candidate': if (m.stream === 'call') this.candidate(m); return m.stream === 'call';
+      default: return false;
+    }
+  }
+
+  async media(video) {
+    if (this.local) return;
+    this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video });
+  }
+
+  async start() {
+    try { await this.media(false); } catch (e) { return this.onError(`Your microphone is not available: ${e.message}`); }
+    this.send(msg.startCall());
+  }
+
+  async join(video) {
+    this.joining = true;
+    try { await this.media(video); } catch (e) {
+      this.joining = false;
+      return this.onError(`Your microphone${video ? ' or camera' : ''} is not available: ${e.message}`);
+    }
+    this.send(msg.joinCall(video));
+  }
+
+  toggleMute() {
+    const me = this.me();
+    if (!me || !this.local) return;
+    const muted = !me.muted;
+    for (const t of this.local.getAudioTracks()) t.enabled = !muted;
+    this.send(msg.callMedia(muted, me.video));
+  }
+
+  leave() {
+    this.send(msg.leaveCall());
+    this.hangUp();
+  }
+
+  end() { this.send(msg.endCall()); }
+
+  update(info) {
+    this.info = info;
+    const me = this.me();
+    if (!me) {
+      if (!this.joining || !info) this.hangUp();
+      this.render();
+      return;
+    }
+    this.joining = false;
+    const others = new Set(info.members.filter((m) => m.participant !== this.you).map((m) => m.participant));
+    for (const other of [...this.peers.keys()]) if (!others.has(other)) this.closePeer(other);
+    for (const other of others) {
+      if (!this.peers.has(other) && this.you < other) this.offerTo(other);
+    }
+    this.render();
+  }
+
+  hangUp() {
+    for (const other of [...this.peers.keys()]) this.closePeer(other);
+    if (this.local) for (const t of this.local.getTracks()) t.stop();
+    this.local = null;
+    this.joining = false;
+  }
+
+  peer(other) {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers() });
+    const video = h('video', { autoplay: true, playsinline: true });
+    const caption = h('figcaption', {}, this.nameOf(other));
+    const tile = h('figure', { class: 'tile call-tile', dataset: { member: other } }, video, caption);
+    this.tiles.append(tile);
+    const peer = { pc, pending: [], tile, video, caption };
+    pc.onicecandidate = (e) => { if (e.candidate) this.send(msg.iceCandidate(other, 'call', e.candidate.toJSON())); };
+    pc.ontrack = (e) => {
+      video.srcObject = e.streams[0] || new MediaStream([e.track]);
+      video.play().catch(() => {});
+    };
+    this.peers.set(other, peer);
+    return peer;
+  }
+
+  closePeer(other) {
+    const peer = this.peers.get(other);
+    if (!peer) return;
+    peer.pc.close();
+    peer.tile.remove();
+    this.peers.delete(other);
+  }
+
+  addTracks(pc) {
+    for (const track of this.local ? this.local.getTracks() : []) pc.addTrack(track, this.local);
+  }
+
+  async offerTo(other) {
+    const peer = this.peer(other);
+    this.addTracks(peer.pc);
+    // Without a camera of our own, still offer to receive the other's.
+    if (!this.local || !this.local.getVideoTracks().length) peer.pc.addTransceiver('video', { direction: 'recvonly' });
+    await peer.pc.setLocalDescription(await peer.pc.createOffer());
+    this.send(msg.offer(other, 'call', peer.pc.localDescription.sdp));
+  }
+
+  async answer(m) {
+    if (!this.me()) return;
+    this.closePeer(m.from);
+    const peer = this.peer(m.from);
+    await peer.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+    // After the offer, so our tracks take its audio and video lines.
+    this.addTracks(peer.pc);
+    for (const c of peer.pending.splice(0)) await peer.pc.addIceCandidate(c).catch(() => {});
+    await peer.pc.setLocalDescription(await peer.pc.createAnswer());
+    this.send(msg.answer(m.from, 'call', peer.pc.localDescription.sdp));
+  }
+
+  async answered(m) {
+    const peer = this.peers.get(m.from);
+    if (!peer) return;
+    await peer.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+    for (const c of peer.pending.splice(0)) await peer.pc.addIceCandidate(c).catch(() => {});
+  }
+
+  async candidate(m) {
+    const peer = this.peers.get(m.from);
+    if (!peer) return;
+    if (peer.pc.remoteDescription) await peer.pc.addIceCandidate(m.candidate).catch(() => {});
+    else peer.pending.push(m.candidate);
+  }
+
+  render() {
+    const info = this.info;
+    const me = this.me();
+    const button = (id, label, onclick, cls = 'secondary') => h('button', { id, class: cls, onclick }, label);
+    const status = !info
+      ? 'No call.'
+      : `Call started by ${this.nameOf(info.started_by)} · ${info.members.length} in the call: ${info.members
+        .map((m) => `${this.nameOf(m.participant)}${m.muted ? ' (muted)' : ''}${m.video ? ' (camera)' : ''}`).join(', ')}`;
+    replace(this.panel,
+      h('h2', {}, 'Call'),
+      h('p', { id: 'call-status', class: 'muted' }, status),
+      h('div', { class: 'row' },
+        !info && this.canStart() ? button('start-call', 'Start call', () => this.start(), '') : null,
+        info && !me ? [button('join-call', 'Join call', () => this.join(false), ''), button('join-call-video', 'Join with camera', () => this.join(true))] : null,
+        me ? [button('mute', me.muted ? 'Unmute' : 'Mute', () => this.toggleMute()), button('leave-call', 'Leave call', () => this.leave())] : null,
+        info && this.canEnd(info) ? button('end-call', 'End call for everyone', () => this.end(), 'danger') : null),
+      this.tiles);
+    for (const [other, peer] of this.peers) {
+      const m = info && info.members.find((x) => x.participant === other);
+      peer.caption.textContent = `${this.nameOf(other)}${m && m.muted ? ' · muted' : ''}`;
+      peer.tile.dataset.muted = String(Boolean(m && m.muted));
+    }
+  }
+}
