@@ -67,6 +67,15 @@ impl AppState {
         format!("{scheme}://{host}")
     }
 
+    /// Give the registry the current WebACD agents and queues (at start, and after the
+    /// admin changes either).
+    pub async fn refresh_directory(&self) -> Result<(), store::StoreError> {
+        let accounts = self.store.accounts().await?;
+        let queues = self.store.queues().await?;
+        self.registry.set_directory(accounts, queues);
+        Ok(())
+    }
+
     /// Wait until every audit record and session row produced so far is stored.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
@@ -160,6 +169,7 @@ pub async fn build_with_store(
         config: Arc::new(config),
         store_jobs: writer_tx,
     };
+    state.refresh_directory().await?;
     Ok((state, admin))
 }
 

@@ -19,6 +19,8 @@ use tandem_session::{
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+mod webacd;
+
 use crate::clock;
 use crate::mailer::{MailJob, MailJobs};
 use crate::store::{Account, InvitationRecord, SiteSettings};
@@ -122,6 +124,8 @@ struct Inner {
     /// Attached agent → its customer, to hand the customer a new token when it leaves.
     agents: HashMap<ParticipantId, ParticipantId>,
     conns: HashMap<ParticipantId, Conn>,
+    /// Dashboards, waiting transfers and the directory of agents and queues (R10).
+    webacd: webacd::Webacd,
 }
 
 pub struct Registry {
@@ -246,6 +250,7 @@ impl Registry {
             by: account.id,
         });
         self.apply(&mut inner, number, outputs);
+        Self::loads_changed(&mut inner);
         tracing::info!(session = %number, rep = %account.username, "session started");
         Ok(Started {
             number: number.digits(),
@@ -588,6 +593,9 @@ impl Registry {
         if let ClientMessage::RetryInvite { invite } = message {
             return self.retry_invite(&inner, seat, invite);
         }
+        if let ClientMessage::WebacdTransfer { target, .. } = &message {
+            Self::check_target(&inner, target)?;
+        }
         let event = Event::Command {
             from: seat.participant,
             message,
@@ -720,9 +728,8 @@ impl Registry {
                 }
                 Output::Invite(invitation) => self.invite(inner, invitation),
                 Output::Transfer(transfer) => {
-                    // Offering the session to WebACD agents comes with the queues (issue 7).
-                    tracing::warn!(session = %number, target = ?transfer.target,
-                        "WebACD transfer requested; no agent dashboard receives it yet");
+                    tracing::info!(session = %number, target = ?transfer.target, "WebACD transfer");
+                    Self::offer(inner, number, transfer);
                 }
                 Output::Ended { reason } => self.remove_session(inner, number, reason),
             }
@@ -833,6 +840,8 @@ impl Registry {
         let Some(live) = inner.sessions.remove(&number) else {
             return;
         };
+        Self::withdraw(inner, number);
+        Self::loads_changed(inner);
         inner.by_secret.remove(&live.secret);
         for token in &live.resume_tokens {
             inner.resume.remove(token);

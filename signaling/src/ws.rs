@@ -53,6 +53,8 @@ struct Connection {
     tx: OutboundTx,
     said_hello: bool,
     seat: Option<Seat>,
+    /// This connection is a WebACD agent's dashboard (R10).
+    desk: bool,
 }
 
 /// What to do after a message.
@@ -94,6 +96,7 @@ async fn connection(socket: WebSocket, state: AppState, ip: IpAddr, account: Opt
         tx,
         said_hello: false,
         seat: None,
+        desk: false,
     };
     // A close frame from the client means it left on purpose (page closed or navigated
     // away); anything else is a lost connection (R2).
@@ -122,6 +125,9 @@ async fn connection(socket: WebSocket, state: AppState, ip: IpAddr, account: Opt
     };
     if let Some(seat) = conn.seat {
         conn.state.registry.closed(seat, conn.id, clean);
+    }
+    if conn.desk {
+        conn.state.registry.desk_closed(conn.id);
     }
     drop(conn);
     if writer.await.is_err() {
@@ -229,6 +235,26 @@ impl Connection {
     }
 
     fn join(&mut self, message: ClientMessage) -> Result<(), Refusal> {
+        if let ClientMessage::Dashboard { available } = message {
+            if self.seat.is_some() {
+                return Err(Refusal::new(
+                    ErrorCode::AlreadyJoined,
+                    "this connection is in a session; open the dashboard on its own connection",
+                ));
+            }
+            let account = self.rep()?.clone();
+            self.state
+                .registry
+                .desk((self.id, self.tx.clone()), &account, available)?;
+            self.desk = true;
+            return Ok(());
+        }
+        if self.desk {
+            return Err(Refusal::new(
+                ErrorCode::AlreadyJoined,
+                "this connection is a dashboard; join sessions on another connection",
+            ));
+        }
         if self.seat.is_some() {
             return Err(Refusal::new(
                 ErrorCode::AlreadyJoined,
@@ -254,11 +280,8 @@ impl Connection {
                 self.rate_limit()?;
                 registry.resume(conn, &token)?
             }
-            ClientMessage::AcceptTransfer { .. } => {
-                return Err(Refusal::new(
-                    ErrorCode::NoTransferPending,
-                    "WebACD transfers are not available on this server yet",
-                ));
+            ClientMessage::AcceptTransfer { number } => {
+                registry.accept_transfer(conn, self.rep()?, number)?
             }
             ClientMessage::AttachAgent { token } => {
                 self.rate_limit()?;

@@ -493,3 +493,252 @@ async fn r4_the_per_rep_maximum_holds_across_the_reps_sessions() {
         .await;
     assert_eq!(joined["participant"]["admission"], "admitted");
 }
+
+/// The rep's dashboard connection (R10): hello, then `dashboard`.
+async fn desk(server: &TestServer, rep: &Http, available: bool) -> Ws {
+    let mut ws = server.ws(Some(rep)).await;
+    ws.hello("console").await;
+    ws.send(json!({"type": "dashboard", "available": available}))
+        .await;
+    ws
+}
+
+/// R10: a WebACD agent transfers to a queue with a personal message of up to 345
+/// characters; the queue's available agent is offered the session with the message and
+/// takes it; the sender is out of the session and the call the sender started has ended
+/// for everyone. 346 characters, a non-agent and an unknown queue are refused.
+#[tokio::test]
+async fn r10_a_webacd_transfer_to_a_queue_reaches_an_available_agent_with_the_message() {
+    let server = TestServer::start().await;
+    let rita = server.rep("rita", true).await;
+    let sam = server.rep("sam", true).await;
+    let nora = server.rep("nora", false).await;
+    let admin = server.admin().await;
+    let queue: Value = admin
+        .post("/api/admin/queues", json!({"name": "Printers"}))
+        .await
+        .json()
+        .await
+        .expect("queue");
+    let sam_id = {
+        let reps: Value = admin
+            .get("/api/admin/reps")
+            .await
+            .json()
+            .await
+            .expect("reps");
+        reps.as_array()
+            .and_then(|r| r.iter().find(|a| a["username"] == "sam"))
+            .and_then(|a| a["id"].as_i64())
+            .expect("sam's id")
+    };
+    let response = admin
+        .put(
+            &format!("/api/admin/queues/{}/members", queue["id"]),
+            json!({"members": [sam_id]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let (number, secret) = rita.start_session().await;
+    let mut page = rep_page(&server, &rita, &number).await;
+    let (mut ann, _) = customer_by_link(&server, &secret, "Ann").await;
+    page.recv_type("participant_joined").await;
+    page.send(json!({"type": "start_call"})).await;
+    ann.recv_type("call_state").await;
+    ann.send(json!({"type": "join_call", "video": false})).await;
+    ann.recv_until(|m| {
+        m["type"] == "call_state"
+            && m["call"]["members"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2)
+    })
+    .await;
+
+    // A non-agent has no WebACD dashboard and cannot transfer.
+    let mut nora_desk = desk(&server, &nora, true).await;
+    assert_eq!(
+        nora_desk.recv_type("error").await["code"],
+        "not_webacd_agent"
+    );
+    let target = json!({"kind": "queue", "queue": "Printers"});
+    let nora_session = nora.start_session().await;
+    let mut nora_page = rep_page(&server, &nora, &nora_session.0).await;
+    nora_page
+        .send(json!({"type": "webacd_transfer", "target": target, "message": "x"}))
+        .await;
+    let refused = nora_page.recv_type("error").await;
+    assert_eq!(refused["code"], "not_webacd_agent", "{refused}");
+
+    // Sam is available on his dashboard and sees Rita's load.
+    let mut sam_desk = desk(&server, &sam, true).await;
+    let state = sam_desk.recv_type("webacd_state").await;
+    assert_eq!(state["available"], true);
+    let agents = state["agents"].as_array().expect("agents");
+    assert!(
+        agents
+            .iter()
+            .any(|a| a["agent"] == "rita" && a["sessions"] == 1),
+        "{state}"
+    );
+
+    // Too long, or to nowhere: refused with a clear reason, and Rita stays.
+    let long = "é".repeat(346);
+    page.send(json!({"type": "webacd_transfer", "target": target, "message": long}))
+        .await;
+    let refused = page.recv_type("error").await;
+    assert_eq!(refused["code"], "too_long", "{refused}");
+    assert!(
+        refused["message"].as_str().expect("text").contains("345"),
+        "{refused}"
+    );
+    page.send(json!({"type": "webacd_transfer", "target": {"kind": "queue", "queue": "Nowhere"}}))
+        .await;
+    let refused = page.recv_type("error").await;
+    assert_eq!(refused["code"], "unknown_target", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .expect("text")
+            .contains("Nowhere"),
+        "{refused}"
+    );
+
+    // Exactly 345 characters go through.
+    let message = "é".repeat(345);
+    page.send(json!({"type": "webacd_transfer", "target": target, "message": message}))
+        .await;
+    assert!(
+        page.closed().await.is_some(),
+        "the sender leaves the session"
+    );
+    let offered = sam_desk.recv_type("transfer_offered").await;
+    assert_eq!(offered["number"], number.as_str());
+    assert_eq!(offered["message"], message.as_str());
+    assert_eq!(offered["from"], "Rep rita");
+    let waiting = sam_desk
+        .recv_until(|m| {
+            m["type"] == "webacd_state" && m["waiting"].as_array().is_some_and(|w| !w.is_empty())
+        })
+        .await;
+    assert_eq!(waiting["waiting"][0]["for_you"], true, "{waiting}");
+    // The call Rita started has ended for Ann.
+    ann.recv_until(|m| m["type"] == "call_state" && m["call"].is_null())
+        .await;
+
+    // Sam accepts: he is the primary and reads the message.
+    let mut sam_page = server.ws(Some(&sam)).await;
+    sam_page.hello("console").await;
+    sam_page
+        .send(json!({"type": "accept_transfer", "number": number}))
+        .await;
+    let joined = sam_page.recv_type("joined").await;
+    assert_eq!(joined["role"], "primary_rep");
+    assert_eq!(joined["transfer_message"], message.as_str());
+    assert!(
+        !joined["participants"]
+            .as_array()
+            .expect("people")
+            .iter()
+            .any(|p| p["name"] == "Rep rita"),
+        "the sender is out: {joined}"
+    );
+    // Nobody else can take it now.
+    let mut again = server.ws(Some(&sam)).await;
+    again.hello("console").await;
+    again
+        .send(json!({"type": "accept_transfer", "number": number}))
+        .await;
+    assert_eq!(
+        again.recv_type("error").await["code"],
+        "no_transfer_pending"
+    );
+
+    server.state.flush().await;
+    let audit: Vec<Value> = admin
+        .get(&format!("/api/admin/audit?session={number}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let actions: Vec<&str> = audit.iter().filter_map(|e| e["action"].as_str()).collect();
+    for expected in ["webacd_transfer", "transfer_accepted", "call_ended"] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+}
+
+/// R10: a queue that distributes automatically offers each session to the one available
+/// agent with the fewest sessions; an agent who is away gets nothing.
+#[tokio::test]
+async fn r10_automatic_distribution_picks_the_available_agent_with_the_fewest_sessions() {
+    let server = TestServer::start().await;
+    server.set_max_customers(5, true).await;
+    let rita = server.rep("rita", true).await;
+    let sam = server.rep("sam", true).await;
+    let tess = server.rep("tess", true).await;
+    let uma = server.rep("uma", true).await;
+    let admin = server.admin().await;
+    let queue: Value = admin
+        .post("/api/admin/queues", json!({"name": "Billing"}))
+        .await
+        .json()
+        .await
+        .expect("queue");
+    let reps: Value = admin
+        .get("/api/admin/reps")
+        .await
+        .json()
+        .await
+        .expect("reps");
+    let id = |name: &str| {
+        reps.as_array()
+            .and_then(|r| r.iter().find(|a| a["username"] == name))
+            .and_then(|a| a["id"].as_i64())
+            .expect("id")
+    };
+    let members = json!({"members": [id("sam"), id("tess"), id("uma")]});
+    let path = format!("/api/admin/queues/{}", queue["id"]);
+    assert_eq!(
+        admin
+            .put(&format!("{path}/members"), members)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        admin
+            .patch(&path, json!({"auto_assign": true}))
+            .await
+            .status(),
+        200
+    );
+
+    // Sam already runs a session; Tess runs none; Uma runs none but is away.
+    let (sam_number, _) = sam.start_session().await;
+    let _sam_page = rep_page(&server, &sam, &sam_number).await;
+    let mut sam_desk = desk(&server, &sam, true).await;
+    let mut tess_desk = desk(&server, &tess, true).await;
+    let mut uma_desk = desk(&server, &uma, false).await;
+
+    let (number, _) = rita.start_session().await;
+    let mut page = rep_page(&server, &rita, &number).await;
+    page.send(json!({"type": "webacd_transfer", "target": {"kind": "queue", "queue": "Billing"}}))
+        .await;
+    let offered = tess_desk.recv_type("transfer_offered").await;
+    assert_eq!(offered["number"], number.as_str());
+    let has_it = |m: &Value| {
+        m["type"] == "webacd_state"
+            && m["waiting"]
+                .as_array()
+                .is_some_and(|w| w.iter().any(|t| t["number"] == number.as_str()))
+    };
+    let sam_view = sam_desk.recv_until(has_it).await;
+    assert_eq!(sam_view["waiting"][0]["for_you"], false, "{sam_view}");
+    let uma_view = uma_desk.recv_until(has_it).await;
+    assert_eq!(uma_view["waiting"][0]["for_you"], false, "{uma_view}");
+    let tess_view = tess_desk.recv_until(has_it).await;
+    assert_eq!(tess_view["waiting"][0]["for_you"], true, "{tess_view}");
+}

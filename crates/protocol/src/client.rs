@@ -35,6 +35,9 @@ pub enum ClientMessage {
     AttachAgent { token: String },
     /// Come back after a lost connection, within the grace period (R2).
     Resume { token: String },
+    /// A WebACD agent's dashboard: receive the queue view and transfer offers, and say
+    /// whether this agent is available for transfers (R10). Sent again to change it.
+    Dashboard { available: bool },
 
     // --- session commands ---
     /// Let a waiting customer in (C2).
@@ -135,6 +138,7 @@ impl ClientMessage {
             ClientMessage::AcceptTransfer { .. } => "accept_transfer",
             ClientMessage::AttachAgent { .. } => "attach_agent",
             ClientMessage::Resume { .. } => "resume",
+            ClientMessage::Dashboard { .. } => "dashboard",
             ClientMessage::Admit { .. } => "admit",
             ClientMessage::Deny { .. } => "deny",
             ClientMessage::SetActiveCustomer { .. } => "set_active_customer",
@@ -180,6 +184,7 @@ impl ClientMessage {
                 | ClientMessage::AcceptTransfer { .. }
                 | ClientMessage::AttachAgent { .. }
                 | ClientMessage::Resume { .. }
+                | ClientMessage::Dashboard { .. }
         )
     }
 }

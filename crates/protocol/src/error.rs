@@ -63,6 +63,8 @@ pub enum ErrorCode {
     TransferPending,
     /// No WebACD transfer is waiting for this rep.
     NoTransferPending,
+    /// A WebACD transfer names an agent or queue that does not exist.
+    UnknownTarget,
     /// A site rule refuses this (for example a second session without the privilege, R4).
     SiteLimit,
     /// Something failed on the server; the message says what.

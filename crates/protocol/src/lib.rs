@@ -18,7 +18,7 @@ pub use server::{ServerMessage, SessionSnapshot};
 pub use types::{
     Admission, CallInfo, CallMember, ClientKind, ControlChange, ControlInfo, EndReason,
     IceCandidate, IceServer, InviteState, Invitee, LeaveReason, ParticipantInfo, Role, ShareInfo,
-    ShareSource, ShareStopReason, StreamRef, TransferTarget,
+    ShareSource, ShareStopReason, StreamRef, TransferTarget, WaitingTransfer, WebacdAgent,
 };
 
 use serde::de::DeserializeOwned;

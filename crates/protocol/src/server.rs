@@ -7,6 +7,7 @@ use crate::ids::{ParticipantId, SessionNumber, ShareId, Timestamp};
 use crate::types::{
     CallInfo, ControlChange, ControlInfo, EndReason, IceCandidate, IceServer, InviteState, Invitee,
     LeaveReason, ParticipantInfo, Role, ShareInfo, ShareStopReason, StreamRef, TransferTarget,
+    WaitingTransfer, WebacdAgent,
 };
 
 /// Everything a client needs to draw the session when it (re)joins.
@@ -134,6 +135,13 @@ pub enum ServerMessage {
         target: TransferTarget,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+    },
+    /// The WebACD view on an agent's dashboard (R10): whether this agent is available,
+    /// every agent's availability and load, and the sessions waiting for an agent.
+    WebacdState {
+        available: bool,
+        agents: Vec<WebacdAgent>,
+        waiting: Vec<WaitingTransfer>,
     },
     /// Where an invitation stands (R3).
     InviteStatus {

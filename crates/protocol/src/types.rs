@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ParticipantId, ShareId};
+use crate::ids::{ParticipantId, SessionNumber, ShareId};
 
 /// What a participant is in a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -191,6 +191,30 @@ pub enum TransferTarget {
     Agent { agent: String },
     /// A queue of agents, by name.
     Queue { queue: String },
+}
+
+/// A WebACD agent as the dashboards show them (R10).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebacdAgent {
+    /// The account name, used as a transfer target.
+    pub agent: String,
+    pub name: String,
+    pub available: bool,
+    /// Live sessions in which this agent is the primary rep.
+    pub sessions: u32,
+}
+
+/// A session transferred to an agent or a queue, waiting to be accepted (R10).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingTransfer {
+    pub number: SessionNumber,
+    /// The transferring rep's name.
+    pub from: String,
+    pub target: TransferTarget,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Offered to the receiving dashboard's agent: they may accept it.
+    pub for_you: bool,
 }
 
 /// Who an invitation is for (R3).

@@ -262,6 +262,7 @@ impl Session {
             | ClientMessage::AcceptTransfer { .. }
             | ClientMessage::AttachAgent { .. }
             | ClientMessage::Resume { .. }
+            | ClientMessage::Dashboard { .. }
             | ClientMessage::RetryInvite { .. } => {
                 Err(SessionError::NotASessionCommand(message.kind()))
             }

@@ -56,6 +56,7 @@ pub async fn create_rep(
             is_webacd: rep.is_webacd,
         })
         .await?;
+    state.refresh_directory().await?;
     Ok((StatusCode::CREATED, Json(account)))
 }
 
@@ -104,6 +105,7 @@ pub async fn update_rep(
             },
         )
         .await?;
+    state.refresh_directory().await?;
     Ok(Json(account))
 }
 
@@ -144,10 +146,9 @@ pub async fn create_queue(
 ) -> Result<(StatusCode, Json<Queue>), AppError> {
     let name = valid_display_name(&queue.name)
         .map_err(|_| AppError::bad_request("a queue name has 1 to 64 printable characters"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.store.create_queue(&name, now_millis()).await?),
-    ))
+    let queue = state.store.create_queue(&name, now_millis()).await?;
+    state.refresh_directory().await?;
+    Ok((StatusCode::CREATED, Json(queue)))
 }
 
 pub async fn delete_queue(
@@ -156,6 +157,7 @@ pub async fn delete_queue(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
     state.store.delete_queue(id).await?;
+    state.refresh_directory().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -170,9 +172,29 @@ pub async fn set_members(
     Path(id): Path<i64>,
     Json(body): Json<Members>,
 ) -> Result<Json<Queue>, AppError> {
-    Ok(Json(
-        state.store.set_queue_members(id, &body.members).await?,
-    ))
+    let queue = state.store.set_queue_members(id, &body.members).await?;
+    state.refresh_directory().await?;
+    Ok(Json(queue))
+}
+
+#[derive(Deserialize)]
+pub struct QueueChanges {
+    auto_assign: bool,
+}
+
+/// R10: whether the queue hands each session to the available agent with the fewest.
+pub async fn update_queue(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<i64>,
+    Json(body): Json<QueueChanges>,
+) -> Result<Json<Queue>, AppError> {
+    let queue = state
+        .store
+        .set_queue_auto_assign(id, body.auto_assign)
+        .await?;
+    state.refresh_directory().await?;
+    Ok(Json(queue))
 }
 
 /// The mail settings as the admin page shows them: never the password itself.

@@ -35,8 +35,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/admin/queues/{id}",
-            axum::routing::delete(admin::delete_queue),
+            axum::routing::delete(admin::delete_queue).patch(admin::update_queue),
         )
+        .route("/webacd", get(sessions::webacd_directory))
         .route("/admin/queues/{id}/members", put(admin::set_members))
         .route("/admin/audit", get(admin::audit))
 }

@@ -113,3 +113,46 @@ pub async fn invitations(
     }
     Ok(Json(state.store.invitations(&number.digits()).await?))
 }
+
+/// R10: where a WebACD agent can transfer a session: the other agents and the queues.
+#[derive(Serialize)]
+pub struct Directory {
+    agents: Vec<DirectoryAgent>,
+    queues: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct DirectoryAgent {
+    agent: String,
+    name: String,
+}
+
+pub async fn webacd_directory(
+    State(state): State<AppState>,
+    Rep(account): Rep,
+) -> Result<Json<Directory>, AppError> {
+    if !account.is_webacd {
+        return Err(AppError::forbidden(
+            "only WebACD agents transfer sessions to agents and queues",
+        ));
+    }
+    let agents = state
+        .store
+        .accounts()
+        .await?
+        .into_iter()
+        .filter(|a| a.is_webacd && !a.disabled && a.id != account.id)
+        .map(|a| DirectoryAgent {
+            agent: a.username,
+            name: a.display_name,
+        })
+        .collect();
+    let queues = state
+        .store
+        .queues()
+        .await?
+        .into_iter()
+        .map(|q| q.name)
+        .collect();
+    Ok(Json(Directory { agents, queues }))
+}

@@ -79,6 +79,9 @@ pub struct Queue {
     pub name: String,
     /// Account ids of the WebACD agents who take this queue's sessions.
     pub members: Vec<i64>,
+    /// Each session goes to the available member with the fewest sessions, instead of
+    /// being offered to every available member to accept by hand.
+    pub auto_assign: bool,
 }
 
 /// How the server reaches its mail server (R3), set on the admin page or in the config.
@@ -161,6 +164,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_queue(&self, name: &str, now: i64) -> StoreResult<Queue>;
     async fn delete_queue(&self, id: i64) -> StoreResult<()>;
     async fn set_queue_members(&self, id: i64, members: &[i64]) -> StoreResult<Queue>;
+    async fn set_queue_auto_assign(&self, id: i64, auto_assign: bool) -> StoreResult<Queue>;
 
     async fn session_started(&self, number: &str, at: i64, by: i64) -> StoreResult<()>;
     async fn session_ended(&self, number: &str, reason: &str, at: i64) -> StoreResult<()>;

@@ -253,9 +253,10 @@ impl Store for SqliteStore {
     }
 
     async fn queues(&self) -> StoreResult<Vec<Queue>> {
-        let rows = sqlx::query("SELECT id, name FROM queues ORDER BY name COLLATE NOCASE")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, name, auto_assign FROM queues ORDER BY name COLLATE NOCASE")
+                .fetch_all(&self.pool)
+                .await?;
         let members = sqlx::query("SELECT queue_id, account_id FROM queue_members ORDER BY 2")
             .fetch_all(&self.pool)
             .await?;
@@ -266,6 +267,7 @@ impl Store for SqliteStore {
                 id,
                 name: row.try_get("name")?,
                 members: Vec::new(),
+                auto_assign: row.try_get("auto_assign")?,
             };
             for m in &members {
                 if m.try_get::<i64, _>("queue_id")? == id {
@@ -288,6 +290,7 @@ impl Store for SqliteStore {
                 id: done.last_insert_rowid(),
                 name: name.to_owned(),
                 members: Vec::new(),
+                auto_assign: false,
             }),
             Err(e) if unique_violation(&e) => Err(StoreError::Conflict(format!(
                 "a queue named {name:?} already exists"
@@ -334,6 +337,22 @@ impl Store for SqliteStore {
                 })?;
         }
         tx.commit().await?;
+        self.queues()
+            .await?
+            .into_iter()
+            .find(|q| q.id == id)
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn set_queue_auto_assign(&self, id: i64, auto_assign: bool) -> StoreResult<Queue> {
+        let done = sqlx::query("UPDATE queues SET auto_assign = ? WHERE id = ?")
+            .bind(auto_assign)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
         self.queues()
             .await?
             .into_iter()

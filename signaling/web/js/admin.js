@@ -96,6 +96,12 @@ async function loadQueues() {
       },
     }), a.display_name)),
     agents.length ? null : h('span', { class: 'muted' }, 'No WebACD agents yet.'),
+    h('label', { class: 'check auto-assign' }, h('input', {
+      type: 'checkbox', checked: q.auto_assign,
+      onchange: async (event) => {
+        try { await api('PATCH', `/api/admin/queues/${q.id}`, { auto_assign: event.target.checked }); await loadQueues(); } catch (e) { fail(e); }
+      },
+    }), 'Assign automatically (to the available agent with the fewest sessions)'),
     h('button', { class: 'secondary', onclick: async () => {
       try { await api('DELETE', `/api/admin/queues/${q.id}`); await loadQueues(); } catch (e) { fail(e); }
     } }, 'Delete'))) : h('p', { class: 'muted' }, 'No queues yet.'));

@@ -13,9 +13,11 @@ import { Call } from './call.js';
 
 const number = location.pathname.split('/').pop();
 const assisting = new URLSearchParams(location.search).has('assist');
+const accepting = new URLSearchParams(location.search).has('accept');
+const TRANSFER_MESSAGE_MAX = 345; // R10, counted in characters as the server counts them
 const state = {
   you: null, role: null, participants: new Map(), activeCustomer: null, link: null, joinPage: null,
-  emailConfigured: false, invitations: new Map(),
+  emailConfigured: false, invitations: new Map(), webacd: false, transferredTo: null,
 };
 
 const socket = new SessionSocket({ client: 'console', onMessage, onStatus });
@@ -59,6 +61,10 @@ function ownerName(participants, id) {
 }
 
 function onStatus(status, reason) {
+  if (status === 'closed' && reason === 'transferred') {
+    transferred();
+    return;
+  }
   const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],
     gone: ['Disconnected', 'bad'], closed: [reason ? `Disconnected: ${reason}` : 'Disconnected', 'bad'],
     ended: ['Session ended', ''] }[status];
@@ -106,6 +112,7 @@ function render() {
     },
   });
   $('#observer').hidden = role() !== 'observer';
+  $('#webacd-transfer').hidden = !(state.webacd && isPrimary());
   call.render();
   $('#end').hidden = !isPrimary();
   $('#keep-open').hidden = !isPrimary();
@@ -163,6 +170,8 @@ function onMessage(m) {
       state.you = m.you; state.role = m.role; state.activeCustomer = m.active_customer;
       state.participants = new Map(m.participants.map((p) => [p.id, p]));
       control.update(m.control || null);
+      if (m.transfer_message) show($('#transfer-note'), `Message from the rep who transferred this session: ${m.transfer_message}`);
+      else if (accepting) show($('#transfer-note'), 'You accepted this transferred session.');
       render();
       // R1: the dialog needs to know whether the server can send mail, so it waits for it.
       loadLink().then(() => { if (m.open_invite_dialog) openInvite(); });
@@ -201,7 +210,11 @@ function onMessage(m) {
       break;
     }
     case 'invite_status': onInvite(m); break;
-    case 'error': notice(m.message, 'alert'); break;
+    case 'error':
+      // Refused before joining (not your session, no longer offered…): say so plainly.
+      if (state.you === null && m.request) show($('#fatal'), m.message);
+      else notice(m.message, 'alert');
+      break;
     case 'session_ended': ended(m.message); break;
   }
 }
@@ -281,4 +294,59 @@ function renderInvitations() {
     i.state === 'failed' ? h('button', { class: 'secondary retry', onclick: () => socket.send(msg.retryInvite(i.id)) }, 'Retry') : null)));
 }
 
-socket.connect(assisting ? msg.assist(number) : msg.openSession(number));
+// --- WebACD transfer (R10): to another agent or a queue, with a personal message ---
+function transferTarget() {
+  const kind = document.querySelector('input[name=transfer-kind]:checked').value;
+  const value = kind === 'queue' ? $('#transfer-queue').value : $('#transfer-agent').value;
+  return value ? (kind === 'queue' ? { kind, queue: value } : { kind, agent: value }) : null;
+}
+
+function countTransferMessage() {
+  const n = [...$('#transfer-message').value].length;
+  $('#transfer-count').textContent = String(n);
+  $('#transfer-counter').className = n > TRANSFER_MESSAGE_MAX ? 'alert' : 'muted';
+  return n;
+}
+
+$('#transfer-message').addEventListener('input', countTransferMessage);
+$('#webacd-transfer').addEventListener('click', async () => {
+  show($('#transfer-error'), '');
+  try {
+    const directory = await api('GET', '/api/webacd');
+    replace($('#transfer-queue'), directory.queues.map((q) => h('option', { value: q }, q)));
+    replace($('#transfer-agent'), directory.agents.map((a) => h('option', { value: a.agent }, a.name)));
+  } catch (e) {
+    show($('#transfer-error'), e.message);
+  }
+  countTransferMessage();
+  $('#transfer-dialog').showModal();
+});
+$('#transfer-cancel').addEventListener('click', () => $('#transfer-dialog').close());
+$('#transfer-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const target = transferTarget();
+  if (!target) { show($('#transfer-error'), 'Choose a queue or an agent to transfer to.'); return; }
+  const n = countTransferMessage();
+  if (n > TRANSFER_MESSAGE_MAX) {
+    show($('#transfer-error'), `The message has ${n} characters; at most ${TRANSFER_MESSAGE_MAX} fit.`);
+    return;
+  }
+  const text = $('#transfer-message').value.trim();
+  state.transferredTo = target.kind === 'queue' ? `the queue ${target.queue}` : $('#transfer-agent').selectedOptions[0].textContent;
+  socket.send(msg.webacdTransfer(target, text || null));
+  $('#transfer-dialog').close();
+});
+
+function transferred() {
+  shares.releaseMine();
+  call.hangUp();
+  document.title = 'Session transferred · Tandem';
+  replace(document.querySelector('main'), h('section', { class: 'card ended', id: 'transferred' },
+    h('h1', {}, 'You transferred the session'),
+    h('p', {}, `The session went to ${state.transferredTo || 'another agent'}. You have left it.`),
+    h('p', {}, h('a', { href: '/dashboard' }, 'Back to the dashboard'))));
+  $('#end').hidden = true;
+}
+
+api('GET', '/api/me').then((me) => { state.webacd = me.is_webacd; render(); }).catch(() => {});
+socket.connect(accepting ? msg.acceptTransfer(number) : assisting ? msg.assist(number) : msg.openSession(number));
