@@ -96,21 +96,22 @@ async fn sees_the_pattern(viewer: &Browser) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// No decode errors: the decoder never had to ask for a keyframe to recover, dropped no
-/// frame, and produced no corrupt one.
+/// No decode errors: a decoder that fails asks for a keyframe (PLI) to recover, so none
+/// was asked for, and no frame came out corrupt. (Frames dropped for being late to the
+/// display are not decode errors; a loaded machine may drop one.)
 async fn decodes_cleanly(viewer: &Browser) -> anyhow::Result<()> {
     let health = viewer
         .client
         .execute(
             "const d = document.querySelector('figure.tile').dataset;
-             return [Number(d.keyframeRequests || 0), Number(d.framesDropped || 0), Number(d.corruptFrames || 0)];",
+             return [Number(d.keyframeRequests || 0), Number(d.corruptFrames || 0)];",
             vec![],
         )
         .await?;
     let n = |i: usize| health[i].as_u64().unwrap_or(u64::MAX);
     anyhow::ensure!(
-        (n(0), n(1), n(2)) == (0, 0, 0),
-        "{}: keyframe requests, dropped frames, corrupt frames = {health}",
+        (n(0), n(1)) == (0, 0),
+        "{}: keyframe requests, corrupt frames = {health}",
         viewer.person
     );
     Ok(())
