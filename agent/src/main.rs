@@ -260,6 +260,7 @@ async fn share(
                                 title: title.clone(),
                             },
                         };
+                        peers::trace("consent given, capture started");
                         agent.send(ClientMessage::StartShare { source });
                         eprintln!("Sharing {what}. Press Enter to stop sharing, Ctrl-C to leave.");
                     }
@@ -329,6 +330,7 @@ async fn share(
                 match message {
                     ServerMessage::ShareStarted { share } if share.owner == me => my_share = Some(share.share),
                     ServerMessage::ViewerJoined { share, viewer } if Some(share) == my_share => {
+                        peers::trace(&format!("viewer {viewer}: joined"));
                         if let Some(p) = &pipeline {
                             if let Err(e) = peers.add(viewer, share, &p.frames, p.controls.clone()).await {
                                 eprintln!("A viewer could not connect: {e:#}");
@@ -422,10 +424,11 @@ async fn share(
                     };
                     let injected = input.stats().map_or(0, |s| s.injected.load(Ordering::Relaxed));
                     eprintln!(
-                        "Sharing {what} · {} viewer(s) · {:.0} fps · {:.2} Mbit/s{control} · input {injected} injected, {} dropped",
+                        "Sharing {what} · {} viewer(s) · {:.0} fps · {:.2} Mbit/s · {} keyframe requests{control} · input {injected} injected, {} dropped",
                         peers.count(),
                         (frames - last_frames) as f64 / 2.0,
                         (bytes - last_bytes) as f64 * 8.0 / 2.0 / 1_000_000.0,
+                        p.controls.keyframe_requests.load(Ordering::Relaxed),
                         input.dropped(),
                     );
                     last_frames = frames;

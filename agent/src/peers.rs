@@ -34,6 +34,17 @@ use webrtc::runtime::Runtime;
 use crate::input::Input;
 use crate::pipeline::Controls;
 
+/// With `TANDEM_AGENT_TRACE` set, the agent says when each step of a viewer's connection
+/// happens (milliseconds since the Unix epoch), to find where time goes.
+pub fn trace(what: &str) {
+    if std::env::var_os("TANDEM_AGENT_TRACE").is_some() {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        eprintln!("[trace {ms}] {what}");
+    }
+}
+
 /// The label of the data channel that carries a viewer's mouse and keyboard.
 pub const INPUT_CHANNEL: &str = "input";
 
@@ -145,6 +156,7 @@ impl PeerConnectionEventHandler for Trickle {
         state: webrtc::peer_connection::RTCPeerConnectionState,
     ) {
         use webrtc::peer_connection::RTCPeerConnectionState as State;
+        trace(&format!("viewer {}: connection {state:?}", self.to));
         let _ = self.connected.send(matches!(state, State::Connected));
     }
 }
@@ -225,6 +237,15 @@ impl Peers {
                     .build(),
             )
             .with_media_engine(media)
+            // A viewer's browser often reaches us before its candidates do, as a
+            // peer-reflexive candidate; waiting the default second before accepting it
+            // only delays the first frame.
+            .with_setting_engine(
+                rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder::new()
+                    .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+                    .with_srflx_acceptance_min_wait(Some(Duration::from_millis(100)))
+                    .build(),
+            )
             .with_interceptor_registry(registry)
             .with_handler(handler)
             .with_runtime(self.runtime.clone())
@@ -279,6 +300,7 @@ impl Peers {
             .await
             .context("no local description")?
             .sdp;
+        trace(&format!("viewer {viewer}: offer sent"));
         let _ = self.signal.send(ClientMessage::Offer {
             to: viewer,
             stream: StreamRef::Share(share),
@@ -290,7 +312,17 @@ impl Peers {
         let asked = controls.clone();
         tokio::spawn(async move {
             while let Some(event) = requests.poll().await {
-                if let webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(_) = event {
+                let webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(packets) =
+                    event
+                else {
+                    continue;
+                };
+                let wanted = packets.iter().any(|p| {
+                    let any = p.as_any();
+                    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+                });
+                if wanted {
+                    asked.keyframe_requests.fetch_add(1, Ordering::Relaxed);
                     asked.keyframe.store(true, Ordering::Relaxed);
                 }
             }
@@ -332,6 +364,9 @@ impl Peers {
                     controls.keyframe.store(true, Ordering::Relaxed);
                     continue;
                 }
+                if !started {
+                    trace(&format!("viewer {viewer}: first keyframe sent"));
+                }
                 started = true;
                 if std::mem::take(&mut withhold_keyframe) && frame.keyframe {
                     continue;
@@ -370,6 +405,7 @@ impl Peers {
         let Some(viewer) = self.viewers.get_mut(&from) else {
             return Ok(());
         };
+        trace(&format!("viewer {from}: answer received"));
         viewer
             .pc
             .set_remote_description(RTCSessionDescription::answer(sdp)?)

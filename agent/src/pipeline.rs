@@ -14,6 +14,8 @@ use tokio::sync::broadcast;
 pub struct Controls {
     pub stop: AtomicBool,
     pub keyframe: AtomicBool,
+    /// PLI and FIR received from viewers.
+    pub keyframe_requests: AtomicU64,
     pub frames: AtomicU64,
     pub bytes: AtomicU64,
 }
@@ -29,6 +31,10 @@ const FPS: u64 = 30;
 /// How often an unchanged screen is looked at: a change is sent within this much of
 /// happening (not up to a whole frame later), while frames still come at most at `FPS`.
 const POLL: Duration = Duration::from_millis(4);
+/// An unchanged screen still sends its picture again this often, as a P-frame of a few
+/// bytes: a browser that decodes nothing for about three seconds asks for a keyframe, and
+/// a 1080p keyframe costs a hundred kilobytes where this costs a dozen bytes.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Keyframes on request at most this often: a burst of PLIs from several viewers, or a
 /// viewer that keeps asking, costs one keyframe, not one per request.
 const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(500);
@@ -68,6 +74,8 @@ struct Stage<C> {
     /// There is a picture to re-encode when a keyframe is asked for on an unchanged screen.
     have_picture: bool,
     last_forced: Option<Instant>,
+    /// When the last frame went out.
+    last_sent: Instant,
 }
 
 impl<C: Capturer> Stage<C> {
@@ -81,6 +89,7 @@ impl<C: Capturer> Stage<C> {
             started: Instant::now(),
             have_picture: false,
             last_forced: None,
+            last_sent: Instant::now(),
         })
     }
 
@@ -112,7 +121,9 @@ impl<C: Capturer> Stage<C> {
                     .map_err(|e| format!("a captured frame could not be converted: {e}"))?;
                 true
             }
-            Ok(Capture::Unchanged) => keyframe && self.have_picture,
+            Ok(Capture::Unchanged) => {
+                (keyframe || self.last_sent.elapsed() >= HEARTBEAT) && self.have_picture
+            }
             Ok(Capture::Ended(reason)) => return Err(reason.to_owned()),
             Err(e) => return Err(format!("capture failed: {e}")),
         };
@@ -126,6 +137,7 @@ impl<C: Capturer> Stage<C> {
         let ms = self.started.elapsed().as_millis() as u64;
         match self.encoder.encode(yuv, ms) {
             Ok(Some(encoded)) => {
+                self.last_sent = Instant::now();
                 controls.frames.fetch_add(1, Ordering::Relaxed);
                 controls
                     .bytes
@@ -198,6 +210,21 @@ mod tests {
         stage.step(&out, &controls).expect("step");
         assert_eq!(controls.frames.load(Ordering::Relaxed), 2, "one per change");
         assert!(!rx.try_recv().expect("the change").keyframe);
+    }
+
+    #[test]
+    fn an_unchanged_screen_sends_a_heartbeat_of_a_few_bytes_each_second() {
+        let (mut stage, out, controls) = stage();
+        let mut rx = out.subscribe();
+        stage.step(&out, &controls).expect("step");
+        rx.try_recv().expect("first");
+        stage.last_sent = Instant::now() - HEARTBEAT;
+        stage.step(&out, &controls).expect("step");
+        let beat = rx.try_recv().expect("a heartbeat");
+        assert!(!beat.keyframe, "not a keyframe");
+        assert!(beat.data.len() <= 64, "{} bytes", beat.data.len());
+        stage.step(&out, &controls).expect("step");
+        assert!(rx.try_recv().is_err(), "then silence again");
     }
 
     #[test]

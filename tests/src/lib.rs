@@ -298,7 +298,8 @@ impl Drop for SmtpSink {
 }
 
 /// An Xvfb display showing the test pattern: four coloured quadrants and, in the middle,
-/// a square that changes colour ten times a second so frames keep coming.
+/// a frame counter that counts ten times a second, so frames keep coming and a viewer can
+/// tell one frame from the next.
 pub struct PatternDisplay {
     pub display: String,
     conn: std::sync::Arc<x11rb::rust_connection::RustConnection>,
@@ -313,6 +314,18 @@ impl std::fmt::Debug for PatternDisplay {
             .field("display", &self.display)
             .finish()
     }
+}
+
+/// The pattern's frame counter: this many cells, each this many pixels square.
+pub const COUNTER_BITS: u32 = 8;
+pub const COUNTER_CELL: u32 = 16;
+
+/// Where the frame counter's first cell is on a `width`×`height` pattern.
+pub fn counter_origin(width: u16, height: u16) -> (u32, u32) {
+    (
+        u32::from(width) / 2 - COUNTER_BITS * COUNTER_CELL / 2,
+        u32::from(height) / 2 - COUNTER_CELL / 2,
+    )
 }
 
 /// The quadrant colours, top-left, top-right, bottom-left, bottom-right (0xRRGGBB).
@@ -356,7 +369,7 @@ impl PatternDisplay {
     pub fn start(width: u16, height: u16) -> anyhow::Result<Self> {
         use x11rb::connection::Connection;
         use x11rb::protocol::xproto::{
-            ChangeWindowAttributesAux, ConnectionExt as _, CreateWindowAux, WindowClass,
+            ConnectionExt as _, CreateGCAux, CreateWindowAux, Rectangle, WindowClass,
         };
         let this = Self::bare(width, height)?;
         let (conn, root) = (this.conn.clone(), this.root);
@@ -380,22 +393,27 @@ impl PatternDisplay {
             )?;
             conn.map_window(id)?;
         }
-        let blink = conn.generate_id()?;
-        let (bx, by) = (width / 2 - 20, height / 2 - 20);
+        // The frame counter: COUNTER_BITS cells of COUNTER_CELL×COUNTER_CELL pixels in a row
+        // at the centre, white for a one, black for a zero, counting ten times a second.
+        let counter = conn.generate_id()?;
+        let (cx, cy) = counter_origin(width, height);
+        let cell = COUNTER_CELL as u16;
         conn.create_window(
             0,
-            blink,
+            counter,
             root,
-            bx as i16,
-            by as i16,
-            40,
-            40,
+            cx as i16,
+            cy as i16,
+            cell * COUNTER_BITS as u16,
+            cell,
             0,
             WindowClass::INPUT_OUTPUT,
             0,
-            &CreateWindowAux::new().background_pixel(0xffffff),
+            &CreateWindowAux::new().background_pixel(0x000000),
         )?;
-        conn.map_window(blink)?;
+        conn.map_window(counter)?;
+        let gc = conn.generate_id()?;
+        conn.create_gc(gc, counter, &CreateGCAux::new().foreground(0xffffff))?;
         conn.warp_pointer(
             x11rb::NONE,
             root,
@@ -409,16 +427,23 @@ impl PatternDisplay {
         conn.flush()?;
         let stop = this.stop.clone();
         let stopped = stop.clone();
-        let blinker = conn.clone();
+        let painter = conn.clone();
         std::thread::spawn(move || {
-            let conn = blinker;
+            let conn = painter;
             let mut n = 0u32;
             while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                n += 1;
-                let colour = if n % 2 == 0 { 0xffffff } else { 0x000000 };
-                let aux = ChangeWindowAttributesAux::new().background_pixel(colour);
-                if conn.change_window_attributes(blink, &aux).is_err()
-                    || conn.clear_area(false, blink, 0, 0, 0, 0).is_err()
+                n = (n + 1) % (1 << COUNTER_BITS);
+                let ones: Vec<Rectangle> = (0..COUNTER_BITS)
+                    .filter(|bit| n >> bit & 1 == 1)
+                    .map(|bit| Rectangle {
+                        x: (bit * COUNTER_CELL) as i16,
+                        y: 0,
+                        width: cell,
+                        height: cell,
+                    })
+                    .collect();
+                if conn.clear_area(false, counter, 0, 0, 0, 0).is_err()
+                    || conn.poly_fill_rectangle(counter, gc, &ones).is_err()
                     || conn.flush().is_err()
                 {
                     break;

@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, QUADRANTS, Server};
+use tandem_tests::{
+    AgentProcess, Browser, COUNTER_BITS, COUNTER_CELL, Chromedriver, PatternDisplay, QUADRANTS,
+    Server, counter_origin,
+};
 
 /// Every test's stage: the pattern on Xvfb, the server, Chromium, and a rep who has
 /// logged in and started a session whose join link is `link`.
@@ -86,6 +89,7 @@ async fn sees_the_pattern(viewer: &Browser) -> anyhow::Result<()> {
         );
     }
     let before = frames(viewer).await?;
+    let counted = counter(viewer).await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let after = frames(viewer).await?;
     anyhow::ensure!(
@@ -93,7 +97,28 @@ async fn sees_the_pattern(viewer: &Browser) -> anyhow::Result<()> {
         "{}: frames stopped at {before}",
         viewer.person
     );
+    // The pattern's own frame counter moved on in the decoded picture.
+    let later = counter(viewer).await?;
+    anyhow::ensure!(
+        later != counted,
+        "{}: the decoded frame counter stayed at {counted}",
+        viewer.person
+    );
     Ok(())
+}
+
+/// The pattern's frame counter as the viewer decodes it.
+async fn counter(viewer: &Browser) -> anyhow::Result<u32> {
+    let (x, y) = counter_origin(640, 480);
+    let mut n = 0;
+    for bit in 0..COUNTER_BITS {
+        let cx = x + bit * COUNTER_CELL + COUNTER_CELL / 2;
+        let px = decoded_pixel(viewer, cx, y + COUNTER_CELL / 2).await?;
+        if px & 0xff > 0x80 {
+            n |= 1 << bit;
+        }
+    }
+    Ok(n)
 }
 
 /// No decode errors: a decoder that fails asks for a keyframe (PLI) to recover, so none
