@@ -295,6 +295,13 @@ pub async fn run(
     let registry = state.registry.clone();
     let flusher = state.clone();
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Signaling is many small messages: send each at once instead of waiting for the
+    // peer's delayed ACK (Nagle), which would add up to 40 ms to a join or an offer.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

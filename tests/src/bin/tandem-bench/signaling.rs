@@ -27,6 +27,7 @@ async fn connect_with(addr: SocketAddr, from: u32, cookie: Option<&str>) -> anyh
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
     let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
     let mut request =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
             "ws://{addr}/ws"
