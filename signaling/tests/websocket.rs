@@ -520,18 +520,7 @@ async fn r10_a_webacd_transfer_to_a_queue_reaches_an_available_agent_with_the_me
         .json()
         .await
         .expect("queue");
-    let sam_id = {
-        let reps: Value = admin
-            .get("/api/admin/reps")
-            .await
-            .json()
-            .await
-            .expect("reps");
-        reps.as_array()
-            .and_then(|r| r.iter().find(|a| a["username"] == "sam"))
-            .and_then(|a| a["id"].as_i64())
-            .expect("sam's id")
-    };
+    let sam_id = server.account_id(&admin, "sam").await;
     let response = admin
         .put(
             &format!("/api/admin/queues/{}/members", queue["id"]),
@@ -687,19 +676,11 @@ async fn r10_automatic_distribution_picks_the_available_agent_with_the_fewest_se
         .json()
         .await
         .expect("queue");
-    let reps: Value = admin
-        .get("/api/admin/reps")
-        .await
-        .json()
-        .await
-        .expect("reps");
-    let id = |name: &str| {
-        reps.as_array()
-            .and_then(|r| r.iter().find(|a| a["username"] == name))
-            .and_then(|a| a["id"].as_i64())
-            .expect("id")
-    };
-    let members = json!({"members": [id("sam"), id("tess"), id("uma")]});
+    let members = json!({"members": [
+        server.account_id(&admin, "sam").await,
+        server.account_id(&admin, "tess").await,
+        server.account_id(&admin, "uma").await,
+    ]});
     let path = format!("/api/admin/queues/{}", queue["id"]);
     assert_eq!(
         admin

@@ -57,6 +57,36 @@ impl Server {
         })
     }
 
+    /// The site's limits (R4): customers one rep helps at once, and whether a rep may run
+    /// several sessions.
+    pub async fn set_limits(
+        &self,
+        max_customers: u32,
+        multiple_sessions: bool,
+    ) -> anyhow::Result<()> {
+        self.admin_call(
+            "PUT",
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": max_customers, "allow_multiple_sessions": multiple_sessions}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Every account's id by username, from the admin API (one admin login: logins are
+    /// rate-limited per address).
+    pub async fn account_ids(&self) -> anyhow::Result<std::collections::HashMap<String, i64>> {
+        let reps = self
+            .admin_call("GET", "/api/admin/reps", Value::Null)
+            .await?;
+        Ok(reps
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| Some((a["username"].as_str()?.to_owned(), a["id"].as_i64()?)))
+            .collect())
+    }
+
     /// Create a rep account through the admin API.
     pub async fn create_rep(
         &self,
@@ -586,6 +616,18 @@ impl Browser {
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         self.find(css).await?.click().await?;
         Ok(())
+    }
+
+    /// Is the element there and shown (not `hidden`, and laid out)?
+    pub async fn is_shown(&self, css: &str) -> anyhow::Result<bool> {
+        let v = self
+            .client
+            .execute(
+                "const e = document.querySelector(arguments[0]); return Boolean(e && !e.hidden && e.offsetParent !== null);",
+                vec![json!(css)],
+            )
+            .await?;
+        Ok(v.as_bool().unwrap_or(false))
     }
 
     pub async fn text(&self, css: &str) -> anyhow::Result<String> {

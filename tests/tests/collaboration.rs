@@ -13,22 +13,10 @@ use tandem_tests::{
     AgentProcess, Browser, Chromedriver, InputRecorder, PatternDisplay, Server, XInput,
 };
 
-/// Is the element there and shown?
-async fn shown(browser: &Browser, css: &str) -> anyhow::Result<bool> {
-    let v = browser
-        .client
-        .execute(
-            "const e = document.querySelector(arguments[0]); return Boolean(e && !e.hidden && e.offsetParent !== null);",
-            vec![serde_json::json!(css)],
-        )
-        .await?;
-    Ok(v.as_bool().unwrap_or(false))
-}
-
 /// Wait until `css` is shown (true) or not (false).
 async fn until_shown(browser: &Browser, css: &str, want: bool) -> anyhow::Result<()> {
     for _ in 0..100 {
-        if shown(browser, css).await? == want {
+        if browser.is_shown(css).await? == want {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -4,7 +4,6 @@
 //! message (R4); the rep closes the session page and both customers see that the session
 //! ended (R2). Screenshots of each step: target/e2e-artifacts/console/.
 
-use serde_json::json;
 use tandem_tests::{ADMIN_PASSWORD, Chromedriver, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,13 +12,7 @@ async fn rep_and_customers_in_the_browser() -> anyhow::Result<()> {
     server
         .create_rep("rita", "Rita Rep", "rita-password")
         .await?;
-    server
-        .admin_call(
-            "PUT",
-            "/api/admin/settings",
-            json!({"max_customers_per_rep": 2, "allow_multiple_sessions": false}),
-        )
-        .await?;
+    server.set_limits(2, false).await?;
     assert_ne!(ADMIN_PASSWORD, "rita-password");
     let chrome = Chromedriver::start("console").await?;
     let base = &server.base;

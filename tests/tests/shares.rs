@@ -3,7 +3,6 @@
 //! switching the active customer ends it and closes every tile; so does Stop sharing.
 //! Screenshots: target/e2e-artifacts/shares/.
 
-use serde_json::json;
 use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, Server};
 
 /// Wait until this page decodes a share from `owner` at `size` with frames advancing.
@@ -61,13 +60,7 @@ async fn the_reps_screen_reaches_every_customer_and_a_switch_ends_it() -> anyhow
     server
         .create_rep("rita", "Rita Rep", "rita-password")
         .await?;
-    server
-        .admin_call(
-            "PUT",
-            "/api/admin/settings",
-            json!({"max_customers_per_rep": 3, "allow_multiple_sessions": false}),
-        )
-        .await?;
+    server.set_limits(3, false).await?;
     let chrome = Chromedriver::start("shares").await?;
     let rep = chrome.media_browser("rep").await?;
     rep.log_in(&server.base, "rita", "rita-password").await?;
@@ -124,13 +117,7 @@ async fn r7_switching_customers_stops_the_first_agent_and_shows_the_second() -> 
     server
         .create_rep("rita", "Rita Rep", "rita-password")
         .await?;
-    server
-        .admin_call(
-            "PUT",
-            "/api/admin/settings",
-            json!({"max_customers_per_rep": 3, "allow_multiple_sessions": false}),
-        )
-        .await?;
+    server.set_limits(3, false).await?;
     let chrome = Chromedriver::start("switch-agents").await?;
     let rep = chrome.media_browser("rep").await?;
     rep.log_in(&server.base, "rita", "rita-password").await?;

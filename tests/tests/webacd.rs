@@ -9,18 +9,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tandem_tests::{Browser, Chromedriver, Server};
-
-async fn hidden(browser: &Browser, css: &str) -> anyhow::Result<bool> {
-    let v = browser
-        .client
-        .execute(
-            "const e = document.querySelector(arguments[0]); return !e || e.hidden;",
-            vec![json!(css)],
-        )
-        .await?;
-    Ok(v.as_bool().unwrap_or(false))
-}
+use tandem_tests::{Chromedriver, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r10_a_transfer_to_a_queue_reaches_the_available_agent_with_the_message()
@@ -35,20 +24,13 @@ async fn r10_a_transfer_to_a_queue_reaches_the_available_agent_with_the_message(
     server
         .create_rep("nora", "Nora Novice", "nora-password")
         .await?;
-    let reps = server
-        .admin_call("GET", "/api/admin/reps", json!(null))
-        .await?;
-    let id = |name: &str| {
-        reps.as_array()
-            .and_then(|r| r.iter().find(|a| a["username"] == name))
-            .and_then(|a| a["id"].as_i64())
-            .unwrap_or(0)
-    };
+    let ids = server.account_ids().await?;
     for agent in ["rita", "sam"] {
+        let id = ids.get(agent).copied().unwrap_or_default();
         server
             .admin_call(
                 "PATCH",
-                &format!("/api/admin/reps/{}", id(agent)),
+                &format!("/api/admin/reps/{id}"),
                 json!({"is_webacd": true}),
             )
             .await?;
@@ -60,7 +42,7 @@ async fn r10_a_transfer_to_a_queue_reaches_the_available_agent_with_the_message(
         .admin_call(
             "PUT",
             &format!("/api/admin/queues/{}/members", queue["id"]),
-            json!({"members": [id("sam")]}),
+            json!({"members": [ids.get("sam").copied().unwrap_or_default()]}),
         )
         .await?;
 
@@ -94,10 +76,13 @@ async fn r10_a_transfer_to_a_queue_reaches_the_available_agent_with_the_message(
     nora.start_session(false).await?;
     nora.find("#participants li").await?;
     anyhow::ensure!(
-        hidden(&nora, "#webacd-transfer").await?,
+        !nora.is_shown("#webacd-transfer").await?,
         "Nora sees the WebACD transfer"
     );
-    anyhow::ensure!(hidden(&nora, "#webacd").await?, "no WebACD on Nora's pages");
+    anyhow::ensure!(
+        !nora.is_shown("#webacd").await?,
+        "no WebACD on Nora's pages"
+    );
 
     // The counter counts characters as people do; 346 is refused.
     rita.find("#webacd-transfer:not([hidden])")

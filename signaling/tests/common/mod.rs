@@ -105,6 +105,20 @@ impl TestServer {
         self.login(username, REP_PASSWORD).await
     }
 
+    /// An account's id, from the admin API (logins are rate-limited: reuse `admin`).
+    pub async fn account_id(&self, admin: &Http, username: &str) -> i64 {
+        let reps: Value = admin
+            .get("/api/admin/reps")
+            .await
+            .json()
+            .await
+            .expect("reps");
+        reps.as_array()
+            .and_then(|r| r.iter().find(|a| a["username"] == username))
+            .and_then(|a| a["id"].as_i64())
+            .expect("the account exists")
+    }
+
     pub async fn set_max_customers(&self, max: u32, multiple: bool) {
         let admin = self.admin().await;
         let response = admin

@@ -58,13 +58,7 @@ impl Stack {
         server
             .create_rep("rita", "Rita Rep", "rita-password")
             .await?;
-        server
-            .admin_call(
-                "PUT",
-                "/api/admin/settings",
-                json!({"max_customers_per_rep": 8, "allow_multiple_sessions": false}),
-            )
-            .await?;
+        server.set_limits(8, false).await?;
         let chrome = Chromedriver::start(&format!("bench-{kind}-{height}")).await?;
         let rep = chrome.media_browser("rep").await?;
         rep.log_in(&server.base, "rita", "rita-password").await?;

@@ -103,13 +103,7 @@ pub async fn measure(
     server
         .create_rep("rita", "Rita Rep", "rita-password")
         .await?;
-    server
-        .admin_call(
-            "PUT",
-            "/api/admin/settings",
-            json!({"max_customers_per_rep": 50, "allow_multiple_sessions": false}),
-        )
-        .await?;
+    server.set_limits(50, false).await?;
     let addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
     // The rep logs in and opens a session.
     let http = reqwest::Client::new();
