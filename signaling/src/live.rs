@@ -114,6 +114,14 @@ struct Live {
     resume_tokens: Vec<String>,
 }
 
+impl Live {
+    /// The account of the session's primary rep (none while a WebACD transfer waits).
+    fn primary_account(&self) -> Option<i64> {
+        let primary = self.session.primary()?;
+        self.reps.get(&primary).map(|a| a.id)
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     sessions: HashMap<SessionNumber, Live>,
@@ -189,12 +197,10 @@ impl Registry {
     ) -> Result<Started, Refusal> {
         let mut inner = self.lock();
         if !settings.allow_multiple_sessions {
-            let running = inner.sessions.values().find(|live| {
-                live.session
-                    .primary()
-                    .and_then(|p| live.reps.get(&p))
-                    .is_some_and(|a| a.id == account.id)
-            });
+            let running = inner
+                .sessions
+                .values()
+                .find(|live| live.primary_account() == Some(account.id));
             if let Some(live) = running {
                 return Err(Refusal::new(
                     ErrorCode::SiteLimit,
@@ -403,10 +409,7 @@ impl Registry {
 
     /// Customers the primary rep of `number` helps in their other live sessions (R4).
     fn load_elsewhere(inner: &Inner, number: SessionNumber) -> u32 {
-        let account = inner.sessions.get(&number).and_then(|live| {
-            let primary = live.session.primary()?;
-            live.reps.get(&primary).map(|a| a.id)
-        });
+        let account = inner.sessions.get(&number).and_then(Live::primary_account);
         let Some(account) = account else {
             return 0;
         };
@@ -414,12 +417,7 @@ impl Registry {
             .sessions
             .iter()
             .filter(|(n, _)| **n != number)
-            .filter(|(_, live)| {
-                live.session
-                    .primary()
-                    .and_then(|p| live.reps.get(&p))
-                    .is_some_and(|a| a.id == account)
-            })
+            .filter(|(_, live)| live.primary_account() == Some(account))
             .map(|(_, live)| live.session.customer_count())
             .sum()
     }

@@ -656,6 +656,13 @@ impl Browser {
         }
     }
 
+    /// Join a session as a customer by its link, with this name.
+    pub async fn join(&self, link: &str, name: &str) -> anyhow::Result<()> {
+        self.goto(link).await?;
+        self.fill("#name", name).await?;
+        self.click("#join-button").await
+    }
+
     /// Log in on the console (from any page that needs it).
     pub async fn log_in(&self, base: &str, username: &str, password: &str) -> anyhow::Result<()> {
         self.goto(&format!("{base}/login")).await?;

@@ -171,9 +171,7 @@ async fn the_agent_streams_the_customers_screen_to_every_participant() -> anyhow
 
     // Another customer joins later and sees it too: one capture, one encode, two viewers.
     let bea = chrome.media_browser("bea").await?;
-    bea.goto(&link).await?;
-    bea.fill("#name", "Bea").await?;
-    bea.click("#join-button").await?;
+    bea.join(&link, "Bea").await?;
     sees_the_pattern(&bea).await?;
     decodes_cleanly(&bea).await?;
     bea.screenshot("02-customer-sees-agent").await?;
@@ -199,9 +197,7 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
 
     // The customer joins in the browser; the page shows the attach command.
     let ann = chrome.media_browser("ann").await?;
-    ann.goto(&link).await?;
-    ann.fill("#name", "Ann").await?;
-    ann.click("#join-button").await?;
+    ann.join(&link, "Ann").await?;
     let command = ann
         .wait_text("#agent-command", "./tandem-agent attach --server")
         .await?;
@@ -217,7 +213,8 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
     agent.answer("n").await?;
     rep.wait_text("#notices", "Ann declined to share their screen")
         .await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Longer than the agent's 2-second status line, which any capture would print.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     anyhow::ensure!(
         rep.client
             .find_all(fantoccini::Locator::Css("figure.tile"))

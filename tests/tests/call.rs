@@ -61,9 +61,7 @@ async fn r11_a_call_with_voice_and_camera_mute_leave_and_end() -> anyhow::Result
     rep.log_in(&server.base, "rita", "rita-password").await?;
     let (_, link) = rep.start_session(false).await?;
     let ann = chrome.media_browser("ann").await?;
-    ann.goto(&link).await?;
-    ann.fill("#name", "Ann").await?;
-    ann.click("#join-button").await?;
+    ann.join(&link, "Ann").await?;
     ann.find("#in-session").await?;
     ann.wait_text("#call-status", "No call").await?;
     anyhow::ensure!(

@@ -49,9 +49,7 @@ async fn rep_and_customers_in_the_browser() -> anyhow::Result<()> {
 
     // C2: the first customer follows the link and is in at once.
     let ann = chrome.browser("ann").await?;
-    ann.goto(&link).await?;
-    ann.fill("#name", "Ann").await?;
-    ann.click("#join-button").await?;
+    ann.join(&link, "Ann").await?;
     ann.find("#in-session").await?;
     rep.wait_text("#participants", "Ann").await?;
     ann.screenshot("04-joined-by-link").await?;
@@ -88,9 +86,7 @@ async fn rep_and_customers_in_the_browser() -> anyhow::Result<()> {
 
     // R4: a third customer is one too many; the message says why, and the rep is told.
     let cid = chrome.browser("cid").await?;
-    cid.goto(&link).await?;
-    cid.fill("#name", "Cid").await?;
-    cid.click("#join-button").await?;
+    cid.join(&link, "Cid").await?;
     let refusal = cid.wait_text("#join-error", "2 customers").await?;
     assert!(refusal.contains("the most this site allows"), "{refusal}");
     let kept = cid.find("#name").await?.prop("value").await?;

@@ -124,9 +124,7 @@ async fn c1_the_rep_in_control_clicks_and_types_on_the_customers_desktop() -> an
 
     // A second customer watches too; her page has an input channel like everyone's.
     let bea = chrome.media_browser("bea").await?;
-    bea.goto(&link).await?;
-    bea.fill("#name", "Bea").await?;
-    bea.click("#join-button").await?;
+    bea.join(&link, "Bea").await?;
     bea.wait_text("figure.tile figcaption", "640×480").await?;
 
     // C1: before the customer allows it, nothing the rep does reaches the desktop.

@@ -75,9 +75,7 @@ async fn an_emailed_customer_follows_the_link_into_the_session() -> anyhow::Resu
         .unwrap_or_default()
         .to_owned();
     let ann = chrome.browser("ann").await?;
-    ann.goto(&emailed_link).await?;
-    ann.fill("#name", "Ann").await?;
-    ann.click("#join-button").await?;
+    ann.join(&emailed_link, "Ann").await?;
     ann.find("#in-session").await?;
     rep.wait_text("#participants", "Ann").await?;
     ann.screenshot("03-joined-from-email").await?;

@@ -68,9 +68,7 @@ async fn the_reps_screen_reaches_every_customer_and_a_switch_ends_it() -> anyhow
     let mut customers = vec![];
     for name in ["Ann", "Bea"] {
         let customer = chrome.media_browser(&name.to_lowercase()).await?;
-        customer.goto(&link).await?;
-        customer.fill("#name", name).await?;
-        customer.click("#join-button").await?;
+        customer.join(&link, name).await?;
         customer.find("#in-session").await?;
         rep.wait_text("#participants", name).await?;
         customers.push(customer);
@@ -132,9 +130,7 @@ async fn r7_switching_customers_stops_the_first_agent_and_shows_the_second() -> 
     bob.wait_for("helping another customer now").await?;
     // A third customer watches from her browser.
     let cara = chrome.media_browser("cara").await?;
-    cara.goto(&link).await?;
-    cara.fill("#name", "Cara").await?;
-    cara.click("#join-button").await?;
+    cara.join(&link, "Cara").await?;
     sees_share(&cara, "Ann", "640×480").await?;
     rep.screenshot("01-viewing-ann").await?;
 

@@ -60,9 +60,7 @@ async fn r10_a_transfer_to_a_queue_reaches_the_available_agent_with_the_message(
     rita.log_in(&server.base, "rita", "rita-password").await?;
     let (_, link) = rita.start_session(false).await?;
     let ann = chrome.media_browser("ann").await?;
-    ann.goto(&link).await?;
-    ann.fill("#name", "Ann").await?;
-    ann.click("#join-button").await?;
+    ann.join(&link, "Ann").await?;
     ann.find("#in-session").await?;
     rita.click("#start-call").await?;
     ann.click("#join-call").await?;

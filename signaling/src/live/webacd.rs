@@ -185,12 +185,7 @@ impl Registry {
         inner
             .sessions
             .values()
-            .filter(|live| {
-                live.session
-                    .primary()
-                    .and_then(|p| live.reps.get(&p))
-                    .is_some_and(|a| a.id == account)
-            })
+            .filter(|live| live.primary_account() == Some(account))
             .count() as u32
     }
 

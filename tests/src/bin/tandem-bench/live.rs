@@ -199,9 +199,7 @@ impl Stack {
     pub async fn add_viewer(&mut self) -> anyhow::Result<()> {
         let name = format!("viewer{}", self.customers.len() + 2);
         let b = self.chrome.media_browser(&name).await?;
-        b.goto(&self.link).await?;
-        b.fill("#name", &name).await?;
-        b.click("#join-button").await?;
+        b.join(&self.link, &name).await?;
         b.wait_text(
             "figure.tile figcaption",
             &format!("{}×{}", self.width, self.height),
