@@ -4,7 +4,13 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
     /// The most customers one rep may help at the same time, across all their sessions (R4).
+    /// Only admitted customers take a place: a join by link and an admission are checked
+    /// against it, a join by number is not (C2).
     pub max_customers_per_rep: u32,
+    /// The most customers who may wait in this session's waiting room at once (C2). Joins by
+    /// number beyond it are refused, so strangers trying numbers can fill the waiting room
+    /// but never the rep's places, and a customer with the join link still gets in.
+    pub max_waiting: u32,
     /// How long a lost connection may take to come back before the participant is removed,
     /// or, for the primary rep, before the session ends (R2).
     pub reconnect_grace_ms: u64,
@@ -16,6 +22,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             max_customers_per_rep: 5,
+            max_waiting: 10,
             reconnect_grace_ms: 30_000,
             attach_grace_ms: 60_000,
         }

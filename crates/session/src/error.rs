@@ -20,6 +20,15 @@ pub enum SessionError {
          please try again later"
     )]
     SessionFull { max: u32 },
+    /// A rep tried to admit a waiting customer beyond R4's maximum; the customer waits on.
+    #[error(
+        "you are already helping {max} customers, the most this site allows; the customer \
+         stays in the waiting room until one of your customers leaves"
+    )]
+    AdmitBeyondMaximum { max: u32 },
+    /// A join by number found the waiting room at its cap (C2).
+    #[error("the waiting room of this session is full; ask your support rep for the join link")]
+    WaitingRoomFull { max: u32 },
     #[error("{0}")]
     InvalidName(&'static str),
     #[error("{0:?} is not an email address")]
@@ -66,7 +75,13 @@ impl SessionError {
             }
             SessionError::NotPermitted(_) => ErrorCode::NotPermitted,
             SessionError::NotWebacdAgent => ErrorCode::NotWebacdAgent,
-            SessionError::SessionFull { .. } => ErrorCode::SessionFull,
+            SessionError::SessionFull { .. } | SessionError::AdmitBeyondMaximum { .. } => {
+                ErrorCode::SessionFull
+            }
+            // Not `session_full`: that code means the rep has no place left (and the server
+            // tells the rep who could not get in); here the rep may well have places, and
+            // the refusal comes from the site's cap on the waiting room.
+            SessionError::WaitingRoomFull { .. } => ErrorCode::SiteLimit,
             SessionError::InvalidName(_) => ErrorCode::InvalidName,
             SessionError::InvalidAddress(_) => ErrorCode::InvalidAddress,
             SessionError::TooLong { .. } => ErrorCode::TooLong,

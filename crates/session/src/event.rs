@@ -23,15 +23,20 @@ pub struct Join {
     pub id: ParticipantId,
     pub name: String,
     pub kind: JoinKind,
-    /// Customers the primary rep already helps in their other sessions (R4).
+    /// Customers the primary rep already helps in their other sessions (R4): the sum of
+    /// [`Session::customer_count`](crate::Session::customer_count) over them. Only a join
+    /// by link is checked against the maximum; a join by number waits without a place.
     pub rep_load_elsewhere: u32,
 }
 
 #[derive(Clone, Debug)]
 pub enum JoinKind {
-    /// By the join link's secret: admitted at once (C2).
+    /// By the join link's secret: admitted at once (C2), taking one of the rep's places
+    /// (R4), even when the waiting room is full.
     CustomerByLink,
-    /// By the session number alone: waits in the waiting room (C2).
+    /// By the session number alone: waits in the waiting room (C2), within its cap
+    /// ([`SessionConfig::max_waiting`]) and without taking a place until admitted
+    /// ([`Event::Admit`]).
     CustomerByNumber,
     /// A rep who typed the session number under "Assist Session" (R8).
     Assistant(RepInfo),
@@ -53,9 +58,22 @@ pub enum Timer {
 pub enum Event {
     Join(Join),
     /// A message from a participant's connection.
+    ///
+    /// `ClientMessage::Admit` should come as [`Event::Admit`] instead, which carries the
+    /// rep's load elsewhere; as a command it is checked as if the rep had no customers in
+    /// other sessions.
     Command {
         from: ParticipantId,
         message: ClientMessage,
+    },
+    /// A rep admits a waiting customer (C2): the runtime's form of `ClientMessage::Admit`,
+    /// with what R4's maximum needs. Admission is where a customer who joined by number
+    /// takes a place; beyond the maximum it is refused and the customer waits on.
+    Admit {
+        from: ParticipantId,
+        participant: ParticipantId,
+        /// As in [`Join::rep_load_elsewhere`].
+        rep_load_elsewhere: u32,
     },
     /// The participant's connection opened (the primary's first time) or came back.
     Connected {

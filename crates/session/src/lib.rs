@@ -11,6 +11,7 @@
 //! | R1 start, R2 page and grace | [`Session::start`], `participants.rs` |
 //! | R3 invite | `talk.rs` |
 //! | R4 many customers, C2 waiting room | `participants.rs` |
+//! | display names (no invisible or bidi characters, no rep's name) | `names.rs` |
 //! | R5 active customer, R6 shares, R7 switching | `sharing.rs` |
 //! | R8 assist, R9 transfer control, C1 consent | `control.rs` |
 //! | R10 WebACD | `webacd.rs` |
@@ -22,6 +23,7 @@ mod config;
 mod control;
 mod error;
 mod event;
+mod names;
 mod output;
 mod participants;
 mod session;
@@ -33,5 +35,6 @@ pub use audit::{Actor, AuditAction, AuditRecord};
 pub use config::{RepInfo, SessionConfig};
 pub use error::SessionError;
 pub use event::{Event, Join, JoinKind, Start, Timer};
+pub use names::valid_name;
 pub use output::{Invitation, Output, WebacdTransfer};
 pub use session::Session;

@@ -1,34 +1,19 @@
 //! Who is in the session: joining (R4, R8, C2), the waiting room, leaving, and the
 //! primary rep's page and connection (R2).
+//!
+//! R4's places and C2's waiting room are counted apart: a customer takes one of the rep's
+//! places when they are in the session (joined by link, or admitted), never while they
+//! wait. Strangers who try session numbers can fill a waiting room up to its own cap, but
+//! cannot lock out the customer who has the link.
 
-use tandem_protocol::{
-    Admission, EndReason, LeaveReason, NAME_MAX_CHARS, ParticipantId, Role, ServerMessage,
-};
+use tandem_protocol::{Admission, EndReason, LeaveReason, ParticipantId, Role, ServerMessage};
 
 use crate::audit::AuditAction;
 use crate::error::SessionError;
 use crate::event::{Join, JoinKind, Timer};
+use crate::names::{REP_NAME_TAKEN, name_key, valid_name};
 use crate::output::{Outbox, Output};
 use crate::session::{Audience, Participant, Session};
-
-/// A display name as people will see it: trimmed, not empty, not too long, printable.
-pub(crate) fn valid_name(name: &str) -> Result<String, SessionError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(SessionError::InvalidName("please enter your name"));
-    }
-    if name.chars().count() > NAME_MAX_CHARS {
-        return Err(SessionError::InvalidName(
-            "that name is too long; use at most 64 characters",
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(SessionError::InvalidName(
-            "a name cannot contain control characters",
-        ));
-    }
-    Ok(name.to_owned())
-}
 
 impl Session {
     pub(crate) fn join(&mut self, join: Join, out: &mut Outbox) -> Result<(), SessionError> {
@@ -36,6 +21,13 @@ impl Session {
             return Err(SessionError::DuplicateParticipant(join.id));
         }
         let name = valid_name(&join.name)?;
+        let by_customer = matches!(
+            join.kind,
+            JoinKind::CustomerByLink | JoinKind::CustomerByNumber | JoinKind::Agent { .. }
+        );
+        if by_customer && self.is_a_reps_name(&name) {
+            return Err(SessionError::InvalidName(REP_NAME_TAKEN));
+        }
         let id = join.id;
         let mut participant = Participant {
             name,
@@ -49,18 +41,20 @@ impl Session {
         };
         let mut transfer_message = None;
         match join.kind {
-            JoinKind::CustomerByLink | JoinKind::CustomerByNumber => {
-                let max = self.config.max_customers_per_rep;
-                if self
-                    .customer_count()
-                    .saturating_add(join.rep_load_elsewhere)
-                    >= max
-                {
+            JoinKind::CustomerByLink => {
+                if self.places_taken(join.rep_load_elsewhere) {
+                    let max = self.config.max_customers_per_rep;
                     return Err(SessionError::SessionFull { max });
                 }
-                if matches!(join.kind, JoinKind::CustomerByNumber) {
-                    participant.admission = Admission::Waiting;
+            }
+            JoinKind::CustomerByNumber => {
+                // No place is taken yet (R4 applies when the rep admits them), but the
+                // waiting room has its own cap so it cannot grow without end (C2).
+                let max = self.config.max_waiting;
+                if self.waiting_count() >= max {
+                    return Err(SessionError::WaitingRoomFull { max });
                 }
+                participant.admission = Admission::Waiting;
             }
             JoinKind::Assistant(rep) => {
                 participant.role = Role::Assistant;
@@ -146,20 +140,41 @@ impl Session {
         Ok(())
     }
 
-    /// Let a waiting customer in (C2).
+    /// Whether every one of the rep's places is taken: the customers admitted here and
+    /// `load_elsewhere` in the primary rep's other sessions, against R4's maximum.
+    fn places_taken(&self, load_elsewhere: u32) -> bool {
+        self.customer_count().saturating_add(load_elsewhere) >= self.config.max_customers_per_rep
+    }
+
+    /// Whether `name` would pass for a rep's in this session (see [`name_key`]). Only
+    /// names chosen by customers are checked: reps' names come from their accounts.
+    fn is_a_reps_name(&self, name: &str) -> bool {
+        let key = name_key(name);
+        self.participants
+            .values()
+            .any(|p| p.role.is_rep() && name_key(&p.name) == key)
+    }
+
+    /// Let a waiting customer in (C2). This is where they take one of the rep's places
+    /// (R4): beyond the maximum the admission is refused and the customer waits on.
     pub(crate) fn admit(
         &mut self,
         from: ParticipantId,
         who: ParticipantId,
+        rep_load_elsewhere: u32,
         out: &mut Outbox,
     ) -> Result<(), SessionError> {
         self.require_active_rep(from, "only a support rep can admit customers")?;
-        let p = self.participant_mut(who)?;
-        if p.admission != Admission::Waiting {
+        if self.participant(who)?.admission != Admission::Waiting {
             return Err(SessionError::NotPermitted(
                 "that participant is not waiting",
             ));
         }
+        if self.places_taken(rep_load_elsewhere) {
+            let max = self.config.max_customers_per_rep;
+            return Err(SessionError::AdmitBeyondMaximum { max });
+        }
+        let p = self.participant_mut(who)?;
         p.admission = Admission::Admitted;
         if let Some(snapshot) = self.snapshot(who) {
             out.send(who, ServerMessage::Joined(snapshot));

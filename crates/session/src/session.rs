@@ -112,7 +112,7 @@ impl Session {
     /// Start a session for a rep (R1). The rep's page is expected to connect within the
     /// attach grace period, so a timer is set for it from the start (R2).
     pub fn start(start: Start, now: Timestamp) -> Result<(Session, Vec<Output>), SessionError> {
-        let name = crate::participants::valid_name(&start.name)?;
+        let name = crate::names::valid_name(&start.name)?;
         let mut session = Session {
             number: start.number,
             ended: None,
@@ -167,6 +167,11 @@ impl Session {
         match event {
             Event::Join(join) => self.join(join, &mut out)?,
             Event::Command { from, message } => self.command(from, message, &mut out)?,
+            Event::Admit {
+                from,
+                participant,
+                rep_load_elsewhere,
+            } => self.admit(from, participant, rep_load_elsewhere, &mut out)?,
             Event::Connected { who } => self.connected(who, &mut out)?,
             Event::ConnectionLost { who } => self.connection_lost(who, &mut out)?,
             Event::PageClosed { who } => self.leave(who, &mut out)?,
@@ -193,7 +198,8 @@ impl Session {
             ));
         }
         match message {
-            ClientMessage::Admit { participant } => self.admit(from, participant, out),
+            // The runtime should send `Event::Admit`, which knows the rep's other sessions.
+            ClientMessage::Admit { participant } => self.admit(from, participant, 0, out),
             ClientMessage::Deny { participant } => self.deny(from, participant, out),
             ClientMessage::SetActiveCustomer { participant } => {
                 self.set_active_customer(from, participant, out)
@@ -467,12 +473,23 @@ impl Session {
         self.control.as_ref()
     }
 
-    /// Customers in this session, waiting or admitted: what counts against R4's limit.
+    /// Admitted customers in this session: the places they take in R4's maximum, and what
+    /// a runtime sums over a rep's other sessions for [`crate::Join::rep_load_elsewhere`].
+    /// Customers in the waiting room do not count (see [`Session::waiting_count`]).
     pub fn customer_count(&self) -> u32 {
+        self.count_customers(Admission::Admitted)
+    }
+
+    /// Customers in the waiting room (C2), bounded by [`SessionConfig::max_waiting`].
+    pub fn waiting_count(&self) -> u32 {
+        self.count_customers(Admission::Waiting)
+    }
+
+    fn count_customers(&self, admission: Admission) -> u32 {
         let count = self
             .participants
             .values()
-            .filter(|p| p.role == Role::Customer)
+            .filter(|p| p.role == Role::Customer && p.admission == admission)
             .count();
         u32::try_from(count).unwrap_or(u32::MAX)
     }
@@ -517,6 +534,22 @@ impl Session {
         }
         if self.ended.is_none() && primaries == 0 && self.pending_transfer.is_none() {
             return Err("a live session without a primary rep and no transfer pending".into());
+        }
+        // R4 and C2 are checked with the load elsewhere added, so within one session the
+        // counts alone can never pass the caps.
+        if self.customer_count() > self.config.max_customers_per_rep {
+            return Err(format!(
+                "{} admitted customers, more than the maximum of {}",
+                self.customer_count(),
+                self.config.max_customers_per_rep
+            ));
+        }
+        if self.waiting_count() > self.config.max_waiting {
+            return Err(format!(
+                "{} customers waiting, more than the cap of {}",
+                self.waiting_count(),
+                self.config.max_waiting
+            ));
         }
         if let Some(c) = &self.control {
             let holder = self.participants.get(&c.holder);

@@ -5,7 +5,8 @@
 //! - the active customer is present and admitted;
 //! - a refused event, and anything after the end, changes nothing;
 //! - audit timestamps never go back, even when the caller's clock does;
-//! - messages go only to participants of this session.
+//! - messages go only to participants of this session;
+//! - admitted customers stay within R4's maximum, waiting ones within C2's cap.
 
 mod common;
 
@@ -129,16 +130,36 @@ fn join_kind() -> impl Strategy<Value = JoinKind> {
     ]
 }
 
+/// Mostly ordinary names; now and then one the session must refuse from a customer: empty,
+/// a rep's ("Rita" is the primary's name, and an assistant may join as "Sam"), or one
+/// hiding a bidi override.
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => Just("Ann".to_string()),
+        8 => Just("Bob".to_string()),
+        1 => Just(String::new()),
+        1 => Just("RITA".to_string()),
+        1 => Just("Sam".to_string()),
+        1 => Just("Ann\u{202E}".to_string()),
+    ]
+}
+
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        20 => (pid(), prop_oneof![8 => Just("Ann"), 1 => Just(""), 8 => Just("Bob")], join_kind(), 0u32..3)
+        20 => (pid(), name(), join_kind(), 0u32..3)
             .prop_map(|(id, name, kind, load)| Event::Join(Join {
                 id,
-                name: name.into(),
+                name,
                 kind,
                 rep_load_elsewhere: load,
             })),
         64 => (pid(), command()).prop_map(|(from, message)| Event::Command { from, message }),
+        // How the server admits: with the rep's load elsewhere (R4, C2).
+        3 => (pid(), pid(), 0u32..6).prop_map(|(from, participant, rep_load_elsewhere)| Event::Admit {
+            from,
+            participant,
+            rep_load_elsewhere,
+        }),
         4 => pid().prop_map(|who| Event::Connected { who }),
         4 => pid().prop_map(|who| Event::ConnectionLost { who }),
         2 => pid().prop_map(|who| Event::PageClosed { who }),
@@ -249,6 +270,15 @@ impl Resolver {
                 from: pick_fitting(session, from, likely_sender(session, &message)),
                 message: self.message(session, message),
             },
+            Event::Admit {
+                from,
+                participant,
+                rep_load_elsewhere,
+            } => Event::Admit {
+                from: pick_fitting(session, from, |p| p.role == Role::PrimaryRep),
+                participant: pick_fitting(session, participant, waiting),
+                rep_load_elsewhere,
+            },
             Event::Connected { who } => Event::Connected { who: p(who) },
             Event::ConnectionLost { who } => Event::ConnectionLost { who: p(who) },
             Event::PageClosed { who } => Event::PageClosed { who: p(who) },
@@ -314,6 +344,9 @@ struct Reached {
     primary_transferred: bool,
     webacd_transferred: bool,
     call: bool,
+    admitted: bool,
+    waiting_room_full: bool,
+    admit_refused: bool,
 }
 
 impl Reached {
@@ -326,6 +359,15 @@ impl Reached {
             AuditAction::PrimaryTransferred { .. } => self.primary_transferred = true,
             AuditAction::WebacdTransfer { .. } => self.webacd_transferred = true,
             AuditAction::CallJoined { .. } => self.call = true,
+            AuditAction::Admitted { .. } => self.admitted = true,
+            _ => {}
+        }
+    }
+
+    fn refused(&mut self, error: &SessionError) {
+        match error {
+            SessionError::WaitingRoomFull { .. } => self.waiting_room_full = true,
+            SessionError::AdmitBeyondMaximum { .. } => self.admit_refused = true,
             _ => {}
         }
     }
@@ -375,6 +417,7 @@ fn run(
         email_invite: email,
         config: tandem_session::SessionConfig {
             max_customers_per_rep: 5,
+            max_waiting: 2,
             reconnect_grace_ms: 5_000,
             attach_grace_ms: 10_000,
         },
@@ -412,6 +455,7 @@ fn run(
             Ok(outputs) => outputs,
             Err(e) => {
                 prop_assert!(!e.to_string().is_empty());
+                reached.refused(&e);
                 prop_assert_eq!(
                     &session,
                     &before,
@@ -493,7 +537,7 @@ fn random_sequences_reach_the_deep_states() {
         any::<bool>(),
     );
     let cases = 1000;
-    let mut counts = [0u32; 5];
+    let mut counts = [0u32; 8];
     for _ in 0..cases {
         let (steps, email, webacd, populate) =
             strategy.new_tree(&mut runner).expect("generate").current();
@@ -504,6 +548,9 @@ fn random_sequences_reach_the_deep_states() {
             r.primary_transferred,
             r.webacd_transferred,
             r.call,
+            r.admitted,
+            r.waiting_room_full,
+            r.admit_refused,
         ]
         .into_iter()
         .enumerate()
@@ -512,7 +559,9 @@ fn random_sequences_reach_the_deep_states() {
         }
     }
     eprintln!(
-        "of {cases} sequences, reached [control granted, switched customer, primary transferred, webacd transfer, call]: {counts:?}"
+        "of {cases} sequences, reached [control granted, switched customer, primary transferred, \
+         webacd transfer, call, admitted from the waiting room, waiting room full, admission \
+         beyond the maximum refused]: {counts:?}"
     );
     for (n, count) in counts.into_iter().enumerate() {
         assert!(

@@ -4,9 +4,9 @@ mod common;
 
 use common::*;
 use tandem_protocol::{
-    ClientMessage as C, ControlChange, ControlInfo, EndReason, ErrorCode, Invitee, LeaveReason,
-    Role, ServerMessage as S, ShareId, ShareSource, ShareStopReason, StreamRef, Timestamp,
-    TransferTarget,
+    Admission, ClientMessage as C, ControlChange, ControlInfo, EndReason, ErrorCode, Invitee,
+    LeaveReason, Role, ServerMessage as S, ShareId, ShareSource, ShareStopReason, StreamRef,
+    Timestamp, TransferTarget,
 };
 use tandem_session::{AuditAction, Event, JoinKind, Output, SessionError, Timer};
 
@@ -18,6 +18,14 @@ fn joined_snapshot(messages: &[S]) -> tandem_protocol::SessionSnapshot {
             _ => None,
         })
         .expect("a joined snapshot")
+}
+
+fn admission(h: &Harness, who: u64) -> Option<Admission> {
+    h.session
+        .participants()
+        .into_iter()
+        .find(|p| p.id == id(who))
+        .map(|p| p.admission)
 }
 
 fn offer(to: u64, share: u64) -> C {
@@ -278,31 +286,89 @@ fn r4_several_customers_up_to_the_sites_maximum_then_a_clear_refusal() {
     for (elsewhere, allowed) in [(0u32, 3u64), (1, 2), (3, 0)] {
         let mut h = Harness::new();
         for n in 0..allowed {
-            let kind = if n % 2 == 0 {
-                JoinKind::CustomerByLink
+            let who = 10 + n;
+            let name = format!("Customer {n}");
+            // Every other one joins by number and is admitted: both take a place.
+            if n % 2 == 0 {
+                h.join_loaded(who, &name, JoinKind::CustomerByLink, elsewhere)
+                    .unwrap_or_else(|e| panic!("customer {n} with {elsewhere} elsewhere: {e}"));
             } else {
-                JoinKind::CustomerByNumber
-            };
-            h.event(Event::Join(tandem_session::Join {
-                id: id(10 + n),
-                name: format!("Customer {n}"),
-                kind,
-                rep_load_elsewhere: elsewhere,
-            }))
-            .unwrap_or_else(|e| panic!("customer {n} with {elsewhere} elsewhere: {e}"));
+                h.join_loaded(who, &name, JoinKind::CustomerByNumber, elsewhere)
+                    .expect("waits");
+                h.admit(who, elsewhere)
+                    .unwrap_or_else(|e| panic!("admit {n} with {elsewhere} elsewhere: {e}"));
+            }
         }
+        assert_eq!(h.session.customer_count(), allowed as u32);
+        let before = h.session.clone();
         let err = h
-            .event(Event::Join(tandem_session::Join {
-                id: id(99),
-                name: "One too many".into(),
-                kind: JoinKind::CustomerByLink,
-                rep_load_elsewhere: elsewhere,
-            }))
+            .join_loaded(99, "One too many", JoinKind::CustomerByLink, elsewhere)
             .expect_err("beyond the maximum");
         assert_eq!(err, SessionError::SessionFull { max: 3 });
         assert_eq!(err.code(), ErrorCode::SessionFull);
         assert!(err.to_string().contains("3 customers"), "{err}");
+        assert_eq!(h.session, before, "a refused join changes nothing");
     }
+}
+
+#[test]
+fn r4_admitting_beyond_the_maximum_is_refused() {
+    // (customers in the session by link, customers in the rep's other sessions, admit ok)
+    let cases = [
+        (0u64, 0u32, true),
+        (2, 0, true),
+        (3, 0, false),
+        (1, 1, true),
+        (1, 2, false),
+        (0, 3, false),
+        (0, 7, false),
+    ];
+    for (here, elsewhere, ok) in cases {
+        let mut h = Harness::new();
+        for n in 0..here {
+            h.join(10 + n, &format!("Customer {n}"), JoinKind::CustomerByLink)
+                .expect("by link");
+        }
+        h.join_loaded(3, "Bob", JoinKind::CustomerByNumber, elsewhere)
+            .expect("bob waits, whatever the load");
+        let before = h.session.clone();
+        let result = h.admit(3, elsewhere);
+        let case = format!("{here} here, {elsewhere} elsewhere");
+        if ok {
+            let out = result.unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(joined_snapshot(&to(&out, 3)).you, id(3), "{case}");
+            assert_eq!(admission(&h, 3), Some(Admission::Admitted), "{case}");
+            continue;
+        }
+        let err = result.expect_err(&case);
+        assert_eq!(err, SessionError::AdmitBeyondMaximum { max: 3 }, "{case}");
+        assert_eq!(err.code(), ErrorCode::SessionFull, "{case}");
+        let message = err.to_string();
+        assert!(message.contains("3 customers"), "{case}: {message}");
+        assert!(message.contains("waiting room"), "{case}: {message}");
+        assert_eq!(
+            h.session, before,
+            "{case}: a refused admission changes nothing"
+        );
+        assert_eq!(admission(&h, 3), Some(Admission::Waiting), "{case}");
+    }
+}
+
+#[test]
+fn r4_the_admit_command_without_the_runtimes_load_counts_this_session_only() {
+    let mut h = Harness::new();
+    for n in 0..3 {
+        h.join(10 + n, &format!("Customer {n}"), JoinKind::CustomerByLink)
+            .expect("by link");
+    }
+    h.join(3, "Bob", JoinKind::CustomerByNumber)
+        .expect("bob waits");
+    let err = h.cmd(1, C::Admit { participant: id(3) }).expect_err("full");
+    assert_eq!(err.code(), ErrorCode::SessionFull);
+    h.cmd(10, C::Leave).expect("a customer leaves");
+    h.cmd(1, C::Admit { participant: id(3) })
+        .expect("a place is free again");
+    assert_eq!(admission(&h, 3), Some(Admission::Admitted));
 }
 
 #[test]
@@ -1083,6 +1149,141 @@ fn c2_joining_by_number_waits_until_a_rep_admits_while_a_link_admits_directly() 
 }
 
 #[test]
+fn c2_waiting_customers_do_not_take_a_place() {
+    // (strangers waiting, customers in the rep's other sessions, joins by link that fit)
+    for (strangers, elsewhere, fit) in [(0u64, 0u32, 3u64), (4, 0, 3), (4, 2, 1), (2, 3, 0)] {
+        let case = format!("{strangers} waiting, {elsewhere} elsewhere");
+        let mut h = Harness::new();
+        for n in 0..strangers {
+            h.join_loaded(
+                20 + n,
+                &format!("Stranger {n}"),
+                JoinKind::CustomerByNumber,
+                elsewhere,
+            )
+            .unwrap_or_else(|e| panic!("{case}: stranger {n}: {e}"));
+        }
+        assert_eq!(h.session.customer_count(), 0, "{case}");
+        assert_eq!(h.session.waiting_count(), strangers as u32, "{case}");
+        for n in 0..fit {
+            h.join_loaded(
+                10 + n,
+                &format!("Customer {n}"),
+                JoinKind::CustomerByLink,
+                elsewhere,
+            )
+            .unwrap_or_else(|e| panic!("{case}: customer {n}: {e}"));
+        }
+        assert_eq!(h.session.customer_count(), fit as u32, "{case}");
+        let err = h
+            .join_loaded(99, "One too many", JoinKind::CustomerByLink, elsewhere)
+            .expect_err(&case);
+        assert_eq!(err.code(), ErrorCode::SessionFull, "{case}");
+    }
+}
+
+#[test]
+fn c2_a_join_by_number_waits_even_when_every_place_is_taken() {
+    let mut h = Harness::new();
+    for n in 0..3 {
+        h.join(10 + n, &format!("Customer {n}"), JoinKind::CustomerByLink)
+            .expect("by link");
+    }
+    let out = h
+        .join(3, "Bob", JoinKind::CustomerByNumber)
+        .expect("bob may wait for a place");
+    assert!(matches!(&to(&out, 3)[..], [S::Waiting { .. }]));
+    assert_eq!(
+        (h.session.customer_count(), h.session.waiting_count()),
+        (3, 1)
+    );
+}
+
+#[test]
+fn c2_the_waiting_room_has_its_own_cap() {
+    for cap in [0u32, 1, 4] {
+        let mut h = Harness::with(
+            tandem_session::SessionConfig {
+                max_waiting: cap,
+                ..config()
+            },
+            true,
+            false,
+        );
+        for n in 0..u64::from(cap) {
+            h.join(20 + n, &format!("Stranger {n}"), JoinKind::CustomerByNumber)
+                .unwrap_or_else(|e| panic!("cap {cap}: stranger {n}: {e}"));
+        }
+        let before = h.session.clone();
+        let err = h
+            .join(99, "One more", JoinKind::CustomerByNumber)
+            .expect_err("the waiting room is full");
+        assert_eq!(err, SessionError::WaitingRoomFull { max: cap }, "cap {cap}");
+        assert_eq!(err.code(), ErrorCode::SiteLimit, "cap {cap}");
+        let message = err.to_string();
+        assert!(
+            message.contains("waiting room") && message.contains("join link"),
+            "{message}"
+        );
+        assert_eq!(h.session, before, "a refused join changes nothing");
+        if cap == 0 {
+            continue;
+        }
+        // A place in the waiting room frees up when someone leaves it, either way.
+        let free: [fn(&mut Harness) -> Outcome; 3] = [
+            |h| h.cmd(20, C::Leave),
+            |h| {
+                h.cmd(
+                    1,
+                    C::Deny {
+                        participant: id(20),
+                    },
+                )
+            },
+            |h| h.admit(20, 0),
+        ];
+        for (way, free) in free.into_iter().enumerate() {
+            let mut h = h.clone();
+            free(&mut h).unwrap_or_else(|e| panic!("cap {cap}, way {way}: {e}"));
+            h.join(99, "One more", JoinKind::CustomerByNumber)
+                .unwrap_or_else(|e| panic!("cap {cap}, way {way}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn c2_a_link_join_gets_in_when_the_waiting_room_is_full() {
+    // (customers in the rep's other sessions, the link join gets in)
+    for (elsewhere, gets_in) in [(0u32, true), (2, true), (3, false)] {
+        let mut h = Harness::new();
+        for n in 0..4 {
+            h.join_loaded(
+                20 + n,
+                &format!("Stranger {n}"),
+                JoinKind::CustomerByNumber,
+                elsewhere,
+            )
+            .expect("strangers fill the waiting room");
+        }
+        assert_eq!(
+            h.join(98, "Too late", JoinKind::CustomerByNumber)
+                .expect_err("full")
+                .code(),
+            ErrorCode::SiteLimit
+        );
+        let result = h.join_loaded(2, "Ann", JoinKind::CustomerByLink, elsewhere);
+        if gets_in {
+            let out = result.unwrap_or_else(|e| panic!("{elsewhere} elsewhere: {e}"));
+            assert_eq!(joined_snapshot(&to(&out, 2)).role, Role::Customer);
+            assert_eq!(h.session.active_customer(), Some(id(2)));
+        } else {
+            // Only R4 can keep her out: the rep has no place left.
+            assert_eq!(result.expect_err("no place").code(), ErrorCode::SessionFull);
+        }
+    }
+}
+
+#[test]
 fn c2_a_waiting_customer_may_still_leave() {
     let mut h = Harness::new();
     h.join(3, "Bob", JoinKind::CustomerByNumber)
@@ -1324,28 +1525,207 @@ fn nothing_happens_after_the_session_ended() {
     assert_eq!(h.session, frozen);
 }
 
+// ---------------------------------------------------------------- names
+
+/// The refusal a customer gets for `name`, or `None` if they are let in.
+fn name_refusal(name: &str) -> Option<SessionError> {
+    let mut h = Harness::new();
+    let before = h.session.clone();
+    match h.join(2, name, JoinKind::CustomerByLink) {
+        Ok(_) => None,
+        Err(e) => {
+            assert_eq!(e.code(), ErrorCode::InvalidName, "{name:?}: {e}");
+            assert_eq!(
+                h.session, before,
+                "{name:?}: a refused join changes nothing"
+            );
+            Some(e)
+        }
+    }
+}
+
 #[test]
 fn names_are_checked_when_joining() {
     let cases = [
-        ("", ErrorCode::InvalidName),
-        ("   ", ErrorCode::InvalidName),
-        ("Ann\u{7}", ErrorCode::InvalidName),
-        (&*"x".repeat(65), ErrorCode::InvalidName),
+        ("", "please enter your name"),
+        ("   ", "please enter your name"),
+        ("\u{3000}\u{a0}\t\n", "please enter your name"),
+        ("Ann\u{7}", "control characters"),
+        ("Ann\nSmith", "control characters"),
+        ("Ann\u{2028}Smith", "line breaks"),
+        ("An\u{85}n", "control characters"),
+        (&*"x".repeat(65), "at most 64 characters"),
+        (&*"é".repeat(65), "at most 64 characters"),
     ];
-    for (name, code) in cases {
-        let mut h = Harness::new();
-        let err = h
-            .join(2, name, JoinKind::CustomerByLink)
-            .expect_err("bad name");
-        assert_eq!(err.code(), code, "{name:?}");
+    for (name, says) in cases {
+        let err = name_refusal(name).unwrap_or_else(|| panic!("{name:?} was let in"));
+        assert!(err.to_string().contains(says), "{name:?}: {err}");
     }
+    assert!(name_refusal(&"é".repeat(64)).is_none(), "64 characters fit");
+
     let mut h = Harness::new();
     let out = h
-        .join(2, "  Ann  ", JoinKind::CustomerByLink)
+        .join(2, "  Ann   Lee \t", JoinKind::CustomerByLink)
         .expect("trimmed");
     assert!(
         to(&out, 1).iter().any(
-            |m| matches!(m, S::ParticipantJoined { participant } if participant.name == "Ann")
-        )
+            |m| matches!(m, S::ParticipantJoined { participant } if participant.name == "Ann Lee")
+        ),
+        "trimmed, inner whitespace made one space"
     );
+}
+
+#[test]
+fn names_refuse_bidi_controls() {
+    let bidi = [
+        '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+        '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+    ];
+    for c in bidi {
+        for name in [format!("Ann{c}"), format!("{c}Ann"), format!("A{c}nn Lee")] {
+            let err = name_refusal(&name).unwrap_or_else(|| panic!("{name:?} was let in"));
+            assert!(
+                err.to_string().contains("direction of text"),
+                "{name:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn names_refuse_invisible_characters() {
+    let invisible = [
+        '\u{200B}',
+        '\u{200C}',
+        '\u{200D}',
+        '\u{2060}',
+        '\u{2061}',
+        '\u{2062}',
+        '\u{2063}',
+        '\u{2064}',
+        '\u{FEFF}',
+        '\u{180E}',
+        '\u{00AD}',
+        '\u{034F}',
+        '\u{FE00}',
+        '\u{FE0F}',
+        '\u{3164}',
+        '\u{115F}',
+        '\u{E0041}',
+        '\u{E0100}',
+    ];
+    for c in invisible {
+        for name in [
+            format!("Ann{c}"),
+            format!("{c}Ann"),
+            format!("A{c}nn"),
+            c.to_string(),
+        ] {
+            let err = name_refusal(&name).unwrap_or_else(|| panic!("{name:?} was let in"));
+            assert!(err.to_string().contains("invisible"), "{name:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn names_refuse_a_reps_name_for_customers_and_agents() {
+    // The primary is "Rita Rep"; Sam Support assists; Rita hands over and observes (R9),
+    // so every kind of rep is in the session.
+    let build = || {
+        let mut h = Harness::new();
+        h.customer_with_agent(2, "Ann");
+        h.assistant(5, "Sam Support");
+        h
+    };
+    let look_alikes = [
+        "Rita Rep",
+        "rita rep",
+        "  RITA   REP ",
+        "Rita\u{3000}Rep",
+        "Ｒｉｔａ Ｒｅｐ",
+        "𝐑𝐢𝐭𝐚 𝐑𝐞𝐩",
+        "Rit\u{0430} R\u{0435}\u{0440}",
+        "sam support",
+        "SAM SUPP\u{041E}RT",
+    ];
+    for observer in [false, true] {
+        for name in look_alikes {
+            let ways: [(JoinKind, u64); 3] = [
+                (JoinKind::CustomerByLink, 9),
+                (JoinKind::CustomerByNumber, 9),
+                (JoinKind::Agent { customer: id(3) }, 103),
+            ];
+            for (kind, who) in ways {
+                let mut h = build();
+                if observer {
+                    h.cmd(1, C::TransferSession { to: id(5) })
+                        .expect("rita observes");
+                }
+                h.join(3, "Bob", JoinKind::CustomerByLink).expect("bob");
+                let before = h.session.clone();
+                let err = h
+                    .join(who, name, kind.clone())
+                    .expect_err(&format!("{name:?} as {kind:?}"));
+                assert_eq!(err.code(), ErrorCode::InvalidName);
+                assert_eq!(
+                    err.to_string(),
+                    "that name belongs to a support rep in this session; use your own name"
+                );
+                assert_eq!(h.session, before);
+            }
+        }
+    }
+
+    // Names that only contain a rep's name, and a rep's name once the rep has gone.
+    let mut h = build();
+    for (n, name) in ["Rita", "Rita Reps", "Rita Rep's computer", "Sam Supporter"]
+        .into_iter()
+        .enumerate()
+    {
+        h.join(10 + n as u64, name, JoinKind::CustomerByNumber)
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+    }
+    h.cmd(5, C::Leave).expect("sam leaves");
+    h.join(9, "Sam Support", JoinKind::CustomerByLink)
+        .expect("no rep has that name any more");
+}
+
+#[test]
+fn names_in_many_scripts_pass() {
+    let names = [
+        "Ærlig Østby",
+        "José",
+        "李雷",
+        "Ольга",
+        "O'Brien-Smith",
+        "Ἀριστοτέλης",
+        "محمد علي",
+        "שרה לוי",
+        "Nguyễn Thị Minh Khai",
+        "Zoë",
+        "ʻIolani",
+        "田中 太郎",
+        "김민준",
+        "Björk Guðmundsdóttir",
+        "Renée d'Arc",
+        "Dr. A. B. Smith Jr.",
+    ];
+    for name in names {
+        let mut h = Harness::new();
+        let out = h
+            .join(2, name, JoinKind::CustomerByLink)
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        assert!(
+            to(&out, 1).iter().any(
+                |m| matches!(m, S::ParticipantJoined { participant } if participant.name == name)
+            ),
+            "{name:?} shown as typed"
+        );
+        // The agent is named after its customer by the server.
+        let agent = format!("{name}'s computer");
+        h.join(102, &agent, JoinKind::Agent { customer: id(2) })
+            .unwrap_or_else(|e| panic!("{agent:?}: {e}"));
+        // A rep may have the same name as someone in another script or session.
+        h.assistant(5, name);
+    }
 }

@@ -20,11 +20,13 @@ pub fn rep_info(account: &str, webacd: bool) -> RepInfo {
 pub fn config() -> SessionConfig {
     SessionConfig {
         max_customers_per_rep: 3,
+        max_waiting: 4,
         reconnect_grace_ms: 10_000,
         attach_grace_ms: 30_000,
     }
 }
 
+#[derive(Clone)]
 pub struct Harness {
     pub session: Session,
     pub now: u64,
@@ -101,6 +103,26 @@ impl Harness {
         )
         .expect("agent attaches");
         ParticipantId(id + 100)
+    }
+
+    /// A join carrying the primary rep's load in other sessions (R4).
+    pub fn join_loaded(&mut self, id: u64, name: &str, kind: JoinKind, elsewhere: u32) -> Outcome {
+        self.event(Event::Join(Join {
+            id: ParticipantId(id),
+            name: name.into(),
+            kind,
+            rep_load_elsewhere: elsewhere,
+        }))
+    }
+
+    /// The primary rep admits a waiting customer, the runtime adding the rep's load
+    /// in other sessions (R4, C2).
+    pub fn admit(&mut self, who: u64, elsewhere: u32) -> Outcome {
+        self.event(Event::Admit {
+            from: REP,
+            participant: ParticipantId(who),
+            rep_load_elsewhere: elsewhere,
+        })
     }
 
     pub fn assistant(&mut self, id: u64, name: &str) {
