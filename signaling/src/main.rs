@@ -1,9 +1,13 @@
-//! `tandem-signaling`: parse the configuration, open the store, serve.
+//! `tandem-signaling`: parse the configuration, open the store, serve; or, with
+//! `audit verify`, check the audit log's hash chain and exit.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use tandem_signaling::store::audit_chain::ChainReport;
+use tandem_signaling::store::{SqliteStore, Store};
 use tandem_signaling::{AdminLogin, Config, Flags};
 use tokio::net::TcpListener;
 
@@ -14,6 +18,34 @@ struct Cli {
     /// Give the `admin` account a new password (printed, or the one from --admin-password)
     #[arg(long)]
     reset_admin_password: bool,
+    /// Without a command, serve.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with the audit log
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the audit log's hash chain (reads the database, changes nothing)
+    ///
+    /// Exits 0 when it is intact, 1 when a record was changed, removed, inserted or
+    /// reordered (the first such record is named), 2 when it could not be checked.
+    Verify {
+        /// Where the database lives [default: ./data]
+        #[arg(long, env = "TANDEM_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The server's TOML config file, to find data_dir in
+        #[arg(long, env = "TANDEM_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -24,7 +56,17 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
         )
         .init();
-    match serve(Cli::parse()).await {
+    let mut cli = Cli::parse();
+    if let Some(Command::Audit {
+        command: AuditCommand::Verify { data_dir, config },
+    }) = cli.command.take()
+    {
+        // The same flags as the server find the same database.
+        cli.flags.data_dir = data_dir.or(cli.flags.data_dir);
+        cli.flags.config = config.or(cli.flags.config);
+        return audit_verify(cli.flags).await;
+    }
+    match serve(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tandem-signaling: error: {e:#}");
@@ -60,6 +102,50 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     tandem_signaling::run(listener, state, stop_signal()).await?;
     println!("tandem-signaling: stopped; every live session was ended.");
     Ok(())
+}
+
+/// `audit verify`: print the chain's state. The head hash is printed in full because
+/// removing the newest records leaves a valid, shorter chain: only a head noted down
+/// earlier shows that.
+async fn audit_verify(flags: Flags) -> ExitCode {
+    let check = async {
+        let config = Config::resolve(flags)?;
+        let path = config.data_dir.join("tandem.db");
+        anyhow::ensure!(path.is_file(), "there is no database at {}", path.display());
+        let store = SqliteStore::open_read_only(&path)
+            .await
+            .with_context(|| format!("could not open the database {}", path.display()))?;
+        let report = store.verify_audit_chain().await?;
+        anyhow::Ok((path, report))
+    };
+    match check.await {
+        Ok((path, report)) => {
+            println!("{}: {}", path.display(), sentence(&report.to_string()));
+            if report.is_intact() {
+                if matches!(report, ChainReport::Intact { head: Some(_), .. }) {
+                    println!(
+                        "Keep the chain head somewhere else: removing the newest records leaves \
+                         a valid, shorter chain, which only an earlier head shows."
+                    );
+                }
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("tandem-signaling: could not check the audit log: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
 }
 
 /// Ctrl-C in a terminal, or SIGTERM from a service manager.

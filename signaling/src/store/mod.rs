@@ -2,6 +2,7 @@
 //! history and the audit log. SQLite (embedded, a file under the data directory) is the
 //! default implementation.
 
+pub mod audit_chain;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
@@ -191,4 +192,6 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()>;
     /// The newest entries first, optionally of one session.
     async fn audit(&self, session: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+    /// Walk the whole audit log in order and check its hash chain (C3).
+    async fn verify_audit_chain(&self) -> StoreResult<audit_chain::ChainReport>;
 }

@@ -5,8 +5,9 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use super::audit_chain::{ChainReport, ChainRow, GENESIS, Verifier};
 use super::{
     Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, Queue, SiteSettings,
     SmtpSettings, Store, StoreError, StoreResult,
@@ -42,8 +43,102 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let sealed = seal_unchained_audit(&mut tx).await?;
+        tx.commit().await?;
+        if sealed > 0 {
+            tracing::info!("chained {sealed} audit record(s) written before the audit chain");
+        }
         Ok(Self { pool })
     }
+
+    /// Open an existing database to read it without changing anything: no migrations, no
+    /// sealing (for `tandem-signaling audit verify`).
+    pub async fn open_read_only(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new().filename(path).read_only(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let chained: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('audit') WHERE name = 'hash')",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if !chained {
+            return Err(StoreError::Conflict(
+                "this database has no audit chain yet: start this version of the server on it \
+                 once to chain the existing records"
+                    .into(),
+            ));
+        }
+        Ok(Self { pool })
+    }
+}
+
+/// Rows read per query when walking the audit log, so that a long walk does not hold the
+/// store's one connection (and every request waiting on it) for long.
+const AUDIT_BATCH: u16 = 1000;
+
+/// Chain the records written before the chain existed (migration 0004 leaves them without
+/// hashes). Only a log with no chained record at all is sealed: an unchained record after
+/// chained ones was written outside the server, and sealing it would hide that.
+async fn seal_unchained_audit(conn: &mut SqliteConnection) -> StoreResult<u64> {
+    let chained: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit WHERE hash IS NOT NULL)")
+            .fetch_one(&mut *conn)
+            .await?;
+    if chained {
+        return Ok(0);
+    }
+    let mut prev = GENESIS.to_owned();
+    let mut after = i64::MIN;
+    let mut sealed = 0u64;
+    loop {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHAIN_COLUMNS} FROM audit WHERE id > ? ORDER BY id LIMIT ?"
+        ))
+        .bind(after)
+        .bind(AUDIT_BATCH)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            let mut row = chain_row_from(row)?;
+            row.seal(&prev);
+            sqlx::query("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?")
+                .bind(&row.prev_hash)
+                .bind(&row.hash)
+                .bind(row.id)
+                .execute(&mut *conn)
+                .await?;
+            after = row.id;
+            prev = row.hash.unwrap_or_default();
+            sealed += 1;
+        }
+        if rows.len() < usize::from(AUDIT_BATCH) {
+            return Ok(sealed);
+        }
+    }
+}
+
+/// Every column of an audit record, read as the chain hashes it: a value an attacker stored
+/// with another type is read as text (and then fails its hash) instead of failing the read.
+const CHAIN_COLUMNS: &str = "id, CAST(session AS TEXT) AS session, CAST(at AS INTEGER) AS at, \
+     CAST(actor AS TEXT) AS actor, CAST(action AS TEXT) AS action, \
+     CAST(record AS TEXT) AS record, CAST(prev_hash AS TEXT) AS prev_hash, \
+     CAST(hash AS TEXT) AS hash";
+
+fn chain_row_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<ChainRow> {
+    Ok(ChainRow {
+        id: row.try_get("id")?,
+        session: row.try_get("session")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        record: row.try_get("record")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
 }
 
 const ACCOUNT_COLUMNS: &str = "id, username, display_name, is_admin, is_webacd, disabled";
@@ -502,16 +597,60 @@ impl Store for SqliteStore {
             Some(account) => format!("{} ({account})", a.name),
             None => a.name.clone(),
         });
-        sqlx::query(
-            "INSERT INTO audit (session, at, actor, action, record) VALUES (?, ?, ?, ?, ?)",
+        // IMMEDIATE: take the write lock before reading the chain head, so that another
+        // process appending at the same time waits instead of chaining to the same head.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let last: Option<(i64, Option<String>)> =
+            sqlx::query_as("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let last_id = last.as_ref().map_or(0, |(id, _)| *id);
+        let prev = match last {
+            None => GENESIS.to_owned(),
+            Some((_, Some(hash))) => hash,
+            Some((_, None)) => {
+                seal_unchained_audit(&mut tx).await?;
+                sqlx::query_scalar::<_, String>(
+                    "SELECT hash FROM audit WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1",
+                )
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or_else(|| GENESIS.to_owned())
+            }
+        };
+        // The id is chosen here because it is hashed; like AUTOINCREMENT, never reuse one.
+        let used: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0)",
         )
-        .bind(record.session.digits())
-        .bind(i64::try_from(record.at.0).unwrap_or(i64::MAX))
-        .bind(actor)
-        .bind(action)
-        .bind(json.to_string())
-        .execute(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        let id = used.max(last_id) + 1;
+        let mut row = ChainRow {
+            id,
+            session: record.session.digits(),
+            at: i64::try_from(record.at.0).unwrap_or(i64::MAX),
+            actor,
+            action,
+            record: json.to_string(),
+            prev_hash: None,
+            hash: None,
+        };
+        row.seal(&prev);
+        sqlx::query(
+            "INSERT INTO audit (id, session, at, actor, action, record, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.id)
+        .bind(&row.session)
+        .bind(row.at)
+        .bind(&row.actor)
+        .bind(&row.action)
+        .bind(&row.record)
+        .bind(&row.prev_hash)
+        .bind(&row.hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -539,10 +678,37 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn verify_audit_chain(&self) -> StoreResult<ChainReport> {
+        let mut verifier = Verifier::new();
+        let mut after = i64::MIN;
+        loop {
+            // One batch per query: appends may go on between batches, and a record appended
+            // meanwhile is simply checked too.
+            let rows = sqlx::query(&format!(
+                "SELECT {CHAIN_COLUMNS} FROM audit WHERE id > ? ORDER BY id LIMIT ?"
+            ))
+            .bind(after)
+            .bind(AUDIT_BATCH)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                let row = chain_row_from(row)?;
+                after = row.id;
+                if !verifier.push(&row) {
+                    return Ok(verifier.report());
+                }
+            }
+            if rows.len() < usize::from(AUDIT_BATCH) {
+                return Ok(verifier.report());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::audit_chain::ChainFault;
     use super::*;
 
     fn rep(username: &str) -> NewAccount {
@@ -598,6 +764,145 @@ mod tests {
             .await
             .expect_err("no delete");
         assert!(err.to_string().contains("append-only"), "{err}");
+    }
+
+    fn audit_record(n: u64) -> tandem_session::AuditRecord {
+        use tandem_protocol::{ParticipantId, SessionNumber, Timestamp};
+        tandem_session::AuditRecord {
+            at: Timestamp(1_700_000_000_000 + n),
+            session: "123456789".parse::<SessionNumber>().expect("number"),
+            actor: Some(tandem_session::Actor {
+                participant: ParticipantId(n),
+                name: format!("Person {n}"),
+                account: (n % 2 == 0).then(|| "rita".to_owned()),
+            }),
+            action: tandem_session::AuditAction::Admitted {
+                participant: ParticipantId(n + 1),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn appended_records_form_an_intact_chain() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        assert_eq!(
+            store.verify_audit_chain().await.expect("verify"),
+            ChainReport::Intact {
+                records: 0,
+                head: None
+            }
+        );
+        for n in 0..5 {
+            store.append_audit(&audit_record(n)).await.expect("append");
+        }
+        let head: String = sqlx::query_scalar("SELECT hash FROM audit WHERE id = 5")
+            .fetch_one(&store.pool)
+            .await
+            .expect("head");
+        assert_eq!(
+            store.verify_audit_chain().await.expect("verify"),
+            ChainReport::Intact {
+                records: 5,
+                head: Some(head)
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chained_record_cannot_be_updated_even_in_its_chain_columns() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        store.append_audit(&audit_record(1)).await.expect("append");
+        for update in [
+            "UPDATE audit SET hash = 'x'",
+            "UPDATE audit SET prev_hash = NULL, hash = NULL",
+            "UPDATE audit SET record = '{}'",
+        ] {
+            let err = sqlx::query(update)
+                .execute(&store.pool)
+                .await
+                .expect_err(update);
+            assert!(err.to_string().contains("append-only"), "{update}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn records_from_before_the_chain_are_chained_on_open() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tandem.db");
+        {
+            // A database as the server before the chain left it: migrations 0001 to 0003.
+            let old = dir.path().join("old-migrations");
+            std::fs::create_dir(&old).expect("dir");
+            let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+            for name in [
+                "0001_init.sql",
+                "0002_invitations.sql",
+                "0003_queue_auto_assign.sql",
+            ] {
+                std::fs::copy(ours.join(name), old.join(name)).expect("copy");
+            }
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.expect("old db");
+            sqlx::migrate::Migrator::new(old.as_path())
+                .await
+                .expect("old migrations")
+                .run(&pool)
+                .await
+                .expect("migrate to 0003");
+            for n in 1..=3 {
+                sqlx::query(
+                    "INSERT INTO audit (session, at, actor, action, record) \
+                     VALUES ('123456789', ?, NULL, 'joined', '{}')",
+                )
+                .bind(n)
+                .execute(&pool)
+                .await
+                .expect("old record");
+            }
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&path).await.expect("open with the chain");
+        store.append_audit(&audit_record(4)).await.expect("append");
+        let report = store.verify_audit_chain().await.expect("verify");
+        assert!(
+            matches!(report, ChainReport::Intact { records: 4, .. }),
+            "{report}"
+        );
+        let read_only = SqliteStore::open_read_only(&path).await.expect("read only");
+        assert_eq!(
+            read_only.verify_audit_chain().await.expect("verify"),
+            report
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_written_outside_the_server_is_not_chained_on_open() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tandem.db");
+        {
+            let store = SqliteStore::open(&path).await.expect("store");
+            store.append_audit(&audit_record(1)).await.expect("append");
+            sqlx::query(
+                "INSERT INTO audit (session, at, action, record) \
+                 VALUES ('123456789', 5, 'joined', '{}')",
+            )
+            .execute(&store.pool)
+            .await
+            .expect("forged record");
+            store.pool.close().await;
+        }
+        let store = SqliteStore::open(&path).await.expect("reopen");
+        store.append_audit(&audit_record(3)).await.expect("append");
+        let report = store.verify_audit_chain().await.expect("verify");
+        assert_eq!(
+            report,
+            ChainReport::Tampered {
+                fault: ChainFault::Unsealed { id: 2 },
+                intact_before: 1
+            }
+        );
     }
 
     #[tokio::test]

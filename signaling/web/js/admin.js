@@ -119,4 +119,25 @@ async function loadAudit() {
     h('td', {}, e.actor || '—'), h('td', {}, e.action.replaceAll('_', ' ')))));
 }
 
-Promise.all([loadSettings(), loadMail(), loadReps().then(loadQueues), loadAudit()]).catch(fail);
+// C3: the audit log is a hash chain; say whether it is intact, and show its head so that it
+// can be noted down (removing the newest records leaves a valid, shorter chain).
+async function loadAuditChain() {
+  const chain = await api('GET', '/api/admin/audit/verify');
+  const box = $('#audit-chain');
+  if (chain.intact) {
+    box.className = 'notice';
+    replace(box,
+      h('div', { class: 'chain-state' }, `Audit log intact: ${chain.records} records, chain head `,
+        chain.head ? h('code', { title: chain.head }, `${chain.head.slice(0, 12)}…`) : 'none yet (the log is empty)'),
+      chain.head ? h('div', { class: 'muted' }, 'Full head: ', h('code', { class: 'chain-head' }, chain.head),
+        '. Note it down elsewhere now and then: a later check can then show that no newer records were removed.') : null);
+  } else {
+    box.className = 'alert';
+    replace(box, h('div', { class: 'chain-state' }, h('strong', {}, 'Audit log tampered: '), `${chain.problem}.`),
+      h('div', {}, `The ${chain.records} records before #${chain.bad_record} are intact. `
+        + 'Check from the server with: tandem-signaling audit verify'));
+  }
+  box.hidden = false;
+}
+
+Promise.all([loadSettings(), loadMail(), loadReps().then(loadQueues), loadAudit(), loadAuditChain()]).catch(fail);
