@@ -2,33 +2,74 @@
 //! Rep and admin pages are only served to a logged-in rep or admin.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
+use tower_http::services::ServeFile;
 
 use crate::AppState;
 use crate::auth::account_from_headers;
 
-#[derive(RustEmbed)]
-#[folder = "web/"]
-struct Web;
+/// The pages, by route. Rep and admin pages go out only through their routes' login checks,
+/// so no page is reachable under `/assets/`.
+mod html {
+    pub const INDEX: &str = include_str!("../web/index.html");
+    pub const LOGIN: &str = include_str!("../web/login.html");
+    pub const JOIN: &str = include_str!("../web/join.html");
+    pub const DASHBOARD: &str = include_str!("../web/dashboard.html");
+    pub const SESSION: &str = include_str!("../web/session.html");
+    pub const ADMIN: &str = include_str!("../web/admin.html");
+}
 
-fn file(path: &str) -> Response {
-    if path.contains("..") || path.starts_with('/') || path.contains('\\') {
+/// The one stylesheet, at `/assets/style.css`.
+const STYLE: &str = include_str!("../web/style.css");
+
+/// The pages' scripts, at `/assets/js/…`. Only `web/js/` is embedded: the console's Node
+/// tests (`web/tests/`) and the pages stay out of `/assets/`.
+#[derive(RustEmbed)]
+#[folder = "web/js/"]
+struct Scripts;
+
+/// What a page may load from `/assets/js/`: code, styles, images and fonts, never markup.
+const ASSET_TYPES: &[&str] = &[
+    "js", "mjs", "css", "png", "svg", "ico", "jpg", "webp", "woff", "woff2",
+];
+
+fn page(html: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+fn served(mime: &str, body: impl Into<Body>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, mime.to_owned()),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+        ],
+        body.into(),
+    )
+        .into_response()
+}
+
+fn script(path: &str) -> Response {
+    let allowed = std::path::Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ASSET_TYPES.contains(&e));
+    if !allowed || path.contains("..") || path.starts_with('/') || path.contains('\\') {
         return not_found();
     }
-    match Web::get(path) {
+    match Scripts::get(path) {
         Some(file) => {
             let mime = mime_guess::from_path(path).first_or_octet_stream();
-            (
-                [
-                    (header::CONTENT_TYPE, mime.as_ref().to_owned()),
-                    (header::CACHE_CONTROL, "no-cache".to_owned()),
-                ],
-                Body::from(file.data.into_owned()),
-            )
-                .into_response()
+            served(mime.as_ref(), file.data.into_owned())
         }
         None => not_found(),
     }
@@ -54,28 +95,38 @@ fn login_first() -> Response {
 }
 
 pub async fn index() -> Response {
-    file("index.html")
+    page(html::INDEX)
 }
 
 pub async fn login() -> Response {
-    file("login.html")
+    page(html::LOGIN)
 }
 
 pub async fn join() -> Response {
-    file("join.html")
+    page(html::JOIN)
 }
 
 pub async fn join_link(Path(_secret): Path<String>) -> Response {
-    file("join.html")
+    page(html::JOIN)
 }
 
+/// `/assets/style.css` and `/assets/js/…`; nothing else.
 pub async fn asset(Path(path): Path<String>) -> Response {
-    file(&path)
+    match path.split_once('/') {
+        None if path == "style.css" => served("text/css; charset=utf-8", STYLE),
+        Some(("js", script_path)) => script(script_path),
+        _ => not_found(),
+    }
 }
 
-async fn rep_page(state: &AppState, headers: &HeaderMap, page: &str, admin_only: bool) -> Response {
+async fn rep_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    markup: &'static str,
+    admin_only: bool,
+) -> Response {
     match account_from_headers(state, headers).await {
-        Ok(Some(account)) if !admin_only || account.is_admin => file(page),
+        Ok(Some(account)) if !admin_only || account.is_admin => page(markup),
         Ok(Some(_)) => (
             StatusCode::FORBIDDEN,
             "only administrators can open this page",
@@ -86,8 +137,10 @@ async fn rep_page(state: &AppState, headers: &HeaderMap, page: &str, admin_only:
     }
 }
 
-/// The agent for customers (Linux x86-64), from the configured path only.
-pub async fn agent_download(State(state): State<AppState>) -> Response {
+/// The agent for customers (Linux x86-64), from the configured path only. Streamed from
+/// disk (ServeFile), so a slow or stalled download holds a small buffer, not the binary;
+/// ServeFile also answers Range, HEAD and If-Modified-Since requests.
+pub async fn agent_download(State(state): State<AppState>, request: Request) -> Response {
     let unavailable = || {
         (
             StatusCode::NOT_FOUND,
@@ -99,18 +152,26 @@ pub async fn agent_download(State(state): State<AppState>) -> Response {
     let Some(path) = &state.config.agent_binary else {
         return unavailable();
     };
-    match tokio::fs::read(path).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "application/octet-stream"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"tandem-agent\"",
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
+    let octets = mime_guess::mime::APPLICATION_OCTET_STREAM;
+    match ServeFile::new_with_mime(path, &octets)
+        .try_call(request)
+        .await
+    {
+        Ok(response) if response.status() == StatusCode::NOT_FOUND => {
+            tracing::error!(
+                "the agent binary {} is missing or unreadable",
+                path.display()
+            );
+            unavailable()
+        }
+        Ok(response) => {
+            let mut response = response.map(Body::new);
+            response.headers_mut().insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"tandem-agent\""),
+            );
+            response
+        }
         Err(e) => {
             tracing::error!("cannot read the agent binary {}: {e}", path.display());
             unavailable()
@@ -119,7 +180,7 @@ pub async fn agent_download(State(state): State<AppState>) -> Response {
 }
 
 pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    rep_page(&state, &headers, "dashboard.html", false).await
+    rep_page(&state, &headers, html::DASHBOARD, false).await
 }
 
 pub async fn session(
@@ -127,9 +188,9 @@ pub async fn session(
     headers: HeaderMap,
     Path(_number): Path<String>,
 ) -> Response {
-    rep_page(&state, &headers, "session.html", false).await
+    rep_page(&state, &headers, html::SESSION, false).await
 }
 
 pub async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    rep_page(&state, &headers, "admin.html", true).await
+    rep_page(&state, &headers, html::ADMIN, true).await
 }

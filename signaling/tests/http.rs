@@ -180,7 +180,10 @@ async fn admin_manages_reps_with_clear_errors() {
             json!({"username": "sam", "password": "longenough"}),
         )
         .await;
-    assert_eq!(r.status(), 403, "a disabled account cannot log in");
+    // The same answer as a wrong password: a disabled account is no password oracle.
+    assert_eq!(r.status(), 401, "a disabled account cannot log in");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body, json!({"error": "wrong username or password"}));
 }
 
 #[tokio::test]

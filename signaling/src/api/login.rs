@@ -1,10 +1,11 @@
 //! Logging in and out. The cookie is HttpOnly and SameSite=Strict; only its hash is stored.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
@@ -31,19 +32,21 @@ pub async fn login(
             "too many login attempts; wait a minute and try again",
         ));
     }
+    let username = creds.username.trim();
+    if let Err(wait) = state.lockout.attempt(username, Instant::now()) {
+        return Ok(account_held_back(wait));
+    }
+    // One answer, at one cost, for an unknown name, a wrong password and a disabled
+    // account: anything else tells a guesser which names exist or which password is right.
     let wrong = || AppError::new(StatusCode::UNAUTHORIZED, "wrong username or password");
-    let Some((account, hash)) = state.store.account_for_login(creds.username.trim()).await? else {
+    let Some((account, hash)) = state.store.account_for_login(username).await? else {
         verify_nothing(&creds.password);
         return Err(wrong());
     };
-    if !verify_password(&hash, &creds.password) {
+    if !verify_password(&hash, &creds.password) || account.disabled {
         return Err(wrong());
     }
-    if account.disabled {
-        return Err(AppError::forbidden(
-            "this account is disabled; ask your administrator",
-        ));
-    }
+    state.lockout.succeeded(username);
     let token = secret();
     let now = now_millis();
     state
@@ -83,4 +86,18 @@ pub async fn logout(
 
 pub async fn me(Rep(account): Rep) -> impl IntoResponse {
     Json(account)
+}
+
+/// The per-account slow-down's refusal (`lockout.rs`), the same for every username.
+fn account_held_back(wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let message = format!(
+        "too many failed logins for this account; try again in {seconds} second{}",
+        if seconds == 1 { "" } else { "s" }
+    );
+    let mut response = AppError::new(StatusCode::TOO_MANY_REQUESTS, message).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
