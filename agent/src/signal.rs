@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct Signal {
     pub tx: mpsc::UnboundedSender<ClientMessage>,
     rx: mpsc::UnboundedReceiver<ServerMessage>,
-    /// The STUN and TURN servers the server's welcome named.
+    /// The STUN servers of the welcome, then STUN and TURN from `ice_servers` after a join.
     pub ice_servers: Vec<tandem_protocol::IceServer>,
 }
 
@@ -74,11 +74,20 @@ impl Signal {
         }
     }
 
-    /// The next message; an error when the server closed the connection.
+    /// The next message; an error when the server closed the connection. The ICE servers
+    /// the server hands out after a join (with this participant's TURN credentials) are
+    /// kept here rather than passed on.
     pub async fn recv(&mut self) -> anyhow::Result<ServerMessage> {
-        self.rx
-            .recv()
-            .await
-            .context("the connection to the Tandem server closed")
+        loop {
+            let message = self
+                .rx
+                .recv()
+                .await
+                .context("the connection to the Tandem server closed")?;
+            match message {
+                ServerMessage::IceServers { ice_servers } => self.ice_servers = ice_servers,
+                other => return Ok(other),
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::store::{SmtpSettings, TlsMode};
+use crate::turn::{IceConfig, TurnAuth};
 
 #[derive(Debug, Parser, Default)]
 #[command(
@@ -44,12 +45,26 @@ pub struct Flags {
     /// A STUN or TURN server for WebRTC (repeat for several), e.g. stun:stun.example.com:3478
     #[arg(long = "ice-server", env = "TANDEM_ICE_SERVERS", value_delimiter = ',')]
     pub ice_servers: Vec<String>,
-    /// Username for the TURN servers
+    /// Shared secret of the TURN servers (coturn's `use-auth-secret`): each participant
+    /// gets its own short-lived credentials after joining
+    #[arg(long, env = "TANDEM_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+    /// Seconds the TURN credentials handed to a participant stay valid [default: 43200]
+    #[arg(long, env = "TANDEM_TURN_CREDENTIAL_TTL")]
+    pub turn_credential_ttl: Option<u64>,
+    /// A fixed username for TURN servers without `use-auth-secret` (prefer --turn-secret)
     #[arg(long, env = "TANDEM_TURN_USERNAME")]
     pub turn_username: Option<String>,
-    /// Credential for the TURN servers
+    /// The fixed credential that goes with --turn-username
     #[arg(long, env = "TANDEM_TURN_CREDENTIAL", hide_env_values = true)]
     pub turn_credential: Option<String>,
+    /// Most connections (HTTP and WebSocket) open at once [default: 20000, fewer when the
+    /// process may open fewer files]
+    #[arg(long, env = "TANDEM_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one address (IPv6: one /64) [default: 256]
+    #[arg(long, env = "TANDEM_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
     /// Mail server for invitations (the admin page can set it too)
     #[arg(long, env = "TANDEM_SMTP_HOST")]
     pub smtp_host: Option<String>,
@@ -88,9 +103,13 @@ struct File {
     smtp_password: Option<String>,
     smtp_from: Option<String>,
     ice_servers: Option<Vec<String>>,
+    turn_secret: Option<String>,
+    turn_credential_ttl: Option<u64>,
     turn_username: Option<String>,
     turn_credential: Option<String>,
     agent_binary: Option<PathBuf>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
 }
 
 /// The settled configuration.
@@ -105,8 +124,11 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Mail settings from the configuration; the admin page's take precedence.
     pub smtp: Option<SmtpSettings>,
-    /// STUN and TURN servers handed to every client.
-    pub ice_servers: Vec<tandem_protocol::IceServer>,
+    /// STUN and TURN servers, and how TURN credentials are issued.
+    pub ice: IceConfig,
+    /// Connection caps: in all, and from one address (IPv6: one /64).
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
     /// The agent binary offered at /download/tandem-agent, if there is one.
     pub agent_binary: Option<PathBuf>,
 }
@@ -138,15 +160,30 @@ impl Config {
                 let beside = std::env::current_exe().ok()?.with_file_name("tandem-agent");
                 beside.is_file().then_some(beside)
             }),
-            ice_servers: ice_servers(
+            ice: ice_config(
                 if flags.ice_servers.is_empty() {
                     file.ice_servers.unwrap_or_default()
                 } else {
                     flags.ice_servers
                 },
-                flags.turn_username.or(file.turn_username),
-                flags.turn_credential.or(file.turn_credential),
+                TurnSettings {
+                    secret: flags.turn_secret.or(file.turn_secret),
+                    ttl_secs: flags
+                        .turn_credential_ttl
+                        .or(file.turn_credential_ttl)
+                        .unwrap_or(DEFAULT_TURN_CREDENTIAL_TTL_SECS),
+                    username: flags.turn_username.or(file.turn_username),
+                    credential: flags.turn_credential.or(file.turn_credential),
+                },
             )?,
+            max_connections: flags
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            max_connections_per_address: flags
+                .max_connections_per_address
+                .or(file.max_connections_per_address)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
             smtp: smtp(
                 flags.smtp_host.or(file.smtp_host),
                 flags.smtp_port.or(file.smtp_port),
@@ -169,31 +206,59 @@ impl Config {
             reconnect_grace_secs: 30,
             secure_cookies: false,
             smtp: None,
-            ice_servers: Vec::new(),
+            ice: IceConfig::default(),
             agent_binary: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
         }
     }
 }
 
-fn ice_servers(
-    urls: Vec<String>,
+pub const DEFAULT_TURN_CREDENTIAL_TTL_SECS: u64 = 12 * 60 * 60;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+
+struct TurnSettings {
+    secret: Option<String>,
+    ttl_secs: u64,
     username: Option<String>,
     credential: Option<String>,
-) -> anyhow::Result<Vec<tandem_protocol::IceServer>> {
-    urls.into_iter()
+}
+
+fn ice_config(urls: Vec<String>, turn: TurnSettings) -> anyhow::Result<IceConfig> {
+    let urls = urls
+        .into_iter()
         .map(|url| {
             let url = url.trim().to_owned();
-            let turn = url.starts_with("turn:") || url.starts_with("turns:");
-            if !turn && !url.starts_with("stun:") && !url.starts_with("stuns:") {
+            let known = ["stun:", "stuns:", "turn:", "turns:"];
+            if !known.iter().any(|scheme| url.starts_with(scheme)) {
                 anyhow::bail!("an ICE server is a stun: or turn: URL, not {url:?}");
             }
-            Ok(tandem_protocol::IceServer {
-                urls: vec![url],
-                username: if turn { username.clone() } else { None },
-                credential: if turn { credential.clone() } else { None },
-            })
+            Ok(url)
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let auth = match (turn.secret, turn.username, turn.credential) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => anyhow::bail!(
+            "set either turn_secret (per-participant credentials) or turn_username and \
+             turn_credential (one fixed credential), not both"
+        ),
+        (Some(secret), None, None) if secret.len() < 16 => {
+            anyhow::bail!("turn_secret needs at least 16 characters")
+        }
+        (Some(secret), None, None) => TurnAuth::SharedSecret {
+            secret,
+            ttl_secs: turn.ttl_secs.max(60),
+        },
+        (None, Some(username), Some(credential)) => TurnAuth::Static {
+            username,
+            credential,
+        },
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            anyhow::bail!("turn_username and turn_credential go together")
+        }
+        (None, None, None) => TurnAuth::None,
+    };
+    Ok(IceConfig { urls, auth })
 }
 
 fn smtp(
@@ -272,9 +337,19 @@ mod tests {
             ..Flags::default()
         };
         let c = Config::resolve(flags).expect("config");
-        assert_eq!(c.ice_servers.len(), 2);
-        assert_eq!(c.ice_servers[0].username, None);
-        assert_eq!(c.ice_servers[1].credential.as_deref(), Some("p"));
+        assert_eq!(c.ice.urls.len(), 2);
+        assert_eq!(c.ice.public().len(), 1, "only STUN is public");
+        let mine = c.ice.for_participant(tandem_protocol::ParticipantId(3), 0);
+        assert_eq!(mine[1].credential.as_deref(), Some("p"));
+        let both = Flags {
+            ice_servers: vec!["turn:t.example.com".into()],
+            turn_username: Some("u".into()),
+            turn_credential: Some("p".into()),
+            turn_secret: Some("0123456789abcdef".into()),
+            ..Flags::default()
+        };
+        let err = Config::resolve(both).expect_err("two schemes");
+        assert!(err.to_string().contains("not both"), "{err}");
         let bad = Flags {
             ice_servers: vec!["http://example.com".into()],
             ..Flags::default()

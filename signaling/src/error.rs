@@ -35,13 +35,21 @@ impl AppError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+
+    /// A failure inside the server. The detail goes to the log with an id; the client
+    /// gets the id and a sentence, never the internal text (database paths, queries).
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let id = format!("{:08x}", rand::random::<u32>());
+        tracing::error!(error_id = %id, "{detail}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("something went wrong on the server (error {id}); please try again"),
+        )
+    }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(status = %self.status, "{}", self.message);
-        }
         let body = serde_json::json!({ "error": self.message });
         (self.status, Json(body)).into_response()
     }
@@ -52,16 +60,13 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
             StoreError::NotFound => Self::not_found("no such item"),
-            other => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the server's database failed: {other}"),
-            ),
+            other => Self::internal(format!("the database failed: {other}")),
         }
     }
 }
 
 impl From<anyhow::Error> for AppError {
     fn from(e: anyhow::Error) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+        Self::internal(format!("{e:#}"))
     }
 }

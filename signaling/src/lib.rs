@@ -9,14 +9,17 @@ pub mod config;
 pub mod error;
 pub mod limits;
 pub mod live;
+pub mod lockout;
 pub mod mail;
 pub mod mailer;
+pub mod outbound;
 pub mod pages;
+pub mod serve;
 pub mod store;
+pub mod turn;
 pub mod ws;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +42,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
     pub limits: limits::Limits,
+    pub lockout: lockout::Lockout,
+    /// Open connections, in all and by address.
+    pub caps: Arc<serve::ConnectionCaps>,
     pub config: Arc<Config>,
     store_jobs: mpsc::UnboundedSender<StoreJobOrFlush>,
 }
@@ -146,7 +152,12 @@ pub async fn build_with_store(
     });
 
     let (mail_tx, mail_rx) = mpsc::unbounded_channel();
-    let registry = Registry::new(jobs_tx, mail_tx, config.reconnect_grace_secs * 1000);
+    let registry = Registry::new(
+        jobs_tx,
+        mail_tx,
+        config.reconnect_grace_secs * 1000,
+        config.ice.clone(),
+    );
     mailer::spawn(
         mail_rx,
         store.clone(),
@@ -166,6 +177,11 @@ pub async fn build_with_store(
         store,
         registry,
         limits,
+        lockout: lockout::Lockout::default(),
+        caps: serve::ConnectionCaps::new(
+            serve::raise_file_limit(config.max_connections),
+            config.max_connections_per_address,
+        ),
         config: Arc::new(config),
         store_jobs: writer_tx,
     };
@@ -294,17 +310,8 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let registry = state.registry.clone();
     let flusher = state.clone();
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    // Signaling is many small messages: send each at once instead of waiting for the
-    // peer's delayed ACK (Nagle), which would add up to 40 ms to a join or an offer.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY not set: {e}");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let caps = state.caps.clone();
+    serve::serve(listener, app(state), caps, shutdown).await?;
     registry.terminate_all();
     flusher.flush().await;
     Ok(())

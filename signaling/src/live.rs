@@ -24,15 +24,9 @@ mod webacd;
 use crate::clock;
 use crate::mailer::{MailJob, MailJobs};
 use crate::store::{Account, InvitationRecord, SiteSettings};
+use crate::turn::IceConfig;
 
-/// What a connection's writer task sends on the socket.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    Message(ServerMessage),
-    Close { code: u16, reason: String },
-}
-
-pub type OutboundTx = mpsc::UnboundedSender<Outbound>;
+pub use crate::outbound::{Outbound, OutboundTx};
 
 /// A refusal to send back to a client: a wire code and a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +126,8 @@ struct Inner {
     /// Attached agent → its customer, to hand the customer a new token when it leaves.
     agents: HashMap<ParticipantId, ParticipantId>,
     conns: HashMap<ParticipantId, Conn>,
+    /// Every open connection of a logged-in account, by account and connection id.
+    account_conns: HashMap<i64, HashMap<u64, OutboundTx>>,
     /// Dashboards, waiting transfers and the directory of agents and queues (R10).
     webacd: webacd::Webacd,
 }
@@ -142,6 +138,8 @@ pub struct Registry {
     mail_jobs: MailJobs,
     next_id: AtomicU64,
     reconnect_grace_ms: u64,
+    /// STUN/TURN servers; TURN credentials are issued per participant after a join.
+    ice: IceConfig,
     me: Weak<Registry>,
 }
 
@@ -156,6 +154,7 @@ impl Registry {
         store_jobs: mpsc::UnboundedSender<StoreJob>,
         mail_jobs: MailJobs,
         reconnect_grace_ms: u64,
+        ice: IceConfig,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Registry {
             inner: Mutex::new(Inner::default()),
@@ -163,6 +162,7 @@ impl Registry {
             mail_jobs,
             next_id: AtomicU64::new(1),
             reconnect_grace_ms,
+            ice,
             me: me.clone(),
         })
     }
@@ -293,21 +293,18 @@ impl Registry {
         number: SessionNumber,
     ) -> Result<Seat, Refusal> {
         let mut inner = self.lock();
-        let live = inner
+        // Someone else's live session gets the same answer as a number no session has:
+        // no rep can learn which numbers are live by trying them.
+        let mine = inner
             .sessions
             .get(&number)
-            .ok_or_else(|| not_found(number))?;
-        let mine = live
-            .reps
-            .iter()
-            .find(|(p, a)| a.id == account.id && live.session.role(**p).is_some())
-            .map(|(&p, _)| p)
-            .ok_or_else(|| {
-                Refusal::new(
-                    ErrorCode::NotPermitted,
-                    "this session belongs to another rep; use Assist Session to join it",
-                )
-            })?;
+            .and_then(|live| {
+                live.reps
+                    .iter()
+                    .find(|(p, a)| a.id == account.id && live.session.role(**p).is_some())
+                    .map(|(&p, _)| p)
+            })
+            .ok_or_else(|| not_yours(number))?;
         self.attach(&mut inner, number, mine, conn)
     }
 
@@ -336,6 +333,20 @@ impl Registry {
             rep_load_elsewhere: 0,
         };
         let seat = self.join(&mut inner, number, join, conn, Some(account))?;
+        // R8 as this site decides it: any rep of the site may assist, but the primary
+        // hears of it at once, by name and account (and the audit log has the join).
+        if let Some(primary) = inner
+            .sessions
+            .get(&number)
+            .and_then(|live| live.session.primary())
+        {
+            let text = format!(
+                "{} ({}) joined your session as an assistant.",
+                account.display_name, account.username
+            );
+            Self::deliver(&inner, primary, ServerMessage::Notice { text });
+        }
+        tracing::info!(session = %number, rep = %account.username, "assisting");
         Ok(seat)
     }
 
@@ -454,7 +465,7 @@ impl Registry {
             number,
             participant,
         };
-        self.issue_resume_token(inner, seat);
+        self.issue_credentials(inner, seat);
         self.apply(inner, number, outputs);
         Ok(seat)
     }
@@ -472,7 +483,7 @@ impl Registry {
                 code: 4001,
                 reason: "this session was opened in another window".into(),
             };
-            if old.tx.send(close).is_err() {
+            if !old.tx.send(close) {
                 tracing::debug!("the replaced connection was already gone");
             }
         }
@@ -480,12 +491,13 @@ impl Registry {
             number,
             participant,
         };
-        self.issue_resume_token(inner, seat);
+        self.issue_credentials(inner, seat);
         self.handle(inner, number, Event::Connected { who: participant })?;
         Ok(seat)
     }
 
-    fn issue_resume_token(&self, inner: &mut Inner, seat: Seat) {
+    /// A participant's connection gets a resume token as soon as it is in (or waiting).
+    fn issue_credentials(&self, inner: &mut Inner, seat: Seat) {
         let token = clock::secret();
         inner.resume.insert(token.clone(), seat);
         if let Some(live) = inner.sessions.get_mut(&seat.number) {
@@ -556,24 +568,36 @@ impl Registry {
         Self::deliver(inner, customer, ServerMessage::AgentToken { token });
     }
 
-    /// R2: come back after a lost connection.
-    pub fn resume(&self, conn: (u64, OutboundTx), token: &str) -> Result<Seat, Refusal> {
+    /// R2: come back after a lost connection. A rep's seat comes back only to a
+    /// connection logged in as that same, still enabled account: a resume token alone is
+    /// not enough for a rep.
+    pub fn resume(
+        &self,
+        conn: (u64, OutboundTx),
+        token: &str,
+        account: Option<&Account>,
+    ) -> Result<Seat, Refusal> {
         let mut inner = self.lock();
-        let seat = inner.resume.get(token).copied().ok_or_else(|| {
+        let gone = || {
             Refusal::new(
                 ErrorCode::SessionNotFound,
-                "you were away too long and left the session; join again",
+                "this resume token is not valid (used already, or you were away too long); \
+                 join again",
             )
-        })?;
-        let present = inner
-            .sessions
-            .get(&seat.number)
-            .is_some_and(|live| live.session.role(seat.participant).is_some());
+        };
+        let seat = inner.resume.get(token).copied().ok_or_else(gone)?;
+        let live = inner.sessions.get(&seat.number);
+        let present = live.is_some_and(|live| live.session.role(seat.participant).is_some());
         if !present {
-            return Err(Refusal::new(
-                ErrorCode::SessionNotFound,
-                "you were away too long and left the session; join again",
-            ));
+            return Err(gone());
+        }
+        if let Some(rep) = live.and_then(|live| live.reps.get(&seat.participant)) {
+            if account.map(|a| a.id) != Some(rep.id) {
+                return Err(Refusal::new(
+                    ErrorCode::NotPermitted,
+                    "log in again to come back to this session as a support rep",
+                ));
+            }
         }
         inner.resume.remove(token);
         self.attach(&mut inner, seat.number, seat.participant, conn)
@@ -594,9 +618,17 @@ impl Registry {
         if let ClientMessage::WebacdTransfer { target, .. } = &message {
             Self::check_target(&inner, target)?;
         }
-        let event = Event::Command {
-            from: seat.participant,
-            message,
+        let event = match message {
+            // R4: admitting counts the rep's customers in their other sessions too.
+            ClientMessage::Admit { participant } => Event::Admit {
+                from: seat.participant,
+                participant,
+                rep_load_elsewhere: Self::load_elsewhere(&inner, seat.number),
+            },
+            message => Event::Command {
+                from: seat.participant,
+                message,
+            },
         };
         self.handle(&mut inner, seat.number, event)
     }
@@ -675,6 +707,13 @@ impl Registry {
                     let customer_joined = matches!(&message, ServerMessage::Joined(s)
                         if s.role == tandem_protocol::Role::Customer
                             && s.participants.iter().any(|p| p.id == to && p.agent.is_none()));
+                    // Whoever is in (not merely waiting) gets ICE servers with TURN
+                    // credentials of their own, just before `joined`.
+                    if matches!(&message, ServerMessage::Joined(_)) {
+                        let now_secs = u64::try_from(clock::now_millis() / 1000).unwrap_or(0);
+                        let ice_servers = self.ice.for_participant(to, now_secs);
+                        Self::deliver(inner, to, ServerMessage::IceServers { ice_servers });
+                    }
                     Self::deliver(inner, to, message);
                     if customer_joined {
                         self.issue_agent_token(inner, number, to);
@@ -700,7 +739,7 @@ impl Registry {
                             code: 1000,
                             reason: format!("{reason:?}").to_lowercase(),
                         };
-                        if conn.tx.send(close).is_err() {
+                        if !conn.tx.send(close) {
                             tracing::debug!("connection already closed");
                         }
                     }
@@ -736,7 +775,7 @@ impl Registry {
 
     fn deliver(inner: &Inner, to: ParticipantId, message: ServerMessage) {
         if let Some(conn) = inner.conns.get(&to) {
-            if conn.tx.send(Outbound::Message(message)).is_err() {
+            if !conn.tx.send(Outbound::Message(message)) {
                 tracing::debug!(participant = %to, "message to a closing connection dropped");
             }
         }
@@ -859,7 +898,7 @@ impl Registry {
                     code: 1000,
                     reason: "session ended".into(),
                 };
-                if conn.tx.send(close).is_err() {
+                if !conn.tx.send(close) {
                     tracing::debug!("connection already closed");
                 }
             }
@@ -881,22 +920,116 @@ impl Registry {
         self.lock().sessions.len()
     }
 
-    /// The join link's secret of a live session, for the rep who runs it.
+    /// The join link's secret of a live session, for a rep of it who may invite (the
+    /// primary or an assistant; not a former primary who only observes, R9).
     pub fn secret_for(&self, account: &Account, number: SessionNumber) -> Option<String> {
         let inner = self.lock();
         let live = inner.sessions.get(&number)?;
         live.reps
-            .values()
-            .any(|a| a.id == account.id)
+            .iter()
+            .any(|(p, a)| {
+                a.id == account.id
+                    && matches!(
+                        live.session.role(*p),
+                        Some(tandem_protocol::Role::PrimaryRep | tandem_protocol::Role::Assistant)
+                    )
+            })
             .then(|| live.secret.clone())
     }
+
+    /// Whether this rep takes part in a live session (for its invitations list).
+    pub fn is_rep_of(&self, account: &Account, number: SessionNumber) -> bool {
+        let inner = self.lock();
+        inner
+            .sessions
+            .get(&number)
+            .is_some_and(|live| live.reps.values().any(|a| a.id == account.id))
+    }
+
+    /// An account was disabled or its role changed: every live connection of it ends at
+    /// once, as if its page were closed (a primary's session ends, R2), and its resume
+    /// tokens stop working. Its dashboards close too.
+    pub fn revoke_account(&self, account: i64) {
+        let mut inner = self.lock();
+        let seats: Vec<Seat> = inner
+            .sessions
+            .iter()
+            .flat_map(|(number, live)| {
+                live.reps
+                    .iter()
+                    .filter(|(_, a)| a.id == account)
+                    .map(|(p, _)| Seat {
+                        number: *number,
+                        participant: *p,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for seat in seats {
+            inner.resume.retain(|_, s| *s != seat);
+            inner.conns.remove(&seat.participant);
+            let event = Event::PageClosed {
+                who: seat.participant,
+            };
+            if let Err(refusal) = self.handle(&mut inner, seat.number, event) {
+                tracing::debug!(?refusal, "revoked rep already gone");
+            }
+            tracing::info!(session = %seat.number, account, "rep's connection revoked");
+        }
+        // Every connection of the account, joined or not (dashboards, fresh pages).
+        for tx in inner
+            .account_conns
+            .remove(&account)
+            .unwrap_or_default()
+            .into_values()
+        {
+            tx.close_now(
+                CLOSE_ACCOUNT_CHANGED,
+                "your account was changed by an administrator; log in again",
+            );
+        }
+    }
+
+    /// A logged-in connection opened: it is closed at once if its account is revoked.
+    pub fn account_connected(&self, account: i64, conn_id: u64, tx: OutboundTx) {
+        self.lock()
+            .account_conns
+            .entry(account)
+            .or_default()
+            .insert(conn_id, tx);
+    }
+
+    /// A logged-in connection ended.
+    pub fn account_disconnected(&self, account: i64, conn_id: u64) {
+        let mut inner = self.lock();
+        if let Some(conns) = inner.account_conns.get_mut(&account) {
+            conns.remove(&conn_id);
+            if conns.is_empty() {
+                inner.account_conns.remove(&account);
+            }
+        }
+    }
 }
+
+/// WebSocket close code: the account was disabled or its role changed.
+pub const CLOSE_ACCOUNT_CHANGED: u16 = 4003;
 
 fn rep_info(account: &Account) -> RepInfo {
     RepInfo {
         account: account.username.clone(),
         webacd_agent: account.is_webacd,
     }
+}
+
+/// The answer to a rep who may not open a session, the same whether it is live or not.
+fn not_yours(number: SessionNumber) -> Refusal {
+    Refusal::new(
+        ErrorCode::SessionNotFound,
+        format!(
+            "you have no live session with the number {number}; to help in a colleague's \
+             session, use Assist Session"
+        ),
+    )
 }
 
 fn not_found(number: SessionNumber) -> Refusal {

@@ -8,15 +8,16 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
 use tandem_protocol::{
     ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage, decode_client,
-    encode,
 };
-use tokio::sync::mpsc;
 
 use crate::AppState;
 use crate::auth::{account_from_headers, same_origin};
-use crate::live::{Outbound, OutboundTx, Refusal, Seat};
+use crate::limits::{ConnectionLimits, Verdict};
+use crate::live::{Refusal, Seat};
+use crate::outbound::{self, Frame, Outbound, OutboundTx};
 use crate::store::Account;
 
 /// Frames up to this size are read and refused with a reason; larger ones end the
@@ -59,6 +60,7 @@ struct Connection {
     seat: Option<Seat>,
     /// This connection is a WebACD agent's dashboard (R10).
     desk: bool,
+    limits: ConnectionLimits,
 }
 
 /// What to do after a message.
@@ -67,14 +69,34 @@ enum Flow {
     Close,
 }
 
+/// A connection must say `hello` within this time.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The server pings every connection this often; browsers and WebSocket libraries answer.
+pub const PING_INTERVAL: Duration = Duration::from_secs(30);
+/// A connection from which nothing (not even a pong) arrived for this long is lost.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(100);
+/// How long the writer may take to deliver what was queued before a close.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Close codes the server uses besides 1000 (see docs/protocol.md).
+pub mod close {
+    /// No `hello` in time.
+    pub const HELLO_TIMEOUT: u16 = 4002;
+    /// Nothing arrived for too long.
+    pub const IDLE: u16 = 4004;
+    /// The client sent far more than the rate limits allow.
+    pub const TOO_MANY_MESSAGES: u16 = 4008;
+}
+
 async fn connection(socket: WebSocket, state: AppState, ip: IpAddr, account: Option<Account>) {
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
-    let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let frame = match out {
-                Outbound::Message(message) => Message::Text(Utf8Bytes::from(encode(&message))),
-                Outbound::Close { code, reason } => {
+    let (tx, mut rx) = outbound::channel();
+    let mut writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            let frame = match frame {
+                Frame::Text(text) => Message::Text(Utf8Bytes::from(text)),
+                Frame::Ping => Message::Ping(Default::default()),
+                Frame::Close { code, reason } => {
                     let close = Message::Close(Some(CloseFrame {
                         code,
                         reason: Utf8Bytes::from(reason),
@@ -92,6 +114,9 @@ async fn connection(socket: WebSocket, state: AppState, ip: IpAddr, account: Opt
     });
 
     let id = state.registry.next_id();
+    if let Some(account) = &account {
+        state.registry.account_connected(account.id, id, tx.clone());
+    }
     let mut conn = Connection {
         state,
         ip,
@@ -101,24 +126,48 @@ async fn connection(socket: WebSocket, state: AppState, ip: IpAddr, account: Opt
         said_hello: false,
         seat: None,
         desk: false,
+        limits: ConnectionLimits::default(),
     };
+    let ended = conn.tx.clone();
+    let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
+    tokio::pin!(hello_deadline);
+    let mut ping =
+        tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    let mut last_heard = tokio::time::Instant::now();
     // A close frame from the client means it left on purpose (page closed or navigated
     // away); anything else is a lost connection (R2).
     let clean = loop {
-        let Some(frame) = stream.next().await else {
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            () = ended.ended() => break false,
+            () = &mut hello_deadline, if !conn.said_hello => {
+                conn.close(close::HELLO_TIMEOUT, "no hello in time");
+                break false;
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= IDLE_TIMEOUT {
+                    conn.close(close::IDLE, "nothing heard for too long");
+                    break false;
+                }
+                conn.tx.ping();
+                continue;
+            }
+        };
+        let Some(frame) = frame else {
             break false;
         };
+        last_heard = tokio::time::Instant::now();
         match frame {
             Ok(Message::Text(text)) => {
                 if let Flow::Close = conn.text(text.as_str()) {
                     break true;
                 }
             }
-            Ok(Message::Binary(_)) => conn.error(
-                ErrorCode::BadMessage,
-                "binary frames are not part of the protocol; send JSON text",
-                None,
-            ),
+            Ok(Message::Binary(_)) => {
+                if let Flow::Close = conn.refuse_binary() {
+                    break true;
+                }
+            }
             Ok(Message::Close(_)) => break true,
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             Err(e) => {
@@ -133,20 +182,32 @@ async fn connection(socket: WebSocket, state: AppState, ip: IpAddr, account: Opt
     if conn.desk {
         conn.state.registry.desk_closed(conn.id);
     }
+    if let Some(account) = &conn.account {
+        conn.state
+            .registry
+            .account_disconnected(account.id, conn.id);
+    }
     drop(conn);
-    if writer.await.is_err() {
-        tracing::debug!("writer task ended abnormally");
+    drop(ended);
+    // The writer ends once every sender is gone (or after a close frame). A client that
+    // does not read could hold it in `send` for ever: give it a moment, then cut.
+    if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
     }
 }
 
 impl Connection {
     fn send(&self, message: ServerMessage) {
-        if self.tx.send(Outbound::Message(message)).is_err() {
-            tracing::debug!("reply to a closed connection dropped");
+        if !self.tx.send(Outbound::Message(message)) {
+            tracing::debug!("reply to a closed or full connection dropped");
         }
     }
 
     fn error(&self, code: ErrorCode, message: impl Into<String>, request: Option<&str>) {
+        // Every reply is short: a client must not be able to make the server say much.
         self.send(ServerMessage::Error {
             code,
             message: message.into(),
@@ -159,12 +220,48 @@ impl Connection {
             code,
             reason: reason.into(),
         };
-        if self.tx.send(close).is_err() {
+        if !self.tx.send(close) {
             tracing::debug!("close on a closed connection");
         }
     }
 
+    /// Apply a rate verdict: true when the message may go on.
+    fn admit(&mut self, verdict: Verdict, kind: Option<&str>) -> Result<(), Flow> {
+        match verdict {
+            Verdict::Allow => Ok(()),
+            Verdict::Refuse => {
+                self.error(
+                    ErrorCode::RateLimited,
+                    "you are sending too fast; slow down",
+                    kind,
+                );
+                Err(Flow::Continue)
+            }
+            Verdict::Close => {
+                self.close(close::TOO_MANY_MESSAGES, "too many messages");
+                Err(Flow::Close)
+            }
+        }
+    }
+
+    fn refuse_binary(&mut self) -> Flow {
+        let verdict = self.limits.message();
+        if let Err(flow) = self.admit(verdict, None) {
+            return flow;
+        }
+        self.error(
+            ErrorCode::BadMessage,
+            "binary frames are not part of the protocol; send JSON text",
+            None,
+        );
+        Flow::Continue
+    }
+
     fn text(&mut self, text: &str) -> Flow {
+        let verdict = self.limits.message();
+        if let Err(flow) = self.admit(verdict, None) {
+            return flow;
+        }
         let message = match decode_client(text) {
             Ok(message) => message,
             Err(e) if e.code == ErrorCode::MessageTooLarge => {
@@ -184,6 +281,12 @@ impl Connection {
             }
         };
         let kind = message.kind();
+        if let ClientMessage::Chat { .. } = &message {
+            let verdict = self.limits.chat();
+            if let Err(flow) = self.admit(verdict, Some(kind)) {
+                return flow;
+            }
+        }
         if let ClientMessage::Hello {
             protocol_version, ..
         } = &message
@@ -233,7 +336,7 @@ impl Connection {
             protocol_version: PROTOCOL_VERSION,
             server: format!("tandem-signaling {}", env!("CARGO_PKG_VERSION")),
             max_message_bytes: MAX_MESSAGE_BYTES,
-            ice_servers: self.state.config.ice_servers.clone(),
+            ice_servers: self.state.config.ice.public(),
         });
         Flow::Continue
     }
@@ -269,26 +372,31 @@ impl Connection {
         let conn = (self.id, self.tx.clone());
         let seat = match message {
             ClientMessage::JoinByLink { secret, name } => {
-                self.rate_limit()?;
+                self.state.limits.join(self.ip)?;
                 registry.join_by_link(conn, &secret, &name)?
             }
             ClientMessage::JoinByNumber { number, name } => {
-                self.rate_limit()?;
+                self.state.limits.join(self.ip)?;
                 registry.join_by_number(conn, number, &name)?
             }
             ClientMessage::OpenSession { number } => {
-                registry.open_session(conn, self.rep()?, number)?
+                let account = self.rep_attempt()?;
+                registry.open_session(conn, &account, number)?
             }
-            ClientMessage::Assist { number } => registry.assist(conn, self.rep()?, number)?,
+            ClientMessage::Assist { number } => {
+                let account = self.rep_attempt()?;
+                registry.assist(conn, &account, number)?
+            }
             ClientMessage::Resume { token } => {
-                self.rate_limit()?;
-                registry.resume(conn, &token)?
+                self.state.limits.join(self.ip)?;
+                registry.resume(conn, &token, self.account.as_ref())?
             }
             ClientMessage::AcceptTransfer { number } => {
-                registry.accept_transfer(conn, self.rep()?, number)?
+                let account = self.rep_attempt()?;
+                registry.accept_transfer(conn, &account, number)?
             }
             ClientMessage::AttachAgent { token } => {
-                self.rate_limit()?;
+                self.state.limits.join(self.ip)?;
                 registry.attach_agent(conn, &token)?
             }
             _ => {
@@ -299,15 +407,12 @@ impl Connection {
         Ok(())
     }
 
-    fn rate_limit(&self) -> Result<(), Refusal> {
-        if self.state.limits.join(self.ip) {
-            Ok(())
-        } else {
-            Err(Refusal::new(
-                ErrorCode::RateLimited,
-                "too many attempts from your address; wait a minute and try again",
-            ))
-        }
+    /// A rep's join by number (assist, open, accept): logged in, and within the limits
+    /// for the address, the account and the site.
+    fn rep_attempt(&self) -> Result<Account, Refusal> {
+        let account = self.rep()?.clone();
+        self.state.limits.rep_join(self.ip, account.id)?;
+        Ok(account)
     }
 
     fn rep(&self) -> Result<&Account, Refusal> {

@@ -32,13 +32,18 @@ async fn hello_negotiates_the_version() {
 }
 
 #[tokio::test]
-async fn the_welcome_names_the_configured_ice_servers() {
+async fn the_welcome_names_only_stun_and_turn_credentials_come_after_a_join() {
     let server = TestServer::start_with(|c| {
-        c.ice_servers = vec![tandem_protocol::IceServer {
-            urls: vec!["turn:turn.example.com:3478".into()],
-            username: Some("tandem".into()),
-            credential: Some("s3cret".into()),
-        }];
+        c.ice = tandem_signaling::turn::IceConfig {
+            urls: vec![
+                "stun:stun.example.com:3478".into(),
+                "turn:turn.example.com:3478".into(),
+            ],
+            auth: tandem_signaling::turn::TurnAuth::SharedSecret {
+                secret: "a-shared-secret-of-coturn".into(),
+                ttl_secs: 3600,
+            },
+        };
     })
     .await;
     let mut ws = server.ws(None).await;
@@ -47,8 +52,43 @@ async fn the_welcome_names_the_configured_ice_servers() {
     let welcome = ws.recv().await;
     assert_eq!(
         welcome["ice_servers"],
-        json!([{"urls": ["turn:turn.example.com:3478"], "username": "tandem", "credential": "s3cret"}])
+        json!([{"urls": ["stun:stun.example.com:3478"]}]),
+        "no TURN credential for someone who only said hello"
     );
+    let (_rep, _number, secret, _page) = started(&server).await;
+    let mut creds = vec![];
+    for name in ["Ann", "Bob"] {
+        let mut ws = server.ws(None).await;
+        ws.hello("customer").await;
+        ws.send(json!({"type": "join_by_link", "secret": secret, "name": name}))
+            .await;
+        let ice = ws.recv_type("ice_servers").await;
+        let turn = &ice["ice_servers"][1];
+        assert_eq!(turn["urls"], json!(["turn:turn.example.com:3478"]));
+        let username = turn["username"].as_str().expect("username").to_owned();
+        let (expiry, who) = username.split_once(':').expect("expiry:participant");
+        let expiry: u64 = expiry.parse().expect("unix seconds");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        assert!(
+            expiry > now && expiry <= now + 3600 + 5,
+            "{expiry} vs {now}"
+        );
+        assert!(who.starts_with('p'));
+        let credential = turn["credential"].as_str().expect("credential");
+        assert_eq!(
+            credential,
+            tandem_signaling::turn::shared_secret_credential(
+                "a-shared-secret-of-coturn",
+                &username
+            )
+        );
+        ws.recv_type("joined").await;
+        creds.push(credential.to_owned());
+    }
+    assert_ne!(creds[0], creds[1], "each participant has its own");
 }
 
 #[tokio::test]
@@ -165,12 +205,20 @@ async fn only_the_rep_who_started_it_opens_the_session_page() {
     ws.send(json!({"type": "open_session", "number": number}))
         .await;
     let err = ws.recv().await;
-    assert_eq!(err["code"], "not_permitted");
-    assert!(
-        err["message"]
+    // The same answer as for a number no session has: no existence oracle.
+    assert_eq!(err["code"], "session_not_found");
+    ws.send(json!({"type": "open_session", "number": "123123123"}))
+        .await;
+    let dead = ws.recv().await;
+    assert_eq!(dead["code"], err["code"]);
+    assert_eq!(
+        dead["message"]
             .as_str()
-            .expect("text")
-            .contains("another rep")
+            .map(|m| m.replace("123 123 123", "N")),
+        err["message"].as_str().map(|m| m.replace(
+            &format!("{} {} {}", &number[..3], &number[3..6], &number[6..]),
+            "N"
+        ))
     );
 }
 

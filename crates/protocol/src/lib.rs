@@ -72,21 +72,30 @@ fn classify(text: &str, error: serde_json::Error) -> DecodeError {
             .unwrap_or_default();
         return DecodeError {
             code: ErrorCode::UnknownType,
-            message: format!("unknown message type {kind:?}"),
+            message: format!("unknown message type {:?}", excerpt(&kind, 40)),
         };
     }
     let message = match error.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            format!("not valid JSON: {detail}")
+            format!("not valid JSON: {}", excerpt(&detail, 160))
         }
         _ if detail.starts_with("missing field `type`") => {
             "a message must be a JSON object with a \"type\" field".to_owned()
         }
-        _ => format!("malformed message: {detail}"),
+        _ => format!("malformed message: {}", excerpt(&detail, 160)),
     };
     DecodeError {
         code: ErrorCode::BadMessage,
         message,
+    }
+}
+
+/// At most `max` characters of a text that came from a peer, marked when cut: an error
+/// reply must never echo (and so amplify) what a client sent.
+pub fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -108,6 +117,21 @@ mod tests {
         let err = decode_client(r#"{"type":"fly_to_the_moon"}"#).expect_err("unknown");
         assert_eq!(err.code, ErrorCode::UnknownType);
         assert!(err.message.contains("fly_to_the_moon"), "{}", err.message);
+    }
+
+    #[test]
+    fn errors_echo_only_a_short_excerpt_of_the_input() {
+        let long = "x".repeat(60_000);
+        for text in [
+            format!(r#"{{"type":"{long}"}}"#),
+            format!(r#"{{"type":"chat","text":{long}}}"#),
+            format!(r#"{{"type":"admit","participant":"{long}"}}"#),
+        ] {
+            let err = decode_client(&text).expect_err("refused");
+            assert!(err.message.len() < 300, "{} bytes", err.message.len());
+        }
+        assert_eq!(excerpt("åååå", 2), "åå…");
+        assert_eq!(excerpt("ab", 2), "ab");
     }
 
     #[test]

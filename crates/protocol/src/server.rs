@@ -40,10 +40,15 @@ pub enum ServerMessage {
         server: String,
         /// The largest message the server accepts, in bytes.
         max_message_bytes: usize,
-        /// STUN and TURN servers for every peer connection (none: host candidates only).
+        /// STUN servers only: TURN credentials are handed out after a join, in
+        /// `ice_servers`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ice_servers: Vec<IceServer>,
     },
+    /// After a join (before `joined`), and again on every resume: the STUN and TURN
+    /// servers for this participant's peer connections. TURN entries carry short-lived
+    /// credentials issued to this participant alone (coturn's `use-auth-secret` scheme).
+    IceServers { ice_servers: Vec<IceServer> },
     /// The connection is in the session; the full picture follows.
     Joined(SessionSnapshot),
     /// Keep this to `resume` after a lost connection (R2).

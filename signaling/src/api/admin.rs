@@ -28,14 +28,10 @@ pub struct NewRep {
     is_webacd: bool,
 }
 
+/// The same rules as every name in a session (no bidi controls, nothing invisible, at
+/// most 64 characters), so a rep's name never stops them starting a session.
 fn valid_display_name(name: &str) -> Result<String, AppError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(AppError::bad_request(
-            "a display name has 1 to 64 printable characters",
-        ));
-    }
-    Ok(name.to_owned())
+    tandem_session::valid_name(name).map_err(|e| AppError::bad_request(e.to_string()))
 }
 
 pub async fn create_rep(
@@ -92,6 +88,7 @@ pub async fn update_rep(
         .as_deref()
         .map(valid_display_name)
         .transpose()?;
+    let before = state.store.account(id).await?;
     let account = state
         .store
         .update_account(
@@ -105,6 +102,15 @@ pub async fn update_rep(
             },
         )
         .await?;
+    // Disabling or a new role takes effect on live connections at once: they close, and
+    // the rep logs in again (with the new role) or not at all.
+    let revoked = changes.disabled == Some(true)
+        || before
+            .as_ref()
+            .is_some_and(|b| b.is_admin != account.is_admin || b.is_webacd != account.is_webacd);
+    if revoked {
+        state.registry.revoke_account(account.id);
+    }
     state.refresh_directory().await?;
     Ok(Json(account))
 }
@@ -311,4 +317,45 @@ pub async fn audit(
     };
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
     Ok(Json(state.store.audit(session.as_deref(), limit).await?))
+}
+
+/// The audit chain's state as the admin page shows it (C3).
+#[derive(serde::Serialize)]
+pub struct AuditChainView {
+    intact: bool,
+    /// Records checked: all of them when intact, those before the fault otherwise.
+    records: u64,
+    /// The newest record's hash, when intact and not empty: worth noting down elsewhere,
+    /// since removing the newest records leaves a valid, shorter chain.
+    head: Option<String>,
+    /// The first record where the chain breaks.
+    bad_record: Option<i64>,
+    /// What is wrong there, as a sentence for the admin.
+    problem: Option<String>,
+}
+
+pub async fn audit_verify(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<AuditChainView>, AppError> {
+    use crate::store::audit_chain::ChainReport;
+    Ok(Json(match state.store.verify_audit_chain().await? {
+        ChainReport::Intact { records, head } => AuditChainView {
+            intact: true,
+            records,
+            head,
+            bad_record: None,
+            problem: None,
+        },
+        ChainReport::Tampered {
+            fault,
+            intact_before,
+        } => AuditChainView {
+            intact: false,
+            records: intact_before,
+            head: None,
+            bad_record: Some(fault.id()),
+            problem: Some(fault.to_string()),
+        },
+    }))
 }

@@ -40,4 +40,5 @@ pub fn router() -> Router<AppState> {
         .route("/webacd", get(sessions::webacd_directory))
         .route("/admin/queues/{id}/members", put(admin::set_members))
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/audit/verify", get(admin::audit_verify))
 }

@@ -300,7 +300,7 @@ impl Registry {
             };
             for desk in inner.webacd.desks.values() {
                 if newly.contains(&desk.account.id) {
-                    let _ = desk.tx.send(Outbound::Message(offered.clone()));
+                    desk.tx.send(Outbound::Message(offered.clone()));
                 }
             }
         }
@@ -352,7 +352,7 @@ impl Registry {
                 agents: agents.clone(),
                 waiting,
             };
-            let _ = desk.tx.send(Outbound::Message(state));
+            desk.tx.send(Outbound::Message(state));
         }
     }
 

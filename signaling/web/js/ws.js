@@ -11,7 +11,7 @@ export class SessionSocket {
     this.onMessage = onMessage;
     this.onStatus = onStatus || (() => {});
     this.resumeToken = null;
-    this.iceServers = []; // from the server's welcome: STUN and TURN for every peer connection
+    this.iceServers = []; // STUN from the welcome, then STUN and TURN from `ice_servers` after a join
     this.finished = false; // the session ended, or we were turned away: never reconnect
     this.lostAt = null;
     addEventListener('pagehide', () => this.close());
@@ -37,6 +37,8 @@ export class SessionSocket {
       switch (message.type) {
         case 'resume_token': this.resumeToken = message.token; return;
         case 'welcome': this.iceServers = message.ice_servers || []; return;
+        // After a join: STUN and TURN with this participant's own short-lived credentials.
+        case 'ice_servers': this.iceServers = message.ice_servers || []; return;
         case 'joined': case 'waiting': this.lostAt = null; this.onStatus('connected'); break;
         case 'session_ended': case 'denied': this.finished = true; this.onStatus('ended'); break;
         case 'error':

@@ -1,0 +1,372 @@
+//! Accepting connections, with the limits an internet-facing server needs: a cap on open
+//! connections in all and from one address (an IPv6 address counts by its /64), a time
+//! limit for the first byte and for a request's headers, and an idle limit for a
+//! connection on which nothing moves.
+//! A WebSocket keeps its slot for as long as it is open: the slot travels with the
+//! socket through the HTTP upgrade.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, Sleep};
+use tower::ServiceExt;
+
+use crate::limits::AddrKey;
+
+/// A request's headers must arrive within this time.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A new connection must send its first byte within this time.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection on which nothing moves either way for this long is closed (WebSockets are
+/// pinged more often than this, and their answers count).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Open connections, in all and by address.
+#[derive(Debug)]
+pub struct ConnectionCaps {
+    max_total: usize,
+    max_per_address: usize,
+    total: AtomicUsize,
+    by_address: Mutex<HashMap<AddrKey, usize>>,
+    refused: AtomicUsize,
+}
+
+/// Why a connection was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Full,
+    TooManyFromAddress,
+}
+
+impl ConnectionCaps {
+    pub fn new(max_total: usize, max_per_address: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max_total: max_total.max(1),
+            max_per_address: max_per_address.max(1),
+            total: AtomicUsize::new(0),
+            by_address: Mutex::new(HashMap::new()),
+            refused: AtomicUsize::new(0),
+        })
+    }
+
+    /// Take a slot for a connection from `ip`, or say why not.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refused> {
+        let key = AddrKey::from(ip);
+        let mut by_address = self
+            .by_address
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let result = if self.total.load(Ordering::Relaxed) >= self.max_total {
+            Err(Refused::Full)
+        } else if by_address.get(&key).copied().unwrap_or(0) >= self.max_per_address {
+            Err(Refused::TooManyFromAddress)
+        } else {
+            *by_address.entry(key).or_insert(0) += 1;
+            self.total.fetch_add(1, Ordering::Relaxed);
+            Ok(Slot {
+                caps: self.clone(),
+                key,
+            })
+        };
+        if result.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Connections refused since the start.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// The cap on all connections.
+    pub fn max_total(&self) -> usize {
+        self.max_total
+    }
+}
+
+/// One connection's place; freed when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    caps: Arc<ConnectionCaps>,
+    key: AddrKey,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut by_address = self
+            .caps
+            .by_address
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = by_address.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                by_address.remove(&self.key);
+            }
+        }
+        self.caps.total.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A TCP stream holding its slot, and closed when nothing has moved either way for too
+/// long.
+#[derive(Debug)]
+pub struct Guarded {
+    stream: TcpStream,
+    _slot: Slot,
+    idle: Pin<Box<Sleep>>,
+    idle_for: Duration,
+}
+
+impl Guarded {
+    fn new(stream: TcpStream, slot: Slot, idle_for: Duration) -> Self {
+        Self {
+            stream,
+            _slot: slot,
+            // Until the first byte arrives the shorter first-byte limit applies.
+            idle: Box::pin(tokio::time::sleep(FIRST_BYTE_TIMEOUT)),
+            idle_for,
+        }
+    }
+}
+
+impl Guarded {
+    /// Bytes moved one way or the other: the connection is alive (a slow download whose
+    /// client sends nothing is still progressing).
+    fn touch(&mut self) {
+        let deadline = Instant::now() + self.idle_for;
+        self.idle.as_mut().reset(deadline);
+    }
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.stream).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    self.touch();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client sent nothing for too long",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &result {
+            if *n > 0 {
+                self.touch();
+            }
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &result {
+            if *n > 0 {
+                self.touch();
+            }
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// A short answer for a connection that is refused before any request is read.
+fn refusal_response(why: Refused) -> &'static [u8] {
+    match why {
+        Refused::Full => {
+            b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 10\r\n\
+              Content-Type: text/plain\r\nContent-Length: 44\r\n\r\n\
+              The server is busy. Please try again soon.\r\n"
+        }
+        Refused::TooManyFromAddress => {
+            b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 10\r\n\
+              Content-Type: text/plain\r\nContent-Length: 41\r\n\r\n\
+              Too many connections from your address.\r\n"
+        }
+    }
+}
+
+/// Serve `app` on `listener` until `shutdown` completes. New connections stop at once;
+/// open ones are left to finish by themselves.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    caps: Arc<ConnectionCaps>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(64);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let slot = match caps.admit(addr.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tracing::debug!(%addr, ?why, "connection refused");
+                // Best effort and never waiting: the client may not be reading.
+                if stream.try_write(refusal_response(why)).is_err() {
+                    tracing::trace!("refused client did not take the answer");
+                }
+                continue;
+            }
+        };
+        // Signaling is many small messages: send each at once instead of waiting for the
+        // peer's delayed ACK (Nagle), which would add up to 40 ms to a join or an offer.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {e}");
+        }
+        let io = TokioIo::new(Guarded::new(stream, slot, IDLE_TIMEOUT));
+        let app = app.clone();
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(addr));
+                    app.clone().oneshot(request)
+                });
+            if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+                tracing::debug!(%addr, "connection ended: {e}");
+            }
+        });
+    }
+}
+
+/// Let the process open as many files as its hard limit allows, and return how many
+/// connections fit beside the files the server itself needs.
+pub fn raise_file_limit(wanted_connections: usize) -> usize {
+    const RESERVED: u64 = 256;
+    let wanted = wanted_connections as u64 + RESERVED;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => {
+            let fit = limit.saturating_sub(RESERVED).max(16) as usize;
+            tracing::warn!(
+                "this process may open only {limit} files: at most {fit} connections \
+                 (raise `ulimit -n` or LimitNOFILE for more)"
+            );
+            fit
+        }
+        Ok(_) => wanted_connections,
+        Err(e) => {
+            tracing::warn!("could not read the open-file limit: {e}");
+            wanted_connections
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_hold_per_address_and_in_total_and_free_on_drop() {
+        let caps = ConnectionCaps::new(5, 2);
+        let a: IpAddr = "127.0.0.2".parse().expect("ip");
+        let b: IpAddr = "127.0.0.3".parse().expect("ip");
+        let a1 = caps.admit(a).expect("first");
+        let _a2 = caps.admit(a).expect("second");
+        assert_eq!(caps.admit(a).err(), Some(Refused::TooManyFromAddress));
+        let _b1 = caps.admit(b).expect("another address");
+        drop(a1);
+        let _a3 = caps.admit(a).expect("freed");
+        let v6a: IpAddr = "2001:db8::1".parse().expect("ip");
+        let v6b: IpAddr = "2001:db8::2".parse().expect("ip");
+        let _c1 = caps.admit(v6a).expect("v6");
+        let _c2 = caps.admit(v6b).expect("same /64, second");
+        assert_eq!(caps.open(), 5);
+        assert_eq!(
+            caps.admit("127.0.0.9".parse().expect("ip")).err(),
+            Some(Refused::Full)
+        );
+        assert_eq!(caps.refused(), 2);
+    }
+
+    #[test]
+    fn refusals_are_complete_http_answers() {
+        for why in [Refused::Full, Refused::TooManyFromAddress] {
+            let text = std::str::from_utf8(refusal_response(why)).expect("ascii");
+            let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .expect("length")
+                .parse()
+                .expect("number");
+            assert_eq!(length, body.len(), "{why:?}");
+        }
+    }
+}
