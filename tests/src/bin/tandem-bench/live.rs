@@ -38,6 +38,8 @@ pub struct Stack {
     pub chrome: Chromedriver,
     pub rep: Browser,
     pub link: String,
+    /// The session's number, as the rep's page shows it.
+    pub number: String,
     pub agent: AgentProcess,
     pub width: u16,
     pub height: u16,
@@ -48,21 +50,34 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(exe: &Path, kind: &str, width: u16, height: u16) -> anyhow::Result<Stack> {
+        let server = Server::start().await?;
+        let base = server.base.clone();
+        Stack::start_on(exe, kind, width, height, server, base).await
+    }
+
+    /// The same, with the people reaching `server` at `base` (another listener of it).
+    pub async fn start_on(
+        exe: &Path,
+        kind: &str,
+        width: u16,
+        height: u16,
+        server: Server,
+        base: String,
+    ) -> anyhow::Result<Stack> {
         let screen = PatternDisplay::bare(width, height)?;
         let content = std::process::Command::new(exe)
             .args(["content", "--display", &screen.display, "--kind", kind])
             .spawn()
             .context("could not start the content")?;
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let server = Server::start().await?;
         server
             .create_rep("rita", "Rita Rep", "rita-password")
             .await?;
         server.set_limits(8, false).await?;
         let chrome = Chromedriver::start(&format!("bench-{kind}-{height}")).await?;
         let rep = chrome.media_browser("rep").await?;
-        rep.log_in(&server.base, "rita", "rita-password").await?;
-        let (_, link) = rep.start_session(false).await?;
+        rep.log_in(&base, "rita", "rita-password").await?;
+        let (number, link) = rep.start_session(false).await?;
         rep.client.execute(FIRST_FRAME, vec![]).await?;
         let mut agent = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Ann"])?;
         agent.wait_for("[y/N]").await?;
@@ -82,6 +97,7 @@ impl Stack {
             chrome,
             rep,
             link,
+            number,
             agent,
             width,
             height,

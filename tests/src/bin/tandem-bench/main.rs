@@ -4,6 +4,8 @@
 //! test` runs it with `--smoke` (a few seconds per figure) so it cannot rot. The bench
 //! never fails on a figure: a figure it cannot take is reported as missing, with why.
 
+mod abuse;
+mod attack;
 mod content;
 mod live;
 mod report;
@@ -20,7 +22,7 @@ use tandem_tests::PatternDisplay;
 
 struct Plan {
     smoke: bool,
-    /// Only this section (stages, latency, idle, fanout, signaling), or all.
+    /// Only this section (stages, latency, idle, fanout, signaling, abuse), or all.
     only: Option<String>,
     stage_seconds: f64,
     sizes: Vec<(u16, u16)>,
@@ -88,6 +90,17 @@ fn main() -> ExitCode {
                     .unwrap_or(100),
             ))
         }),
+        Some("attack") => runtime().and_then(|rt| {
+            let target = attack::Target {
+                addr: flag("--addr").unwrap_or_default().parse()?,
+                number: flag("--number").unwrap_or_default(),
+                secret: flag("--secret").unwrap_or_default(),
+                username: flag("--username").unwrap_or_default(),
+                password: flag("--password").unwrap_or_default(),
+            };
+            let sizes = attack::Sizes::new(args.iter().any(|a| a == "--smoke"));
+            rt.block_on(attack::run(target, sizes))
+        }),
         _ => {
             let smoke = args.iter().any(|a| a == "--smoke");
             let out = flag("--out").map_or_else(|| PathBuf::from("target/bench"), PathBuf::from);
@@ -151,6 +164,9 @@ async fn bench(out: &Path, plan: Plan) -> anyhow::Result<()> {
     }
     if run("signaling") {
         signaling(&exe, &plan, &mut report).await;
+    }
+    if run("abuse") {
+        abuse::section(&exe, plan.smoke, &mut report).await;
     }
     let md = report.write(out, plan.smoke)?;
     println!("{md}");

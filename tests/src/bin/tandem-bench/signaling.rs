@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::report::rss_kib;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+pub(crate) type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 /// A WebSocket to the server from the loopback address 127.0.<a>.<b>, so the per-address
 /// join limits apply to each client on its own, as for real customers.
@@ -24,6 +24,15 @@ async fn connect(addr: SocketAddr, from: u32) -> anyhow::Result<Ws> {
 
 async fn connect_with(addr: SocketAddr, from: u32, cookie: Option<&str>) -> anyhow::Result<Ws> {
     let source = Ipv4Addr::new(127, 0, (from >> 8) as u8 + 1, (from & 0xff) as u8 | 1);
+    connect_from(addr, source, cookie).await
+}
+
+/// A WebSocket to the server from the loopback address `source`.
+pub(crate) async fn connect_from(
+    addr: SocketAddr,
+    source: Ipv4Addr,
+    cookie: Option<&str>,
+) -> anyhow::Result<Ws> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
     let stream = socket.connect(addr).await?;
@@ -39,12 +48,12 @@ async fn connect_with(addr: SocketAddr, from: u32, cookie: Option<&str>) -> anyh
     Ok(ws)
 }
 
-async fn send(ws: &mut Ws, message: Value) -> anyhow::Result<()> {
+pub(crate) async fn send(ws: &mut Ws, message: Value) -> anyhow::Result<()> {
     ws.send(Message::text(message.to_string())).await?;
     Ok(())
 }
 
-async fn recv_type(ws: &mut Ws, kind: &str) -> anyhow::Result<Value> {
+pub(crate) async fn recv_type(ws: &mut Ws, kind: &str) -> anyhow::Result<Value> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(20), ws.next())
             .await
@@ -60,7 +69,7 @@ async fn recv_type(ws: &mut Ws, kind: &str) -> anyhow::Result<Value> {
     }
 }
 
-async fn hello(ws: &mut Ws, client: &str) -> anyhow::Result<()> {
+pub(crate) async fn hello(ws: &mut Ws, client: &str) -> anyhow::Result<()> {
     send(ws, json!({"type": "hello", "protocol_version": 1, "client": client, "software": "tandem-bench"})).await?;
     recv_type(ws, "welcome").await?;
     Ok(())
@@ -78,11 +87,18 @@ pub async fn load(addr: SocketAddr, n: u32) -> anyhow::Result<()> {
     }))
     .buffer_unordered(64);
     while let Some(ws) = tasks.next().await {
-        held.push(ws?);
+        let mut ws = ws?;
+        // An idle page still reads its socket, and so answers the server's pings (the
+        // server closes connections it hears nothing from).
+        held.push(tokio::spawn(async move {
+            while let Some(Ok(_)) = ws.next().await {}
+        }));
     }
     println!("ready {}", held.len());
     tokio::task::spawn_blocking(|| for _ in std::io::stdin().lines() {}).await?;
-    drop(held);
+    for task in held {
+        task.abort();
+    }
     Ok(())
 }
 
