@@ -70,3 +70,24 @@ impl From<anyhow::Error> for AppError {
         Self::internal(format!("{e:#}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_failures_answer_with_an_id_and_never_the_detail() {
+        let error = AppError::from(StoreError::Corrupt(
+            "no such table: accounts at /var/lib/tandem/tandem.db".into(),
+        ));
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+        let response = error.into_response();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("something went wrong"), "{text}");
+        assert!(!text.contains("accounts"), "{text}");
+        assert!(!text.contains("/var/lib"), "{text}");
+    }
+}
