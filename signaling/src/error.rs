@@ -6,6 +6,13 @@ use axum::response::{IntoResponse, Response};
 
 use crate::store::StoreError;
 
+/// The JSON body of every error answer from the API.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A sentence the user can act on; never internal detail.
+    pub error: String,
+}
+
 #[derive(Debug)]
 pub struct AppError {
     pub status: StatusCode,
@@ -50,7 +57,9 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.message });
+        let body = ErrorBody {
+            error: self.message,
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -142,7 +142,10 @@ impl Validator {
             }
             InputEvent::Wheel { x, y, dx, dy } => {
                 point(x, y)?;
-                if dx.abs() > MAX_WHEEL || dy.abs() > MAX_WHEEL {
+                // unsigned_abs: i32::MIN has no positive twin (abs() would overflow).
+                if dx.unsigned_abs() > MAX_WHEEL.unsigned_abs()
+                    || dy.unsigned_abs() > MAX_WHEEL.unsigned_abs()
+                {
                     return Err(Rejected::OutOfRange("the wheel turn"));
                 }
                 Action::Wheel { x, y, dx, dy }

@@ -65,11 +65,17 @@ fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
 /// Turn serde's error into a code and a sentence naming the problem.
 fn classify(text: &str, error: serde_json::Error) -> DecodeError {
     let detail = error.to_string();
-    if detail.starts_with("unknown variant") {
-        let kind = serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
-            .unwrap_or_default();
+    // serde says "unknown variant `x`" for any enum; it is an unknown message type only
+    // when `x` is the message's own `type` (not, say, an unknown `client` in a hello).
+    let unknown = detail
+        .strip_prefix("unknown variant `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(variant, _)| variant.to_owned());
+    let kind = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned));
+    if unknown.is_some() && unknown == kind {
+        let kind = kind.unwrap_or_default();
         return DecodeError {
             code: ErrorCode::UnknownType,
             message: format!("unknown message type {:?}", excerpt(&kind, 40)),
@@ -90,13 +96,17 @@ fn classify(text: &str, error: serde_json::Error) -> DecodeError {
     }
 }
 
-/// At most `max` characters of a text that came from a peer, marked when cut: an error
-/// reply must never echo (and so amplify) what a client sent.
+/// At most `max` bytes (cut on a character boundary) of a text that came from a peer,
+/// marked when cut: an error reply must never echo (and so amplify) what a client sent.
 pub fn excerpt(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
+    if text.len() <= max {
+        return text.to_owned();
     }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
 }
 
 /// Encode any message as the JSON text sent on the wire.
@@ -130,8 +140,16 @@ mod tests {
             let err = decode_client(&text).expect_err("refused");
             assert!(err.message.len() < 300, "{} bytes", err.message.len());
         }
-        assert_eq!(excerpt("åååå", 2), "åå…");
+        assert_eq!(excerpt("åååå", 5), "åå…", "cut by bytes, on a character");
         assert_eq!(excerpt("ab", 2), "ab");
+    }
+
+    #[test]
+    fn an_unknown_value_of_another_field_is_a_bad_message_not_an_unknown_type() {
+        let err = decode_client(r#"{"type":"hello","protocol_version":1,"client":"robot"}"#)
+            .expect_err("unknown client");
+        assert_eq!(err.code, ErrorCode::BadMessage, "{}", err.message);
+        assert!(err.message.contains("robot"), "{}", err.message);
     }
 
     #[test]
