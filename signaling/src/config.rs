@@ -1,7 +1,7 @@
 //! Server configuration: command-line flags, then `TANDEM_*` environment variables, then
 //! an optional TOML file, then defaults.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -9,6 +9,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::store::{SmtpSettings, TlsMode};
+use crate::tls::TlsFiles;
 use crate::turn::{IceConfig, TurnAuth};
 
 #[derive(Debug, Parser, Default)]
@@ -36,9 +37,19 @@ pub struct Flags {
     /// Seconds a lost connection may take to come back (R2) [default: 30]
     #[arg(long, env = "TANDEM_RECONNECT_GRACE")]
     pub reconnect_grace: Option<u64>,
-    /// Mark cookies Secure (set this when serving over HTTPS)
+    /// Mark cookies Secure (set this behind an HTTPS proxy; --tls-cert implies it)
     #[arg(long, env = "TANDEM_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Serve HTTPS with this certificate chain (PEM), re-read when the file changes
+    #[arg(long, env = "TANDEM_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert, re-read when the file changes
+    #[arg(long, env = "TANDEM_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// With HTTPS: also listen for plain HTTP on this port, redirecting every request
+    /// to HTTPS (e.g. 80)
+    #[arg(long, env = "TANDEM_HTTP_REDIRECT_PORT")]
+    pub http_redirect_port: Option<u16>,
     /// The tandem-agent binary customers download [default: tandem-agent beside this server]
     #[arg(long, env = "TANDEM_AGENT_BINARY")]
     pub agent_binary: Option<PathBuf>,
@@ -84,6 +95,28 @@ pub struct Flags {
     /// A TOML file with any of the settings above (snake_case keys)
     #[arg(long, env = "TANDEM_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Bearer token that /metrics asks for (Prometheus `authorization`); without one, and
+    /// without --metrics-bind, /metrics answers 404
+    #[arg(long, env = "TANDEM_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve /metrics on this separate address only (e.g. 127.0.0.1:9090), not on the
+    /// main port
+    #[arg(long, env = "TANDEM_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Log as human-readable text or as one JSON object a line [default: text]
+    #[arg(long, env = "TANDEM_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How the server writes its log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +129,9 @@ struct File {
     public_url: Option<String>,
     reconnect_grace: Option<u64>,
     secure_cookies: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    http_redirect_port: Option<u16>,
     smtp_host: Option<String>,
     smtp_port: Option<u16>,
     smtp_tls: Option<String>,
@@ -110,6 +146,9 @@ struct File {
     agent_binary: Option<PathBuf>,
     max_connections: Option<usize>,
     max_connections_per_address: Option<usize>,
+    metrics_token: Option<String>,
+    metrics_bind: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
 }
 
 /// The settled configuration.
@@ -122,6 +161,10 @@ pub struct Config {
     pub public_url: Option<String>,
     pub reconnect_grace_secs: u64,
     pub secure_cookies: bool,
+    /// Serve HTTPS with these files (then cookies are Secure and HSTS is sent).
+    pub tls: Option<TlsFiles>,
+    /// With HTTPS: a plain-HTTP port that redirects every request to HTTPS.
+    pub http_redirect_port: Option<u16>,
     /// Mail settings from the configuration; the admin page's take precedence.
     pub smtp: Option<SmtpSettings>,
     /// STUN and TURN servers, and how TURN credentials are issued.
@@ -131,6 +174,11 @@ pub struct Config {
     pub max_connections_per_address: usize,
     /// The agent binary offered at /download/tandem-agent, if there is one.
     pub agent_binary: Option<PathBuf>,
+    /// The bearer token /metrics asks for.
+    pub metrics_token: Option<String>,
+    /// A separate address serving only /metrics.
+    pub metrics_bind: Option<SocketAddr>,
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -139,6 +187,18 @@ impl Config {
             Some(path) => read_file(path)?,
             None => File::default(),
         };
+        let tls = match (
+            flags.tls_cert.or(file.tls_cert),
+            flags.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => anyhow::bail!("tls_cert and tls_key go together"),
+        };
+        let http_redirect_port = flags.http_redirect_port.or(file.http_redirect_port);
+        if http_redirect_port.is_some() && tls.is_none() {
+            anyhow::bail!("http_redirect_port redirects to HTTPS: it needs tls_cert and tls_key");
+        }
         Ok(Self {
             bind: flags
                 .bind
@@ -155,7 +215,11 @@ impl Config {
                 .or(file.public_url)
                 .map(|u| u.trim_end_matches('/').to_owned()),
             reconnect_grace_secs: flags.reconnect_grace.or(file.reconnect_grace).unwrap_or(30),
-            secure_cookies: flags.secure_cookies || file.secure_cookies.unwrap_or(false),
+            secure_cookies: flags.secure_cookies
+                || file.secure_cookies.unwrap_or(false)
+                || tls.is_some(),
+            tls,
+            http_redirect_port,
             agent_binary: flags.agent_binary.or(file.agent_binary).or_else(|| {
                 let beside = std::env::current_exe().ok()?.with_file_name("tandem-agent");
                 beside.is_file().then_some(beside)
@@ -192,7 +256,25 @@ impl Config {
                 flags.smtp_password.or(file.smtp_password),
                 flags.smtp_from.or(file.smtp_from),
             )?,
+            metrics_token: flags
+                .metrics_token
+                .or(file.metrics_token)
+                .filter(|t| !t.is_empty()),
+            metrics_bind: flags.metrics_bind.or(file.metrics_bind),
+            log_format: flags.log_format.or(file.log_format).unwrap_or_default(),
         })
+    }
+
+    /// The log format alone, before the rest is resolved (logging starts first). A file
+    /// that cannot be read is reported by [`Config::resolve`] afterwards.
+    pub fn log_format(flags: &Flags) -> LogFormat {
+        flags
+            .log_format
+            .or_else(|| {
+                let path = flags.config.as_ref()?;
+                read_file(path).ok()?.log_format
+            })
+            .unwrap_or_default()
     }
 
     /// Defaults for tests: a given data directory, port 0.
@@ -205,12 +287,30 @@ impl Config {
             public_url: None,
             reconnect_grace_secs: 30,
             secure_cookies: false,
+            tls: None,
+            http_redirect_port: None,
             smtp: None,
             ice: IceConfig::default(),
             agent_binary: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            metrics_token: None,
+            metrics_bind: None,
+            log_format: LogFormat::Text,
         }
+    }
+}
+
+impl Config {
+    /// Does this server speak HTTPS itself?
+    pub fn serves_https(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Are cookies marked Secure: when asked to (behind an HTTPS proxy), and always over
+    /// HTTPS.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies || self.serves_https()
     }
 }
 
@@ -356,6 +456,70 @@ mod tests {
         };
         let err = Config::resolve(bad).expect_err("not ICE");
         assert!(err.to_string().contains("stun: or turn:"), "{err}");
+    }
+
+    #[test]
+    fn tls_files_come_as_a_pair_and_imply_secure_cookies() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tandem.toml");
+        std::fs::write(
+            &path,
+            "tls_cert = \"/etc/tandem/cert.pem\"\nhttp_redirect_port = 80\n",
+        )
+        .expect("write");
+        let flags = Flags {
+            tls_key: Some("/etc/tandem/key.pem".into()),
+            config: Some(path),
+            ..Flags::default()
+        };
+        let c = Config::resolve(flags).expect("config");
+        let files = c.tls.as_ref().expect("tls");
+        assert_eq!(files.cert, PathBuf::from("/etc/tandem/cert.pem"));
+        assert_eq!(files.key, PathBuf::from("/etc/tandem/key.pem"));
+        assert_eq!(c.http_redirect_port, Some(80));
+        assert!(c.secure_cookies && c.cookies_secure() && c.serves_https());
+        let half = Flags {
+            tls_cert: Some("cert.pem".into()),
+            ..Flags::default()
+        };
+        let err = Config::resolve(half).expect_err("no key");
+        assert!(err.to_string().contains("go together"), "{err}");
+        let redirect_only = Flags {
+            http_redirect_port: Some(80),
+            ..Flags::default()
+        };
+        let err = Config::resolve(redirect_only).expect_err("no https");
+        assert!(err.to_string().contains("needs tls_cert"), "{err}");
+    }
+
+    #[test]
+    fn metrics_and_log_settings_come_from_flags_or_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tandem.toml");
+        std::fs::write(
+            &path,
+            "metrics_token = \"t0k3n\"\nmetrics_bind = \"127.0.0.1:9090\"\nlog_format = \"json\"\n",
+        )
+        .expect("write");
+        let flags = Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        };
+        assert_eq!(Config::log_format(&flags), LogFormat::Json);
+        let c = Config::resolve(flags).expect("config");
+        assert_eq!(c.metrics_token.as_deref(), Some("t0k3n"));
+        assert_eq!(c.metrics_bind.map(|a| a.port()), Some(9090));
+        assert_eq!(c.log_format, LogFormat::Json);
+        let flags = Flags {
+            config: Some(path),
+            log_format: Some(LogFormat::Text),
+            metrics_token: Some(String::new()),
+            ..Flags::default()
+        };
+        assert_eq!(Config::log_format(&flags), LogFormat::Text);
+        let c = Config::resolve(flags).expect("config");
+        assert_eq!(c.metrics_token, None, "an empty token is no token");
+        assert_eq!(Config::log_format(&Flags::default()), LogFormat::Text);
     }
 
     #[test]

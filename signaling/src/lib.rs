@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod limits;
 pub mod live;
 pub mod lockout;
@@ -14,8 +15,11 @@ pub mod mail;
 pub mod mailer;
 pub mod outbound;
 pub mod pages;
+pub mod redirect;
 pub mod serve;
 pub mod store;
+pub mod telemetry;
+pub mod tls;
 pub mod turn;
 pub mod ws;
 
@@ -46,6 +50,8 @@ pub struct AppState {
     /// Open connections, in all and by address.
     pub caps: Arc<serve::ConnectionCaps>,
     pub config: Arc<Config>,
+    /// Metrics and readiness.
+    pub telemetry: Arc<telemetry::Telemetry>,
     store_jobs: mpsc::UnboundedSender<StoreJobOrFlush>,
 }
 
@@ -65,7 +71,7 @@ impl AppState {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("127.0.0.1");
-        let scheme = if self.config.secure_cookies {
+        let scheme = if self.config.serves_https() || self.config.secure_cookies {
             "https"
         } else {
             "http"
@@ -122,6 +128,8 @@ pub async fn build_with_store(
     config: Config,
     store: Arc<dyn Store>,
 ) -> anyhow::Result<(AppState, Option<AdminLogin>)> {
+    let telemetry = telemetry::Telemetry::new();
+    let store: Arc<dyn Store> = Arc::new(store::TimedStore::new(store, telemetry.clone()));
     let ended = store.end_unfinished_sessions(clock::now_millis()).await?;
     if ended > 0 {
         tracing::info!("{ended} session(s) were live when the server last stopped; marked ended");
@@ -183,6 +191,7 @@ pub async fn build_with_store(
             config.max_connections_per_address,
         ),
         config: Arc::new(config),
+        telemetry,
         store_jobs: writer_tx,
     };
     state.refresh_directory().await?;
@@ -256,6 +265,11 @@ pub async fn reset_admin_password(
 }
 
 pub fn app(state: AppState) -> Router {
+    // Over HTTPS, browsers are told to come back only over HTTPS (for a year).
+    let hsts = state
+        .config
+        .serves_https()
+        .then(|| HeaderValue::from_static("max-age=31536000"));
     Router::new()
         .route("/", get(pages::index))
         .route("/login", get(pages::login))
@@ -267,11 +281,18 @@ pub fn app(state: AppState) -> Router {
         .route("/assets/{*path}", get(pages::asset))
         .route("/download/tandem-agent", get(pages::agent_download))
         .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(telemetry::scrape))
         .nest("/api", api::router())
         .layer(axum::middleware::from_fn(refuse_cross_site))
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"), // join links carry secrets
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -311,7 +332,17 @@ pub async fn run(
     let registry = state.registry.clone();
     let flusher = state.clone();
     let caps = state.caps.clone();
-    serve::serve(listener, app(state), caps, shutdown).await?;
+    // From the moment new connections stop, /readyz says so on the ones still open.
+    let telemetry = state.telemetry.clone();
+    let shutdown = async move {
+        shutdown.await;
+        telemetry.set_draining();
+    };
+    let tls = match &state.config.tls {
+        Some(files) => Some(tls::acceptor(files).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    serve::serve_with_tls(listener, app(state), caps, tls, shutdown).await?;
     registry.terminate_all();
     flusher.flush().await;
     Ok(())

@@ -82,10 +82,12 @@ pub struct Seat {
 }
 
 /// A rep's live session, for the dashboard.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RepSession {
     pub number: String,
     pub display: String,
+    /// `primary_rep`, `assistant` or `observer`.
+    #[schema(value_type = String, example = "primary_rep")]
     pub role: tandem_protocol::Role,
     pub customers: u32,
 }
@@ -918,6 +920,20 @@ impl Registry {
     /// How many sessions are live (for tests and metrics).
     pub fn live_count(&self) -> usize {
         self.lock().sessions.len()
+    }
+
+    /// Participants of every live session by role and admission (for metrics).
+    pub fn participant_counts(
+        &self,
+    ) -> HashMap<(tandem_protocol::Role, tandem_protocol::Admission), usize> {
+        let inner = self.lock();
+        let mut counts = HashMap::new();
+        for live in inner.sessions.values() {
+            for p in live.session.participants() {
+                *counts.entry((p.role, p.admission)).or_insert(0) += 1;
+            }
+        }
+        counts
     }
 
     /// The join link's secret of a live session, for a rep of it who may invite (the

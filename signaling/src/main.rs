@@ -1,11 +1,12 @@
 //! `tandem-signaling`: parse the configuration, open the store, serve; or, with
 //! `audit verify`, check the audit log's hash chain and exit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tandem_signaling::config::LogFormat;
 use tandem_signaling::store::audit_chain::ChainReport;
 use tandem_signaling::store::{SqliteStore, Store};
 use tandem_signaling::{AdminLogin, Config, Flags};
@@ -30,6 +31,21 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Copy the database into a new file, safely while the server runs
+    ///
+    /// Refuses to overwrite an existing file. To restore: stop the server, copy the backup
+    /// over tandem.db in the data directory (removing tandem.db-wal and tandem.db-shm), and
+    /// start the server.
+    Backup {
+        /// The new file to write
+        file: PathBuf,
+        /// Where the database lives [default: ./data]
+        #[arg(long, env = "TANDEM_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The server's TOML config file, to find data_dir in
+        #[arg(long, env = "TANDEM_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,21 +66,27 @@ enum AuditCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
-        )
-        .init();
     let mut cli = Cli::parse();
-    if let Some(Command::Audit {
-        command: AuditCommand::Verify { data_dir, config },
-    }) = cli.command.take()
-    {
-        // The same flags as the server find the same database.
-        cli.flags.data_dir = data_dir.or(cli.flags.data_dir);
-        cli.flags.config = config.or(cli.flags.config);
-        return audit_verify(cli.flags).await;
+    init_logging(Config::log_format(&cli.flags));
+    match cli.command.take() {
+        Some(Command::Audit {
+            command: AuditCommand::Verify { data_dir, config },
+        }) => {
+            // The same flags as the server find the same database.
+            cli.flags.data_dir = data_dir.or(cli.flags.data_dir);
+            cli.flags.config = config.or(cli.flags.config);
+            return audit_verify(cli.flags).await;
+        }
+        Some(Command::Backup {
+            file,
+            data_dir,
+            config,
+        }) => {
+            cli.flags.data_dir = data_dir.or(cli.flags.data_dir);
+            cli.flags.config = config.or(cli.flags.config);
+            return backup(cli.flags, &file).await;
+        }
+        None => {}
     }
     match serve(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,6 +100,16 @@ async fn main() -> ExitCode {
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     let config = Config::resolve(cli.flags)?;
     let (bind, port) = (config.bind, config.port);
+    let scheme = if config.serves_https() {
+        "https"
+    } else {
+        "http"
+    };
+    let redirect_port = config.http_redirect_port;
+    if let Some(files) = &config.tls {
+        // Before anything listens: a wrong path or key stops the start with the reason.
+        tandem_signaling::tls::acceptor(files).context("could not set up HTTPS")?;
+    }
     let reset_password = config.admin_password.clone();
     let (state, mut admin) = tandem_signaling::build(config).await?;
     if cli.reset_admin_password {
@@ -87,6 +119,16 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         format!("could not listen on {bind}:{port} (is another server using it?)")
     })?;
     let addr = listener.local_addr()?;
+    let redirect = match redirect_port {
+        Some(redirect_port) => Some(
+            TcpListener::bind((bind, redirect_port))
+                .await
+                .with_context(|| {
+                    format!("could not listen on {bind}:{redirect_port} for the redirect to HTTPS")
+                })?,
+        ),
+        None => None,
+    };
     let host = if addr.ip().is_unspecified() {
         format!("127.0.0.1:{}", addr.port())
     } else {
@@ -94,14 +136,82 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     };
     println!();
     println!("  Tandem is running.");
-    println!("  Console:   http://{host}/login");
-    println!("  Customers: http://{host}/join");
+    println!("  Console:   {scheme}://{host}/login");
+    println!("  Customers: {scheme}://{host}/join");
+    if let Some(redirect) = redirect {
+        println!(
+            "  Plain HTTP on port {} redirects to HTTPS.",
+            redirect.local_addr()?.port()
+        );
+        let state = state.clone();
+        let https_port = addr.port();
+        // It stops with the process: nothing on it needs ending.
+        tokio::spawn(async move {
+            let served = tandem_signaling::redirect::run(
+                redirect,
+                &state,
+                https_port,
+                std::future::pending(),
+            )
+            .await;
+            if let Err(e) = served {
+                tracing::error!("the redirect to HTTPS stopped: {e}");
+            }
+        });
+    }
     print_admin(admin.as_ref());
     println!("  Stop with Ctrl-C.");
     println!();
+    if let Some(metrics_bind) = state.config.metrics_bind {
+        let metrics = TcpListener::bind(metrics_bind)
+            .await
+            .with_context(|| format!("could not listen on {metrics_bind} for /metrics"))?;
+        println!("  Metrics:   http://{}/metrics", metrics.local_addr()?);
+        let app = tandem_signaling::telemetry::metrics_app(state.clone());
+        // It stops with the process: nothing on it needs ending.
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics, app).await {
+                tracing::error!("the metrics listener stopped: {e}");
+            }
+        });
+    }
+    tracing::info!(%addr, "serving");
     tandem_signaling::run(listener, state, stop_signal()).await?;
     println!("tandem-signaling: stopped; every live session was ended.");
     Ok(())
+}
+
+/// RUST_LOG chooses what is logged; `log_format` how.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
+/// `backup <file>`: an online copy of the database the server with the same flags uses.
+async fn backup(flags: Flags, file: &Path) -> ExitCode {
+    let copy = async {
+        let config = Config::resolve(flags)?;
+        let path = config.data_dir.join("tandem.db");
+        SqliteStore::backup(&path, file).await.with_context(|| {
+            format!("could not back up {} to {}", path.display(), file.display())
+        })?;
+        anyhow::Ok(path)
+    };
+    match copy.await {
+        Ok(path) => {
+            println!("Backed up {} to {}.", path.display(), file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tandem-signaling: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `audit verify`: print the chain's state. The head hash is printed in full because

@@ -94,23 +94,72 @@ fn login_first() -> Response {
         .into_response()
 }
 
+/// The site's home page: join a session, or log in as a rep.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "pages",
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+    )
+)]
 pub async fn index() -> Response {
     page(html::INDEX)
 }
 
+/// The reps' login page (it posts to `/api/login`).
+#[utoipa::path(
+    get,
+    path = "/login",
+    tag = "pages",
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+    )
+)]
 pub async fn login() -> Response {
     page(html::LOGIN)
 }
 
+/// The customer's page to join by typing the session number (`join_by_number`).
+#[utoipa::path(
+    get,
+    path = "/join",
+    tag = "pages",
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+    )
+)]
 pub async fn join() -> Response {
     page(html::JOIN)
 }
 
+/// A join link. The page reads `<secret>` from its own address and sends
+/// `{"type":"join_by_link","secret":"<secret>","name":...}`; the server answers every
+/// secret with the same page (a wrong one is refused on the WebSocket).
+#[utoipa::path(
+    get,
+    path = "/j/{secret}",
+    tag = "pages",
+    params(("secret" = String, Path, description = "The session's join secret: `join_by_link`'s `secret`")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+    )
+)]
 pub async fn join_link(Path(_secret): Path<String>) -> Response {
     page(html::JOIN)
 }
 
 /// `/assets/style.css` and `/assets/js/…`; nothing else.
+#[utoipa::path(
+    get,
+    path = "/assets/{path}",
+    tag = "pages",
+    params(("path" = String, Path, description = "`style.css` or `js/<file>`; the route takes the rest of the path (axum `{*path}`)")),
+    responses(
+        (status = 200, description = "The stylesheet or a script module"),
+        (status = 404, description = "Anything else", content_type = "text/plain"),
+    )
+)]
 pub async fn asset(Path(path): Path<String>) -> Response {
     match path.split_once('/') {
         None if path == "style.css" => served("text/css; charset=utf-8", STYLE),
@@ -140,6 +189,16 @@ async fn rep_page(
 /// The agent for customers (Linux x86-64), from the configured path only. Streamed from
 /// disk (ServeFile), so a slow or stalled download holds a small buffer, not the binary;
 /// ServeFile also answers Range, HEAD and If-Modified-Since requests.
+#[utoipa::path(
+    get,
+    path = "/download/tandem-agent",
+    tag = "pages",
+    responses(
+        (status = 200, description = "The agent binary (Linux x86-64), as an attachment named tandem-agent", content_type = "application/octet-stream"),
+        (status = 206, description = "A byte range of it (Range requests)", content_type = "application/octet-stream"),
+        (status = 404, description = "The server has no agent binary configured, or it is unreadable", content_type = "text/plain"),
+    )
+)]
 pub async fn agent_download(State(state): State<AppState>, request: Request) -> Response {
     let unavailable = || {
         (
@@ -179,10 +238,31 @@ pub async fn agent_download(State(state): State<AppState>, request: Request) -> 
     }
 }
 
+/// The rep's dashboard: start a session, assist one, WebACD offers.
+#[utoipa::path(
+    get,
+    path = "/dashboard",
+    tag = "pages",
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+        (status = 401, description = "Not logged in: an HTML page sending the browser to /login", content_type = "text/html"),
+    )
+)]
 pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     rep_page(&state, &headers, html::DASHBOARD, false).await
 }
 
+/// The session page (the primary rep must keep it open, R2; it sends `open_session` or `assist`).
+#[utoipa::path(
+    get,
+    path = "/session/{number}",
+    tag = "pages",
+    params(("number" = String, Path, description = "The session number")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+        (status = 401, description = "Not logged in: an HTML page sending the browser to /login", content_type = "text/html"),
+    )
+)]
 pub async fn session(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -191,6 +271,17 @@ pub async fn session(
     rep_page(&state, &headers, html::SESSION, false).await
 }
 
+/// The admin page.
+#[utoipa::path(
+    get,
+    path = "/admin",
+    tag = "pages",
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+        (status = 401, description = "Not logged in: an HTML page sending the browser to /login", content_type = "text/html"),
+        (status = 403, description = "Logged in, but not an administrator", content_type = "text/plain"),
+    )
+)]
 pub async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
     rep_page(&state, &headers, html::ADMIN, true).await
 }

@@ -4,6 +4,8 @@
 //! connection on which nothing moves.
 //! A WebSocket keeps its slot for as long as it is open: the slot travels with the
 //! socket through the HTTP upgrade.
+//! With HTTPS, each connection's TLS handshake happens in its own task, under its own
+//! time limit, inside the same slot and idle limit.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -33,6 +35,8 @@ pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection on which nothing moves either way for this long is closed (WebSockets are
 /// pinged more often than this, and their answers count).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A TLS handshake must finish within this time.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Open connections, in all and by address.
 #[derive(Debug)]
@@ -42,6 +46,8 @@ pub struct ConnectionCaps {
     total: AtomicUsize,
     by_address: Mutex<HashMap<AddrKey, usize>>,
     refused: AtomicUsize,
+    /// Of those refused, how many because their address had too many open.
+    refused_from_address: AtomicUsize,
 }
 
 /// Why a connection was not taken.
@@ -59,6 +65,7 @@ impl ConnectionCaps {
             total: AtomicUsize::new(0),
             by_address: Mutex::new(HashMap::new()),
             refused: AtomicUsize::new(0),
+            refused_from_address: AtomicUsize::new(0),
         })
     }
 
@@ -81,8 +88,11 @@ impl ConnectionCaps {
                 key,
             })
         };
-        if result.is_err() {
+        if let Err(why) = &result {
             self.refused.fetch_add(1, Ordering::Relaxed);
+            if *why == Refused::TooManyFromAddress {
+                self.refused_from_address.fetch_add(1, Ordering::Relaxed);
+            }
         }
         result
     }
@@ -95,6 +105,16 @@ impl ConnectionCaps {
     /// Connections refused since the start.
     pub fn refused(&self) -> usize {
         self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Connections refused since the start because the server was full.
+    pub fn refused_full(&self) -> usize {
+        self.refused().saturating_sub(self.refused_from_address())
+    }
+
+    /// Connections refused since the start because their address had too many open.
+    pub fn refused_from_address(&self) -> usize {
+        self.refused_from_address.load(Ordering::Relaxed)
     }
 
     /// The cap on all connections.
@@ -225,6 +245,25 @@ impl AsyncWrite for Guarded {
     }
 }
 
+/// HTTP/2 (which browsers choose over HTTPS) names the host in the request's URI (its
+/// `:authority`) instead of a Host header; the origin checks and the links handed out
+/// read the Host header, so it is filled in from the URI.
+fn host_from_authority<B>(request: &mut hyper::Request<B>) {
+    if request.headers().contains_key(hyper::header::HOST) {
+        return;
+    }
+    let Some(authority) = request.uri().authority() else {
+        return;
+    };
+    let host = match authority.port_u16() {
+        Some(port) => format!("{}:{port}", authority.host()),
+        None => authority.host().to_owned(),
+    };
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&host) {
+        request.headers_mut().insert(hyper::header::HOST, value);
+    }
+}
+
 /// A short answer for a connection that is refused before any request is read.
 fn refusal_response(why: Refused) -> &'static [u8] {
     match why {
@@ -247,6 +286,17 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     caps: Arc<ConnectionCaps>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_with_tls(listener, app, caps, None, shutdown).await
+}
+
+/// [`serve`], speaking TLS on every connection when `tls` is given.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    app: Router,
+    caps: Arc<ConnectionCaps>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -290,16 +340,42 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY not set: {e}");
         }
-        let io = TokioIo::new(Guarded::new(stream, slot, IDLE_TIMEOUT));
+        let guarded = Guarded::new(stream, slot, IDLE_TIMEOUT);
         let app = app.clone();
         let builder = builder.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(addr));
+                    host_from_authority(&mut request);
                     app.clone().oneshot(request)
                 });
-            if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+            let served = match tls {
+                None => {
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(guarded), service)
+                        .await
+                }
+                Some(tls) => {
+                    let stream =
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(guarded)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%addr, "TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%addr, "TLS handshake took too long");
+                                return;
+                            }
+                        };
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(%addr, "connection ended: {e}");
             }
         });
@@ -353,6 +429,23 @@ mod tests {
             Some(Refused::Full)
         );
         assert_eq!(caps.refused(), 2);
+    }
+
+    #[test]
+    fn an_http2_request_gets_its_host_header_from_the_authority() {
+        let mut request = hyper::Request::builder()
+            .uri("https://user@tandem.test:8443/api/login")
+            .body(())
+            .expect("request");
+        host_from_authority(&mut request);
+        assert_eq!(request.headers()["host"], "tandem.test:8443");
+        let mut request = hyper::Request::builder()
+            .uri("/api/login")
+            .header("host", "example.com")
+            .body(())
+            .expect("request");
+        host_from_authority(&mut request);
+        assert_eq!(request.headers()["host"], "example.com");
     }
 
     #[test]

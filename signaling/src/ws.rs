@@ -24,6 +24,21 @@ use crate::store::Account;
 /// connection at the WebSocket layer.
 const HARD_FRAME_LIMIT: usize = 1 << 20;
 
+/// The WebSocket of docs/protocol.md: one per client, JSON text frames.
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "websocket",
+    security((), ("tandem_login" = [])),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open; say `hello` \
+            within 10 s. A rep's connection carries the login cookie (for `open_session`, \
+            `assist`, `accept_transfer`, `dashboard`; an expired one opens the connection \
+            without an account); customers and agents need none"),
+        (status = 403, description = "An `Origin` header naming another site", content_type = "text/plain"),
+        (status = 400, description = "Not a WebSocket upgrade request", content_type = "text/plain"),
+    )
+)]
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
@@ -67,6 +82,15 @@ struct Connection {
 enum Flow {
     Continue,
     Close,
+}
+
+/// The `type` of a message that could not be read, for `error.request`. Only for
+/// `bad_message`: a `type` that names no message is `unknown_type` instead, so the type
+/// named here is one the protocol has (and short).
+fn known_type(text: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let kind = value.get("type")?.as_str()?;
+    Some(tandem_protocol::excerpt(kind, 40))
 }
 
 /// A connection must say `hello` within this time.
@@ -113,6 +137,7 @@ async fn connection(socket: WebSocket, state: AppState, ip: IpAddr, account: Opt
         }
     });
 
+    let _counted = state.telemetry.websocket_opened();
     let id = state.registry.next_id();
     if let Some(account) = &account {
         state.registry.account_connected(account.id, id, tx.clone());
@@ -207,6 +232,7 @@ impl Connection {
     }
 
     fn error(&self, code: ErrorCode, message: impl Into<String>, request: Option<&str>) {
+        self.state.telemetry.refused(code);
         // Every reply is short: a client must not be able to make the server say much.
         self.send(ServerMessage::Error {
             code,
@@ -249,6 +275,7 @@ impl Connection {
         if let Err(flow) = self.admit(verdict, None) {
             return flow;
         }
+        self.state.telemetry.message_received("binary");
         self.error(
             ErrorCode::BadMessage,
             "binary frames are not part of the protocol; send JSON text",
@@ -262,7 +289,10 @@ impl Connection {
         if let Err(flow) = self.admit(verdict, None) {
             return flow;
         }
-        let message = match decode_client(text) {
+        let decoded = decode_client(text);
+        let kind = decoded.as_ref().map_or("invalid", ClientMessage::kind);
+        self.state.telemetry.message_received(kind);
+        let message = match decoded {
             Ok(message) => message,
             Err(e) if e.code == ErrorCode::MessageTooLarge => {
                 self.error(e.code, e.message.clone(), None);
@@ -276,7 +306,10 @@ impl Connection {
                 return Flow::Close;
             }
             Err(e) => {
-                self.error(e.code, e.message, None);
+                let request = (e.code == ErrorCode::BadMessage)
+                    .then(|| known_type(text))
+                    .flatten();
+                self.error(e.code, e.message, request.as_deref());
                 return Flow::Continue;
             }
         };

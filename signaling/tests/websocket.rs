@@ -480,7 +480,13 @@ async fn an_agent_attaches_once_with_its_customers_token() {
         .await;
     page.send(json!({"type": "admit", "participant": waiting["participant"]["id"]}))
         .await;
-    // Messages arrive in order: a token sent while waiting would come before `joined`.
+    // Messages arrive in order: a token sent while waiting would come before `joined`
+    // (and its ICE servers, which are also only for the admitted).
+    let ice = bob.recv().await;
+    assert_eq!(
+        ice["type"], "ice_servers",
+        "no token before admission: {ice}"
+    );
     let first = bob.recv().await;
     assert_eq!(
         first["type"], "joined",

@@ -22,12 +22,23 @@ use tokio::sync::oneshot;
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
 const WAIT: Duration = Duration::from_secs(15);
+/// A name for this machine that is not "localhost" (browsers started with
+/// [`Server::chromium_flags`] resolve it to 127.0.0.1): a page there is a secure context
+/// only over HTTPS, as on a real server.
+pub const TEST_HOST: &str = "tandem.test";
 
 /// The signaling server, in this process, on a free port.
 #[derive(Debug)]
 pub struct Server {
     pub base: String,
     pub state: AppState,
+    /// Over HTTPS: the base64 SHA-256 of the certificate's public key (SPKI), which
+    /// Chromium trusts through `--ignore-certificate-errors-spki-list`.
+    pub spki_sha256: Option<String>,
+    /// Over HTTPS: the certificate's PEM file (what the agent trusts via SSL_CERT_FILE).
+    pub cert_file: Option<PathBuf>,
+    port: u16,
+    http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -36,9 +47,59 @@ impl Server {
     pub async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let config = Config::for_tests(dir.path());
+        Self::serve(dir, config, None).await
+    }
+
+    /// The server over HTTPS only, with a self-signed certificate made now for
+    /// [`TEST_HOST`], 127.0.0.1 and localhost; `base` is `https://tandem.test:<port>`.
+    pub async fn start_https() -> anyhow::Result<Self> {
+        use base64::Engine as _;
+        use rcgen::PublicKeyData as _;
+        use sha2::Digest as _;
+        let dir = tempfile::tempdir()?;
+        let key = rcgen::KeyPair::generate()?;
+        let cert = rcgen::CertificateParams::new(vec![
+            TEST_HOST.to_owned(),
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+        ])?
+        .self_signed(&key)?;
+        let files = tandem_signaling::tls::TlsFiles {
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+        };
+        std::fs::write(&files.cert, cert.pem())?;
+        std::fs::write(&files.key, key.serialize_pem())?;
+        let spki = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(key.subject_public_key_info()));
+        let mut config = Config::for_tests(dir.path());
+        config.tls = Some(files.clone());
+        let mut server = Self::serve(dir, config, Some((cert.pem(), spki))).await?;
+        server.cert_file = Some(files.cert);
+        Ok(server)
+    }
+
+    async fn serve(
+        dir: tempfile::TempDir,
+        config: Config,
+        tls: Option<(String, String)>,
+    ) -> anyhow::Result<Self> {
         let (state, _) = tandem_signaling::build(config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        let (base, http, spki_sha256) = match tls {
+            None => (format!("http://{addr}"), reqwest::Client::new(), None),
+            Some((cert_pem, spki)) => {
+                let http = reqwest::Client::builder()
+                    .use_rustls_tls()
+                    .tls_built_in_root_certs(false)
+                    .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes())?)
+                    .resolve(TEST_HOST, addr)
+                    .build()?;
+                let base = format!("https://{TEST_HOST}:{}", addr.port());
+                (base, http, Some(spki))
+            }
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let served = state.clone();
         tokio::spawn(async move {
@@ -52,9 +113,34 @@ impl Server {
         Ok(Self {
             base,
             state,
+            spki_sha256,
+            cert_file: None,
+            port: addr.port(),
+            http,
             shutdown: Some(tx),
             _dir: dir,
         })
+    }
+
+    /// This server at [`TEST_HOST`] instead of 127.0.0.1 (for a plain-HTTP server: an
+    /// address where browsers refuse screen capture, as on a real server without HTTPS).
+    pub fn base_at_test_host(&self) -> String {
+        let scheme = if self.spki_sha256.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{TEST_HOST}:{}", self.port)
+    }
+
+    /// What Chromium needs to reach this server at [`TEST_HOST`] and, over HTTPS, to
+    /// trust exactly its certificate's key.
+    pub fn chromium_flags(&self) -> Vec<String> {
+        let mut flags = vec![format!("--host-resolver-rules=MAP {TEST_HOST} 127.0.0.1")];
+        if let Some(spki) = &self.spki_sha256 {
+            flags.push(format!("--ignore-certificate-errors-spki-list={spki}"));
+        }
+        flags
     }
 
     /// The site's limits (R4): customers one rep helps at once, and whether a rep may run
@@ -101,7 +187,7 @@ impl Server {
 
     /// An admin API call (setup that the test is not about).
     pub async fn admin_call(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-        let http = reqwest::Client::new();
+        let http = &self.http;
         let login = http
             .post(format!("{}/api/login", self.base))
             .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
@@ -195,7 +281,16 @@ impl Chromedriver {
 
     /// Chromium with fake camera, microphone and screen, answering media prompts itself.
     pub async fn media_browser(&self, person: &str) -> anyhow::Result<Browser> {
-        let flags = [
+        self.media_browser_with(person, &[]).await
+    }
+
+    /// [`Chromedriver::media_browser`] with more flags (e.g. [`Server::chromium_flags`]).
+    pub async fn media_browser_with(
+        &self,
+        person: &str,
+        more: &[String],
+    ) -> anyhow::Result<Browser> {
+        let mut flags = vec![
             "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
             "--auto-select-desktop-capture-source=Entire screen",
@@ -203,6 +298,7 @@ impl Chromedriver {
             // names that nothing here resolves.
             "--disable-features=WebRtcHideLocalIpsWithMdns",
         ];
+        flags.extend(more.iter().map(String::as_str));
         self.browser_with(person, &flags).await
     }
 

@@ -4,8 +4,11 @@
 //! - `run`: install what is missing, build, start the server, print the console URL.
 //! - `test`: formatting, lints and every test, as CI runs them.
 //! - `bench`: the figures, beside the peers', in target/bench/report.{json,md}.
+//! - `package`: the Debian packages (server with its systemd unit, agent), in target/debian.
 
 mod bench;
+mod package;
+mod package_check;
 mod run;
 mod system;
 mod test;
@@ -21,6 +24,9 @@ tasks:
   test    check formatting and lints, then run every test (what CI runs)
   bench   measure latency, cost, fan-out and signaling beside ffmpeg and x11vnc;
           writes target/bench/report.json and report.md
+  package build the .deb packages tandem-signaling (server, systemd unit) and tandem-agent
+          (release) into target/debian; --check installs the server package on this
+          machine, runs it as its service user, logs in and purges it (part of test)
 ";
 
 fn main() -> ExitCode {
@@ -34,6 +40,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("run") => run::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("package") => package::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -47,6 +47,17 @@ fn is_installed(package: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A command run as root: directly when xtask is root (as in CI), else through sudo.
+pub fn as_root(program: &str) -> Command {
+    if is_root() {
+        Command::new(program)
+    } else {
+        let mut cmd = Command::new("sudo");
+        cmd.arg(program);
+        cmd
+    }
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")

@@ -42,6 +42,8 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
                 .args(extra),
         )?;
     }
+    // The server's .deb from this debug build: install, run as its user, log in, purge.
+    crate::package_check::run()?;
     crate::bench::smoke()
 }
 

@@ -225,7 +225,8 @@ impl Session {
         if s.owner == from {
             return Err(SessionError::NotPermitted("you are the one sharing this"));
         }
-        // A repeated view renegotiates: the owner sends a fresh offer.
+        // A repeated view gets a new peer connection: the owner closes the old one and
+        // offers afresh (new ICE credentials and fingerprint).
         s.viewers.insert(from);
         let owner = s.owner;
         out.send(

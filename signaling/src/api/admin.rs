@@ -4,23 +4,38 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::{Admin, hash_password, validate_password, validate_username};
 use crate::clock::now_millis;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::store::{
     Account, AccountChanges, AuditEntry, NewAccount, Queue, SiteSettings, SmtpSettings, TlsMode,
 };
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/reps",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    responses(
+        (status = 200, description = "Every account", body = [Account]),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn reps(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Account>>, AppError> {
     Ok(Json(state.store.accounts().await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewRep {
+    /// 1 to 32 letters, digits, dots, dashes or underscores; unique ignoring case.
     username: String,
+    /// 1 to 64 printable characters (no bidi controls or invisible characters).
     display_name: String,
+    /// At least 8 characters.
     password: String,
     #[serde(default)]
     is_admin: bool,
@@ -31,9 +46,24 @@ pub struct NewRep {
 /// The same rules as every name in a session (no bidi controls, nothing invisible, at
 /// most 64 characters), so a rep's name never stops them starting a session.
 fn valid_display_name(name: &str) -> Result<String, AppError> {
-    tandem_session::valid_name(name).map_err(|e| AppError::bad_request(e.to_string()))
+    tandem_session::valid_name(name)
+        .map_err(|e| AppError::bad_request(format!("this display name cannot be used: {e}")))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/reps",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    request_body = NewRep,
+    responses(
+        (status = 201, description = "The new account", body = Account),
+        (status = 400, description = "A username, display name or password that is not allowed", body = ErrorBody),
+        (status = 409, description = "The username is taken", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn create_rep(
     State(state): State<AppState>,
     _: Admin,
@@ -56,7 +86,8 @@ pub async fn create_rep(
     Ok((StatusCode::CREATED, Json(account)))
 }
 
-#[derive(Deserialize)]
+/// Only the fields present change.
+#[derive(Deserialize, ToSchema)]
 pub struct RepChanges {
     display_name: Option<String>,
     is_admin: Option<bool>,
@@ -65,6 +96,21 @@ pub struct RepChanges {
     password: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/admin/reps/{id}",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    params(("id" = i64, Path, description = "The id")),
+    request_body = RepChanges,
+    responses(
+        (status = 200, description = "The account as changed; a disabled account or a changed role ends its live connections at once", body = Account),
+        (status = 400, description = "A value that is not allowed, or an admin disabling themselves or removing their own admin role", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn update_rep(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -115,6 +161,17 @@ pub async fn update_rep(
     Ok(Json(account))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/settings",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    responses(
+        (status = 200, description = "The site settings (R4)", body = SiteSettings),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn settings(
     State(state): State<AppState>,
     _: Admin,
@@ -122,6 +179,19 @@ pub async fn settings(
     Ok(Json(state.store.settings().await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/admin/settings",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    request_body = SiteSettings,
+    responses(
+        (status = 200, description = "The saved settings", body = SiteSettings),
+        (status = 400, description = "max_customers_per_rep outside 1 to 100", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn save_settings(
     State(state): State<AppState>,
     _: Admin,
@@ -136,15 +206,41 @@ pub async fn save_settings(
     Ok(Json(settings))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/queues",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    responses(
+        (status = 200, description = "Every WebACD queue (R10)", body = [Queue]),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn queues(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Queue>>, AppError> {
     Ok(Json(state.store.queues().await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewQueue {
+    /// 1 to 64 printable characters.
     name: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/queues",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    request_body = NewQueue,
+    responses(
+        (status = 201, description = "The new queue", body = Queue),
+        (status = 400, description = "A name that is not allowed", body = ErrorBody),
+        (status = 409, description = "A queue of that name exists", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn create_queue(
     State(state): State<AppState>,
     _: Admin,
@@ -157,6 +253,19 @@ pub async fn create_queue(
     Ok((StatusCode::CREATED, Json(queue)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/admin/queues/{id}",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    params(("id" = i64, Path, description = "The id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such queue", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn delete_queue(
     State(state): State<AppState>,
     _: Admin,
@@ -167,11 +276,27 @@ pub async fn delete_queue(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Members {
+    /// Account ids; the list replaces the queue's members.
     members: Vec<i64>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/admin/queues/{id}/members",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    params(("id" = i64, Path, description = "The id")),
+    request_body = Members,
+    responses(
+        (status = 200, description = "The queue with its new members", body = Queue),
+        (status = 404, description = "No such queue", body = ErrorBody),
+        (status = 409, description = "A member id names no account", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn set_members(
     State(state): State<AppState>,
     _: Admin,
@@ -183,12 +308,26 @@ pub async fn set_members(
     Ok(Json(queue))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct QueueChanges {
     auto_assign: bool,
 }
 
 /// R10: whether the queue hands each session to the available agent with the fewest.
+#[utoipa::path(
+    patch,
+    path = "/api/admin/queues/{id}",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    params(("id" = i64, Path, description = "The id")),
+    request_body = QueueChanges,
+    responses(
+        (status = 200, description = "The queue as changed", body = Queue),
+        (status = 404, description = "No such queue", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn update_queue(
     State(state): State<AppState>,
     _: Admin,
@@ -204,10 +343,11 @@ pub async fn update_queue(
 }
 
 /// The mail settings as the admin page shows them: never the password itself.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, ToSchema)]
 pub struct MailView {
     configured: bool,
     /// `admin` (set on this page), `config` (from the server's configuration) or null.
+    #[schema(value_type = Option<String>)]
     source: Option<&'static str>,
     host: Option<String>,
     port: Option<u16>,
@@ -217,6 +357,17 @@ pub struct MailView {
     from: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/mail",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    responses(
+        (status = 200, description = "How the server sends invitations (R3); never the password", body = MailView),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn mail(State(state): State<AppState>, _: Admin) -> Result<Json<MailView>, AppError> {
     Ok(Json(mail_view(&state).await?))
 }
@@ -241,7 +392,7 @@ async fn mail_view(state: &AppState) -> Result<MailView, AppError> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct MailChanges {
     host: String,
     port: u16,
@@ -254,6 +405,19 @@ pub struct MailChanges {
     from: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/admin/mail",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    request_body = MailChanges,
+    responses(
+        (status = 200, description = "The saved settings", body = MailView),
+        (status = 400, description = "No host, port 0, or a sender that is not an address", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn save_mail(
     State(state): State<AppState>,
     _: Admin,
@@ -271,7 +435,7 @@ pub async fn save_mail(
     if changes.from.parse::<lettre::message::Mailbox>().is_err() {
         return Err(AppError::bad_request(format!(
             "{:?} is not a sender address; use name@example.com or Name <name@example.com>",
-            changes.from
+            tandem_protocol::excerpt(&changes.from, 80)
         )));
     }
     let username = changes.username.filter(|u| !u.trim().is_empty());
@@ -291,17 +455,44 @@ pub async fn save_mail(
     Ok(Json(mail_view(&state).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/admin/mail",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    responses(
+        (status = 204, description = "The settings from this page are gone (the configuration file's, if any, apply again)"),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn delete_mail(State(state): State<AppState>, _: Admin) -> Result<StatusCode, AppError> {
     state.store.save_smtp_settings(None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Only this session's entries (a session number).
     session: Option<String>,
+    /// At most this many entries, 1 to 1000 (default 200).
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/audit",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Audit entries, newest first (C3)", body = [AuditEntry]),
+        (status = 400, description = "`session` is not a session number", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn audit(
     State(state): State<AppState>,
     _: Admin,
@@ -320,7 +511,7 @@ pub async fn audit(
 }
 
 /// The audit chain's state as the admin page shows it (C3).
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, ToSchema)]
 pub struct AuditChainView {
     intact: bool,
     /// Records checked: all of them when intact, those before the fault otherwise.
@@ -334,6 +525,17 @@ pub struct AuditChainView {
     problem: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/audit/verify",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    responses(
+        (status = 200, description = "Whether the audit log's hash chain is intact (C3)", body = AuditChainView),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
 pub async fn audit_verify(
     State(state): State<AppState>,
     _: Admin,

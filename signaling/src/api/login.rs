@@ -9,17 +9,41 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::{LOGIN_COOKIE, LOGIN_LIFETIME_MS, Rep, verify_nothing, verify_password};
 use crate::clock::{hash_secret, now_millis, secret};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
+use crate::store::Account;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Credentials {
+    /// The account name (surrounding spaces are ignored).
     username: String,
     password: String,
 }
+
+/// Log in. The answer sets the login cookie every other rep and admin route needs.
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "login",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in: the account, and the login cookie \
+            `tandem_login` (Path=/; HttpOnly; SameSite=Strict; Secure when the server serves \
+            HTTPS; no Max-Age: it lasts the browser session, the server accepts it for 12 h)",
+            body = Account,
+            headers(("set-cookie" = String, description = "tandem_login=<token>; Path=/; HttpOnly; SameSite=Strict"))),
+        (status = 401, description = "Wrong username or password, or a disabled account: one \
+            answer for all three", body = ErrorBody),
+        (status = 429, description = "Too many logins from this address (no Retry-After), or \
+            too many failed logins for this account (Retry-After in seconds; the delay doubles \
+            with each failure, up to 5 minutes)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait (account slow-down only)"))),
+    )
+)]
 
 pub async fn login(
     State(state): State<AppState>,
@@ -60,7 +84,7 @@ pub async fn login(
         .await?;
     let cookie = format!(
         "{LOGIN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{}",
-        if state.config.secure_cookies {
+        if state.config.cookies_secure() {
             "; Secure"
         } else {
             ""
@@ -69,6 +93,16 @@ pub async fn login(
     Ok(([(header::SET_COOKIE, cookie)], Json(account)).into_response())
 }
 
+/// Log out: the login is deleted on the server and the cookie expired.
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "login",
+    responses(
+        (status = 204, description = "Logged out (also without a login)",
+            headers(("set-cookie" = String, description = "tandem_login=; Max-Age=0"))),
+    )
+)]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -80,10 +114,26 @@ pub async fn logout(
             .delete_login(&hash_secret(cookie.value()))
             .await?;
     }
-    let expired = format!("{LOGIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let secure = if state.config.cookies_secure() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let expired = format!("{LOGIN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
     Ok(([(header::SET_COOKIE, expired)], StatusCode::NO_CONTENT).into_response())
 }
 
+/// The logged-in account.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "login",
+    security(("tandem_login" = [])),
+    responses(
+        (status = 200, description = "The account of the login cookie", body = Account),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+    )
+)]
 pub async fn me(Rep(account): Rep) -> impl IntoResponse {
     Json(account)
 }

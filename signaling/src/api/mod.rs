@@ -2,6 +2,7 @@
 
 mod admin;
 mod login;
+pub mod openapi;
 mod sessions;
 
 use axum::Router;
@@ -11,6 +12,7 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/openapi.json", get(openapi::spec))
         .route("/login", post(login::login))
         .route("/logout", post(login::logout))
         .route("/me", get(login::me))
@@ -41,4 +43,31 @@ pub fn router() -> Router<AppState> {
         .route("/admin/queues/{id}/members", put(admin::set_members))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/audit/verify", get(admin::audit_verify))
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Rejections of axum's extractors (a body that is not the JSON a route takes, a bad
+/// path parameter) come as plain text quoting what was sent: answer them like every other
+/// error, `{"error": "..."}`, with at most a short excerpt.
+async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !response.status().is_client_error() || !plain {
+        return response;
+    }
+    let status = response.status();
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.trim().is_empty() {
+        "the request could not be read".to_owned()
+    } else {
+        tandem_protocol::excerpt(text.trim(), 160)
+    };
+    crate::error::AppError::new(status, message).into_response()
 }

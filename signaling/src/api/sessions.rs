@@ -5,16 +5,19 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use tandem_protocol::{ErrorCode, SessionNumber};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Rep;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::live::RepSession;
 use crate::store::InvitationRecord;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct StartRequest {
-    /// R1's "Email" checkbox.
+    /// R1's "Email" checkbox: the session page opens the invite dialog by itself
+    /// (`open_invite_dialog` in `joined`). Default true.
+    #[schema(default = true)]
     #[serde(default = "yes")]
     email_invite: bool,
 }
@@ -23,16 +26,41 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Serialize)]
+/// A live session as its primary rep or an assistant sees it.
+#[derive(Serialize, ToSchema)]
 pub struct SessionView {
+    /// The session number, 9 digits (`join_by_number`, `open_session`, `assist`).
+    #[schema(example = "123456789")]
     number: String,
+    /// The number as people read it.
+    #[schema(example = "123 456 789")]
     display: String,
+    /// The join link, `<base>/j/<secret>`: its last path segment is the `secret` of
+    /// `join_by_link`. Whoever has it joins without waiting (C2): hand it only to customers.
+    #[schema(example = "https://support.example.com/j/3q2-7Zk...")]
     link: String,
+    /// The page where a customer types the number (and waits to be admitted).
+    #[schema(example = "https://support.example.com/join")]
     join_page: String,
     /// Whether the server can send invitations by email itself (R3).
     email_configured: bool,
 }
 
+/// Start a session (R1). The rep becomes its primary rep and must open the session page
+/// (WebSocket `open_session`) within 60 s, or the session ends.
+#[utoipa::path(
+    post,
+    path = "/api/sessions",
+    tag = "sessions",
+    security(("tandem_login" = [])),
+    request_body = StartRequest,
+    responses(
+        (status = 201, description = "The session is live", body = SessionView),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 409, description = "The rep already runs a session and the site does not \
+            allow several at once (R4)", body = ErrorBody),
+    )
+)]
 pub async fn start(
     State(state): State<AppState>,
     Rep(account): Rep,
@@ -63,11 +91,38 @@ pub async fn start(
     ))
 }
 
+/// The logged-in rep's live sessions, for the dashboard.
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    tag = "sessions",
+    security(("tandem_login" = [])),
+    responses(
+        (status = 200, description = "Every live session this rep takes part in", body = [RepSession]),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+    )
+)]
 pub async fn mine(State(state): State<AppState>, Rep(account): Rep) -> Json<Vec<RepSession>> {
     Json(state.registry.sessions_of(&account))
 }
 
 /// The number and join link of one of the rep's live sessions, for the session page.
+/// Only the primary rep and assistants get it; a former primary who observes (R9), other
+/// reps and numbers no session has all get 404.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{number}",
+    tag = "sessions",
+    security(("tandem_login" = [])),
+    params(("number" = String, Path, description = "The session number: 9 digits, spaces or dashes allowed")),
+    responses(
+        (status = 200, description = "The session and its join link", body = SessionView),
+        (status = 400, description = "Not a session number", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 404, description = "You are not the primary rep or an assistant of a live \
+            session with that number", body = ErrorBody),
+    )
+)]
 pub async fn one(
     State(state): State<AppState>,
     Rep(account): Rep,
@@ -98,6 +153,20 @@ async fn email_configured(state: &AppState) -> bool {
 }
 
 /// The session's email invitations and where each stands, for the rep's page (R3).
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{number}/invitations",
+    tag = "sessions",
+    security(("tandem_login" = [])),
+    params(("number" = String, Path, description = "The session number")),
+    responses(
+        (status = 200, description = "The invitations, oldest first", body = [InvitationRecord]),
+        (status = 400, description = "Not a session number", body = ErrorBody),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 404, description = "You are not the primary rep or an assistant of a live \
+            session with that number", body = ErrorBody),
+    )
+)]
 pub async fn invitations(
     State(state): State<AppState>,
     Rep(account): Rep,
@@ -115,18 +184,31 @@ pub async fn invitations(
 }
 
 /// R10: where a WebACD agent can transfer a session: the other agents and the queues.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Directory {
     agents: Vec<DirectoryAgent>,
     queues: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DirectoryAgent {
+    /// The account name: the `agent` of a `webacd_transfer` target.
     agent: String,
+    /// The display name.
     name: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webacd",
+    tag = "sessions",
+    security(("tandem_login" = [])),
+    responses(
+        (status = 200, description = "The other enabled WebACD agents and the queues", body = Directory),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The rep is not a WebACD agent", body = ErrorBody),
+    )
+)]
 pub async fn webacd_directory(
     State(state): State<AppState>,
     Rep(account): Rep,

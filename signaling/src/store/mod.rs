@@ -4,8 +4,10 @@
 
 pub mod audit_chain;
 mod sqlite;
+mod timed;
 
 pub use sqlite::SqliteStore;
+pub use timed::TimedStore;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -27,7 +29,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A rep or admin account, as the rest of the server sees it (no password hash).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Account {
     pub id: i64,
     pub username: String,
@@ -57,7 +59,7 @@ pub struct AccountChanges {
 }
 
 /// What the admin decides for the whole site (R4).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SiteSettings {
     /// The most customers one rep may help at the same time, across their sessions.
     pub max_customers_per_rep: u32,
@@ -74,7 +76,7 @@ impl Default for SiteSettings {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Queue {
     pub id: i64,
     pub name: String,
@@ -99,7 +101,7 @@ pub struct SmtpSettings {
     pub from: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsMode {
     /// Plain SMTP (a relay on the same host or network).
@@ -111,10 +113,13 @@ pub enum TlsMode {
 }
 
 /// An email invitation as kept.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InvitationRecord {
     pub id: i64,
+    /// The session number, 9 digits.
     pub session: String,
+    /// `customer` or `support_rep`.
+    #[schema(value_type = String, example = "customer")]
     pub invitee: tandem_protocol::Invitee,
     pub address: String,
     pub by_name: String,
@@ -126,13 +131,15 @@ pub struct InvitationRecord {
 }
 
 /// One audit log entry as stored.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub session: String,
     pub at: i64,
     pub actor: Option<String>,
     pub action: String,
+    /// The whole audit record as the session produced it.
+    #[schema(value_type = Object)]
     pub record: serde_json::Value,
 }
 
@@ -194,4 +201,9 @@ pub trait Store: Send + Sync + 'static {
     async fn audit(&self, session: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEntry>>;
     /// Walk the whole audit log in order and check its hash chain (C3).
     async fn verify_audit_chain(&self) -> StoreResult<audit_chain::ChainReport>;
+
+    /// A trivial query, to tell that the database answers (`/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+    /// How many invitations are in each state (`sending`, `sent`, `failed`), for metrics.
+    async fn invitation_counts(&self) -> StoreResult<Vec<(String, u64)>>;
 }

@@ -74,6 +74,62 @@ impl SqliteStore {
         }
         Ok(Self { pool })
     }
+
+    /// Copy the database at `source` into a new file `dest` while servers may be using it
+    /// (`VACUUM INTO` reads one consistent snapshot and writes a compact copy). An existing
+    /// `dest` is never overwritten. The copy holds password hashes: only its owner may
+    /// read it.
+    pub async fn backup(source: &Path, dest: &Path) -> StoreResult<()> {
+        if !source.is_file() {
+            return Err(StoreError::Conflict(format!(
+                "there is no database at {}",
+                source.display()
+            )));
+        }
+        // Create the file first, exclusively: a file that exists already is refused even if
+        // it appears between a check and the copy. VACUUM INTO accepts an empty file.
+        let created = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(dest)
+        };
+        if let Err(e) = created {
+            return Err(StoreError::Conflict(
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    format!("{} exists already; choose a new file name", dest.display())
+                } else {
+                    format!("could not create {}: {e}", dest.display())
+                },
+            ));
+        }
+        let copy = async {
+            // Read-only: a backup never changes the database it copies.
+            let options = SqliteConnectOptions::new().filename(source).read_only(true);
+            let mut conn = sqlx::ConnectOptions::connect(&options).await?;
+            let into = dest.to_str().ok_or_else(|| {
+                StoreError::Conflict(format!("{} is not a UTF-8 path", dest.display()))
+            })?;
+            sqlx::query("VACUUM INTO ?")
+                .bind(into)
+                .execute(&mut conn)
+                .await?;
+            sqlx::Connection::close(conn).await?;
+            StoreResult::Ok(())
+        };
+        let result = copy.await;
+        if result.is_err() {
+            if let Err(e) = std::fs::remove_file(dest) {
+                tracing::warn!(
+                    "could not remove the unfinished backup {}: {e}",
+                    dest.display()
+                );
+            }
+        }
+        result
+    }
 }
 
 /// Rows read per query when walking the audit log, so that a long walk does not hold the
@@ -703,6 +759,22 @@ impl Store for SqliteStore {
                 return Ok(verifier.report());
             }
         }
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn invitation_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM invitations GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(state, n)| (state, u64::try_from(n).unwrap_or(0)))
+            .collect())
     }
 }
 

@@ -6,6 +6,7 @@
 
 import { h, replace } from './dom.js';
 import { msg } from './protocol.js';
+import { insecureReason } from './secure.js';
 
 export class Call {
   constructor({ send, panel, iceServers, nameOf, canStart, canEnd, onError }) {
@@ -45,11 +46,15 @@ export class Call {
   }
 
   async start() {
+    const insecure = insecureReason('A call', 'getUserMedia');
+    if (insecure) return this.onError(insecure);
     try { await this.media(false); } catch (e) { return this.onError(`Your microphone is not available: ${e.message}`); }
     this.send(msg.startCall());
   }
 
   async join(video) {
+    const insecure = insecureReason('A call', 'getUserMedia');
+    if (insecure) return this.onError(insecure);
     this.joining = true;
     try { await this.media(video); } catch (e) {
       this.joining = false;

@@ -10,6 +10,7 @@ import { setupChat } from './chat.js';
 import { Shares } from './shares.js';
 import { Control } from './control.js';
 import { Call } from './call.js';
+import { insecureReason } from './secure.js';
 
 const number = location.pathname.split('/').pop();
 const assisting = new URLSearchParams(location.search).has('assist');
@@ -48,6 +49,11 @@ $('#request-control').addEventListener('click', () => socket.send(msg.requestCon
 $('#release-control').addEventListener('click', () => socket.send(msg.releaseControl()));
 
 $('#share-screen').addEventListener('click', () => {
+  const insecure = insecureReason('Screen sharing', 'getDisplayMedia');
+  if (insecure) {
+    notice(insecure, 'alert', 'insecure');
+    return;
+  }
   shares.shareScreen().catch((e) => notice(`Your screen could not be shared: ${e.message}`, 'alert'));
 });
 $('#stop-share').addEventListener('click', () => shares.stopMine());

@@ -1,0 +1,374 @@
+//! Operations metrics, served in Prometheus's text format at `/metrics`.
+//!
+//! Each server has its own recorder rather than the process-global one: tests run many
+//! servers in one process, and a global recorder would mix their counts. Counters (messages,
+//! refusals) and the store's latency are recorded as they happen; gauges (live sessions,
+//! participants, connections, invitations) are read from the server's own state at each
+//! scrape, so they cannot drift from it.
+//!
+//! `/metrics` is protected: on the main port it needs `metrics_token` as a bearer token
+//! (without one configured it answers 404); `metrics_bind` serves it on a separate address
+//! instead (with the token too when one is set).
+//!
+//! Not yet measured: the TURN relay's allocations and bytes — the server has no embedded
+//! TURN relay yet; add `tandem_turn_allocations` and `tandem_turn_relayed_bytes_total`
+//! with it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics::{Gauge, counter, gauge, histogram, with_local_recorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use sha2::{Digest, Sha256};
+use tandem_protocol::{Admission, ErrorCode, Role};
+
+use crate::AppState;
+
+/// Metric names, as documented in docs/self-hosting.md.
+pub mod names {
+    pub const BUILD_INFO: &str = "tandem_build_info";
+    pub const LIVE_SESSIONS: &str = "tandem_live_sessions";
+    pub const PARTICIPANTS: &str = "tandem_participants";
+    pub const WEBSOCKET_CONNECTIONS: &str = "tandem_websocket_connections";
+    pub const WEBSOCKET_MESSAGES: &str = "tandem_websocket_messages_received_total";
+    pub const WEBSOCKET_REFUSALS: &str = "tandem_websocket_refusals_total";
+    pub const TCP_CONNECTIONS: &str = "tandem_tcp_connections";
+    pub const TCP_REFUSED: &str = "tandem_tcp_connections_refused_total";
+    pub const INVITATIONS: &str = "tandem_invitations";
+    pub const STORE_SECONDS: &str = "tandem_store_seconds";
+}
+
+/// Store calls take well under a millisecond on a quiet SQLite file; the upper buckets
+/// catch a disk that stalls.
+const STORE_BUCKETS: &[f64] = &[
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// The participants' roles as labelled; customers in the waiting room (C2) are `waiting`.
+const ROLES: [&str; 6] = [
+    "primary_rep",
+    "assistant",
+    "observer",
+    "customer",
+    "agent",
+    "waiting",
+];
+
+/// Invitation states always present in the output, so that a state at zero shows as 0.
+const INVITATION_STATES: [&str; 3] = ["sending", "sent", "failed"];
+
+/// One server's metrics.
+pub struct Telemetry {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    websockets: Gauge,
+    /// Set once the server stops taking connections: `/readyz` then answers 503.
+    draining: AtomicBool,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    pub fn new() -> Arc<Self> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(names::STORE_SECONDS.into()), STORE_BUCKETS)
+            .expect("the bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        let websockets = with_local_recorder(&recorder, || {
+            describe();
+            gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            gauge!(names::WEBSOCKET_CONNECTIONS)
+        });
+        let telemetry = Arc::new(Self {
+            recorder,
+            handle,
+            websockets,
+            draining: AtomicBool::new(false),
+        });
+        spawn_upkeep(Arc::downgrade(&telemetry));
+        telemetry
+    }
+
+    /// A WebSocket connection opened; it counts until the guard is dropped.
+    pub fn websocket_opened(&self) -> WebSocketOpen {
+        self.websockets.increment(1.0);
+        WebSocketOpen {
+            gauge: self.websockets.clone(),
+        }
+    }
+
+    /// A message arrived on a WebSocket: its `type`, or `invalid` or `binary` when it
+    /// could not be decoded.
+    pub fn message_received(&self, kind: &'static str) {
+        with_local_recorder(&self.recorder, || {
+            counter!(names::WEBSOCKET_MESSAGES, "type" => kind).increment(1);
+        });
+    }
+
+    /// An `error` reply went to a client.
+    pub fn refused(&self, code: ErrorCode) {
+        let code = serde_json::to_value(code)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into());
+        with_local_recorder(&self.recorder, || {
+            counter!(names::WEBSOCKET_REFUSALS, "code" => code).increment(1);
+        });
+    }
+
+    /// A store call took `took`.
+    pub fn store_call(&self, op: &'static str, took: Duration) {
+        with_local_recorder(&self.recorder, || {
+            histogram!(names::STORE_SECONDS, "op" => op).record(took);
+        });
+    }
+
+    /// The server stops taking connections.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Read the gauges from the server's state, then render everything.
+    async fn render(&self, state: &AppState) -> String {
+        let invitations = match state.store.invitation_counts().await {
+            Ok(counts) => Some(counts),
+            Err(e) => {
+                tracing::warn!("metrics: could not count invitations: {e}");
+                None
+            }
+        };
+        let sessions = state.registry.live_count();
+        let participants = state.registry.participant_counts();
+        let caps = &state.caps;
+        with_local_recorder(&self.recorder, || {
+            gauge!(names::LIVE_SESSIONS).set(sessions as f64);
+            for label in ROLES {
+                let n: usize = participants
+                    .iter()
+                    .filter(|((role, admission), _)| role_label(*role, *admission) == label)
+                    .map(|(_, n)| *n)
+                    .sum();
+                gauge!(names::PARTICIPANTS, "role" => label).set(n as f64);
+            }
+            gauge!(names::TCP_CONNECTIONS).set(caps.open() as f64);
+            counter!(names::TCP_REFUSED, "reason" => "full").absolute(caps.refused_full() as u64);
+            counter!(names::TCP_REFUSED, "reason" => "too_many_from_address")
+                .absolute(caps.refused_from_address() as u64);
+            if let Some(counts) = invitations {
+                for known in INVITATION_STATES {
+                    if !counts.iter().any(|(state, _)| state == known) {
+                        gauge!(names::INVITATIONS, "state" => known).set(0.0);
+                    }
+                }
+                for (state, n) in counts {
+                    gauge!(names::INVITATIONS, "state" => state).set(n as f64);
+                }
+            }
+        });
+        self.handle.render()
+    }
+}
+
+/// Counts one open WebSocket connection while it lives.
+#[derive(Debug)]
+pub struct WebSocketOpen {
+    gauge: Gauge,
+}
+
+impl Drop for WebSocketOpen {
+    fn drop(&mut self) {
+        self.gauge.decrement(1.0);
+    }
+}
+
+fn role_label(role: Role, admission: Admission) -> &'static str {
+    match (role, admission) {
+        (Role::Customer, Admission::Waiting) => "waiting",
+        (Role::PrimaryRep, _) => "primary_rep",
+        (Role::Assistant, _) => "assistant",
+        (Role::Observer, _) => "observer",
+        (Role::Customer, _) => "customer",
+        (Role::Agent, _) => "agent",
+    }
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(
+        names::BUILD_INFO,
+        "Always 1; the server's version is its label"
+    );
+    describe_gauge!(names::LIVE_SESSIONS, "Support sessions live now");
+    describe_gauge!(
+        names::PARTICIPANTS,
+        "Participants of live sessions by role (customers in the waiting room: waiting)"
+    );
+    describe_gauge!(
+        names::WEBSOCKET_CONNECTIONS,
+        "WebSocket connections open now"
+    );
+    describe_counter!(
+        names::WEBSOCKET_MESSAGES,
+        "WebSocket messages received, by type (invalid: not decodable; binary: a binary frame)"
+    );
+    describe_counter!(
+        names::WEBSOCKET_REFUSALS,
+        "Error replies sent on WebSockets, by error code"
+    );
+    describe_gauge!(
+        names::TCP_CONNECTIONS,
+        "TCP connections open now (HTTP and WebSocket)"
+    );
+    describe_counter!(
+        names::TCP_REFUSED,
+        "TCP connections refused at the connection caps, by reason"
+    );
+    describe_gauge!(names::INVITATIONS, "Email invitations kept, by state");
+    describe_histogram!(
+        names::STORE_SECONDS,
+        Unit::Seconds,
+        "Time taken by calls to the store, by operation"
+    );
+}
+
+/// Histogram samples wait in a buffer until a scrape; without scrapes it would only grow.
+fn spawn_upkeep(telemetry: Weak<Telemetry>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match telemetry.upgrade() {
+                Some(telemetry) => telemetry.handle.run_upkeep(),
+                None => break,
+            }
+        }
+    });
+}
+
+/// Prometheus metrics (see docs/self-hosting.md, "Operations"). On the main port only
+/// with the configured bearer token (`metrics_token`); 404 without one, and 404 when
+/// metrics are served on their own address (`metrics_bind`).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The metrics, in Prometheus's text format",
+            content_type = "text/plain"),
+        (status = 401, description = "No or a wrong `Authorization: Bearer <metrics_token>`",
+            content_type = "text/plain"),
+        (status = 404, description = "No metrics_token is set, or metrics are on metrics_bind"),
+    )
+)]
+pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if state.config.metrics_bind.is_some() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match state.config.metrics_token.as_deref() {
+        None => StatusCode::NOT_FOUND.into_response(),
+        Some(token) => answer(&state, &headers, Some(token)).await,
+    }
+}
+
+/// `/metrics` on the separate metrics address: the token is asked only when one is set.
+async fn scrape_private(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let token = state.config.metrics_token.clone();
+    answer(&state, &headers, token.as_deref()).await
+}
+
+/// The router for `metrics_bind`: `/metrics` and nothing else.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape_private))
+        .with_state(state)
+}
+
+async fn answer(state: &AppState, headers: &HeaderMap, token: Option<&str>) -> Response {
+    if let Some(token) = token {
+        if !bearer_matches(headers, token) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+                "a valid metrics token is needed\n",
+            )
+                .into_response();
+        }
+    }
+    let text = state.telemetry.render(state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Compare digests, so that the time taken says nothing about how much of a guess was
+/// right.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    Sha256::digest(given.trim().as_bytes()) == Sha256::digest(token.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_customers_are_apart_and_every_role_has_a_label() {
+        assert_eq!(role_label(Role::Customer, Admission::Waiting), "waiting");
+        assert_eq!(role_label(Role::Customer, Admission::Admitted), "customer");
+        for role in [
+            Role::PrimaryRep,
+            Role::Assistant,
+            Role::Observer,
+            Role::Customer,
+            Role::Agent,
+        ] {
+            assert!(ROLES.contains(&role_label(role, Admission::Admitted)));
+        }
+    }
+
+    #[test]
+    fn the_bearer_token_must_match_exactly() {
+        let mut headers = HeaderMap::new();
+        assert!(!bearer_matches(&headers, "secret"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer secret"),
+        );
+        assert!(bearer_matches(&headers, "secret"));
+        assert!(!bearer_matches(&headers, "secret2"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic secret"),
+        );
+        assert!(!bearer_matches(&headers, "secret"));
+    }
+}

@@ -1,0 +1,278 @@
+//! HTTPS: the certificate and key files, and the TLS settings every accepted connection
+//! is handshaken with. The files are re-read when they change on disk, so a renewal (by
+//! certbot or the like) reaches new connections without a restart; a replacement that
+//! does not load is logged and the previous certificate stays in use.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio_rustls::TlsAcceptor;
+
+/// How often, at most, the files are looked at for a change (on a handshake).
+pub const RELOAD_CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// The certificate chain and private key, both PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Why the certificate or key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("could not read {}: {error}", path.display())]
+    Read { path: PathBuf, error: io::Error },
+    #[error("{} holds no PEM certificate", path.display())]
+    NoCertificate { path: PathBuf },
+    #[error("{} is not a PEM certificate chain: {error}", path.display())]
+    BadCertificate {
+        path: PathBuf,
+        error: rustls::pki_types::pem::Error,
+    },
+    #[error("{} holds no PEM private key: {error}", path.display())]
+    BadKey {
+        path: PathBuf,
+        error: rustls::pki_types::pem::Error,
+    },
+    #[error("the key in {} does not go with the certificate in {}: {error}", key.display(), cert.display())]
+    Mismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        error: rustls::Error,
+    },
+    #[error("TLS settings: {0}")]
+    Settings(rustls::Error),
+}
+
+/// The acceptor for the server's connections: TLS 1.2 and 1.3 with the ring provider,
+/// ALPN h2 and http/1.1 (WebSockets take http/1.1), and the reloading certificate.
+pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
+    acceptor_checking_every(files, RELOAD_CHECK_EVERY)
+}
+
+/// [`acceptor`], looking at the files for a change at most every `check_every`.
+pub fn acceptor_checking_every(
+    files: &TlsFiles,
+    check_every: Duration,
+) -> Result<TlsAcceptor, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let resolver = ReloadingCert::load(files.clone(), provider.clone(), check_every)?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Settings)?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The certificate in use, re-read when the files' modification time, size or inode
+/// changes (certbot swaps symlinks; an editor rewrites in place).
+pub struct ReloadingCert {
+    files: TlsFiles,
+    provider: Arc<CryptoProvider>,
+    check_every: Duration,
+    loaded: Mutex<Loaded>,
+}
+
+struct Loaded {
+    key: Arc<CertifiedKey>,
+    /// The files as they were when last looked at, loaded or not: a replacement that
+    /// failed is tried again only once the files change again, not on every handshake.
+    seen: [Option<Stamp>; 2],
+    checked: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    dev: u64,
+    ino: u64,
+}
+
+impl fmt::Debug for ReloadingCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReloadingCert")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReloadingCert {
+    /// Load the files now; an error here stops the server from starting.
+    pub fn load(
+        files: TlsFiles,
+        provider: Arc<CryptoProvider>,
+        check_every: Duration,
+    ) -> Result<Self, TlsError> {
+        let seen = stamps(&files);
+        let key = load(&files, &provider)?;
+        Ok(Self {
+            files,
+            provider,
+            check_every,
+            loaded: Mutex::new(Loaded {
+                key: Arc::new(key),
+                seen,
+                checked: Instant::now(),
+            }),
+        })
+    }
+
+    /// The certificate for a new connection, after a look at the files when the last
+    /// look is old enough.
+    fn current(&self) -> Arc<CertifiedKey> {
+        let mut loaded = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if loaded.checked.elapsed() < self.check_every {
+            return loaded.key.clone();
+        }
+        loaded.checked = Instant::now();
+        let now = stamps(&self.files);
+        if now == loaded.seen {
+            return loaded.key.clone();
+        }
+        loaded.seen = now;
+        match load(&self.files, &self.provider) {
+            Ok(key) => {
+                tracing::info!(
+                    "the TLS certificate changed on disk: new connections use the one in {}",
+                    self.files.cert.display()
+                );
+                loaded.key = Arc::new(key);
+            }
+            Err(e) => tracing::warn!(
+                "the TLS certificate files changed but could not be used, so the previous \
+                 certificate stays in use: {e}"
+            ),
+        }
+        loaded.key.clone()
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+fn stamps(files: &TlsFiles) -> [Option<Stamp>; 2] {
+    [stamp(&files.cert), stamp(&files.key)]
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
+}
+
+fn load(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|error| TlsError::Read {
+            path: path.to_owned(),
+            error,
+        })
+    };
+    let cert_pem = read(&files.cert)?;
+    let key_pem = read(&files.key)?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| TlsError::BadCertificate {
+            path: files.cert.clone(),
+            error,
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: files.cert.clone(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|error| TlsError::BadKey {
+        path: files.key.clone(),
+        error,
+    })?;
+    CertifiedKey::from_der(chain, key, provider).map_err(|error| TlsError::Mismatch {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+        error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_pair(dir: &Path, name: &str) -> (TlsFiles, Vec<u8>) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let files = TlsFiles {
+            cert: dir.join(format!("{name}.crt")),
+            key: dir.join(format!("{name}.key")),
+        };
+        std::fs::write(&files.cert, cert.pem()).expect("write cert");
+        std::fs::write(&files.key, key.serialize_pem()).expect("write key");
+        (files, cert.der().to_vec())
+    }
+
+    fn served(resolver: &ReloadingCert) -> Vec<u8> {
+        resolver.current().cert[0].to_vec()
+    }
+
+    #[test]
+    fn a_changed_pair_is_taken_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().expect("dir");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (files, first) = write_pair(dir.path(), "live");
+        let resolver = ReloadingCert::load(files.clone(), provider, Duration::ZERO).expect("loads");
+        assert_eq!(served(&resolver), first);
+
+        // A certificate whose key is not the one beside it: refused, the old one stays.
+        let (other, _) = write_pair(dir.path(), "other");
+        std::fs::copy(&other.cert, &files.cert).expect("copy");
+        assert_eq!(served(&resolver), first);
+        // Garbage: the same.
+        std::fs::write(&files.key, b"not a key").expect("write");
+        assert_eq!(served(&resolver), first);
+
+        // A whole new pair: taken.
+        let (_, second) = write_pair(dir.path(), "live");
+        assert_eq!(served(&resolver), second);
+    }
+
+    #[test]
+    fn a_missing_or_broken_file_at_start_says_which() {
+        let dir = tempfile::tempdir().expect("dir");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (files, _) = write_pair(dir.path(), "live");
+        std::fs::write(&files.cert, b"").expect("write");
+        let err = ReloadingCert::load(files.clone(), provider.clone(), Duration::ZERO)
+            .expect_err("empty");
+        assert!(err.to_string().contains("live.crt"), "{err}");
+        let missing = TlsFiles {
+            cert: dir.path().join("nope.crt"),
+            key: files.key,
+        };
+        let err = ReloadingCert::load(missing, provider, Duration::ZERO).expect_err("missing");
+        assert!(err.to_string().contains("nope.crt"), "{err}");
+    }
+}
