@@ -46,7 +46,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
     pub limits: limits::Limits,
-    pub lockout: lockout::Lockout,
+    pub lockout: lockout::LoginGuard,
     /// Open connections, in all and by address.
     pub caps: Arc<serve::ConnectionCaps>,
     pub config: Arc<Config>,
@@ -185,7 +185,7 @@ pub async fn build_with_store(
         store,
         registry,
         limits,
-        lockout: lockout::Lockout::default(),
+        lockout: lockout::LoginGuard::default(),
         caps: serve::ConnectionCaps::new(
             serve::raise_file_limit(config.max_connections),
             config.max_connections_per_address,

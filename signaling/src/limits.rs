@@ -54,6 +54,9 @@ fn per_second(burst: u32, per_second: u32) -> Quota {
 #[derive(Clone)]
 pub struct Limits {
     logins: Arc<DefaultKeyedRateLimiter<AddrKey>>,
+    logins_site: Arc<DefaultDirectRateLimiter>,
+    /// Password hashes computed at once (each takes tens of ms of a core).
+    pub hashing: Arc<tokio::sync::Semaphore>,
     /// Customer joins by number or link, agent attaches and resumes: per address.
     joins: Arc<DefaultKeyedRateLimiter<AddrKey>>,
     /// The same, for the whole site.
@@ -74,6 +77,11 @@ impl std::fmt::Debug for Limits {
 pub mod defaults {
     /// Logins per address: a burst of 10, then 10 a minute.
     pub const LOGINS_PER_MINUTE: u32 = 10;
+    /// Logins for the whole site: a burst of 40, then 10 a second.
+    pub const SITE_LOGINS_BURST: u32 = 40;
+    pub const SITE_LOGINS_PER_SECOND: u32 = 10;
+    /// Password hashes computed at once; more logins meanwhile are answered 503.
+    pub const HASHING_AT_ONCE: usize = 4;
     /// Customer joins, attaches and resumes per address: a burst of 10, then 10 a minute.
     pub const JOINS_PER_MINUTE: u32 = 10;
     /// The same for the whole site: a burst of 100, then 20 a second.
@@ -103,6 +111,11 @@ impl Default for Limits {
                 LOGINS_PER_MINUTE,
                 LOGINS_PER_MINUTE,
             ))),
+            logins_site: Arc::new(RateLimiter::direct(per_second(
+                SITE_LOGINS_BURST,
+                SITE_LOGINS_PER_SECOND,
+            ))),
+            hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_AT_ONCE)),
             joins: Arc::new(RateLimiter::keyed(per_minute(
                 JOINS_PER_MINUTE,
                 JOINS_PER_MINUTE,
@@ -140,10 +153,26 @@ impl Limits {
         self.logins.check_key(&ip.into()).is_ok()
     }
 
-    /// May this address try a customer join by number or link, an agent attach or a
-    /// resume? Every attempt counts.
+    /// May the site check another password now? Asked only for attempts that would
+    /// really hash one (not those the per-account slow-down refuses anyway).
+    pub fn login_site(&self) -> bool {
+        self.logins_site.check().is_ok()
+    }
+
+    /// May this address try a customer join by number or an agent attach? Every attempt
+    /// counts, per address and for the whole site.
     pub fn join(&self, ip: IpAddr) -> Result<(), Refusal> {
         if self.joins.check_key(&ip.into()).is_err() || self.joins_site.check().is_err() {
+            return Err(too_many());
+        }
+        Ok(())
+    }
+
+    /// May this address try a join by link or a resume? These carry 256-bit secrets, which
+    /// no one guesses: they count per address only, so a flood elsewhere cannot use up the
+    /// site's budget and keep real customers (or a rep coming back, R2) out.
+    pub fn join_with_secret(&self, ip: IpAddr) -> Result<(), Refusal> {
+        if self.joins.check_key(&ip.into()).is_err() {
             return Err(too_many());
         }
         Ok(())

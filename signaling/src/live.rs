@@ -499,10 +499,17 @@ impl Registry {
     }
 
     /// A participant's connection gets a resume token as soon as it is in (or waiting).
+    /// Only the newest token of a seat works: a page that reconnects again and again
+    /// leaves nothing behind.
     fn issue_credentials(&self, inner: &mut Inner, seat: Seat) {
         let token = clock::secret();
-        inner.resume.insert(token.clone(), seat);
-        if let Some(live) = inner.sessions.get_mut(&seat.number) {
+        let Inner {
+            resume, sessions, ..
+        } = inner;
+        resume.retain(|_, s| *s != seat);
+        resume.insert(token.clone(), seat);
+        if let Some(live) = sessions.get_mut(&seat.number) {
+            live.resume_tokens.retain(|t| resume.contains_key(t));
             live.resume_tokens.push(token.clone());
         }
         Self::deliver(
@@ -556,9 +563,15 @@ impl Registry {
             .agent_tokens
             .retain(|_, seat| seat.participant != customer);
         let token = format!("agt_{}", clock::secret());
-        let Some(live) = inner.sessions.get_mut(&number) else {
+        let Inner {
+            sessions,
+            agent_tokens,
+            ..
+        } = &mut *inner;
+        let Some(live) = sessions.get_mut(&number) else {
             return;
         };
+        live.agent_tokens.retain(|t| agent_tokens.contains_key(t));
         live.agent_tokens.push(token.clone());
         inner.agent_tokens.insert(
             token.clone(),
@@ -751,7 +764,17 @@ impl Registry {
                     inner
                         .agent_tokens
                         .retain(|_, seat| seat.participant != participant);
-                    if let Some(live) = inner.sessions.get_mut(&number) {
+                    let Inner {
+                        sessions,
+                        resume,
+                        agent_tokens,
+                        ..
+                    } = &mut *inner;
+                    if let Some(live) = sessions.get_mut(&number) {
+                        // The session's own lists follow, so people who join and leave
+                        // again and again leave nothing behind.
+                        live.resume_tokens.retain(|t| resume.contains_key(t));
+                        live.agent_tokens.retain(|t| agent_tokens.contains_key(t));
                         live.reps.remove(&participant);
                     }
                     // A restarted agent needs a new token: its customer gets one (C1: and

@@ -147,6 +147,69 @@ impl Lockout {
     }
 }
 
+/// How long an address where a rep logged in stays "known" for that rep.
+pub const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// The login guard: the slow-down per address and username (an IPv6 address by its /64),
+/// and the slow-down per username alone — which does not apply from an address where that
+/// rep has logged in before, so an attacker who hammers a username elsewhere cannot lock
+/// the rep out from their usual place.
+#[derive(Debug, Clone, Default)]
+pub struct LoginGuard {
+    by_user: Lockout,
+    by_place: Lockout,
+    known: Known,
+}
+
+impl LoginGuard {
+    /// May this attempt go ahead? Counted as a failure until [`LoginGuard::succeeded`].
+    pub fn attempt(&self, place: &str, username: &str, now: Instant) -> Result<(), Duration> {
+        let pair = format!("{place}|{}", username.trim().to_ascii_lowercase());
+        self.by_place.attempt(&pair, now)?;
+        if self.known.contains(&pair, now) {
+            return Ok(());
+        }
+        self.by_user.attempt(username, now)
+    }
+
+    /// The password was right: forget the failures, and know this place for this rep.
+    pub fn succeeded(&self, place: &str, username: &str, now: Instant) {
+        let pair = format!("{place}|{}", username.trim().to_ascii_lowercase());
+        self.by_place.succeeded(&pair);
+        self.by_user.succeeded(username);
+        self.known.insert(&pair, now);
+    }
+}
+
+/// (place, username) pairs that logged in, bounded.
+#[derive(Debug, Clone, Default)]
+struct Known {
+    seen: Arc<Mutex<HashMap<Key, Instant>>>,
+}
+
+impl Known {
+    fn contains(&self, pair: &str, now: Instant) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.get(&key(pair))
+            .is_some_and(|at| now.saturating_duration_since(*at) < KNOWN_FOR)
+    }
+
+    fn insert(&self, pair: &str, now: Instant) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= DEFAULT_CAPACITY {
+            seen.retain(|_, at| now.saturating_duration_since(*at) < KNOWN_FOR);
+            if seen.len() >= DEFAULT_CAPACITY {
+                // Full of recent logins: forget the oldest tenth.
+                let mut ages: Vec<Instant> = seen.values().copied().collect();
+                ages.sort();
+                let cut = ages[ages.len() / 10];
+                seen.retain(|_, at| *at > cut);
+            }
+        }
+        seen.insert(key(pair), now);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +321,52 @@ mod tests {
         }
         // "old" was evicted, so its count starts again.
         fail(&lockout, "old", 5, t0 + 10 * SECOND);
+    }
+
+    #[test]
+    fn a_rep_logs_in_from_a_known_place_while_their_name_is_hammered_elsewhere() {
+        let guard = LoginGuard::default();
+        let t0 = Instant::now();
+        guard.attempt("home", "rita", t0).expect("first");
+        guard.succeeded("home", "rita", t0);
+        // An attacker from many places fails over and over.
+        let mut held_back = false;
+        for i in 0..50 {
+            if guard
+                .attempt(
+                    &format!("attacker-{i}"),
+                    "rita",
+                    t0 + Duration::from_secs(1),
+                )
+                .is_err()
+            {
+                held_back = true;
+            }
+        }
+        assert!(held_back, "the username is slowed down for strangers");
+        assert!(
+            guard
+                .attempt("elsewhere", "rita", t0 + Duration::from_secs(1))
+                .is_err(),
+            "and for a new place"
+        );
+        assert!(
+            guard
+                .attempt("home", "rita", t0 + Duration::from_secs(1))
+                .is_ok(),
+            "but not at home"
+        );
+    }
+
+    #[test]
+    fn one_place_is_slowed_down_even_for_a_known_rep() {
+        let guard = LoginGuard::default();
+        let t0 = Instant::now();
+        guard.attempt("home", "rita", t0).expect("first");
+        guard.succeeded("home", "rita", t0);
+        let refused = (0..20)
+            .filter(|_| guard.attempt("home", "rita", t0).is_err())
+            .count();
+        assert!(refused >= 14, "{refused}");
     }
 }

@@ -76,7 +76,11 @@ impl Mailer {
                 match self.store.create_invitation(&invitation).await {
                     Ok(record) => (record, notify),
                     Err(e) => {
-                        self.refuse(notify, format!("the invitation could not be recorded: {e}"));
+                        tracing::error!("could not record an invitation: {e}");
+                        self.refuse(
+                            notify,
+                            "the invitation could not be recorded; please try again".into(),
+                        );
                         return;
                     }
                 }
@@ -101,7 +105,11 @@ impl Mailer {
                     return;
                 }
                 Err(e) => {
-                    self.refuse(notify, format!("could not read invitation {id}: {e}"));
+                    tracing::error!("could not read invitation {id}: {e}");
+                    self.refuse(
+                        notify,
+                        format!("could not read invitation {id}; please try again"),
+                    );
                     return;
                 }
             },

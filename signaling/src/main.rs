@@ -170,7 +170,12 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         let app = tandem_signaling::telemetry::metrics_app(state.clone());
         // It stops with the process: nothing on it needs ending.
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(metrics, app).await {
+            // The same caps and timeouts as the main listener, with a small cap of its
+            // own: it shares the process's file descriptors.
+            let caps = tandem_signaling::serve::ConnectionCaps::new(64, 16);
+            if let Err(e) =
+                tandem_signaling::serve::serve(metrics, app, caps, std::future::pending()).await
+            {
                 tracing::error!("the metrics listener stopped: {e}");
             }
         });

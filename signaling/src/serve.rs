@@ -308,7 +308,8 @@ pub async fn serve_with_tls(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(64);
+        .max_concurrent_streams(8)
+        .max_send_buf_size(64 * 1024);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {

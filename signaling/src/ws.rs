@@ -22,7 +22,7 @@ use crate::store::Account;
 
 /// Frames up to this size are read and refused with a reason; larger ones end the
 /// connection at the WebSocket layer.
-const HARD_FRAME_LIMIT: usize = 1 << 20;
+const HARD_FRAME_LIMIT: usize = 128 * 1024;
 
 /// The WebSocket of docs/protocol.md: one per client, JSON text frames.
 #[utoipa::path(
@@ -56,13 +56,35 @@ pub async fn upgrade(
         Ok(account) => account,
         Err(e) => return e.into_response(),
     };
+    let id = state.registry.next_id();
+    let (tx, rx) = outbound::channel();
+    if let Some(account) = &account {
+        // Register first, then look at the login again: an admin who disables the rep
+        // (or changes their role) meanwhile either finds this connection registered and
+        // closes it, or has already changed the store, and the second look refuses it.
+        state.registry.account_connected(account.id, id, tx.clone());
+        let again = account_from_headers(&state, &headers).await.ok().flatten();
+        let same = again.as_ref().is_some_and(|a| {
+            a.id == account.id && a.is_admin == account.is_admin && a.is_webacd == account.is_webacd
+        });
+        if !same {
+            state.registry.account_disconnected(account.id, id);
+            return crate::error::AppError::unauthorized().into_response();
+        }
+    }
+    let unregister = (state.registry.clone(), account.as_ref().map(|a| a.id));
     // Most connections sit idle for the whole session: small buffers (grown as a message
     // needs) keep an idle connection at a few KiB instead of 256 KiB.
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| connection(socket, state, addr.ip(), account))
+        .on_failed_upgrade(move |_| {
+            if let (registry, Some(account)) = unregister {
+                registry.account_disconnected(account, id);
+            }
+        })
+        .on_upgrade(move |socket| connection(socket, state, addr.ip(), account, (id, tx, rx)))
 }
 
 struct Connection {
@@ -112,9 +134,14 @@ pub mod close {
     pub const TOO_MANY_MESSAGES: u16 = 4008;
 }
 
-async fn connection(socket: WebSocket, state: AppState, ip: IpAddr, account: Option<Account>) {
+async fn connection(
+    socket: WebSocket,
+    state: AppState,
+    ip: IpAddr,
+    account: Option<Account>,
+    (id, tx, mut rx): (u64, OutboundTx, outbound::OutboundRx),
+) {
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = outbound::channel();
     let mut writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
             let frame = match frame {
@@ -138,10 +165,6 @@ async fn connection(socket: WebSocket, state: AppState, ip: IpAddr, account: Opt
     });
 
     let _counted = state.telemetry.websocket_opened();
-    let id = state.registry.next_id();
-    if let Some(account) = &account {
-        state.registry.account_connected(account.id, id, tx.clone());
-    }
     let mut conn = Connection {
         state,
         ip,
@@ -405,7 +428,7 @@ impl Connection {
         let conn = (self.id, self.tx.clone());
         let seat = match message {
             ClientMessage::JoinByLink { secret, name } => {
-                self.state.limits.join(self.ip)?;
+                self.state.limits.join_with_secret(self.ip)?;
                 registry.join_by_link(conn, &secret, &name)?
             }
             ClientMessage::JoinByNumber { number, name } => {
@@ -421,7 +444,7 @@ impl Connection {
                 registry.assist(conn, &account, number)?
             }
             ClientMessage::Resume { token } => {
-                self.state.limits.join(self.ip)?;
+                self.state.limits.join_with_secret(self.ip)?;
                 registry.resume(conn, &token, self.account.as_ref())?
             }
             ClientMessage::AcceptTransfer { number } => {

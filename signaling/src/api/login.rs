@@ -57,20 +57,48 @@ pub async fn login(
         ));
     }
     let username = creds.username.trim();
-    if let Err(wait) = state.lockout.attempt(username, Instant::now()) {
+    let place = format!("{:?}", crate::limits::AddrKey::from(addr.ip()));
+    if let Err(wait) = state.lockout.attempt(&place, username, Instant::now()) {
         return Ok(account_held_back(wait));
     }
+    // Password hashing is slow on purpose: it runs off the async workers, a few at a
+    // time, so a flood of logins cannot starve every session of the server.
+    if !state.limits.login_site() {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many logins on this server right now; wait a moment and try again",
+        ));
+    }
+    let Ok(_hashing) = state.limits.hashing.clone().try_acquire_owned() else {
+        return Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is busy; try logging in again in a moment",
+        ));
+    };
     // One answer, at one cost, for an unknown name, a wrong password and a disabled
     // account: anything else tells a guesser which names exist or which password is right.
     let wrong = || AppError::new(StatusCode::UNAUTHORIZED, "wrong username or password");
-    let Some((account, hash)) = state.store.account_for_login(username).await? else {
-        verify_nothing(&creds.password);
+    let found = state.store.account_for_login(username).await?;
+    let password = creds.password;
+    let (account, right) = tokio::task::spawn_blocking(move || match found {
+        None => {
+            verify_nothing(&password);
+            (None, false)
+        }
+        Some((account, hash)) => {
+            let right = verify_password(&hash, &password);
+            (Some(account), right)
+        }
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("password check failed: {e}")))?;
+    let Some(account) = account else {
         return Err(wrong());
     };
-    if !verify_password(&hash, &creds.password) || account.disabled {
+    if !right || account.disabled {
         return Err(wrong());
     }
-    state.lockout.succeeded(username);
+    state.lockout.succeeded(&place, username, Instant::now());
     let token = secret();
     let now = now_millis();
     state
