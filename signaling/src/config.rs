@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::acme::AcmeSettings;
 use crate::store::{SmtpSettings, TlsMode};
 use crate::tls::TlsFiles;
 use crate::turn::{IceConfig, TurnAuth};
@@ -50,6 +51,24 @@ pub struct Flags {
     /// to HTTPS (e.g. 80)
     #[arg(long, env = "TANDEM_HTTP_REDIRECT_PORT")]
     pub http_redirect_port: Option<u16>,
+    /// Get the HTTPS certificate for this name automatically over ACME (repeat for
+    /// several names); the certificate, key and account live in <data_dir>/acme/
+    #[arg(
+        long = "acme-domain",
+        env = "TANDEM_ACME_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub acme_domains: Vec<String>,
+    /// Contact address given to the ACME CA (expiry notices)
+    #[arg(long, env = "TANDEM_ACME_EMAIL")]
+    pub acme_email: Option<String>,
+    /// The ACME CA's directory URL [default: Let's Encrypt production]
+    #[arg(long, env = "TANDEM_ACME_DIRECTORY")]
+    pub acme_directory: Option<String>,
+    /// Check the ACME directory's HTTPS against this CA certificate (PEM) instead of the
+    /// system's roots: a test or private CA
+    #[arg(long, env = "TANDEM_ACME_CA_CERT")]
+    pub acme_ca_cert: Option<PathBuf>,
     /// The tandem-agent binary customers download [default: tandem-agent beside this server]
     #[arg(long, env = "TANDEM_AGENT_BINARY")]
     pub agent_binary: Option<PathBuf>,
@@ -132,6 +151,10 @@ struct File {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     http_redirect_port: Option<u16>,
+    acme_domains: Option<Vec<String>>,
+    acme_email: Option<String>,
+    acme_directory: Option<String>,
+    acme_ca_cert: Option<PathBuf>,
     smtp_host: Option<String>,
     smtp_port: Option<u16>,
     smtp_tls: Option<String>,
@@ -163,6 +186,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Serve HTTPS with these files (then cookies are Secure and HSTS is sent).
     pub tls: Option<TlsFiles>,
+    /// Certificates over ACME (then `tls` is the files in `<data_dir>/acme/`).
+    pub acme: Option<AcmeSettings>,
     /// With HTTPS: a plain-HTTP port that redirects every request to HTTPS.
     pub http_redirect_port: Option<u16>,
     /// Mail settings from the configuration; the admin page's take precedence.
@@ -187,13 +212,49 @@ impl Config {
             Some(path) => read_file(path)?,
             None => File::default(),
         };
-        let tls = match (
+        let mut tls = match (
             flags.tls_cert.or(file.tls_cert),
             flags.tls_key.or(file.tls_key),
         ) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
             _ => anyhow::bail!("tls_cert and tls_key go together"),
+        };
+        let data_dir = flags
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let acme_domains = if flags.acme_domains.is_empty() {
+            file.acme_domains.unwrap_or_default()
+        } else {
+            flags.acme_domains
+        };
+        let acme_domains: Vec<String> = acme_domains
+            .iter()
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty())
+            .collect();
+        let acme = if acme_domains.is_empty() {
+            None
+        } else {
+            if tls.is_some() {
+                anyhow::bail!(
+                    "set either acme_domains (automatic certificates) or tls_cert and tls_key, \
+                     not both"
+                );
+            }
+            let settings = AcmeSettings {
+                domains: acme_domains,
+                email: flags.acme_email.or(file.acme_email),
+                directory: flags
+                    .acme_directory
+                    .or(file.acme_directory)
+                    .unwrap_or_else(|| crate::acme::LETS_ENCRYPT.to_owned()),
+                ca_cert: flags.acme_ca_cert.or(file.acme_ca_cert),
+                dir: data_dir.join("acme"),
+            };
+            tls = Some(settings.files());
+            Some(settings)
         };
         let http_redirect_port = flags.http_redirect_port.or(file.http_redirect_port);
         if http_redirect_port.is_some() && tls.is_none() {
@@ -205,10 +266,7 @@ impl Config {
                 .or(file.bind)
                 .unwrap_or(IpAddr::from([127, 0, 0, 1])),
             port: flags.port.or(file.port).unwrap_or(8080),
-            data_dir: flags
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("data")),
+            data_dir,
             admin_password: flags.admin_password.or(file.admin_password),
             public_url: flags
                 .public_url
@@ -219,6 +277,7 @@ impl Config {
                 || file.secure_cookies.unwrap_or(false)
                 || tls.is_some(),
             tls,
+            acme,
             http_redirect_port,
             agent_binary: flags.agent_binary.or(file.agent_binary).or_else(|| {
                 let beside = std::env::current_exe().ok()?.with_file_name("tandem-agent");
@@ -288,6 +347,7 @@ impl Config {
             reconnect_grace_secs: 30,
             secure_cookies: false,
             tls: None,
+            acme: None,
             http_redirect_port: None,
             smtp: None,
             ice: IceConfig::default(),

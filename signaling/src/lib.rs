@@ -2,6 +2,7 @@
 //! console. `app(state)` builds the router; `run(listener, state, shutdown)` serves it, so
 //! tests bind port 0 and run the same server as `main`.
 
+pub mod acme;
 pub mod api;
 pub mod auth;
 pub mod clock;
@@ -284,6 +285,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(telemetry::scrape))
+        .route("/.well-known/acme-challenge/{token}", get(acme::challenge))
         .nest("/api", api::router())
         .layer(axum::middleware::from_fn(refuse_cross_site))
         .layer(SetResponseHeaderLayer::overriding(

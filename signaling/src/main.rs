@@ -106,6 +106,11 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         "http"
     };
     let redirect_port = config.http_redirect_port;
+    let acme = config.acme.clone();
+    if let Some(acme) = &acme {
+        // A stand-in certificate until the first order goes through.
+        tandem_signaling::acme::prepare(acme).context("could not set up ACME")?;
+    }
     if let Some(files) = &config.tls {
         // Before anything listens: a wrong path or key stops the start with the reason.
         tandem_signaling::tls::acceptor(files).context("could not set up HTTPS")?;
@@ -179,6 +184,14 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
                 tracing::error!("the metrics listener stopped: {e}");
             }
         });
+    }
+    if let Some(acme) = acme {
+        println!(
+            "  Certificates for {} come over ACME.",
+            acme.domains.join(", ")
+        );
+        // Orders now if needed, then checks daily; it stops with the process.
+        tokio::spawn(tandem_signaling::acme::run(acme));
     }
     tracing::info!(%addr, "serving");
     tandem_signaling::run(listener, state, stop_signal()).await?;

@@ -44,6 +44,10 @@ pub fn app(https_port: u16, public_url: Option<&str>) -> Router {
         Some(format!("https://{authority}"))
     });
     Router::new()
+        .route(
+            "/.well-known/acme-challenge/{token}",
+            axum::routing::get(crate::acme::challenge),
+        )
         .fallback(to_https)
         .with_state(Arc::new(Target {
             https_port,

@@ -8,6 +8,8 @@ use crate::system::{cargo, ensure_packages, exec};
 /// x11vnc, noVNC) for its smoke run.
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
     ensure_packages(crate::bench::PACKAGES)?;
+    // Pebble, the ACME test server the signaling server's ACME test orders from.
+    ensure_packages(&["pebble"])?;
     exec(cargo().args(["fmt", "--all", "--check"]))?;
     exec(cargo().args([
         "clippy",

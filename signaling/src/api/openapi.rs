@@ -62,6 +62,7 @@ use crate::auth::LOGIN_COOKIE;
         crate::health::healthz,
         crate::health::readyz,
         crate::telemetry::scrape,
+        crate::acme::challenge,
     ),
     modifiers(&LoginCookie),
     tags(

@@ -1,0 +1,266 @@
+//! Optional automatic certificates over ACME (Let's Encrypt or any RFC 8555 CA), with
+//! instant-acme. The account and the certificate live in `<data_dir>/acme/`; the
+//! certificate and key are written as the PEM files HTTPS serves from ([`crate::tls`]
+//! re-reads them when they change), so a new or renewed certificate reaches new
+//! connections without a restart. Challenges are HTTP-01, answered at
+//! `/.well-known/acme-challenge/{token}` by the server's own router (and by the
+//! plain-HTTP redirect listener, which is where a CA looks: port 80).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use axum::extract::Path as UrlPath;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
+};
+
+use crate::tls::TlsFiles;
+
+/// Let's Encrypt's production directory, the default.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// A certificate with less than this left is renewed.
+pub const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// How often the certificate is looked at once it is fine.
+pub const CHECK_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long after a failed order the next is tried.
+pub const RETRY_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// The ACME settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeSettings {
+    /// The names the certificate is for (at least one).
+    pub domains: Vec<String>,
+    /// Contact address given to the CA for expiry notices.
+    pub email: Option<String>,
+    /// The CA's directory URL.
+    pub directory: String,
+    /// A PEM CA certificate the directory's HTTPS is checked against instead of the
+    /// system's roots (a test or private CA).
+    pub ca_cert: Option<PathBuf>,
+    /// `<data_dir>/acme`.
+    pub dir: PathBuf,
+}
+
+impl AcmeSettings {
+    /// The certificate and key HTTPS serves.
+    pub fn files(&self) -> TlsFiles {
+        TlsFiles {
+            cert: self.dir.join("cert.pem"),
+            key: self.dir.join("key.pem"),
+        }
+    }
+
+    fn account_file(&self) -> PathBuf {
+        self.dir.join("account.json")
+    }
+}
+
+/// Key authorizations of the HTTP-01 challenges under way, by token.
+static CHALLENGES: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
+
+/// `GET /.well-known/acme-challenge/{token}`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/acme-challenge/{token}",
+    tag = "operations",
+    params(("token" = String, Path, description = "The ACME HTTP-01 challenge token")),
+    responses(
+        (status = 200, description = "The key authorization for a pending order", content_type = "text/plain"),
+        (status = 404, description = "No such challenge pending"),
+    )
+)]
+pub async fn challenge(UrlPath(token): UrlPath<String>) -> Response {
+    let answer = CHALLENGES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&token)
+        .cloned();
+    match answer {
+        Some(answer) => answer.into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Before HTTPS starts: make sure there is a certificate to serve. Until the first one
+/// is issued that is a self-signed, already expired stand-in, replaced as soon as the
+/// order goes through.
+pub fn prepare(settings: &AcmeSettings) -> anyhow::Result<TlsFiles> {
+    std::fs::create_dir_all(&settings.dir)
+        .with_context(|| format!("could not create {}", settings.dir.display()))?;
+    restrict(&settings.dir, 0o700)?;
+    let files = settings.files();
+    if !files.cert.is_file() || !files.key.is_file() {
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(settings.domains.clone())?;
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2000, 1, 2);
+        let cert = params.self_signed(&key)?;
+        write(&files, &cert.pem(), &key.serialize_pem())?;
+    }
+    Ok(files)
+}
+
+/// Keep the certificate current: order one now if there is none or it has less than
+/// [`RENEW_BEFORE`] left, then look again daily. Runs for as long as the server does.
+pub async fn run(settings: AcmeSettings) {
+    loop {
+        let wait = match renew_if_due(&settings).await {
+            Ok(()) => CHECK_EVERY,
+            Err(e) => {
+                tracing::error!(
+                    "ACME: could not get a certificate for {}: {e:#}; trying again in {} minutes",
+                    settings.domains.join(", "),
+                    RETRY_AFTER.as_secs() / 60
+                );
+                RETRY_AFTER
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Order a certificate if the one on disk is missing, a stand-in or about to expire.
+pub async fn renew_if_due(settings: &AcmeSettings) -> anyhow::Result<()> {
+    let files = settings.files();
+    if let Some(left) = time_left(&files.cert) {
+        if left > RENEW_BEFORE {
+            tracing::debug!(
+                "ACME: the certificate has {} days left",
+                left.as_secs() / 86400
+            );
+            return Ok(());
+        }
+    }
+    tracing::info!(
+        "ACME: ordering a certificate for {} from {}",
+        settings.domains.join(", "),
+        settings.directory
+    );
+    let account = account(settings).await?;
+    let (cert, key) = order(&account, &settings.domains).await?;
+    write(&files, &cert, &key)?;
+    tracing::info!("ACME: new certificate in {}", files.cert.display());
+    Ok(())
+}
+
+/// How long the first certificate in `path` stays valid; `None` when it cannot be read.
+fn time_left(path: &Path) -> Option<Duration> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_file(path).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    let not_after = u64::try_from(cert.validity().not_after.timestamp()).ok()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(not_after.saturating_sub(now)))
+}
+
+/// The stored account, or a new one (stored).
+async fn account(settings: &AcmeSettings) -> anyhow::Result<Account> {
+    let builder = || match &settings.ca_cert {
+        Some(ca) => Account::builder_with_root(ca)
+            .with_context(|| format!("could not use the ACME CA certificate {}", ca.display())),
+        None => Account::builder().context("could not set up the ACME client"),
+    };
+    let path = settings.account_file();
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let credentials: AccountCredentials = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not an ACME account", path.display()))?;
+        return builder()?
+            .from_credentials(credentials)
+            .await
+            .context("could not reach the ACME directory");
+    }
+    let contact = settings
+        .email
+        .as_ref()
+        .map(|email| format!("mailto:{email}"));
+    let contact: Vec<&str> = contact.iter().map(String::as_str).collect();
+    let (account, credentials) = builder()?
+        .create(
+            &NewAccount {
+                contact: &contact,
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            },
+            settings.directory.clone(),
+            None,
+        )
+        .await
+        .with_context(|| format!("could not create an ACME account at {}", settings.directory))?;
+    let json = serde_json::to_string(&credentials)?;
+    write_private(&path, json.as_bytes())?;
+    Ok(account)
+}
+
+/// One order through HTTP-01: the certificate chain and its new key, PEM.
+async fn order(account: &Account, domains: &[String]) -> anyhow::Result<(String, String)> {
+    let identifiers: Vec<Identifier> = domains.iter().cloned().map(Identifier::Dns).collect();
+    let mut order = account
+        .new_order(&NewOrder::new(&identifiers))
+        .await
+        .context("the CA refused the order")?;
+    let mut tokens = Vec::new();
+    let result = async {
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz?;
+            match authz.status {
+                AuthorizationStatus::Pending => {}
+                AuthorizationStatus::Valid => continue,
+                other => anyhow::bail!("an authorization is {other:?}"),
+            }
+            let mut challenge = authz
+                .challenge(ChallengeType::Http01)
+                .context("the CA offers no HTTP-01 challenge")?;
+            let answer = challenge.key_authorization().as_str().to_owned();
+            CHALLENGES
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(challenge.token.clone(), answer);
+            tokens.push(challenge.token.clone());
+            challenge.set_ready().await?;
+        }
+        let retries = RetryPolicy::new().timeout(Duration::from_secs(120));
+        let status = order.poll_ready(&retries).await?;
+        anyhow::ensure!(
+            matches!(status, OrderStatus::Ready),
+            "the order is {status:?}, not ready"
+        );
+        let key = order.finalize().await?;
+        let cert = order.poll_certificate(&retries).await?;
+        Ok((cert, key))
+    }
+    .await;
+    let mut challenges = CHALLENGES.lock().unwrap_or_else(|p| p.into_inner());
+    for token in tokens {
+        challenges.remove(&token);
+    }
+    result
+}
+
+/// Write the pair, each through a rename so the TLS reload never sees half a file; the
+/// key first, so the certificate's change comes last.
+fn write(files: &TlsFiles, cert: &str, key: &str) -> anyhow::Result<()> {
+    write_private(&files.key, key.as_bytes())?;
+    write_private(&files.cert, cert.as_bytes())
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let temp = path.with_extension("new");
+    std::fs::write(&temp, contents)
+        .with_context(|| format!("could not write {}", temp.display()))?;
+    restrict(&temp, 0o600)?;
+    std::fs::rename(&temp, path).with_context(|| format!("could not replace {}", path.display()))
+}
+
+fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("could not restrict {}", path.display()))
+}
