@@ -520,3 +520,41 @@ async fn strangers_in_the_waiting_room_do_not_lock_out_the_customer_with_the_lin
     let refused = again.recv_type("error").await;
     assert_eq!(refused["code"], "session_full", "{refused}");
 }
+
+/// 5. A role change voids the rep's resume tokens: even with their still valid login, the
+/// old token does not bring them back (a fresh assist would, with the new role).
+#[tokio::test]
+async fn a_role_change_voids_the_reps_resume_token_even_with_their_login() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let legit = Legit::start(&server).await;
+    let sam = server.rep("sam", false).await;
+    let sam_id = server.account_id(&admin, "sam").await;
+    let mut assisting = server.ws(Some(&sam)).await;
+    assisting.hello("console").await;
+    assisting
+        .send(json!({"type": "assist", "number": legit.number}))
+        .await;
+    let token = assisting.recv_type("resume_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assisting.recv_type("joined").await;
+    let response = admin
+        .patch(
+            &format!("/api/admin/reps/{sam_id}"),
+            json!({"is_webacd": true}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let close = assisting.closed().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 4003);
+    // Sam's login still works (a role change is not a disable) ...
+    assert_eq!(sam.get("/api/me").await.status(), 200);
+    // ... but the old seat's token is gone.
+    let mut back = server.ws(Some(&sam)).await;
+    back.hello("console").await;
+    back.send(json!({"type": "resume", "token": token})).await;
+    let refused = back.recv_type("error").await;
+    assert_eq!(refused["code"], "session_not_found", "{refused}");
+}

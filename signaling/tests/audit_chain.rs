@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Output;
 
 use common::*;
 use serde_json::{Value, json};
@@ -81,23 +80,13 @@ async fn attacker(server: &TestServer) -> SqliteConnection {
 /// `tandem-signaling audit verify --data-dir <dir>`, the real binary.
 async fn verify_command(server: &TestServer) -> (Option<i32>, String) {
     let dir = server.state.config.data_dir.clone();
-    let output: Output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
-            .args(["audit", "verify", "--data-dir"])
-            .arg(dir)
-            .env_remove("TANDEM_CONFIG")
-            .env_remove("TANDEM_DATA_DIR")
-            .output()
-            .expect("run tandem-signaling")
-    })
+    run_signaling(vec![
+        "audit".into(),
+        "verify".into(),
+        "--data-dir".into(),
+        dir.into(),
+    ])
     .await
-    .expect("join");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code(), text)
 }
 
 #[tokio::test]

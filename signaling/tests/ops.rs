@@ -9,7 +9,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{ADMIN_PASSWORD, REP_PASSWORD, TestServer, customer_by_link, rep_page};
+use common::{ADMIN_PASSWORD, REP_PASSWORD, TestServer, customer_by_link, rep_page, run_signaling};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -352,25 +352,13 @@ async fn metrics_on_their_own_address_need_no_token_and_leave_the_main_port() {
 /// `tandem-signaling backup <file> --data-dir <dir>`, the real binary.
 async fn backup_command(data_dir: &Path, file: &Path) -> (Option<i32>, String) {
     let (data_dir, file) = (data_dir.to_owned(), file.to_owned());
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
-            .arg("backup")
-            .arg(&file)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env_remove("TANDEM_CONFIG")
-            .env_remove("TANDEM_DATA_DIR")
-            .output()
-            .expect("run tandem-signaling")
-    })
+    run_signaling(vec![
+        "backup".into(),
+        file.into(),
+        "--data-dir".into(),
+        data_dir.into(),
+    ])
     .await
-    .expect("join");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code(), text)
 }
 
 #[tokio::test]

@@ -324,3 +324,24 @@ pub async fn rep_page(server: &TestServer, rep: &Http, number: &str) -> Ws {
     assert_eq!(joined["role"], "primary_rep");
     ws
 }
+
+/// Run the real `tandem-signaling` binary with these arguments (and no configuration from
+/// the environment); its exit code and everything it printed.
+pub async fn run_signaling(args: Vec<std::ffi::OsString>) -> (Option<i32>, String) {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
+            .args(args)
+            .env_remove("TANDEM_CONFIG")
+            .env_remove("TANDEM_DATA_DIR")
+            .output()
+            .expect("run tandem-signaling")
+    })
+    .await
+    .expect("join");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
