@@ -18,6 +18,14 @@ pub struct Controls {
     pub keyframe_requests: AtomicU64,
     pub frames: AtomicU64,
     pub bytes: AtomicU64,
+    /// The bitrate the viewers' paths carry (bits per second; 0: the encoder's default),
+    /// set by the congestion controller (`crate::rate`).
+    pub target_bps: AtomicU64,
+    /// The most frames per second to send (0: `FPS`): lowered when the rate is too low
+    /// for the picture at full frame rate.
+    pub max_fps: AtomicU64,
+    /// Frames openh264 skipped to hold the bitrate.
+    pub skipped: AtomicU64,
 }
 
 pub struct Pipeline {
@@ -76,6 +84,9 @@ struct Stage<C> {
     last_forced: Option<Instant>,
     /// When the last frame went out.
     last_sent: Instant,
+    /// The encoder skipped the last picture to hold the bitrate: encode it again a frame
+    /// later even if the screen has not changed since, or the change is never sent.
+    skipped: Option<Instant>,
 }
 
 impl<C: Capturer> Stage<C> {
@@ -90,6 +101,7 @@ impl<C: Capturer> Stage<C> {
             have_picture: false,
             last_forced: None,
             last_sent: Instant::now(),
+            skipped: None,
         })
     }
 
@@ -104,6 +116,11 @@ impl<C: Capturer> Stage<C> {
             .last_forced
             .is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_GAP);
         let keyframe = due && controls.keyframe.swap(false, Ordering::Relaxed);
+        let target = controls.target_bps.load(Ordering::Relaxed);
+        if target > 0 {
+            self.encoder
+                .set_bitrate(u32::try_from(target).unwrap_or(u32::MAX));
+        }
         if keyframe {
             self.encoder.request_keyframe();
             self.last_forced = Some(Instant::now());
@@ -122,7 +139,10 @@ impl<C: Capturer> Stage<C> {
                 true
             }
             Ok(Capture::Unchanged) => {
-                (keyframe || self.last_sent.elapsed() >= HEARTBEAT) && self.have_picture
+                let retry = self
+                    .skipped
+                    .is_some_and(|at| at.elapsed() >= Duration::from_millis(1000 / FPS));
+                (keyframe || retry || self.last_sent.elapsed() >= HEARTBEAT) && self.have_picture
             }
             Ok(Capture::Ended(reason)) => return Err(reason.to_owned()),
             Err(e) => return Err(format!("capture failed: {e}")),
@@ -137,6 +157,7 @@ impl<C: Capturer> Stage<C> {
         let ms = self.started.elapsed().as_millis() as u64;
         match self.encoder.encode(yuv, ms) {
             Ok(Some(encoded)) => {
+                self.skipped = None;
                 self.last_sent = Instant::now();
                 controls.frames.fetch_add(1, Ordering::Relaxed);
                 controls
@@ -145,7 +166,13 @@ impl<C: Capturer> Stage<C> {
                 let _ = out.send(Arc::new(encoded)); // no viewers yet is fine
                 Ok(true)
             }
-            Ok(None) => Ok(false),
+            Ok(None) => {
+                // Skipped to hold the bitrate (a changed picture always encodes to
+                // something otherwise): try again at the next look.
+                self.skipped = Some(Instant::now());
+                controls.skipped.fetch_add(1, Ordering::Relaxed);
+                Ok(false)
+            }
             Err(e) => Err(format!("encoding failed: {e}")),
         }
     }
@@ -163,9 +190,13 @@ fn run<C: Capturer>(
         Ok(stage) => stage,
         Err(reason) => return Some(reason),
     };
-    let period = Duration::from_millis(1000 / FPS);
     let mut last_frame: Option<Instant> = None;
     while !controls.stop.load(Ordering::Relaxed) {
+        let fps = match controls.max_fps.load(Ordering::Relaxed) {
+            0 => FPS,
+            fps => fps.clamp(1, FPS),
+        };
+        let period = Duration::from_millis(1000 / fps);
         let wait = last_frame.map_or(Duration::ZERO, |at| period.saturating_sub(at.elapsed()));
         if !wait.is_zero() {
             std::thread::sleep(wait);

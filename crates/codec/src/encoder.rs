@@ -21,6 +21,11 @@ pub struct EncoderSettings {
     pub keyframe_interval_frames: u32,
 }
 
+/// The range [`H264Encoder::set_bitrate`] keeps to: below the floor a screen is not
+/// legible at any frame rate; above the ceiling nothing on a screen gains.
+pub const MIN_BITRATE_BPS: u32 = 100_000;
+pub const MAX_BITRATE_BPS: u32 = 20_000_000;
+
 impl Default for EncoderSettings {
     fn default() -> Self {
         Self {
@@ -43,6 +48,15 @@ pub struct H264Encoder {
     settings: EncoderSettings,
     encoder: Encoder,
     force_keyframe: bool,
+    /// The picture size the encoder was last set up for: openh264 goes back to the
+    /// configured bitrate when the size changes, so the live one is applied again.
+    dimensions: Option<(usize, usize)>,
+    /// A bitrate set while running ([`H264Encoder::set_bitrate`]) but not yet applied.
+    rate_pending: bool,
+    /// The maximum bitrate the running encoder was last given.
+    max_bps: Option<i32>,
+    /// The bitrate the encoder was built with, which openh264 returns to on a new size.
+    built_bps: u32,
 }
 
 impl std::fmt::Debug for H264Encoder {
@@ -59,6 +73,10 @@ impl H264Encoder {
             settings,
             encoder: build(settings)?,
             force_keyframe: false,
+            dimensions: None,
+            rate_pending: false,
+            max_bps: None,
+            built_bps: settings.bitrate_bps,
         })
     }
 
@@ -75,6 +93,62 @@ impl H264Encoder {
         }
         self.encoder = build(settings)?;
         self.settings = settings;
+        self.dimensions = None;
+        self.rate_pending = false;
+        self.max_bps = None;
+        self.built_bps = settings.bitrate_bps;
+        Ok(())
+    }
+
+    /// A new target bitrate, taken by the running encoder from the next frame on: no
+    /// keyframe, no new SPS (openh264's `ENCODER_OPTION_BITRATE`). The congestion
+    /// controller calls this whenever the path's estimate moves.
+    pub fn set_bitrate(&mut self, bps: u32) {
+        let bps = bps.clamp(MIN_BITRATE_BPS, MAX_BITRATE_BPS);
+        if bps != self.settings.bitrate_bps {
+            self.settings.bitrate_bps = bps;
+            self.rate_pending = true;
+        }
+    }
+
+    /// The live target bitrate, for the encoder that exists now.
+    fn apply_bitrate(&mut self) -> Result<(), CodecError> {
+        use openh264_sys2::{
+            ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SBitrateInfo, SPATIAL_LAYER_0,
+            SPATIAL_LAYER_ALL,
+        };
+        let bps = i32::try_from(self.settings.bitrate_bps).unwrap_or(i32::MAX);
+        // The maximum first when raising (a target above it is refused), the target
+        // first when lowering; both for the one spatial layer and for the whole stream.
+        let raising = self.max_bps.is_none_or(|max| bps > max);
+        let options = if raising {
+            [ENCODER_OPTION_MAX_BITRATE, ENCODER_OPTION_BITRATE]
+        } else {
+            [ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE]
+        };
+        for option in options {
+            for layer in [SPATIAL_LAYER_ALL, SPATIAL_LAYER_0] {
+                let mut info = SBitrateInfo {
+                    iLayer: layer,
+                    iBitrate: bps,
+                };
+                // SAFETY: the encoder is initialised (a frame was encoded at this size, see
+                // `encode`), and `SetOption` with these two options reads one
+                // `SBitrateInfo` through the pointer, which lives across the call.
+                #[allow(unsafe_code)]
+                let code = unsafe {
+                    self.encoder
+                        .raw_api()
+                        .set_option(option, (&raw mut info).cast())
+                };
+                if code != 0 {
+                    return Err(CodecError::Encoder(format!(
+                        "openh264 refused the bitrate {bps} (option {option}, code {code})"
+                    )));
+                }
+            }
+        }
+        self.max_bps = Some(bps);
         Ok(())
     }
 
@@ -97,18 +171,35 @@ impl H264Encoder {
                 height: h as u32,
             });
         }
+        // openh264 sets itself up for a new size at its first frame of that size, with the
+        // bitrate it was built with: the live one is applied again right after.
+        let first_at_size = self.dimensions != Some((w, h));
+        if first_at_size {
+            self.max_bps = Some(i32::try_from(self.built_bps).unwrap_or(i32::MAX));
+        }
         if std::mem::take(&mut self.force_keyframe) {
             self.encoder.force_intra_frame();
+        }
+        if !first_at_size && std::mem::take(&mut self.rate_pending) {
+            self.apply_bitrate()?;
         }
         let stream = self
             .encoder
             .encode_at(picture, openh264::Timestamp::from_millis(timestamp_ms))
             .map_err(|e| CodecError::Encoder(e.to_string()))?;
         let keyframe = matches!(stream.frame_type(), FrameType::IDR | FrameType::I);
-        if matches!(stream.frame_type(), FrameType::Skip | FrameType::Invalid) {
+        let skipped = matches!(stream.frame_type(), FrameType::Skip | FrameType::Invalid);
+        let data = if skipped { Vec::new() } else { stream.to_vec() };
+        if first_at_size {
+            self.dimensions = Some((w, h));
+            if self.rate_pending || self.settings.bitrate_bps != self.built_bps {
+                self.rate_pending = false;
+                self.apply_bitrate()?;
+            }
+        }
+        if skipped {
             return Ok(None);
         }
-        let data = stream.to_vec();
         if data.is_empty() {
             return Ok(None);
         }
@@ -133,9 +224,10 @@ fn build(s: EncoderSettings) -> Result<Encoder, CodecError> {
         // Not available for screen content; saying so keeps openh264 from warning.
         .adaptive_quantization(false)
         .background_detection(false)
-        // Dropping frames to hold the bitrate would add latency after a burst of motion;
-        // a screen share would rather lower quality for a moment.
-        .skip_frames(false);
+        // openh264 holds the target bitrate only when it may skip frames (without, it
+        // says so at start and the rate runs over whatever the path can carry). A skipped
+        // frame is encoded again at the next look (see the agent's pipeline).
+        .skip_frames(true);
     Encoder::with_api_config(OpenH264API::from_source(), config)
         .map_err(|e| CodecError::Encoder(e.to_string()))
 }
@@ -282,5 +374,121 @@ mod tests {
             (false, false, true),
         ];
         assert_eq!(seen, expected);
+    }
+
+    /// A busy picture: a random texture of 4×4 blocks that scrolls two pixels a frame,
+    /// like a page of small text scrolled without pause.
+    fn noisy(n: u32) -> Vec<u8> {
+        let mut state = 0x9E37_79B9u32;
+        let texture: Vec<u8> = (0..640 * 240)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state >> 24) as u8
+            })
+            .collect();
+        let shift = (n as usize * 2) % 320;
+        let mut data = vec![255u8; 320 * 240 * 4];
+        for y in 0..240 {
+            for x in 0..320 {
+                let v = texture[(y / 4) * 640 + (x + shift) / 4];
+                data[(y * 320 + x) * 4..(y * 320 + x) * 4 + 3].copy_from_slice(&[v, v, v]);
+            }
+        }
+        data
+    }
+
+    /// Bytes sent for `frames` busy frames at 30 fps, starting at frame `from`.
+    fn send_busy(encoder: &mut H264Encoder, from: u32, frames: u32) -> usize {
+        let mut converter = Converter::new();
+        let mut bytes = 0;
+        for n in from..from + frames {
+            let data = noisy(n);
+            let frame = Frame {
+                width: 320,
+                height: 240,
+                stride: 1280,
+                bgra: &data,
+            };
+            let yuv = converter.convert(&frame).expect("convert");
+            if let Some(out) = encoder.encode(yuv, u64::from(n) * 33).expect("encode") {
+                bytes += out.data.len();
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn the_bitrate_changes_while_running_without_a_keyframe_and_is_held() {
+        let mut encoder = H264Encoder::new(EncoderSettings {
+            bitrate_bps: 2_000_000,
+            ..EncoderSettings::default()
+        })
+        .expect("encoder");
+        // Three seconds at 2 Mbit/s, then three at 300 kbit/s, then back up.
+        let high = send_busy(&mut encoder, 0, 90);
+        encoder.set_bitrate(300_000);
+        let low = send_busy(&mut encoder, 90, 90);
+        encoder.set_bitrate(2_000_000);
+        let again = send_busy(&mut encoder, 180, 90);
+        let rate = |bytes: usize| bytes as f64 * 8.0 / 3.0;
+        // The rate is held: at most 1.5 × the target over three seconds.
+        assert!(
+            rate(low) <= 450_000.0,
+            "at 300 kbit/s it sent {:.0} bit/s",
+            rate(low)
+        );
+        assert!(
+            rate(high) <= 3_000_000.0,
+            "at 2 Mbit/s it sent {:.0} bit/s",
+            rate(high)
+        );
+        assert!(
+            rate(again) > 2.0 * rate(low),
+            "raised again, it sent {:.0} bit/s (low: {:.0})",
+            rate(again),
+            rate(low)
+        );
+    }
+
+    #[test]
+    fn a_new_bitrate_needs_no_keyframe() {
+        let mut encoder = H264Encoder::new(EncoderSettings::default()).expect("encoder");
+        assert!(encode_pattern(&mut encoder, 0).expect("first").keyframe);
+        assert!(!encode_pattern(&mut encoder, 1).expect("frame").keyframe);
+        encoder.set_bitrate(400_000);
+        assert!(!encode_pattern(&mut encoder, 2).expect("frame").keyframe);
+        encoder.set_bitrate(4_000_000);
+        assert!(!encode_pattern(&mut encoder, 3).expect("frame").keyframe);
+        assert_eq!(encoder.settings().bitrate_bps, 4_000_000);
+    }
+
+    #[test]
+    fn a_new_picture_size_keeps_the_live_bitrate() {
+        let mut encoder = H264Encoder::new(EncoderSettings {
+            bitrate_bps: 2_000_000,
+            ..EncoderSettings::default()
+        })
+        .expect("encoder");
+        encoder.set_bitrate(300_000);
+        // A smaller picture first, then the busy 320×240 one: openh264 sets itself up
+        // again for the new size, with the bitrate it was built with unless told again.
+        let small = vec![0u8; 160 * 120 * 4];
+        let mut converter = Converter::new();
+        let frame = Frame {
+            width: 160,
+            height: 120,
+            stride: 640,
+            bgra: &small,
+        };
+        let yuv = converter.convert(&frame).expect("convert");
+        encoder.encode(yuv, 0).expect("encode");
+        let bytes = send_busy(&mut encoder, 1, 90);
+        let rate = bytes as f64 * 8.0 / 3.0;
+        assert!(
+            rate <= 450_000.0,
+            "after a new size it sent {rate:.0} bit/s"
+        );
     }
 }

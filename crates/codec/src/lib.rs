@@ -10,7 +10,7 @@ mod convert;
 mod encoder;
 
 pub use convert::{Converter, Frame, even_size};
-pub use encoder::{EncodedFrame, EncoderSettings, H264Encoder};
+pub use encoder::{EncodedFrame, EncoderSettings, H264Encoder, MAX_BITRATE_BPS, MIN_BITRATE_BPS};
 /// An I420 picture ready for the encoder.
 pub use openh264::formats::YUVBuffer as Picture;
 
