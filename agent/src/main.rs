@@ -9,7 +9,9 @@ mod consent;
 mod input;
 mod peers;
 mod pipeline;
+mod rate;
 mod signal;
+mod tunnel;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, UdpSocket};
@@ -229,7 +231,8 @@ async fn share(
         local_ip,
         agent.tx.clone(),
         Arc::clone(&input),
-    );
+    )
+    .await;
     let mut pipeline: Option<Pipeline> = None;
     let mut my_share: Option<ShareId> = None;
 
@@ -242,6 +245,8 @@ async fn share(
     // A rep waiting for the customer's answer about control (C1).
     let mut control_asked: Option<String> = None;
     let mut status = tokio::time::interval(Duration::from_secs(2));
+    // The encoder's rate follows the viewers' paths this often.
+    let mut pace = tokio::time::interval(Duration::from_millis(250));
     let mut last_frames = 0u64;
     let mut last_bytes = 0u64;
     loop {
@@ -332,7 +337,8 @@ async fn share(
                     ServerMessage::ViewerJoined { share, viewer } if Some(share) == my_share => {
                         peers::trace(&format!("viewer {viewer}: joined"));
                         if let Some(p) = &pipeline {
-                            if let Err(e) = peers.add(viewer, share, &p.frames, p.controls.clone()).await {
+                            let name = names.get(&viewer).cloned().unwrap_or_else(|| format!("viewer {viewer}"));
+                            if let Err(e) = peers.add(viewer, name, share, &p.frames, p.controls.clone()).await {
                                 eprintln!("A viewer could not connect: {e:#}");
                             }
                         }
@@ -414,6 +420,18 @@ async fn share(
                 pipeline = None;
                 peers.close_all().await;
             }
+            Some(event) = peers.next_event() => {
+                if let Some(news) = peers.handle(event).await {
+                    eprintln!("{news}");
+                }
+            }
+            _ = pace.tick() => {
+                if let Some(p) = &pipeline {
+                    let target = peers.rate_target();
+                    p.controls.target_bps.store(target.bitrate_bps, Ordering::Relaxed);
+                    p.controls.max_fps.store(target.max_fps, Ordering::Relaxed);
+                }
+            }
             _ = status.tick() => {
                 if let Some(p) = &pipeline {
                     let frames = p.controls.frames.load(Ordering::Relaxed);
@@ -423,11 +441,30 @@ async fn share(
                         None => String::new(),
                     };
                     let injected = input.stats().map_or(0, |s| s.injected.load(Ordering::Relaxed));
+                    // Each viewer as its connection really is: never counted as watching
+                    // while it is still connecting or has failed.
+                    let links = peers.links();
+                    let watching = links.iter().filter(|(_, l)| matches!(l, peers::Link::Connected(_))).count();
+                    let viewers = if links.is_empty() {
+                        "nobody watching".to_owned()
+                    } else {
+                        let each: Vec<String> = links
+                            .iter()
+                            .map(|(name, link)| match link {
+                                peers::Link::Connecting => format!("{name} connecting"),
+                                peers::Link::Connected(Some(path)) if path == "relay" => format!("{name} watching through the relay"),
+                                peers::Link::Connected(_) => format!("{name} watching"),
+                                peers::Link::Reconnecting => format!("{name} reconnecting"),
+                                peers::Link::Failed(_) => format!("{name} not connected"),
+                            })
+                            .collect();
+                        format!("{watching} watching ({})", each.join(", "))
+                    };
                     eprintln!(
-                        "Sharing {what} · {} viewer(s) · {:.0} fps · {:.2} Mbit/s · {} keyframe requests{control} · input {injected} injected, {} dropped",
-                        peers.count(),
+                        "Sharing {what} · {viewers} · {:.0} fps · {:.2} Mbit/s of {:.2} · {} keyframe requests{control} · input {injected} injected, {} dropped",
                         (frames - last_frames) as f64 / 2.0,
                         (bytes - last_bytes) as f64 * 8.0 / 2.0 / 1_000_000.0,
+                        p.controls.target_bps.load(Ordering::Relaxed) as f64 / 1_000_000.0,
                         p.controls.keyframe_requests.load(Ordering::Relaxed),
                         input.dropped(),
                     );

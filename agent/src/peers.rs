@@ -1,17 +1,21 @@
 //! One WebRTC peer connection per viewer, all fed by the same encoded frames (R6).
 //! The agent always offers; a viewer's PLI or FIR asks the encoder for a keyframe.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{
+    Attribute, CongestionControlBuilder, Gcc, Interceptor, Packet, Registry, Slot, StreamInfo,
+    TaggedPacket, TwccSenderBuilder,
+};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MediaEngine};
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -28,11 +32,16 @@ use tandem_protocol::{ClientMessage, IceCandidate, ParticipantId, ShareId, Strea
 use tokio::sync::{broadcast, mpsc};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCPeerConnectionState,
+    RTCStatsReportEntry, StatsSelector,
+};
 use webrtc::runtime::Runtime;
 
 use crate::input::Input;
 use crate::pipeline::Controls;
+use crate::rate;
+use crate::tunnel::{Transport, Tunnel};
 
 /// With `TANDEM_AGENT_TRACE` set, the agent says when each step of a viewer's connection
 /// happens (milliseconds since the Unix epoch), to find where time goes.
@@ -71,12 +80,21 @@ fn h264() -> RTCRtpCodecParameters {
     }
 }
 
-/// Hands PLI and FIR to the application: without it they stop inside the interceptor
-/// chain and a viewer that lost a keyframe never recovers.
+/// What a viewer's feedback says about its path, for the congestion controller.
+#[derive(Debug, Default)]
+pub struct PathFeedback {
+    /// The bandwidth estimate from the viewer's transport-wide feedback (bit/s; 0: none yet).
+    pub estimate_bps: AtomicU64,
+}
+
+/// Hands PLI and FIR to the application (without it they stop inside the interceptor
+/// chain and a viewer that lost a keyframe never recovers), and reads the bandwidth
+/// estimate the congestion controller makes from the viewer's feedback.
 #[derive(Default)]
 struct KeyframeRequests {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
+    feedback: Arc<PathFeedback>,
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
@@ -87,6 +105,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Some(Attribute::TargetBitrateChanged { bits_per_second }) =
+            msg.message.get(&Attribute::TargetBitrateChanged {
+                bits_per_second: 0.0,
+            })
+        {
+            self.feedback
+                .estimate_bps
+                .store(*bits_per_second as u64, Ordering::Relaxed);
+        }
         if let Packet::Rtcp(packets) = &msg.message.packet {
             let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
                 .iter()
@@ -126,86 +153,390 @@ impl Interceptor for KeyframeRequests {
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
-/// Sends our ICE candidates to the viewer through the server, and says when the
-/// connection is up (only then can a keyframe reach the viewer).
-struct Trickle {
+/// How long a new connection may take before the customer is told it failed and why
+/// (it goes on trying: ICE restarts every so often while the viewer stays).
+const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
+/// A broken connection (Wi-Fi switch, NAT rebinding) that has not come back by itself this
+/// long after it broke is restarted (new ICE credentials, fresh candidates, same DTLS).
+const RESTART_AFTER: Duration = Duration::from_secs(2);
+
+/// What the agent knows of one viewer's connection, as the customer is told it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    Connecting,
+    /// Up; through which kind of local candidate ("host", "srflx", "prflx", "relay").
+    Connected(Option<String>),
+    Reconnecting,
+    Failed(String),
+}
+
+/// Something that happened to a viewer's connection, for the agent's main loop.
+#[derive(Debug)]
+pub enum PeerEvent {
+    State {
+        viewer: ParticipantId,
+        attempt: u64,
+        state: RTCPeerConnectionState,
+    },
+    /// The attempt's deadline passed (connect, or restart after a break).
+    Deadline { viewer: ParticipantId, attempt: u64 },
+}
+
+/// Our ICE candidates on their way to the viewer. Held back while an offer is being made
+/// (the offer must reach the viewer first, or a viewer that drops early candidates never
+/// connects), then sent in order; the end of gathering is sent as an empty candidate.
+struct Gate {
     to: ParticipantId,
     share: ShareId,
     signal: mpsc::UnboundedSender<ClientMessage>,
+    held: Mutex<Option<Vec<IceCandidate>>>,
+    /// The kinds of candidate gathered here, for the reason given when nothing connects.
+    gathered: Mutex<BTreeSet<String>>,
+}
+
+impl Gate {
+    fn send(&self, candidate: IceCandidate) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        match held.as_mut() {
+            Some(queue) => queue.push(candidate),
+            None => {
+                let _ = self.signal.send(ClientMessage::IceCandidate {
+                    to: self.to,
+                    stream: StreamRef::Share(self.share),
+                    candidate,
+                });
+            }
+        }
+    }
+
+    fn hold(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.get_or_insert_with(Vec::new);
+    }
+
+    fn release(&self) {
+        let queued = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default();
+        for candidate in queued {
+            let _ = self.signal.send(ClientMessage::IceCandidate {
+                to: self.to,
+                stream: StreamRef::Share(self.share),
+                candidate,
+            });
+        }
+    }
+}
+
+/// Sends our ICE candidates to the viewer through the server, and reports the
+/// connection's state to the main loop (and to the frame writer: only a connected
+/// viewer can take a keyframe).
+struct Trickle {
+    viewer: ParticipantId,
+    attempt: Arc<AtomicU64>,
+    gate: Arc<Gate>,
     connected: tokio::sync::watch::Sender<bool>,
+    events: mpsc::UnboundedSender<PeerEvent>,
 }
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Trickle {
     async fn on_ice_candidate(&self, event: webrtc::peer_connection::RTCPeerConnectionIceEvent) {
         if let Ok(init) = event.candidate.to_json() {
-            let _ = self.signal.send(ClientMessage::IceCandidate {
-                to: self.to,
-                stream: StreamRef::Share(self.share),
-                candidate: IceCandidate {
-                    candidate: init.candidate,
-                    sdp_mid: init.sdp_mid,
-                    sdp_mline_index: init.sdp_mline_index,
-                },
+            if let Some(kind) = candidate_type(&init.candidate) {
+                self.gate
+                    .gathered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(kind.to_owned());
+            }
+            self.gate.send(IceCandidate {
+                candidate: init.candidate,
+                sdp_mid: init.sdp_mid,
+                sdp_mline_index: init.sdp_mline_index,
             });
         }
     }
 
-    async fn on_connection_state_change(
+    async fn on_ice_gathering_state_change(
         &self,
-        state: webrtc::peer_connection::RTCPeerConnectionState,
+        state: webrtc::peer_connection::RTCIceGatheringState,
     ) {
-        use webrtc::peer_connection::RTCPeerConnectionState as State;
-        trace(&format!("viewer {}: connection {state:?}", self.to));
-        let _ = self.connected.send(matches!(state, State::Connected));
+        if state == webrtc::peer_connection::RTCIceGatheringState::Complete {
+            trace(&format!("viewer {}: end of candidates", self.viewer));
+            // End of candidates (docs/protocol.md): an empty candidate.
+            self.gate.send(IceCandidate {
+                candidate: String::new(),
+                sdp_mid: Some(String::new()),
+                sdp_mline_index: Some(0),
+            });
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        trace(&format!("viewer {}: connection {state:?}", self.viewer));
+        let _ = self
+            .connected
+            .send(matches!(state, RTCPeerConnectionState::Connected));
+        let _ = self.events.send(PeerEvent::State {
+            viewer: self.viewer,
+            attempt: self.attempt.load(Ordering::Relaxed),
+            state,
+        });
     }
 }
 
+/// The type in an ICE candidate line (`… typ relay …`).
+fn candidate_type(line: &str) -> Option<&str> {
+    let mut words = line.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "typ" {
+            return words.next();
+        }
+    }
+    None
+}
+
 struct Viewer {
+    name: String,
     pc: Arc<dyn PeerConnection>,
     answered: bool,
     pending: Vec<RTCIceCandidateInit>,
     writer: tokio::task::JoinHandle<()>,
+    gate: Arc<Gate>,
+    /// Which attempt (first connect, then one per ICE restart) the connection is on.
+    attempt: Arc<AtomicU64>,
+    link: Link,
+    /// The kinds of candidate the viewer sent, for the reason given when nothing connects.
+    remote_kinds: BTreeSet<String>,
+    feedback: Arc<PathFeedback>,
+}
+
+/// The STUN and TURN servers as webrtc-rs can use them: `stun:` without a query (it
+/// refuses one), TURN over TCP and TLS through local tunnels (it speaks TURN over UDP only).
+async fn usable_ice_servers(
+    servers: &[tandem_protocol::IceServer],
+    tunnels: &mut Vec<Tunnel>,
+) -> Vec<rtc::peer_connection::transport::RTCIceServer> {
+    let mut usable = Vec::new();
+    for server in servers {
+        let mut urls = Vec::new();
+        for url in &server.urls {
+            match IceUrl::parse(url) {
+                Some(IceUrl::Stun { host_port }) => urls.push(format!("stun:{host_port}")),
+                Some(IceUrl::Turn {
+                    host,
+                    port,
+                    transport: None,
+                }) => urls.push(format!(
+                    "turn:{}?transport=udp",
+                    join_host_port(&host, port)
+                )),
+                Some(IceUrl::Turn {
+                    host,
+                    port,
+                    transport: Some(transport),
+                }) => match Tunnel::open(host, port, transport).await {
+                    Ok(tunnel) => {
+                        urls.push(format!("turn:{}?transport=udp", tunnel.local));
+                        tunnels.push(tunnel);
+                    }
+                    Err(e) => eprintln!("TURN over TCP is not available: {e:#}"),
+                },
+                None => trace(&format!("ignoring the ICE server URL {url:?}")),
+            }
+        }
+        if urls.is_empty() {
+            continue;
+        }
+        usable.push(rtc::peer_connection::transport::RTCIceServer {
+            urls,
+            username: server.username.clone().unwrap_or_default(),
+            credential: server.credential.clone().unwrap_or_default(),
+        });
+    }
+    usable
+}
+
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// An ICE server URL (RFC 7064, RFC 7065), as far as the agent needs it.
+#[derive(Debug, PartialEq, Eq)]
+enum IceUrl {
+    Stun {
+        host_port: String,
+    },
+    /// `transport`: `None` for UDP, else the stream the tunnel uses.
+    Turn {
+        host: String,
+        port: u16,
+        transport: Option<Transport>,
+    },
+}
+
+impl IceUrl {
+    fn parse(url: &str) -> Option<IceUrl> {
+        let (scheme, rest) = url.split_once(':')?;
+        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let tcp = query
+            .split('&')
+            .any(|kv| kv.eq_ignore_ascii_case("transport=tcp"));
+        let (host, port) = split_host_port(authority)?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "stun" => Some(IceUrl::Stun {
+                host_port: join_host_port(&host, port.unwrap_or(3478)),
+            }),
+            "turn" => Some(IceUrl::Turn {
+                host,
+                port: port.unwrap_or(3478),
+                transport: tcp.then_some(Transport::Tcp),
+            }),
+            "turns" => Some(IceUrl::Turn {
+                host,
+                port: port.unwrap_or(5349),
+                transport: Some(Transport::Tls),
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((host.to_owned(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => {
+            Some((host.to_owned(), Some(port.parse().ok()?)))
+        }
+        Some(_) => None,
+        None if authority.is_empty() => None,
+        None => Some((authority.to_owned(), None)),
+    }
+}
+
+/// Every address to gather host candidates on: each interface's, not loopback or
+/// link-local; loopback only when there is nothing else (a machine alone with its server).
+fn host_addresses() -> Vec<String> {
+    let link_local = |ip: &IpAddr| match ip {
+        IpAddr::V4(v) => v.is_link_local(),
+        IpAddr::V6(v) => v.segments()[0] & 0xffc0 == 0xfe80,
+    };
+    let mut all: Vec<IpAddr> = rtc::shared::ifaces::ifaces()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.addr.map(|a| a.ip()))
+        .filter(|ip| !ip.is_unspecified() && !ip.is_multicast() && !link_local(ip))
+        .collect();
+    all.sort();
+    all.dedup();
+    let mut chosen: Vec<IpAddr> = all.iter().copied().filter(|ip| !ip.is_loopback()).collect();
+    if chosen.is_empty() {
+        chosen = all.into_iter().filter(IpAddr::is_loopback).collect();
+    }
+    if chosen.is_empty() {
+        chosen.push(IpAddr::from([127, 0, 0, 1]));
+    }
+    chosen
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, 0).to_string())
+        .collect()
 }
 
 /// Every viewer of this agent's share.
 pub struct Peers {
     runtime: Arc<dyn Runtime>,
     ice_servers: Vec<rtc::peer_connection::transport::RTCIceServer>,
-    local_ip: IpAddr,
+    /// Whether any TURN server was offered at all (for the reason given on failure).
+    have_relay: bool,
+    _tunnels: Vec<Tunnel>,
+    /// Where host candidates are gathered; the address towards the server comes first.
+    host_addresses: Vec<String>,
     signal: mpsc::UnboundedSender<ClientMessage>,
     viewers: HashMap<ParticipantId, Viewer>,
     input: Arc<Input>,
+    events_tx: mpsc::UnboundedSender<PeerEvent>,
+    events: mpsc::UnboundedReceiver<PeerEvent>,
 }
 
 impl Peers {
-    pub fn new(
+    pub async fn new(
         runtime: Arc<dyn Runtime>,
         ice_servers: &[tandem_protocol::IceServer],
         local_ip: IpAddr,
         signal: mpsc::UnboundedSender<ClientMessage>,
         input: Arc<Input>,
     ) -> Self {
-        let ice_servers = ice_servers
+        let mut tunnels = Vec::new();
+        let ice_servers = usable_ice_servers(ice_servers, &mut tunnels).await;
+        let have_relay = ice_servers
             .iter()
-            .map(|s| rtc::peer_connection::transport::RTCIceServer {
-                urls: s.urls.clone(),
-                username: s.username.clone().unwrap_or_default(),
-                credential: s.credential.clone().unwrap_or_default(),
-            })
-            .collect();
+            .any(|s| s.urls.iter().any(|u| u.starts_with("turn")));
+        let mut host_addresses = host_addresses();
+        let towards_server = SocketAddr::new(local_ip, 0).to_string();
+        host_addresses.retain(|a| *a != towards_server);
+        if !local_ip.is_loopback() || host_addresses.is_empty() {
+            host_addresses.insert(0, towards_server);
+        }
+        trace(&format!("host candidates on {host_addresses:?}"));
+        let (events_tx, events) = mpsc::unbounded_channel();
         Self {
             runtime,
             ice_servers,
-            local_ip,
+            have_relay,
+            _tunnels: tunnels,
+            host_addresses,
             signal,
             viewers: HashMap::new(),
             input,
+            events_tx,
+            events,
         }
     }
 
-    pub fn count(&self) -> usize {
-        self.viewers.len()
+    /// Each viewer's name and connection, for the customer.
+    pub fn links(&self) -> Vec<(String, Link)> {
+        let mut links: Vec<(String, Link)> = self
+            .viewers
+            .values()
+            .map(|v| (v.name.clone(), v.link.clone()))
+            .collect();
+        links.sort_by(|a, b| a.0.cmp(&b.0));
+        links
+    }
+
+    /// The bitrate and frame rate the encoder should aim for, from every connected
+    /// viewer's feedback (`crate::rate` holds the policy).
+    pub fn rate_target(&self) -> rate::Target {
+        let estimates: Vec<rate::ViewerPath> = self
+            .viewers
+            .values()
+            .filter(|v| matches!(v.link, Link::Connected(_)))
+            .map(|v| rate::ViewerPath {
+                estimate_bps: v.feedback.estimate_bps.load(Ordering::Relaxed),
+            })
+            .collect();
+        rate::target(&estimates)
+    }
+
+    /// The next thing that happened to a viewer's connection.
+    pub async fn next_event(&mut self) -> Option<PeerEvent> {
+        self.events.recv().await
     }
 
     /// A new viewer: offer them the share, and feed them every frame from now on,
@@ -213,6 +544,7 @@ impl Peers {
     pub async fn add(
         &mut self,
         viewer: ParticipantId,
+        name: String,
         share: ShareId,
         frames: &broadcast::Sender<Arc<EncodedFrame>>,
         controls: Arc<Controls>,
@@ -222,13 +554,44 @@ impl Peers {
         let codec = h264();
         media.register_codec(codec.clone(), RtpCodecKind::Video)?;
         let registry = register_default_interceptors(Registry::new(), &mut media)?;
-        let registry = registry.with(Slot::from(14_000), KeyframeRequests::default());
+        let feedback = Arc::new(PathFeedback::default());
+        // Transport-wide congestion control: every packet numbered, the viewer's feedback
+        // on their arrival turned into a bandwidth estimate (Google Congestion Control),
+        // which `KeyframeRequests` hands to the encoder's rate. No pacer: a frame goes out
+        // at once, the encoder's rate keeps the average within the path's.
+        let registry = registry
+            .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+            .with(
+                Slot::CongestionControl,
+                CongestionControlBuilder::new(Gcc::new(
+                    rate::START_BPS as f64,
+                    rate::FLOOR_BPS as f64,
+                    rate::CEILING_BPS as f64,
+                ))
+                .build(),
+            )
+            .with(
+                Slot::from(14_000),
+                KeyframeRequests {
+                    feedback: Arc::clone(&feedback),
+                    ..KeyframeRequests::default()
+                },
+            );
         let (connected_tx, mut connected) = tokio::sync::watch::channel(false);
-        let handler = Arc::new(Trickle {
+        let gate = Arc::new(Gate {
             to: viewer,
             share,
             signal: self.signal.clone(),
+            held: Mutex::new(Some(Vec::new())),
+            gathered: Mutex::new(BTreeSet::new()),
+        });
+        let attempt = Arc::new(AtomicU64::new(0));
+        let handler = Arc::new(Trickle {
+            viewer,
+            attempt: Arc::clone(&attempt),
+            gate: Arc::clone(&gate),
             connected: connected_tx,
+            events: self.events_tx.clone(),
         });
         let pc = PeerConnectionBuilder::new()
             .with_configuration(
@@ -249,7 +612,7 @@ impl Peers {
             .with_interceptor_registry(registry)
             .with_handler(handler)
             .with_runtime(self.runtime.clone())
-            .with_udp_addrs(vec![format!("{}:0", self.local_ip)])
+            .with_udp_addrs(self.host_addresses.clone())
             .build()
             .await
             .context("could not create a WebRTC connection")?;
@@ -306,6 +669,8 @@ impl Peers {
             stream: StreamRef::Share(share),
             sdp,
         });
+        gate.release();
+        self.deadline(viewer, 0, CONNECT_DEADLINE);
 
         // Keyframe requests from this viewer reach the encoder.
         let requests = Arc::clone(&track);
@@ -392,13 +757,129 @@ impl Peers {
         self.viewers.insert(
             viewer,
             Viewer {
+                name,
                 pc,
                 answered: false,
                 pending: Vec::new(),
                 writer,
+                gate,
+                attempt,
+                link: Link::Connecting,
+                remote_kinds: BTreeSet::new(),
+                feedback,
             },
         );
         Ok(())
+    }
+
+    /// Wake the main loop when this attempt's time is up.
+    fn deadline(&self, viewer: ParticipantId, attempt: u64, after: Duration) {
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = events.send(PeerEvent::Deadline { viewer, attempt });
+        });
+    }
+
+    /// Follow a viewer's connection: say what changed (for the customer's status), and
+    /// restart ICE when it broke and did not come back by itself. Returns a sentence for
+    /// the customer when there is news.
+    pub async fn handle(&mut self, event: PeerEvent) -> Option<String> {
+        let (viewer, attempt) = match &event {
+            PeerEvent::State {
+                viewer, attempt, ..
+            }
+            | PeerEvent::Deadline { viewer, attempt } => (*viewer, *attempt),
+        };
+        let have_relay = self.have_relay;
+        let v = self.viewers.get_mut(&viewer)?;
+        if attempt != v.attempt.load(Ordering::Relaxed) {
+            return None; // about an earlier attempt
+        }
+        match event {
+            PeerEvent::State { state, .. } => match state {
+                RTCPeerConnectionState::Connected => {
+                    let path = selected_path(v.pc.as_ref()).await;
+                    let news = match &path {
+                        Some(kind) if kind == "relay" => {
+                            format!("{} is connected, through the relay.", v.name)
+                        }
+                        _ => format!("{} is connected.", v.name),
+                    };
+                    v.link = Link::Connected(path);
+                    Some(news)
+                }
+                RTCPeerConnectionState::Disconnected => {
+                    v.link = Link::Reconnecting;
+                    self.deadline(viewer, attempt, RESTART_AFTER);
+                    Some(format!(
+                        "The connection to {} broke; reconnecting…",
+                        self.viewers.get(&viewer)?.name
+                    ))
+                }
+                RTCPeerConnectionState::Failed => self.restart(viewer, have_relay).await,
+                _ => None,
+            },
+            PeerEvent::Deadline { .. } => {
+                if matches!(v.link, Link::Connected(_)) {
+                    return None;
+                }
+                self.restart(viewer, have_relay).await
+            }
+        }
+    }
+
+    /// ICE again from scratch on the same connection (same DTLS, same stream): new
+    /// credentials, fresh candidates both ways.
+    async fn restart(&mut self, viewer: ParticipantId, have_relay: bool) -> Option<String> {
+        let v = self.viewers.get_mut(&viewer)?;
+        let first = matches!(v.link, Link::Connecting);
+        let news = if first || matches!(v.link, Link::Failed(_)) {
+            let why = why_not(
+                &v.gate.gathered.lock().unwrap_or_else(|e| e.into_inner()),
+                &v.remote_kinds,
+                have_relay,
+            );
+            let news = format!("{} could not connect: {why} Trying again…", v.name);
+            let changed = v.link != Link::Failed(why.clone());
+            v.link = Link::Failed(why);
+            changed.then_some(news)
+        } else {
+            v.link = Link::Reconnecting;
+            None
+        };
+        let attempt = v.attempt.fetch_add(1, Ordering::Relaxed) + 1;
+        trace(&format!("viewer {viewer}: ICE restart, attempt {attempt}"));
+        v.gate.hold();
+        let offered = async {
+            let offer =
+                v.pc.create_offer(Some(RTCOfferOptions { ice_restart: true }))
+                    .await?;
+            v.pc.set_local_description(offer).await?;
+            let sdp =
+                v.pc.local_description()
+                    .await
+                    .context("no local description")?
+                    .sdp;
+            anyhow::Ok(sdp)
+        }
+        .await;
+        match offered {
+            Ok(sdp) => {
+                v.answered = false;
+                v.pending.clear();
+                v.remote_kinds.clear();
+                let _ = self.signal.send(ClientMessage::Offer {
+                    to: viewer,
+                    stream: StreamRef::Share(v.gate.share),
+                    sdp,
+                });
+            }
+            Err(e) => eprintln!("Could not reconnect to {}: {e:#}", v.name),
+        }
+        v.gate.release();
+        self.deadline(viewer, attempt, CONNECT_DEADLINE);
+        news
     }
 
     pub async fn answer(&mut self, from: ParticipantId, sdp: String) -> anyhow::Result<()> {
@@ -421,6 +902,13 @@ impl Peers {
         let Some(viewer) = self.viewers.get_mut(&from) else {
             return Ok(());
         };
+        if c.candidate.is_empty() {
+            // The viewer's end of candidates: nothing more will come for this attempt.
+            return Ok(());
+        }
+        if let Some(kind) = candidate_type(&c.candidate) {
+            viewer.remote_kinds.insert(kind.to_owned());
+        }
         let init = RTCIceCandidateInit {
             candidate: c.candidate,
             sdp_mid: c.sdp_mid,
@@ -449,5 +937,163 @@ impl Peers {
         for viewer in all {
             self.remove(viewer).await;
         }
+    }
+}
+
+/// The kind of local candidate the connection runs on ("host", "srflx", "relay"…).
+async fn selected_path(pc: &dyn PeerConnection) -> Option<String> {
+    let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+    let selected = report.transport()?.selected_candidate_pair_id.clone();
+    let pair = report.candidate_pairs().find(|p| {
+        report.get(&selected).is_some_and(|e| e.id() == p.stats.id) || p.stats.id == selected
+    })?;
+    report.iter().find_map(|entry| match entry {
+        RTCStatsReportEntry::LocalCandidate(c)
+            if c.stats.id.ends_with(&pair.local_candidate_id) =>
+        {
+            Some(c.candidate_type.to_string())
+        }
+        _ => None,
+    })
+}
+
+/// Why no path was found, from what each side offered.
+pub fn why_not(here: &BTreeSet<String>, there: &BTreeSet<String>, have_relay: bool) -> String {
+    let describe = |kinds: &BTreeSet<String>| {
+        let mut said: Vec<&str> = Vec::new();
+        for kind in kinds {
+            let word = match kind.as_str() {
+                "host" | "prflx" => "direct",
+                "srflx" => "through STUN",
+                "relay" => "through the relay",
+                _ => continue,
+            };
+            if !said.contains(&word) {
+                said.push(word);
+            }
+        }
+        if said.is_empty() {
+            "nothing".to_owned()
+        } else {
+            said.join(", ")
+        }
+    };
+    let advice = if here.contains("relay") || there.contains("relay") {
+        ""
+    } else if have_relay {
+        " The relay could not be reached from either side."
+    } else {
+        " No relay (TURN) server is configured."
+    };
+    format!(
+        "no network path was found (tried from here: {}; from the viewer: {}).{advice}",
+        describe(here),
+        describe(there)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ice_urls_are_read_as_webrtc_and_the_tunnels_need_them() {
+        assert_eq!(
+            IceUrl::parse("stun:example.org:3478?transport=udp"),
+            Some(IceUrl::Stun {
+                host_port: "example.org:3478".into()
+            })
+        );
+        assert_eq!(
+            IceUrl::parse("turn:198.18.0.1:3478?transport=tcp"),
+            Some(IceUrl::Turn {
+                host: "198.18.0.1".into(),
+                port: 3478,
+                transport: Some(Transport::Tcp)
+            })
+        );
+        assert_eq!(
+            IceUrl::parse("turn:[2001:db8::1]?transport=udp"),
+            Some(IceUrl::Turn {
+                host: "2001:db8::1".into(),
+                port: 3478,
+                transport: None
+            })
+        );
+        assert_eq!(
+            IceUrl::parse("turns:tandem.example.org"),
+            Some(IceUrl::Turn {
+                host: "tandem.example.org".into(),
+                port: 5349,
+                transport: Some(Transport::Tls)
+            })
+        );
+        assert_eq!(IceUrl::parse("http://example.org"), None);
+        assert_eq!(IceUrl::parse("turn:"), None);
+        assert_eq!(IceUrl::parse("turn:host:notaport"), None);
+        assert_eq!(
+            IceUrl::parse("turn:2001:db8::1"),
+            None,
+            "IPv6 needs brackets"
+        );
+    }
+
+    #[test]
+    fn candidate_types_are_read_from_the_line() {
+        let line = "candidate:1 1 udp 2130706431 10.1.0.2 50000 typ host";
+        assert_eq!(candidate_type(line), Some("host"));
+        let relay = "candidate:3 1 udp 16777215 198.18.0.1 49152 typ relay raddr 0.0.0.0 rport 0";
+        assert_eq!(candidate_type(relay), Some("relay"));
+        assert_eq!(candidate_type(""), None);
+    }
+
+    #[test]
+    fn a_failure_says_what_was_tried() {
+        let set = |kinds: &[&str]| kinds.iter().map(|k| (*k).to_owned()).collect();
+        let why = why_not(&set(&["host", "srflx"]), &set(&["host"]), false);
+        assert!(
+            why.contains("tried from here: direct, through STUN"),
+            "{why}"
+        );
+        assert!(why.contains("from the viewer: direct"), "{why}");
+        assert!(
+            why.contains("No relay (TURN) server is configured"),
+            "{why}"
+        );
+        let why = why_not(&set(&["host"]), &set(&[]), true);
+        assert!(why.contains("The relay could not be reached"), "{why}");
+        assert!(why.contains("from the viewer: nothing"), "{why}");
+    }
+
+    #[test]
+    fn the_gate_holds_candidates_until_the_offer_is_out() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let gate = Gate {
+            to: ParticipantId(7),
+            share: ShareId(1),
+            signal: tx,
+            held: Mutex::new(Some(Vec::new())),
+            gathered: Mutex::new(BTreeSet::new()),
+        };
+        let c = |n: &str| IceCandidate {
+            candidate: n.into(),
+            sdp_mid: None,
+            sdp_mline_index: Some(0),
+        };
+        gate.send(c("a"));
+        assert!(rx.try_recv().is_err(), "held before the offer");
+        // The offer goes out here, then:
+        gate.release();
+        gate.send(c("b"));
+        let got: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|m| match m {
+                ClientMessage::IceCandidate { candidate, .. } => Some(candidate.candidate),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, ["a", "b"], "in order, none lost");
+        gate.hold();
+        gate.send(c("c"));
+        assert!(rx.try_recv().is_err(), "held again for a restart offer");
     }
 }

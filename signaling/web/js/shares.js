@@ -7,6 +7,15 @@ import { h } from './dom.js';
 import { msg } from './protocol.js';
 
 const STATS_EVERY_MS = 1000;
+// A connection that is not up this long after the offer is reported as failed, with
+// what was tried; it goes on trying meanwhile (a relay can still answer late).
+const CONNECT_DEADLINE_MS = 10000;
+// A broken connection (Wi-Fi switch, NAT rebinding, blackout): the owner restarts ICE
+// after two seconds; if nothing is back this long after it broke (an owner that
+// restarted, say), the viewer asks for a new connection, and again this often until up.
+const RECONNECT_AFTER_MS = 8000;
+// Candidates that arrive before the offer they belong to are kept (at most this many).
+const EARLY_CANDIDATES = 64;
 
 export class Shares {
   constructor({ send, tiles, nameOf, onMineChange, iceServers }) {
@@ -19,7 +28,8 @@ export class Shares {
     this.you = null;
     this.mine = null; // { share, stream } while this page shares its screen
     this.starting = null; // the stream waiting for its share_started
-    this.peers = new Map(); // `${share}:${peer}` → { pc, pending: [candidates] }
+    this.peers = new Map(); // `${share}:${peer}` → { pc, pending: [candidates], tried }
+    this.early = new Map(); // `${share}:${peer}` → candidates that came before the offer
     this.viewing = new Map(); // share → { tile, video, caption, timer }
   }
 
@@ -107,13 +117,31 @@ export class Shares {
     this.send(msg.offer(viewer, share, peer.pc.localDescription.sdp));
   }
 
-  // Viewer: the owner's offer; answer it and show the video.
+  // Viewer: the owner's offer; answer it and show the video. An offer from the same
+  // connection (same DTLS fingerprint) is an ICE restart: answered on that connection,
+  // the picture keeps going. Any other offer starts a new connection.
   async answer(m) {
     const share = m.stream.share;
     const view = this.viewing.get(share);
     if (!view) return;
+    const key = `${share}:${m.from}`;
+    const current = this.peers.get(key);
+    const fingerprint = fingerprintOf(m.sdp);
+    if (current && fingerprint && current.fingerprint === fingerprint && current.pc.signalingState === 'stable') {
+      current.pending = [];
+      current.tried.remote.clear();
+      await current.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+      await this.flush(current);
+      await current.pc.setLocalDescription(await current.pc.createAnswer());
+      this.send(msg.answer(m.from, share, current.pc.localDescription.sdp));
+      return;
+    }
     this.closePeer(share, m.from);
     const peer = this.peer(share, m.from);
+    peer.fingerprint = fingerprint;
+    for (const c of this.early.get(key) || []) this.remember(peer, c);
+    this.early.delete(key);
+    this.follow(share, view, peer);
     // An agent's input channel (C1): used only while this page holds control.
     peer.pc.ondatachannel = (event) => {
       if (event.channel.label === 'input') view.input = event.channel;
@@ -140,21 +168,46 @@ export class Shares {
   }
 
   async candidate(m) {
-    const peer = this.peers.get(`${m.stream.share}:${m.from}`);
-    if (!peer) return;
-    if (peer.pc.remoteDescription) await peer.pc.addIceCandidate(m.candidate).catch(() => {});
-    else peer.pending.push(m.candidate);
+    const key = `${m.stream.share}:${m.from}`;
+    const peer = this.peers.get(key);
+    if (!peer) {
+      // Before the offer: keep it for the peer connection the offer makes.
+      if (!this.viewing.has(m.stream.share)) return;
+      const early = this.early.get(key) || [];
+      if (early.length < EARLY_CANDIDATES) early.push(m.candidate);
+      this.early.set(key, early);
+      return;
+    }
+    this.remember(peer, m.candidate);
+  }
+
+  // A remote candidate ('' is the end of them): added now, or once the description is set.
+  async remember(peer, candidate) {
+    const type = candidateType(candidate.candidate);
+    if (type) peer.tried.remote.add(type);
+    if (peer.pc.remoteDescription) await addCandidate(peer.pc, candidate);
+    else peer.pending.push(candidate);
   }
 
   async flush(peer) {
-    for (const c of peer.pending.splice(0)) await peer.pc.addIceCandidate(c).catch(() => {});
+    for (const c of peer.pending.splice(0)) await addCandidate(peer.pc, c);
   }
 
   peer(share, other) {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers() });
-    const peer = { pc, pending: [] };
+    const iceServers = this.iceServers();
+    const pc = new RTCPeerConnection({ iceServers });
+    const peer = { pc, pending: [], tried: { local: new Set(), remote: new Set(), iceServers } };
     pc.onicecandidate = (event) => {
-      if (event.candidate) this.send(msg.iceCandidate(other, share, event.candidate.toJSON()));
+      if (event.candidate) {
+        const type = candidateType(event.candidate.candidate);
+        if (type) peer.tried.local.add(type);
+        this.send(msg.iceCandidate(other, share, event.candidate.toJSON()));
+      } else {
+        // End of candidates (docs/protocol.md): the other side stops waiting for more.
+        const [first] = pc.getTransceivers();
+        const sdpMid = (first && first.mid) || '0';
+        this.send(msg.iceCandidate(other, share, { candidate: '', sdpMid, sdpMLineIndex: 0 }));
+      }
     };
     this.peers.set(`${share}:${other}`, peer);
     return peer;
@@ -163,13 +216,64 @@ export class Shares {
   closePeer(share, other) {
     const key = `${share}:${other}`;
     const peer = this.peers.get(key);
-    if (peer) { peer.pc.close(); this.peers.delete(key); }
+    if (peer) { peer.closed = true; peer.pc.close(); this.peers.delete(key); }
   }
 
   closePeers(share) {
     for (const [key, peer] of this.peers) {
-      if (key.startsWith(`${share}:`)) { peer.pc.close(); this.peers.delete(key); }
+      if (key.startsWith(`${share}:`)) { peer.closed = true; peer.pc.close(); this.peers.delete(key); }
     }
+    for (const key of this.early.keys()) if (key.startsWith(`${share}:`)) this.early.delete(key);
+  }
+
+  // Viewer: the true state of the connection to the share's owner, on the tile; a
+  // connection that does not come up says why, and a broken one is negotiated afresh.
+  follow(share, view, peer) {
+    const { pc } = peer;
+    const show = () => {
+      if (peer.closed || !this.viewing.has(share)) return;
+      view.tile.dataset.connection = view.state;
+      if (view.state !== 'connected') view.caption.textContent = `${this.nameOf(view.owner)}'s screen · ${view.status}`;
+    };
+    const setState = (state, status) => { view.state = state; view.status = status; show(); };
+    let reconnect = null;
+    const scheduleReconnect = () => {
+      if (reconnect) return;
+      reconnect = setTimeout(() => {
+        reconnect = null;
+        if (peer.closed || pc.connectionState === 'connected') return;
+        // The owner closes the old connection and offers a new one (a repeated view).
+        this.send(msg.viewShare(share));
+      }, RECONNECT_AFTER_MS);
+    };
+    setState('connecting', 'connecting…');
+    const deadline = setTimeout(() => {
+      if (peer.closed || pc.connectionState === 'connected') return;
+      setState('failed', `no connection: ${whyNot(peer.tried)}`);
+      scheduleReconnect();
+    }, CONNECT_DEADLINE_MS);
+    pc.addEventListener('connectionstatechange', async () => {
+      if (peer.closed) return;
+      switch (pc.connectionState) {
+        case 'connected': {
+          clearTimeout(deadline);
+          view.path = await selectedPath(pc);
+          view.tile.dataset.path = view.path || '';
+          setState('connected', 'connected');
+          break;
+        }
+        case 'disconnected':
+          setState('reconnecting', 'reconnecting…');
+          scheduleReconnect();
+          break;
+        case 'failed':
+          clearTimeout(deadline);
+          setState('failed', `connection lost, reconnecting: ${whyNot(peer.tried)}`);
+          scheduleReconnect();
+          break;
+        default:
+      }
+    });
   }
 
   // The tile of the share an owner (an agent) sends, if this page views it.
@@ -209,7 +313,55 @@ export class Shares {
       // Decoding health, shown to nobody but read by tests and support staff's devtools.
       view.tile.dataset.framesDropped = String(dropped);
       view.tile.dataset.corruptFrames = String(quality ? quality.corruptedVideoFrames : 0);
-      view.caption.textContent = `${this.nameOf(view.owner)}'s screen · ${w}×${h} · ${fps} fps`;
+      if (view.state !== 'connected') return;
+      const via = view.path === 'relay' ? ' · via relay' : '';
+      view.caption.textContent = `${this.nameOf(view.owner)}'s screen · ${w}×${h} · ${fps} fps${via}`;
     }, STATS_EVERY_MS);
   }
+}
+
+// The DTLS certificate fingerprint an SDP names: the same one on a new offer means the
+// same connection (an ICE restart).
+function fingerprintOf(sdp) {
+  const m = /^a=fingerprint:(.+)$/m.exec(sdp || '');
+  return m ? m[1].trim() : null;
+}
+
+// An empty candidate is the end of the other side's candidates.
+async function addCandidate(pc, candidate) {
+  if (candidate.candidate === '') await pc.addIceCandidate().catch(() => {});
+  else await pc.addIceCandidate(candidate).catch(() => {});
+}
+
+// The type of an ICE candidate line ("host", "srflx", "prflx", "relay"), or null.
+function candidateType(line) {
+  const m = / typ (\w+)/.exec(line || '');
+  return m ? m[1] : null;
+}
+
+// How the connection runs: the local candidate type of the selected pair.
+async function selectedPath(pc) {
+  const stats = await pc.getStats().catch(() => null);
+  if (!stats) return null;
+  let pair = null;
+  stats.forEach((r) => {
+    if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+  });
+  if (!pair) stats.forEach((r) => { if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r; });
+  const local = pair && stats.get(pair.localCandidateId);
+  const remote = pair && stats.get(pair.remoteCandidateId);
+  if (!local) return null;
+  return local.candidateType === 'relay' || (remote && remote.candidateType === 'relay') ? 'relay' : local.candidateType;
+}
+
+// A sentence on why no path was found, from what each side offered.
+export function whyNot(tried) {
+  const names = { host: 'direct', srflx: 'through STUN', prflx: 'direct', relay: 'through the relay' };
+  const list = (set) => [...new Set([...set].map((t) => names[t] || t))].join(', ') || 'nothing';
+  const relays = tried.iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
+  let advice = '';
+  if (!tried.local.has('relay') && !tried.remote.has('relay')) {
+    advice = relays ? ' The relay could not be reached from here or from the other side.' : ' No relay (TURN) server is configured.';
+  }
+  return `no network path was found (tried from here: ${list(tried.local)}; from the other side: ${list(tried.remote)}).${advice}`;
 }
