@@ -88,6 +88,40 @@ pub struct Flags {
     /// The fixed credential that goes with --turn-username
     #[arg(long, env = "TANDEM_TURN_CREDENTIAL", hide_env_values = true)]
     pub turn_credential: Option<String>,
+    /// Do not run the embedded STUN/TURN service (e.g. when an external coturn is given
+    /// with --ice-server and --turn-secret; any turn: URL there turns it off too)
+    #[arg(long, env = "TANDEM_NO_EMBEDDED_TURN")]
+    pub no_embedded_turn: bool,
+    /// UDP and TCP port of the embedded STUN/TURN service [default: 3478]
+    #[arg(long, env = "TANDEM_TURN_PORT")]
+    pub turn_port: Option<u16>,
+    /// TURN over TLS port, served when the server has a certificate [default: 5349]
+    #[arg(long, env = "TANDEM_TURN_TLS_PORT")]
+    pub turn_tls_port: Option<u16>,
+    /// The address relayed media is reached at, as clients see it (behind a 1:1 NAT, the
+    /// public address) [default: the bind address, or this machine's first non-loopback
+    /// address when binding to all]
+    #[arg(long, env = "TANDEM_TURN_PUBLIC_IP")]
+    pub turn_public_ip: Option<IpAddr>,
+    /// The UDP ports relayed media uses, as FIRST-LAST [default: 49152-65535]
+    #[arg(long, env = "TANDEM_TURN_RELAY_PORTS")]
+    pub turn_relay_ports: Option<String>,
+    /// Most relay allocations at once [default: 1000]
+    #[arg(long, env = "TANDEM_TURN_MAX_ALLOCATIONS")]
+    pub turn_max_allocations: Option<usize>,
+    /// Most relay allocations one participant holds at once [default: 12]
+    #[arg(long, env = "TANDEM_TURN_MAX_ALLOCATIONS_PER_PARTICIPANT")]
+    pub turn_max_allocations_per_participant: Option<usize>,
+    /// Relayed kbit/s one participant may use, each way [default: 10000]
+    #[arg(long, env = "TANDEM_TURN_MAX_KBIT_PER_PARTICIPANT")]
+    pub turn_max_kbit_per_participant: Option<u64>,
+    /// Relayed kbit/s in all, each way; 0: no cap [default: 500000]
+    #[arg(long, env = "TANDEM_TURN_MAX_KBIT_TOTAL")]
+    pub turn_max_kbit_total: Option<u64>,
+    /// Let the relay reach private and link-local addresses (customers and reps on the
+    /// server's own network); off by default so the relay cannot reach inside it
+    #[arg(long, env = "TANDEM_TURN_ALLOW_PRIVATE_PEERS")]
+    pub turn_allow_private_peers: bool,
     /// Most connections (HTTP and WebSocket) open at once [default: 20000, fewer when the
     /// process may open fewer files]
     #[arg(long, env = "TANDEM_MAX_CONNECTIONS")]
@@ -167,6 +201,16 @@ struct File {
     turn_username: Option<String>,
     turn_credential: Option<String>,
     agent_binary: Option<PathBuf>,
+    embedded_turn: Option<bool>,
+    turn_port: Option<u16>,
+    turn_tls_port: Option<u16>,
+    turn_public_ip: Option<IpAddr>,
+    turn_relay_ports: Option<String>,
+    turn_max_allocations: Option<usize>,
+    turn_max_allocations_per_participant: Option<usize>,
+    turn_max_kbit_per_participant: Option<u64>,
+    turn_max_kbit_total: Option<u64>,
+    turn_allow_private_peers: Option<bool>,
     max_connections: Option<usize>,
     max_connections_per_address: Option<usize>,
     metrics_token: Option<String>,
@@ -192,8 +236,11 @@ pub struct Config {
     pub http_redirect_port: Option<u16>,
     /// Mail settings from the configuration; the admin page's take precedence.
     pub smtp: Option<SmtpSettings>,
-    /// STUN and TURN servers, and how TURN credentials are issued.
+    /// STUN and TURN servers, and how TURN credentials are issued. With the embedded
+    /// service, its URLs and secret are added when the server starts.
     pub ice: IceConfig,
+    /// The embedded STUN/TURN service, unless turned off or replaced by external TURN.
+    pub embedded_turn: Option<EmbeddedTurnSettings>,
     /// Connection caps: in all, and from one address (IPv6: one /64).
     pub max_connections: usize,
     pub max_connections_per_address: usize,
@@ -256,6 +303,46 @@ impl Config {
             tls = Some(settings.files());
             Some(settings)
         };
+        let ice_urls = if flags.ice_servers.is_empty() {
+            file.ice_servers.unwrap_or_default()
+        } else {
+            flags.ice_servers
+        };
+        let external_turn = ice_urls.iter().any(|u| u.trim().starts_with("turn"));
+        let embedded_turn =
+            if flags.no_embedded_turn || !file.embedded_turn.unwrap_or(true) || external_turn {
+                None
+            } else {
+                let relay_ports = match flags.turn_relay_ports.or(file.turn_relay_ports) {
+                    None => Some((49152, 65535)),
+                    Some(range) => Some(parse_port_range(&range)?),
+                };
+                Some(EmbeddedTurnSettings {
+                    port: flags.turn_port.or(file.turn_port).unwrap_or(3478),
+                    tls_port: flags.turn_tls_port.or(file.turn_tls_port).unwrap_or(5349),
+                    public_ip: flags.turn_public_ip.or(file.turn_public_ip),
+                    relay_ports,
+                    max_allocations: flags
+                        .turn_max_allocations
+                        .or(file.turn_max_allocations)
+                        .unwrap_or(1000),
+                    max_allocations_per_participant: flags
+                        .turn_max_allocations_per_participant
+                        .or(file.turn_max_allocations_per_participant)
+                        .unwrap_or(12),
+                    max_kbit_per_participant: flags
+                        .turn_max_kbit_per_participant
+                        .or(file.turn_max_kbit_per_participant)
+                        .unwrap_or(10_000),
+                    max_kbit_total: flags
+                        .turn_max_kbit_total
+                        .or(file.turn_max_kbit_total)
+                        .unwrap_or(500_000),
+                    allow_private_peers: flags.turn_allow_private_peers
+                        || file.turn_allow_private_peers.unwrap_or(false),
+                    allow_loopback_peers: false,
+                })
+            };
         let http_redirect_port = flags.http_redirect_port.or(file.http_redirect_port);
         if http_redirect_port.is_some() && tls.is_none() {
             anyhow::bail!("http_redirect_port redirects to HTTPS: it needs tls_cert and tls_key");
@@ -283,12 +370,9 @@ impl Config {
                 let beside = std::env::current_exe().ok()?.with_file_name("tandem-agent");
                 beside.is_file().then_some(beside)
             }),
+            embedded_turn,
             ice: ice_config(
-                if flags.ice_servers.is_empty() {
-                    file.ice_servers.unwrap_or_default()
-                } else {
-                    flags.ice_servers
-                },
+                ice_urls,
                 TurnSettings {
                     secret: flags.turn_secret.or(file.turn_secret),
                     ttl_secs: flags
@@ -351,6 +435,8 @@ impl Config {
             http_redirect_port: None,
             smtp: None,
             ice: IceConfig::default(),
+            // Tests that want relays (the network-namespace ones) turn it on.
+            embedded_turn: None,
             agent_binary: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
@@ -377,6 +463,52 @@ impl Config {
 pub const DEFAULT_TURN_CREDENTIAL_TTL_SECS: u64 = 12 * 60 * 60;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+
+/// The embedded STUN/TURN service's settings (see `crate::turn_server`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedTurnSettings {
+    /// UDP and TCP; 0 picks a free port (tests).
+    pub port: u16,
+    /// TURN over TLS, with the server's certificate; 0 picks a free port.
+    pub tls_port: u16,
+    pub public_ip: Option<IpAddr>,
+    pub relay_ports: Option<(u16, u16)>,
+    pub max_allocations: usize,
+    pub max_allocations_per_participant: usize,
+    pub max_kbit_per_participant: u64,
+    pub max_kbit_total: u64,
+    pub allow_private_peers: bool,
+    /// Tests on one machine only.
+    pub allow_loopback_peers: bool,
+}
+
+impl EmbeddedTurnSettings {
+    /// Settings for tests: free ports, the defaults otherwise.
+    pub fn for_tests() -> Self {
+        Self {
+            port: 0,
+            tls_port: 0,
+            public_ip: None,
+            relay_ports: None,
+            max_allocations: 1000,
+            max_allocations_per_participant: 12,
+            max_kbit_per_participant: 10_000,
+            max_kbit_total: 500_000,
+            allow_private_peers: false,
+            allow_loopback_peers: false,
+        }
+    }
+}
+
+fn parse_port_range(range: &str) -> anyhow::Result<(u16, u16)> {
+    let parsed = range
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)));
+    match parsed {
+        Some((first, last)) if first > 0 && first <= last => Ok((first, last)),
+        _ => anyhow::bail!("turn_relay_ports is FIRST-LAST, e.g. 49152-65535, not {range:?}"),
+    }
+}
 
 struct TurnSettings {
     secret: Option<String>,

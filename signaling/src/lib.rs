@@ -22,6 +22,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod turn;
+pub mod turn_server;
 pub mod ws;
 
 use std::future::Future;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Metrics and readiness.
     pub telemetry: Arc<telemetry::Telemetry>,
+    /// The embedded STUN/TURN service, when it runs.
+    pub turn: Option<Arc<turn_server::EmbeddedTurn>>,
     store_jobs: mpsc::UnboundedSender<StoreJobOrFlush>,
 }
 
@@ -160,13 +163,12 @@ pub async fn build_with_store(
         }
     });
 
+    let (turn, ice) = match turn_server::start(&config).await? {
+        Some((turn, ice)) => (Some(Arc::new(turn)), ice),
+        None => (None, config.ice.clone()),
+    };
     let (mail_tx, mail_rx) = mpsc::unbounded_channel();
-    let registry = Registry::new(
-        jobs_tx,
-        mail_tx,
-        config.reconnect_grace_secs * 1000,
-        config.ice.clone(),
-    );
+    let registry = Registry::new(jobs_tx, mail_tx, config.reconnect_grace_secs * 1000, ice);
     mailer::spawn(
         mail_rx,
         store.clone(),
@@ -193,6 +195,7 @@ pub async fn build_with_store(
         ),
         config: Arc::new(config),
         telemetry,
+        turn,
         store_jobs: writer_tx,
     };
     state.refresh_directory().await?;

@@ -164,6 +164,15 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             }
         });
     }
+    if let Some(turn) = &state.turn {
+        println!(
+            "  STUN/TURN: port {} (UDP and TCP){}; open it and the relay ports in the firewall.",
+            turn.listen.port(),
+            turn.tls_listen
+                .map(|tls| format!(", TURN over TLS on {}", tls.port()))
+                .unwrap_or_default()
+        );
+    }
     print_admin(admin.as_ref());
     println!("  Stop with Ctrl-C.");
     println!();

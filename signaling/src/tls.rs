@@ -76,6 +76,19 @@ pub fn acceptor_checking_every(
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// A TLS configuration with the same reloading certificate, without ALPN: for TURN over
+/// TLS.
+pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let resolver = ReloadingCert::load(files.clone(), provider.clone(), RELOAD_CHECK_EVERY)?;
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Settings)?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    Ok(Arc::new(config))
+}
+
 /// The certificate in use, re-read when the files' modification time, size or inode
 /// changes (certbot swaps symlinks; an editor rewrites in place).
 pub struct ReloadingCert {
