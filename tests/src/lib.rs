@@ -3,6 +3,7 @@
 //! screenshots of every step under `target/e2e-artifacts/`.
 
 mod agent_process;
+pub mod netns;
 mod x_input;
 
 pub use agent_process::AgentProcess;
@@ -232,6 +233,8 @@ pub struct Chromedriver {
     url: String,
     child: Child,
     artifacts: PathBuf,
+    /// Inside a network namespace: this process's way in.
+    _forward: Option<netns::PortForward>,
 }
 
 impl Chromedriver {
@@ -251,7 +254,38 @@ impl Chromedriver {
                 "could not start chromedriver: install Debian's chromium and chromium-driver \
                  (`cargo xtask test` does)",
             )?;
-        let url = format!("http://127.0.0.1:{port}");
+        Self::ready(test, format!("http://127.0.0.1:{port}"), child, None).await
+    }
+
+    /// chromedriver, and every Chromium it starts, inside `host`'s network namespace of
+    /// `topology`; this process drives it through [`netns::Topology::forward`], which
+    /// gives `host` no network path it would not have otherwise.
+    pub async fn start_in(
+        test: &str,
+        topology: &netns::Topology,
+        host: netns::Host,
+    ) -> anyhow::Result<Self> {
+        // The namespace's loopback is its own: no other chromedriver can hold this port.
+        const PORT: u16 = 9515;
+        let child = topology
+            .command(host, "chromedriver")
+            .arg(format!("--port={PORT}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("could not start chromedriver in a network namespace")?;
+        let forward = topology.forward(host, PORT).await?;
+        let url = format!("http://{}", forward.addr());
+        Self::ready(test, url, child, Some(forward)).await
+    }
+
+    /// Wait until the chromedriver at `url` answers.
+    async fn ready(
+        test: &str,
+        url: String,
+        child: Child,
+        forward: Option<netns::PortForward>,
+    ) -> anyhow::Result<Self> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let ready = reqwest::get(format!("{url}/status"))
@@ -271,6 +305,7 @@ impl Chromedriver {
             url,
             child,
             artifacts,
+            _forward: forward,
         })
     }
 

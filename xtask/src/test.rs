@@ -10,6 +10,9 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     ensure_packages(crate::bench::PACKAGES)?;
     // Pebble, the ACME test server the signaling server's ACME test orders from.
     ensure_packages(&["pebble"])?;
+    // The network-namespace tests (tests/src/netns.rs): routers' rules, their traffic,
+    // kill and sysctl, and an X client that checks the display from inside a namespace.
+    ensure_packages(&["nftables", "socat", "procps", "x11-utils"])?;
     exec(cargo().args(["fmt", "--all", "--check"]))?;
     exec(cargo().args([
         "clippy",
