@@ -216,7 +216,7 @@ impl EmbeddedTurn {
         // TCP may find it taken).
         let (udp, tcp) = bind_pair(cfg.listen).await?;
         let listen = udp.local_addr()?;
-        let udp = Arc::new(udp);
+        let udp = Arc::new(PolicedUdp::new(udp));
         servers.push(new_server(&cfg, &limits, &shutdown, udp, None).await?);
 
         let (conn, gone) =
@@ -682,6 +682,106 @@ impl Conn for LimitedRelay {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The UDP listener, with STUN requests rate-limited per source address.
+
+/// STUN requests one address may make each second, and its burst. Media (ChannelData and
+/// Send indications) is not counted: it is capped by bandwidth instead. The `turn` crate
+/// keeps a nonce for every unauthenticated request for up to an hour, so without this a
+/// flood of requests would grow its memory without bound.
+const STUN_REQUESTS_PER_SECOND: f64 = 50.0;
+const STUN_REQUEST_BURST: f64 = 200.0;
+/// Addresses tracked at once; past this the oldest are forgotten (a flood from many
+/// addresses then gets a fresh budget each, which the per-address cap on nonces cannot stop
+/// but the bandwidth of the flood bounds).
+const TRACKED_SOURCES: usize = 100_000;
+
+#[derive(Debug)]
+struct PolicedUdp {
+    socket: UdpSocket,
+    budgets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl PolicedUdp {
+    fn new(socket: UdpSocket) -> Self {
+        Self {
+            socket,
+            budgets: Mutex::default(),
+        }
+    }
+
+    /// May this datagram from `from` reach the TURN server?
+    fn admit(&self, datagram: &[u8], from: SocketAddr) -> bool {
+        // A STUN request: the first two bits zero and the class bits (0x0110 of the
+        // type) zero. Indications, responses and ChannelData pass.
+        let request = datagram.len() >= 20
+            && datagram[0] & 0xc0 == 0
+            && u16::from_be_bytes([datagram[0], datagram[1]]) & 0x0110 == 0;
+        if !request {
+            return true;
+        }
+        let now = Instant::now();
+        let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        if budgets.len() >= TRACKED_SOURCES && !budgets.contains_key(&from.ip()) {
+            let horizon = now - Duration::from_secs(10);
+            budgets.retain(|_, (_, at)| *at > horizon);
+            if budgets.len() >= TRACKED_SOURCES {
+                budgets.clear();
+            }
+        }
+        let (tokens, at) = budgets
+            .entry(from.ip())
+            .or_insert((STUN_REQUEST_BURST, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * STUN_REQUESTS_PER_SECOND)
+            .min(STUN_REQUEST_BURST);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[async_trait]
+impl Conn for PolicedUdp {
+    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
+        Ok(self.socket.connect(addr).await?)
+    }
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        Ok(self.socket.recv(buf).await?)
+    }
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.socket.recv_from(buf).await?;
+            if self.admit(&buf[..n], from) {
+                return Ok((n, from));
+            }
+        }
+    }
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        Ok(self.socket.send(buf).await?)
+    }
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        Ok(self.socket.send_to(buf, target).await?)
+    }
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+    /// A no-op, as for the stream listener: the crate calls it whenever an allocation
+    /// closes.
+    async fn close(&self) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // TCP / TLS listener as one packet `Conn`.
 
 /// Per-connection cancellation, so an allocation made over a stream ends with it.
@@ -970,6 +1070,34 @@ mod tests {
         assert!(!limits.acquire("p3"), "three in all");
         limits.release("p1");
         assert!(limits.acquire("p3"), "a released slot is free again");
+    }
+
+    #[tokio::test]
+    async fn stun_requests_are_rate_limited_per_address_and_media_is_not() {
+        let udp = PolicedUdp::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+        let from: SocketAddr = "198.51.100.7:4000".parse().expect("addr");
+        let other: SocketAddr = "198.51.100.8:4000".parse().expect("addr");
+        // An Allocate request (type 0x0003) with a 20-byte header.
+        let mut allocate = vec![0x00, 0x03, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        allocate.extend([0u8; 12]);
+        let admitted = (0..1000).filter(|_| udp.admit(&allocate, from)).count();
+        assert!(
+            (200..=210).contains(&admitted),
+            "a burst of 200, then 50 a second: {admitted} admitted"
+        );
+        assert!(
+            udp.admit(&allocate, other),
+            "another address has its own budget"
+        );
+        let channel_data = [0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4];
+        assert!(
+            (0..1000).all(|_| udp.admit(&channel_data, from)),
+            "media is never held back here"
+        );
+        // A Send indication (0x0016) is media too.
+        let mut send = vec![0x00, 0x16, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        send.extend([0u8; 12]);
+        assert!(udp.admit(&send, from));
     }
 
     #[test]

@@ -22,6 +22,7 @@ export class Call {
     this.local = null; // our MediaStream while in the call
     this.joining = false;
     this.peers = new Map(); // other member → { pc, pending, tile, video }
+    this.early = new Map(); // other member → candidates that came before its offer
     this.tiles = h('div', { class: 'tiles call-tiles', id: 'call-tiles' });
     this.render();
   }
@@ -97,6 +98,7 @@ export class Call {
 
   hangUp() {
     for (const other of [...this.peers.keys()]) this.closePeer(other);
+    this.early.clear();
     if (this.local) for (const t of this.local.getTracks()) t.stop();
     this.local = null;
     this.joining = false;
@@ -109,7 +111,12 @@ export class Call {
     const tile = h('figure', { class: 'tile call-tile', dataset: { member: other } }, video, caption);
     this.tiles.append(tile);
     const peer = { pc, pending: [], tile, video, caption };
-    pc.onicecandidate = (e) => { if (e.candidate) this.send(msg.iceCandidate(other, 'call', e.candidate.toJSON())); };
+    pc.onicecandidate = (e) => {
+      // null: the end of our candidates, sent as an empty one (docs/protocol.md §4.5).
+      const [first] = pc.getTransceivers();
+      const end = { candidate: '', sdpMid: (first && first.mid) || '0', sdpMLineIndex: 0 };
+      this.send(msg.iceCandidate(other, 'call', e.candidate ? e.candidate.toJSON() : end));
+    };
     pc.ontrack = (e) => {
       video.srcObject = e.streams[0] || new MediaStream([e.track]);
       video.play().catch(() => {});
@@ -143,10 +150,13 @@ export class Call {
     if (!this.me()) return;
     this.closePeer(m.from);
     const peer = this.peer(m.from);
+    // Candidates that came before this offer.
+    peer.pending.push(...(this.early.get(m.from) || []));
+    this.early.delete(m.from);
     await peer.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
     // After the offer, so our tracks take its audio and video lines.
     this.addTracks(peer.pc);
-    for (const c of peer.pending.splice(0)) await peer.pc.addIceCandidate(c).catch(() => {});
+    for (const c of peer.pending.splice(0)) await addCandidate(peer.pc, c);
     await peer.pc.setLocalDescription(await peer.pc.createAnswer());
     this.send(msg.answer(m.from, 'call', peer.pc.localDescription.sdp));
   }
@@ -155,13 +165,19 @@ export class Call {
     const peer = this.peers.get(m.from);
     if (!peer) return;
     await peer.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
-    for (const c of peer.pending.splice(0)) await peer.pc.addIceCandidate(c).catch(() => {});
+    for (const c of peer.pending.splice(0)) await addCandidate(peer.pc, c);
   }
 
   async candidate(m) {
     const peer = this.peers.get(m.from);
-    if (!peer) return;
-    if (peer.pc.remoteDescription) await peer.pc.addIceCandidate(m.candidate).catch(() => {});
+    if (!peer) {
+      // Before the offer: kept for the connection the offer makes (at most 64).
+      const early = this.early.get(m.from) || [];
+      if (early.length < 64) early.push(m.candidate);
+      this.early.set(m.from, early);
+      return;
+    }
+    if (peer.pc.remoteDescription) await addCandidate(peer.pc, m.candidate);
     else peer.pending.push(m.candidate);
   }
 
@@ -188,4 +204,10 @@ export class Call {
       peer.tile.dataset.muted = String(Boolean(m && m.muted));
     }
   }
+}
+
+// An empty candidate is the end of the other side's candidates.
+async function addCandidate(pc, candidate) {
+  if (candidate.candidate === '') await pc.addIceCandidate().catch(() => {});
+  else await pc.addIceCandidate(candidate).catch(() => {});
 }
