@@ -490,9 +490,9 @@ impl Peers {
         let mut host_addresses = host_addresses();
         let towards_server = SocketAddr::new(local_ip, 0).to_string();
         host_addresses.retain(|a| *a != towards_server);
-        if !local_ip.is_loopback() || host_addresses.is_empty() {
-            host_addresses.insert(0, towards_server);
-        }
+        // The address towards the server first, loopback included: a viewer on the same
+        // machine as the server reaches us there.
+        host_addresses.insert(0, towards_server);
         trace(&format!("host candidates on {host_addresses:?}"));
         let (events_tx, events) = mpsc::unbounded_channel();
         Self {
