@@ -563,11 +563,11 @@ impl Peers {
             .with(Slot::TwccSender, TwccSenderBuilder::new().build())
             .with(
                 Slot::CongestionControl,
-                CongestionControlBuilder::new(Gcc::new(
+                CongestionControlBuilder::new(rate::PathEstimator::new(Gcc::new(
                     rate::START_BPS as f64,
                     rate::FLOOR_BPS as f64,
                     rate::CEILING_BPS as f64,
-                ))
+                )))
                 .build(),
             )
             .with(

@@ -1,7 +1,8 @@
 //! How fast to send: one encode serves every viewer (R6), so one rate must suit them all.
 //!
 //! Each viewer's connection estimates its path from the viewer's transport-wide feedback
-//! (Google Congestion Control in webrtc-rs, see `peers.rs`). The policy:
+//! (Google Congestion Control in webrtc-rs, see `peers.rs`), through [`PathEstimator`],
+//! which ignores decreases while the share is not using the path. The policy:
 //! - the encoder follows the **weakest** connected viewer, with headroom for packet
 //!   overhead and retransmissions, down to a floor ([`FLOOR_BPS`]) below which a screen
 //!   is not legible; a viewer whose path carries less than the floor is not followed
@@ -14,6 +15,11 @@
 //! Set `TANDEM_AGENT_NO_ADAPTATION` to hold [`START_BPS`] and 30 fps whatever the path
 //! says (the bench compares the two).
 
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, PacketReport};
+
 /// Where a connection starts, before any feedback: the rate the agent always used.
 pub const START_BPS: u64 = 2_500_000;
 /// The lowest rate the encoder is asked for.
@@ -23,6 +29,89 @@ pub const CEILING_BPS: u64 = 8_000_000;
 /// The share of a path's estimate the encoder may fill; the rest is RTP and SRTP
 /// overhead, retransmissions and the input channel.
 const HEADROOM: f64 = 0.85;
+
+/// A path estimate that knows a screen share is usually **application-limited**: on a
+/// still or slowly changing screen the agent sends far less than the path carries, and a
+/// delay-based estimator (GCC) then backs off to a fraction of that small rate at the
+/// first bit of jitter; the next burst of motion would be squeezed into it. So a decrease
+/// is followed only when the share was actually using the path (sending at least half the
+/// current target over the last second) or packets were lost (10 % or more of a batch);
+/// increases are always followed. libwebrtc does the same with its "application limited
+/// region" detection.
+pub struct PathEstimator<E> {
+    inner: E,
+    target: f64,
+    /// (departure, bytes) of the packets reported on over the last second.
+    sent: VecDeque<(Instant, usize)>,
+}
+
+/// The window over which the sending rate is judged.
+const SENT_WINDOW: Duration = Duration::from_secs(1);
+
+impl<E: BandwidthEstimator> PathEstimator<E> {
+    pub fn new(inner: E) -> Self {
+        let target = inner.target_bitrate();
+        Self {
+            inner,
+            target,
+            sent: VecDeque::new(),
+        }
+    }
+
+    fn sending_rate(&self) -> f64 {
+        let (Some(first), Some(last)) = (self.sent.front(), self.sent.back()) else {
+            return 0.0;
+        };
+        let span = last
+            .0
+            .duration_since(first.0)
+            .max(Duration::from_millis(200));
+        let bytes: usize = self.sent.iter().map(|(_, n)| n).sum();
+        bytes as f64 * 8.0 / span.as_secs_f64()
+    }
+}
+
+impl<E: BandwidthEstimator> BandwidthEstimator for PathEstimator<E> {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.inner.on_reports(now, reports);
+        if reports.is_empty() {
+            return;
+        }
+        for report in reports {
+            self.sent.push_back((report.departure, report.size));
+        }
+        if let Some(&(latest, _)) = self.sent.back() {
+            while self
+                .sent
+                .front()
+                .is_some_and(|(at, _)| latest.duration_since(*at) > SENT_WINDOW)
+            {
+                self.sent.pop_front();
+            }
+        }
+        let lost = reports.iter().filter(|r| !r.arrived).count() as f64 / reports.len() as f64;
+        let estimate = self.inner.target_bitrate();
+        if estimate >= self.target || lost >= 0.1 || self.sending_rate() >= 0.5 * self.target {
+            self.target = estimate;
+        }
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.target
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+
+    fn stats(&self) -> EstimatorStats {
+        self.inner.stats()
+    }
+}
 
 /// One connected viewer's path.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,6 +158,76 @@ pub fn target(paths: &[ViewerPath]) -> Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An estimator that says what it is told to.
+    struct Scripted(f64);
+
+    impl BandwidthEstimator for Scripted {
+        fn on_reports(&mut self, _now: Instant, _reports: &[PacketReport]) {}
+        fn target_bitrate(&self) -> f64 {
+            self.0
+        }
+    }
+
+    fn reports(
+        start: Instant,
+        count: usize,
+        bytes: usize,
+        every: Duration,
+        lost: usize,
+    ) -> Vec<PacketReport> {
+        (0..count)
+            .map(|i| PacketReport {
+                ssrc: 1,
+                id: i as u64,
+                rtp_sequence_number: i as u16,
+                is_twcc: true,
+                twcc_sequence_number: i as u16,
+                size: bytes,
+                arrived: i >= lost,
+                departure: start + every * i as u32,
+                arrival: Some(every * i as u32),
+                ecn: Default::default(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_still_screen_does_not_drag_the_estimate_down() {
+        let mut path = PathEstimator::new(Scripted(2_500_000.0));
+        let t0 = Instant::now();
+        // A still screen: 10 packets of 200 bytes in a second (16 kbit/s); GCC says 300k.
+        path.inner.0 = 300_000.0;
+        path.on_reports(t0, &reports(t0, 10, 200, Duration::from_millis(100), 0));
+        assert_eq!(
+            path.target_bitrate(),
+            2_500_000.0,
+            "held: the share was not using the path"
+        );
+        // It rises when the estimate rises.
+        path.inner.0 = 3_000_000.0;
+        path.on_reports(t0, &reports(t0, 10, 200, Duration::from_millis(100), 0));
+        assert_eq!(path.target_bitrate(), 3_000_000.0);
+    }
+
+    #[test]
+    fn a_busy_share_or_loss_follows_the_estimate_down() {
+        let t0 = Instant::now();
+        // 2.4 Mbit/s sent (300 packets of 1000 bytes in a second) against a 3 Mbit/s target.
+        let mut busy = PathEstimator::new(Scripted(3_000_000.0));
+        busy.inner.0 = 1_000_000.0;
+        busy.on_reports(t0, &reports(t0, 300, 1000, Duration::from_micros(3333), 0));
+        assert_eq!(
+            busy.target_bitrate(),
+            1_000_000.0,
+            "network-limited: followed"
+        );
+        // A still screen, but 20 % of the packets lost (a blackout, a lossy link).
+        let mut lossy = PathEstimator::new(Scripted(3_000_000.0));
+        lossy.inner.0 = 800_000.0;
+        lossy.on_reports(t0, &reports(t0, 10, 200, Duration::from_millis(100), 2));
+        assert_eq!(lossy.target_bitrate(), 800_000.0, "loss: followed");
+    }
 
     fn path(estimate_bps: u64) -> ViewerPath {
         ViewerPath { estimate_bps }
