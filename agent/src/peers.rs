@@ -164,7 +164,8 @@ const RESTART_AFTER: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
     Connecting,
-    /// Up; through which kind of local candidate ("host", "srflx", "prflx", "relay").
+    /// Up; "relay" when either end of the path is a relay, else the kind of our local
+    /// candidate ("host", "srflx", "prflx").
     Connected(Option<String>),
     Reconnecting,
     Failed(String),
@@ -607,6 +608,10 @@ impl Peers {
                 rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder::new()
                     .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
                     .with_srflx_acceptance_min_wait(Some(Duration::from_millis(100)))
+                    // A relayed pair is taken after half a second without a better one,
+                    // not webrtc-rs's default two: behind symmetric NATs it is the only
+                    // path, and the wait is all first-frame delay.
+                    .with_relay_acceptance_min_wait(Some(Duration::from_millis(500)))
                     .build(),
             )
             .with_interceptor_registry(registry)
@@ -940,21 +945,36 @@ impl Peers {
     }
 }
 
-/// The kind of local candidate the connection runs on ("host", "srflx", "relay"…).
+/// How the connection runs: "relay" when either end of the selected pair is a relay
+/// candidate (the viewer's relay carries the media as surely as ours), else the kind of
+/// our local candidate ("host", "srflx", "prflx").
 async fn selected_path(pc: &dyn PeerConnection) -> Option<String> {
     let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
     let selected = report.transport()?.selected_candidate_pair_id.clone();
     let pair = report.candidate_pairs().find(|p| {
         report.get(&selected).is_some_and(|e| e.id() == p.stats.id) || p.stats.id == selected
     })?;
-    report.iter().find_map(|entry| match entry {
-        RTCStatsReportEntry::LocalCandidate(c)
-            if c.stats.id.ends_with(&pair.local_candidate_id) =>
-        {
-            Some(c.candidate_type.to_string())
+    let mut local = None;
+    let mut remote = None;
+    for entry in report.iter() {
+        match entry {
+            RTCStatsReportEntry::LocalCandidate(c)
+                if c.stats.id.ends_with(&pair.local_candidate_id) =>
+            {
+                local = Some(c.candidate_type.to_string());
+            }
+            RTCStatsReportEntry::RemoteCandidate(c)
+                if c.stats.id.ends_with(&pair.remote_candidate_id) =>
+            {
+                remote = Some(c.candidate_type.to_string());
+            }
+            _ => {}
         }
-        _ => None,
-    })
+    }
+    if remote.as_deref() == Some("relay") {
+        return remote;
+    }
+    local
 }
 
 /// Why no path was found, from what each side offered.

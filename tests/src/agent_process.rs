@@ -30,10 +30,19 @@ impl AgentProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
-        let mut child = Command::new(crate::agent_binary()?)
+        let mut command = Command::new(crate::agent_binary()?);
+        command
             .args(args)
             .args(["--display", display])
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn_command(command)
+    }
+
+    /// Start a prepared command line of the agent (e.g. one that runs it inside a network
+    /// namespace, [`crate::netns::Topology::command`]), with its terminal in the test's
+    /// hands.
+    pub fn spawn_command(mut command: Command) -> anyhow::Result<Self> {
+        let mut child = command
             .stdin(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -80,7 +89,13 @@ impl AgentProcess {
 
     /// Wait until the agent prints `text` after what earlier waits saw.
     pub async fn wait_for(&mut self, text: &str) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        self.wait_for_within(text, Duration::from_secs(30)).await
+    }
+
+    /// [`AgentProcess::wait_for`] with a deadline of its own (a connection across
+    /// routers may take longer than a prompt).
+    pub async fn wait_for_within(&mut self, text: &str, within: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let output = self.output();
             if let Some(at) = output[self.seen..].find(text) {

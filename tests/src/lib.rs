@@ -3,7 +3,10 @@
 //! screenshots of every step under `target/e2e-artifacts/`.
 
 mod agent_process;
+pub mod media_stats;
+pub mod nat_scene;
 pub mod netns;
+pub mod network_profiles;
 mod x_input;
 
 pub use agent_process::AgentProcess;
@@ -181,42 +184,63 @@ impl Server {
         name: &str,
         password: &str,
     ) -> anyhow::Result<()> {
-        let body = json!({"username": username, "display_name": name, "password": password});
-        self.admin_call("POST", "/api/admin/reps", body).await?;
-        Ok(())
+        create_rep_at(&self.http, &self.base, username, name, password).await
     }
 
     /// An admin API call (setup that the test is not about).
     pub async fn admin_call(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-        let http = &self.http;
-        let login = http
-            .post(format!("{}/api/login", self.base))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await?;
-        let cookie = login
-            .headers()
-            .get("set-cookie")
-            .context("no login cookie")?
-            .to_str()?
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let response = http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", cookie)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("{path} answered {status}: {body}");
-        }
-        Ok(body)
+        admin_call_at(&self.http, &self.base, method, path, body).await
     }
+}
+
+/// [`Server::create_rep`] on any server, e.g. the binary running in a network namespace.
+pub async fn create_rep_at(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+    name: &str,
+    password: &str,
+) -> anyhow::Result<()> {
+    let body = json!({"username": username, "display_name": name, "password": password});
+    admin_call_at(http, base, "POST", "/api/admin/reps", body).await?;
+    Ok(())
+}
+
+/// [`Server::admin_call`] on any server, logged in as `admin` with [`ADMIN_PASSWORD`].
+pub async fn admin_call_at(
+    http: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let login = http
+        .post(format!("{base}/api/login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await?;
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .context("no login cookie")?
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let method = reqwest::Method::from_bytes(method.as_bytes())?;
+    let response = http
+        .request(method, format!("{base}{path}"))
+        .header("cookie", cookie)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{path} answered {status}: {body}");
+    }
+    Ok(body)
 }
 
 impl Drop for Server {
@@ -326,12 +350,25 @@ impl Chromedriver {
         more: &[String],
     ) -> anyhow::Result<Browser> {
         let mut flags = vec![
+            // Peers on one machine must see each other's real host addresses, not mDNS
+            // names that nothing here resolves.
+            "--disable-features=WebRtcHideLocalIpsWithMdns".to_owned(),
+        ];
+        flags.extend(more.iter().cloned());
+        self.media_browser_hiding_local_ips(person, &flags).await
+    }
+
+    /// [`Chromedriver::media_browser_with`] that keeps Chromium's default of hiding its
+    /// host addresses behind mDNS names (as a real rep's browser does).
+    pub async fn media_browser_hiding_local_ips(
+        &self,
+        person: &str,
+        more: &[String],
+    ) -> anyhow::Result<Browser> {
+        let mut flags = vec![
             "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
             "--auto-select-desktop-capture-source=Entire screen",
-            // Peers on one machine must see each other's real host addresses, not mDNS
-            // names that nothing here resolves.
-            "--disable-features=WebRtcHideLocalIpsWithMdns",
         ];
         flags.extend(more.iter().map(String::as_str));
         self.browser_with(person, &flags).await
@@ -681,7 +718,17 @@ pub fn agent_binary() -> anyhow::Result<PathBuf> {
     if let Some(binary) = std::env::var_os("TANDEM_AGENT_BINARY") {
         return Ok(PathBuf::from(binary));
     }
-    let binary = target_dir().join("debug").join("tandem-agent");
+    workspace_binary("tandem-agent")
+}
+
+/// The `tandem-signaling` binary of this workspace, built now as [`agent_binary`] is (for
+/// tests that run the server as its own process, e.g. inside a network namespace).
+pub fn server_binary() -> anyhow::Result<PathBuf> {
+    workspace_binary("tandem-signaling")
+}
+
+fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let binary = target_dir().join("debug").join(name);
     // `cargo xtask test` built everything just before and says so: building again from
     // inside the test runner's environment would recompile for minutes.
     if std::env::var_os("TANDEM_TEST_PREBUILT").is_some() && binary.is_file() {
@@ -697,8 +744,8 @@ pub fn agent_binary() -> anyhow::Result<PathBuf> {
         .args(["build", "--quiet", "--workspace", "--all-targets"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
-        .context("could not run cargo to build tandem-agent")?;
-    anyhow::ensure!(status.success(), "could not build tandem-agent");
+        .with_context(|| format!("could not run cargo to build {name}"))?;
+    anyhow::ensure!(status.success(), "could not build {name}");
     Ok(binary)
 }
 

@@ -11,8 +11,9 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     // Pebble, the ACME test server the signaling server's ACME test orders from.
     ensure_packages(&["pebble"])?;
     // The network-namespace tests (tests/src/netns.rs): routers' rules, their traffic,
-    // kill and sysctl, and an X client that checks the display from inside a namespace.
-    ensure_packages(&["nftables", "socat", "procps", "x11-utils"])?;
+    // kill and sysctl, and an X client that checks the display from inside a namespace;
+    // coturn, the external TURN server the NAT tests run beside the embedded one.
+    ensure_packages(&["nftables", "socat", "procps", "x11-utils", "coturn"])?;
     exec(cargo().args(["fmt", "--all", "--check"]))?;
     exec(cargo().args([
         "clippy",

@@ -130,6 +130,7 @@ export class Shares {
     if (current && fingerprint && current.fingerprint === fingerprint && current.pc.signalingState === 'stable') {
       current.pending = [];
       current.tried.remote.clear();
+      offeredKinds(m.sdp, current.tried.remote);
       await current.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
       await this.flush(current);
       await current.pc.setLocalDescription(await current.pc.createAnswer());
@@ -139,6 +140,7 @@ export class Shares {
     this.closePeer(share, m.from);
     const peer = this.peer(share, m.from);
     peer.fingerprint = fingerprint;
+    offeredKinds(m.sdp, peer.tried.remote);
     for (const c of this.early.get(key) || []) this.remember(peer, c);
     this.early.delete(key);
     this.follow(share, view, peer);
@@ -237,6 +239,7 @@ export class Shares {
     };
     const setState = (state, status) => { view.state = state; view.status = status; show(); };
     let reconnect = null;
+    let wasConnected = false;
     const scheduleReconnect = () => {
       if (reconnect) return;
       reconnect = setTimeout(() => {
@@ -257,6 +260,7 @@ export class Shares {
       switch (pc.connectionState) {
         case 'connected': {
           clearTimeout(deadline);
+          wasConnected = true;
           view.path = await selectedPath(pc);
           view.tile.dataset.path = view.path || '';
           setState('connected', 'connected');
@@ -268,7 +272,7 @@ export class Shares {
           break;
         case 'failed':
           clearTimeout(deadline);
-          setState('failed', `connection lost, reconnecting: ${whyNot(peer.tried)}`);
+          setState('failed', `${wasConnected ? 'connection lost, reconnecting' : 'no connection'}: ${whyNot(peer.tried)}`);
           scheduleReconnect();
           break;
         default:
@@ -331,6 +335,14 @@ function fingerprintOf(sdp) {
 async function addCandidate(pc, candidate) {
   if (candidate.candidate === '') await pc.addIceCandidate().catch(() => {});
   else await pc.addIceCandidate(candidate).catch(() => {});
+}
+
+// The candidate types an SDP carries itself (an offer may, instead of trickling them).
+function offeredKinds(sdp, into) {
+  for (const line of (sdp || '').match(/^a=candidate:.*$/gm) || []) {
+    const type = candidateType(line);
+    if (type) into.add(type);
+  }
 }
 
 // The type of an ICE candidate line ("host", "srflx", "prflx", "relay"), or null.

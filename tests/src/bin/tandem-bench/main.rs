@@ -8,6 +8,7 @@ mod abuse;
 mod attack;
 mod content;
 mod live;
+mod network;
 mod report;
 mod signaling;
 mod stages;
@@ -22,7 +23,7 @@ use tandem_tests::PatternDisplay;
 
 struct Plan {
     smoke: bool,
-    /// Only this section (stages, latency, idle, fanout, signaling, abuse), or all.
+    /// Only this section (stages, latency, idle, fanout, signaling, abuse, network), or all.
     only: Option<String>,
     stage_seconds: f64,
     sizes: Vec<(u16, u16)>,
@@ -127,7 +128,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn step(what: &str) {
+pub(crate) fn step(what: &str) {
     eprintln!("tandem-bench: {what}");
 }
 
@@ -168,6 +169,10 @@ async fn bench(out: &Path, plan: Plan) -> anyhow::Result<()> {
     if run("abuse") {
         abuse::section(&exe, plan.smoke, &mut report).await;
     }
+    if run("network") {
+        network::section(&exe, plan.smoke, &mut report).await;
+    }
+
     let md = report.write(out, plan.smoke)?;
     println!("{md}");
     println!(

@@ -1,0 +1,106 @@
+//! The picture on a poor network (R6): the customer's access link is squeezed, made lossy
+//! and cut while the agent shares full motion, and the rep's Chromium must keep decoding
+//! (tests/src/network_profiles.rs has the profiles; the bench's network section measures
+//! the same ones, with adaptation on and off). No netem on this machine's kernel: no delay
+//! is added.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use tandem_tests::nat_scene::{self, NatScene, ServerMode};
+use tandem_tests::netns::{Impairment, Nat, TopologySpec};
+use tandem_tests::network_profiles::{Run, start_video};
+
+/// R6 on a poor link: 2 Mbit/s with 2 % loss; a drop from 10 to 1 Mbit/s mid-stream; a
+/// 3-second blackout. Chromium keeps decoding (no stall over 1 s outside the blackout), the
+/// encoder's rate comes down to the link within 5 s, and the picture is back within 5 s
+/// of the link.
+#[tokio::test(flavor = "multi_thread")]
+async fn r6_the_picture_adapts_to_a_poor_link_and_comes_back_after_a_blackout() -> anyhow::Result<()>
+{
+    let spec = TopologySpec {
+        customer: Nat::PortPreserving,
+        rep: Nat::None,
+        ..TopologySpec::default()
+    };
+    let scene = NatScene::start("impairment", spec, ServerMode::Embedded).await?;
+    nat_scene::sees_the_pattern(&scene.rep).await?;
+    let mut video = start_video(env!("CARGO_BIN_EXE_tandem-bench").as_ref(), &scene)?;
+    let mut run = Run::new();
+    run.watch(&scene, Duration::from_secs(5)).await;
+    let busy = run
+        .timeline
+        .bitrate(Duration::from_secs(1), Duration::from_secs(5));
+    ensure!(
+        busy.unwrap_or(0.0) > 1_000_000.0,
+        "the test video should need more than the links below carry: {busy:?} bit/s"
+    );
+
+    // 1. 2 Mbit/s with 2 % loss.
+    let lossy = Impairment {
+        rate_kbit: Some(2000),
+        loss_pct: 2.0,
+        ..Impairment::default()
+    };
+    let outcome = run.shaped(&scene, lossy, Duration::from_secs(20)).await?;
+    ensure!(
+        outcome.longest_stall <= Duration::from_secs(1),
+        "at 2 Mbit/s with 2 % loss the picture stalled: {outcome:?}"
+    );
+    let mean = outcome
+        .mean_sent_mbit()
+        .with_context(|| format!("no status lines from the agent: {outcome:?}"))?;
+    ensure!(
+        mean <= 2.0 * 1.1,
+        "the encoder sent {mean:.2} Mbit/s into a 2 Mbit/s link: {outcome:?}"
+    );
+
+    // 2. 10 Mbit/s, then 1 Mbit/s mid-stream: within 5 s the encoder is down to it.
+    let fast = Impairment {
+        rate_kbit: Some(10_000),
+        ..Impairment::default()
+    };
+    run.shaped(&scene, fast, Duration::from_secs(8)).await?;
+    let slow = Impairment {
+        rate_kbit: Some(1000),
+        ..Impairment::default()
+    };
+    let outcome = run.shaped(&scene, slow, Duration::from_secs(16)).await?;
+    ensure!(
+        outcome.sent_mbit.len() >= 3,
+        "too few status lines: {outcome:?}"
+    );
+    let worst = outcome.worst_sent_mbit().unwrap_or(f64::MAX);
+    ensure!(
+        worst <= 1.25,
+        "5 s after the link fell to 1 Mbit/s the encoder still sent {worst:.2} Mbit/s: {outcome:?}"
+    );
+    ensure!(
+        outcome.longest_stall <= Duration::from_secs(1),
+        "at 1 Mbit/s the picture stalled: {outcome:?}"
+    );
+
+    // 3. A 3-second blackout on a clear link.
+    scene
+        .topology
+        .clear_impairment(tandem_tests::netns::Host::Cust)?;
+    run.watch(&scene, Duration::from_secs(4)).await;
+    let outcome = run
+        .blackout(&scene, Duration::from_secs(3), Duration::from_secs(12))
+        .await?;
+    let recovery = outcome
+        .recovery
+        .with_context(|| format!("no frame decoded in the 12 s after the blackout: {outcome:?}"))?;
+    ensure!(
+        recovery <= Duration::from_secs(5),
+        "the picture came back {recovery:?} after the link did"
+    );
+    ensure!(
+        outcome.longest_stall <= Duration::from_secs(1),
+        "after the blackout the picture stalled again: {outcome:?}"
+    );
+    eprintln!("impairment: the picture came back {recovery:?} after the blackout");
+    let _ = video.kill();
+    let _ = video.wait();
+    Ok(())
+}
