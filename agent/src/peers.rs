@@ -216,13 +216,9 @@ impl Gate {
     }
 
     fn release(&self) {
-        let queued = self
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or_default();
-        for candidate in queued {
+        // Under the lock: a candidate gathered meanwhile waits, so none overtakes these.
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        for candidate in held.take().unwrap_or_default() {
             let _ = self.signal.send(ClientMessage::IceCandidate {
                 to: self.to,
                 stream: StreamRef::Share(self.share),
@@ -473,6 +469,8 @@ pub struct Peers {
     input: Arc<Input>,
     events_tx: mpsc::UnboundedSender<PeerEvent>,
     events: mpsc::UnboundedReceiver<PeerEvent>,
+    /// Numbers every connection attempt to every viewer.
+    attempts: Arc<AtomicU64>,
 }
 
 impl Peers {
@@ -507,6 +505,7 @@ impl Peers {
             input,
             events_tx,
             events,
+            attempts: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -586,7 +585,10 @@ impl Peers {
             held: Mutex::new(Some(Vec::new())),
             gathered: Mutex::new(BTreeSet::new()),
         });
-        let attempt = Arc::new(AtomicU64::new(0));
+        // Attempt numbers come from one counter for every connection this agent makes,
+        // so nothing about an earlier connection to the same viewer passes for this one.
+        let first_attempt = self.attempts.fetch_add(1, Ordering::Relaxed);
+        let attempt = Arc::new(AtomicU64::new(first_attempt));
         let handler = Arc::new(Trickle {
             viewer,
             attempt: Arc::clone(&attempt),
@@ -675,7 +677,7 @@ impl Peers {
             sdp,
         });
         gate.release();
-        self.deadline(viewer, 0, CONNECT_DEADLINE);
+        self.deadline(viewer, first_attempt, CONNECT_DEADLINE);
 
         // Keyframe requests from this viewer reach the encoder.
         let requests = Arc::clone(&track);
@@ -853,7 +855,8 @@ impl Peers {
             v.link = Link::Reconnecting;
             None
         };
-        let attempt = v.attempt.fetch_add(1, Ordering::Relaxed) + 1;
+        let attempt = self.attempts.fetch_add(1, Ordering::Relaxed);
+        v.attempt.store(attempt, Ordering::Relaxed);
         trace(&format!("viewer {viewer}: ICE restart, attempt {attempt}"));
         v.gate.hold();
         let offered = async {

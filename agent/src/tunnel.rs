@@ -21,9 +21,9 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// A stream nobody has sent anything through for this long is closed (ICE keeps a live
-/// one busy every few seconds).
-const IDLE: Duration = Duration::from_secs(300);
+/// A stream nobody has sent anything through for this long is closed: ICE keeps a live
+/// one busy every few seconds, and an ICE restart leaves the old sockets' streams idle.
+const IDLE: Duration = Duration::from_secs(30);
 /// The longest TURN message we carry (a UDP datagram's worth).
 const MAX_MESSAGE: usize = 65_535 + 4;
 

@@ -92,6 +92,11 @@ pub struct Flags {
     /// with --ice-server and --turn-secret; any turn: URL there turns it off too)
     #[arg(long, env = "TANDEM_NO_EMBEDDED_TURN")]
     pub no_embedded_turn: bool,
+    /// Address the embedded STUN/TURN service listens on [default: 0.0.0.0, every
+    /// address: it must be reachable by customers even when the web server sits behind a
+    /// proxy on 127.0.0.1]
+    #[arg(long, env = "TANDEM_TURN_BIND")]
+    pub turn_bind: Option<IpAddr>,
     /// UDP and TCP port of the embedded STUN/TURN service [default: 3478]
     #[arg(long, env = "TANDEM_TURN_PORT")]
     pub turn_port: Option<u16>,
@@ -109,7 +114,7 @@ pub struct Flags {
     /// Most relay allocations at once [default: 1000]
     #[arg(long, env = "TANDEM_TURN_MAX_ALLOCATIONS")]
     pub turn_max_allocations: Option<usize>,
-    /// Most relay allocations one participant holds at once [default: 12]
+    /// Most relay allocations one participant holds at once [default: 64]
     #[arg(long, env = "TANDEM_TURN_MAX_ALLOCATIONS_PER_PARTICIPANT")]
     pub turn_max_allocations_per_participant: Option<usize>,
     /// Relayed kbit/s one participant may use, each way [default: 10000]
@@ -202,6 +207,7 @@ struct File {
     turn_credential: Option<String>,
     agent_binary: Option<PathBuf>,
     embedded_turn: Option<bool>,
+    turn_bind: Option<IpAddr>,
     turn_port: Option<u16>,
     turn_tls_port: Option<u16>,
     turn_public_ip: Option<IpAddr>,
@@ -318,6 +324,10 @@ impl Config {
                     Some(range) => Some(parse_port_range(&range)?),
                 };
                 Some(EmbeddedTurnSettings {
+                    bind: flags
+                        .turn_bind
+                        .or(file.turn_bind)
+                        .unwrap_or(IpAddr::from([0, 0, 0, 0])),
                     port: flags.turn_port.or(file.turn_port).unwrap_or(3478),
                     tls_port: flags.turn_tls_port.or(file.turn_tls_port).unwrap_or(5349),
                     public_ip: flags.turn_public_ip.or(file.turn_public_ip),
@@ -329,7 +339,7 @@ impl Config {
                     max_allocations_per_participant: flags
                         .turn_max_allocations_per_participant
                         .or(file.turn_max_allocations_per_participant)
-                        .unwrap_or(12),
+                        .unwrap_or(64),
                     max_kbit_per_participant: flags
                         .turn_max_kbit_per_participant
                         .or(file.turn_max_kbit_per_participant)
@@ -467,6 +477,7 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 /// The embedded STUN/TURN service's settings (see `crate::turn_server`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbeddedTurnSettings {
+    pub bind: IpAddr,
     /// UDP and TCP; 0 picks a free port (tests).
     pub port: u16,
     /// TURN over TLS, with the server's certificate; 0 picks a free port.
@@ -486,12 +497,13 @@ impl EmbeddedTurnSettings {
     /// Settings for tests: free ports, the defaults otherwise.
     pub fn for_tests() -> Self {
         Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
             port: 0,
             tls_port: 0,
             public_ip: None,
             relay_ports: None,
             max_allocations: 1000,
-            max_allocations_per_participant: 12,
+            max_allocations_per_participant: 64,
             max_kbit_per_participant: 10_000,
             max_kbit_total: 500_000,
             allow_private_peers: false,
@@ -505,8 +517,12 @@ fn parse_port_range(range: &str) -> anyhow::Result<(u16, u16)> {
         .split_once('-')
         .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)));
     match parsed {
-        Some((first, last)) if first > 0 && first <= last => Ok((first, last)),
-        _ => anyhow::bail!("turn_relay_ports is FIRST-LAST, e.g. 49152-65535, not {range:?}"),
+        // At least two ports: a client asking for an even port must be able to get one.
+        Some((first, last)) if first > 0 && first < last => Ok((first, last)),
+        _ => anyhow::bail!(
+            "turn_relay_ports is FIRST-LAST with at least two ports, e.g. 49152-65535, not \
+             {range:?}"
+        ),
     }
 }
 

@@ -90,7 +90,19 @@ pub async fn start(config: &crate::Config) -> anyhow::Result<Option<(EmbeddedTur
     };
     let public_ip = settings
         .public_ip
-        .unwrap_or_else(|| reachable_address(config.bind));
+        .unwrap_or_else(|| reachable_address(settings.bind));
+    if public_ip.is_loopback() {
+        tracing::warn!(
+            %public_ip,
+            "the STUN/TURN service is reachable only on this machine: set turn_public_ip to \
+             the address customers and reps reach this server at"
+        );
+    }
+    // Relay sockets on every address of the family clients are told about.
+    let relay_bind_ip = match public_ip {
+        IpAddr::V4(_) => IpAddr::from([0, 0, 0, 0]),
+        IpAddr::V6(_) => IpAddr::from([0u16; 8]),
+    };
     // A certificate names the server, not its address: TURN over TLS needs the name.
     let tls_name = config
         .acme
@@ -99,7 +111,7 @@ pub async fn start(config: &crate::Config) -> anyhow::Result<Option<(EmbeddedTur
         .or_else(|| config.public_url.as_deref().and_then(host_of));
     let tls = match (&config.tls, &tls_name) {
         (Some(files), Some(_)) => Some((
-            SocketAddr::new(config.bind, settings.tls_port),
+            SocketAddr::new(settings.bind, settings.tls_port),
             crate::tls::server_config(files)?,
         )),
         _ => None,
@@ -107,9 +119,9 @@ pub async fn start(config: &crate::Config) -> anyhow::Result<Option<(EmbeddedTur
     let turn = EmbeddedTurn::start(TurnConfig {
         realm: "tandem".into(),
         shared_secret: secret.clone(),
-        listen: SocketAddr::new(config.bind, settings.port),
+        listen: SocketAddr::new(settings.bind, settings.port),
         tls,
-        relay_bind_ip: config.bind,
+        relay_bind_ip,
         relay_public_ip: public_ip,
         relay_ports: settings.relay_ports,
         max_allocations_total: settings.max_allocations,
@@ -711,12 +723,7 @@ impl PolicedUdp {
 
     /// May this datagram from `from` reach the TURN server?
     fn admit(&self, datagram: &[u8], from: SocketAddr) -> bool {
-        // A STUN request: the first two bits zero and the class bits (0x0110 of the
-        // type) zero. Indications, responses and ChannelData pass.
-        let request = datagram.len() >= 20
-            && datagram[0] & 0xc0 == 0
-            && u16::from_be_bytes([datagram[0], datagram[1]]) & 0x0110 == 0;
-        if !request {
+        if !is_stun_request(datagram) {
             return true;
         }
         let now = Instant::now();
@@ -736,6 +743,49 @@ impl PolicedUdp {
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A STUN request: the first two bits zero and the class bits (0x0110 of the type) zero.
+/// Indications, responses and ChannelData are not.
+fn is_stun_request(message: &[u8]) -> bool {
+    message.len() >= 20
+        && message[0] & 0xc0 == 0
+        && u16::from_be_bytes([message[0], message[1]]) & 0x0110 == 0
+}
+
+/// One TCP or TLS connection's STUN request budget (the same rate as an address's on UDP).
+#[derive(Debug)]
+struct RequestBudget {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Default for RequestBudget {
+    fn default() -> Self {
+        Self {
+            tokens: STUN_REQUEST_BURST,
+            at: Instant::now(),
+        }
+    }
+}
+
+impl RequestBudget {
+    fn admit(&mut self, message: &[u8]) -> bool {
+        if !is_stun_request(message) {
+            return true;
+        }
+        let now = Instant::now();
+        self.tokens = (self.tokens
+            + now.duration_since(self.at).as_secs_f64() * STUN_REQUESTS_PER_SECOND)
+            .min(STUN_REQUEST_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
             true
         } else {
             false
@@ -828,7 +878,14 @@ impl StreamMux {
             tokio::spawn(async move {
                 loop {
                     let (stream, peer) = tokio::select! {
-                        r = listener.accept() => match r { Ok(v) => v, Err(_) => continue },
+                        r = listener.accept() => match r {
+                            Ok(v) => v,
+                            Err(_) => {
+                                // Out of file descriptors, say: wait rather than spin.
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                                continue;
+                            }
+                        },
                         _ = shutdown.cancelled() => break,
                     };
                     let Ok(permit) = slots.clone().try_acquire_owned() else {
@@ -922,6 +979,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
             let _ = wr.shutdown().await;
         })
     };
+    let mut budget = RequestBudget::default();
     let reader = async {
         let mut hdr = [0u8; 4];
         loop {
@@ -937,6 +995,9 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
             rd.read_exact(&mut msg[4..]).await?;
             if total > 1500 {
                 continue; // the crate's read buffer is 1500 bytes
+            }
+            if !budget.admit(&msg) {
+                continue; // over its STUN request budget, as on UDP
             }
             if in_tx.send((msg, peer)).await.is_err() {
                 return Ok(());

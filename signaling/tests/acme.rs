@@ -166,6 +166,7 @@ async fn a_certificate_is_ordered_from_pebble_and_served() {
             .args([
                 "--port",
                 &port.to_string(),
+                "--no-embedded-turn",
                 "--admin-password",
                 "admin-password",
             ])

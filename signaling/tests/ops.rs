@@ -664,6 +664,7 @@ async fn logs_are_json_lines_when_asked() {
         .args([
             "--port",
             "0",
+            "--no-embedded-turn",
             "--admin-password",
             ADMIN_PASSWORD,
             "--data-dir",

@@ -111,6 +111,14 @@ impl H264Encoder {
         }
     }
 
+    /// A refused bitrate is no reason to end the share: the encoder keeps the rate it
+    /// had (the refusal goes to stderr once per change).
+    fn apply_bitrate_or_keep(&mut self) {
+        if let Err(e) = self.apply_bitrate() {
+            eprintln!("tandem-codec: {e}");
+        }
+    }
+
     /// The live target bitrate, for the encoder that exists now.
     fn apply_bitrate(&mut self) -> Result<(), CodecError> {
         use openh264_sys2::{
@@ -181,7 +189,7 @@ impl H264Encoder {
             self.encoder.force_intra_frame();
         }
         if !first_at_size && std::mem::take(&mut self.rate_pending) {
-            self.apply_bitrate()?;
+            self.apply_bitrate_or_keep();
         }
         let stream = self
             .encoder
@@ -194,7 +202,7 @@ impl H264Encoder {
             self.dimensions = Some((w, h));
             if self.rate_pending || self.settings.bitrate_bps != self.built_bps {
                 self.rate_pending = false;
-                self.apply_bitrate()?;
+                self.apply_bitrate_or_keep();
             }
         }
         if skipped {
