@@ -41,12 +41,17 @@ const HEADROOM: f64 = 0.85;
 pub struct PathEstimator<E> {
     inner: E,
     target: f64,
-    /// (departure, bytes) of the packets reported on over the last second.
-    sent: VecDeque<(Instant, usize)>,
+    /// (departure, bytes, arrival on the viewer's clock) of the packets reported on over
+    /// the last second.
+    sent: VecDeque<(Instant, usize, Option<Duration>)>,
+    /// The inner estimate at the last report.
+    last_inner: f64,
 }
 
 /// The window over which the sending rate is judged.
 const SENT_WINDOW: Duration = Duration::from_secs(1);
+/// A decrease stops at this share of the rate the path delivered over that window.
+const DELIVERED_SHARE: f64 = 0.85;
 
 impl<E: BandwidthEstimator> PathEstimator<E> {
     pub fn new(inner: E) -> Self {
@@ -55,9 +60,11 @@ impl<E: BandwidthEstimator> PathEstimator<E> {
             inner,
             target,
             sent: VecDeque::new(),
+            last_inner: target,
         }
     }
 
+    /// Bits per second sent over the window (all reported packets, by departure).
     fn sending_rate(&self) -> f64 {
         let (Some(first), Some(last)) = (self.sent.front(), self.sent.back()) else {
             return 0.0;
@@ -66,7 +73,24 @@ impl<E: BandwidthEstimator> PathEstimator<E> {
             .0
             .duration_since(first.0)
             .max(Duration::from_millis(200));
-        let bytes: usize = self.sent.iter().map(|(_, n)| n).sum();
+        let bytes: usize = self.sent.iter().map(|(_, n, _)| n).sum();
+        bytes as f64 * 8.0 / span.as_secs_f64()
+    }
+
+    /// Bits per second delivered over the window, by arrival on the viewer's clock: when a
+    /// queue builds, arrivals are spaced by what the path carries, not by what was sent.
+    fn delivered_rate(&self) -> f64 {
+        let arrivals = self.sent.iter().filter_map(|(_, n, at)| Some(((*at)?, *n)));
+        let (mut first, mut last, mut bytes) = (None::<Duration>, None::<Duration>, 0usize);
+        for (at, n) in arrivals {
+            first = Some(first.map_or(at, |f| f.min(at)));
+            last = Some(last.map_or(at, |l| l.max(at)));
+            bytes += n;
+        }
+        let (Some(first), Some(last)) = (first, last) else {
+            return 0.0;
+        };
+        let span = (last.saturating_sub(first)).max(Duration::from_millis(200));
         bytes as f64 * 8.0 / span.as_secs_f64()
     }
 }
@@ -78,21 +102,34 @@ impl<E: BandwidthEstimator> BandwidthEstimator for PathEstimator<E> {
             return;
         }
         for report in reports {
-            self.sent.push_back((report.departure, report.size));
+            let arrival = report.arrival.filter(|_| report.arrived);
+            self.sent
+                .push_back((report.departure, report.size, arrival));
         }
-        if let Some(&(latest, _)) = self.sent.back() {
+        if let Some(&(latest, _, _)) = self.sent.back() {
             while self
                 .sent
                 .front()
-                .is_some_and(|(at, _)| latest.duration_since(*at) > SENT_WINDOW)
+                .is_some_and(|(at, _, _)| latest.duration_since(*at) > SENT_WINDOW)
             {
                 self.sent.pop_front();
             }
         }
         let lost = reports.iter().filter(|r| !r.arrived).count() as f64 / reports.len() as f64;
         let estimate = self.inner.target_bitrate();
-        if estimate >= self.target || lost >= 0.1 || self.sending_rate() >= 0.5 * self.target {
+        // Only a falling estimate is a reason to go down: one that climbs back from a
+        // back-off, still under our target, is not (following it down would spiral).
+        let falling = estimate < self.last_inner;
+        self.last_inner = estimate;
+        if estimate >= self.target {
             self.target = estimate;
+        } else if falling && (lost >= 0.1 || self.sending_rate() >= 0.5 * self.target) {
+            // Down, but not below most of what the path delivered over the last second:
+            // a full queue's losses make GCC back off far under a link that still carries
+            // that much (measured: to the floor under a 1 Mbit/s link).
+            self.target = estimate
+                .max(DELIVERED_SHARE * self.delivered_rate())
+                .min(self.target);
         }
     }
 
@@ -176,6 +213,18 @@ mod tests {
         every: Duration,
         lost: usize,
     ) -> Vec<PacketReport> {
+        spaced(start, count, bytes, every, every, lost)
+    }
+
+    /// Sent `every` apart, arriving `arriving` apart; the first `lost` never arrive.
+    fn spaced(
+        start: Instant,
+        count: usize,
+        bytes: usize,
+        every: Duration,
+        arriving: Duration,
+        lost: usize,
+    ) -> Vec<PacketReport> {
         (0..count)
             .map(|i| PacketReport {
                 ssrc: 1,
@@ -186,7 +235,7 @@ mod tests {
                 size: bytes,
                 arrived: i >= lost,
                 departure: start + every * i as u32,
-                arrival: Some(every * i as u32),
+                arrival: Some(arriving * i as u32),
                 ecn: Default::default(),
             })
             .collect()
@@ -213,10 +262,19 @@ mod tests {
     #[test]
     fn a_busy_share_or_loss_follows_the_estimate_down() {
         let t0 = Instant::now();
-        // 2.4 Mbit/s sent (300 packets of 1000 bytes in a second) against a 3 Mbit/s target.
+        // 2.4 Mbit/s sent (300 packets of 1000 bytes in a second) against a 3 Mbit/s target,
+        // arriving at 1 Mbit/s (8 ms apart): a queue builds, nothing lost yet.
         let mut busy = PathEstimator::new(Scripted(3_000_000.0));
         busy.inner.0 = 1_000_000.0;
-        busy.on_reports(t0, &reports(t0, 300, 1000, Duration::from_micros(3333), 0));
+        let queued = spaced(
+            t0,
+            300,
+            1000,
+            Duration::from_micros(3333),
+            Duration::from_millis(8),
+            0,
+        );
+        busy.on_reports(t0, &queued);
         assert_eq!(
             busy.target_bitrate(),
             1_000_000.0,
@@ -227,6 +285,42 @@ mod tests {
         lossy.inner.0 = 800_000.0;
         lossy.on_reports(t0, &reports(t0, 10, 200, Duration::from_millis(100), 2));
         assert_eq!(lossy.target_bitrate(), 800_000.0, "loss: followed");
+    }
+
+    #[test]
+    fn a_decrease_stops_at_most_of_what_the_path_delivered() {
+        let t0 = Instant::now();
+        // A full 1 Mbit/s link: 1.6 Mbit/s sent, a third lost, the rest arriving 8 ms apart
+        // (1 Mbit/s); GCC has backed off to its floor.
+        let mut path = PathEstimator::new(Scripted(2_500_000.0));
+        path.inner.0 = 150_000.0;
+        let full = spaced(
+            t0,
+            200,
+            1000,
+            Duration::from_millis(5),
+            Duration::from_millis(8),
+            67,
+        );
+        path.on_reports(t0, &full);
+        let target = path.target_bitrate();
+        assert!(
+            (850_000.0..=950_000.0).contains(&target),
+            "stopped at 0.85 × delivered, not at the floor: {target}"
+        );
+        // GCC climbing back from its floor, still under that: held, not followed down.
+        path.inner.0 = 200_000.0;
+        path.on_reports(t0, &full);
+        assert_eq!(
+            path.target_bitrate(),
+            target,
+            "a rising estimate is no decrease"
+        );
+        // Nothing delivered (a blackout): nothing holds it up.
+        let mut cut = PathEstimator::new(Scripted(2_500_000.0));
+        cut.inner.0 = 150_000.0;
+        cut.on_reports(t0, &reports(t0, 50, 1000, Duration::from_millis(20), 50));
+        assert_eq!(cut.target_bitrate(), 150_000.0);
     }
 
     fn path(estimate_bps: u64) -> ViewerPath {
