@@ -710,7 +710,7 @@ const TRACKED_SOURCES: usize = 100_000;
 #[derive(Debug)]
 struct PolicedUdp {
     socket: UdpSocket,
-    budgets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    budgets: Mutex<HashMap<IpAddr, RequestBudget>>,
 }
 
 impl PolicedUdp {
@@ -726,27 +726,15 @@ impl PolicedUdp {
         if !is_stun_request(datagram) {
             return true;
         }
-        let now = Instant::now();
         let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
         if budgets.len() >= TRACKED_SOURCES && !budgets.contains_key(&from.ip()) {
-            let horizon = now - Duration::from_secs(10);
-            budgets.retain(|_, (_, at)| *at > horizon);
+            let horizon = Instant::now() - Duration::from_secs(10);
+            budgets.retain(|_, budget| budget.at > horizon);
             if budgets.len() >= TRACKED_SOURCES {
                 budgets.clear();
             }
         }
-        let (tokens, at) = budgets
-            .entry(from.ip())
-            .or_insert((STUN_REQUEST_BURST, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * STUN_REQUESTS_PER_SECOND)
-            .min(STUN_REQUEST_BURST);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        budgets.entry(from.ip()).or_default().admit(datagram)
     }
 }
 
@@ -758,7 +746,7 @@ fn is_stun_request(message: &[u8]) -> bool {
         && u16::from_be_bytes([message[0], message[1]]) & 0x0110 == 0
 }
 
-/// One TCP or TLS connection's STUN request budget (the same rate as an address's on UDP).
+/// STUN requests allowed to one UDP address or one TCP/TLS connection.
 #[derive(Debug)]
 struct RequestBudget {
     tokens: f64,
