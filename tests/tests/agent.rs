@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use tandem_tests::nat_scene::{decoded_pixel, near};
 use tandem_tests::{
     AgentProcess, Browser, COUNTER_BITS, COUNTER_CELL, Chromedriver, PatternDisplay, QUADRANTS,
     Server, counter_origin,
@@ -41,30 +41,6 @@ impl Scene {
             link,
         })
     }
-}
-
-/// The colour the viewer decodes at (x, y) of the shared screen, as 0xRRGGBB.
-async fn decoded_pixel(viewer: &Browser, x: u32, y: u32) -> anyhow::Result<u32> {
-    let rgb = viewer
-        .client
-        .execute(
-            "const v = document.querySelector('figure.tile video');
-             const c = document.createElement('canvas');
-             c.width = v.videoWidth; c.height = v.videoHeight;
-             const g = c.getContext('2d'); g.drawImage(v, 0, 0);
-             const d = g.getImageData(arguments[0], arguments[1], 1, 1).data;
-             return (d[0] << 16) | (d[1] << 8) | d[2];",
-            vec![json!(x), json!(y)],
-        )
-        .await?;
-    Ok(rgb.as_u64().unwrap_or(0) as u32)
-}
-
-fn near(got: u32, want: u32) -> bool {
-    (0..3).all(|i| {
-        let (g, w) = ((got >> (8 * i)) & 0xff, (want >> (8 * i)) & 0xff);
-        g.abs_diff(w) <= 48
-    })
 }
 
 async fn frames(viewer: &Browser) -> anyhow::Result<u64> {

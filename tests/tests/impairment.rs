@@ -36,7 +36,9 @@ async fn r6_the_picture_adapts_to_a_poor_link_and_comes_back_after_a_blackout() 
         "the test video should need more than the links below carry: {busy:?} bit/s"
     );
 
-    // 1. 2 Mbit/s with 2 % loss.
+    // 1. 2 Mbit/s with 2 % loss. The 640×480 test video needs about 1.6 Mbit/s, so this
+    //    checks decoding under loss (NACK); the rate drop below is what checks adaptation
+    //    (without it the encoder keeps 1.6 Mbit/s into 1 Mbit/s and the check fails).
     let lossy = Impairment {
         rate_kbit: Some(2000),
         loss_pct: 2.0,

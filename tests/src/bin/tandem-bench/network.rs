@@ -262,6 +262,15 @@ async fn direct_rtt() -> Option<f64> {
         .await
         .ok()?;
     nat_scene::sees_the_pattern(&scene.rep).await.ok()?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    nat_scene::round_trip_ms(&scene.rep).await
+    // Chromium reports a round trip once its first STUN consent check is answered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(rtt) = nat_scene::round_trip_ms(&scene.rep).await {
+            return Some(rtt);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
