@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 pub struct Terminal {
     lines: mpsc::UnboundedReceiver<String>,
+    closed: bool,
 }
 
 impl Terminal {
@@ -21,26 +22,41 @@ impl Terminal {
                 }
             }
         });
-        Self { lines }
+        Self {
+            lines,
+            closed: false,
+        }
     }
 
-    /// Ask a yes/no question. Anything but "y"/"yes" (or a closed input) is no.
-    pub async fn ask(&mut self, question: &str) -> bool {
+    /// Ask a yes/no question; the answer is the next line ([`Terminal::line`], read with
+    /// [`yes`]). `Some(false)` at once when the input is closed: nobody can say yes.
+    pub fn ask(&mut self, question: &str) -> Option<bool> {
         // Only an answer typed after the question counts.
-        while self.lines.try_recv().is_ok() {}
+        loop {
+            match self.lines.try_recv() {
+                Ok(_) => {}
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => return Some(false),
+            }
+        }
         eprint!("{question} [y/N] ");
         let _ = std::io::stderr().flush();
-        match self.lines.recv().await {
-            Some(answer) => matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"),
-            None => false,
-        }
+        None
     }
 
-    /// The next line the customer types; pending forever once the input is closed.
-    pub async fn line(&mut self) -> String {
-        match self.lines.recv().await {
-            Some(line) => line,
-            None => std::future::pending().await,
+    /// The next line the customer types; `None` once when the input closes, then
+    /// pending forever.
+    pub async fn line(&mut self) -> Option<String> {
+        if self.closed {
+            return std::future::pending().await;
         }
+        let line = self.lines.recv().await;
+        self.closed = line.is_none();
+        line
     }
+}
+
+/// Anything but "y"/"yes" is no.
+pub fn yes(answer: &str) -> bool {
+    matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")
 }

@@ -6,19 +6,14 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use tandem_capture::{Locator, Source};
-use tandem_input::{EnigoInjector, InputGate, InputStats, InputThread, Surface};
+use tandem_capture::Source;
+use tandem_input::{InputGate, InputStats, InputThread};
 use tandem_protocol::ParticipantId;
 
-/// The shared surface: desktop or window, as the capture sees it.
-struct Shared(Locator);
-
-impl Surface for Shared {
-    fn locate(&mut self, x: f64, y: f64) -> Option<(i32, i32)> {
-        self.0.locate(x, y)
-    }
-}
+use crate::backend::Backend;
 
 /// The agent's input: nothing until the customer first allows control.
 #[derive(Debug, Default)]
@@ -29,22 +24,14 @@ pub struct Input {
 }
 
 impl Input {
-    /// Open injection on the display (after the customer's consent).
-    pub fn open(&self, display: Option<String>, source: Source) -> anyhow::Result<()> {
+    /// Open injection on the desktop (after the customer's consent).
+    pub fn open(&self, backend: Arc<dyn Backend>, source: Source) -> anyhow::Result<()> {
         if self.gate.get().is_some() {
             return Ok(());
         }
-        let stats = std::sync::Arc::new(InputStats::default());
-        let thread = InputThread::spawn(
-            move || {
-                let injector = EnigoInjector::open(display.as_deref())?;
-                let locator = Locator::new(display.as_deref(), source)
-                    .map_err(|e| tandem_input::InjectError::Open(e.to_string()))?;
-                Ok((injector, Shared(locator)))
-            },
-            stats.clone(),
-        )
-        .context("remote control is not possible on this display")?;
+        let stats = Arc::new(InputStats::default());
+        let thread = InputThread::spawn(move || backend.input(source), stats.clone())
+            .context("remote control is not possible on this display")?;
         let _ = self.gate.set(InputGate::new(thread, stats));
         Ok(())
     }
@@ -53,13 +40,6 @@ impl Input {
         if let Some(gate) = self.gate.get() {
             gate.set_holder(holder.map(|p| p.0));
         }
-    }
-
-    pub fn holder(&self) -> Option<ParticipantId> {
-        self.gate
-            .get()
-            .and_then(InputGate::holder)
-            .map(ParticipantId)
     }
 
     /// One message from a viewer's input channel.

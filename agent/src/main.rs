@@ -5,7 +5,9 @@
 //! the terminal before anything is captured (C1), then captures, encodes once, and streams
 //! to every viewer over WebRTC (R6).
 
+mod backend;
 mod consent;
+mod flow;
 mod input;
 mod peers;
 mod pipeline;
@@ -13,7 +15,7 @@ mod rate;
 mod signal;
 mod tunnel;
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::net::{IpAddr, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -23,11 +25,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tandem_capture::Source;
-use tandem_protocol::{
-    ClientKind, ClientMessage, ParticipantId, ServerMessage, SessionNumber, ShareId, ShareSource,
-    ShareStopReason,
-};
+use tandem_protocol::{ClientKind, ClientMessage, ServerMessage, SessionNumber};
 
+use crate::flow::Effect;
 use crate::input::Input;
 use crate::peers::Peers;
 use crate::pipeline::Pipeline;
@@ -171,6 +171,9 @@ fn ws_url(base: &str) -> String {
 
 /// Attach the agent with the token, ask for consent, and share until told to stop.
 /// `customer` is the customer's own connection when this agent joined for them.
+///
+/// This is the driver of [`flow::Agent`]: it turns the terminal, the server, capture and
+/// the viewers' connections into inputs, and carries out the effects.
 async fn share(
     base: &str,
     customer: Option<Signal>,
@@ -179,10 +182,12 @@ async fn share(
     display: Option<String>,
 ) -> anyhow::Result<()> {
     let ws_url = ws_url(base);
+    let backend = backend::choose(display)?;
     let source = match &window {
         None => Source::Desktop,
         Some(title) => {
-            let found = tandem_capture::windows(display.as_deref())?
+            let found = backend
+                .windows()?
                 .into_iter()
                 .find(|w| w.title.contains(title.as_str()))
                 .with_context(|| format!("no open window has {title:?} in its title"))?;
@@ -193,109 +198,26 @@ async fn share(
     // The agent's connection, attached to the customer with the one-time token.
     let mut agent = Signal::connect(&ws_url, ClientKind::Agent).await?;
     agent.send(ClientMessage::AttachAgent { token });
-    let mut names: HashMap<ParticipantId, String> = HashMap::new();
-    let (me, rep, my_customer, active) = loop {
-        match agent.recv().await? {
-            ServerMessage::Joined(snapshot) => {
-                names.extend(snapshot.participants.iter().map(|p| (p.id, p.name.clone())));
-                let my_customer = snapshot
-                    .participants
-                    .iter()
-                    .find(|p| p.id == snapshot.you)
-                    .and_then(|p| p.customer);
-                let rep = snapshot
-                    .participants
-                    .iter()
-                    .find(|p| p.role == tandem_protocol::Role::PrimaryRep)
-                    .map(|p| p.name.clone())
-                    .unwrap_or_else(|| "the support rep".into());
-                eprintln!("Connected to support session {}.", snapshot.number);
-                let active = my_customer.is_some() && snapshot.active_customer == my_customer;
-                break (snapshot.you, rep, my_customer, active);
-            }
-            ServerMessage::Error { message, .. } => bail!("{message}"),
-            _ => {}
-        }
-    };
+    eprintln!("This computer: {}.", backend.describe());
+    let mut flow = flow::Agent::new(window.as_deref());
 
-    let what = match &window {
-        None => "your whole screen".to_owned(),
-        Some(title) => format!("the window \"{title}\""),
-    };
     let runtime = webrtc::runtime::default_runtime().context("no async runtime for WebRTC")?;
-    let local_ip = local_ip_towards(base);
     let input = Arc::new(Input::default());
     let mut peers = Peers::new(
         runtime,
         &agent.ice_servers,
-        local_ip,
+        local_ip_towards(base),
         agent.tx.clone(),
         Arc::clone(&input),
     )
     .await;
     let mut pipeline: Option<Pipeline> = None;
-    let mut my_share: Option<ShareId> = None;
-
     let mut terminal = consent::Terminal::start();
-    // Only the customer being helped shares (R5): the others wait their turn.
-    let mut ask = active;
-    if !active {
-        eprintln!("{rep} is helping another customer now. You will be asked when it is your turn.");
-    }
-    // A rep waiting for the customer's answer about control (C1).
-    let mut control_asked: Option<String> = None;
     let mut status = tokio::time::interval(Duration::from_secs(2));
     // The encoder's rate follows the viewers' paths this often.
     let mut pace = tokio::time::interval(Duration::from_millis(250));
-    let mut last_frames = 0u64;
-    let mut last_bytes = 0u64;
+    let mut last = (0u64, 0u64);
     loop {
-        if ask {
-            ask = false;
-            if terminal
-                .ask(&format!("{rep} asks to see {what}. Share it?"))
-                .await
-            {
-                match Pipeline::start(display.clone(), source) {
-                    Ok(p) => {
-                        pipeline = Some(p);
-                        let source = match &window {
-                            None => ShareSource::Desktop,
-                            Some(title) => ShareSource::Window {
-                                title: title.clone(),
-                            },
-                        };
-                        peers::trace("consent given, capture started");
-                        agent.send(ClientMessage::StartShare { source });
-                        eprintln!("Sharing {what}. Press Enter to stop sharing, Ctrl-C to leave.");
-                    }
-                    Err(e) => eprintln!("Your screen could not be captured: {e:#}"),
-                }
-            } else {
-                agent.send(ClientMessage::DeclineShare);
-                eprintln!("Nothing is shared. The support rep can ask again.");
-            }
-        }
-        if let Some(name) = control_asked.take() {
-            let allowed = terminal
-                .ask(&format!(
-                    "{name} asks to control your mouse and keyboard. Allow it?"
-                ))
-                .await;
-            let granted = allowed
-                && match input.open(display.clone(), source) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        eprintln!("{e:#}");
-                        false
-                    }
-                };
-            agent.send(ClientMessage::ControlConsent { granted });
-            if !granted {
-                eprintln!("{name} cannot control your computer.");
-            }
-        }
-        let sharing = pipeline.is_some();
         let ended = async {
             match &mut pipeline {
                 Some(p) => {
@@ -305,125 +227,20 @@ async fn share(
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            line = terminal.line() => {
-                if line.trim().eq_ignore_ascii_case("r") {
-                    // C1: the customer takes control back at any moment; events stop here
-                    // at once, before the server has even heard of it.
-                    if input.holder().is_some() {
-                        input.set_holder(None);
-                        agent.send(ClientMessage::RevokeControl);
-                        eprintln!("You took back control. Nobody else can use your mouse and keyboard now.");
-                    }
-                } else if sharing {
-                    // C1: the customer stops sharing at any moment.
-                    if let Some(share) = my_share.take() {
-                        agent.send(ClientMessage::StopShare { share });
-                    }
-                    if let Some(p) = pipeline.take() { p.stop(); }
-                    peers.close_all().await;
-                    // Nobody controls what nobody can see.
-                    if input.holder().is_some() {
-                        input.set_holder(None);
-                        agent.send(ClientMessage::RevokeControl);
-                    }
-                    eprintln!("You stopped sharing. Nothing is captured now.");
-                }
-            }
-            message = agent.recv() => {
-                let message = message?;
-                match message {
-                    ServerMessage::ShareStarted { share } if share.owner == me => my_share = Some(share.share),
-                    ServerMessage::ViewerJoined { share, viewer } if Some(share) == my_share => {
-                        peers::trace(&format!("viewer {viewer}: joined"));
-                        if let Some(p) = &pipeline {
-                            let name = names.get(&viewer).cloned().unwrap_or_else(|| format!("viewer {viewer}"));
-                            if let Err(e) = peers.add(viewer, name, share, &p.frames, p.controls.clone()).await {
-                                eprintln!("A viewer could not connect: {e:#}");
-                            }
-                        }
-                    }
-                    ServerMessage::ViewerLeft { viewer, .. } => peers.remove(viewer).await,
-                    ServerMessage::Answer { from, sdp, .. } => {
-                        if let Err(e) = peers.answer(from, sdp).await {
-                            eprintln!("A viewer's answer was unusable: {e:#}");
-                        }
-                    }
-                    ServerMessage::IceCandidate { from, candidate, .. } => {
-                        if let Err(e) = peers.candidate(from, candidate).await {
-                            eprintln!("A viewer's network address was unusable: {e:#}");
-                        }
-                    }
-                    ServerMessage::ShareStopped { share, reason } if Some(share) == my_share => {
-                        my_share = None;
-                        if let Some(p) = pipeline.take() { p.stop(); }
-                        peers.close_all().await;
-                        let why = match reason {
-                            ShareStopReason::SwitchedCustomer => "the support rep turned to another customer",
-                            ShareStopReason::StoppedByOwner => "you stopped it",
-                            ShareStopReason::Replaced => "a new share replaced it",
-                            ShareStopReason::OwnerLeft => "this agent left the session",
-                        };
-                        eprintln!("Sharing stopped: {why}. Nothing is captured now.");
-                    }
-                    ServerMessage::ActiveCustomer { participant } => {
-                        if participant.is_some() && participant == my_customer {
-                            if pipeline.is_none() {
-                                eprintln!("It is your turn: {rep} is helping you now.");
-                                ask = true;
-                            }
-                        } else if pipeline.is_some() && my_share.is_none() {
-                            // Captured but never shared: stop at once.
-                            if let Some(p) = pipeline.take() { p.stop(); }
-                        }
-                    }
-                    ServerMessage::Error { message, request: Some(request), .. } if request == "start_share" && pipeline.is_some() && my_share.is_none() => {
-                        // The share was refused (not this customer's turn): capture nothing.
-                        if let Some(p) = pipeline.take() { p.stop(); }
-                        eprintln!("Sharing was refused: {message} Nothing is captured now.");
-                    }
-                    ServerMessage::ShareRequested { name, .. } if pipeline.is_none() => {
-                        eprintln!("{name} asks you to share again.");
-                        ask = true;
-                    }
-                    ServerMessage::ControlRequested { name, .. } => control_asked = Some(name),
-                    ServerMessage::ControlChanged { control, .. } => {
-                        let holder = control.filter(|c| c.agent == me).map(|c| c.holder);
-                        let before = input.holder();
-                        input.set_holder(holder);
-                        match holder {
-                            Some(h) if before != Some(h) => {
-                                let name = names.get(&h).map_or("The support rep", String::as_str);
-                                eprintln!("{name} now controls your mouse and keyboard. Type r and Enter to take control back.");
-                            }
-                            None if before.is_some() => eprintln!("Nobody controls your computer now."),
-                            _ => {}
-                        }
-                    }
-                    ServerMessage::ParticipantJoined { participant } | ServerMessage::ParticipantUpdated { participant } => {
-                        names.insert(participant.id, participant.name);
-                    }
-                    ServerMessage::SessionEnded { message, .. } => {
-                        eprintln!("{message}");
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            reason = ended => {
-                if let Some(reason) = reason {
-                    eprintln!("Sharing stopped: {reason}");
-                }
-                if let Some(share) = my_share.take() {
-                    agent.send(ClientMessage::StopShare { share });
-                }
-                pipeline = None;
-                peers.close_all().await;
-            }
+        let next = tokio::select! {
+            line = terminal.line() => match line {
+                None => flow::Input::Answer(false),
+                Some(line) if flow.asking() => flow::Input::Answer(consent::yes(&line)),
+                Some(line) if line.trim().eq_ignore_ascii_case("r") => flow::Input::TakeBackControl,
+                Some(_) => flow::Input::StopSharing,
+            },
+            message = agent.recv() => flow::Input::Server(message?),
+            reason = ended => flow::Input::CaptureEnded(reason),
             Some(event) = peers.next_event() => {
                 if let Some(news) = peers.handle(event).await {
                     eprintln!("{news}");
                 }
+                continue;
             }
             _ = pace.tick() => {
                 if let Some(p) = &pipeline {
@@ -431,66 +248,149 @@ async fn share(
                     p.controls.target_bps.store(target.bitrate_bps, Ordering::Relaxed);
                     p.controls.max_fps.store(target.max_fps, Ordering::Relaxed);
                 }
+                continue;
             }
             _ = status.tick() => {
                 if let Some(p) = &pipeline {
-                    let frames = p.controls.frames.load(Ordering::Relaxed);
-                    let bytes = p.controls.bytes.load(Ordering::Relaxed);
-                    let control = match input.holder() {
-                        Some(h) => format!(" · controlled by {}", names.get(&h).map_or("the rep", String::as_str)),
-                        None => String::new(),
-                    };
-                    let injected = input.stats().map_or(0, |s| s.injected.load(Ordering::Relaxed));
-                    // Each viewer as its connection really is: never counted as watching
-                    // while it is still connecting or has failed.
-                    let links = peers.links();
-                    let watching = links.iter().filter(|(_, l)| matches!(l, peers::Link::Connected(_))).count();
-                    let viewers = if links.is_empty() {
-                        "nobody watching".to_owned()
-                    } else {
-                        let each: Vec<String> = links
-                            .iter()
-                            .map(|(name, link)| match link {
-                                peers::Link::Connecting => format!("{name} connecting"),
-                                peers::Link::Connected(Some(path)) if path == "relay" => format!("{name} watching through the relay"),
-                                peers::Link::Connected(_) => format!("{name} watching"),
-                                peers::Link::Reconnecting => format!("{name} reconnecting"),
-                                peers::Link::Failed(_) => format!("{name} not connected"),
-                            })
-                            .collect();
-                        format!("{watching} watching ({})", each.join(", "))
-                    };
-                    eprintln!(
-                        "Sharing {what} · {viewers} · {:.0} fps · {:.2} Mbit/s of {:.2} · {} keyframe requests{control} · input {injected} injected, {} dropped",
-                        (frames - last_frames) as f64 / 2.0,
-                        (bytes - last_bytes) as f64 * 8.0 / 2.0 / 1_000_000.0,
-                        p.controls.target_bps.load(Ordering::Relaxed) as f64 / 1_000_000.0,
-                        p.controls.keyframe_requests.load(Ordering::Relaxed),
-                        input.dropped(),
-                    );
-                    last_frames = frames;
-                    last_bytes = bytes;
+                    last = report(&flow, p, &peers, &input, last);
                 }
+                continue;
             }
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("Stopping.");
-                if let Some(share) = my_share.take() {
-                    agent.send(ClientMessage::StopShare { share });
+            _ = tokio::signal::ctrl_c() => flow::Input::Leave,
+        };
+        let mut inputs = VecDeque::from([next]);
+        while let Some(next) = inputs.pop_front() {
+            for effect in flow.handle(next) {
+                match effect {
+                    Effect::Send(message) => agent.send(message),
+                    Effect::LeaveAsCustomer => {
+                        if let Some(customer) = &customer {
+                            customer.send(ClientMessage::Leave);
+                        }
+                    }
+                    Effect::Ask { text, .. } => {
+                        if let Some(answer) = terminal.ask(&text) {
+                            inputs.push_back(flow::Input::Answer(answer));
+                        }
+                    }
+                    Effect::StartCapture => {
+                        let started = Pipeline::start(Arc::clone(&backend), source)
+                            .map(|p| pipeline = Some(p))
+                            .map_err(|e| format!("{e:#}"));
+                        if started.is_ok() {
+                            peers::trace("consent given, capture started");
+                        }
+                        inputs.push_back(flow::Input::CaptureStarted(started));
+                    }
+                    Effect::StopCapture => {
+                        if let Some(p) = pipeline.take() {
+                            p.stop();
+                        }
+                        peers.close_all().await;
+                    }
+                    Effect::AddViewer {
+                        viewer,
+                        name,
+                        share,
+                    } => {
+                        peers::trace(&format!("viewer {viewer}: joined"));
+                        if let Some(p) = &pipeline
+                            && let Err(e) = peers
+                                .add(viewer, name, share, &p.frames, p.controls.clone())
+                                .await
+                        {
+                            eprintln!("A viewer could not connect: {e:#}");
+                        }
+                    }
+                    Effect::RemoveViewer(viewer) => peers.remove(viewer).await,
+                    Effect::Signal(ServerMessage::Answer { from, sdp, .. }) => {
+                        if let Err(e) = peers.answer(from, sdp).await {
+                            eprintln!("A viewer's answer was unusable: {e:#}");
+                        }
+                    }
+                    Effect::Signal(ServerMessage::IceCandidate {
+                        from, candidate, ..
+                    }) => {
+                        if let Err(e) = peers.candidate(from, candidate).await {
+                            eprintln!("A viewer's network address was unusable: {e:#}");
+                        }
+                    }
+                    Effect::Signal(_) => {}
+                    Effect::OpenControl => {
+                        let opened = input
+                            .open(Arc::clone(&backend), source)
+                            .map_err(|e| format!("{e:#}"));
+                        inputs.push_back(flow::Input::ControlOpened(opened));
+                    }
+                    Effect::SetHolder(holder) => input.set_holder(holder),
+                    Effect::Tell(sentence) => eprintln!("{sentence}"),
+                    Effect::End(result) => {
+                        if let Some(p) = pipeline.take() {
+                            p.stop();
+                        }
+                        peers.close_all().await;
+                        // Let the goodbyes leave before the connections drop.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        return result.map_err(|message| anyhow::anyhow!(message));
+                    }
                 }
-                agent.send(ClientMessage::Leave);
-                if let Some(customer) = &customer {
-                    customer.send(ClientMessage::Leave);
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                break;
             }
         }
     }
-    if let Some(p) = pipeline {
-        p.stop();
-    }
-    peers.close_all().await;
-    Ok(())
+}
+
+/// The status line while sharing, every two seconds: who watches and how, frames, rate,
+/// control and input. Returns the frame and byte counters for the next report.
+fn report(
+    flow: &flow::Agent,
+    p: &Pipeline,
+    peers: &Peers,
+    input: &Input,
+    (last_frames, last_bytes): (u64, u64),
+) -> (u64, u64) {
+    let frames = p.controls.frames.load(Ordering::Relaxed);
+    let bytes = p.controls.bytes.load(Ordering::Relaxed);
+    let control = match flow.holder() {
+        Some(h) => format!(" · controlled by {}", flow.name_of(h).unwrap_or("the rep")),
+        None => String::new(),
+    };
+    let injected = input
+        .stats()
+        .map_or(0, |s| s.injected.load(Ordering::Relaxed));
+    // Each viewer as its connection really is: never counted as watching while it is
+    // still connecting or has failed.
+    let links = peers.links();
+    let watching = links
+        .iter()
+        .filter(|(_, l)| matches!(l, peers::Link::Connected(_)))
+        .count();
+    let viewers = if links.is_empty() {
+        "nobody watching".to_owned()
+    } else {
+        let each: Vec<String> = links
+            .iter()
+            .map(|(name, link)| match link {
+                peers::Link::Connecting => format!("{name} connecting"),
+                peers::Link::Connected(Some(path)) if path == "relay" => {
+                    format!("{name} watching through the relay")
+                }
+                peers::Link::Connected(_) => format!("{name} watching"),
+                peers::Link::Reconnecting => format!("{name} reconnecting"),
+                peers::Link::Failed(_) => format!("{name} not connected"),
+            })
+            .collect();
+        format!("{watching} watching ({})", each.join(", "))
+    };
+    eprintln!(
+        "Sharing {} · {viewers} · {:.0} fps · {:.2} Mbit/s of {:.2} · {} keyframe requests{control} · input {injected} injected, {} dropped",
+        flow.what(),
+        (frames - last_frames) as f64 / 2.0,
+        (bytes - last_bytes) as f64 * 8.0 / 2.0 / 1_000_000.0,
+        p.controls.target_bps.load(Ordering::Relaxed) as f64 / 1_000_000.0,
+        p.controls.keyframe_requests.load(Ordering::Relaxed),
+        input.dropped(),
+    );
+    (frames, bytes)
 }
 
 /// The address of the interface that reaches the server: the one viewers can reach us on.

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tandem_capture::{Capture, Capturer, Source, X11Capturer};
+use tandem_capture::{Capture, Capturer, Source};
 use tandem_codec::{Converter, EncodedFrame, EncoderSettings, Frame, H264Encoder};
 use tokio::sync::broadcast;
+
+use crate::backend::Backend;
 
 /// Controls and counters shared with the running pipeline.
 #[derive(Default)]
@@ -48,19 +50,35 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(500);
 
 impl Pipeline {
-    pub fn start(display: Option<String>, source: Source) -> anyhow::Result<Pipeline> {
-        let capturer = X11Capturer::new(display.as_deref(), source)?;
+    /// Start capturing `source`; the capturer is made on the pipeline's own thread (a
+    /// Windows device context belongs to the thread that made it), and its error, if any,
+    /// is returned here.
+    pub fn start(backend: Arc<dyn Backend>, source: Source) -> anyhow::Result<Pipeline> {
         let (frames, _) = broadcast::channel(4);
         let controls = Arc::new(Controls::default());
         let (ended_tx, ended) = tokio::sync::watch::channel(None);
         let out = frames.clone();
         let shared = controls.clone();
+        let (ready_tx, ready) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("capture-encode".into())
             .spawn(move || {
+                let capturer = match backend.capturer(source) {
+                    Ok(capturer) => {
+                        let _ = ready_tx.send(Ok(()));
+                        capturer
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
                 let reason = run(capturer, &out, &shared);
                 let _ = ended_tx.send(reason);
             })?;
+        ready
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the capture thread ended before it started"))??;
         Ok(Pipeline {
             frames,
             controls,

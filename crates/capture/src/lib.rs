@@ -1,29 +1,88 @@
-//! Screen and window capture on X11.
+//! Screen and window capture for Tandem, one backend per platform behind the same types.
 //!
-//! [`X11Capturer`] grabs the whole display, or one application window through Composite
-//! (its own pixels even when other windows cover it), into shared memory (MIT-SHM, with a
-//! plain `GetImage` fallback). Damage tells it when nothing changed, so an idle screen costs
-//! one poll; the cursor is drawn in from XFixes. [`windows`] lists what can be shared.
+//! - X11 ([`X11Capturer`]): the whole display, or one application window through Composite
+//!   (its own pixels even when other windows cover it), into shared memory (MIT-SHM, with a
+//!   plain `GetImage` fallback). Damage tells it when nothing changed, so an idle screen
+//!   costs one poll; the cursor is drawn in from XFixes.
+//! - Windows (`win::DesktopCapturer`, `win::WindowCapturer`): DXGI Desktop Duplication,
+//!   falling back to GDI where duplication is unavailable (Wine, some remote sessions);
+//!   one window through `PrintWindow`; the cursor drawn in.
+//!
+//! Each platform also lists the windows that can be shared and locates a point of the
+//! shared surface on the screen, for remote input.
 
+#[cfg(all(unix, not(target_os = "macos")))]
 mod cursor;
+#[cfg(all(unix, not(target_os = "macos")))]
 mod locate;
+#[cfg(all(unix, not(target_os = "macos")))]
 mod shm;
 mod synthetic;
+#[cfg(windows)]
+pub mod win;
+#[cfg(all(unix, not(target_os = "macos")))]
 mod windows;
+#[cfg(all(unix, not(target_os = "macos")))]
 mod x11;
 
-pub use locate::Locator;
 pub use synthetic::SyntheticScreen;
-pub use windows::{WindowInfo, windows};
-pub use x11::{Capture, Frame, Source, X11Capturer};
+#[cfg(all(unix, not(target_os = "macos")))]
+pub use {locate::Locator, windows::windows, x11::X11Capturer};
 
-/// Anything that yields frames of a screen: the X11 capturer, or the synthetic screen of
-/// unit tests.
-pub trait Capturer: Send {
+/// What to capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The whole display.
+    Desktop,
+    /// One application window, by the platform's id for it (an X window id, a Windows
+    /// `HWND`), as [`WindowInfo::id`] gives it.
+    Window(u64),
+}
+
+/// A captured BGRA frame, borrowed from the capturer until the next capture.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pub width: u32,
+    pub height: u32,
+    pub stride: usize,
+    pub bgra: &'a [u8],
+}
+
+#[derive(Debug)]
+pub enum Capture<'a> {
+    /// New pixels.
+    Frame(Frame<'a>),
+    /// Nothing changed since the last frame: nothing to encode.
+    Unchanged,
+    /// The shared window is gone; the sentence says why.
+    Ended(&'static str),
+}
+
+/// A window the customer can choose to share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowInfo {
+    /// The platform's id: an X window id, or a Windows `HWND`.
+    pub id: u64,
+    pub title: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Anything that yields frames of a screen: a platform's capturer, or the synthetic screen
+/// of unit tests. Capturers live on the thread that made them (Windows device contexts
+/// belong to one thread), so this is not `Send`.
+pub trait Capturer {
     /// The next frame, `Unchanged` when nothing changed, or `Ended` when the source is gone.
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError>;
 }
 
+impl<C: Capturer + ?Sized> Capturer for Box<C> {
+    fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
+        (**self).capture()
+    }
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
 impl Capturer for X11Capturer {
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         X11Capturer::capture(self)
@@ -37,25 +96,31 @@ pub enum CaptureError {
     #[error("the X server lacks the {0} extension, which capture needs")]
     MissingExtension(&'static str),
     #[error("window {0:#x} does not exist or cannot be shared")]
-    NoSuchWindow(u32),
+    NoSuchWindow(u64),
     #[error("the X server connection failed: {0}")]
     Connection(String),
     #[error("shared memory for capture failed: {0}")]
     SharedMemory(String),
+    /// The platform refused (a Windows API call failed), with what was being done.
+    #[error("{0}")]
+    Platform(String),
 }
 
+#[cfg(all(unix, not(target_os = "macos")))]
 impl From<x11rb::errors::ConnectionError> for CaptureError {
     fn from(e: x11rb::errors::ConnectionError) -> Self {
         CaptureError::Connection(e.to_string())
     }
 }
 
+#[cfg(all(unix, not(target_os = "macos")))]
 impl From<x11rb::errors::ReplyError> for CaptureError {
     fn from(e: x11rb::errors::ReplyError) -> Self {
         CaptureError::Connection(e.to_string())
     }
 }
 
+#[cfg(all(unix, not(target_os = "macos")))]
 impl From<x11rb::errors::ReplyOrIdError> for CaptureError {
     fn from(e: x11rb::errors::ReplyOrIdError) -> Self {
         CaptureError::Connection(e.to_string())

@@ -7,13 +7,14 @@ use x11rb::protocol::xproto::{ConnectionExt as _, Window};
 use x11rb::rust_connection::RustConnection;
 
 use crate::CaptureError;
-use crate::x11::{Source, connect};
+use crate::Source;
+use crate::x11::{XSource, connect};
 
 /// Maps normalised surface coordinates to screen pixels, with its own X connection.
 pub struct Locator {
     conn: RustConnection,
     root: Window,
-    source: Source,
+    source: XSource,
 }
 
 impl std::fmt::Debug for Locator {
@@ -26,6 +27,7 @@ impl std::fmt::Debug for Locator {
 
 impl Locator {
     pub fn new(display: Option<&str>, source: Source) -> Result<Self, CaptureError> {
+        let source = XSource::of(source)?;
         let (conn, screen) = connect(display)?;
         let root = conn.setup().roots[screen].root;
         Ok(Self { conn, root, source })
@@ -35,8 +37,8 @@ impl Locator {
     /// width and height), or `None` when the point is not the shared surface's own pixel.
     pub fn locate(&self, x: f64, y: f64) -> Option<(i32, i32)> {
         let window = match self.source {
-            Source::Desktop => self.root,
-            Source::Window(id) => id,
+            XSource::Desktop => self.root,
+            XSource::Window(id) => id,
         };
         let geometry = self.conn.get_geometry(window).ok()?.reply().ok()?;
         let (w, h) = (

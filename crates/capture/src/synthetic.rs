@@ -1,7 +1,7 @@
 //! A capturer with no X server, for unit tests of what consumes frames (the agent's
 //! pipeline): a screen that shows a frame counter and changes only when told to.
 
-use crate::x11::{Capture, Frame};
+use crate::{Capture, Frame};
 use crate::{CaptureError, Capturer};
 
 /// A synthetic screen: a grey field whose top-left block encodes a counter. `capture`

@@ -4,15 +4,7 @@ use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{Atom, AtomEnum, ConnectionExt as _, MapState, Window};
 use x11rb::rust_connection::RustConnection;
 
-use crate::CaptureError;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WindowInfo {
-    pub id: u32,
-    pub title: String,
-    pub width: u16,
-    pub height: u16,
-}
+use crate::{CaptureError, WindowInfo};
 
 /// The shareable windows of a display, in stacking order (bottom first).
 pub fn windows(display: Option<&str>) -> Result<Vec<WindowInfo>, CaptureError> {
@@ -49,10 +41,10 @@ pub(crate) fn list(conn: &RustConnection, root: Window) -> Result<Vec<WindowInfo
                 continue;
             }
             found.push(WindowInfo {
-                id: window,
+                id: window.into(),
                 title,
-                width: geometry.width,
-                height: geometry.height,
+                width: geometry.width.into(),
+                height: geometry.height.into(),
             });
         }
     }

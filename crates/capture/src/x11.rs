@@ -12,36 +12,26 @@ use x11rb::protocol::xproto::{
 };
 use x11rb::rust_connection::RustConnection;
 
-use crate::CaptureError;
 use crate::cursor::{self, CursorState};
 use crate::shm::Segment;
+use crate::{Capture, CaptureError, Frame, Source};
 
-/// What to capture.
+/// What an X capturer or locator looks at: the root window or one X window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The whole display.
+pub(crate) enum XSource {
     Desktop,
-    /// One application window, by its X id (see [`crate::windows`]).
-    Window(u32),
+    Window(Window),
 }
 
-/// A captured BGRA frame, borrowed from the capturer until the next capture.
-#[derive(Debug, Clone, Copy)]
-pub struct Frame<'a> {
-    pub width: u32,
-    pub height: u32,
-    pub stride: usize,
-    pub bgra: &'a [u8],
-}
-
-#[derive(Debug)]
-pub enum Capture<'a> {
-    /// New pixels.
-    Frame(Frame<'a>),
-    /// Nothing changed since the last frame: nothing to encode.
-    Unchanged,
-    /// The shared window is gone; the sentence says why.
-    Ended(&'static str),
+impl XSource {
+    pub(crate) fn of(source: Source) -> Result<Self, CaptureError> {
+        match source {
+            Source::Desktop => Ok(XSource::Desktop),
+            Source::Window(id) => u32::try_from(id)
+                .map(XSource::Window)
+                .map_err(|_| CaptureError::NoSuchWindow(id)),
+        }
+    }
 }
 
 pub(crate) fn connect(display: Option<&str>) -> Result<(RustConnection, usize), CaptureError> {
@@ -57,7 +47,7 @@ pub(crate) fn connect(display: Option<&str>) -> Result<(RustConnection, usize), 
 pub struct X11Capturer {
     conn: RustConnection,
     root: Window,
-    source: Source,
+    source: XSource,
     damage: damage::Damage,
     /// Damage reported since the last frame (or nothing captured yet).
     dirty: bool,
@@ -83,6 +73,7 @@ impl std::fmt::Debug for X11Capturer {
 
 impl X11Capturer {
     pub fn new(display: Option<&str>, source: Source) -> Result<Self, CaptureError> {
+        let source = XSource::of(source)?;
         let (conn, screen) = connect(display)?;
         let root = conn.setup().roots[screen].root;
         conn.damage_query_version(1, 1)?
@@ -92,14 +83,14 @@ impl X11Capturer {
             .reply()
             .map_err(|_| CaptureError::MissingExtension("XFIXES"))?;
         let watched = match source {
-            Source::Desktop => root,
-            Source::Window(window) => {
+            XSource::Desktop => root,
+            XSource::Window(window) => {
                 conn.composite_query_version(0, 4)?
                     .reply()
                     .map_err(|_| CaptureError::MissingExtension("Composite"))?;
                 conn.get_window_attributes(window)?
                     .reply()
-                    .map_err(|_| CaptureError::NoSuchWindow(window))?;
+                    .map_err(|_| CaptureError::NoSuchWindow(window.into()))?;
                 // Rendered off-screen too, so covering windows do not hide its pixels.
                 conn.composite_redirect_window(window, Redirect::AUTOMATIC)?;
                 window
@@ -110,7 +101,7 @@ impl X11Capturer {
         let geometry = conn
             .get_geometry(watched)?
             .reply()
-            .map_err(|_| CaptureError::NoSuchWindow(watched))?;
+            .map_err(|_| CaptureError::NoSuchWindow(watched.into()))?;
         let damage = conn.generate_id()?;
         conn.damage_create(damage, watched, ReportLevel::NON_EMPTY)?;
         let mut capturer = Self {
@@ -186,7 +177,7 @@ impl X11Capturer {
 
     fn drawable(&self) -> Drawable {
         match (self.source, self.pixmap) {
-            (Source::Window(_), Some(pixmap)) => pixmap,
+            (XSource::Window(_), Some(pixmap)) => pixmap,
             _ => self.root,
         }
     }
@@ -194,8 +185,8 @@ impl X11Capturer {
     /// Where the captured area's top-left corner is on the screen (for the cursor).
     fn origin(&self) -> Result<(i32, i32), CaptureError> {
         match self.source {
-            Source::Desktop => Ok((0, 0)),
-            Source::Window(window) => {
+            XSource::Desktop => Ok((0, 0)),
+            XSource::Window(window) => {
                 let at = self
                     .conn
                     .translate_coordinates(window, self.root, 0, 0)?
@@ -254,7 +245,7 @@ impl X11Capturer {
 
     /// Name the window's off-screen pixmap (again: a resize replaces it).
     fn name_pixmap(&mut self) -> Result<(), CaptureError> {
-        let Source::Window(window) = self.source else {
+        let XSource::Window(window) = self.source else {
             return Ok(());
         };
         if let Some(old) = self.pixmap.take() {
@@ -264,15 +255,15 @@ impl X11Capturer {
         self.conn
             .composite_name_window_pixmap(window, pixmap)?
             .check()
-            .map_err(|_| CaptureError::NoSuchWindow(window))?;
+            .map_err(|_| CaptureError::NoSuchWindow(window.into()))?;
         self.pixmap = Some(pixmap);
         Ok(())
     }
 
     fn poll_events(&mut self) -> Result<(), CaptureError> {
         let watched = match self.source {
-            Source::Desktop => self.root,
-            Source::Window(window) => window,
+            XSource::Desktop => self.root,
+            XSource::Window(window) => window,
         };
         while let Some(event) = self.conn.poll_for_event()? {
             match event {

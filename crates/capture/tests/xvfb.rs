@@ -1,6 +1,8 @@
 //! Capture against a real X server: Xvfb, with windows of known colours drawn by a small
 //! X client in the test.
 
+#![cfg(all(unix, not(target_os = "macos")))]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -212,7 +214,8 @@ fn a_covered_window_is_captured_with_its_own_pixels_and_resizes_are_followed() {
     let x = Xvfb::start();
     let painter = Painter::new(&x.display);
     let red = painter.window(RED, 20, 20, 120, 100, Some("Invoice"));
-    let mut capturer = X11Capturer::new(Some(&x.display), Source::Window(red)).expect("capturer");
+    let mut capturer =
+        X11Capturer::new(Some(&x.display), Source::Window(red.into())).expect("capturer");
     // Half of the shared window disappears under another one.
     painter.window(GREEN, 80, 40, 150, 120, Some("Cover"));
     assert!(
@@ -237,7 +240,8 @@ fn a_closed_window_ends_the_capture_with_a_reason() {
     let x = Xvfb::start();
     let painter = Painter::new(&x.display);
     let red = painter.window(RED, 20, 20, 60, 60, Some("Short-lived"));
-    let mut capturer = X11Capturer::new(Some(&x.display), Source::Window(red)).expect("capturer");
+    let mut capturer =
+        X11Capturer::new(Some(&x.display), Source::Window(red.into())).expect("capturer");
     assert!(frame_of(&mut capturer, |f| pixel(f, 10, 10) == RED));
     painter.conn.destroy_window(red).expect("destroy");
     painter.sync();
@@ -290,7 +294,7 @@ fn the_window_list_has_the_titled_viewable_windows_with_their_sizes() {
         .expect("title");
     painter.sync();
     let list = windows(Some(&x.display)).expect("list");
-    let titles: Vec<(&str, u16, u16)> = list
+    let titles: Vec<(&str, u32, u32)> = list
         .iter()
         .map(|w| (w.title.as_str(), w.width, w.height))
         .collect();
@@ -343,7 +347,7 @@ fn remote_input_for_a_window_lands_only_on_its_own_visible_pixels() {
     assert_eq!(desktop.locate(0.5, 0.25), Some((160, 60)));
     assert_eq!(desktop.locate(1.0, 1.0), Some((319, 239)));
 
-    let window = Locator::new(Some(&x.display), Source::Window(red)).expect("locator");
+    let window = Locator::new(Some(&x.display), Source::Window(red.into())).expect("locator");
     assert_eq!(window.locate(0.0, 0.0), Some((20, 20)));
     assert_eq!(window.locate(0.25, 0.5), Some((50, 70)));
     // The right half goes under another window: those points reach nothing.

@@ -159,9 +159,10 @@ mod tests {
         fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), InjectError> {
             self.push(format!("wheel {dx},{dy}"))
         }
-        fn key(&mut self, keycode: u8, down: bool) -> Result<(), InjectError> {
+        fn key(&mut self, key: crate::Key, down: bool) -> Result<(), InjectError> {
             self.push(format!(
-                "key {keycode} {}",
+                "key {} {}",
+                key.x11_keycode().unwrap_or_default(),
                 if down { "down" } else { "up" }
             ))
         }

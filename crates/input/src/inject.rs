@@ -11,7 +11,7 @@ use enigo::{Axis, Button, Coordinate, Direction, Enigo, Keyboard, Mouse, Setting
 
 use crate::event::MouseButton;
 use crate::gate::InputStats;
-use crate::validate::Action;
+use crate::validate::{Action, Key};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InjectError {
@@ -28,8 +28,8 @@ pub trait Injector {
     fn move_to(&mut self, x: i32, y: i32) -> Result<(), InjectError>;
     fn button(&mut self, button: MouseButton, down: bool) -> Result<(), InjectError>;
     fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), InjectError>;
-    /// An X keycode down or up.
-    fn key(&mut self, keycode: u8, down: bool) -> Result<(), InjectError>;
+    /// A key down or up; the injector maps it to its platform's number.
+    fn key(&mut self, key: Key, down: bool) -> Result<(), InjectError>;
     fn text(&mut self, text: &str) -> Result<(), InjectError>;
 }
 
@@ -40,7 +40,31 @@ pub trait Surface {
     fn locate(&mut self, x: f64, y: f64) -> Option<(i32, i32)>;
 }
 
-/// enigo on an X display, through XTEST.
+impl<I: Injector + ?Sized> Injector for Box<I> {
+    fn move_to(&mut self, x: i32, y: i32) -> Result<(), InjectError> {
+        (**self).move_to(x, y)
+    }
+    fn button(&mut self, button: MouseButton, down: bool) -> Result<(), InjectError> {
+        (**self).button(button, down)
+    }
+    fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), InjectError> {
+        (**self).wheel(dx, dy)
+    }
+    fn key(&mut self, key: Key, down: bool) -> Result<(), InjectError> {
+        (**self).key(key, down)
+    }
+    fn text(&mut self, text: &str) -> Result<(), InjectError> {
+        (**self).text(text)
+    }
+}
+
+impl<S: Surface + ?Sized> Surface for Box<S> {
+    fn locate(&mut self, x: f64, y: f64) -> Option<(i32, i32)> {
+        (**self).locate(x, y)
+    }
+}
+
+/// enigo: on an X display through XTEST, on Windows through `SendInput`.
 pub struct EnigoInjector {
     enigo: Enigo,
 }
@@ -52,6 +76,7 @@ impl std::fmt::Debug for EnigoInjector {
 }
 
 impl EnigoInjector {
+    /// `display` is the X display (Linux); Windows has one desktop and ignores it.
     pub fn open(display: Option<&str>) -> Result<Self, InjectError> {
         let settings = Settings {
             x11_display: display.map(str::to_owned),
@@ -103,10 +128,14 @@ impl Injector for EnigoInjector {
         Ok(())
     }
 
-    fn key(&mut self, keycode: u8, down: bool) -> Result<(), InjectError> {
-        self.enigo
-            .raw(u16::from(keycode), direction(down))
-            .map_err(refused)
+    fn key(&mut self, key: Key, down: bool) -> Result<(), InjectError> {
+        #[cfg(windows)]
+        let raw = key.windows_scan_code();
+        #[cfg(not(windows))]
+        let raw = key.x11_keycode().map(u16::from);
+        let raw = raw
+            .ok_or_else(|| InjectError::Refused(format!("{key:?} has no key on this platform")))?;
+        self.enigo.raw(raw, direction(down)).map_err(refused)
     }
 
     fn text(&mut self, text: &str) -> Result<(), InjectError> {
@@ -195,7 +224,7 @@ struct Held<I, S> {
     injector: I,
     surface: S,
     stats: Arc<InputStats>,
-    keys: BTreeSet<u8>,
+    keys: BTreeSet<Key>,
     buttons: Vec<MouseButton>,
 }
 
@@ -245,14 +274,14 @@ impl<I: Injector, S: Surface> Held<I, S> {
                     .and_then(|()| self.injector.wheel(dx, dy)),
                 None => return self.outside(),
             },
-            Action::Key { keycode, down } => {
+            Action::Key { key, down } => {
                 if down {
-                    self.keys.insert(keycode);
-                } else if !self.keys.remove(&keycode) {
+                    self.keys.insert(key);
+                } else if !self.keys.remove(&key) {
                     // Not pressed through us: nothing to release.
                     return self.stats.count_dropped();
                 }
-                self.injector.key(keycode, down)
+                self.injector.key(key, down)
             }
             Action::Text(text) => self.injector.text(&text),
         };
@@ -271,8 +300,8 @@ impl<I: Injector, S: Surface> Held<I, S> {
     }
 
     fn release_all(&mut self) {
-        for keycode in std::mem::take(&mut self.keys) {
-            let _ = self.injector.key(keycode, false);
+        for key in std::mem::take(&mut self.keys) {
+            let _ = self.injector.key(key, false);
         }
         for button in std::mem::take(&mut self.buttons) {
             let _ = self.injector.button(button, false);

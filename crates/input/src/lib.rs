@@ -1,6 +1,6 @@
 //! Remote input for Tandem (C1, R8, R9): the events a controlling rep's console sends over
 //! the input data channel, their validation, the mapping of browser key codes to X
-//! keycodes, and injection on one thread that releases every held key and button when
+//! keycodes and Windows scan codes, and injection on one thread that releases every held key and button when
 //! control ends.
 //!
 //! Nothing here decides *who* may control: the session does (`crates/session`). The
@@ -14,4 +14,4 @@ mod validate;
 pub use event::{InputEvent, MouseButton};
 pub use gate::{InputGate, InputStats};
 pub use inject::{EnigoInjector, InjectError, Injector, InputThread, Surface};
-pub use validate::{Action, RATE_BURST, RATE_PER_SECOND, Rejected, Validator, keycode_for};
+pub use validate::{Action, Key, RATE_BURST, RATE_PER_SECOND, Rejected, Validator, keycode_for};

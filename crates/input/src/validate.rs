@@ -39,9 +39,9 @@ pub enum Action {
         dx: i32,
         dy: i32,
     },
-    /// An X keycode (8–255).
+    /// A key, as the browser named it, until the platform's injector maps it.
     Key {
-        keycode: u8,
+        key: Key,
         down: bool,
     },
     Text(String),
@@ -73,12 +73,46 @@ pub enum Rejected {
     RateLimited,
 }
 
+/// A physical key, named by a browser's `KeyboardEvent.code` (the key's place on the
+/// keyboard, not the character it types). Browser codes stay browser codes until the
+/// platform's injector asks for its own number: an X keycode or a Windows scan code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    /// The X keycode for the standard evdev keymap X servers use (Xvfb included), 0: none.
+    xkb: u16,
+    /// The Windows set-1 scan code, 0xE0xx for extended keys, 0: none.
+    win: u16,
+}
+
+impl Key {
+    /// The key of a browser `KeyboardEvent.code`; `None` for codes with no key on either
+    /// platform ("Fn", "Unidentified", anything unknown).
+    pub fn from_code(code: &str) -> Option<Key> {
+        let map = KeyMap::from(KeyMappingCode::from_str(code).ok()?);
+        let xkb = if (8..=255).contains(&map.xkb) {
+            map.xkb
+        } else {
+            0
+        };
+        let win = map.win;
+        (xkb != 0 || win != 0).then_some(Key { xkb, win })
+    }
+
+    /// The X keycode (8–255), if X has this key.
+    pub fn x11_keycode(self) -> Option<u8> {
+        u8::try_from(self.xkb).ok().filter(|k| *k >= 8)
+    }
+
+    /// The Windows scan code (0xE0xx for extended keys), if Windows has this key.
+    pub fn windows_scan_code(self) -> Option<u16> {
+        (self.win != 0).then_some(self.win)
+    }
+}
+
 /// The X keycode of a browser `KeyboardEvent.code`, for the standard evdev keymap that
-/// X servers use (Xvfb included). `None` for codes with no key.
+/// X servers use (Xvfb included). `None` for codes with no X key.
 pub fn keycode_for(code: &str) -> Option<u8> {
-    let code = KeyMappingCode::from_str(code).ok()?;
-    let xkb = KeyMap::from(code).xkb;
-    u8::try_from(xkb).ok().filter(|k| *k >= 8)
+    Key::from_code(code)?.x11_keycode()
 }
 
 /// Checks one controller's events. A token bucket holds the rate.
@@ -150,8 +184,8 @@ impl Validator {
                 }
                 Action::Wheel { x, y, dx, dy }
             }
-            InputEvent::Key { code, down } => match keycode_for(&code) {
-                Some(keycode) => Action::Key { keycode, down },
+            InputEvent::Key { code, down } => match Key::from_code(&code) {
+                Some(key) => Action::Key { key, down },
                 None => return Err(Rejected::UnknownCode(code)),
             },
             InputEvent::Text { text } => {
@@ -198,6 +232,18 @@ mod tests {
     }
 
     #[test]
+    fn browser_codes_map_to_the_scan_codes_of_windows() {
+        let scan = |code: &str| Key::from_code(code).and_then(Key::windows_scan_code);
+        assert_eq!(scan("KeyA"), Some(0x1e));
+        assert_eq!(scan("ShiftLeft"), Some(0x2a));
+        assert_eq!(scan("Enter"), Some(0x1c));
+        // Extended keys carry the 0xE0 prefix.
+        assert_eq!(scan("ArrowLeft"), Some(0xe04b));
+        assert_eq!(scan("ControlRight"), Some(0xe01d));
+        assert_eq!(Key::from_code("Unidentified"), None);
+    }
+
+    #[test]
     fn each_kind_of_event_is_understood() {
         assert_eq!(
             check(r#"{"type":"move","x":0.25,"y":1}"#),
@@ -215,7 +261,7 @@ mod tests {
         assert_eq!(
             check(r#"{"type":"key","code":"KeyA","down":false}"#),
             Ok(Action::Key {
-                keycode: 38,
+                key: Key::from_code("KeyA").expect("a key"),
                 down: false
             })
         );
@@ -293,14 +339,14 @@ mod tests {
         }
 
         #[test]
-        fn a_key_code_is_accepted_exactly_when_it_names_an_x_key(code in prop_oneof![
+        fn a_key_code_is_accepted_exactly_when_it_names_a_key(code in prop_oneof![
             "[A-Za-z0-9]{0,12}",
             proptest::sample::select(vec!["KeyQ", "Digit0", "F12", "ArrowLeft", "Backquote", "IntlBackslash", "ControlRight", "Fn", "Unidentified"]).prop_map(String::from),
         ], down in any::<bool>()) {
             let raw = serde_json::to_vec(&InputEvent::Key { code: code.clone(), down }).unwrap_or_default();
             let got = Validator::new().check(&raw, Instant::now());
-            match keycode_for(&code) {
-                Some(keycode) => prop_assert_eq!(got, Ok(Action::Key { keycode, down })),
+            match Key::from_code(&code) {
+                Some(key) => prop_assert_eq!(got, Ok(Action::Key { key, down })),
                 None => prop_assert_eq!(got, Err(Rejected::UnknownCode(code))),
             }
         }

@@ -17,7 +17,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, FileFailurePersistence, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
 use tandem_input::{
-    Action, InputEvent, MouseButton, RATE_BURST, RATE_PER_SECOND, Rejected, Validator, keycode_for,
+    Action, InputEvent, Key, MouseButton, RATE_BURST, RATE_PER_SECOND, Rejected, Validator,
 };
 
 /// The documented bounds (`validate.rs`): the largest wheel turn in notches, the longest
@@ -388,8 +388,8 @@ fn expected(raw: &[u8]) -> Result<Action, &'static str> {
                 Err("out of range")
             }
         }
-        InputEvent::Key { code, down } => keycode_for(&code)
-            .map(|keycode| Action::Key { keycode, down })
+        InputEvent::Key { code, down } => Key::from_code(&code)
+            .map(|key| Action::Key { key, down })
             .ok_or("unknown code"),
         InputEvent::Text { text } => {
             let n = text.chars().count();
@@ -424,7 +424,10 @@ fn within_bounds(action: &Action) -> Result<(), TestCaseError> {
             prop_assert!(inside(*x) && inside(*y), "{action:?}");
             prop_assert!(i64::from(*dx).abs() <= MAX_WHEEL && i64::from(*dy).abs() <= MAX_WHEEL);
         }
-        Action::Key { keycode, .. } => prop_assert!(*keycode >= 8, "{action:?}"),
+        Action::Key { key, .. } => prop_assert!(
+            key.x11_keycode().is_some() || key.windows_scan_code().is_some(),
+            "{action:?}"
+        ),
         Action::Text(text) => {
             let n = text.chars().count();
             prop_assert!((1..=MAX_TEXT).contains(&n) && !text.chars().any(char::is_control));

@@ -1,0 +1,894 @@
+//! What the agent does, as a state machine without IO, like the session crate: inputs are
+//! what the server said, what the customer answered or typed, and what capture and
+//! control reported; outputs are [`Effect`]s the driver (`main.rs`) carries out — messages
+//! to send, questions to ask, capture to start or stop, viewers to connect, sentences to
+//! tell the customer. Unit-tested below without a display, a network or a clock.
+//!
+//! The customer's consent comes first (C1): nothing is captured before a yes to
+//! [`Question::Share`], no input is injected before a yes to [`Question::Control`], and the
+//! customer stops sharing or takes control back at any moment, before the server has heard
+//! of it. Only the customer being helped shares (R5); a switch stops the share (R7).
+
+use std::collections::{HashMap, VecDeque};
+
+use tandem_protocol::{
+    ClientMessage, ParticipantId, Role, ServerMessage, ShareId, ShareSource, ShareStopReason,
+};
+
+/// What the customer is asked, one question at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Question {
+    /// May the rep see the screen (or the window)?
+    Share,
+    /// May this rep (by name) control the mouse and keyboard?
+    Control { name: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    Server(ServerMessage),
+    /// The customer's answer to the question last asked.
+    Answer(bool),
+    /// Capture started, or why it could not.
+    CaptureStarted(Result<(), String>),
+    /// Input injection opened, or why it could not.
+    ControlOpened(Result<(), String>),
+    /// Capture ended by itself (the shared window closed), with why.
+    CaptureEnded(Option<String>),
+    /// The customer stops sharing.
+    StopSharing,
+    /// The customer takes control back.
+    TakeBackControl,
+    /// The customer leaves (Ctrl-C, the window closed).
+    Leave,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Send on the agent's connection.
+    Send(ClientMessage),
+    /// Send `leave` on the customer's own connection, if the agent joined for them.
+    LeaveAsCustomer,
+    /// Ask the customer; the answer comes back as [`Input::Answer`].
+    Ask {
+        question: Question,
+        text: String,
+    },
+    /// Start capturing; the result comes back as [`Input::CaptureStarted`].
+    StartCapture,
+    /// Stop capturing and close every viewer's connection.
+    StopCapture,
+    /// Offer the stream to a viewer.
+    AddViewer {
+        viewer: ParticipantId,
+        name: String,
+        share: ShareId,
+    },
+    RemoveViewer(ParticipantId),
+    /// A viewer's answer or candidate, for its peer connection.
+    Signal(ServerMessage),
+    /// Open input injection; the result comes back as [`Input::ControlOpened`].
+    OpenControl,
+    /// Who controls now (none: nobody); input from anyone else is dropped.
+    SetHolder(Option<ParticipantId>),
+    /// A sentence for the customer.
+    Tell(String),
+    /// The agent's part is over (the session ended, the customer left, or it failed).
+    End(Result<(), String>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Capture {
+    Off,
+    Starting,
+    On,
+}
+
+#[derive(Debug)]
+pub struct Agent {
+    /// What is shared, for sentences: "your whole screen", "the window \"…\"".
+    what: String,
+    source: ShareSource,
+    me: Option<ParticipantId>,
+    my_customer: Option<ParticipantId>,
+    rep: String,
+    names: HashMap<ParticipantId, String>,
+    capture: Capture,
+    share: Option<ShareId>,
+    holder: Option<ParticipantId>,
+    /// Asked and not answered yet.
+    asking: Option<Question>,
+    pending: VecDeque<Question>,
+    /// The rep whose control request was allowed while injection opens.
+    control_for: Option<String>,
+    effects: Vec<Effect>,
+}
+
+impl Agent {
+    /// An agent that will share `window` (a title), or the whole screen.
+    pub fn new(window: Option<&str>) -> Self {
+        let (what, source) = match window {
+            None => ("your whole screen".to_owned(), ShareSource::Desktop),
+            Some(title) => (
+                format!("the window \"{title}\""),
+                ShareSource::Window {
+                    title: title.to_owned(),
+                },
+            ),
+        };
+        Self {
+            what,
+            source,
+            me: None,
+            my_customer: None,
+            rep: "the support rep".into(),
+            names: HashMap::new(),
+            capture: Capture::Off,
+            share: None,
+            holder: None,
+            asking: None,
+            pending: VecDeque::new(),
+            control_for: None,
+            effects: Vec::new(),
+        }
+    }
+
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    #[cfg(test)]
+    fn sharing(&self) -> bool {
+        self.capture == Capture::On
+    }
+
+    /// Whether the customer's next line answers a question.
+    pub fn asking(&self) -> bool {
+        self.asking.is_some()
+    }
+
+    pub fn holder(&self) -> Option<ParticipantId> {
+        self.holder
+    }
+
+    /// A participant's name as the session gave it.
+    pub fn name_of(&self, who: ParticipantId) -> Option<&str> {
+        self.names.get(&who).map(String::as_str)
+    }
+
+    /// One input; the effects to carry out, in order.
+    pub fn handle(&mut self, input: Input) -> Vec<Effect> {
+        match input {
+            Input::Server(message) => self.server(message),
+            Input::Answer(yes) => self.answer(yes),
+            Input::CaptureStarted(Ok(())) if self.capture == Capture::Starting => {
+                self.capture = Capture::On;
+                self.send(ClientMessage::StartShare {
+                    source: self.source.clone(),
+                });
+                self.tell(format!(
+                    "Sharing {}. Press Enter to stop sharing, Ctrl-C to leave.",
+                    self.what
+                ));
+            }
+            Input::CaptureStarted(Ok(())) => {
+                // Not wanted any more (the turn passed meanwhile): capture nothing.
+                self.effects.push(Effect::StopCapture);
+            }
+            Input::CaptureStarted(Err(why)) => {
+                self.capture = Capture::Off;
+                self.tell(format!("Your screen could not be captured: {why}"));
+            }
+            Input::ControlOpened(result) => {
+                let name = self.control_for.take().unwrap_or_else(|| self.rep.clone());
+                let granted = match result {
+                    Ok(()) => true,
+                    Err(why) => {
+                        self.tell(why);
+                        false
+                    }
+                };
+                self.send(ClientMessage::ControlConsent { granted });
+                if !granted {
+                    self.tell(format!("{name} cannot control your computer."));
+                }
+            }
+            Input::CaptureEnded(reason) => {
+                if let Some(reason) = reason {
+                    self.tell(format!("Sharing stopped: {reason}"));
+                }
+                if let Some(share) = self.share.take() {
+                    self.send(ClientMessage::StopShare { share });
+                }
+                self.stop_capture();
+            }
+            Input::StopSharing => {
+                if self.capture != Capture::Off {
+                    if let Some(share) = self.share.take() {
+                        self.send(ClientMessage::StopShare { share });
+                    }
+                    self.stop_capture();
+                    // Nobody controls what nobody can see.
+                    if self.holder.take().is_some() {
+                        self.effects.push(Effect::SetHolder(None));
+                        self.send(ClientMessage::RevokeControl);
+                    }
+                    self.tell("You stopped sharing. Nothing is captured now.".into());
+                }
+            }
+            Input::TakeBackControl => {
+                if self.holder.take().is_some() {
+                    // Events stop here at once, before the server has heard of it.
+                    self.effects.push(Effect::SetHolder(None));
+                    self.send(ClientMessage::RevokeControl);
+                    self.tell(
+                        "You took back control. Nobody else can use your mouse and keyboard now."
+                            .into(),
+                    );
+                }
+            }
+            Input::Leave => {
+                self.tell("Stopping.".into());
+                if let Some(share) = self.share.take() {
+                    self.send(ClientMessage::StopShare { share });
+                }
+                self.send(ClientMessage::Leave);
+                self.effects.push(Effect::LeaveAsCustomer);
+                self.stop_capture();
+                self.effects.push(Effect::End(Ok(())));
+            }
+        }
+        self.next_question();
+        std::mem::take(&mut self.effects)
+    }
+
+    fn server(&mut self, message: ServerMessage) {
+        match message {
+            ServerMessage::Joined(snapshot) if self.me.is_none() => {
+                self.names
+                    .extend(snapshot.participants.iter().map(|p| (p.id, p.name.clone())));
+                self.me = Some(snapshot.you);
+                self.my_customer = snapshot
+                    .participants
+                    .iter()
+                    .find(|p| p.id == snapshot.you)
+                    .and_then(|p| p.customer);
+                if let Some(rep) = snapshot
+                    .participants
+                    .iter()
+                    .find(|p| p.role == Role::PrimaryRep)
+                {
+                    self.rep = rep.name.clone();
+                }
+                self.tell(format!("Connected to support session {}.", snapshot.number));
+                if self.my_customer.is_some() && snapshot.active_customer == self.my_customer {
+                    self.pending.push_back(Question::Share);
+                } else {
+                    self.tell(format!(
+                        "{} is helping another customer now. You will be asked when it is your turn.",
+                        self.rep
+                    ));
+                }
+            }
+            ServerMessage::Error { message, .. } if self.me.is_none() => {
+                self.effects.push(Effect::End(Err(message)));
+            }
+            ServerMessage::ShareStarted { share } if Some(share.owner) == self.me => {
+                self.share = Some(share.share);
+            }
+            ServerMessage::ViewerJoined { share, viewer }
+                if Some(share) == self.share && self.capture == Capture::On =>
+            {
+                let name = self
+                    .names
+                    .get(&viewer)
+                    .cloned()
+                    .unwrap_or_else(|| format!("viewer {viewer}"));
+                self.effects.push(Effect::AddViewer {
+                    viewer,
+                    name,
+                    share,
+                });
+            }
+            ServerMessage::ViewerLeft { viewer, .. } => {
+                self.effects.push(Effect::RemoveViewer(viewer));
+            }
+            message @ (ServerMessage::Answer { .. } | ServerMessage::IceCandidate { .. }) => {
+                self.effects.push(Effect::Signal(message));
+            }
+            ServerMessage::ShareStopped { share, reason } if Some(share) == self.share => {
+                self.share = None;
+                self.stop_capture();
+                let why = match reason {
+                    ShareStopReason::SwitchedCustomer => {
+                        "the support rep turned to another customer"
+                    }
+                    ShareStopReason::StoppedByOwner => "you stopped it",
+                    ShareStopReason::Replaced => "a new share replaced it",
+                    ShareStopReason::OwnerLeft => "this agent left the session",
+                };
+                self.tell(format!("Sharing stopped: {why}. Nothing is captured now."));
+            }
+            ServerMessage::ActiveCustomer { participant } => {
+                if participant.is_some() && participant == self.my_customer {
+                    if self.capture == Capture::Off && !self.share_question_open() {
+                        self.tell(format!("It is your turn: {} is helping you now.", self.rep));
+                        self.pending.push_back(Question::Share);
+                    }
+                } else {
+                    // Not this customer's turn: an unanswered question about sharing is
+                    // moot, and a capture that was never shared stops at once.
+                    self.pending.retain(|q| *q != Question::Share);
+                    if self.capture != Capture::Off && self.share.is_none() {
+                        self.stop_capture();
+                    }
+                }
+            }
+            ServerMessage::Error {
+                message,
+                request: Some(request),
+                ..
+            } if request == "start_share"
+                && self.capture != Capture::Off
+                && self.share.is_none() =>
+            {
+                // The share was refused (not this customer's turn): capture nothing.
+                self.stop_capture();
+                self.tell(format!(
+                    "Sharing was refused: {message} Nothing is captured now."
+                ));
+            }
+            ServerMessage::ShareRequested { name, .. }
+                if self.capture == Capture::Off && !self.share_question_open() =>
+            {
+                self.tell(format!("{name} asks you to share again."));
+                self.pending.push_back(Question::Share);
+            }
+            ServerMessage::ControlRequested { name, .. } => {
+                self.pending.push_back(Question::Control { name });
+            }
+            ServerMessage::ControlChanged { control, .. } => {
+                let holder = control
+                    .filter(|c| Some(c.agent) == self.me)
+                    .map(|c| c.holder);
+                let before = std::mem::replace(&mut self.holder, holder);
+                self.effects.push(Effect::SetHolder(holder));
+                match holder {
+                    Some(h) if before != Some(h) => {
+                        let name = self.names.get(&h).map_or("The support rep", String::as_str);
+                        self.tell(format!(
+                            "{name} now controls your mouse and keyboard. Type r and Enter to take control back."
+                        ));
+                    }
+                    None if before.is_some() => {
+                        self.tell("Nobody controls your computer now.".into());
+                    }
+                    _ => {}
+                }
+            }
+            ServerMessage::ParticipantJoined { participant }
+            | ServerMessage::ParticipantUpdated { participant } => {
+                self.names.insert(participant.id, participant.name);
+            }
+            ServerMessage::SessionEnded { message, .. } => {
+                self.tell(message);
+                self.stop_capture();
+                self.effects.push(Effect::End(Ok(())));
+            }
+            _ => {}
+        }
+    }
+
+    fn answer(&mut self, yes: bool) {
+        let Some(question) = self.asking.take() else {
+            return;
+        };
+        match question {
+            Question::Share if yes => {
+                if self.capture == Capture::Off {
+                    self.capture = Capture::Starting;
+                    self.effects.push(Effect::StartCapture);
+                }
+            }
+            Question::Share => {
+                self.send(ClientMessage::DeclineShare);
+                self.tell("Nothing is shared. The support rep can ask again.".into());
+            }
+            Question::Control { name } if yes => {
+                self.control_for = Some(name);
+                self.effects.push(Effect::OpenControl);
+            }
+            Question::Control { name } => {
+                self.send(ClientMessage::ControlConsent { granted: false });
+                self.tell(format!("{name} cannot control your computer."));
+            }
+        }
+    }
+
+    fn share_question_open(&self) -> bool {
+        self.asking == Some(Question::Share) || self.pending.contains(&Question::Share)
+    }
+
+    /// Ask the next question once the last one is answered.
+    fn next_question(&mut self) {
+        if self.asking.is_some() {
+            return;
+        }
+        while let Some(question) = self.pending.pop_front() {
+            if question == Question::Share && self.capture != Capture::Off {
+                continue;
+            }
+            let text = match &question {
+                Question::Share => format!("{} asks to see {}. Share it?", self.rep, self.what),
+                Question::Control { name } => {
+                    format!("{name} asks to control your mouse and keyboard. Allow it?")
+                }
+            };
+            self.asking = Some(question.clone());
+            self.effects.push(Effect::Ask { question, text });
+            return;
+        }
+    }
+
+    fn stop_capture(&mut self) {
+        if self.capture != Capture::Off {
+            self.capture = Capture::Off;
+            self.effects.push(Effect::StopCapture);
+        }
+    }
+
+    fn send(&mut self, message: ClientMessage) {
+        self.effects.push(Effect::Send(message));
+    }
+
+    fn tell(&mut self, sentence: String) {
+        self.effects.push(Effect::Tell(sentence));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tandem_protocol::{
+        Admission, ControlChange, ControlInfo, EndReason, ErrorCode, ParticipantInfo,
+        SessionNumber, SessionSnapshot, ShareInfo,
+    };
+
+    use super::*;
+
+    const REP: ParticipantId = ParticipantId(1);
+    const ANN: ParticipantId = ParticipantId(2);
+    const ME: ParticipantId = ParticipantId(3);
+    const BOB: ParticipantId = ParticipantId(4);
+    const SHARE: ShareId = ShareId(7);
+
+    fn person(id: ParticipantId, name: &str, role: Role) -> ParticipantInfo {
+        ParticipantInfo {
+            id,
+            name: name.into(),
+            role,
+            admission: Admission::Admitted,
+            connected: true,
+            agent: (id == ANN).then_some(ME),
+            customer: (id == ME).then_some(ANN),
+        }
+    }
+
+    fn joined(active: Option<ParticipantId>) -> ServerMessage {
+        ServerMessage::Joined(SessionSnapshot {
+            number: SessionNumber::new(123_456_789).expect("a number"),
+            you: ME,
+            role: Role::Agent,
+            participants: vec![
+                person(REP, "Rita Rep", Role::PrimaryRep),
+                person(ANN, "Ann", Role::Customer),
+                person(ME, "Ann's agent", Role::Agent),
+                person(BOB, "Bob", Role::Customer),
+            ],
+            active_customer: active,
+            shares: vec![],
+            control: None,
+            call: None,
+            open_invite_dialog: false,
+            transfer_message: None,
+        })
+    }
+
+    fn server(agent: &mut Agent, message: ServerMessage) -> Vec<Effect> {
+        agent.handle(Input::Server(message))
+    }
+
+    fn sent(effects: &[Effect]) -> Vec<&ClientMessage> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn asked(effects: &[Effect]) -> Option<&str> {
+        effects.iter().find_map(|e| match e {
+            Effect::Ask { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+    }
+
+    fn told(effects: &[Effect]) -> String {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Tell(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// Ann's agent, joined while Ann is the active customer, sharing share 7.
+    fn sharing() -> Agent {
+        let mut agent = Agent::new(None);
+        server(&mut agent, joined(Some(ANN)));
+        agent.handle(Input::Answer(true));
+        agent.handle(Input::CaptureStarted(Ok(())));
+        server(
+            &mut agent,
+            ServerMessage::ShareStarted {
+                share: ShareInfo {
+                    share: SHARE,
+                    owner: ME,
+                    source: ShareSource::Desktop,
+                },
+            },
+        );
+        assert!(agent.sharing());
+        agent
+    }
+
+    fn granted_to(agent: &mut Agent, holder: ParticipantId) -> Vec<Effect> {
+        server(
+            agent,
+            ServerMessage::ControlChanged {
+                control: Some(ControlInfo { holder, agent: ME }),
+                reason: ControlChange::Granted,
+            },
+        )
+    }
+
+    #[test]
+    fn c1_nothing_is_captured_before_the_customer_says_yes() {
+        let mut agent = Agent::new(None);
+        let effects = server(&mut agent, joined(Some(ANN)));
+        assert_eq!(
+            asked(&effects),
+            Some("Rita Rep asks to see your whole screen. Share it?")
+        );
+        assert!(!effects.contains(&Effect::StartCapture));
+        assert!(agent.asking());
+        let effects = agent.handle(Input::Answer(true));
+        assert_eq!(effects, vec![Effect::StartCapture]);
+        // The share is announced only once capture really runs.
+        let effects = agent.handle(Input::CaptureStarted(Ok(())));
+        assert_eq!(
+            sent(&effects),
+            [&ClientMessage::StartShare {
+                source: ShareSource::Desktop
+            }]
+        );
+        assert!(told(&effects).starts_with("Sharing your whole screen."));
+    }
+
+    #[test]
+    fn c1_a_no_declines_and_captures_nothing() {
+        let mut agent = Agent::new(Some("Invoice"));
+        let effects = server(&mut agent, joined(Some(ANN)));
+        assert_eq!(
+            asked(&effects),
+            Some("Rita Rep asks to see the window \"Invoice\". Share it?")
+        );
+        let effects = agent.handle(Input::Answer(false));
+        assert_eq!(sent(&effects), [&ClientMessage::DeclineShare]);
+        assert!(!effects.contains(&Effect::StartCapture));
+        // The rep asks again: asked again.
+        let effects = server(
+            &mut agent,
+            ServerMessage::ShareRequested {
+                by: REP,
+                name: "Rita Rep".into(),
+            },
+        );
+        assert!(asked(&effects).is_some_and(|q| q.contains("asks to see")));
+    }
+
+    #[test]
+    fn a_capture_that_fails_says_why_and_shares_nothing() {
+        let mut agent = Agent::new(None);
+        server(&mut agent, joined(Some(ANN)));
+        agent.handle(Input::Answer(true));
+        let effects = agent.handle(Input::CaptureStarted(Err("no display".into())));
+        assert!(sent(&effects).is_empty());
+        assert_eq!(
+            told(&effects),
+            "Your screen could not be captured: no display"
+        );
+        assert!(!agent.sharing());
+    }
+
+    #[test]
+    fn r5_a_customer_who_is_not_being_helped_waits_for_their_turn() {
+        let mut agent = Agent::new(None);
+        let effects = server(&mut agent, joined(Some(BOB)));
+        assert_eq!(asked(&effects), None);
+        assert!(told(&effects).contains("helping another customer now"));
+        let effects = server(
+            &mut agent,
+            ServerMessage::ActiveCustomer {
+                participant: Some(ANN),
+            },
+        );
+        assert!(told(&effects).contains("It is your turn"));
+        assert!(asked(&effects).is_some());
+    }
+
+    #[test]
+    fn r7_a_switch_before_the_answer_withdraws_the_question() {
+        let mut agent = Agent::new(None);
+        server(&mut agent, joined(Some(BOB)));
+        server(
+            &mut agent,
+            ServerMessage::ControlRequested {
+                by: REP,
+                name: "Rita Rep".into(),
+            },
+        );
+        // Asked about control first; then it is Ann's turn, then Bob's again.
+        for active in [ANN, BOB] {
+            server(
+                &mut agent,
+                ServerMessage::ActiveCustomer {
+                    participant: Some(active),
+                },
+            );
+        }
+        let effects = agent.handle(Input::Answer(false));
+        // The share question queued for Ann's turn is gone with it.
+        assert_eq!(asked(&effects), None, "{effects:?}");
+    }
+
+    #[test]
+    fn r7_a_switch_stops_the_share_and_says_why() {
+        let mut agent = sharing();
+        let effects = server(
+            &mut agent,
+            ServerMessage::ShareStopped {
+                share: SHARE,
+                reason: ShareStopReason::SwitchedCustomer,
+            },
+        );
+        assert!(effects.contains(&Effect::StopCapture));
+        assert_eq!(
+            told(&effects),
+            "Sharing stopped: the support rep turned to another customer. Nothing is captured now."
+        );
+        assert!(!agent.sharing());
+        // Viewers joining the old share get nothing.
+        let effects = server(
+            &mut agent,
+            ServerMessage::ViewerJoined {
+                share: SHARE,
+                viewer: BOB,
+            },
+        );
+        assert!(effects.is_empty(), "{effects:?}");
+    }
+
+    #[test]
+    fn a_capture_never_shared_stops_when_the_turn_passes() {
+        let mut agent = Agent::new(None);
+        server(&mut agent, joined(Some(ANN)));
+        agent.handle(Input::Answer(true));
+        agent.handle(Input::CaptureStarted(Ok(())));
+        let effects = server(
+            &mut agent,
+            ServerMessage::ActiveCustomer {
+                participant: Some(BOB),
+            },
+        );
+        assert_eq!(effects, vec![Effect::StopCapture]);
+    }
+
+    #[test]
+    fn r6_each_viewer_of_this_share_gets_the_stream_by_name() {
+        let mut agent = sharing();
+        let effects = server(
+            &mut agent,
+            ServerMessage::ViewerJoined {
+                share: SHARE,
+                viewer: REP,
+            },
+        );
+        assert_eq!(
+            effects,
+            vec![Effect::AddViewer {
+                viewer: REP,
+                name: "Rita Rep".into(),
+                share: SHARE
+            }]
+        );
+        let other = server(
+            &mut agent,
+            ServerMessage::ViewerJoined {
+                share: ShareId(99),
+                viewer: BOB,
+            },
+        );
+        assert!(other.is_empty(), "another share's viewer: {other:?}");
+    }
+
+    #[test]
+    fn c1_control_needs_its_own_yes_and_the_customer_takes_it_back_at_once() {
+        let mut agent = sharing();
+        let effects = server(
+            &mut agent,
+            ServerMessage::ControlRequested {
+                by: REP,
+                name: "Rita Rep".into(),
+            },
+        );
+        assert_eq!(
+            asked(&effects),
+            Some("Rita Rep asks to control your mouse and keyboard. Allow it?")
+        );
+        assert_eq!(agent.handle(Input::Answer(true)), vec![Effect::OpenControl]);
+        let effects = agent.handle(Input::ControlOpened(Ok(())));
+        assert_eq!(
+            sent(&effects),
+            [&ClientMessage::ControlConsent { granted: true }]
+        );
+        let effects = granted_to(&mut agent, REP);
+        assert!(effects.contains(&Effect::SetHolder(Some(REP))));
+        assert!(told(&effects).starts_with("Rita Rep now controls"));
+        // Taking control back stops events here first, then tells the server.
+        let effects = agent.handle(Input::TakeBackControl);
+        assert_eq!(effects[0], Effect::SetHolder(None));
+        assert_eq!(sent(&effects), [&ClientMessage::RevokeControl]);
+        assert_eq!(agent.holder(), None);
+        // Twice is nothing more.
+        assert!(agent.handle(Input::TakeBackControl).is_empty());
+    }
+
+    #[test]
+    fn c1_control_refused_or_impossible_is_not_granted() {
+        let mut agent = sharing();
+        let ask = ServerMessage::ControlRequested {
+            by: REP,
+            name: "Rita Rep".into(),
+        };
+        server(&mut agent, ask.clone());
+        let effects = agent.handle(Input::Answer(false));
+        assert_eq!(
+            sent(&effects),
+            [&ClientMessage::ControlConsent { granted: false }]
+        );
+        server(&mut agent, ask);
+        agent.handle(Input::Answer(true));
+        let effects = agent.handle(Input::ControlOpened(Err("no input here".into())));
+        assert_eq!(
+            sent(&effects),
+            [&ClientMessage::ControlConsent { granted: false }]
+        );
+        assert!(told(&effects).contains("Rita Rep cannot control your computer."));
+    }
+
+    #[test]
+    fn control_of_another_agent_is_not_ours() {
+        let mut agent = sharing();
+        let effects = server(
+            &mut agent,
+            ServerMessage::ControlChanged {
+                control: Some(ControlInfo {
+                    holder: REP,
+                    agent: ParticipantId(40),
+                }),
+                reason: ControlChange::Granted,
+            },
+        );
+        assert_eq!(effects, vec![Effect::SetHolder(None)]);
+    }
+
+    #[test]
+    fn c1_stopping_the_share_also_ends_control() {
+        let mut agent = sharing();
+        granted_to(&mut agent, REP);
+        let effects = agent.handle(Input::StopSharing);
+        assert_eq!(
+            sent(&effects),
+            [
+                &ClientMessage::StopShare { share: SHARE },
+                &ClientMessage::RevokeControl
+            ]
+        );
+        assert!(effects.contains(&Effect::StopCapture));
+        assert!(effects.contains(&Effect::SetHolder(None)));
+        assert!(!agent.sharing());
+    }
+
+    #[test]
+    fn a_closed_window_ends_the_share_with_the_reason() {
+        let mut agent = sharing();
+        let effects = agent.handle(Input::CaptureEnded(Some(
+            "the shared window was closed".into(),
+        )));
+        assert_eq!(sent(&effects), [&ClientMessage::StopShare { share: SHARE }]);
+        assert_eq!(
+            told(&effects),
+            "Sharing stopped: the shared window was closed"
+        );
+    }
+
+    #[test]
+    fn questions_are_asked_one_at_a_time_in_order() {
+        let mut agent = Agent::new(None);
+        let first = server(&mut agent, joined(Some(ANN)));
+        assert!(asked(&first).is_some_and(|q| q.contains("asks to see")));
+        let waiting = server(
+            &mut agent,
+            ServerMessage::ControlRequested {
+                by: REP,
+                name: "Rita Rep".into(),
+            },
+        );
+        assert_eq!(asked(&waiting), None, "not while another question is open");
+        let next = agent.handle(Input::Answer(true));
+        assert!(
+            asked(&next).is_some_and(|q| q.contains("control")),
+            "{next:?}"
+        );
+    }
+
+    #[test]
+    fn the_session_ending_stops_everything() {
+        let mut agent = sharing();
+        let effects = server(
+            &mut agent,
+            ServerMessage::SessionEnded {
+                reason: EndReason::EndedByRep,
+                message: "The support session has ended.".into(),
+            },
+        );
+        assert!(effects.contains(&Effect::StopCapture));
+        assert_eq!(effects.last(), Some(&Effect::End(Ok(()))));
+    }
+
+    #[test]
+    fn leaving_stops_the_share_and_leaves_both_connections() {
+        let mut agent = sharing();
+        let effects = agent.handle(Input::Leave);
+        assert_eq!(
+            sent(&effects),
+            [
+                &ClientMessage::StopShare { share: SHARE },
+                &ClientMessage::Leave
+            ]
+        );
+        assert!(effects.contains(&Effect::LeaveAsCustomer));
+        assert_eq!(effects.last(), Some(&Effect::End(Ok(()))));
+    }
+
+    #[test]
+    fn a_refused_attach_ends_with_the_servers_reason() {
+        let mut agent = Agent::new(None);
+        let effects = server(
+            &mut agent,
+            ServerMessage::Error {
+                code: ErrorCode::SessionNotFound,
+                message: "This token has expired.".into(),
+                request: None,
+            },
+        );
+        assert_eq!(
+            effects,
+            vec![Effect::End(Err("This token has expired.".into()))]
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! Where a point of the shared surface is on the screen, for remote input (C1, §5): the
+//! agent injects only inside what is shared. For a window share the point must be the
+//! window's own visible pixel, not a window covering it.
+
+use windows::Win32::Foundation::POINT;
+use windows::Win32::UI::WindowsAndMessaging::{GA_ROOT, GetAncestor, WindowFromPoint};
+
+use super::gdi::window_rect;
+use super::primary_monitor;
+use crate::{CaptureError, Source};
+
+#[derive(Debug)]
+pub struct Locator {
+    source: Source,
+}
+
+impl Locator {
+    pub fn new(source: Source) -> Result<Self, CaptureError> {
+        super::dpi_aware();
+        if let Source::Window(id) = source {
+            window_rect(super::hwnd(id)).ok_or(CaptureError::NoSuchWindow(id))?;
+        }
+        Ok(Self { source })
+    }
+
+    /// The screen pixel at (x, y) in 0..=1 of the shared surface (as encoded: even
+    /// width and height), or `None` when the point is not the shared surface's own pixel.
+    pub fn locate(&self, x: f64, y: f64) -> Option<(i32, i32)> {
+        let area = match self.source {
+            Source::Desktop => primary_monitor().ok()?.1,
+            Source::Window(id) => window_rect(super::hwnd(id))?,
+        };
+        let (w, h) = ((area.right - area.left) & !1, (area.bottom - area.top) & !1);
+        if w <= 0 || h <= 0 {
+            return None;
+        }
+        let px = area.left + ((x * f64::from(w)) as i32).clamp(0, w - 1);
+        let py = area.top + ((y * f64::from(h)) as i32).clamp(0, h - 1);
+        let Source::Window(id) = self.source else {
+            return Some((px, py));
+        };
+        // SAFETY: plain questions about the window at a point.
+        let top = unsafe {
+            let under = WindowFromPoint(POINT { x: px, y: py });
+            if under.is_invalid() {
+                return None;
+            }
+            GetAncestor(under, GA_ROOT)
+        };
+        (super::id(top) == id).then_some((px, py))
+    }
+}
