@@ -7,6 +7,7 @@ pub mod media_stats;
 pub mod nat_scene;
 pub mod netns;
 pub mod network_profiles;
+pub mod wine;
 mod x_input;
 
 pub use agent_process::AgentProcess;
