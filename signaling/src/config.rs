@@ -72,6 +72,10 @@ pub struct Flags {
     /// The tandem-agent binary customers download [default: tandem-agent beside this server]
     #[arg(long, env = "TANDEM_AGENT_BINARY")]
     pub agent_binary: Option<PathBuf>,
+    /// The Windows tandem-agent.exe customers download [default: tandem-agent.exe beside
+    /// this server, else cargo's ../x86_64-pc-windows-gnu/<profile>/tandem-agent.exe]
+    #[arg(long, env = "TANDEM_AGENT_BINARY_WINDOWS")]
+    pub agent_binary_windows: Option<PathBuf>,
     /// A STUN or TURN server for WebRTC (repeat for several), e.g. stun:stun.example.com:3478
     #[arg(long = "ice-server", env = "TANDEM_ICE_SERVERS", value_delimiter = ',')]
     pub ice_servers: Vec<String>,
@@ -206,6 +210,7 @@ struct File {
     turn_username: Option<String>,
     turn_credential: Option<String>,
     agent_binary: Option<PathBuf>,
+    agent_binary_windows: Option<PathBuf>,
     embedded_turn: Option<bool>,
     turn_bind: Option<IpAddr>,
     turn_port: Option<u16>,
@@ -252,6 +257,8 @@ pub struct Config {
     pub max_connections_per_address: usize,
     /// The agent binary offered at /download/tandem-agent, if there is one.
     pub agent_binary: Option<PathBuf>,
+    /// The Windows agent offered at /download/tandem-agent.exe, if there is one.
+    pub agent_binary_windows: Option<PathBuf>,
     /// The bearer token /metrics asks for.
     pub metrics_token: Option<String>,
     /// A separate address serving only /metrics.
@@ -376,10 +383,14 @@ impl Config {
             tls,
             acme,
             http_redirect_port,
-            agent_binary: flags.agent_binary.or(file.agent_binary).or_else(|| {
-                let beside = std::env::current_exe().ok()?.with_file_name("tandem-agent");
-                beside.is_file().then_some(beside)
-            }),
+            agent_binary: flags
+                .agent_binary
+                .or(file.agent_binary)
+                .or_else(|| linux_agent_near(&std::env::current_exe().ok()?)),
+            agent_binary_windows: flags
+                .agent_binary_windows
+                .or(file.agent_binary_windows)
+                .or_else(|| windows_agent_near(&std::env::current_exe().ok()?)),
             embedded_turn,
             ice: ice_config(
                 ice_urls,
@@ -448,6 +459,7 @@ impl Config {
             // Tests that want relays (the network-namespace ones) turn it on.
             embedded_turn: None,
             agent_binary: None,
+            agent_binary_windows: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             metrics_token: None,
@@ -510,6 +522,30 @@ impl EmbeddedTurnSettings {
             allow_loopback_peers: false,
         }
     }
+}
+
+/// The Linux agent beside the server binary (`cargo xtask run` builds both there).
+fn linux_agent_near(server: &Path) -> Option<PathBuf> {
+    let beside = server.with_file_name("tandem-agent");
+    beside.is_file().then_some(beside)
+}
+
+/// The Windows agent beside the server binary (a release directory), else where cargo puts
+/// a cross-build next to this one: target/debug/tandem-signaling ->
+/// target/x86_64-pc-windows-gnu/debug/tandem-agent.exe.
+fn windows_agent_near(server: &Path) -> Option<PathBuf> {
+    const NAME: &str = "tandem-agent.exe";
+    let beside = server.with_file_name(NAME);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    let dir = server.parent()?;
+    let cross = dir
+        .parent()?
+        .join("x86_64-pc-windows-gnu")
+        .join(dir.file_name()?)
+        .join(NAME);
+    cross.is_file().then_some(cross)
 }
 
 fn parse_port_range(range: &str) -> anyhow::Result<(u16, u16)> {
@@ -728,6 +764,59 @@ mod tests {
         let c = Config::resolve(flags).expect("config");
         assert_eq!(c.metrics_token, None, "an empty token is no token");
         assert_eq!(Config::log_format(&Flags::default()), LogFormat::Text);
+    }
+
+    #[test]
+    fn the_windows_agent_comes_from_flags_or_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tandem.toml");
+        std::fs::write(&path, "agent_binary_windows = \"/srv/tandem-agent.exe\"\n").expect("write");
+        let from_file = Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        };
+        let c = Config::resolve(from_file).expect("config");
+        assert_eq!(
+            c.agent_binary_windows,
+            Some(PathBuf::from("/srv/tandem-agent.exe"))
+        );
+        let flag_wins = Flags {
+            config: Some(path),
+            agent_binary_windows: Some("/opt/agent.exe".into()),
+            ..Flags::default()
+        };
+        let c = Config::resolve(flag_wins).expect("config");
+        assert_eq!(
+            c.agent_binary_windows,
+            Some(PathBuf::from("/opt/agent.exe"))
+        );
+    }
+
+    #[test]
+    fn the_default_windows_agent_is_beside_the_server_else_in_cargos_cross_target() {
+        let dir = tempfile::tempdir().expect("dir");
+        let target = dir.path().join("target");
+        let server = target.join("debug").join("tandem-signaling");
+        std::fs::create_dir_all(server.parent().expect("dir")).expect("mkdir");
+        assert_eq!(windows_agent_near(&server), None, "only a file that exists");
+
+        let cross = target
+            .join("x86_64-pc-windows-gnu")
+            .join("debug")
+            .join("tandem-agent.exe");
+        std::fs::create_dir_all(cross.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&cross, b"MZ").expect("write");
+        assert_eq!(windows_agent_near(&server), Some(cross.clone()));
+        let release = target.join("release").join("tandem-signaling");
+        assert_eq!(windows_agent_near(&release), None, "the same profile only");
+
+        let beside = target.join("debug").join("tandem-agent.exe");
+        std::fs::write(&beside, b"MZ").expect("write");
+        assert_eq!(
+            windows_agent_near(&server),
+            Some(beside),
+            "beside comes first"
+        );
     }
 
     #[test]

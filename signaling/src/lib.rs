@@ -284,6 +284,10 @@ pub fn app(state: AppState) -> Router {
         .route("/admin", get(pages::admin))
         .route("/assets/{*path}", get(pages::asset))
         .route("/download/tandem-agent", get(pages::agent_download))
+        .route(
+            "/download/tandem-agent.exe",
+            get(pages::agent_download_windows),
+        )
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -200,40 +200,83 @@ async fn rep_page(
     )
 )]
 pub async fn agent_download(State(state): State<AppState>, request: Request) -> Response {
-    let unavailable = || {
-        (
-            StatusCode::NOT_FOUND,
-            "The agent download is not set up on this server. Ask your support rep how to get \
-             tandem-agent.",
-        )
-            .into_response()
+    let agent = Download {
+        path: state.config.agent_binary.as_deref(),
+        disposition: "attachment; filename=\"tandem-agent\"",
+        mime: mime_guess::mime::APPLICATION_OCTET_STREAM,
+        not_set_up: "The agent download is not set up on this server. Ask your support rep \
+                     how to get tandem-agent.",
     };
-    let Some(path) = &state.config.agent_binary else {
-        return unavailable();
+    agent.serve(request).await
+}
+
+/// The agent for customers on Windows (x86-64), served as the Linux one is. The page asks
+/// for it with HEAD first, to say so when it is not set up instead of offering a dead link.
+#[utoipa::path(
+    get,
+    path = "/download/tandem-agent.exe",
+    tag = "pages",
+    responses(
+        (status = 200, description = "The agent (Windows x86-64), as an attachment named tandem-agent.exe", content_type = "application/vnd.microsoft.portable-executable"),
+        (status = 206, description = "A byte range of it (Range requests)", content_type = "application/vnd.microsoft.portable-executable"),
+        (status = 404, description = "The server has no Windows agent configured, or it is unreadable", content_type = "text/plain"),
+    )
+)]
+pub async fn agent_download_windows(State(state): State<AppState>, request: Request) -> Response {
+    let agent = Download {
+        path: state.config.agent_binary_windows.as_deref(),
+        disposition: "attachment; filename=\"tandem-agent.exe\"",
+        mime: PORTABLE_EXECUTABLE
+            .parse()
+            .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM),
+        not_set_up: "The Windows agent download is not set up on this server. Ask your \
+                     support rep how to get tandem-agent.exe.",
     };
-    let octets = mime_guess::mime::APPLICATION_OCTET_STREAM;
-    match ServeFile::new_with_mime(path, &octets)
-        .try_call(request)
-        .await
-    {
-        Ok(response) if response.status() == StatusCode::NOT_FOUND => {
-            tracing::error!(
-                "the agent binary {} is missing or unreadable",
-                path.display()
-            );
-            unavailable()
-        }
-        Ok(response) => {
-            let mut response = response.map(Body::new);
-            response.headers_mut().insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"tandem-agent\""),
-            );
-            response
-        }
-        Err(e) => {
-            tracing::error!("cannot read the agent binary {}: {e}", path.display());
-            unavailable()
+    agent.serve(request).await
+}
+
+/// IANA's media type for Windows executables.
+const PORTABLE_EXECUTABLE: &str = "application/vnd.microsoft.portable-executable";
+
+/// One agent binary offered for download: a configured path, or a message saying there
+/// is none.
+struct Download<'a> {
+    path: Option<&'a std::path::Path>,
+    /// The Content-Disposition: an attachment with the name the customer's commands use.
+    disposition: &'static str,
+    mime: mime_guess::Mime,
+    not_set_up: &'static str,
+}
+
+impl Download<'_> {
+    async fn serve(self, request: Request) -> Response {
+        let unavailable = || (StatusCode::NOT_FOUND, self.not_set_up).into_response();
+        let Some(path) = self.path else {
+            return unavailable();
+        };
+        match ServeFile::new_with_mime(path, &self.mime)
+            .try_call(request)
+            .await
+        {
+            Ok(response) if response.status() == StatusCode::NOT_FOUND => {
+                tracing::error!(
+                    "the agent binary {} is missing or unreadable",
+                    path.display()
+                );
+                unavailable()
+            }
+            Ok(response) => {
+                let mut response = response.map(Body::new);
+                response.headers_mut().insert(
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static(self.disposition),
+                );
+                response
+            }
+            Err(e) => {
+                tracing::error!("cannot read the agent binary {}: {e}", path.display());
+                unavailable()
+            }
         }
     }
 }

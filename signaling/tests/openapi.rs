@@ -308,6 +308,7 @@ fn the_source_reader_finds_the_known_routes() {
         ("get", "/j/{secret}"),
         ("get", "/ws"),
         ("get", "/download/tandem-agent"),
+        ("get", "/download/tandem-agent.exe"),
         ("get", "/assets/{*path}"),
     ] {
         assert!(

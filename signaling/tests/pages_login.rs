@@ -1,4 +1,4 @@
-//! The agent download, the static files and the login endpoint, against the real server:
+//! The agent downloads (Linux and Windows), the static files and the login endpoint, against the real server:
 //! downloads are streamed from disk, `/assets/` serves only what pages load, and logins are
 //! slowed down per account with one answer for every kind of wrong.
 
@@ -111,6 +111,67 @@ async fn a_missing_agent_binary_says_the_download_is_not_set_up() {
     );
 }
 
+#[tokio::test]
+async fn the_windows_agent_is_served_as_an_exe_attachment_from_the_configured_path() {
+    let dir = tempfile::tempdir().expect("dir");
+    let exe = dir.path().join("built-agent.exe");
+    let bytes = [b"MZ\x90\x00".as_slice(), &agent_bytes(4096)].concat();
+    std::fs::write(&exe, &bytes).expect("write the agent");
+    let server = TestServer::start_with(|c| c.agent_binary_windows = Some(exe)).await;
+    let url = format!("{}/download/tandem-agent.exe", server.base);
+    let client = reqwest::Client::new();
+
+    let response = client.get(&url).send().await.expect("download");
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers["content-type"],
+        "application/vnd.microsoft.portable-executable"
+    );
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"tandem-agent.exe\""
+    );
+    assert_eq!(headers["content-length"], bytes.len().to_string().as_str());
+    assert_eq!(&response.bytes().await.expect("body")[..], &bytes[..]);
+
+    // What the join page asks before it offers the link: the answer, and no body.
+    let head = client.head(&url).send().await.expect("head");
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        bytes.len().to_string().as_str()
+    );
+    assert!(head.bytes().await.expect("body").is_empty());
+
+    // The Linux download is its own setting: not set up here.
+    let linux = server.anonymous().get("/download/tandem-agent").await;
+    assert_eq!(linux.status(), 404);
+}
+
+#[tokio::test]
+async fn a_windows_agent_not_set_up_or_missing_says_so_to_get_and_head() {
+    let dir = tempfile::tempdir().expect("dir");
+    let without = TestServer::start().await;
+    let missing =
+        TestServer::start_with(|c| c.agent_binary_windows = Some(dir.path().join("gone.exe")))
+            .await;
+    let client = reqwest::Client::new();
+    for (which, server) in [("not configured", &without), ("missing", &missing)] {
+        let url = format!("{}/download/tandem-agent.exe", server.base);
+        let head = client.head(&url).send().await.expect("head");
+        assert_eq!(head.status(), 404, "{which}: HEAD");
+        let r = client.get(&url).send().await.expect("get");
+        assert_eq!(r.status(), 404, "{which}");
+        let text = r.text().await.expect("text");
+        assert!(
+            text.contains("Windows agent download is not set up on this server")
+                && text.contains("tandem-agent.exe"),
+            "{which}: {text}"
+        );
+    }
+}
+
 /// Markup and the console's tests, as they would be addressed under `/assets/`.
 const NOT_ASSETS: &[&str] = &[
     "/assets/dashboard.html",
@@ -122,6 +183,7 @@ const NOT_ASSETS: &[&str] = &[
     "/assets/tests/input.test.mjs",
     "/assets/tests/protocol.test.mjs",
     "/assets/tests/login.test.mjs",
+    "/assets/tests/agent-download.test.mjs",
     "/assets/js/%2e%2e/dashboard.html",
     "/assets/js/..%2Fdashboard.html",
     "/assets/js/%2e%2e/tests/input.test.mjs",
@@ -156,6 +218,7 @@ async fn assets_serve_scripts_and_styles_but_no_pages_or_tests_with_or_without_l
     for (path, kind) in [
         ("/assets/js/session.js", "javascript"),
         ("/assets/js/login.js", "javascript"),
+        ("/assets/js/agent-download.js", "javascript"),
         ("/assets/style.css", "text/css"),
     ] {
         let r = server.anonymous().get(path).await;

@@ -58,6 +58,7 @@ use crate::auth::LOGIN_COOKIE;
         crate::pages::admin,
         crate::pages::asset,
         crate::pages::agent_download,
+        crate::pages::agent_download_windows,
         crate::ws::upgrade,
         crate::health::healthz,
         crate::health::readyz,

@@ -8,11 +8,13 @@ import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
 import { Shares } from './shares.js';
 import { Call } from './call.js';
+import { downloadsAvailable, platformOf, renderAgentHelp } from './agent-download.js';
 
 const view = $('#view');
 const linkMatch = location.pathname.match(/^\/j\/([^/]+)$/);
 const secret = linkMatch ? decodeURIComponent(linkMatch[1]) : null;
-const state = { you: null, participants: new Map(), activeCustomer: null, name: '', number: '' };
+const state = { you: null, participants: new Map(), activeCustomer: null, name: '', number: '',
+  platform: platformOf(navigator), downloads: {}, agentHelpShown: null };
 let socket = null;
 let chat = null;
 const shares = new Shares({
@@ -83,17 +85,16 @@ function session() {
   const messages = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
   const input = h('input', { type: 'text', id: 'chat-text', maxlength: '2000', placeholder: 'Type a message', autocomplete: 'off' });
   const chatForm = h('form', { id: 'chat' }, input, h('button', { type: 'submit', id: 'chat-send' }, 'Send'));
-  const agentHelp = h('section', { class: 'card', id: 'agent-help', hidden: true },
-    h('h2', {}, 'Share your screen with the support rep'),
-    h('p', {}, h('a', { href: '/download/tandem-agent', download: 'tandem-agent', id: 'agent-download' }, 'Download the Tandem agent'),
-      ' (Linux), then run this in a terminal on the computer you need help with. It asks you before anything is shared:'),
-    h('pre', { id: 'agent-command' }));
+  const agentHelp = h('section', { class: 'card', id: 'agent-help', hidden: true });
+  state.agentHelpShown = null;
   replace(view, shares.tiles, agentHelp, call.panel, h('div', { class: 'grid', id: 'in-session' },
     h('section', { class: 'card' }, h('h2', {}, 'Participants'), h('ul', { class: 'people', id: 'participants' })),
     h('section', { class: 'card chat' }, h('h2', {}, 'Chat'), messages, chatForm)));
   chat = setupChat(chatForm, input, messages, (m) => socket.send(m));
   $('#leave').hidden = false;
   render();
+  // Which downloads the server has, so the help says "not set up" instead of a dead link.
+  downloadsAvailable(fetch).then((downloads) => { state.downloads = downloads; render(); });
 }
 
 function render() {
@@ -101,7 +102,12 @@ function render() {
   if (help) {
     const me = state.participants.get(state.you);
     help.hidden = !state.agentToken || Boolean(me && me.agent);
-    $('#agent-command').textContent = `chmod +x tandem-agent && ./tandem-agent attach --server ${location.origin} --token ${state.agentToken}`;
+    // Rebuilt only when it changes, so a command being selected stays selected.
+    const shown = JSON.stringify([state.agentToken, state.downloads]);
+    if (state.agentToken && state.agentHelpShown !== shown) {
+      renderAgentHelp(help, { platform: state.platform, available: state.downloads, server: location.origin, token: state.agentToken });
+      state.agentHelpShown = shown;
+    }
   }
   call.render();
   const list = $('#participants');
