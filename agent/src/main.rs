@@ -9,6 +9,7 @@ mod backend;
 mod consent;
 mod flow;
 mod input;
+mod measure;
 mod peers;
 mod pipeline;
 mod rate;
@@ -76,6 +77,15 @@ enum Command {
         #[arg(long)]
         display: Option<String>,
     },
+    /// For the bench: time this agent's capture, convert and encode of the whole desktop
+    /// at 30 fps, and print the figures as JSON.
+    #[command(hide = true)]
+    MeasureStages {
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long)]
+        display: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -97,6 +107,12 @@ async fn main() -> ExitCode {
         } => {
             let base = server.trim_end_matches('/').to_owned();
             share(&base, None, token, window, display).await
+        }
+        Command::MeasureStages { seconds, display } => {
+            tokio::task::spawn_blocking(move || measure::run(display, seconds))
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|r| r)
         }
     };
     match result {

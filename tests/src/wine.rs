@@ -56,29 +56,28 @@ pub fn windows_build_env(link_dir: &Path) -> anyhow::Result<Vec<(String, String)
 }
 
 /// The Windows agent and the test window, built now (a no-op when `cargo xtask test`
-/// built them just before).
+/// built them just before). `TANDEM_WINDOWS_AGENT` names another agent (the bench's
+/// release build).
 pub fn windows_binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
     let target = crate::target_dir();
     let dir = target.join(WINDOWS_TARGET).join("debug");
-    let (agent, window) = (
-        dir.join("tandem-agent.exe"),
-        dir.join("tandem-wine-window.exe"),
-    );
+    let named = std::env::var_os("TANDEM_WINDOWS_AGENT").map(PathBuf::from);
+    let agent = named
+        .clone()
+        .unwrap_or_else(|| dir.join("tandem-agent.exe"));
+    let window = dir.join("tandem-wine-window.exe");
     if std::env::var_os("TANDEM_TEST_PREBUILT").is_some() && agent.is_file() && window.is_file() {
         return Ok((agent, window));
     }
+    let packages: &[&str] = if named.is_some() {
+        &["-p", "tandem-wine-window"]
+    } else {
+        &["-p", "tandem-agent", "-p", "tandem-wine-window"]
+    };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--target",
-            WINDOWS_TARGET,
-            "-p",
-            "tandem-agent",
-            "-p",
-            "tandem-wine-window",
-        ])
+        .args(["build", "--quiet", "--target", WINDOWS_TARGET])
+        .args(packages)
         .envs(windows_build_env(&target.join("windows-link"))?)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
@@ -224,17 +223,34 @@ impl WineDesktop {
         AgentProcess::spawn_command(command)
     }
 
+    /// The Windows agent this desktop runs.
+    pub fn agent_exe(&self) -> &Path {
+        &self.agent
+    }
+
     /// A test window of one colour (0xRRGGBB) at (x, y) on the desktop, once it shows.
     pub async fn window(
         &self,
         title: &str,
         rgb: u32,
+        place: (i32, i32, i32, i32),
+    ) -> anyhow::Result<TestWindow> {
+        self.window_with(title, rgb, place, &[]).await
+    }
+
+    /// The same with the window's options (`--scroll`: text scrolling 30 times a second).
+    pub async fn window_with(
+        &self,
+        title: &str,
+        rgb: u32,
         (x, y, width, height): (i32, i32, i32, i32),
+        options: &[&str],
     ) -> anyhow::Result<TestWindow> {
         let mut command = self.command(&self.window);
         command
             .args([title, &format!("{rgb:06x}")])
             .args([x, y, width, height].map(|n| n.to_string()))
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = command.spawn().context("could not start the test window")?;

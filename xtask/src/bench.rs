@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: Tandem's figures on this machine beside its peers in the same run,
 //! written to target/bench/report.json and report.md and printed. Flags after `bench` go
-//! to the bench (`--only stages|latency|idle|fanout|signaling|abuse`, `--smoke`).
+//! to the bench (`--only stages|latency|idle|fanout|signaling|abuse|network|wine`,
+//! `--smoke`).
 
 use crate::system::{cargo, ensure_packages, exec, root};
 
@@ -20,6 +21,7 @@ pub const PACKAGES: &[&str] = &[
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;
+    ensure_packages(crate::windows::WINE)?;
     println!(
         "xtask: building the agent and the bench (release; the first build takes a few minutes)"
     );
@@ -44,6 +46,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "TANDEM_AGENT_BINARY",
             target.join("release").join("tandem-agent"),
         );
+    // The Windows agent's figures under Wine, from its release build too; without it the
+    // report says why that section is missing.
+    match crate::windows::release_agent() {
+        Ok(exe) => {
+            bench.env("TANDEM_WINDOWS_AGENT", exe);
+        }
+        Err(e) => println!("xtask: no Windows agent for the bench: {e:#}"),
+    }
     exec(&mut bench)
 }
 

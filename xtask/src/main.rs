@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: the project's own commands, so a fresh Debian machine with the
 //! Rust toolchain needs nothing installed by hand.
 //!
-//! - `run`: install what is missing, build, start the server, print the console URL.
+//! - `run`: install what is missing, build (the Windows agent too), start the server, print
+//!   the console URL.
 //! - `test`: formatting, lints and every test, as CI runs them.
 //! - `bench`: the figures, beside the peers', in target/bench/report.{json,md}.
 //! - `package`: the Debian packages (server with its systemd unit, agent), in target/debian.
@@ -12,6 +13,7 @@ mod package_check;
 mod run;
 mod system;
 mod test;
+mod windows;
 
 use std::process::ExitCode;
 

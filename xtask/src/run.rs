@@ -26,6 +26,22 @@ pub fn run(server_args: &[String]) -> anyhow::Result<()> {
     let binary = target.join("release").join("tandem-signaling");
     let mut server = std::process::Command::new(&binary);
     server.args(server_args);
+    // Most customers are on Windows: their agent too, unless it cannot be built here (the
+    // server then says on the join page that the Windows download is not set up).
+    println!("xtask: building the Windows agent (release; the first build takes a few minutes)");
+    match crate::windows::release_agent() {
+        Ok(exe)
+            if !server_args
+                .iter()
+                .any(|a| a.starts_with("--agent-binary-windows")) =>
+        {
+            server.arg("--agent-binary-windows").arg(exe);
+        }
+        Ok(_) => {}
+        Err(e) => println!(
+            "xtask: the Windows agent could not be built, so only the Linux agent is offered: {e:#}"
+        ),
+    }
     if !server_args.iter().any(|a| a.starts_with("--data-dir")) {
         server.arg("--data-dir").arg(root.join("data"));
     }

@@ -14,6 +14,9 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     // kill and sysctl, and an X client that checks the display from inside a namespace;
     // coturn, the external TURN server the NAT tests run beside the embedded one.
     ensure_packages(&["nftables", "socat", "procps", "x11-utils", "coturn"])?;
+    // The Windows agent, cross-built, and the Wine its end-to-end tests run it under.
+    crate::windows::ensure_toolchain()?;
+    ensure_packages(crate::windows::WINE)?;
     exec(cargo().args(["fmt", "--all", "--check"]))?;
     exec(cargo().args([
         "clippy",
@@ -23,6 +26,18 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The code only the Windows build compiles: the agent's Windows backend and the Wine
+    // tests' window.
+    exec(&mut crate::windows::cargo_for_windows(&[
+        "clippy",
+        "--package",
+        "tandem-agent",
+        "--package",
+        "tandem-wine-window",
+        "--",
+        "-D",
+        "warnings",
+    ])?)?;
     // The console's JavaScript against the protocol's golden fixtures.
     if !has_node() {
         ensure_packages(&["nodejs"])?;
@@ -32,6 +47,13 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     // Build every target once, the agent binary included: the end-to-end tests run it,
     // and building it inside a test would take minutes on this machine.
     exec(cargo().args(["build", "--workspace", "--all-targets"]))?;
+    exec(&mut crate::windows::cargo_for_windows(&[
+        "build",
+        "--package",
+        "tandem-agent",
+        "--package",
+        "tandem-wine-window",
+    ])?)?;
     if has_nextest() {
         exec(
             cargo()

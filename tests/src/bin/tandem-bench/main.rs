@@ -12,6 +12,7 @@ mod network;
 mod report;
 mod signaling;
 mod stages;
+mod wine;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,7 +24,8 @@ use tandem_tests::PatternDisplay;
 
 struct Plan {
     smoke: bool,
-    /// Only this section (stages, latency, idle, fanout, signaling, abuse, network), or all.
+    /// Only this section (stages, latency, idle, fanout, signaling, abuse, network, wine),
+    /// or all.
     only: Option<String>,
     stage_seconds: f64,
     sizes: Vec<(u16, u16)>,
@@ -171,6 +173,9 @@ async fn bench(out: &Path, plan: Plan) -> anyhow::Result<()> {
     }
     if run("network") {
         network::section(&exe, plan.smoke, &mut report).await;
+    }
+    if run("wine") {
+        wine::section(&exe, plan.smoke, &mut report).await;
     }
 
     let md = report.write(out, plan.smoke)?;

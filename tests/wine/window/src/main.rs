@@ -3,7 +3,10 @@
 //! `ready <hwnd> <x> <y>` once shown (x, y: its client area's top-left on the desktop), `click <x> <y>` (client pixels) for each left click, and
 //! `char <code point>` for each character typed into it.
 //!
-//! `tandem-wine-window <title> <rrggbb> <x> <y> <width> <height>`
+//! `tandem-wine-window <title> <rrggbb> <x> <y> <width> <height> [--scroll]`
+//!
+//! With `--scroll` it shows lines of text scrolling up 30 times a second, like a document
+//! being read: the bench's content for the Windows agent under Wine.
 
 #[cfg(windows)]
 fn main() -> std::process::ExitCode {
@@ -31,19 +34,22 @@ mod win {
     use windows::Win32::Foundation::{COLORREF, HWND, LPARAM, LRESULT, POINT, WPARAM};
     use windows::Win32::Graphics::Gdi::{
         BeginPaint, ClientToScreen, CreateSolidBrush, DeleteObject, EndPaint, FillRect, HDC,
-        PAINTSTRUCT,
+        InvalidateRect, PAINTSTRUCT, SetBkMode, SetTextColor, TRANSPARENT, TextOutW,
     };
     use windows::Win32::System::LibraryLoader::GetModuleHandleW;
     use windows::Win32::UI::WindowsAndMessaging::{
         CreateWindowExW, DefWindowProcW, DispatchMessageW, GetClientRect, GetMessageW, MSG,
-        PostQuitMessage, RegisterClassW, SW_SHOW, SetForegroundWindow, ShowWindow,
+        PostQuitMessage, RegisterClassW, SW_SHOW, SetForegroundWindow, SetTimer, ShowWindow,
         TranslateMessage, WINDOW_EX_STYLE, WM_CHAR, WM_DESTROY, WM_LBUTTONDOWN, WM_PAINT,
-        WM_PRINTCLIENT, WNDCLASSW, WS_CAPTION, WS_POPUP, WS_SYSMENU, WS_VISIBLE,
+        WM_PRINTCLIENT, WM_TIMER, WNDCLASSW, WS_CAPTION, WS_POPUP, WS_SYSMENU, WS_VISIBLE,
     };
     use windows::core::{HSTRING, PCWSTR, w};
 
     /// The colour as a COLORREF (0x00bbggrr).
     static COLOUR: AtomicU32 = AtomicU32::new(0);
+    /// With `--scroll`: how far the text has scrolled, in pixels (0: no text).
+    static SCROLLED: AtomicU32 = AtomicU32::new(0);
+    const LINE: i32 = 18;
 
     fn say(line: &str) {
         let mut out = std::io::stdout().lock();
@@ -59,6 +65,24 @@ mod win {
             let brush = CreateSolidBrush(COLORREF(COLOUR.load(Ordering::Relaxed)));
             FillRect(dc, &rect, brush);
             let _ = DeleteObject(brush.into());
+            let scrolled = SCROLLED.load(Ordering::Relaxed) as i32;
+            if scrolled > 0 {
+                SetBkMode(dc, TRANSPARENT);
+                SetTextColor(dc, COLORREF(0x202020));
+                let first = scrolled / LINE;
+                for row in 0..=(rect.bottom / LINE + 1) {
+                    let n = first + row;
+                    let text: Vec<u16> = format!(
+                        "{n:5}  The quarterly report shows revenue of {} and costs of {} in region {}.",
+                        n * 37 % 1000,
+                        n * 53 % 700,
+                        n % 12
+                    )
+                    .encode_utf16()
+                    .collect();
+                    let _ = TextOutW(dc, 8, row * LINE - scrolled % LINE, &text);
+                }
+            }
         }
     }
 
@@ -86,6 +110,12 @@ mod win {
                 say(&format!("char {}", w.0 as u32));
                 LRESULT(0)
             }
+            WM_TIMER => {
+                SCROLLED.fetch_add(2, Ordering::Relaxed);
+                // SAFETY: the window is ours.
+                let _ = unsafe { InvalidateRect(Some(window), None, false) };
+                LRESULT(0)
+            }
             WM_DESTROY => {
                 // SAFETY: no arguments beyond the exit code.
                 unsafe { PostQuitMessage(0) };
@@ -97,10 +127,16 @@ mod win {
     }
 
     pub fn run() -> Result<(), String> {
-        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut args: Vec<String> = std::env::args().skip(1).collect();
+        let scroll = args.last().is_some_and(|a| a == "--scroll");
+        if scroll {
+            args.pop();
+            SCROLLED.store(1, Ordering::Relaxed);
+        }
         let [title, colour, x, y, width, height] = args.as_slice() else {
             return Err(
-                "usage: tandem-wine-window <title> <rrggbb> <x> <y> <width> <height>".into(),
+                "usage: tandem-wine-window <title> <rrggbb> <x> <y> <width> <height> [--scroll]"
+                    .into(),
             );
         };
         let rgb = u32::from_str_radix(colour, 16).map_err(|e| format!("colour {colour}: {e}"))?;
@@ -138,6 +174,9 @@ mod win {
             )
             .map_err(|e| e.to_string())?;
             let _ = ShowWindow(window, SW_SHOW);
+            if scroll {
+                SetTimer(Some(window), 1, 33, None);
+            }
             let _ = SetForegroundWindow(window);
             let mut origin = POINT::default();
             let _ = ClientToScreen(window, &mut origin);
