@@ -46,10 +46,13 @@ pub fn cargo_for_windows(args: &[&str]) -> anyhow::Result<Command> {
     // A directory with libstdc++.a alone, so the linker cannot pick the DLL's import library.
     std::fs::create_dir_all(&link_dir)?;
     std::fs::copy(&libstdcxx, link_dir.join("libstdc++.a"))?;
+    // `--target` right after the subcommand: `args` may end with `-- <flags for rustc>`.
+    let (subcommand, rest) = args.split_first().context("no cargo subcommand")?;
     let mut command = cargo();
     command
-        .args(args)
+        .arg(subcommand)
         .args(["--target", TARGET])
+        .args(rest)
         .env(
             "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER",
             "x86_64-w64-mingw32-gcc",
