@@ -204,23 +204,17 @@ impl Agent {
             }
             Input::StopSharing => {
                 if self.capture != Capture::Off {
+                    self.end_control();
                     if let Some(share) = self.share.take() {
                         self.send(ClientMessage::StopShare { share });
                     }
                     self.stop_capture();
-                    // Nobody controls what nobody can see.
-                    if self.holder.take().is_some() {
-                        self.effects.push(Effect::SetHolder(None));
-                        self.send(ClientMessage::RevokeControl);
-                    }
                     self.tell("You stopped sharing. Nothing is captured now.".into());
                 }
             }
             Input::TakeBackControl => {
-                if self.holder.take().is_some() {
-                    // Events stop here at once, before the server has heard of it.
-                    self.effects.push(Effect::SetHolder(None));
-                    self.send(ClientMessage::RevokeControl);
+                if self.holder.is_some() {
+                    self.end_control();
                     self.tell(
                         "You took back control. Nobody else can use your mouse and keyboard now."
                             .into(),
@@ -271,10 +265,17 @@ impl Agent {
                 }
             }
             ServerMessage::Error { message, .. } if self.me.is_none() => {
+                self.effects.push(Effect::LeaveAsCustomer);
                 self.effects.push(Effect::End(Err(message)));
             }
             ServerMessage::ShareStarted { share } if Some(share.owner) == self.me => {
-                self.share = Some(share.share);
+                if self.capture == Capture::On {
+                    self.share = Some(share.share);
+                } else {
+                    // Capture stopped before the server confirmed the share (the customer
+                    // pressed Enter, the window closed): end it, or it stays open, dead.
+                    self.send(ClientMessage::StopShare { share: share.share });
+                }
             }
             ServerMessage::ViewerJoined { share, viewer }
                 if Some(share) == self.share && self.capture == Capture::On =>
@@ -316,9 +317,16 @@ impl Agent {
                         self.pending.push_back(Question::Share);
                     }
                 } else {
-                    // Not this customer's turn: an unanswered question about sharing is
-                    // moot, and a capture that was never shared stops at once.
-                    self.pending.retain(|q| *q != Question::Share);
+                    // Not this customer's turn: unanswered questions are moot (the server
+                    // drops a pending control request on a switch too), and a capture that
+                    // was never shared stops at once.
+                    self.pending.clear();
+                    if self.asking.take().is_some() {
+                        self.tell(format!(
+                            "Never mind: {} turned to another customer. You will be asked again when it is your turn.",
+                            self.rep
+                        ));
+                    }
                     if self.capture != Capture::Off && self.share.is_none() {
                         self.stop_capture();
                     }
@@ -345,6 +353,14 @@ impl Agent {
                 self.pending.push_back(Question::Share);
             }
             ServerMessage::ControlRequested { name, .. } => {
+                // The consent answers whichever request the server holds now (the newest):
+                // an older question about control is replaced, never answered for it.
+                self.pending
+                    .retain(|q| !matches!(q, Question::Control { .. }));
+                if matches!(self.asking, Some(Question::Control { .. })) {
+                    self.asking = None;
+                    self.tell(format!("The request changed: {name} asks instead."));
+                }
                 self.pending.push_back(Question::Control { name });
             }
             ServerMessage::ControlChanged { control, .. } => {
@@ -430,10 +446,21 @@ impl Agent {
         }
     }
 
+    /// Stop capturing; and nobody controls what nobody can see: input stops here first,
+    /// then the server hears of it.
     fn stop_capture(&mut self) {
+        self.end_control();
         if self.capture != Capture::Off {
             self.capture = Capture::Off;
             self.effects.push(Effect::StopCapture);
+        }
+    }
+
+    /// Whoever controls stops here at once, then the server hears of it.
+    fn end_control(&mut self) {
+        if self.holder.take().is_some() {
+            self.effects.push(Effect::SetHolder(None));
+            self.send(ClientMessage::RevokeControl);
         }
     }
 
@@ -804,13 +831,97 @@ mod tests {
         assert_eq!(
             sent(&effects),
             [
-                &ClientMessage::StopShare { share: SHARE },
-                &ClientMessage::RevokeControl
+                &ClientMessage::RevokeControl,
+                &ClientMessage::StopShare { share: SHARE }
             ]
         );
+        assert_eq!(effects[0], Effect::SetHolder(None), "input stops first");
         assert!(effects.contains(&Effect::StopCapture));
-        assert!(effects.contains(&Effect::SetHolder(None)));
         assert!(!agent.sharing());
+    }
+
+    #[test]
+    fn a_share_confirmed_after_capture_stopped_is_ended() {
+        let mut agent = Agent::new(None);
+        server(&mut agent, joined(Some(ANN)));
+        agent.handle(Input::Answer(true));
+        agent.handle(Input::CaptureStarted(Ok(())));
+        // Enter before the server's confirmation arrives.
+        agent.handle(Input::StopSharing);
+        let effects = server(
+            &mut agent,
+            ServerMessage::ShareStarted {
+                share: ShareInfo {
+                    share: SHARE,
+                    owner: ME,
+                    source: ShareSource::Desktop,
+                },
+            },
+        );
+        assert_eq!(sent(&effects), [&ClientMessage::StopShare { share: SHARE }]);
+        // A later share's replacement of it cannot stop the new capture.
+        agent.handle(Input::Server(ServerMessage::ShareRequested {
+            by: REP,
+            name: "Rita Rep".into(),
+        }));
+        agent.handle(Input::Answer(true));
+        agent.handle(Input::CaptureStarted(Ok(())));
+        let effects = server(
+            &mut agent,
+            ServerMessage::ShareStopped {
+                share: SHARE,
+                reason: ShareStopReason::Replaced,
+            },
+        );
+        assert!(effects.is_empty(), "{effects:?}");
+        assert!(agent.sharing());
+    }
+
+    #[test]
+    fn r7_a_switch_withdraws_the_open_question_too() {
+        let mut agent = Agent::new(None);
+        let effects = server(&mut agent, joined(Some(ANN)));
+        assert!(asked(&effects).is_some());
+        let effects = server(
+            &mut agent,
+            ServerMessage::ActiveCustomer {
+                participant: Some(BOB),
+            },
+        );
+        assert!(
+            told(&effects).contains("turned to another customer"),
+            "{effects:?}"
+        );
+        // A late yes starts nothing.
+        let effects = agent.handle(Input::Answer(true));
+        assert!(!effects.contains(&Effect::StartCapture), "{effects:?}");
+    }
+
+    #[test]
+    fn c1_a_newer_control_request_replaces_the_older_question() {
+        let mut agent = sharing();
+        let ask = |name: &str| ServerMessage::ControlRequested {
+            by: REP,
+            name: name.into(),
+        };
+        server(&mut agent, ask("Rita Rep"));
+        let effects = server(&mut agent, ask("Andy Assistant"));
+        assert_eq!(
+            asked(&effects),
+            Some("Andy Assistant asks to control your mouse and keyboard. Allow it?"),
+            "{effects:?}"
+        );
+    }
+
+    #[test]
+    fn c1_when_the_share_ends_by_itself_control_ends_too() {
+        let mut agent = sharing();
+        granted_to(&mut agent, REP);
+        let effects = agent.handle(Input::CaptureEnded(Some(
+            "the shared window was closed".into(),
+        )));
+        assert!(effects.contains(&Effect::SetHolder(None)), "{effects:?}");
+        assert!(sent(&effects).contains(&&ClientMessage::RevokeControl));
     }
 
     #[test]
@@ -888,7 +999,10 @@ mod tests {
         );
         assert_eq!(
             effects,
-            vec![Effect::End(Err("This token has expired.".into()))]
+            vec![
+                Effect::LeaveAsCustomer,
+                Effect::End(Err("This token has expired.".into()))
+            ]
         );
     }
 }

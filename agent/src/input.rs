@@ -42,6 +42,15 @@ impl Input {
         }
     }
 
+    /// Nobody controls any more, and everything held down is released before this
+    /// returns (the agent is about to exit).
+    pub fn close(&self) {
+        if let Some(gate) = self.gate.get() {
+            gate.set_holder(None);
+            gate.sync();
+        }
+    }
+
     /// One message from a viewer's input channel.
     pub fn receive(&self, from: ParticipantId, raw: &[u8]) {
         match self.gate.get() {

@@ -216,6 +216,20 @@ async fn share(
     agent.send(ClientMessage::AttachAgent { token });
     eprintln!("This computer: {}.", backend.describe());
     let mut flow = flow::Agent::new(window.as_deref());
+    // Up to the join: the TURN credentials come with it, and the viewers' connections need
+    // them from the start.
+    let mut backlog = VecDeque::new();
+    loop {
+        let message = agent.recv().await?;
+        let done = matches!(
+            message,
+            ServerMessage::Joined(_) | ServerMessage::Error { .. }
+        );
+        backlog.push_back(flow::Input::Server(message));
+        if done {
+            break;
+        }
+    }
 
     let runtime = webrtc::runtime::default_runtime().context("no async runtime for WebRTC")?;
     let input = Arc::new(Input::default());
@@ -234,47 +248,52 @@ async fn share(
     let mut pace = tokio::time::interval(Duration::from_millis(250));
     let mut last = (0u64, 0u64);
     loop {
-        let ended = async {
-            match &mut pipeline {
-                Some(p) => {
-                    let _ = p.ended.changed().await;
-                    p.ended.borrow().clone()
+        let mut inputs = std::mem::take(&mut backlog);
+        if inputs.is_empty() {
+            let ended = async {
+                match &mut pipeline {
+                    Some(p) => {
+                        let _ = p.ended.changed().await;
+                        p.ended.borrow().clone()
+                    }
+                    None => std::future::pending().await,
                 }
-                None => std::future::pending().await,
-            }
-        };
-        let next = tokio::select! {
-            line = terminal.line() => match line {
-                None => flow::Input::Answer(false),
-                Some(line) if flow.asking() => flow::Input::Answer(consent::yes(&line)),
-                Some(line) if line.trim().eq_ignore_ascii_case("r") => flow::Input::TakeBackControl,
-                Some(_) => flow::Input::StopSharing,
-            },
-            message = agent.recv() => flow::Input::Server(message?),
-            reason = ended => flow::Input::CaptureEnded(reason),
-            Some(event) = peers.next_event() => {
-                if let Some(news) = peers.handle(event).await {
-                    eprintln!("{news}");
+            };
+            let next = tokio::select! {
+                line = terminal.line() => match line {
+                    None => flow::Input::Answer(false),
+                    Some(line) if flow.asking() => flow::Input::Answer(consent::yes(&line)),
+                    Some(line) if line.trim().eq_ignore_ascii_case("r") => flow::Input::TakeBackControl,
+                    Some(_) => flow::Input::StopSharing,
+                },
+                message = agent.recv() => flow::Input::Server(message?),
+                reason = ended => flow::Input::CaptureEnded(reason),
+                Some(event) = peers.next_event() => {
+                    if let Some(news) = peers.handle(event).await {
+                        eprintln!("{news}");
+                    }
+                    continue;
                 }
-                continue;
-            }
-            _ = pace.tick() => {
-                if let Some(p) = &pipeline {
-                    let target = peers.rate_target();
-                    p.controls.target_bps.store(target.bitrate_bps, Ordering::Relaxed);
-                    p.controls.max_fps.store(target.max_fps, Ordering::Relaxed);
+                _ = pace.tick() => {
+                    if let Some(p) = &pipeline {
+                        let target = peers.rate_target();
+                        p.controls.target_bps.store(target.bitrate_bps, Ordering::Relaxed);
+                        p.controls.max_fps.store(target.max_fps, Ordering::Relaxed);
+                    }
+                    continue;
                 }
-                continue;
-            }
-            _ = status.tick() => {
-                if let Some(p) = &pipeline {
-                    last = report(&flow, p, &peers, &input, last);
+                _ = status.tick() => {
+                    // Not over a question the customer is reading.
+                    if let Some(p) = pipeline.as_ref().filter(|_| !flow.asking()) {
+                        last = report(&flow, p, &peers, &input, last);
+                    }
+                    continue;
                 }
-                continue;
-            }
-            _ = tokio::signal::ctrl_c() => flow::Input::Leave,
-        };
-        let mut inputs = VecDeque::from([next]);
+                _ = tokio::signal::ctrl_c() => flow::Input::Leave,
+                _ = console_closed() => flow::Input::Leave,
+            };
+            inputs.push_back(next);
+        }
         while let Some(next) = inputs.pop_front() {
             for effect in flow.handle(next) {
                 match effect {
@@ -341,6 +360,8 @@ async fn share(
                     Effect::SetHolder(holder) => input.set_holder(holder),
                     Effect::Tell(sentence) => eprintln!("{sentence}"),
                     Effect::End(result) => {
+                        // No key or button stays held down after the agent is gone.
+                        input.close();
                         if let Some(p) = pipeline.take() {
                             p.stop();
                         }
@@ -353,6 +374,17 @@ async fn share(
             }
         }
     }
+}
+
+/// The customer closed the console window the agent runs in (Windows): leave properly,
+/// as Ctrl-C does. Never on other systems (their terminals send SIGHUP, which ends it).
+async fn console_closed() {
+    #[cfg(windows)]
+    if let Ok(mut close) = tokio::signal::windows::ctrl_close() {
+        close.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await;
 }
 
 /// The status line while sharing, every two seconds: who watches and how, frames, rate,

@@ -222,7 +222,7 @@ fn run<C: Capturer>(
         let started = Instant::now();
         match stage.step(out, controls) {
             Ok(true) => last_frame = Some(started),
-            Ok(false) => std::thread::sleep(POLL),
+            Ok(false) => std::thread::sleep(POLL.max(stage.capturer.idle_poll())),
             Err(reason) => return Some(reason),
         }
     }

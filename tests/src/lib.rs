@@ -207,7 +207,9 @@ pub async fn create_rep_at(
     Ok(())
 }
 
-/// [`Server::admin_call`] on any server, logged in as `admin` with [`ADMIN_PASSWORD`].
+/// [`Server::admin_call`] on any server, logged in as `admin` with [`ADMIN_PASSWORD`]. The
+/// login is kept per server, so a test's setup spends one of the address's logins a minute,
+/// not one per call (the server allows ten).
 pub async fn admin_call_at(
     http: &reqwest::Client,
     base: &str,
@@ -215,33 +217,57 @@ pub async fn admin_call_at(
     path: &str,
     body: Value,
 ) -> anyhow::Result<Value> {
-    let login = http
-        .post(format!("{base}/api/login"))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await?;
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .context("no login cookie")?
-        .to_str()?
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    static COOKIES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let known = |base: &str| {
+        COOKIES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(b, _)| b == base)
+            .map(|(_, c)| c.clone())
+    };
     let method = reqwest::Method::from_bytes(method.as_bytes())?;
-    let response = http
-        .request(method, format!("{base}{path}"))
-        .header("cookie", cookie)
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{path} answered {status}: {body}");
+    for fresh in [false, true] {
+        let cookie = match known(base).filter(|_| !fresh) {
+            Some(cookie) => cookie,
+            None => {
+                let login = http
+                    .post(format!("{base}/api/login"))
+                    .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+                    .send()
+                    .await?;
+                let cookie = login
+                    .headers()
+                    .get("set-cookie")
+                    .with_context(|| format!("no login cookie ({})", login.status()))?
+                    .to_str()?
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut cookies = COOKIES.lock().unwrap_or_else(|e| e.into_inner());
+                cookies.retain(|(b, _)| b != base);
+                cookies.push((base.to_owned(), cookie.clone()));
+                cookie
+            }
+        };
+        let response = http
+            .request(method.clone(), format!("{base}{path}"))
+            .header("cookie", cookie)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED && !fresh {
+            continue; // the server restarted or the login expired: log in again
+        }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{path} answered {status}: {body}");
+        }
+        return Ok(body);
     }
-    Ok(body)
+    bail!("{path}: the admin login was refused")
 }
 
 impl Drop for Server {

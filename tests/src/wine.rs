@@ -38,8 +38,7 @@ pub fn windows_build_env(link_dir: &Path) -> anyhow::Result<Vec<(String, String)
         .map(|v| PathBuf::from(format!("/usr/lib/gcc/x86_64-w64-mingw32/{v}/libstdc++.a")))
         .find(|p| p.is_file())
         .context("mingw's libstdc++.a is missing (Debian package g++-mingw-w64-x86-64)")?;
-    std::fs::create_dir_all(link_dir)?;
-    std::fs::copy(&libstdcxx, link_dir.join("libstdc++.a"))?;
+    copy_once(&libstdcxx, &link_dir.join("libstdc++.a"))?;
     Ok(vec![
         (
             "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER".into(),
@@ -53,6 +52,21 @@ pub fn windows_build_env(link_dir: &Path) -> anyhow::Result<Vec<(String, String)
             ),
         ),
     ])
+}
+
+/// Copy `from` to `to` unless the same size is there already: another build may be
+/// linking with it, so it is replaced only through a rename.
+fn copy_once(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let size = std::fs::metadata(from)?.len();
+    if std::fs::metadata(to).is_ok_and(|m| m.len() == size) {
+        return Ok(());
+    }
+    let dir = to.parent().context("a directory")?;
+    std::fs::create_dir_all(dir)?;
+    let temporary = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::copy(from, temporary.path())?;
+    temporary.persist(to)?;
+    Ok(())
 }
 
 /// The Windows agent and the test window, built now (a no-op when `cargo xtask test`
@@ -95,8 +109,9 @@ fn prefix(name: &str) -> anyhow::Result<PathBuf> {
         return Ok(prefix);
     }
     let _ = std::fs::remove_dir_all(&prefix);
-    std::fs::create_dir_all(&root)?;
-    let shim = root.join("bcryptprimitives.dll");
+    std::fs::create_dir_all(&prefix)?;
+    // Built for this prefix alone: tests making their prefixes at once never share it.
+    let shim = prefix.join("bcryptprimitives.dll");
     let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("wine");
     let built = std::process::Command::new("x86_64-w64-mingw32-gcc")
         .args(["-shared", "-O2", "-o"])

@@ -97,6 +97,40 @@ fn dropped(agent: &AgentProcess) -> u64 {
         .unwrap_or(0)
 }
 
+/// Send a left click at (x, y) of the shared surface straight down the page's input
+/// channel, as a modified console could, until the agent counts it as dropped.
+async fn drops_a_raw_click(
+    viewer: &Browser,
+    agent: &AgentProcess,
+    (x, y): (f64, f64),
+) -> anyhow::Result<()> {
+    let before = dropped(agent);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while dropped(agent) <= before {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never counted the click sent down the input channel as dropped: {}",
+            agent.output()
+        );
+        viewer
+            .client
+            .execute(
+                "for (const view of window.tandem.shares.viewing.values()) {
+                   if (view.input && view.input.readyState === 'open') {
+                     for (const down of [true, false]) {
+                       view.input.send(JSON.stringify(
+                         {type: 'button', button: 'left', down, x: arguments[0], y: arguments[1]}));
+                     }
+                   }
+                 }",
+                vec![serde_json::json!(x), serde_json::json!(y)],
+            )
+            .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
 struct Stage {
     desktop: WineDesktop,
     red: TestWindow,
@@ -169,18 +203,23 @@ async fn the_windows_agent_shares_the_desktop_and_the_rep_controls_a_windows_win
     sees_colour(&bea, middle(&red, RED_AT), RED).await?;
     sees_colour(&bea, middle(&blue, BLUE_AT), BLUE).await?;
 
-    // C1: control only after the customer allows it at the agent.
+    // C1: before the customer allows control, nothing reaches the window, not even clicks
+    // a modified console sends straight down its input channel: the agent counts them.
     let target = middle(&red, RED_AT);
-    click_at(&rep, target.0, target.1).await?;
-    rep.click("#request-control").await?;
-    agent
-        .wait_for("Rita Rep asks to control your mouse and keyboard")
-        .await?;
+    let point = (
+        f64::from(target.0) / f64::from(DESKTOP.0),
+        f64::from(target.1) / f64::from(DESKTOP.1),
+    );
+    drops_a_raw_click(&rep, &agent, point).await?;
     anyhow::ensure!(
         red.clicks().is_empty(),
         "a click reached the window before consent: {:?}",
         red.clicks()
     );
+    rep.click("#request-control").await?;
+    agent
+        .wait_for("Rita Rep asks to control your mouse and keyboard")
+        .await?;
     agent.answer("y").await?;
     rep.wait_text("#control-state", "You are in control of Ann's computer")
         .await?;
@@ -226,28 +265,7 @@ async fn the_windows_agent_shares_the_desktop_and_the_rep_controls_a_windows_win
     agent.type_line("r").await?;
     agent.wait_for("You took back control").await?;
     let clicks = red.clicks().len();
-    let dropped_before = dropped(&agent);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while dropped(&agent) <= dropped_before {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the agent never counted the rep's click after the revoke as dropped"
-        );
-        // The page may still send (a modified console would): the agent drops it.
-        let _ = rep
-            .client
-            .execute(
-                "for (const view of window.tandem.shares.viewing.values()) {
-                   if (view.input && view.input.readyState === 'open') {
-                     view.input.send(JSON.stringify({type: 'button', button: 'left', down: true, x: 0.2, y: 0.3}));
-                     view.input.send(JSON.stringify({type: 'button', button: 'left', down: false, x: 0.2, y: 0.3}));
-                   }
-                 }",
-                vec![],
-            )
-            .await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    drops_a_raw_click(&rep, &agent, point).await?;
     anyhow::ensure!(
         red.clicks().len() == clicks,
         "a click reached the window after the customer took control back: {:?}",

@@ -28,19 +28,21 @@ pub fn run(server_args: &[String]) -> anyhow::Result<()> {
     server.args(server_args);
     // Most customers are on Windows: their agent too, unless it cannot be built here (the
     // server then says on the join page that the Windows download is not set up).
-    println!("xtask: building the Windows agent (release; the first build takes a few minutes)");
-    match crate::windows::release_agent() {
-        Ok(exe)
-            if !server_args
-                .iter()
-                .any(|a| a.starts_with("--agent-binary-windows")) =>
-        {
-            server.arg("--agent-binary-windows").arg(exe);
+    if !server_args
+        .iter()
+        .any(|a| a.starts_with("--agent-binary-windows"))
+    {
+        println!(
+            "xtask: building the Windows agent (release; the first build takes a few minutes)"
+        );
+        match crate::windows::release_agent() {
+            Ok(exe) => {
+                server.arg("--agent-binary-windows").arg(exe);
+            }
+            Err(e) => println!(
+                "xtask: the Windows agent could not be built, so only the Linux agent is offered: {e:#}"
+            ),
         }
-        Ok(_) => {}
-        Err(e) => println!(
-            "xtask: the Windows agent could not be built, so only the Linux agent is offered: {e:#}"
-        ),
     }
     if !server_args.iter().any(|a| a.starts_with("--data-dir")) {
         server.arg("--data-dir").arg(root.join("data"));

@@ -44,8 +44,15 @@ pub fn cargo_for_windows(args: &[&str]) -> anyhow::Result<Command> {
         .find(|p| p.is_file())
         .context("mingw's libstdc++.a is missing (Debian package g++-mingw-w64-x86-64)")?;
     // A directory with libstdc++.a alone, so the linker cannot pick the DLL's import library.
-    std::fs::create_dir_all(&link_dir)?;
-    std::fs::copy(&libstdcxx, link_dir.join("libstdc++.a"))?;
+    // Copied once (and replaced only by a rename): a running build may be linking with it.
+    let copy = link_dir.join("libstdc++.a");
+    let size = std::fs::metadata(&libstdcxx)?.len();
+    if !std::fs::metadata(&copy).is_ok_and(|m| m.len() == size) {
+        std::fs::create_dir_all(&link_dir)?;
+        let partial = link_dir.join("libstdc++.a.partial");
+        std::fs::copy(&libstdcxx, &partial)?;
+        std::fs::rename(&partial, &copy)?;
+    }
     // `--target` right after the subcommand: `args` may end with `-- <flags for rustc>`.
     let (subcommand, rest) = args.split_first().context("no cargo subcommand")?;
     let mut command = cargo();

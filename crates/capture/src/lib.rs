@@ -74,11 +74,22 @@ pub struct WindowInfo {
 pub trait Capturer {
     /// The next frame, `Unchanged` when nothing changed, or `Ended` when the source is gone.
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError>;
+
+    /// How long to wait before looking again at an unchanged screen, at least. A capturer
+    /// told of changes (X11 Damage, Desktop Duplication) looks cheaply and often; one that
+    /// must grab and compare the whole screen (GDI) not every few milliseconds.
+    fn idle_poll(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 impl<C: Capturer + ?Sized> Capturer for Box<C> {
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         (**self).capture()
+    }
+
+    fn idle_poll(&self) -> std::time::Duration {
+        (**self).idle_poll()
     }
 }
 

@@ -129,17 +129,67 @@ impl Injector for EnigoInjector {
     }
 
     fn key(&mut self, key: Key, down: bool) -> Result<(), InjectError> {
+        let missing = || InjectError::Refused(format!("{key:?} has no key on this platform"));
         #[cfg(windows)]
-        let raw = key.windows_scan_code();
+        {
+            windows_key(key.windows_scan_code().ok_or_else(missing)?, down)
+        }
         #[cfg(not(windows))]
-        let raw = key.x11_keycode().map(u16::from);
-        let raw = raw
-            .ok_or_else(|| InjectError::Refused(format!("{key:?} has no key on this platform")))?;
-        self.enigo.raw(raw, direction(down)).map_err(refused)
+        {
+            let keycode = key.x11_keycode().ok_or_else(missing)?;
+            self.enigo
+                .raw(u16::from(keycode), direction(down))
+                .map_err(refused)
+        }
     }
 
     fn text(&mut self, text: &str) -> Result<(), InjectError> {
         self.enigo.text(text).map_err(refused)
+    }
+}
+
+/// A key by its scan code through `SendInput`: the low byte as the scan code and the
+/// extended flag for the 0xE0 prefix, with the virtual key of that scan code (enigo's `raw` passes the prefix on in the scan code
+/// and flags only some keys as extended, so right Alt, the Windows keys or the arrows could
+/// come out as other keys).
+#[cfg(windows)]
+#[allow(unsafe_code)] // One FFI call with an INPUT built here.
+fn windows_key(scan: u16, down: bool) -> Result<(), InjectError> {
+    use windows::Win32::UI::Input::KeyboardAndMouse::{
+        INPUT, INPUT_0, INPUT_KEYBOARD, KEYBDINPUT, KEYEVENTF_EXTENDEDKEY, KEYEVENTF_KEYUP,
+        KEYEVENTF_SCANCODE, MAPVK_VSC_TO_VK_EX, MapVirtualKeyW, SendInput, VIRTUAL_KEY,
+    };
+    // Windows goes by the scan code and ignores the virtual key here; Wine goes by the
+    // virtual key, so it is given too.
+    // SAFETY: a pure lookup in the keyboard layout.
+    let vk = unsafe { MapVirtualKeyW(u32::from(scan), MAPVK_VSC_TO_VK_EX) };
+    let mut flags = KEYEVENTF_SCANCODE;
+    if scan & 0xff00 == 0xe000 {
+        flags |= KEYEVENTF_EXTENDEDKEY;
+    }
+    if !down {
+        flags |= KEYEVENTF_KEYUP;
+    }
+    let input = INPUT {
+        r#type: INPUT_KEYBOARD,
+        Anonymous: INPUT_0 {
+            ki: KEYBDINPUT {
+                wVk: VIRTUAL_KEY(u16::try_from(vk).unwrap_or(0)),
+                wScan: scan & 0xff,
+                dwFlags: flags,
+                time: 0,
+                dwExtraInfo: 0,
+            },
+        },
+    };
+    // SAFETY: one INPUT, sized as SendInput asks.
+    let sent = unsafe { SendInput(&[input], size_of::<INPUT>() as i32) };
+    if sent == 1 {
+        Ok(())
+    } else {
+        Err(InjectError::Refused(format!(
+            "Windows refused the key (scan code {scan:#06x})"
+        )))
     }
 }
 

@@ -7,8 +7,8 @@ use windows::Win32::Graphics::Gdi::{
     DeleteDC, DeleteObject, GdiFlush, HBITMAP, HDC, HGDIOBJ, SelectObject,
 };
 use windows::Win32::UI::WindowsAndMessaging::{
-    CURSOR_SHOWING, CURSORINFO, DI_NORMAL, DrawIconEx, GetCursorInfo, GetIconInfo, HCURSOR, HICON,
-    ICONINFO,
+    CURSOR_SHOWING, CURSORINFO, DI_NORMAL, DrawIconEx, GA_ROOT, GetAncestor, GetCursorInfo,
+    GetIconInfo, HCURSOR, HICON, ICONINFO, WindowFromPoint,
 };
 
 use crate::{CaptureError, Frame};
@@ -116,8 +116,9 @@ impl Canvas {
         }
     }
 
-    /// Draw the pointer in, for a canvas whose top-left corner is at `origin` on the screen.
-    pub(crate) fn draw_cursor(&mut self, origin: (i32, i32)) {
+    /// Draw the pointer in, for a canvas whose top-left corner is at `origin` on the screen;
+    /// with `only_over`, only while the pointer is over that top-level window.
+    pub(crate) fn draw_cursor(&mut self, origin: (i32, i32), only_over: Option<HWND>) {
         let mut info = CURSORINFO {
             cbSize: size_of::<CURSORINFO>() as u32,
             ..Default::default()
@@ -127,6 +128,12 @@ impl Canvas {
         unsafe {
             if GetCursorInfo(&mut info).is_err() || info.flags != CURSOR_SHOWING {
                 return;
+            }
+            if let Some(window) = only_over {
+                let under = WindowFromPoint(info.ptScreenPos);
+                if under.is_invalid() || GetAncestor(under, GA_ROOT) != window {
+                    return;
+                }
             }
             let (hot_x, hot_y) = match self.cursor {
                 Some((cursor, x, y)) if cursor == info.hCursor => (x, y),

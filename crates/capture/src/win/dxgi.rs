@@ -26,7 +26,9 @@ pub(crate) struct DuplicationCapturer {
     device: ID3D11Device,
     context: ID3D11DeviceContext,
     output: IDXGIOutput1,
-    duplication: IDXGIOutputDuplication,
+    /// None while the system refuses duplication (the secure desktop of a UAC prompt or
+    /// the lock screen is up): tried again at each capture.
+    duplication: Option<IDXGIOutputDuplication>,
     staging: Option<ID3D11Texture2D>,
     area: RECT,
     canvas: Canvas,
@@ -83,7 +85,7 @@ impl DuplicationCapturer {
                         device,
                         context,
                         output,
-                        duplication,
+                        duplication: Some(duplication),
                         staging: None,
                         area,
                         canvas,
@@ -142,21 +144,31 @@ impl DuplicationCapturer {
 
 impl Capturer for DuplicationCapturer {
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
+        let duplication = match &self.duplication {
+            Some(duplication) => duplication.clone(),
+            None => {
+                // SAFETY: a COM call on live interfaces.
+                match unsafe { self.output.DuplicateOutput(&self.device) } {
+                    Ok(duplication) => {
+                        self.staging = None;
+                        self.duplication = Some(duplication.clone());
+                        duplication
+                    }
+                    // Still the secure desktop: nothing new to show meanwhile.
+                    Err(_) => return Ok(Capture::Unchanged),
+                }
+            }
+        };
         let mut info = DXGI_OUTDUPL_FRAME_INFO::default();
         let mut resource: Option<IDXGIResource> = None;
         // SAFETY: out-parameters are locals; every acquired frame is released.
-        let acquired = unsafe {
-            self.duplication
-                .AcquireNextFrame(0, &mut info, &mut resource)
-        };
+        let acquired = unsafe { duplication.AcquireNextFrame(0, &mut info, &mut resource) };
         match acquired {
             Ok(()) => {}
             Err(e) if e.code() == DXGI_ERROR_WAIT_TIMEOUT => return Ok(Capture::Unchanged),
             Err(e) if e.code() == DXGI_ERROR_ACCESS_LOST => {
-                // A mode change or the secure desktop: duplicate again.
-                self.duplication = unsafe { self.output.DuplicateOutput(&self.device) }
-                    .map_err(|e| failed("Desktop Duplication after a display change", e))?;
-                self.staging = None;
+                // A mode change or the secure desktop: duplicate again at the next look.
+                self.duplication = None;
                 return Ok(Capture::Unchanged);
             }
             Err(e) => return Err(failed("Desktop Duplication", e)),
@@ -166,9 +178,10 @@ impl Capturer for DuplicationCapturer {
             None => Ok(()),
         };
         // SAFETY: releases the frame acquired above.
-        let _ = unsafe { self.duplication.ReleaseFrame() };
+        let _ = unsafe { duplication.ReleaseFrame() };
         copied?;
-        self.canvas.draw_cursor((self.area.left, self.area.top));
+        self.canvas
+            .draw_cursor((self.area.left, self.area.top), None);
         if !self.canvas.changed() {
             return Ok(Capture::Unchanged);
         }

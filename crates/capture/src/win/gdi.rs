@@ -10,6 +10,10 @@ use windows::Win32::UI::WindowsAndMessaging::{
 };
 
 use super::canvas::{Canvas, SCREEN};
+
+/// GDI has no damage: an unchanged screen costs a grab and a compare, so it is looked at
+/// again after a frame period, not every few milliseconds.
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(33);
 use super::{failed, primary_monitor};
 use crate::{Capture, CaptureError, Capturer};
 
@@ -74,11 +78,15 @@ impl Capturer for DesktopCapturer {
             )
         }
         .map_err(|e| failed("copying the screen", e))?;
-        self.canvas.draw_cursor((area.left, area.top));
+        self.canvas.draw_cursor((area.left, area.top), None);
         if !self.canvas.changed() {
             return Ok(Capture::Unchanged);
         }
         Ok(Capture::Frame(self.canvas.frame()))
+    }
+
+    fn idle_poll(&self) -> std::time::Duration {
+        IDLE_POLL
     }
 }
 
@@ -148,6 +156,9 @@ impl WindowCapturer {
 
     /// Whether `PrintWindow` rendered the window into the canvas.
     fn print(&mut self) -> bool {
+        if self.mode == Mode::Screen {
+            return false;
+        }
         if self.mode == Mode::Untried {
             for pixel in self.canvas.pixels_mut().chunks_exact_mut(4) {
                 pixel.copy_from_slice(&UNTOUCHED);
@@ -224,6 +235,9 @@ impl Capturer for WindowCapturer {
         if unsafe { IsIconic(self.window) }.as_bool() {
             return Ok(Capture::Ended("the shared window was closed or minimized"));
         }
+        if !unsafe { IsWindowVisible(self.window) }.as_bool() {
+            return Ok(Capture::Ended("the shared window was hidden"));
+        }
         let Some(rect) = window_rect(self.window) else {
             return Ok(Capture::Ended("the shared window was closed"));
         };
@@ -234,10 +248,17 @@ impl Capturer for WindowCapturer {
         if !self.print() {
             self.copy_from_screen(rect)?;
         }
-        self.canvas.draw_cursor((rect.left, rect.top));
+        // The pointer only while it is over the shared window itself: where it moves over
+        // other windows is not the customer's to share.
+        self.canvas
+            .draw_cursor((rect.left, rect.top), Some(self.window));
         if !self.canvas.changed() {
             return Ok(Capture::Unchanged);
         }
         Ok(Capture::Frame(self.canvas.frame()))
+    }
+
+    fn idle_poll(&self) -> std::time::Duration {
+        IDLE_POLL
     }
 }
