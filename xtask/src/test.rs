@@ -41,6 +41,22 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ])?)?;
+    // The seam a macOS agent would plug into stays portable: the platform-neutral crates
+    // type-check for macOS (no macOS backend exists yet).
+    crate::windows::ensure_rust_target("aarch64-apple-darwin")?;
+    exec(cargo().args([
+        "check",
+        "--target",
+        "aarch64-apple-darwin",
+        "--package",
+        "tandem-protocol",
+        "--package",
+        "tandem-session",
+        "--package",
+        "tandem-capture",
+        "--package",
+        "tandem-input",
+    ]))?;
     // The console's JavaScript against the protocol's golden fixtures.
     if !has_node() {
         ensure_packages(&["nodejs"])?;

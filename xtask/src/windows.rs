@@ -21,16 +21,21 @@ pub const WINE: &[&str] = &["wine", "wine64"];
 /// The mingw compilers and the Rust standard library for the Windows target.
 pub fn ensure_toolchain() -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;
+    ensure_rust_target(TARGET)
+}
+
+/// The Rust standard library for `target`, added with rustup when missing.
+pub fn ensure_rust_target(target: &str) -> anyhow::Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .context("rustup is needed to add the Windows target")?;
+        .with_context(|| format!("rustup is needed to add the Rust target {target}"))?;
     if !String::from_utf8_lossy(&installed.stdout)
         .lines()
-        .any(|t| t.trim() == TARGET)
+        .any(|t| t.trim() == target)
     {
-        println!("xtask: adding the Rust target {TARGET}");
-        exec(Command::new("rustup").args(["target", "add", TARGET]))?;
+        println!("xtask: adding the Rust target {target}");
+        exec(Command::new("rustup").args(["target", "add", target]))?;
     }
     Ok(())
 }
