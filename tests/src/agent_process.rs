@@ -87,6 +87,16 @@ impl AgentProcess {
             .clone()
     }
 
+    /// The agent's count of input events that reached nothing, from its latest status line.
+    pub fn dropped(&self) -> u64 {
+        self.output()
+            .rsplit("injected, ")
+            .next()
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Wait until the agent prints `text` after what earlier waits saw.
     pub async fn wait_for(&mut self, text: &str) -> anyhow::Result<()> {
         self.wait_for_within(text, Duration::from_secs(30)).await

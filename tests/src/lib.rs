@@ -868,6 +868,23 @@ impl Browser {
         self.click("#join-button").await
     }
 
+    /// The first video tile's place in the page, scrolled into view: (left, top, width,
+    /// height) in CSS pixels.
+    pub async fn video_rect(&self) -> anyhow::Result<(f64, f64, f64, f64)> {
+        let r = self
+            .client
+            .execute(
+                "const v = document.querySelector('figure.tile video');
+                 v.scrollIntoView({ block: 'center' });
+                 const r = v.getBoundingClientRect();
+                 return [r.left, r.top, r.width, r.height];",
+                vec![],
+            )
+            .await?;
+        let n = |i: usize| r[i].as_f64().unwrap_or(0.0);
+        Ok((n(0), n(1), n(2), n(3)))
+    }
+
     /// Log in on the console (from any page that needs it).
     pub async fn log_in(&self, base: &str, username: &str, password: &str) -> anyhow::Result<()> {
         self.goto(&format!("{base}/login")).await?;

@@ -18,26 +18,10 @@ use tandem_tests::{
 /// Where the recording window sits on the 640×480 display.
 const WINDOW: (i16, i16, u16, u16) = (40, 30, 560, 420);
 
-/// The video's place in the page: (left, top, width, height) in CSS pixels.
-async fn video_rect(viewer: &Browser) -> anyhow::Result<(f64, f64, f64, f64)> {
-    let r = viewer
-        .client
-        .execute(
-            "const v = document.querySelector('figure.tile video');
-             v.scrollIntoView({ block: 'center' });
-             const r = v.getBoundingClientRect();
-             return [r.left, r.top, r.width, r.height];",
-            vec![],
-        )
-        .await?;
-    let n = |i: usize| r[i].as_f64().unwrap_or(0.0);
-    Ok((n(0), n(1), n(2), n(3)))
-}
-
 /// Click with `button` (0 left, 2 right) on the video at the screen pixel (px, py); returns
 /// the pixel of the shared screen under the click point, as the viewer shows it.
 async fn click_at(viewer: &Browser, px: u32, py: u32, button: u64) -> anyhow::Result<(i16, i16)> {
-    let (left, top, width, height) = video_rect(viewer).await?;
+    let (left, top, width, height) = viewer.video_rect().await?;
     let (x, y) = (
         (left + f64::from(px) * width / 640.0).ceil(),
         (top + f64::from(py) * height / 480.0).ceil(),
@@ -79,24 +63,13 @@ async fn send_raw(viewer: &Browser, events: serde_json::Value) -> anyhow::Result
     Ok(sent.as_bool().unwrap_or(false))
 }
 
-/// The agent's count of input events that reached nothing, from its status line.
-fn dropped(agent: &AgentProcess) -> u64 {
-    agent
-        .output()
-        .rsplit("injected, ")
-        .next()
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 async fn wait_dropped(agent: &AgentProcess, at_least: u64) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while dropped(agent) < at_least {
+    while agent.dropped() < at_least {
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
             "the agent counted {} dropped input events, expected at least {at_least}",
-            dropped(agent)
+            agent.dropped()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -158,7 +131,7 @@ async fn c1_the_rep_in_control_clicks_and_types_on_the_customers_desktop() -> an
             tokio::time::Instant::now() < deadline,
             "no pointer motion ever arrived"
         );
-        let (left, top, _, _) = video_rect(&rep).await?;
+        let (left, top, _, _) = rep.video_rect().await?;
         let wiggle = MouseActions::new("mouse".into())
             .then(PointerAction::MoveTo {
                 duration: None,
@@ -254,7 +227,7 @@ async fn c1_the_rep_in_control_clicks_and_types_on_the_customers_desktop() -> an
 
     // A participant who does not hold control reaches nothing; the agent counts it.
     recorder.clear();
-    let before = dropped(&agent);
+    let before = agent.dropped();
     let forged = json!([
         {"type": "button", "button": "left", "down": true, "x": 0.5, "y": 0.5},
         {"type": "button", "button": "left", "down": false, "x": 0.5, "y": 0.5},
@@ -302,7 +275,7 @@ async fn c1_the_rep_in_control_clicks_and_types_on_the_customers_desktop() -> an
 
     // After the revoke, events from the former holder reach nothing.
     recorder.clear();
-    let before = dropped(&agent);
+    let before = agent.dropped();
     anyhow::ensure!(
         send_raw(&rep, forged).await?,
         "the rep's page has no open input channel"

@@ -20,27 +20,11 @@ const BLUE: u32 = 0x2040e0;
 const RED_AT: (i32, i32, i32, i32) = (80, 80, 480, 320);
 const BLUE_AT: (i32, i32, i32, i32) = (700, 140, 400, 300);
 
-/// The video's place in the page: (left, top, width, height) in CSS pixels.
-async fn video_rect(viewer: &Browser) -> anyhow::Result<(f64, f64, f64, f64)> {
-    let r = viewer
-        .client
-        .execute(
-            "const v = document.querySelector('figure.tile video');
-             v.scrollIntoView({ block: 'center' });
-             const r = v.getBoundingClientRect();
-             return [r.left, r.top, r.width, r.height];",
-            vec![],
-        )
-        .await?;
-    let n = |i: usize| r[i].as_f64().unwrap_or(0.0);
-    Ok((n(0), n(1), n(2), n(3)))
-}
-
 /// Left-click on the video at the desktop pixel (px, py); returns the desktop pixel under
 /// the click point as the page maps it.
 async fn click_at(viewer: &Browser, px: i32, py: i32) -> anyhow::Result<(i32, i32)> {
     let (w, h) = (f64::from(DESKTOP.0), f64::from(DESKTOP.1));
-    let (left, top, width, height) = video_rect(viewer).await?;
+    let (left, top, width, height) = viewer.video_rect().await?;
     let (x, y) = (
         (left + f64::from(px) * width / w).ceil(),
         (top + f64::from(py) * height / h).ceil(),
@@ -86,17 +70,6 @@ async fn sees_colour(viewer: &Browser, (x, y): (i32, i32), want: u32) -> anyhow:
     }
 }
 
-/// The agent's count of input events that reached nothing, from its status line.
-fn dropped(agent: &AgentProcess) -> u64 {
-    agent
-        .output()
-        .rsplit("injected, ")
-        .next()
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Send a left click at (x, y) of the shared surface straight down the page's input
 /// channel, as a modified console could, until the agent counts it as dropped.
 async fn drops_a_raw_click(
@@ -104,9 +77,9 @@ async fn drops_a_raw_click(
     agent: &AgentProcess,
     (x, y): (f64, f64),
 ) -> anyhow::Result<()> {
-    let before = dropped(agent);
+    let before = agent.dropped();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while dropped(agent) <= before {
+    while agent.dropped() <= before {
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
             "the agent never counted the click sent down the input channel as dropped: {}",
