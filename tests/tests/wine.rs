@@ -251,6 +251,25 @@ async fn the_windows_agent_shares_the_desktop_and_the_rep_controls_a_windows_win
     agent
         .wait_for("Sharing stopped: the support rep turned to another customer.")
         .await?;
+    // Every viewer's tile closes.
+    for viewer in [&rep, &bea] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !viewer
+            .client
+            .find_all(fantoccini::Locator::Css("figure.tile"))
+            .await?
+            .is_empty()
+        {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{}: the Windows agent's tile never closed after the switch",
+                viewer.person
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // And no frames leave the agent: its status line (every 2 s while capturing) stops.
+    // A negative, so it watches for two of its periods.
     let after_stop = agent.output().len();
     tokio::time::sleep(Duration::from_millis(4500)).await;
     let later = agent.output()[after_stop..].to_owned();
