@@ -24,6 +24,9 @@ pub struct InputStats {
     pub dropped: AtomicU64,
     /// Refused by the display.
     pub failed: AtomicU64,
+    /// Held back by the [`crate::Shield`]: sent while the customer was being asked, or
+    /// aimed at the agent's own window.
+    pub shielded: AtomicU64,
 }
 
 impl InputStats {
@@ -39,6 +42,7 @@ impl InputStats {
             &self.outside,
             &self.dropped,
             &self.failed,
+            &self.shielded,
         ]
         .iter()
         .map(|c| c.load(Ordering::Relaxed))
@@ -121,6 +125,12 @@ impl InputGate {
         }
     }
 
+    /// Let go of everything the holder holds down (the customer is being asked: nothing
+    /// stays pressed over the question).
+    pub fn release_held(&self) {
+        self.thread.release_all();
+    }
+
     /// Wait until every accepted event has been injected.
     pub fn sync(&self) {
         self.thread.sync();
@@ -134,6 +144,7 @@ mod tests {
     use super::*;
     use crate::event::MouseButton;
     use crate::inject::{InjectError, Injector, Surface};
+    use crate::shield::{Rect, Shield};
 
     /// Records what would have reached the desktop.
     #[derive(Clone, Default)]
@@ -181,12 +192,78 @@ mod tests {
     }
 
     fn gate() -> (InputGate, Recording) {
+        let (gate, recording, _) = shielded_gate();
+        (gate, recording)
+    }
+
+    fn shielded_gate() -> (InputGate, Recording, Arc<Shield>) {
         let recording = Recording::default();
         let injector = recording.clone();
         let stats = Arc::new(InputStats::default());
-        let thread = InputThread::spawn(move || Ok((injector, HalfCovered)), stats.clone())
-            .expect("the thread starts");
-        (InputGate::new(thread, stats), recording)
+        let shield = Arc::new(Shield::default());
+        let thread = InputThread::spawn(
+            move || Ok((injector, HalfCovered)),
+            stats.clone(),
+            shield.clone(),
+        )
+        .expect("the thread starts");
+        (InputGate::new(thread, stats), recording, shield)
+    }
+
+    #[test]
+    fn c1_nothing_is_injected_while_the_customer_is_asked() {
+        let (gate, rec, shield) = shielded_gate();
+        gate.set_holder(Some(HOLDER));
+        send(&gate, HOLDER, r#"{"type":"key","code":"KeyA","down":true}"#);
+        gate.sync();
+        assert_eq!(rec.take(), ["key 38 down"]);
+        // A question opens: what is held is let go, and nothing more gets through.
+        shield.set_paused(true);
+        gate.release_held();
+        send(
+            &gate,
+            HOLDER,
+            r#"{"type":"key","code":"Enter","down":true}"#,
+        );
+        send(
+            &gate,
+            HOLDER,
+            r#"{"type":"button","button":"left","down":true,"x":0.2,"y":0.2}"#,
+        );
+        gate.sync();
+        assert_eq!(rec.take(), ["key 38 up"]);
+        assert_eq!(gate.stats().shielded.load(Ordering::Relaxed), 2);
+        shield.set_paused(false);
+        send(&gate, HOLDER, r#"{"type":"move","x":0.1,"y":0.1}"#);
+        gate.sync();
+        assert_eq!(rec.take(), ["move 200,100"]);
+    }
+
+    #[test]
+    fn c1_the_agents_own_window_is_never_clicked() {
+        let (gate, rec, shield) = shielded_gate();
+        gate.set_holder(Some(HOLDER));
+        // The agent's window covers (150..250, 50..150) of the screen.
+        shield.set_rects(vec![Rect {
+            x: 150,
+            y: 50,
+            width: 100,
+            height: 100,
+        }]);
+        send(
+            &gate,
+            HOLDER,
+            r#"{"type":"button","button":"left","down":true,"x":0.1,"y":0.1}"#,
+        );
+        send(
+            &gate,
+            HOLDER,
+            r#"{"type":"wheel","x":0.1,"y":0.1,"dx":0,"dy":3}"#,
+        );
+        send(&gate, HOLDER, r#"{"type":"move","x":0.3,"y":0.5}"#);
+        gate.sync();
+        assert_eq!(rec.take(), ["move 400,300"]);
+        assert_eq!(gate.stats().shielded.load(Ordering::Relaxed), 2);
     }
 
     fn send(gate: &InputGate, from: u64, json: &str) {

@@ -11,6 +11,7 @@ use enigo::{Axis, Button, Coordinate, Direction, Enigo, Keyboard, Mouse, Setting
 
 use crate::event::MouseButton;
 use crate::gate::InputStats;
+use crate::shield::Shield;
 use crate::validate::{Action, Key};
 
 #[derive(Debug, thiserror::Error)]
@@ -209,9 +210,11 @@ pub struct InputThread {
 impl InputThread {
     /// Start the thread. `open` runs on it, so an injector need not be `Send`; its error,
     /// if any, is returned here.
+    /// Nothing reaches what `shield` protects.
     pub fn spawn<I, S>(
         open: impl FnOnce() -> Result<(I, S), InjectError> + Send + 'static,
         stats: Arc<InputStats>,
+        shield: Arc<Shield>,
     ) -> Result<Self, InjectError>
     where
         I: Injector + 'static,
@@ -232,7 +235,7 @@ impl InputThread {
                         return;
                     }
                 };
-                let mut held = Held::new(injector, surface, stats);
+                let mut held = Held::new(injector, surface, stats, shield);
                 for command in rx {
                     match command {
                         Command::Inject(action) => held.apply(action),
@@ -274,31 +277,55 @@ struct Held<I, S> {
     injector: I,
     surface: S,
     stats: Arc<InputStats>,
+    shield: Arc<Shield>,
     keys: BTreeSet<Key>,
     buttons: Vec<MouseButton>,
 }
 
 impl<I: Injector, S: Surface> Held<I, S> {
-    fn new(injector: I, surface: S, stats: Arc<InputStats>) -> Self {
+    fn new(injector: I, surface: S, stats: Arc<InputStats>, shield: Arc<Shield>) -> Self {
         Self {
             injector,
             surface,
             stats,
+            shield,
             keys: BTreeSet::new(),
             buttons: Vec::new(),
         }
     }
 
+    /// The screen pixel for a point of the shared surface, unless it is outside it
+    /// (counted) or the shield's (counted).
+    fn locate(&mut self, x: f64, y: f64) -> Result<(i32, i32), ()> {
+        match self.surface.locate(x, y) {
+            Some((px, py)) if self.shield.covers(px, py) => {
+                self.stats.shielded.fetch_add(1, Ordering::Relaxed);
+                Err(())
+            }
+            Some(point) => Ok(point),
+            None => {
+                self.outside();
+                Err(())
+            }
+        }
+    }
+
     fn apply(&mut self, action: Action) {
+        if self.shield.paused() {
+            // The customer is being asked something: not one event, not even a release
+            // (everything held was let go when the question came).
+            self.stats.shielded.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let result = match action {
-            Action::Move { x, y } => match self.surface.locate(x, y) {
-                Some((px, py)) => self.injector.move_to(px, py),
-                None => return self.outside(),
+            Action::Move { x, y } => match self.locate(x, y) {
+                Ok((px, py)) => self.injector.move_to(px, py),
+                Err(()) => return,
             },
             Action::Button { button, down, x, y } => {
                 if down {
-                    let Some((px, py)) = self.surface.locate(x, y) else {
-                        return self.outside();
+                    let Ok((px, py)) = self.locate(x, y) else {
+                        return;
                     };
                     self.buttons.retain(|b| *b != button);
                     self.buttons.push(button);
@@ -317,12 +344,12 @@ impl<I: Injector, S: Surface> Held<I, S> {
                     return self.stats.count_dropped();
                 }
             }
-            Action::Wheel { x, y, dx, dy } => match self.surface.locate(x, y) {
-                Some((px, py)) => self
+            Action::Wheel { x, y, dx, dy } => match self.locate(x, y) {
+                Ok((px, py)) => self
                     .injector
                     .move_to(px, py)
                     .and_then(|()| self.injector.wheel(dx, dy)),
-                None => return self.outside(),
+                Err(()) => return,
             },
             Action::Key { key, down } => {
                 if down {

@@ -9,9 +9,11 @@
 mod event;
 mod gate;
 mod inject;
+mod shield;
 mod validate;
 
 pub use event::{InputEvent, MouseButton};
 pub use gate::{InputGate, InputStats};
 pub use inject::{EnigoInjector, InjectError, Injector, InputThread, Surface};
+pub use shield::{Rect, Shield};
 pub use validate::{Action, Key, RATE_BURST, RATE_PER_SECOND, Rejected, Validator, keycode_for};
