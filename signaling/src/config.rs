@@ -238,6 +238,9 @@ pub struct Config {
     pub admin_password: Option<String>,
     pub public_url: Option<String>,
     pub reconnect_grace_secs: u64,
+    /// How long an agent token (and so a download carrying it) can be used: fixed at
+    /// [`crate::live::AGENT_TOKEN_LIFETIME`], not a setting; tests shorten it.
+    pub agent_token_lifetime: std::time::Duration,
     pub secure_cookies: bool,
     /// Serve HTTPS with these files (then cookies are Secure and HSTS is sent).
     pub tls: Option<TlsFiles>,
@@ -377,6 +380,7 @@ impl Config {
                 .or(file.public_url)
                 .map(|u| u.trim_end_matches('/').to_owned()),
             reconnect_grace_secs: flags.reconnect_grace.or(file.reconnect_grace).unwrap_or(30),
+            agent_token_lifetime: crate::live::AGENT_TOKEN_LIFETIME,
             secure_cookies: flags.secure_cookies
                 || file.secure_cookies.unwrap_or(false)
                 || tls.is_some(),
@@ -450,6 +454,7 @@ impl Config {
             admin_password: Some("admin-password".into()),
             public_url: None,
             reconnect_grace_secs: 30,
+            agent_token_lifetime: crate::live::AGENT_TOKEN_LIFETIME,
             secure_cookies: false,
             tls: None,
             acme: None,

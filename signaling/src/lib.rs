@@ -168,7 +168,13 @@ pub async fn build_with_store(
         None => (None, config.ice.clone()),
     };
     let (mail_tx, mail_rx) = mpsc::unbounded_channel();
-    let registry = Registry::new(jobs_tx, mail_tx, config.reconnect_grace_secs * 1000, ice);
+    let registry = Registry::new(
+        jobs_tx,
+        mail_tx,
+        config.reconnect_grace_secs * 1000,
+        ice,
+        config.agent_token_lifetime,
+    );
     mailer::spawn(
         mail_rx,
         store.clone(),

@@ -19,7 +19,10 @@ use tandem_session::{
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+mod agent_tokens;
 mod webacd;
+
+pub use agent_tokens::AGENT_TOKEN_LIFETIME;
 
 use crate::clock;
 use crate::mailer::{MailJob, MailJobs};
@@ -100,8 +103,8 @@ struct Conn {
 struct Live {
     session: Session,
     secret: String,
-    /// One-time agent tokens handed to this session's customers.
-    agent_tokens: Vec<String>,
+    /// The wake-up that hands customers without an agent a fresh agent token.
+    agent_token_renewal: Option<AbortHandle>,
     /// Where people reach this server, for links in invitations.
     base_url: String,
     /// The account behind every rep participant.
@@ -123,8 +126,8 @@ struct Inner {
     sessions: HashMap<SessionNumber, Live>,
     by_secret: HashMap<String, SessionNumber>,
     resume: HashMap<String, Seat>,
-    /// Agent token → the customer it attaches to.
-    agent_tokens: HashMap<String, Seat>,
+    /// Agent tokens → the customer each attaches to, with their lifetimes.
+    agent_tokens: agent_tokens::AgentTokens,
     /// Attached agent → its customer, to hand the customer a new token when it leaves.
     agents: HashMap<ParticipantId, ParticipantId>,
     conns: HashMap<ParticipantId, Conn>,
@@ -157,9 +160,13 @@ impl Registry {
         mail_jobs: MailJobs,
         reconnect_grace_ms: u64,
         ice: IceConfig,
+        agent_token_lifetime: Duration,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Registry {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                agent_tokens: agent_tokens::AgentTokens::new(agent_token_lifetime),
+                ..Inner::default()
+            }),
             store_jobs,
             mail_jobs,
             next_id: AtomicU64::new(1),
@@ -244,7 +251,7 @@ impl Registry {
             Live {
                 session,
                 secret: secret.clone(),
-                agent_tokens: Vec::new(),
+                agent_token_renewal: None,
                 base_url: base_url.to_owned(),
                 reps,
                 timers: HashMap::new(),
@@ -519,16 +526,29 @@ impl Registry {
         );
     }
 
-    /// The customer's agent attaches with the one-time token their page received.
+    /// The customer's agent attaches with the one-time token their page received (on a
+    /// command line, or built into the download). An expired token gets its own code, so
+    /// the agent can tell the customer to download it again.
     pub fn attach_agent(&self, conn: (u64, OutboundTx), token: &str) -> Result<Seat, Refusal> {
         let mut inner = self.lock();
-        let customer = inner.agent_tokens.get(token).copied().ok_or_else(|| {
-            Refusal::new(
-                ErrorCode::SessionNotFound,
-                "this agent token is not valid any more; copy the command again from your \
-                 support session page",
-            )
-        })?;
+        let customer = match inner.agent_tokens.redeem(token, clock::now()) {
+            Ok(customer) => customer,
+            Err(agent_tokens::Refused::Expired) => {
+                return Err(Refusal::new(
+                    ErrorCode::AgentTokenExpired,
+                    "this agent download (or command) has expired; go back to your support \
+                     session page in the browser and download the agent again, or copy the \
+                     new command shown there",
+                ));
+            }
+            Err(agent_tokens::Refused::Unknown) => {
+                return Err(Refusal::new(
+                    ErrorCode::SessionNotFound,
+                    "this agent token is not valid any more; copy the command again from your \
+                     support session page",
+                ));
+            }
+        };
         let name = inner
             .sessions
             .get(&customer.number)
@@ -552,35 +572,80 @@ impl Registry {
             rep_load_elsewhere: 0,
         };
         let seat = self.join(&mut inner, customer.number, join, conn, None)?;
-        inner.agent_tokens.remove(token);
+        // One agent per token, and none of the customer's other tokens stays usable.
+        inner.agent_tokens.forget_customer(customer.participant);
         inner.agents.insert(seat.participant, customer.participant);
         Ok(seat)
     }
 
-    /// A customer who is in the session and has no agent gets a fresh agent token.
+    /// The seat a live agent token belongs to, for a download that carries it. The token
+    /// stays usable: it is used up when the agent attaches.
+    pub fn agent_token_seat(&self, token: &str) -> Option<Seat> {
+        self.lock().agent_tokens.valid(token, clock::now())
+    }
+
+    /// A customer who is in the session and has no agent gets a fresh agent token (the
+    /// one before stays valid until it expires), and the session's renewal is rescheduled.
     fn issue_agent_token(&self, inner: &mut Inner, number: SessionNumber, customer: ParticipantId) {
-        inner
-            .agent_tokens
-            .retain(|_, seat| seat.participant != customer);
+        if !inner.sessions.contains_key(&number) {
+            return;
+        }
         let token = format!("agt_{}", clock::secret());
-        let Inner {
-            sessions,
-            agent_tokens,
-            ..
-        } = &mut *inner;
-        let Some(live) = sessions.get_mut(&number) else {
+        let seat = Seat {
+            number,
+            participant: customer,
+        };
+        inner.agent_tokens.issue(seat, token.clone(), clock::now());
+        self.schedule_agent_token_renewal(inner, number);
+        Self::deliver(inner, customer, ServerMessage::AgentToken { token });
+    }
+
+    /// Wake up when the session's next customer is due a fresh agent token (the pattern
+    /// of `set_timer`: one task per session, replaced on every change, aborted at the end).
+    fn schedule_agent_token_renewal(&self, inner: &mut Inner, number: SessionNumber) {
+        let Some(live) = inner.sessions.get_mut(&number) else {
             return;
         };
-        live.agent_tokens.retain(|t| agent_tokens.contains_key(t));
-        live.agent_tokens.push(token.clone());
-        inner.agent_tokens.insert(
-            token.clone(),
-            Seat {
-                number,
-                participant: customer,
-            },
-        );
-        Self::deliver(inner, customer, ServerMessage::AgentToken { token });
+        if let Some(old) = live.agent_token_renewal.take() {
+            old.abort();
+        }
+        let Some(at) = inner.agent_tokens.next_renewal(number) else {
+            return;
+        };
+        let delay = Duration::from_millis(at.0.saturating_sub(clock::now().0));
+        let me = self.me.clone();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(registry) = me.upgrade() {
+                registry.renew_agent_tokens(number);
+            }
+        });
+        live.agent_token_renewal = Some(task.abort_handle());
+    }
+
+    /// Customers still in the session without an agent get a fresh token before theirs
+    /// expires; anyone else's tokens are forgotten. Rescheduling replaces (and aborts) the
+    /// current wake-up, whichever task runs this, so one wake-up per session stays pending.
+    fn renew_agent_tokens(&self, number: SessionNumber) {
+        let mut inner = self.lock();
+        let Some(live) = inner.sessions.get(&number) else {
+            return;
+        };
+        let waiting_for_agent: Vec<ParticipantId> = live
+            .session
+            .participants()
+            .into_iter()
+            .filter(|p| p.role == tandem_protocol::Role::Customer && p.agent.is_none())
+            .map(|p| p.id)
+            .collect();
+        for seat in inner.agent_tokens.due(number, clock::now()) {
+            if waiting_for_agent.contains(&seat.participant) {
+                self.issue_agent_token(&mut inner, number, seat.participant);
+            } else {
+                inner.agent_tokens.forget_customer(seat.participant);
+            }
+        }
+        self.schedule_agent_token_renewal(&mut inner, number);
     }
 
     /// R2: come back after a lost connection. A rep's seat comes back only to a
@@ -627,8 +692,9 @@ impl Registry {
     /// A session command from a joined connection.
     pub fn command(&self, seat: Seat, message: ClientMessage) -> Result<(), Refusal> {
         let mut inner = self.lock();
-        if let ClientMessage::RetryInvite { invite } = message {
-            return self.retry_invite(&inner, seat, invite);
+        if let ClientMessage::RetryInvite { invite, language } = message {
+            let language = crate::mail::Language::from_tag(language.as_deref());
+            return self.retry_invite(&inner, seat, invite, language);
         }
         if let ClientMessage::WebacdTransfer { target, .. } = &message {
             Self::check_target(&inner, target)?;
@@ -761,20 +827,14 @@ impl Registry {
                     inner
                         .resume
                         .retain(|_, seat| seat.participant != participant);
-                    inner
-                        .agent_tokens
-                        .retain(|_, seat| seat.participant != participant);
+                    inner.agent_tokens.forget_customer(participant);
                     let Inner {
-                        sessions,
-                        resume,
-                        agent_tokens,
-                        ..
+                        sessions, resume, ..
                     } = &mut *inner;
                     if let Some(live) = sessions.get_mut(&number) {
                         // The session's own lists follow, so people who join and leave
                         // again and again leave nothing behind.
                         live.resume_tokens.retain(|t| resume.contains_key(t));
-                        live.agent_tokens.retain(|t| agent_tokens.contains_key(t));
                         live.reps.remove(&participant);
                     }
                     // A restarted agent needs a new token: its customer gets one (C1: and
@@ -831,7 +891,13 @@ impl Registry {
     }
 
     /// R3: a failed email invitation is sent again, for a rep of its session.
-    fn retry_invite(&self, inner: &Inner, seat: Seat, invite: u64) -> Result<(), Refusal> {
+    fn retry_invite(
+        &self,
+        inner: &Inner,
+        seat: Seat,
+        invite: u64,
+        language: crate::mail::Language,
+    ) -> Result<(), Refusal> {
         let role = inner
             .sessions
             .get(&seat.number)
@@ -849,6 +915,7 @@ impl Registry {
             id: i64::try_from(invite).unwrap_or(-1),
             session: seat.number.digits(),
             notify: seat.participant,
+            language,
         };
         self.mail_jobs
             .send(job)
@@ -862,6 +929,7 @@ impl Registry {
             return;
         };
         let number = invitation.session.digits();
+        let language = crate::mail::Language::from_tag(invitation.language.as_deref());
         let link = match invitation.invitee {
             Invitee::Customer => format!("{}/j/{}", live.base_url, live.secret),
             Invitee::SupportRep => format!("{}/session/{number}?assist=1", live.base_url),
@@ -883,7 +951,7 @@ impl Registry {
                 invitee: record.invitee,
                 address: record.address.clone(),
                 state: InviteState::OwnEmailProgram {
-                    mailto: crate::mail::mailto(&record),
+                    mailto: crate::mail::mailto(&record, language),
                 },
             };
             Self::deliver(inner, invitation.by, status);
@@ -892,6 +960,7 @@ impl Registry {
         let job = MailJob::Send {
             invitation: record,
             notify: invitation.by,
+            language,
         };
         if self.mail_jobs.send(job).is_err() {
             tracing::error!("the mailer has stopped; an invitation was not sent");
@@ -908,8 +977,9 @@ impl Registry {
         for token in &live.resume_tokens {
             inner.resume.remove(token);
         }
-        for token in &live.agent_tokens {
-            inner.agent_tokens.remove(token);
+        inner.agent_tokens.forget_session(number);
+        if let Some(renewal) = &live.agent_token_renewal {
+            renewal.abort();
         }
         inner
             .agents

@@ -8,7 +8,7 @@ use tandem_protocol::{ErrorCode, InviteState, ParticipantId, ServerMessage};
 use tokio::sync::mpsc;
 
 use crate::live::Registry;
-use crate::mail;
+use crate::mail::{self, Language};
 use crate::store::{InvitationRecord, SmtpSettings, Store};
 
 #[derive(Debug)]
@@ -17,12 +17,16 @@ pub enum MailJob {
     Send {
         invitation: InvitationRecord,
         notify: ParticipantId,
+        /// The email's language: the inviting console's (not kept with the invitation).
+        language: Language,
     },
     /// Send a failed invitation of this session again.
     Retry {
         id: i64,
         session: String,
         notify: ParticipantId,
+        /// The email's language: the retrying console's.
+        language: Language,
     },
 }
 
@@ -71,27 +75,30 @@ struct Mailer {
 
 impl Mailer {
     async fn run(&self, job: MailJob) {
-        let (record, notify) = match job {
-            MailJob::Send { invitation, notify } => {
-                match self.store.create_invitation(&invitation).await {
-                    Ok(record) => (record, notify),
-                    Err(e) => {
-                        tracing::error!("could not record an invitation: {e}");
-                        self.refuse(
-                            notify,
-                            "the invitation could not be recorded; please try again".into(),
-                        );
-                        return;
-                    }
+        let (record, notify, language) = match job {
+            MailJob::Send {
+                invitation,
+                notify,
+                language,
+            } => match self.store.create_invitation(&invitation).await {
+                Ok(record) => (record, notify, language),
+                Err(e) => {
+                    tracing::error!("could not record an invitation: {e}");
+                    self.refuse(
+                        notify,
+                        "the invitation could not be recorded; please try again".into(),
+                    );
+                    return;
                 }
-            }
+            },
             MailJob::Retry {
                 id,
                 session,
                 notify,
+                language,
             } => match self.store.invitation(id).await {
                 Ok(Some(record)) if record.session == session && record.state == "failed" => {
-                    (record, notify)
+                    (record, notify, language)
                 }
                 Ok(Some(record)) if record.session == session => {
                     self.refuse(
@@ -116,7 +123,7 @@ impl Mailer {
         };
         self.status(&record, notify, InviteState::Sending);
         let outcome = match settings(self.store.as_ref(), self.configured.as_ref()).await {
-            Some(settings) => mail::send(&settings, &record).await,
+            Some(settings) => mail::send(&settings, &record, language).await,
             None => Err(
                 "this server has no mail server configured; use your own email program \
                          or copy the join link"

@@ -1,15 +1,19 @@
 //! The web console's pages and static files, embedded in the binary (no build step).
 //! Rep and admin pages are only served to a logged-in rep or admin.
 
-use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use rust_embed::RustEmbed;
+use tandem_protocol::launch::{self, Launch};
+use tokio::io::AsyncReadExt;
 use tower_http::services::ServeFile;
 
 use crate::AppState;
 use crate::auth::account_from_headers;
+use crate::error::AppError;
 
 /// The pages, by route. Rep and admin pages go out only through their routes' login checks,
 /// so no page is reachable under `/assets/`.
@@ -30,6 +34,12 @@ const STYLE: &str = include_str!("../web/style.css");
 #[derive(RustEmbed)]
 #[folder = "web/js/"]
 struct Scripts;
+
+/// The console's translations, at `/assets/locales/<lang>/<file>.ftl` (Fluent; read by
+/// `web/js/i18n.js`, see docs/i18n.md). Only `.ftl` files are served from here.
+#[derive(RustEmbed)]
+#[folder = "web/locales/"]
+struct Locales;
 
 /// What a page may load from `/assets/js/`: code, styles, images and fonts, never markup.
 const ASSET_TYPES: &[&str] = &[
@@ -73,6 +83,28 @@ fn script(path: &str) -> Response {
         }
         None => not_found(),
     }
+}
+
+/// A catalogue, `<lang>/<file>.ftl`: nothing else lives under `/assets/locales/`.
+fn catalogue(path: &str) -> Response {
+    let well_formed = path.split_once('/').is_some_and(|(lang, file)| {
+        plain_name(lang) && file.strip_suffix(".ftl").is_some_and(plain_name)
+    });
+    if !well_formed {
+        return not_found();
+    }
+    match Locales::get(path) {
+        Some(file) => served("text/plain; charset=utf-8", file.data.into_owned()),
+        None => not_found(),
+    }
+}
+
+/// Letters, digits, `-` and `_` only: no separators, no dots, nothing to climb out with.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn not_found() -> Response {
@@ -149,14 +181,14 @@ pub async fn join_link(Path(_secret): Path<String>) -> Response {
     page(html::JOIN)
 }
 
-/// `/assets/style.css` and `/assets/js/…`; nothing else.
+/// `/assets/style.css`, `/assets/js/…` and `/assets/locales/<lang>/<file>.ftl`; nothing else.
 #[utoipa::path(
     get,
     path = "/assets/{path}",
     tag = "pages",
-    params(("path" = String, Path, description = "`style.css` or `js/<file>`; the route takes the rest of the path (axum `{*path}`)")),
+    params(("path" = String, Path, description = "`style.css`, `js/<file>` or `locales/<lang>/<file>.ftl`; the route takes the rest of the path (axum `{*path}`)")),
     responses(
-        (status = 200, description = "The stylesheet or a script module"),
+        (status = 200, description = "The stylesheet, a script module or a translation catalogue (Fluent)"),
         (status = 404, description = "Anything else", content_type = "text/plain"),
     )
 )]
@@ -164,6 +196,7 @@ pub async fn asset(Path(path): Path<String>) -> Response {
     match path.split_once('/') {
         None if path == "style.css" => served("text/css; charset=utf-8", STYLE),
         Some(("js", script_path)) => script(script_path),
+        Some(("locales", catalogue_path)) => catalogue(catalogue_path),
         _ => not_found(),
     }
 }
@@ -186,53 +219,82 @@ async fn rep_page(
     }
 }
 
-/// The agent for customers (Linux x86-64), from the configured path only. Streamed from
-/// disk (ServeFile), so a slow or stalled download holds a small buffer, not the binary;
-/// ServeFile also answers Range, HEAD and If-Modified-Since requests.
+/// A download's query: with the customer's agent token, the agent is built for them.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadQuery {
+    /// The agent token the customer's join page holds (`agt_…`, protocol.md
+    /// `agent_token`). The download is then the agent with a launch trailer (the server's
+    /// address, this token and the session number) appended, so opening the file attaches
+    /// it to the customer without a command. Without it: the plain agent.
+    token: Option<String>,
+}
+
+/// The agent for customers (Linux x86-64), from the configured path only. Without a
+/// token: the plain binary, streamed from disk (ServeFile), so a slow or stalled download
+/// holds a small buffer, not the binary; ServeFile also answers Range, HEAD and
+/// If-Modified-Since requests. With `?token=`: the same binary followed by the launch
+/// trailer, streamed, as `tandem-support-<session number>` (no Range).
 #[utoipa::path(
     get,
     path = "/download/tandem-agent",
     tag = "pages",
+    params(DownloadQuery),
     responses(
-        (status = 200, description = "The agent binary (Linux x86-64), as an attachment named tandem-agent", content_type = "application/octet-stream"),
-        (status = 206, description = "A byte range of it (Range requests)", content_type = "application/octet-stream"),
+        (status = 200, description = "The agent binary (Linux x86-64), as an attachment named tandem-agent; with a token, followed by its launch trailer (docs/agent.md, \"Double-click launch\"), as an attachment named tandem-support-<session number>, Cache-Control: no-store", content_type = "application/octet-stream"),
+        (status = 206, description = "A byte range of the plain binary (Range requests without a token)", content_type = "application/octet-stream"),
         (status = 404, description = "The server has no agent binary configured, or it is unreadable", content_type = "text/plain"),
+        (status = 410, description = "The token is not a live agent token (unknown, used or expired; the answer is the same): a sentence asking the customer to open the join page again", content_type = "text/plain"),
     )
 )]
-pub async fn agent_download(State(state): State<AppState>, request: Request) -> Response {
+pub async fn agent_download(
+    State(state): State<AppState>,
+    Query(query): Query<DownloadQuery>,
+    request: Request,
+) -> Response {
     let agent = Download {
         path: state.config.agent_binary.as_deref(),
         disposition: "attachment; filename=\"tandem-agent\"",
+        extension: "",
         mime: mime_guess::mime::APPLICATION_OCTET_STREAM,
         not_set_up: "The agent download is not set up on this server. Ask your support rep \
                      how to get tandem-agent.",
     };
-    agent.serve(request).await
+    agent.serve(&state, query.token, request).await
 }
 
-/// The agent for customers on Windows (x86-64), served as the Linux one is. The page asks
-/// for it with HEAD first, to say so when it is not set up instead of offering a dead link.
+/// The agent for customers on Windows (x86-64), served as the Linux one is (with
+/// `?token=`: as `tandem-support-<session number>.exe`, launch trailer appended). The page
+/// asks for the plain one with HEAD first, to say so when it is not set up instead of
+/// offering a dead link.
 #[utoipa::path(
     get,
     path = "/download/tandem-agent.exe",
     tag = "pages",
+    params(DownloadQuery),
     responses(
-        (status = 200, description = "The agent (Windows x86-64), as an attachment named tandem-agent.exe", content_type = "application/vnd.microsoft.portable-executable"),
-        (status = 206, description = "A byte range of it (Range requests)", content_type = "application/vnd.microsoft.portable-executable"),
+        (status = 200, description = "The agent (Windows x86-64), as an attachment named tandem-agent.exe; with a token, followed by its launch trailer, as an attachment named tandem-support-<session number>.exe, Cache-Control: no-store", content_type = "application/vnd.microsoft.portable-executable"),
+        (status = 206, description = "A byte range of the plain binary (Range requests without a token)", content_type = "application/vnd.microsoft.portable-executable"),
         (status = 404, description = "The server has no Windows agent configured, or it is unreadable", content_type = "text/plain"),
+        (status = 410, description = "The token is not a live agent token (unknown, used or expired; the answer is the same): a sentence asking the customer to open the join page again", content_type = "text/plain"),
     )
 )]
-pub async fn agent_download_windows(State(state): State<AppState>, request: Request) -> Response {
+pub async fn agent_download_windows(
+    State(state): State<AppState>,
+    Query(query): Query<DownloadQuery>,
+    request: Request,
+) -> Response {
     let agent = Download {
         path: state.config.agent_binary_windows.as_deref(),
         disposition: "attachment; filename=\"tandem-agent.exe\"",
+        extension: ".exe",
         mime: PORTABLE_EXECUTABLE
             .parse()
             .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM),
         not_set_up: "The Windows agent download is not set up on this server. Ask your \
                      support rep how to get tandem-agent.exe.",
     };
-    agent.serve(request).await
+    agent.serve(&state, query.token, request).await
 }
 
 /// IANA's media type for Windows executables.
@@ -244,16 +306,29 @@ struct Download<'a> {
     path: Option<&'a std::path::Path>,
     /// The Content-Disposition: an attachment with the name the customer's commands use.
     disposition: &'static str,
+    /// How the personal download's name ends (`.exe`, or nothing).
+    extension: &'static str,
     mime: mime_guess::Mime,
     not_set_up: &'static str,
 }
 
+/// The answer to a download whose token is not live, the same whether it never existed,
+/// was used, or expired.
+const TOKEN_GONE: &str = "This download link is no longer valid. Open your support session's \
+                          join page again (or go back to it) and download the agent from there.";
+
+/// How much of the binary a personal download reads at a time.
+const CHUNK_BYTES: usize = 64 * 1024;
+
 impl Download<'_> {
-    async fn serve(self, request: Request) -> Response {
+    async fn serve(self, state: &AppState, token: Option<String>, request: Request) -> Response {
         let unavailable = || (StatusCode::NOT_FOUND, self.not_set_up).into_response();
         let Some(path) = self.path else {
             return unavailable();
         };
+        if let Some(token) = token {
+            return self.personal(state, path, token, request.headers()).await;
+        }
         match ServeFile::new_with_mime(path, &self.mime)
             .try_call(request)
             .await
@@ -278,6 +353,79 @@ impl Download<'_> {
                 unavailable()
             }
         }
+    }
+
+    /// The binary with the customer's launch trailer after it, streamed: the file in
+    /// chunks, then the trailer. Content-Length is both together.
+    async fn personal(
+        &self,
+        state: &AppState,
+        path: &std::path::Path,
+        token: String,
+        headers: &HeaderMap,
+    ) -> Response {
+        let Some(seat) = state.registry.agent_token_seat(&token) else {
+            return (StatusCode::GONE, TOKEN_GONE).into_response();
+        };
+        let launch = Launch {
+            server: state.base_url(headers),
+            token,
+            session: Some(seat.number),
+        };
+        if let Err(e) = launch::check(&launch) {
+            return AppError::internal(format!("the launch trailer would not be read: {e}"))
+                .into_response();
+        }
+        let opened = async {
+            let file = tokio::fs::File::open(path).await?;
+            let meta = file.metadata().await?;
+            if !meta.is_file() {
+                return Err(std::io::Error::other("not a file"));
+            }
+            Ok((file, meta.len()))
+        };
+        let (file, len) = match opened.await {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::error!("cannot read the agent binary {}: {e}", path.display());
+                return (StatusCode::NOT_FOUND, self.not_set_up).into_response();
+            }
+        };
+        let trailer = launch::encode(&launch);
+        let total = len + trailer.len() as u64;
+        // At most `len` bytes of the file, whatever happens to it meanwhile, so the
+        // trailer is where the Content-Length says the end is.
+        let binary = futures_util::stream::try_unfold(file.take(len), |mut file| async move {
+            let mut chunk = vec![0u8; CHUNK_BYTES];
+            let read = file.read(&mut chunk).await?;
+            if read == 0 {
+                return Ok::<_, std::io::Error>(None);
+            }
+            chunk.truncate(read);
+            Ok(Some((Bytes::from(chunk), file)))
+        });
+        let body = binary.chain(futures_util::stream::once(async move {
+            Ok(Bytes::from(trailer))
+        }));
+        let name = format!(
+            "attachment; filename=\"tandem-support-{}{}\"",
+            seat.number.digits(),
+            self.extension
+        );
+        let mut response = Response::new(Body::from_stream(body));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(self.mime.as_ref())
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        );
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+        if let Ok(name) = HeaderValue::from_str(&name) {
+            headers.insert(header::CONTENT_DISPOSITION, name);
+        }
+        // It carries a credential: no cache keeps a copy.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
     }
 }
 
@@ -327,4 +475,39 @@ pub async fn session(
 )]
 pub async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
     rep_page(&state, &headers, html::ADMIN, true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_has_its_console_catalogue_served_as_text() {
+        for lang in ["en", "nb"] {
+            let r = catalogue(&format!("{lang}/console.ftl"));
+            assert_eq!(r.status(), StatusCode::OK, "{lang}");
+            let mime = r.headers()[header::CONTENT_TYPE].to_str().expect("ascii");
+            assert!(mime.starts_with("text/plain"), "{lang}: {mime}");
+        }
+    }
+
+    #[test]
+    fn only_catalogues_are_served_under_locales() {
+        for path in [
+            "",
+            "en",
+            "en/",
+            "en/console",
+            "en/console.txt",
+            "en/../en/console.ftl",
+            "../js/i18n.js",
+            "/en/console.ftl",
+            "en/sub/console.ftl",
+            "en\\console.ftl",
+            "xx/console.ftl",
+            "en/.ftl",
+        ] {
+            assert_eq!(catalogue(path).status(), StatusCode::NOT_FOUND, "{path:?}");
+        }
+    }
 }

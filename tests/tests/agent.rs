@@ -174,6 +174,8 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
     // The customer joins in the browser; the page shows the attach command.
     let ann = chrome.media_browser("ann").await?;
     ann.join(&link, "Ann").await?;
+    // The command for a terminal is folded under "Advanced" (the download needs none).
+    ann.click("#agent-advanced summary").await?;
     let command = ann
         .wait_text("#agent-command", "./tandem-agent attach --server")
         .await?;

@@ -55,9 +55,18 @@ pub enum ClientMessage {
         /// True: the server returns a prefilled `mailto:` instead of sending mail itself.
         #[serde(default)]
         own_email_program: bool,
+        /// The email's language, the inviting console's (`en`, `nb`); absent or unknown:
+        /// English.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        language: Option<String>,
     },
     /// Send a failed invitation again (R3). Handled by the server, which keeps invitations.
-    RetryInvite { invite: u64 },
+    RetryInvite {
+        invite: u64,
+        /// As `invite`'s `language`: the retrying console's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        language: Option<String>,
+    },
     /// Ask the active customer's agent to share (the agent asks the customer, C1).
     RequestShare,
     /// The customer refused to share (sent by the agent, C1).

@@ -59,6 +59,9 @@ pub enum ErrorCode {
     NoPendingRequest,
     /// This customer already has an agent attached.
     AgentAlreadyAttached,
+    /// The agent token was real but its time ran out (an old download, or a command
+    /// copied long ago): open the join page again for a fresh one.
+    AgentTokenExpired,
     /// A WebACD transfer is under way; only its receiver may take the session.
     TransferPending,
     /// No WebACD transfer is waiting for this rep.

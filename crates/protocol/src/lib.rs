@@ -8,6 +8,7 @@
 mod client;
 mod error;
 mod ids;
+pub mod launch;
 mod server;
 mod types;
 

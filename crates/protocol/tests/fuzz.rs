@@ -551,9 +551,14 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                 invitee,
                 address,
                 own_email_program,
+                language: None,
             })
             .boxed(),
-        id().prop_map(|invite| C::RetryInvite { invite }).boxed(),
+        id().prop_map(|invite| C::RetryInvite {
+            invite,
+            language: None,
+        })
+        .boxed(),
         source.prop_map(|source| C::StartShare { source }).boxed(),
         share().prop_map(|share| C::StopShare { share }).boxed(),
         share().prop_map(|share| C::ViewShare { share }).boxed(),

@@ -47,6 +47,8 @@ pub struct Invitation {
     pub invitee: Invitee,
     pub address: String,
     pub own_email_program: bool,
+    /// The email's language as the console named it (the server reads it, R3).
+    pub language: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -75,6 +75,7 @@ impl Session {
         invitee: Invitee,
         address: String,
         own_email_program: bool,
+        language: Option<String>,
         out: &mut Outbox,
     ) -> Result<(), SessionError> {
         let rep = self.require_active_rep(from, "only a support rep can send invitations")?;
@@ -87,6 +88,7 @@ impl Session {
             invitee,
             address: address.clone(),
             own_email_program,
+            language,
         }));
         out.audit(
             self.actor(from),

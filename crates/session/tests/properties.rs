@@ -63,6 +63,7 @@ fn command() -> impl Strategy<Value = C> {
                 invitee: Invitee::Customer,
                 address: a.into(),
                 own_email_program: false,
+                language: None,
             }
         }),
         1 => Just(C::RequestShare),

@@ -234,6 +234,7 @@ fn r3_invitations_by_email_to_customers_and_reps() {
                 invitee: *invitee,
                 address: (*address).into(),
                 own_email_program: *own,
+                language: Some("nb".into()),
             },
         );
         match (result, expected) {
@@ -248,6 +249,11 @@ fn r3_invitations_by_email_to_customers_and_reps() {
                 assert_eq!(invitation.address, address.trim());
                 assert_eq!(invitation.invitee, *invitee);
                 assert_eq!(invitation.own_email_program, *own);
+                assert_eq!(
+                    invitation.language.as_deref(),
+                    Some("nb"),
+                    "passed on to the mail"
+                );
                 assert_eq!(invitation.by_name, "Rita Rep");
                 assert!(
                     audits(&out)
@@ -272,6 +278,7 @@ fn r3_customers_cannot_send_invitations() {
                 invitee: Invitee::Customer,
                 address: "friend@example.com".into(),
                 own_email_program: false,
+                language: None,
             },
         )
         .expect_err("customer");

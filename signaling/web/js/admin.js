@@ -1,7 +1,9 @@
 // Administration: site settings (R4), reps and their roles, WebACD queues, the audit log.
 
 import { api, logout } from './api.js';
-import { $, h, replace, show } from './dom.js';
+import { $, h, ht, replace, show } from './dom.js';
+import { language, localize } from './i18n.js';
+import './language-picker.js';
 
 $('#logout').addEventListener('click', logout);
 const fail = (e) => show($('#error'), e.message);
@@ -27,9 +29,11 @@ $('#settings').addEventListener('submit', async (event) => {
 
 async function loadMail() {
   const m = await api('GET', '/api/admin/mail');
-  $('#mail-status').textContent = m.configured
-    ? `Invitations are sent through ${m.host}:${m.port}` + (m.source === 'config' ? ' (from the server configuration; saving here overrides it).' : '.')
-    : 'No mail server is set: reps can still invite with their own email program or a copied link.';
+  if (!m.configured) localize($('#mail-status'), 'admin-mail-none');
+  else {
+    localize($('#mail-status'), m.source === 'config' ? 'admin-mail-status-config' : 'admin-mail-status',
+      { host: m.host, port: String(m.port) });
+  }
   if (m.configured) {
     $('#mail-host').value = m.host; $('#mail-port').value = m.port; $('#mail-tls').value = m.tls;
     $('#mail-username').value = m.username || ''; $('#mail-from').value = m.from;
@@ -95,16 +99,16 @@ async function loadQueues() {
         try { await api('PUT', `/api/admin/queues/${q.id}/members`, { members }); await loadQueues(); } catch (e) { fail(e); }
       },
     }), a.display_name)),
-    agents.length ? null : h('span', { class: 'muted' }, 'No WebACD agents yet.'),
+    agents.length ? null : ht('span', { class: 'muted' }, 'admin-no-agents'),
     h('label', { class: 'check auto-assign' }, h('input', {
       type: 'checkbox', checked: q.auto_assign,
       onchange: async (event) => {
         try { await api('PATCH', `/api/admin/queues/${q.id}`, { auto_assign: event.target.checked }); await loadQueues(); } catch (e) { fail(e); }
       },
-    }), 'Assign automatically (to the available agent with the fewest sessions)'),
-    h('button', { class: 'secondary', onclick: async () => {
+    }), ht('span', {}, 'admin-auto-assign')),
+    ht('button', { class: 'secondary', onclick: async () => {
       try { await api('DELETE', `/api/admin/queues/${q.id}`); await loadQueues(); } catch (e) { fail(e); }
-    } }, 'Delete'))) : h('p', { class: 'muted' }, 'No queues yet.'));
+    } }, 'admin-delete'))) : ht('p', { class: 'muted' }, 'admin-no-queues'));
 }
 
 $('#new-queue').addEventListener('submit', async (event) => {
@@ -115,8 +119,9 @@ $('#new-queue').addEventListener('submit', async (event) => {
 async function loadAudit() {
   const entries = await api('GET', '/api/admin/audit?limit=200');
   replace($('#audit'), entries.map((e) => h('tr', {},
-    h('td', {}, new Date(e.at).toLocaleString()), h('td', {}, e.session.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3')),
-    h('td', {}, e.actor || '—'), h('td', {}, e.action.replaceAll('_', ' ')))));
+    h('td', {}, new Date(e.at).toLocaleString(language())), h('td', {}, e.session.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3')),
+    h('td', {}, e.actor || '—'),
+    ht('td', {}, 'admin-audit-action', { action: e.action, label: e.action.replaceAll('_', ' ') }))));
 }
 
 // C3: the audit log is a hash chain; say whether it is intact, and show its head so that it
@@ -127,15 +132,14 @@ async function loadAuditChain() {
   if (chain.intact) {
     box.className = 'notice';
     replace(box,
-      h('div', { class: 'chain-state' }, `Audit log intact: ${chain.records} records, chain head `,
-        chain.head ? h('code', { title: chain.head }, `${chain.head.slice(0, 12)}…`) : 'none yet (the log is empty)'),
-      chain.head ? h('div', { class: 'muted' }, 'Full head: ', h('code', { class: 'chain-head' }, chain.head),
-        '. Note it down elsewhere now and then: a later check can then show that no newer records were removed.') : null);
+      h('div', { class: 'chain-state' }, ht('span', {}, 'admin-chain-intact', { records: chain.records }), ' ',
+        chain.head ? h('code', { title: chain.head }, `${chain.head.slice(0, 12)}…`) : ht('span', {}, 'admin-chain-empty')),
+      chain.head ? h('div', { class: 'muted' }, ht('span', {}, 'admin-chain-full-head'), ' ', h('code', { class: 'chain-head' }, chain.head),
+        ht('span', {}, 'admin-chain-note')) : null);
   } else {
     box.className = 'alert';
-    replace(box, h('div', { class: 'chain-state' }, h('strong', {}, 'Audit log tampered: '), `${chain.problem}.`),
-      h('div', {}, `The ${chain.records} records before #${chain.bad_record} are intact. `
-        + 'Check from the server with: tandem-signaling audit verify'));
+    replace(box, h('div', { class: 'chain-state' }, ht('strong', {}, 'admin-chain-tampered'), ' ', `${chain.problem}.`),
+      ht('div', {}, 'admin-chain-intact-before', { records: chain.records, bad: String(chain.bad_record) }));
   }
   box.hidden = false;
 }

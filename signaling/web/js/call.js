@@ -4,7 +4,8 @@
 // leave, and end for everyone (the starter or the primary rep). Used by the rep's console
 // and the customer's page.
 
-import { h, replace } from './dom.js';
+import { h, ht, replace } from './dom.js';
+import { t } from './i18n.js';
 import { msg } from './protocol.js';
 import { insecureReason } from './secure.js';
 
@@ -47,19 +48,19 @@ export class Call {
   }
 
   async start() {
-    const insecure = insecureReason('A call', 'getUserMedia');
+    const insecure = insecureReason('call', 'getUserMedia');
     if (insecure) return this.onError(insecure);
-    try { await this.media(false); } catch (e) { return this.onError(`Your microphone is not available: ${e.message}`); }
+    try { await this.media(false); } catch (e) { return this.onError(t('call-no-microphone', { video: 'no', error: e.message })); }
     this.send(msg.startCall());
   }
 
   async join(video) {
-    const insecure = insecureReason('A call', 'getUserMedia');
+    const insecure = insecureReason('call', 'getUserMedia');
     if (insecure) return this.onError(insecure);
     this.joining = true;
     try { await this.media(video); } catch (e) {
       this.joining = false;
-      return this.onError(`Your microphone${video ? ' or camera' : ''} is not available: ${e.message}`);
+      return this.onError(t('call-no-microphone', { video: video ? 'yes' : 'no', error: e.message }));
     }
     this.send(msg.joinCall(video));
   }
@@ -68,7 +69,7 @@ export class Call {
     const me = this.me();
     if (!me || !this.local) return;
     const muted = !me.muted;
-    for (const t of this.local.getAudioTracks()) t.enabled = !muted;
+    for (const track of this.local.getAudioTracks()) track.enabled = !muted;
     this.send(msg.callMedia(muted, me.video));
   }
 
@@ -99,7 +100,7 @@ export class Call {
   hangUp() {
     for (const other of [...this.peers.keys()]) this.closePeer(other);
     this.early.clear();
-    if (this.local) for (const t of this.local.getTracks()) t.stop();
+    if (this.local) for (const track of this.local.getTracks()) track.stop();
     this.local = null;
     this.joining = false;
   }
@@ -184,23 +185,29 @@ export class Call {
   render() {
     const info = this.info;
     const me = this.me();
-    const button = (id, label, onclick, cls = 'secondary') => h('button', { id, class: cls, onclick }, label);
+    const button = (id, label, onclick, cls = 'secondary') => ht('button', { id, class: cls, onclick }, label);
+    const yes = (flag) => (flag ? 'yes' : 'no');
     const status = !info
-      ? 'No call.'
-      : `Call started by ${this.nameOf(info.started_by)} · ${info.members.length} in the call: ${info.members
-        .map((m) => `${this.nameOf(m.participant)}${m.muted ? ' (muted)' : ''}${m.video ? ' (camera)' : ''}`).join(', ')}`;
+      ? ht('p', { id: 'call-status', class: 'muted' }, 'call-none')
+      : ht('p', { id: 'call-status', class: 'muted' }, 'call-status', {
+        starter: this.nameOf(info.started_by),
+        count: info.members.length,
+        members: info.members
+          .map((m) => t('call-member', { name: this.nameOf(m.participant), muted: yes(m.muted), video: yes(m.video) }))
+          .join(', '),
+      });
     replace(this.panel,
-      h('h2', {}, 'Call'),
-      h('p', { id: 'call-status', class: 'muted' }, status),
+      ht('h2', {}, 'call-heading'),
+      status,
       h('div', { class: 'row' },
-        !info && this.canStart() ? button('start-call', 'Start call', () => this.start(), '') : null,
-        info && !me ? [button('join-call', 'Join call', () => this.join(false), ''), button('join-call-video', 'Join with camera', () => this.join(true))] : null,
-        me ? [button('mute', me.muted ? 'Unmute' : 'Mute', () => this.toggleMute()), button('leave-call', 'Leave call', () => this.leave())] : null,
-        info && this.canEnd(info) ? button('end-call', 'End call for everyone', () => this.end(), 'danger') : null),
+        !info && this.canStart() ? button('start-call', 'call-start', () => this.start(), '') : null,
+        info && !me ? [button('join-call', 'call-join', () => this.join(false), ''), button('join-call-video', 'call-join-video', () => this.join(true))] : null,
+        me ? [button('mute', me.muted ? 'call-unmute' : 'call-mute', () => this.toggleMute()), button('leave-call', 'call-leave', () => this.leave())] : null,
+        info && this.canEnd(info) ? button('end-call', 'call-end', () => this.end(), 'danger') : null),
       this.tiles);
     for (const [other, peer] of this.peers) {
       const m = info && info.members.find((x) => x.participant === other);
-      peer.caption.textContent = `${this.nameOf(other)}${m && m.muted ? ' · muted' : ''}`;
+      peer.caption.textContent = m && m.muted ? t('call-tile-muted', { name: this.nameOf(other) }) : this.nameOf(other);
       peer.tile.dataset.muted = String(Boolean(m && m.muted));
     }
   }

@@ -1,6 +1,7 @@
 // Chat (R11): the message list and the input.
 
 import { h } from './dom.js';
+import { language } from './i18n.js';
 import { msg } from './protocol.js';
 
 export function setupChat(form, input, messages, send) {
@@ -12,7 +13,7 @@ export function setupChat(form, input, messages, send) {
   });
   return {
     add(message) {
-      const at = new Date(message.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      const at = new Date(message.at).toLocaleTimeString(language(), { hour: '2-digit', minute: '2-digit' });
       messages.append(h('div', { class: 'message' },
         h('span', { class: 'from' }, message.name + ':'), h('span', { class: 'text' }, message.text),
         h('span', { class: 'at' }, at)));

@@ -2,7 +2,7 @@
 // see who holds it, and while this rep holds it, send the mouse and keyboard over the
 // controlled share's tile through the agent's input data channel.
 
-import { h } from './dom.js';
+import { ht } from './dom.js';
 import { buttonName, input, keyInput, notches, surfacePoint } from './input.js';
 
 const MOVE_EVERY_MS = 8; // at most ~120 pointer moves a second
@@ -27,7 +27,7 @@ export class Control {
     };
     // Keys arrive here while in control. Physical keys go by code; what the browser
     // composes without one (an input method, a character with no key) arrives as text.
-    this.sink = h('textarea', { class: 'keyboard-sink', 'aria-label': 'Keyboard for the customer\'s computer', autocomplete: 'off', spellcheck: 'false' });
+    this.sink = ht('textarea', { class: 'keyboard-sink', autocomplete: 'off', spellcheck: 'false' }, 'session-keyboard');
     this.sink.addEventListener('input', (e) => {
       if (e.isComposing) return;
       const text = this.sink.value;

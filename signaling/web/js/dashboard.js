@@ -1,9 +1,13 @@
 // The rep's dashboard: start a session (R1) or assist one by number (R8).
 
 import { api, logout } from './api.js';
-import { $, h, replace, show } from './dom.js';
+import { $, h, ht, replace, show } from './dom.js';
+import { t } from './i18n.js';
+import './language-picker.js';
 import { digits, msg } from './protocol.js';
 import { SessionSocket } from './ws.js';
+
+const display = (n) => n.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3');
 
 $('#logout').addEventListener('click', logout);
 
@@ -15,8 +19,8 @@ async function load() {
   const sessions = await api('GET', '/api/sessions');
   if (sessions.length) {
     replace($('#sessions'), h('ul', {}, sessions.map((s) =>
-      h('li', {}, h('a', { href: `/session/${s.number}` }, `Session ${s.display}`),
-        ` — ${s.role.replace('_', ' ')}, ${s.customers} customer(s)`))));
+      h('li', {}, ht('a', { href: `/session/${s.number}` }, 'dashboard-session', { number: s.display }),
+        ' ', ht('span', {}, 'dashboard-session-detail', { role: s.role, customers: s.customers })))));
   }
 }
 
@@ -37,7 +41,7 @@ $('#assist').addEventListener('submit', (event) => {
   event.preventDefault();
   const number = digits($('#assist-number').value);
   if (!number) {
-    show($('#assist-error'), 'A session number has nine digits, like 123 456 789.');
+    show($('#assist-error'), t('number-invalid'));
     return;
   }
   location.href = `/session/${number}?assist=1`;
@@ -51,14 +55,17 @@ function webacd(me) {
   const socket = new SessionSocket({
     client: 'console',
     onStatus: (status) => {
-      const text = { closed: 'Disconnected: reload the page', gone: 'Disconnected: reload the page' }[status];
-      if (text) { $('#webacd-status').textContent = text; $('#webacd-status').className = 'status bad'; }
+      if (status === 'closed' || status === 'gone') {
+        $('#webacd-status').textContent = t('dashboard-webacd-disconnected');
+        $('#webacd-status').className = 'status bad';
+      }
     },
     onMessage: (m) => {
       if (m.type === 'webacd_state') render(m);
       else if (m.type === 'transfer_offered') {
-        const where = m.target.kind === 'queue' ? `the queue ${m.target.queue}` : 'you';
-        notify(`${m.from} transferred session ${m.number.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3')} to ${where}.`);
+        notify(t('dashboard-transfer-offered', {
+          from: m.from, number: display(m.number), kind: m.target.kind, queue: m.target.queue ?? '',
+        }));
       } else if (m.type === 'error') show($('#webacd-error'), m.message);
     },
   });
@@ -76,19 +83,19 @@ function webacd(me) {
   function render(state) {
     available.checked = state.available;
     replace($('#agents'), state.agents.map((a) => h('li', { dataset: { agent: a.agent } },
-      h('span', { class: 'who' }, a.name, a.agent === me.username ? h('span', { class: 'muted' }, ' (you)') : null),
-      h('span', { class: `tag ${a.available ? 'active' : ''}` }, a.available ? 'available' : 'away'),
-      h('span', { class: 'tag' }, `${a.sessions} session(s)`))));
-    const display = (n) => n.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3');
+      h('span', { class: 'who' }, a.name, a.agent === me.username ? [' ', ht('span', { class: 'muted' }, 'you-marker')] : null),
+      ht('span', { class: `tag ${a.available ? 'active' : ''}` }, a.available ? 'dashboard-agent-available' : 'dashboard-agent-away'),
+      ht('span', { class: 'tag' }, 'dashboard-agent-sessions', { count: a.sessions }))));
     replace($('#waiting'), state.waiting.length ? state.waiting.map((w) => h('li', { dataset: { number: w.number } },
       h('div', {},
-        h('strong', {}, `Session ${display(w.number)}`),
-        ` from ${w.from} to ${w.target.kind === 'queue' ? `queue ${w.target.queue}` : 'you'}`,
+        ht('strong', {}, 'dashboard-session', { number: display(w.number) }),
+        ' ',
+        ht('span', {}, 'dashboard-waiting-from', { from: w.from, kind: w.target.kind, queue: w.target.queue ?? '' }),
         w.message ? h('p', { class: 'transfer-message' }, w.message) : null),
       w.for_you
-        ? h('button', { class: 'accept', onclick: () => { location.href = `/session/${w.number}?accept=1`; } }, 'Accept')
-        : h('span', { class: 'muted' }, state.available ? 'offered to another agent' : 'set yourself available to take it')))
-      : h('li', { class: 'muted' }, 'None.'));
+        ? ht('button', { class: 'accept', onclick: () => { location.href = `/session/${w.number}?accept=1`; } }, 'dashboard-accept')
+        : ht('span', { class: 'muted' }, state.available ? 'dashboard-offered-elsewhere' : 'dashboard-set-available')))
+      : ht('li', { class: 'muted' }, 'dashboard-none'));
   }
 }
 

@@ -1,5 +1,7 @@
 // Small DOM helpers: build elements from data, never from HTML strings.
 
+import { localize } from './i18n.js';
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -14,6 +16,12 @@ export function h(tag, attrs = {}, ...children) {
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return el;
+}
+
+// `h` whose text is the catalogue's message `id` (with `args`), marked so that a language
+// change translates it again in place (i18n.js `localize`).
+export function ht(tag, attrs, id, args = null) {
+  return localize(h(tag, attrs), id, args);
 }
 
 export function replace(container, ...nodes) {

@@ -1,7 +1,9 @@
 // The customer's page: join by link (admitted directly) or by number (waiting room, C2),
 // then the session: participants, chat, and a clear end.
 
-import { $, h, replace, sentence, show } from './dom.js';
+import { $, h, ht, replace, sentence, show } from './dom.js';
+import { localize, onLanguageChange, t } from './i18n.js';
+import './language-picker.js';
 import { SessionSocket } from './ws.js';
 import { digits, msg } from './protocol.js';
 import { renderParticipants, applyParticipantMessage } from './participants.js';
@@ -24,14 +26,14 @@ const shares = new Shares({
   nameOf: (id) => {
     const p = state.participants.get(id);
     const customer = p && p.customer !== undefined ? state.participants.get(p.customer) : null;
-    return customer ? customer.name : p ? p.name : 'Someone';
+    return customer ? customer.name : p ? p.name : t('someone');
   },
 });
 const call = new Call({
   send: (m) => socket && socket.send(m),
   panel: h('section', { class: 'card', id: 'call' }),
   iceServers: () => (socket ? socket.iceServers : []),
-  nameOf: (id) => { const p = state.participants.get(id); return p ? p.name : 'Someone'; },
+  nameOf: (id) => { const p = state.participants.get(id); return p ? p.name : t('someone'); },
   canStart: () => false,
   canEnd: () => false,
   onError: (text) => chat && chat.system(text),
@@ -40,26 +42,26 @@ const call = new Call({
 window.tandem = { shares, call };
 
 function onStatus(status, reason) {
-  const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],
-    gone: ['Disconnected', 'bad'], closed: ['Disconnected', 'bad'], ended: ['Session ended', ''] }[status];
-  if (label) { $('#connection').textContent = label[0]; $('#connection').className = `status ${label[1]}`; }
+  const label = { connected: ['connection-connected', 'ok'], reconnecting: ['connection-reconnecting', 'bad'],
+    gone: ['connection-disconnected', 'bad'], closed: ['connection-disconnected', 'bad'], ended: ['connection-ended', ''] }[status];
+  if (label) { localize($('#connection'), label[0]); $('#connection').className = `status ${label[1]}`; }
   if ((status === 'gone' || status === 'closed') && state.you !== null && !state.over) {
-    finish('Your connection to the session was lost.', reason || '');
+    finish('join-connection-lost', reason || '');
   }
 }
 
 function form(error) {
   const name = h('input', { type: 'text', id: 'name', autocomplete: 'name', maxlength: '64', required: true, value: state.name });
-  const numberInput = secret ? null : h('input', { type: 'text', id: 'number', inputmode: 'numeric', placeholder: '123 456 789', required: true,
-    value: state.number || new URLSearchParams(location.search).get('number') || '' });
+  const numberInput = secret ? null : ht('input', { type: 'text', id: 'number', inputmode: 'numeric', required: true,
+    value: state.number || new URLSearchParams(location.search).get('number') || '' }, 'join-number-input');
   const alert = h('div', { id: 'join-error', class: 'alert', hidden: true });
   show(alert, error || '');
-  const submit = h('button', { type: 'submit', id: 'join-button' }, 'Join session');
+  const submit = ht('button', { type: 'submit', id: 'join-button' }, 'join-submit');
   replace(view, h('section', { class: 'card', style: 'max-width: 28rem' },
-    h('h1', {}, 'Join a support session'),
+    ht('h1', {}, 'join-heading'),
     h('form', { id: 'join', onsubmit: (event) => { event.preventDefault(); join(name.value, numberInput && numberInput.value); } },
-      numberInput ? [h('label', { for: 'number' }, 'Session number'), numberInput] : h('p', { class: 'muted' }, 'Your support rep sent you this link.'),
-      h('label', { for: 'name' }, 'Your name'), name, alert, h('p', {}, submit))));
+      numberInput ? [ht('label', { for: 'number' }, 'join-number'), numberInput] : ht('p', { class: 'muted' }, 'join-by-link'),
+      ht('label', { for: 'name' }, 'join-name'), name, alert, h('p', {}, submit))));
   (numberInput && !numberInput.value ? numberInput : name).focus();
   state.you = null;
 }
@@ -68,7 +70,7 @@ function join(name, number) {
   state.name = name;
   state.number = number || '';
   if (number !== null && number !== undefined && !digits(number)) {
-    form('A session number has nine digits, like 123 456 789.');
+    form(t('number-invalid'));
     return;
   }
   socket = new SessionSocket({ client: 'customer', onMessage, onStatus });
@@ -77,19 +79,19 @@ function join(name, number) {
 
 function waiting() {
   replace(view, h('section', { class: 'card', id: 'waiting', style: 'max-width: 28rem' },
-    h('h1', {}, 'Please wait'), h('p', {}, 'The support rep will let you into the session shortly.')));
+    ht('h1', {}, 'join-wait-heading'), ht('p', {}, 'join-wait')));
   $('#leave').hidden = false;
 }
 
 function session() {
   const messages = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
-  const input = h('input', { type: 'text', id: 'chat-text', maxlength: '2000', placeholder: 'Type a message', autocomplete: 'off' });
-  const chatForm = h('form', { id: 'chat' }, input, h('button', { type: 'submit', id: 'chat-send' }, 'Send'));
+  const input = ht('input', { type: 'text', id: 'chat-text', maxlength: '2000', autocomplete: 'off' }, 'chat-input');
+  const chatForm = h('form', { id: 'chat' }, input, ht('button', { type: 'submit', id: 'chat-send' }, 'chat-send'));
   const agentHelp = h('section', { class: 'card', id: 'agent-help', hidden: true });
   state.agentHelpShown = null;
   replace(view, shares.tiles, agentHelp, call.panel, h('div', { class: 'grid', id: 'in-session' },
-    h('section', { class: 'card' }, h('h2', {}, 'Participants'), h('ul', { class: 'people', id: 'participants' })),
-    h('section', { class: 'card chat' }, h('h2', {}, 'Chat'), messages, chatForm)));
+    h('section', { class: 'card' }, ht('h2', {}, 'participants-heading'), h('ul', { class: 'people', id: 'participants' })),
+    h('section', { class: 'card chat' }, ht('h2', {}, 'chat-heading'), messages, chatForm)));
   chat = setupChat(chatForm, input, messages, (m) => socket.send(m));
   $('#leave').hidden = false;
   render();
@@ -105,7 +107,7 @@ function render() {
     // Rebuilt only when it changes, so a command being selected stays selected.
     const shown = JSON.stringify([state.agentToken, state.downloads]);
     if (state.agentToken && state.agentHelpShown !== shown) {
-      renderAgentHelp(help, { platform: state.platform, available: state.downloads, server: location.origin, token: state.agentToken });
+      renderAgentHelp(help, { platform: state.platform, available: state.downloads, server: location.origin, token: state.agentToken, session: state.agentSession });
       state.agentHelpShown = shown;
     }
   }
@@ -114,12 +116,15 @@ function render() {
   if (list) renderParticipants(list, { participants: state.participants, activeCustomer: state.activeCustomer, you: state.you, manage: false });
 }
 
-function finish(title, message) {
+// The page's last word: `title` is a message id, `message` the server's sentence, or an id
+// of the console's own (`ownMessage`).
+function finish(title, message, ownMessage = false) {
   state.over = true;
   call.hangUp();
   $('#leave').hidden = true;
+  const reason = ownMessage ? ht('p', { id: 'ended-reason' }, message) : h('p', { id: 'ended-reason' }, message);
   replace(view, h('section', { class: 'card ended', id: 'ended', style: 'max-width: 28rem; margin: auto' },
-    h('h1', {}, title), h('p', { id: 'ended-reason' }, message)));
+    ht('h1', {}, title), reason));
 }
 
 function onMessage(m) {
@@ -130,15 +135,17 @@ function onMessage(m) {
     case 'waiting': state.you = 0; waiting(); break;
     case 'joined':
       state.you = m.you; state.activeCustomer = m.active_customer;
+      state.agentSession = m.number; // names the agent download (tandem-support-<number>)
       state.participants = new Map(m.participants.map((p) => [p.id, p]));
       if (!$('#in-session')) session(); else render();
       break;
     case 'active_customer': state.activeCustomer = m.participant; render(); break;
+    // A fresh token arrives before the last expires: the download link follows it.
     case 'agent_token': state.agentToken = m.token; render(); break;
     case 'chat': if (chat) chat.add(m); break;
     case 'notice': if (chat) chat.system(sentence(m.text)); break;
-    case 'denied': finish('You were not admitted', m.message); break;
-    case 'session_ended': finish('The session has ended', m.message); break;
+    case 'denied': finish('join-not-admitted', m.message); break;
+    case 'session_ended': finish('join-ended', m.message); break;
     case 'error':
       if (state.you === null) {
         socket.close();
@@ -154,7 +161,11 @@ function onMessage(m) {
 $('#leave').addEventListener('click', () => {
   if (socket) socket.send(msg.leave());
   if (socket) socket.close();
-  finish('You left the session', 'You can close this page.');
+  finish('join-left', 'join-close-page', true);
 });
+
+// A language chosen on the page: what is built from state is built again (marked text
+// follows by itself); the join form keeps what was typed.
+onLanguageChange(() => { if (state.you !== null && !state.over) render(); });
 
 form();

@@ -1,5 +1,6 @@
 import { api } from './api.js';
 import { $, show } from './dom.js';
+import './language-picker.js';
 
 // A value may steer the browser elsewhere only if it is a path on this site: one `/` then a
 // letter, digit, `?` or nothing. `//host`, `/\host` and paths with whitespace or control

@@ -1,9 +1,8 @@
 // The participants panel (R5): every person in the session, the active customer marked,
 // waiting customers with Admit and Deny for reps (C2).
 
-import { h, replace } from './dom.js';
-
-const ROLE = { primary_rep: 'Rep', assistant: 'Assistant', observer: 'Observer', customer: 'Customer', agent: 'Agent' };
+import { h, ht, replace } from './dom.js';
+import { localize } from './i18n.js';
 
 export function renderParticipants(list, { participants, activeCustomer, you, manage, primary, control, canGiveControl, onAdmit, onDeny, onSelect, onGiveControl, onTransfer }) {
   const people = [...participants.values()].filter((p) => p.role !== 'agent');
@@ -11,24 +10,26 @@ export function renderParticipants(list, { participants, activeCustomer, you, ma
   replace(list, people.map((p) => {
     const active = p.id === activeCustomer;
     const name = manage && p.role === 'customer' && p.admission === 'admitted'
-      ? h('button', { class: 'select', title: 'Make this the active customer', onclick: () => onSelect(p.id), dataset: { participant: p.id } }, p.name)
+      ? localize(h('button', { class: 'select', onclick: () => onSelect(p.id), dataset: { participant: p.id } }, p.name), 'participants-select')
       : h('span', {}, p.name);
     return h('li', { class: active ? 'active' : '', dataset: { participant: p.id, name: p.name } },
-      h('span', { class: 'who' }, name, p.id === you ? h('span', { class: 'muted' }, ' (you)') : null),
-      p.agent ? h('span', { class: 'tag' }, 'agent') : null,
-      active ? h('span', { class: 'tag active' }, 'active') : null,
-      p.admission === 'waiting' ? h('span', { class: 'tag waiting' }, 'waiting') : h('span', { class: 'tag' }, ROLE[p.role] || p.role),
-      p.connected ? null : h('span', { class: 'tag lost' }, 'reconnecting'),
-      control && control.holder === p.id ? h('span', { class: 'tag in-control' }, 'in control') : null,
+      h('span', { class: 'who' }, name, p.id === you ? [' ', ht('span', { class: 'muted' }, 'you-marker')] : null),
+      p.agent ? ht('span', { class: 'tag' }, 'participants-tag-agent') : null,
+      active ? ht('span', { class: 'tag active' }, 'participants-tag-active') : null,
+      p.admission === 'waiting'
+        ? ht('span', { class: 'tag waiting' }, 'participants-tag-waiting')
+        : ht('span', { class: 'tag' }, 'participants-role', { role: p.role }),
+      p.connected ? null : ht('span', { class: 'tag lost' }, 'participants-tag-reconnecting'),
+      control && control.holder === p.id ? ht('span', { class: 'tag in-control' }, 'participants-tag-in-control') : null,
       // R8, R9: the primary rep gives an assistant control of the desktop, or hands over
       // the session's control to another rep (who can hand it back).
       primary && p.id !== you && p.role === 'assistant' && canGiveControl && !(control && control.holder === p.id)
-        ? h('button', { class: 'give-control secondary', onclick: () => onGiveControl(p.id) }, 'Give control') : null,
+        ? ht('button', { class: 'give-control secondary', onclick: () => onGiveControl(p.id) }, 'participants-give-control') : null,
       primary && p.id !== you && (p.role === 'assistant' || p.role === 'observer') && p.connected
-        ? h('button', { class: 'transfer secondary', onclick: () => onTransfer(p.id) }, 'Transfer session control') : null,
+        ? ht('button', { class: 'transfer secondary', onclick: () => onTransfer(p.id) }, 'participants-transfer') : null,
       manage && p.admission === 'waiting' ? [
-        h('button', { class: 'admit', onclick: () => onAdmit(p.id) }, 'Admit'),
-        h('button', { class: 'deny secondary', onclick: () => onDeny(p.id) }, 'Deny'),
+        ht('button', { class: 'admit', onclick: () => onAdmit(p.id) }, 'participants-admit'),
+        ht('button', { class: 'deny secondary', onclick: () => onDeny(p.id) }, 'participants-deny'),
       ] : null);
   }));
 }

@@ -17,7 +17,8 @@ export const msg = {
   deny: (participant) => ({ type: 'deny', participant }),
   setActiveCustomer: (participant) => ({ type: 'set_active_customer', participant }),
   chat: (text) => ({ type: 'chat', text }),
-  retryInvite: (invite) => ({ type: 'retry_invite', invite }),
+  // `language`: the email's, the console's own ('en', 'nb'); left out, the server writes English.
+  retryInvite: (invite, language) => ({ type: 'retry_invite', invite, ...(language && { language }) }),
   startShare: (source) => ({ type: 'start_share', source }),
   stopShare: (share) => ({ type: 'stop_share', share }),
   viewShare: (share) => ({ type: 'view_share', share }),
@@ -25,8 +26,11 @@ export const msg = {
   offer: (to, stream, sdp) => ({ type: 'offer', to, stream: streamRef(stream), sdp }),
   answer: (to, stream, sdp) => ({ type: 'answer', to, stream: streamRef(stream), sdp }),
   iceCandidate: (to, stream, candidate) => ({ type: 'ice_candidate', to, stream: streamRef(stream), candidate }),
-  invite: (invitee, address, ownEmailProgram) => ({ type: 'invite', invitee, address, own_email_program: ownEmailProgram }),
+  invite: (invitee, address, ownEmailProgram, language) => ({
+    type: 'invite', invitee, address, own_email_program: ownEmailProgram, ...(language && { language }),
+  }),
   requestControl: () => ({ type: 'request_control' }),
+  requestShare: () => ({ type: 'request_share' }),
   giveControl: (to) => ({ type: 'give_control', to }),
   releaseControl: () => ({ type: 'release_control' }),
   transferSession: (to) => ({ type: 'transfer_session', to }),

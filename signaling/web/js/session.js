@@ -2,7 +2,9 @@
 // rep: closing it or navigating away ends the session for everyone (R2).
 
 import { api } from './api.js';
-import { $, h, replace, sentence, show } from './dom.js';
+import { $, h, ht, replace, sentence, show } from './dom.js';
+import { language, localize, onLanguageChange, t } from './i18n.js';
+import './language-picker.js';
 import { SessionSocket } from './ws.js';
 import { msg } from './protocol.js';
 import { renderParticipants, applyParticipantMessage } from './participants.js';
@@ -46,22 +48,23 @@ shares.onTilesChange = () => { control.update(); render(); };
 window.tandem = { shares, control, call, state };
 
 $('#request-control').addEventListener('click', () => socket.send(msg.requestControl()));
+$('#request-share').addEventListener('click', () => socket.send(msg.requestShare()));
 $('#release-control').addEventListener('click', () => socket.send(msg.releaseControl()));
 
 $('#share-screen').addEventListener('click', () => {
-  const insecure = insecureReason('Screen sharing', 'getDisplayMedia');
+  const insecure = insecureReason('screen', 'getDisplayMedia');
   if (insecure) {
     notice(insecure, 'alert', 'insecure');
     return;
   }
-  shares.shareScreen().catch((e) => notice(`Your screen could not be shared: ${e.message}`, 'alert'));
+  shares.shareScreen().catch((e) => notice(t('session-share-failed', { error: e.message }), 'alert'));
 });
 $('#stop-share').addEventListener('click', () => shares.stopMine());
 
 // A share's owner is a rep's console or a customer's agent; show the person.
 function ownerName(participants, id) {
   const p = participants.get(id);
-  if (!p) return 'Someone';
+  if (!p) return t('someone');
   const customer = p.customer !== undefined ? participants.get(p.customer) : null;
   return customer ? customer.name : p.name;
 }
@@ -71,11 +74,12 @@ function onStatus(status, reason) {
     transferred();
     return;
   }
-  const label = { connected: ['Connected', 'ok'], reconnecting: ['Connection lost, reconnecting…', 'bad'],
-    gone: ['Disconnected', 'bad'], closed: [reason ? `Disconnected: ${reason}` : 'Disconnected', 'bad'],
-    ended: ['Session ended', ''] }[status];
+  const label = { connected: ['connection-connected', 'ok'], reconnecting: ['connection-reconnecting', 'bad'],
+    gone: ['connection-disconnected', 'bad'],
+    closed: [reason ? 'connection-disconnected-because' : 'connection-disconnected', 'bad'],
+    ended: ['connection-ended', ''] }[status];
   if (!label) return;
-  $('#connection').textContent = label[0];
+  localize($('#connection'), label[0], reason ? { reason } : null);
   $('#connection').className = `status ${label[1]}`;
 }
 
@@ -112,7 +116,8 @@ function render() {
     onGiveControl: (id) => socket.send(msg.giveControl(id)),
     onTransfer: (id) => {
       const p = state.participants.get(id);
-      if (confirm(`Transfer the session's control to ${p ? p.name : 'this rep'}? You will stay as an observer until it is transferred back.`)) {
+      const question = p ? t('session-transfer-confirm', { name: p.name }) : t('session-transfer-confirm-someone');
+      if (confirm(question)) {
         socket.send(msg.transferSession(id));
       }
     },
@@ -132,16 +137,30 @@ function renderControl() {
   const info = control.info;
   const mine = control.mine();
   $('#request-control').hidden = !isPrimary() || !activeHasAgent() || mine;
+  renderAskShare();
   $('#release-control').hidden = !(mine || (info && isPrimary()));
   const el = $('#control-state');
-  if (!info) { el.hidden = true; el.textContent = ''; return; }
-  const whose = ownerName(state.participants, info.agent);
+  if (!info) {
+    el.hidden = true;
+    el.textContent = '';
+    delete el.dataset.l10nId;
+    return;
+  }
+  const name = ownerName(state.participants, info.agent);
   const holder = state.participants.get(info.holder);
   el.hidden = false;
   el.className = `status ${mine ? 'ok' : ''}`;
-  el.textContent = mine
-    ? `You are in control of ${whose}'s computer${control.tile ? '' : ' (waiting for the screen)'}. Move, click and type over the video.`
-    : `${holder ? holder.name : 'A rep'} is in control of ${whose}'s computer.`;
+  if (mine) localize(el, control.tile ? 'session-control-mine' : 'session-control-mine-waiting', { name });
+  else if (holder) localize(el, 'session-control-other', { holder: holder.name, name });
+  else localize(el, 'session-control-other-rep', { name });
+}
+
+// C1: the active customer's agent shares nothing (they declined or stopped): the primary
+// may ask again; the agent asks the customer.
+function renderAskShare() {
+  const customer = state.participants.get(state.activeCustomer);
+  const sharing = customer && customer.agent !== undefined && shares.tileOf(customer.agent);
+  $('#request-share').hidden = !isPrimary() || !activeHasAgent() || Boolean(sharing);
 }
 
 function activeHasAgent() {
@@ -149,21 +168,16 @@ function activeHasAgent() {
   return Boolean(customer && customer.agent !== undefined);
 }
 
-const CONTROL_ENDED = {
-  released: 'Control was released.',
-  revoked_by_customer: 'took back control of their computer.',
-  switched_customer: 'Control ended: another customer was selected.',
-  participant_left: 'Control ended: the rep in control or the customer left.',
-  session_transferred: 'Control ended: the session\'s control was transferred.',
-};
-
 function onMessage(m) {
-  if (shares.handle(m)) return;
+  if (shares.handle(m)) {
+    renderAskShare();
+    return;
+  }
   if (call.handle(m)) return;
   if (applyParticipantMessage(state.participants, m)) {
     const id = m.type === 'participant_left' ? m.participant : m.participant.id;
     if (m.type === 'participant_joined' && m.participant.admission === 'waiting') {
-      notice(`${m.participant.name} is waiting to be admitted.`, 'notice', `waiting-${id}`);
+      notice(t('session-waiting-to-be-admitted', { name: m.participant.name }), 'notice', `waiting-${id}`);
     } else {
       const p = state.participants.get(id);
       if (!p || p.admission === 'admitted') dismiss(`waiting-${id}`);
@@ -176,8 +190,8 @@ function onMessage(m) {
       state.you = m.you; state.role = m.role; state.activeCustomer = m.active_customer;
       state.participants = new Map(m.participants.map((p) => [p.id, p]));
       control.update(m.control || null);
-      if (m.transfer_message) show($('#transfer-note'), `Message from the rep who transferred this session: ${m.transfer_message}`);
-      else if (accepting) show($('#transfer-note'), 'You accepted this transferred session.');
+      if (m.transfer_message) show($('#transfer-note'), t('session-transfer-note', { message: m.transfer_message }));
+      else if (accepting) show($('#transfer-note'), t('session-accepted'));
       render();
       // R1: the dialog needs to know whether the server can send mail, so it waits for it.
       loadLink().then(() => { if (m.open_invite_dialog) openInvite(); });
@@ -187,23 +201,21 @@ function onMessage(m) {
       const former = control.info;
       control.update(m.control);
       if (!m.control && former) {
-        const text = CONTROL_ENDED[m.reason] || 'Control ended.';
-        const lead = m.reason === 'revoked_by_customer' ? `${ownerName(state.participants, former.agent)} ` : '';
-        notice(lead + text, m.reason === 'revoked_by_customer' ? 'alert' : 'notice', 'control');
+        const text = t('session-control-ended', { reason: m.reason ?? 'other', name: ownerName(state.participants, former.agent) });
+        notice(text, m.reason === 'revoked_by_customer' ? 'alert' : 'notice', 'control');
       } else if (m.control) dismiss('control');
       render();
       break;
     }
     case 'control_declined':
-      notice(`${ownerName(state.participants, m.agent)} declined to give control.`, 'alert', 'control');
+      notice(t('session-control-declined', { name: ownerName(state.participants, m.agent) }), 'alert', 'control');
       break;
     case 'primary_changed': {
       const to = state.participants.get(m.primary);
-      const text = m.primary === state.you
-        ? 'You now have the session\'s control.'
-        : m.former === state.you
-          ? `You transferred the session's control to ${to ? to.name : 'another rep'}. You are observing until it is transferred back.`
-          : `${to ? to.name : 'Another rep'} now has the session's control.`;
+      let text;
+      if (m.primary === state.you) text = t('session-primary-you');
+      else if (m.former === state.you) text = to ? t('session-primary-you-gave', { name: to.name }) : t('session-primary-you-gave-someone');
+      else text = to ? t('session-primary-other', { name: to.name }) : t('session-primary-another');
       notice(text, 'notice', 'primary');
       render();
       break;
@@ -212,7 +224,7 @@ function onMessage(m) {
     case 'notice': notice(m.text); break;
     case 'share_declined': {
       const customer = state.participants.get(m.customer);
-      notice(`${customer ? customer.name : 'The customer'} declined to share their screen.`, 'alert');
+      notice(customer ? t('session-share-declined', { name: customer.name }) : t('session-share-declined-someone'), 'alert');
       break;
     }
     case 'invite_status': onInvite(m); break;
@@ -231,7 +243,7 @@ async function loadLink() {
     state.link = info.link; state.joinPage = info.join_page; state.emailConfigured = info.email_configured;
     $('#number').textContent = info.display;
     $('#link').value = info.link;
-    $('#how-to-join').textContent = `Customers can also go to ${info.join_page} and type ${info.display}.`;
+    localize($('#how-to-join'), 'session-how-to-join', { page: info.join_page, number: info.display });
     for (const i of await api('GET', `/api/sessions/${number}/invitations`)) state.invitations.set(i.id, i);
     renderInvitations();
   } catch (e) {
@@ -242,18 +254,20 @@ async function loadLink() {
 function ended(message) {
   shares.releaseMine();
   call.hangUp();
-  document.title = 'Session ended · Tandem';
+  localize(document.querySelector('title'), 'session-ended-title');
   replace(document.querySelector('main'), h('section', { class: 'card ended' },
-    h('h1', {}, 'The session has ended'), h('p', {}, message), h('p', {}, h('a', { href: '/dashboard' }, 'Back to the dashboard'))));
+    ht('h1', {}, 'session-ended'), h('p', {}, message), h('p', {}, ht('a', { href: '/dashboard' }, 'back-to-dashboard'))));
   $('#end').hidden = true;
 }
 
 $('#end').addEventListener('click', () => {
-  if (confirm('End the session for everyone?')) socket.send(msg.endSession());
+  if (confirm(t('session-end-confirm'))) socket.send(msg.endSession());
 });
 
 $('#copy').addEventListener('click', async () => {
-  const text = `Join my support session: ${state.link}` + (state.joinPage ? ` (or go to ${state.joinPage} and type ${$('#number').textContent})` : '');
+  const text = state.joinPage
+    ? t('session-copied-text-with-page', { link: state.link, page: state.joinPage, number: $('#number').textContent })
+    : t('session-copied-text', { link: state.link });
   try {
     await navigator.clipboard.writeText(text);
   } catch {
@@ -276,15 +290,16 @@ $('#invite-cancel').addEventListener('click', () => $('#invite-dialog').close())
 $('#invite-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const address = $('#invite-address').value.trim();
-  if (!address.includes('@')) { show($('#invite-error'), 'Type an email address, like name@example.com.'); return; }
-  socket.send(msg.invite(document.querySelector('input[name=invitee]:checked').value, address, $('#invite-own').checked));
+  if (!address.includes('@')) { show($('#invite-error'), t('invite-address-invalid')); return; }
+  // The email goes out in the inviting rep's language (the invitee's is unknown).
+  socket.send(msg.invite(document.querySelector('input[name=invitee]:checked').value, address, $('#invite-own').checked, language()));
   $('#invite-dialog').close();
 });
 
 function onInvite(m) {
   if (m.state === 'own_email_program') {
     h('a', { href: m.mailto, target: '_blank', rel: 'noopener' }).click();
-    notice(`A message to ${m.address} was opened in your email program.`);
+    notice(t('session-mailto-opened', { address: m.address }));
     return;
   }
   state.invitations.set(m.invite, { id: m.invite, invitee: m.invitee, address: m.address, state: m.state, reason: m.reason });
@@ -293,11 +308,16 @@ function onInvite(m) {
 
 // Every email invitation of the session and where it stands; a failed one can be retried.
 function renderInvitations() {
-  const who = { customer: 'customer', support_rep: 'support rep' };
+  const where = (i) => {
+    if (i.state === 'failed') return ['session-invitation-failed', { reason: sentence(i.reason) }];
+    return [i.state === 'sent' ? 'session-invitation-sent' : 'session-invitation-sending'];
+  };
   replace($('#invitations'), [...state.invitations.values()].map((i) => h('li', { dataset: { invite: i.id, state: i.state } },
-    h('span', {}, `Invitation to ${i.address} (${who[i.invitee] || i.invitee}):`),
-    h('span', { class: `state ${i.state}` }, i.state === 'failed' ? `failed — ${sentence(i.reason)}` : i.state === 'sent' ? 'sent' : 'sending…'),
-    i.state === 'failed' ? h('button', { class: 'secondary retry', onclick: () => socket.send(msg.retryInvite(i.id)) }, 'Retry') : null)));
+    ht('span', {}, 'session-invitation', { address: i.address, invitee: i.invitee }),
+    ht('span', { class: `state ${i.state}` }, ...where(i)),
+    i.state === 'failed'
+      ? ht('button', { class: 'secondary retry', onclick: () => socket.send(msg.retryInvite(i.id, language())) }, 'session-invitation-retry')
+      : null)));
 }
 
 // --- WebACD transfer (R10): to another agent or a queue, with a personal message ---
@@ -331,14 +351,16 @@ $('#transfer-cancel').addEventListener('click', () => $('#transfer-dialog').clos
 $('#transfer-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const target = transferTarget();
-  if (!target) { show($('#transfer-error'), 'Choose a queue or an agent to transfer to.'); return; }
+  if (!target) { show($('#transfer-error'), t('transfer-choose-target')); return; }
   const n = countTransferMessage();
   if (n > TRANSFER_MESSAGE_MAX) {
-    show($('#transfer-error'), `The message has ${n} characters; at most ${TRANSFER_MESSAGE_MAX} fit.`);
+    show($('#transfer-error'), t('transfer-too-long', { count: n, max: TRANSFER_MESSAGE_MAX }));
     return;
   }
   const text = $('#transfer-message').value.trim();
-  state.transferredTo = target.kind === 'queue' ? `the queue ${target.queue}` : $('#transfer-agent').selectedOptions[0].textContent;
+  state.transferredTo = target.kind === 'queue'
+    ? t('transfer-queue-target', { queue: target.queue })
+    : $('#transfer-agent').selectedOptions[0].textContent;
   socket.send(msg.webacdTransfer(target, text || null));
   $('#transfer-dialog').close();
 });
@@ -346,13 +368,21 @@ $('#transfer-form').addEventListener('submit', (event) => {
 function transferred() {
   shares.releaseMine();
   call.hangUp();
-  document.title = 'Session transferred · Tandem';
+  localize(document.querySelector('title'), 'transferred-title');
   replace(document.querySelector('main'), h('section', { class: 'card ended', id: 'transferred' },
-    h('h1', {}, 'You transferred the session'),
-    h('p', {}, `The session went to ${state.transferredTo || 'another agent'}. You have left it.`),
-    h('p', {}, h('a', { href: '/dashboard' }, 'Back to the dashboard'))));
+    ht('h1', {}, 'transferred-heading'),
+    state.transferredTo
+      ? ht('p', {}, 'transferred-to', { target: state.transferredTo })
+      : ht('p', {}, 'transferred-to-someone'),
+    h('p', {}, ht('a', { href: '/dashboard' }, 'back-to-dashboard'))));
   $('#end').hidden = true;
 }
+
+// The counter's words follow the language; the count and its limit do not.
+localize($('[data-l10n-id=transfer-counter]'), 'transfer-counter', { max: TRANSFER_MESSAGE_MAX });
+// A language chosen mid-session: what is built from state is built again (marked text
+// follows by itself).
+onLanguageChange(() => { render(); renderInvitations(); });
 
 api('GET', '/api/me').then((me) => { state.webacd = me.is_webacd; render(); }).catch(() => {});
 socket.connect(accepting ? msg.acceptTransfer(number) : assisting ? msg.assist(number) : msg.openSession(number));

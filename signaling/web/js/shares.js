@@ -4,6 +4,7 @@
 // share (by its owner, or by switching customers, R7) closes every tile at once.
 
 import { h } from './dom.js';
+import { t } from './i18n.js';
 import { msg } from './protocol.js';
 
 const STATS_EVERY_MS = 1000;
@@ -50,7 +51,7 @@ export class Shares {
 
   releaseMine() {
     const stream = (this.mine && this.mine.stream) || this.starting;
-    if (stream) for (const t of stream.getTracks()) t.stop();
+    if (stream) for (const track of stream.getTracks()) track.stop();
     if (this.mine) this.closePeers(this.mine.share);
     this.mine = null;
     this.starting = null;
@@ -87,7 +88,7 @@ export class Shares {
     }
     if (this.viewing.has(info.share)) return;
     const video = h('video', { autoplay: true, playsinline: true, muted: true });
-    const caption = h('figcaption', {}, `${this.nameOf(info.owner)}'s screen · connecting…`);
+    const caption = h('figcaption', {}, t('share-caption', { name: this.nameOf(info.owner), status: t('share-connecting') }));
     const tile = h('figure', { class: 'tile', dataset: { share: info.share, owner: info.owner } }, video, caption);
     this.tiles.append(tile);
     this.viewing.set(info.share, { tile, video, caption, owner: info.owner, timer: null, input: null });
@@ -235,7 +236,7 @@ export class Shares {
     const show = () => {
       if (peer.closed || !this.viewing.has(share)) return;
       view.tile.dataset.connection = view.state;
-      if (view.state !== 'connected') view.caption.textContent = `${this.nameOf(view.owner)}'s screen · ${view.status}`;
+      if (view.state !== 'connected') view.caption.textContent = t('share-caption', { name: this.nameOf(view.owner), status: view.status });
     };
     const setState = (state, status) => { view.state = state; view.status = status; show(); };
     let reconnect = null;
@@ -249,10 +250,10 @@ export class Shares {
         this.send(msg.viewShare(share));
       }, RECONNECT_AFTER_MS);
     };
-    setState('connecting', 'connecting…');
+    setState('connecting', t('share-connecting'));
     const deadline = setTimeout(() => {
       if (peer.closed || pc.connectionState === 'connected') return;
-      setState('failed', `no connection: ${whyNot(peer.tried)}`);
+      setState('failed', t('share-no-connection', { why: whyNot(peer.tried) }));
       scheduleReconnect();
     }, CONNECT_DEADLINE_MS);
     pc.addEventListener('connectionstatechange', async () => {
@@ -263,16 +264,16 @@ export class Shares {
           wasConnected = true;
           view.path = await selectedPath(pc);
           view.tile.dataset.path = view.path || '';
-          setState('connected', 'connected');
+          setState('connected', t('share-connected'));
           break;
         }
         case 'disconnected':
-          setState('reconnecting', 'reconnecting…');
+          setState('reconnecting', t('share-reconnecting'));
           scheduleReconnect();
           break;
         case 'failed':
           clearTimeout(deadline);
-          setState('failed', `${wasConnected ? 'connection lost, reconnecting' : 'no connection'}: ${whyNot(peer.tried)}`);
+          setState('failed', t(wasConnected ? 'share-connection-lost' : 'share-no-connection', { why: whyNot(peer.tried) }));
           scheduleReconnect();
           break;
         default:
@@ -318,8 +319,8 @@ export class Shares {
       view.tile.dataset.framesDropped = String(dropped);
       view.tile.dataset.corruptFrames = String(quality ? quality.corruptedVideoFrames : 0);
       if (view.state !== 'connected') return;
-      const via = view.path === 'relay' ? ' · via relay' : '';
-      view.caption.textContent = `${this.nameOf(view.owner)}'s screen · ${w}×${h} · ${fps} fps${via}`;
+      const caption = view.path === 'relay' ? 'share-caption-playing-relay' : 'share-caption-playing';
+      view.caption.textContent = t(caption, { name: this.nameOf(view.owner), width: String(w), height: String(h), fps: String(fps) });
     }, STATS_EVERY_MS);
   }
 }
@@ -368,12 +369,12 @@ async function selectedPath(pc) {
 
 // A sentence on why no path was found, from what each side offered.
 export function whyNot(tried) {
-  const names = { host: 'direct', srflx: 'through STUN', prflx: 'direct', relay: 'through the relay' };
-  const list = (set) => [...new Set([...set].map((t) => names[t] || t))].join(', ') || 'nothing';
+  const names = { host: 'path-host', srflx: 'path-srflx', prflx: 'path-prflx', relay: 'path-relay' };
+  const list = (set) => [...new Set([...set].map((kind) => (names[kind] ? t(names[kind]) : kind)))].join(', ') || t('path-nothing');
   const relays = tried.iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
   let advice = '';
   if (!tried.local.has('relay') && !tried.remote.has('relay')) {
-    advice = relays ? ' The relay could not be reached from here or from the other side.' : ' No relay (TURN) server is configured.';
+    advice = ` ${t(relays ? 'share-relay-unreachable' : 'share-no-relay')}`;
   }
-  return `no network path was found (tried from here: ${list(tried.local)}; from the other side: ${list(tried.remote)}).${advice}`;
+  return t('share-no-path', { here: list(tried.local), there: list(tried.remote) }) + advice;
 }

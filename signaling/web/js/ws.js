@@ -1,6 +1,7 @@
 // The one WebSocket client: hello, join, resume after a lost connection (R2), and a clean
 // close when the page goes away. Views subscribe with onMessage and onStatus.
 
+import { t } from './i18n.js';
 import { msg } from './protocol.js';
 
 const RETRY_FOR_MS = 30000;
@@ -60,7 +61,7 @@ export class SessionSocket {
   }
 
   retry() {
-    if (!this.resumeToken) { this.finished = true; this.onStatus('closed', 'connection lost'); return; }
+    if (!this.resumeToken) { this.finished = true; this.onStatus('closed', t('connection-lost')); return; }
     this.lostAt = this.lostAt || Date.now();
     if (Date.now() - this.lostAt > RETRY_FOR_MS) { this.finished = true; this.onStatus('gone'); return; }
     this.onStatus('reconnecting');
