@@ -1,5 +1,5 @@
-//! The customer's terminal (C1): nothing is captured or injected until they say yes here,
-//! and Enter stops sharing at any moment. One thread reads stdin, so no keystroke is lost
+//! The customer's terminal in `--cli` mode (C1): nothing is captured or injected until they
+//! say yes here, and Enter stops sharing at any moment. One thread reads stdin, so no keystroke is lost
 //! between questions.
 
 use std::io::{BufRead, Write};
@@ -30,7 +30,8 @@ impl Terminal {
 
     /// Ask a yes/no question; the answer is the next line ([`Terminal::line`], read with
     /// [`yes`]). `Some(false)` at once when the input is closed: nobody can say yes.
-    pub fn ask(&mut self, question: &str) -> Option<bool> {
+    /// `prompt` shows the answers: `[y/N]`, `[j/N]`.
+    pub fn ask(&mut self, question: &str, prompt: &str) -> Option<bool> {
         // Only an answer typed after the question counts.
         loop {
             match self.lines.try_recv() {
@@ -39,7 +40,7 @@ impl Terminal {
                 Err(mpsc::error::TryRecvError::Disconnected) => return Some(false),
             }
         }
-        eprint!("{question} [y/N] ");
+        eprint!("{question} {prompt} ");
         let _ = std::io::stderr().flush();
         None
     }
@@ -56,7 +57,23 @@ impl Terminal {
     }
 }
 
-/// Anything but "y"/"yes" is no.
+/// Anything but yes (in English or Norwegian: "y", "yes", "j", "ja") is no.
 pub fn yes(answer: &str) -> bool {
-    matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")
+    matches!(
+        answer.trim().to_lowercase().as_str(),
+        "y" | "yes" | "j" | "ja"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_yes_is_yes() {
+        for yes in ["y", "Yes", " ja ", "J"] {
+            assert!(super::yes(yes), "{yes:?}");
+        }
+        for no in ["", "n", "nei", "no", "yess", "r"] {
+            assert!(!super::yes(no), "{no:?}");
+        }
+    }
 }

@@ -12,8 +12,11 @@
 use std::collections::{HashMap, VecDeque};
 
 use tandem_protocol::{
-    ClientMessage, ParticipantId, Role, ServerMessage, ShareId, ShareSource, ShareStopReason,
+    ClientMessage, EndReason, ParticipantId, Role, ServerMessage, ShareId, ShareSource,
+    ShareStopReason,
 };
+
+use crate::text::{Arg, Text};
 
 /// What the customer is asked, one question at a time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +32,9 @@ pub enum Input {
     Server(ServerMessage),
     /// The customer's answer to the question last asked.
     Answer(bool),
+    /// Before a yes to [`Question::Share`]: what the customer chose to share instead of
+    /// what the agent was started with (a window by title, or `None`: the whole screen).
+    ShareWhat(Option<String>),
     /// Capture started, or why it could not.
     CaptureStarted(Result<(), String>),
     /// Input injection opened, or why it could not.
@@ -52,7 +58,7 @@ pub enum Effect {
     /// Ask the customer; the answer comes back as [`Input::Answer`].
     Ask {
         question: Question,
-        text: String,
+        text: Text,
     },
     /// Start capturing; the result comes back as [`Input::CaptureStarted`].
     StartCapture,
@@ -72,7 +78,7 @@ pub enum Effect {
     /// Who controls now (none: nobody); input from anyone else is dropped.
     SetHolder(Option<ParticipantId>),
     /// A sentence for the customer.
-    Tell(String),
+    Tell(Text),
     /// The agent's part is over (the session ended, the customer left, or it failed).
     End(Result<(), String>),
 }
@@ -87,11 +93,12 @@ enum Capture {
 #[derive(Debug)]
 pub struct Agent {
     /// What is shared, for sentences: "your whole screen", "the window \"…\"".
-    what: String,
+    what: Text,
     source: ShareSource,
     me: Option<ParticipantId>,
     my_customer: Option<ParticipantId>,
-    rep: String,
+    /// The primary rep's name, once known.
+    rep: Option<String>,
     names: HashMap<ParticipantId, String>,
     capture: Capture,
     share: Option<ShareId>,
@@ -107,21 +114,13 @@ pub struct Agent {
 impl Agent {
     /// An agent that will share `window` (a title), or the whole screen.
     pub fn new(window: Option<&str>) -> Self {
-        let (what, source) = match window {
-            None => ("your whole screen".to_owned(), ShareSource::Desktop),
-            Some(title) => (
-                format!("the window \"{title}\""),
-                ShareSource::Window {
-                    title: title.to_owned(),
-                },
-            ),
-        };
+        let (what, source) = Self::source_of(window);
         Self {
             what,
             source,
             me: None,
             my_customer: None,
-            rep: "the support rep".into(),
+            rep: None,
             names: HashMap::new(),
             capture: Capture::Off,
             share: None,
@@ -133,8 +132,33 @@ impl Agent {
         }
     }
 
-    pub fn what(&self) -> &str {
+    fn source_of(window: Option<&str>) -> (Text, ShareSource) {
+        match window {
+            None => (Text::new("what-desktop"), ShareSource::Desktop),
+            Some(title) => (
+                Text::new("what-window").arg("title", title),
+                ShareSource::Window {
+                    title: title.to_owned(),
+                },
+            ),
+        }
+    }
+
+    pub fn what(&self) -> &Text {
         &self.what
+    }
+
+    /// The primary rep's name, or words for "the support rep" before it is known.
+    pub fn rep(&self) -> Arg {
+        match &self.rep {
+            Some(name) => Arg::Str(name.clone()),
+            None => Text::new("rep-unknown").into(),
+        }
+    }
+
+    /// The question being asked, if any.
+    pub fn question(&self) -> Option<&Question> {
+        self.asking.as_ref()
     }
 
     #[cfg(test)]
@@ -161,15 +185,17 @@ impl Agent {
         match input {
             Input::Server(message) => self.server(message),
             Input::Answer(yes) => self.answer(yes),
+            Input::ShareWhat(window) => {
+                if self.asking == Some(Question::Share) {
+                    (self.what, self.source) = Self::source_of(window.as_deref());
+                }
+            }
             Input::CaptureStarted(Ok(())) if self.capture == Capture::Starting => {
                 self.capture = Capture::On;
                 self.send(ClientMessage::StartShare {
                     source: self.source.clone(),
                 });
-                self.tell(format!(
-                    "Sharing {}. Press Enter to stop sharing, Ctrl-C to leave.",
-                    self.what
-                ));
+                self.tell(Text::new("sharing-started").arg("what", self.what.clone()));
             }
             Input::CaptureStarted(Ok(())) => {
                 // Not wanted any more (the turn passed meanwhile): capture nothing.
@@ -177,25 +203,25 @@ impl Agent {
             }
             Input::CaptureStarted(Err(why)) => {
                 self.capture = Capture::Off;
-                self.tell(format!("Your screen could not be captured: {why}"));
+                self.tell(Text::new("capture-failed").arg("why", why));
             }
             Input::ControlOpened(result) => {
-                let name = self.control_for.take().unwrap_or_else(|| self.rep.clone());
+                let name = self.control_for.take().map_or_else(|| self.rep(), Arg::Str);
                 let granted = match result {
                     Ok(()) => true,
                     Err(why) => {
-                        self.tell(why);
+                        self.tell(Text::new("capture-failed").arg("why", why));
                         false
                     }
                 };
                 self.send(ClientMessage::ControlConsent { granted });
                 if !granted {
-                    self.tell(format!("{name} cannot control your computer."));
+                    self.tell(Text::new("cannot-control").arg("name", name));
                 }
             }
             Input::CaptureEnded(reason) => {
                 if let Some(reason) = reason {
-                    self.tell(format!("Sharing stopped: {reason}"));
+                    self.tell(Text::new("capture-ended").arg("why", reason));
                 }
                 if let Some(share) = self.share.take() {
                     self.send(ClientMessage::StopShare { share });
@@ -209,20 +235,17 @@ impl Agent {
                         self.send(ClientMessage::StopShare { share });
                     }
                     self.stop_capture();
-                    self.tell("You stopped sharing. Nothing is captured now.".into());
+                    self.tell(Text::new("you-stopped"));
                 }
             }
             Input::TakeBackControl => {
                 if self.holder.is_some() {
                     self.end_control();
-                    self.tell(
-                        "You took back control. Nobody else can use your mouse and keyboard now."
-                            .into(),
-                    );
+                    self.tell(Text::new("took-back"));
                 }
             }
             Input::Leave => {
-                self.tell("Stopping.".into());
+                self.tell(Text::new("stopping"));
                 if let Some(share) = self.share.take() {
                     self.send(ClientMessage::StopShare { share });
                 }
@@ -252,16 +275,13 @@ impl Agent {
                     .iter()
                     .find(|p| p.role == Role::PrimaryRep)
                 {
-                    self.rep = rep.name.clone();
+                    self.rep = Some(rep.name.clone());
                 }
-                self.tell(format!("Connected to support session {}.", snapshot.number));
+                self.tell(Text::new("connected").arg("number", snapshot.number.to_string()));
                 if self.my_customer.is_some() && snapshot.active_customer == self.my_customer {
                     self.pending.push_back(Question::Share);
                 } else {
-                    self.tell(format!(
-                        "{} is helping another customer now. You will be asked when it is your turn.",
-                        self.rep
-                    ));
+                    self.tell(Text::new("waiting-turn").arg("rep", self.rep()));
                 }
             }
             ServerMessage::Error { message, .. } if self.me.is_none() => {
@@ -301,19 +321,17 @@ impl Agent {
                 self.share = None;
                 self.stop_capture();
                 let why = match reason {
-                    ShareStopReason::SwitchedCustomer => {
-                        "the support rep turned to another customer"
-                    }
-                    ShareStopReason::StoppedByOwner => "you stopped it",
-                    ShareStopReason::Replaced => "a new share replaced it",
-                    ShareStopReason::OwnerLeft => "this agent left the session",
+                    ShareStopReason::SwitchedCustomer => "switched",
+                    ShareStopReason::StoppedByOwner => "owner",
+                    ShareStopReason::Replaced => "replaced",
+                    ShareStopReason::OwnerLeft => "left",
                 };
-                self.tell(format!("Sharing stopped: {why}. Nothing is captured now."));
+                self.tell(Text::new("share-stopped").arg("reason", why));
             }
             ServerMessage::ActiveCustomer { participant } => {
                 if participant.is_some() && participant == self.my_customer {
                     if self.capture == Capture::Off && !self.share_question_open() {
-                        self.tell(format!("It is your turn: {} is helping you now.", self.rep));
+                        self.tell(Text::new("your-turn").arg("rep", self.rep()));
                         self.pending.push_back(Question::Share);
                     }
                 } else {
@@ -322,10 +340,7 @@ impl Agent {
                     // was never shared stops at once.
                     self.pending.clear();
                     if self.asking.take().is_some() {
-                        self.tell(format!(
-                            "Never mind: {} turned to another customer. You will be asked again when it is your turn.",
-                            self.rep
-                        ));
+                        self.tell(Text::new("never-mind").arg("rep", self.rep()));
                     }
                     if self.capture != Capture::Off && self.share.is_none() {
                         self.stop_capture();
@@ -342,14 +357,12 @@ impl Agent {
             {
                 // The share was refused (not this customer's turn): capture nothing.
                 self.stop_capture();
-                self.tell(format!(
-                    "Sharing was refused: {message} Nothing is captured now."
-                ));
+                self.tell(Text::new("share-refused").arg("message", message));
             }
             ServerMessage::ShareRequested { name, .. }
                 if self.capture == Capture::Off && !self.share_question_open() =>
             {
-                self.tell(format!("{name} asks you to share again."));
+                self.tell(Text::new("asks-again").arg("name", name));
                 self.pending.push_back(Question::Share);
             }
             ServerMessage::ControlRequested { name, .. } => {
@@ -359,7 +372,7 @@ impl Agent {
                     .retain(|q| !matches!(q, Question::Control { .. }));
                 if matches!(self.asking, Some(Question::Control { .. })) {
                     self.asking = None;
-                    self.tell(format!("The request changed: {name} asks instead."));
+                    self.tell(Text::new("request-changed").arg("name", name.as_str()));
                 }
                 self.pending.push_back(Question::Control { name });
             }
@@ -371,13 +384,14 @@ impl Agent {
                 self.effects.push(Effect::SetHolder(holder));
                 match holder {
                     Some(h) if before != Some(h) => {
-                        let name = self.names.get(&h).map_or("The support rep", String::as_str);
-                        self.tell(format!(
-                            "{name} now controls your mouse and keyboard. Type r and Enter to take control back."
-                        ));
+                        let name = self
+                            .names
+                            .get(&h)
+                            .map_or_else(|| self.rep(), |n| Arg::Str(n.clone()));
+                        self.tell(Text::new("now-controls").arg("name", name));
                     }
                     None if before.is_some() => {
-                        self.tell("Nobody controls your computer now.".into());
+                        self.tell(Text::new("nobody-controls"));
                     }
                     _ => {}
                 }
@@ -386,8 +400,14 @@ impl Agent {
             | ServerMessage::ParticipantUpdated { participant } => {
                 self.names.insert(participant.id, participant.name);
             }
-            ServerMessage::SessionEnded { message, .. } => {
-                self.tell(message);
+            ServerMessage::SessionEnded { reason, .. } => {
+                let reason = match reason {
+                    EndReason::EndedByRep => "rep",
+                    EndReason::PrimaryLeft => "left",
+                    EndReason::PrimaryConnectionLost => "lost",
+                    EndReason::Terminated => "terminated",
+                };
+                self.tell(Text::new("session-ended").arg("reason", reason));
                 self.stop_capture();
                 self.effects.push(Effect::End(Ok(())));
             }
@@ -408,7 +428,7 @@ impl Agent {
             }
             Question::Share => {
                 self.send(ClientMessage::DeclineShare);
-                self.tell("Nothing is shared. The support rep can ask again.".into());
+                self.tell(Text::new("declined"));
             }
             Question::Control { name } if yes => {
                 self.control_for = Some(name);
@@ -416,7 +436,7 @@ impl Agent {
             }
             Question::Control { name } => {
                 self.send(ClientMessage::ControlConsent { granted: false });
-                self.tell(format!("{name} cannot control your computer."));
+                self.tell(Text::new("cannot-control").arg("name", name));
             }
         }
     }
@@ -435,10 +455,10 @@ impl Agent {
                 continue;
             }
             let text = match &question {
-                Question::Share => format!("{} asks to see {}. Share it?", self.rep, self.what),
-                Question::Control { name } => {
-                    format!("{name} asks to control your mouse and keyboard. Allow it?")
-                }
+                Question::Share => Text::new("ask-share")
+                    .arg("rep", self.rep())
+                    .arg("what", self.what.clone()),
+                Question::Control { name } => Text::new("ask-control").arg("name", name.as_str()),
             };
             self.asking = Some(question.clone());
             self.effects.push(Effect::Ask { question, text });
@@ -468,13 +488,14 @@ impl Agent {
         self.effects.push(Effect::Send(message));
     }
 
-    fn tell(&mut self, sentence: String) {
+    fn tell(&mut self, sentence: Text) {
         self.effects.push(Effect::Tell(sentence));
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::text::english;
     use tandem_protocol::{
         Admission, ControlChange, ControlInfo, EndReason, ErrorCode, ParticipantInfo,
         SessionNumber, SessionSnapshot, ShareInfo,
@@ -534,9 +555,10 @@ mod tests {
             .collect()
     }
 
-    fn asked(effects: &[Effect]) -> Option<&str> {
+    /// The question asked, in English words.
+    fn asked(effects: &[Effect]) -> Option<String> {
         effects.iter().find_map(|e| match e {
-            Effect::Ask { text, .. } => Some(text.as_str()),
+            Effect::Ask { text, .. } => Some(english(text)),
             _ => None,
         })
     }
@@ -545,7 +567,7 @@ mod tests {
         effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Tell(s) => Some(s.as_str()),
+                Effect::Tell(s) => Some(english(s)),
                 _ => None,
             })
             .collect::<Vec<_>>()
@@ -587,7 +609,7 @@ mod tests {
         let mut agent = Agent::new(None);
         let effects = server(&mut agent, joined(Some(ANN)));
         assert_eq!(
-            asked(&effects),
+            asked(&effects).as_deref(),
             Some("Rita Rep asks to see your whole screen. Share it?")
         );
         assert!(!effects.contains(&Effect::StartCapture));
@@ -606,11 +628,45 @@ mod tests {
     }
 
     #[test]
+    fn c1_the_customer_may_choose_one_window_instead_when_asked() {
+        let mut agent = Agent::new(None);
+        server(&mut agent, joined(Some(ANN)));
+        // Only while the share question is open does a choice count.
+        agent.handle(Input::ShareWhat(Some("Invoice".into())));
+        assert_eq!(
+            agent.handle(Input::Answer(true)),
+            vec![Effect::StartCapture]
+        );
+        let effects = agent.handle(Input::CaptureStarted(Ok(())));
+        assert_eq!(
+            sent(&effects),
+            [&ClientMessage::StartShare {
+                source: ShareSource::Window {
+                    title: "Invoice".into()
+                }
+            }]
+        );
+        assert!(told(&effects).starts_with("Sharing the window \"Invoice\"."));
+
+        let mut agent = Agent::new(None);
+        agent.handle(Input::ShareWhat(Some("Too early".into())));
+        server(&mut agent, joined(Some(ANN)));
+        agent.handle(Input::Answer(true));
+        let effects = agent.handle(Input::CaptureStarted(Ok(())));
+        assert_eq!(
+            sent(&effects),
+            [&ClientMessage::StartShare {
+                source: ShareSource::Desktop
+            }]
+        );
+    }
+
+    #[test]
     fn c1_a_no_declines_and_captures_nothing() {
         let mut agent = Agent::new(Some("Invoice"));
         let effects = server(&mut agent, joined(Some(ANN)));
         assert_eq!(
-            asked(&effects),
+            asked(&effects).as_deref(),
             Some("Rita Rep asks to see the window \"Invoice\". Share it?")
         );
         let effects = agent.handle(Input::Answer(false));
@@ -763,7 +819,7 @@ mod tests {
             },
         );
         assert_eq!(
-            asked(&effects),
+            asked(&effects).as_deref(),
             Some("Rita Rep asks to control your mouse and keyboard. Allow it?")
         );
         assert_eq!(agent.handle(Input::Answer(true)), vec![Effect::OpenControl]);
@@ -907,7 +963,7 @@ mod tests {
         server(&mut agent, ask("Rita Rep"));
         let effects = server(&mut agent, ask("Andy Assistant"));
         assert_eq!(
-            asked(&effects),
+            asked(&effects).as_deref(),
             Some("Andy Assistant asks to control your mouse and keyboard. Allow it?"),
             "{effects:?}"
         );

@@ -10,28 +10,50 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tandem_capture::Source;
-use tandem_input::{InputGate, InputStats, InputThread};
+use tandem_input::{InputGate, InputStats, InputThread, Shield};
 use tandem_protocol::ParticipantId;
 
 use crate::backend::Backend;
 
-/// The agent's input: nothing until the customer first allows control.
+/// The agent's input: nothing until the customer first allows control, nothing while the
+/// customer is asked a question, and never onto the agent's own window (the [`Shield`]).
 #[derive(Debug, Default)]
 pub struct Input {
     gate: OnceLock<InputGate>,
     /// Events that arrived before control was ever allowed.
     before_consent: AtomicU64,
+    shield: Arc<Shield>,
 }
 
 impl Input {
+    /// What the agent's window keeps up to date: where it is on the screen.
+    pub fn shield(&self) -> Arc<Shield> {
+        Arc::clone(&self.shield)
+    }
+
+    /// A question is open (or closed): while it is, no remote event is injected, and
+    /// whatever the controller held down is let go.
+    pub fn pause(&self, paused: bool) {
+        if self.shield.paused() != paused {
+            self.shield.set_paused(paused);
+            if paused && let Some(gate) = self.gate.get() {
+                gate.release_held();
+            }
+        }
+    }
+
     /// Open injection on the desktop (after the customer's consent).
     pub fn open(&self, backend: Arc<dyn Backend>, source: Source) -> anyhow::Result<()> {
         if self.gate.get().is_some() {
             return Ok(());
         }
         let stats = Arc::new(InputStats::default());
-        let thread = InputThread::spawn(move || backend.input(source), stats.clone())
-            .context("remote control is not possible on this display")?;
+        let thread = InputThread::spawn(
+            move || backend.input(source),
+            stats.clone(),
+            Arc::clone(&self.shield),
+        )
+        .context("remote control is not possible on this display")?;
         let _ = self.gate.set(InputGate::new(thread, stats));
         Ok(())
     }

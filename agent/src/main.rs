@@ -1,20 +1,27 @@
 //! `tandem-agent`: shares a customer's screen in a Tandem support session.
 //!
-//! It joins as the customer (by link or session number), attaches its agent connection
-//! with the one-time token the server gives the customer, asks the customer's consent in
-//! the terminal before anything is captured (C1), then captures, encodes once, and streams
-//! to every viewer over WebRTC (R6).
+//! Double-clicked, it reads the session from the end of its own file (the join page's
+//! download carries it, see `launch.rs`) and opens a small window; `join`/`attach` name
+//! the session on the command line, and `--cli` talks in the terminal instead of a
+//! window. It joins as the customer (by link or session number) or attaches its agent
+//! connection with the customer's one-time token, asks the customer's consent before
+//! anything is captured or controlled (C1), then captures, encodes once, and streams to
+//! every viewer over WebRTC (R6).
 
 mod backend;
 mod consent;
 mod flow;
+mod front;
 mod input;
+mod launch;
 mod measure;
 mod peers;
 mod pipeline;
 mod rate;
 mod signal;
+mod text;
 mod tunnel;
+mod ui;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, UdpSocket};
@@ -26,13 +33,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tandem_capture::Source;
-use tandem_protocol::{ClientKind, ClientMessage, ServerMessage, SessionNumber};
+use tandem_protocol::{ClientKind, ClientMessage, ErrorCode, ServerMessage, SessionNumber};
 
 use crate::flow::Effect;
+use crate::front::{Did, Failure, Front};
 use crate::input::Input;
 use crate::peers::Peers;
 use crate::pipeline::Pipeline;
 use crate::signal::Signal;
+use crate::text::{Language, Surface, Text};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,8 +50,12 @@ use crate::signal::Signal;
     about = "Share your screen in a Tandem support session"
 )]
 struct Cli {
+    /// Talk in this terminal instead of opening a window (for scripts and tests).
+    #[arg(long, global = true)]
+    cli: bool,
+    /// Without a command: attach to the session this download came from (double-click).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,33 +101,106 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// How this run reaches its session.
+#[derive(Debug)]
+enum Start {
+    Join {
+        session: String,
+        server: Option<String>,
+        name: String,
+    },
+    Attach {
+        server: String,
+        token: String,
+    },
+    /// Started without a session (no command, no launch details in the file).
+    Nothing,
+    /// The launch details at the end of this file are unreadable.
+    Broken(String),
+}
+
+/// What to share and where, from the command line.
+#[derive(Debug, Default)]
+struct Target {
+    window: Option<String>,
+    display: Option<String>,
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Join {
+    let (start, target) = match cli.command {
+        Some(Command::MeasureStages { seconds, display }) => {
+            return exit(measure::run(display, seconds));
+        }
+        Some(Command::Join {
             session,
             server,
             name,
             window,
             display,
-        } => join(session, server, name, window, display).await,
-        Command::Attach {
+        }) => (
+            Start::Join {
+                session,
+                server,
+                name,
+            },
+            Target { window, display },
+        ),
+        Some(Command::Attach {
             server,
             token,
             window,
             display,
-        } => {
-            let base = server.trim_end_matches('/').to_owned();
-            share(&base, None, token, window, display).await
-        }
-        Command::MeasureStages { seconds, display } => {
-            tokio::task::spawn_blocking(move || measure::run(display, seconds))
-                .await
-                .map_err(anyhow::Error::from)
-                .and_then(|r| r)
+        }) => (Start::Attach { server, token }, Target { window, display }),
+        None => {
+            let start = match launch::from_own_file() {
+                Ok(Some(launch)) => Start::Attach {
+                    server: launch.server,
+                    token: launch.token,
+                },
+                Ok(None) => Start::Nothing,
+                Err(e) => Start::Broken(format!("{e:#}")),
+            };
+            (start, Target::default())
         }
     };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return exit(Err(anyhow::anyhow!("no async runtime: {e}"))),
+    };
+    let input = Arc::new(Input::default());
+    if !cli.cli {
+        let language = Language::from_os(Surface::Window);
+        match ui::Window::open(&language, input.shield()) {
+            Ok((window, handle, actions)) => {
+                let front = Front::window(language, handle, actions);
+                let session = runtime.spawn(run(start, target, front, input));
+                if let Err(e) = window.run() {
+                    eprintln!("tandem-agent: the window failed: {e}");
+                }
+                // The window is closed: the session, told so, says goodbye and ends.
+                let result = runtime.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(5), session).await
+                });
+                return match result {
+                    Ok(Ok(result)) => exit(result),
+                    Ok(Err(e)) => exit(Err(e.into())),
+                    Err(_) => ExitCode::SUCCESS,
+                };
+            }
+            Err(e) => {
+                let language = Language::from_os(Surface::Terminal);
+                eprintln!("tandem-agent: no window can open here ({e}); using this terminal.");
+                let front = Front::terminal(language);
+                return exit(runtime.block_on(run(start, target, front, input)));
+            }
+        }
+    }
+    let front = Front::terminal(Language::from_os(Surface::Terminal));
+    exit(runtime.block_on(run(start, target, front, input)))
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -122,6 +208,31 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The session, from joining to the end, shown on `front`. Errors before the session
+/// starts are shown there too (and returned, for the exit code).
+async fn run(
+    start: Start,
+    target: Target,
+    mut front: Front,
+    input: Arc<Input>,
+) -> anyhow::Result<()> {
+    let result = match start {
+        Start::Join {
+            session,
+            server,
+            name,
+        } => join(session, server, name, target, &mut front, input).await,
+        Start::Attach { server, token } => {
+            let base = server.trim_end_matches('/').to_owned();
+            share(&base, None, token, target, &mut front, input).await
+        }
+        Start::Nothing => Err(Failure::Said(Text::new("no-session")).into()),
+        Start::Broken(why) => Err(anyhow::anyhow!(why)),
+    };
+    front.finish(&result);
+    result
 }
 
 enum Way {
@@ -143,12 +254,17 @@ async fn join(
     session: String,
     server: Option<String>,
     name: String,
-    window: Option<String>,
-    display: Option<String>,
+    target: Target,
+    front: &mut Front,
+    input: Arc<Input>,
 ) -> anyhow::Result<()> {
     let (base, way) = parse_session(&session, server)?;
     let base = base.trim_end_matches('/').to_owned();
     let ws_url = ws_url(&base);
+    front.status(
+        &Text::new("connecting").arg("server", base.as_str()),
+        &Text::new("connecting").arg("server", base.as_str()),
+    );
     // The customer's own connection.
     let mut customer = Signal::connect(&ws_url, ClientKind::Customer).await?;
     customer.send(match way {
@@ -163,9 +279,7 @@ async fn join(
     });
     let token = loop {
         match customer.recv().await? {
-            ServerMessage::Waiting { .. } => {
-                eprintln!("Waiting for the support rep to let you in…");
-            }
+            ServerMessage::Waiting { .. } => front.tell(&Text::new("waiting-room")),
             ServerMessage::AgentToken { token } => break token,
             ServerMessage::Error { message, .. } | ServerMessage::Denied { message } => {
                 bail!("{message}")
@@ -174,7 +288,7 @@ async fn join(
             _ => {}
         }
     };
-    share(&base, Some(customer), token, window, display).await
+    share(&base, Some(customer), token, target, front, input).await
 }
 
 fn ws_url(base: &str) -> String {
@@ -188,18 +302,20 @@ fn ws_url(base: &str) -> String {
 /// Attach the agent with the token, ask for consent, and share until told to stop.
 /// `customer` is the customer's own connection when this agent joined for them.
 ///
-/// This is the driver of [`flow::Agent`]: it turns the terminal, the server, capture and
-/// the viewers' connections into inputs, and carries out the effects.
+/// This is the driver of [`flow::Agent`]: it turns the customer's window or terminal,
+/// the server, capture and the viewers' connections into inputs, and carries out the
+/// effects.
 async fn share(
     base: &str,
     customer: Option<Signal>,
     token: String,
-    window: Option<String>,
-    display: Option<String>,
+    target: Target,
+    front: &mut Front,
+    input: Arc<Input>,
 ) -> anyhow::Result<()> {
     let ws_url = ws_url(base);
-    let backend = backend::choose(display)?;
-    let source = match &window {
+    let backend = backend::choose(target.display)?;
+    let mut source = match &target.window {
         None => Source::Desktop,
         Some(title) => {
             let found = backend
@@ -211,20 +327,55 @@ async fn share(
         }
     };
 
+    if customer.is_none() {
+        front.status(
+            &Text::new("connecting").arg("server", base),
+            &Text::new("connecting").arg("server", base),
+        );
+    }
     // The agent's connection, attached to the customer with the one-time token.
     let mut agent = Signal::connect(&ws_url, ClientKind::Agent).await?;
     agent.send(ClientMessage::AttachAgent { token });
-    eprintln!("This computer: {}.", backend.describe());
-    let mut flow = flow::Agent::new(window.as_deref());
+    eprintln!(
+        "{}",
+        front.say(&Text::new("this-computer").arg("system", backend.describe()))
+    );
+    let mut flow = flow::Agent::new(target.window.as_deref());
     // Up to the join: the TURN credentials come with it, and the viewers' connections need
     // them from the start.
     let mut backlog = VecDeque::new();
     loop {
         let message = agent.recv().await?;
-        let done = matches!(
-            message,
-            ServerMessage::Joined(_) | ServerMessage::Error { .. }
-        );
+        match &message {
+            ServerMessage::Joined(snapshot) => {
+                let rep = snapshot
+                    .participants
+                    .iter()
+                    .find(|p| p.role == tandem_protocol::Role::PrimaryRep)
+                    .map(|p| p.name.clone());
+                let heading =
+                    Text::new("session-heading").arg("number", snapshot.number.to_string());
+                match rep {
+                    Some(rep) => front.status(&heading, &Text::new("your-rep").arg("rep", rep)),
+                    None => front.status(&heading, &heading),
+                }
+            }
+            ServerMessage::Error { code, message, .. } => {
+                // The attach was refused: a used, unknown or expired token. The join page
+                // gives a new one.
+                if let Some(customer) = &customer {
+                    customer.send(ClientMessage::Leave);
+                }
+                return Err(Failure::Refused {
+                    message: message.clone(),
+                    expired: *code == ErrorCode::AgentTokenExpired,
+                    page: format!("{base}/"),
+                }
+                .into());
+            }
+            _ => {}
+        }
+        let done = matches!(message, ServerMessage::Joined(_));
         backlog.push_back(flow::Input::Server(message));
         if done {
             break;
@@ -232,7 +383,6 @@ async fn share(
     }
 
     let runtime = webrtc::runtime::default_runtime().context("no async runtime for WebRTC")?;
-    let input = Arc::new(Input::default());
     let mut peers = Peers::new(
         runtime,
         &agent.ice_servers,
@@ -242,7 +392,8 @@ async fn share(
     )
     .await;
     let mut pipeline: Option<Pipeline> = None;
-    let mut terminal = consent::Terminal::start();
+    // The windows offered with the last share question (after "whole screen").
+    let mut offered: Vec<tandem_capture::WindowInfo> = Vec::new();
     let mut status = tokio::time::interval(Duration::from_secs(2));
     // The encoder's rate follows the viewers' paths this often.
     let mut pace = tokio::time::interval(Duration::from_millis(250));
@@ -259,12 +410,25 @@ async fn share(
                     None => std::future::pending().await,
                 }
             };
+            let asking = flow.asking();
             let next = tokio::select! {
-                line = terminal.line() => match line {
-                    None => flow::Input::Answer(false),
-                    Some(line) if flow.asking() => flow::Input::Answer(consent::yes(&line)),
-                    Some(line) if line.trim().eq_ignore_ascii_case("r") => flow::Input::TakeBackControl,
-                    Some(_) => flow::Input::StopSharing,
+                did = front.next(asking) => match did {
+                    Did::Answer { yes, source: choice } => {
+                        if yes
+                            && flow.question() == Some(&flow::Question::Share)
+                            && let Some(choice) = choice
+                            && target.window.is_none()
+                        {
+                            // 0 is the whole screen, then the windows offered.
+                            let window = choice.checked_sub(1).and_then(|i| offered.get(i));
+                            source = window.map_or(Source::Desktop, |w| Source::Window(w.id));
+                            inputs.push_back(flow::Input::ShareWhat(window.map(|w| w.title.clone())));
+                        }
+                        flow::Input::Answer(yes)
+                    }
+                    Did::StopSharing => flow::Input::StopSharing,
+                    Did::TakeBack => flow::Input::TakeBackControl,
+                    Did::Leave => flow::Input::Leave,
                 },
                 message = agent.recv() => flow::Input::Server(message?),
                 reason = ended => flow::Input::CaptureEnded(reason),
@@ -283,9 +447,12 @@ async fn share(
                     continue;
                 }
                 _ = status.tick() => {
-                    // Not over a question the customer is reading.
-                    if let Some(p) = pipeline.as_ref().filter(|_| !flow.asking()) {
-                        last = report(&flow, p, &peers, &input, last);
+                    if let Some(p) = &pipeline {
+                        show_panel(front, &flow, &peers);
+                        // Not over a question the customer is reading in the terminal.
+                        if !flow.asking() || front.is_window() {
+                            last = report(front, &flow, p, &peers, &input, last);
+                        }
                     }
                     continue;
                 }
@@ -295,6 +462,7 @@ async fn share(
             inputs.push_back(next);
         }
         while let Some(next) = inputs.pop_front() {
+            let was_asking = flow.asking();
             for effect in flow.handle(next) {
                 match effect {
                     Effect::Send(message) => agent.send(message),
@@ -303,14 +471,35 @@ async fn share(
                             customer.send(ClientMessage::Leave);
                         }
                     }
-                    Effect::Ask { text, .. } => {
-                        if let Some(answer) = terminal.ask(&text) {
+                    Effect::Ask { question, text } => {
+                        // Nothing from the rep reaches the computer while the customer
+                        // decides (DESIGN §5: injected input never answers a question).
+                        input.pause(true);
+                        let sources = if question == flow::Question::Share
+                            && target.window.is_none()
+                            && front.is_window()
+                        {
+                            offered = shareable_windows(backend.as_ref());
+                            std::iter::once(front.say(&Text::new("source-desktop")))
+                                .chain(offered.iter().map(|w| {
+                                    front.say(
+                                        &Text::new("source-window").arg("title", w.title.as_str()),
+                                    )
+                                }))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        if let Some(answer) = front.ask(&question, &text, sources) {
                             inputs.push_back(flow::Input::Answer(answer));
                         }
                     }
                     Effect::StartCapture => {
                         let started = Pipeline::start(Arc::clone(&backend), source)
-                            .map(|p| pipeline = Some(p))
+                            .map(|p| {
+                                pipeline = Some(p);
+                                last = (0, 0);
+                            })
                             .map_err(|e| format!("{e:#}"));
                         if started.is_ok() {
                             peers::trace("consent given, capture started");
@@ -322,6 +511,7 @@ async fn share(
                             p.stop();
                         }
                         peers.close_all().await;
+                        front.not_sharing();
                     }
                     Effect::AddViewer {
                         viewer,
@@ -357,8 +547,18 @@ async fn share(
                             .map_err(|e| format!("{e:#}"));
                         inputs.push_back(flow::Input::ControlOpened(opened));
                     }
-                    Effect::SetHolder(holder) => input.set_holder(holder),
-                    Effect::Tell(sentence) => eprintln!("{sentence}"),
+                    Effect::SetHolder(holder) => {
+                        input.set_holder(holder);
+                        if pipeline.is_some() {
+                            show_panel(front, &flow, &peers);
+                        }
+                    }
+                    Effect::Tell(sentence) => {
+                        front.tell(&sentence);
+                        if pipeline.is_some() {
+                            show_panel(front, &flow, &peers);
+                        }
+                    }
                     Effect::End(result) => {
                         // No key or button stays held down after the agent is gone.
                         input.close();
@@ -372,8 +572,24 @@ async fn share(
                     }
                 }
             }
+            if was_asking && !flow.asking() {
+                input.pause(false);
+                front.asked(pipeline.is_some());
+            }
         }
     }
+}
+
+/// The windows the customer may choose to share: titled ones, not the agent's own.
+fn shareable_windows(backend: &dyn backend::Backend) -> Vec<tandem_capture::WindowInfo> {
+    let mut windows: Vec<_> = backend
+        .windows()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|w| !w.title.trim().is_empty() && w.title != "Tandem")
+        .collect();
+    windows.truncate(40);
+    windows
 }
 
 /// The customer closed the console window the agent runs in (Windows): leave properly,
@@ -387,9 +603,32 @@ async fn console_closed() {
     std::future::pending::<()>().await;
 }
 
+/// The window's sharing panel: the badge (shared, or controlled by whom) and who watches.
+fn show_panel(front: &Front, flow: &flow::Agent, peers: &Peers) {
+    let holder = flow.holder().map(|h| {
+        flow.name_of(h)
+            .map_or_else(|| flow.rep(), |n| text::Arg::Str(n.to_owned()))
+    });
+    let badge = match &holder {
+        Some(name) => Text::new("badge-controlled").arg("name", name.clone()),
+        None => Text::new("badge-sharing").arg("what", flow.what().clone()),
+    };
+    let watching: Vec<String> = peers
+        .links()
+        .into_iter()
+        .filter(|(_, l)| matches!(l, peers::Link::Connected(_)))
+        .map(|(name, _)| name)
+        .collect();
+    let watching = Text::new("watching")
+        .arg("count", watching.len())
+        .arg("names", watching.join(", "));
+    front.panel(&badge, holder.is_some(), &watching);
+}
+
 /// The status line while sharing, every two seconds: who watches and how, frames, rate,
 /// control and input. Returns the frame and byte counters for the next report.
 fn report(
+    front: &Front,
     flow: &flow::Agent,
     p: &Pipeline,
     peers: &Peers,
@@ -399,7 +638,13 @@ fn report(
     let frames = p.controls.frames.load(Ordering::Relaxed);
     let bytes = p.controls.bytes.load(Ordering::Relaxed);
     let control = match flow.holder() {
-        Some(h) => format!(" · controlled by {}", flow.name_of(h).unwrap_or("the rep")),
+        Some(h) => front.say(
+            &Text::new("status-control").arg(
+                "name",
+                flow.name_of(h)
+                    .map_or_else(|| flow.rep(), |n| text::Arg::Str(n.to_owned())),
+            ),
+        ),
         None => String::new(),
     };
     let injected = input
@@ -413,31 +658,58 @@ fn report(
         .filter(|(_, l)| matches!(l, peers::Link::Connected(_)))
         .count();
     let viewers = if links.is_empty() {
-        "nobody watching".to_owned()
+        Text::new("status-nobody")
     } else {
         let each: Vec<String> = links
             .iter()
-            .map(|(name, link)| match link {
-                peers::Link::Connecting => format!("{name} connecting"),
-                peers::Link::Connected(Some(path)) if path == "relay" => {
-                    format!("{name} watching through the relay")
-                }
-                peers::Link::Connected(_) => format!("{name} watching"),
-                peers::Link::Reconnecting => format!("{name} reconnecting"),
-                peers::Link::Failed(_) => format!("{name} not connected"),
+            .map(|(name, link)| {
+                let id = match link {
+                    peers::Link::Connecting => "viewer-connecting",
+                    peers::Link::Connected(Some(path)) if path == "relay" => "viewer-relay",
+                    peers::Link::Connected(_) => "viewer-watching",
+                    peers::Link::Reconnecting => "viewer-reconnecting",
+                    peers::Link::Failed(_) => "viewer-failed",
+                };
+                front.say(&Text::new(id).arg("name", name.as_str()))
             })
             .collect();
-        format!("{watching} watching ({})", each.join(", "))
+        Text::new("status-watching")
+            .arg("count", watching)
+            .arg("each", each.join(", "))
     };
-    eprintln!(
-        "Sharing {} · {viewers} · {:.0} fps · {:.2} Mbit/s of {:.2} · {} keyframe requests{control} · input {injected} injected, {} dropped",
-        flow.what(),
-        (frames - last_frames) as f64 / 2.0,
-        (bytes - last_bytes) as f64 * 8.0 / 2.0 / 1_000_000.0,
-        p.controls.target_bps.load(Ordering::Relaxed) as f64 / 1_000_000.0,
-        p.controls.keyframe_requests.load(Ordering::Relaxed),
-        input.dropped(),
-    );
+    let line = Text::new("status-line")
+        .arg("what", flow.what().clone())
+        .arg("viewers", viewers)
+        // A new capture starts its counters at zero.
+        .arg(
+            "fps",
+            format!("{:.0}", frames.saturating_sub(last_frames) as f64 / 2.0),
+        )
+        .arg(
+            "mbps",
+            format!(
+                "{:.2}",
+                bytes.saturating_sub(last_bytes) as f64 * 8.0 / 2.0 / 1_000_000.0
+            ),
+        )
+        .arg(
+            "target",
+            format!(
+                "{:.2}",
+                p.controls.target_bps.load(Ordering::Relaxed) as f64 / 1_000_000.0
+            ),
+        )
+        .arg(
+            "keyframes",
+            p.controls
+                .keyframe_requests
+                .load(Ordering::Relaxed)
+                .to_string(),
+        )
+        .arg("control", control)
+        .arg("injected", injected.to_string())
+        .arg("dropped", input.dropped().to_string());
+    eprintln!("{}", front.say(&line));
     (frames, bytes)
 }
 

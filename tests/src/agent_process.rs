@@ -19,7 +19,7 @@ pub struct AgentProcess {
 }
 
 impl AgentProcess {
-    /// Start `tandem-agent <args> --display <display>`.
+    /// Start `tandem-agent <args> --display <display> --cli` (in its terminal mode).
     pub fn spawn(display: &str, args: &[&str]) -> anyhow::Result<Self> {
         Self::spawn_with_env(display, args, &[])
     }
@@ -33,7 +33,7 @@ impl AgentProcess {
         let mut command = Command::new(crate::agent_binary()?);
         command
             .args(args)
-            .args(["--display", display])
+            .args(["--display", display, "--cli"])
             .envs(env.iter().copied());
         Self::spawn_command(command)
     }

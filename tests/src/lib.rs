@@ -3,6 +3,7 @@
 //! screenshots of every step under `target/e2e-artifacts/`.
 
 mod agent_process;
+pub mod agent_window;
 pub mod media_stats;
 pub mod nat_scene;
 pub mod netns;
@@ -50,8 +51,14 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// The server with some settings changed from the tests' defaults.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let config = Config::for_tests(dir.path());
+        let mut config = Config::for_tests(dir.path());
+        configure(&mut config);
         Self::serve(dir, config, None).await
     }
 
@@ -776,7 +783,7 @@ fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
@@ -837,6 +844,31 @@ impl Browser {
 
     pub async fn text(&self, css: &str) -> anyhow::Result<String> {
         Ok(self.find(css).await?.text().await?)
+    }
+
+    /// Wait until no element matches `css` (a tile closed, a mark removed).
+    pub async fn wait_gone(&self, css: &str) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let there = self
+                .client
+                .execute(
+                    "return document.querySelector(arguments[0]) !== null;",
+                    vec![json!(css)],
+                )
+                .await?;
+            if there.as_bool() == Some(false) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                let shot = self.screenshot("failure").await.ok();
+                bail!(
+                    "{}: {css} is still there (screenshot {shot:?})",
+                    self.person
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Wait until the element's text contains `wanted`; the error shows what was there.

@@ -156,6 +156,7 @@ impl NatScene {
         let mut agent = topology.command(Host::Cust, crate::agent_binary()?);
         agent
             .args(["join", &link, "--name", "Ann", "--display", &screen.display])
+            .arg("--cli")
             // Each step of a viewer's connection, timed, in the test's output.
             .env("TANDEM_AGENT_TRACE", "1")
             .envs(options.agent_env);

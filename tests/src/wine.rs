@@ -234,7 +234,7 @@ impl WineDesktop {
     /// The Windows agent with these arguments, its terminal in the test's hands.
     pub fn agent(&self, args: &[&str]) -> anyhow::Result<AgentProcess> {
         let mut command = self.command(&self.agent);
-        command.args(args);
+        command.args(args).arg("--cli");
         AgentProcess::spawn_command(command)
     }
 

@@ -9,6 +9,8 @@ use crate::system::{cargo, ensure_packages, exec, root};
 pub const PACKAGES: &[&str] = &[
     "pkg-config",
     "nasm",
+    // the agent window's font lookup (slint) links fontconfig
+    "libfontconfig-dev",
     "xvfb",
     "chromium",
     "chromium-driver",

@@ -17,6 +17,18 @@ mod windows;
 
 use std::process::ExitCode;
 
+/// What the agent's window (winit on X11) opens at run time: Xlib, the cursor, RandR and
+/// XInput libraries, and xkbcommon's X11 keymap. The .deb declares them too.
+pub const AGENT_WINDOW_LIBRARIES: &[&str] = &[
+    "libx11-6",
+    "libx11-xcb1",
+    "libxcursor1",
+    "libxrandr2",
+    "libxi6",
+    "libxkbcommon-x11-0",
+    "libfontconfig1",
+];
+
 const USAGE: &str = "\
 usage: cargo xtask <task>
 

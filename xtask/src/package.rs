@@ -18,7 +18,13 @@ const CARGO_DEB_VERSION: &str = "~3.8";
 
 /// What building the packages needs beyond the Rust toolchain: openh264's assembler,
 /// `strip` for the binaries, and dpkg, which cargo-deb asks for the libraries' packages.
-const PACKAGES: &[&str] = &["pkg-config", "nasm", "binutils", "dpkg"];
+const PACKAGES: &[&str] = &[
+    "pkg-config",
+    "nasm",
+    "libfontconfig-dev",
+    "binutils",
+    "dpkg",
+];
 
 /// Which build the packages are made from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

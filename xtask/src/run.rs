@@ -4,7 +4,8 @@
 use crate::system::{cargo, ensure_packages, exec, root};
 
 /// What building the server needs beyond the Rust toolchain.
-const PACKAGES: &[&str] = &["pkg-config", "nasm"];
+// libfontconfig-dev: the agent window's font lookup (slint) links fontconfig.
+const PACKAGES: &[&str] = &["pkg-config", "nasm", "libfontconfig-dev"];
 
 pub fn run(server_args: &[String]) -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;

@@ -14,6 +14,11 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     // kill and sysctl, and an X client that checks the display from inside a namespace;
     // coturn, the external TURN server the NAT tests run beside the embedded one.
     ensure_packages(&["nftables", "socat", "procps", "x11-utils", "coturn"])?;
+    // The agent's window: xdotool clicks it as a customer would, ImageMagick's `import`
+    // photographs it for target/e2e-artifacts.
+    // The libraries winit opens at run time on X11 are the window's only system needs.
+    ensure_packages(&["xdotool", "imagemagick"])?;
+    ensure_packages(crate::AGENT_WINDOW_LIBRARIES)?;
     // The Windows agent, cross-built, and the Wine its end-to-end tests run it under.
     crate::windows::ensure_toolchain()?;
     ensure_packages(crate::windows::WINE)?;

@@ -1,0 +1,98 @@
+# The agent's words, in English. Every message here must also be in every other catalogue
+# (agent/locales/*/agent.ftl); `cargo test -p tandem-agent` checks it.
+# $surface is "terminal" (the --cli mode) or "window" (the agent's window).
+
+## What is shared
+
+what-desktop = your whole screen
+what-window = the window "{ $title }"
+rep-unknown = the support rep
+viewer-unknown = viewer { $id }
+
+## Connecting
+
+this-computer = This computer: { $system }.
+connecting = Connecting to { $server }…
+waiting-room = Waiting for the support rep to let you in…
+connected = Connected to support session { $number }.
+session-heading = Support session { $number }
+your-rep = Your support rep: { $rep }
+waiting-turn = { $rep } is helping another customer now. You will be asked when it is your turn.
+your-turn = It is your turn: { $rep } is helping you now.
+never-mind = Never mind: { $rep } turned to another customer. You will be asked again when it is your turn.
+
+## Questions (C1)
+
+ask-share = { $rep } asks to see { $what }. Share it?
+ask-control = { $name } asks to control your mouse and keyboard. Allow it?
+asks-again = { $name } asks you to share again.
+request-changed = The request changed: { $name } asks instead.
+declined = Nothing is shared. The support rep can ask again.
+cannot-control = { $name } cannot control your computer.
+choose-source = Share:
+source-desktop = Whole screen
+source-window = Window: { $title }
+prompt-yes-no = [y/N]
+button-share = Share
+button-allow = Allow
+button-deny = Don't allow
+
+## Sharing
+
+sharing-started = Sharing { $what }. { $surface ->
+    [terminal] Press Enter to stop sharing, Ctrl-C to leave.
+   *[window] Click "Stop sharing" to stop at any moment.
+}
+capture-failed = Your screen could not be captured: { $why }
+capture-ended = Sharing stopped: { $why }
+you-stopped = You stopped sharing. Nothing is captured now.
+share-stopped = Sharing stopped: { $reason ->
+    [switched] the support rep turned to another customer
+    [owner] you stopped it
+    [replaced] a new share replaced it
+   *[left] this agent left the session
+}. Nothing is captured now.
+share-refused = Sharing was refused: { $message } Nothing is captured now.
+now-controls = { $name } now controls your mouse and keyboard. { $surface ->
+    [terminal] Type r and Enter to take control back.
+   *[window] Click "Take back control" to stop it.
+}
+took-back = You took back control. Nobody else can use your mouse and keyboard now.
+nobody-controls = Nobody controls your computer now.
+badge-sharing = You are sharing { $what }
+badge-controlled = { $name } controls your mouse and keyboard
+watching = { $count ->
+    [0] Nobody is watching yet.
+    [one] 1 person is watching: { $names }.
+   *[other] { $count } people are watching: { $names }.
+}
+button-stop = Stop sharing
+button-take-back = Take back control
+
+## The status line in the terminal, every two seconds
+
+status-line = Sharing { $what } · { $viewers } · { $fps } fps · { $mbps } Mbit/s of { $target } · { $keyframes } keyframe requests{ $control } · input { $injected } injected, { $dropped } dropped
+status-control = { " · " }controlled by { $name }
+status-nobody = nobody watching
+status-watching = { $count } watching ({ $each })
+viewer-connecting = { $name } connecting
+viewer-relay = { $name } watching through the relay
+viewer-watching = { $name } watching
+viewer-reconnecting = { $name } reconnecting
+viewer-failed = { $name } not connected
+
+## The end
+
+stopping = Stopping.
+ended-heading = Tandem has stopped
+session-ended = { $reason ->
+    [rep] The support rep ended the session.
+    [left] The support rep closed the session.
+    [lost] The support rep's connection was lost and did not come back.
+   *[terminated] The session was ended by the server.
+}
+error-heading = Tandem could not connect
+download-expired = This download has expired. Open the support page in your browser again and download Tandem anew.
+no-session = Tandem was started without a session. Open the link your support rep sent you, and download Tandem from that page.
+button-close = Close
+button-open-page = Open the support page

@@ -1,0 +1,97 @@
+# Agentens ord på norsk bokmål. Hver melding i den engelske katalogen må finnes her også;
+# `cargo test -p tandem-agent` sjekker det.
+
+## Hva som deles
+
+what-desktop = hele skjermen din
+what-window = vinduet «{ $title }»
+rep-unknown = kundestøtten
+viewer-unknown = seer { $id }
+
+## Tilkobling
+
+this-computer = Denne datamaskinen: { $system }.
+connecting = Kobler til { $server } …
+waiting-room = Venter på at kundestøtten slipper deg inn …
+connected = Koblet til støtteøkt { $number }.
+session-heading = Støtteøkt { $number }
+your-rep = Din kontaktperson: { $rep }
+waiting-turn = { $rep } hjelper en annen kunde nå. Du blir spurt når det er din tur.
+your-turn = Det er din tur: { $rep } hjelper deg nå.
+never-mind = Glem det: { $rep } gikk over til en annen kunde. Du blir spurt igjen når det er din tur.
+
+## Spørsmål (C1)
+
+ask-share = { $rep } ber om å få se { $what }. Vil du dele?
+ask-control = { $name } ber om å styre musen og tastaturet ditt. Vil du tillate det?
+asks-again = { $name } ber deg dele på nytt.
+request-changed = Forespørselen er endret: { $name } spør i stedet.
+declined = Ingenting deles. Kundestøtten kan spørre igjen.
+cannot-control = { $name } kan ikke styre datamaskinen din.
+choose-source = Del:
+source-desktop = Hele skjermen
+source-window = Vindu: { $title }
+prompt-yes-no = [j/N]
+button-share = Del
+button-allow = Tillat
+button-deny = Ikke tillat
+
+## Deling
+
+sharing-started = Deler { $what }. { $surface ->
+    [terminal] Trykk Enter for å slutte å dele, Ctrl-C for å gå ut.
+   *[window] Klikk «Slutt å dele» når du vil avslutte.
+}
+capture-failed = Skjermen din kunne ikke tas opp: { $why }
+capture-ended = Delingen stoppet: { $why }
+you-stopped = Du sluttet å dele. Ingenting tas opp nå.
+share-stopped = Delingen stoppet: { $reason ->
+    [switched] kundestøtten gikk over til en annen kunde
+    [owner] du stoppet den
+    [replaced] en ny deling erstattet den
+   *[left] denne agenten forlot økten
+}. Ingenting tas opp nå.
+share-refused = Delingen ble avvist: { $message } Ingenting tas opp nå.
+now-controls = { $name } styrer nå musen og tastaturet ditt. { $surface ->
+    [terminal] Skriv r og trykk Enter for å ta tilbake kontrollen.
+   *[window] Klikk «Ta tilbake kontrollen» for å stoppe det.
+}
+took-back = Du tok tilbake kontrollen. Ingen andre kan bruke musen og tastaturet ditt nå.
+nobody-controls = Ingen styrer datamaskinen din nå.
+badge-sharing = Du deler { $what }
+badge-controlled = { $name } styrer musen og tastaturet ditt
+watching = { $count ->
+    [0] Ingen ser på ennå.
+    [one] 1 person ser på: { $names }.
+   *[other] { $count } personer ser på: { $names }.
+}
+button-stop = Slutt å dele
+button-take-back = Ta tilbake kontrollen
+
+## Statuslinjen i terminalen, hvert annet sekund
+
+status-line = Deler { $what } · { $viewers } · { $fps } bilder/s · { $mbps } Mbit/s av { $target } · { $keyframes } nøkkelbildeforespørsler{ $control } · inndata { $injected } sendt inn, { $dropped } forkastet
+status-control = { " · " }styres av { $name }
+status-nobody = ingen ser på
+status-watching = { $count } ser på ({ $each })
+viewer-connecting = { $name } kobler til
+viewer-relay = { $name } ser på gjennom videresendingen
+viewer-watching = { $name } ser på
+viewer-reconnecting = { $name } kobler til igjen
+viewer-failed = { $name } er ikke tilkoblet
+
+## Slutten
+
+stopping = Avslutter.
+ended-heading = Tandem er stoppet
+session-ended = { $reason ->
+    [rep] Kundestøtten avsluttet økten.
+    [left] Kundestøtten lukket økten.
+    [lost] Forbindelsen til kundestøtten ble brutt og kom ikke tilbake.
+   *[terminated] Økten ble avsluttet av serveren.
+}
+error-heading = Tandem kunne ikke koble til
+download-expired = Denne nedlastingen er utløpt. Åpne støttesiden i nettleseren igjen og last ned Tandem på nytt.
+no-session = Tandem ble startet uten en økt. Åpne lenken fra kontaktpersonen din, og last ned Tandem fra den siden.
+button-close = Lukk
+button-open-page = Åpne støttesiden

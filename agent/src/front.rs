@@ -1,0 +1,226 @@
+//! Where the agent talks with the customer: its window ([`crate::ui`]) or, with `--cli`,
+//! the terminal ([`crate::consent::Terminal`]). The driver (`main.rs`) says the same things
+//! to either; each shows them its way, in the customer's language.
+
+use tokio::sync::mpsc;
+
+use crate::consent;
+use crate::flow::Question;
+use crate::text::{Language, Text};
+use crate::ui::{self, Action};
+
+/// Why the agent stopped before or without a session, in words for the customer.
+#[derive(Debug)]
+pub enum Failure {
+    /// A sentence from the catalogue.
+    Said(Text),
+    /// The server refused the attach; `expired` when the download's token ran out. The
+    /// join page (`page`) gives a new one.
+    Refused {
+        message: String,
+        expired: bool,
+        page: String,
+    },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let english = Language::for_locale("en", crate::text::Surface::Terminal);
+        match self {
+            Failure::Said(text) => f.write_str(&english.say(text)),
+            Failure::Refused { expired: true, .. } => {
+                f.write_str(&english.say(&Text::new("download-expired")))
+            }
+            Failure::Refused { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// What the customer did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Did {
+    /// Answered the open question; with a window, `source` is the index of the choice
+    /// offered with a share question.
+    Answer {
+        yes: bool,
+        source: Option<usize>,
+    },
+    StopSharing,
+    TakeBack,
+    Leave,
+}
+
+pub struct Front {
+    language: Language,
+    kind: Kind,
+    /// The last sentence told, for the end screen.
+    last: Option<String>,
+}
+
+enum Kind {
+    Terminal(consent::Terminal),
+    Window {
+        handle: ui::Handle,
+        actions: mpsc::UnboundedReceiver<Action>,
+    },
+}
+
+impl Front {
+    pub fn terminal(language: Language) -> Self {
+        Self {
+            language,
+            kind: Kind::Terminal(consent::Terminal::start()),
+            last: None,
+        }
+    }
+
+    pub fn window(
+        language: Language,
+        handle: ui::Handle,
+        actions: mpsc::UnboundedReceiver<Action>,
+    ) -> Self {
+        Self {
+            language,
+            kind: Kind::Window { handle, actions },
+            last: None,
+        }
+    }
+
+    pub fn say(&self, text: &Text) -> String {
+        self.language.say(text)
+    }
+
+    pub fn is_window(&self) -> bool {
+        matches!(self.kind, Kind::Window { .. })
+    }
+
+    /// The next thing the customer does. `asking`: whether a question is open (in the
+    /// terminal, a line then answers it).
+    pub async fn next(&mut self, asking: bool) -> Did {
+        match &mut self.kind {
+            Kind::Terminal(terminal) => match terminal.line().await {
+                None => Did::Answer {
+                    yes: false,
+                    source: None,
+                },
+                Some(line) if asking => Did::Answer {
+                    yes: consent::yes(&line),
+                    source: None,
+                },
+                Some(line) if line.trim().eq_ignore_ascii_case("r") => Did::TakeBack,
+                Some(_) => Did::StopSharing,
+            },
+            Kind::Window { actions, .. } => match actions.recv().await {
+                Some(Action::Answer { yes, source }) => Did::Answer {
+                    yes,
+                    source: Some(source),
+                },
+                Some(Action::StopSharing) => Did::StopSharing,
+                Some(Action::TakeBack) => Did::TakeBack,
+                Some(Action::Close) => Did::Leave,
+                None => std::future::pending().await,
+            },
+        }
+    }
+
+    /// A sentence for the customer (also on stderr with a window, for logs and tests).
+    pub fn tell(&mut self, text: &Text) {
+        let words = self.say(text);
+        eprintln!("{words}");
+        if let Kind::Window { handle, .. } = &self.kind {
+            handle.detail(words.clone());
+        }
+        self.last = Some(words);
+    }
+
+    /// A heading (the session, or where it connects) with a sentence under it.
+    pub fn status(&mut self, heading: &Text, detail: &Text) {
+        let (heading, detail) = (self.say(heading), self.say(detail));
+        eprintln!("{detail}");
+        if let Kind::Window { handle, .. } = &self.kind {
+            handle.status(heading, detail);
+        }
+    }
+
+    /// Ask `question`; `sources` are the choices of what to share (with a window). The
+    /// terminal answers `Some(false)` at once when nobody can type.
+    pub fn ask(&mut self, question: &Question, text: &Text, sources: Vec<String>) -> Option<bool> {
+        let words = self.say(text);
+        match &mut self.kind {
+            Kind::Terminal(terminal) => {
+                terminal.ask(&words, &self.language.say(&Text::new("prompt-yes-no")))
+            }
+            Kind::Window { handle, .. } => {
+                eprintln!("{words}");
+                let allow = match question {
+                    Question::Share => "button-share",
+                    Question::Control { .. } => "button-allow",
+                };
+                handle.ask(words, self.language.say(&Text::new(allow)), sources);
+                None
+            }
+        }
+    }
+
+    /// No question is open any more.
+    pub fn asked(&self, sharing: bool) {
+        if let Kind::Window { handle, .. } = &self.kind {
+            handle.asked(sharing);
+        }
+    }
+
+    /// The sharing panel: what is shared, who controls, who watches.
+    pub fn panel(&self, badge: &Text, controlled: bool, watching: &Text) {
+        if let Kind::Window { handle, .. } = &self.kind {
+            handle.panel(self.say(badge), controlled, self.say(watching));
+        }
+    }
+
+    pub fn not_sharing(&self) {
+        if let Kind::Window { handle, .. } = &self.kind {
+            handle.not_sharing();
+        }
+    }
+
+    /// The end, with why (the window stays until the customer closes it).
+    pub fn finish(&mut self, result: &anyhow::Result<()>) {
+        let Kind::Window { handle, .. } = &self.kind else {
+            return;
+        };
+        let (heading, detail, page) = match result {
+            Ok(()) => (
+                self.language.say(&Text::new("ended-heading")),
+                self.last.clone().unwrap_or_default(),
+                None,
+            ),
+            Err(e) => {
+                let heading = self.language.say(&Text::new("error-heading"));
+                let open = |page: &str| {
+                    Some((
+                        self.language.say(&Text::new("button-open-page")),
+                        page.to_owned(),
+                    ))
+                };
+                match e.downcast_ref::<Failure>() {
+                    Some(Failure::Said(text)) => (heading, self.language.say(text), None),
+                    Some(Failure::Refused {
+                        expired: true,
+                        page,
+                        ..
+                    }) => (
+                        heading,
+                        self.language.say(&Text::new("download-expired")),
+                        open(page),
+                    ),
+                    Some(Failure::Refused { message, page, .. }) => {
+                        (heading, message.clone(), open(page))
+                    }
+                    None => (heading, format!("{e:#}"), None),
+                }
+            }
+        };
+        handle.ended(heading, detail, page);
+    }
+}

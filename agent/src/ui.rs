@@ -1,0 +1,329 @@
+//! The customer's window (ui/agent.slint): the session it joins, each consent question
+//! with Allow and Deny, then a compact always-on-top panel while sharing, and why it ended.
+//!
+//! Slint runs on the main thread; the session runs on tokio. [`Handle`] changes the window
+//! from any thread, and what the customer does comes back as [`Action`]s on a channel. The
+//! window tells the input [`Shield`] where it is on the screen, five times a second, so no
+//! remote click lands on it.
+
+/// The Rust slint generates from ui/agent.slint.
+#[allow(
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::restriction
+)]
+mod generated {
+    slint::include_modules!();
+}
+
+pub use generated::{AgentWindow, Mode};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use slint::{ComponentHandle, ModelRc, SharedString, VecModel, Weak};
+use tandem_input::{Rect, Shield};
+use tokio::sync::mpsc;
+
+use crate::text::{Language, Text};
+
+/// What the customer did in the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Allow or deny the question shown; `source` is the index of the choice in the list
+    /// offered with a share question (0: the whole screen).
+    Answer {
+        yes: bool,
+        source: usize,
+    },
+    StopSharing,
+    TakeBack,
+    /// The customer closed the window.
+    Close,
+}
+
+/// The window, from any thread. Calls are queued to the UI thread; after the window is
+/// gone they do nothing.
+#[derive(Clone)]
+pub struct Handle {
+    weak: Weak<AgentWindow>,
+}
+
+/// The open window and what keeps it up to date (dropping it stops the shield's updates).
+pub struct Window {
+    pub window: AgentWindow,
+    _shield_timer: slint::Timer,
+}
+
+impl Window {
+    /// Open the window, or say why there can be none (no display).
+    pub fn open(
+        language: &Language,
+        shield: Arc<Shield>,
+    ) -> Result<(Self, Handle, mpsc::UnboundedReceiver<Action>), slint::PlatformError> {
+        let window = AgentWindow::new()?;
+        let say = |id| SharedString::from(language.say(&Text::new(id)));
+        window.set_stop_label(say("button-stop"));
+        window.set_take_back_label(say("button-take-back"));
+        window.set_close_label(say("button-close"));
+        window.set_source_label(say("choose-source"));
+        window.set_deny_label(say("button-deny"));
+        window.set_allow_label(say("button-allow"));
+
+        let (tx, actions) = mpsc::unbounded_channel();
+        let send = |action: Action| {
+            let tx = tx.clone();
+            move || {
+                let _ = tx.send(action);
+            }
+        };
+        {
+            let tx = tx.clone();
+            window.on_answer(move |yes, source| {
+                let _ = tx.send(Action::Answer {
+                    yes,
+                    source: usize::try_from(source).unwrap_or(0),
+                });
+            });
+        }
+        window.on_stop_sharing(send(Action::StopSharing));
+        window.on_take_back(send(Action::TakeBack));
+        {
+            let tx = tx.clone();
+            window.window().on_close_requested(move || {
+                let _ = tx.send(Action::Close);
+                slint::CloseRequestResponse::HideWindow
+            });
+        }
+        {
+            let weak = window.as_weak();
+            window.on_close_window(move || {
+                if let Some(w) = weak.upgrade() {
+                    let _ = w.hide();
+                }
+                let _ = tx.send(Action::Close);
+            });
+        }
+
+        let shield_timer = slint::Timer::default();
+        {
+            let weak = window.as_weak();
+            let mut last = None;
+            shield_timer.start(
+                slint::TimerMode::Repeated,
+                Duration::from_millis(200),
+                move || {
+                    let Some(w) = weak.upgrade() else { return };
+                    let placed = placement(&w);
+                    shield.set_rects(placed.iter().map(|p| p.rect).collect());
+                    if placed != last {
+                        if let Some(p) = &placed {
+                            crate::peers::trace(&p.describe());
+                        }
+                        last = placed;
+                    }
+                },
+            );
+        }
+        let handle = Handle {
+            weak: window.as_weak(),
+        };
+        Ok((
+            Self {
+                window,
+                _shield_timer: shield_timer,
+            },
+            handle,
+            actions,
+        ))
+    }
+}
+
+impl Window {
+    /// Show the window and run its event loop until it is closed.
+    pub fn run(&self) -> Result<(), slint::PlatformError> {
+        self.window.show()?;
+        slint::run_event_loop()
+    }
+}
+
+/// Where the window and its buttons are on the screen, in physical pixels.
+#[derive(Clone, Debug, PartialEq)]
+struct Placement {
+    mode: Mode,
+    rect: Rect,
+    buttons: Vec<(&'static str, i32, i32)>,
+}
+
+impl Placement {
+    /// For tests and the trace: `ui ask at 0,0 480x220 allow 400,190 deny 300,190`.
+    fn describe(&self) -> String {
+        let mode = match self.mode {
+            Mode::Status => "status",
+            Mode::Ask => "ask",
+            Mode::Panel => "panel",
+            Mode::Ended => "ended",
+        };
+        let buttons: Vec<String> = self
+            .buttons
+            .iter()
+            .map(|(name, x, y)| format!("{name} {x},{y}"))
+            .collect();
+        format!(
+            "ui {mode} at {},{} {}x{} {}",
+            self.rect.x,
+            self.rect.y,
+            self.rect.width,
+            self.rect.height,
+            buttons.join(" ")
+        )
+    }
+}
+
+fn placement(w: &AgentWindow) -> Option<Placement> {
+    let window = w.window();
+    if !window.is_visible() {
+        return None;
+    }
+    let position = window.position();
+    let size = window.size();
+    let scale = window.scale_factor();
+    // Buttons at their centres, in screen pixels; the ones the mode shows only.
+    let at = |x: f32, y: f32| {
+        (
+            position.x + (x * scale).round() as i32,
+            position.y + (y * scale).round() as i32,
+        )
+    };
+    let mut buttons = Vec::new();
+    let mut add = |name, (x, y): (i32, i32)| buttons.push((name, x, y));
+    match w.get_mode() {
+        Mode::Ask => {
+            add("allow", at(w.get_allow_x(), w.get_allow_y()));
+            add("deny", at(w.get_deny_x(), w.get_deny_y()));
+            if w.get_sources().row_count() > 0 {
+                add("choice", at(w.get_choice_x(), w.get_choice_y()));
+                // Not a button: which choice is made (0: the whole screen).
+                add("chosen", (w.get_source_index(), 0));
+            }
+        }
+        Mode::Panel => {
+            add("stop", at(w.get_stop_x(), w.get_stop_y()));
+            if w.get_controlled() {
+                add("take-back", at(w.get_take_back_x(), w.get_take_back_y()));
+            }
+        }
+        Mode::Status | Mode::Ended => {}
+    }
+    Some(Placement {
+        mode: w.get_mode(),
+        rect: Rect {
+            x: position.x,
+            y: position.y,
+            width: size.width,
+            height: size.height,
+        },
+        buttons,
+    })
+}
+
+use slint::Model;
+
+impl Handle {
+    fn with(&self, change: impl FnOnce(&AgentWindow) + Send + 'static) {
+        let _ = self.weak.upgrade_in_event_loop(move |w| change(&w));
+    }
+
+    /// The heading and the sentence under it (connecting, connected, waiting).
+    pub fn status(&self, heading: String, detail: String) {
+        self.with(move |w| {
+            w.set_heading(heading.into());
+            w.set_detail(detail.into());
+        });
+    }
+
+    /// The latest sentence for the customer.
+    pub fn detail(&self, detail: String) {
+        self.with(move |w| w.set_detail(detail.into()));
+    }
+
+    /// Ask a question; with `sources`, a choice of what to share (the first is the whole
+    /// screen). The window comes to the front.
+    pub fn ask(&self, question: String, allow: String, sources: Vec<String>) {
+        self.with(move |w| {
+            w.set_question(question.into());
+            w.set_allow_label(allow.into());
+            w.set_source_index(0);
+            let model: Vec<SharedString> = sources.into_iter().map(Into::into).collect();
+            w.set_sources(ModelRc::new(VecModel::from(model)));
+            w.set_mode(Mode::Ask);
+            let _ = w.show();
+        });
+    }
+
+    /// No question open: back to the panel while sharing, else to the status.
+    pub fn asked(&self, sharing: bool) {
+        self.with(move |w| {
+            if w.get_mode() == Mode::Ask {
+                w.set_mode(if sharing { Mode::Panel } else { Mode::Status });
+            }
+        });
+    }
+
+    /// The sharing panel: the badge, who watches, and whether someone controls.
+    pub fn panel(&self, badge: String, controlled: bool, watching: String) {
+        self.with(move |w| {
+            w.set_badge(badge.into());
+            w.set_controlled(controlled);
+            w.set_watching(watching.into());
+            if w.get_mode() != Mode::Ask {
+                w.set_mode(Mode::Panel);
+            }
+        });
+    }
+
+    /// Sharing stopped: the panel closes (the sentence saying why comes as the detail).
+    pub fn not_sharing(&self) {
+        self.with(|w| {
+            if w.get_mode() == Mode::Panel {
+                w.set_mode(Mode::Status);
+            }
+            w.set_controlled(false);
+        });
+    }
+
+    /// The end: why, and (for an expired download) a button back to the join page.
+    pub fn ended(&self, heading: String, detail: String, page: Option<(String, String)>) {
+        self.with(move |w| {
+            w.set_heading(heading.into());
+            w.set_detail(detail.into());
+            match page {
+                Some((label, url)) => {
+                    w.set_open_page_label(label.into());
+                    w.on_open_page(move || open_in_browser(&url));
+                }
+                None => w.set_open_page_label(SharedString::new()),
+            }
+            w.set_mode(Mode::Ended);
+            let _ = w.show();
+        });
+    }
+}
+
+/// Open a web page in the customer's browser (the URL is never given to a shell).
+fn open_in_browser(url: &str) {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return;
+    }
+    let opener = if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    if let Err(e) = std::process::Command::new(opener).arg(url).spawn() {
+        eprintln!("tandem-agent: could not open {url}: {e}");
+    }
+}

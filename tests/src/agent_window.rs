@@ -1,0 +1,150 @@
+//! The agent's window as a customer uses it: where its buttons are (the agent traces its
+//! window's place with `TANDEM_AGENT_TRACE`), clicks from xdotool — synthetic
+//! input through XTEST, as a real pointer's would be on Xvfb — and photographs of the
+//! display with ImageMagick's `import`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::AgentProcess;
+
+/// The window's mode and its buttons' centres, in screen pixels, as the agent last
+/// traced them: `ui ask at 0,0 480x220 allow 400,190 deny 300,190`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub mode: String,
+    /// x, y, width, height.
+    pub rect: (i32, i32, u32, u32),
+    buttons: HashMap<String, (i32, i32)>,
+}
+
+impl Placement {
+    /// The centre of a button the mode shows.
+    pub fn button(&self, name: &str) -> anyhow::Result<(i32, i32)> {
+        self.buttons
+            .get(name)
+            .copied()
+            .with_context(|| format!("the window in mode {} has no {name} button", self.mode))
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let rest = line.split("] ui ").nth(1)?;
+        let mut words = rest.split_whitespace();
+        let mode = words.next()?.to_owned();
+        (words.next()? == "at").then_some(())?;
+        let (x, y) = pair(words.next()?)?;
+        let (w, h) = words.next()?.split_once('x')?;
+        let rect = (x, y, w.parse().ok()?, h.parse().ok()?);
+        let mut buttons = HashMap::new();
+        while let (Some(name), Some(at)) = (words.next(), words.next()) {
+            buttons.insert(name.to_owned(), pair(at)?);
+        }
+        Some(Self {
+            mode,
+            rect,
+            buttons,
+        })
+    }
+}
+
+fn pair(text: &str) -> Option<(i32, i32)> {
+    let (a, b) = text.split_once(',')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// The last placement the agent traced.
+pub fn latest(agent: &AgentProcess) -> Option<Placement> {
+    agent
+        .output()
+        .lines()
+        .rev()
+        .find(|l| l.contains("] ui "))
+        .and_then(Placement::parse)
+}
+
+/// Wait until the window is in `mode` and its layout has settled (the same placement on
+/// three looks 300 ms apart: the window may still be resized to its content).
+pub async fn wait_mode(agent: &AgentProcess, mode: &str) -> anyhow::Result<Placement> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let mut same = 0;
+    let mut last = None;
+    loop {
+        let now = latest(agent).filter(|p| p.mode == mode);
+        if now.is_some() && now == last {
+            same += 1;
+            if same >= 2 {
+                return Ok(now.unwrap_or_else(|| unreachable!()));
+            }
+        } else {
+            same = 0;
+        }
+        last = now;
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "the agent's window never settled in mode {mode}; last: {:?}\n{}",
+                latest(agent),
+                agent.output()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn xdotool(display: &str, args: &[&str]) -> anyhow::Result<()> {
+    let status = std::process::Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .status()
+        .context("could not run xdotool (cargo xtask test installs it)")?;
+    anyhow::ensure!(status.success(), "xdotool {args:?} failed: {status}");
+    Ok(())
+}
+
+/// A left click at a screen pixel, as the customer's mouse would.
+pub fn click(display: &str, (x, y): (i32, i32)) -> anyhow::Result<()> {
+    xdotool(
+        display,
+        &[
+            "mousemove",
+            "--sync",
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ],
+    )
+}
+
+/// A photograph of the whole display, `<dir>/<name>.png`.
+pub fn photograph(display: &str, dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join(format!("{name}.png"));
+    let status = std::process::Command::new("import")
+        .args(["-display", display, "-window", "root"])
+        .arg(&file)
+        .status()
+        .context("could not run import (ImageMagick; cargo xtask test installs it)")?;
+    anyhow::ensure!(status.success(), "import failed: {status}");
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_traced_placement_parses() {
+        let p = Placement::parse(
+            "[trace 17] ui ask at 10,20 480x220 allow 400,190 deny 300,190 choice 200,150",
+        )
+        .expect("parses");
+        assert_eq!(p.mode, "ask");
+        assert_eq!(p.rect, (10, 20, 480, 220));
+        assert_eq!(p.button("allow").ok(), Some((400, 190)));
+        assert!(p.button("stop").is_err());
+        assert_eq!(Placement::parse("ui nothing"), None);
+    }
+}

@@ -1,0 +1,296 @@
+//! The customer's side as a customer meets it (issue 17): the join page's download
+//! carries the session, the downloaded agent started without arguments opens its window
+//! already attached, and the customer answers with the mouse. Real server, real agent on
+//! Xvfb, real Chromium for the rep and the customer; clicks from xdotool.
+//!
+//! C1: Deny refuses (the rep sees "declined"), Allow shares the whole screen, or only the
+//! window the customer picks; "Take back control" and "Stop sharing" reach the console at
+//! once. DESIGN §5: the rep who controls the computer clicks where "Stop sharing" is on the
+//! panel, and where "Allow" is on her next control question: neither does anything. (The
+//! injection pause while a question is open, with a holder, is unit-tested in
+//! `tandem_input`'s gate: the session's rules never ask while someone holds control.)
+//! Photographs of every window state: target/e2e-artifacts/customer-window/.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::json;
+use tandem_tests::agent_window::{self, Placement};
+use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, Server};
+
+const SCREEN: (u16, u16) = (1024, 768);
+
+/// Send input events straight down the page's input channel to the agent, as the rep's
+/// console does for clicks on the video: the agent alone decides whether they count.
+async fn send_raw(viewer: &Browser, events: serde_json::Value) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let sent = viewer
+            .client
+            .execute(
+                "for (const view of window.tandem.shares.viewing.values()) {
+                   if (view.input && view.input.readyState === 'open') {
+                     for (const e of arguments[0]) view.input.send(JSON.stringify(e));
+                     return true;
+                   }
+                 }
+                 return false;",
+                vec![events.clone()],
+            )
+            .await?;
+        if sent.as_bool() == Some(true) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the rep's input channel never opened"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A left click at a screen pixel, in the input channel's normalised coordinates.
+fn raw_click((x, y): (i32, i32)) -> serde_json::Value {
+    let nx = (f64::from(x) + 0.5) / f64::from(SCREEN.0);
+    let ny = (f64::from(y) + 0.5) / f64::from(SCREEN.1);
+    json!([
+        {"type": "move", "x": nx, "y": ny},
+        {"type": "button", "button": "left", "down": true, "x": nx, "y": ny},
+        {"type": "button", "button": "left", "down": false, "x": nx, "y": ny},
+    ])
+}
+
+/// Wait until the agent has counted more dropped input events than `before`.
+async fn dropped_more_than(agent: &AgentProcess, before: u64) -> anyhow::Result<u64> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = agent.dropped();
+        if now > before {
+            return Ok(now);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never counted the rep's click as dropped (still {now})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Download the agent as the customer's browser would: the join page's link.
+async fn download_from_join_page(
+    customer: &Browser,
+    base: &str,
+    download_dir: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let href = loop {
+        let href = customer
+            .client
+            .execute(
+                "const a = document.querySelector('#agent-download');
+                 return a ? a.getAttribute('href') : null;",
+                vec![],
+            )
+            .await?;
+        if let Some(href) = href.as_str().filter(|h| h.contains("agt_")) {
+            break href.to_owned();
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the join page never offered a download carrying the session: {href}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let url = if href.starts_with("http") {
+        href
+    } else {
+        format!("{base}{href}")
+    };
+    let response = reqwest::get(&url).await?.error_for_status()?;
+    let name = response
+        .headers()
+        .get(reqwest::header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("filename=\"").nth(1))
+        .and_then(|v| v.split('"').next())
+        .context("the download has no file name")?
+        .to_owned();
+    anyhow::ensure!(
+        !name.contains('/') && name.starts_with("tandem"),
+        "unexpected file name {name:?}"
+    );
+    let file = download_dir.join(&name);
+    std::fs::write(&file, response.bytes().await?)?;
+    // What the Linux page tells the customer to do: make it executable.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))?;
+    Ok(file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
+-> anyhow::Result<()> {
+    const MAGENTA: u32 = 0xff00ff;
+    let screen = PatternDisplay::start(SCREEN.0, SCREEN.1)?;
+    screen.window(MAGENTA, 560, 420, 200, 160, "Invoice 2026-11")?;
+    // What the server offers for download: the agent without its debug info (a debug
+    // build is half a gigabyte; a customer gets a release build).
+    let downloads = tempfile::tempdir()?;
+    let offered = downloads.path().join("offered-agent");
+    let status = std::process::Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(tandem_tests::agent_binary()?)
+        .arg(&offered)
+        .status()
+        .context("could not run objcopy (binutils)")?;
+    anyhow::ensure!(status.success(), "objcopy failed: {status}");
+    let server = Server::start_with(|config| config.agent_binary = Some(offered)).await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    let chrome = Chromedriver::start("customer-window").await?;
+    let photos = tandem_tests::target_dir()
+        .join("e2e-artifacts")
+        .join("customer-window");
+    let photo = |name: &str| agent_window::photograph(&screen.display, &photos, name);
+
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+    let ann = chrome.media_browser("ann").await?;
+    ann.join(&link, "Ann").await?;
+    ann.screenshot("01-join-page").await?;
+
+    // Downloaded and started with no arguments, as a double-click does.
+    let file = download_from_join_page(&ann, &server.base, downloads.path()).await?;
+    eprintln!("downloaded {}", file.display());
+    let mut command = tokio::process::Command::new(&file);
+    command
+        .env("DISPLAY", &screen.display)
+        .env("TANDEM_AGENT_TRACE", "1")
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("TANDEM_AGENT_LANG");
+    let mut agent = AgentProcess::spawn_command(command)?;
+
+    // C1: asked first; Deny refuses and the rep sees it.
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent
+        .wait_for("Rita Rep asks to see your whole screen")
+        .await?;
+    photo("01-asked-to-share")?;
+    agent_window::click(&screen.display, asked.button("deny")?)?;
+    rep.wait_text("#notices", "Ann declined to share their screen")
+        .await?;
+    agent_window::wait_mode(&agent, "status").await?;
+    photo("02-declined")?;
+
+    // Asked again: Allow shares the whole screen.
+    rep.click("#request-share").await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::click(&screen.display, asked.button("allow")?)?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 1024×768")
+        .await?;
+    agent_window::wait_mode(&agent, "panel").await?;
+    photo("03-sharing-panel")?;
+
+    // Control, allowed with a click.
+    rep.click("#request-control").await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent
+        .wait_for("Rita Rep asks to control your mouse and keyboard")
+        .await?;
+    photo("04-asked-for-control")?;
+    agent_window::click(&screen.display, asked.button("allow")?)?;
+    rep.wait_text("#control-state", "You are in control of Ann's computer")
+        .await?;
+    let panel_controlled = agent_window::wait_mode(&agent, "panel").await?;
+    panel_controlled.button("take-back")?;
+    photo("05-controlled-panel")?;
+
+    // §5: Rita, in control, clicks where "Stop sharing" is on the panel: nothing happens.
+    let before = agent.dropped();
+    send_raw(&rep, raw_click(panel_controlled.button("stop")?)).await?;
+    dropped_more_than(&agent, before).await?;
+    anyhow::ensure!(
+        !agent.output().contains("You stopped sharing"),
+        "a remote click stopped the share"
+    );
+    rep.find("figure.tile").await?;
+
+    // "Take back control" reaches the console at once.
+    agent_window::click(&screen.display, panel_controlled.button("take-back")?)?;
+    rep.wait_gone("figure.tile.controlling").await?;
+    agent.wait_for("You took back control").await?;
+
+    // Rita asks for control again and clicks where "Allow" is on Ann's question: nothing
+    // is granted and the question stays until Ann answers it herself.
+    rep.click("#request-control").await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    photo("06-asked-again-for-control")?;
+    let grants = agent.output().matches("now controls your mouse").count();
+    let before = agent.dropped();
+    send_raw(&rep, raw_click(asked.button("allow")?)).await?;
+    dropped_more_than(&agent, before).await?;
+    let still: Option<Placement> = agent_window::latest(&agent);
+    anyhow::ensure!(
+        still.as_ref().is_some_and(|p| p.mode == "ask"),
+        "the question closed after a remote click: {still:?}"
+    );
+    anyhow::ensure!(
+        agent.output().matches("now controls your mouse").count() == grants,
+        "a remote click granted control"
+    );
+    agent_window::click(&screen.display, asked.button("deny")?)?;
+    agent
+        .wait_for("Rita Rep cannot control your computer")
+        .await?;
+
+    // "Stop sharing" reaches the console at once.
+    let panel = agent_window::wait_mode(&agent, "panel").await?;
+    agent_window::click(&screen.display, panel.button("stop")?)?;
+    rep.wait_gone("figure.tile").await?;
+    agent_window::wait_mode(&agent, "status").await?;
+    photo("07-stopped")?;
+
+    // Asked again, Ann picks the invoice window: only it is shared.
+    rep.click("#request-share").await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    // The list opens below the choice; the window is its second entry.
+    let (cx, cy) = asked.button("choice")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while agent_window::latest(&agent).and_then(|p| p.button("chosen").ok()) != Some((1, 0)) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the invoice window could not be chosen: {:?}",
+            agent_window::latest(&agent)
+        );
+        agent_window::click(&screen.display, (cx, cy))?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        photo("08-choice-open")?;
+        agent_window::click(&screen.display, (cx, cy + 40))?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    photo("09-window-chosen")?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::click(&screen.display, asked.button("allow")?)?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 200×160")
+        .await?;
+    agent
+        .wait_for("Sharing the window \"Invoice 2026-11\"")
+        .await?;
+
+    // The end of the session closes the panel with a sentence saying why.
+    rep.client
+        .execute("window.confirm = () => true", vec![])
+        .await?;
+    rep.click("#end").await?;
+    agent_window::wait_mode(&agent, "ended").await?;
+    agent.wait_for("The support rep ended the session").await?;
+    photo("10-ended")?;
+    agent.kill();
+    for browser in [rep, ann] {
+        browser.close().await?;
+    }
+    Ok(())
+}
