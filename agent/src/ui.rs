@@ -24,7 +24,7 @@ pub use generated::{AgentWindow, Mode};
 use std::sync::Arc;
 use std::time::Duration;
 
-use slint::{ComponentHandle, ModelRc, SharedString, VecModel, Weak};
+use slint::{ComponentHandle, Model, ModelRc, SharedString, VecModel, Weak};
 use tandem_input::{Rect, Shield};
 use tokio::sync::mpsc;
 
@@ -229,8 +229,6 @@ fn placement(w: &AgentWindow) -> Option<Placement> {
         buttons,
     })
 }
-
-use slint::Model;
 
 impl Handle {
     fn with(&self, change: impl FnOnce(&AgentWindow) + Send + 'static) {

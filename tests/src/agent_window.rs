@@ -73,13 +73,14 @@ pub async fn wait_mode(agent: &AgentProcess, mode: &str) -> anyhow::Result<Place
     let mut last = None;
     loop {
         let now = latest(agent).filter(|p| p.mode == mode);
-        if now.is_some() && now == last {
-            same += 1;
-            if same >= 2 {
-                return Ok(now.unwrap_or_else(|| unreachable!()));
+        match &now {
+            Some(placed) if now == last => {
+                same += 1;
+                if same >= 2 {
+                    return Ok(placed.clone());
+                }
             }
-        } else {
-            same = 0;
+            _ => same = 0,
         }
         last = now;
         if tokio::time::Instant::now() > deadline {

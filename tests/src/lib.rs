@@ -846,6 +846,26 @@ impl Browser {
         Ok(self.find(css).await?.text().await?)
     }
 
+    /// Send input events straight down the page's first open input channel to a share's
+    /// owner, as a modified console would: the agent alone decides whether they count.
+    /// False when no input channel is open yet.
+    pub async fn send_input_raw(&self, events: serde_json::Value) -> anyhow::Result<bool> {
+        let sent = self
+            .client
+            .execute(
+                "for (const view of window.tandem.shares.viewing.values()) {
+                   if (view.input && view.input.readyState === 'open') {
+                     for (const e of arguments[0]) view.input.send(JSON.stringify(e));
+                     return true;
+                   }
+                 }
+                 return false;",
+                vec![events],
+            )
+            .await?;
+        Ok(sent.as_bool().unwrap_or(false))
+    }
+
     /// Wait until no element matches `css` (a tile closed, a mark removed).
     pub async fn wait_gone(&self, css: &str) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + WAIT;

@@ -44,25 +44,6 @@ async fn click_at(viewer: &Browser, px: u32, py: u32, button: u64) -> anyhow::Re
     Ok((sx, sy))
 }
 
-/// Send input events straight down a page's input channel to `owner`'s agent, as a
-/// modified console would: the agent alone decides whether they count.
-async fn send_raw(viewer: &Browser, events: serde_json::Value) -> anyhow::Result<bool> {
-    let sent = viewer
-        .client
-        .execute(
-            "for (const view of window.tandem.shares.viewing.values()) {
-               if (view.input && view.input.readyState === 'open') {
-                 for (const e of arguments[0]) view.input.send(JSON.stringify(e));
-                 return true;
-               }
-             }
-             return false;",
-            vec![events],
-        )
-        .await?;
-    Ok(sent.as_bool().unwrap_or(false))
-}
-
 async fn wait_dropped(agent: &AgentProcess, at_least: u64) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while agent.dropped() < at_least {
@@ -235,7 +216,7 @@ async fn c1_the_rep_in_control_clicks_and_types_on_the_customers_desktop() -> an
         {"type": "key", "code": "KeyX", "down": false},
     ]);
     anyhow::ensure!(
-        send_raw(&bea, forged.clone()).await?,
+        bea.send_input_raw(forged.clone()).await?,
         "Bea's page has no open input channel"
     );
     wait_dropped(&agent, before + 4).await?;
@@ -277,7 +258,7 @@ async fn c1_the_rep_in_control_clicks_and_types_on_the_customers_desktop() -> an
     recorder.clear();
     let before = agent.dropped();
     anyhow::ensure!(
-        send_raw(&rep, forged).await?,
+        rep.send_input_raw(forged).await?,
         "the rep's page has no open input channel"
     );
     wait_dropped(&agent, before + 4).await?;

@@ -73,7 +73,10 @@ pub fn smoke() -> anyhow::Result<()> {
         .env(
             "TANDEM_AGENT_BINARY",
             target.join("debug").join("tandem-agent"),
-        );
+        )
+        // The Windows agent and test window `cargo xtask test` built just before: without
+        // this the Wine section rebuilt them in a cargo call of its own, for minutes.
+        .env("TANDEM_TEST_PREBUILT", "1");
     exec(&mut bench)
 }
 
