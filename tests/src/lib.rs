@@ -848,22 +848,31 @@ impl Browser {
 
     /// Send input events straight down the page's first open input channel to a share's
     /// owner, as a modified console would: the agent alone decides whether they count.
-    /// False when no input channel is open yet.
-    pub async fn send_input_raw(&self, events: serde_json::Value) -> anyhow::Result<bool> {
-        let sent = self
-            .client
-            .execute(
-                "for (const view of window.tandem.shares.viewing.values()) {
-                   if (view.input && view.input.readyState === 'open') {
-                     for (const e of arguments[0]) view.input.send(JSON.stringify(e));
-                     return true;
-                   }
-                 }
-                 return false;",
-                vec![events],
-            )
-            .await?;
-        Ok(sent.as_bool().unwrap_or(false))
+    /// Waits for the channel to open (it opens with the peer connection, after the tile).
+    pub async fn send_input_raw(&self, events: serde_json::Value) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let sent = self
+                .client
+                .execute(
+                    "for (const view of window.tandem.shares.viewing.values()) {
+                       if (view.input && view.input.readyState === 'open') {
+                         for (const e of arguments[0]) view.input.send(JSON.stringify(e));
+                         return true;
+                       }
+                     }
+                     return false;",
+                    vec![events.clone()],
+                )
+                .await?;
+            if sent.as_bool() == Some(true) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{}: no input channel of this page ever opened", self.person);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Wait until no element matches `css` (a tile closed, a mark removed).

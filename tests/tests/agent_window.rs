@@ -22,19 +22,6 @@ use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, Server};
 
 const SCREEN: (u16, u16) = (1024, 768);
 
-/// Send input events down the rep's input channel once it is open.
-async fn send_raw(viewer: &Browser, events: serde_json::Value) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !viewer.send_input_raw(events.clone()).await? {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the rep's input channel never opened"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
 /// A left click at a screen pixel, in the input channel's normalised coordinates.
 fn raw_click((x, y): (i32, i32)) -> serde_json::Value {
     let nx = (f64::from(x) + 0.5) / f64::from(SCREEN.0);
@@ -194,7 +181,8 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
 
     // §5: Rita, in control, clicks where "Stop sharing" is on the panel: nothing happens.
     let before = agent.dropped();
-    send_raw(&rep, raw_click(panel_controlled.button("stop")?)).await?;
+    rep.send_input_raw(raw_click(panel_controlled.button("stop")?))
+        .await?;
     dropped_more_than(&agent, before).await?;
     anyhow::ensure!(
         !agent.output().contains("You stopped sharing"),
@@ -216,7 +204,8 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     photo("06-asked-again-for-control")?;
     let grants = agent.output().matches("now controls your mouse").count();
     let before = agent.dropped();
-    send_raw(&rep, raw_click(asked.button("allow")?)).await?;
+    rep.send_input_raw(raw_click(asked.button("allow")?))
+        .await?;
     dropped_more_than(&agent, before).await?;
     let still: Option<Placement> = agent_window::latest(&agent);
     anyhow::ensure!(

@@ -215,10 +215,7 @@ async fn c1_the_rep_in_control_clicks_and_types_on_the_customers_desktop() -> an
         {"type": "key", "code": "KeyX", "down": true},
         {"type": "key", "code": "KeyX", "down": false},
     ]);
-    anyhow::ensure!(
-        bea.send_input_raw(forged.clone()).await?,
-        "Bea's page has no open input channel"
-    );
+    bea.send_input_raw(forged.clone()).await?;
     wait_dropped(&agent, before + 4).await?;
     anyhow::ensure!(
         recorder.presses().is_empty(),
@@ -257,10 +254,7 @@ async fn c1_the_rep_in_control_clicks_and_types_on_the_customers_desktop() -> an
     // After the revoke, events from the former holder reach nothing.
     recorder.clear();
     let before = agent.dropped();
-    anyhow::ensure!(
-        rep.send_input_raw(forged).await?,
-        "the rep's page has no open input channel"
-    );
+    rep.send_input_raw(forged).await?;
     wait_dropped(&agent, before + 4).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     anyhow::ensure!(
