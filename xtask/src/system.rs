@@ -81,7 +81,12 @@ pub fn exec(cmd: &mut Command) -> anyhow::Result<()> {
 
 /// `cargo`, as the one that started xtask.
 pub fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // A CI run builds once from a clean clone: incremental state would only fill its disk.
+    if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty() && ci != "false") {
+        command.env("CARGO_INCREMENTAL", "0");
+    }
+    command
 }
 
 /// The workspace root (xtask's parent folder).
