@@ -75,6 +75,12 @@ impl Input {
 
     /// One message from a viewer's input channel.
     pub fn receive(&self, from: ParticipantId, raw: &[u8]) {
+        if crate::peers::tracing() {
+            crate::peers::trace(&format!(
+                "input received {:.3}",
+                crate::peers::unix_ms(Instant::now())
+            ));
+        }
         match self.gate.get() {
             Some(gate) => {
                 let _ = gate.receive(from.0, raw, Instant::now());
@@ -90,6 +96,24 @@ impl Input {
         if let Some(gate) = self.gate.get() {
             gate.disconnected(who.0);
         }
+    }
+
+    /// Events, and presses among them, injected so far (the pipeline paces for
+    /// interaction while these move).
+    pub fn activity(&self) -> crate::pipeline::Injected {
+        self.stats().map_or_else(Default::default, |s| {
+            // The last press's instant, from the input thread's wall-clock stamp.
+            let stamped = s.last_press_us.load(Ordering::Relaxed);
+            let ago = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .saturating_sub(std::time::Duration::from_micros(stamped));
+            crate::pipeline::Injected {
+                events: s.injected.load(Ordering::Relaxed),
+                presses: s.presses.load(Ordering::Relaxed),
+                last_press: Instant::now().checked_sub(ago),
+            }
+        })
     }
 
     pub fn stats(&self) -> Option<&InputStats> {

@@ -15,6 +15,7 @@ mod front;
 mod input;
 mod launch;
 mod measure;
+mod packets;
 mod peers;
 mod pipeline;
 mod rate;
@@ -495,7 +496,9 @@ async fn share(
                         }
                     }
                     Effect::StartCapture => {
-                        let started = Pipeline::start(Arc::clone(&backend), source)
+                        let injected = Arc::clone(&input);
+                        let activity = Arc::new(move || injected.activity());
+                        let started = Pipeline::start(Arc::clone(&backend), source, activity)
                             .map(|p| {
                                 pipeline = Some(p);
                                 last = (0, 0);

@@ -12,7 +12,6 @@ use rtc::interceptor::{
     Attribute, CongestionControlBuilder, Gcc, Interceptor, Packet, Registry, Slot, StreamInfo,
     TaggedPacket, TwccSenderBuilder,
 };
-use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::RTCOfferOptions;
@@ -24,14 +23,13 @@ use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
-use tandem_codec::EncodedFrame;
 use tandem_protocol::{ClientMessage, IceCandidate, ParticipantId, ShareId, StreamRef};
 use tokio::sync::{broadcast, mpsc};
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCPeerConnectionState,
     RTCStatsReportEntry, StatsSelector,
@@ -39,19 +37,36 @@ use webrtc::peer_connection::{
 use webrtc::runtime::Runtime;
 
 use crate::input::Input;
-use crate::pipeline::Controls;
+use crate::packets::Packets;
+use crate::pipeline::{Controls, Shot};
 use crate::rate;
 use crate::tunnel::{Transport, Tunnel};
 
 /// With `TANDEM_AGENT_TRACE` set, the agent says when each step of a viewer's connection
 /// happens (milliseconds since the Unix epoch), to find where time goes.
 pub fn trace(what: &str) {
-    if std::env::var_os("TANDEM_AGENT_TRACE").is_some() {
+    if tracing() {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         eprintln!("[trace {ms}] {what}");
     }
+}
+
+/// Whether `TANDEM_AGENT_TRACE` is set (read once).
+pub fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("TANDEM_AGENT_TRACE").is_some())
+}
+
+/// An instant as milliseconds since the Unix epoch, to the microsecond (for the trace:
+/// the bench lines it up with the browser's clock on the same machine).
+pub fn unix_ms(at: Instant) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let ago = Instant::now().saturating_duration_since(at);
+    now.saturating_sub(ago).as_secs_f64() * 1000.0
 }
 
 /// The label of the data channel that carries a viewer's mouse and keyboard.
@@ -546,13 +561,21 @@ impl Peers {
         viewer: ParticipantId,
         name: String,
         share: ShareId,
-        frames: &broadcast::Sender<Arc<EncodedFrame>>,
+        frames: &broadcast::Sender<Arc<Shot>>,
         controls: Arc<Controls>,
     ) -> anyhow::Result<()> {
         self.remove(viewer).await;
         let mut media = MediaEngine::default();
         let codec = h264();
         media.register_codec(codec.clone(), RtpCodecKind::Video)?;
+        // Playout delay 0–0 on every frame (`crate::packets::PLAYOUT_DELAY_URI`).
+        media.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: crate::packets::PLAYOUT_DELAY_URI.to_owned(),
+            },
+            RtpCodecKind::Video,
+            None,
+        )?;
         let registry = register_default_interceptors(Registry::new(), &mut media)?;
         let feedback = Arc::new(PathFeedback::default());
         // Transport-wide congestion control: every packet numbered, the viewer's feedback
@@ -625,23 +648,20 @@ impl Peers {
             .context("could not create a WebRTC connection")?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let ssrc = rand::random::<u32>();
-        let track = Arc::new(TrackLocalStaticSample::new(
-            Instant::now(),
-            MediaStreamTrack::new(
-                format!("tandem-share-{}", share.0),
-                format!("tandem-video-{}", share.0),
-                "screen".to_owned(),
-                RtpCodecKind::Video,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: codec.rtp_codec.clone(),
+        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            format!("tandem-share-{}", share.0),
+            format!("tandem-video-{}", share.0),
+            "screen".to_owned(),
+            RtpCodecKind::Video,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
                     ..Default::default()
-                }],
-            ),
-        )?);
+                },
+                codec: codec.rtp_codec.clone(),
+                ..Default::default()
+            }],
+        )));
         let sender = pc
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
             .await?;
@@ -705,6 +725,7 @@ impl Peers {
         // it can recover through PLI alone.
         let mut withhold_keyframe =
             std::env::var_os("TANDEM_AGENT_TEST_DROP_FIRST_KEYFRAME").is_some();
+        let mut packets = Packets::new(ssrc, codec.rtp_codec.payloader()?);
         let writer = tokio::spawn(async move {
             let payload_type = codec.payload_type;
             // A new viewer starts with a keyframe once its connection is up (R6); frames
@@ -732,7 +753,7 @@ impl Peers {
                     Err(broadcast::error::RecvError::Closed) => break,
                 };
                 // A decoder can only start at a keyframe.
-                if !started && !frame.keyframe {
+                if !started && !frame.frame.keyframe {
                     controls.keyframe.store(true, Ordering::Relaxed);
                     continue;
                 }
@@ -740,20 +761,28 @@ impl Peers {
                     trace(&format!("viewer {viewer}: first keyframe sent"));
                 }
                 started = true;
-                if std::mem::take(&mut withhold_keyframe) && frame.keyframe {
+                if std::mem::take(&mut withhold_keyframe) && frame.frame.keyframe {
                     continue;
                 }
-                let sample = Sample {
-                    data: frame.data.clone(), // shared, not copied, per viewer
-                    duration: Duration::from_millis(33),
-                    ..Sample::new(Instant::now())
-                };
-                if track
-                    .sample_writer(ssrc, pt)
-                    .write_sample(&sample)
-                    .await
-                    .is_err()
-                {
+                let mut written = true;
+                let sent = packets.of(&frame, pt);
+                let timestamp = sent.first().map_or(0, |p| p.header.timestamp);
+                for packet in sent {
+                    written &= track
+                        .write_rtp_with_extensions(packet, &crate::packets::EXTENSIONS)
+                        .await
+                        .is_ok();
+                }
+                if tracing() {
+                    // For the bench's click-to-photon stages: which frame carried which
+                    // RTP timestamp, and when it left.
+                    trace(&format!(
+                        "viewer {viewer}: frame {} rtp {timestamp} sent {:.3}",
+                        frame.number,
+                        unix_ms(Instant::now()),
+                    ));
+                }
+                if !written {
                     // Not written: start again from a fresh keyframe.
                     started = false;
                     controls.keyframe.store(true, Ordering::Relaxed);

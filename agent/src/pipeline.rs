@@ -1,5 +1,15 @@
 //! Capture → encode, on a thread of its own: one capture and one encoder serve every
 //! viewer. Encoded frames go out on a broadcast channel; anyone may ask for a keyframe.
+//!
+//! Frames are paced for sustained motion only: a change after a quiet spell (a click, a
+//! key, a menu opening) goes out the moment it is captured, and the frames right after it
+//! come up to `INTERACTIVE_FPS`; once changes keep coming for `BURST`, they are paced at
+//! `FPS` (or what the congestion controller allows). While the rep's input is being
+//! injected, frames come up to `INTERACTIVE_FPS` even on a screen that never stops moving,
+//! and `PRESS_SETTLE` after each press (a click, a key) the screen is looked at whatever
+//! the slot: an application usually draws its answer within that, and the answer is sent
+//! at once. Looking at the instant of the injection would mostly find the picture before
+//! the answer, and (sent) that frame would take the slot the answer then waits for.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,17 +40,55 @@ pub struct Controls {
     pub skipped: AtomicU64,
 }
 
+/// One encoded picture and the instant its pixels were taken from the screen: every
+/// viewer's RTP timestamp is read off `captured` (`crate::packets`).
+#[derive(Debug)]
+pub struct Shot {
+    pub frame: EncodedFrame,
+    pub captured: Instant,
+    /// Counts the pipeline's frames from 1 (for the trace).
+    pub number: u64,
+}
+
 pub struct Pipeline {
-    pub frames: broadcast::Sender<Arc<EncodedFrame>>,
+    pub frames: broadcast::Sender<Arc<Shot>>,
     pub controls: Arc<Controls>,
     /// Set when capture ends by itself (the window closed), with the reason.
     pub ended: tokio::sync::watch::Receiver<Option<String>>,
 }
 
+/// Sustained motion is sent at this rate at most.
 const FPS: u64 = 30;
-/// How often an unchanged screen is looked at: a change is sent within this much of
-/// happening (not up to a whole frame later), while frames still come at most at `FPS`.
-const POLL: Duration = Duration::from_millis(4);
+/// Frames right after a quiet spell come this often at most: a click's answer and what
+/// follows it are not held back for a 30 fps slot.
+const INTERACTIVE_FPS: u64 = 60;
+/// Frames less than this apart are one run of motion; a longer gap is a quiet spell.
+const QUIET: Duration = Duration::from_millis(100);
+/// A run of motion is sent at `INTERACTIVE_FPS` for this long, then paced at `FPS`.
+const BURST: Duration = Duration::from_millis(250);
+/// The longest an unchanged screen sleeps before looking at keyframe requests, the
+/// heartbeat and `stop` again (a capturer told of changes wakes at once for those).
+const IDLE_WAKE: Duration = Duration::from_millis(50);
+/// For this long after an injected input event, frames come up to `INTERACTIVE_FPS`.
+const AFTER_INPUT: Duration = Duration::from_millis(500);
+/// A frame slot is waited out in steps of at most this, so input arriving meanwhile
+/// shortens it.
+const SLOT_STEP: Duration = Duration::from_millis(1);
+
+/// After a press, the screen is looked at this much later, whatever the frame slot.
+const PRESS_SETTLE: Duration = Duration::from_millis(2);
+
+/// The input injected so far: the pipeline only watches the counts move.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Injected {
+    pub events: u64,
+    /// Button or key downs, text, wheel steps.
+    pub presses: u64,
+    /// When the last of them was injected.
+    pub last_press: Option<Instant>,
+}
+
+pub type Activity = Arc<dyn Fn() -> Injected + Send + Sync>;
 /// An unchanged screen still sends its picture again this often, as a P-frame of a few
 /// bytes: a browser that decodes nothing for about three seconds asks for a keyframe, and
 /// a 1080p keyframe costs a hundred kilobytes where this costs a dozen bytes.
@@ -53,7 +101,11 @@ impl Pipeline {
     /// Start capturing `source`; the capturer is made on the pipeline's own thread (a
     /// Windows device context belongs to the thread that made it), and its error, if any,
     /// is returned here.
-    pub fn start(backend: Arc<dyn Backend>, source: Source) -> anyhow::Result<Pipeline> {
+    pub fn start(
+        backend: Arc<dyn Backend>,
+        source: Source,
+        activity: Activity,
+    ) -> anyhow::Result<Pipeline> {
         let (frames, _) = broadcast::channel(4);
         let controls = Arc::new(Controls::default());
         let (ended_tx, ended) = tokio::sync::watch::channel(None);
@@ -73,7 +125,7 @@ impl Pipeline {
                         return;
                     }
                 };
-                let reason = run(capturer, &out, &shared);
+                let reason = run(capturer, &out, &shared, &*activity);
                 let _ = ended_tx.send(reason);
             })?;
         ready
@@ -127,7 +179,7 @@ impl<C: Capturer> Stage<C> {
     /// `Ok(true)` when a frame was sent; `Err` says why capture ended by itself.
     fn step(
         &mut self,
-        out: &broadcast::Sender<Arc<EncodedFrame>>,
+        out: &broadcast::Sender<Arc<Shot>>,
         controls: &Controls,
     ) -> Result<bool, String> {
         let due = self
@@ -143,6 +195,7 @@ impl<C: Capturer> Stage<C> {
             self.encoder.request_keyframe();
             self.last_forced = Some(Instant::now());
         }
+        let captured = Instant::now();
         let picture = match self.capturer.capture() {
             Ok(Capture::Frame(f)) => {
                 let frame = Frame {
@@ -181,7 +234,21 @@ impl<C: Capturer> Stage<C> {
                 controls
                     .bytes
                     .fetch_add(encoded.data.len() as u64, Ordering::Relaxed);
-                let _ = out.send(Arc::new(encoded)); // no viewers yet is fine
+                let number = controls.frames.load(Ordering::Relaxed);
+                if crate::peers::tracing() {
+                    crate::peers::trace(&format!(
+                        "frame {number}: captured {:.3} encoded {:.3} {} bytes",
+                        crate::peers::unix_ms(captured),
+                        crate::peers::unix_ms(Instant::now()),
+                        encoded.data.len()
+                    ));
+                }
+                let shot = Shot {
+                    frame: encoded,
+                    captured,
+                    number,
+                };
+                let _ = out.send(Arc::new(shot)); // no viewers yet is fine
                 Ok(true)
             }
             Ok(None) => {
@@ -196,33 +263,110 @@ impl<C: Capturer> Stage<C> {
     }
 }
 
-/// The loop: look every `POLL` once a frame period has passed since the last frame, so a
-/// change goes out at once and frames come at most at `FPS`; an unchanged screen costs a
-/// poll and no frame. Returns why it stopped by itself, if it did.
+/// When the next frame may go out: a frame after a quiet spell at once, the frames of a
+/// run of motion at `INTERACTIVE_FPS` for its first `BURST`, then at `FPS`; never faster
+/// than `max_fps` (the congestion controller's, 0 for none) allows.
+#[derive(Debug, Default)]
+struct Pace {
+    last: Option<Instant>,
+    /// When the current run of motion began.
+    run: Option<Instant>,
+    /// When input was last seen injected.
+    input: Option<Instant>,
+    /// A press seen at this instant whose answer has not been looked for yet.
+    press: Option<Instant>,
+}
+
+impl Pace {
+    fn input(&mut self, at: Instant) {
+        self.input = Some(at);
+    }
+
+    fn press(&mut self, at: Instant) {
+        self.input = Some(at);
+        self.press = Some(at);
+    }
+
+    fn sent(&mut self, at: Instant) {
+        if self.press.is_some_and(|press| at >= press + PRESS_SETTLE) {
+            self.press = None;
+        }
+        let quiet = self
+            .last
+            .is_none_or(|last| at.saturating_duration_since(last) >= QUIET);
+        if quiet {
+            self.run = Some(at);
+        }
+        self.last = Some(at);
+    }
+
+    /// How long to wait, at `now`, before the next frame may go out.
+    fn wait(&self, now: Instant, max_fps: u64) -> Duration {
+        let Some(last) = self.last else {
+            return Duration::ZERO;
+        };
+        if let Some(press) = self.press
+            && now.saturating_duration_since(press) < AFTER_INPUT
+        {
+            // The answer to a press, looked for once it is likely drawn.
+            return (press + PRESS_SETTLE).saturating_duration_since(now);
+        }
+        let since = now.saturating_duration_since(last);
+        if since >= QUIET {
+            return Duration::ZERO;
+        }
+        let bursting = self
+            .run
+            .is_some_and(|run| now.saturating_duration_since(run) < BURST)
+            || self
+                .input
+                .is_some_and(|input| now.saturating_duration_since(input) < AFTER_INPUT);
+        let mut fps = if bursting { INTERACTIVE_FPS } else { FPS };
+        if max_fps > 0 && max_fps < FPS {
+            fps = max_fps.max(1);
+        }
+        Duration::from_micros(1_000_000 / fps).saturating_sub(since)
+    }
+}
+
+/// The loop: once the pace allows a frame, look; an unchanged screen waits for the next
+/// change (a capturer told of changes sleeps until one comes). Returns why it stopped by
+/// itself, if it did.
 fn run<C: Capturer>(
     capturer: C,
-    out: &broadcast::Sender<Arc<EncodedFrame>>,
+    out: &broadcast::Sender<Arc<Shot>>,
     controls: &Controls,
+    activity: &(dyn Fn() -> Injected + Send + Sync),
 ) -> Option<String> {
     let mut stage = match Stage::new(capturer) {
         Ok(stage) => stage,
         Err(reason) => return Some(reason),
     };
-    let mut last_frame: Option<Instant> = None;
+    let mut pace = Pace::default();
+    let mut injected = activity();
     while !controls.stop.load(Ordering::Relaxed) {
-        let fps = match controls.max_fps.load(Ordering::Relaxed) {
-            0 => FPS,
-            fps => fps.clamp(1, FPS),
-        };
-        let period = Duration::from_millis(1000 / fps);
-        let wait = last_frame.map_or(Duration::ZERO, |at| period.saturating_sub(at.elapsed()));
+        let now = Instant::now();
+        let seen = activity();
+        if seen.presses != injected.presses {
+            // Counted from the injection, not from this thread noticing it.
+            pace.press(seen.last_press.unwrap_or(now).min(now));
+        } else if seen.events != injected.events {
+            pace.input(now);
+        }
+        injected = seen;
+        let wait = pace.wait(now, controls.max_fps.load(Ordering::Relaxed));
         if !wait.is_zero() {
-            std::thread::sleep(wait);
+            std::thread::sleep(wait.min(SLOT_STEP));
+            continue;
         }
         let started = Instant::now();
         match stage.step(out, controls) {
-            Ok(true) => last_frame = Some(started),
-            Ok(false) => std::thread::sleep(POLL.max(stage.capturer.idle_poll())),
+            Ok(true) => pace.sent(started),
+            Ok(false) => {
+                if let Err(e) = stage.capturer.wait_for_change(IDLE_WAKE) {
+                    return Some(format!("capture failed: {e}"));
+                }
+            }
             Err(reason) => return Some(reason),
         }
     }
@@ -236,7 +380,7 @@ mod tests {
 
     fn stage() -> (
         Stage<SyntheticScreen>,
-        broadcast::Sender<Arc<EncodedFrame>>,
+        broadcast::Sender<Arc<Shot>>,
         Controls,
     ) {
         let stage = Stage::new(SyntheticScreen::new(320, 240)).expect("encoder");
@@ -252,13 +396,13 @@ mod tests {
             stage.step(&out, &controls).expect("step");
         }
         assert_eq!(controls.frames.load(Ordering::Relaxed), 1, "only the first");
-        assert!(rx.try_recv().expect("the first frame").keyframe);
+        assert!(rx.try_recv().expect("the first frame").frame.keyframe);
         assert!(rx.try_recv().is_err());
         stage.capturer.tick();
         stage.step(&out, &controls).expect("step");
         stage.step(&out, &controls).expect("step");
         assert_eq!(controls.frames.load(Ordering::Relaxed), 2, "one per change");
-        assert!(!rx.try_recv().expect("the change").keyframe);
+        assert!(!rx.try_recv().expect("the change").frame.keyframe);
     }
 
     #[test]
@@ -270,8 +414,12 @@ mod tests {
         stage.last_sent = Instant::now() - HEARTBEAT;
         stage.step(&out, &controls).expect("step");
         let beat = rx.try_recv().expect("a heartbeat");
-        assert!(!beat.keyframe, "not a keyframe");
-        assert!(beat.data.len() <= 64, "{} bytes", beat.data.len());
+        assert!(!beat.frame.keyframe, "not a keyframe");
+        assert!(
+            beat.frame.data.len() <= 64,
+            "{} bytes",
+            beat.frame.data.len()
+        );
         stage.step(&out, &controls).expect("step");
         assert!(rx.try_recv().is_err(), "then silence again");
     }
@@ -297,7 +445,7 @@ mod tests {
         // A viewer's PLI on an unchanged screen: the last picture again, as a keyframe.
         controls.keyframe.store(true, Ordering::Relaxed);
         stage.step(&out, &controls).expect("step");
-        assert!(rx.try_recv().expect("forced").keyframe);
+        assert!(rx.try_recv().expect("forced").frame.keyframe);
         // Another request at once waits for the gap; the screen stays silent meanwhile.
         controls.keyframe.store(true, Ordering::Relaxed);
         stage.step(&out, &controls).expect("step");
@@ -305,7 +453,7 @@ mod tests {
         assert!(controls.keyframe.load(Ordering::Relaxed), "kept for later");
         stage.last_forced = Some(Instant::now() - MIN_KEYFRAME_GAP);
         stage.step(&out, &controls).expect("step");
-        assert!(rx.try_recv().expect("after the gap").keyframe);
+        assert!(rx.try_recv().expect("after the gap").frame.keyframe);
     }
 
     #[test]
@@ -316,6 +464,115 @@ mod tests {
         assert_eq!(
             stage.step(&out, &controls),
             Err("the synthetic window was closed".to_owned())
+        );
+    }
+
+    #[test]
+    fn every_frame_carries_the_instant_it_was_captured() {
+        let (mut stage, out, controls) = stage();
+        let mut rx = out.subscribe();
+        let before = Instant::now();
+        stage.step(&out, &controls).expect("step");
+        let after = Instant::now();
+        let shot = rx.try_recv().expect("a frame");
+        assert!(before <= shot.captured && shot.captured <= after);
+        // A heartbeat of an unchanged picture is stamped when it is looked at again, not
+        // when the picture was first taken.
+        stage.last_sent = Instant::now() - HEARTBEAT;
+        let again = Instant::now();
+        stage.step(&out, &controls).expect("step");
+        assert!(rx.try_recv().expect("a heartbeat").captured >= again);
+    }
+
+    #[test]
+    fn a_change_after_a_quiet_spell_goes_out_at_once() {
+        let mut pace = Pace::default();
+        let t0 = Instant::now();
+        assert_eq!(pace.wait(t0, 0), Duration::ZERO, "the first frame");
+        pace.sent(t0);
+        // A click 2 s later: no slot to wait for.
+        let click = t0 + Duration::from_secs(2);
+        assert_eq!(pace.wait(click, 0), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_frames_right_after_a_change_come_at_60_fps_and_sustained_motion_at_30() {
+        let mut pace = Pace::default();
+        let t0 = Instant::now();
+        pace.sent(t0);
+        // The answer to a click, then the rest of its drawing 5 ms later: 60 fps.
+        let wait = pace.wait(t0 + Duration::from_millis(5), 0);
+        assert_eq!(wait, Duration::from_micros(16_666 - 5_000));
+        // Motion that keeps coming: after BURST, 30 fps.
+        let mut at = t0;
+        while at < t0 + BURST {
+            at += Duration::from_millis(17);
+            pace.sent(at);
+        }
+        assert_eq!(pace.wait(at, 0), Duration::from_micros(33_333));
+        // The congestion controller's lower rate wins, in a burst or not.
+        let mut fresh = Pace::default();
+        fresh.sent(t0);
+        assert_eq!(fresh.wait(t0, 10), Duration::from_millis(100));
+        // A quiet spell starts a new burst.
+        let later = at + QUIET;
+        assert_eq!(pace.wait(later, 0), Duration::ZERO);
+        pace.sent(later);
+        assert_eq!(pace.wait(later, 0), Duration::from_micros(16_666));
+    }
+
+    #[test]
+    fn while_input_is_injected_even_a_screen_that_never_stops_moving_gets_60_fps() {
+        let mut pace = Pace::default();
+        let t0 = Instant::now();
+        // A clock that redraws all the time: frames back to back for a second, 30 fps.
+        let mut at = t0;
+        while at < t0 + Duration::from_secs(1) {
+            pace.sent(at);
+            at += Duration::from_millis(33);
+        }
+        pace.sent(at);
+        assert_eq!(pace.wait(at, 0), Duration::from_micros(33_333));
+        // The rep clicks: the slot shrinks to 60 fps at once, and for AFTER_INPUT.
+        pace.input(at);
+        assert_eq!(pace.wait(at, 0), Duration::from_micros(16_666));
+        // The motion goes on; once AFTER_INPUT has passed, back to 30 fps.
+        let later = at + AFTER_INPUT;
+        let mut t = at;
+        while t + Duration::from_millis(33) < later {
+            t += Duration::from_millis(33);
+            pace.sent(t);
+        }
+        let since = later - t;
+        assert_eq!(
+            pace.wait(later, 0),
+            Duration::from_micros(33_333).saturating_sub(since),
+            "back to 30 fps"
+        );
+    }
+
+    #[test]
+    fn the_answer_to_a_press_is_looked_for_right_after_it_whatever_the_slot() {
+        let mut pace = Pace::default();
+        let t0 = Instant::now();
+        pace.sent(t0);
+        // A click 1 ms after a frame: no waiting for the slot, only for the application
+        // to draw its answer.
+        let click = t0 + Duration::from_millis(1);
+        pace.press(click);
+        assert_eq!(pace.wait(click, 0), PRESS_SETTLE);
+        let look = click + PRESS_SETTLE;
+        assert_eq!(pace.wait(look, 0), Duration::ZERO);
+        // Found and sent: the frames after it are paced again (60 fps after input).
+        pace.sent(look);
+        assert_eq!(pace.wait(look, 0), Duration::from_micros(16_666));
+        // Nothing had changed yet at the look: the next change goes out at once.
+        let mut slow = Pace::default();
+        slow.sent(t0);
+        slow.press(click);
+        assert_eq!(
+            slow.wait(click + Duration::from_millis(9), 0),
+            Duration::ZERO
         );
     }
 }

@@ -76,12 +76,23 @@ pub trait Capturer {
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError>;
 
     /// How long to wait before looking again at an unchanged screen, at least. A capturer
-    /// told of changes (X11 Damage, Desktop Duplication) looks cheaply and often; one that
-    /// must grab and compare the whole screen (GDI) not every few milliseconds.
+    /// that must grab and compare the whole screen (GDI) does not look every few
+    /// milliseconds.
     fn idle_poll(&self) -> std::time::Duration {
-        std::time::Duration::ZERO
+        POLL
+    }
+
+    /// Wait until the picture may have changed, or `at_most` has passed, whichever is
+    /// first. One told of changes (X11) sleeps until it is; the others wait `idle_poll`.
+    fn wait_for_change(&mut self, at_most: std::time::Duration) -> Result<(), CaptureError> {
+        std::thread::sleep(self.idle_poll().min(at_most));
+        Ok(())
     }
 }
+
+/// How often a capturer that is not told of changes looks at an unchanged screen: a
+/// change is sent within this much of happening.
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(4);
 
 impl<C: Capturer + ?Sized> Capturer for Box<C> {
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
@@ -91,12 +102,20 @@ impl<C: Capturer + ?Sized> Capturer for Box<C> {
     fn idle_poll(&self) -> std::time::Duration {
         (**self).idle_poll()
     }
+
+    fn wait_for_change(&mut self, at_most: std::time::Duration) -> Result<(), CaptureError> {
+        (**self).wait_for_change(at_most)
+    }
 }
 
 #[cfg(all(unix, not(target_os = "macos")))]
 impl Capturer for X11Capturer {
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         X11Capturer::capture(self)
+    }
+
+    fn wait_for_change(&mut self, at_most: std::time::Duration) -> Result<(), CaptureError> {
+        X11Capturer::wait_for_change(self, at_most)
     }
 }
 

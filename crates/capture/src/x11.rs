@@ -1,12 +1,21 @@
 //! The X11 capturer: the root window or one Composite-redirected window, grabbed into
 //! shared memory when Damage says something changed or the cursor moved.
+//!
+//! It is told of changes rather than looking for them: Damage reports drawing, XInput 2's
+//! raw motion reports the pointer moving (a person's or an injected one) and XFixes a new
+//! cursor shape, all as events on the X connection. Between changes the capture thread
+//! sleeps in `poll(2)` on that connection (`wait_for_change`), so an unchanged screen costs
+//! nothing, and a change wakes it at once rather than at the next look.
+
+use std::time::{Duration, Instant};
 
 use x11rb::connection::Connection;
 use x11rb::protocol::Event;
 use x11rb::protocol::composite::{ConnectionExt as _, Redirect};
 use x11rb::protocol::damage::{self, ConnectionExt as _, ReportLevel};
 use x11rb::protocol::shm::ConnectionExt as _;
-use x11rb::protocol::xfixes::ConnectionExt as _;
+use x11rb::protocol::xfixes::{ConnectionExt as _, CursorNotifyMask, GetCursorImageReply};
+use x11rb::protocol::xinput::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{
     ChangeWindowAttributesAux, ConnectionExt as _, Drawable, EventMask, ImageFormat, Pixmap, Window,
 };
@@ -51,6 +60,16 @@ pub struct X11Capturer {
     damage: damage::Damage,
     /// Damage reported since the last frame (or nothing captured yet).
     dirty: bool,
+    /// The server reports pointer motion and cursor changes as events (XInput 2.0 and
+    /// XFixes); without, the cursor is asked for at every look.
+    pointer_events: bool,
+    /// The pointer moved or changed shape since it was last asked for.
+    pointer_dirty: bool,
+    /// The pointer as last asked for: its image is drawn into every frame.
+    pointer: Option<GetCursorImageReply>,
+    /// When the pointer's place was last checked without an event: a warp
+    /// (`XWarpPointer`) moves it without any device's raw motion.
+    pointer_checked: Instant,
     cursor: CursorState,
     width: u16,
     height: u16,
@@ -104,12 +123,17 @@ impl X11Capturer {
             .map_err(|_| CaptureError::NoSuchWindow(watched.into()))?;
         let damage = conn.generate_id()?;
         conn.damage_create(damage, watched, ReportLevel::NON_EMPTY)?;
+        let pointer_events = watch_pointer(&conn, root)?;
         let mut capturer = Self {
             conn,
             root,
             source,
             damage,
             dirty: true,
+            pointer_events,
+            pointer_dirty: true,
+            pointer: None,
+            pointer_checked: Instant::now(),
             cursor: CursorState::default(),
             width: geometry.width,
             height: geometry.height,
@@ -133,14 +157,55 @@ impl X11Capturer {
         self.shm.is_some()
     }
 
+    /// Whether the server tells of pointer motion (so `wait_for_change` can sleep until
+    /// something happens).
+    pub fn event_driven(&self) -> bool {
+        self.pointer_events
+    }
+
+    /// Sleep until the X server reports a change (drawing, pointer motion, a new cursor, a
+    /// resize), or `at_most` has passed.
+    pub fn wait_for_change(&mut self, at_most: Duration) -> Result<(), CaptureError> {
+        self.poll_events()?;
+        if self.dirty || self.pointer_dirty || self.ended.is_some() {
+            return Ok(());
+        }
+        if !self.pointer_events {
+            std::thread::sleep(crate::POLL.min(at_most));
+            return Ok(());
+        }
+        self.conn.flush()?;
+        wait_readable(self.conn.stream(), at_most);
+        Ok(())
+    }
+
     /// Take a frame if anything changed since the last one.
     pub fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         self.poll_events()?;
         if let Some(reason) = self.ended {
             return Ok(Capture::Ended(reason));
         }
-        let pointer = self.conn.xfixes_get_cursor_image()?.reply().ok();
-        let cursor = pointer.as_ref().map(CursorState::of).unwrap_or_default();
+        if self.pointer_events
+            && !self.pointer_dirty
+            && self.pointer_checked.elapsed() >= WARP_CHECK
+        {
+            self.pointer_checked = Instant::now();
+            let at = self.conn.query_pointer(self.root)?.reply().ok();
+            self.pointer_dirty = match (&self.pointer, at) {
+                (Some(p), Some(at)) => (p.x, p.y) != (at.root_x, at.root_y),
+                _ => true,
+            };
+        }
+        if self.pointer_dirty || !self.pointer_events {
+            // Cleared before asking: motion after the request is reported again.
+            self.pointer_dirty = false;
+            self.pointer = self.conn.xfixes_get_cursor_image()?.reply().ok();
+        }
+        let cursor = self
+            .pointer
+            .as_ref()
+            .map(CursorState::of)
+            .unwrap_or_default();
         if !self.dirty && cursor == self.cursor {
             return Ok(Capture::Unchanged);
         }
@@ -164,7 +229,7 @@ impl X11Capturer {
             Some(segment) => &mut segment.map[..stride * height],
             None => &mut self.fallback[..stride * height],
         };
-        if let Some(pointer) = &pointer {
+        if let Some(pointer) = &self.pointer {
             cursor::draw(pointer, pixels, width, height, stride, origin);
         }
         Ok(Capture::Frame(Frame {
@@ -268,6 +333,9 @@ impl X11Capturer {
         while let Some(event) = self.conn.poll_for_event()? {
             match event {
                 Event::DamageNotify(_) => self.dirty = true,
+                Event::XinputRawMotion(_) | Event::XfixesCursorNotify(_) => {
+                    self.pointer_dirty = true;
+                }
                 Event::ConfigureNotify(e)
                     if e.window == watched && (e.width, e.height) != (self.width, self.height) =>
                 {
@@ -288,6 +356,52 @@ impl X11Capturer {
             }
         }
         Ok(())
+    }
+}
+
+/// How often the pointer's place is checked when no event said it moved: only a warp
+/// moves it silently, and a warped pointer is shown this late at most.
+const WARP_CHECK: Duration = Duration::from_millis(50);
+
+/// Ask the server to report pointer motion (XInput 2.1 raw motion, from every device, the
+/// XTEST one that injected input goes through included) and cursor shape changes (XFixes)
+/// on `root`. `false` when the server has no XInput 2.1: the pointer is then asked for.
+fn watch_pointer(conn: &RustConnection, root: Window) -> Result<bool, CaptureError> {
+    conn.xfixes_select_cursor_input(root, CursorNotifyMask::DISPLAY_CURSOR)?;
+    // Raw events reach a client that is not grabbing the device only from XInput 2.1 on,
+    // and the server goes by the version the client says it speaks.
+    let xi2 = conn
+        .xinput_xi_query_version(2, 2)
+        .ok()
+        .and_then(|cookie| cookie.reply().ok())
+        .is_some_and(|v| (v.major_version, v.minor_version) >= (2, 1));
+    if !xi2 {
+        return Ok(false);
+    }
+    let motion = xinput::EventMask {
+        deviceid: xinput::Device::ALL.into(),
+        mask: vec![xinput::XIEventMask::RAW_MOTION],
+    };
+    Ok(conn
+        .xinput_xi_select_events(root, &[motion])?
+        .check()
+        .is_ok())
+}
+
+/// Block until `stream` has something to read or `timeout` passes.
+fn wait_readable(stream: &impl std::os::fd::AsRawFd, timeout: Duration) {
+    let mut fd = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // poll(2) on one descriptor this connection owns, for the length of the call; an
+    // interruption or error only ends the wait early, and the caller looks again.
+    #[allow(unsafe_code)]
+    // SAFETY: `fd` is one valid, initialised pollfd that outlives the call, and nfds is 1.
+    unsafe {
+        libc::poll(&raw mut fd, 1, ms);
     }
 }
 

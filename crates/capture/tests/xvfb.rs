@@ -374,3 +374,88 @@ fn remote_input_for_a_window_lands_only_on_its_own_visible_pixels() {
         "a closed window takes nothing"
     );
 }
+
+/// An unchanged screen costs a sleep, not a look every few milliseconds: the capturer
+/// sleeps until the X server reports a change, drawing or the pointer moved through
+/// XTEST (as the agent's injected input moves it), and that change wakes it at once.
+#[test]
+fn an_idle_capturer_sleeps_until_drawing_or_the_pointer_wakes_it() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    painter.window(RED, 0, 0, 100, 100, None);
+    let mut capturer = X11Capturer::new(Some(&x.display), Source::Desktop).expect("capturer");
+    assert!(
+        capturer.event_driven(),
+        "Xvfb reports pointer motion (XInput 2)"
+    );
+    assert!(frame_of(&mut capturer, |f| pixel(f, 50, 50) == RED));
+    assert!(settles(&mut capturer));
+
+    // Nothing happens for a second: a handful of wake-ups (each at its time limit), not
+    // the 250 looks of a 4 ms poll.
+    let second = Instant::now();
+    let mut wakes = 0;
+    while second.elapsed() < Duration::from_secs(1) {
+        capturer
+            .wait_for_change(Duration::from_millis(200))
+            .expect("wait");
+        wakes += 1;
+    }
+    assert!(wakes <= 10, "{wakes} wake-ups in a still second");
+    assert!(matches!(
+        capturer.capture().expect("capture"),
+        Capture::Unchanged
+    ));
+
+    // Drawing from another client wakes it, long before the wait's limit.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            painter.window(BLUE, 150, 50, 100, 100, None);
+        });
+        let waited = Instant::now();
+        capturer
+            .wait_for_change(Duration::from_secs(60))
+            .expect("wait");
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "woken by the drawing, not by the time limit"
+        );
+    });
+    assert!(frame_of(&mut capturer, |f| pixel(f, 200, 100) == BLUE));
+    assert!(settles(&mut capturer));
+
+    // So does the pointer, moved through XTEST by another client (as the agent's injected
+    // input moves it; a warp is only noticed by the 50 ms check).
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            use x11rb::protocol::xtest::ConnectionExt as _;
+            std::thread::sleep(Duration::from_millis(300));
+            painter
+                .conn
+                .xtest_fake_input(
+                    x11rb::protocol::xproto::MOTION_NOTIFY_EVENT,
+                    0,
+                    x11rb::CURRENT_TIME,
+                    painter.root,
+                    200,
+                    200,
+                    0,
+                )
+                .expect("fake motion");
+            painter.sync();
+        });
+        let waited = Instant::now();
+        capturer
+            .wait_for_change(Duration::from_secs(60))
+            .expect("wait");
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "woken by the pointer, not by the time limit"
+        );
+    });
+    assert!(
+        frame_of(&mut capturer, |_| true),
+        "a moved pointer is worth a frame"
+    );
+}

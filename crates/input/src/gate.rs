@@ -14,6 +14,11 @@ use crate::validate::{Rejected, Validator};
 pub struct InputStats {
     /// Injected into the desktop.
     pub injected: AtomicU64,
+    /// Of those, presses: a button or key down, text, a wheel step (the agent's pipeline
+    /// looks for the answer to each right after it).
+    pub presses: AtomicU64,
+    /// When the last press was injected: microseconds since the Unix epoch.
+    pub last_press_us: AtomicU64,
     /// From a participant who does not hold control.
     pub not_holder: AtomicU64,
     /// Failed validation (shape, range, key code, rate).

@@ -317,6 +317,15 @@ impl<I: Injector, S: Surface> Held<I, S> {
             self.stats.shielded.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        // A press (button or key down, text, a wheel step) usually changes the picture;
+        // a move or a release seldom does.
+        let press = matches!(
+            action,
+            Action::Button { down: true, .. }
+                | Action::Key { down: true, .. }
+                | Action::Text(_)
+                | Action::Wheel { .. }
+        );
         let result = match action {
             Action::Move { x, y } => match self.locate(x, y) {
                 Ok((px, py)) => self.injector.move_to(px, py),
@@ -365,6 +374,14 @@ impl<I: Injector, S: Surface> Held<I, S> {
         match result {
             Ok(()) => {
                 self.stats.injected.fetch_add(1, Ordering::Relaxed);
+                if press {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+                    self.stats.last_press_us.store(now, Ordering::Relaxed);
+                    self.stats.presses.fetch_add(1, Ordering::Relaxed);
+                }
+                trace_injected();
             }
             Err(_) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -383,5 +400,22 @@ impl<I: Injector, S: Surface> Held<I, S> {
         for button in std::mem::take(&mut self.buttons) {
             let _ = self.injector.button(button, false);
         }
+    }
+}
+
+/// With `TANDEM_AGENT_TRACE` set, the agent's trace says when each event reached the
+/// desktop (milliseconds since the Unix epoch, to the microsecond), in the agent's trace
+/// format: the bench splits a click-to-photon into its stages with it.
+fn trace_injected() {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("TANDEM_AGENT_TRACE").is_some()) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        eprintln!(
+            "[trace {}] input injected {:.3}",
+            now.as_millis(),
+            now.as_secs_f64() * 1000.0
+        );
     }
 }

@@ -46,13 +46,26 @@ pub struct Stack {
     /// From the customer's "y" to the first decoded frame in the rep's browser.
     pub first_frame_ms: Option<f64>,
     customers: Vec<Browser>,
+    /// The page's record of each click of the last click-to-photon run.
+    clicks: Vec<serde_json::Value>,
 }
 
 impl Stack {
     pub async fn start(exe: &Path, kind: &str, width: u16, height: u16) -> anyhow::Result<Stack> {
+        Stack::start_with_agent_env(exe, kind, width, height, &[]).await
+    }
+
+    /// The same, with test switches for the agent (e.g. the old media clock).
+    pub async fn start_with_agent_env(
+        exe: &Path,
+        kind: &str,
+        width: u16,
+        height: u16,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Stack> {
         let server = Server::start().await?;
         let base = server.base.clone();
-        Stack::start_on(exe, kind, width, height, server, base).await
+        Stack::start_on_with(exe, kind, width, height, server, base, env).await
     }
 
     /// The same, with the people reaching `server` at `base` (another listener of it).
@@ -63,6 +76,18 @@ impl Stack {
         height: u16,
         server: Server,
         base: String,
+    ) -> anyhow::Result<Stack> {
+        Stack::start_on_with(exe, kind, width, height, server, base, &[]).await
+    }
+
+    async fn start_on_with(
+        exe: &Path,
+        kind: &str,
+        width: u16,
+        height: u16,
+        server: Server,
+        base: String,
+        env: &[(&str, &str)],
     ) -> anyhow::Result<Stack> {
         let screen = PatternDisplay::bare(width, height)?;
         let content = std::process::Command::new(exe)
@@ -79,7 +104,14 @@ impl Stack {
         rep.log_in(&base, "rita", "rita-password").await?;
         let (number, link) = rep.start_session(false).await?;
         rep.client.execute(FIRST_FRAME, vec![]).await?;
-        let mut agent = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Ann"])?;
+        // The latency stack's agent traces each frame and input event, for the stages of
+        // a click-to-photon (`Stack::click_stages`); the others stay quiet.
+        let mut env = env.to_vec();
+        if kind == "clock" {
+            env.push(("TANDEM_AGENT_TRACE", "1"));
+        }
+        let mut agent =
+            AgentProcess::spawn_with_env(&screen.display, &["join", &link, "--name", "Ann"], &env)?;
         agent.wait_for("[y/N]").await?;
         let consent = now_ms();
         agent.type_line("y").await?;
@@ -103,6 +135,7 @@ impl Stack {
             height,
             first_frame_ms,
             customers: Vec::new(),
+            clicks: Vec::new(),
         })
     }
 
@@ -186,7 +219,7 @@ impl Stack {
     }
 
     /// Click-to-photon: a click on the tile's square, until the decoded square flips.
-    pub async fn click_to_photon(&self, clicks: usize) -> anyhow::Result<Vec<f64>> {
+    pub async fn click_to_photon(&mut self, clicks: usize) -> anyhow::Result<Vec<f64>> {
         let (sx, sy) = (self.width / 2, self.height / 2);
         let samples = self
             .rep
@@ -208,7 +241,15 @@ impl Stack {
                 self.agent.output()
             );
         }
-        Ok(plausible(&samples))
+        self.clicks = samples.as_array().cloned().unwrap_or_default();
+        Ok(plausible(&clicked_ms(&samples)))
+    }
+
+    /// The last click-to-photon run split into its stages, from the page's timings and
+    /// the agent's trace (both in ms since the Unix epoch, on this machine's one clock):
+    /// each stage's samples, in the order a click goes through them.
+    pub fn click_stages(&self) -> Vec<(&'static str, Vec<f64>)> {
+        stages_of(&self.clicks, &self.agent.output())
     }
 
     /// Another customer who views the share from a browser.
@@ -253,16 +294,121 @@ const CLICKS: &str = "
       const t0 = performance.now();
       target.dispatchEvent(new MouseEvent('mousedown', at));
       target.dispatchEvent(new MouseEvent('mouseup', { ...at, buttons: 0 }));
-      const ok = await new Promise((res) => {
-        const give_up = setTimeout(() => res(false), 3000);
-        const f = () => { if (bright() !== before) { clearTimeout(give_up); res(true); } else next(f); };
+      const shown = await new Promise((res) => {
+        const give_up = setTimeout(() => res(null), 3000);
+        const f = (_, meta) => {
+          if (bright() !== before) { clearTimeout(give_up); res({ meta }); } else next(f);
+        };
         next(f);
       });
-      if (ok) out.push(performance.now() - t0);
+      if (shown) {
+        const origin = performance.timeOrigin;
+        const m = shown.meta;
+        out.push({
+          ms: performance.now() - t0,
+          clicked: origin + t0,
+          // requestVideoFrameCallback's metadata (not for noVNC's canvas)
+          rtp: m ? m.rtpTimestamp : null,
+          arrived: m && m.receiveTime !== undefined ? origin + m.receiveTime : null,
+          decoding: m && m.processingDuration !== undefined ? m.processingDuration * 1000 : null,
+          // when the page saw the new pixel: the callback's own time is that of the
+          // rendering step (it can be before the frame even arrived), and the metadata's
+          // expectedDisplayTime is an estimate that lies after this
+          presented: origin + performance.now(),
+        });
+      }
       await new Promise((res) => setTimeout(res, 250));
     }
     return out;
   }";
+
+/// Each click's time to photon, from the page's records.
+fn clicked_ms(samples: &serde_json::Value) -> serde_json::Value {
+    samples
+        .as_array()
+        .map(|a| a.iter().map(|click| click["ms"].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// One number after `key` in a trace line (`… key 123.456 …`).
+fn field(line: &str, key: &str) -> Option<f64> {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == key)?;
+    words.next()?.parse().ok()
+}
+
+/// Each click's path, stage by stage: the page clicked; the agent received the input
+/// and injected it; the agent captured the frame that showed the change, encoded it and
+/// sent it (matched by the RTP timestamp the page presented); the page received it,
+/// decoded it, presented it.
+fn stages_of(clicks: &[serde_json::Value], trace: &str) -> Vec<(&'static str, Vec<f64>)> {
+    let lines: Vec<&str> = trace.lines().filter(|l| l.contains("[trace ")).collect();
+    let times = |key: &str, word: &str| -> Vec<f64> {
+        lines
+            .iter()
+            .filter(|l| l.contains(key))
+            .filter_map(|l| field(l, word))
+            .collect()
+    };
+    let received = times("input received", "received");
+    let injected = times("input injected", "injected");
+    let mut out: Vec<(&'static str, Vec<f64>)> = [
+        "page → agent (data channel)",
+        "agent: inject",
+        "app draws, damage, capture begins",
+        "capture + convert + encode",
+        "packetize + send",
+        "network + frame assembly",
+        "decode",
+        "to the page (compositor frame, pixel read)",
+    ]
+    .into_iter()
+    .map(|name| (name, Vec::new()))
+    .collect();
+    for click in clicks {
+        let (Some(clicked), Some(rtp), Some(arrived), Some(presented)) = (
+            click["clicked"].as_f64(),
+            click["rtp"].as_u64(),
+            click["arrived"].as_f64(),
+            click["presented"].as_f64(),
+        ) else {
+            continue;
+        };
+        let sent_line = lines
+            .iter()
+            .find(|l| l.contains(" sent ") && field(l, "rtp").is_some_and(|t| t as u64 == rtp));
+        let Some(sent_line) = sent_line else { continue };
+        let (Some(frame), Some(sent)) = (field(sent_line, "frame"), field(sent_line, "sent"))
+        else {
+            continue;
+        };
+        let frame_line = lines
+            .iter()
+            .find(|l| l.contains(&format!("frame {frame}: captured")));
+        let Some(frame_line) = frame_line else {
+            continue;
+        };
+        let (Some(captured), Some(encoded)) =
+            (field(frame_line, "captured"), field(frame_line, "encoded"))
+        else {
+            continue;
+        };
+        let Some(&got) = received.iter().find(|&&t| t >= clicked - 1.0) else {
+            continue;
+        };
+        let Some(&put) = injected.iter().find(|&&t| t >= got) else {
+            continue;
+        };
+        let decoded = arrived + click["decoding"].as_f64().unwrap_or(0.0);
+        let points = [
+            clicked, got, put, captured, encoded, sent, arrived, decoded, presented,
+        ];
+        for (stage, pair) in out.iter_mut().zip(points.windows(2)) {
+            stage.1.push(pair[1] - pair[0]);
+        }
+    }
+    out
+}
 
 fn plausible(samples: &serde_json::Value) -> Vec<f64> {
     samples
@@ -375,7 +521,7 @@ impl Vnc {
                 ],
             )
             .await?;
-        Ok(plausible(&samples))
+        Ok(plausible(&clicked_ms(&samples)))
     }
 
     /// Bytes x11vnc has sent to its viewer so far (from the kernel's TCP counters).

@@ -192,14 +192,6 @@ impl Metric {
     }
 }
 
-/// CPU time of the calling thread, in seconds (nanosecond resolution).
-pub fn cpu_seconds_of_thread() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |ns| ns / 1e9)
-}
-
 /// CPU time (user + system) of a process, in seconds, from /proc/<pid>/stat.
 pub fn cpu_seconds_of(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tandem_capture::{Capture, Source, X11Capturer};
 use tandem_codec::{Converter, EncoderSettings, Frame, H264Encoder};
 
-use crate::report::cpu_seconds_of_thread;
+use crate::report::cpu_seconds_of;
 
 #[derive(Debug, Default)]
 pub struct Stages {
@@ -17,7 +17,8 @@ pub struct Stages {
     pub encode_ms: Vec<f64>,
     pub bytes: u64,
     pub seconds: f64,
-    /// CPU per frame interval (1/30 s), ms: the whole loop, idle polls included.
+    /// CPU per frame interval (1/30 s), ms: the whole loop, idle polls included, and the
+    /// encoder's own threads (the whole process: nothing else in it runs meanwhile).
     pub cpu_ms_per_frame: f64,
 }
 
@@ -27,14 +28,14 @@ impl Stages {
     }
 }
 
-pub fn measure(display: &str, seconds: f64) -> anyhow::Result<Stages> {
+pub fn measure(display: &str, seconds: f64, settings: EncoderSettings) -> anyhow::Result<Stages> {
     let mut capturer = X11Capturer::new(Some(display), Source::Desktop)?;
     let mut converter = Converter::new();
-    let mut encoder = H264Encoder::new(EncoderSettings::default())?;
+    let mut encoder = H264Encoder::new(settings)?;
     let mut out = Stages::default();
     let period = Duration::from_micros(33_333);
     let started = Instant::now();
-    let cpu_before = cpu_seconds_of_thread();
+    let cpu_before = cpu_seconds_of(std::process::id());
     let mut next = started;
     let mut intervals = 0u64;
     while started.elapsed().as_secs_f64() < seconds {
@@ -72,7 +73,8 @@ pub fn measure(display: &str, seconds: f64) -> anyhow::Result<Stages> {
         }
     }
     out.seconds = started.elapsed().as_secs_f64();
-    out.cpu_ms_per_frame = (cpu_seconds_of_thread() - cpu_before) * 1000.0 / intervals as f64;
+    out.cpu_ms_per_frame =
+        (cpu_seconds_of(std::process::id()) - cpu_before) * 1000.0 / intervals as f64;
     Ok(out)
 }
 
