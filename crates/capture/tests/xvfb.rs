@@ -408,29 +408,20 @@ fn an_idle_capturer_sleeps_until_drawing_or_the_pointer_wakes_it() {
     ));
 
     // Drawing from another client wakes it, long before the wait's limit.
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        woken_by(&mut capturer, || {
             painter.window(BLUE, 150, 50, 100, 100, None);
-        });
-        let waited = Instant::now();
-        capturer
-            .wait_for_change(Duration::from_secs(60))
-            .expect("wait");
-        assert!(
-            waited.elapsed() < Duration::from_secs(30),
-            "woken by the drawing, not by the time limit"
-        );
-    });
+        }),
+        "woken by the drawing, not by the time limit"
+    );
     assert!(frame_of(&mut capturer, |f| pixel(f, 200, 100) == BLUE));
     assert!(settles(&mut capturer));
 
     // So does the pointer, moved through XTEST by another client (as the agent's injected
     // input moves it; a warp is only noticed by the 50 ms check).
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
+    assert!(
+        woken_by(&mut capturer, || {
             use x11rb::protocol::xtest::ConnectionExt as _;
-            std::thread::sleep(Duration::from_millis(300));
             painter
                 .conn
                 .xtest_fake_input(
@@ -444,18 +435,27 @@ fn an_idle_capturer_sleeps_until_drawing_or_the_pointer_wakes_it() {
                 )
                 .expect("fake motion");
             painter.sync();
+        }),
+        "woken by the pointer, not by the time limit"
+    );
+    assert!(
+        frame_of(&mut capturer, |_| true),
+        "a moved pointer is worth a frame"
+    );
+}
+
+/// Whether `cause`, done by another thread 300 ms into the capturer's wait of up to a
+/// minute, wakes it well before the wait's limit.
+fn woken_by(capturer: &mut X11Capturer, cause: impl FnOnce() + Send) -> bool {
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            cause();
         });
         let waited = Instant::now();
         capturer
             .wait_for_change(Duration::from_secs(60))
             .expect("wait");
-        assert!(
-            waited.elapsed() < Duration::from_secs(30),
-            "woken by the pointer, not by the time limit"
-        );
-    });
-    assert!(
-        frame_of(&mut capturer, |_| true),
-        "a moved pointer is worth a frame"
-    );
+        waited.elapsed() < Duration::from_secs(30)
+    })
 }
