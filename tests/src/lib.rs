@@ -819,15 +819,40 @@ impl Browser {
     }
 
     pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
-        let input = self.find(css).await?;
-        input.clear().await?;
-        input.send_keys(text).await?;
-        Ok(())
+        self.on_fresh(css, |input| async move {
+            input.clear().await?;
+            input.send_keys(text).await
+        })
+        .await
     }
 
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        self.find(css).await?.click().await?;
-        Ok(())
+        self.on_fresh(css, |element| async move { element.click().await })
+            .await
+    }
+
+    /// Find `css` and act on it; if the page replaced the element in between (a
+    /// re-render, a translation applied), find it again, until the deadline.
+    async fn on_fresh<F, Fut>(&self, css: &str, act: F) -> anyhow::Result<()>
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match act(self.find(css).await?).await {
+                Ok(()) => return Ok(()),
+                Err(e)
+                    if e.to_string().contains("stale element")
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("{}: acting on {css}", self.person));
+                }
+            }
+        }
     }
 
     /// Is the element there and shown (not `hidden`, and laid out)?
@@ -843,7 +868,19 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> anyhow::Result<String> {
-        Ok(self.find(css).await?.text().await?)
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self.find(css).await?.text().await {
+                Ok(text) => return Ok(text),
+                Err(e)
+                    if e.to_string().contains("stale element")
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Send input events straight down the page's first open input channel to a share's
