@@ -85,7 +85,7 @@ async fn measure(exe: &Path, smoke: bool, w: u16, h: u16) -> anyhow::Result<Figu
     let server = Server::start().await?;
     server.create_rep(ATTACKER.0, "Mallory", ATTACKER.1).await?;
     let door = Door::open(&server).await?;
-    let mut stack = Stack::start_on(exe, "scroll", w, h, server, door.base.clone()).await?;
+    let mut stack = Stack::start_on(exe, "scroll", w, h, server, door.base.clone(), &[]).await?;
     let result = storm(exe, smoke, &door, &mut stack).await;
     if let Err(e) = stack.close().await {
         eprintln!("tandem-bench: closing the live session: {e:#}");

@@ -65,22 +65,12 @@ impl Stack {
     ) -> anyhow::Result<Stack> {
         let server = Server::start().await?;
         let base = server.base.clone();
-        Stack::start_on_with(exe, kind, width, height, server, base, env).await
+        Stack::start_on(exe, kind, width, height, server, base, env).await
     }
 
-    /// The same, with the people reaching `server` at `base` (another listener of it).
+    /// The same, with the people reaching `server` at `base` (another listener of it),
+    /// and test switches for the agent.
     pub async fn start_on(
-        exe: &Path,
-        kind: &str,
-        width: u16,
-        height: u16,
-        server: Server,
-        base: String,
-    ) -> anyhow::Result<Stack> {
-        Stack::start_on_with(exe, kind, width, height, server, base, &[]).await
-    }
-
-    async fn start_on_with(
         exe: &Path,
         kind: &str,
         width: u16,
