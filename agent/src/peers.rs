@@ -764,8 +764,9 @@ impl Peers {
                 if std::mem::take(&mut withhold_keyframe) && frame.frame.keyframe {
                     continue;
                 }
-                let mut written = true;
                 let sent = packets.of(&frame, pt);
+                // No packets (the payloader refused the frame) is not written either.
+                let mut written = !sent.is_empty();
                 let timestamp = sent.first().map_or(0, |p| p.header.timestamp);
                 for packet in sent {
                     written &= track

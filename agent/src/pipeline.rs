@@ -93,6 +93,13 @@ pub type Activity = Arc<dyn Fn() -> Injected + Send + Sync>;
 /// bytes: a browser that decodes nothing for about three seconds asks for a keyframe, and
 /// a 1080p keyframe costs a hundred kilobytes where this costs a dozen bytes.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// After a change the encoder keeps sharpening the still picture it sent at a low
+/// quality: while a re-encode of it still costs more than `REFINED_BYTES`, it is
+/// re-encoded this often, so the sharpening is over within a second or so of the change
+/// instead of riding on each heartbeat for many seconds.
+const REFINE: Duration = Duration::from_millis(100);
+/// A re-encoded still picture smaller than this is as sharp as it gets.
+const REFINED_BYTES: usize = 512;
 /// Keyframes on request at most this often: a burst of PLIs from several viewers, or a
 /// viewer that keeps asking, costs one keyframe, not one per request.
 const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(500);
@@ -157,6 +164,8 @@ struct Stage<C> {
     /// The encoder skipped the last picture to hold the bitrate: encode it again a frame
     /// later even if the screen has not changed since, or the change is never sent.
     skipped: Option<Instant>,
+    /// The last frame sent was large enough that the encoder may still be sharpening.
+    refining: bool,
 }
 
 impl<C: Capturer> Stage<C> {
@@ -172,6 +181,7 @@ impl<C: Capturer> Stage<C> {
             last_forced: None,
             last_sent: Instant::now(),
             skipped: None,
+            refining: false,
         })
     }
 
@@ -213,7 +223,9 @@ impl<C: Capturer> Stage<C> {
                 let retry = self
                     .skipped
                     .is_some_and(|at| at.elapsed() >= Duration::from_millis(1000 / FPS));
-                (keyframe || retry || self.last_sent.elapsed() >= HEARTBEAT) && self.have_picture
+                let since = self.last_sent.elapsed();
+                let refine = self.refining && since >= REFINE;
+                (keyframe || retry || refine || since >= HEARTBEAT) && self.have_picture
             }
             Ok(Capture::Ended(reason)) => return Err(reason.to_owned()),
             Err(e) => return Err(format!("capture failed: {e}")),
@@ -229,6 +241,7 @@ impl<C: Capturer> Stage<C> {
         match self.encoder.encode(yuv, ms) {
             Ok(Some(encoded)) => {
                 self.skipped = None;
+                self.refining = encoded.data.len() > REFINED_BYTES;
                 self.last_sent = Instant::now();
                 controls.frames.fetch_add(1, Ordering::Relaxed);
                 controls
@@ -392,17 +405,79 @@ mod tests {
     fn an_unchanged_screen_encodes_nothing() {
         let (mut stage, out, controls) = stage();
         let mut rx = out.subscribe();
+        stage.step(&out, &controls).expect("step");
+        settle(&mut stage, &out, &controls);
+        let sent = controls.frames.load(Ordering::Relaxed);
         for _ in 0..10 {
             stage.step(&out, &controls).expect("step");
         }
-        assert_eq!(controls.frames.load(Ordering::Relaxed), 1, "only the first");
+        assert_eq!(
+            controls.frames.load(Ordering::Relaxed),
+            sent,
+            "nothing more"
+        );
         assert!(rx.try_recv().expect("the first frame").frame.keyframe);
-        assert!(rx.try_recv().is_err());
+        while rx.try_recv().is_ok() {} // the sharpening, if any
         stage.capturer.tick();
         stage.step(&out, &controls).expect("step");
-        stage.step(&out, &controls).expect("step");
-        assert_eq!(controls.frames.load(Ordering::Relaxed), 2, "one per change");
+        assert_eq!(
+            controls.frames.load(Ordering::Relaxed),
+            sent + 1,
+            "one per change"
+        );
         assert!(!rx.try_recv().expect("the change").frame.keyframe);
+    }
+
+    /// Re-encode the still picture until the encoder has nothing left to sharpen.
+    fn settle(
+        stage: &mut Stage<SyntheticScreen>,
+        out: &broadcast::Sender<Arc<Shot>>,
+        controls: &Controls,
+    ) {
+        for _ in 0..100 {
+            if !stage.refining {
+                return;
+            }
+            stage.last_sent = Instant::now() - REFINE;
+            stage.step(out, controls).expect("step");
+        }
+        panic!("the encoder still sharpens a still picture after 100 re-encodes");
+    }
+
+    #[test]
+    fn a_still_picture_is_sharpened_soon_after_a_change_then_left_alone() {
+        let mut stage = Stage::new(SyntheticScreen::detailed(320, 240)).expect("encoder");
+        let (out, _) = broadcast::channel(256);
+        let controls = Controls::default();
+        let mut rx = out.subscribe();
+        controls.target_bps.store(50_000, Ordering::Relaxed); // low: the first picture is coarse
+        stage.step(&out, &controls).expect("step");
+        let first = rx.try_recv().expect("first");
+        assert!(
+            first.frame.data.len() > REFINED_BYTES,
+            "{} bytes",
+            first.frame.data.len()
+        );
+        assert!(stage.refining, "a large frame may still be sharpened");
+        // Not before REFINE has passed since it went out.
+        stage.last_sent = Instant::now();
+        stage.step(&out, &controls).expect("step");
+        assert!(rx.try_recv().is_err(), "not at once");
+        stage.last_sent = Instant::now() - REFINE;
+        stage.step(&out, &controls).expect("step");
+        let again = rx.try_recv().expect("the still picture re-encoded");
+        assert!(!again.frame.keyframe);
+        settle(&mut stage, &out, &controls);
+        while let Ok(shot) = rx.try_recv() {
+            assert!(!shot.frame.keyframe);
+        }
+        // Sharp: the still screen is left alone until the heartbeat.
+        stage.last_sent = Instant::now() - REFINE;
+        stage.step(&out, &controls).expect("step");
+        assert!(
+            rx.try_recv().is_err(),
+            "a sharp still picture is not re-encoded"
+        );
     }
 
     #[test]
@@ -410,7 +485,8 @@ mod tests {
         let (mut stage, out, controls) = stage();
         let mut rx = out.subscribe();
         stage.step(&out, &controls).expect("step");
-        rx.try_recv().expect("first");
+        settle(&mut stage, &out, &controls);
+        while rx.try_recv().is_ok() {}
         stage.last_sent = Instant::now() - HEARTBEAT;
         stage.step(&out, &controls).expect("step");
         let beat = rx.try_recv().expect("a heartbeat");

@@ -32,6 +32,21 @@ impl SyntheticScreen {
         }
     }
 
+    /// The same screen with fine detail over the grey field (a deterministic noise, as
+    /// small text would give): costly to encode, so a low bitrate first sends it coarse.
+    pub fn detailed(width: u32, height: u32) -> Self {
+        let mut screen = Self::new(width, height);
+        let mut state = 0x2545_f491_u32;
+        for pixel in screen.pixels.chunks_exact_mut(4) {
+            // xorshift32
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            pixel[..3].fill(state as u8);
+        }
+        screen
+    }
+
     /// The screen changes: the counter goes up by one.
     pub fn tick(&mut self) {
         self.counter += 1;
