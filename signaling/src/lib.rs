@@ -125,12 +125,15 @@ pub async fn build(config: Config) -> anyhow::Result<(AppState, Option<AdminLogi
     let store = SqliteStore::open(&path)
         .await
         .with_context(|| format!("could not open the database {}", path.display()))?;
-    build_with_store(config, Arc::new(store)).await
+    let journal = live::SqliteJournal::open(&path)?;
+    build_with_store(config, Arc::new(store), Some(Arc::new(journal))).await
 }
 
+/// `journal`: where live sessions are kept for a restart (none: a restart ends them).
 pub async fn build_with_store(
     config: Config,
     store: Arc<dyn Store>,
+    journal: Option<Arc<dyn live::Journal>>,
 ) -> anyhow::Result<(AppState, Option<AdminLogin>)> {
     let telemetry = telemetry::Telemetry::new();
     let store: Arc<dyn Store> = Arc::new(store::TimedStore::new(store, telemetry.clone()));
@@ -174,6 +177,7 @@ pub async fn build_with_store(
         config.reconnect_grace_secs * 1000,
         ice,
         config.agent_token_lifetime,
+        journal,
     );
     mailer::spawn(
         mail_rx,
@@ -205,6 +209,10 @@ pub async fn build_with_store(
         store_jobs: writer_tx,
     };
     state.refresh_directory().await?;
+    let restored = state.registry.restore();
+    if restored > 0 {
+        tracing::info!("{restored} live session(s) carried on from before the restart");
+    }
     Ok((state, admin))
 }
 
@@ -338,7 +346,8 @@ async fn refuse_cross_site(
     next.run(request).await
 }
 
-/// Serve until `shutdown` completes, then end every live session.
+/// Serve until `shutdown` completes. Live sessions are not ended: they are on disk, and
+/// their participants reconnect to the next start (`end-sessions` ends them for good).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -358,7 +367,7 @@ pub async fn run(
         None => None,
     };
     serve::serve_with_tls(listener, app(state), caps, tls, shutdown).await?;
-    registry.terminate_all();
+    registry.suspend_all();
     flusher.flush().await;
     Ok(())
 }

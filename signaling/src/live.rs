@@ -4,13 +4,13 @@
 //! The rules themselves are decided by `tandem_session::Session`, never here.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tandem_protocol::{
     ClientMessage, EndReason, ErrorCode, InviteState, Invitee, ParticipantId, ServerMessage,
-    SessionNumber,
+    SessionNumber, Timestamp, TransferTarget,
 };
 use tandem_session::{
     Event, Invitation, Join, JoinKind, Output, RepInfo, Session, SessionConfig, SessionError,
@@ -20,7 +20,10 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 mod agent_tokens;
+mod journal;
 mod webacd;
+
+pub use journal::{Journal, SqliteJournal};
 
 pub use agent_tokens::AGENT_TOKEN_LIFETIME;
 
@@ -110,8 +113,42 @@ struct Live {
     /// The account behind every rep participant.
     reps: HashMap<ParticipantId, Account>,
     timers: HashMap<Timer, AbortHandle>,
+    /// When each of `timers` is due, to set them again after a restart.
+    timer_at: HashMap<Timer, Timestamp>,
+    /// The hashes of the session's resume tokens.
     resume_tokens: Vec<String>,
+    /// What the journal last stored for this session.
+    saved: String,
 }
+
+/// A live session as the journal keeps it: the session and what the server keeps beside
+/// it. Connections, agent tokens and wake-ups are not kept: after a restart everyone
+/// reconnects (R2), customers without an agent get a fresh agent token when they do, and
+/// timers are set again from `timers`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    /// The layout of this record; a record of another layout is not read (its session
+    /// is ended at start, with the reason in the log).
+    format: u32,
+    session: Session,
+    secret: String,
+    base_url: String,
+    reps: Vec<(ParticipantId, Account)>,
+    timers: Vec<(Timer, Timestamp)>,
+    /// Hashes of live resume tokens, and whose seat each one brings back.
+    resume: Vec<(String, ParticipantId)>,
+    /// A WebACD transfer waiting for someone to take it (R10).
+    offer: Option<StoredOffer>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredOffer {
+    from: String,
+    target: TransferTarget,
+    message: Option<String>,
+}
+
+const STORED_FORMAT: u32 = 1;
 
 impl Live {
     /// The account of the session's primary rep (none while a WebACD transfer waits).
@@ -139,6 +176,10 @@ struct Inner {
 
 pub struct Registry {
     inner: Mutex<Inner>,
+    /// Live sessions on disk, for a restart; none for a server that keeps nothing.
+    journal: Option<Arc<dyn Journal>>,
+    /// The server is stopping for a restart: nothing that happens now changes a session.
+    suspended: AtomicBool,
     store_jobs: mpsc::UnboundedSender<StoreJob>,
     mail_jobs: MailJobs,
     next_id: AtomicU64,
@@ -161,12 +202,15 @@ impl Registry {
         reconnect_grace_ms: u64,
         ice: IceConfig,
         agent_token_lifetime: Duration,
+        journal: Option<Arc<dyn Journal>>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Registry {
             inner: Mutex::new(Inner {
                 agent_tokens: agent_tokens::AgentTokens::new(agent_token_lifetime),
                 ..Inner::default()
             }),
+            journal,
+            suspended: AtomicBool::new(false),
             store_jobs,
             mail_jobs,
             next_id: AtomicU64::new(1),
@@ -255,7 +299,9 @@ impl Registry {
                 base_url: base_url.to_owned(),
                 reps,
                 timers: HashMap::new(),
+                timer_at: HashMap::new(),
                 resume_tokens: Vec::new(),
+                saved: String::new(),
             },
         );
         inner.by_secret.insert(secret.clone(), number);
@@ -264,7 +310,7 @@ impl Registry {
             at: clock::now_millis(),
             by: account.id,
         });
-        self.apply(&mut inner, number, outputs);
+        self.decided(&mut inner, number, outputs);
         Self::loads_changed(&mut inner);
         tracing::info!(session = %number, rep = %account.username, "session started");
         Ok(Started {
@@ -450,6 +496,9 @@ impl Registry {
         (conn_id, tx): (u64, OutboundTx),
         account: Option<&Account>,
     ) -> Result<Seat, Refusal> {
+        if self.is_suspended() {
+            return Err(restarting());
+        }
         let participant = join.id;
         // Register the connection first so the session's first messages reach it.
         inner.conns.insert(participant, Conn { id: conn_id, tx });
@@ -475,7 +524,7 @@ impl Registry {
             participant,
         };
         self.issue_credentials(inner, seat);
-        self.apply(inner, number, outputs);
+        self.decided(inner, number, outputs);
         Ok(seat)
     }
 
@@ -487,6 +536,9 @@ impl Registry {
         participant: ParticipantId,
         (conn_id, tx): (u64, OutboundTx),
     ) -> Result<Seat, Refusal> {
+        if self.is_suspended() {
+            return Err(restarting());
+        }
         if let Some(old) = inner.conns.insert(participant, Conn { id: conn_id, tx }) {
             let close = Outbound::Close {
                 code: 4001,
@@ -510,15 +562,20 @@ impl Registry {
     /// leaves nothing behind.
     fn issue_credentials(&self, inner: &mut Inner, seat: Seat) {
         let token = clock::secret();
+        // Kept by hash only, in memory and in the journal: a leaked database resumes
+        // nobody.
+        let hash = clock::hash_secret(&token);
         let Inner {
             resume, sessions, ..
         } = inner;
         resume.retain(|_, s| *s != seat);
-        resume.insert(token.clone(), seat);
+        resume.insert(hash.clone(), seat);
         if let Some(live) = sessions.get_mut(&seat.number) {
             live.resume_tokens.retain(|t| resume.contains_key(t));
-            live.resume_tokens.push(token.clone());
+            live.resume_tokens.push(hash);
         }
+        // On disk before the client has it, or a restart could strand it.
+        self.persist(inner, seat.number);
         Self::deliver(
             inner,
             seat.participant,
@@ -665,7 +722,8 @@ impl Registry {
                  join again",
             )
         };
-        let seat = inner.resume.get(token).copied().ok_or_else(gone)?;
+        let hash = clock::hash_secret(token);
+        let seat = inner.resume.get(&hash).copied().ok_or_else(gone)?;
         let live = inner.sessions.get(&seat.number);
         let present = live.is_some_and(|live| live.session.role(seat.participant).is_some());
         if !present {
@@ -679,7 +737,7 @@ impl Registry {
                 ));
             }
         }
-        inner.resume.remove(token);
+        inner.resume.remove(&hash);
         self.attach(&mut inner, seat.number, seat.participant, conn)
     }
 
@@ -691,6 +749,9 @@ impl Registry {
 
     /// A session command from a joined connection.
     pub fn command(&self, seat: Seat, message: ClientMessage) -> Result<(), Refusal> {
+        if self.is_suspended() {
+            return Err(restarting());
+        }
         let mut inner = self.lock();
         if let ClientMessage::RetryInvite { invite, language } = message {
             let language = crate::mail::Language::from_tag(language.as_deref());
@@ -717,6 +778,10 @@ impl Registry {
     /// The connection ended. `clean`: the client closed it (page closed or navigated away:
     /// leave now, R2); otherwise it was lost and the grace period starts.
     pub fn closed(&self, seat: Seat, conn_id: u64, clean: bool) {
+        if self.is_suspended() {
+            // The server closed it for a restart: the participant keeps their place.
+            return;
+        }
         let mut inner = self.lock();
         let current = inner
             .conns
@@ -741,19 +806,24 @@ impl Registry {
     }
 
     fn fire(&self, number: SessionNumber, timer: Timer) {
+        if self.is_suspended() {
+            return;
+        }
         let mut inner = self.lock();
         if let Some(live) = inner.sessions.get_mut(&number) {
             live.timers.remove(&timer);
+            live.timer_at.remove(&timer);
         }
         if let Err(refusal) = self.handle(&mut inner, number, Event::TimerFired(timer)) {
             tracing::debug!(?refusal, "timer for a finished session");
         }
     }
 
-    /// End every live session (server shutdown).
-    pub fn terminate_all(&self) {
+    /// End every live session (an administrator's command); returns how many ended.
+    pub fn terminate_all(&self) -> usize {
         let mut inner = self.lock();
         let numbers: Vec<SessionNumber> = inner.sessions.keys().copied().collect();
+        let count = numbers.len();
         for number in numbers {
             let event = Event::Terminate {
                 reason: EndReason::Terminated,
@@ -762,6 +832,150 @@ impl Registry {
                 tracing::warn!(?refusal, "could not end session {number}");
             }
         }
+        count
+    }
+
+    /// The server stops for a restart or an upgrade: sessions are left as they are (on
+    /// disk), and every connection is closed with [`CLOSE_RESTARTING`], which tells
+    /// clients to come back with their resume tokens. Nothing changes a session from now on.
+    pub fn suspend_all(&self) {
+        self.suspended.store(true, Ordering::Relaxed);
+        let inner = self.lock();
+        for live in inner.sessions.values() {
+            for handle in live.timers.values() {
+                handle.abort();
+            }
+        }
+        for conn in inner.conns.values() {
+            conn.tx.close_now(
+                CLOSE_RESTARTING,
+                "the server is restarting; reconnecting to the same session",
+            );
+        }
+        tracing::info!(
+            sessions = inner.sessions.len(),
+            "stopping; live sessions are kept for the next start"
+        );
+    }
+
+    /// Rebuild the live sessions the journal kept (at start, before serving). Everyone
+    /// in them is taken as having lost their connection at this moment: each gets the
+    /// grace period (R2) to come back with their resume token. Returns how many sessions
+    /// came back; sessions that could not be read are ended (and logged).
+    pub fn restore(&self) -> usize {
+        let Some(journal) = &self.journal else {
+            return 0;
+        };
+        let rows = match journal.load() {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!("could not read the live sessions kept on disk: {e:#}");
+                return 0;
+            }
+        };
+        let mut inner = self.lock();
+        let mut restored = Vec::new();
+        let mut highest = 0u64;
+        for (digits, text) in rows {
+            let stored = serde_json::from_str::<Stored>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|stored| {
+                    if stored.format == STORED_FORMAT {
+                        Ok(stored)
+                    } else {
+                        Err(format!(
+                            "written in layout {}, not {STORED_FORMAT}",
+                            stored.format
+                        ))
+                    }
+                });
+            let stored = match stored {
+                Ok(stored) if stored.session.ended().is_none() => stored,
+                Ok(_) | Err(_) => {
+                    if let Err(e) = &stored {
+                        tracing::error!(session = %digits, "a live session kept on disk could not be read, so it ends: {e}");
+                    }
+                    if let Err(e) = journal.remove(&digits) {
+                        tracing::error!(session = %digits, "could not forget it: {e:#}");
+                    }
+                    self.store(StoreJob::SessionEnded {
+                        number: digits,
+                        reason: "server_restarted".into(),
+                        at: clock::now_millis(),
+                    });
+                    continue;
+                }
+            };
+            let number = stored.session.number();
+            for p in stored.session.participants() {
+                highest = highest.max(p.id.0);
+                if p.role == tandem_protocol::Role::Agent
+                    && let Some(customer) = p.customer
+                {
+                    inner.agents.insert(p.id, customer);
+                }
+            }
+            let mut resume_tokens = Vec::new();
+            for (hash, participant) in stored.resume {
+                inner.resume.insert(
+                    hash.clone(),
+                    Seat {
+                        number,
+                        participant,
+                    },
+                );
+                resume_tokens.push(hash);
+            }
+            inner.by_secret.insert(stored.secret.clone(), number);
+            if let Some(offer) = stored.offer {
+                let transfer = tandem_session::WebacdTransfer {
+                    session: number,
+                    from_name: offer.from,
+                    from_account: String::new(),
+                    target: offer.target,
+                    message: offer.message,
+                };
+                Self::offer(&mut inner, number, transfer);
+            }
+            inner.sessions.insert(
+                number,
+                Live {
+                    session: stored.session,
+                    secret: stored.secret,
+                    agent_token_renewal: None,
+                    base_url: stored.base_url,
+                    reps: stored.reps.into_iter().collect(),
+                    timers: HashMap::new(),
+                    timer_at: HashMap::new(),
+                    resume_tokens,
+                    saved: text,
+                },
+            );
+            for (timer, at) in stored.timers {
+                self.set_timer(&mut inner, number, timer, at);
+            }
+            restored.push(number);
+        }
+        // Ids stay unique: new participants and connections number on from the highest.
+        self.next_id.fetch_max(highest + 1, Ordering::Relaxed);
+        for &number in &restored {
+            let connected: Vec<ParticipantId> = inner.sessions[&number]
+                .session
+                .participants()
+                .into_iter()
+                .filter(|p| p.connected)
+                .map(|p| p.id)
+                .collect();
+            for who in connected {
+                if let Err(refusal) = self.handle(&mut inner, number, Event::ConnectionLost { who })
+                {
+                    tracing::debug!(?refusal, "a restored participant could not be marked away");
+                }
+            }
+            tracing::info!(session = %number, "live session carried on after the restart");
+        }
+        Self::loads_changed(&mut inner);
+        restored.len()
     }
 
     fn handle(
@@ -775,8 +989,85 @@ impl Registry {
             .get_mut(&number)
             .ok_or_else(|| not_found(number))?;
         let outputs = live.session.handle(event, clock::now())?;
-        self.apply(inner, number, outputs);
+        self.decided(inner, number, outputs);
         Ok(())
+    }
+
+    /// A session decided on an event: keep its new state on disk, then carry out the
+    /// outputs, then keep what carrying them out changed (tokens, reps who left).
+    fn decided(&self, inner: &mut Inner, number: SessionNumber, outputs: Vec<Output>) {
+        if let Some(live) = inner.sessions.get_mut(&number) {
+            for output in &outputs {
+                match output {
+                    Output::SetTimer { timer, at } => {
+                        live.timer_at.insert(*timer, *at);
+                    }
+                    Output::CancelTimer(timer) => {
+                        live.timer_at.remove(timer);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.persist(inner, number);
+        self.apply(inner, number, outputs);
+        self.persist(inner, number);
+    }
+
+    /// Write the session's state to the journal if it changed since the last write.
+    fn persist(&self, inner: &mut Inner, number: SessionNumber) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        if self.is_suspended() {
+            return;
+        }
+        let Some(live) = inner.sessions.get(&number) else {
+            return;
+        };
+        let stored = Stored {
+            format: STORED_FORMAT,
+            session: live.session.clone(),
+            secret: live.secret.clone(),
+            base_url: live.base_url.clone(),
+            reps: live.reps.iter().map(|(p, a)| (*p, a.clone())).collect(),
+            timers: live.timer_at.iter().map(|(t, at)| (*t, *at)).collect(),
+            resume: live
+                .resume_tokens
+                .iter()
+                .filter_map(|hash| Some((hash.clone(), inner.resume.get(hash)?.participant)))
+                .collect(),
+            offer: inner.webacd.offers.get(&number).map(|offer| StoredOffer {
+                from: offer.from.clone(),
+                target: offer.target.clone(),
+                message: offer.message.clone(),
+            }),
+        };
+        let text = match serde_json::to_string(&stored) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::error!(session = %number, "could not write down the session: {e}");
+                return;
+            }
+        };
+        if text == live.saved {
+            return;
+        }
+        match journal.save(&number.digits(), &text, clock::now_millis()) {
+            Ok(()) => {
+                if let Some(live) = inner.sessions.get_mut(&number) {
+                    live.saved = text;
+                }
+            }
+            Err(e) => tracing::error!(
+                session = %number,
+                "could not keep the session on disk; a restart now would end it: {e:#}"
+            ),
+        }
+    }
+
+    fn is_suspended(&self) -> bool {
+        self.suspended.load(Ordering::Relaxed)
     }
 
     /// Carry out a session's outputs, in order.
@@ -803,12 +1094,11 @@ impl Registry {
                 Output::Audit(record) => self.store(StoreJob::Audit(record)),
                 Output::SetTimer { timer, at } => self.set_timer(inner, number, timer, at),
                 Output::CancelTimer(timer) => {
-                    if let Some(handle) = inner
-                        .sessions
-                        .get_mut(&number)
-                        .and_then(|live| live.timers.remove(&timer))
-                    {
-                        handle.abort();
+                    if let Some(live) = inner.sessions.get_mut(&number) {
+                        live.timer_at.remove(&timer);
+                        if let Some(handle) = live.timers.remove(&timer) {
+                            handle.abort();
+                        }
                     }
                 }
                 Output::Disconnect {
@@ -882,6 +1172,7 @@ impl Registry {
             }
         });
         if let Some(live) = inner.sessions.get_mut(&number) {
+            live.timer_at.insert(timer, at);
             if let Some(old) = live.timers.insert(timer, task.abort_handle()) {
                 old.abort();
             }
@@ -971,6 +1262,11 @@ impl Registry {
         let Some(live) = inner.sessions.remove(&number) else {
             return;
         };
+        if let Some(journal) = &self.journal
+            && let Err(e) = journal.remove(&number.digits())
+        {
+            tracing::error!(session = %number, "could not forget the ended session: {e:#}");
+        }
         Self::withdraw(inner, number);
         Self::loads_changed(inner);
         inner.by_secret.remove(&live.secret);
@@ -1120,8 +1416,48 @@ impl Registry {
     }
 }
 
+/// `tandem-signaling end-sessions`: end, for good, the live sessions a stopped server
+/// kept for its next start (each gets its `ended` audit record and its end in the
+/// session history). Returns how many there were. Run it only while the server is
+/// stopped; a running server ends them from the admin API instead.
+pub async fn end_kept_sessions(
+    store: &dyn crate::store::Store,
+    journal: &dyn Journal,
+) -> anyhow::Result<usize> {
+    let rows = journal.load()?;
+    for (digits, text) in &rows {
+        // An unreadable record still ends; it only goes without its audit record.
+        if let Ok(stored) = serde_json::from_str::<Stored>(text) {
+            let mut session = stored.session;
+            let event = Event::Terminate {
+                reason: EndReason::Terminated,
+            };
+            for output in session.handle(event, clock::now()).unwrap_or_default() {
+                if let Output::Audit(record) = output {
+                    store.append_audit(&record).await?;
+                }
+            }
+        }
+        store
+            .session_ended(digits, "terminated", clock::now_millis())
+            .await?;
+        journal.remove(digits)?;
+    }
+    Ok(rows.len())
+}
+
 /// WebSocket close code: the account was disabled or its role changed.
 pub const CLOSE_ACCOUNT_CHANGED: u16 = 4003;
+/// WebSocket close code (RFC 6455 "service restart"): the server is restarting; the
+/// session goes on, come back with the resume token.
+pub const CLOSE_RESTARTING: u16 = 1012;
+
+fn restarting() -> Refusal {
+    Refusal::new(
+        ErrorCode::Internal,
+        "the server is restarting; your client reconnects by itself",
+    )
+}
 
 fn rep_info(account: &Account) -> RepInfo {
     RepInfo {

@@ -31,6 +31,20 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// End, for good, the live sessions a stopped server keeps for its next start
+    ///
+    /// Stopping or restarting the server does not end sessions: their people reconnect
+    /// when it is back. Run this while the server is stopped to end them instead (each
+    /// participant's client hears so when it tries to come back). A running server ends
+    /// every session with POST /api/admin/sessions/end-all.
+    EndSessions {
+        /// Where the database lives [default: ./data]
+        #[arg(long, env = "TANDEM_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The server's TOML config file, to find data_dir in
+        #[arg(long, env = "TANDEM_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Copy the database into a new file, safely while the server runs
     ///
     /// Refuses to overwrite an existing file. To restore: stop the server, copy the backup
@@ -85,6 +99,11 @@ async fn main() -> ExitCode {
             cli.flags.data_dir = data_dir.or(cli.flags.data_dir);
             cli.flags.config = config.or(cli.flags.config);
             return backup(cli.flags, &file).await;
+        }
+        Some(Command::EndSessions { data_dir, config }) => {
+            cli.flags.data_dir = data_dir.or(cli.flags.data_dir);
+            cli.flags.config = config.or(cli.flags.config);
+            return end_sessions(cli.flags).await;
         }
         None => {}
     }
@@ -204,7 +223,10 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, "serving");
     tandem_signaling::run(listener, state, stop_signal()).await?;
-    println!("tandem-signaling: stopped; every live session was ended.");
+    println!(
+        "tandem-signaling: stopped. Live sessions are kept: their people reconnect when the \
+         server starts again (`tandem-signaling end-sessions` ends them instead)."
+    );
     Ok(())
 }
 
@@ -232,6 +254,34 @@ async fn backup(flags: Flags, file: &Path) -> ExitCode {
     match copy.await {
         Ok(path) => {
             println!("Backed up {} to {}.", path.display(), file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tandem-signaling: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `end-sessions`: end the sessions kept for the next start.
+async fn end_sessions(flags: Flags) -> ExitCode {
+    let end = async {
+        let config = Config::resolve(flags)?;
+        let path = config.data_dir.join("tandem.db");
+        anyhow::ensure!(path.is_file(), "there is no database at {}", path.display());
+        let store = SqliteStore::open(&path)
+            .await
+            .with_context(|| format!("could not open the database {}", path.display()))?;
+        let journal = tandem_signaling::live::SqliteJournal::open(&path)?;
+        tandem_signaling::live::end_kept_sessions(&store, &journal).await
+    };
+    match end.await {
+        Ok(0) => {
+            println!("No live session was kept; nothing to end.");
+            ExitCode::SUCCESS
+        }
+        Ok(n) => {
+            println!("Ended {n} live session(s); the server will not carry them on.");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -1,7 +1,7 @@
 //! What the site decides for a session, passed in when it starts.
 
 /// Site settings that bound a session, read from the admin's settings when it starts.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionConfig {
     /// The most customers one rep may help at the same time, across all their sessions (R4).
     /// Only admitted customers take a place: a join by link and an admission are checked
@@ -30,7 +30,7 @@ impl Default for SessionConfig {
 }
 
 /// What the server knows about a rep's account, given with every rep who joins.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RepInfo {
     /// The account name, for the audit log.
     pub account: String,

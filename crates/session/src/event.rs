@@ -47,7 +47,9 @@ pub enum JoinKind {
 }
 
 /// The timers a session asks the server to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Timer {
     /// The participant's connection is lost; when this fires they are gone (R2).
     Reconnect(ParticipantId),

@@ -15,7 +15,7 @@ use crate::error::SessionError;
 use crate::event::{Event, Start, Timer};
 use crate::output::{Outbox, Output};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Participant {
     pub name: String,
     pub role: Role,
@@ -43,32 +43,32 @@ impl Participant {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Share {
     pub owner: ParticipantId,
     pub source: ShareSource,
     pub viewers: BTreeSet<ParticipantId>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PendingControl {
     pub grantee: ParticipantId,
     pub agent: ParticipantId,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CallMedia {
     pub muted: bool,
     pub video: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Call {
     pub started_by: ParticipantId,
     pub members: BTreeMap<ParticipantId, CallMedia>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PendingTransfer {
     pub target: TransferTarget,
     pub message: Option<String>,
@@ -88,7 +88,7 @@ pub(crate) enum Audience {
 }
 
 /// One support session: events in, outputs out. See the crate documentation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub(crate) number: SessionNumber,
     pub(crate) config: SessionConfig,

@@ -469,6 +469,13 @@ fn run(
         if let Err(broken) = session.check_invariants() {
             return Err(TestCaseError::fail(format!("after {described}: {broken}")));
         }
+        // The server stores a live session after every change and rebuilds it from that
+        // after a restart: the stored form gives back the very same session.
+        let stored = serde_json::to_string(&session)
+            .map_err(|e| TestCaseError::fail(format!("after {described}: not stored: {e}")))?;
+        let back: Session = serde_json::from_str(&stored)
+            .map_err(|e| TestCaseError::fail(format!("after {described}: not read back: {e}")))?;
+        prop_assert_eq!(&back, &session, "stored and read back after {}", described);
         let known: BTreeSet<ParticipantId> = present(&before)
             .union(&present(&session))
             .copied()

@@ -561,3 +561,30 @@ pub async fn audit_verify(
         },
     }))
 }
+
+/// How many live sessions an administrator's "end every session" ended.
+#[derive(serde::Serialize, ToSchema)]
+pub struct EndedSessions {
+    ended: usize,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/admin/sessions/end-all",
+    tag = "admin",
+    security(("tandem_login" = [])),
+    responses(
+        (status = 200, description = "Every live session was ended (reason `terminated`; each participant is told, and the audit log has it). A restart does not end sessions: this does", body = EndedSessions),
+        (status = 401, description = "No valid login cookie", body = ErrorBody),
+        (status = 403, description = "The account is not an administrator", body = ErrorBody),
+    )
+)]
+pub async fn end_all_sessions(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<Json<EndedSessions>, AppError> {
+    let ended = state.registry.terminate_all();
+    tracing::info!(admin = %admin.0.username, ended, "every live session ended by an administrator");
+    state.flush().await;
+    Ok(Json(EndedSessions { ended }))
+}

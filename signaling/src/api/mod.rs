@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/queues/{id}/members", put(admin::set_members))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/audit/verify", get(admin::audit_verify))
+        .route("/admin/sessions/end-all", post(admin::end_all_sessions))
         .layer(axum::middleware::map_response(json_errors))
 }
 

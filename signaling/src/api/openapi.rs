@@ -48,6 +48,7 @@ use crate::auth::LOGIN_COOKIE;
         admin::delete_mail,
         admin::audit,
         admin::audit_verify,
+        admin::end_all_sessions,
         spec,
         crate::pages::index,
         crate::pages::login,

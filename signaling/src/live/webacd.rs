@@ -25,9 +25,9 @@ pub(super) struct Desk {
 
 /// A session waiting for an agent.
 pub(super) struct Offer {
-    from: String,
-    target: TransferTarget,
-    message: Option<String>,
+    pub(super) from: String,
+    pub(super) target: TransferTarget,
+    pub(super) message: Option<String>,
     /// Accounts it is offered to now.
     to: Vec<i64>,
 }
@@ -42,7 +42,7 @@ pub(super) struct Directory {
 #[derive(Default)]
 pub(super) struct Webacd {
     desks: HashMap<u64, Desk>,
-    offers: BTreeMap<SessionNumber, Offer>,
+    pub(super) offers: BTreeMap<SessionNumber, Offer>,
     directory: Directory,
 }
 

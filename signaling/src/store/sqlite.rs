@@ -537,7 +537,7 @@ impl Store for SqliteStore {
     async fn end_unfinished_sessions(&self, at: i64) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE sessions SET ended_at = ?, end_reason = 'server_restarted' \
-             WHERE ended_at IS NULL",
+             WHERE ended_at IS NULL AND number NOT IN (SELECT number FROM live_sessions)",
         )
         .bind(at)
         .execute(&self.pool)

@@ -60,31 +60,11 @@ impl TestServer {
     }
 
     pub fn anonymous(&self) -> Http {
-        Http {
-            base: self.base.clone(),
-            cookie: None,
-            client: reqwest::Client::new(),
-        }
+        Http::at(&self.base)
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Http {
-        let mut http = self.anonymous();
-        let response = http
-            .post(
-                "/api/login",
-                json!({"username": username, "password": password}),
-            )
-            .await;
-        assert_eq!(response.status(), 200, "login as {username}");
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .expect("a login cookie")
-            .to_str()
-            .expect("ascii")
-            .to_owned();
-        http.cookie = Some(cookie.split(';').next().expect("pair").to_owned());
-        http
+        Http::login(&self.base, username, password).await
     }
 
     pub async fn admin(&self) -> Http {
@@ -93,16 +73,7 @@ impl TestServer {
 
     /// Create a rep through the admin API and log them in.
     pub async fn rep(&self, username: &str, webacd: bool) -> Http {
-        let admin = self.admin().await;
-        let response = admin
-            .post(
-                "/api/admin/reps",
-                json!({"username": username, "display_name": format!("Rep {username}"),
-                       "password": REP_PASSWORD, "is_webacd": webacd}),
-            )
-            .await;
-        assert_eq!(response.status(), 201, "create {username}");
-        self.login(username, REP_PASSWORD).await
+        create_rep(&self.base, username, webacd).await
     }
 
     /// An account's id, from the admin API (logins are rate-limited: reuse `admin`).
@@ -131,19 +102,24 @@ impl TestServer {
     }
 
     pub async fn ws(&self, http: Option<&Http>) -> Ws {
-        let mut request = format!("ws://{}/ws", self.addr)
-            .into_client_request()
-            .expect("request");
-        if let Some(cookie) = http.and_then(|h| h.cookie.clone()) {
-            request
-                .headers_mut()
-                .insert("cookie", cookie.parse().expect("header"));
-        }
-        let (stream, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("websocket connects");
-        Ws { stream }
+        ws_at(&self.addr.to_string(), http).await
     }
+}
+
+/// A WebSocket to the server at `addr` (host:port), with the login's cookie if any.
+pub async fn ws_at(addr: &str, http: Option<&Http>) -> Ws {
+    let mut request = format!("ws://{addr}/ws")
+        .into_client_request()
+        .expect("request");
+    if let Some(cookie) = http.and_then(|h| h.cookie.clone()) {
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().expect("header"));
+    }
+    let (stream, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects");
+    Ws { stream }
 }
 
 impl Drop for TestServer {
@@ -160,7 +136,51 @@ pub struct Http {
     client: reqwest::Client,
 }
 
+/// Create a rep through the admin API of the server at `base` and log them in.
+pub async fn create_rep(base: &str, username: &str, webacd: bool) -> Http {
+    let admin = Http::login(base, "admin", ADMIN_PASSWORD).await;
+    let response = admin
+        .post(
+            "/api/admin/reps",
+            json!({"username": username, "display_name": format!("Rep {username}"),
+                   "password": REP_PASSWORD, "is_webacd": webacd}),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "create {username}");
+    Http::login(base, username, REP_PASSWORD).await
+}
+
 impl Http {
+    /// Not logged in, to the server at `base`.
+    pub fn at(base: &str) -> Http {
+        Http {
+            base: base.to_owned(),
+            cookie: None,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Logged in as `username`.
+    pub async fn login(base: &str, username: &str, password: &str) -> Http {
+        let mut http = Http::at(base);
+        let response = http
+            .post(
+                "/api/login",
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login as {username}");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .expect("a login cookie")
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        http.cookie = Some(cookie.split(';').next().expect("pair").to_owned());
+        http
+    }
+
     fn with_cookie(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.cookie {
             Some(c) => request.header("cookie", c),

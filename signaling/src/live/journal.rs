@@ -1,0 +1,89 @@
+//! Live sessions on disk, so a restarted server carries them on (issue: restart survival).
+//!
+//! Each live session is kept as one row: its state as of its last change (the
+//! `tandem_session::Session` itself, and what the server keeps beside it). The row is
+//! written synchronously, under the registry's lock, after the session decided on an event
+//! and before any of that event's effects go out: whatever a participant has seen is on
+//! disk. It goes when the session ends. At start, every row is a session to rebuild.
+//!
+//! The rows live in the server's SQLite file (`live_sessions`, created by the store's
+//! migrations), written through a connection of their own: sqlx is async, and a save must
+//! finish before the lock is let go.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::Context;
+
+/// Where live sessions are kept.
+pub trait Journal: Send + Sync {
+    /// Replace the stored state of session `number`.
+    fn save(&self, number: &str, state: &str, at: i64) -> anyhow::Result<()>;
+    /// The session ended: forget it.
+    fn remove(&self, number: &str) -> anyhow::Result<()>;
+    /// Every stored session, as (number, state).
+    fn load(&self) -> anyhow::Result<Vec<(String, String)>>;
+}
+
+/// The journal in the server's SQLite database file.
+pub struct SqliteJournal {
+    conn: Mutex<rusqlite::Connection>,
+}
+
+impl std::fmt::Debug for SqliteJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteJournal").finish_non_exhaustive()
+    }
+}
+
+impl SqliteJournal {
+    /// Open the database the store has already created and migrated.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = rusqlite::Connection::open(path)
+            .with_context(|| format!("could not open {} for live sessions", path.display()))?;
+        // WAL as the store uses it; NORMAL syncs at checkpoints, so a save survives the
+        // process being killed (the OS has it), not a power cut.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The store's own connection may be writing; wait for it rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Journal for SqliteJournal {
+    fn save(&self, number: &str, state: &str, at: i64) -> anyhow::Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO live_sessions (number, state, saved_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (number) DO UPDATE SET state = excluded.state, \
+                 saved_at = excluded.saved_at",
+            )?
+            .execute(rusqlite::params![number, state, at])?;
+        Ok(())
+    }
+
+    fn remove(&self, number: &str) -> anyhow::Result<()> {
+        self.conn()
+            .prepare_cached("DELETE FROM live_sessions WHERE number = ?1")?
+            .execute([number])?;
+        Ok(())
+    }
+
+    fn load(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut query = conn.prepare("SELECT number, state FROM live_sessions ORDER BY number")?;
+        let rows = query
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<Vec<(String, String)>, _>>()?;
+        Ok(rows)
+    }
+}

@@ -1,0 +1,416 @@
+//! A restart does not end sessions (docs/rules.md, "Restarts"): the real `tandem-signaling`
+//! binary is killed with SIGKILL, or stopped with SIGTERM, in the middle of a session, and
+//! started again on the same port and data directory. Rep, customer and agent come back
+//! with their resume tokens to the same session: its people, share and control (C1) as
+//! they were, chat going on, and the audit log (C3) complete.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{ADMIN_PASSWORD, Http, Ws, create_rep, ws_at};
+use serde_json::{Value, json};
+
+/// A generous deadline for a loaded machine.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The server binary, on a fixed port, with its data in `dir`.
+struct Process {
+    child: Child,
+    port: u16,
+}
+
+impl Process {
+    async fn start(dir: &Path, port: u16) -> Process {
+        let child = Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--no-embedded-turn", "--admin-password", ADMIN_PASSWORD])
+            .arg("--data-dir")
+            .arg(dir)
+            .env_remove("TANDEM_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start tandem-signaling");
+        let process = Process { child, port };
+        let health = format!("{}/healthz", process.base());
+        let started = tokio::time::Instant::now();
+        loop {
+            if let Ok(r) = reqwest::get(&health).await
+                && r.status().is_success()
+            {
+                return process;
+            }
+            assert!(started.elapsed() < DEADLINE, "the server never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn signal(&mut self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Wait for the process to end; its exit status.
+    async fn ended(&mut self) -> std::process::ExitStatus {
+        let started = tokio::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(started.elapsed() < DEADLINE, "the server did not stop");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// One participant's connection and its newest resume token.
+struct Person {
+    ws: Ws,
+    token: String,
+    id: u64,
+}
+
+impl Person {
+    /// Read until `wanted`, keeping the newest resume token seen on the way.
+    async fn until(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let found = tokio::time::timeout(DEADLINE, async {
+            loop {
+                let message = self.ws.recv().await;
+                if message["type"] == "resume_token" {
+                    self.token = message["token"].as_str().expect("token").to_owned();
+                }
+                if wanted(&message) {
+                    return message;
+                }
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no {what} in time"))
+    }
+
+    async fn expect(&mut self, kind: &str) -> Value {
+        self.until(kind, |m| m["type"] == kind).await
+    }
+
+    /// Come back to the restarted server with the resume token; the `joined` it gets.
+    async fn resume(&mut self, addr: &str, http: Option<&Http>, kind: &str) -> Value {
+        let mut ws = ws_at(addr, http).await;
+        ws.hello(kind).await;
+        ws.send(json!({"type": "resume", "token": self.token}))
+            .await;
+        self.ws = ws;
+        let joined = self
+            .until("joined after the restart", |m| {
+                m["type"] == "joined" || m["type"] == "error"
+            })
+            .await;
+        assert_eq!(joined["type"], "joined", "{kind} came back: {joined}");
+        assert_eq!(joined["you"], self.id, "the same seat");
+        joined
+    }
+}
+
+/// Everyone in: the rep's page, a customer by link, and the customer's agent sharing
+/// its desktop, with control granted to the rep (C1) and a chat line each way.
+struct Scene {
+    rep_http: Http,
+    number: String,
+    rep: Person,
+    ann: Person,
+    agent: Person,
+    share: u64,
+}
+
+async fn scene(process: &Process) -> Scene {
+    let base = process.base();
+    let addr = process.addr();
+    let rep_http = create_rep(&base, "rita", false).await;
+    let (number, secret) = rep_http.start_session().await;
+
+    let mut ws = ws_at(&addr, Some(&rep_http)).await;
+    ws.hello("console").await;
+    ws.send(json!({"type": "open_session", "number": number}))
+        .await;
+    let mut rep = Person {
+        ws,
+        token: String::new(),
+        id: 0,
+    };
+    rep.id = rep.expect("joined").await["you"].as_u64().expect("id");
+
+    let mut ws = ws_at(&addr, None).await;
+    ws.hello("customer").await;
+    ws.send(json!({"type": "join_by_link", "secret": secret, "name": "Ann"}))
+        .await;
+    let mut ann = Person {
+        ws,
+        token: String::new(),
+        id: 0,
+    };
+    ann.id = ann.expect("joined").await["you"].as_u64().expect("id");
+    let agent_token = ann.expect("agent_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let mut ws = ws_at(&addr, None).await;
+    ws.hello("agent").await;
+    ws.send(json!({"type": "attach_agent", "token": agent_token}))
+        .await;
+    let mut agent = Person {
+        ws,
+        token: String::new(),
+        id: 0,
+    };
+    agent.id = agent.expect("joined").await["you"].as_u64().expect("id");
+    agent
+        .ws
+        .send(json!({"type": "start_share", "source": {"kind": "desktop"}}))
+        .await;
+    let started = rep.expect("share_started").await;
+    let share = started["share"]["share"].as_u64().expect("share id");
+    rep.ws
+        .send(json!({"type": "view_share", "share": share}))
+        .await;
+    agent.expect("viewer_joined").await;
+
+    // C1: the rep asks, the customer allows at the agent.
+    rep.ws.send(json!({"type": "request_control"})).await;
+    agent.expect("control_requested").await;
+    agent
+        .ws
+        .send(json!({"type": "control_consent", "granted": true}))
+        .await;
+    let granted = rep
+        .until("control granted", |m| {
+            m["type"] == "control_changed" && !m["control"].is_null()
+        })
+        .await;
+    assert_eq!(granted["control"]["holder"], rep.id, "{granted}");
+
+    rep.ws
+        .send(json!({"type": "chat", "text": "before the restart"}))
+        .await;
+    ann.until("the rep's chat", |m| {
+        m["type"] == "chat" && m["text"] == "before the restart"
+    })
+    .await;
+    // Everyone holds their newest resume token by now (each was sent before `joined`).
+    for (who, person) in [("rep", &rep), ("ann", &ann), ("agent", &agent)] {
+        assert!(!person.token.is_empty(), "{who} has a resume token");
+    }
+    Scene {
+        rep_http,
+        number,
+        rep,
+        ann,
+        agent,
+        share,
+    }
+}
+
+/// After a restart, everyone comes back to the session as it was.
+async fn everyone_comes_back(process: &Process, scene: &mut Scene) {
+    let addr = process.addr();
+    // The same port: the login cookie is still good (the accounts are in the database).
+    let joined = scene
+        .rep
+        .resume(&addr, Some(&scene.rep_http), "console")
+        .await;
+    assert_eq!(joined["number"], scene.number, "the same session");
+    assert_eq!(joined["role"], "primary_rep");
+    // C1: control is still the rep's, on the same agent; the share is still there.
+    assert_eq!(joined["control"]["holder"], scene.rep.id, "{joined}");
+    assert_eq!(joined["control"]["agent"], scene.agent.id, "{joined}");
+    let share = &joined["shares"][0];
+    assert_eq!(share["share"], scene.share, "{joined}");
+    assert_eq!(share["owner"], scene.agent.id, "{joined}");
+    let names: Vec<&str> = joined["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(names.contains(&"Ann"), "{names:?}");
+
+    let joined = scene.ann.resume(&addr, None, "customer").await;
+    assert_eq!(joined["role"], "customer");
+    let joined = scene.agent.resume(&addr, None, "agent").await;
+    assert_eq!(joined["role"], "agent");
+    assert_eq!(joined["control"]["holder"], scene.rep.id);
+
+    // Chat goes on, both ways.
+    scene
+        .ann
+        .ws
+        .send(json!({"type": "chat", "text": "after the restart"}))
+        .await;
+    scene
+        .rep
+        .until("Ann's chat after the restart", |m| {
+            m["type"] == "chat" && m["text"] == "after the restart"
+        })
+        .await;
+}
+
+/// The session's audit actions, oldest first (C3).
+async fn audit_actions(base: &str, number: &str) -> Vec<String> {
+    let admin = Http::login(base, "admin", ADMIN_PASSWORD).await;
+    let entries: Value = admin
+        .get(&format!("/api/admin/audit?session={number}&limit=1000"))
+        .await
+        .json()
+        .await
+        .expect("audit");
+    let mut actions: Vec<String> = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    actions.reverse();
+    actions
+}
+
+#[tokio::test]
+async fn a_session_carries_on_after_the_server_is_killed_and_started_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let mut first = Process::start(dir.path(), port).await;
+    let mut scene = scene(&first).await;
+    let before = audit_actions(&first.base(), &scene.number).await;
+    assert!(before.contains(&"control_granted".to_owned()), "{before:?}");
+
+    first.signal("KILL");
+    first.ended().await;
+    let second = Process::start(dir.path(), port).await;
+    everyone_comes_back(&second, &mut scene).await;
+
+    // C3: nothing from before is lost, and the comings back are recorded after it.
+    let after = audit_actions(&second.base(), &scene.number).await;
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "the audit before the kill is kept"
+    );
+    let back = after[before.len()..]
+        .iter()
+        .filter(|a| *a == "reconnected")
+        .count();
+    assert_eq!(back, 3, "rep, customer and agent reconnected: {after:?}");
+    assert!(!after.contains(&"ended".to_owned()), "{after:?}");
+    let live: Value = scene
+        .rep_http
+        .get("/api/sessions")
+        .await
+        .json()
+        .await
+        .expect("sessions");
+    assert_eq!(
+        live[0]["number"], scene.number,
+        "the dashboard lists it: {live}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_keeps_sessions_and_end_sessions_ends_them_for_good() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let mut first = Process::start(dir.path(), port).await;
+    let mut scene = scene(&first).await;
+
+    // SIGTERM, as a service manager stops it for an upgrade: every client is told the
+    // server restarts (1012) and nobody leaves the session.
+    first.signal("TERM");
+    let close = scene.ann.ws.closed().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1012, "{close:?}");
+    assert!(first.ended().await.success(), "a clean stop");
+    let second = Process::start(dir.path(), port).await;
+    everyone_comes_back(&second, &mut scene).await;
+    let after = audit_actions(&second.base(), &scene.number).await;
+    assert!(
+        !after.iter().any(|a| a == "left" || a == "ended"),
+        "{after:?}"
+    );
+
+    // The admin's command ends it for good: the session ends, with its audit record,
+    // and nobody can come back.
+    drop(second);
+    let output = Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
+        .arg("end-sessions")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("TANDEM_CONFIG")
+        .output()
+        .expect("end-sessions");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("Ended 1 live session"), "{said}");
+    let third = Process::start(dir.path(), port).await;
+    let mut ws = ws_at(&third.addr(), None).await;
+    ws.hello("customer").await;
+    ws.send(json!({"type": "resume", "token": scene.ann.token}))
+        .await;
+    let refused = ws.recv_type("error").await;
+    assert_eq!(refused["code"], "session_not_found", "{refused}");
+    let after = audit_actions(&third.base(), &scene.number).await;
+    assert_eq!(after.last().map(String::as_str), Some("ended"), "{after:?}");
+    let live: Value = scene
+        .rep_http
+        .get("/api/sessions")
+        .await
+        .json()
+        .await
+        .expect("sessions");
+    assert_eq!(live, json!([]), "nothing live");
+}
+
+#[tokio::test]
+async fn an_admin_ends_every_live_session_of_a_running_server() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let process = Process::start(dir.path(), port).await;
+    let mut scene = scene(&process).await;
+    let admin = Http::login(&process.base(), "admin", ADMIN_PASSWORD).await;
+    let response = admin.post("/api/admin/sessions/end-all", json!({})).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["ended"], 1, "{body}");
+    let ended = scene.ann.expect("session_ended").await;
+    assert_eq!(ended["reason"], "terminated", "{ended}");
+    // A rep may not.
+    let refused = scene
+        .rep_http
+        .post("/api/admin/sessions/end-all", json!({}))
+        .await;
+    assert_eq!(refused.status(), 403);
+}
