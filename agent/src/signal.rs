@@ -1,71 +1,62 @@
 //! The agent's connections to the signaling server: typed protocol messages over a
-//! WebSocket, one writer task so any part of the agent can send.
+//! WebSocket, one task per connection so any part of the agent can send.
+//!
+//! A connection that drops (the server restarted, the network blinked) is opened again
+//! and resumed with the newest resume token (R2, protocol §4.2): the session goes on, and
+//! the media, which never went through the server, with it. Meanwhile what the agent
+//! sends waits and goes out after the resume. Only a close that means "you are done"
+//! (1000, 4001, 4003), a refused resume, or a server away longer than
+//! [`RECONNECT_FOR`] ends the connection for good.
+
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tandem_protocol::{
-    ClientKind, ClientMessage, PROTOCOL_VERSION, ServerMessage, decode_server, encode,
+    ClientKind, ClientMessage, IceServer, PROTOCOL_VERSION, ServerMessage, decode_server, encode,
 };
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a lost connection is tried again (the server keeps a place for 30 s by
+/// default; a restart takes a few seconds).
+pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
+/// Between two tries.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// One WebSocket to the server.
 pub struct Signal {
     pub tx: mpsc::UnboundedSender<ClientMessage>,
     rx: mpsc::UnboundedReceiver<ServerMessage>,
     /// The STUN servers of the welcome, then STUN and TURN from `ice_servers` after a join.
-    pub ice_servers: Vec<tandem_protocol::IceServer>,
+    pub ice_servers: Vec<IceServer>,
 }
 
 impl Signal {
     /// Connect, say hello, and wait for the welcome.
     pub async fn connect(ws_url: &str, kind: ClientKind) -> anyhow::Result<Signal> {
-        let (stream, _) = tokio_tungstenite::connect_async(ws_url)
-            .await
-            .with_context(|| format!("cannot reach the Tandem server at {ws_url}"))?;
-        let (mut sink, mut source) = stream.split();
-        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ClientMessage>();
+        let (socket, ice_servers) = open(ws_url, kind).await?;
+        let (out_tx, out_rx) = mpsc::unbounded_channel::<ClientMessage>();
         let (in_tx, in_rx) = mpsc::unbounded_channel::<ServerMessage>();
-        tokio::spawn(async move {
-            while let Some(message) = out_rx.recv().await {
-                if sink.send(Message::text(encode(&message))).await.is_err() {
-                    break;
-                }
-            }
-            let _ = sink.close().await;
-        });
-        tokio::spawn(async move {
-            while let Some(Ok(frame)) = source.next().await {
-                if let Message::Text(text) = frame {
-                    match decode_server(&text) {
-                        Ok(message) => {
-                            if in_tx.send(message).is_err() {
-                                break;
-                            }
-                        }
-                        Err(e) => eprintln!("tandem-agent: ignoring a message: {e}"),
-                    }
-                }
-            }
-        });
-        let mut signal = Signal {
+        let link = Link {
+            ws_url: ws_url.to_owned(),
+            kind,
+            outgoing: out_rx,
+            incoming: in_tx,
+            token: None,
+            unsent: None,
+        };
+        tokio::spawn(link.run(socket));
+        Ok(Signal {
             tx: out_tx,
             rx: in_rx,
-            ice_servers: Vec::new(),
-        };
-        signal.send(ClientMessage::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            client: kind,
-            software: format!("tandem-agent {}", env!("CARGO_PKG_VERSION")),
-        });
-        match signal.recv().await? {
-            ServerMessage::Welcome { ice_servers, .. } => {
-                signal.ice_servers = ice_servers;
-                Ok(signal)
-            }
-            ServerMessage::Error { message, .. } => bail!("the server refused us: {message}"),
-            other => bail!("unexpected first answer from the server: {other:?}"),
-        }
+            ice_servers,
+        })
     }
 
     pub fn send(&self, message: ClientMessage) {
@@ -74,7 +65,7 @@ impl Signal {
         }
     }
 
-    /// The next message; an error when the server closed the connection. The ICE servers
+    /// The next message; an error when the connection ended for good. The ICE servers
     /// the server hands out after a join (with this participant's TURN credentials) are
     /// kept here rather than passed on.
     pub async fn recv(&mut self) -> anyhow::Result<ServerMessage> {
@@ -89,5 +80,152 @@ impl Signal {
                 other => return Ok(other),
             }
         }
+    }
+}
+
+/// Open a WebSocket, say hello, and wait for the welcome; its STUN servers.
+async fn open(ws_url: &str, kind: ClientKind) -> anyhow::Result<(Socket, Vec<IceServer>)> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .with_context(|| format!("cannot reach the Tandem server at {ws_url}"))?;
+    let hello = ClientMessage::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        client: kind,
+        software: format!("tandem-agent {}", env!("CARGO_PKG_VERSION")),
+    };
+    socket.send(Message::text(encode(&hello))).await?;
+    loop {
+        let frame = socket
+            .next()
+            .await
+            .context("the server closed the connection before its welcome")??;
+        let Message::Text(text) = frame else {
+            continue;
+        };
+        match decode_server(&text)? {
+            ServerMessage::Welcome { ice_servers, .. } => return Ok((socket, ice_servers)),
+            ServerMessage::Error { message, .. } => bail!("the server refused us: {message}"),
+            other => bail!("unexpected first answer from the server: {other:?}"),
+        }
+    }
+}
+
+/// How a connection's pumping ended.
+enum Ended {
+    /// The agent dropped its `Signal`: nothing more to do.
+    Dropped,
+    /// The server closed it on purpose, or the agent stopped reading: done.
+    Finished,
+    /// Lost (no close frame, or "the server is restarting"): try to resume.
+    Lost,
+}
+
+/// The task behind a `Signal`: pumps messages both ways and resumes a lost connection.
+struct Link {
+    ws_url: String,
+    kind: ClientKind,
+    outgoing: mpsc::UnboundedReceiver<ClientMessage>,
+    incoming: mpsc::UnboundedSender<ServerMessage>,
+    /// The newest resume token the server gave.
+    token: Option<String>,
+    /// A message whose send failed as the connection went: sent first after the resume.
+    unsent: Option<ClientMessage>,
+}
+
+impl Link {
+    async fn run(mut self, socket: Socket) {
+        let mut socket = socket;
+        loop {
+            let (mut sink, mut source) = socket.split();
+            match self.pump(&mut sink, &mut source).await {
+                Ended::Dropped => {
+                    let _ = sink.close().await;
+                    return;
+                }
+                Ended::Finished => return,
+                Ended::Lost => {}
+            }
+            let Some(token) = self.token.clone() else {
+                return; // not in a session yet: nothing to come back to
+            };
+            eprintln!("tandem-agent: the connection to the server was lost; reconnecting…");
+            let Some(back) = self.reconnect(&token).await else {
+                eprintln!(
+                    "tandem-agent: could not reach the server again within {} s",
+                    RECONNECT_FOR.as_secs()
+                );
+                return;
+            };
+            socket = back;
+        }
+    }
+
+    async fn pump(
+        &mut self,
+        sink: &mut SplitSink<Socket, Message>,
+        source: &mut SplitStream<Socket>,
+    ) -> Ended {
+        if let Some(message) = self.unsent.take()
+            && sink.send(Message::text(encode(&message))).await.is_err()
+        {
+            self.unsent = Some(message);
+            return Ended::Lost;
+        }
+        loop {
+            tokio::select! {
+                out = self.outgoing.recv() => {
+                    let Some(message) = out else {
+                        return Ended::Dropped;
+                    };
+                    if sink.send(Message::text(encode(&message))).await.is_err() {
+                        self.unsent = Some(message);
+                        return Ended::Lost;
+                    }
+                }
+                frame = source.next() => match frame {
+                    Some(Ok(Message::Text(text))) => match decode_server(&text) {
+                        Ok(ServerMessage::ResumeToken { token }) => self.token = Some(token),
+                        Ok(ServerMessage::Error { request: Some(request), message, .. })
+                            if request == "resume" =>
+                        {
+                            eprintln!("tandem-agent: the session could not be resumed: {message}");
+                            return Ended::Finished;
+                        }
+                        Ok(message) => {
+                            if self.incoming.send(message).is_err() {
+                                return Ended::Finished;
+                            }
+                        }
+                        Err(e) => eprintln!("tandem-agent: ignoring a message: {e}"),
+                    },
+                    Some(Ok(Message::Close(frame))) => {
+                        // 1012: the server restarts; anything else was meant.
+                        let restarting = frame.as_ref().is_none_or(|f| u16::from(f.code) == 1012);
+                        return if restarting { Ended::Lost } else { Ended::Finished };
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return Ended::Lost,
+                },
+            }
+        }
+    }
+
+    /// Open a new connection and resume the seat, trying until [`RECONNECT_FOR`] passes.
+    async fn reconnect(&mut self, token: &str) -> Option<Socket> {
+        let deadline = tokio::time::Instant::now() + RECONNECT_FOR;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(RETRY_EVERY).await;
+            let Ok((mut socket, _)) = open(&self.ws_url, self.kind).await else {
+                continue;
+            };
+            let resume = ClientMessage::Resume {
+                token: token.to_owned(),
+            };
+            if socket.send(Message::text(encode(&resume))).await.is_ok() {
+                eprintln!("tandem-agent: reconnected; resuming the session");
+                return Some(socket);
+            }
+        }
+        None
     }
 }

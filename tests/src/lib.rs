@@ -8,10 +8,12 @@ pub mod media_stats;
 pub mod nat_scene;
 pub mod netns;
 pub mod network_profiles;
+mod server_process;
 pub mod wine;
 mod x_input;
 
 pub use agent_process::AgentProcess;
+pub use server_process::{ServerProcess, server_log};
 pub use x_input::{InputRecorder, XInput};
 
 use std::path::PathBuf;

@@ -1,0 +1,174 @@
+//! A server restart is invisible to the people in a session (docs/rules.md, "Restarts"):
+//! the real agent streams Xvfb's animated pattern to the rep's Chromium and to a second
+//! customer's; control is granted (C1) and chat has gone both ways (R11). Then the server
+//! process is killed with SIGKILL and started again on the same port and data directory.
+//! Within 10 s everyone is back in the same session, control is still the rep's, chat goes
+//! on, the audit log (C3) has everything from before and the comings back after, and
+//! neither viewer's decoded-frame counter stood still: the media never went through the
+//! server. Artifacts: target/e2e-artifacts/restart/.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tandem_tests::media_stats::Timeline;
+use tandem_tests::{
+    AgentProcess, Chromedriver, PatternDisplay, ServerProcess, SmtpSink, admin_call_at,
+    create_rep_at, server_log,
+};
+
+/// The promise: everyone is back within this long of the new start.
+const BACK_WITHIN: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_goes_on_while_the_server_is_killed_and_started_again() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(640, 480)?;
+    let data = tempfile::tempdir()?;
+    let port = SmtpSink::free_port()?;
+    let log = server_log("restart")?;
+    let _ = std::fs::remove_file(&log);
+    let mut server = ServerProcess::start(data.path(), port, &log).await?;
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+    create_rep_at(&http, &base, "rita", "Rita Rep", "rita-password").await?;
+
+    let chrome = Chromedriver::start("restart").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&base, "rita", "rita-password").await?;
+    let (number, link) = rep.start_session(false).await?;
+    let mut agent = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Ann"])?;
+    agent.answer("y").await?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 640×480")
+        .await?;
+    let bea = chrome.media_browser("bea").await?;
+    bea.join(&link, "Bea").await?;
+    bea.wait_text("figure.tile figcaption", "640×480").await?;
+
+    rep.click("#request-control").await?;
+    agent
+        .wait_for("Rita Rep asks to control your mouse and keyboard")
+        .await?;
+    agent.answer("y").await?;
+    rep.wait_text("#control-state", "You are in control of Ann's computer")
+        .await?;
+    rep.fill("#chat-text", "Before the restart").await?;
+    rep.click("#chat-send").await?;
+    bea.wait_text("#messages", "Before the restart").await?;
+    bea.fill("#chat-text", "Bea says hi").await?;
+    bea.click("#chat-send").await?;
+    rep.wait_text("#messages", "Bea says hi").await?;
+    rep.wait_text("#connection", "Connected").await?;
+    rep.screenshot("01-before").await?;
+    let audit = |base: String| {
+        let http = http.clone();
+        let path = format!("/api/admin/audit?session={number}&limit=1000");
+        async move {
+            let entries = admin_call_at(&http, &base, "GET", &path, Value::Null).await?;
+            let mut actions: Vec<String> = entries
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            actions.reverse(); // oldest first
+            anyhow::Ok(actions)
+        }
+    };
+    let before = audit(base.clone()).await?;
+    anyhow::ensure!(before.iter().any(|a| a == "control_granted"), "{before:?}");
+
+    // Both viewers' decoded frames are read every 200 ms from before the kill until
+    // everyone is back and a few seconds more.
+    let start = Instant::now();
+    let every = Duration::from_millis(200);
+    let mut rep_timeline = Timeline::default();
+    let mut bea_timeline = Timeline::default();
+    let lead = Duration::from_secs(2);
+    tokio::join!(
+        rep_timeline.extend(&rep, every, lead, start),
+        bea_timeline.extend(&bea, every, lead, start),
+    );
+    let killed_at = start.elapsed();
+    server.kill().await?;
+    let (second, (), ()) = tokio::join!(
+        async {
+            // Both pages notice, and say so.
+            rep.wait_text("#connection", "reconnecting").await?;
+            bea.wait_text("#connection", "reconnecting").await?;
+            // The old server's sockets are gone with it; the port is free again.
+            let second = ServerProcess::start(data.path(), port, &log).await?;
+            let started = Instant::now();
+            rep.wait_text("#connection", "Connected").await?;
+            bea.wait_text("#connection", "Connected").await?;
+            agent
+                .wait_for_within("reconnected; resuming the session", BACK_WITHIN * 3)
+                .await?;
+            let back = started.elapsed();
+            eprintln!("restart: everyone back {back:?} after the new start");
+            anyhow::ensure!(
+                back <= BACK_WITHIN,
+                "everyone was back {back:?} after the new start, more than {BACK_WITHIN:?}"
+            );
+            anyhow::Ok(second)
+        },
+        rep_timeline.extend(&rep, every, Duration::from_secs(14), start),
+        bea_timeline.extend(&bea, every, Duration::from_secs(14), start),
+    );
+    let second = second?;
+    rep.screenshot("02-after").await?;
+
+    // The picture never stopped: frames were decoded throughout, kill and restart included.
+    for (who, timeline) in [("the rep", &rep_timeline), ("Bea", &bea_timeline)] {
+        let end = start.elapsed();
+        let stall = timeline.longest_stall(killed_at.saturating_sub(lead), end);
+        eprintln!("restart: {who}'s longest stall {stall:?}");
+        anyhow::ensure!(
+            timeline.readings.len() > 20,
+            "{who}: too few readings ({})",
+            timeline.readings.len()
+        );
+        anyhow::ensure!(
+            stall < Duration::from_secs(2),
+            "{who}'s picture stood still for {stall:?} around the restart: {:?}",
+            timeline.readings
+        );
+    }
+
+    // C1: control is still the rep's; it still works after the restart.
+    rep.wait_text("#control-state", "You are in control of Ann's computer")
+        .await?;
+    // R11: chat goes on both ways, and what was said before is still on every page.
+    bea.fill("#chat-text", "After the restart").await?;
+    bea.click("#chat-send").await?;
+    rep.wait_text("#messages", "After the restart").await?;
+    let rep_chat = rep.text("#messages").await?;
+    anyhow::ensure!(
+        rep_chat.contains("Before the restart") && rep_chat.contains("Bea says hi"),
+        "{rep_chat}"
+    );
+    rep.fill("#chat-text", "Still here").await?;
+    rep.click("#chat-send").await?;
+    bea.wait_text("#messages", "Still here").await?;
+
+    // C3: the audit before the kill is all there, then the four comings back.
+    let after = audit(second.base.clone()).await?;
+    anyhow::ensure!(
+        after.len() >= before.len() && after[..before.len()] == before[..],
+        "the audit before the kill changed:\nbefore {before:?}\nafter {after:?}"
+    );
+    let back = after[before.len()..]
+        .iter()
+        .filter(|a| *a == "reconnected")
+        .count();
+    anyhow::ensure!(
+        back == 4,
+        "rep, Ann, her agent and Bea should each have reconnected once: {after:?}"
+    );
+    anyhow::ensure!(
+        !after.iter().any(|a| a == "left" || a == "ended"),
+        "nobody left: {after:?}"
+    );
+    agent.kill();
+    Ok(())
+}
