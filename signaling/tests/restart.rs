@@ -401,7 +401,15 @@ async fn an_admin_ends_every_live_session_of_a_running_server() {
     let process = Process::start(dir.path(), port).await;
     let mut scene = scene(&process).await;
     let admin = Http::login(&process.base(), "admin", ADMIN_PASSWORD).await;
-    let response = admin.post("/api/admin/sessions/end-all", json!({})).await;
+    let unconfirmed = admin.post("/api/admin/sessions/end-all", json!({})).await;
+    assert_eq!(unconfirmed.status(), 422, "a request must say it means it");
+    let unconfirmed = admin
+        .post("/api/admin/sessions/end-all", json!({"confirm": false}))
+        .await;
+    assert_eq!(unconfirmed.status(), 400);
+    let response = admin
+        .post("/api/admin/sessions/end-all", json!({"confirm": true}))
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["ended"], 1, "{body}");
@@ -410,7 +418,7 @@ async fn an_admin_ends_every_live_session_of_a_running_server() {
     // A rep may not.
     let refused = scene
         .rep_http
-        .post("/api/admin/sessions/end-all", json!({}))
+        .post("/api/admin/sessions/end-all", json!({"confirm": true}))
         .await;
     assert_eq!(refused.status(), 403);
 }

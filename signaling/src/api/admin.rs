@@ -562,6 +562,13 @@ pub async fn audit_verify(
     }))
 }
 
+/// "End every session" is not undone: the request says it means it.
+#[derive(Deserialize, ToSchema)]
+pub struct EndAllRequest {
+    /// Must be `true`.
+    confirm: bool,
+}
+
 /// How many live sessions an administrator's "end every session" ended.
 #[derive(serde::Serialize, ToSchema)]
 pub struct EndedSessions {
@@ -573,8 +580,10 @@ pub struct EndedSessions {
     path = "/api/admin/sessions/end-all",
     tag = "admin",
     security(("tandem_login" = [])),
+    request_body = EndAllRequest,
     responses(
         (status = 200, description = "Every live session was ended (reason `terminated`; each participant is told, and the audit log has it). A restart does not end sessions: this does", body = EndedSessions),
+        (status = 400, description = "`confirm` is not `true`", body = ErrorBody),
         (status = 401, description = "No valid login cookie", body = ErrorBody),
         (status = 403, description = "The account is not an administrator", body = ErrorBody),
     )
@@ -582,7 +591,13 @@ pub struct EndedSessions {
 pub async fn end_all_sessions(
     State(state): State<AppState>,
     admin: Admin,
+    Json(request): Json<EndAllRequest>,
 ) -> Result<Json<EndedSessions>, AppError> {
+    if !request.confirm {
+        return Err(AppError::bad_request(
+            "send {\"confirm\": true} to end every live session; this cannot be undone",
+        ));
+    }
     let ended = state.registry.terminate_all();
     tracing::info!(admin = %admin.0.username, ended, "every live session ended by an administrator");
     state.flush().await;
