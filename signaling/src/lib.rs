@@ -137,6 +137,13 @@ pub async fn build_with_store(
 ) -> anyhow::Result<(AppState, Option<AdminLogin>)> {
     let telemetry = telemetry::Telemetry::new();
     let store: Arc<dyn Store> = Arc::new(store::TimedStore::new(store, telemetry.clone()));
+    let journal: Option<Arc<dyn live::Journal>> = journal.map(|inner| {
+        let timing = telemetry.clone();
+        Arc::new(live::Timed {
+            inner,
+            record: Box::new(move |op, took| timing.store_call(op, took)),
+        }) as Arc<dyn live::Journal>
+    });
     let ended = store.end_unfinished_sessions(clock::now_millis()).await?;
     if ended > 0 {
         tracing::info!("{ended} session(s) were live when the server last stopped; marked ended");

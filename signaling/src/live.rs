@@ -23,7 +23,7 @@ mod agent_tokens;
 mod journal;
 mod webacd;
 
-pub use journal::{Journal, SqliteJournal};
+pub use journal::{Journal, SqliteJournal, Timed};
 
 pub use agent_tokens::AGENT_TOKEN_LIFETIME;
 

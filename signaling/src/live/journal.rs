@@ -25,6 +25,20 @@ pub trait Journal: Send + Sync {
     fn load(&self) -> anyhow::Result<Vec<(String, String)>>;
 }
 
+impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
+    fn save(&self, number: &str, state: &str, at: i64) -> anyhow::Result<()> {
+        (**self).save(number, state, at)
+    }
+
+    fn remove(&self, number: &str) -> anyhow::Result<()> {
+        (**self).remove(number)
+    }
+
+    fn load(&self) -> anyhow::Result<Vec<(String, String)>> {
+        (**self).load()
+    }
+}
+
 /// The journal in the server's SQLite database file.
 pub struct SqliteJournal {
     conn: Mutex<rusqlite::Connection>,
@@ -85,5 +99,41 @@ impl Journal for SqliteJournal {
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<Vec<(String, String)>, _>>()?;
         Ok(rows)
+    }
+}
+
+/// A journal whose every call is timed: `record(operation, took)` (the server feeds its
+/// store-call histogram, so an operator sees what the synchronous saves cost).
+pub struct Timed<J> {
+    pub inner: J,
+    pub record: Box<dyn Fn(&'static str, std::time::Duration) + Send + Sync>,
+}
+
+impl<J> std::fmt::Debug for Timed<J> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timed").finish_non_exhaustive()
+    }
+}
+
+impl<J: Journal> Timed<J> {
+    fn timed<T>(&self, op: &'static str, call: impl FnOnce(&J) -> T) -> T {
+        let started = std::time::Instant::now();
+        let result = call(&self.inner);
+        (self.record)(op, started.elapsed());
+        result
+    }
+}
+
+impl<J: Journal> Journal for Timed<J> {
+    fn save(&self, number: &str, state: &str, at: i64) -> anyhow::Result<()> {
+        self.timed("live_session_save", |j| j.save(number, state, at))
+    }
+
+    fn remove(&self, number: &str) -> anyhow::Result<()> {
+        self.timed("live_session_remove", |j| j.remove(number))
+    }
+
+    fn load(&self) -> anyhow::Result<Vec<(String, String)>> {
+        self.timed("live_sessions_load", |j| j.load())
     }
 }
