@@ -27,6 +27,7 @@ impl Process {
         let child = Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--no-embedded-turn", "--admin-password", ADMIN_PASSWORD])
+            .args(["--metrics-token", "metrics-token"])
             .arg("--data-dir")
             .arg(dir)
             .env_remove("TANDEM_CONFIG")
@@ -339,6 +340,21 @@ async fn a_session_carries_on_after_the_server_is_killed_and_started_again() {
         live[0]["number"], scene.number,
         "the dashboard lists it: {live}"
     );
+    // What the synchronous saves cost here (for the notes; not a limit).
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", second.base()))
+        .bearer_auth("metrics-token")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    for line in metrics.lines() {
+        if line.starts_with("tandem_store_seconds_") && line.contains("live_session_save") {
+            eprintln!("restart: {line}");
+        }
+    }
 }
 
 #[tokio::test]
