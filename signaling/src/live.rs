@@ -117,8 +117,8 @@ struct Live {
     timer_at: HashMap<Timer, Timestamp>,
     /// The hashes of the session's resume tokens.
     resume_tokens: Vec<String>,
-    /// What the journal last stored for this session.
-    saved: String,
+    /// What the journal last stored for this session: the session, and the rest as JSON.
+    saved: Option<(Session, String)>,
 }
 
 /// A live session as the journal keeps it: the session and what the server keeps beside
@@ -131,6 +131,13 @@ struct Stored {
     /// is ended at start, with the reason in the log).
     format: u32,
     session: Session,
+    #[serde(flatten)]
+    beside: Beside,
+}
+
+/// What the server keeps beside the session.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Beside {
     secret: String,
     base_url: String,
     reps: Vec<(ParticipantId, Account)>,
@@ -301,7 +308,7 @@ impl Registry {
                 timers: HashMap::new(),
                 timer_at: HashMap::new(),
                 resume_tokens: Vec::new(),
-                saved: String::new(),
+                saved: None,
             },
         );
         inner.by_secret.insert(secret.clone(), number);
@@ -753,10 +760,6 @@ impl Registry {
             return Err(restarting());
         }
         let mut inner = self.lock();
-        if let ClientMessage::RetryInvite { invite, language } = message {
-            let language = crate::mail::Language::from_tag(language.as_deref());
-            return self.retry_invite(&inner, seat, invite, language);
-        }
         if let ClientMessage::WebacdTransfer { target, .. } = &message {
             Self::check_target(&inner, target)?;
         }
@@ -906,8 +909,21 @@ impl Registry {
                     continue;
                 }
             };
-            let number = stored.session.number();
-            for p in stored.session.participants() {
+            let Stored {
+                session,
+                beside:
+                    Beside {
+                        secret,
+                        base_url,
+                        reps,
+                        timers,
+                        resume,
+                        offer,
+                    },
+                ..
+            } = stored;
+            let number = session.number();
+            for p in session.participants() {
                 highest = highest.max(p.id.0);
                 if p.role == tandem_protocol::Role::Agent
                     && let Some(customer) = p.customer
@@ -916,7 +932,7 @@ impl Registry {
                 }
             }
             let mut resume_tokens = Vec::new();
-            for (hash, participant) in stored.resume {
+            for (hash, participant) in resume {
                 inner.resume.insert(
                     hash.clone(),
                     Seat {
@@ -926,8 +942,8 @@ impl Registry {
                 );
                 resume_tokens.push(hash);
             }
-            inner.by_secret.insert(stored.secret.clone(), number);
-            if let Some(offer) = stored.offer {
+            inner.by_secret.insert(secret.clone(), number);
+            if let Some(offer) = offer {
                 let transfer = tandem_session::WebacdTransfer {
                     session: number,
                     from_name: offer.from,
@@ -940,18 +956,18 @@ impl Registry {
             inner.sessions.insert(
                 number,
                 Live {
-                    session: stored.session,
-                    secret: stored.secret,
+                    session,
+                    secret,
                     agent_token_renewal: None,
-                    base_url: stored.base_url,
-                    reps: stored.reps.into_iter().collect(),
+                    base_url,
+                    reps: reps.into_iter().collect(),
                     timers: HashMap::new(),
                     timer_at: HashMap::new(),
                     resume_tokens,
-                    saved: text,
+                    saved: None,
                 },
             );
-            for (timer, at) in stored.timers {
+            for (timer, at) in timers {
                 self.set_timer(&mut inner, number, timer, at);
             }
             restored.push(number);
@@ -1025,9 +1041,7 @@ impl Registry {
         let Some(live) = inner.sessions.get(&number) else {
             return;
         };
-        let stored = Stored {
-            format: STORED_FORMAT,
-            session: live.session.clone(),
+        let beside = Beside {
             secret: live.secret.clone(),
             base_url: live.base_url.clone(),
             reps: live.reps.iter().map(|(p, a)| (*p, a.clone())).collect(),
@@ -1043,6 +1057,22 @@ impl Registry {
                 message: offer.message.clone(),
             }),
         };
+        let Ok(beside_text) = serde_json::to_string(&beside) else {
+            tracing::error!(session = %number, "could not write down the session");
+            return;
+        };
+        // Most events (chat, relayed offers and candidates) change nothing to keep.
+        if let Some((session, text)) = &live.saved
+            && *text == beside_text
+            && session.same_state(&live.session)
+        {
+            return;
+        }
+        let stored = Stored {
+            format: STORED_FORMAT,
+            session: live.session.clone(),
+            beside,
+        };
         let text = match serde_json::to_string(&stored) {
             Ok(text) => text,
             Err(e) => {
@@ -1050,13 +1080,10 @@ impl Registry {
                 return;
             }
         };
-        if text == live.saved {
-            return;
-        }
         match journal.save(&number.digits(), &text, clock::now_millis()) {
             Ok(()) => {
                 if let Some(live) = inner.sessions.get_mut(&number) {
-                    live.saved = text;
+                    live.saved = Some((stored.session, beside_text));
                 }
             }
             Err(e) => tracing::error!(
@@ -1075,10 +1102,6 @@ impl Registry {
         for output in outputs {
             match output {
                 Output::Send { to, message } => {
-                    // An admitted customer without an agent gets the token to attach one.
-                    let customer_joined = matches!(&message, ServerMessage::Joined(s)
-                        if s.role == tandem_protocol::Role::Customer
-                            && s.participants.iter().any(|p| p.id == to && p.agent.is_none()));
                     // Whoever is in (not merely waiting) gets ICE servers with TURN
                     // credentials of their own, just before `joined`.
                     if matches!(&message, ServerMessage::Joined(_)) {
@@ -1087,9 +1110,9 @@ impl Registry {
                         Self::deliver(inner, to, ServerMessage::IceServers { ice_servers });
                     }
                     Self::deliver(inner, to, message);
-                    if customer_joined {
-                        self.issue_agent_token(inner, number, to);
-                    }
+                }
+                Output::AgentTokenWanted { customer } => {
+                    self.issue_agent_token(inner, number, customer);
                 }
                 Output::Audit(record) => self.store(StoreJob::Audit(record)),
                 Output::SetTimer { timer, at } => self.set_timer(inner, number, timer, at),
@@ -1139,6 +1162,21 @@ impl Registry {
                     }
                 }
                 Output::Invite(invitation) => self.invite(inner, invitation),
+                Output::RetryInvite {
+                    by,
+                    invite,
+                    language,
+                } => {
+                    let job = MailJob::Retry {
+                        id: i64::try_from(invite).unwrap_or(-1),
+                        session: number.digits(),
+                        notify: by,
+                        language: crate::mail::Language::from_tag(language.as_deref()),
+                    };
+                    if self.mail_jobs.send(job).is_err() {
+                        tracing::error!("the mailer has stopped; an invitation was not resent");
+                    }
+                }
                 Output::Transfer(transfer) => {
                     tracing::info!(session = %number, target = ?transfer.target, "WebACD transfer");
                     Self::offer(inner, number, transfer);
@@ -1179,38 +1217,6 @@ impl Registry {
         } else {
             task.abort();
         }
-    }
-
-    /// R3: a failed email invitation is sent again, for a rep of its session.
-    fn retry_invite(
-        &self,
-        inner: &Inner,
-        seat: Seat,
-        invite: u64,
-        language: crate::mail::Language,
-    ) -> Result<(), Refusal> {
-        let role = inner
-            .sessions
-            .get(&seat.number)
-            .and_then(|live| live.session.role(seat.participant));
-        if !matches!(
-            role,
-            Some(tandem_protocol::Role::PrimaryRep | tandem_protocol::Role::Assistant)
-        ) {
-            return Err(Refusal::new(
-                ErrorCode::NotPermitted,
-                "only a support rep of this session can resend its invitations",
-            ));
-        }
-        let job = MailJob::Retry {
-            id: i64::try_from(invite).unwrap_or(-1),
-            session: seat.number.digits(),
-            notify: seat.participant,
-            language,
-        };
-        self.mail_jobs
-            .send(job)
-            .map_err(|_| Refusal::new(ErrorCode::Internal, "the mailer has stopped"))
     }
 
     /// R3: server-sent email goes to the mailer, which keeps it; the rep's own email

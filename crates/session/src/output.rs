@@ -29,8 +29,21 @@ pub enum Output {
         participant: ParticipantId,
         reason: LeaveReason,
     },
+    /// This customer is in and has no agent: give them a one-time agent token (the
+    /// runtime makes it, delivers `agent_token` and renews it while they are without
+    /// one). Comes right after their `joined`.
+    AgentTokenWanted {
+        customer: ParticipantId,
+    },
     /// Send (or prepare) an email invitation (R3).
     Invite(Invitation),
+    /// Send a failed email invitation again (R3), for a rep of the session; the runtime
+    /// finds it by id and reports to `by` with `invite_status`.
+    RetryInvite {
+        by: ParticipantId,
+        invite: u64,
+        language: Option<String>,
+    },
     /// Offer the session to a WebACD agent or queue (R10).
     Transfer(WebacdTransfer),
     /// The session is over; drop it once the messages above are delivered.

@@ -114,7 +114,7 @@ impl Session {
 
         if let Some(mut snapshot) = self.snapshot(id) {
             snapshot.transfer_message = transfer_message;
-            out.send(id, ServerMessage::Joined(snapshot));
+            self.send_joined(id, snapshot, out);
         }
         if let Some(participant) = self.info(id) {
             let joined = ServerMessage::ParticipantJoined { participant };
@@ -177,7 +177,7 @@ impl Session {
         let p = self.participant_mut(who)?;
         p.admission = Admission::Admitted;
         if let Some(snapshot) = self.snapshot(who) {
-            out.send(who, ServerMessage::Joined(snapshot));
+            self.send_joined(who, snapshot, out);
         }
         self.announce_update(who, out);
         out.audit(self.actor(from), AuditAction::Admitted { participant: who });
@@ -250,7 +250,7 @@ impl Session {
                 self.invite_dialog_pending = false;
                 snapshot.open_invite_dialog = true;
             }
-            out.send(who, ServerMessage::Joined(snapshot));
+            self.send_joined(who, snapshot, out);
         }
         if !was_connected {
             self.announce_update(who, out);
@@ -260,6 +260,24 @@ impl Session {
             );
         }
         Ok(())
+    }
+
+    /// `joined` to a participant who is in; a customer without an agent also gets an agent
+    /// token (when they join, are admitted, or come back).
+    fn send_joined(
+        &self,
+        who: ParticipantId,
+        snapshot: tandem_protocol::SessionSnapshot,
+        out: &mut Outbox,
+    ) {
+        out.send(who, ServerMessage::Joined(snapshot));
+        let wants_agent = self
+            .participants
+            .get(&who)
+            .is_some_and(|p| p.role == Role::Customer && p.is_admitted() && p.agent.is_none());
+        if wants_agent {
+            out.push(Output::AgentTokenWanted { customer: who });
+        }
     }
 
     /// The connection dropped without a goodbye: hold the place for the grace period (R2).

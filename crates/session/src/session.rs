@@ -211,6 +211,9 @@ impl Session {
                 own_email_program,
                 language,
             } => self.invite(from, invitee, address, own_email_program, language, out),
+            ClientMessage::RetryInvite { invite, language } => {
+                self.retry_invite(from, invite, language, out)
+            }
             ClientMessage::RequestShare => self.request_share(from, out),
             ClientMessage::DeclineShare => self.decline_share(from, out),
             ClientMessage::StartShare { source } => self.start_share(from, source, out),
@@ -269,8 +272,7 @@ impl Session {
             | ClientMessage::AcceptTransfer { .. }
             | ClientMessage::AttachAgent { .. }
             | ClientMessage::Resume { .. }
-            | ClientMessage::Dashboard { .. }
-            | ClientMessage::RetryInvite { .. } => {
+            | ClientMessage::Dashboard { .. } => {
                 Err(SessionError::NotASessionCommand(message.kind()))
             }
         }
@@ -434,6 +436,15 @@ impl Session {
     }
 
     // --- queries for the runtime ---
+
+    /// Whether `other` is this session, apart from the latest time seen (which moves
+    /// with every event, even one that changes nothing else, such as a chat line or a
+    /// relayed ICE candidate): what a runtime keeping sessions on disk must write again.
+    pub fn same_state(&self, other: &Session) -> bool {
+        let mut other = other.clone();
+        other.clock = self.clock;
+        other == *self
+    }
 
     pub fn number(&self) -> SessionNumber {
         self.number

@@ -69,6 +69,26 @@ impl Session {
     }
 
     /// R3: the server sends the email, or prepares one for the rep's own email program.
+    /// R3: a rep of this session (primary or assistant) sends a failed invitation again.
+    pub(crate) fn retry_invite(
+        &mut self,
+        from: ParticipantId,
+        invite: u64,
+        language: Option<String>,
+        out: &mut Outbox,
+    ) -> Result<(), SessionError> {
+        self.require_active_rep(
+            from,
+            "only a support rep of this session can resend its invitations",
+        )?;
+        out.push(Output::RetryInvite {
+            by: from,
+            invite,
+            language,
+        });
+        Ok(())
+    }
+
     pub(crate) fn invite(
         &mut self,
         from: ParticipantId,

@@ -1736,3 +1736,103 @@ fn names_in_many_scripts_pass() {
         h.assistant(5, name);
     }
 }
+
+/// C1 and the agent: a customer who is in without an agent gets an agent token right
+/// after their `joined` — when joining by link, when admitted from the waiting room, and
+/// when coming back after a lost connection — and nobody else does.
+#[test]
+fn c1_a_customer_in_the_session_without_an_agent_is_given_an_agent_token() {
+    let wanted = |outputs: &[Output]| -> Vec<u64> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::AgentTokenWanted { customer } => Some(customer.0),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut h = Harness::new();
+    let joined = h.join(2, "Ann", JoinKind::CustomerByLink).expect("joins");
+    assert_eq!(wanted(&joined), vec![2]);
+    let at = |outputs: &[Output], f: &dyn Fn(&Output) -> bool| outputs.iter().position(f);
+    let sent_joined = at(
+        &joined,
+        &|o| matches!(o, Output::Send { to, message: tandem_protocol::ServerMessage::Joined(_) } if to.0 == 2),
+    );
+    let token = at(&joined, &|o| matches!(o, Output::AgentTokenWanted { .. }));
+    assert_eq!(
+        token,
+        sent_joined.map(|i| i + 1),
+        "right after her `joined`"
+    );
+
+    // Waiting by number: nothing yet; admitted: the token.
+    let waiting = h.join(3, "Bob", JoinKind::CustomerByNumber).expect("waits");
+    assert!(wanted(&waiting).is_empty(), "not while waiting");
+    assert_eq!(wanted(&h.admit(3, 0).expect("admitted")), vec![3]);
+
+    // Reps and agents never get one; a customer with an agent does not either.
+    h.assistant(4, "Ada");
+    let attached = h
+        .join(102, "Ann's laptop", JoinKind::Agent { customer: id(2) })
+        .expect("agent attaches");
+    assert!(wanted(&attached).is_empty());
+    h.event(Event::ConnectionLost { who: id(2) }).expect("lost");
+    let back = h.event(Event::Connected { who: id(2) }).expect("back");
+    assert!(wanted(&back).is_empty(), "Ann has her agent");
+
+    // Bob, without an agent, comes back: a fresh token.
+    h.event(Event::ConnectionLost { who: id(3) }).expect("lost");
+    let back = h.event(Event::Connected { who: id(3) }).expect("back");
+    assert_eq!(wanted(&back), vec![3]);
+}
+
+/// R3: a failed invitation is sent again only for a rep of the session (the primary or an
+/// assistant); a customer is refused and nothing is sent.
+#[test]
+fn r3_only_a_rep_of_the_session_resends_an_invitation() {
+    let mut h = Harness::new();
+    h.join(2, "Ann", JoinKind::CustomerByLink).expect("joins");
+    h.assistant(3, "Ada");
+    let retry = |language: Option<&str>| tandem_protocol::ClientMessage::RetryInvite {
+        invite: 7,
+        language: language.map(str::to_owned),
+    };
+    let refused = h.cmd(2, retry(None));
+    assert!(
+        matches!(refused, Err(SessionError::NotPermitted(_))),
+        "{refused:?}"
+    );
+    for rep in [1, 3] {
+        let outputs = h.cmd(rep, retry(Some("nb"))).expect("a rep may");
+        assert_eq!(
+            outputs,
+            vec![Output::RetryInvite {
+                by: id(rep),
+                invite: 7,
+                language: Some("nb".into()),
+            }]
+        );
+    }
+}
+
+/// Restarts: the server writes a session to disk only when something worth keeping
+/// changed. A chat line moves only the session's clock; a join changes the session.
+#[test]
+fn restarts_a_chat_line_leaves_nothing_new_to_keep_but_a_join_does() {
+    let mut h = Harness::new();
+    h.join(2, "Ann", JoinKind::CustomerByLink).expect("joins");
+    let before = h.session.clone();
+    h.advance(5_000);
+    h.cmd(
+        2,
+        tandem_protocol::ClientMessage::Chat {
+            text: "hello".into(),
+        },
+    )
+    .expect("chat");
+    assert_ne!(h.session, before, "the clock moved");
+    assert!(h.session.same_state(&before), "nothing else did");
+    h.join(3, "Bob", JoinKind::CustomerByLink).expect("joins");
+    assert!(!h.session.same_state(&before), "a join is kept");
+}
