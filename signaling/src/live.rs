@@ -32,7 +32,7 @@ use crate::mailer::{MailJob, MailJobs};
 use crate::store::{Account, InvitationRecord, SiteSettings};
 use crate::turn::IceConfig;
 
-pub use crate::outbound::{Outbound, OutboundTx};
+pub use crate::outbound::{Close, Outbound, OutboundTx};
 
 /// A refusal to send back to a client: a wire code and a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,19 +395,6 @@ impl Registry {
             rep_load_elsewhere: 0,
         };
         let seat = self.join(&mut inner, number, join, conn, Some(account))?;
-        // R8 as this site decides it: any rep of the site may assist, but the primary
-        // hears of it at once, by name and account (and the audit log has the join).
-        if let Some(primary) = inner
-            .sessions
-            .get(&number)
-            .and_then(|live| live.session.primary())
-        {
-            let text = format!(
-                "{} ({}) joined your session as an assistant.",
-                account.display_name, account.username
-            );
-            Self::deliver(&inner, primary, ServerMessage::Notice { text });
-        }
         tracing::info!(session = %number, rep = %account.username, "assisting");
         Ok(seat)
     }
@@ -459,25 +446,7 @@ impl Registry {
             kind,
             rep_load_elsewhere: load,
         };
-        match self.join(inner, number, join, conn, None) {
-            Err(refusal) if refusal.code == ErrorCode::SessionFull => {
-                // R4: the rep hears of the customer who could not get in.
-                if let Some(primary) = inner
-                    .sessions
-                    .get(&number)
-                    .and_then(|live| live.session.primary())
-                {
-                    let text = format!(
-                        "{} tried to join but could not: you are already helping as many \
-                         customers as this site allows.",
-                        name.trim()
-                    );
-                    Self::deliver(inner, primary, ServerMessage::Notice { text });
-                }
-                Err(refusal)
-            }
-            other => other,
-        }
+        self.join(inner, number, join, conn, None)
     }
 
     /// Customers the primary rep of `number` helps in their other live sessions (R4).
@@ -507,19 +476,28 @@ impl Registry {
             return Err(restarting());
         }
         let participant = join.id;
+        let name = join.name.clone();
         // Register the connection first so the session's first messages reach it.
         inner.conns.insert(participant, Conn { id: conn_id, tx });
+        let mut notice = None;
         let result = match inner.sessions.get_mut(&number) {
             Some(live) => live
                 .session
                 .handle(Event::Join(join), clock::now())
-                .map_err(Refusal::from),
+                .map_err(|e| {
+                    // R4: the rep hears of a customer who could not get in.
+                    notice = live.session.join_refused_notice(&name, &e);
+                    Refusal::from(e)
+                }),
             None => Err(not_found(number)),
         };
         let outputs = match result {
             Ok(outputs) => outputs,
             Err(refusal) => {
                 inner.conns.remove(&participant);
+                if let Some((to, message)) = notice {
+                    Self::deliver(inner, to, message);
+                }
                 return Err(refusal);
             }
         };
@@ -547,11 +525,7 @@ impl Registry {
             return Err(restarting());
         }
         if let Some(old) = inner.conns.insert(participant, Conn { id: conn_id, tx }) {
-            let close = Outbound::Close {
-                code: 4001,
-                reason: "this session was opened in another window".into(),
-            };
-            if !old.tx.send(close) {
+            if !old.tx.send(Outbound::Close(Close::Replaced)) {
                 tracing::debug!("the replaced connection was already gone");
             }
         }
@@ -839,7 +813,7 @@ impl Registry {
     }
 
     /// The server stops for a restart or an upgrade: sessions are left as they are (on
-    /// disk), and every connection is closed with [`CLOSE_RESTARTING`], which tells
+    /// disk), and every connection is closed with [`Close::Restarting`], which tells
     /// clients to come back with their resume tokens. Nothing changes a session from now on.
     pub fn suspend_all(&self) {
         self.suspended.store(true, Ordering::Relaxed);
@@ -850,10 +824,7 @@ impl Registry {
             }
         }
         for conn in inner.conns.values() {
-            conn.tx.close_now(
-                CLOSE_RESTARTING,
-                "the server is restarting; reconnecting to the same session",
-            );
+            conn.tx.close_now(Close::Restarting);
         }
         tracing::info!(
             sessions = inner.sessions.len(),
@@ -1129,11 +1100,7 @@ impl Registry {
                     reason,
                 } => {
                     if let Some(conn) = inner.conns.remove(&participant) {
-                        let close = Outbound::Close {
-                            code: 1000,
-                            reason: format!("{reason:?}").to_lowercase(),
-                        };
-                        if !conn.tx.send(close) {
+                        if !conn.tx.send(Outbound::Close(Close::Removed(reason))) {
                             tracing::debug!("connection already closed");
                         }
                     }
@@ -1291,11 +1258,7 @@ impl Registry {
         }
         for participant in live.session.participants() {
             if let Some(conn) = inner.conns.remove(&participant.id) {
-                let close = Outbound::Close {
-                    code: 1000,
-                    reason: "session ended".into(),
-                };
-                if !conn.tx.send(close) {
+                if !conn.tx.send(Outbound::Close(Close::SessionEnded)) {
                     tracing::debug!("connection already closed");
                 }
             }
@@ -1394,10 +1357,7 @@ impl Registry {
             .unwrap_or_default()
             .into_values()
         {
-            tx.close_now(
-                CLOSE_ACCOUNT_CHANGED,
-                "your account was changed by an administrator; log in again",
-            );
+            tx.close_now(Close::AccountChanged);
         }
     }
 
@@ -1451,12 +1411,6 @@ pub async fn end_kept_sessions(
     }
     Ok(rows.len())
 }
-
-/// WebSocket close code: the account was disabled or its role changed.
-pub const CLOSE_ACCOUNT_CHANGED: u16 = 4003;
-/// WebSocket close code (RFC 6455 "service restart"): the server is restarting; the
-/// session goes on, come back with the resume token.
-pub const CLOSE_RESTARTING: u16 = 1012;
 
 fn restarting() -> Refusal {
     Refusal::new(

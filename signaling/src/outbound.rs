@@ -18,7 +18,72 @@ pub const MAX_QUEUED_BYTES: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub enum Outbound {
     Message(ServerMessage),
-    Close { code: u16, reason: String },
+    Close(Close),
+}
+
+/// Why the server closes a connection: each has its WebSocket close code and reason
+/// (docs/protocol.md §1 lists them), and only these exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Close {
+    /// 1000: the participant left or was removed (the reason says why, in the protocol's
+    /// words: `left`, `denied`, `connection_lost`, `transferred`, `customer_left`).
+    Removed(tandem_protocol::LeaveReason),
+    /// 1000: the session ended.
+    SessionEnded,
+    /// 1002: the client speaks another protocol version.
+    UnsupportedVersion,
+    /// 1009: a frame over the size limit (the reason gives the sizes).
+    TooLarge(String),
+    /// 1012: the server is restarting; the session goes on, come back with `resume`.
+    Restarting,
+    /// 4001: the same participant was opened in another window.
+    Replaced,
+    /// 4002: no `hello` in time.
+    HelloTimeout,
+    /// 4003: the account was disabled or its role changed.
+    AccountChanged,
+    /// 4004: nothing heard for too long.
+    Idle,
+    /// 4008: far more messages than the rate limits allow.
+    TooManyMessages,
+}
+
+impl Close {
+    pub fn code(&self) -> u16 {
+        match self {
+            Close::Removed(_) | Close::SessionEnded => 1000,
+            Close::UnsupportedVersion => 1002,
+            Close::TooLarge(_) => 1009,
+            Close::Restarting => 1012,
+            Close::Replaced => 4001,
+            Close::HelloTimeout => 4002,
+            Close::AccountChanged => 4003,
+            Close::Idle => 4004,
+            Close::TooManyMessages => 4008,
+        }
+    }
+
+    pub fn reason(&self) -> String {
+        match self {
+            Close::Removed(why) => serde_json::to_value(why)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "removed".into()),
+            Close::SessionEnded => "session ended".into(),
+            Close::UnsupportedVersion => "unsupported protocol version".into(),
+            Close::TooLarge(what) => what.clone(),
+            Close::Restarting => {
+                "the server is restarting; reconnecting to the same session".into()
+            }
+            Close::Replaced => "this session was opened in another window".into(),
+            Close::HelloTimeout => "no hello in time".into(),
+            Close::AccountChanged => {
+                "your account was changed by an administrator; log in again".into()
+            }
+            Close::Idle => "nothing heard for too long".into(),
+            Close::TooManyMessages => "too many messages".into(),
+        }
+    }
 }
 
 /// A frame ready for the socket.
@@ -69,7 +134,10 @@ impl OutboundTx {
     pub fn send(&self, out: Outbound) -> bool {
         let frame = match out {
             Outbound::Message(message) => Frame::Text(encode(&message)),
-            Outbound::Close { code, reason } => Frame::Close { code, reason },
+            Outbound::Close(close) => Frame::Close {
+                code: close.code(),
+                reason: close.reason(),
+            },
         };
         self.push(frame)
     }
@@ -81,11 +149,8 @@ impl OutboundTx {
 
     /// Send a close frame (if the socket still takes one) and end the connection now,
     /// whether or not the client answers.
-    pub fn close_now(&self, code: u16, reason: &str) {
-        self.send(Outbound::Close {
-            code,
-            reason: reason.to_owned(),
-        });
+    pub fn close_now(&self, close: Close) {
+        self.send(Outbound::Close(close));
         self.end();
     }
 

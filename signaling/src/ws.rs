@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::{account_from_headers, same_origin};
 use crate::limits::{ConnectionLimits, Verdict};
 use crate::live::{Refusal, Seat};
-use crate::outbound::{self, Frame, Outbound, OutboundTx};
+use crate::outbound::{self, Close, Frame, Outbound, OutboundTx};
 use crate::store::Account;
 
 /// Frames up to this size are read and refused with a reason; larger ones end the
@@ -124,16 +124,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(100);
 /// How long the writer may take to deliver what was queued before a close.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Close codes the server uses besides 1000 (see docs/protocol.md).
-pub mod close {
-    /// No `hello` in time.
-    pub const HELLO_TIMEOUT: u16 = 4002;
-    /// Nothing arrived for too long.
-    pub const IDLE: u16 = 4004;
-    /// The client sent far more than the rate limits allow.
-    pub const TOO_MANY_MESSAGES: u16 = 4008;
-}
-
 async fn connection(
     socket: WebSocket,
     state: AppState,
@@ -189,12 +179,12 @@ async fn connection(
             frame = stream.next() => frame,
             () = ended.ended() => break false,
             () = &mut hello_deadline, if !conn.said_hello => {
-                conn.close(close::HELLO_TIMEOUT, "no hello in time");
+                conn.close(Close::HelloTimeout);
                 break false;
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() >= IDLE_TIMEOUT {
-                    conn.close(close::IDLE, "nothing heard for too long");
+                    conn.close(Close::Idle);
                     break false;
                 }
                 conn.tx.ping();
@@ -264,12 +254,8 @@ impl Connection {
         });
     }
 
-    fn close(&self, code: u16, reason: impl Into<String>) {
-        let close = Outbound::Close {
-            code,
-            reason: reason.into(),
-        };
-        if !self.tx.send(close) {
+    fn close(&self, close: Close) {
+        if !self.tx.send(Outbound::Close(close)) {
             tracing::debug!("close on a closed connection");
         }
     }
@@ -287,7 +273,7 @@ impl Connection {
                 Err(Flow::Continue)
             }
             Verdict::Close => {
-                self.close(close::TOO_MANY_MESSAGES, "too many messages");
+                self.close(Close::TooManyMessages);
                 Err(Flow::Close)
             }
         }
@@ -319,13 +305,10 @@ impl Connection {
             Ok(message) => message,
             Err(e) if e.code == ErrorCode::MessageTooLarge => {
                 self.error(e.code, e.message.clone(), None);
-                self.close(
-                    1009,
-                    format!(
-                        "message too large: {} bytes, limit {MAX_MESSAGE_BYTES}",
-                        text.len()
-                    ),
-                );
+                self.close(Close::TooLarge(format!(
+                    "message too large: {} bytes, limit {MAX_MESSAGE_BYTES}",
+                    text.len()
+                )));
                 return Flow::Close;
             }
             Err(e) => {
@@ -384,7 +367,7 @@ impl Connection {
                 ),
                 Some("hello"),
             );
-            self.close(1002, "unsupported protocol version");
+            self.close(Close::UnsupportedVersion);
             return Flow::Close;
         }
         self.said_hello = true;

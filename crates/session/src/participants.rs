@@ -137,7 +137,39 @@ impl Session {
         if role == Role::Customer {
             self.activate_if_none(id, out);
         }
+        // R8 as Tandem decides it: any rep of the site may assist, but the primary hears
+        // of it at once, by name and account (the audit log has the join too).
+        if role == Role::Assistant
+            && let Some(primary) = self.primary()
+            && let Some(p) = self.participants.get(&id)
+        {
+            let account = p.rep.as_ref().map_or("", |r| r.account.as_str());
+            let text = format!(
+                "{} ({account}) joined your session as an assistant.",
+                p.name
+            );
+            out.send(primary, ServerMessage::Notice { text });
+        }
         Ok(())
+    }
+
+    /// R4: the sentence for the primary rep when a customer could not join because the
+    /// rep already helps as many customers as the site allows; `None` for any other
+    /// refusal. The join itself was refused, so nothing changed: the runtime delivers it.
+    pub fn join_refused_notice(
+        &self,
+        name: &str,
+        refusal: &SessionError,
+    ) -> Option<(ParticipantId, ServerMessage)> {
+        if !matches!(refusal, SessionError::SessionFull { .. }) {
+            return None;
+        }
+        let text = format!(
+            "{} tried to join but could not: you are already helping as many customers as \
+             this site allows.",
+            name.trim()
+        );
+        Some((self.primary()?, ServerMessage::Notice { text }))
     }
 
     /// Whether every one of the rep's places is taken: the customers admitted here and

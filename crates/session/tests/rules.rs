@@ -1757,7 +1757,7 @@ fn c1_a_customer_in_the_session_without_an_agent_is_given_an_agent_token() {
     let at = |outputs: &[Output], f: &dyn Fn(&Output) -> bool| outputs.iter().position(f);
     let sent_joined = at(
         &joined,
-        &|o| matches!(o, Output::Send { to, message: tandem_protocol::ServerMessage::Joined(_) } if to.0 == 2),
+        &|o| matches!(o, Output::Send { to, message: S::Joined(_) } if to.0 == 2),
     );
     let token = at(&joined, &|o| matches!(o, Output::AgentTokenWanted { .. }));
     assert_eq!(
@@ -1794,7 +1794,7 @@ fn r3_only_a_rep_of_the_session_resends_an_invitation() {
     let mut h = Harness::new();
     h.join(2, "Ann", JoinKind::CustomerByLink).expect("joins");
     h.assistant(3, "Ada");
-    let retry = |language: Option<&str>| tandem_protocol::ClientMessage::RetryInvite {
+    let retry = |language: Option<&str>| C::RetryInvite {
         invite: 7,
         language: language.map(str::to_owned),
     };
@@ -1826,7 +1826,7 @@ fn restarts_a_chat_line_leaves_nothing_new_to_keep_but_a_join_does() {
     h.advance(5_000);
     h.cmd(
         2,
-        tandem_protocol::ClientMessage::Chat {
+        C::Chat {
             text: "hello".into(),
         },
     )
@@ -1835,4 +1835,46 @@ fn restarts_a_chat_line_leaves_nothing_new_to_keep_but_a_join_does() {
     assert!(h.session.same_state(&before), "nothing else did");
     h.join(3, "Bob", JoinKind::CustomerByLink).expect("joins");
     assert!(!h.session.same_state(&before), "a join is kept");
+}
+
+/// R8: the primary rep hears at once, by name and account, of a rep who joins to assist;
+/// R4: of a customer turned away because every place is taken (the refused join changes
+/// nothing; the session only words the notice).
+#[test]
+fn r8_and_r4_the_primary_hears_of_an_assistant_and_of_a_customer_turned_away() {
+    let notices = |messages: Vec<S>| -> Vec<String> {
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                S::Notice { text } => Some(text),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut h = Harness::new();
+    let joined = h
+        .join(3, "Ada Assist", JoinKind::Assistant(rep_info("ada", false)))
+        .expect("assists");
+    assert_eq!(
+        notices(to(&joined, 1)),
+        vec!["Ada Assist (ada) joined your session as an assistant.".to_owned()]
+    );
+    assert!(notices(to(&joined, 3)).is_empty(), "only the primary");
+
+    let full = SessionError::SessionFull { max: 1 };
+    let (primary, notice) = h
+        .session
+        .join_refused_notice("  Cid ", &full)
+        .expect("a notice");
+    assert_eq!(primary, id(1));
+    assert_eq!(
+        notice,
+        S::Notice {
+            text: "Cid tried to join but could not: you are already helping as many \
+                   customers as this site allows."
+                .into()
+        }
+    );
+    let other = SessionError::WaitingRoomFull { max: 1 };
+    assert!(h.session.join_refused_notice("Cid", &other).is_none());
 }
