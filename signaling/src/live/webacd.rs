@@ -1,17 +1,15 @@
 //! WebACD at the server (R10): agents' dashboards and their availability, the sessions
-//! waiting for an agent, and who they are offered to. A session transferred to one agent
-//! is offered to that agent; one transferred to a queue is offered to every available
-//! member, or, for a queue that distributes automatically, to the available member with
-//! the fewest sessions. An offer stays with the agents it was made to: availability
-//! decides who is offered a session, not who may take it. The session itself (who may transfer, the 345-character message,
-//! the sender leaving, the call ending) is `tandem-session`'s.
+//! waiting for an agent, and telling agents of offers. Who a waiting session is offered
+//! to is decided by `tandem_session::Directory` (by account and queue ids); the session
+//! itself (who may transfer, the 345-character message, the sender leaving, the call
+//! ending) is `tandem-session`'s too.
 
 use std::collections::{BTreeMap, HashMap};
 
 use tandem_protocol::{
     ErrorCode, ServerMessage, SessionNumber, TransferTarget, WaitingTransfer, WebacdAgent,
 };
-use tandem_session::{Join, JoinKind, WebacdTransfer};
+use tandem_session::{Join, JoinKind, RouteTarget, WebacdTransfer};
 
 use super::{Inner, Outbound, OutboundTx, Refusal, Registry, Seat, rep_info};
 use crate::store::{Account, Queue};
@@ -26,7 +24,11 @@ pub(super) struct Desk {
 /// A session waiting for an agent.
 pub(super) struct Offer {
     pub(super) from: String,
+    /// As the transfer named it (what dashboards show).
     pub(super) target: TransferTarget,
+    /// The agent or queue it goes to, looked up once when it began to wait; `None` when
+    /// there was none by that name (then it is offered to nobody).
+    route: Option<RouteTarget>,
     pub(super) message: Option<String>,
     /// Accounts it is offered to now.
     to: Vec<i64>,
@@ -35,8 +37,10 @@ pub(super) struct Offer {
 /// The WebACD agents and queues, as the admin set them up.
 #[derive(Default)]
 pub(super) struct Directory {
+    /// For the dashboards' list of agents.
     agents: Vec<Account>,
-    queues: Vec<Queue>,
+    /// For routing.
+    router: tandem_session::Directory,
 }
 
 #[derive(Default)]
@@ -50,13 +54,29 @@ impl Registry {
     /// The admin changed reps or queues: route again with the new directory.
     pub fn set_directory(&self, accounts: Vec<Account>, queues: Vec<Queue>) {
         let mut inner = self.lock();
-        inner.webacd.directory = Directory {
-            agents: accounts
-                .into_iter()
-                .filter(|a| a.is_webacd && !a.disabled)
+        let agents: Vec<Account> = accounts
+            .into_iter()
+            .filter(|a| a.is_webacd && !a.disabled)
+            .collect();
+        let router = tandem_session::Directory {
+            agents: agents
+                .iter()
+                .map(|a| tandem_session::DirectoryAgent {
+                    account: a.id,
+                    username: a.username.clone(),
+                })
                 .collect(),
-            queues,
+            queues: queues
+                .into_iter()
+                .map(|q: Queue| tandem_session::DirectoryQueue {
+                    id: q.id,
+                    name: q.name,
+                    members: q.members,
+                    auto_assign: q.auto_assign,
+                })
+                .collect(),
         };
+        inner.webacd.directory = Directory { agents, router };
         Self::reroute(&mut inner);
     }
 
@@ -97,43 +117,25 @@ impl Registry {
     /// Refuse a transfer to an agent or queue that does not exist, before the session
     /// hears of it.
     pub(super) fn check_target(inner: &Inner, target: &TransferTarget) -> Result<(), Refusal> {
-        let directory = &inner.webacd.directory;
-        match target {
-            TransferTarget::Agent { agent } => {
-                if !directory
-                    .agents
-                    .iter()
-                    .any(|a| a.username.eq_ignore_ascii_case(agent))
-                {
-                    return Err(Refusal::new(
-                        ErrorCode::UnknownTarget,
-                        format!("there is no WebACD agent {agent:?}"),
-                    ));
-                }
-            }
-            TransferTarget::Queue { queue } => {
-                if !directory
-                    .queues
-                    .iter()
-                    .any(|q| q.name.eq_ignore_ascii_case(queue))
-                {
-                    return Err(Refusal::new(
-                        ErrorCode::UnknownTarget,
-                        format!("there is no WebACD queue {queue:?}"),
-                    ));
-                }
-            }
+        if inner.webacd.directory.router.resolve(target).is_some() {
+            return Ok(());
         }
-        Ok(())
+        let what = match target {
+            TransferTarget::Agent { agent } => format!("there is no WebACD agent {agent:?}"),
+            TransferTarget::Queue { queue } => format!("there is no WebACD queue {queue:?}"),
+        };
+        Err(Refusal::new(ErrorCode::UnknownTarget, what))
     }
 
     /// The session asked to be offered (its sender has left it).
     pub(super) fn offer(inner: &mut Inner, number: SessionNumber, transfer: WebacdTransfer) {
+        let route = inner.webacd.directory.router.resolve(&transfer.target);
         inner.webacd.offers.insert(
             number,
             Offer {
                 from: transfer.from_name,
                 target: transfer.target,
+                route,
                 message: transfer.message,
                 to: Vec::new(),
             },
@@ -205,83 +207,14 @@ impl Registry {
             let Some(offer) = inner.webacd.offers.get(&number) else {
                 continue;
             };
-            let to: Vec<i64> = match &offer.target {
-                TransferTarget::Agent { agent } => inner
-                    .webacd
-                    .directory
-                    .agents
-                    .iter()
-                    .filter(|a| a.username.eq_ignore_ascii_case(agent))
-                    .map(|a| a.id)
-                    .collect(),
-                TransferTarget::Queue { queue } => {
-                    let members: Vec<i64> = inner
-                        .webacd
-                        .directory
-                        .queues
-                        .iter()
-                        .find(|q| q.name.eq_ignore_ascii_case(queue))
-                        .map(|q| q.members.clone())
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|m| Self::available(inner, *m))
-                        .collect();
-                    let automatic = inner
-                        .webacd
-                        .directory
-                        .queues
-                        .iter()
-                        .any(|q| q.name.eq_ignore_ascii_case(queue) && q.auto_assign);
-                    if automatic {
-                        // The available member with the fewest sessions (then the lowest id).
-                        members
-                            .iter()
-                            .copied()
-                            .min_by_key(|m| (Self::load(inner, *m), *m))
-                            .into_iter()
-                            .collect()
-                    } else {
-                        members
-                    }
-                }
-            };
-            // An offer stays with the agents it was made to while they are still the target
-            // or in the queue: availability decides who is offered a session, not who may
-            // take it (leaving the dashboard to open the session must not lose it).
-            let Some(before) = inner.webacd.offers.get(&number) else {
-                continue;
-            };
-            let eligible = |account: i64| match &before.target {
-                TransferTarget::Agent { agent } => inner
-                    .webacd
-                    .directory
-                    .agents
-                    .iter()
-                    .any(|a| a.id == account && a.username.eq_ignore_ascii_case(agent)),
-                TransferTarget::Queue { queue } => inner
-                    .webacd
-                    .directory
-                    .queues
-                    .iter()
-                    .any(|q| q.name.eq_ignore_ascii_case(queue) && q.members.contains(&account)),
-            };
-            let kept: Vec<i64> = before.to.iter().copied().filter(|a| eligible(*a)).collect();
-            let automatic = matches!(&before.target, TransferTarget::Queue { queue } if inner
-                .webacd
-                .directory
-                .queues
-                .iter()
-                .any(|q| q.name.eq_ignore_ascii_case(queue) && q.auto_assign));
-            let to: Vec<i64> = if automatic && !kept.is_empty() {
-                kept
-            } else {
-                let mut all = kept;
-                for account in to {
-                    if !all.contains(&account) {
-                        all.push(account);
-                    }
-                }
-                all
+            let to = match offer.route {
+                Some(route) => inner.webacd.directory.router.offer_to(
+                    route,
+                    &offer.to,
+                    |account| Self::available(inner, account),
+                    |account| Self::load(inner, account),
+                ),
+                None => Vec::new(),
             };
             let Some(offer) = inner.webacd.offers.get_mut(&number) else {
                 continue;
@@ -328,16 +261,9 @@ impl Registry {
                 .webacd
                 .offers
                 .iter()
-                .filter(|(_, o)| match &o.target {
-                    TransferTarget::Agent { agent } => {
-                        agent.eq_ignore_ascii_case(&desk.account.username)
-                    }
-                    TransferTarget::Queue { queue } => inner
-                        .webacd
-                        .directory
-                        .queues
-                        .iter()
-                        .any(|q| q.name.eq_ignore_ascii_case(queue) && q.members.contains(&me)),
+                .filter(|(_, o)| {
+                    o.route
+                        .is_some_and(|r| inner.webacd.directory.router.concerns(r, me))
                 })
                 .map(|(number, o)| WaitingTransfer {
                     number: *number,
