@@ -393,6 +393,8 @@ async fn share(
     )
     .await;
     let mut pipeline: Option<Pipeline> = None;
+    // Whether the agent's connection to the server is up (the sharing goes on without it).
+    let mut link = agent.link.clone();
     // The windows offered with the last share question (after "whole screen").
     let mut offered: Vec<tandem_capture::WindowInfo> = Vec::new();
     let mut status = tokio::time::interval(Duration::from_secs(2));
@@ -455,6 +457,11 @@ async fn share(
                             last = report(front, &flow, p, &peers, &input, last);
                         }
                     }
+                    continue;
+                }
+                Ok(()) = link.changed() => {
+                    let up = *link.borrow_and_update();
+                    front.tell(&Text::new(if up { "server-back" } else { "server-lost" }));
                     continue;
                 }
                 _ = tokio::signal::ctrl_c() => flow::Input::Leave,

@@ -35,6 +35,8 @@ pub struct Signal {
     rx: mpsc::UnboundedReceiver<ServerMessage>,
     /// The STUN servers of the welcome, then STUN and TURN from `ice_servers` after a join.
     pub ice_servers: Vec<IceServer>,
+    /// Whether the connection is up: false while it is being reopened after a loss.
+    pub link: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Signal {
@@ -43,7 +45,9 @@ impl Signal {
         let (socket, ice_servers) = open(ws_url, kind).await?;
         let (out_tx, out_rx) = mpsc::unbounded_channel::<ClientMessage>();
         let (in_tx, in_rx) = mpsc::unbounded_channel::<ServerMessage>();
+        let (up, link_rx) = tokio::sync::watch::channel(true);
         let link = Link {
+            up,
             ws_url: ws_url.to_owned(),
             kind,
             outgoing: out_rx,
@@ -56,6 +60,7 @@ impl Signal {
             tx: out_tx,
             rx: in_rx,
             ice_servers,
+            link: link_rx,
         })
     }
 
@@ -122,6 +127,8 @@ enum Ended {
 
 /// The task behind a `Signal`: pumps messages both ways and resumes a lost connection.
 struct Link {
+    /// Told when the connection is lost and when it is back.
+    up: tokio::sync::watch::Sender<bool>,
     ws_url: String,
     kind: ClientKind,
     outgoing: mpsc::UnboundedReceiver<ClientMessage>,
@@ -148,7 +155,7 @@ impl Link {
             let Some(token) = self.token.clone() else {
                 return; // not in a session yet: nothing to come back to
             };
-            eprintln!("tandem-agent: the connection to the server was lost; reconnecting…");
+            self.up.send_replace(false);
             let Some(back) = self.reconnect(&token).await else {
                 eprintln!(
                     "tandem-agent: could not reach the server again within {} s",
@@ -156,6 +163,7 @@ impl Link {
                 );
                 return;
             };
+            self.up.send_replace(true);
             socket = back;
         }
     }
@@ -222,7 +230,6 @@ impl Link {
                 token: token.to_owned(),
             };
             if socket.send(Message::text(encode(&resume))).await.is_ok() {
-                eprintln!("tandem-agent: reconnected; resuming the session");
                 return Some(socket);
             }
         }

@@ -102,7 +102,7 @@ async fn a_session_goes_on_while_the_server_is_killed_and_started_again() -> any
             rep.wait_text("#connection", "Connected").await?;
             bea.wait_text("#connection", "Connected").await?;
             agent
-                .wait_for_within("reconnected; resuming the session", BACK_WITHIN * 3)
+                .wait_for_within("Reconnected to the support server.", BACK_WITHIN * 3)
                 .await?;
             let back = started.elapsed();
             eprintln!("restart: everyone back {back:?} after the new start");

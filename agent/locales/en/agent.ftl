@@ -96,3 +96,7 @@ download-expired = This download has expired. Open the support page in your brow
 no-session = Tandem was started without a session. Open the link your support rep sent you, and download Tandem from that page.
 button-close = Close
 button-open-page = Open the support page
+
+# The agent's connection to the server dropped (a restart, the network) and came back.
+server-lost = Lost the connection to the support server; reconnecting… (sharing goes on)
+server-back = Reconnected to the support server.

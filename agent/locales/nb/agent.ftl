@@ -95,3 +95,7 @@ download-expired = Denne nedlastingen er utløpt. Åpne støttesiden i nettleser
 no-session = Tandem ble startet uten en økt. Åpne lenken fra kontaktpersonen din, og last ned Tandem fra den siden.
 button-close = Lukk
 button-open-page = Åpne støttesiden
+
+# The agent's connection to the server dropped (a restart, the network) and came back.
+server-lost = Mistet forbindelsen til støtteserveren; kobler til igjen … (delingen fortsetter)
+server-back = Koblet til støtteserveren igjen.
