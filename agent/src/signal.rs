@@ -21,9 +21,10 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// How long a lost connection is tried again (the server keeps a place for 30 s by
-/// default; a restart takes a few seconds).
-pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
+/// How long a lost connection is tried again while the server cannot be reached: a
+/// restarted server gives everyone the whole grace period (30 s by default) from its new
+/// start, and one that no longer has the place refuses the resume at once.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
 /// Between two tries.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 

@@ -4,7 +4,11 @@
 import { t } from './i18n.js';
 import { msg } from './protocol.js';
 
-const RETRY_FOR_MS = 30000;
+// While the server cannot be reached at all (a restart, an upgrade, the network), keep
+// trying this long: a restarted server gives everyone the whole grace period from its new
+// start. A server that is up but no longer has our place answers the resume with an
+// error, which ends the retrying at once.
+const RETRY_FOR_MS = 120000;
 
 export class SessionSocket {
   constructor({ client, onMessage, onStatus }) {
