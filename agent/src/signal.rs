@@ -14,7 +14,8 @@ use anyhow::{Context, bail};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tandem_protocol::{
-    ClientKind, ClientMessage, IceServer, PROTOCOL_VERSION, ServerMessage, decode_server, encode,
+    ClientKind, ClientMessage, ErrorCode, IceServer, PROTOCOL_VERSION, ServerMessage,
+    decode_server, encode,
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -194,11 +195,16 @@ impl Link {
                 frame = source.next() => match frame {
                     Some(Ok(Message::Text(text))) => match decode_server(&text) {
                         Ok(ServerMessage::ResumeToken { token }) => self.token = Some(token),
-                        Ok(ServerMessage::Error { request: Some(request), message, .. })
+                        Ok(ServerMessage::Error { request: Some(request), code, message })
                             if request == "resume" =>
                         {
-                            eprintln!("tandem-agent: the session could not be resumed: {message}");
-                            return Ended::Finished;
+                            // The place is gone for good; anything else (a server still
+                            // starting, a limit) is tried again.
+                            if matches!(code, ErrorCode::SessionNotFound | ErrorCode::NotPermitted) {
+                                eprintln!("tandem-agent: the session could not be resumed: {message}");
+                                return Ended::Finished;
+                            }
+                            return Ended::Lost;
                         }
                         Ok(message) => {
                             if self.incoming.send(message).is_err() {

@@ -113,6 +113,26 @@ pub struct AdminLogin {
     pub password: String,
 }
 
+/// Hold the data directory for this process alone: a second server (or `end-sessions`)
+/// on the same directory would rebuild, change or end the live sessions this one runs.
+/// The lock lasts as long as the returned file is open, and goes with the process.
+pub fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("could not create the data directory {}", dir.display()))?;
+    let path = dir.join("tandem.lock");
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("could not open {}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => anyhow::bail!(
+            "another tandem-signaling is using the data directory {} (stop it first)",
+            dir.display()
+        ),
+        Err(e) => Err(std::io::Error::from(e))
+            .with_context(|| format!("could not lock {}", path.display())),
+    }
+}
+
 /// Open the store, create the first admin if there is none, and wire the registry.
 pub async fn build(config: Config) -> anyhow::Result<(AppState, Option<AdminLogin>)> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -125,7 +145,7 @@ pub async fn build(config: Config) -> anyhow::Result<(AppState, Option<AdminLogi
     let store = SqliteStore::open(&path)
         .await
         .with_context(|| format!("could not open the database {}", path.display()))?;
-    let journal = live::SqliteJournal::open(&path)?;
+    let journal = live::SqliteJournal::open(&config.data_dir.join(live::JOURNAL_FILE))?;
     build_with_store(config, Arc::new(store), Some(Arc::new(journal))).await
 }
 
@@ -144,7 +164,17 @@ pub async fn build_with_store(
             record: Box::new(move |op, took| timing.store_call(op, took)),
         }) as Arc<dyn live::Journal>
     });
-    let ended = store.end_unfinished_sessions(clock::now_millis()).await?;
+    let keep: Vec<String> = match &journal {
+        Some(journal) => journal
+            .load()?
+            .into_iter()
+            .map(|(number, _)| number)
+            .collect(),
+        None => Vec::new(),
+    };
+    let ended = store
+        .end_unfinished_sessions(clock::now_millis(), &keep)
+        .await?;
     if ended > 0 {
         tracing::info!("{ended} session(s) were live when the server last stopped; marked ended");
     }

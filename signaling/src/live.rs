@@ -25,6 +25,9 @@ mod webacd;
 
 pub use journal::{Journal, SqliteJournal, Timed};
 
+/// The live-session journal's file in the data directory.
+pub const JOURNAL_FILE: &str = "live.db";
+
 pub use agent_tokens::AGENT_TOKEN_LIFETIME;
 
 use crate::clock;
@@ -146,13 +149,20 @@ struct Beside {
     resume: Vec<(String, ParticipantId)>,
     /// A WebACD transfer waiting for someone to take it (R10).
     offer: Option<StoredOffer>,
+    /// The next id the server would give out: ids stay unique after a restart, even those
+    /// of participants who have left (the audit log names them).
+    next_id: u64,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StoredOffer {
     from: String,
     target: TransferTarget,
+    /// Where it goes, by id, as looked up when it began to wait.
+    route: Option<tandem_session::RouteTarget>,
     message: Option<String>,
+    /// Whom it was offered to.
+    to: Vec<i64>,
 }
 
 const STORED_FORMAT: u32 = 1;
@@ -256,6 +266,9 @@ impl Registry {
         base_url: &str,
     ) -> Result<Started, Refusal> {
         let mut inner = self.lock();
+        if self.is_suspended() {
+            return Err(restarting());
+        }
         if !settings.allow_multiple_sessions {
             let running = inner
                 .sessions
@@ -730,10 +743,11 @@ impl Registry {
 
     /// A session command from a joined connection.
     pub fn command(&self, seat: Seat, message: ClientMessage) -> Result<(), Refusal> {
+        let mut inner = self.lock();
+        // Checked under the lock, as `suspend_all` sets it: nothing slips in between.
         if self.is_suspended() {
             return Err(restarting());
         }
-        let mut inner = self.lock();
         if let ClientMessage::WebacdTransfer { target, .. } = &message {
             Self::check_target(&inner, target)?;
         }
@@ -755,11 +769,11 @@ impl Registry {
     /// The connection ended. `clean`: the client closed it (page closed or navigated away:
     /// leave now, R2); otherwise it was lost and the grace period starts.
     pub fn closed(&self, seat: Seat, conn_id: u64, clean: bool) {
+        let mut inner = self.lock();
         if self.is_suspended() {
             // The server closed it for a restart: the participant keeps their place.
             return;
         }
-        let mut inner = self.lock();
         let current = inner
             .conns
             .get(&seat.participant)
@@ -783,10 +797,10 @@ impl Registry {
     }
 
     fn fire(&self, number: SessionNumber, timer: Timer) {
+        let mut inner = self.lock();
         if self.is_suspended() {
             return;
         }
-        let mut inner = self.lock();
         if let Some(live) = inner.sessions.get_mut(&number) {
             live.timers.remove(&timer);
             live.timer_at.remove(&timer);
@@ -816,8 +830,8 @@ impl Registry {
     /// disk), and every connection is closed with [`Close::Restarting`], which tells
     /// clients to come back with their resume tokens. Nothing changes a session from now on.
     pub fn suspend_all(&self) {
-        self.suspended.store(true, Ordering::Relaxed);
         let inner = self.lock();
+        self.suspended.store(true, Ordering::Relaxed);
         for live in inner.sessions.values() {
             for handle in live.timers.values() {
                 handle.abort();
@@ -890,9 +904,11 @@ impl Registry {
                         timers,
                         resume,
                         offer,
+                        next_id,
                     },
                 ..
             } = stored;
+            highest = highest.max(next_id.saturating_sub(1));
             let number = session.number();
             for p in session.participants() {
                 highest = highest.max(p.id.0);
@@ -914,15 +930,19 @@ impl Registry {
                 resume_tokens.push(hash);
             }
             inner.by_secret.insert(secret.clone(), number);
-            if let Some(offer) = offer {
-                let transfer = tandem_session::WebacdTransfer {
-                    session: number,
-                    from_name: offer.from,
-                    from_account: String::new(),
-                    target: offer.target,
-                    message: offer.message,
-                };
-                Self::offer(&mut inner, number, transfer);
+            // Still waiting for an agent (R10): offered on as before, to the same agents.
+            if let Some(offer) = offer.filter(|_| session.transfer_pending().is_some()) {
+                Self::restore_offer(
+                    &mut inner,
+                    number,
+                    webacd::Offer {
+                        from: offer.from,
+                        target: offer.target,
+                        route: offer.route,
+                        message: offer.message,
+                        to: offer.to,
+                    },
+                );
             }
             inner.sessions.insert(
                 number,
@@ -938,7 +958,14 @@ impl Registry {
                     saved: None,
                 },
             );
+            // Nobody could come back while the server was away: a grace period running then
+            // gets at least its whole length again from now (R2).
+            let grace = inner.sessions[&number].session.config().reconnect_grace_ms;
+            let earliest = clock::now().plus_millis(grace);
             for (timer, at) in timers {
+                let at = match timer {
+                    Timer::Reconnect(_) => at.max(earliest),
+                };
                 self.set_timer(&mut inner, number, timer, at);
             }
             restored.push(number);
@@ -1025,8 +1052,12 @@ impl Registry {
             offer: inner.webacd.offers.get(&number).map(|offer| StoredOffer {
                 from: offer.from.clone(),
                 target: offer.target.clone(),
+                route: offer.route,
                 message: offer.message.clone(),
+                to: offer.to.clone(),
             }),
+            // Not compared for "changed": it moves with every connection.
+            next_id: 0,
         };
         let Ok(beside_text) = serde_json::to_string(&beside) else {
             tracing::error!(session = %number, "could not write down the session");
@@ -1042,7 +1073,10 @@ impl Registry {
         let stored = Stored {
             format: STORED_FORMAT,
             session: live.session.clone(),
-            beside,
+            beside: Beside {
+                next_id: self.next_id.load(Ordering::Relaxed),
+                ..beside
+            },
         };
         let text = match serde_json::to_string(&stored) {
             Ok(text) => text,

@@ -135,6 +135,8 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         tandem_signaling::tls::acceptor(files).context("could not set up HTTPS")?;
     }
     let reset_password = config.admin_password.clone();
+    // Before anything reads the live sessions: they are this process's alone.
+    let _lock = tandem_signaling::lock_data_dir(&config.data_dir)?;
     let (state, mut admin) = tandem_signaling::build(config).await?;
     if cli.reset_admin_password {
         admin = Some(tandem_signaling::reset_admin_password(&state, reset_password).await?);
@@ -269,10 +271,14 @@ async fn end_sessions(flags: Flags) -> ExitCode {
         let config = Config::resolve(flags)?;
         let path = config.data_dir.join("tandem.db");
         anyhow::ensure!(path.is_file(), "there is no database at {}", path.display());
+        let _lock = tandem_signaling::lock_data_dir(&config.data_dir)
+            .context("end-sessions needs the server stopped")?;
         let store = SqliteStore::open(&path)
             .await
             .with_context(|| format!("could not open the database {}", path.display()))?;
-        let journal = tandem_signaling::live::SqliteJournal::open(&path)?;
+        let journal = tandem_signaling::live::SqliteJournal::open(
+            &config.data_dir.join(tandem_signaling::live::JOURNAL_FILE),
+        )?;
         tandem_signaling::live::end_kept_sessions(&store, &journal).await
     };
     match end.await {

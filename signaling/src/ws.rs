@@ -427,7 +427,9 @@ impl Connection {
                 registry.assist(conn, &account, number)?
             }
             ClientMessage::Resume { token } => {
-                self.state.limits.join_with_secret(self.ip)?;
+                // Not counted against the address's joins: a resume token has 256 bits
+                // and works once, and after a restart everyone behind one office
+                // address resumes at the same moment.
                 registry.resume(conn, &token, self.account.as_ref())?
             }
             ClientMessage::AcceptTransfer { number } => {

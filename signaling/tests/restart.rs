@@ -24,7 +24,12 @@ struct Process {
 
 impl Process {
     async fn start(dir: &Path, port: u16) -> Process {
+        Self::start_with(dir, port, &[]).await
+    }
+
+    async fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Process {
         let child = Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
+            .args(extra)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--no-embedded-turn", "--admin-password", ADMIN_PASSWORD])
             .args(["--metrics-token", "metrics-token"])
@@ -364,6 +369,18 @@ async fn sigterm_keeps_sessions_and_end_sessions_ends_them_for_good() {
     let mut first = Process::start(dir.path(), port).await;
     let mut scene = scene(&first).await;
 
+    // The admin's command refuses to touch a running server's sessions.
+    let output = Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
+        .arg("end-sessions")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("TANDEM_CONFIG")
+        .output()
+        .expect("end-sessions");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("another tandem-signaling is using"), "{said}");
+
     // SIGTERM, as a service manager stops it for an upgrade: every client is told the
     // server restarts (1012) and nobody leaves the session.
     first.signal("TERM");
@@ -437,4 +454,40 @@ async fn an_admin_ends_every_live_session_of_a_running_server() {
         .post("/api/admin/sessions/end-all", json!({"confirm": true}))
         .await;
     assert_eq!(refused.status(), 403);
+}
+
+/// R2 across a restart: Ann's connection dropped just before the server died, and her
+/// grace period ran out while it was away. Nobody could come back then, so she gets the
+/// whole grace period again from the new start, and comes back.
+#[tokio::test]
+async fn someone_away_when_the_server_died_gets_the_whole_grace_after_the_restart() {
+    const GRACE_SECS: u64 = 5;
+    let grace = ["--reconnect-grace", "5"];
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let mut first = Process::start_with(dir.path(), port, &grace).await;
+    let mut scene = scene(&first).await;
+    let Person { ws, token, id } = scene.ann;
+    ws.drop_connection();
+    scene
+        .rep
+        .until("Ann's connection is lost", |m| {
+            m["type"] == "participant_updated"
+                && m["participant"]["id"] == id
+                && m["participant"]["connected"] == false
+        })
+        .await;
+    let lost = tokio::time::Instant::now();
+    first.signal("KILL");
+    first.ended().await;
+    // Her grace period runs out while the server is away.
+    tokio::time::sleep_until(lost + Duration::from_secs(GRACE_SECS + 1)).await;
+    let second = Process::start_with(dir.path(), port, &grace).await;
+    let mut ann = Person {
+        ws: ws_at(&second.addr(), None).await,
+        token,
+        id,
+    };
+    let joined = ann.resume(&second.addr(), None, "customer").await;
+    assert_eq!(joined["role"], "customer");
 }

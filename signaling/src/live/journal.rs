@@ -6,9 +6,11 @@
 //! and before any of that event's effects go out: whatever a participant has seen is on
 //! disk. It goes when the session ends. At start, every row is a session to rebuild.
 //!
-//! The rows live in the server's SQLite file (`live_sessions`, created by the store's
-//! migrations), written through a connection of their own: sqlx is async, and a save must
-//! finish before the lock is let go.
+//! The rows live in a SQLite file of their own (`live.db` in the data directory, table
+//! `live_sessions`), with this one connection as its only writer: a save must finish
+//! before the registry's lock is let go, so it must never wait for the store's (async)
+//! writer. Keeping it out of `tandem.db` also keeps the live sessions' join secrets out
+//! of that file's backups.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -51,15 +53,23 @@ impl std::fmt::Debug for SqliteJournal {
 }
 
 impl SqliteJournal {
-    /// Open the database the store has already created and migrated.
+    /// Open (or create) the journal file.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let conn = rusqlite::Connection::open(path)
             .with_context(|| format!("could not open {} for live sessions", path.display()))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS live_sessions (
+                 number   TEXT PRIMARY KEY,
+                 state    TEXT NOT NULL,
+                 saved_at INTEGER NOT NULL
+             )",
+        )
+        .with_context(|| format!("could not set up {}", path.display()))?;
         // WAL as the store uses it; NORMAL syncs at checkpoints, so a save survives the
         // process being killed (the OS has it), not a power cut.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // The store's own connection may be writing; wait for it rather than fail.
+        // Only `end-sessions` on a stopped server ever writes beside it.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Self {
             conn: Mutex::new(conn),

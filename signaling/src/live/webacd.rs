@@ -28,10 +28,10 @@ pub(super) struct Offer {
     pub(super) target: TransferTarget,
     /// The agent or queue it goes to, looked up once when it began to wait; `None` when
     /// there was none by that name (then it is offered to nobody).
-    route: Option<RouteTarget>,
+    pub(super) route: Option<RouteTarget>,
     pub(super) message: Option<String>,
     /// Accounts it is offered to now.
-    to: Vec<i64>,
+    pub(super) to: Vec<i64>,
 }
 
 /// The WebACD agents and queues, as the admin set them up.
@@ -143,6 +143,12 @@ impl Registry {
         Self::reroute(inner);
     }
 
+    /// A waiting session rebuilt after a restart: offered on to the same agents.
+    pub(super) fn restore_offer(inner: &mut Inner, number: SessionNumber, offer: Offer) {
+        inner.webacd.offers.insert(number, offer);
+        Self::reroute(inner);
+    }
+
     /// The session ended or was taken: it waits no more.
     pub(super) fn withdraw(inner: &mut Inner, number: SessionNumber) {
         if inner.webacd.offers.remove(&number).is_some() {
@@ -179,6 +185,8 @@ impl Registry {
         };
         let seat = self.join(&mut inner, number, join, conn, Some(account))?;
         Self::withdraw(&mut inner, number);
+        // On disk without the offer, or a restart would offer a taken session again.
+        self.persist(&mut inner, number);
         Ok(seat)
     }
 

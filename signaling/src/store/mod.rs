@@ -176,8 +176,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn session_started(&self, number: &str, at: i64, by: i64) -> StoreResult<()>;
     async fn session_ended(&self, number: &str, reason: &str, at: i64) -> StoreResult<()>;
-    /// Sessions that were live when the server stopped cannot come back: mark them ended.
-    async fn end_unfinished_sessions(&self, at: i64) -> StoreResult<u64>;
+    /// Sessions that were live when the server stopped and are not in `keep` (the ones
+    /// the live-session journal carries on) cannot come back: mark them ended.
+    async fn end_unfinished_sessions(&self, at: i64, keep: &[String]) -> StoreResult<u64>;
 
     async fn smtp_settings(&self) -> StoreResult<Option<SmtpSettings>>;
     async fn save_smtp_settings(&self, settings: Option<&SmtpSettings>) -> StoreResult<()>;

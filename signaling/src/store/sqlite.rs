@@ -534,15 +534,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn end_unfinished_sessions(&self, at: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE sessions SET ended_at = ?, end_reason = 'server_restarted' \
-             WHERE ended_at IS NULL AND number NOT IN (SELECT number FROM live_sessions)",
-        )
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+    async fn end_unfinished_sessions(&self, at: i64, keep: &[String]) -> StoreResult<u64> {
+        let unfinished: Vec<String> =
+            sqlx::query_scalar("SELECT number FROM sessions WHERE ended_at IS NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut ended = 0;
+        for number in unfinished.iter().filter(|n| !keep.contains(n)) {
+            ended += sqlx::query(
+                "UPDATE sessions SET ended_at = ?, end_reason = 'server_restarted' \
+                 WHERE number = ? AND ended_at IS NULL",
+            )
+            .bind(at)
+            .bind(number)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(ended)
     }
 
     async fn smtp_settings(&self) -> StoreResult<Option<SmtpSettings>> {

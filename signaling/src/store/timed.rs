@@ -146,10 +146,10 @@ impl Store for TimedStore {
         .await
     }
 
-    async fn end_unfinished_sessions(&self, at: i64) -> StoreResult<u64> {
+    async fn end_unfinished_sessions(&self, at: i64, keep: &[String]) -> StoreResult<u64> {
         self.timed(
             "end_unfinished_sessions",
-            self.inner.end_unfinished_sessions(at),
+            self.inner.end_unfinished_sessions(at, keep),
         )
         .await
     }

@@ -47,7 +47,14 @@ export class SessionSocket {
         case 'joined': case 'waiting': this.lostAt = null; this.onStatus('connected'); break;
         case 'session_ended': case 'denied': this.finished = true; this.onStatus('ended'); break;
         case 'error':
-          if (message.request === 'resume') { this.finished = true; this.onStatus('gone'); }
+          // The place is gone for good; anything else (a server still starting) is retried.
+          if (message.request === 'resume') {
+            if (message.code === 'session_not_found' || message.code === 'not_permitted') {
+              this.finished = true; this.onStatus('gone');
+            } else {
+              ws.close(4000, 'retrying the resume'); // onclose tries again
+            }
+          }
           break;
       }
       this.onMessage(message);
