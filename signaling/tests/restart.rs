@@ -106,6 +106,20 @@ struct Person {
 }
 
 impl Person {
+    /// A new connection that says hello as `kind`, sends `first`, and is `joined`.
+    async fn join(addr: &str, http: Option<&Http>, kind: &str, first: Value) -> Person {
+        let mut ws = ws_at(addr, http).await;
+        ws.hello(kind).await;
+        ws.send(first).await;
+        let mut person = Person {
+            ws,
+            token: String::new(),
+            id: 0,
+        };
+        person.id = person.expect("joined").await["you"].as_u64().expect("id");
+        person
+    }
+
     /// Read until `wanted`, keeping the newest resume token seen on the way.
     async fn until(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         let found = tokio::time::timeout(DEADLINE, async {
@@ -162,42 +176,31 @@ async fn scene(process: &Process) -> Scene {
     let rep_http = create_rep(&base, "rita", false).await;
     let (number, secret) = rep_http.start_session().await;
 
-    let mut ws = ws_at(&addr, Some(&rep_http)).await;
-    ws.hello("console").await;
-    ws.send(json!({"type": "open_session", "number": number}))
-        .await;
-    let mut rep = Person {
-        ws,
-        token: String::new(),
-        id: 0,
-    };
-    rep.id = rep.expect("joined").await["you"].as_u64().expect("id");
-
-    let mut ws = ws_at(&addr, None).await;
-    ws.hello("customer").await;
-    ws.send(json!({"type": "join_by_link", "secret": secret, "name": "Ann"}))
-        .await;
-    let mut ann = Person {
-        ws,
-        token: String::new(),
-        id: 0,
-    };
-    ann.id = ann.expect("joined").await["you"].as_u64().expect("id");
+    let mut rep = Person::join(
+        &addr,
+        Some(&rep_http),
+        "console",
+        json!({"type": "open_session", "number": number}),
+    )
+    .await;
+    let mut ann = Person::join(
+        &addr,
+        None,
+        "customer",
+        json!({"type": "join_by_link", "secret": secret, "name": "Ann"}),
+    )
+    .await;
     let agent_token = ann.expect("agent_token").await["token"]
         .as_str()
         .expect("token")
         .to_owned();
-
-    let mut ws = ws_at(&addr, None).await;
-    ws.hello("agent").await;
-    ws.send(json!({"type": "attach_agent", "token": agent_token}))
-        .await;
-    let mut agent = Person {
-        ws,
-        token: String::new(),
-        id: 0,
-    };
-    agent.id = agent.expect("joined").await["you"].as_u64().expect("id");
+    let mut agent = Person::join(
+        &addr,
+        None,
+        "agent",
+        json!({"type": "attach_agent", "token": agent_token}),
+    )
+    .await;
     agent
         .ws
         .send(json!({"type": "start_share", "source": {"kind": "desktop"}}))
