@@ -56,6 +56,7 @@ impl Signal {
             incoming: in_tx,
             token: None,
             unsent: None,
+            resuming: false,
         };
         tokio::spawn(link.run(socket));
         Ok(Signal {
@@ -139,6 +140,8 @@ struct Link {
     token: Option<String>,
     /// A message whose send failed as the connection went: sent first after the resume.
     unsent: Option<ClientMessage>,
+    /// A resume was sent and not answered yet.
+    resuming: bool,
 }
 
 impl Link {
@@ -165,7 +168,8 @@ impl Link {
                 );
                 return;
             };
-            self.up.send_replace(true);
+            // Up again once the server answers the resume with a new token (`pump`).
+            self.resuming = true;
             socket = back;
         }
     }
@@ -194,7 +198,12 @@ impl Link {
                 }
                 frame = source.next() => match frame {
                     Some(Ok(Message::Text(text))) => match decode_server(&text) {
-                        Ok(ServerMessage::ResumeToken { token }) => self.token = Some(token),
+                        Ok(ServerMessage::ResumeToken { token }) => {
+                            self.token = Some(token);
+                            if std::mem::take(&mut self.resuming) {
+                                self.up.send_replace(true);
+                            }
+                        }
                         Ok(ServerMessage::Error { request: Some(request), code, message })
                             if request == "resume" =>
                         {
