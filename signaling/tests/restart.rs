@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{ADMIN_PASSWORD, Http, Ws, create_rep, ws_at};
+use common::{ADMIN_PASSWORD, Http, Ws, create_rep, run_signaling, ws_at};
 use serde_json::{Value, json};
 
 /// A generous deadline for a loaded machine.
@@ -88,6 +88,11 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `tandem-signaling end-sessions` on this data directory: its exit code and output.
+async fn end_sessions(dir: &Path) -> (Option<i32>, String) {
+    run_signaling(vec!["end-sessions".into(), "--data-dir".into(), dir.into()]).await
 }
 
 fn free_port() -> u16 {
@@ -373,15 +378,8 @@ async fn sigterm_keeps_sessions_and_end_sessions_ends_them_for_good() {
     let mut scene = scene(&first).await;
 
     // The admin's command refuses to touch a running server's sessions.
-    let output = Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
-        .arg("end-sessions")
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("TANDEM_CONFIG")
-        .output()
-        .expect("end-sessions");
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{said}");
+    let (code, said) = end_sessions(dir.path()).await;
+    assert_ne!(code, Some(0), "{said}");
     assert!(said.contains("another tandem-signaling is using"), "{said}");
 
     // SIGTERM, as a service manager stops it for an upgrade: every client is told the
@@ -401,15 +399,8 @@ async fn sigterm_keeps_sessions_and_end_sessions_ends_them_for_good() {
     // The admin's command ends it for good: the session ends, with its audit record,
     // and nobody can come back.
     drop(second);
-    let output = Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
-        .arg("end-sessions")
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("TANDEM_CONFIG")
-        .output()
-        .expect("end-sessions");
-    let said = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{said}");
+    let (code, said) = end_sessions(dir.path()).await;
+    assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("Ended 1 live session"), "{said}");
     let third = Process::start(dir.path(), port).await;
     let mut ws = ws_at(&third.addr(), None).await;
