@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use tandem_capture::{CaptureError, Capturer, Source, WindowInfo};
+use tandem_capture::{CaptureError, Capturer, MonitorInfo, Source, WindowInfo};
 use tandem_input::{InjectError, Injector, Surface};
 
 /// An injector and the locator of the shared surface it injects into.
@@ -17,6 +17,8 @@ pub trait Backend: Send + Sync {
     fn describe(&self) -> String;
     /// The windows the customer can choose to share.
     fn windows(&self) -> Result<Vec<WindowInfo>, CaptureError>;
+    /// The monitors the customer can choose to share, the primary first.
+    fn monitors(&self) -> Result<Vec<MonitorInfo>, CaptureError>;
     /// A capturer for `source`, made on the thread that will use it.
     fn capturer(&self, source: Source) -> Result<Box<dyn Capturer>, CaptureError>;
     /// An injector and the shared surface's locator, made on the input thread.
@@ -49,7 +51,9 @@ pub fn choose(display: Option<String>) -> anyhow::Result<Arc<dyn Backend>> {
 
 #[cfg(all(unix, not(target_os = "macos")))]
 mod x11 {
-    use tandem_capture::{CaptureError, Capturer, Locator, Source, WindowInfo, X11Capturer};
+    use tandem_capture::{
+        CaptureError, Capturer, Locator, MonitorInfo, Source, WindowInfo, X11Capturer,
+    };
     use tandem_input::{EnigoInjector, InjectError, Surface};
 
     /// An X display: XShm/Composite/Damage capture, XTEST input.
@@ -74,6 +78,10 @@ mod x11 {
             tandem_capture::windows(self.display.as_deref())
         }
 
+        fn monitors(&self) -> Result<Vec<MonitorInfo>, CaptureError> {
+            tandem_capture::monitors(self.display.as_deref())
+        }
+
         fn capturer(&self, source: Source) -> Result<Box<dyn Capturer>, CaptureError> {
             Ok(Box::new(X11Capturer::new(self.display.as_deref(), source)?))
         }
@@ -90,7 +98,7 @@ mod x11 {
 #[cfg(windows)]
 mod windows {
     use tandem_capture::win::{self, Locator};
-    use tandem_capture::{CaptureError, Capturer, Source, WindowInfo};
+    use tandem_capture::{CaptureError, Capturer, MonitorInfo, Source, WindowInfo};
     use tandem_input::{EnigoInjector, InjectError, Surface};
 
     /// The Windows desktop: Desktop Duplication or GDI capture, `SendInput`.
@@ -111,6 +119,10 @@ mod windows {
 
         fn windows(&self) -> Result<Vec<WindowInfo>, CaptureError> {
             win::windows()
+        }
+
+        fn monitors(&self) -> Result<Vec<MonitorInfo>, CaptureError> {
+            win::monitors()
         }
 
         fn capturer(&self, source: Source) -> Result<Box<dyn Capturer>, CaptureError> {

@@ -33,8 +33,8 @@ pub enum Input {
     /// The customer's answer to the question last asked.
     Answer(bool),
     /// Before a yes to [`Question::Share`]: what the customer chose to share instead of
-    /// what the agent was started with (a window by title, or `None`: the whole screen).
-    ShareWhat(Option<String>),
+    /// what the agent was started with.
+    ShareWhat(Shared),
     /// Capture started, or why it could not.
     CaptureStarted(Result<(), String>),
     /// Input injection opened, or why it could not.
@@ -83,6 +83,16 @@ pub enum Effect {
     End(Result<(), String>),
 }
 
+/// What the customer shares, as the session is told and the customer reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shared {
+    Desktop,
+    /// One monitor, by the system's name for it.
+    Monitor(String),
+    /// One window, by its title.
+    Window(String),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Capture {
     Off,
@@ -114,7 +124,9 @@ pub struct Agent {
 impl Agent {
     /// An agent that will share `window` (a title), or the whole screen.
     pub fn new(window: Option<&str>) -> Self {
-        let (what, source) = Self::source_of(window);
+        let (what, source) = Self::source_of(
+            window.map_or(Shared::Desktop, |title| Shared::Window(title.to_owned())),
+        );
         Self {
             what,
             source,
@@ -132,14 +144,16 @@ impl Agent {
         }
     }
 
-    fn source_of(window: Option<&str>) -> (Text, ShareSource) {
-        match window {
-            None => (Text::new("what-desktop"), ShareSource::Desktop),
-            Some(title) => (
-                Text::new("what-window").arg("title", title),
-                ShareSource::Window {
-                    title: title.to_owned(),
-                },
+    fn source_of(shared: Shared) -> (Text, ShareSource) {
+        match shared {
+            Shared::Desktop => (Text::new("what-desktop"), ShareSource::Desktop),
+            Shared::Monitor(name) => (
+                Text::new("what-monitor").arg("name", name.as_str()),
+                ShareSource::Monitor { name },
+            ),
+            Shared::Window(title) => (
+                Text::new("what-window").arg("title", title.as_str()),
+                ShareSource::Window { title },
             ),
         }
     }
@@ -185,9 +199,9 @@ impl Agent {
         match input {
             Input::Server(message) => self.server(message),
             Input::Answer(yes) => self.answer(yes),
-            Input::ShareWhat(window) => {
+            Input::ShareWhat(shared) => {
                 if self.asking == Some(Question::Share) {
-                    (self.what, self.source) = Self::source_of(window.as_deref());
+                    (self.what, self.source) = Self::source_of(shared);
                 }
             }
             Input::CaptureStarted(Ok(())) if self.capture == Capture::Starting => {
@@ -632,7 +646,7 @@ mod tests {
         let mut agent = Agent::new(None);
         server(&mut agent, joined(Some(ANN)));
         // Only while the share question is open does a choice count.
-        agent.handle(Input::ShareWhat(Some("Invoice".into())));
+        agent.handle(Input::ShareWhat(Shared::Window("Invoice".into())));
         assert_eq!(
             agent.handle(Input::Answer(true)),
             vec![Effect::StartCapture]
@@ -649,7 +663,7 @@ mod tests {
         assert!(told(&effects).starts_with("Sharing the window \"Invoice\"."));
 
         let mut agent = Agent::new(None);
-        agent.handle(Input::ShareWhat(Some("Too early".into())));
+        agent.handle(Input::ShareWhat(Shared::Window("Too early".into())));
         server(&mut agent, joined(Some(ANN)));
         agent.handle(Input::Answer(true));
         let effects = agent.handle(Input::CaptureStarted(Ok(())));
@@ -659,6 +673,24 @@ mod tests {
                 source: ShareSource::Desktop
             }]
         );
+    }
+
+    #[test]
+    fn c1_the_customer_may_choose_one_monitor_instead_when_asked() {
+        let mut agent = Agent::new(None);
+        server(&mut agent, joined(Some(ANN)));
+        agent.handle(Input::ShareWhat(Shared::Monitor("DP-2".into())));
+        agent.handle(Input::Answer(true));
+        let effects = agent.handle(Input::CaptureStarted(Ok(())));
+        assert_eq!(
+            sent(&effects),
+            [&ClientMessage::StartShare {
+                source: ShareSource::Monitor {
+                    name: "DP-2".into()
+                }
+            }]
+        );
+        assert!(told(&effects).starts_with("Sharing the monitor DP-2."));
     }
 
     #[test]

@@ -395,8 +395,9 @@ async fn share(
     let mut pipeline: Option<Pipeline> = None;
     // Whether the agent's connection to the server is up (the sharing goes on without it).
     let mut link = agent.link.clone();
-    // The windows offered with the last share question (after "whole screen").
-    let mut offered: Vec<tandem_capture::WindowInfo> = Vec::new();
+    // The monitors and windows offered with the last share question (after "whole
+    // screen").
+    let mut offered: Vec<Offer> = Vec::new();
     let mut status = tokio::time::interval(Duration::from_secs(2));
     // The encoder's rate follows the viewers' paths this often.
     let mut pace = tokio::time::interval(Duration::from_millis(250));
@@ -422,10 +423,14 @@ async fn share(
                             && let Some(choice) = choice
                             && target.window.is_none()
                         {
-                            // 0 is the whole screen, then the windows offered.
-                            let window = choice.checked_sub(1).and_then(|i| offered.get(i));
-                            source = window.map_or(Source::Desktop, |w| Source::Window(w.id));
-                            inputs.push_back(flow::Input::ShareWhat(window.map(|w| w.title.clone())));
+                            // 0 is the whole screen, then what was offered.
+                            let chosen = choice.checked_sub(1).and_then(|i| offered.get(i));
+                            let (chosen, shared) = chosen.map_or(
+                                (Source::Desktop, flow::Shared::Desktop),
+                                Offer::source,
+                            );
+                            source = chosen;
+                            inputs.push_back(flow::Input::ShareWhat(shared));
                         }
                         flow::Input::Answer(yes)
                     }
@@ -487,13 +492,9 @@ async fn share(
                             && target.window.is_none()
                             && front.is_window()
                         {
-                            offered = shareable_windows(backend.as_ref());
+                            offered = offers(backend.as_ref());
                             std::iter::once(front.say(&Text::new("source-desktop")))
-                                .chain(offered.iter().map(|w| {
-                                    front.say(
-                                        &Text::new("source-window").arg("title", w.title.as_str()),
-                                    )
-                                }))
+                                .chain(offered.iter().map(|o| front.say(&o.text())))
                                 .collect()
                         } else {
                             Vec::new()
@@ -590,16 +591,56 @@ async fn share(
     }
 }
 
-/// The windows the customer may choose to share: titled ones, not the agent's own.
-fn shareable_windows(backend: &dyn backend::Backend) -> Vec<tandem_capture::WindowInfo> {
-    let mut windows: Vec<_> = backend
+/// What the customer may choose to share besides the whole screen.
+enum Offer {
+    Monitor(tandem_capture::MonitorInfo),
+    Window(tandem_capture::WindowInfo),
+}
+
+impl Offer {
+    /// How the choice reads in the list.
+    fn text(&self) -> Text {
+        match self {
+            Offer::Monitor(m) => Text::new("source-monitor")
+                .arg("name", m.name.as_str())
+                .arg("width", m.area.width.to_string())
+                .arg("height", m.area.height.to_string()),
+            Offer::Window(w) => Text::new("source-window").arg("title", w.title.as_str()),
+        }
+    }
+
+    /// What capture takes, and what the session is told.
+    fn source(&self) -> (Source, flow::Shared) {
+        match self {
+            Offer::Monitor(m) => (
+                Source::Monitor(m.area),
+                flow::Shared::Monitor(m.name.clone()),
+            ),
+            Offer::Window(w) => (Source::Window(w.id), flow::Shared::Window(w.title.clone())),
+        }
+    }
+}
+
+/// The monitors (when there are several: one is the whole screen) and the titled windows,
+/// not the agent's own.
+fn offers(backend: &dyn backend::Backend) -> Vec<Offer> {
+    let monitors = backend.monitors().unwrap_or_default();
+    let monitors = if monitors.len() > 1 {
+        monitors
+    } else {
+        Vec::new()
+    };
+    let windows = backend
         .windows()
         .unwrap_or_default()
         .into_iter()
         .filter(|w| !w.title.trim().is_empty() && w.title != "Tandem")
-        .collect();
-    windows.truncate(40);
-    windows
+        .take(40);
+    monitors
+        .into_iter()
+        .map(Offer::Monitor)
+        .chain(windows.map(Offer::Window))
+        .collect()
 }
 
 /// The customer closed the console window the agent runs in (Windows): leave properly,

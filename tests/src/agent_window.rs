@@ -4,6 +4,7 @@
 //! display with ImageMagick's `import`.
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -117,6 +118,70 @@ pub fn click(display: &str, (x, y): (i32, i32)) -> anyhow::Result<()> {
             "1",
         ],
     )
+}
+
+/// What the server offers for download: the agent without its debug info (a debug build is
+/// half a gigabyte; a customer gets a release build), written into `dir`.
+pub fn offered_agent(dir: &Path) -> anyhow::Result<PathBuf> {
+    let offered = dir.join("offered-agent");
+    let status = std::process::Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(crate::agent_binary()?)
+        .arg(&offered)
+        .status()
+        .context("could not run objcopy (binutils)")?;
+    anyhow::ensure!(status.success(), "objcopy failed: {status}");
+    Ok(offered)
+}
+
+/// Download the agent as the customer's browser would: the join page's link.
+pub async fn download_from_join_page(
+    customer: &crate::Browser,
+    base: &str,
+    download_dir: &Path,
+) -> anyhow::Result<PathBuf> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let href = loop {
+        let href = customer
+            .client
+            .execute(
+                "const a = document.querySelector('#agent-download');
+                 return a ? a.getAttribute('href') : null;",
+                vec![],
+            )
+            .await?;
+        if let Some(href) = href.as_str().filter(|h| h.contains("agt_")) {
+            break href.to_owned();
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the join page never offered a download carrying the session: {href}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let url = if href.starts_with("http") {
+        href
+    } else {
+        format!("{base}{href}")
+    };
+    let response = reqwest::get(&url).await?.error_for_status()?;
+    let name = response
+        .headers()
+        .get(reqwest::header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("filename=\"").nth(1))
+        .and_then(|v| v.split('"').next())
+        .context("the download has no file name")?
+        .to_owned();
+    anyhow::ensure!(
+        !name.contains('/') && name.starts_with("tandem"),
+        "unexpected file name {name:?}"
+    );
+    let file = download_dir.join(&name);
+    std::fs::write(&file, response.bytes().await?)?;
+    // What the Linux page tells the customer to do: make it executable.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))?;
+    Ok(file)
 }
 
 /// A photograph of the whole display, `<dir>/<name>.png`.

@@ -11,14 +11,11 @@
 //! `tandem_input`'s gate: the session's rules never ask while someone holds control.)
 //! Photographs of every window state: target/e2e-artifacts/customer-window/.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use serde_json::json;
 use tandem_tests::agent_window::{self, Placement};
-use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, Server};
+use tandem_tests::{AgentProcess, Chromedriver, PatternDisplay, Server};
 
 const SCREEN: (u16, u16) = (1024, 768);
 
@@ -49,73 +46,14 @@ async fn dropped_more_than(agent: &AgentProcess, before: u64) -> anyhow::Result<
     }
 }
 
-/// Download the agent as the customer's browser would: the join page's link.
-async fn download_from_join_page(
-    customer: &Browser,
-    base: &str,
-    download_dir: &std::path::Path,
-) -> anyhow::Result<PathBuf> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let href = loop {
-        let href = customer
-            .client
-            .execute(
-                "const a = document.querySelector('#agent-download');
-                 return a ? a.getAttribute('href') : null;",
-                vec![],
-            )
-            .await?;
-        if let Some(href) = href.as_str().filter(|h| h.contains("agt_")) {
-            break href.to_owned();
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the join page never offered a download carrying the session: {href}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let url = if href.starts_with("http") {
-        href
-    } else {
-        format!("{base}{href}")
-    };
-    let response = reqwest::get(&url).await?.error_for_status()?;
-    let name = response
-        .headers()
-        .get(reqwest::header::CONTENT_DISPOSITION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split("filename=\"").nth(1))
-        .and_then(|v| v.split('"').next())
-        .context("the download has no file name")?
-        .to_owned();
-    anyhow::ensure!(
-        !name.contains('/') && name.starts_with("tandem"),
-        "unexpected file name {name:?}"
-    );
-    let file = download_dir.join(&name);
-    std::fs::write(&file, response.bytes().await?)?;
-    // What the Linux page tells the customer to do: make it executable.
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))?;
-    Ok(file)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
 -> anyhow::Result<()> {
     const MAGENTA: u32 = 0xff00ff;
     let screen = PatternDisplay::start(SCREEN.0, SCREEN.1)?;
     screen.window(MAGENTA, 560, 420, 200, 160, "Invoice 2026-11")?;
-    // What the server offers for download: the agent without its debug info (a debug
-    // build is half a gigabyte; a customer gets a release build).
     let downloads = tempfile::tempdir()?;
-    let offered = downloads.path().join("offered-agent");
-    let status = std::process::Command::new("objcopy")
-        .arg("--strip-debug")
-        .arg(tandem_tests::agent_binary()?)
-        .arg(&offered)
-        .status()
-        .context("could not run objcopy (binutils)")?;
-    anyhow::ensure!(status.success(), "objcopy failed: {status}");
+    let offered = agent_window::offered_agent(downloads.path())?;
     let server = Server::start_with(|config| config.agent_binary = Some(offered)).await?;
     server
         .create_rep("rita", "Rita Rep", "rita-password")
@@ -134,7 +72,7 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     ann.screenshot("01-join-page").await?;
 
     // Downloaded and started with no arguments, as a double-click does.
-    let file = download_from_join_page(&ann, &server.base, downloads.path()).await?;
+    let file = agent_window::download_from_join_page(&ann, &server.base, downloads.path()).await?;
     eprintln!("downloaded {}", file.display());
     let mut command = tokio::process::Command::new(&file);
     command

@@ -6,6 +6,7 @@
 
 what-desktop = your whole screen
 what-window = the window "{ $title }"
+what-monitor = the monitor { $name }
 rep-unknown = the support rep
 viewer-unknown = viewer { $id }
 
@@ -32,6 +33,7 @@ cannot-control = { $name } cannot control your computer.
 choose-source = Share:
 source-desktop = Whole screen
 source-window = Window: { $title }
+source-monitor = Monitor: { $name } ({ $width } × { $height })
 prompt-yes-no = [y/N]
 button-share = Share
 button-allow = Allow

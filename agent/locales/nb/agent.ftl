@@ -5,6 +5,7 @@
 
 what-desktop = hele skjermen din
 what-window = vinduet «{ $title }»
+what-monitor = skjermen { $name }
 rep-unknown = kundestøtten
 viewer-unknown = seer { $id }
 
@@ -31,6 +32,7 @@ cannot-control = { $name } kan ikke styre datamaskinen din.
 choose-source = Del:
 source-desktop = Hele skjermen
 source-window = Vindu: { $title }
+source-monitor = Skjerm: { $name } ({ $width } × { $height })
 prompt-yes-no = [j/N]
 button-share = Del
 button-allow = Tillat

@@ -27,7 +27,7 @@ mod x11;
 
 pub use synthetic::SyntheticScreen;
 #[cfg(all(unix, not(target_os = "macos")))]
-pub use {locate::Locator, windows::windows, x11::X11Capturer};
+pub use {locate::Locator, windows::monitors, windows::windows, x11::X11Capturer};
 
 /// What to capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,41 @@ pub enum Source {
     /// One application window, by the platform's id for it (an X window id, a Windows
     /// `HWND`), as [`WindowInfo::id`] gives it.
     Window(u64),
+    /// One monitor, by where it is on the desktop, as [`MonitorInfo::area`] gives it.
+    Monitor(Area),
+}
+
+/// A rectangle of the desktop, in screen pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Area {
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Area {
+    /// The screen pixel at (x, y) in 0..=1 of the area as encoded (even width and
+    /// height), or `None` for an empty area.
+    pub fn point(&self, x: f64, y: f64) -> Option<(i32, i32)> {
+        let w = i32::try_from(self.width).ok()? & !1;
+        let h = i32::try_from(self.height).ok()? & !1;
+        if w <= 0 || h <= 0 {
+            return None;
+        }
+        let px = ((x * f64::from(w)) as i32).clamp(0, w - 1);
+        let py = ((y * f64::from(h)) as i32).clamp(0, h - 1);
+        Some((self.x + px, self.y + py))
+    }
+}
+
+/// A monitor the customer can choose to share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorInfo {
+    /// The system's name for it ("DP-1", "DISPLAY2").
+    pub name: String,
+    pub area: Area,
+    pub primary: bool,
 }
 
 /// A captured BGRA frame, borrowed from the capturer until the next capture.
@@ -127,6 +162,8 @@ pub enum CaptureError {
     MissingExtension(&'static str),
     #[error("window {0:#x} does not exist or cannot be shared")]
     NoSuchWindow(u64),
+    #[error("no monitor shows {width}×{height} at {x},{y} any more", x = .0.x, y = .0.y, width = .0.width, height = .0.height)]
+    NoSuchMonitor(Area),
     #[error("the X server connection failed: {0}")]
     Connection(String),
     #[error("shared memory for capture failed: {0}")]

@@ -39,6 +39,12 @@ impl Locator {
         let window = match self.source {
             XSource::Desktop => self.root,
             XSource::Window(id) => id,
+            XSource::Area(area) => {
+                let screen = self.conn.get_geometry(self.root).ok()?.reply().ok()?;
+                return crate::x11::fits(area, screen.width, screen.height)
+                    .then(|| area.point(x, y))
+                    .flatten();
+            }
         };
         let geometry = self.conn.get_geometry(window).ok()?.reply().ok()?;
         let (w, h) = (

@@ -1,16 +1,67 @@
-//! The windows a customer can choose to share: viewable top-level windows with a title.
+//! What a customer can choose to share: viewable top-level windows with a title, and the
+//! monitors RandR (1.5) knows.
 
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{Atom, AtomEnum, ConnectionExt as _, MapState, Window};
 use x11rb::rust_connection::RustConnection;
 
-use crate::{CaptureError, WindowInfo};
+use x11rb::protocol::randr::ConnectionExt as _;
+
+use crate::{Area, CaptureError, MonitorInfo, WindowInfo};
 
 /// The shareable windows of a display, in stacking order (bottom first).
 pub fn windows(display: Option<&str>) -> Result<Vec<WindowInfo>, CaptureError> {
     let (conn, screen) = crate::x11::connect(display)?;
     let root = conn.setup().roots[screen].root;
     list(&conn, root)
+}
+
+/// The display's monitors, the primary first; empty when the X server has no RandR 1.5
+/// (then only the whole screen can be shared). A monitor that is the whole screen is not
+/// listed: it is the whole screen.
+pub fn monitors(display: Option<&str>) -> Result<Vec<MonitorInfo>, CaptureError> {
+    let (conn, screen) = crate::x11::connect(display)?;
+    let setup = &conn.setup().roots[screen];
+    let (root, whole) = (setup.root, (setup.width_in_pixels, setup.height_in_pixels));
+    let Ok(version) = conn.randr_query_version(1, 5)?.reply() else {
+        return Ok(Vec::new());
+    };
+    if (version.major_version, version.minor_version) < (1, 5) {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for (i, monitor) in conn
+        .randr_get_monitors(root, true)?
+        .reply()?
+        .monitors
+        .into_iter()
+        .enumerate()
+    {
+        let everything =
+            (monitor.x, monitor.y) == (0, 0) && (monitor.width, monitor.height) == whole;
+        if monitor.width == 0 || monitor.height == 0 || everything {
+            continue;
+        }
+        let name = conn
+            .get_atom_name(monitor.name)?
+            .reply()
+            .ok()
+            .map(|n| String::from_utf8_lossy(&n.name).into_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("{}", i + 1));
+        found.push(MonitorInfo {
+            name,
+            area: Area {
+                x: monitor.x.into(),
+                y: monitor.y.into(),
+                width: monitor.width.into(),
+                height: monitor.height.into(),
+            },
+            primary: monitor.primary,
+        });
+    }
+    found.sort_by_key(|m| (!m.primary, m.area.x, m.area.y));
+    Ok(found)
 }
 
 pub(crate) fn list(conn: &RustConnection, root: Window) -> Result<Vec<WindowInfo>, CaptureError> {

@@ -23,13 +23,15 @@ use x11rb::rust_connection::RustConnection;
 
 use crate::cursor::{self, CursorState};
 use crate::shm::Segment;
-use crate::{Capture, CaptureError, Frame, Source};
+use crate::{Area, Capture, CaptureError, Frame, Source};
 
-/// What an X capturer or locator looks at: the root window or one X window.
+/// What an X capturer or locator looks at: the root window, one X window, or one
+/// monitor's rectangle of the root window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum XSource {
     Desktop,
     Window(Window),
+    Area(Area),
 }
 
 impl XSource {
@@ -39,6 +41,7 @@ impl XSource {
             Source::Window(id) => u32::try_from(id)
                 .map(XSource::Window)
                 .map_err(|_| CaptureError::NoSuchWindow(id)),
+            Source::Monitor(area) => Ok(XSource::Area(area)),
         }
     }
 }
@@ -102,7 +105,7 @@ impl X11Capturer {
             .reply()
             .map_err(|_| CaptureError::MissingExtension("XFIXES"))?;
         let watched = match source {
-            XSource::Desktop => root,
+            XSource::Desktop | XSource::Area(_) => root,
             XSource::Window(window) => {
                 conn.composite_query_version(0, 4)?
                     .reply()
@@ -121,6 +124,16 @@ impl X11Capturer {
             .get_geometry(watched)?
             .reply()
             .map_err(|_| CaptureError::NoSuchWindow(watched.into()))?;
+        let (width, height) = match source {
+            XSource::Area(area) => {
+                if !fits(area, geometry.width, geometry.height) {
+                    return Err(CaptureError::NoSuchMonitor(area));
+                }
+                // `fits` checked that both are within the root's u16 size.
+                (area.width as u16, area.height as u16)
+            }
+            _ => (geometry.width, geometry.height),
+        };
         let damage = conn.generate_id()?;
         conn.damage_create(damage, watched, ReportLevel::NON_EMPTY)?;
         let pointer_events = watch_pointer(&conn, root)?;
@@ -135,8 +148,8 @@ impl X11Capturer {
             pointer: None,
             pointer_checked: Instant::now(),
             cursor: CursorState::default(),
-            width: geometry.width,
-            height: geometry.height,
+            width,
+            height,
             pixmap: None,
             shm: None,
             fallback: Vec::new(),
@@ -251,6 +264,7 @@ impl X11Capturer {
     fn origin(&self) -> Result<(i32, i32), CaptureError> {
         match self.source {
             XSource::Desktop => Ok((0, 0)),
+            XSource::Area(area) => Ok((area.x, area.y)),
             XSource::Window(window) => {
                 let at = self
                     .conn
@@ -278,13 +292,18 @@ impl X11Capturer {
             self.shm = Segment::create(&self.conn, size)?;
         }
         let (w, h) = (self.width, self.height);
+        // A monitor is its rectangle of the root window; `fits` keeps it inside.
+        let (x, y) = match self.source {
+            XSource::Area(area) => (area.x as i16, area.y as i16),
+            _ => (0, 0),
+        };
         if let Some(segment) = &self.shm {
             let reply = self
                 .conn
                 .shm_get_image(
                     drawable,
-                    0,
-                    0,
+                    x,
+                    y,
                     w,
                     h,
                     !0,
@@ -297,7 +316,7 @@ impl X11Capturer {
         }
         match self
             .conn
-            .get_image(ImageFormat::Z_PIXMAP, drawable, 0, 0, w, h, !0)?
+            .get_image(ImageFormat::Z_PIXMAP, drawable, x, y, w, h, !0)?
             .reply()
         {
             Ok(image) if image.data.len() >= size => {
@@ -327,7 +346,7 @@ impl X11Capturer {
 
     fn poll_events(&mut self) -> Result<(), CaptureError> {
         let watched = match self.source {
-            XSource::Desktop => self.root,
+            XSource::Desktop | XSource::Area(_) => self.root,
             XSource::Window(window) => window,
         };
         while let Some(event) = self.conn.poll_for_event()? {
@@ -336,14 +355,19 @@ impl X11Capturer {
                 Event::XinputRawMotion(_) | Event::XfixesCursorNotify(_) => {
                     self.pointer_dirty = true;
                 }
-                Event::ConfigureNotify(e)
-                    if e.window == watched && (e.width, e.height) != (self.width, self.height) =>
-                {
-                    self.width = e.width;
-                    self.height = e.height;
-                    self.dirty = true;
-                    if self.name_pixmap().is_err() {
-                        self.ended = Some("the shared window went away while resizing");
+                // A monitor keeps its size; the screen shrinking away from it ends it.
+                Event::ConfigureNotify(e) if e.window == watched => {
+                    if let XSource::Area(area) = self.source {
+                        if !fits(area, e.width, e.height) {
+                            self.ended = Some("the shared monitor was disconnected");
+                        }
+                    } else if (e.width, e.height) != (self.width, self.height) {
+                        self.width = e.width;
+                        self.height = e.height;
+                        self.dirty = true;
+                        if self.name_pixmap().is_err() {
+                            self.ended = Some("the shared window went away while resizing");
+                        }
                     }
                 }
                 Event::UnmapNotify(e) if e.window == watched => {
@@ -357,6 +381,16 @@ impl X11Capturer {
         }
         Ok(())
     }
+}
+
+/// Whether `area` lies within a screen of `width` × `height`, and is not empty.
+pub(crate) fn fits(area: Area, width: u16, height: u16) -> bool {
+    area.x >= 0
+        && area.y >= 0
+        && area.width > 0
+        && area.height > 0
+        && i64::from(area.x) + i64::from(area.width) <= i64::from(width)
+        && i64::from(area.y) + i64::from(area.height) <= i64::from(height)
 }
 
 /// How often the pointer's place is checked when no event said it moved: only a warp

@@ -7,8 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tandem_capture::{Capture, Locator, Source, X11Capturer, windows};
+use tandem_capture::{Area, Capture, Locator, Source, X11Capturer, monitors, windows};
 use x11rb::connection::Connection;
+use x11rb::protocol::randr::{ConnectionExt as _, MonitorInfo};
 use x11rb::protocol::xproto::{
     AtomEnum, ConfigureWindowAux, ConnectionExt as _, CreateWindowAux, MapState, PropMode, Window,
     WindowClass,
@@ -458,4 +459,111 @@ fn woken_by(capturer: &mut X11Capturer, cause: impl FnOnce() + Send) -> bool {
             .expect("wait");
         waited.elapsed() < Duration::from_secs(30)
     })
+}
+
+/// Split the 320×240 screen into two RandR monitors, "LEFT" (primary) and "RIGHT", as a
+/// two-monitor desk has them.
+fn two_monitors(painter: &Painter) {
+    painter
+        .conn
+        .randr_query_version(1, 5)
+        .expect("ask")
+        .reply()
+        .expect("Xvfb has RandR 1.5");
+    for (name, x, primary) in [("RIGHT", 160, false), ("LEFT", 0, true)] {
+        let atom = painter
+            .conn
+            .intern_atom(false, name.as_bytes())
+            .expect("atom")
+            .reply()
+            .expect("reply")
+            .atom;
+        let monitor = MonitorInfo {
+            name: atom,
+            primary,
+            automatic: false,
+            x,
+            y: 0,
+            width: 160,
+            height: 240,
+            width_in_millimeters: 42,
+            height_in_millimeters: 63,
+            outputs: Vec::new(),
+        };
+        painter
+            .conn
+            .randr_set_monitor(painter.root, monitor)
+            .expect("set monitor");
+    }
+    painter.sync();
+}
+
+#[test]
+fn one_monitor_of_two_is_listed_captured_alone_and_takes_input_in_its_own_place() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    two_monitors(&painter);
+    painter.window(RED, 0, 0, 160, 240, None);
+    painter.window(BLUE, 160, 0, 160, 240, None);
+    // The pointer (drawn into frames) on the other monitor.
+    painter
+        .conn
+        .warp_pointer(x11rb::NONE, painter.root, 0, 0, 0, 0, 80, 120)
+        .expect("warp");
+    painter.sync();
+
+    let found = monitors(Some(&x.display)).expect("monitors");
+    let names: Vec<&str> = found.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["LEFT", "RIGHT"], "the primary first: {found:?}");
+    let right = found[1].area;
+    assert_eq!(
+        right,
+        Area {
+            x: 160,
+            y: 0,
+            width: 160,
+            height: 240
+        }
+    );
+
+    let mut capturer =
+        X11Capturer::new(Some(&x.display), Source::Monitor(right)).expect("capturer");
+    assert_eq!(capturer.size(), (160, 240));
+    assert!(
+        frame_of(&mut capturer, |f| {
+            (f.width, f.height) == (160, 240)
+                && (0..160)
+                    .step_by(9)
+                    .all(|x| (0..240).step_by(9).all(|y| pixel(f, x, y) == BLUE))
+        }),
+        "the right monitor's blue only, none of the left one's red"
+    );
+
+    // A point of the shared monitor is on the right half of the screen.
+    let locator = Locator::new(Some(&x.display), Source::Monitor(right)).expect("locator");
+    assert_eq!(locator.locate(0.0, 0.0), Some((160, 0)));
+    assert_eq!(locator.locate(0.5, 0.5), Some((240, 120)));
+    assert_eq!(locator.locate(1.0, 1.0), Some((319, 239)));
+
+    // A monitor that is not on this screen is refused with a reason.
+    let gone = Area {
+        x: 300,
+        y: 0,
+        width: 160,
+        height: 240,
+    };
+    let refused = X11Capturer::new(Some(&x.display), Source::Monitor(gone))
+        .expect_err("a monitor beyond the screen");
+    assert!(
+        refused
+            .to_string()
+            .contains("no monitor shows 160×240 at 300,0"),
+        "{refused}"
+    );
+    assert_eq!(
+        Locator::new(Some(&x.display), Source::Monitor(gone))
+            .expect("locator")
+            .locate(0.5, 0.5),
+        None
+    );
 }

@@ -63,6 +63,8 @@ pub enum ShareSource {
     Desktop,
     /// One application window, by its title.
     Window { title: String },
+    /// One monitor of the agent's desktop, by the system's name for it ("DP-1").
+    Monitor { name: String },
 }
 
 /// A sharing activity everyone in the session can view (R6).

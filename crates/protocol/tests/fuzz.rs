@@ -486,7 +486,8 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
     let invitee = proptest::sample::select(vec![Invitee::Customer, Invitee::SupportRep]);
     let source = prop_oneof![
         Just(ShareSource::Desktop),
-        s().prop_map(|title| ShareSource::Window { title })
+        s().prop_map(|title| ShareSource::Window { title }),
+        s().prop_map(|name| ShareSource::Monitor { name })
     ];
     let candidate = (
         s(),

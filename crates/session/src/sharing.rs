@@ -140,11 +140,16 @@ impl Session {
                 ));
             }
         }
-        if let ShareSource::Window { title } = &source {
-            let len = title.chars().count();
+        let named = match &source {
+            ShareSource::Window { title } => Some(("window title", title)),
+            ShareSource::Monitor { name } => Some(("monitor name", name)),
+            ShareSource::Desktop => None,
+        };
+        if let Some((what, name)) = named {
+            let len = name.chars().count();
             if len > WINDOW_TITLE_MAX_CHARS {
                 return Err(SessionError::TooLong {
-                    what: "window title",
+                    what,
                     len,
                     max: WINDOW_TITLE_MAX_CHARS,
                 });

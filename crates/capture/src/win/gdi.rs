@@ -14,15 +14,16 @@ use super::canvas::{Canvas, SCREEN};
 /// GDI has no damage: an unchanged screen costs a grab and a compare, so it is looked at
 /// again after a frame period, not every few milliseconds.
 const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(33);
-use super::{failed, primary_monitor};
-use crate::{Capture, CaptureError, Capturer};
+use super::{failed, monitor};
+use crate::{Area, Capture, CaptureError, Capturer};
 
 /// `PW_RENDERFULLCONTENT`: the window's own pixels as the compositor has them, even where
 /// other windows cover it (Windows 8.1 and later).
 const PW_RENDERFULLCONTENT: PRINT_WINDOW_FLAGS = PRINT_WINDOW_FLAGS(2);
 
-/// The primary monitor through GDI.
+/// One monitor through GDI: the primary one, or one the customer chose.
 pub struct DesktopCapturer {
+    which: Option<Area>,
     screen: HDC,
     area: RECT,
     canvas: Canvas,
@@ -37,9 +38,10 @@ impl std::fmt::Debug for DesktopCapturer {
 }
 
 impl DesktopCapturer {
-    pub fn new() -> Result<Self, CaptureError> {
+    /// `which`: a monitor from [`super::monitors`], or `None` for the primary one.
+    pub fn new(which: Option<Area>) -> Result<Self, CaptureError> {
         super::dpi_aware();
-        let (_, area) = primary_monitor()?;
+        let (_, area) = monitor(which)?;
         // SAFETY: the screen's device context, released in `drop`.
         let screen = unsafe { GetDC(SCREEN) };
         if screen.is_invalid() {
@@ -49,6 +51,7 @@ impl DesktopCapturer {
         }
         let canvas = Canvas::new(area.right - area.left, area.bottom - area.top)?;
         Ok(Self {
+            which,
             screen,
             area,
             canvas,
@@ -58,7 +61,7 @@ impl DesktopCapturer {
 
 impl Capturer for DesktopCapturer {
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
-        let (_, area) = primary_monitor()?;
+        let (_, area) = monitor(self.which)?;
         if area != self.area {
             self.area = area;
             self.canvas = Canvas::new(area.right - area.left, area.bottom - area.top)?;

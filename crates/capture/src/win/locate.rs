@@ -6,7 +6,7 @@ use windows::Win32::Foundation::POINT;
 use windows::Win32::UI::WindowsAndMessaging::{GA_ROOT, GetAncestor, WindowFromPoint};
 
 use super::gdi::window_rect;
-use super::primary_monitor;
+use super::{monitor, primary_monitor};
 use crate::{CaptureError, Source};
 
 #[derive(Debug)]
@@ -28,6 +28,7 @@ impl Locator {
     pub fn locate(&self, x: f64, y: f64) -> Option<(i32, i32)> {
         let area = match self.source {
             Source::Desktop => primary_monitor().ok()?.1,
+            Source::Monitor(area) => monitor(Some(area)).ok()?.1,
             Source::Window(id) => window_rect(super::hwnd(id))?,
         };
         let (w, h) = ((area.right - area.left) & !1, (area.bottom - area.top) & !1);

@@ -17,19 +17,21 @@ mod gdi;
 mod list;
 mod locate;
 
-use windows::Win32::Foundation::{HWND, POINT, RECT};
+use windows::Win32::Foundation::{HWND, LPARAM, POINT, RECT};
 use windows::Win32::Graphics::Gdi::{
-    GetMonitorInfoW, HMONITOR, MONITOR_DEFAULTTOPRIMARY, MONITORINFO, MonitorFromPoint,
+    EnumDisplayMonitors, GetMonitorInfoW, HDC, HMONITOR, MONITOR_DEFAULTTONULL,
+    MONITOR_DEFAULTTOPRIMARY, MONITORINFO, MONITORINFOEXW, MonitorFromPoint,
 };
 use windows::Win32::UI::HiDpi::{
     DPI_AWARENESS_CONTEXT_PER_MONITOR_AWARE_V2, SetProcessDpiAwarenessContext,
 };
+use windows::core::BOOL;
 
 pub use gdi::{DesktopCapturer, WindowCapturer};
 pub use list::windows;
 pub use locate::Locator;
 
-use crate::{CaptureError, Source};
+use crate::{Area, CaptureError, MonitorInfo, Source};
 
 /// Screen pixels, not scaled ones: capture, the window list and input must agree on
 /// coordinates on a monitor scaled to 150 %. Called before the first capture; a process
@@ -46,7 +48,11 @@ pub fn capturer(source: Source) -> Result<Box<dyn crate::Capturer>, CaptureError
     match source {
         Source::Desktop => match dxgi::DuplicationCapturer::new(primary_monitor()?) {
             Ok(capturer) => Ok(Box::new(capturer)),
-            Err(_) => Ok(Box::new(DesktopCapturer::new()?)),
+            Err(_) => Ok(Box::new(DesktopCapturer::new(None)?)),
+        },
+        Source::Monitor(area) => match dxgi::DuplicationCapturer::new(monitor(Some(area))?) {
+            Ok(capturer) => Ok(Box::new(capturer)),
+            Err(_) => Ok(Box::new(DesktopCapturer::new(Some(area))?)),
         },
         Source::Window(id) => Ok(Box::new(WindowCapturer::new(hwnd(id))?)),
     }
@@ -70,20 +76,104 @@ pub(crate) fn id(hwnd: HWND) -> u64 {
 
 /// The primary monitor's rectangle in virtual-screen pixels, and its handle.
 pub(crate) fn primary_monitor() -> Result<(HMONITOR, RECT), CaptureError> {
+    monitor(None)
+}
+
+/// A monitor's handle and rectangle: the primary one, or the one showing the middle of
+/// `area` (a monitor the customer chose, from [`monitors`]).
+pub(crate) fn monitor(area: Option<Area>) -> Result<(HMONITOR, RECT), CaptureError> {
+    let (point, fallback) = match area {
+        None => (POINT { x: 0, y: 0 }, MONITOR_DEFAULTTOPRIMARY),
+        Some(a) => (
+            POINT {
+                x: a.x.saturating_add((a.width / 2) as i32),
+                y: a.y.saturating_add((a.height / 2) as i32),
+            },
+            MONITOR_DEFAULTTONULL,
+        ),
+    };
     // SAFETY: MONITORINFO is sized as the call asks.
     unsafe {
-        let monitor = MonitorFromPoint(POINT { x: 0, y: 0 }, MONITOR_DEFAULTTOPRIMARY);
+        let monitor = MonitorFromPoint(point, fallback);
+        if monitor.is_invalid() {
+            return Err(area.map_or_else(
+                || CaptureError::Platform("Windows shows no monitor".into()),
+                CaptureError::NoSuchMonitor,
+            ));
+        }
         let mut info = MONITORINFO {
             cbSize: size_of::<MONITORINFO>() as u32,
             ..Default::default()
         };
         if !GetMonitorInfoW(monitor, &mut info).as_bool() {
             return Err(CaptureError::Platform(
-                "Windows did not say where the primary monitor is".into(),
+                "Windows did not say where the monitor is".into(),
             ));
         }
         Ok((monitor, info.rcMonitor))
     }
+}
+
+/// The monitors of this desktop, the primary first.
+pub fn monitors() -> Result<Vec<MonitorInfo>, CaptureError> {
+    dpi_aware();
+    let mut handles: Vec<HMONITOR> = Vec::new();
+    // SAFETY: the callback runs during this call only, and `data` is the address of
+    // `handles`, alive and not otherwise borrowed until the call returns.
+    let listed = unsafe {
+        EnumDisplayMonitors(
+            None,
+            None,
+            Some(collect_monitor),
+            LPARAM(&raw mut handles as isize),
+        )
+    };
+    if !listed.as_bool() {
+        return Err(CaptureError::Platform(
+            "Windows did not list the monitors".into(),
+        ));
+    }
+    let mut found = Vec::new();
+    for (i, handle) in handles.into_iter().enumerate() {
+        let mut info = MONITORINFOEXW::default();
+        info.monitorInfo.cbSize = size_of::<MONITORINFOEXW>() as u32;
+        // SAFETY: MONITORINFOEXW is sized as the call asks, and starts with MONITORINFO.
+        if !unsafe { GetMonitorInfoW(handle, (&raw mut info).cast::<MONITORINFO>()) }.as_bool() {
+            continue;
+        }
+        let r = info.monitorInfo.rcMonitor;
+        let device = String::from_utf16_lossy(&info.szDevice);
+        let device = device.trim_end_matches('\0').trim_start_matches("\\\\.\\");
+        found.push(MonitorInfo {
+            name: if device.is_empty() {
+                format!("{}", i + 1)
+            } else {
+                device.to_owned()
+            },
+            area: Area {
+                x: r.left,
+                y: r.top,
+                width: u32::try_from(r.right - r.left).unwrap_or(0),
+                height: u32::try_from(r.bottom - r.top).unwrap_or(0),
+            },
+            // MONITORINFOF_PRIMARY
+            primary: info.monitorInfo.dwFlags & 1 != 0,
+        });
+    }
+    found.sort_by_key(|m| (!m.primary, m.area.x, m.area.y));
+    Ok(found)
+}
+
+unsafe extern "system" fn collect_monitor(
+    monitor: HMONITOR,
+    _: HDC,
+    _: *mut RECT,
+    data: LPARAM,
+) -> BOOL {
+    // SAFETY: `data` is the `Vec` `monitors` passed, alive for this call.
+    let handles = unsafe { &mut *(data.0 as *mut Vec<HMONITOR>) };
+    handles.push(monitor);
+    BOOL(1)
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> CaptureError {

@@ -7,6 +7,7 @@
 mod abuse;
 mod attack;
 mod content;
+mod launch;
 mod live;
 mod network;
 mod report;
@@ -173,6 +174,9 @@ async fn bench(out: &Path, plan: Plan) -> anyhow::Result<()> {
     }
     if run("network") {
         network::section(&exe, plan.smoke, &mut report).await;
+    }
+    if run("launch") {
+        launch::section(plan.smoke, &mut report).await;
     }
     if run("wine") {
         wine::section(&exe, plan.smoke, &mut report).await;
