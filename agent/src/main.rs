@@ -10,6 +10,8 @@
 
 mod backend;
 mod consent;
+#[cfg(windows)]
+mod console;
 mod flow;
 mod front;
 mod input;
@@ -174,6 +176,8 @@ fn main() -> ExitCode {
         let language = Language::from_os(Surface::Window);
         match ui::Window::open(&language, input.shield()) {
             Ok((window, handle, actions)) => {
+                #[cfg(windows)]
+                console::release_if_own();
                 let front = Front::window(language, handle, actions);
                 let session = runtime.spawn(run(start, target, front, input));
                 if let Err(e) = window.run() {

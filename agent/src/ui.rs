@@ -24,7 +24,12 @@ pub use generated::{AgentWindow, Mode};
 use std::sync::Arc;
 use std::time::Duration;
 
+use raw_window_handle::{HasWindowHandle, RawWindowHandle};
 use slint::{ComponentHandle, Model, ModelRc, SharedString, VecModel, Weak};
+#[cfg(not(windows))]
+use tandem_capture::ClientAreas;
+#[cfg(windows)]
+use tandem_capture::win::ClientAreas;
 use tandem_input::{Rect, Shield};
 use tokio::sync::mpsc;
 
@@ -112,12 +117,14 @@ impl Window {
         {
             let weak = window.as_weak();
             let mut last = None;
+            // Where the window's content is, without a window manager's frame.
+            let areas = ClientAreas::new(None).ok();
             shield_timer.start(
                 slint::TimerMode::Repeated,
                 Duration::from_millis(200),
                 move || {
                     let Some(w) = weak.upgrade() else { return };
-                    let placed = placement(&w);
+                    let placed = placement(&w, areas.as_ref());
                     shield.set_rects(placed.iter().map(|p| p.rect).collect());
                     if placed != last {
                         if let Some(p) = &placed {
@@ -183,19 +190,36 @@ impl Placement {
     }
 }
 
-fn placement(w: &AgentWindow) -> Option<Placement> {
+/// The window's native id: an X window, or an `HWND`.
+fn native_id(window: &slint::Window) -> Option<u64> {
+    let handle = window.window_handle();
+    match handle.window_handle().ok()?.as_raw() {
+        RawWindowHandle::Xlib(h) => Some(u64::from(h.window as u32)),
+        RawWindowHandle::Xcb(h) => Some(u64::from(h.window.get())),
+        RawWindowHandle::Win32(h) => u64::try_from(h.hwnd.get()).ok(),
+        _ => None,
+    }
+}
+
+fn placement(w: &AgentWindow, areas: Option<&ClientAreas>) -> Option<Placement> {
     let window = w.window();
     if !window.is_visible() {
         return None;
     }
-    let position = window.position();
+    // The content's place: slint's position is the frame's (a window manager's title
+    // bar and borders), its size the content's.
     let size = window.size();
+    let frame = window.position();
+    let (x0, y0) = areas
+        .zip(native_id(window))
+        .and_then(|(areas, id)| areas.of(id))
+        .map_or((frame.x, frame.y), |area| (area.x, area.y));
     let scale = window.scale_factor();
     // Buttons at their centres, in screen pixels; the ones the mode shows only.
     let at = |x: f32, y: f32| {
         (
-            position.x + (x * scale).round() as i32,
-            position.y + (y * scale).round() as i32,
+            x0 + (x * scale).round() as i32,
+            y0 + (y * scale).round() as i32,
         )
     };
     let mut buttons = Vec::new();
@@ -220,11 +244,13 @@ fn placement(w: &AgentWindow) -> Option<Placement> {
     }
     Some(Placement {
         mode: w.get_mode(),
+        // The shield covers the frame too: a remote click on the title bar's close
+        // button would end the customer's part.
         rect: Rect {
-            x: position.x,
-            y: position.y,
-            width: size.width,
-            height: size.height,
+            x: frame.x.min(x0),
+            y: frame.y.min(y0),
+            width: size.width + (x0 - frame.x.min(x0)).unsigned_abs(),
+            height: size.height + (y0 - frame.y.min(y0)).unsigned_abs(),
         },
         buttons,
     })

@@ -134,20 +134,22 @@ pub fn offered_agent(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(offered)
 }
 
-/// Download the agent as the customer's browser would: the join page's link.
+/// Download the agent as the customer's browser would: the join page's link `link`
+/// (`#agent-download`, or `#agent-download-windows` for the Windows agent).
 pub async fn download_from_join_page(
     customer: &crate::Browser,
     base: &str,
     download_dir: &Path,
+    link: &str,
 ) -> anyhow::Result<PathBuf> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let href = loop {
         let href = customer
             .client
             .execute(
-                "const a = document.querySelector('#agent-download');
+                "const a = document.querySelector(arguments[0]);
                  return a ? a.getAttribute('href') : null;",
-                vec![],
+                vec![serde_json::Value::from(link)],
             )
             .await?;
         if let Some(href) = href.as_str().filter(|h| h.contains("agt_")) {

@@ -72,7 +72,13 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     ann.screenshot("01-join-page").await?;
 
     // Downloaded and started with no arguments, as a double-click does.
-    let file = agent_window::download_from_join_page(&ann, &server.base, downloads.path()).await?;
+    let file = agent_window::download_from_join_page(
+        &ann,
+        &server.base,
+        downloads.path(),
+        "#agent-download",
+    )
+    .await?;
     eprintln!("downloaded {}", file.display());
     let mut command = tokio::process::Command::new(&file);
     command

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use tandem_tests::agent_window;
 use tandem_tests::nat_scene::{decoded_pixel, near};
 use tandem_tests::wine::{DESKTOP, TestWindow, WineDesktop};
 use tandem_tests::{AgentProcess, Browser, Chromedriver, Server};
@@ -108,7 +109,7 @@ struct Stage {
     desktop: WineDesktop,
     red: TestWindow,
     blue: TestWindow,
-    _server: Server,
+    server: Server,
     chrome: Chromedriver,
     rep: Browser,
     link: String,
@@ -118,7 +119,9 @@ async fn stage(name: &str) -> anyhow::Result<Stage> {
     let desktop = WineDesktop::start(name)?;
     let red = desktop.window("Tandem Red", RED, RED_AT).await?;
     let blue = desktop.window("Tandem Blue", BLUE, BLUE_AT).await?;
-    let server = Server::start().await?;
+    // The join page offers this Windows agent for download, the session attached.
+    let exe = desktop.agent_exe().to_owned();
+    let server = Server::start_with(|config| config.agent_binary_windows = Some(exe)).await?;
     server
         .create_rep("rita", "Rita Rep", "rita-password")
         .await?;
@@ -130,7 +133,7 @@ async fn stage(name: &str) -> anyhow::Result<Stage> {
         desktop,
         red,
         blue,
-        _server: server,
+        server,
         chrome,
         rep,
         link,
@@ -144,7 +147,7 @@ async fn the_windows_agent_shares_the_desktop_and_the_rep_controls_a_windows_win
         desktop,
         red,
         blue,
-        _server,
+        server: _server,
         chrome,
         rep,
         link,
@@ -289,7 +292,7 @@ async fn the_windows_agent_shares_one_window_with_its_own_pixels() -> anyhow::Re
         desktop,
         red,
         blue,
-        _server,
+        server: _server,
         chrome,
         rep,
         link,
@@ -329,5 +332,82 @@ async fn the_windows_agent_shares_one_window_with_its_own_pixels() -> anyhow::Re
     agent.kill();
     rep.close().await?;
     bea.close().await?;
+    Ok(())
+}
+
+/// Issue 17 on Windows: the customer downloads the Windows agent from the join page and
+/// starts it with no arguments, as a double-click does; its window (slint, under Wine)
+/// asks, and the customer answers with the mouse. C1: Deny refuses and the rep sees it;
+/// Allow shares; "Stop sharing" ends the share at once. The trace's button places are the
+/// window's client area on the desktop (not its title bar's corner), so the clicks land.
+/// Photographs: target/e2e-artifacts/wine-agent-window/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c1_the_windows_customer_starts_the_download_and_answers_in_its_window()
+-> anyhow::Result<()> {
+    let Stage {
+        desktop,
+        server,
+        chrome,
+        rep,
+        link,
+        ..
+    } = stage("wine-agent-window").await?;
+    let photos = tandem_tests::target_dir()
+        .join("e2e-artifacts")
+        .join("wine-agent-window");
+    let display = desktop.screen.display.clone();
+    let photo = |name: &str| agent_window::photograph(&display, &photos, name);
+    let ann = chrome.browser("ann").await?;
+    ann.join(&link, "Ann").await?;
+    let downloads = tempfile::tempdir()?;
+    let file = agent_window::download_from_join_page(
+        &ann,
+        &server.base,
+        downloads.path(),
+        "#agent-download-windows",
+    )
+    .await?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+    anyhow::ensure!(
+        name.as_deref().is_some_and(|n| n.ends_with(".exe")),
+        "the Windows download is named {name:?}"
+    );
+    let mut command = desktop.command(&file);
+    command
+        .env("TANDEM_AGENT_TRACE", "1")
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("TANDEM_AGENT_LANG");
+    let mut agent = AgentProcess::spawn_command(command)?;
+
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent
+        .wait_for_within(
+            "Rita Rep asks to see your whole screen",
+            Duration::from_secs(60),
+        )
+        .await?;
+    photo("01-asked-to-share")?;
+    agent_window::click(&desktop.screen.display, asked.button("deny")?)?;
+    rep.wait_text("#notices", "Ann declined to share their screen")
+        .await?;
+    agent_window::wait_mode(&agent, "status").await?;
+
+    rep.click("#request-share").await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::click(&desktop.screen.display, asked.button("allow")?)?;
+    let size = format!("Ann's screen · {}×{}", DESKTOP.0, DESKTOP.1);
+    rep.wait_text("figure.tile figcaption", &size).await?;
+    let panel = agent_window::wait_mode(&agent, "panel").await?;
+    photo("02-sharing-panel")?;
+
+    agent_window::click(&desktop.screen.display, panel.button("stop")?)?;
+    rep.wait_gone("figure.tile").await?;
+    agent_window::wait_mode(&agent, "status").await?;
+    agent.wait_for("You stopped sharing").await?;
+    photo("03-stopped")?;
+    agent.kill();
+    for browser in [rep, ann] {
+        browser.close().await?;
+    }
     Ok(())
 }

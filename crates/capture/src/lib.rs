@@ -27,7 +27,12 @@ mod x11;
 
 pub use synthetic::SyntheticScreen;
 #[cfg(all(unix, not(target_os = "macos")))]
-pub use {locate::Locator, windows::monitors, windows::windows, x11::X11Capturer};
+pub use {
+    locate::{ClientAreas, Locator},
+    windows::monitors,
+    windows::windows,
+    x11::X11Capturer,
+};
 
 /// What to capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt as _, Window};
 use x11rb::rust_connection::RustConnection;
 
-use crate::CaptureError;
 use crate::Source;
 use crate::x11::{XSource, connect};
+use crate::{Area, CaptureError};
 
 /// Maps normalised surface coordinates to screen pixels, with its own X connection.
 pub struct Locator {
@@ -90,5 +90,44 @@ impl Locator {
             }
             w = tree.parent;
         }
+    }
+}
+
+/// Where windows' client areas (their content, without a window manager's frame) are on
+/// the screen: the agent's own window tells the input shield where it is with this.
+pub struct ClientAreas {
+    conn: RustConnection,
+    root: Window,
+}
+
+impl std::fmt::Debug for ClientAreas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAreas").finish_non_exhaustive()
+    }
+}
+
+impl ClientAreas {
+    pub fn new(display: Option<&str>) -> Result<Self, CaptureError> {
+        let (conn, screen) = connect(display)?;
+        let root = conn.setup().roots[screen].root;
+        Ok(Self { conn, root })
+    }
+
+    /// The client area of the X window `id` in screen pixels, or `None` when it is gone.
+    pub fn of(&self, id: u64) -> Option<Area> {
+        let window = u32::try_from(id).ok()?;
+        let geometry = self.conn.get_geometry(window).ok()?.reply().ok()?;
+        let origin = self
+            .conn
+            .translate_coordinates(window, self.root, 0, 0)
+            .ok()?
+            .reply()
+            .ok()?;
+        Some(Area {
+            x: origin.dst_x.into(),
+            y: origin.dst_y.into(),
+            width: geometry.width.into(),
+            height: geometry.height.into(),
+        })
     }
 }

@@ -2,12 +2,15 @@
 //! agent injects only inside what is shared. For a window share the point must be the
 //! window's own visible pixel, not a window covering it.
 
-use windows::Win32::Foundation::POINT;
-use windows::Win32::UI::WindowsAndMessaging::{GA_ROOT, GetAncestor, WindowFromPoint};
+use windows::Win32::Foundation::{POINT, RECT};
+use windows::Win32::Graphics::Gdi::ClientToScreen;
+use windows::Win32::UI::WindowsAndMessaging::{
+    GA_ROOT, GetAncestor, GetClientRect, WindowFromPoint,
+};
 
 use super::gdi::window_rect;
 use super::{monitor, primary_monitor};
-use crate::{CaptureError, Source};
+use crate::{Area, CaptureError, Source};
 
 #[derive(Debug)]
 pub struct Locator {
@@ -49,5 +52,38 @@ impl Locator {
             GetAncestor(under, GA_ROOT)
         };
         (super::id(top) == id).then_some((px, py))
+    }
+}
+
+/// Where windows' client areas (their content, without the title bar and borders) are on
+/// the screen: the agent's own window tells the input shield where it is with this.
+#[derive(Debug)]
+pub struct ClientAreas;
+
+impl ClientAreas {
+    pub fn new(_display: Option<&str>) -> Result<Self, CaptureError> {
+        super::dpi_aware();
+        Ok(Self)
+    }
+
+    /// The client area of the window `id` (an `HWND`) in screen pixels, or `None` when
+    /// it is gone.
+    pub fn of(&self, id: u64) -> Option<Area> {
+        let window = super::hwnd(id);
+        let mut rect = RECT::default();
+        let mut origin = POINT::default();
+        // SAFETY: a RECT and a POINT for the answers; a stale handle only fails.
+        unsafe {
+            GetClientRect(window, &mut rect).ok()?;
+            if !ClientToScreen(window, &mut origin).as_bool() {
+                return None;
+            }
+        }
+        Some(Area {
+            x: origin.x,
+            y: origin.y,
+            width: u32::try_from(rect.right - rect.left).ok()?,
+            height: u32::try_from(rect.bottom - rect.top).ok()?,
+        })
     }
 }

@@ -29,7 +29,7 @@ use windows::core::BOOL;
 
 pub use gdi::{DesktopCapturer, WindowCapturer};
 pub use list::windows;
-pub use locate::Locator;
+pub use locate::{ClientAreas, Locator};
 
 use crate::{Area, CaptureError, MonitorInfo, Source};
 

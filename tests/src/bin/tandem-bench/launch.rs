@@ -48,7 +48,9 @@ async fn measure(runs: usize) -> anyhow::Result<Vec<f64>> {
         customer.join(&link, &format!("Customer {run}")).await?;
         let dir = downloads.path().join(format!("run-{run}"));
         std::fs::create_dir_all(&dir)?;
-        let file = agent_window::download_from_join_page(&customer, &server.base, &dir).await?;
+        let file =
+            agent_window::download_from_join_page(&customer, &server.base, &dir, "#agent-download")
+                .await?;
         let mut command = tokio::process::Command::new(&file);
         command
             .env("DISPLAY", &screen.display)
