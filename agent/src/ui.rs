@@ -74,6 +74,12 @@ impl Window {
         window.set_stop_label(say("button-stop"));
         window.set_take_back_label(say("button-take-back"));
         window.set_close_label(say("button-close"));
+        window.set_about_label(say("button-about"));
+        window.set_about_text(
+            language
+                .say(&Text::new("about-agent").arg("version", env!("CARGO_PKG_VERSION")))
+                .into(),
+        );
         window.set_source_label(say("choose-source"));
         window.set_deny_label(say("button-deny"));
         window.set_allow_label(say("button-allow"));

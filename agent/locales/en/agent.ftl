@@ -97,6 +97,8 @@ error-heading = Tandem could not connect
 download-expired = This download has expired. Open the support page in your browser again and download Tandem anew.
 no-session = Tandem was started without a session. Open the link your support rep sent you, and download Tandem from that page.
 button-close = Close
+button-about = About
+about-agent = Tandem agent { $version }. It shows your screen only to the people you allow, and only while you share it.
 button-open-page = Open the support page
 
 # The agent's connection to the server dropped (a restart, the network) and came back.

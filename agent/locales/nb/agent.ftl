@@ -96,6 +96,8 @@ error-heading = Tandem kunne ikke koble til
 download-expired = Denne nedlastingen er utløpt. Åpne støttesiden i nettleseren igjen og last ned Tandem på nytt.
 no-session = Tandem ble startet uten en økt. Åpne lenken fra kontaktpersonen din, og last ned Tandem fra den siden.
 button-close = Lukk
+button-about = Om
+about-agent = Tandem-agenten { $version }. Den viser skjermen din bare til dem du tillater, og bare mens du deler den.
 button-open-page = Åpne støttesiden
 
 # The agent's connection to the server dropped (a restart, the network) and came back.

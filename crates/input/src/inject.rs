@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
-use enigo::{Axis, Button, Coordinate, Direction, Enigo, Keyboard, Mouse, Settings};
+#[cfg(not(windows))]
+use enigo::Coordinate;
+use enigo::{Axis, Button, Direction, Enigo, Keyboard, Mouse, Settings};
 
 use crate::event::MouseButton;
 use crate::gate::InputStats;
@@ -105,9 +107,16 @@ fn direction(down: bool) -> Direction {
 
 impl Injector for EnigoInjector {
     fn move_to(&mut self, x: i32, y: i32) -> Result<(), InjectError> {
-        self.enigo
-            .move_mouse(x, y, Coordinate::Abs)
-            .map_err(refused)
+        #[cfg(windows)]
+        {
+            windows_move(x, y)
+        }
+        #[cfg(not(windows))]
+        {
+            self.enigo
+                .move_mouse(x, y, Coordinate::Abs)
+                .map_err(refused)
+        }
     }
 
     fn button(&mut self, button: MouseButton, down: bool) -> Result<(), InjectError> {
@@ -190,6 +199,59 @@ fn windows_key(scan: u16, down: bool) -> Result<(), InjectError> {
     } else {
         Err(InjectError::Refused(format!(
             "Windows refused the key (scan code {scan:#06x})"
+        )))
+    }
+}
+
+/// An absolute pointer move to (x, y) of the virtual screen (every monitor), through
+/// `SendInput` with `MOUSEEVENTF_VIRTUALDESK`: enigo's absolute moves map onto the primary
+/// monitor only, so a shared second monitor would get misplaced clicks.
+#[cfg(windows)]
+#[allow(unsafe_code)] // Two metrics and one FFI call with an INPUT built here.
+fn windows_move(x: i32, y: i32) -> Result<(), InjectError> {
+    use windows::Win32::UI::Input::KeyboardAndMouse::{
+        INPUT, INPUT_0, INPUT_MOUSE, MOUSEEVENTF_ABSOLUTE, MOUSEEVENTF_MOVE,
+        MOUSEEVENTF_VIRTUALDESK, MOUSEINPUT, SendInput,
+    };
+    use windows::Win32::UI::WindowsAndMessaging::{
+        GetSystemMetrics, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN, SM_XVIRTUALSCREEN,
+        SM_YVIRTUALSCREEN,
+    };
+    // SAFETY: plain questions about the desktop's size.
+    let (left, top, width, height) = unsafe {
+        (
+            GetSystemMetrics(SM_XVIRTUALSCREEN),
+            GetSystemMetrics(SM_YVIRTUALSCREEN),
+            GetSystemMetrics(SM_CXVIRTUALSCREEN),
+            GetSystemMetrics(SM_CYVIRTUALSCREEN),
+        )
+    };
+    let scale = |at: i32, origin: i32, size: i32| -> i32 {
+        // 0..=size-1 onto 0..=65535, rounded to the nearest (the documented mapping).
+        let span = i64::from(size.max(2) - 1);
+        let offset = i64::from(at - origin).clamp(0, span);
+        ((offset * 65535 + span / 2) / span) as i32
+    };
+    let input = INPUT {
+        r#type: INPUT_MOUSE,
+        Anonymous: INPUT_0 {
+            mi: MOUSEINPUT {
+                dx: scale(x, left, width),
+                dy: scale(y, top, height),
+                mouseData: 0,
+                dwFlags: MOUSEEVENTF_MOVE | MOUSEEVENTF_ABSOLUTE | MOUSEEVENTF_VIRTUALDESK,
+                time: 0,
+                dwExtraInfo: 0,
+            },
+        },
+    };
+    // SAFETY: one INPUT, sized as SendInput asks.
+    let sent = unsafe { SendInput(&[input], size_of::<INPUT>() as i32) };
+    if sent == 1 {
+        Ok(())
+    } else {
+        Err(InjectError::Refused(format!(
+            "Windows refused the pointer move to {x},{y}"
         )))
     }
 }
