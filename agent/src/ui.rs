@@ -125,12 +125,28 @@ impl Window {
             let mut last = None;
             // Where the window's content is, without a window manager's frame.
             let areas = ClientAreas::new(None).ok();
+            let mut had_focus = false;
             shield_timer.start(
                 slint::TimerMode::Repeated,
                 Duration::from_millis(200),
                 move || {
                     let Some(w) = weak.upgrade() else { return };
                     let placed = placement(&w, areas.as_ref());
+                    // Keys typed while the window has the focus would go to its buttons.
+                    let focused = placed.is_some()
+                        && areas
+                            .as_ref()
+                            .zip(native_id(w.window()))
+                            .is_some_and(|(areas, id)| areas.has_focus(id));
+                    shield.set_focused(focused);
+                    if focused != had_focus {
+                        had_focus = focused;
+                        crate::peers::trace(if focused {
+                            "window focus on"
+                        } else {
+                            "window focus off"
+                        });
+                    }
                     shield.set_rects(placed.iter().map(|p| p.rect).collect());
                     if placed != last {
                         if let Some(p) = &placed {

@@ -97,6 +97,16 @@ impl AgentProcess {
             .unwrap_or(0)
     }
 
+    /// The injected events of the agent's last status line ("input 3 injected, 1 dropped").
+    pub fn injected(&self) -> u64 {
+        self.output()
+            .rsplit(" injected, ")
+            .nth(1)
+            .and_then(|before| before.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Wait until the agent prints `text` after what earlier waits saw.
     pub async fn wait_for(&mut self, text: &str) -> anyhow::Result<()> {
         self.wait_for_within(text, Duration::from_secs(30)).await

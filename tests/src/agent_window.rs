@@ -95,6 +95,21 @@ pub async fn wait_mode(agent: &AgentProcess, mode: &str) -> anyhow::Result<Place
     }
 }
 
+/// Wait until the agent's window has the keyboard focus, as it last traced.
+pub async fn wait_focused(agent: &AgentProcess) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = agent.output();
+        if output.rfind("] window focus on") > output.rfind("] window focus off") {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the agent's window never had the focus:\n{output}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn xdotool(display: &str, args: &[&str]) -> anyhow::Result<()> {
     let status = std::process::Command::new("xdotool")
         .args(args)

@@ -6,7 +6,8 @@
 //! C1: Deny refuses (the rep sees "declined"), Allow shares the whole screen, or only the
 //! window the customer picks; "Take back control" and "Stop sharing" reach the console at
 //! once. DESIGN §5: the rep who controls the computer clicks where "Stop sharing" is on the
-//! panel, and where "Allow" is on her next control question: neither does anything. (The
+//! panel, and where "Allow" is on her next control question, and types Space while the
+//! panel has the focus: none of it does anything. (The
 //! injection pause while a question is open, with a holder, is unit-tested in
 //! `tandem_input`'s gate: the session's rules never ask while someone holds control.)
 //! Photographs of every window state: target/e2e-artifacts/customer-window/.
@@ -133,6 +134,21 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
         "a remote click stopped the share"
     );
     rep.find("figure.tile").await?;
+
+    // §5: Ann clicks on her panel (no window manager here: the keys go to the window
+    // under the pointer, the panel). Rita's Space, which would press a focused button, is
+    // dropped, not injected.
+    let (px, py, _, _) = panel_controlled.rect;
+    agent_window::click(&screen.display, (px + 24, py + 12))?;
+    agent_window::wait_focused(&agent).await?;
+    let (injected, before) = (agent.injected(), agent.dropped());
+    rep.send_input_raw(json!([{"type": "key", "code": "Space", "down": true}]))
+        .await?;
+    dropped_more_than(&agent, before).await?;
+    anyhow::ensure!(
+        agent.injected() == injected,
+        "a key reached the computer while the agent's window had the focus"
+    );
 
     // "Take back control" reaches the console at once.
     agent_window::click(&screen.display, panel_controlled.button("take-back")?)?;

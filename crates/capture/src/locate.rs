@@ -93,6 +93,9 @@ impl Locator {
     }
 }
 
+/// `PointerRoot` as a focus: keys go to the window under the pointer.
+const POINTER_ROOT: Window = 1;
+
 /// Where windows' client areas (their content, without a window manager's frame) are on
 /// the screen: the agent's own window tells the input shield where it is with this.
 pub struct ClientAreas {
@@ -129,5 +132,60 @@ impl ClientAreas {
             width: geometry.width.into(),
             height: geometry.height.into(),
         })
+    }
+
+    /// Whether the X window `id`, or a window inside it, has the keyboard focus.
+    pub fn has_focus(&self, id: u64) -> bool {
+        let Ok(window) = u32::try_from(id) else {
+            return false;
+        };
+        let Some(mut focus) = self
+            .conn
+            .get_input_focus()
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .map(|r| r.focus)
+        else {
+            return false;
+        };
+        if focus == POINTER_ROOT {
+            // No window holds the focus (no window manager set one): keys go to the
+            // window under the pointer. Down from the root along the pointer.
+            let mut under = self.root;
+            for _ in 0..32 {
+                if under == window {
+                    return true;
+                }
+                match self
+                    .conn
+                    .query_pointer(under)
+                    .ok()
+                    .and_then(|c| c.reply().ok())
+                {
+                    Some(at) if at.child != x11rb::NONE => under = at.child,
+                    _ => return false,
+                }
+            }
+            return false;
+        }
+        // Up from the focus to the root: a toolkit may focus a child of its window.
+        for _ in 0..32 {
+            if focus == window {
+                return true;
+            }
+            if focus == self.root || focus == x11rb::NONE {
+                return false;
+            }
+            match self
+                .conn
+                .query_tree(focus)
+                .ok()
+                .and_then(|c| c.reply().ok())
+            {
+                Some(tree) => focus = tree.parent,
+                None => return false,
+            }
+        }
+        false
     }
 }

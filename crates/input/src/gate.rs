@@ -271,6 +271,42 @@ mod tests {
         assert_eq!(gate.stats().shielded.load(Ordering::Relaxed), 2);
     }
 
+    #[test]
+    fn c1_keys_never_reach_the_agents_own_window_while_it_has_the_focus() {
+        let (gate, rec, shield) = shielded_gate();
+        gate.set_holder(Some(HOLDER));
+        send(&gate, HOLDER, r#"{"type":"key","code":"KeyA","down":true}"#);
+        gate.sync();
+        assert_eq!(rec.take(), ["key 38 down"]);
+        // The customer clicks the agent's panel: it has the focus now.
+        shield.set_focused(true);
+        send(
+            &gate,
+            HOLDER,
+            r#"{"type":"key","code":"Space","down":true}"#,
+        );
+        send(&gate, HOLDER, r#"{"type":"text","text":"x"}"#);
+        // What was held before still goes up: nothing stays pressed.
+        send(
+            &gate,
+            HOLDER,
+            r#"{"type":"key","code":"KeyA","down":false}"#,
+        );
+        // Pointer input elsewhere is not the focus's business.
+        send(&gate, HOLDER, r#"{"type":"move","x":0.3,"y":0.5}"#);
+        gate.sync();
+        assert_eq!(rec.take(), ["key 38 up", "move 400,300"]);
+        assert_eq!(gate.stats().shielded.load(Ordering::Relaxed), 2);
+        shield.set_focused(false);
+        send(
+            &gate,
+            HOLDER,
+            r#"{"type":"key","code":"Space","down":true}"#,
+        );
+        gate.sync();
+        assert_eq!(rec.take(), ["key 65 down"]);
+    }
+
     fn send(gate: &InputGate, from: u64, json: &str) {
         let _ = gate.receive(from, json.as_bytes(), Instant::now());
     }

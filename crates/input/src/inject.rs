@@ -422,6 +422,12 @@ impl<I: Injector, S: Surface> Held<I, S> {
                     .and_then(|()| self.injector.wheel(dx, dy)),
                 Err(()) => return,
             },
+            Action::Key { down: true, .. } | Action::Text(_) if self.shield.focused() => {
+                // The agent's own window would get them (its buttons take Space and Enter);
+                // a release still goes out below, so nothing stays held.
+                self.stats.shielded.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             Action::Key { key, down } => {
                 if down {
                     self.keys.insert(key);

@@ -1,8 +1,9 @@
 //! What remote input may never reach: the agent's own window (its consent dialogs and its
 //! sharing panel). While the agent asks the customer anything, no remote event is injected
-//! at all; at any time a pointer event that would land on the agent's window is dropped.
+//! at all; at any time a pointer event that would land on the agent's window is dropped,
+//! and while the agent's window has the keyboard focus, so are key presses and text.
 //! So the rep who controls the computer cannot click "Allow" on a question meant for the
-//! customer, nor "Stop sharing" for them (DESIGN §5).
+//! customer, nor press "Stop sharing" for them (DESIGN §5).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,7 @@ impl Rect {
 #[derive(Debug, Default)]
 pub struct Shield {
     paused: AtomicBool,
+    focused: AtomicBool,
     rects: Mutex<Vec<Rect>>,
 }
 
@@ -41,6 +43,15 @@ impl Shield {
 
     pub fn paused(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Whether the agent's own window has the keyboard focus now: typed keys would go to it.
+    pub fn set_focused(&self, focused: bool) {
+        self.focused.store(focused, Ordering::SeqCst);
+    }
+
+    pub fn focused(&self) -> bool {
+        self.focused.load(Ordering::SeqCst)
     }
 
     /// Where the agent's own windows are now (none: hidden).

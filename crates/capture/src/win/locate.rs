@@ -5,7 +5,7 @@
 use windows::Win32::Foundation::{POINT, RECT};
 use windows::Win32::Graphics::Gdi::ClientToScreen;
 use windows::Win32::UI::WindowsAndMessaging::{
-    GA_ROOT, GetAncestor, GetClientRect, WindowFromPoint,
+    GA_ROOT, GetAncestor, GetClientRect, GetForegroundWindow, WindowFromPoint,
 };
 
 use super::gdi::window_rect;
@@ -85,5 +85,18 @@ impl ClientAreas {
             width: u32::try_from(rect.right - rect.left).ok()?,
             height: u32::try_from(rect.bottom - rect.top).ok()?,
         })
+    }
+
+    /// Whether the window `id` (an `HWND`) is the foreground window: typed keys go to it.
+    pub fn has_focus(&self, id: u64) -> bool {
+        // SAFETY: plain questions about windows; a stale handle only fails.
+        let top = unsafe {
+            let foreground = GetForegroundWindow();
+            if foreground.is_invalid() {
+                return false;
+            }
+            GetAncestor(foreground, GA_ROOT)
+        };
+        super::id(top) == id
     }
 }
