@@ -40,7 +40,7 @@ pub enum Input {
     /// Input injection opened, or why it could not.
     ControlOpened(Result<(), String>),
     /// Capture ended by itself (the shared window closed), with why.
-    CaptureEnded(Option<String>),
+    CaptureEnded(Option<Text>),
     /// The customer stops sharing.
     StopSharing,
     /// The customer takes control back.
@@ -1005,9 +1005,7 @@ mod tests {
     fn c1_when_the_share_ends_by_itself_control_ends_too() {
         let mut agent = sharing();
         granted_to(&mut agent, REP);
-        let effects = agent.handle(Input::CaptureEnded(Some(
-            "the shared window was closed".into(),
-        )));
+        let effects = agent.handle(Input::CaptureEnded(Some(Text::new("gone-window-closed"))));
         assert!(effects.contains(&Effect::SetHolder(None)), "{effects:?}");
         assert!(sent(&effects).contains(&&ClientMessage::RevokeControl));
     }
@@ -1015,9 +1013,7 @@ mod tests {
     #[test]
     fn a_closed_window_ends_the_share_with_the_reason() {
         let mut agent = sharing();
-        let effects = agent.handle(Input::CaptureEnded(Some(
-            "the shared window was closed".into(),
-        )));
+        let effects = agent.handle(Input::CaptureEnded(Some(Text::new("gone-window-closed"))));
         assert_eq!(sent(&effects), [&ClientMessage::StopShare { share: SHARE }]);
         assert_eq!(
             told(&effects),

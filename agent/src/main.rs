@@ -443,7 +443,7 @@ async fn share(
                     Did::Leave => flow::Input::Leave,
                 },
                 message = agent.recv() => flow::Input::Server(message?),
-                reason = ended => flow::Input::CaptureEnded(reason),
+                reason = ended => flow::Input::CaptureEnded(reason.map(|r| stopped_text(&r))),
                 Some(event) = peers.next_event() => {
                     if let Some(news) = peers.handle(event).await {
                         eprintln!("{news}");
@@ -592,6 +592,21 @@ async fn share(
                 front.asked(pipeline.is_some());
             }
         }
+    }
+}
+
+/// Why the share stopped by itself, in the customer's words.
+fn stopped_text(stopped: &pipeline::Stopped) -> Text {
+    use tandem_capture::Gone;
+    match stopped {
+        pipeline::Stopped::Gone(gone) => Text::new(match gone {
+            Gone::WindowClosed => "gone-window-closed",
+            Gone::WindowClosedOrMinimized => "gone-window-closed-or-minimized",
+            Gone::WindowHidden => "gone-window-hidden",
+            Gone::WindowLostInResize => "gone-window-resized",
+            Gone::MonitorDisconnected => "gone-monitor-disconnected",
+        }),
+        pipeline::Stopped::Failed(why) => Text::new("capture-error").arg("why", why.as_str()),
     }
 }
 

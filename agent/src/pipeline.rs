@@ -15,11 +15,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tandem_capture::{Capture, Capturer, Source};
+use tandem_capture::{Capture, Capturer, Gone, Source};
 use tandem_codec::{Converter, EncodedFrame, EncoderSettings, Frame, H264Encoder};
 use tokio::sync::broadcast;
 
 use crate::backend::Backend;
+
+/// Why capture stopped by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// The shared window or monitor went away.
+    Gone(Gone),
+    /// Capture or encoding failed; the words are the lower layer's, for the technically
+    /// minded.
+    Failed(String),
+}
 
 /// Controls and counters shared with the running pipeline.
 #[derive(Default)]
@@ -54,7 +64,7 @@ pub struct Pipeline {
     pub frames: broadcast::Sender<Arc<Shot>>,
     pub controls: Arc<Controls>,
     /// Set when capture ends by itself (the window closed), with the reason.
-    pub ended: tokio::sync::watch::Receiver<Option<String>>,
+    pub ended: tokio::sync::watch::Receiver<Option<Stopped>>,
 }
 
 /// Sustained motion is sent at this rate at most.
@@ -169,9 +179,9 @@ struct Stage<C> {
 }
 
 impl<C: Capturer> Stage<C> {
-    fn new(capturer: C) -> Result<Self, String> {
+    fn new(capturer: C) -> Result<Self, Stopped> {
         let encoder = H264Encoder::new(EncoderSettings::default())
-            .map_err(|e| format!("the encoder could not start: {e}"))?;
+            .map_err(|e| Stopped::Failed(format!("the encoder could not start: {e}")))?;
         Ok(Self {
             capturer,
             encoder,
@@ -191,7 +201,7 @@ impl<C: Capturer> Stage<C> {
         &mut self,
         out: &broadcast::Sender<Arc<Shot>>,
         controls: &Controls,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, Stopped> {
         let due = self
             .last_forced
             .is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_GAP);
@@ -214,9 +224,9 @@ impl<C: Capturer> Stage<C> {
                     stride: f.stride,
                     bgra: f.bgra,
                 };
-                self.converter
-                    .convert(&frame)
-                    .map_err(|e| format!("a captured frame could not be converted: {e}"))?;
+                self.converter.convert(&frame).map_err(|e| {
+                    Stopped::Failed(format!("a captured frame could not be converted: {e}"))
+                })?;
                 true
             }
             Ok(Capture::Unchanged) => {
@@ -227,8 +237,8 @@ impl<C: Capturer> Stage<C> {
                 let refine = self.refining && since >= REFINE;
                 (keyframe || retry || refine || since >= HEARTBEAT) && self.have_picture
             }
-            Ok(Capture::Ended(reason)) => return Err(reason.to_owned()),
-            Err(e) => return Err(format!("capture failed: {e}")),
+            Ok(Capture::Ended(gone)) => return Err(Stopped::Gone(gone)),
+            Err(e) => return Err(Stopped::Failed(format!("capture failed: {e}"))),
         };
         if !picture {
             return Ok(false);
@@ -271,7 +281,7 @@ impl<C: Capturer> Stage<C> {
                 controls.skipped.fetch_add(1, Ordering::Relaxed);
                 Ok(false)
             }
-            Err(e) => Err(format!("encoding failed: {e}")),
+            Err(e) => Err(Stopped::Failed(format!("encoding failed: {e}"))),
         }
     }
 }
@@ -350,7 +360,7 @@ fn run<C: Capturer>(
     out: &broadcast::Sender<Arc<Shot>>,
     controls: &Controls,
     activity: &(dyn Fn() -> Injected + Send + Sync),
-) -> Option<String> {
+) -> Option<Stopped> {
     let mut stage = match Stage::new(capturer) {
         Ok(stage) => stage,
         Err(reason) => return Some(reason),
@@ -377,7 +387,7 @@ fn run<C: Capturer>(
             Ok(true) => pace.sent(started),
             Ok(false) => {
                 if let Err(e) = stage.capturer.wait_for_change(IDLE_WAKE) {
-                    return Some(format!("capture failed: {e}"));
+                    return Some(Stopped::Failed(format!("capture failed: {e}")));
                 }
             }
             Err(reason) => return Some(reason),
@@ -539,7 +549,7 @@ mod tests {
         stage.capturer.end();
         assert_eq!(
             stage.step(&out, &controls),
-            Err("the synthetic window was closed".to_owned())
+            Err(Stopped::Gone(Gone::WindowClosed))
         );
     }
 

@@ -111,13 +111,53 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found").into_response()
 }
 
-/// For a page that needs a login: an HTML 401 that sends the browser to the login page.
-fn login_first() -> Response {
-    let html = "<!doctype html><meta charset=utf-8><title>Log in</title>\
-                <link rel=stylesheet href=/assets/style.css>\
-                <main class=card><h1>Please log in</h1>\
-                <p>This page is for support reps. <a href=/login>Log in</a>.</p></main>\
-                <script type=module src=/assets/js/login-redirect.js></script>";
+/// Whether the browser prefers Norwegian Bokmål to English (`Accept-Language`, in its
+/// order; `nb`, `no` and `nn` read as Bokmål, the console's only Norwegian): for the few
+/// answers the server words itself, before any script can pick the language.
+fn prefers_norwegian(headers: &HeaderMap) -> bool {
+    let Some(accepted) = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut ranked: Vec<(f32, usize, &str)> = accepted
+        .split(',')
+        .enumerate()
+        .filter_map(|(i, part)| {
+            let mut pieces = part.trim().split(';');
+            let tag = pieces.next()?.trim();
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .map_or(Some(1.0), |q| q.trim().parse().ok())?;
+            Some((q, i, tag))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranked
+        .iter()
+        .filter(|(q, ..)| *q > 0.0)
+        .map(|(.., tag)| tag.split('-').next().unwrap_or("").to_ascii_lowercase())
+        .find(|lang| ["en", "nb", "no", "nn"].contains(&lang.as_str()))
+        .is_some_and(|lang| lang != "en")
+}
+
+/// For a page that needs a login: an HTML 401 that sends the browser to the login page,
+/// in the browser's language.
+fn login_first(headers: &HeaderMap) -> Response {
+    let html = if prefers_norwegian(headers) {
+        "<!doctype html><html lang=nb><meta charset=utf-8><title>Logg inn</title>\
+         <link rel=stylesheet href=/assets/style.css>\
+         <main class=card><h1>Logg inn først</h1>\
+         <p>Denne siden er for kundestøtte. <a href=/login>Logg inn</a>.</p></main>\
+         <script type=module src=/assets/js/login-redirect.js></script>"
+    } else {
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Log in</title>\
+         <link rel=stylesheet href=/assets/style.css>\
+         <main class=card><h1>Please log in</h1>\
+         <p>This page is for support reps. <a href=/login>Log in</a>.</p></main>\
+         <script type=module src=/assets/js/login-redirect.js></script>"
+    };
     (
         StatusCode::UNAUTHORIZED,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -211,10 +251,14 @@ async fn rep_page(
         Ok(Some(account)) if !admin_only || account.is_admin => page(markup),
         Ok(Some(_)) => (
             StatusCode::FORBIDDEN,
-            "only administrators can open this page",
+            if prefers_norwegian(headers) {
+                "bare administratorer kan åpne denne siden"
+            } else {
+                "only administrators can open this page"
+            },
         )
             .into_response(),
-        Ok(None) => login_first(),
+        Ok(None) => login_first(headers),
         Err(e) => e.into_response(),
     }
 }

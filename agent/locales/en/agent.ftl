@@ -47,6 +47,12 @@ sharing-started = Sharing { $what }. { $surface ->
 }
 capture-failed = Your screen could not be captured: { $why }
 capture-ended = Sharing stopped: { $why }
+gone-window-closed = the shared window was closed
+gone-window-closed-or-minimized = the shared window was closed or minimized
+gone-window-hidden = the shared window was hidden
+gone-window-resized = the shared window went away while it was resized
+gone-monitor-disconnected = the shared monitor was disconnected
+capture-error = the screen could not be captured ({ $why })
 you-stopped = You stopped sharing. Nothing is captured now.
 share-stopped = Sharing stopped: { $reason ->
     [switched] the support rep turned to another customer

@@ -46,6 +46,12 @@ sharing-started = Deler { $what }. { $surface ->
 }
 capture-failed = Skjermen din kunne ikke tas opp: { $why }
 capture-ended = Delingen stoppet: { $why }
+gone-window-closed = det delte vinduet ble lukket
+gone-window-closed-or-minimized = det delte vinduet ble lukket eller minimert
+gone-window-hidden = det delte vinduet ble skjult
+gone-window-resized = det delte vinduet forsvant mens det ble endret i størrelse
+gone-monitor-disconnected = den delte skjermen ble koblet fra
+capture-error = skjermen kunne ikke fanges opp ({ $why })
 you-stopped = Du sluttet å dele. Ingenting tas opp nå.
 share-stopped = Delingen stoppet: { $reason ->
     [switched] kundestøtten gikk over til en annen kunde

@@ -94,8 +94,24 @@ pub enum Capture<'a> {
     Frame(Frame<'a>),
     /// Nothing changed since the last frame: nothing to encode.
     Unchanged,
-    /// The shared window is gone; the sentence says why.
-    Ended(&'static str),
+    /// The shared window or monitor is gone, and why.
+    Ended(Gone),
+}
+
+/// Why a window or monitor share ended by itself. The English words are for logs; the
+/// agent says each in the customer's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Gone {
+    #[error("the shared window was closed")]
+    WindowClosed,
+    #[error("the shared window was closed or minimized")]
+    WindowClosedOrMinimized,
+    #[error("the shared window was hidden")]
+    WindowHidden,
+    #[error("the shared window went away while resizing")]
+    WindowLostInResize,
+    #[error("the shared monitor was disconnected")]
+    MonitorDisconnected,
 }
 
 /// A window the customer can choose to share.

@@ -80,7 +80,7 @@ impl Capturer for SyntheticScreen {
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         self.polls += 1;
         if self.ended {
-            return Ok(Capture::Ended("the synthetic window was closed"));
+            return Ok(Capture::Ended(crate::Gone::WindowClosed));
         }
         if self.shown == Some(self.counter) {
             return Ok(Capture::Unchanged);

@@ -23,7 +23,7 @@ use x11rb::rust_connection::RustConnection;
 
 use crate::cursor::{self, CursorState};
 use crate::shm::Segment;
-use crate::{Area, Capture, CaptureError, Frame, Source};
+use crate::{Area, Capture, CaptureError, Frame, Gone, Source};
 
 /// What an X capturer or locator looks at: the root window, one X window, or one
 /// monitor's rectangle of the root window.
@@ -80,7 +80,7 @@ pub struct X11Capturer {
     pixmap: Option<Pixmap>,
     shm: Option<Segment>,
     fallback: Vec<u8>,
-    ended: Option<&'static str>,
+    ended: Option<Gone>,
 }
 
 impl std::fmt::Debug for X11Capturer {
@@ -234,9 +234,7 @@ impl X11Capturer {
         let origin = self.origin()?;
         let drawable = self.drawable();
         let Some(stride) = self.grab(drawable, width, height)? else {
-            return Ok(Capture::Ended(
-                "the shared window is no longer visible (closed or minimized)",
-            ));
+            return Ok(Capture::Ended(Gone::WindowClosedOrMinimized));
         };
         let pixels = match &mut self.shm {
             Some(segment) => &mut segment.map[..stride * height],
@@ -359,22 +357,22 @@ impl X11Capturer {
                 Event::ConfigureNotify(e) if e.window == watched => {
                     if let XSource::Area(area) = self.source {
                         if !fits(area, e.width, e.height) {
-                            self.ended = Some("the shared monitor was disconnected");
+                            self.ended = Some(Gone::MonitorDisconnected);
                         }
                     } else if (e.width, e.height) != (self.width, self.height) {
                         self.width = e.width;
                         self.height = e.height;
                         self.dirty = true;
                         if self.name_pixmap().is_err() {
-                            self.ended = Some("the shared window went away while resizing");
+                            self.ended = Some(Gone::WindowLostInResize);
                         }
                     }
                 }
                 Event::UnmapNotify(e) if e.window == watched => {
-                    self.ended = Some("the shared window was closed or minimized");
+                    self.ended = Some(Gone::WindowClosedOrMinimized);
                 }
                 Event::DestroyNotify(e) if e.window == watched => {
-                    self.ended = Some("the shared window was closed");
+                    self.ended = Some(Gone::WindowClosed);
                 }
                 _ => {}
             }

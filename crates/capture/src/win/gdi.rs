@@ -15,7 +15,7 @@ use super::canvas::{Canvas, SCREEN};
 /// again after a frame period, not every few milliseconds.
 const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(33);
 use super::{failed, monitor};
-use crate::{Area, Capture, CaptureError, Capturer};
+use crate::{Area, Capture, CaptureError, Capturer, Gone};
 
 /// `PW_RENDERFULLCONTENT`: the window's own pixels as the compositor has them, even where
 /// other windows cover it (Windows 8.1 and later).
@@ -233,16 +233,16 @@ impl Capturer for WindowCapturer {
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         // SAFETY: the questions take a handle and nothing else.
         if !unsafe { IsWindow(Some(self.window)) }.as_bool() {
-            return Ok(Capture::Ended("the shared window was closed"));
+            return Ok(Capture::Ended(Gone::WindowClosed));
         }
         if unsafe { IsIconic(self.window) }.as_bool() {
-            return Ok(Capture::Ended("the shared window was closed or minimized"));
+            return Ok(Capture::Ended(Gone::WindowClosedOrMinimized));
         }
         if !unsafe { IsWindowVisible(self.window) }.as_bool() {
-            return Ok(Capture::Ended("the shared window was hidden"));
+            return Ok(Capture::Ended(Gone::WindowHidden));
         }
         let Some(rect) = window_rect(self.window) else {
-            return Ok(Capture::Ended("the shared window was closed"));
+            return Ok(Capture::Ended(Gone::WindowClosed));
         };
         let (width, height) = (rect.right - rect.left, rect.bottom - rect.top);
         if (width, height) != (self.canvas.width, self.canvas.height) {
