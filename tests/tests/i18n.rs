@@ -230,6 +230,17 @@ async fn the_console_speaks_norwegian_from_login_to_a_shared_screen() -> anyhow:
     speaks_norwegian(&rep, "09-rep-sees-the-screen").await?;
     speaks_norwegian(&ann, "10-customer-sharing").await?;
 
+    // A notice says what happened in the rep's language, and again in the new one when
+    // she switches.
+    rep.click("#request-control").await?;
+    agent.wait_for("asks to control your mouse and keyboard").await?;
+    agent.answer("n").await?;
+    rep.wait_text("#notices", "Ann ville ikke gi fra seg kontrollen.")
+        .await?;
+    choose_language(&rep, "en").await?;
+    rep.wait_text("#notices", "Ann declined to give control.")
+        .await?;
+
     agent.kill();
     for browser in [rep, ann] {
         browser.close().await?;

@@ -57,7 +57,7 @@ $('#share-screen').addEventListener('click', () => {
     notice(insecure, 'alert', 'insecure');
     return;
   }
-  shares.shareScreen().catch((e) => notice(t('session-share-failed', { error: e.message }), 'alert'));
+  shares.shareScreen().catch((e) => notice({ id: 'session-share-failed', args: { error: e.message } }, 'alert'));
 });
 $('#stop-share').addEventListener('click', () => shares.stopMine());
 
@@ -84,9 +84,13 @@ function onStatus(status, reason) {
 }
 
 // A notice stays 15 s; one with a key is replaced or removed when its subject changes.
-function notice(text, kind = 'notice', key = null) {
+// `message` is words already in the reader's language (the server's, an error's) or a
+// catalogue message `{ id, args }`, translated again when the language changes.
+function notice(message, kind = 'notice', key = null) {
   if (key) dismiss(key);
-  const el = h('div', { class: kind, dataset: key ? { key } : {} }, sentence(text));
+  const el = h('div', { class: kind, dataset: key ? { key } : {} });
+  if (message && typeof message === 'object') localize(el, message.id, message.args ?? null);
+  else el.textContent = sentence(message);
   $('#notices').append(el);
   setTimeout(() => el.remove(), 15000);
 }
@@ -177,7 +181,7 @@ function onMessage(m) {
   if (applyParticipantMessage(state.participants, m)) {
     const id = m.type === 'participant_left' ? m.participant : m.participant.id;
     if (m.type === 'participant_joined' && m.participant.admission === 'waiting') {
-      notice(t('session-waiting-to-be-admitted', { name: m.participant.name }), 'notice', `waiting-${id}`);
+      notice({ id: 'session-waiting-to-be-admitted', args: { name: m.participant.name } }, 'notice', `waiting-${id}`);
     } else {
       const p = state.participants.get(id);
       if (!p || p.admission === 'admitted') dismiss(`waiting-${id}`);
@@ -201,21 +205,21 @@ function onMessage(m) {
       const former = control.info;
       control.update(m.control);
       if (!m.control && former) {
-        const text = t('session-control-ended', { reason: m.reason ?? 'other', name: ownerName(state.participants, former.agent) });
+        const text = { id: 'session-control-ended', args: { reason: m.reason ?? 'other', name: ownerName(state.participants, former.agent) } };
         notice(text, m.reason === 'revoked_by_customer' ? 'alert' : 'notice', 'control');
       } else if (m.control) dismiss('control');
       render();
       break;
     }
     case 'control_declined':
-      notice(t('session-control-declined', { name: ownerName(state.participants, m.agent) }), 'alert', 'control');
+      notice({ id: 'session-control-declined', args: { name: ownerName(state.participants, m.agent) } }, 'alert', 'control');
       break;
     case 'primary_changed': {
       const to = state.participants.get(m.primary);
       let text;
-      if (m.primary === state.you) text = t('session-primary-you');
-      else if (m.former === state.you) text = to ? t('session-primary-you-gave', { name: to.name }) : t('session-primary-you-gave-someone');
-      else text = to ? t('session-primary-other', { name: to.name }) : t('session-primary-another');
+      if (m.primary === state.you) text = { id: 'session-primary-you' };
+      else if (m.former === state.you) text = to ? { id: 'session-primary-you-gave', args: { name: to.name } } : { id: 'session-primary-you-gave-someone' };
+      else text = to ? { id: 'session-primary-other', args: { name: to.name } } : { id: 'session-primary-another' };
       notice(text, 'notice', 'primary');
       render();
       break;
@@ -224,7 +228,7 @@ function onMessage(m) {
     case 'notice': notice(m.text); break;
     case 'share_declined': {
       const customer = state.participants.get(m.customer);
-      notice(customer ? t('session-share-declined', { name: customer.name }) : t('session-share-declined-someone'), 'alert');
+      notice(customer ? { id: 'session-share-declined', args: { name: customer.name } } : { id: 'session-share-declined-someone' }, 'alert');
       break;
     }
     case 'invite_status': onInvite(m); break;
@@ -299,7 +303,7 @@ $('#invite-form').addEventListener('submit', (event) => {
 function onInvite(m) {
   if (m.state === 'own_email_program') {
     h('a', { href: m.mailto, target: '_blank', rel: 'noopener' }).click();
-    notice(t('session-mailto-opened', { address: m.address }));
+    notice({ id: 'session-mailto-opened', args: { address: m.address } });
     return;
   }
   state.invitations.set(m.invite, { id: m.invite, invitee: m.invitee, address: m.address, state: m.state, reason: m.reason });
