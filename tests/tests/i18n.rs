@@ -1,4 +1,5 @@
-//! Languages (docs/i18n.md): the console in Norwegian Bokmål from login to a shared screen,
+//! Languages (docs/i18n.md): the console in Norwegian Bokmål from login to a shared screen
+//! (its notices turning English when the rep switches), the agent under a Norwegian locale,
 //! and a Norwegian rep's invitation arriving in Norwegian in a real mailbox.
 //!
 //! The rep's Chromium runs with `--lang=nb` (the browser's language decides); the customer's
@@ -233,7 +234,9 @@ async fn the_console_speaks_norwegian_from_login_to_a_shared_screen() -> anyhow:
     // A notice says what happened in the rep's language, and again in the new one when
     // she switches.
     rep.click("#request-control").await?;
-    agent.wait_for("asks to control your mouse and keyboard").await?;
+    agent
+        .wait_for("asks to control your mouse and keyboard")
+        .await?;
     agent.answer("n").await?;
     rep.wait_text("#notices", "Ann ville ikke gi fra seg kontrollen.")
         .await?;
@@ -289,6 +292,124 @@ async fn a_norwegian_reps_invitation_arrives_in_norwegian() -> anyhow::Result<()
         !body.contains("invites you") && !html.contains("Hello"),
         "{body}\n{html}"
     );
+    rep.close().await?;
+    Ok(())
+}
+
+/// The literal English phrases of the agent's catalogue (agent/locales/en/agent.ftl): the
+/// text between placeables, 12 characters or more, so a phrase found in the agent's output
+/// means an English sentence reached the customer.
+fn english_agent_phrases() -> anyhow::Result<Vec<String>> {
+    let ftl = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/locales/en/agent.ftl"),
+    )?;
+    let mut phrases = Vec::new();
+    for line in ftl.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        // `id = text`, a variant `[key] text` or `*[key] text`, or a continued line.
+        let text = match line.split_once(" = ") {
+            Some((id, text)) if !id.contains(' ') => text,
+            _ => line
+                .trim_start_matches('*')
+                .strip_prefix('[')
+                .and_then(|rest| rest.split_once(']'))
+                .map_or(line, |(_, text)| text),
+        };
+        let mut depth = 0;
+        let mut literal = String::new();
+        for c in text.chars() {
+            match c {
+                '{' => {
+                    depth += 1;
+                    phrases.push(std::mem::take(&mut literal));
+                }
+                '}' => depth -= 1,
+                _ if depth == 0 => literal.push(c),
+                _ => {}
+            }
+        }
+        phrases.push(literal);
+    }
+    Ok(phrases
+        .into_iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| p.chars().count() >= 12)
+        .collect())
+}
+
+/// The agent's own words in its output, English ones included: not its trace, not the
+/// libraries' logs.
+fn english_in(output: &str, phrases: &[String]) -> Vec<String> {
+    output
+        .lines()
+        .filter(|l| !l.starts_with("[trace") && !l.starts_with("tandem-agent:"))
+        .filter_map(|l| {
+            phrases
+                .iter()
+                .find(|p| l.contains(p.as_str()))
+                .map(|p| format!("{p:?} in {l:?}"))
+        })
+        .collect()
+}
+
+/// The agent under a Norwegian locale (`LANG=nb_NO.UTF-8`) speaks Bokmål from the join to
+/// a shared screen and a refused control request: no English phrase of its catalogue in
+/// anything it tells the customer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_speaks_norwegian_under_a_norwegian_locale() -> anyhow::Result<()> {
+    let phrases = english_agent_phrases()?;
+    // The check sees English where there is English.
+    anyhow::ensure!(
+        !english_in(
+            "Rita Rep asks to see your whole screen. Share it?",
+            &phrases
+        )
+        .is_empty(),
+        "the English question was not seen as English: {phrases:?}"
+    );
+    let screen = PatternDisplay::start(640, 480)?;
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    let chrome = Chromedriver::start("i18n-agent").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+    let mut agent = AgentProcess::spawn_with_env(
+        &screen.display,
+        &["join", &link, "--name", "Ann"],
+        &[("LANG", "nb_NO.UTF-8"), ("LC_ALL", "nb_NO.UTF-8")],
+    )?;
+    agent
+        .wait_for("Rita Rep ber om å få se hele skjermen din. Vil du dele?")
+        .await?;
+    agent.wait_for("[j/N]").await?;
+    agent.type_line("j").await?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 640×480")
+        .await?;
+    agent.wait_for("bilder/s").await?;
+    rep.click("#request-control").await?;
+    agent
+        .wait_for("Rita Rep ber om å styre musen og tastaturet ditt")
+        .await?;
+    agent.wait_for("[j/N]").await?;
+    agent.type_line("n").await?;
+    rep.wait_text("#notices", "Ann declined to give control.")
+        .await?;
+    agent
+        .wait_for("Rita Rep kan ikke styre datamaskinen din")
+        .await?;
+    let english = english_in(&agent.output(), &phrases);
+    anyhow::ensure!(
+        english.is_empty(),
+        "the Norwegian agent said English: {english:#?}\n{}",
+        agent.output()
+    );
+    agent.kill();
     rep.close().await?;
     Ok(())
 }
