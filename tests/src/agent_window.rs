@@ -120,6 +120,33 @@ fn xdotool(display: &str, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Choose entry `index` of the share question's list (0: the whole screen): open the list
+/// and click the entry (the list opens over the choice, its entries 40 pixels apart), until
+/// the agent traces that choice. `photos` gets a photograph of the open list.
+pub async fn choose(
+    display: &str,
+    agent: &AgentProcess,
+    asked: &Placement,
+    index: i32,
+    photo: impl Fn() -> anyhow::Result<PathBuf>,
+) -> anyhow::Result<()> {
+    let (cx, cy) = asked.button("choice")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while latest(agent).and_then(|p| p.button("chosen").ok()) != Some((index, 0)) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "entry {index} could not be chosen: {:?}",
+            latest(agent)
+        );
+        click(display, (cx, cy))?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        photo()?;
+        click(display, (cx, cy + 40 * index))?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
 /// A left click at a screen pixel, as the customer's mouse would.
 pub fn click(display: &str, (x, y): (i32, i32)) -> anyhow::Result<()> {
     xdotool(

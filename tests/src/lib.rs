@@ -730,6 +730,32 @@ impl PatternDisplay {
         Ok(id)
     }
 
+    /// Split the screen into RandR monitors, as a desk of several screens has them:
+    /// (name, x, y, width, height, primary) each.
+    pub fn monitors(&self, monitors: &[(&str, i16, i16, u16, u16, bool)]) -> anyhow::Result<()> {
+        use x11rb::protocol::randr::{ConnectionExt as _, MonitorInfo};
+        use x11rb::protocol::xproto::ConnectionExt as _;
+        self.conn.randr_query_version(1, 5)?.reply()?;
+        for &(name, x, y, width, height, primary) in monitors {
+            let name = self.conn.intern_atom(false, name.as_bytes())?.reply()?.atom;
+            let monitor = MonitorInfo {
+                name,
+                primary,
+                automatic: false,
+                x,
+                y,
+                width,
+                height,
+                // About 96 dpi.
+                width_in_millimeters: u32::from(width) * 254 / 960,
+                height_in_millimeters: u32::from(height) * 254 / 960,
+                outputs: Vec::new(),
+            };
+            self.conn.randr_set_monitor(self.root, monitor)?.check()?;
+        }
+        Ok(())
+    }
+
     pub fn resize(&self, id: u32, w: u32, h: u32) -> anyhow::Result<()> {
         use x11rb::protocol::xproto::{ConfigureWindowAux, ConnectionExt as _};
         self.conn

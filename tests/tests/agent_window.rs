@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use tandem_tests::agent_window::{self, Placement};
-use tandem_tests::{AgentProcess, Chromedriver, PatternDisplay, Server};
+use tandem_tests::nat_scene::{decoded_pixel, near};
+use tandem_tests::{AgentProcess, Chromedriver, PatternDisplay, QUADRANTS, Server};
 
 const SCREEN: (u16, u16) = (1024, 768);
 
@@ -191,21 +192,11 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     // Asked again, Ann picks the invoice window: only it is shared.
     rep.click("#request-share").await?;
     let asked = agent_window::wait_mode(&agent, "ask").await?;
-    // The list opens below the choice; the window is its second entry.
-    let (cx, cy) = asked.button("choice")?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while agent_window::latest(&agent).and_then(|p| p.button("chosen").ok()) != Some((1, 0)) {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the invoice window could not be chosen: {:?}",
-            agent_window::latest(&agent)
-        );
-        agent_window::click(&screen.display, (cx, cy))?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        photo("08-choice-open")?;
-        agent_window::click(&screen.display, (cx, cy + 40))?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    // The window is the list's second entry.
+    agent_window::choose(&screen.display, &agent, &asked, 1, || {
+        photo("08-choice-open")
+    })
+    .await?;
     photo("09-window-chosen")?;
     let asked = agent_window::wait_mode(&agent, "ask").await?;
     agent_window::click(&screen.display, asked.button("allow")?)?;
@@ -223,6 +214,85 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     agent_window::wait_mode(&agent, "ended").await?;
     agent.wait_for("The support rep ended the session").await?;
     photo("10-ended")?;
+    agent.kill();
+    for browser in [rep, ann] {
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+/// C1 with two monitors (RandR monitors on Xvfb, as a two-screen desk has them): the share
+/// question lists each, and the customer's choice of the right one shares only its pixels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c1_the_customer_shares_one_monitor_of_two() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(SCREEN.0, SCREEN.1)?;
+    let half = SCREEN.0 / 2;
+    screen.monitors(&[
+        ("LEFT", 0, 0, half, SCREEN.1, true),
+        ("RIGHT", half as i16, 0, half, SCREEN.1, false),
+    ])?;
+    let downloads = tempfile::tempdir()?;
+    let offered = agent_window::offered_agent(downloads.path())?;
+    let server = Server::start_with(|config| config.agent_binary = Some(offered)).await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    let chrome = Chromedriver::start("customer-window-monitors").await?;
+    let photos = tandem_tests::target_dir()
+        .join("e2e-artifacts")
+        .join("customer-window-monitors");
+    let photo = |name: &str| agent_window::photograph(&screen.display, &photos, name);
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+    let ann = chrome.browser("ann").await?;
+    ann.join(&link, "Ann").await?;
+    let file = agent_window::download_from_join_page(
+        &ann,
+        &server.base,
+        downloads.path(),
+        "#agent-download",
+    )
+    .await?;
+    let mut command = tokio::process::Command::new(&file);
+    command
+        .env("DISPLAY", &screen.display)
+        .env("TANDEM_AGENT_TRACE", "1")
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("TANDEM_AGENT_LANG");
+    let mut agent = AgentProcess::spawn_command(command)?;
+
+    // The list: the whole screen, the left monitor, the right monitor.
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::choose(&screen.display, &agent, &asked, 2, || {
+        photo("01-choice-open")
+    })
+    .await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::click(&screen.display, asked.button("allow")?)?;
+    agent.wait_for("Sharing the monitor RIGHT").await?;
+    rep.wait_text(
+        "figure.tile figcaption",
+        &format!("Ann's screen · {half}×{}", SCREEN.1),
+    )
+    .await?;
+    // The right half's quadrants, and none of the left half's.
+    let (qw, qh) = (u32::from(half) / 2, u32::from(SCREEN.1) / 2);
+    for (x, y, want) in [(qw, qh / 2, QUADRANTS[1]), (qw, qh + qh / 2, QUADRANTS[3])] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = decoded_pixel(&rep, x, y).await?;
+            if near(got, want) {
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the rep decodes {got:06x} at ({x},{y}) of the right monitor, not {want:06x}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    photo("02-right-monitor-shared")?;
     agent.kill();
     for browser in [rep, ann] {
         browser.close().await?;
