@@ -32,7 +32,10 @@ impl Terminal {
     /// [`yes`]). `Some(false)` at once when the input is closed: nobody can say yes.
     /// `prompt` shows the answers: `[y/N]`, `[j/N]`.
     pub fn ask(&mut self, question: &str, prompt: &str) -> Option<bool> {
-        // Only an answer typed after the question counts.
+        // Only an answer typed after the question counts: keys typed before it (maybe by
+        // a rep who controlled the computer, without Enter) are thrown away first, then
+        // lines read already.
+        discard_typed_input();
         loop {
             match self.lines.try_recv() {
                 Ok(_) => {}
@@ -55,6 +58,17 @@ impl Terminal {
         self.closed = line.is_none();
         line
     }
+}
+
+/// Throw away what was typed into the terminal and not read yet (a half-typed line stays
+/// in the terminal's buffer until Enter). Nothing to do when stdin is not a terminal.
+fn discard_typed_input() {
+    #[cfg(unix)]
+    {
+        let _ = rustix::termios::tcflush(std::io::stdin(), rustix::termios::QueueSelector::IFlush);
+    }
+    #[cfg(windows)]
+    crate::console::discard_typed_input();
 }
 
 /// Anything but yes (in English or Norwegian: "y", "yes", "j", "ja") is no.

@@ -104,7 +104,18 @@ impl Window {
         window.on_take_back(send(Action::TakeBack));
         {
             let tx = tx.clone();
+            let weak = window.as_weak();
             window.window().on_close_requested(move || {
+                // While someone controls the computer, closing (Alt+F4 from the rep's keys
+                // as much as the customer's click) takes control back first; the window
+                // stays. Closed again, it closes.
+                if weak
+                    .upgrade()
+                    .is_some_and(|w| w.get_mode() == Mode::Panel && w.get_controlled())
+                {
+                    let _ = tx.send(Action::TakeBack);
+                    return slint::CloseRequestResponse::KeepWindowShown;
+                }
                 let _ = tx.send(Action::Close);
                 slint::CloseRequestResponse::HideWindow
             });
@@ -126,11 +137,20 @@ impl Window {
             // Where the window's content is, without a window manager's frame.
             let areas = ClientAreas::new(None).ok();
             let mut had_focus = false;
+            // The input thread asks the system itself at each key press, with its own
+            // connection, once the window has its native id.
+            let mut probing = false;
             shield_timer.start(
                 slint::TimerMode::Repeated,
                 Duration::from_millis(200),
                 move || {
                     let Some(w) = weak.upgrade() else { return };
+                    if !probing && let Some(id) = native_id(w.window()) {
+                        probing = true;
+                        if let Ok(probe) = ClientAreas::new(None) {
+                            shield.set_focus_probe(Arc::new(move || probe.has_focus(id)));
+                        }
+                    }
                     let placed = placement(&w, areas.as_ref());
                     // Keys typed while the window has the focus would go to its buttons.
                     let focused = placed.is_some()
@@ -216,7 +236,9 @@ impl Placement {
 fn native_id(window: &slint::Window) -> Option<u64> {
     let handle = window.window_handle();
     match handle.window_handle().ok()?.as_raw() {
-        RawWindowHandle::Xlib(h) => Some(u64::from(h.window as u32)),
+        // An X window id is 32 bits; Xlib holds it in a C `unsigned long`.
+        #[allow(clippy::useless_conversion)]
+        RawWindowHandle::Xlib(h) => Some(u64::from(h.window)),
         RawWindowHandle::Xcb(h) => Some(u64::from(h.window.get())),
         RawWindowHandle::Win32(h) => u64::try_from(h.hwnd.get()).ok(),
         _ => None,
@@ -372,7 +394,14 @@ fn open_in_browser(url: &str) {
     } else {
         "xdg-open"
     };
-    if let Err(e) = std::process::Command::new(opener).arg(url).spawn() {
+    // No standard handles passed on: a double-clicked agent on Windows has none.
+    let spawned = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = spawned {
         eprintln!("tandem-agent: could not open {url}: {e}");
     }
 }

@@ -145,6 +145,7 @@ impl InputGate {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     use super::*;
     use crate::event::MouseButton;
@@ -305,6 +306,60 @@ mod tests {
         );
         gate.sync();
         assert_eq!(rec.take(), ["key 65 down"]);
+    }
+
+    #[test]
+    fn c1_a_window_switch_is_given_time_to_move_the_focus_before_the_next_key() {
+        let (gate, rec, shield) = shielded_gate();
+        // The system's answer: the agent's window has the focus from 20 ms after the Tab
+        // of an Alt+Tab reached the desktop (a window manager switching windows).
+        let tab_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+        {
+            // Notes when the Tab reaches the desktop.
+            let (rec, tab_at) = (rec.clone(), tab_at.clone());
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    let seen = rec
+                        .0
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .iter()
+                        .any(|e| e == "key 23 down");
+                    if seen {
+                        *tab_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+        }
+        {
+            let tab_at = tab_at.clone();
+            shield.set_focus_probe(Arc::new(move || {
+                tab_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some_and(|t| t.elapsed() >= Duration::from_millis(20))
+            }));
+        }
+        gate.set_holder(Some(HOLDER));
+        // Alt+Tab, then at once Space (which would press the agent's focused button).
+        for code in ["AltLeft", "Tab"] {
+            send(
+                &gate,
+                HOLDER,
+                &format!(r#"{{"type":"key","code":"{code}","down":true}}"#),
+            );
+        }
+        send(
+            &gate,
+            HOLDER,
+            r#"{"type":"key","code":"Space","down":true}"#,
+        );
+        gate.sync();
+        assert_eq!(rec.take(), ["key 64 down", "key 23 down"]);
+        assert_eq!(gate.stats().shielded.load(Ordering::Relaxed), 1);
     }
 
     fn send(gate: &InputGate, from: u64, json: &str) {

@@ -342,7 +342,14 @@ struct Held<I, S> {
     shield: Arc<Shield>,
     keys: BTreeSet<Key>,
     buttons: Vec<MouseButton>,
+    /// After a key pressed with Alt, Control or Super held (which may switch windows), the
+    /// next key press waits until then and asks where the focus went.
+    settle_until: Option<std::time::Instant>,
 }
+
+/// How long a window switch (Alt+Tab, Super) is given to move the keyboard focus before
+/// the next key press is let through, if the focus is not the agent's window by then.
+const FOCUS_SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
 
 impl<I: Injector, S: Surface> Held<I, S> {
     fn new(injector: I, surface: S, stats: Arc<InputStats>, shield: Arc<Shield>) -> Self {
@@ -353,7 +360,20 @@ impl<I: Injector, S: Surface> Held<I, S> {
             shield,
             keys: BTreeSet::new(),
             buttons: Vec::new(),
+            settle_until: None,
         }
+    }
+
+    /// Whether a key press or text would reach the agent's own window: asked at this
+    /// moment, after any window switch had its time to move the focus.
+    fn keys_shielded(&mut self) -> bool {
+        if let Some(until) = self.settle_until.take() {
+            let now = std::time::Instant::now();
+            if until > now {
+                std::thread::sleep(until - now);
+            }
+        }
+        self.shield.focused()
     }
 
     /// The screen pixel for a point of the shared surface, unless it is outside it
@@ -422,7 +442,7 @@ impl<I: Injector, S: Surface> Held<I, S> {
                     .and_then(|()| self.injector.wheel(dx, dy)),
                 Err(()) => return,
             },
-            Action::Key { down: true, .. } | Action::Text(_) if self.shield.focused() => {
+            Action::Key { down: true, .. } | Action::Text(_) if self.keys_shielded() => {
                 // The agent's own window would get them (its buttons take Space and Enter);
                 // a release still goes out below, so nothing stays held.
                 self.stats.shielded.fetch_add(1, Ordering::Relaxed);
@@ -430,6 +450,9 @@ impl<I: Injector, S: Surface> Held<I, S> {
             }
             Action::Key { key, down } => {
                 if down {
+                    if self.keys.iter().any(|k| k.is_modifier()) {
+                        self.settle_until = Some(std::time::Instant::now() + FOCUS_SETTLE);
+                    }
                     self.keys.insert(key);
                 } else if !self.keys.remove(&key) {
                     // Not pressed through us: nothing to release.

@@ -5,8 +5,11 @@
 //! So the rep who controls the computer cannot click "Allow" on a question meant for the
 //! customer, nor press "Stop sharing" for them (DESIGN §5).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Asks the system, now, whether the agent's own window has the keyboard focus.
+pub type FocusProbe = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// A rectangle of the screen, in the injector's pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,11 +31,21 @@ impl Rect {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Shield {
     paused: AtomicBool,
     focused: AtomicBool,
+    probe: Mutex<Option<FocusProbe>>,
     rects: Mutex<Vec<Rect>>,
+}
+
+impl std::fmt::Debug for Shield {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shield")
+            .field("paused", &self.paused)
+            .field("focused", &self.focused)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shield {
@@ -45,13 +58,25 @@ impl Shield {
         self.paused.load(Ordering::SeqCst)
     }
 
-    /// Whether the agent's own window has the keyboard focus now: typed keys would go to it.
+    /// Whether the agent's own window has the keyboard focus (as its window last saw):
+    /// typed keys would go to it.
     pub fn set_focused(&self, focused: bool) {
         self.focused.store(focused, Ordering::SeqCst);
     }
 
+    /// How to ask the system at the moment of each key press, not only as the window last
+    /// saw it (the rep's Alt+Tab then Space come faster than the window looks).
+    pub fn set_focus_probe(&self, probe: FocusProbe) {
+        *self.probe.lock().unwrap_or_else(|e| e.into_inner()) = Some(probe);
+    }
+
+    /// Whether typed keys would go to the agent's own window now.
     pub fn focused(&self) -> bool {
-        self.focused.load(Ordering::SeqCst)
+        if self.focused.load(Ordering::SeqCst) {
+            return true;
+        }
+        let probe = self.probe.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        probe.is_some_and(|probe| probe())
     }
 
     /// Where the agent's own windows are now (none: hidden).

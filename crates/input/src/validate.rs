@@ -103,6 +103,27 @@ impl Key {
         u8::try_from(self.xkb).ok().filter(|k| *k >= 8)
     }
 
+    /// Whether this is Alt, Control or the Windows/Super key: with one of them held, a key
+    /// can switch windows (Alt+Tab, Super) and so move the keyboard focus.
+    pub fn is_modifier(self) -> bool {
+        static MODIFIERS: std::sync::OnceLock<Vec<Key>> = std::sync::OnceLock::new();
+        MODIFIERS
+            .get_or_init(|| {
+                [
+                    "AltLeft",
+                    "AltRight",
+                    "ControlLeft",
+                    "ControlRight",
+                    "MetaLeft",
+                    "MetaRight",
+                ]
+                .iter()
+                .filter_map(|code| Key::from_code(code))
+                .collect()
+            })
+            .contains(&self)
+    }
+
     /// The Windows scan code (0xE0xx for extended keys), if Windows has this key.
     pub fn windows_scan_code(self) -> Option<u16> {
         (self.win != 0).then_some(self.win)
