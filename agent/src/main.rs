@@ -632,7 +632,10 @@ impl Offer {
     fn source(&self) -> (Source, flow::Shared) {
         match self {
             Offer::Monitor(m) => (
-                Source::Monitor(m.area),
+                Source::Monitor {
+                    id: m.id,
+                    area: m.area,
+                },
                 flow::Shared::Monitor(m.name.clone()),
             ),
             Offer::Window(w) => (Source::Window(w.id), flow::Shared::Window(w.title.clone())),

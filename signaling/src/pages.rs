@@ -160,7 +160,10 @@ fn login_first(headers: &HeaderMap) -> Response {
     };
     (
         StatusCode::UNAUTHORIZED,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::VARY, "Accept-Language"),
+        ],
         html,
     )
         .into_response()
@@ -251,6 +254,7 @@ async fn rep_page(
         Ok(Some(account)) if !admin_only || account.is_admin => page(markup),
         Ok(Some(_)) => (
             StatusCode::FORBIDDEN,
+            [(header::VARY, "Accept-Language")],
             if prefers_norwegian(headers) {
                 "bare administratorer kan åpne denne siden"
             } else {
@@ -524,6 +528,33 @@ pub async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Respons
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn accepting(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_LANGUAGE,
+            value.parse().expect("a header value"),
+        );
+        headers
+    }
+
+    #[test]
+    fn the_login_page_speaks_the_browsers_first_known_language() {
+        assert!(prefers_norwegian(&accepting("nb-NO,nb;q=0.9,en;q=0.8")));
+        assert!(prefers_norwegian(&accepting("de-DE, no;q=0.7, en;q=0.5")));
+        assert!(prefers_norwegian(&accepting("en;q=0.3, nn;q=0.8")));
+        assert!(!prefers_norwegian(&accepting("en-GB,en;q=0.9,nb;q=0.8")));
+        assert!(!prefers_norwegian(&accepting("nb;q=0, en;q=0.1")));
+        assert!(!prefers_norwegian(&accepting("de, fr")));
+        assert!(!prefers_norwegian(&accepting("nb;q=nonsense")));
+        assert!(!prefers_norwegian(&HeaderMap::new()));
+        let page = login_first(&accepting("nb"));
+        assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            page.headers().get(header::VARY).map(|v| v.as_bytes()),
+            Some(&b"Accept-Language"[..])
+        );
+    }
 
     #[test]
     fn every_language_has_its_console_catalogue_served_as_text() {

@@ -42,8 +42,10 @@ pub enum Source {
     /// One application window, by the platform's id for it (an X window id, a Windows
     /// `HWND`), as [`WindowInfo::id`] gives it.
     Window(u64),
-    /// One monitor, by where it is on the desktop, as [`MonitorInfo::area`] gives it.
-    Monitor(Area),
+    /// One monitor, as [`MonitorInfo`] lists it: the system's id for it and where it is. A
+    /// share of it ends when that monitor is gone or moved: the rectangle alone could
+    /// come to show another monitor after the customer rearranges or unplugs one.
+    Monitor { id: u64, area: Area },
 }
 
 /// A rectangle of the desktop, in screen pixels.
@@ -75,6 +77,9 @@ impl Area {
 pub struct MonitorInfo {
     /// The system's name for it ("DP-1", "DISPLAY2").
     pub name: String,
+    /// What identifies it to the system (X11: the RandR name atom; Windows: a hash of
+    /// its device name).
+    pub id: u64,
     pub area: Area,
     pub primary: bool,
 }
@@ -110,7 +115,7 @@ pub enum Gone {
     WindowHidden,
     #[error("the shared window went away while resizing")]
     WindowLostInResize,
-    #[error("the shared monitor was disconnected")]
+    #[error("the shared monitor was disconnected or rearranged")]
     MonitorDisconnected,
 }
 

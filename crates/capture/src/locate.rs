@@ -2,6 +2,9 @@
 //! agent injects only inside what is shared. For a window share the point must be the
 //! window's own visible pixel, not a window covering it.
 
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt as _, Window};
 use x11rb::rust_connection::RustConnection;
@@ -15,6 +18,8 @@ pub struct Locator {
     conn: RustConnection,
     root: Window,
     source: XSource,
+    /// For a monitor: when it was last looked for, and whether it was still there.
+    monitor_seen: Cell<Option<(Instant, bool)>>,
 }
 
 impl std::fmt::Debug for Locator {
@@ -30,7 +35,31 @@ impl Locator {
         let source = XSource::of(source)?;
         let (conn, screen) = connect(display)?;
         let root = conn.setup().roots[screen].root;
-        Ok(Self { conn, root, source })
+        Ok(Self {
+            conn,
+            root,
+            source,
+            monitor_seen: Cell::new(None),
+        })
+    }
+
+    /// Whether the shared monitor is still where it was (asked at most every 250 ms: input
+    /// comes many times a second).
+    fn monitor_still(&self, id: u32, area: crate::Area) -> bool {
+        if let Some((at, there)) = self.monitor_seen.get()
+            && at.elapsed() < MONITOR_RECHECK
+        {
+            return there;
+        }
+        let there = self
+            .conn
+            .get_geometry(self.root)
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .is_some_and(|screen| crate::x11::fits(area, screen.width, screen.height))
+            && crate::windows::monitor_still(&self.conn, self.root, id, area).unwrap_or(false);
+        self.monitor_seen.set(Some((Instant::now(), there)));
+        there
     }
 
     /// The screen pixel at (x, y) in 0..=1 of the shared surface (as encoded: even
@@ -39,9 +68,9 @@ impl Locator {
         let window = match self.source {
             XSource::Desktop => self.root,
             XSource::Window(id) => id,
-            XSource::Area(area) => {
-                let screen = self.conn.get_geometry(self.root).ok()?.reply().ok()?;
-                return crate::x11::fits(area, screen.width, screen.height)
+            XSource::Monitor { id, area } => {
+                return self
+                    .monitor_still(id, area)
                     .then(|| area.point(x, y))
                     .flatten();
             }
@@ -92,6 +121,9 @@ impl Locator {
         }
     }
 }
+
+/// How long a look at the shared monitor holds for input.
+const MONITOR_RECHECK: Duration = Duration::from_millis(250);
 
 /// `PointerRoot` as a focus: keys go to the window under the pointer.
 const POINTER_ROOT: Window = 1;

@@ -37,9 +37,16 @@ pub fn monitors(display: Option<&str>) -> Result<Vec<MonitorInfo>, CaptureError>
         .into_iter()
         .enumerate()
     {
+        let area = Area {
+            x: monitor.x.into(),
+            y: monitor.y.into(),
+            width: monitor.width.into(),
+            height: monitor.height.into(),
+        };
         let everything =
             (monitor.x, monitor.y) == (0, 0) && (monitor.width, monitor.height) == whole;
-        if monitor.width == 0 || monitor.height == 0 || everything {
+        // Only what can be captured: inside the screen, not empty.
+        if everything || !crate::x11::fits(area, whole.0, whole.1) {
             continue;
         }
         let name = conn
@@ -51,17 +58,32 @@ pub fn monitors(display: Option<&str>) -> Result<Vec<MonitorInfo>, CaptureError>
             .unwrap_or_else(|| format!("{}", i + 1));
         found.push(MonitorInfo {
             name,
-            area: Area {
-                x: monitor.x.into(),
-                y: monitor.y.into(),
-                width: monitor.width.into(),
-                height: monitor.height.into(),
-            },
+            id: monitor.name.into(),
+            area,
             primary: monitor.primary,
         });
     }
     found.sort_by_key(|m| (!m.primary, m.area.x, m.area.y));
     Ok(found)
+}
+
+/// Whether the monitor named `id` is still on the screen, where `area` says.
+pub(crate) fn monitor_still(
+    conn: &RustConnection,
+    root: Window,
+    id: u32,
+    area: Area,
+) -> Result<bool, CaptureError> {
+    let monitors = conn.randr_get_monitors(root, true)?.reply()?.monitors;
+    Ok(monitors.iter().any(|m| {
+        m.name == id
+            && (
+                i32::from(m.x),
+                i32::from(m.y),
+                u32::from(m.width),
+                u32::from(m.height),
+            ) == (area.x, area.y, area.width, area.height)
+    }))
 }
 
 pub(crate) fn list(conn: &RustConnection, root: Window) -> Result<Vec<WindowInfo>, CaptureError> {

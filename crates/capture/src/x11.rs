@@ -13,6 +13,7 @@ use x11rb::connection::Connection;
 use x11rb::protocol::Event;
 use x11rb::protocol::composite::{ConnectionExt as _, Redirect};
 use x11rb::protocol::damage::{self, ConnectionExt as _, ReportLevel};
+use x11rb::protocol::randr::{ConnectionExt as _, NotifyMask};
 use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xfixes::{ConnectionExt as _, CursorNotifyMask, GetCursorImageReply};
 use x11rb::protocol::xinput::{self, ConnectionExt as _};
@@ -31,7 +32,11 @@ use crate::{Area, Capture, CaptureError, Frame, Gone, Source};
 pub(crate) enum XSource {
     Desktop,
     Window(Window),
-    Area(Area),
+    /// A monitor by its RandR name atom, and its rectangle of the root window.
+    Monitor {
+        id: u32,
+        area: Area,
+    },
 }
 
 impl XSource {
@@ -41,7 +46,9 @@ impl XSource {
             Source::Window(id) => u32::try_from(id)
                 .map(XSource::Window)
                 .map_err(|_| CaptureError::NoSuchWindow(id)),
-            Source::Monitor(area) => Ok(XSource::Area(area)),
+            Source::Monitor { id, area } => u32::try_from(id)
+                .map(|id| XSource::Monitor { id, area })
+                .map_err(|_| CaptureError::NoSuchMonitor(area)),
         }
     }
 }
@@ -81,6 +88,9 @@ pub struct X11Capturer {
     shm: Option<Segment>,
     fallback: Vec<u8>,
     ended: Option<Gone>,
+    /// For a monitor share: when the monitor was last seen where it was (`None`: look at
+    /// the next capture).
+    monitor_checked: Option<Instant>,
 }
 
 impl std::fmt::Debug for X11Capturer {
@@ -105,7 +115,7 @@ impl X11Capturer {
             .reply()
             .map_err(|_| CaptureError::MissingExtension("XFIXES"))?;
         let watched = match source {
-            XSource::Desktop | XSource::Area(_) => root,
+            XSource::Desktop | XSource::Monitor { .. } => root,
             XSource::Window(window) => {
                 conn.composite_query_version(0, 4)?
                     .reply()
@@ -125,10 +135,17 @@ impl X11Capturer {
             .reply()
             .map_err(|_| CaptureError::NoSuchWindow(watched.into()))?;
         let (width, height) = match source {
-            XSource::Area(area) => {
-                if !fits(area, geometry.width, geometry.height) {
+            XSource::Monitor { id, area } => {
+                if !fits(area, geometry.width, geometry.height)
+                    || !crate::windows::monitor_still(&conn, root, id, area)?
+                {
                     return Err(CaptureError::NoSuchMonitor(area));
                 }
+                // Told when outputs and monitors change (checked once a second besides).
+                conn.randr_select_input(
+                    root,
+                    NotifyMask::SCREEN_CHANGE | NotifyMask::CRTC_CHANGE | NotifyMask::OUTPUT_CHANGE,
+                )?;
                 // `fits` checked that both are within the root's u16 size.
                 (area.width as u16, area.height as u16)
             }
@@ -154,6 +171,7 @@ impl X11Capturer {
             shm: None,
             fallback: Vec::new(),
             ended: None,
+            monitor_checked: Some(Instant::now()),
         };
         capturer.name_pixmap()?;
         capturer.conn.flush()?;
@@ -195,6 +213,16 @@ impl X11Capturer {
     /// Take a frame if anything changed since the last one.
     pub fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         self.poll_events()?;
+        if let XSource::Monitor { id, area } = self.source
+            && self
+                .monitor_checked
+                .is_none_or(|at| at.elapsed() >= MONITOR_CHECK)
+        {
+            self.monitor_checked = Some(Instant::now());
+            if !crate::windows::monitor_still(&self.conn, self.root, id, area)? {
+                self.ended = Some(Gone::MonitorDisconnected);
+            }
+        }
         if let Some(reason) = self.ended {
             return Ok(Capture::Ended(reason));
         }
@@ -234,7 +262,10 @@ impl X11Capturer {
         let origin = self.origin()?;
         let drawable = self.drawable();
         let Some(stride) = self.grab(drawable, width, height)? else {
-            return Ok(Capture::Ended(Gone::WindowClosedOrMinimized));
+            return Ok(Capture::Ended(match self.source {
+                XSource::Monitor { .. } => Gone::MonitorDisconnected,
+                _ => Gone::WindowClosedOrMinimized,
+            }));
         };
         let pixels = match &mut self.shm {
             Some(segment) => &mut segment.map[..stride * height],
@@ -262,7 +293,7 @@ impl X11Capturer {
     fn origin(&self) -> Result<(i32, i32), CaptureError> {
         match self.source {
             XSource::Desktop => Ok((0, 0)),
-            XSource::Area(area) => Ok((area.x, area.y)),
+            XSource::Monitor { area, .. } => Ok((area.x, area.y)),
             XSource::Window(window) => {
                 let at = self
                     .conn
@@ -292,7 +323,10 @@ impl X11Capturer {
         let (w, h) = (self.width, self.height);
         // A monitor is its rectangle of the root window; `fits` keeps it inside.
         let (x, y) = match self.source {
-            XSource::Area(area) => (area.x as i16, area.y as i16),
+            XSource::Monitor { area, .. } => (
+                i16::try_from(area.x).unwrap_or(i16::MAX),
+                i16::try_from(area.y).unwrap_or(i16::MAX),
+            ),
             _ => (0, 0),
         };
         if let Some(segment) = &self.shm {
@@ -344,7 +378,7 @@ impl X11Capturer {
 
     fn poll_events(&mut self) -> Result<(), CaptureError> {
         let watched = match self.source {
-            XSource::Desktop | XSource::Area(_) => self.root,
+            XSource::Desktop | XSource::Monitor { .. } => self.root,
             XSource::Window(window) => window,
         };
         while let Some(event) = self.conn.poll_for_event()? {
@@ -354,8 +388,12 @@ impl X11Capturer {
                     self.pointer_dirty = true;
                 }
                 // A monitor keeps its size; the screen shrinking away from it ends it.
+                Event::RandrScreenChangeNotify(_) | Event::RandrNotify(_) => {
+                    self.monitor_checked = None;
+                }
                 Event::ConfigureNotify(e) if e.window == watched => {
-                    if let XSource::Area(area) = self.source {
+                    if let XSource::Monitor { area, .. } = self.source {
+                        self.monitor_checked = None;
                         if !fits(area, e.width, e.height) {
                             self.ended = Some(Gone::MonitorDisconnected);
                         }
@@ -381,10 +419,14 @@ impl X11Capturer {
     }
 }
 
+/// How often a shared monitor is looked for again without an event saying it changed.
+const MONITOR_CHECK: Duration = Duration::from_secs(1);
+
 /// Whether `area` lies within a screen of `width` × `height`, and is not empty.
 pub(crate) fn fits(area: Area, width: u16, height: u16) -> bool {
-    area.x >= 0
-        && area.y >= 0
+    // X addresses pixels with 16-bit signed coordinates.
+    i16::try_from(area.x).is_ok_and(|x| x >= 0)
+        && i16::try_from(area.y).is_ok_and(|y| y >= 0)
         && area.width > 0
         && area.height > 0
         && i64::from(area.x) + i64::from(area.width) <= i64::from(width)

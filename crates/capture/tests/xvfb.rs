@@ -529,8 +529,12 @@ fn one_monitor_of_two_is_listed_captured_alone_and_takes_input_in_its_own_place(
         }
     );
 
-    let mut capturer =
-        X11Capturer::new(Some(&x.display), Source::Monitor(right)).expect("capturer");
+    let right_id = found[1].id;
+    let shared = Source::Monitor {
+        id: right_id,
+        area: right,
+    };
+    let mut capturer = X11Capturer::new(Some(&x.display), shared).expect("capturer");
     assert_eq!(capturer.size(), (160, 240));
     assert!(
         frame_of(&mut capturer, |f| {
@@ -543,7 +547,7 @@ fn one_monitor_of_two_is_listed_captured_alone_and_takes_input_in_its_own_place(
     );
 
     // A point of the shared monitor is on the right half of the screen.
-    let locator = Locator::new(Some(&x.display), Source::Monitor(right)).expect("locator");
+    let locator = Locator::new(Some(&x.display), shared).expect("locator");
     assert_eq!(locator.locate(0.0, 0.0), Some((160, 0)));
     assert_eq!(locator.locate(0.5, 0.5), Some((240, 120)));
     assert_eq!(locator.locate(1.0, 1.0), Some((319, 239)));
@@ -555,8 +559,12 @@ fn one_monitor_of_two_is_listed_captured_alone_and_takes_input_in_its_own_place(
         width: 160,
         height: 240,
     };
-    let refused = X11Capturer::new(Some(&x.display), Source::Monitor(gone))
-        .expect_err("a monitor beyond the screen");
+    let gone_source = Source::Monitor {
+        id: right_id,
+        area: gone,
+    };
+    let refused =
+        X11Capturer::new(Some(&x.display), gone_source).expect_err("a monitor beyond the screen");
     assert!(
         refused
             .to_string()
@@ -564,9 +572,62 @@ fn one_monitor_of_two_is_listed_captured_alone_and_takes_input_in_its_own_place(
         "{refused}"
     );
     assert_eq!(
-        Locator::new(Some(&x.display), Source::Monitor(gone))
+        Locator::new(Some(&x.display), gone_source)
             .expect("locator")
             .locate(0.5, 0.5),
         None
     );
+}
+
+#[test]
+fn a_shared_monitor_that_is_removed_or_moved_ends_the_share() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    two_monitors(&painter);
+    let found = monitors(Some(&x.display)).expect("monitors");
+    let right = found.iter().find(|m| m.name == "RIGHT").expect("RIGHT");
+    let shared = Source::Monitor {
+        id: right.id,
+        area: right.area,
+    };
+    let mut capturer = X11Capturer::new(Some(&x.display), shared).expect("capturer");
+    let locator = Locator::new(Some(&x.display), shared).expect("locator");
+    assert!(frame_of(&mut capturer, |f| f.width == 160));
+    assert!(locator.locate(0.5, 0.5).is_some());
+
+    // The customer takes the right monitor away: the rectangle is still on the screen,
+    // but nothing of it is that monitor any more.
+    let atom = painter
+        .conn
+        .intern_atom(false, b"RIGHT")
+        .expect("atom")
+        .reply()
+        .expect("reply")
+        .atom;
+    painter
+        .conn
+        .randr_delete_monitor(painter.root, atom)
+        .expect("delete monitor");
+    painter.sync();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match capturer.capture().expect("capture") {
+            Capture::Ended(gone) => {
+                assert_eq!(gone, Gone::MonitorDisconnected);
+                break;
+            }
+            _ => {
+                assert!(Instant::now() < deadline, "the removal was never noticed");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while locator.locate(0.5, 0.5).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "input still goes where the monitor was"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -227,10 +227,12 @@ fn windows_move(x: i32, y: i32) -> Result<(), InjectError> {
         )
     };
     let scale = |at: i32, origin: i32, size: i32| -> i32 {
-        // 0..=size-1 onto 0..=65535, rounded to the nearest (the documented mapping).
-        let span = i64::from(size.max(2) - 1);
-        let offset = i64::from(at - origin).clamp(0, span);
-        ((offset * 65535 + span / 2) / span) as i32
+        // Windows maps `d` back to pixel floor(d × size / 65536): the smallest `d` that
+        // lands on the pixel `offset` is ceil(offset × 65536 / size).
+        let size = i64::from(size.max(1));
+        let offset = i64::from(at) - i64::from(origin);
+        let offset = offset.clamp(0, size - 1);
+        ((offset * 65536 + size - 1) / size).min(65535) as i32
     };
     let input = INPUT {
         r#type: INPUT_MOUSE,

@@ -481,6 +481,39 @@ fn r6_a_customer_share_is_seen_by_every_participant() {
 }
 
 #[test]
+fn r6_one_monitor_is_shared_by_name_and_a_name_is_at_most_512_characters() {
+    for (name, accepted) in [
+        ("DP-2".to_owned(), true),
+        ("é".repeat(512), true),
+        ("é".repeat(513), false),
+    ] {
+        let mut h = Harness::new();
+        let agent = h.customer_with_agent(2, "Ann");
+        let source = ShareSource::Monitor { name: name.clone() };
+        match h.cmd(
+            agent.0,
+            C::StartShare {
+                source: source.clone(),
+            },
+        ) {
+            Ok(out) => {
+                assert!(accepted, "{} characters accepted", name.chars().count());
+                assert!(
+                    to(&out, 1)
+                        .iter()
+                        .any(|m| matches!(m, S::ShareStarted { share } if share.source == source)),
+                    "the rep is told which monitor"
+                );
+            }
+            Err(e) => {
+                assert!(!accepted, "refused: {e}");
+                assert_eq!(e.code(), ErrorCode::TooLong);
+            }
+        }
+    }
+}
+
+#[test]
 fn r6_the_reps_own_share_is_seen_by_customers() {
     let mut h = Harness::new();
     h.join(2, "Ann", JoinKind::CustomerByLink).expect("ann");

@@ -32,10 +32,16 @@ pub(crate) struct DuplicationCapturer {
     staging: Option<ID3D11Texture2D>,
     area: RECT,
     canvas: Canvas,
+    /// The monitor the customer chose (`None`: the primary one), looked for again when
+    /// duplication is lost: gone, the share ends.
+    which: Option<super::Chosen>,
 }
 
 impl DuplicationCapturer {
-    pub(crate) fn new((monitor, area): (HMONITOR, RECT)) -> Result<Self, CaptureError> {
+    pub(crate) fn new(
+        (monitor, area): (HMONITOR, RECT),
+        which: Option<super::Chosen>,
+    ) -> Result<Self, CaptureError> {
         // SAFETY: COM calls on interfaces this function holds; out-parameters are locals.
         unsafe {
             let factory: IDXGIFactory1 = CreateDXGIFactory1().map_err(|e| failed("DXGI", e))?;
@@ -45,7 +51,7 @@ impl DuplicationCapturer {
                     Ok(adapter) => adapter,
                     Err(e) if e.code() == DXGI_ERROR_NOT_FOUND => {
                         return Err(CaptureError::Platform(
-                            "no graphics adapter shows the primary monitor".into(),
+                            "no graphics adapter shows the monitor".into(),
                         ));
                     }
                     Err(e) => return Err(failed("listing graphics adapters", e)),
@@ -89,6 +95,7 @@ impl DuplicationCapturer {
                         staging: None,
                         area,
                         canvas,
+                        which,
                     });
                 }
             }
@@ -153,6 +160,10 @@ impl Capturer for DuplicationCapturer {
                         self.staging = None;
                         self.duplication = Some(duplication.clone());
                         duplication
+                    }
+                    // The chosen monitor is gone (unplugged, rearranged): the share ends.
+                    Err(_) if self.which.is_some() && super::monitor(self.which).is_err() => {
+                        return Ok(Capture::Ended(crate::Gone::MonitorDisconnected));
                     }
                     // Still the secure desktop: nothing new to show meanwhile.
                     Err(_) => return Ok(Capture::Unchanged),

@@ -15,7 +15,7 @@ use super::canvas::{Canvas, SCREEN};
 /// again after a frame period, not every few milliseconds.
 const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(33);
 use super::{failed, monitor};
-use crate::{Area, Capture, CaptureError, Capturer, Gone};
+use crate::{Capture, CaptureError, Capturer, Gone};
 
 /// `PW_RENDERFULLCONTENT`: the window's own pixels as the compositor has them, even where
 /// other windows cover it (Windows 8.1 and later).
@@ -23,7 +23,7 @@ const PW_RENDERFULLCONTENT: PRINT_WINDOW_FLAGS = PRINT_WINDOW_FLAGS(2);
 
 /// One monitor through GDI: the primary one, or one the customer chose.
 pub struct DesktopCapturer {
-    which: Option<Area>,
+    which: Option<super::Chosen>,
     screen: HDC,
     area: RECT,
     canvas: Canvas,
@@ -39,7 +39,7 @@ impl std::fmt::Debug for DesktopCapturer {
 
 impl DesktopCapturer {
     /// `which`: a monitor from [`super::monitors`], or `None` for the primary one.
-    pub fn new(which: Option<Area>) -> Result<Self, CaptureError> {
+    pub fn new(which: Option<super::Chosen>) -> Result<Self, CaptureError> {
         super::dpi_aware();
         let (_, area) = monitor(which)?;
         // SAFETY: the screen's device context, released in `drop`.
@@ -61,7 +61,13 @@ impl DesktopCapturer {
 
 impl Capturer for DesktopCapturer {
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
-        let (_, area) = monitor(self.which)?;
+        let area = match monitor(self.which) {
+            Ok((_, area)) => area,
+            Err(CaptureError::NoSuchMonitor(_)) => {
+                return Ok(Capture::Ended(Gone::MonitorDisconnected));
+            }
+            Err(e) => return Err(e),
+        };
         if area != self.area {
             self.area = area;
             self.canvas = Canvas::new(area.right - area.left, area.bottom - area.top)?;

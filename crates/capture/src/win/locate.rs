@@ -31,7 +31,7 @@ impl Locator {
     pub fn locate(&self, x: f64, y: f64) -> Option<(i32, i32)> {
         let area = match self.source {
             Source::Desktop => primary_monitor().ok()?.1,
-            Source::Monitor(area) => monitor(Some(area)).ok()?.1,
+            Source::Monitor { id, area } => monitor(Some((id, area))).ok()?.1,
             Source::Window(id) => window_rect(super::hwnd(id))?,
         };
         let (w, h) = ((area.right - area.left) & !1, (area.bottom - area.top) & !1);

@@ -46,21 +46,24 @@ pub fn dpi_aware() {
 pub fn capturer(source: Source) -> Result<Box<dyn crate::Capturer>, CaptureError> {
     dpi_aware();
     match source {
-        Source::Desktop => match dxgi::DuplicationCapturer::new(primary_monitor()?) {
+        Source::Desktop => match dxgi::DuplicationCapturer::new(primary_monitor()?, None) {
             Ok(capturer) => Ok(Box::new(capturer)),
             Err(_) => Ok(Box::new(DesktopCapturer::new(None)?)),
         },
-        Source::Monitor(area) => match dxgi::DuplicationCapturer::new(monitor(Some(area))?) {
-            Ok(capturer) => Ok(Box::new(capturer)),
-            Err(_) => Ok(Box::new(DesktopCapturer::new(Some(area))?)),
-        },
+        Source::Monitor { id, area } => {
+            let chosen = Some((id, area));
+            match dxgi::DuplicationCapturer::new(monitor(chosen)?, chosen) {
+                Ok(capturer) => Ok(Box::new(capturer)),
+                Err(_) => Ok(Box::new(DesktopCapturer::new(chosen)?)),
+            }
+        }
         Source::Window(id) => Ok(Box::new(WindowCapturer::new(hwnd(id))?)),
     }
 }
 
 /// Which capture path `capturer` would take for the desktop, for the agent's status.
 pub fn desktop_path() -> &'static str {
-    match primary_monitor().and_then(dxgi::DuplicationCapturer::new) {
+    match primary_monitor().and_then(|m| dxgi::DuplicationCapturer::new(m, None)) {
         Ok(_) => "DXGI Desktop Duplication",
         Err(_) => "GDI",
     }
@@ -79,38 +82,74 @@ pub(crate) fn primary_monitor() -> Result<(HMONITOR, RECT), CaptureError> {
     monitor(None)
 }
 
-/// A monitor's handle and rectangle: the primary one, or the one showing the middle of
-/// `area` (a monitor the customer chose, from [`monitors`]).
-pub(crate) fn monitor(area: Option<Area>) -> Result<(HMONITOR, RECT), CaptureError> {
-    let (point, fallback) = match area {
+/// A monitor the customer chose: its id and where it was, from [`monitors`].
+pub(crate) type Chosen = (u64, Area);
+
+/// A monitor's handle and rectangle: the primary one, or the chosen one if it is still
+/// there, with the same device name and rectangle. Otherwise `NoSuchMonitor`: after the
+/// customer rearranges or unplugs monitors, another monitor may be where it was.
+pub(crate) fn monitor(which: Option<Chosen>) -> Result<(HMONITOR, RECT), CaptureError> {
+    let (point, fallback) = match which {
         None => (POINT { x: 0, y: 0 }, MONITOR_DEFAULTTOPRIMARY),
-        Some(a) => (
+        Some((_, a)) => (
             POINT {
-                x: a.x.saturating_add((a.width / 2) as i32),
-                y: a.y.saturating_add((a.height / 2) as i32),
+                x: a.x.saturating_add(i32::try_from(a.width / 2).unwrap_or(0)),
+                y: a.y.saturating_add(i32::try_from(a.height / 2).unwrap_or(0)),
             },
             MONITOR_DEFAULTTONULL,
         ),
     };
-    // SAFETY: MONITORINFO is sized as the call asks.
-    unsafe {
-        let monitor = MonitorFromPoint(point, fallback);
-        if monitor.is_invalid() {
-            return Err(area.map_or_else(
-                || CaptureError::Platform("Windows shows no monitor".into()),
-                CaptureError::NoSuchMonitor,
-            ));
-        }
-        let mut info = MONITORINFO {
-            cbSize: size_of::<MONITORINFO>() as u32,
-            ..Default::default()
-        };
-        if !GetMonitorInfoW(monitor, &mut info).as_bool() {
-            return Err(CaptureError::Platform(
-                "Windows did not say where the monitor is".into(),
-            ));
-        }
-        Ok((monitor, info.rcMonitor))
+    let gone = || match which {
+        Some((_, area)) => CaptureError::NoSuchMonitor(area),
+        None => CaptureError::Platform("Windows shows no monitor".into()),
+    };
+    // SAFETY: a plain question about the desktop.
+    let handle = unsafe { MonitorFromPoint(point, fallback) };
+    if handle.is_invalid() {
+        return Err(gone());
+    }
+    let (device, rect) = describe_monitor(handle)
+        .ok_or_else(|| CaptureError::Platform("Windows did not say where the monitor is".into()))?;
+    if let Some((id, area)) = which
+        && (device_id(&device) != id || area_of(rect) != area)
+    {
+        return Err(gone());
+    }
+    Ok((handle, rect))
+}
+
+/// A monitor's device name (`DISPLAY2`) and rectangle.
+fn describe_monitor(handle: HMONITOR) -> Option<(String, RECT)> {
+    let mut info = MONITORINFOEXW::default();
+    info.monitorInfo.cbSize = size_of::<MONITORINFOEXW>() as u32;
+    // SAFETY: MONITORINFOEXW is sized as the call asks, and starts with MONITORINFO.
+    if !unsafe { GetMonitorInfoW(handle, (&raw mut info).cast::<MONITORINFO>()) }.as_bool() {
+        return None;
+    }
+    // The name ends at the first NUL.
+    let end = info
+        .szDevice
+        .iter()
+        .position(|&c| c == 0)
+        .unwrap_or(info.szDevice.len());
+    let device = String::from_utf16_lossy(&info.szDevice[..end]);
+    let device = device.trim_start_matches("\\\\.\\").to_owned();
+    Some((device, info.monitorInfo.rcMonitor))
+}
+
+/// A monitor's id: a hash (FNV-1a) of its device name, the same in every call.
+fn device_id(device: &str) -> u64 {
+    device.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn area_of(r: RECT) -> Area {
+    Area {
+        x: r.left,
+        y: r.top,
+        width: u32::try_from(r.right - r.left).unwrap_or(0),
+        height: u32::try_from(r.bottom - r.top).unwrap_or(0),
     }
 }
 
@@ -135,29 +174,22 @@ pub fn monitors() -> Result<Vec<MonitorInfo>, CaptureError> {
     }
     let mut found = Vec::new();
     for (i, handle) in handles.into_iter().enumerate() {
-        let mut info = MONITORINFOEXW::default();
-        info.monitorInfo.cbSize = size_of::<MONITORINFOEXW>() as u32;
-        // SAFETY: MONITORINFOEXW is sized as the call asks, and starts with MONITORINFO.
-        if !unsafe { GetMonitorInfoW(handle, (&raw mut info).cast::<MONITORINFO>()) }.as_bool() {
+        let Some((device, rect)) = describe_monitor(handle) else {
+            continue;
+        };
+        let area = area_of(rect);
+        if area.width == 0 || area.height == 0 {
             continue;
         }
-        let r = info.monitorInfo.rcMonitor;
-        let device = String::from_utf16_lossy(&info.szDevice);
-        let device = device.trim_end_matches('\0').trim_start_matches("\\\\.\\");
         found.push(MonitorInfo {
+            id: device_id(&device),
             name: if device.is_empty() {
                 format!("{}", i + 1)
             } else {
-                device.to_owned()
+                device
             },
-            area: Area {
-                x: r.left,
-                y: r.top,
-                width: u32::try_from(r.right - r.left).unwrap_or(0),
-                height: u32::try_from(r.bottom - r.top).unwrap_or(0),
-            },
-            // MONITORINFOF_PRIMARY
-            primary: info.monitorInfo.dwFlags & 1 != 0,
+            area,
+            primary: monitor(None).is_ok_and(|(primary, _)| primary == handle),
         });
     }
     found.sort_by_key(|m| (!m.primary, m.area.x, m.area.y));
