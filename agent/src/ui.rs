@@ -253,11 +253,23 @@ fn placement(w: &AgentWindow, areas: Option<&ClientAreas>) -> Option<Placement> 
     // The content's place: slint's position is the frame's (a window manager's title
     // bar and borders), its size the content's.
     let size = window.size();
-    let frame = window.position();
+    let position = window.position();
+    let id = native_id(window);
     let (x0, y0) = areas
-        .zip(native_id(window))
+        .zip(id)
         .and_then(|(areas, id)| areas.of(id))
-        .map_or((frame.x, frame.y), |area| (area.x, area.y));
+        .map_or((position.x, position.y), |area| (area.x, area.y));
+    // The frame as the system has it (title bar and borders on every side), else from
+    // slint's position (the frame's corner) to the content's far corner.
+    let frame = areas
+        .zip(id)
+        .and_then(|(areas, id)| areas.frame(id))
+        .unwrap_or(tandem_capture::Area {
+            x: position.x.min(x0),
+            y: position.y.min(y0),
+            width: size.width + (x0 - position.x.min(x0)).unsigned_abs(),
+            height: size.height + (y0 - position.y.min(y0)).unsigned_abs(),
+        });
     let scale = window.scale_factor();
     // Buttons at their centres, in screen pixels; the ones the mode shows only.
     let at = |x: f32, y: f32| {
@@ -291,10 +303,10 @@ fn placement(w: &AgentWindow, areas: Option<&ClientAreas>) -> Option<Placement> 
         // The shield covers the frame too: a remote click on the title bar's close
         // button would end the customer's part.
         rect: Rect {
-            x: frame.x.min(x0),
-            y: frame.y.min(y0),
-            width: size.width + (x0 - frame.x.min(x0)).unsigned_abs(),
-            height: size.height + (y0 - frame.y.min(y0)).unsigned_abs(),
+            x: frame.x,
+            y: frame.y,
+            width: frame.width,
+            height: frame.height,
         },
         buttons,
     })

@@ -166,6 +166,20 @@ impl ClientAreas {
         })
     }
 
+    /// The window `id` with its window manager's frame: the top-level window holding it
+    /// (itself without a window manager), in screen pixels.
+    pub fn frame(&self, id: u64) -> Option<Area> {
+        let mut window = u32::try_from(id).ok()?;
+        for _ in 0..32 {
+            let tree = self.conn.query_tree(window).ok()?.reply().ok()?;
+            if tree.parent == self.root || tree.parent == x11rb::NONE {
+                break;
+            }
+            window = tree.parent;
+        }
+        self.of(u64::from(window))
+    }
+
     /// Whether the X window `id`, or a window inside it, has the keyboard focus.
     pub fn has_focus(&self, id: u64) -> bool {
         let Ok(window) = u32::try_from(id) else {

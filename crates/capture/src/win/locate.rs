@@ -87,6 +87,17 @@ impl ClientAreas {
         })
     }
 
+    /// The window `id` (an `HWND`) with its title bar and borders, in screen pixels.
+    pub fn frame(&self, id: u64) -> Option<Area> {
+        let rect = super::gdi::window_rect(super::hwnd(id))?;
+        Some(Area {
+            x: rect.left,
+            y: rect.top,
+            width: u32::try_from(rect.right - rect.left).ok()?,
+            height: u32::try_from(rect.bottom - rect.top).ok()?,
+        })
+    }
+
     /// Whether the window `id` (an `HWND`) is the foreground window: typed keys go to it.
     pub fn has_focus(&self, id: u64) -> bool {
         // SAFETY: plain questions about windows; a stale handle only fails.
