@@ -64,11 +64,15 @@ impl Terminal {
 /// in the terminal's buffer until Enter). Nothing to do when stdin is not a terminal.
 fn discard_typed_input() {
     #[cfg(unix)]
-    {
-        let _ = rustix::termios::tcflush(std::io::stdin(), rustix::termios::QueueSelector::IFlush);
-    }
+    discard_typed(std::io::stdin());
     #[cfg(windows)]
     crate::console::discard_typed_input();
+}
+
+/// Throw away what was typed into the terminal `fd` and not read yet.
+#[cfg(unix)]
+fn discard_typed(fd: impl std::os::fd::AsFd) {
+    let _ = rustix::termios::tcflush(fd, rustix::termios::QueueSelector::IFlush);
 }
 
 /// Anything but yes (in English or Norwegian: "y", "yes", "j", "ja") is no.
@@ -81,6 +85,42 @@ pub fn yes(answer: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// C1: a rep who controlled the computer types "y" into the customer's terminal and
+    /// no Enter; the question comes, the customer presses Enter meaning "no": the line read
+    /// is empty, not "y". A real terminal (a pseudo-terminal pair), as the customer's.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn c1_keys_typed_before_the_question_never_answer_it() {
+        use rustix::fs::{Mode, OFlags};
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pty");
+        grantpt(&master).expect("grantpt");
+        unlockpt(&master).expect("unlockpt");
+        let name = ptsname(&master, Vec::new()).expect("ptsname");
+        let terminal = rustix::fs::open(
+            name.as_c_str(),
+            OFlags::RDWR | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .expect("the terminal side");
+        rustix::io::write(&master, b"y").expect("the rep types y");
+        // Typed, not yet a line: the terminal holds it until Enter. It is in the terminal's
+        // line once the terminal echoes it back.
+        let mut echo = [0u8; 8];
+        let n = rustix::io::read(&master, &mut echo).expect("the echo");
+        assert_eq!(&echo[..n], b"y");
+        super::discard_typed(&terminal);
+        rustix::io::write(&master, b"\n").expect("the customer presses Enter");
+        let mut line = [0u8; 16];
+        let n = rustix::io::read(&terminal, &mut line).expect("a line");
+        assert_eq!(
+            &line[..n],
+            b"\n",
+            "the answer is what was typed after the question"
+        );
+        assert!(!super::yes(std::str::from_utf8(&line[..n]).expect("text")));
+    }
+
     #[test]
     fn only_a_yes_is_yes() {
         for yes in ["y", "Yes", " ja ", "J"] {
