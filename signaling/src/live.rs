@@ -810,14 +810,16 @@ impl Registry {
         }
     }
 
-    /// End every live session (an administrator's command); returns how many ended.
-    pub fn terminate_all(&self) -> usize {
+    /// End every live session (an administrator's command, `by` their account, recorded in
+    /// each session's audit); returns how many ended.
+    pub fn terminate_all(&self, by: Option<&str>) -> usize {
         let mut inner = self.lock();
         let numbers: Vec<SessionNumber> = inner.sessions.keys().copied().collect();
         let count = numbers.len();
         for number in numbers {
             let event = Event::Terminate {
                 reason: EndReason::Terminated,
+                by: by.map(str::to_owned),
             };
             if let Err(refusal) = self.handle(&mut inner, number, event) {
                 tracing::warn!(?refusal, "could not end session {number}");
@@ -1431,6 +1433,7 @@ pub async fn end_kept_sessions(
             let mut session = stored.session;
             let event = Event::Terminate {
                 reason: EndReason::Terminated,
+                by: None,
             };
             for output in session.handle(event, clock::now()).unwrap_or_default() {
                 if let Output::Audit(record) = output {

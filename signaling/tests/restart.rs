@@ -442,6 +442,23 @@ async fn an_admin_ends_every_live_session_of_a_running_server() {
     assert_eq!(body["ended"], 1, "{body}");
     let ended = scene.ann.expect("session_ended").await;
     assert_eq!(ended["reason"], "terminated", "{ended}");
+    // The audit says which administrator ended it.
+    let entries: Value = admin
+        .get(&format!(
+            "/api/admin/audit?session={}&limit=5",
+            scene.number
+        ))
+        .await
+        .json()
+        .await
+        .expect("audit");
+    let ended = entries
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["action"] == "ended"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ended["record"]["admin"], "admin", "{entries}");
+    assert_eq!(ended["record"]["reason"], "terminated", "{ended}");
     // A rep may not.
     let refused = scene
         .rep_http

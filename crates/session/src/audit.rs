@@ -125,5 +125,8 @@ pub enum AuditAction {
     CallEnded,
     Ended {
         reason: EndReason,
+        /// The administrator's account that ended it from outside the session.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        admin: Option<String>,
     },
 }

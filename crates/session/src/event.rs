@@ -94,5 +94,8 @@ pub enum Event {
     /// An administrator or the server ends the session.
     Terminate {
         reason: EndReason,
+        /// The administrator's account, when one did (`None`: the server, e.g.
+        /// `tandem-signaling end-sessions`).
+        by: Option<String>,
     },
 }

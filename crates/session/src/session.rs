@@ -176,7 +176,7 @@ impl Session {
             Event::ConnectionLost { who } => self.connection_lost(who, &mut out)?,
             Event::PageClosed { who } => self.leave(who, &mut out)?,
             Event::TimerFired(Timer::Reconnect(who)) => self.reconnect_expired(who, &mut out),
-            Event::Terminate { reason } => self.end(reason, None, &mut out),
+            Event::Terminate { reason, by } => self.terminate(reason, by, &mut out),
         }
         self.clock = now;
         Ok(out.into_outputs())
@@ -416,6 +416,22 @@ impl Session {
 
     /// End the session for everyone.
     pub(crate) fn end(&mut self, reason: EndReason, by: Option<ParticipantId>, out: &mut Outbox) {
+        let actor = by.and_then(|id| self.actor(id));
+        self.finish(reason, actor, None, out);
+    }
+
+    /// Ended from outside the session: by an administrator (their account), or the server.
+    fn terminate(&mut self, reason: EndReason, admin: Option<String>, out: &mut Outbox) {
+        self.finish(reason, None, admin, out);
+    }
+
+    fn finish(
+        &mut self,
+        reason: EndReason,
+        actor: Option<crate::audit::Actor>,
+        admin: Option<String>,
+        out: &mut Outbox,
+    ) {
         self.broadcast(
             Audience::Everyone,
             ServerMessage::SessionEnded {
@@ -424,8 +440,7 @@ impl Session {
             },
             out,
         );
-        let actor = by.and_then(|id| self.actor(id));
-        out.audit(actor, AuditAction::Ended { reason });
+        out.audit(actor, AuditAction::Ended { reason, admin });
         self.ended = Some(reason);
         self.shares.clear();
         self.control = None;

@@ -166,7 +166,10 @@ fn event() -> impl Strategy<Value = Event> {
         2 => pid().prop_map(|who| Event::PageClosed { who }),
         4 => pid().prop_map(|who| Event::TimerFired(Timer::Reconnect(who))),
         // Rare, so that most sequences go deep before the session ends.
-        1 => Just(Event::Terminate { reason: EndReason::Terminated }),
+        1 => Just(Event::Terminate {
+            reason: EndReason::Terminated,
+            by: None
+        }),
     ]
 }
 

@@ -1554,6 +1554,7 @@ fn nothing_happens_after_the_session_ended() {
         Event::TimerFired(Timer::Reconnect(id(2))),
         Event::Terminate {
             reason: EndReason::Terminated,
+            by: Some("root".into()),
         },
     ];
     for event in events {

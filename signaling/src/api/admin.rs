@@ -598,7 +598,7 @@ pub async fn end_all_sessions(
             "send {\"confirm\": true} to end every live session; this cannot be undone",
         ));
     }
-    let ended = state.registry.terminate_all();
+    let ended = state.registry.terminate_all(Some(&admin.0.username));
     tracing::info!(admin = %admin.0.username, ended, "every live session ended by an administrator");
     state.flush().await;
     Ok(Json(EndedSessions { ended }))
