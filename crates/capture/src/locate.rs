@@ -214,6 +214,25 @@ impl ClientAreas {
             }
             return false;
         }
+        // A window manager may focus its frame around the window: the frame, or anything
+        // else holding the window below the root, counts as the window.
+        let mut holder = window;
+        for _ in 0..32 {
+            match self
+                .conn
+                .query_tree(holder)
+                .ok()
+                .and_then(|c| c.reply().ok())
+            {
+                Some(tree) if tree.parent != self.root && tree.parent != x11rb::NONE => {
+                    if tree.parent == focus {
+                        return true;
+                    }
+                    holder = tree.parent;
+                }
+                _ => break,
+            }
+        }
         // Up from the focus to the root: a toolkit may focus a child of its window.
         for _ in 0..32 {
             if focus == window {

@@ -631,3 +631,55 @@ fn a_shared_monitor_that_is_removed_or_moved_ends_the_share() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_agents_window_has_the_focus_when_it_its_frame_or_a_child_of_it_has() {
+    use x11rb::protocol::xproto::InputFocus;
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    // A window manager's frame holding the agent's window, and another application.
+    let frame = painter.window(BLUE, 10, 10, 200, 150, None);
+    let id = painter.conn.generate_id().expect("id");
+    painter
+        .conn
+        .create_window(
+            0,
+            id,
+            frame,
+            4,
+            20,
+            190,
+            120,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &CreateWindowAux::new().background_pixel(RED),
+        )
+        .expect("create");
+    painter.conn.map_window(id).expect("map");
+    painter.wait_viewable(id);
+    let other = painter.window(GREEN, 220, 10, 90, 90, Some("Other"));
+    let areas = tandem_capture::ClientAreas::new(Some(&x.display)).expect("areas");
+    let focus = |on: Window| {
+        painter
+            .conn
+            .set_input_focus(InputFocus::PARENT, on, x11rb::CURRENT_TIME)
+            .expect("focus");
+        painter.sync();
+    };
+    for (on, expected) in [(id, true), (frame, true), (other, false)] {
+        focus(on);
+        assert_eq!(areas.has_focus(id.into()), expected, "focus on {on:#x}");
+    }
+    // The content's place, and the frame's.
+    let content = areas.of(id.into()).expect("client area");
+    assert_eq!(
+        (content.x, content.y, content.width, content.height),
+        (14, 30, 190, 120)
+    );
+    let held = areas.frame(id.into()).expect("frame");
+    assert_eq!(
+        (held.x, held.y, held.width, held.height),
+        (10, 10, 200, 150)
+    );
+}
