@@ -176,6 +176,17 @@ pub fn offered_agent(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(offered)
 }
 
+/// Start a downloaded agent as a double-click does: no arguments, in English, tracing its
+/// window's places. `command` runs the file (for the Windows agent: through `wine`), with
+/// the display set.
+pub fn double_click(mut command: tokio::process::Command) -> anyhow::Result<AgentProcess> {
+    command
+        .env("TANDEM_AGENT_TRACE", "1")
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("TANDEM_AGENT_LANG");
+    AgentProcess::spawn_command(command)
+}
+
 /// Download the agent as the customer's browser would: the join page's link `link`
 /// (`#agent-download`, or `#agent-download-windows` for the Windows agent).
 pub async fn download_from_join_page(

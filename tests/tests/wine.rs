@@ -372,12 +372,7 @@ async fn c1_the_windows_customer_starts_the_download_and_answers_in_its_window()
         name.as_deref().is_some_and(|n| n.ends_with(".exe")),
         "the Windows download is named {name:?}"
     );
-    let mut command = desktop.command(&file);
-    command
-        .env("TANDEM_AGENT_TRACE", "1")
-        .env("LANG", "en_US.UTF-8")
-        .env_remove("TANDEM_AGENT_LANG");
-    let mut agent = AgentProcess::spawn_command(command)?;
+    let mut agent = agent_window::double_click(desktop.command(&file))?;
 
     let asked = agent_window::wait_mode(&agent, "ask").await?;
     agent

@@ -52,13 +52,9 @@ async fn measure(runs: usize) -> anyhow::Result<Vec<f64>> {
             agent_window::download_from_join_page(&customer, &server.base, &dir, "#agent-download")
                 .await?;
         let mut command = tokio::process::Command::new(&file);
-        command
-            .env("DISPLAY", &screen.display)
-            .env("TANDEM_AGENT_TRACE", "1")
-            .env("LANG", "en_US.UTF-8")
-            .env_remove("TANDEM_AGENT_LANG");
+        command.env("DISPLAY", &screen.display);
         let started = now_ms();
-        let mut agent = AgentProcess::spawn_command(command)?;
+        let mut agent = agent_window::double_click(command)?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let shown = loop {
             if let Some(ms) = question_shown(&agent) {
