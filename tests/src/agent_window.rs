@@ -176,6 +176,66 @@ pub fn offered_agent(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(offered)
 }
 
+/// A server offering the (stripped) agent for download, with Rita's session open, and
+/// where the photographs of the customer's screen go.
+#[derive(Debug)]
+pub struct Desk {
+    pub server: crate::Server,
+    pub downloads: tempfile::TempDir,
+    pub chrome: crate::Chromedriver,
+    pub link: String,
+    pub photos: PathBuf,
+}
+
+impl Desk {
+    /// The desk, and Rita's browser on her session's page. `max_customers`: the site's
+    /// limit of customers per rep, set before the session opens.
+    pub async fn open(
+        name: &str,
+        max_customers: Option<u32>,
+    ) -> anyhow::Result<(Desk, crate::Browser)> {
+        let downloads = tempfile::tempdir()?;
+        let offered = offered_agent(downloads.path())?;
+        let server =
+            crate::Server::start_with(|config| config.agent_binary = Some(offered)).await?;
+        server
+            .create_rep("rita", "Rita Rep", "rita-password")
+            .await?;
+        if let Some(max) = max_customers {
+            server.set_limits(max, false).await?;
+        }
+        let chrome = crate::Chromedriver::start(name).await?;
+        let rep = chrome.media_browser("rep").await?;
+        rep.log_in(&server.base, "rita", "rita-password").await?;
+        let (_, link) = rep.start_session(false).await?;
+        let photos = crate::target_dir().join("e2e-artifacts").join(name);
+        let desk = Desk {
+            server,
+            downloads,
+            chrome,
+            link,
+            photos,
+        };
+        Ok((desk, rep))
+    }
+
+    /// The customer's download from her join page (into `dir`), started on `display` as
+    /// a double-click does.
+    pub async fn start_agent(
+        &self,
+        customer: &crate::Browser,
+        dir: &Path,
+        display: &str,
+    ) -> anyhow::Result<AgentProcess> {
+        let file =
+            download_from_join_page(customer, &self.server.base, dir, "#agent-download").await?;
+        eprintln!("downloaded {}", file.display());
+        let mut command = tokio::process::Command::new(&file);
+        command.env("DISPLAY", display);
+        double_click(command)
+    }
+}
+
 /// Start a downloaded agent as a double-click does: no arguments, in English, tracing its
 /// window's places. `command` runs the file (for the Windows agent: through `wine`), with
 /// the display set.

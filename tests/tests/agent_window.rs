@@ -15,9 +15,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tandem_tests::agent_window::{self, Placement};
+use tandem_tests::agent_window::{self, Desk, Placement};
 use tandem_tests::nat_scene::{decoded_pixel, near};
-use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, QUADRANTS, Server};
+use tandem_tests::{AgentProcess, PatternDisplay, QUADRANTS};
 
 const SCREEN: (u16, u16) = (1024, 768);
 
@@ -48,71 +48,22 @@ async fn dropped_more_than(agent: &AgentProcess, before: u64) -> anyhow::Result<
     }
 }
 
-/// A server offering the (stripped) agent for download, with Rita's session open, and
-/// where the photographs of the customer's screen go.
-struct Desk {
-    server: Server,
-    downloads: tempfile::TempDir,
-    chrome: Chromedriver,
-    link: String,
-    photos: std::path::PathBuf,
-}
-
-/// The desk, and Rita's browser on her session's page.
-async fn desk(name: &str) -> anyhow::Result<(Desk, Browser)> {
-    let downloads = tempfile::tempdir()?;
-    let offered = agent_window::offered_agent(downloads.path())?;
-    let server = Server::start_with(|config| config.agent_binary = Some(offered)).await?;
-    server
-        .create_rep("rita", "Rita Rep", "rita-password")
-        .await?;
-    let chrome = Chromedriver::start(name).await?;
-    let rep = chrome.media_browser("rep").await?;
-    rep.log_in(&server.base, "rita", "rita-password").await?;
-    let (_, link) = rep.start_session(false).await?;
-    let photos = tandem_tests::target_dir().join("e2e-artifacts").join(name);
-    let desk = Desk {
-        server,
-        downloads,
-        chrome,
-        link,
-        photos,
-    };
-    Ok((desk, rep))
-}
-
-impl Desk {
-    /// The customer's download from her join page, started on `display` as a
-    /// double-click does.
-    async fn start_agent(&self, customer: &Browser, display: &str) -> anyhow::Result<AgentProcess> {
-        let file = agent_window::download_from_join_page(
-            customer,
-            &self.server.base,
-            self.downloads.path(),
-            "#agent-download",
-        )
-        .await?;
-        eprintln!("downloaded {}", file.display());
-        let mut command = tokio::process::Command::new(&file);
-        command.env("DISPLAY", display);
-        agent_window::double_click(command)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
 -> anyhow::Result<()> {
     const MAGENTA: u32 = 0xff00ff;
     let screen = PatternDisplay::start(SCREEN.0, SCREEN.1)?;
     screen.window(MAGENTA, 560, 420, 200, 160, "Invoice 2026-11")?;
-    let (desk, rep) = desk("customer-window").await?;
+    let (desk, rep) = Desk::open("customer-window", None).await?;
     let photo = |name: &str| agent_window::photograph(&screen.display, &desk.photos, name);
     let ann = desk.chrome.media_browser("ann").await?;
     ann.join(&desk.link, "Ann").await?;
     ann.screenshot("01-join-page").await?;
 
     // Downloaded and started with no arguments, as a double-click does.
-    let mut agent = desk.start_agent(&ann, &screen.display).await?;
+    let mut agent = desk
+        .start_agent(&ann, desk.downloads.path(), &screen.display)
+        .await?;
 
     // C1: asked first; Deny refuses and the rep sees it.
     let asked = agent_window::wait_mode(&agent, "ask").await?;
@@ -255,11 +206,13 @@ async fn c1_the_customer_shares_one_monitor_of_two() -> anyhow::Result<()> {
         ("LEFT", 0, 0, half, SCREEN.1, true),
         ("RIGHT", half as i16, 0, half, SCREEN.1, false),
     ])?;
-    let (desk, rep) = desk("customer-window-monitors").await?;
+    let (desk, rep) = Desk::open("customer-window-monitors", None).await?;
     let photo = |name: &str| agent_window::photograph(&screen.display, &desk.photos, name);
     let ann = desk.chrome.browser("ann").await?;
     ann.join(&desk.link, "Ann").await?;
-    let mut agent = desk.start_agent(&ann, &screen.display).await?;
+    let mut agent = desk
+        .start_agent(&ann, desk.downloads.path(), &screen.display)
+        .await?;
 
     // The list: the whole screen, the left monitor, the right monitor.
     let asked = agent_window::wait_mode(&agent, "ask").await?;

@@ -166,26 +166,40 @@ impl ClientAreas {
         })
     }
 
+    /// `window` and the windows holding it, up to (not including) the root: with a window
+    /// manager, the last is its frame.
+    fn up(&self, window: Window) -> Vec<Window> {
+        let mut chain = vec![window];
+        let mut at = window;
+        // 32: deeper than any real tree, and a bound on a hostile one.
+        for _ in 0..32 {
+            match self.conn.query_tree(at).ok().and_then(|c| c.reply().ok()) {
+                Some(tree) if tree.parent != self.root && tree.parent != x11rb::NONE => {
+                    at = tree.parent;
+                    chain.push(at);
+                }
+                _ => break,
+            }
+        }
+        chain
+    }
+
     /// The window `id` with its window manager's frame: the top-level window holding it
     /// (itself without a window manager), in screen pixels.
     pub fn frame(&self, id: u64) -> Option<Area> {
-        let mut window = u32::try_from(id).ok()?;
-        for _ in 0..32 {
-            let tree = self.conn.query_tree(window).ok()?.reply().ok()?;
-            if tree.parent == self.root || tree.parent == x11rb::NONE {
-                break;
-            }
-            window = tree.parent;
-        }
-        self.of(u64::from(window))
+        let window = u32::try_from(id).ok()?;
+        let top = self.up(window).last().copied()?;
+        self.of(u64::from(top))
     }
 
-    /// Whether the X window `id`, or a window inside it, has the keyboard focus.
+    /// Whether the X window `id` has the keyboard focus: the focus is on it, inside it (a
+    /// toolkit may focus a child), or on its frame; or, with no window manager to set a
+    /// focus (`PointerRoot`), the pointer is over it or its frame.
     pub fn has_focus(&self, id: u64) -> bool {
         let Ok(window) = u32::try_from(id) else {
             return false;
         };
-        let Some(mut focus) = self
+        let Some(focus) = self
             .conn
             .get_input_focus()
             .ok()
@@ -194,61 +208,24 @@ impl ClientAreas {
         else {
             return false;
         };
-        if focus == POINTER_ROOT {
-            // No window holds the focus (no window manager set one): keys go to the
-            // window under the pointer. Down from the root along the pointer.
-            let mut under = self.root;
-            for _ in 0..32 {
-                if under == window {
-                    return true;
-                }
-                match self
-                    .conn
-                    .query_pointer(under)
-                    .ok()
-                    .and_then(|c| c.reply().ok())
-                {
-                    Some(at) if at.child != x11rb::NONE => under = at.child,
-                    _ => return false,
-                }
-            }
-            return false;
+        let holders = self.up(window);
+        if focus != POINTER_ROOT {
+            return holders.contains(&focus) || self.up(focus).contains(&window);
         }
-        // A window manager may focus its frame around the window: the frame, or anything
-        // else holding the window below the root, counts as the window.
-        let mut holder = window;
+        // Down from the root along the pointer: the windows it is over.
+        let mut under = self.root;
         for _ in 0..32 {
             match self
                 .conn
-                .query_tree(holder)
+                .query_pointer(under)
                 .ok()
                 .and_then(|c| c.reply().ok())
             {
-                Some(tree) if tree.parent != self.root && tree.parent != x11rb::NONE => {
-                    if tree.parent == focus {
-                        return true;
-                    }
-                    holder = tree.parent;
-                }
-                _ => break,
+                Some(at) if at.child != x11rb::NONE => under = at.child,
+                _ => return false,
             }
-        }
-        // Up from the focus to the root: a toolkit may focus a child of its window.
-        for _ in 0..32 {
-            if focus == window {
+            if holders.contains(&under) || under == window {
                 return true;
-            }
-            if focus == self.root || focus == x11rb::NONE {
-                return false;
-            }
-            match self
-                .conn
-                .query_tree(focus)
-                .ok()
-                .and_then(|c| c.reply().ok())
-            {
-                Some(tree) => focus = tree.parent,
-                None => return false,
             }
         }
         false

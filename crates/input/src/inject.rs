@@ -163,11 +163,11 @@ impl Injector for EnigoInjector {
 /// and flags only some keys as extended, so right Alt, the Windows keys or the arrows could
 /// come out as other keys).
 #[cfg(windows)]
-#[allow(unsafe_code)] // One FFI call with an INPUT built here.
+#[allow(unsafe_code)] // A lookup in the keyboard layout.
 fn windows_key(scan: u16, down: bool) -> Result<(), InjectError> {
     use windows::Win32::UI::Input::KeyboardAndMouse::{
         INPUT, INPUT_0, INPUT_KEYBOARD, KEYBDINPUT, KEYEVENTF_EXTENDEDKEY, KEYEVENTF_KEYUP,
-        KEYEVENTF_SCANCODE, MAPVK_VSC_TO_VK_EX, MapVirtualKeyW, SendInput, VIRTUAL_KEY,
+        KEYEVENTF_SCANCODE, MAPVK_VSC_TO_VK_EX, MapVirtualKeyW, VIRTUAL_KEY,
     };
     // Windows goes by the scan code and ignores the virtual key here; Wine goes by the
     // virtual key, so it is given too.
@@ -192,14 +192,25 @@ fn windows_key(scan: u16, down: bool) -> Result<(), InjectError> {
             },
         },
     };
+    send_input(input, || {
+        format!("Windows refused the key (scan code {scan:#06x})")
+    })
+}
+
+/// One event through `SendInput`; `refused` says what Windows refused.
+#[cfg(windows)]
+#[allow(unsafe_code)] // One FFI call with an INPUT built by the caller.
+fn send_input(
+    input: windows::Win32::UI::Input::KeyboardAndMouse::INPUT,
+    refused: impl FnOnce() -> String,
+) -> Result<(), InjectError> {
+    use windows::Win32::UI::Input::KeyboardAndMouse::{INPUT, SendInput};
     // SAFETY: one INPUT, sized as SendInput asks.
     let sent = unsafe { SendInput(&[input], size_of::<INPUT>() as i32) };
     if sent == 1 {
         Ok(())
     } else {
-        Err(InjectError::Refused(format!(
-            "Windows refused the key (scan code {scan:#06x})"
-        )))
+        Err(InjectError::Refused(refused()))
     }
 }
 
@@ -207,11 +218,11 @@ fn windows_key(scan: u16, down: bool) -> Result<(), InjectError> {
 /// `SendInput` with `MOUSEEVENTF_VIRTUALDESK`: enigo's absolute moves map onto the primary
 /// monitor only, so a shared second monitor would get misplaced clicks.
 #[cfg(windows)]
-#[allow(unsafe_code)] // Two metrics and one FFI call with an INPUT built here.
+#[allow(unsafe_code)] // Two metrics asked of Windows.
 fn windows_move(x: i32, y: i32) -> Result<(), InjectError> {
     use windows::Win32::UI::Input::KeyboardAndMouse::{
         INPUT, INPUT_0, INPUT_MOUSE, MOUSEEVENTF_ABSOLUTE, MOUSEEVENTF_MOVE,
-        MOUSEEVENTF_VIRTUALDESK, MOUSEINPUT, SendInput,
+        MOUSEEVENTF_VIRTUALDESK, MOUSEINPUT,
     };
     use windows::Win32::UI::WindowsAndMessaging::{
         GetSystemMetrics, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN, SM_XVIRTUALSCREEN,
@@ -247,15 +258,9 @@ fn windows_move(x: i32, y: i32) -> Result<(), InjectError> {
             },
         },
     };
-    // SAFETY: one INPUT, sized as SendInput asks.
-    let sent = unsafe { SendInput(&[input], size_of::<INPUT>() as i32) };
-    if sent == 1 {
-        Ok(())
-    } else {
-        Err(InjectError::Refused(format!(
-            "Windows refused the pointer move to {x},{y}"
-        )))
-    }
+    send_input(input, || {
+        format!("Windows refused the pointer move to {x},{y}")
+    })
 }
 
 enum Command {

@@ -70,13 +70,14 @@ impl Shield {
         *self.probe.lock().unwrap_or_else(|e| e.into_inner()) = Some(probe);
     }
 
-    /// Whether typed keys would go to the agent's own window now.
+    /// Whether typed keys would go to the agent's own window now: the system's answer
+    /// when there is a probe, else what the window last saw.
     pub fn focused(&self) -> bool {
-        if self.focused.load(Ordering::SeqCst) {
-            return true;
-        }
         let probe = self.probe.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        probe.is_some_and(|probe| probe())
+        match probe {
+            Some(probe) => probe(),
+            None => self.focused.load(Ordering::SeqCst),
+        }
     }
 
     /// Where the agent's own windows are now (none: hidden).

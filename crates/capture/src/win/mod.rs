@@ -172,6 +172,7 @@ pub fn monitors() -> Result<Vec<MonitorInfo>, CaptureError> {
             "Windows did not list the monitors".into(),
         ));
     }
+    let primary = monitor(None).ok().map(|(handle, _)| handle);
     let mut found = Vec::new();
     for (i, handle) in handles.into_iter().enumerate() {
         let Some((device, rect)) = describe_monitor(handle) else {
@@ -189,7 +190,7 @@ pub fn monitors() -> Result<Vec<MonitorInfo>, CaptureError> {
                 device
             },
             area,
-            primary: monitor(None).is_ok_and(|(primary, _)| primary == handle),
+            primary: primary == Some(handle),
         });
     }
     found.sort_by_key(|m| (!m.primary, m.area.x, m.area.y));

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use tandem_tests::agent_window;
-use tandem_tests::{AgentProcess, Chromedriver, PatternDisplay, Server};
+use tandem_tests::agent_window::{self, Desk};
+use tandem_tests::{AgentProcess, PatternDisplay};
 
 use crate::live::now_ms;
 use crate::report::{Figure, Report};
@@ -29,28 +29,25 @@ fn question_shown(agent: &AgentProcess) -> Option<f64> {
 
 async fn measure(runs: usize) -> anyhow::Result<Vec<f64>> {
     let screen = PatternDisplay::start(1280, 720)?;
-    let downloads = tempfile::tempdir()?;
-    let offered = agent_window::offered_agent(downloads.path())?;
-    let server = Server::start_with(|config| config.agent_binary = Some(offered)).await?;
-    server
-        .create_rep("rita", "Rita Rep", "rita-password")
-        .await?;
-    // Customers who left stay counted for their grace period.
-    server.set_limits(8, false).await?;
-    let chrome = Chromedriver::start("bench-launch").await?;
-    let rep = chrome.browser("rep").await?;
-    rep.log_in(&server.base, "rita", "rita-password").await?;
-    let (_, link) = rep.start_session(false).await?;
+    // Customers who left stay counted for their grace period: room for every run.
+    let (desk, rep) = Desk::open("bench-launch", Some(8)).await?;
+    let chrome = &desk.chrome;
 
     let mut samples = Vec::new();
     for run in 0..runs {
         let customer = chrome.browser(&format!("customer-{run}")).await?;
-        customer.join(&link, &format!("Customer {run}")).await?;
-        let dir = downloads.path().join(format!("run-{run}"));
+        customer
+            .join(&desk.link, &format!("Customer {run}"))
+            .await?;
+        let dir = desk.downloads.path().join(format!("run-{run}"));
         std::fs::create_dir_all(&dir)?;
-        let file =
-            agent_window::download_from_join_page(&customer, &server.base, &dir, "#agent-download")
-                .await?;
+        let file = agent_window::download_from_join_page(
+            &customer,
+            &desk.server.base,
+            &dir,
+            "#agent-download",
+        )
+        .await?;
         let mut command = tokio::process::Command::new(&file);
         command.env("DISPLAY", &screen.display);
         let started = now_ms();
