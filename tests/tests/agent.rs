@@ -6,11 +6,8 @@
 
 use std::time::Duration;
 
-use tandem_tests::nat_scene::{decoded_pixel, near};
-use tandem_tests::{
-    AgentProcess, Browser, COUNTER_BITS, COUNTER_CELL, Chromedriver, PatternDisplay, QUADRANTS,
-    Server, counter_origin,
-};
+use tandem_tests::nat_scene::{decoded_pixel, near, sees_the_pattern};
+use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, Server};
 
 /// Every test's stage: the pattern on Xvfb, the server, Chromium, and a rep who has
 /// logged in and started a session whose join link is `link`.
@@ -41,60 +38,6 @@ impl Scene {
             link,
         })
     }
-}
-
-async fn frames(viewer: &Browser) -> anyhow::Result<u64> {
-    let n = viewer
-        .client
-        .execute("const t = document.querySelector('figure.tile'); return t ? Number(t.dataset.frames || 0) : 0", vec![])
-        .await?;
-    Ok(n.as_u64().unwrap_or(0))
-}
-
-async fn sees_the_pattern(viewer: &Browser) -> anyhow::Result<()> {
-    viewer
-        .wait_text("figure.tile figcaption", "Ann's screen · 640×480")
-        .await?;
-    let spots = [(160, 120), (480, 120), (160, 360), (480, 360)];
-    for ((x, y), want) in spots.into_iter().zip(QUADRANTS) {
-        let got = decoded_pixel(viewer, x, y).await?;
-        anyhow::ensure!(
-            near(got, want),
-            "{}: ({x},{y}) decoded {got:06x}, the pattern has {want:06x}",
-            viewer.person
-        );
-    }
-    let before = frames(viewer).await?;
-    let counted = counter(viewer).await?;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let after = frames(viewer).await?;
-    anyhow::ensure!(
-        after > before,
-        "{}: frames stopped at {before}",
-        viewer.person
-    );
-    // The pattern's own frame counter moved on in the decoded picture.
-    let later = counter(viewer).await?;
-    anyhow::ensure!(
-        later != counted,
-        "{}: the decoded frame counter stayed at {counted}",
-        viewer.person
-    );
-    Ok(())
-}
-
-/// The pattern's frame counter as the viewer decodes it.
-async fn counter(viewer: &Browser) -> anyhow::Result<u32> {
-    let (x, y) = counter_origin(640, 480);
-    let mut n = 0;
-    for bit in 0..COUNTER_BITS {
-        let cx = x + bit * COUNTER_CELL + COUNTER_CELL / 2;
-        let px = decoded_pixel(viewer, cx, y + COUNTER_CELL / 2).await?;
-        if px & 0xff > 0x80 {
-            n |= 1 << bit;
-        }
-    }
-    Ok(n)
 }
 
 /// No decode errors: a decoder that fails asks for a keyframe (PLI) to recover, so none
