@@ -26,9 +26,14 @@ pub struct Flags {
     /// Port to listen on; 0 picks a free one [default: 8080]
     #[arg(long, env = "TANDEM_PORT")]
     pub port: Option<u16>,
-    /// Where the database lives [default: ./data]
+    /// Where the database lives [default: ./data]; with --postgres, only what stays on
+    /// this machine (live sessions kept for a restart, ACME files)
     #[arg(long, env = "TANDEM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep accounts, settings, history and the audit log in this PostgreSQL database
+    /// instead of the embedded SQLite, e.g. postgres://tandem:secret@db.example.com/tandem
+    #[arg(long, env = "TANDEM_POSTGRES", hide_env_values = true)]
+    pub postgres: Option<String>,
     /// Password for the first admin account, created on first start [default: random, printed]
     #[arg(long, env = "TANDEM_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
@@ -187,6 +192,7 @@ struct File {
     bind: Option<IpAddr>,
     port: Option<u16>,
     data_dir: Option<PathBuf>,
+    postgres: Option<String>,
     admin_password: Option<String>,
     public_url: Option<String>,
     reconnect_grace: Option<u64>,
@@ -235,6 +241,8 @@ pub struct Config {
     pub bind: IpAddr,
     pub port: u16,
     pub data_dir: PathBuf,
+    /// The PostgreSQL database's URL; none: SQLite in `data_dir`.
+    pub postgres: Option<String>,
     pub admin_password: Option<String>,
     pub public_url: Option<String>,
     pub reconnect_grace_secs: u64,
@@ -374,6 +382,11 @@ impl Config {
                 .unwrap_or(IpAddr::from([127, 0, 0, 1])),
             port: flags.port.or(file.port).unwrap_or(8080),
             data_dir,
+            postgres: flags
+                .postgres
+                .or(file.postgres)
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty()),
             admin_password: flags.admin_password.or(file.admin_password),
             public_url: flags
                 .public_url
@@ -451,6 +464,7 @@ impl Config {
             bind: IpAddr::from([127, 0, 0, 1]),
             port: 0,
             data_dir: data_dir.to_owned(),
+            postgres: None,
             admin_password: Some("admin-password".into()),
             public_url: None,
             reconnect_grace_secs: 30,

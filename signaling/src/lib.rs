@@ -40,7 +40,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use config::{Config, Flags};
 
 use crate::live::{Registry, StoreJob};
-use crate::store::{NewAccount, SqliteStore, Store};
+use crate::store::{NewAccount, PostgresStore, SqliteStore, Store};
 
 /// Everything a request handler may need.
 #[derive(Clone)]
@@ -141,12 +141,43 @@ pub async fn build(config: Config) -> anyhow::Result<(AppState, Option<AdminLogi
             config.data_dir.display()
         )
     })?;
-    let path = config.data_dir.join("tandem.db");
-    let store = SqliteStore::open(&path)
-        .await
-        .with_context(|| format!("could not open the database {}", path.display()))?;
+    let store = open_store(&config).await?;
     let journal = live::SqliteJournal::open(&config.data_dir.join(live::JOURNAL_FILE))?;
-    build_with_store(config, Arc::new(store), Some(Arc::new(journal))).await
+    build_with_store(config, store, Some(Arc::new(journal))).await
+}
+
+/// The store the configuration names: PostgreSQL at `postgres`, else SQLite's
+/// `tandem.db` in the data directory. Migrations run on open.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.postgres {
+        Some(url) => Arc::new(PostgresStore::connect(url).await.with_context(|| {
+            format!("could not open the PostgreSQL database {}", redacted(url))
+        })?),
+        None => {
+            let path = config.data_dir.join("tandem.db");
+            Arc::new(
+                SqliteStore::open(&path)
+                    .await
+                    .with_context(|| format!("could not open the database {}", path.display()))?,
+            )
+        }
+    })
+}
+
+/// A database URL fit for a log or an error message: without its password (nor any
+/// parameters, which may hold one).
+pub fn redacted(url: &str) -> String {
+    let url = url.split('?').next().unwrap_or_default();
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => "(not a URL)".to_owned(),
+    }
 }
 
 /// `journal`: where live sessions are kept for a restart (none: a restart ends them).

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tandem_signaling::config::LogFormat;
 use tandem_signaling::store::audit_chain::ChainReport;
-use tandem_signaling::store::{SqliteStore, Store};
+use tandem_signaling::store::{PostgresStore, SqliteStore, Store};
 use tandem_signaling::{AdminLogin, Config, Flags};
 use tokio::net::TcpListener;
 
@@ -164,6 +164,16 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     println!("  Tandem is running.");
     println!("  Console:   {scheme}://{host}/login");
     println!("  Customers: {scheme}://{host}/join");
+    match &state.config.postgres {
+        Some(url) => println!(
+            "  Database:  PostgreSQL {}",
+            tandem_signaling::redacted(url)
+        ),
+        None => println!(
+            "  Database:  {}",
+            state.config.data_dir.join("tandem.db").display()
+        ),
+    }
     if let Some(redirect) = redirect {
         println!(
             "  Plain HTTP on port {} redirects to HTTPS.",
@@ -247,6 +257,13 @@ fn init_logging(format: LogFormat) {
 async fn backup(flags: Flags, file: &Path) -> ExitCode {
     let copy = async {
         let config = Config::resolve(flags)?;
+        if let Some(url) = &config.postgres {
+            anyhow::bail!(
+                "this server keeps its data in PostgreSQL ({}): back it up with pg_dump, \
+                 e.g. pg_dump --format=custom --file=tandem.dump '<the same URL>'",
+                tandem_signaling::redacted(url)
+            );
+        }
         let path = config.data_dir.join("tandem.db");
         SqliteStore::backup(&path, file).await.with_context(|| {
             format!("could not back up {} to {}", path.display(), file.display())
@@ -269,17 +286,17 @@ async fn backup(flags: Flags, file: &Path) -> ExitCode {
 async fn end_sessions(flags: Flags) -> ExitCode {
     let end = async {
         let config = Config::resolve(flags)?;
-        let path = config.data_dir.join("tandem.db");
-        anyhow::ensure!(path.is_file(), "there is no database at {}", path.display());
+        if config.postgres.is_none() {
+            let path = config.data_dir.join("tandem.db");
+            anyhow::ensure!(path.is_file(), "there is no database at {}", path.display());
+        }
         let _lock = tandem_signaling::lock_data_dir(&config.data_dir)
             .context("end-sessions needs the server stopped")?;
-        let store = SqliteStore::open(&path)
-            .await
-            .with_context(|| format!("could not open the database {}", path.display()))?;
+        let store = tandem_signaling::open_store(&config).await?;
         let journal = tandem_signaling::live::SqliteJournal::open(
             &config.data_dir.join(tandem_signaling::live::JOURNAL_FILE),
         )?;
-        tandem_signaling::live::end_kept_sessions(&store, &journal).await
+        tandem_signaling::live::end_kept_sessions(store.as_ref(), &journal).await
     };
     match end.await {
         Ok(0) => {
@@ -303,17 +320,27 @@ async fn end_sessions(flags: Flags) -> ExitCode {
 async fn audit_verify(flags: Flags) -> ExitCode {
     let check = async {
         let config = Config::resolve(flags)?;
+        if let Some(url) = &config.postgres {
+            let store = PostgresStore::connect_only(url).await.with_context(|| {
+                format!(
+                    "could not open the PostgreSQL database {}",
+                    tandem_signaling::redacted(url)
+                )
+            })?;
+            let report = store.verify_audit_chain().await?;
+            return anyhow::Ok((tandem_signaling::redacted(url), report));
+        }
         let path = config.data_dir.join("tandem.db");
         anyhow::ensure!(path.is_file(), "there is no database at {}", path.display());
         let store = SqliteStore::open_read_only(&path)
             .await
             .with_context(|| format!("could not open the database {}", path.display()))?;
         let report = store.verify_audit_chain().await?;
-        anyhow::Ok((path, report))
+        anyhow::Ok((path.display().to_string(), report))
     };
     match check.await {
-        Ok((path, report)) => {
-            println!("{}: {}", path.display(), sentence(&report.to_string()));
+        Ok((database, report)) => {
+            println!("{database}: {}", sentence(&report.to_string()));
             if report.is_intact() {
                 if matches!(report, ChainReport::Intact { head: Some(_), .. }) {
                     println!(

@@ -438,7 +438,9 @@ const PREVIOUS_RELEASE: [&str; 3] = [
 async fn previous_release_database(path: &Path) {
     let old = path.with_file_name("previous-migrations");
     std::fs::create_dir(&old).expect("dir");
-    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join("sqlite");
     for name in PREVIOUS_RELEASE {
         std::fs::copy(ours.join(name), old.join(name)).expect("copy a migration");
     }

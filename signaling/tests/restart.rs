@@ -370,6 +370,71 @@ async fn a_session_carries_on_after_the_server_is_killed_and_started_again() {
     }
 }
 
+/// The same with PostgreSQL keeping accounts, history and the audit log (`--postgres`):
+/// nothing lands in a SQLite file, the session carries on after SIGKILL, and the audit
+/// chain in PostgreSQL verifies with `audit verify --postgres`.
+#[tokio::test]
+async fn with_postgresql_a_session_carries_on_after_the_server_is_killed() {
+    let db = tokio::task::spawn_blocking(common::postgres::Postgres::start)
+        .await
+        .expect("start task")
+        .expect("start PostgreSQL");
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let postgres = ["--postgres", db.url.as_str()];
+    let mut first = Process::start_with(dir.path(), port, &postgres).await;
+    let mut scene = scene(&first).await;
+    let before = audit_actions(&first.base(), &scene.number).await;
+    assert!(before.contains(&"control_granted".to_owned()), "{before:?}");
+    assert!(
+        !dir.path().join("tandem.db").exists(),
+        "with --postgres nothing is kept in SQLite"
+    );
+
+    first.signal("KILL");
+    first.ended().await;
+    let second = Process::start_with(dir.path(), port, &postgres).await;
+    everyone_comes_back(&second, &mut scene).await;
+    let after = audit_actions(&second.base(), &scene.number).await;
+    assert_eq!(after[..before.len()], before[..], "{after:?}");
+    assert_eq!(
+        after[before.len()..]
+            .iter()
+            .filter(|a| *a == "reconnected")
+            .count(),
+        3,
+        "{after:?}"
+    );
+
+    // The records are PostgreSQL's, read around the server.
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit WHERE session = $1")
+        .bind(&scene.number)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(
+        kept as usize,
+        after.len(),
+        "every audit record is in PostgreSQL"
+    );
+    let (code, text) = run_signaling(vec![
+        "--postgres".into(),
+        db.url.clone().into(),
+        "audit".into(),
+        "verify".into(),
+        "--data-dir".into(),
+        dir.path().into(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("intact"), "{text}");
+    assert!(
+        text.contains(&format!("postgres://tandem@127.0.0.1:{}/tandem", db.port)),
+        "names the database it checked: {text}"
+    );
+}
+
 #[tokio::test]
 async fn sigterm_keeps_sessions_and_end_sessions_ends_them_for_good() {
     let dir = tempfile::tempdir().expect("dir");

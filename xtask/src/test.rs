@@ -10,6 +10,9 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     ensure_packages(crate::bench::PACKAGES)?;
     // Pebble, the ACME test server the signaling server's ACME test orders from.
     ensure_packages(&["pebble"])?;
+    // PostgreSQL, which the store's tests (signaling/tests/store.rs) and a restart test
+    // run as a real server of their own in a temporary directory.
+    ensure_packages(&["postgresql"])?;
     // The network-namespace tests (tests/src/netns.rs): routers' rules, their traffic,
     // kill and sysctl, and an X client that checks the display from inside a namespace;
     // coturn, the external TURN server the NAT tests run beside the embedded one.

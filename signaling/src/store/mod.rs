@@ -1,11 +1,14 @@
 //! Persistent state behind one trait: accounts, logins, site settings, queues, session
 //! history and the audit log. SQLite (embedded, a file under the data directory) is the
-//! default implementation.
+//! default implementation; PostgreSQL (`--postgres URL`) the other.
 
 pub mod audit_chain;
+mod postgres;
+mod rows;
 mod sqlite;
 mod timed;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use timed::TimedStore;
 
@@ -22,6 +25,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database server could not be reached or refused us (the reason in words).
+    #[error("{0}")]
+    Connect(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

@@ -7,7 +7,12 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::audit_chain::{ChainReport, ChainRow, GENESIS, Verifier};
+use super::audit_chain::{ChainReport, GENESIS, Verifier};
+use super::rows::{
+    ACCOUNT_COLUMNS, AUDIT_BATCH, CHAIN_COLUMNS, INVITATION_COLUMNS, account_from,
+    audit_entry_from, chain_row_for, chain_row_from, invitation_from, invitee_text,
+    settings_from_json, settings_json, smtp_from, unique_violation,
+};
 use super::{
     Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, Queue, SiteSettings,
     SmtpSettings, Store, StoreError, StoreResult,
@@ -42,7 +47,7 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let sealed = seal_unchained_audit(&mut tx).await?;
         tx.commit().await?;
@@ -132,10 +137,6 @@ impl SqliteStore {
     }
 }
 
-/// Rows read per query when walking the audit log, so that a long walk does not hold the
-/// store's one connection (and every request waiting on it) for long.
-const AUDIT_BATCH: u16 = 1000;
-
 /// Chain the records written before the chain existed (migration 0004 leaves them without
 /// hashes). Only a log with no chained record at all is sealed: an unchained record after
 /// chained ones was written outside the server, and sealing it would hide that.
@@ -171,68 +172,10 @@ async fn seal_unchained_audit(conn: &mut SqliteConnection) -> StoreResult<u64> {
             prev = row.hash.unwrap_or_default();
             sealed += 1;
         }
-        if rows.len() < usize::from(AUDIT_BATCH) {
+        if (rows.len() as i64) < AUDIT_BATCH {
             return Ok(sealed);
         }
     }
-}
-
-/// Every column of an audit record, read as the chain hashes it: a value an attacker stored
-/// with another type is read as text (and then fails its hash) instead of failing the read.
-const CHAIN_COLUMNS: &str = "id, CAST(session AS TEXT) AS session, CAST(at AS INTEGER) AS at, \
-     CAST(actor AS TEXT) AS actor, CAST(action AS TEXT) AS action, \
-     CAST(record AS TEXT) AS record, CAST(prev_hash AS TEXT) AS prev_hash, \
-     CAST(hash AS TEXT) AS hash";
-
-fn chain_row_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<ChainRow> {
-    Ok(ChainRow {
-        id: row.try_get("id")?,
-        session: row.try_get("session")?,
-        at: row.try_get("at")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        record: row.try_get("record")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
-}
-
-const ACCOUNT_COLUMNS: &str = "id, username, display_name, is_admin, is_webacd, disabled";
-
-fn account_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Account> {
-    Ok(Account {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        display_name: row.try_get("display_name")?,
-        is_admin: row.try_get("is_admin")?,
-        is_webacd: row.try_get("is_webacd")?,
-        disabled: row.try_get("disabled")?,
-    })
-}
-
-fn invitation_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<InvitationRecord> {
-    let invitee: String = row.try_get("invitee")?;
-    Ok(InvitationRecord {
-        id: row.try_get("id")?,
-        session: row.try_get("session")?,
-        invitee: serde_json::from_value(serde_json::Value::String(invitee))
-            .map_err(|e| StoreError::Corrupt(format!("invitation: {e}")))?,
-        address: row.try_get("address")?,
-        by_name: row.try_get("by_name")?,
-        link: row.try_get("link")?,
-        join_page: row.try_get("join_page")?,
-        state: row.try_get("state")?,
-        reason: row.try_get("reason")?,
-    })
-}
-
-const INVITATION_COLUMNS: &str =
-    "id, session, invitee, address, by_name, link, join_page, state, reason";
-
-fn unique_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
 }
 
 #[async_trait]
@@ -384,15 +327,13 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?;
         match value {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("site settings: {e}"))),
+            Some(json) => settings_from_json("site settings", &json),
             None => Ok(SiteSettings::default()),
         }
     }
 
     async fn save_settings(&self, settings: &SiteSettings) -> StoreResult<()> {
-        let json = serde_json::to_string(settings)
-            .map_err(|e| StoreError::Corrupt(format!("site settings: {e}")))?;
+        let json = settings_json("site settings", settings)?;
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ('site', ?) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -559,19 +500,13 @@ impl Store for SqliteStore {
             sqlx::query_scalar("SELECT value FROM settings WHERE key = 'smtp'")
                 .fetch_optional(&self.pool)
                 .await?;
-        value
-            .map(|json| {
-                serde_json::from_str(&json)
-                    .map_err(|e| StoreError::Corrupt(format!("mail settings: {e}")))
-            })
-            .transpose()
+        smtp_from(value)
     }
 
     async fn save_smtp_settings(&self, settings: Option<&SmtpSettings>) -> StoreResult<()> {
         match settings {
             Some(settings) => {
-                let json = serde_json::to_string(settings)
-                    .map_err(|e| StoreError::Corrupt(format!("mail settings: {e}")))?;
+                let json = settings_json("mail settings", settings)?;
                 sqlx::query(
                     "INSERT INTO settings (key, value) VALUES ('smtp', ?) \
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -591,10 +526,7 @@ impl Store for SqliteStore {
 
     async fn create_invitation(&self, i: &InvitationRecord) -> StoreResult<InvitationRecord> {
         let now = crate::clock::now_millis();
-        let invitee = serde_json::to_value(i.invitee)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let invitee = invitee_text(i);
         let done = sqlx::query(
             "INSERT INTO invitations (session, invitee, address, by_name, link, join_page, \
              state, reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'sending', NULL, ?, ?)",
@@ -651,17 +583,6 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()> {
-        let json = serde_json::to_value(record)
-            .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
-        let action = json
-            .get("action")
-            .and_then(|a| a.as_str())
-            .unwrap_or("unknown")
-            .to_owned();
-        let actor = record.actor.as_ref().map(|a| match &a.account {
-            Some(account) => format!("{} ({account})", a.name),
-            None => a.name.clone(),
-        });
         // IMMEDIATE: take the write lock before reading the chain head, so that another
         // process appending at the same time waits instead of chaining to the same head.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -689,18 +610,7 @@ impl Store for SqliteStore {
         )
         .fetch_one(&mut *tx)
         .await?;
-        let id = used.max(last_id) + 1;
-        let mut row = ChainRow {
-            id,
-            session: record.session.digits(),
-            at: i64::try_from(record.at.0).unwrap_or(i64::MAX),
-            actor,
-            action,
-            record: json.to_string(),
-            prev_hash: None,
-            hash: None,
-        };
-        row.seal(&prev);
+        let row = chain_row_for(record, used.max(last_id) + 1, &prev)?;
         sqlx::query(
             "INSERT INTO audit (id, session, at, actor, action, record, prev_hash, hash) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -728,20 +638,7 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let record: String = row.try_get("record")?;
-                Ok(AuditEntry {
-                    id: row.try_get("id")?,
-                    session: row.try_get("session")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    record: serde_json::from_str(&record)
-                        .map_err(|e| StoreError::Corrupt(format!("audit entry: {e}")))?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_entry_from).collect()
     }
 
     async fn verify_audit_chain(&self) -> StoreResult<ChainReport> {
@@ -764,7 +661,7 @@ impl Store for SqliteStore {
                     return Ok(verifier.report());
                 }
             }
-            if rows.len() < usize::from(AUDIT_BATCH) {
+            if (rows.len() as i64) < AUDIT_BATCH {
                 return Ok(verifier.report());
             }
         }
@@ -792,61 +689,6 @@ mod tests {
     use super::super::audit_chain::ChainFault;
     use super::*;
 
-    fn rep(username: &str) -> NewAccount {
-        NewAccount {
-            username: username.into(),
-            display_name: username.into(),
-            password_hash: "hash".into(),
-            is_admin: false,
-            is_webacd: false,
-        }
-    }
-
-    #[tokio::test]
-    async fn usernames_are_unique_regardless_of_case() {
-        let store = SqliteStore::in_memory().await.expect("store");
-        store.create_account(rep("rita")).await.expect("first");
-        let err = store.create_account(rep("RITA")).await.expect_err("taken");
-        assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("already taken")));
-    }
-
-    #[tokio::test]
-    async fn disabling_an_account_ends_its_logins() {
-        let store = SqliteStore::in_memory().await.expect("store");
-        let a = store.create_account(rep("rita")).await.expect("account");
-        store.create_login("h", a.id, 0, 100).await.expect("login");
-        assert!(store.login("h", 50).await.expect("query").is_some());
-        assert!(
-            store.login("h", 150).await.expect("query").is_none(),
-            "expired"
-        );
-        let changes = AccountChanges {
-            disabled: Some(true),
-            ..Default::default()
-        };
-        store.update_account(a.id, changes).await.expect("disable");
-        assert!(store.login("h", 50).await.expect("query").is_none());
-    }
-
-    #[tokio::test]
-    async fn the_audit_log_is_append_only() {
-        let store = SqliteStore::in_memory().await.expect("store");
-        sqlx::query("INSERT INTO audit (session, at, action, record) VALUES ('1', 1, 'x', '{}')")
-            .execute(&store.pool)
-            .await
-            .expect("append");
-        let err = sqlx::query("UPDATE audit SET action = 'y'")
-            .execute(&store.pool)
-            .await
-            .expect_err("no update");
-        assert!(err.to_string().contains("append-only"), "{err}");
-        let err = sqlx::query("DELETE FROM audit")
-            .execute(&store.pool)
-            .await
-            .expect_err("no delete");
-        assert!(err.to_string().contains("append-only"), "{err}");
-    }
-
     fn audit_record(n: u64) -> tandem_session::AuditRecord {
         use tandem_protocol::{ParticipantId, SessionNumber, Timestamp};
         tandem_session::AuditRecord {
@@ -864,49 +706,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn appended_records_form_an_intact_chain() {
-        let store = SqliteStore::in_memory().await.expect("store");
-        assert_eq!(
-            store.verify_audit_chain().await.expect("verify"),
-            ChainReport::Intact {
-                records: 0,
-                head: None
-            }
-        );
-        for n in 0..5 {
-            store.append_audit(&audit_record(n)).await.expect("append");
-        }
-        let head: String = sqlx::query_scalar("SELECT hash FROM audit WHERE id = 5")
-            .fetch_one(&store.pool)
-            .await
-            .expect("head");
-        assert_eq!(
-            store.verify_audit_chain().await.expect("verify"),
-            ChainReport::Intact {
-                records: 5,
-                head: Some(head)
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn a_chained_record_cannot_be_updated_even_in_its_chain_columns() {
-        let store = SqliteStore::in_memory().await.expect("store");
-        store.append_audit(&audit_record(1)).await.expect("append");
-        for update in [
-            "UPDATE audit SET hash = 'x'",
-            "UPDATE audit SET prev_hash = NULL, hash = NULL",
-            "UPDATE audit SET record = '{}'",
-        ] {
-            let err = sqlx::query(update)
-                .execute(&store.pool)
-                .await
-                .expect_err(update);
-            assert!(err.to_string().contains("append-only"), "{update}: {err}");
-        }
-    }
-
-    #[tokio::test]
     async fn records_from_before_the_chain_are_chained_on_open() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("tandem.db");
@@ -914,7 +713,9 @@ mod tests {
             // A database as the server before the chain left it: migrations 0001 to 0003.
             let old = dir.path().join("old-migrations");
             std::fs::create_dir(&old).expect("dir");
-            let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+            let ours = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join("sqlite");
             for name in [
                 "0001_init.sql",
                 "0002_invitations.sql",
@@ -984,20 +785,5 @@ mod tests {
                 intact_before: 1
             }
         );
-    }
-
-    #[tokio::test]
-    async fn settings_default_then_persist() {
-        let store = SqliteStore::in_memory().await.expect("store");
-        assert_eq!(
-            store.settings().await.expect("read"),
-            SiteSettings::default()
-        );
-        let s = SiteSettings {
-            max_customers_per_rep: 2,
-            allow_multiple_sessions: true,
-        };
-        store.save_settings(&s).await.expect("save");
-        assert_eq!(store.settings().await.expect("read"), s);
     }
 }
