@@ -772,6 +772,18 @@ fn report(
                 p.controls.target_bps.load(Ordering::Relaxed) as f64 / 1_000_000.0
             ),
         )
+        .arg("scaled", {
+            let scaled = p.controls.scaled_to.load(Ordering::Relaxed);
+            if scaled == 0 {
+                String::new()
+            } else {
+                front.say(
+                    &Text::new("status-scaled")
+                        .arg("width", (scaled >> 32).to_string())
+                        .arg("height", (scaled & 0xffff_ffff).to_string()),
+                )
+            }
+        })
         .arg(
             "keyframes",
             p.controls

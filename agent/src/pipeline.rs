@@ -48,6 +48,9 @@ pub struct Controls {
     pub max_fps: AtomicU64,
     /// Frames openh264 skipped to hold the bitrate.
     pub skipped: AtomicU64,
+    /// The size pictures are sent at when it is not the captured size (halved for a slow
+    /// path, `crate::rate::halve`), as `width << 32 | height`; 0 when whole.
+    pub scaled_to: AtomicU64,
 }
 
 /// One encoded picture and the instant its pixels were taken from the screen: every
@@ -176,6 +179,8 @@ struct Stage<C> {
     skipped: Option<Instant>,
     /// The last frame sent was large enough that the encoder may still be sharpening.
     refining: bool,
+    /// Pictures go out at half size (`crate::rate::halve`).
+    half: bool,
 }
 
 impl<C: Capturer> Stage<C> {
@@ -192,6 +197,7 @@ impl<C: Capturer> Stage<C> {
             last_sent: Instant::now(),
             skipped: None,
             refining: false,
+            half: false,
         })
     }
 
@@ -218,6 +224,19 @@ impl<C: Capturer> Stage<C> {
         let captured = Instant::now();
         let picture = match self.capturer.capture() {
             Ok(Capture::Frame(f)) => {
+                let half = crate::rate::halve(target, f.width, f.height, self.half);
+                if half != self.half {
+                    // The new size starts with a keyframe (new SPS) by itself.
+                    self.half = half;
+                    self.converter.set_half(half);
+                }
+                let (w, h) = self.converter.output_size(f.width, f.height);
+                let scaled = if half {
+                    u64::from(w) << 32 | u64::from(h)
+                } else {
+                    0
+                };
+                controls.scaled_to.store(scaled, Ordering::Relaxed);
                 let frame = Frame {
                     width: f.width,
                     height: f.height,
@@ -436,6 +455,44 @@ mod tests {
             "one per change"
         );
         assert!(!rx.try_recv().expect("the change").frame.keyframe);
+    }
+
+    /// The size of the picture an encoded keyframe carries, as a decoder sees it.
+    fn decoded_size(frame: &EncodedFrame) -> (usize, usize) {
+        use openh264::formats::YUVSource;
+        let mut decoder = openh264::decoder::Decoder::new().expect("decoder");
+        decoder
+            .decode(&frame.data)
+            .expect("decode")
+            .expect("a picture")
+            .dimensions()
+    }
+
+    #[test]
+    fn a_path_too_slow_for_the_whole_picture_gets_it_at_half_size_then_whole_again() {
+        let stage = Stage::new(SyntheticScreen::new(1280, 720)).expect("encoder");
+        let (mut stage, out, controls) = (stage, broadcast::channel(16).0, Controls::default());
+        let mut rx = out.subscribe();
+        // 100 kbit/s for 1280×720: under 0.02 bits per pixel even at 10 fps.
+        controls.target_bps.store(100_000, Ordering::Relaxed);
+        stage.step(&out, &controls).expect("step");
+        let first = rx.try_recv().expect("a frame");
+        assert!(first.frame.keyframe);
+        assert_eq!(decoded_size(&first.frame), (640, 360));
+        assert_eq!(
+            controls.scaled_to.load(Ordering::Relaxed),
+            640 << 32 | 360,
+            "the status line can say so"
+        );
+        // The path recovers: the next change goes out whole, starting with a keyframe.
+        controls.target_bps.store(2_500_000, Ordering::Relaxed);
+        while rx.try_recv().is_ok() {}
+        stage.capturer.tick();
+        stage.step(&out, &controls).expect("step");
+        let whole = rx.try_recv().expect("a frame");
+        assert!(whole.frame.keyframe, "a new size starts with a keyframe");
+        assert_eq!(decoded_size(&whole.frame), (1280, 720));
+        assert_eq!(controls.scaled_to.load(Ordering::Relaxed), 0);
     }
 
     /// Re-encode the still picture until the encoder has nothing left to sharpen.

@@ -10,6 +10,11 @@
 //!   them by NACK, and asks for a keyframe when that cannot help;
 //! - as the rate falls, the frame rate falls with it (30, then 15, then 10 frames per
 //!   second), so each frame keeps enough bits for text to stay sharp;
+//! - when even 10 frames a second leave too few bits for the picture's size (under
+//!   [`HALVE_BELOW_BPP`] bits per pixel per frame), the picture is sent at half its width
+//!   and height, and whole again once the rate is half as much again above that
+//!   ([`WHOLE_ABOVE_BPP`]); viewers scale it back up, and pointer positions are fractions
+//!   of the picture, so control is unaffected;
 //! - with no connected viewer, or no estimate yet, the rate is [`START_BPS`].
 //!
 //! Set `TANDEM_AGENT_NO_ADAPTATION` to hold [`START_BPS`] and 30 fps whatever the path
@@ -150,6 +155,30 @@ impl<E: BandwidthEstimator> BandwidthEstimator for PathEstimator<E> {
     }
 }
 
+/// The lowest frame rate the policy goes down to.
+pub const MIN_FPS: u64 = 10;
+/// Below this many bits per pixel per frame at [`MIN_FPS`], the picture is halved: a
+/// 1920×1080 screen under about 415 kbit/s, 1280×720 under about 185 kbit/s (a 640×480
+/// one never, above the floor).
+pub const HALVE_BELOW_BPP: f64 = 0.02;
+/// And whole again above this (1920×1080: about 620 kbit/s), so a rate hovering near
+/// the line does not flip the size back and forth (each flip costs a keyframe).
+pub const WHOLE_ABOVE_BPP: f64 = 0.03;
+
+/// Whether a `width`×`height` picture goes out at half size at `bitrate_bps` (0: no
+/// target yet), given whether it does now.
+pub fn halve(bitrate_bps: u64, width: u32, height: u32, halved_now: bool) -> bool {
+    if bitrate_bps == 0 || std::env::var_os("TANDEM_AGENT_NO_ADAPTATION").is_some() {
+        return false;
+    }
+    let bpp = bitrate_bps as f64 / (f64::from(width) * f64::from(height) * MIN_FPS as f64);
+    if halved_now {
+        bpp < WHOLE_ABOVE_BPP
+    } else {
+        bpp < HALVE_BELOW_BPP
+    }
+}
+
 /// One connected viewer's path.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ViewerPath {
@@ -184,7 +213,7 @@ pub fn target(paths: &[ViewerPath]) -> Target {
     let max_fps = match bitrate_bps {
         1_000_000.. => 30,
         500_000.. => 15,
-        _ => 10,
+        _ => MIN_FPS,
     };
     Target {
         bitrate_bps,
@@ -339,6 +368,26 @@ mod tests {
         let t = target(&[path(6_000_000), path(2_000_000), path(0)]);
         assert_eq!(t.bitrate_bps, 1_700_000);
         assert_eq!(t.max_fps, 30);
+    }
+
+    #[test]
+    fn a_big_picture_is_halved_only_when_even_ten_frames_a_second_are_too_much() {
+        // 1920×1080 at 10 fps: the line is 0.02 × 1920 × 1080 × 10 ≈ 415 kbit/s.
+        assert!(!halve(2_500_000, 1920, 1080, false));
+        assert!(!halve(450_000, 1920, 1080, false), "above the line");
+        assert!(halve(300_000, 1920, 1080, false), "below it");
+        // Back to whole only well above the line: no flapping around it.
+        assert!(
+            halve(450_000, 1920, 1080, true),
+            "still halved at 450 kbit/s"
+        );
+        assert!(halve(600_000, 1920, 1080, true));
+        assert!(!halve(650_000, 1920, 1080, true), "whole again");
+        // A small picture is never halved above the floor.
+        assert!(!halve(FLOOR_BPS, 640, 480, false));
+        // No target yet: whole.
+        assert!(!halve(0, 3840, 2160, false));
+        assert!(!halve(0, 3840, 2160, true));
     }
 
     #[test]

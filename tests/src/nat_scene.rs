@@ -63,6 +63,8 @@ pub struct SceneOptions {
     pub rep_chromium: RepChromium,
     /// More environment for the agent (its test switches).
     pub agent_env: Vec<(String, String)>,
+    /// The customer's screen size [default: `WIDTH`×`HEIGHT`].
+    pub screen: Option<(u16, u16)>,
 }
 
 /// The stage; see the module documentation. Fields drop in order: the topology last,
@@ -97,7 +99,8 @@ impl NatScene {
         mode: ServerMode,
         options: SceneOptions,
     ) -> anyhow::Result<Self> {
-        let screen = PatternDisplay::start(WIDTH, HEIGHT)?;
+        let (width, height) = options.screen.unwrap_or((WIDTH, HEIGHT));
+        let screen = PatternDisplay::start(width, height)?;
         let topology = Topology::build(spec)?;
         let ip = topology.server_ip();
         let data = tempfile::tempdir()?;

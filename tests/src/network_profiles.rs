@@ -144,6 +144,16 @@ pub fn start_video(
     bench: &std::path::Path,
     scene: &NatScene,
 ) -> anyhow::Result<std::process::Child> {
+    start_content(bench, scene, "video")
+}
+
+/// The bench's test content of this kind (`video`, `scroll`, `office`…) on the customer's
+/// screen, until killed.
+pub fn start_content(
+    bench: &std::path::Path,
+    scene: &NatScene,
+    kind: &str,
+) -> anyhow::Result<std::process::Child> {
     use anyhow::Context as _;
     std::process::Command::new(bench)
         .args([
@@ -151,10 +161,10 @@ pub fn start_video(
             "--display",
             &scene.screen.display,
             "--kind",
-            "video",
+            kind,
         ])
         .spawn()
-        .context("could not start the test video")
+        .with_context(|| format!("could not start the test content {kind:?}"))
 }
 
 #[cfg(test)]

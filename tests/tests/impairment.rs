@@ -7,9 +7,11 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use tandem_tests::nat_scene::{self, NatScene, ServerMode};
+use tandem_tests::nat_scene::{
+    self, Check, NatScene, PATIENCE, SceneOptions, ServerMode, eventually,
+};
 use tandem_tests::netns::{Impairment, Nat, TopologySpec};
-use tandem_tests::network_profiles::{Run, start_video};
+use tandem_tests::network_profiles::{Run, start_content, start_video};
 
 /// R6 on a poor link: 2 Mbit/s with 2 % loss; a drop from 10 to 1 Mbit/s mid-stream; a
 /// 3-second blackout. Chromium keeps decoding (no stall over 1 s outside the blackout), the
@@ -104,5 +106,73 @@ async fn r6_the_picture_adapts_to_a_poor_link_and_comes_back_after_a_blackout() 
     eprintln!("impairment: the picture came back {recovery:?} after the blackout");
     let _ = video.kill();
     let _ = video.wait();
+    Ok(())
+}
+
+/// R6, the last step of adaptation: a 1920×1080 screen that scrolls, on a 300 kbit/s link,
+/// is too big for the rate even at 10 frames a second, so it goes out at half its width
+/// and height (the rep's tile shows 960×540, the customer's agent says so); once the link
+/// is fast again it goes out whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn r6_a_big_screen_on_a_very_slow_link_goes_out_at_half_size_then_whole_again()
+-> anyhow::Result<()> {
+    let spec = TopologySpec {
+        customer: Nat::PortPreserving,
+        rep: Nat::None,
+        ..TopologySpec::default()
+    };
+    let options = SceneOptions {
+        screen: Some((1920, 1080)),
+        ..SceneOptions::default()
+    };
+    let scene =
+        NatScene::start_with_options("impairment-halved", spec, ServerMode::Embedded, options)
+            .await?;
+    let caption = async |want: &str| {
+        eventually(
+            &format!("the rep's tile captioned {want}"),
+            PATIENCE,
+            async || {
+                let tile = nat_scene::tile(&scene.rep).await?;
+                Ok(match tile {
+                    Some(t) if t.caption.contains(want) => Check::Done(()),
+                    other => Check::NotYet(format!("{other:?}")),
+                })
+            },
+        )
+        .await
+    };
+    caption("Ann's screen · 1920×1080").await?;
+    let mut content = start_content(
+        env!("CARGO_BIN_EXE_tandem-bench").as_ref(),
+        &scene,
+        "scroll",
+    )?;
+
+    let slow = Impairment {
+        rate_kbit: Some(300),
+        ..Impairment::default()
+    };
+    scene
+        .topology
+        .impair(tandem_tests::netns::Host::Cust, slow)?;
+    caption("Ann's screen · 960×540").await?;
+    ensure!(
+        scene
+            .agent
+            .output()
+            .contains("(sent at 960×540: the link is slow)"),
+        "the agent tells the customer: {}",
+        scene.agent.output()
+    );
+    scene.rep.screenshot("01-halved").await?;
+
+    scene
+        .topology
+        .clear_impairment(tandem_tests::netns::Host::Cust)?;
+    caption("Ann's screen · 1920×1080").await?;
+    scene.rep.screenshot("02-whole-again").await?;
+    let _ = content.kill();
+    let _ = content.wait();
     Ok(())
 }

@@ -79,8 +79,9 @@ button-take-back = Take back control
 
 ## The status line in the terminal, every two seconds
 
-status-line = Sharing { $what } · { $viewers } · { $fps } fps · { $mbps } Mbit/s of { $target } · { $keyframes } keyframe requests{ $control } · input { $injected } injected, { $dropped } dropped
+status-line = Sharing { $what } · { $viewers } · { $fps } fps · { $mbps } Mbit/s of { $target }{ $scaled } · { $keyframes } keyframe requests{ $control } · input { $injected } injected, { $dropped } dropped
 status-control = { " · " }controlled by { $name }
+status-scaled = { " " }(sent at { $width }×{ $height }: the link is slow)
 status-nobody = nobody watching
 status-watching = { $count } watching ({ $each })
 viewer-connecting = { $name } connecting

@@ -78,8 +78,9 @@ button-take-back = Ta tilbake kontrollen
 
 ## Statuslinjen i terminalen, hvert annet sekund
 
-status-line = Deler { $what } · { $viewers } · { $fps } bilder/s · { $mbps } Mbit/s av { $target } · { $keyframes } nøkkelbildeforespørsler{ $control } · inndata { $injected } sendt inn, { $dropped } forkastet
+status-line = Deler { $what } · { $viewers } · { $fps } bilder/s · { $mbps } Mbit/s av { $target }{ $scaled } · { $keyframes } nøkkelbildeforespørsler{ $control } · inndata { $injected } sendt inn, { $dropped } forkastet
 status-control = { " · " }styres av { $name }
+status-scaled = { " " }(sendes i { $width }×{ $height }: forbindelsen er treg)
 status-nobody = ingen ser på
 status-watching = { $count } ser på ({ $each })
 viewer-connecting = { $name } kobler til

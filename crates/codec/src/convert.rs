@@ -28,6 +28,9 @@ pub fn even_size(width: u32, height: u32) -> (u32, u32) {
 pub struct Converter {
     packed: Vec<u8>,
     yuv: Option<YUVBuffer>,
+    /// Halve each side (each output pixel the mean of a 2×2 block): for a path too slow
+    /// for the full picture even at the lowest frame rate.
+    half: bool,
 }
 
 impl std::fmt::Debug for Converter {
@@ -46,6 +49,22 @@ impl Converter {
     /// The last picture converted, to encode again (a keyframe on an unchanged screen).
     pub fn last(&self) -> Option<&YUVBuffer> {
         self.yuv.as_ref()
+    }
+
+    /// Whether frames from the next one on are halved in each side. A frame too small to
+    /// halve (under 4 × 4) is converted whole.
+    pub fn set_half(&mut self, half: bool) {
+        self.half = half;
+    }
+
+    /// The size a frame of this size is converted to, as things are set now.
+    pub fn output_size(&self, width: u32, height: u32) -> (u32, u32) {
+        let (w, h) = even_size(width, height);
+        if self.half && w >= 4 && h >= 4 {
+            even_size(w / 2, h / 2)
+        } else {
+            (w, h)
+        }
     }
 
     /// Convert one frame. The result is even-sized: an odd last row or column is dropped.
@@ -77,6 +96,13 @@ impl Converter {
                 got: frame.bgra.len(),
             });
         }
+        let (out_w, out_h) = self.output_size(frame.width, frame.height);
+        if (out_w, out_h) != (width, height) {
+            let (w, h) = (out_w as usize, out_h as usize);
+            self.packed.resize(w * 4 * h, 0);
+            halve(frame, &mut self.packed, w, h);
+            return Ok(self.read_packed(w, h));
+        }
         let (w, h) = (width as usize, height as usize);
         let packed_row = w * 4;
         let source: &[u8] = if frame.stride == packed_row && w == frame.width as usize {
@@ -99,6 +125,39 @@ impl Converter {
         let yuv = self.yuv.get_or_insert_with(|| YUVBuffer::new(w, h));
         yuv.read_bgra8(BgraSliceU8::new(source, (w, h)));
         Ok(yuv)
+    }
+
+    /// I420 of the `w`×`h` BGRA picture in `self.packed`.
+    fn read_packed(&mut self, w: usize, h: usize) -> &YUVBuffer {
+        if self
+            .yuv
+            .as_ref()
+            .is_none_or(|yuv| yuv.dimensions() != (w, h))
+        {
+            self.yuv = Some(YUVBuffer::new(w, h));
+        }
+        let yuv = self.yuv.get_or_insert_with(|| YUVBuffer::new(w, h));
+        yuv.read_bgra8(BgraSliceU8::new(&self.packed[..w * 4 * h], (w, h)));
+        yuv
+    }
+}
+
+/// `out` (`w`×`h`, packed BGRA) = `frame` halved: each pixel the rounded mean of the 2×2
+/// block above it. The caller checked that the frame holds 2`w`×2`h` pixels.
+fn halve(frame: &Frame<'_>, out: &mut [u8], w: usize, h: usize) {
+    for (y, row) in out.chunks_exact_mut(w * 4).take(h).enumerate() {
+        let top = &frame.bgra[2 * y * frame.stride..];
+        let bottom = &frame.bgra[(2 * y + 1) * frame.stride..];
+        for (x, pixel) in row.chunks_exact_mut(4).enumerate() {
+            let i = 8 * x;
+            for (c, value) in pixel.iter_mut().enumerate() {
+                let sum = u16::from(top[i + c])
+                    + u16::from(top[i + 4 + c])
+                    + u16::from(bottom[i + c])
+                    + u16::from(bottom[i + 4 + c]);
+                *value = ((sum + 2) / 4) as u8;
+            }
+        }
     }
 }
 
@@ -158,6 +217,50 @@ mod tests {
     }
 
     #[test]
+    fn a_halved_frame_has_half_the_sides_and_the_mean_of_each_block() {
+        // Columns alternating white and black, with a padded stride: each 2×2 block is
+        // half white, so the halved picture is mid grey; the right half is red.
+        let (w, h, stride) = (64u32, 32u32, 64 * 4 + 8);
+        let mut data = vec![0u8; stride * h as usize];
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                let px = if x >= 32 {
+                    [0, 0, 255, 255]
+                } else if x % 2 == 0 {
+                    [255, 255, 255, 255]
+                } else {
+                    [0, 0, 0, 255]
+                };
+                data[y * stride + x * 4..y * stride + x * 4 + 4].copy_from_slice(&px);
+            }
+        }
+        let frame = Frame {
+            width: w,
+            height: h,
+            stride,
+            bgra: &data,
+        };
+        let mut c = Converter::new();
+        let full_grey_side = c.convert(&frame).expect("whole").y()[0];
+        c.set_half(true);
+        let yuv = c.convert(&frame).expect("halved");
+        assert_eq!(yuv.dimensions(), (32, 16));
+        let luma = yuv.y()[0];
+        assert!(
+            (100..=150).contains(&luma),
+            "half white is mid grey: Y={luma}"
+        );
+        assert!(full_grey_side > 200, "whole, the first column is white");
+        let chroma_width = 16;
+        assert!(
+            yuv.v()[chroma_width - 1] > 200,
+            "the right half is still red"
+        );
+        c.set_half(false);
+        assert_eq!(c.convert(&frame).expect("whole").dimensions(), (64, 32));
+    }
+
+    #[test]
     fn bad_frames_are_errors_not_panics() {
         let mut c = Converter::new();
         let data = vec![0u8; 100];
@@ -209,13 +312,22 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_geometry_is_converted_or_refused(w in 0u32..70, h in 0u32..70, pad in 0usize..9, short in 0usize..3) {
+        fn any_geometry_is_converted_or_refused(w in 0u32..70, h in 0u32..70, pad in 0usize..9, short in 0usize..3, half in any::<bool>()) {
             let stride = w as usize * 4 + pad;
             let len = (stride * h as usize).saturating_sub(short);
             let data = vec![7u8; len];
             let mut c = Converter::new();
+            c.set_half(half);
+            let (ow, oh) = c.output_size(w, h);
             match c.convert(&Frame { width: w, height: h, stride, bgra: &data }) {
-                Ok(yuv) => prop_assert_eq!(yuv.dimensions(), (w as usize & !1, h as usize & !1)),
+                Ok(yuv) => {
+                    prop_assert_eq!(yuv.dimensions(), (ow as usize, oh as usize));
+                    if half && w >= 4 && h >= 4 {
+                        prop_assert_eq!((ow, oh), (((w & !1) / 2) & !1, ((h & !1) / 2) & !1));
+                    } else {
+                        prop_assert_eq!((ow, oh), (w & !1, h & !1));
+                    }
+                }
                 Err(e) => prop_assert!(!e.to_string().is_empty()),
             }
         }
