@@ -14,7 +14,7 @@
 //! TURN relay yet; add `tandem_turn_allocations` and `tandem_turn_relayed_bytes_total`
 //! with it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -70,6 +70,8 @@ pub struct Telemetry {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     websockets: Gauge,
+    /// The same count, readable: a stopping server waits for it to reach zero.
+    open_websockets: Arc<AtomicUsize>,
     /// Set once the server stops taking connections: `/readyz` then answers 503.
     draining: AtomicBool,
 }
@@ -96,6 +98,7 @@ impl Telemetry {
             recorder,
             handle,
             websockets,
+            open_websockets: Arc::default(),
             draining: AtomicBool::new(false),
         });
         spawn_upkeep(Arc::downgrade(&telemetry));
@@ -105,9 +108,24 @@ impl Telemetry {
     /// A WebSocket connection opened; it counts until the guard is dropped.
     pub fn websocket_opened(&self) -> WebSocketOpen {
         self.websockets.increment(1.0);
+        self.open_websockets.fetch_add(1, Ordering::Relaxed);
         WebSocketOpen {
             gauge: self.websockets.clone(),
+            open: self.open_websockets.clone(),
         }
+    }
+
+    /// Wait until every WebSocket connection has ended (its close frame written), or
+    /// `within` has passed; whether they all ended.
+    pub async fn websockets_closed(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.open_websockets.load(Ordering::Relaxed) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// A message arrived on a WebSocket: its `type`, or `invalid` or `binary` when it
@@ -190,11 +208,13 @@ impl Telemetry {
 #[derive(Debug)]
 pub struct WebSocketOpen {
     gauge: Gauge,
+    open: Arc<AtomicUsize>,
 }
 
 impl Drop for WebSocketOpen {
     fn drop(&mut self) {
         self.gauge.decrement(1.0);
+        self.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
