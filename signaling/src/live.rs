@@ -149,6 +149,10 @@ struct Beside {
     resume: Vec<(String, ParticipantId)>,
     /// A WebACD transfer waiting for someone to take it (R10).
     offer: Option<StoredOffer>,
+    /// Agent tokens of customers still waiting for their agent, by hash: (hash,
+    /// customer, issued). A download made before a restart still attaches after it.
+    #[serde(default)]
+    agent_tokens: Vec<(String, ParticipantId, Timestamp)>,
     /// The next id the server would give out: ids stay unique after a restart, even those
     /// of participants who have left (the audit log names them).
     next_id: u64,
@@ -582,7 +586,10 @@ impl Registry {
     /// the agent can tell the customer to download it again.
     pub fn attach_agent(&self, conn: (u64, OutboundTx), token: &str) -> Result<Seat, Refusal> {
         let mut inner = self.lock();
-        let customer = match inner.agent_tokens.redeem(token, clock::now()) {
+        let customer = match inner
+            .agent_tokens
+            .redeem(&clock::hash_secret(token), clock::now())
+        {
             Ok(customer) => customer,
             Err(agent_tokens::Refused::Expired) => {
                 return Err(Refusal::new(
@@ -626,13 +633,17 @@ impl Registry {
         // One agent per token, and none of the customer's other tokens stays usable.
         inner.agent_tokens.forget_customer(customer.participant);
         inner.agents.insert(seat.participant, customer.participant);
+        // Used up on disk too: a restart must not make the token work again.
+        self.persist(&mut inner, customer.number);
         Ok(seat)
     }
 
     /// The seat a live agent token belongs to, for a download that carries it. The token
     /// stays usable: it is used up when the agent attaches.
     pub fn agent_token_seat(&self, token: &str) -> Option<Seat> {
-        self.lock().agent_tokens.valid(token, clock::now())
+        self.lock()
+            .agent_tokens
+            .valid(&clock::hash_secret(token), clock::now())
     }
 
     /// A customer who is in the session and has no agent gets a fresh agent token (the
@@ -646,8 +657,12 @@ impl Registry {
             number,
             participant: customer,
         };
-        inner.agent_tokens.issue(seat, token.clone(), clock::now());
+        inner
+            .agent_tokens
+            .issue(seat, clock::hash_secret(&token), clock::now());
         self.schedule_agent_token_renewal(inner, number);
+        // On disk before the customer has it, or a restart could strand their download.
+        self.persist(inner, number);
         Self::deliver(inner, customer, ServerMessage::AgentToken { token });
     }
 
@@ -906,6 +921,7 @@ impl Registry {
                         timers,
                         resume,
                         offer,
+                        agent_tokens,
                         next_id,
                     },
                 ..
@@ -932,6 +948,13 @@ impl Registry {
                 resume_tokens.push(hash);
             }
             inner.by_secret.insert(secret.clone(), number);
+            for (hash, customer, issued) in agent_tokens {
+                let seat = Seat {
+                    number,
+                    participant: customer,
+                };
+                inner.agent_tokens.restore(hash, seat, issued);
+            }
             // Still waiting for an agent (R10): offered on as before, to the same agents.
             if let Some(offer) = offer.filter(|_| session.transfer_pending().is_some()) {
                 Self::restore_offer(
@@ -975,6 +998,8 @@ impl Registry {
         // Ids stay unique: new participants and connections number on from the highest.
         self.next_id.fetch_max(highest + 1, Ordering::Relaxed);
         for &number in &restored {
+            // Customers waiting for their agent keep getting fresh tokens.
+            self.schedule_agent_token_renewal(&mut inner, number);
             let connected: Vec<ParticipantId> = inner.sessions[&number]
                 .session
                 .participants()
@@ -1051,6 +1076,7 @@ impl Registry {
                 .iter()
                 .filter_map(|hash| Some((hash.clone(), inner.resume.get(hash)?.participant)))
                 .collect(),
+            agent_tokens: inner.agent_tokens.kept(number),
             offer: inner.webacd.offers.get(&number).map(|offer| StoredOffer {
                 from: offer.from.clone(),
                 target: offer.target.clone(),

@@ -435,6 +435,81 @@ async fn with_postgresql_a_session_carries_on_after_the_server_is_killed() {
     );
 }
 
+/// A customer who got their agent (the download carries the token) before the server
+/// died starts it after the restart: it attaches, once. The token is kept on disk only
+/// as a hash.
+#[tokio::test]
+async fn an_agent_downloaded_before_a_restart_attaches_after_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    // Any file serves as the agent binary here: what matters is whether the token opens it.
+    let binary = dir.path().join("tandem-agent");
+    std::fs::write(&binary, b"not really an agent").expect("binary");
+    let binary = binary.to_str().expect("utf-8").to_owned();
+    let agent_binary = ["--agent-binary", binary.as_str()];
+    let mut first = Process::start_with(dir.path(), port, &agent_binary).await;
+    let base = first.base();
+    let addr = first.addr();
+    let rep_http = create_rep(&base, "rita", false).await;
+    let (number, secret) = rep_http.start_session().await;
+    let _rep = Person::join(
+        &addr,
+        Some(&rep_http),
+        "console",
+        json!({"type": "open_session", "number": number}),
+    )
+    .await;
+    let mut bea = Person::join(
+        &addr,
+        None,
+        "customer",
+        json!({"type": "join_by_link", "secret": secret, "name": "Bea"}),
+    )
+    .await;
+    let token = bea.expect("agent_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // The download works before the restart.
+    let download = format!("{base}/download/tandem-agent?token={token}");
+    let before = reqwest::get(&download).await.expect("download").status();
+    assert_eq!(before, 200);
+
+    first.signal("KILL");
+    first.ended().await;
+    let journal = std::fs::read(dir.path().join("live.db")).expect("live.db");
+    assert!(
+        !journal.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the agent token is not on disk in clear"
+    );
+    let second = Process::start_with(dir.path(), port, &agent_binary).await;
+    let after = reqwest::get(&download).await.expect("download").status();
+    assert_eq!(after, 200, "the download still works after the restart");
+    let agent = Person::join(
+        &second.addr(),
+        None,
+        "agent",
+        json!({"type": "attach_agent", "token": token}),
+    )
+    .await;
+    assert!(agent.id > 0);
+
+    // Used up, also across another restart.
+    drop(agent);
+    let mut second = second;
+    second.signal("KILL");
+    second.ended().await;
+    let third = Process::start_with(dir.path(), port, &agent_binary).await;
+    let gone = reqwest::get(&download).await.expect("download").status();
+    assert_eq!(gone, 410, "a used token downloads nothing");
+    let mut ws = ws_at(&third.addr(), None).await;
+    ws.hello("agent").await;
+    ws.send(json!({"type": "attach_agent", "token": token}))
+        .await;
+    let refused = ws.recv().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+}
+
 #[tokio::test]
 async fn sigterm_keeps_sessions_and_end_sessions_ends_them_for_good() {
     let dir = tempfile::tempdir().expect("dir");

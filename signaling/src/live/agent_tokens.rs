@@ -7,6 +7,10 @@
 //! renewal still attaches. So at most two tokens per customer are live, and a download
 //! always has at least half a lifetime left when it starts.
 //!
+//! The registry keys tokens by their SHA-256 (`clock::hash_secret`), so that neither
+//! memory dumps nor the live-session journal, which keeps them across a restart
+//! ([`AgentTokens::kept`], [`AgentTokens::restore`]), hold a usable token.
+//!
 //! No I/O and no clock: the registry passes the time in, and tests step it.
 
 use std::collections::HashMap;
@@ -157,6 +161,23 @@ impl AgentTokens {
             }
         }
         newest.into_values().collect()
+    }
+
+    /// This session's remembered tokens as (key, customer, issued), for the journal.
+    pub fn kept(&self, number: SessionNumber) -> Vec<(String, ParticipantId, Timestamp)> {
+        let mut kept: Vec<_> = self
+            .grants
+            .iter()
+            .filter(|(_, g)| g.seat.number == number)
+            .map(|(key, g)| (key.clone(), g.seat.participant, g.issued))
+            .collect();
+        kept.sort_by(|a, b| (a.2.0, &a.0).cmp(&(b.2.0, &b.0)));
+        kept
+    }
+
+    /// A token kept across a restart, as [`Self::kept`] listed it.
+    pub fn restore(&mut self, key: String, seat: Seat, issued: Timestamp) {
+        self.grants.insert(key, Grant { seat, issued });
     }
 
     /// How many tokens are remembered (for tests of the bounds).
