@@ -195,6 +195,9 @@ pub async fn build_with_store(
             record: Box::new(move |op, took| timing.store_call(op, took)),
         }) as Arc<dyn live::Journal>
     });
+    if let Some(journal) = &journal {
+        live::store_held_audit(store.as_ref(), journal.as_ref()).await?;
+    }
     let keep: Vec<String> = match &journal {
         Some(journal) => journal
             .load()?
@@ -223,10 +226,13 @@ pub async fn build_with_store(
         }
     });
     let writer_store = store.clone();
+    let writer_journal = journal.clone();
     tokio::spawn(async move {
         while let Some(item) = writer_rx.recv().await {
             match item {
-                StoreJobOrFlush::Job(job) => write(writer_store.as_ref(), job).await,
+                StoreJobOrFlush::Job(job) => {
+                    write(writer_store.as_ref(), writer_journal.as_deref(), job).await
+                }
                 StoreJobOrFlush::Flush(done) => {
                     let _ = done.send(()); // the waiter may have given up; nothing to do
                 }
@@ -284,9 +290,18 @@ pub async fn build_with_store(
     Ok((state, admin))
 }
 
-async fn write(store: &dyn Store, job: StoreJob) {
+async fn write(store: &dyn Store, journal: Option<&dyn live::Journal>, job: StoreJob) {
     let result = match &job {
-        StoreJob::Audit(record) => store.append_audit(record).await,
+        StoreJob::Audit { record, held } => {
+            let stored = store.append_audit(record).await;
+            if let (Ok(()), Some(id), Some(journal)) = (&stored, held, journal)
+                && let Err(e) = journal.audit_stored(*id)
+            {
+                // Stored twice after a restart, rather than lost.
+                tracing::warn!("could not release a held audit record: {e:#}");
+            }
+            stored
+        }
         StoreJob::SessionStarted { number, at, by } => {
             store.session_started(number, *at, *by).await
         }

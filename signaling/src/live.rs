@@ -3,7 +3,7 @@
 //! for: delivering messages, appending audit records, running timers, closing connections.
 //! The rules themselves are decided by `tandem_session::Session`, never here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -62,7 +62,12 @@ impl From<SessionError> for Refusal {
 /// Work for the store, done in order by one writer task so the audit log keeps its order.
 #[derive(Debug)]
 pub enum StoreJob {
-    Audit(tandem_session::AuditRecord),
+    /// An audit record, and its id in the journal's outbox when it is held there until
+    /// the store has it.
+    Audit {
+        record: tandem_session::AuditRecord,
+        held: Option<i64>,
+    },
     SessionStarted {
         number: String,
         at: i64,
@@ -1050,9 +1055,37 @@ impl Registry {
                 }
             }
         }
+        let mut held = self.hold_audit(&outputs);
         self.persist(inner, number);
-        self.apply(inner, number, outputs);
+        self.apply(inner, number, outputs, &mut held);
         self.persist(inner, number);
+    }
+
+    /// The outputs' audit records, held in the journal until the store has them (C3: a
+    /// crash between the event and the store's write loses no record). Their outbox ids,
+    /// in order; `None` for each when there is no journal or it failed.
+    fn hold_audit(&self, outputs: &[Output]) -> VecDeque<Option<i64>> {
+        let records: Vec<String> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Audit(record) => Some(serde_json::to_string(record).unwrap_or_default()),
+                _ => None,
+            })
+            .collect();
+        let none = || records.iter().map(|_| None).collect();
+        let Some(journal) = self.journal.as_ref().filter(|_| !self.is_suspended()) else {
+            return none();
+        };
+        if records.is_empty() {
+            return VecDeque::new();
+        }
+        match journal.hold_audit(&records) {
+            Ok(ids) => ids.into_iter().map(Some).collect(),
+            Err(e) => {
+                tracing::error!("could not hold audit records for the store: {e:#}");
+                none()
+            }
+        }
     }
 
     /// Write the session's state to the journal if it changed since the last write.
@@ -1131,7 +1164,13 @@ impl Registry {
     }
 
     /// Carry out a session's outputs, in order.
-    fn apply(&self, inner: &mut Inner, number: SessionNumber, outputs: Vec<Output>) {
+    fn apply(
+        &self,
+        inner: &mut Inner,
+        number: SessionNumber,
+        outputs: Vec<Output>,
+        held: &mut VecDeque<Option<i64>>,
+    ) {
         for output in outputs {
             match output {
                 Output::Send { to, message } => {
@@ -1147,7 +1186,10 @@ impl Registry {
                 Output::AgentTokenWanted { customer } => {
                     self.issue_agent_token(inner, number, customer);
                 }
-                Output::Audit(record) => self.store(StoreJob::Audit(record)),
+                Output::Audit(record) => self.store(StoreJob::Audit {
+                    record,
+                    held: held.pop_front().flatten(),
+                }),
                 Output::SetTimer { timer, at } => self.set_timer(inner, number, timer, at),
                 Output::CancelTimer(timer) => {
                     if let Some(live) = inner.sessions.get_mut(&number) {
@@ -1444,6 +1486,35 @@ impl Registry {
     }
 }
 
+/// Audit records a server that stopped suddenly held for the store and had not written
+/// yet (`live::StoreJob::Audit`): written now, in order, before anything new.
+pub async fn store_held_audit(
+    store: &dyn crate::store::Store,
+    journal: &dyn Journal,
+) -> anyhow::Result<()> {
+    let held = journal.held_audit()?;
+    let mut stored = 0;
+    for (id, json) in held {
+        match serde_json::from_str::<tandem_session::AuditRecord>(&json) {
+            Ok(record) => {
+                store.append_audit(&record).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "could not store the audit records held from before the restart: {e}"
+                    )
+                })?;
+                journal.audit_stored(id)?;
+                stored += 1;
+            }
+            // Kept in the journal for someone to look at; never dropped.
+            Err(e) => tracing::error!("audit record {id} held in live.db cannot be read: {e}"),
+        }
+    }
+    if stored > 0 {
+        tracing::info!("stored {stored} audit record(s) held from before the restart");
+    }
+    Ok(())
+}
+
 /// `tandem-signaling end-sessions`: end, for good, the live sessions a stopped server
 /// kept for its next start (each gets its `ended` audit record and its end in the
 /// session history). Returns how many there were. Run it only while the server is
@@ -1452,6 +1523,8 @@ pub async fn end_kept_sessions(
     store: &dyn crate::store::Store,
     journal: &dyn Journal,
 ) -> anyhow::Result<usize> {
+    // What the stopped server still held comes first, in order.
+    store_held_audit(store, journal).await?;
     let rows = journal.load()?;
     for (digits, text) in &rows {
         // An unreadable record still ends; it only goes without its audit record.

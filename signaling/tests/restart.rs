@@ -510,6 +510,84 @@ async fn an_agent_downloaded_before_a_restart_attaches_after_it() {
     assert_eq!(refused["type"], "error", "{refused}");
 }
 
+/// C3 across a crash: an audit record is held in live.db before what it records goes out,
+/// so one the store could not take yet (here: tandem.db locked by someone else) is not
+/// lost when the server is killed; the next start stores it, in order, chain intact.
+#[tokio::test]
+async fn an_audit_record_the_store_had_not_taken_before_a_kill_is_kept() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let mut first = Process::start(dir.path(), port).await;
+    let mut scene = scene(&first).await;
+    let before = audit_actions(&first.base(), &scene.number).await;
+
+    // Someone holds the store's file: the server's writes to it wait, then fail.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("tandem.db"));
+    let mut blocker = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .expect("lock the store");
+    // An audited change: the rep takes control back (C1).
+    scene.rep.ws.send(json!({"type": "release_control"})).await;
+    scene
+        .rep
+        .until("control ended", |m| {
+            m["type"] == "control_changed" && m["control"].is_null()
+        })
+        .await;
+    // The record is in the outbox already (it was written before the message went out).
+    let held = outbox_rows(&dir.path().join("live.db")).await;
+    assert!(held > 0, "the record waits in live.db's outbox");
+    first.signal("KILL");
+    first.ended().await;
+    sqlx::query("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .expect("unlock");
+    blocker.close().await.expect("close");
+
+    let second = Process::start(dir.path(), port).await;
+    let after = audit_actions(&second.base(), &scene.number).await;
+    assert_eq!(after[..before.len()], before[..], "{after:?}");
+    assert_eq!(
+        after.get(before.len()).map(String::as_str),
+        Some("control_ended"),
+        "the held record, stored after the restart: {after:?}"
+    );
+    let admin = Http::login(&second.base(), "admin", ADMIN_PASSWORD).await;
+    let chain: Value = admin
+        .get("/api/admin/audit/verify")
+        .await
+        .json()
+        .await
+        .expect("verify");
+    assert_eq!(chain["intact"], true, "{chain}");
+    assert_eq!(
+        outbox_rows(&dir.path().join("live.db")).await,
+        0,
+        "stored, so no longer held"
+    );
+}
+
+/// Rows in live.db's audit outbox, read beside the running server.
+async fn outbox_rows(path: &Path) -> i64 {
+    use sqlx::Connection;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open live.db");
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_outbox")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
+}
+
 #[tokio::test]
 async fn sigterm_keeps_sessions_and_end_sessions_ends_them_for_good() {
     let dir = tempfile::tempdir().expect("dir");

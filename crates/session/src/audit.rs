@@ -1,13 +1,13 @@
 //! The audit trail (C3): one record for every change of a session's state.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tandem_protocol::{
     ControlChange, EndReason, Invitee, LeaveReason, ParticipantId, Role, SessionNumber, ShareId,
     ShareSource, ShareStopReason, Timestamp, TransferTarget,
 };
 
 /// One append-only audit entry: who did what, when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub at: Timestamp,
     pub session: SessionNumber,
@@ -17,7 +17,7 @@ pub struct AuditRecord {
     pub action: AuditAction,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     pub participant: ParticipantId,
     pub name: String,
@@ -26,7 +26,7 @@ pub struct Actor {
     pub account: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum AuditAction {
     Started {
@@ -129,4 +129,51 @@ pub enum AuditAction {
         #[serde(skip_serializing_if = "Option::is_none")]
         admin: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record read back from its JSON is the record (the server holds records as JSON
+    /// until the store has them).
+    #[test]
+    fn c3_records_read_back_from_json_unchanged() {
+        let number: SessionNumber = "123456789".parse().expect("number");
+        let records = [
+            AuditRecord {
+                at: Timestamp(1),
+                session: number,
+                actor: Some(Actor {
+                    participant: ParticipantId(3),
+                    name: "Rita".into(),
+                    account: Some("rita".into()),
+                }),
+                action: AuditAction::ControlGranted {
+                    holder: ParticipantId(3),
+                    agent: ParticipantId(7),
+                },
+            },
+            AuditRecord {
+                at: Timestamp(2),
+                session: number,
+                actor: None,
+                action: AuditAction::Ended {
+                    reason: EndReason::Terminated,
+                    admin: None,
+                },
+            },
+            AuditRecord {
+                at: Timestamp(3),
+                session: number,
+                actor: None,
+                action: AuditAction::CallStarted,
+            },
+        ];
+        for record in records {
+            let json = serde_json::to_string(&record).expect("json");
+            let back: AuditRecord = serde_json::from_str(&json).expect("read back");
+            assert_eq!(back, record, "{json}");
+        }
+    }
 }

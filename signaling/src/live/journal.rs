@@ -25,6 +25,13 @@ pub trait Journal: Send + Sync {
     fn remove(&self, number: &str) -> anyhow::Result<()>;
     /// Every stored session, as (number, state).
     fn load(&self) -> anyhow::Result<Vec<(String, String)>>;
+    /// Hold audit records (JSON) until the store has them, in one write: their ids, in
+    /// order. Written before the effects they record go out, so a crash loses none.
+    fn hold_audit(&self, records: &[String]) -> anyhow::Result<Vec<i64>>;
+    /// The store has the held record `id`: forget it.
+    fn audit_stored(&self, id: i64) -> anyhow::Result<()>;
+    /// Records held and not yet stored, oldest first, as (id, JSON).
+    fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>>;
 }
 
 impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
@@ -38,6 +45,18 @@ impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
 
     fn load(&self) -> anyhow::Result<Vec<(String, String)>> {
         (**self).load()
+    }
+
+    fn hold_audit(&self, records: &[String]) -> anyhow::Result<Vec<i64>> {
+        (**self).hold_audit(records)
+    }
+
+    fn audit_stored(&self, id: i64) -> anyhow::Result<()> {
+        (**self).audit_stored(id)
+    }
+
+    fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>> {
+        (**self).held_audit()
     }
 }
 
@@ -62,7 +81,13 @@ impl SqliteJournal {
                  number   TEXT PRIMARY KEY,
                  state    TEXT NOT NULL,
                  saved_at INTEGER NOT NULL
-             )",
+             );
+             -- Audit records on their way to the store (an outbox): a record is here
+             -- before what it records happens, and goes once the store has it.
+             CREATE TABLE IF NOT EXISTS audit_outbox (
+                 id     INTEGER PRIMARY KEY AUTOINCREMENT,
+                 record TEXT NOT NULL
+             );",
         )
         .with_context(|| format!("could not set up {}", path.display()))?;
         // WAL as the store uses it; NORMAL syncs at checkpoints, so a save survives the
@@ -110,6 +135,40 @@ impl Journal for SqliteJournal {
             .collect::<Result<Vec<(String, String)>, _>>()?;
         Ok(rows)
     }
+
+    fn hold_audit(&self, records: &[String]) -> anyhow::Result<Vec<i64>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut ids = Vec::with_capacity(records.len());
+        {
+            let mut insert = tx.prepare_cached("INSERT INTO audit_outbox (record) VALUES (?1)")?;
+            for record in records {
+                insert.execute([record])?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    fn audit_stored(&self, id: i64) -> anyhow::Result<()> {
+        self.conn()
+            .prepare_cached("DELETE FROM audit_outbox WHERE id = ?1")?
+            .execute([id])?;
+        Ok(())
+    }
+
+    fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>> {
+        let conn = self.conn();
+        let mut query = conn.prepare("SELECT id, record FROM audit_outbox ORDER BY id")?;
+        let rows = query
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<Vec<(i64, String)>, _>>()?;
+        Ok(rows)
+    }
 }
 
 /// A journal whose every call is timed: `record(operation, took)` (the server feeds its
@@ -145,5 +204,17 @@ impl<J: Journal> Journal for Timed<J> {
 
     fn load(&self) -> anyhow::Result<Vec<(String, String)>> {
         self.timed("live_sessions_load", |j| j.load())
+    }
+
+    fn hold_audit(&self, records: &[String]) -> anyhow::Result<Vec<i64>> {
+        self.timed("audit_hold", |j| j.hold_audit(records))
+    }
+
+    fn audit_stored(&self, id: i64) -> anyhow::Result<()> {
+        self.timed("audit_release", |j| j.audit_stored(id))
+    }
+
+    fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>> {
+        self.timed("audit_held_load", |j| j.held_audit())
     }
 }
