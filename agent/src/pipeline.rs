@@ -181,6 +181,8 @@ struct Stage<C> {
     refining: bool,
     /// Pictures go out at half size (`crate::rate::halve`).
     half: bool,
+    /// The size of the last captured picture.
+    captured_size: Option<(u32, u32)>,
 }
 
 impl<C: Capturer> Stage<C> {
@@ -198,6 +200,7 @@ impl<C: Capturer> Stage<C> {
             skipped: None,
             refining: false,
             half: false,
+            captured_size: None,
         })
     }
 
@@ -221,9 +224,17 @@ impl<C: Capturer> Stage<C> {
             self.encoder.request_keyframe();
             self.last_forced = Some(Instant::now());
         }
+        // A new size for the rate: the picture goes out again at that size even if the
+        // screen is still (a still screen would otherwise keep the old size).
+        if let Some((w, h)) = self.captured_size
+            && crate::rate::halve(target, w, h, self.half) != self.half
+        {
+            self.capturer.refresh();
+        }
         let captured = Instant::now();
         let picture = match self.capturer.capture() {
             Ok(Capture::Frame(f)) => {
+                self.captured_size = Some((f.width, f.height));
                 let half = crate::rate::halve(target, f.width, f.height, self.half);
                 if half != self.half {
                     // The new size starts with a keyframe (new SPS) by itself.
@@ -484,10 +495,10 @@ mod tests {
             640 << 32 | 360,
             "the status line can say so"
         );
-        // The path recovers: the next change goes out whole, starting with a keyframe.
+        // The path recovers: the picture goes out whole again, starting with a keyframe,
+        // even on a still screen (no tick: nothing changed on it).
         controls.target_bps.store(2_500_000, Ordering::Relaxed);
         while rx.try_recv().is_ok() {}
-        stage.capturer.tick();
         stage.step(&out, &controls).expect("step");
         let whole = rx.try_recv().expect("a frame");
         assert!(whole.frame.keyframe, "a new size starts with a keyframe");

@@ -25,6 +25,7 @@ pub mod turn;
 pub mod turn_server;
 pub mod ws;
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,19 +166,21 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// A database URL fit for a log or an error message: without its password (nor any
-/// parameters, which may hold one).
+/// parameters, which may hold one). A password may hold `?`, `/` or `@` unencoded: the
+/// credentials are everything before the last `@`.
 pub fn redacted(url: &str) -> String {
-    let url = url.split('?').next().unwrap_or_default();
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((credentials, host)) => {
-                let user = credentials.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}@{host}")
-            }
-            None => url.to_owned(),
-        },
-        None => "(not a URL)".to_owned(),
-    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".to_owned();
+    };
+    let (user, host) = match rest.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            (format!("{user}@"), host)
+        }
+        None => (String::new(), rest),
+    };
+    let host = host.split('?').next().unwrap_or_default();
+    format!("{scheme}://{user}{host}")
 }
 
 /// `journal`: where live sessions are kept for a restart (none: a restart ends them).
@@ -195,8 +198,18 @@ pub async fn build_with_store(
             record: Box::new(move |op, took| timing.store_call(op, took)),
         }) as Arc<dyn live::Journal>
     });
-    if let Some(journal) = &journal {
-        live::store_held_audit(store.as_ref(), journal.as_ref()).await?;
+    // What a server that stopped suddenly held for the store goes in first; what the
+    // store will not take now waits at the head of the writer's backlog.
+    let mut backlog = Backlog::default();
+    if let Some(journal) = &journal
+        && let Err(e) = live::store_held_audit(store.as_ref(), journal.as_ref()).await
+    {
+        tracing::error!("{e:#}; they are tried again before anything newer");
+        for (id, json) in journal.held_audit()? {
+            if let Ok(record) = serde_json::from_str(&json) {
+                backlog.waiting.push_back((record, Some(id)));
+            }
+        }
     }
     let keep: Vec<String> = match &journal {
         Some(journal) => journal
@@ -228,12 +241,24 @@ pub async fn build_with_store(
     let writer_store = store.clone();
     let writer_journal = journal.clone();
     tokio::spawn(async move {
-        while let Some(item) = writer_rx.recv().await {
-            match item {
-                StoreJobOrFlush::Job(job) => {
-                    write(writer_store.as_ref(), writer_journal.as_deref(), job).await
+        let (store, journal) = (writer_store.as_ref(), writer_journal.as_deref());
+        loop {
+            let item = if backlog.waiting.is_empty() {
+                writer_rx.recv().await
+            } else {
+                tokio::select! {
+                    item = writer_rx.recv() => item,
+                    () = tokio::time::sleep(Backlog::RETRY) => {
+                        backlog.drain(store, journal).await;
+                        continue;
+                    }
                 }
+            };
+            let Some(item) = item else { break };
+            match item {
+                StoreJobOrFlush::Job(job) => write(store, journal, &mut backlog, job).await,
                 StoreJobOrFlush::Flush(done) => {
+                    backlog.drain(store, journal).await;
                     let _ = done.send(()); // the waiter may have given up; nothing to do
                 }
             }
@@ -290,17 +315,56 @@ pub async fn build_with_store(
     Ok((state, admin))
 }
 
-async fn write(store: &dyn Store, journal: Option<&dyn live::Journal>, job: StoreJob) {
-    let result = match &job {
-        StoreJob::Audit { record, held } => {
-            let stored = store.append_audit(record).await;
-            if let (Ok(()), Some(id), Some(journal)) = (&stored, held, journal)
+/// Audit records the store has not taken yet, oldest first. Each new record waits behind
+/// them, so the log keeps its order through a store that refuses for a while (a locked
+/// file, a database restarting); they are tried again every second. Held ones are in the
+/// journal meanwhile, so a crash loses none of them either.
+#[derive(Default)]
+struct Backlog {
+    waiting: VecDeque<(tandem_session::AuditRecord, Option<i64>)>,
+    failing: bool,
+}
+
+impl Backlog {
+    const RETRY: Duration = Duration::from_secs(1);
+
+    async fn drain(&mut self, store: &dyn Store, journal: Option<&dyn live::Journal>) {
+        while let Some((record, held)) = self.waiting.front() {
+            if let Err(e) = store.append_audit(record).await {
+                if !self.failing {
+                    tracing::error!(
+                        "could not store an audit record ({e}); it and those after it wait, \
+                         tried again every second"
+                    );
+                    self.failing = true;
+                }
+                return;
+            }
+            if let (Some(id), Some(journal)) = (held, journal)
                 && let Err(e) = journal.audit_stored(*id)
             {
                 // Stored twice after a restart, rather than lost.
                 tracing::warn!("could not release a held audit record: {e:#}");
             }
-            stored
+            self.waiting.pop_front();
+            if std::mem::take(&mut self.failing) {
+                tracing::info!("the store takes audit records again");
+            }
+        }
+    }
+}
+
+async fn write(
+    store: &dyn Store,
+    journal: Option<&dyn live::Journal>,
+    backlog: &mut Backlog,
+    job: StoreJob,
+) {
+    let result = match &job {
+        StoreJob::Audit { record, held } => {
+            backlog.waiting.push_back((record.clone(), *held));
+            backlog.drain(store, journal).await;
+            return;
         }
         StoreJob::SessionStarted { number, at, by } => {
             store.session_started(number, *at, *by).await

@@ -634,12 +634,26 @@ impl Registry {
             },
             rep_load_elsewhere: 0,
         };
-        let seat = self.join(&mut inner, customer.number, join, conn, None)?;
-        // One agent per token, and none of the customer's other tokens stays usable.
+        // One agent per token, and none of the customer's other tokens stays usable:
+        // forgotten before the join, whose state write (before `joined` goes out) then
+        // has them used up on disk too, so a restart cannot make them work again.
+        let theirs: Vec<_> = inner
+            .agent_tokens
+            .kept(customer.number)
+            .into_iter()
+            .filter(|(_, participant, _)| *participant == customer.participant)
+            .collect();
         inner.agent_tokens.forget_customer(customer.participant);
+        let seat = match self.join(&mut inner, customer.number, join, conn, None) {
+            Ok(seat) => seat,
+            Err(refusal) => {
+                for (hash, _, issued) in theirs {
+                    inner.agent_tokens.restore(hash, customer, issued);
+                }
+                return Err(refusal);
+            }
+        };
         inner.agents.insert(seat.participant, customer.participant);
-        // Used up on disk too: a restart must not make the token work again.
-        self.persist(&mut inner, customer.number);
         Ok(seat)
     }
 
@@ -1055,16 +1069,8 @@ impl Registry {
                 }
             }
         }
-        let mut held = self.hold_audit(&outputs);
-        self.persist(inner, number);
-        self.apply(inner, number, outputs, &mut held);
-        self.persist(inner, number);
-    }
-
-    /// The outputs' audit records, held in the journal until the store has them (C3: a
-    /// crash between the event and the store's write loses no record). Their outbox ids,
-    /// in order; `None` for each when there is no journal or it failed.
-    fn hold_audit(&self, outputs: &[Output]) -> VecDeque<Option<i64>> {
+        // The audit records, held with the new state in one write (C3: a crash between the
+        // event and the store's write loses no record).
         let records: Vec<String> = outputs
             .iter()
             .filter_map(|o| match o {
@@ -1072,33 +1078,72 @@ impl Registry {
                 _ => None,
             })
             .collect();
-        let none = || records.iter().map(|_| None).collect();
-        let Some(journal) = self.journal.as_ref().filter(|_| !self.is_suspended()) else {
-            return none();
+        let ids = self.persist_holding(inner, number, &records);
+        let mut held: VecDeque<Option<i64>> = if ids.len() == records.len() {
+            ids.into_iter().map(Some).collect()
+        } else {
+            records.iter().map(|_| None).collect()
         };
-        if records.is_empty() {
-            return VecDeque::new();
-        }
-        match journal.hold_audit(&records) {
-            Ok(ids) => ids.into_iter().map(Some).collect(),
-            Err(e) => {
-                tracing::error!("could not hold audit records for the store: {e:#}");
-                none()
-            }
-        }
+        self.apply(inner, number, outputs, &mut held);
+        self.persist(inner, number);
     }
 
     /// Write the session's state to the journal if it changed since the last write.
     fn persist(&self, inner: &mut Inner, number: SessionNumber) {
+        self.persist_holding(inner, number, &[]);
+    }
+
+    /// The same, holding audit records (JSON) in the same write; their outbox ids (none
+    /// without a journal, or when the write failed).
+    fn persist_holding(
+        &self,
+        inner: &mut Inner,
+        number: SessionNumber,
+        records: &[String],
+    ) -> Vec<i64> {
         let Some(journal) = &self.journal else {
-            return;
+            return Vec::new();
         };
         if self.is_suspended() {
-            return;
+            return Vec::new();
         }
-        let Some(live) = inner.sessions.get(&number) else {
-            return;
-        };
+        let save = self.state_to_save(inner, number);
+        if save.is_none() && records.is_empty() {
+            return Vec::new();
+        }
+        let session = save
+            .as_ref()
+            .map(|(text, _)| (number.digits(), text.as_str(), clock::now_millis()));
+        let session = session
+            .as_ref()
+            .map(|(digits, text, at)| (digits.as_str(), *text, *at));
+        match journal.save_and_hold(session, records) {
+            Ok(ids) => {
+                if let Some((_, saved)) = save
+                    && let Some(live) = inner.sessions.get_mut(&number)
+                {
+                    live.saved = Some(saved);
+                }
+                ids
+            }
+            Err(e) => {
+                tracing::error!(
+                    session = %number,
+                    "could not keep the session on disk; a restart now would end it: {e:#}"
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// The session's state as the journal keeps it, with what `saved` is to remember,
+    /// unless nothing changed since the last write.
+    fn state_to_save(
+        &self,
+        inner: &Inner,
+        number: SessionNumber,
+    ) -> Option<(String, (tandem_session::Session, String))> {
+        let live = inner.sessions.get(&number)?;
         let beside = Beside {
             secret: live.secret.clone(),
             base_url: live.base_url.clone(),
@@ -1122,14 +1167,14 @@ impl Registry {
         };
         let Ok(beside_text) = serde_json::to_string(&beside) else {
             tracing::error!(session = %number, "could not write down the session");
-            return;
+            return None;
         };
         // Most events (chat, relayed offers and candidates) change nothing to keep.
         if let Some((session, text)) = &live.saved
             && *text == beside_text
             && session.same_state(&live.session)
         {
-            return;
+            return None;
         }
         let stored = Stored {
             format: STORED_FORMAT,
@@ -1143,20 +1188,10 @@ impl Registry {
             Ok(text) => text,
             Err(e) => {
                 tracing::error!(session = %number, "could not write down the session: {e}");
-                return;
+                return None;
             }
         };
-        match journal.save(&number.digits(), &text, clock::now_millis()) {
-            Ok(()) => {
-                if let Some(live) = inner.sessions.get_mut(&number) {
-                    live.saved = Some((stored.session, beside_text));
-                }
-            }
-            Err(e) => tracing::error!(
-                session = %number,
-                "could not keep the session on disk; a restart now would end it: {e:#}"
-            ),
-        }
+        Some((text, (stored.session, beside_text)))
     }
 
     fn is_suspended(&self) -> bool {

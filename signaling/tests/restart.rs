@@ -477,11 +477,24 @@ async fn an_agent_downloaded_before_a_restart_attaches_after_it() {
 
     first.signal("KILL");
     first.ended().await;
-    let journal = std::fs::read(dir.path().join("live.db")).expect("live.db");
-    assert!(
-        !journal.windows(token.len()).any(|w| w == token.as_bytes()),
-        "the agent token is not on disk in clear"
-    );
+    // The journal and its write-ahead log, where the newest rows are after a kill.
+    let mut on_disk = 0;
+    for entry in std::fs::read_dir(dir.path()).expect("data dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with("live.db") {
+            let bytes = std::fs::read(&path).expect("read");
+            on_disk += bytes.len();
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "the agent token is not in {name} in clear"
+            );
+        }
+    }
+    assert!(on_disk > 0, "the journal is on disk");
     let second = Process::start_with(dir.path(), port, &agent_binary).await;
     let after = reqwest::get(&download).await.expect("download").status();
     assert_eq!(after, 200, "the download still works after the restart");
@@ -570,6 +583,66 @@ async fn an_audit_record_the_store_had_not_taken_before_a_kill_is_kept() {
         outbox_rows(&dir.path().join("live.db")).await,
         0,
         "stored, so no longer held"
+    );
+}
+
+/// C3 while running: a store that refuses for a while (tandem.db locked by someone else)
+/// gets every record once it takes them again, in the order they happened, none lost.
+#[tokio::test]
+async fn records_wait_in_order_while_the_store_refuses_them() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let first = Process::start(dir.path(), port).await;
+    let mut scene = scene(&first).await;
+    let before = audit_actions(&first.base(), &scene.number).await;
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("tandem.db"));
+    let mut blocker = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .expect("lock the store");
+    // Two audited changes while the store refuses: control ends, then is asked again.
+    scene.rep.ws.send(json!({"type": "release_control"})).await;
+    scene
+        .rep
+        .until("control ended", |m| {
+            m["type"] == "control_changed" && m["control"].is_null()
+        })
+        .await;
+    // The customer's consent still stands: asking again gives control back at once.
+    scene.rep.ws.send(json!({"type": "request_control"})).await;
+    scene
+        .rep
+        .until("control again", |m| {
+            m["type"] == "control_changed" && !m["control"].is_null()
+        })
+        .await;
+    // Longer than the store's own wait for a lock (5 s): the first try has failed.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    sqlx::query("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .expect("unlock");
+    blocker.close().await.expect("close");
+
+    let started = tokio::time::Instant::now();
+    let after = loop {
+        let after = audit_actions(&first.base(), &scene.number).await;
+        if after.len() >= before.len() + 2 {
+            break after;
+        }
+        assert!(started.elapsed() < DEADLINE, "not stored: {after:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(after[..before.len()], before[..], "{after:?}");
+    let new = &after[before.len()..];
+    assert_eq!(new[0], "control_ended", "the first change first: {after:?}");
+    assert!(
+        new[1..].contains(&"control_granted".to_owned()),
+        "then the second: {after:?}"
     );
 }
 

@@ -315,6 +315,11 @@ async fn a_record_inserted_around_the_server_breaks_the_chain(db: Db) {
         )
         .await
         .expect("forged record");
+    // Appending goes on, after the newest sealed record; the forged one stays unsealed.
+    db.store
+        .append_audit(&audit_record(2))
+        .await
+        .expect("appending goes on");
     let report = db.store.verify_audit_chain().await.expect("verify");
     assert!(
         matches!(
@@ -571,8 +576,15 @@ async fn a_database_that_cannot_be_reached_says_why() {
         tandem_signaling::redacted(&url),
         format!("postgres://tandem@127.0.0.1:{port}/tandem")
     );
-    assert_eq!(
-        tandem_signaling::redacted("postgres://h/db?password=sekrit"),
-        "postgres://h/db"
-    );
+    for (url, shown) in [
+        ("postgres://h/db?password=sekrit", "postgres://h/db"),
+        ("postgres://tandem:pa?ss@db/t", "postgres://tandem@db/t"),
+        (
+            "postgres://tandem:p@ss/w:rd@db:5432/t?sslmode=require",
+            "postgres://tandem@db:5432/t",
+        ),
+        ("db.example.com", "(not a URL)"),
+    ] {
+        assert_eq!(tandem_signaling::redacted(url), shown, "{url}");
+    }
 }

@@ -149,6 +149,10 @@ pub trait Capturer {
         std::thread::sleep(self.idle_poll().min(at_most));
         Ok(())
     }
+
+    /// The next capture hands out the whole picture even if nothing changed: the caller
+    /// is to encode it anew (at another size, say).
+    fn refresh(&mut self);
 }
 
 /// How often a capturer that is not told of changes looks at an unchanged screen: a
@@ -164,6 +168,10 @@ impl<C: Capturer + ?Sized> Capturer for Box<C> {
         (**self).idle_poll()
     }
 
+    fn refresh(&mut self) {
+        (**self).refresh();
+    }
+
     fn wait_for_change(&mut self, at_most: std::time::Duration) -> Result<(), CaptureError> {
         (**self).wait_for_change(at_most)
     }
@@ -177,6 +185,10 @@ impl Capturer for X11Capturer {
 
     fn wait_for_change(&mut self, at_most: std::time::Duration) -> Result<(), CaptureError> {
         X11Capturer::wait_for_change(self, at_most)
+    }
+
+    fn refresh(&mut self) {
+        X11Capturer::refresh(self);
     }
 }
 

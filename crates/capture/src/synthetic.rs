@@ -77,6 +77,10 @@ impl SyntheticScreen {
 }
 
 impl Capturer for SyntheticScreen {
+    fn refresh(&mut self) {
+        self.shown = None;
+    }
+
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         self.polls += 1;
         if self.ended {

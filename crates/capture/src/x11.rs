@@ -210,6 +210,11 @@ impl X11Capturer {
         Ok(())
     }
 
+    /// Hand out the whole picture at the next capture, changed or not.
+    pub fn refresh(&mut self) {
+        self.dirty = true;
+    }
+
     /// Take a frame if anything changed since the last one.
     pub fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         self.poll_events()?;

@@ -25,9 +25,15 @@ pub trait Journal: Send + Sync {
     fn remove(&self, number: &str) -> anyhow::Result<()>;
     /// Every stored session, as (number, state).
     fn load(&self) -> anyhow::Result<Vec<(String, String)>>;
-    /// Hold audit records (JSON) until the store has them, in one write: their ids, in
-    /// order. Written before the effects they record go out, so a crash loses none.
-    fn hold_audit(&self, records: &[String]) -> anyhow::Result<Vec<i64>>;
+    /// In one transaction: replace a session's stored state (number, state, at), if
+    /// given, and hold audit records (JSON) until the store has them; their ids, in order.
+    /// Written before the effects go out, so a crash loses no record, and never keeps a
+    /// record of a change whose state it lost.
+    fn save_and_hold(
+        &self,
+        session: Option<(&str, &str, i64)>,
+        records: &[String],
+    ) -> anyhow::Result<Vec<i64>>;
     /// The store has the held record `id`: forget it.
     fn audit_stored(&self, id: i64) -> anyhow::Result<()>;
     /// Records held and not yet stored, oldest first, as (id, JSON).
@@ -47,8 +53,12 @@ impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
         (**self).load()
     }
 
-    fn hold_audit(&self, records: &[String]) -> anyhow::Result<Vec<i64>> {
-        (**self).hold_audit(records)
+    fn save_and_hold(
+        &self,
+        session: Option<(&str, &str, i64)>,
+        records: &[String],
+    ) -> anyhow::Result<Vec<i64>> {
+        (**self).save_and_hold(session, records)
     }
 
     fn audit_stored(&self, id: i64) -> anyhow::Result<()> {
@@ -108,14 +118,14 @@ impl SqliteJournal {
     }
 }
 
+/// Replace one session's stored state.
+const SAVE: &str = "INSERT INTO live_sessions (number, state, saved_at) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (number) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at";
+
 impl Journal for SqliteJournal {
     fn save(&self, number: &str, state: &str, at: i64) -> anyhow::Result<()> {
         self.conn()
-            .prepare_cached(
-                "INSERT INTO live_sessions (number, state, saved_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (number) DO UPDATE SET state = excluded.state, \
-                 saved_at = excluded.saved_at",
-            )?
+            .prepare_cached(SAVE)?
             .execute(rusqlite::params![number, state, at])?;
         Ok(())
     }
@@ -136,14 +146,19 @@ impl Journal for SqliteJournal {
         Ok(rows)
     }
 
-    fn hold_audit(&self, records: &[String]) -> anyhow::Result<Vec<i64>> {
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
+    fn save_and_hold(
+        &self,
+        session: Option<(&str, &str, i64)>,
+        records: &[String],
+    ) -> anyhow::Result<Vec<i64>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut ids = Vec::with_capacity(records.len());
         {
+            if let Some((number, state, at)) = session {
+                tx.prepare_cached(SAVE)?
+                    .execute(rusqlite::params![number, state, at])?;
+            }
             let mut insert = tx.prepare_cached("INSERT INTO audit_outbox (record) VALUES (?1)")?;
             for record in records {
                 insert.execute([record])?;
@@ -206,8 +221,12 @@ impl<J: Journal> Journal for Timed<J> {
         self.timed("live_sessions_load", |j| j.load())
     }
 
-    fn hold_audit(&self, records: &[String]) -> anyhow::Result<Vec<i64>> {
-        self.timed("audit_hold", |j| j.hold_audit(records))
+    fn save_and_hold(
+        &self,
+        session: Option<(&str, &str, i64)>,
+        records: &[String],
+    ) -> anyhow::Result<Vec<i64>> {
+        self.timed("live_session_save", |j| j.save_and_hold(session, records))
     }
 
     fn audit_stored(&self, id: i64) -> anyhow::Result<()> {

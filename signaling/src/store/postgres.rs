@@ -22,6 +22,9 @@ use super::{
 /// Connections per server: requests wait for one rather than overload the database.
 const MAX_CONNECTIONS: u32 = 8;
 
+/// The advisory lock key audit appenders take in turn ("tandem audit" in ASCII).
+const AUDIT_APPEND_LOCK: i64 = 0x7461_6e64_656d_6175;
+
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -482,29 +485,25 @@ impl Store for PostgresStore {
 
     async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        // Appenders take turns (this mode conflicts with itself, not with readers), so
-        // that two servers never chain to the same head. Released at commit.
-        sqlx::query("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
+        // Appenders take turns (a transaction-scoped advisory lock, which needs no
+        // privilege on the table), so that two servers never chain to the same head; the
+        // unique index on prev_hash refuses a fork even so. A stuck holder is an error
+        // after 10 s, not a writer waiting for ever.
+        sqlx::query("SET LOCAL lock_timeout = '10s'")
             .execute(&mut *tx)
             .await?;
-        let prev: Option<Option<String>> =
-            sqlx::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let prev = match prev {
-            None => GENESIS.to_owned(),
-            Some(Some(hash)) => hash,
-            // A record without a hash was written around the server (PostgreSQL sites
-            // started with the chain, so there is nothing to seal): chaining after it
-            // would hide it, so stop and say so.
-            Some(None) => {
-                return Err(StoreError::Corrupt(
-                    "the newest audit record has no hash: it was written outside the server \
-                     (run `tandem-signaling audit verify`)"
-                        .into(),
-                ));
-            }
-        };
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        // After the newest sealed record, as the SQLite store does: a record inserted
+        // around the server stays unsealed, where `audit verify` names it.
+        let prev: Option<String> = sqlx::query_scalar(
+            "SELECT hash FROM audit WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let prev = prev.unwrap_or_else(|| GENESIS.to_owned());
         // The id is chosen here because it is hashed. Under the lock, the sequence hands
         // out increasing ids in append order (a rolled-back append leaves a gap, which the
         // chain allows).

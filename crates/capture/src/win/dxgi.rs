@@ -150,6 +150,10 @@ impl DuplicationCapturer {
 }
 
 impl Capturer for DuplicationCapturer {
+    fn refresh(&mut self) {
+        self.canvas.forget();
+    }
+
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         let duplication = match &self.duplication {
             Some(duplication) => duplication.clone(),
@@ -176,7 +180,16 @@ impl Capturer for DuplicationCapturer {
         let acquired = unsafe { duplication.AcquireNextFrame(0, &mut info, &mut resource) };
         match acquired {
             Ok(()) => {}
-            Err(e) if e.code() == DXGI_ERROR_WAIT_TIMEOUT => return Ok(Capture::Unchanged),
+            Err(e) if e.code() == DXGI_ERROR_WAIT_TIMEOUT => {
+                if !self.canvas.forgotten() {
+                    return Ok(Capture::Unchanged);
+                }
+                // Nothing new, but the whole picture was asked for again (`refresh`).
+                self.canvas
+                    .draw_cursor((self.area.left, self.area.top), None);
+                self.canvas.changed();
+                return Ok(Capture::Frame(self.canvas.frame()));
+            }
             Err(e) if e.code() == DXGI_ERROR_ACCESS_LOST => {
                 // A mode change or the secure desktop: duplicate again at the next look.
                 self.duplication = None;

@@ -97,6 +97,10 @@ impl Capturer for DesktopCapturer {
     fn idle_poll(&self) -> std::time::Duration {
         IDLE_POLL
     }
+
+    fn refresh(&mut self) {
+        self.canvas.forget();
+    }
 }
 
 impl Drop for DesktopCapturer {
@@ -236,6 +240,10 @@ impl WindowCapturer {
 }
 
 impl Capturer for WindowCapturer {
+    fn refresh(&mut self) {
+        self.canvas.forget();
+    }
+
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
         // SAFETY: the questions take a handle and nothing else.
         if !unsafe { IsWindow(Some(self.window)) }.as_bool() {
