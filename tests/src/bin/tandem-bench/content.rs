@@ -42,10 +42,17 @@ struct Canvas {
 
 impl Canvas {
     fn open(display: &str) -> anyhow::Result<Self> {
+        Self::open_sized(display, None)
+    }
+
+    /// A window over the whole screen, or of this size at its top-left corner (above
+    /// whatever is there already).
+    fn open_sized(display: &str, size: Option<(u16, u16)>) -> anyhow::Result<Self> {
         let (conn, n) = RustConnection::connect(Some(display))
             .with_context(|| format!("cannot open {display}"))?;
         let screen = &conn.setup().roots[n];
-        let (root, width, height) = (screen.root, screen.width_in_pixels, screen.height_in_pixels);
+        let root = screen.root;
+        let (width, height) = size.unwrap_or((screen.width_in_pixels, screen.height_in_pixels));
         let window = conn.generate_id()?;
         conn.create_window(
             0,
@@ -58,7 +65,9 @@ impl Canvas {
             0,
             WindowClass::INPUT_OUTPUT,
             0,
-            &CreateWindowAux::new().background_pixel(WHITE),
+            &CreateWindowAux::new()
+                .background_pixel(WHITE)
+                .override_redirect(u32::from(size.is_some())),
         )?;
         conn.map_window(window)?;
         let gc = conn.generate_id()?;
@@ -124,6 +133,9 @@ fn now_ms() -> u64 {
 }
 
 pub fn run(display: &str, kind: &str) -> anyhow::Result<()> {
+    if kind == "clock-strip" {
+        return clock_strip(display);
+    }
     let canvas = Canvas::open(display)?;
     match kind {
         "static" => {
@@ -138,6 +150,45 @@ pub fn run(display: &str, kind: &str) -> anyhow::Result<()> {
         "clock" => clock(&canvas),
         other => anyhow::bail!("unknown content {other:?}"),
     }
+}
+
+/// Only the clock code, in a strip at the top-left corner over whatever else runs (e.g.
+/// `video`, which loads the link but carries no clock).
+fn clock_strip(display: &str) -> anyhow::Result<()> {
+    let c = Canvas::open_sized(
+        display,
+        Some(((CLOCK_BITS * CLOCK_BLOCK) as u16, CLOCK_BLOCK as u16)),
+    )?;
+    let mut last = 0u64;
+    loop {
+        let ms = now_ms();
+        if ms != last {
+            last = ms;
+            draw_clock(&c, ms)?;
+            // Stay above a full-screen window mapped later.
+            c.conn.configure_window(
+                c.window,
+                &x11rb::protocol::xproto::ConfigureWindowAux::new()
+                    .stack_mode(x11rb::protocol::xproto::StackMode::ABOVE),
+            )?;
+            c.conn.flush()?;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+/// The clock code of `ms`: CLOCK_BITS blocks along the window's top, white for a one.
+fn draw_clock(c: &Canvas, ms: u64) -> anyhow::Result<()> {
+    let block = |bit: u32| Rectangle {
+        x: (bit * CLOCK_BLOCK) as i16,
+        y: 0,
+        width: CLOCK_BLOCK as u16,
+        height: CLOCK_BLOCK as u16,
+    };
+    let (ones, zeros): (Vec<u32>, Vec<u32>) = (0..CLOCK_BITS).partition(|bit| ms >> bit & 1 == 1);
+    c.fill(WHITE, &ones.into_iter().map(block).collect::<Vec<_>>())?;
+    c.fill(BLACK, &zeros.into_iter().map(block).collect::<Vec<_>>())?;
+    Ok(())
 }
 
 fn office(c: &Canvas) -> anyhow::Result<()> {
@@ -305,16 +356,7 @@ fn clock(c: &Canvas) -> anyhow::Result<()> {
         let ms = now_ms();
         if ms != last {
             last = ms;
-            let block = |bit: u32| Rectangle {
-                x: (bit * CLOCK_BLOCK) as i16,
-                y: 0,
-                width: CLOCK_BLOCK as u16,
-                height: CLOCK_BLOCK as u16,
-            };
-            let (ones, zeros): (Vec<u32>, Vec<u32>) =
-                (0..CLOCK_BITS).partition(|bit| ms >> bit & 1 == 1);
-            c.fill(WHITE, &ones.into_iter().map(block).collect::<Vec<_>>())?;
-            c.fill(BLACK, &zeros.into_iter().map(block).collect::<Vec<_>>())?;
+            draw_clock(c, ms)?;
             c.conn.flush()?;
         }
         std::thread::sleep(Duration::from_micros(500));

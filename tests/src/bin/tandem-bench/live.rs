@@ -164,36 +164,7 @@ impl Stack {
 
     /// Glass-to-glass: every decoded frame's clock code against the browser's clock.
     pub async fn glass_to_glass(&self, seconds: f64) -> anyhow::Result<Vec<f64>> {
-        let samples = self
-            .rep
-            .client
-            .execute_async(
-                "const [bits, block, ms] = arguments; const done = arguments[arguments.length - 1];
-                 const v = document.querySelector('figure.tile video');
-                 const c = document.createElement('canvas'); c.width = bits * block; c.height = block;
-                 const g = c.getContext('2d', { willReadFrequently: true });
-                 const out = []; const end = Date.now() + ms;
-                 const step = () => {
-                   const t = Date.now();
-                   g.drawImage(v, 0, 0, bits * block, block, 0, 0, bits * block, block);
-                   const d = g.getImageData(0, 0, bits * block, block).data;
-                   let code = 0;
-                   for (let i = 0; i < bits; i++) {
-                     const p = ((block / 2) * c.width + i * block + block / 2) * 4;
-                     if (d[p] > 128) code += 2 ** i;
-                   }
-                   const wrap = 2 ** bits;
-                   out.push((((t % wrap) - code) % wrap + wrap) % wrap);
-                   if (t < end) v.requestVideoFrameCallback(step); else done(out);
-                 };
-                 v.requestVideoFrameCallback(step);",
-                vec![json!(CLOCK_BITS), json!(CLOCK_BLOCK), json!(seconds * 1000.0)],
-            )
-            .await?;
-        if std::env::var_os("TANDEM_BENCH_DEBUG").is_some() {
-            eprintln!("glass-to-glass raw: {samples}");
-        }
-        Ok(plausible(&samples))
+        glass_to_glass(&self.rep, seconds).await
     }
 
     /// Ask for control and have the customer allow it at the agent.
@@ -398,6 +369,44 @@ fn stages_of(clicks: &[serde_json::Value], trace: &str) -> Vec<(&'static str, Ve
         }
     }
     out
+}
+
+/// Glass-to-glass as `viewer` sees it: every decoded frame's clock code (the `clock` or
+/// `clock-strip` content, top-left) against the browser's clock, for `seconds`.
+pub async fn glass_to_glass(viewer: &Browser, seconds: f64) -> anyhow::Result<Vec<f64>> {
+    let samples = viewer
+        .client
+        .execute_async(
+            "const [bits, block, ms] = arguments; const done = arguments[arguments.length - 1];
+             const v = document.querySelector('figure.tile video');
+             const c = document.createElement('canvas'); c.width = bits * block; c.height = block;
+             const g = c.getContext('2d', { willReadFrequently: true });
+             const out = []; const end = Date.now() + ms;
+             const step = () => {
+               const t = Date.now();
+               g.drawImage(v, 0, 0, bits * block, block, 0, 0, bits * block, block);
+               const d = g.getImageData(0, 0, bits * block, block).data;
+               let code = 0;
+               for (let i = 0; i < bits; i++) {
+                 const p = ((block / 2) * c.width + i * block + block / 2) * 4;
+                 if (d[p] > 128) code += 2 ** i;
+               }
+               const wrap = 2 ** bits;
+               out.push((((t % wrap) - code) % wrap + wrap) % wrap);
+               if (t < end) v.requestVideoFrameCallback(step); else done(out);
+             };
+             v.requestVideoFrameCallback(step);",
+            vec![
+                json!(CLOCK_BITS),
+                json!(CLOCK_BLOCK),
+                json!(seconds * 1000.0),
+            ],
+        )
+        .await?;
+    if std::env::var_os("TANDEM_BENCH_DEBUG").is_some() {
+        eprintln!("glass-to-glass raw: {samples}");
+    }
+    Ok(plausible(&samples))
 }
 
 fn plausible(samples: &serde_json::Value) -> Vec<f64> {
