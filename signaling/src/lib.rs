@@ -172,6 +172,13 @@ pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "(not a URL)".to_owned();
     };
+    // An `@` after the `?` belongs to the parameters (`?user=a@b`): cut them first.
+    let rest = match rest.rsplit_once('@') {
+        Some((_, after)) if after.contains('=') || after.contains('&') => {
+            rest.split('?').next().unwrap_or_default()
+        }
+        _ => rest,
+    };
     let (user, host) = match rest.rsplit_once('@') {
         Some((credentials, host)) => {
             let user = credentials.split(':').next().unwrap_or_default();
@@ -210,6 +217,7 @@ pub async fn build_with_store(
                 backlog.waiting.push_back((record, Some(id)));
             }
         }
+        backlog.retry_at = Some(tokio::time::Instant::now());
     }
     let keep: Vec<String> = match &journal {
         Some(journal) => journal
@@ -243,22 +251,23 @@ pub async fn build_with_store(
     tokio::spawn(async move {
         let (store, journal) = (writer_store.as_ref(), writer_journal.as_deref());
         loop {
-            let item = if backlog.waiting.is_empty() {
-                writer_rx.recv().await
-            } else {
-                tokio::select! {
+            let item = match backlog.retry_at {
+                None => writer_rx.recv().await,
+                Some(at) => tokio::select! {
                     item = writer_rx.recv() => item,
-                    () = tokio::time::sleep(Backlog::RETRY) => {
+                    () = tokio::time::sleep_until(at) => {
                         backlog.drain(store, journal).await;
                         continue;
                     }
-                }
+                },
             };
             let Some(item) = item else { break };
             match item {
                 StoreJobOrFlush::Job(job) => write(store, journal, &mut backlog, job).await,
                 StoreJobOrFlush::Flush(done) => {
+                    // One try even while refusing: a flush comes before a stop.
                     backlog.drain(store, journal).await;
+                    backlog.report_waiting();
                     let _ = done.send(()); // the waiter may have given up; nothing to do
                 }
             }
@@ -317,40 +326,105 @@ pub async fn build_with_store(
 
 /// Audit records the store has not taken yet, oldest first. Each new record waits behind
 /// them, so the log keeps its order through a store that refuses for a while (a locked
-/// file, a database restarting); they are tried again every second. Held ones are in the
-/// journal meanwhile, so a crash loses none of them either.
+/// file, a database restarting); they are tried again every second, and meanwhile new
+/// records only queue (each try may wait out the store's own timeout). Held ones are in
+/// the journal meanwhile, so a crash loses none of them either. A record the store refuses
+/// for good (a constraint, corrupt data) is logged in full and passed over, so that it
+/// cannot hold back every later one.
 #[derive(Default)]
 struct Backlog {
     waiting: VecDeque<(tandem_session::AuditRecord, Option<i64>)>,
-    failing: bool,
+    /// While the store refuses: when to try again.
+    retry_at: Option<tokio::time::Instant>,
 }
 
 impl Backlog {
     const RETRY: Duration = Duration::from_secs(1);
 
+    /// Queue a record, and store what waits unless the store is refusing.
+    async fn push(
+        &mut self,
+        record: tandem_session::AuditRecord,
+        held: Option<i64>,
+        store: &dyn Store,
+        journal: Option<&dyn live::Journal>,
+    ) {
+        self.waiting.push_back((record, held));
+        if self.retry_at.is_none() {
+            self.drain(store, journal).await;
+        }
+    }
+
     async fn drain(&mut self, store: &dyn Store, journal: Option<&dyn live::Journal>) {
         while let Some((record, held)) = self.waiting.front() {
-            if let Err(e) = store.append_audit(record).await {
-                if !self.failing {
-                    tracing::error!(
-                        "could not store an audit record ({e}); it and those after it wait, \
-                         tried again every second"
-                    );
-                    self.failing = true;
+            match store.append_audit(record).await {
+                Ok(()) => {
+                    if let (Some(id), Some(journal)) = (held, journal)
+                        && let Err(e) = journal.audit_stored(*id)
+                    {
+                        // Stored twice after a restart, rather than lost.
+                        tracing::warn!("could not release a held audit record: {e:#}");
+                    }
+                    if self.retry_at.take().is_some() {
+                        tracing::info!("the store takes audit records again");
+                    }
                 }
-                return;
-            }
-            if let (Some(id), Some(journal)) = (held, journal)
-                && let Err(e) = journal.audit_stored(*id)
-            {
-                // Stored twice after a restart, rather than lost.
-                tracing::warn!("could not release a held audit record: {e:#}");
+                Err(e) if refused_for_good(&e) => {
+                    let json = serde_json::to_string(record).unwrap_or_default();
+                    tracing::error!(
+                        record = %json,
+                        "the store refuses this audit record for good ({e}); passed over \
+                         (a held one stays in live.db's outbox)"
+                    );
+                }
+                Err(e) => {
+                    if self.retry_at.is_none() {
+                        tracing::error!(
+                            "could not store an audit record ({e}); it and those after it \
+                             wait, tried again every second"
+                        );
+                    }
+                    self.retry_at = Some(tokio::time::Instant::now() + Self::RETRY);
+                    return;
+                }
             }
             self.waiting.pop_front();
-            if std::mem::take(&mut self.failing) {
-                tracing::info!("the store takes audit records again");
-            }
         }
+    }
+
+    /// What still waits, and how many of those are in no journal (lost if the process
+    /// ends now).
+    fn report_waiting(&self) {
+        if !self.waiting.is_empty() {
+            let unheld = self
+                .waiting
+                .iter()
+                .filter(|(_, held)| held.is_none())
+                .count();
+            tracing::warn!(
+                "{} audit record(s) still wait for the store ({unheld} of them not held in \
+                 live.db)",
+                self.waiting.len()
+            );
+        }
+    }
+}
+
+/// An error that trying again will not change.
+fn refused_for_good(error: &store::StoreError) -> bool {
+    use sqlx::error::ErrorKind;
+    match error {
+        store::StoreError::Conflict(_) | store::StoreError::Corrupt(_) => true,
+        store::StoreError::Database(e) => e.as_database_error().is_some_and(|d| {
+            matches!(
+                d.kind(),
+                ErrorKind::UniqueViolation
+                    | ErrorKind::ForeignKeyViolation
+                    | ErrorKind::NotNullViolation
+                    | ErrorKind::CheckViolation
+            )
+        }),
+        _ => false,
     }
 }
 
@@ -362,8 +436,7 @@ async fn write(
 ) {
     let result = match &job {
         StoreJob::Audit { record, held } => {
-            backlog.waiting.push_back((record.clone(), *held));
-            backlog.drain(store, journal).await;
+            backlog.push(record.clone(), *held, store, journal).await;
             return;
         }
         StoreJob::SessionStarted { number, at, by } => {

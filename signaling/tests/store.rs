@@ -583,6 +583,7 @@ async fn a_database_that_cannot_be_reached_says_why() {
             "postgres://tandem:p@ss/w:rd@db:5432/t?sslmode=require",
             "postgres://tandem@db:5432/t",
         ),
+        ("postgres://h/db?user=a@b&password=x", "postgres://h/db"),
         ("db.example.com", "(not a URL)"),
     ] {
         assert_eq!(tandem_signaling::redacted(url), shown, "{url}");

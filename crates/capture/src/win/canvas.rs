@@ -172,11 +172,6 @@ impl Canvas {
         self.previous.clear();
     }
 
-    /// Whether the last frame was forgotten since it was handed out.
-    pub(crate) fn forgotten(&self) -> bool {
-        self.previous.is_empty()
-    }
-
     /// Whether the pixels differ from the last frame handed out (and remember them if so).
     pub(crate) fn changed(&mut self) -> bool {
         let len = self.len();

@@ -35,6 +35,10 @@ pub(crate) struct DuplicationCapturer {
     /// The monitor the customer chose (`None`: the primary one), looked for again when
     /// duplication is lost: gone, the share ends.
     which: Option<super::Chosen>,
+    /// The whole picture is asked for again (`refresh`), changed or not.
+    refresh: bool,
+    /// A frame was handed out, so the canvas holds a real picture.
+    shown: bool,
 }
 
 impl DuplicationCapturer {
@@ -96,6 +100,8 @@ impl DuplicationCapturer {
                         area,
                         canvas,
                         which,
+                        refresh: false,
+                        shown: false,
                     });
                 }
             }
@@ -151,7 +157,7 @@ impl DuplicationCapturer {
 
 impl Capturer for DuplicationCapturer {
     fn refresh(&mut self) {
-        self.canvas.forget();
+        self.refresh = true;
     }
 
     fn capture(&mut self) -> Result<Capture<'_>, CaptureError> {
@@ -181,14 +187,13 @@ impl Capturer for DuplicationCapturer {
         match acquired {
             Ok(()) => {}
             Err(e) if e.code() == DXGI_ERROR_WAIT_TIMEOUT => {
-                if !self.canvas.forgotten() {
-                    return Ok(Capture::Unchanged);
+                // Nothing new; the canvas still holds the last picture handed out,
+                // pointer included, unless none has been yet.
+                if self.refresh && self.shown {
+                    self.refresh = false;
+                    return Ok(Capture::Frame(self.canvas.frame()));
                 }
-                // Nothing new, but the whole picture was asked for again (`refresh`).
-                self.canvas
-                    .draw_cursor((self.area.left, self.area.top), None);
-                self.canvas.changed();
-                return Ok(Capture::Frame(self.canvas.frame()));
+                return Ok(Capture::Unchanged);
             }
             Err(e) if e.code() == DXGI_ERROR_ACCESS_LOST => {
                 // A mode change or the secure desktop: duplicate again at the next look.
@@ -206,9 +211,12 @@ impl Capturer for DuplicationCapturer {
         copied?;
         self.canvas
             .draw_cursor((self.area.left, self.area.top), None);
-        if !self.canvas.changed() {
+        let asked_again = self.refresh && self.shown;
+        if !self.canvas.changed() && !asked_again {
             return Ok(Capture::Unchanged);
         }
+        self.refresh = false;
+        self.shown = true;
         Ok(Capture::Frame(self.canvas.frame()))
     }
 }
