@@ -155,6 +155,12 @@ impl<E: BandwidthEstimator> BandwidthEstimator for PathEstimator<E> {
     }
 }
 
+/// `TANDEM_AGENT_NO_ADAPTATION` is set: read once, not on every frame.
+fn adaptation_off() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var_os("TANDEM_AGENT_NO_ADAPTATION").is_some())
+}
+
 /// The lowest frame rate the policy goes down to.
 pub const MIN_FPS: u64 = 10;
 /// Below this many bits per pixel per frame at [`MIN_FPS`], the picture is halved: a
@@ -168,7 +174,7 @@ pub const WHOLE_ABOVE_BPP: f64 = 0.03;
 /// Whether a `width`×`height` picture goes out at half size at `bitrate_bps` (0: no
 /// target yet), given whether it does now.
 pub fn halve(bitrate_bps: u64, width: u32, height: u32, halved_now: bool) -> bool {
-    if bitrate_bps == 0 || std::env::var_os("TANDEM_AGENT_NO_ADAPTATION").is_some() {
+    if bitrate_bps == 0 || adaptation_off() {
         return false;
     }
     let bpp = bitrate_bps as f64 / (f64::from(width) * f64::from(height) * MIN_FPS as f64);
@@ -195,7 +201,7 @@ pub struct Target {
 
 /// The policy above, for the viewers connected now.
 pub fn target(paths: &[ViewerPath]) -> Target {
-    if std::env::var_os("TANDEM_AGENT_NO_ADAPTATION").is_some() {
+    if adaptation_off() {
         return Target {
             bitrate_bps: START_BPS,
             max_fps: 30,

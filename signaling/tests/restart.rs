@@ -528,7 +528,6 @@ async fn an_agent_downloaded_before_a_restart_attaches_after_it() {
 /// lost when the server is killed; the next start stores it, in order, chain intact.
 #[tokio::test]
 async fn an_audit_record_the_store_had_not_taken_before_a_kill_is_kept() {
-    use sqlx::Connection;
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
     let mut first = Process::start(dir.path(), port).await;
@@ -536,14 +535,7 @@ async fn an_audit_record_the_store_had_not_taken_before_a_kill_is_kept() {
     let before = audit_actions(&first.base(), &scene.number).await;
 
     // Someone holds the store's file: the server's writes to it wait, then fail.
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("tandem.db"));
-    let mut blocker = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("connect");
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut blocker)
-        .await
-        .expect("lock the store");
+    let blocker = StoreLock::take(dir.path()).await;
     // An audited change: the rep takes control back (C1).
     scene.rep.ws.send(json!({"type": "release_control"})).await;
     scene
@@ -557,11 +549,7 @@ async fn an_audit_record_the_store_had_not_taken_before_a_kill_is_kept() {
     assert!(held > 0, "the record waits in live.db's outbox");
     first.signal("KILL");
     first.ended().await;
-    sqlx::query("ROLLBACK")
-        .execute(&mut blocker)
-        .await
-        .expect("unlock");
-    blocker.close().await.expect("close");
+    blocker.release().await;
 
     let second = Process::start(dir.path(), port).await;
     let after = audit_actions(&second.base(), &scene.number).await;
@@ -590,20 +578,13 @@ async fn an_audit_record_the_store_had_not_taken_before_a_kill_is_kept() {
 /// gets every record once it takes them again, in the order they happened, none lost.
 #[tokio::test]
 async fn records_wait_in_order_while_the_store_refuses_them() {
-    use sqlx::Connection;
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
     let first = Process::start(dir.path(), port).await;
     let mut scene = scene(&first).await;
     let before = audit_actions(&first.base(), &scene.number).await;
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("tandem.db"));
-    let mut blocker = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("connect");
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut blocker)
-        .await
-        .expect("lock the store");
+    let appends_before = audit_appends_tried(&first.base()).await;
+    let blocker = StoreLock::take(dir.path()).await;
     // Two audited changes while the store refuses: control ends, then is asked again.
     scene.rep.ws.send(json!({"type": "release_control"})).await;
     scene
@@ -620,13 +601,14 @@ async fn records_wait_in_order_while_the_store_refuses_them() {
             m["type"] == "control_changed" && !m["control"].is_null()
         })
         .await;
-    // Longer than the store's own wait for a lock (5 s): the first try has failed.
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    sqlx::query("ROLLBACK")
-        .execute(&mut blocker)
-        .await
-        .expect("unlock");
-    blocker.close().await.expect("close");
+    // The store has refused at least once (a try ends only by failing while the file
+    // is locked, after the store's own 5 s wait) before it is let go.
+    let started = tokio::time::Instant::now();
+    while audit_appends_tried(&first.base()).await <= appends_before {
+        assert!(started.elapsed() < DEADLINE, "the store was never tried");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    blocker.release().await;
 
     let started = tokio::time::Instant::now();
     let after = loop {
@@ -644,6 +626,52 @@ async fn records_wait_in_order_while_the_store_refuses_them() {
         new[1..].contains(&"control_granted".to_owned()),
         "then the second: {after:?}"
     );
+}
+
+/// Someone else holding the server's tandem.db: its writes wait, then fail.
+struct StoreLock(sqlx::SqliteConnection);
+
+impl StoreLock {
+    async fn take(dir: &Path) -> StoreLock {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join("tandem.db"));
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("connect");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut conn)
+            .await
+            .expect("lock the store");
+        StoreLock(conn)
+    }
+
+    async fn release(mut self) {
+        use sqlx::Connection;
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.0)
+            .await
+            .expect("unlock");
+        self.0.close().await.expect("close");
+    }
+}
+
+/// How many audit appends the server has tried, failed ones included (its
+/// `tandem_store_seconds` histogram counts every call).
+async fn audit_appends_tried(base: &str) -> f64 {
+    let metrics = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth("metrics-token")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    metrics
+        .lines()
+        .find(|l| l.starts_with("tandem_store_seconds_count{") && l.contains("op=\"append_audit\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Rows in live.db's audit outbox, read beside the running server.
