@@ -31,8 +31,9 @@ pub async fn healthz() -> &'static str {
     tag = "operations",
     responses(
         (status = 200, description = "`ready`", content_type = "text/plain"),
-        (status = 503, description = "`not ready: <reason>` (shutting down, or the database \
-            does not answer)", content_type = "text/plain"),
+        (status = 503, description = "`not ready: <reason>` (shutting down, the database \
+            does not answer, or `standby: <server> serves this site` on a server waiting \
+            to take a site over)", content_type = "text/plain"),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {

@@ -18,6 +18,7 @@ pub mod outbound;
 pub mod pages;
 pub mod redirect;
 pub mod serve;
+pub mod site;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
@@ -134,17 +135,31 @@ pub fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
-/// Open the store, create the first admin if there is none, and wire the registry.
-pub async fn build(config: Config) -> anyhow::Result<(AppState, Option<AdminLogin>)> {
+fn create_data_dir(config: &Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "could not create the data directory {}",
             config.data_dir.display()
         )
-    })?;
-    let store = open_store(&config).await?;
+    })
+}
+
+/// Open the store, create the first admin if there is none, and wire the registry.
+pub async fn build(config: Config) -> anyhow::Result<(AppState, Option<AdminLogin>)> {
+    create_data_dir(&config)?;
     let journal = live::SqliteJournal::open(&config.data_dir.join(live::JOURNAL_FILE))?;
-    build_with_store(config, store, Some(Arc::new(journal))).await
+    build_with_journal(config, Arc::new(journal)).await
+}
+
+/// [`build`] with live sessions kept in `journal` (with PostgreSQL, the site's, written
+/// over the site lease: [`site::SiteJournal`]).
+pub async fn build_with_journal(
+    config: Config,
+    journal: Arc<dyn live::Journal>,
+) -> anyhow::Result<(AppState, Option<AdminLogin>)> {
+    create_data_dir(&config)?;
+    let store = open_store(&config).await?;
+    build_with_store(config, store, Some(journal)).await
 }
 
 /// The store the configuration names: PostgreSQL at `postgres`, else SQLite's

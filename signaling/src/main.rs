@@ -137,14 +137,34 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let reset_password = config.admin_password.clone();
     // Before anything reads the live sessions: they are this process's alone.
     let _lock = tandem_signaling::lock_data_dir(&config.data_dir)?;
-    let (state, mut admin) = tandem_signaling::build(config).await?;
+    let listener = std::net::TcpListener::bind((bind, port)).with_context(|| {
+        format!("could not listen on {bind}:{port} (is another server using it?)")
+    })?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    // With PostgreSQL, one server of the site serves and the others stand by.
+    let site = match &config.postgres {
+        Some(url) => {
+            let standby = listener.try_clone()?;
+            let site = tokio::select! {
+                site = stand_by(url, addr, standby, &config) => site?,
+                () = stop_signal() => {
+                    println!("tandem-signaling: stopped while on standby.");
+                    return Ok(());
+                }
+            };
+            Some(site)
+        }
+        None => None,
+    };
+    let (state, mut admin) = match &site {
+        Some(site) => tandem_signaling::build_with_journal(config, site.clone()).await?,
+        None => tandem_signaling::build(config).await?,
+    };
     if cli.reset_admin_password {
         admin = Some(tandem_signaling::reset_admin_password(&state, reset_password).await?);
     }
-    let listener = TcpListener::bind((bind, port)).await.with_context(|| {
-        format!("could not listen on {bind}:{port} (is another server using it?)")
-    })?;
-    let addr = listener.local_addr()?;
+    let listener = TcpListener::from_std(listener)?;
     let redirect = match redirect_port {
         Some(redirect_port) => Some(
             TcpListener::bind((bind, redirect_port))
@@ -234,12 +254,80 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         tokio::spawn(tandem_signaling::acme::run(acme));
     }
     tracing::info!(%addr, "serving");
-    tandem_signaling::run(listener, state, stop_signal()).await?;
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();
+    let stop = async move {
+        match &site {
+            Some(site) => tokio::select! {
+                () = stop_signal() => {}
+                reason = site.lost() => {
+                    let _ = lost_tx.send(reason); // read below, after the stop
+                }
+            },
+            None => stop_signal().await,
+        }
+    };
+    tandem_signaling::run(listener, state, stop).await?;
+    if let Ok(reason) = lost_rx.await {
+        anyhow::bail!(
+            "stopped: this server lost the site lease ({reason}). Its sessions carry on at \
+             the server that takes the lease next; start this one again to stand by."
+        );
+    }
     println!(
         "tandem-signaling: stopped. Live sessions are kept: their people reconnect when the \
          server starts again (`tandem-signaling end-sessions` ends them instead)."
     );
     Ok(())
+}
+
+/// Wait for the site lease, answering on `listener` as a standby meanwhile.
+async fn stand_by(
+    url: &str,
+    addr: std::net::SocketAddr,
+    listener: std::net::TcpListener,
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<tandem_signaling::site::SiteJournal>> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "unknown host".to_owned());
+    let identity = format!("tandem-signaling {host}:{}", addr.port());
+    let (waiting_tx, waiting) = tokio::sync::watch::channel(String::new());
+    let (taken_tx, taken) = tokio::sync::oneshot::channel::<()>();
+    let tls = match &config.tls {
+        Some(files) => Some(tandem_signaling::tls::acceptor(files)?),
+        None => None,
+    };
+    let mut said = waiting.clone();
+    // Said once, when it first waits (the log has every change).
+    tokio::spawn(async move {
+        if said.changed().await.is_ok() {
+            println!(
+                "  Standby:   {}. This server takes over when that one stops.",
+                said.borrow().clone()
+            );
+        }
+    });
+    let app = tandem_signaling::site::standby_app(waiting);
+    let caps = tandem_signaling::serve::ConnectionCaps::new(
+        config.max_connections,
+        config.max_connections_per_address,
+    );
+    let listener = TcpListener::from_std(listener)?;
+    let served = tokio::spawn(tandem_signaling::serve::serve_with_tls(
+        listener,
+        app,
+        caps,
+        tls,
+        async move {
+            let _ = taken.await; // a dropped sender stops it too
+        },
+    ));
+    let site = tandem_signaling::site::SiteJournal::take(url, &identity, waiting_tx).await;
+    let _ = taken_tx.send(());
+    if let Ok(Err(e)) = served.await {
+        tracing::warn!("the standby listener stopped: {e}");
+    }
+    site
 }
 
 /// RUST_LOG chooses what is logged; `log_format` how.
@@ -293,10 +381,18 @@ async fn end_sessions(flags: Flags) -> ExitCode {
         let _lock = tandem_signaling::lock_data_dir(&config.data_dir)
             .context("end-sessions needs the server stopped")?;
         let store = tandem_signaling::open_store(&config).await?;
-        let journal = tandem_signaling::live::SqliteJournal::open(
-            &config.data_dir.join(tandem_signaling::live::JOURNAL_FILE),
-        )?;
-        tandem_signaling::live::end_kept_sessions(store.as_ref(), &journal).await
+        let journal: std::sync::Arc<dyn tandem_signaling::live::Journal> = match &config.postgres {
+            // The site's sessions: only while no server of the site serves it.
+            Some(url) => {
+                tandem_signaling::site::SiteJournal::take_now(url, "tandem-signaling end-sessions")
+                    .await
+                    .context("end-sessions needs every server of the site stopped")?
+            }
+            None => std::sync::Arc::new(tandem_signaling::live::SqliteJournal::open(
+                &config.data_dir.join(tandem_signaling::live::JOURNAL_FILE),
+            )?),
+        };
+        tandem_signaling::live::end_kept_sessions(store.as_ref(), journal.as_ref()).await
     };
     match end.await {
         Ok(0) => {

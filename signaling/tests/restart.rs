@@ -54,14 +54,6 @@ impl Process {
         }
     }
 
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
     fn signal(&mut self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
@@ -80,6 +72,25 @@ impl Process {
             assert!(started.elapsed() < DEADLINE, "the server did not stop");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// Where people reach the site: a server, or a proxy in front of several.
+trait Site {
+    fn port(&self) -> u16;
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port())
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port())
+    }
+}
+
+impl Site for Process {
+    fn port(&self) -> u16 {
+        self.port
     }
 }
 
@@ -175,7 +186,7 @@ struct Scene {
     share: u64,
 }
 
-async fn scene(process: &Process) -> Scene {
+async fn scene(process: &impl Site) -> Scene {
     let base = process.base();
     let addr = process.addr();
     let rep_http = create_rep(&base, "rita", false).await;
@@ -253,7 +264,7 @@ async fn scene(process: &Process) -> Scene {
 }
 
 /// After a restart, everyone comes back to the session as it was.
-async fn everyone_comes_back(process: &Process, scene: &mut Scene) {
+async fn everyone_comes_back(process: &impl Site, scene: &mut Scene) {
     let addr = process.addr();
     // The same port: the login cookie is still good (the accounts are in the database).
     let joined = scene
@@ -820,4 +831,279 @@ async fn someone_away_when_the_server_died_gets_the_whole_grace_after_the_restar
     };
     let joined = ann.resume(&second.addr(), None, "customer").await;
     assert_eq!(joined["role"], "customer");
+}
+
+/// `/readyz` of `process`: its status and text.
+async fn readyz(process: &impl Site) -> (u16, String) {
+    let response = reqwest::get(format!("{}/readyz", process.base()))
+        .await
+        .expect("readyz");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// Wait until `/readyz` of `process` says `ready`; how long that took.
+async fn ready(process: &impl Site) -> Duration {
+    let started = tokio::time::Instant::now();
+    loop {
+        if readyz(process).await.0 == 200 {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two servers on one PostgreSQL (docs/self-hosting.md, "Two servers"): the first one
+/// started serves; the second stands by, live but not ready, naming the one that serves.
+/// When the serving one is killed (SIGKILL), the standby takes the site over from the
+/// journal in PostgreSQL and everyone comes back to it with their resume tokens (R2):
+/// the same seats, control still the rep's (C1), chat going on, and the audit (C3)
+/// complete. The killed one, started again, stands by in turn.
+#[tokio::test]
+async fn with_two_servers_on_postgresql_the_standby_takes_over_when_the_serving_one_is_killed() {
+    let db = tokio::task::spawn_blocking(common::postgres::Postgres::start)
+        .await
+        .expect("start task")
+        .expect("start PostgreSQL");
+    let postgres = ["--postgres", db.url.as_str()];
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = Process::start_with(dir_a.path(), port_a, &postgres).await;
+    ready(&a).await;
+    let b = Process::start_with(dir_b.path(), port_b, &postgres).await;
+    let (status, text) = readyz(&b).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.contains("standby") && text.contains(&format!(":{port_a} serves this site")),
+        "the standby names the server that serves: {text}"
+    );
+    let page = reqwest::get(format!("{}/login", b.base()))
+        .await
+        .expect("login page");
+    assert_eq!(page.status(), 503, "a standby serves nobody");
+
+    let mut scene = scene(&a).await;
+    let before = audit_actions(&a.base(), &scene.number).await;
+    assert!(before.contains(&"control_granted".to_owned()), "{before:?}");
+
+    // Nobody may end the site's sessions from the command line while a server serves.
+    let (code, said) = run_signaling(vec![
+        "--postgres".into(),
+        db.url.clone().into(),
+        "end-sessions".into(),
+        "--data-dir".into(),
+        tempfile::tempdir().expect("dir").path().into(),
+    ])
+    .await;
+    assert_ne!(code, Some(0), "{said}");
+    assert!(said.contains("every server of the site stopped"), "{said}");
+
+    a.signal("KILL");
+    a.ended().await;
+    let took = ready(&b).await;
+    eprintln!("failover: the standby was ready {took:?} after the kill");
+    everyone_comes_back(&b, &mut scene).await;
+    let after = audit_actions(&b.base(), &scene.number).await;
+    assert_eq!(after[..before.len()], before[..], "{after:?}");
+    assert_eq!(
+        after[before.len()..]
+            .iter()
+            .filter(|a| *a == "reconnected")
+            .count(),
+        3,
+        "rep, customer and agent reconnected: {after:?}"
+    );
+    assert!(!after.contains(&"ended".to_owned()), "{after:?}");
+    for dir in [&dir_a, &dir_b] {
+        assert!(
+            !dir.path().join("live.db").exists(),
+            "the live sessions are in PostgreSQL, not on one server's disk"
+        );
+    }
+
+    let a = Process::start_with(dir_a.path(), port_a, &postgres).await;
+    let (status, text) = readyz(&a).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.contains(&format!(":{port_b} serves this site")),
+        "{text}"
+    );
+}
+
+/// A server whose lease connection to PostgreSQL is cut can no longer promise that its
+/// sessions survive it (the journal goes over that connection), and a standby may take
+/// them: it stops as for a restart (1012 to everyone) and exits with a failure, and the
+/// standby carries the session on.
+#[tokio::test]
+async fn a_server_that_loses_the_site_lease_stops_and_the_standby_carries_on() {
+    let db = tokio::task::spawn_blocking(common::postgres::Postgres::start)
+        .await
+        .expect("start task")
+        .expect("start PostgreSQL");
+    let postgres = ["--postgres", db.url.as_str()];
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = Process::start_with(dir_a.path(), port_a, &postgres).await;
+    ready(&a).await;
+    let b = Process::start_with(dir_b.path(), port_b, &postgres).await;
+    let mut scene = scene(&a).await;
+
+    // An operator (or a network fault) ends the serving server's lease connection.
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(format!(
+        "tandem-signaling {}:{port_a}",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .expect("hostname")
+            .trim()
+    ))
+    .fetch_all(&pool)
+    .await
+    .expect("terminate");
+    assert_eq!(cut, [true], "one lease connection, named after its server");
+
+    let close = scene.ann.ws.closed().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1012, "told to reconnect: {close:?}");
+    assert!(
+        !a.ended().await.success(),
+        "a server without its lease fails"
+    );
+    ready(&b).await;
+    everyone_comes_back(&b, &mut scene).await;
+}
+
+/// nginx with the two-server configuration of docs/self-hosting.md, in front of the
+/// servers on `ports`, listening on a port of its own.
+struct Nginx {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Site for Nginx {
+    fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Nginx {
+    async fn start(ports: [u16; 2]) -> Nginx {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/self-hosting.md"
+        ))
+        .expect("docs/self-hosting.md");
+        let block = doc
+            .split("<!-- two-servers-nginx -->\n```nginx\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("the nginx configuration in docs/self-hosting.md");
+        let port = free_port();
+        // The documented file, with this test's addresses and without TLS.
+        let site: String = block
+            .replace("10.0.0.11:8080", &format!("127.0.0.1:{}", ports[0]))
+            .replace("10.0.0.12:8080", &format!("127.0.0.1:{}", ports[1]))
+            .replace("listen 443 ssl;", &format!("listen 127.0.0.1:{port};"))
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("ssl_"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert!(site.contains(&format!("127.0.0.1:{}", ports[1])), "{site}");
+        let dir = tempfile::tempdir().expect("dir");
+        let d = dir.path().display();
+        let conf = format!(
+            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n access_log off;\n client_body_temp_path {d}/body;\n\
+             proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n\
+             uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n{site}}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).expect("write nginx.conf");
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start nginx (`cargo xtask test` installs Debian's nginx)");
+        let nginx = Nginx {
+            child,
+            port,
+            _dir: dir,
+        };
+        let started = tokio::time::Instant::now();
+        while std::net::TcpStream::connect(nginx.addr()).is_err() {
+            assert!(started.elapsed() < DEADLINE, "nginx never listened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        nginx
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// docs/self-hosting.md "Two servers", as a self-hoster sets it up: two servers on one
+/// PostgreSQL behind nginx with the documented configuration. Everyone uses the proxy's
+/// address only; the serving server is killed (SIGKILL), and everyone comes back through
+/// the same address to the standby, which has taken the site over (R2, C1, C3).
+#[tokio::test]
+async fn two_servers_behind_the_documented_nginx_config_fail_over_without_anyone_changing_address()
+{
+    let db = tokio::task::spawn_blocking(common::postgres::Postgres::start)
+        .await
+        .expect("start task")
+        .expect("start PostgreSQL");
+    let postgres = ["--postgres", db.url.as_str()];
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let (port_a, port_b) = (free_port(), free_port());
+    // The second server in nginx's list serves, so the first answer nginx gets is a
+    // standby's 503 and it must try the other one.
+    let mut serving = Process::start_with(dir_b.path(), port_b, &postgres).await;
+    ready(&serving).await;
+    let standby = Process::start_with(dir_a.path(), port_a, &postgres).await;
+    assert_eq!(readyz(&standby).await.0, 503);
+    let front = Nginx::start([port_a, port_b]).await;
+    for _ in 0..4 {
+        let (status, text) = readyz(&front).await;
+        assert_eq!(status, 200, "nginx passes over the standby: {text}");
+    }
+
+    let mut scene = scene(&front).await;
+    let before = audit_actions(&front.base(), &scene.number).await;
+    serving.signal("KILL");
+    serving.ended().await;
+    ready(&front).await;
+    everyone_comes_back(&front, &mut scene).await;
+    let after = audit_actions(&front.base(), &scene.number).await;
+    assert_eq!(after[..before.len()], before[..], "{after:?}");
+    assert_eq!(
+        after[before.len()..]
+            .iter()
+            .filter(|a| *a == "reconnected")
+            .count(),
+        3,
+        "{after:?}"
+    );
 }

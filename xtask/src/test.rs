@@ -10,9 +10,10 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     ensure_packages(crate::bench::PACKAGES)?;
     // Pebble, the ACME test server the signaling server's ACME test orders from.
     ensure_packages(&["pebble"])?;
-    // PostgreSQL, which the store's tests (signaling/tests/store.rs) and a restart test
-    // run as a real server of their own in a temporary directory.
-    ensure_packages(&["postgresql"])?;
+    // PostgreSQL, which the store's tests (signaling/tests/store.rs) and the restart and
+    // two-server tests run as a real server of their own in a temporary directory; nginx,
+    // the proxy in front of two servers with docs/self-hosting.md's configuration.
+    ensure_packages(&["postgresql", "nginx"])?;
     // The network-namespace tests (tests/src/netns.rs): routers' rules, their traffic,
     // kill and sysctl, and an X client that checks the display from inside a namespace;
     // coturn, the external TURN server the NAT tests run beside the embedded one.

@@ -1,0 +1,464 @@
+//! One site, several servers on one PostgreSQL database: one serves, the others stand by.
+//!
+//! Every server started with `--postgres` first takes the **site lease**: a PostgreSQL
+//! advisory lock (key [`SITE_LOCK`]) on a connection of its own. The one that holds it
+//! serves the site; any other answers `/healthz` but says "standby" on `/readyz` and
+//! `503` to everything else, so a load balancer sends nobody there, and tries again every
+//! second. PostgreSQL lets the lock go the moment the holder's connection ends: a server
+//! killed outright (its socket closes) is replaced within about a second; a machine that
+//! vanishes without closing its sockets, once PostgreSQL's TCP keepalives (set on the
+//! lease connection: 5 s idle, then 3 probes 2 s apart) give up on it.
+//!
+//! The live sessions' journal (see `live::Journal`) lives in the same database, and every
+//! journal write goes over the lease connection itself. That is the fence: a server that
+//! has lost its lease has lost that connection too, so it can no longer write a session
+//! that a successor has taken over. A server that loses its lease (the connection fails, a
+//! write fails or takes longer than 5 s) stops, closing every connection with 1012 like a
+//! restart; the people in its sessions reconnect, through the load balancer, to the
+//! successor, which has rebuilt their sessions from the journal.
+//!
+//! The PostgreSQL driver is async, while journal writes are synchronous (they happen
+//! under the registry's lock, before a change's effects go out). So the lease connection
+//! lives on a small runtime of its own, and a journal call waits for its answer there.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection};
+use tokio::sync::{Mutex, watch};
+
+use crate::live::Journal;
+
+/// The advisory lock key of the site lease ("TANDEM" in ASCII).
+pub const SITE_LOCK: i64 = 0x5441_4E44_454D;
+/// How often a standby server tries to take the lease.
+const TRY_EVERY: Duration = Duration::from_secs(1);
+/// How often the holder checks that its lease connection is still there.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// The longest a journal write may take before the lease counts as lost.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The site lease, held, and the live sessions' journal written over it.
+pub struct SiteJournal {
+    runtime: LeaseRuntime,
+    conn: Arc<Mutex<PgConnection>>,
+    /// Why the lease was lost, once it is.
+    lost: watch::Sender<Option<String>>,
+}
+
+impl std::fmt::Debug for SiteJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteJournal").finish_non_exhaustive()
+    }
+}
+
+/// What a server waiting for the lease says about it (for `/readyz` and the log).
+pub type Waiting = watch::Receiver<String>;
+
+impl SiteJournal {
+    /// Take the site lease at `url`, waiting as long as another server holds it.
+    /// `identity` names this server to the others (it is the lease connection's
+    /// `application_name`, e.g. `tandem-signaling host:8080`); `waiting` hears why it
+    /// waits, each time that changes.
+    pub async fn take(
+        url: &str,
+        identity: &str,
+        waiting: watch::Sender<String>,
+    ) -> anyhow::Result<Arc<Self>> {
+        Self::take_within(url, identity, waiting, None).await
+    }
+
+    /// Take the lease only if nobody holds it now (`end-sessions`, run while every
+    /// server of the site is stopped); if one holds it, the error says which.
+    pub async fn take_now(url: &str, identity: &str) -> anyhow::Result<Arc<Self>> {
+        let (waiting, _) = watch::channel(String::new());
+        Self::take_within(url, identity, waiting, Some(1)).await
+    }
+
+    async fn take_within(
+        url: &str,
+        identity: &str,
+        waiting: watch::Sender<String>,
+        tries: Option<u32>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let options = lease_options(url, identity)?;
+        let runtime = LeaseRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("tandem-site-lease")
+                .enable_all()
+                .build()
+                .context("could not start the site lease's runtime")?,
+        ));
+        let conn = runtime
+            .get()
+            .spawn(acquire(options, waiting, tries))
+            .await
+            .context("the site lease's task stopped")??;
+        let conn = Arc::new(Mutex::new(conn));
+        let (lost, _) = watch::channel(None);
+        let journal = Arc::new(SiteJournal {
+            runtime,
+            conn: conn.clone(),
+            lost: lost.clone(),
+        });
+        journal.runtime().spawn(keep(conn, lost));
+        Ok(journal)
+    }
+
+    /// Completes when the lease is lost, with the reason.
+    pub fn lost(&self) -> impl Future<Output = String> + Send + 'static {
+        let mut lost = self.lost.subscribe();
+        async move {
+            match lost.wait_for(Option::is_some).await {
+                Ok(reason) => reason.clone().unwrap_or_default(),
+                // The journal is gone: so is the lease.
+                Err(_) => "the site lease was let go".to_owned(),
+            }
+        }
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.get()
+    }
+
+    /// Run `work` on the lease connection and wait for it. A failure or a timeout ends
+    /// the lease: the connection's state is no longer known.
+    fn call<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        work: impl Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        if let Some(reason) = self.lost.borrow().as_ref() {
+            anyhow::bail!("the site lease is lost ({reason}); nothing more is written");
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let lost = self.lost.clone();
+        self.runtime().spawn(async move {
+            let result = match tokio::time::timeout(CALL_TIMEOUT, work).await {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) => Err(format!("the journal's {what} failed: {e}")),
+                Err(_) => Err(format!(
+                    "the journal's {what} took longer than {} s",
+                    CALL_TIMEOUT.as_secs()
+                )),
+            };
+            if let Err(reason) = &result {
+                set_lost(&lost, reason);
+            }
+            let _ = tx.send(result); // the caller waits unless it panicked
+        });
+        match rx.recv() {
+            Ok(result) => result.map_err(anyhow::Error::msg),
+            Err(_) => anyhow::bail!("the site lease's runtime stopped"),
+        }
+    }
+}
+
+/// The lease connection's runtime. Its tasks (and with them a connection not yet handed
+/// over) end when it is dropped; PostgreSQL then lets the lock go.
+struct LeaseRuntime(Option<tokio::runtime::Runtime>);
+
+impl LeaseRuntime {
+    fn get(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("only `drop` takes it")
+    }
+}
+
+impl Drop for LeaseRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            // Never block here: this runs inside another runtime.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn lease_options(url: &str, identity: &str) -> anyhow::Result<PgConnectOptions> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        anyhow::bail!("not a PostgreSQL URL: it starts with postgres://");
+    }
+    let options: PgConnectOptions = url.parse().context("not a PostgreSQL URL")?;
+    // PostgreSQL notices a vanished holder by its keepalives; statements never hang.
+    Ok(options.application_name(identity).options([
+        ("tcp_keepalives_idle", "5"),
+        ("tcp_keepalives_interval", "2"),
+        ("tcp_keepalives_count", "3"),
+        ("statement_timeout", "5000"),
+        ("lock_timeout", "5000"),
+    ]))
+}
+
+/// Connect and try the lock until it is ours (or `tries` run out); then make sure the
+/// journal's tables are there.
+async fn acquire(
+    options: PgConnectOptions,
+    waiting: watch::Sender<String>,
+    tries: Option<u32>,
+) -> anyhow::Result<PgConnection> {
+    let mut conn: Option<PgConnection> = None;
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        let why = match conn.as_mut() {
+            None => match options.connect().await {
+                Ok(c) => {
+                    conn = Some(c);
+                    continue;
+                }
+                Err(e) => format!("cannot reach PostgreSQL: {e}"),
+            },
+            Some(c) => match boxed(try_lock(c)).await {
+                Ok(true) => break,
+                Ok(false) => match boxed(holder(c)).await {
+                    Ok(Some(holder)) => format!("{holder} serves this site"),
+                    Ok(None) => "another server serves this site".to_owned(),
+                    Err(e) => format!("could not see who serves this site: {e}"),
+                },
+                Err(e) => {
+                    conn = None;
+                    format!("lost the connection to PostgreSQL: {e}")
+                }
+            },
+        };
+        if tries.is_some_and(|tries| tried >= tries) {
+            anyhow::bail!("{why}");
+        }
+        waiting.send_if_modified(|said| {
+            let changed = *said != why;
+            if changed {
+                tracing::info!("standby: {why}; taking over when it stops");
+                *said = why.clone();
+            }
+            changed
+        });
+        tokio::time::sleep(TRY_EVERY).await;
+    }
+    let mut conn = conn.expect("connected when the lock was taken");
+    boxed(create_tables(&mut conn))
+        .await
+        .context("could not set up the live sessions' tables")?;
+    Ok(conn)
+}
+
+/// A future made `Send` for every lifetime at once: sqlx's executors on `&mut
+/// PgConnection` otherwise trip the compiler's check of a spawned task.
+fn boxed<'a, T>(
+    work: impl Future<Output = T> + Send + 'a,
+) -> std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>> {
+    Box::pin(work)
+}
+
+async fn create_tables(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS live_sessions (
+             number   TEXT PRIMARY KEY,
+             state    TEXT NOT NULL,
+             saved_at BIGINT NOT NULL
+         )",
+    )
+    .execute(&mut *conn)
+    .await?;
+    // Audit records on their way to the store (an outbox): a record is here before what
+    // it records happens, and goes once the store has it.
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS audit_outbox (
+             id     BIGSERIAL PRIMARY KEY,
+             record TEXT NOT NULL
+         )",
+    )
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+async fn try_lock(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(SITE_LOCK)
+        .fetch_one(conn)
+        .await
+}
+
+/// The `application_name` of the server holding the lease, if PostgreSQL shows it.
+async fn holder(conn: &mut PgConnection) -> Result<Option<String>, sqlx::Error> {
+    // A bigint key shows in pg_locks as (classid, objid) = (high, low) 32 bits.
+    sqlx::query_scalar(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+           AND l.classid::bigint = $1 AND l.objid::bigint = $2 LIMIT 1",
+    )
+    .bind(SITE_LOCK >> 32)
+    .bind(SITE_LOCK & 0xFFFF_FFFF)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Check the lease connection every 2 s; say so when it is gone.
+async fn keep(conn: Arc<Mutex<PgConnection>>, lost: watch::Sender<Option<String>>) {
+    loop {
+        tokio::time::sleep(CHECK_EVERY).await;
+        if lost.borrow().is_some() {
+            return;
+        }
+        let checked =
+            tokio::time::timeout(CALL_TIMEOUT, async { conn.lock().await.ping().await }).await;
+        let reason = match checked {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => format!("the connection to PostgreSQL failed: {e}"),
+            Err(_) => "PostgreSQL did not answer within 5 s".to_owned(),
+        };
+        set_lost(&lost, &reason);
+        return;
+    }
+}
+
+/// The first reason the lease was lost is the one kept.
+fn set_lost(lost: &watch::Sender<Option<String>>, reason: &str) {
+    lost.send_if_modified(|lost| {
+        let first = lost.is_none();
+        if first {
+            *lost = Some(reason.to_owned());
+        }
+        first
+    });
+}
+
+impl Journal for SiteJournal {
+    fn save(&self, number: &str, state: &str, at: i64) -> anyhow::Result<()> {
+        let (conn, number, state) = (self.conn.clone(), number.to_owned(), state.to_owned());
+        self.call("save", async move {
+            save(&mut *conn.lock().await, &number, &state, at).await
+        })
+    }
+
+    fn remove(&self, number: &str) -> anyhow::Result<()> {
+        let (conn, number) = (self.conn.clone(), number.to_owned());
+        self.call("removal", async move {
+            sqlx::query("DELETE FROM live_sessions WHERE number = $1")
+                .bind(number)
+                .execute(&mut *conn.lock().await)
+                .await
+                .map(drop)
+        })
+    }
+
+    fn load(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let conn = self.conn.clone();
+        self.call("load", async move {
+            sqlx::query_as("SELECT number, state FROM live_sessions ORDER BY number")
+                .fetch_all(&mut *conn.lock().await)
+                .await
+        })
+    }
+
+    fn save_and_hold(
+        &self,
+        session: Option<(&str, &str, i64)>,
+        records: &[String],
+    ) -> anyhow::Result<Vec<i64>> {
+        let conn = self.conn.clone();
+        let session = session.map(|(n, s, at)| (n.to_owned(), s.to_owned(), at));
+        let records = records.to_vec();
+        self.call("save", async move {
+            let mut conn = conn.lock().await;
+            let mut tx = conn.begin().await?;
+            if let Some((number, state, at)) = session {
+                save(&mut tx, &number, &state, at).await?;
+            }
+            let mut ids = Vec::with_capacity(records.len());
+            for record in records {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO audit_outbox (record) VALUES ($1) RETURNING id",
+                )
+                .bind(record)
+                .fetch_one(&mut *tx)
+                .await?;
+                ids.push(id);
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
+    }
+
+    fn audit_stored(&self, id: i64) -> anyhow::Result<()> {
+        let conn = self.conn.clone();
+        self.call("release of an audit record", async move {
+            sqlx::query("DELETE FROM audit_outbox WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn.lock().await)
+                .await
+                .map(drop)
+        })
+    }
+
+    fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>> {
+        let conn = self.conn.clone();
+        self.call("load of held audit records", async move {
+            sqlx::query_as("SELECT id, record FROM audit_outbox ORDER BY id")
+                .fetch_all(&mut *conn.lock().await)
+                .await
+        })
+    }
+}
+
+async fn save(
+    conn: &mut PgConnection,
+    number: &str,
+    state: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO live_sessions (number, state, saved_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (number) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
+    )
+    .bind(number)
+    .bind(state)
+    .bind(at)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// What a standby server answers while it waits for the lease: `/healthz` is `ok` (the
+/// process is fine), `/readyz` and everything else `503` with the reason. Each answer
+/// closes its connection, so nothing kept open still reaches the standby after it takes
+/// over.
+pub fn standby_app(waiting: Waiting) -> Router {
+    let ready = waiting.clone();
+    Router::new()
+        .route("/healthz", axum::routing::get(crate::health::healthz))
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let why = ready.borrow().clone();
+                async move { unavailable(format!("not ready: standby: {why}\n")) }
+            }),
+        )
+        .fallback(move || {
+            let why = waiting.borrow().clone();
+            async move {
+                unavailable(format!(
+                    "This Tandem server is on standby ({why}). Another server of this site \
+                     serves it; try again in a few seconds.\n"
+                ))
+            }
+        })
+}
+
+fn unavailable(text: String) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::RETRY_AFTER, HeaderValue::from_static("5")),
+            (header::CONNECTION, HeaderValue::from_static("close")),
+        ],
+        text,
+    )
+        .into_response()
+}
