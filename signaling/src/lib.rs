@@ -151,6 +151,40 @@ pub async fn build(config: Config) -> anyhow::Result<(AppState, Option<AdminLogi
     build_with_journal(config, Arc::new(journal)).await
 }
 
+/// Move what an earlier release kept in this data directory's `live.db` beside a
+/// PostgreSQL store (live sessions, held audit records) into the site's journal, so an
+/// upgrade ends no session and loses no record; `live.db` is then renamed
+/// `live.db.imported`. Nothing to do without one.
+pub fn import_local_journal(config: &Config, site: &dyn live::Journal) -> anyhow::Result<()> {
+    let path = config.data_dir.join(live::JOURNAL_FILE);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let local = live::SqliteJournal::open(&path)?;
+    use live::Journal as _;
+    let (sessions, held) = (local.load()?, local.held_audit()?);
+    let records: Vec<String> = held.into_iter().map(|(_, json)| json).collect();
+    site.save_and_hold(None, &records)?;
+    for (number, state) in &sessions {
+        site.save(number, state, clock::now_millis())?;
+    }
+    drop(local);
+    let moved = path.with_extension("db.imported");
+    std::fs::rename(&path, &moved)
+        .with_context(|| format!("could not rename {} after importing it", path.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    tracing::info!(
+        sessions = sessions.len(),
+        records = records.len(),
+        "moved {} into PostgreSQL (kept as {})",
+        path.display(),
+        moved.display()
+    );
+    Ok(())
+}
+
 /// [`build`] with live sessions kept in `journal` (with PostgreSQL, the site's, written
 /// over the site lease: [`site::SiteJournal`]).
 pub async fn build_with_journal(
@@ -371,6 +405,21 @@ impl Backlog {
     }
 
     async fn drain(&mut self, store: &dyn Store, journal: Option<&dyn live::Journal>) {
+        if journal.is_some_and(|j| j.fenced()) {
+            // The site lease is gone: the server that takes over stores what is held (it
+            // is in the site's outbox), once; storing it here too would record it twice.
+            if !self.waiting.is_empty() {
+                tracing::warn!(
+                    waiting = self.waiting.len(),
+                    "the site lease is lost: held audit records are left to the server that \
+                     takes over"
+                );
+                self.waiting.retain(|(_, held)| held.is_none());
+            }
+            if self.waiting.is_empty() {
+                return;
+            }
+        }
         while let Some((record, held)) = self.waiting.front() {
             match store.append_audit(record).await {
                 Ok(()) => {
@@ -389,7 +438,7 @@ impl Backlog {
                     tracing::error!(
                         record = %json,
                         "the store refuses this audit record for good ({e}); passed over \
-                         (a held one stays in live.db's outbox)"
+                         (a held one stays in the journal's outbox)"
                     );
                 }
                 Err(e) => {
@@ -418,7 +467,7 @@ impl Backlog {
                 .count();
             tracing::warn!(
                 "{} audit record(s) still wait for the store ({unheld} of them not held in \
-                 live.db)",
+                 the journal)",
                 self.waiting.len()
             );
         }

@@ -137,6 +137,19 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let reset_password = config.admin_password.clone();
     // Before anything reads the live sessions: they are this process's alone.
     let _lock = tandem_signaling::lock_data_dir(&config.data_dir)?;
+    // One watch on SIGTERM and Ctrl-C from the start: one arriving while a standby takes
+    // over is not lost between the two waits.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        stop_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+    };
     let listener = std::net::TcpListener::bind((bind, port)).with_context(|| {
         format!("could not listen on {bind}:{port} (is another server using it?)")
     })?;
@@ -148,7 +161,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             let standby = listener.try_clone()?;
             let site = tokio::select! {
                 site = stand_by(url, addr, standby, &config) => site?,
-                () = stop_signal() => {
+                () = stopped() => {
                     println!("tandem-signaling: stopped while on standby.");
                     return Ok(());
                 }
@@ -158,7 +171,10 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let (state, mut admin) = match &site {
-        Some(site) => tandem_signaling::build_with_journal(config, site.clone()).await?,
+        Some(site) => {
+            tandem_signaling::import_local_journal(&config, site.as_ref())?;
+            tandem_signaling::build_with_journal(config, site.clone()).await?
+        }
         None => tandem_signaling::build(config).await?,
     };
     if cli.reset_admin_password {
@@ -258,12 +274,12 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let stop = async move {
         match &site {
             Some(site) => tokio::select! {
-                () = stop_signal() => {}
+                () = stopped() => {}
                 reason = site.lost() => {
                     let _ = lost_tx.send(reason); // read below, after the stop
                 }
             },
-            None => stop_signal().await,
+            None => stopped().await,
         }
     };
     tandem_signaling::run(listener, state, stop).await?;
@@ -291,20 +307,22 @@ async fn stand_by(
         .map(|name| name.trim().to_owned())
         .unwrap_or_else(|_| "unknown host".to_owned());
     let identity = format!("tandem-signaling {host}:{}", addr.port());
-    let (waiting_tx, waiting) = tokio::sync::watch::channel(String::new());
+    let (waiting_tx, waiting) =
+        tokio::sync::watch::channel("looking for the server that serves this site".to_owned());
     let (taken_tx, taken) = tokio::sync::oneshot::channel::<()>();
     let tls = match &config.tls {
         Some(files) => Some(tandem_signaling::tls::acceptor(files)?),
         None => None,
     };
     let mut said = waiting.clone();
-    // Said once, when it first waits (the log has every change).
+    // Said once, when it first waits for another server (the log has every change).
     tokio::spawn(async move {
-        if said.changed().await.is_ok() {
-            println!(
-                "  Standby:   {}. This server takes over when that one stops.",
-                said.borrow().clone()
-            );
+        while said.changed().await.is_ok() {
+            let why = said.borrow().clone();
+            if why.ends_with("serves this site") {
+                println!("  Standby:   {why}. This server takes over when that one stops.");
+                return;
+            }
         }
     });
     let app = tandem_signaling::site::standby_app(waiting);
@@ -313,7 +331,7 @@ async fn stand_by(
         config.max_connections_per_address,
     );
     let listener = TcpListener::from_std(listener)?;
-    let served = tokio::spawn(tandem_signaling::serve::serve_with_tls(
+    let served = tokio::spawn(tandem_signaling::serve::serve_and_drop(
         listener,
         app,
         caps,

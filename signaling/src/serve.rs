@@ -299,6 +299,31 @@ pub async fn serve_with_tls(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_connections(listener, app, caps, tls, shutdown, false).await
+}
+
+/// [`serve_with_tls`] that also drops every open connection when `shutdown` completes (a
+/// standby's: nothing may reach it once the full server serves the same port).
+pub async fn serve_and_drop(
+    listener: TcpListener,
+    app: Router,
+    caps: Arc<ConnectionCaps>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_connections(listener, app, caps, tls, shutdown, true).await
+}
+
+async fn serve_connections(
+    listener: TcpListener,
+    app: Router,
+    caps: Arc<ConnectionCaps>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drop_open: bool,
+) -> io::Result<()> {
+    // The open connections, when they end with the serving.
+    let mut open = tokio::task::JoinSet::new();
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -323,8 +348,12 @@ pub async fn serve_with_tls(
                     continue;
                 }
             },
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => {
+                open.abort_all();
+                return Ok(());
+            }
         };
+        while open.try_join_next().is_some() {}
         let slot = match caps.admit(addr.ip()) {
             Ok(slot) => slot,
             Err(why) => {
@@ -345,7 +374,7 @@ pub async fn serve_with_tls(
         let app = app.clone();
         let builder = builder.clone();
         let tls = tls.clone();
-        tokio::spawn(async move {
+        let task = async move {
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(addr));
@@ -379,7 +408,12 @@ pub async fn serve_with_tls(
             if let Err(e) = served {
                 tracing::debug!(%addr, "connection ended: {e}");
             }
-        });
+        };
+        if drop_open {
+            open.spawn(task);
+        } else {
+            tokio::spawn(task);
+        }
     }
 }
 

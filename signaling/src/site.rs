@@ -40,7 +40,10 @@ pub const SITE_LOCK: i64 = 0x5441_4E44_454D;
 /// How often a standby server tries to take the lease.
 const TRY_EVERY: Duration = Duration::from_secs(1);
 /// How often the holder checks that its lease connection is still there.
-const CHECK_EVERY: Duration = Duration::from_secs(2);
+const CHECK_EVERY: Duration = Duration::from_millis(500);
+/// A new holder waits this long before it serves: by then a holder whose connection was
+/// cut (and so lost the lock) has noticed at its next check and stopped serving.
+const TAKEOVER_WAIT: Duration = Duration::from_millis(1200);
 /// The longest a journal write may take before the lease counts as lost.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -128,6 +131,11 @@ impl SiteJournal {
         self.runtime.get()
     }
 
+    /// Whether the lease is known to be lost.
+    pub fn is_lost(&self) -> bool {
+        self.lost.borrow().is_some()
+    }
+
     /// Run `work` on the lease connection and wait for it. A failure or a timeout ends
     /// the lease: the connection's state is no longer known.
     fn call<T: Send + 'static>(
@@ -154,7 +162,14 @@ impl SiteJournal {
             }
             let _ = tx.send(result); // the caller waits unless it panicked
         });
-        match rx.recv() {
+        // The caller holds the registry's lock: let the runtime move its other tasks off
+        // this worker meanwhile (not possible on a single-threaded runtime, e.g. a test's).
+        let wait = || rx.recv();
+        let answer = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+            _ => wait(),
+        };
+        match answer {
             Ok(result) => result.map_err(anyhow::Error::msg),
             Err(_) => anyhow::bail!("the site lease's runtime stopped"),
         }
@@ -190,6 +205,8 @@ fn lease_options(url: &str, identity: &str) -> anyhow::Result<PgConnectOptions> 
         ("tcp_keepalives_idle", "5"),
         ("tcp_keepalives_interval", "2"),
         ("tcp_keepalives_count", "3"),
+        // Also when a reply is in flight to a holder that vanished (keepalives then wait).
+        ("tcp_user_timeout", "11000"),
         ("statement_timeout", "5000"),
         ("lock_timeout", "5000"),
     ]))
@@ -207,23 +224,37 @@ async fn acquire(
     loop {
         tried += 1;
         let why = match conn.as_mut() {
-            None => match options.connect().await {
-                Ok(c) => {
+            None => match tokio::time::timeout(CALL_TIMEOUT, options.connect()).await {
+                Ok(Ok(c)) => {
                     conn = Some(c);
                     continue;
                 }
-                Err(e) => format!("cannot reach PostgreSQL: {e}"),
+                // Only a network failure may pass: a wrong password, database or TLS
+                // setting stops the start with the reason instead of waiting for ever.
+                Ok(Err(e @ sqlx::Error::Io(_))) => format!("cannot reach PostgreSQL: {e}"),
+                Ok(Err(e)) => anyhow::bail!("could not connect to PostgreSQL: {e}"),
+                Err(_) => format!(
+                    "PostgreSQL did not answer within {} s",
+                    CALL_TIMEOUT.as_secs()
+                ),
             },
-            Some(c) => match boxed(try_lock(c)).await {
-                Ok(true) => break,
-                Ok(false) => match boxed(holder(c)).await {
-                    Ok(Some(holder)) => format!("{holder} serves this site"),
-                    Ok(None) => "another server serves this site".to_owned(),
-                    Err(e) => format!("could not see who serves this site: {e}"),
+            Some(c) => match tokio::time::timeout(CALL_TIMEOUT, boxed(try_lock(c))).await {
+                Ok(Ok(true)) => break,
+                Ok(Ok(false)) => match tokio::time::timeout(CALL_TIMEOUT, boxed(holder(c))).await {
+                    Ok(Ok(Some(holder))) => format!("{holder} serves this site"),
+                    Ok(Ok(None)) | Err(_) => "another server serves this site".to_owned(),
+                    Ok(Err(e)) => format!("could not see who serves this site: {e}"),
                 },
-                Err(e) => {
+                Ok(Err(e)) => {
                     conn = None;
                     format!("lost the connection to PostgreSQL: {e}")
+                }
+                Err(_) => {
+                    conn = None;
+                    format!(
+                        "PostgreSQL did not answer within {} s",
+                        CALL_TIMEOUT.as_secs()
+                    )
                 }
             },
         };
@@ -233,7 +264,7 @@ async fn acquire(
         waiting.send_if_modified(|said| {
             let changed = *said != why;
             if changed {
-                tracing::info!("standby: {why}; taking over when it stops");
+                tracing::warn!("standby: {why}; taking over when it stops");
                 *said = why.clone();
             }
             changed
@@ -244,6 +275,10 @@ async fn acquire(
     boxed(create_tables(&mut conn))
         .await
         .context("could not set up the live sessions' tables")?;
+    if tried > 1 || tries.is_none() {
+        waiting.send_replace("taking the site over".to_owned());
+        tokio::time::sleep(TAKEOVER_WAIT).await;
+    }
     Ok(conn)
 }
 
@@ -291,7 +326,9 @@ async fn holder(conn: &mut PgConnection) -> Result<Option<String>, sqlx::Error> 
     sqlx::query_scalar(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-           AND l.classid::bigint = $1 AND l.objid::bigint = $2 LIMIT 1",
+           AND l.classid::bigint = $1 AND l.objid::bigint = $2 \
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         LIMIT 1",
     )
     .bind(SITE_LOCK >> 32)
     .bind(SITE_LOCK & 0xFFFF_FFFF)
@@ -397,6 +434,10 @@ impl Journal for SiteJournal {
         })
     }
 
+    fn fenced(&self) -> bool {
+        self.is_lost()
+    }
+
     fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>> {
         let conn = self.conn.clone();
         self.call("load of held audit records", async move {
@@ -426,28 +467,25 @@ async fn save(
 }
 
 /// What a standby server answers while it waits for the lease: `/healthz` is `ok` (the
-/// process is fine), `/readyz` and everything else `503` with the reason. Each answer
-/// closes its connection, so nothing kept open still reaches the standby after it takes
-/// over.
+/// process is fine), `/readyz` `503` with the reason (which server serves), everything
+/// else `503`. Each answer closes its HTTP/1 connection; the server drops every
+/// connection still open to the standby when it takes over.
 pub fn standby_app(waiting: Waiting) -> Router {
-    let ready = waiting.clone();
     Router::new()
         .route("/healthz", axum::routing::get(crate::health::healthz))
         .route(
             "/readyz",
             axum::routing::get(move || {
-                let why = ready.borrow().clone();
+                let why = waiting.borrow().clone();
                 async move { unavailable(format!("not ready: standby: {why}\n")) }
             }),
         )
-        .fallback(move || {
-            let why = waiting.borrow().clone();
-            async move {
-                unavailable(format!(
-                    "This Tandem server is on standby ({why}). Another server of this site \
-                     serves it; try again in a few seconds.\n"
-                ))
-            }
+        .fallback(|| async {
+            unavailable(
+                "This Tandem server is on standby: another server of this site serves it. \
+                 Try again in a few seconds.\n"
+                    .to_owned(),
+            )
         })
 }
 

@@ -38,6 +38,11 @@ pub trait Journal: Send + Sync {
     fn audit_stored(&self, id: i64) -> anyhow::Result<()>;
     /// Records held and not yet stored, oldest first, as (id, JSON).
     fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>>;
+    /// This server may no longer write here: another may have taken the sessions over
+    /// (site.rs, the site lease). Nothing it decides from now on may go out.
+    fn fenced(&self) -> bool {
+        false
+    }
 }
 
 impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
@@ -67,6 +72,10 @@ impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
 
     fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>> {
         (**self).held_audit()
+    }
+
+    fn fenced(&self) -> bool {
+        (**self).fenced()
     }
 }
 
@@ -235,5 +244,9 @@ impl<J: Journal> Journal for Timed<J> {
 
     fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>> {
         self.timed("audit_held_load", |j| j.held_audit())
+    }
+
+    fn fenced(&self) -> bool {
+        self.inner.fenced()
     }
 }

@@ -308,6 +308,25 @@ impl Ws {
         }
     }
 
+    /// The messages before the server's close frame, and the frame.
+    pub async fn until_closed(&mut self) -> (Vec<Value>, Option<CloseFrame>) {
+        let mut seen = Vec::new();
+        loop {
+            match tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("close in time")
+            {
+                Some(Ok(Message::Close(frame))) => return (seen, frame),
+                Some(Ok(Message::Text(text))) => {
+                    seen.push(serde_json::from_str(&text).expect("json"));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(tungstenite::Error::ConnectionClosed)) | None => return (seen, None),
+                Some(Err(e)) => panic!("error instead of a close: {e}"),
+            }
+        }
+    }
+
     /// Close the way a browser does when its page is closed (R2).
     pub async fn close_page(mut self) {
         self.stream
