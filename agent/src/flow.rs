@@ -25,6 +25,13 @@ pub enum Question {
     Share,
     /// May this rep (by name) control the mouse and keyboard?
     Control { name: String },
+    /// May this viewer's file (its safe name, its size) be saved in Downloads?
+    File {
+        viewer: ParticipantId,
+        id: String,
+        name: String,
+        size: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +54,13 @@ pub enum Input {
     TakeBackControl,
     /// The customer leaves (Ctrl-C, the window closed).
     Leave,
+    /// A viewer offers a file (files.rs checked who may, and the name and size).
+    FileOffered {
+        viewer: ParticipantId,
+        id: String,
+        name: String,
+        size: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -77,6 +91,12 @@ pub enum Effect {
     OpenControl,
     /// Who controls now (none: nobody); input from anyone else is dropped.
     SetHolder(Option<ParticipantId>),
+    /// The customer's answer to a file offer (no, too, when the question became moot).
+    FileAnswer {
+        viewer: ParticipantId,
+        id: String,
+        yes: bool,
+    },
     /// A sentence for the customer.
     Tell(Text),
     /// The agent's part is over (the session ended, the customer left, or it failed).
@@ -84,6 +104,22 @@ pub enum Effect {
 }
 
 /// What the customer shares, as the session is told and the customer reads it.
+/// A size as people read it: "512 bytes", "1.4 MB" (powers of 1000, as file managers
+/// show them).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Shared {
     Desktop,
@@ -109,6 +145,8 @@ pub struct Agent {
     my_customer: Option<ParticipantId>,
     /// The primary rep's name, once known.
     rep: Option<String>,
+    /// The primary rep, once known.
+    primary: Option<ParticipantId>,
     names: HashMap<ParticipantId, String>,
     capture: Capture,
     share: Option<ShareId>,
@@ -133,6 +171,7 @@ impl Agent {
             me: None,
             my_customer: None,
             rep: None,
+            primary: None,
             names: HashMap::new(),
             capture: Capture::Off,
             share: None,
@@ -187,6 +226,12 @@ impl Agent {
 
     pub fn holder(&self) -> Option<ParticipantId> {
         self.holder
+    }
+
+    /// Whether `viewer` may send the customer files: it holds control, or it is the
+    /// primary rep.
+    pub fn may_send_files(&self, viewer: ParticipantId) -> bool {
+        self.holder == Some(viewer) || self.primary == Some(viewer)
     }
 
     /// A participant's name as the session gave it.
@@ -258,6 +303,17 @@ impl Agent {
                     self.tell(Text::new("took-back"));
                 }
             }
+            Input::FileOffered {
+                viewer,
+                id,
+                name,
+                size,
+            } => self.pending.push_back(Question::File {
+                viewer,
+                id,
+                name,
+                size,
+            }),
             Input::Leave => {
                 self.tell(Text::new("stopping"));
                 if let Some(share) = self.share.take() {
@@ -290,6 +346,7 @@ impl Agent {
                     .find(|p| p.role == Role::PrimaryRep)
                 {
                     self.rep = Some(rep.name.clone());
+                    self.primary = Some(rep.id);
                 }
                 self.tell(Text::new("connected").arg("number", snapshot.number.to_string()));
                 if self.my_customer.is_some() && snapshot.active_customer == self.my_customer {
@@ -352,7 +409,15 @@ impl Agent {
                     // Not this customer's turn: unanswered questions are moot (the server
                     // drops a pending control request on a switch too), and a capture that
                     // was never shared stops at once.
-                    self.pending.clear();
+                    for question in self.pending.drain(..).chain(self.asking.clone()) {
+                        if let Question::File { viewer, id, .. } = question {
+                            self.effects.push(Effect::FileAnswer {
+                                viewer,
+                                id,
+                                yes: false,
+                            });
+                        }
+                    }
                     if self.asking.take().is_some() {
                         self.tell(Text::new("never-mind").arg("rep", self.rep()));
                     }
@@ -412,6 +477,12 @@ impl Agent {
             }
             ServerMessage::ParticipantJoined { participant }
             | ServerMessage::ParticipantUpdated { participant } => {
+                if participant.role == Role::PrimaryRep {
+                    self.primary = Some(participant.id);
+                    self.rep = Some(participant.name.clone());
+                } else if self.primary == Some(participant.id) {
+                    self.primary = None;
+                }
                 self.names.insert(participant.id, participant.name);
             }
             ServerMessage::SessionEnded { reason, .. } => {
@@ -452,6 +523,9 @@ impl Agent {
                 self.send(ClientMessage::ControlConsent { granted: false });
                 self.tell(Text::new("cannot-control").arg("name", name));
             }
+            Question::File { viewer, id, .. } => {
+                self.effects.push(Effect::FileAnswer { viewer, id, yes });
+            }
         }
     }
 
@@ -473,6 +547,17 @@ impl Agent {
                     .arg("rep", self.rep())
                     .arg("what", self.what.clone()),
                 Question::Control { name } => Text::new("ask-control").arg("name", name.as_str()),
+                Question::File {
+                    viewer, name, size, ..
+                } => Text::new("ask-file")
+                    .arg(
+                        "rep",
+                        self.names
+                            .get(viewer)
+                            .map_or_else(|| self.rep(), |n| Arg::Str(n.clone())),
+                    )
+                    .arg("file", name.as_str())
+                    .arg("size", human_size(*size)),
             };
             self.asking = Some(question.clone());
             self.effects.push(Effect::Ask { question, text });
@@ -552,6 +637,7 @@ mod tests {
             call: None,
             open_invite_dialog: false,
             transfer_message: None,
+            max_file_bytes: 1 << 30,
         })
     }
 

@@ -156,7 +156,7 @@ impl Front {
                 eprintln!("{words}");
                 let allow = match question {
                     Question::Share => "button-share",
-                    Question::Control { .. } => "button-allow",
+                    Question::Control { .. } | Question::File { .. } => "button-allow",
                 };
                 handle.ask(words, self.language.say(&Text::new(allow)), sources);
                 None

@@ -12,6 +12,7 @@ mod backend;
 mod consent;
 #[cfg(windows)]
 mod console;
+mod files;
 mod flow;
 mod front;
 mod input;
@@ -387,6 +388,13 @@ async fn share(
         }
     }
 
+    // Files from the reps (files.rs), within the site's limit as the join said it.
+    let max_file_bytes = backlog.iter().find_map(|input| match input {
+        flow::Input::Server(ServerMessage::Joined(snapshot)) => Some(snapshot.max_file_bytes),
+        _ => None,
+    });
+    let mut files = files::Files::new(files::downloads(), max_file_bytes.unwrap_or(0));
+    let mut file_channels = FileChannels::new();
     let runtime = webrtc::runtime::default_runtime().context("no async runtime for WebRTC")?;
     let mut peers = Peers::new(
         runtime,
@@ -445,10 +453,31 @@ async fn share(
                 message = agent.recv() => flow::Input::Server(message?),
                 reason = ended => flow::Input::CaptureEnded(reason.map(|r| stopped_text(&r))),
                 Some(event) = peers.next_event() => {
-                    if let Some(news) = peers.handle(event).await {
+                    if let peers::PeerEvent::Files { viewer, event } = event {
+                        let outs = match event {
+                            peers::FilesEvent::Open(channel) => {
+                                file_channels.insert(viewer, channel);
+                                Vec::new()
+                            }
+                            peers::FilesEvent::Text(text) => {
+                                files.text(viewer, &text, flow.may_send_files(viewer))
+                            }
+                            peers::FilesEvent::Binary(bytes) => files.data(viewer, &bytes),
+                            peers::FilesEvent::Closed => {
+                                file_channels.remove(&viewer);
+                                files.gone(viewer)
+                            }
+                        };
+                        match file_effects(outs, &file_channels, &agent, front).await {
+                            Some(ask) => ask,
+                            None => continue,
+                        }
+                    } else {
+                        if let Some(news) = peers.handle(event).await {
                         eprintln!("{news}");
                     }
                     continue;
+                    }
                 }
                 _ = pace.tick() => {
                     if let Some(p) = &pipeline {
@@ -479,6 +508,9 @@ async fn share(
             inputs.push_back(next);
         }
         while let Some(next) = inputs.pop_front() {
+            if let flow::Input::Server(ServerMessage::Joined(snapshot)) = &next {
+                files.set_max_bytes(snapshot.max_file_bytes);
+            }
             let was_asking = flow.asking();
             for effect in flow.handle(next) {
                 match effect {
@@ -568,6 +600,10 @@ async fn share(
                             show_panel(front, &flow, &peers);
                         }
                     }
+                    Effect::FileAnswer { viewer, id, yes } => {
+                        let outs = files.answer(viewer, &id, yes);
+                        file_effects(outs, &file_channels, &agent, front).await;
+                    }
                     Effect::Tell(sentence) => {
                         front.tell(&sentence);
                         if pipeline.is_some() {
@@ -575,8 +611,11 @@ async fn share(
                         }
                     }
                     Effect::End(result) => {
-                        // No key or button stays held down after the agent is gone.
+                        // No key or button stays held down after the agent is gone, and
+                        // no half-received file stays on the disk.
                         input.close();
+                        let outs = files.abandon();
+                        file_effects(outs, &file_channels, &agent, front).await;
                         if let Some(p) = pipeline.take() {
                             p.stop();
                         }
@@ -596,6 +635,50 @@ async fn share(
 }
 
 /// Why the share stopped by itself, in the customer's words.
+/// Each viewer's open files channel.
+type FileChannels = std::collections::HashMap<
+    tandem_protocol::ParticipantId,
+    Arc<dyn webrtc::data_channel::DataChannel>,
+>;
+
+/// Carry out what files.rs asks for; a question for the customer goes back, to be asked
+/// in turn with the others.
+async fn file_effects(
+    outs: Vec<files::Out>,
+    channels: &FileChannels,
+    agent: &Signal,
+    front: &mut Front,
+) -> Option<flow::Input> {
+    let mut ask = None;
+    for out in outs {
+        match out {
+            files::Out::Send(viewer, wire) => {
+                if let Some(channel) = channels.get(&viewer)
+                    && let Err(e) = channel.send_text(&wire.to_json()).await
+                {
+                    eprintln!("A message about a file did not go out: {e}");
+                }
+            }
+            files::Out::Report(message) => agent.send(message),
+            files::Out::Tell(text) => front.tell(&text),
+            files::Out::Ask {
+                viewer,
+                id,
+                name,
+                size,
+            } => {
+                ask = Some(flow::Input::FileOffered {
+                    viewer,
+                    id,
+                    name,
+                    size,
+                });
+            }
+        }
+    }
+    ask
+}
+
 fn stopped_text(stopped: &pipeline::Stopped) -> Text {
     use tandem_capture::Gone;
     match stopped {

@@ -196,6 +196,31 @@ pub enum PeerEvent {
     },
     /// The attempt's deadline passed (connect, or restart after a break).
     Deadline { viewer: ParticipantId, attempt: u64 },
+    /// Something on the viewer's files channel (files.rs).
+    Files {
+        viewer: ParticipantId,
+        event: FilesEvent,
+    },
+}
+
+/// What a viewer's files channel did.
+pub enum FilesEvent {
+    /// Open: this is where to answer.
+    Open(Arc<dyn webrtc::data_channel::DataChannel>),
+    Text(String),
+    Binary(bytes::BytesMut),
+    Closed,
+}
+
+impl std::fmt::Debug for FilesEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FilesEvent::Open(_) => f.write_str("Open"),
+            FilesEvent::Text(text) => write!(f, "Text({text:?})"),
+            FilesEvent::Binary(bytes) => write!(f, "Binary({} bytes)", bytes.len()),
+            FilesEvent::Closed => f.write_str("Closed"),
+        }
+    }
 }
 
 /// Our ICE candidates on their way to the viewer. Held back while an offer is being made
@@ -683,6 +708,32 @@ impl Peers {
             }
             input.disconnected(viewer);
         });
+        // Files go over a channel of their own (files.rs): ordered and reliable, and never
+        // in the way of the input channel's small messages.
+        let files = pc
+            .create_data_channel(crate::files::FILES_CHANNEL, None)
+            .await
+            .context("could not open the files channel")?;
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            use webrtc::data_channel::DataChannelEvent;
+            let send = |event| events.send(PeerEvent::Files { viewer, event }).is_ok();
+            while let Some(event) = files.poll().await {
+                let more = match event {
+                    DataChannelEvent::OnOpen => send(FilesEvent::Open(Arc::clone(&files))),
+                    DataChannelEvent::OnMessage(message) if message.is_string => send(
+                        FilesEvent::Text(String::from_utf8_lossy(&message.data).into_owned()),
+                    ),
+                    DataChannelEvent::OnMessage(message) => send(FilesEvent::Binary(message.data)),
+                    DataChannelEvent::OnClose => break,
+                    _ => true,
+                };
+                if !more {
+                    return;
+                }
+            }
+            send(FilesEvent::Closed);
+        });
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer).await?;
         let sdp = pc
@@ -827,6 +878,7 @@ impl Peers {
                 viewer, attempt, ..
             }
             | PeerEvent::Deadline { viewer, attempt } => (*viewer, *attempt),
+            PeerEvent::Files { .. } => return None, // the main loop's (files.rs)
         };
         let have_relay = self.have_relay;
         let v = self.viewers.get_mut(&viewer)?;
@@ -857,6 +909,7 @@ impl Peers {
                 RTCPeerConnectionState::Failed => self.restart(viewer, have_relay).await,
                 _ => None,
             },
+            PeerEvent::Files { .. } => None,
             PeerEvent::Deadline { .. } => {
                 if matches!(v.link, Link::Connected(_)) {
                     return None;

@@ -312,6 +312,7 @@ impl Registry {
             config: SessionConfig {
                 max_customers_per_rep: settings.max_customers_per_rep,
                 reconnect_grace_ms: self.reconnect_grace_ms,
+                max_file_bytes: u64::from(settings.max_file_mb) * 1_000_000,
                 ..SessionConfig::default()
             },
         };
@@ -867,7 +868,13 @@ impl Registry {
     /// clients to come back with their resume tokens. Nothing changes a session from now on.
     pub fn suspend_all(&self) {
         let inner = self.lock();
-        self.suspended.store(true, Ordering::Relaxed);
+        self.suspend(&inner);
+    }
+
+    fn suspend(&self, inner: &Inner) {
+        if self.suspended.swap(true, Ordering::Relaxed) {
+            return;
+        }
         for live in inner.sessions.values() {
             for handle in live.timers.values() {
                 handle.abort();
@@ -1079,6 +1086,12 @@ impl Registry {
             })
             .collect();
         let ids = self.persist_holding(inner, number, &records);
+        if self.journal.as_ref().is_some_and(|j| j.fenced()) {
+            // The site lease is gone (site.rs): another server may own this session now.
+            // Nothing of this change goes out; everyone reconnects to the successor.
+            self.suspend(inner);
+            return;
+        }
         let mut held: VecDeque<Option<i64>> = if ids.len() == records.len() {
             ids.into_iter().map(Some).collect()
         } else {

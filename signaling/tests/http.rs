@@ -266,6 +266,29 @@ async fn admin_settings_are_validated() {
         )
         .await;
     assert_eq!(r.status(), 422);
+    let r = admin
+        .put(
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": 5, "allow_multiple_sessions": false,
+                   "max_file_mb": 100_001}),
+        )
+        .await;
+    assert_eq!(r.status(), 400, "a file limit above 100000 MB is refused");
+    // A client that does not know the file limit keeps working: it gets the default.
+    let r = admin
+        .put(
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": 5, "allow_multiple_sessions": false}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let saved: serde_json::Value = admin
+        .get("/api/admin/settings")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(saved["max_file_mb"], 2000, "{saved}");
 }
 
 #[tokio::test]

@@ -456,11 +456,8 @@ async fn previous_release_database(path: &Path) {
         .expect("migrate to 0003");
     let admin_hash = tandem_signaling::auth::hash_password(ADMIN_PASSWORD).expect("hash");
     let rep_hash = tandem_signaling::auth::hash_password(REP_PASSWORD).expect("hash");
-    let site = serde_json::to_string(&SiteSettings {
-        max_customers_per_rep: 7,
-        allow_multiple_sessions: true,
-    })
-    .expect("json");
+    // As that release wrote them: without the file limit.
+    let site = json!({"max_customers_per_rep": 7, "allow_multiple_sessions": true}).to_string();
     let smtp = serde_json::to_string(&smtp_settings()).expect("json");
     let record = json!({"at": 1000, "session": "123456789", "action": "session_started"});
     let rows: [(&str, Vec<String>); 8] = [
@@ -566,7 +563,8 @@ async fn a_database_from_the_previous_release_opens_with_its_data_intact() {
         store.settings().await.expect("settings"),
         SiteSettings {
             max_customers_per_rep: 7,
-            allow_multiple_sessions: true
+            allow_multiple_sessions: true,
+            max_file_mb: 2000,
         }
     );
     assert_eq!(

@@ -365,6 +365,7 @@ async fn settings_default_then_persist(db: Db) {
     let s = SiteSettings {
         max_customers_per_rep: 2,
         allow_multiple_sessions: true,
+        max_file_mb: 0,
     };
     store.save_settings(&s).await.expect("save");
     store.save_settings(&s).await.expect("save again");

@@ -111,3 +111,8 @@ button-open-page = Open the support page
 # The agent's connection to the server dropped (a restart, the network) and came back.
 server-lost = Lost the connection to the support server; reconnecting… (sharing goes on)
 server-back = Reconnected to the support server.
+ask-file = { $rep } wants to send you the file “{ $file }” ({ $size }). Save it in your Downloads folder?
+file-saved = Saved { $path }.
+file-failed = The file “{ $name }” was not saved: { $why }
+file-cancelled = The file “{ $name }” was cancelled; nothing was saved.
+file-broke-off = The connection broke off while “{ $name }” came in; nothing was saved.

@@ -110,3 +110,8 @@ button-open-page = Åpne støttesiden
 # The agent's connection to the server dropped (a restart, the network) and came back.
 server-lost = Mistet forbindelsen til støtteserveren; kobler til igjen … (delingen fortsetter)
 server-back = Koblet til støtteserveren igjen.
+ask-file = { $rep } vil sende deg filen «{ $file }» ({ $size }). Vil du lagre den i Nedlastinger?
+file-saved = Lagret { $path }.
+file-failed = Filen «{ $name }» ble ikke lagret: { $why }
+file-cancelled = Filen «{ $name }» ble avbrutt; ingenting ble lagret.
+file-broke-off = Forbindelsen brøt mens «{ $name }» kom inn; ingenting ble lagret.

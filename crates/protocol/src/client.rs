@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ParticipantId, SessionNumber, ShareId};
-use crate::types::{ClientKind, IceCandidate, Invitee, ShareSource, StreamRef, TransferTarget};
+use crate::types::{
+    ClientKind, FileDirection, FileOutcome, IceCandidate, Invitee, ShareSource, StreamRef,
+    TransferTarget,
+};
 
 /// Every message a client may send. JSON objects tagged by `type` (snake_case).
 ///
@@ -107,6 +110,24 @@ pub enum ClientMessage {
     ControlConsent { granted: bool },
     /// The customer takes control back at the agent (C1).
     RevokeControl,
+    /// The agent reports how a file transfer with a rep's console ended, for the audit
+    /// log (C3). The file itself goes over the peer connection, never the server.
+    FileTransfer {
+        /// The participant at the other end (a rep).
+        peer: ParticipantId,
+        direction: FileDirection,
+        /// The file's name as the sender gave it: 1 to 255 characters.
+        name: String,
+        size: u64,
+        /// The SHA-256 of the content, 64 lowercase hex digits (absent when nothing was
+        /// offered yet, e.g. the customer declined to pick a file).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        outcome: FileOutcome,
+        /// Where the customer's computer saved it (a name in the Downloads folder).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        saved_as: Option<String>,
+    },
     /// The primary rep makes another rep the primary (R9); also used to transfer it back.
     TransferSession { to: ParticipantId },
     /// A WebACD agent hands the session to another agent or a queue (R10).
@@ -168,6 +189,7 @@ impl ClientMessage {
             ClientMessage::ReleaseControl => "release_control",
             ClientMessage::ControlConsent { .. } => "control_consent",
             ClientMessage::RevokeControl => "revoke_control",
+            ClientMessage::FileTransfer { .. } => "file_transfer",
             ClientMessage::TransferSession { .. } => "transfer_session",
             ClientMessage::WebacdTransfer { .. } => "webacd_transfer",
             ClientMessage::StartCall => "start_call",

@@ -18,8 +18,9 @@ pub use ids::{InvalidSessionNumber, ParticipantId, SessionNumber, ShareId, Times
 pub use server::{ServerMessage, SessionSnapshot};
 pub use types::{
     Admission, CallInfo, CallMember, ClientKind, ControlChange, ControlInfo, EndReason,
-    IceCandidate, IceServer, InviteState, Invitee, LeaveReason, ParticipantInfo, Role, ShareInfo,
-    ShareSource, ShareStopReason, StreamRef, TransferTarget, WaitingTransfer, WebacdAgent,
+    FileDirection, FileOutcome, IceCandidate, IceServer, InviteState, Invitee, LeaveReason,
+    ParticipantInfo, Role, ShareInfo, ShareSource, ShareStopReason, StreamRef, TransferTarget,
+    WaitingTransfer, WebacdAgent,
 };
 
 use serde::de::DeserializeOwned;

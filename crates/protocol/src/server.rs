@@ -28,6 +28,10 @@ pub struct SessionSnapshot {
     /// R10: the personal message of the WebACD transfer this rep accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer_message: Option<String>,
+    /// The largest file a rep and the customer may send each other, in bytes (the admin's
+    /// setting); 0: file transfer is off on this site.
+    #[serde(default)]
+    pub max_file_bytes: u64,
 }
 
 /// Every message the server may send. JSON objects tagged by `type` (snake_case).

@@ -277,3 +277,30 @@ pub enum ClientKind {
     /// The customer's downloaded agent.
     Agent,
 }
+
+/// Which way a file went (docs/protocol.md, "File transfer").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileDirection {
+    /// From a rep's console to the customer's computer.
+    ToCustomer,
+    /// From the customer's computer to a rep's console.
+    FromCustomer,
+}
+
+/// How a file transfer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileOutcome {
+    /// Delivered whole, its SHA-256 checked by the receiver.
+    Delivered,
+    /// The customer said no (or did not pick a file).
+    Declined,
+    /// Larger than the site's limit; nothing was sent.
+    TooLarge,
+    /// Cancelled by either side before the end.
+    Cancelled,
+    /// It broke off (the connection went, the disk was full, the hash did not match);
+    /// nothing was kept under the file's name.
+    Failed,
+}

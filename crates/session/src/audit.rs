@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use tandem_protocol::{
-    ControlChange, EndReason, Invitee, LeaveReason, ParticipantId, Role, SessionNumber, ShareId,
-    ShareSource, ShareStopReason, Timestamp, TransferTarget,
+    ControlChange, EndReason, FileDirection, FileOutcome, Invitee, LeaveReason, ParticipantId,
+    Role, SessionNumber, ShareId, ShareSource, ShareStopReason, Timestamp, TransferTarget,
 };
 
 /// One append-only audit entry: who did what, when.
@@ -98,6 +98,19 @@ pub enum AuditAction {
     },
     ControlRevoked {
         agent: ParticipantId,
+    },
+    /// A file went between a rep's console and the customer's agent, or failed to.
+    FileTransfer {
+        agent: ParticipantId,
+        peer: ParticipantId,
+        direction: FileDirection,
+        name: String,
+        size: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        outcome: FileOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        saved_as: Option<String>,
     },
     PrimaryTransferred {
         from: ParticipantId,

@@ -16,6 +16,17 @@ pub struct SessionConfig {
     pub reconnect_grace_ms: u64,
     /// How long the primary rep's session page may take to open after the start (R1, R2).
     pub attach_grace_ms: u64,
+    /// The largest file a rep and the customer may send each other, in bytes; 0 turns
+    /// file transfer off. Sessions kept from before it existed get the default.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+}
+
+/// 2 GB, as the site's default setting (2000 MB).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 2_000_000_000;
+
+fn default_max_file_bytes() -> u64 {
+    DEFAULT_MAX_FILE_BYTES
 }
 
 impl Default for SessionConfig {
@@ -25,6 +36,7 @@ impl Default for SessionConfig {
             max_waiting: 10,
             reconnect_grace_ms: 30_000,
             attach_grace_ms: 60_000,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         }
     }
 }

@@ -16,6 +16,7 @@
 //! | R8 assist, R9 transfer control, C1 consent | `control.rs` |
 //! | R10 WebACD | `webacd.rs` |
 //! | R11 chat and call | `talk.rs` |
+//! | files (recorded, never carried) | `files.rs` |
 //! | C3 audit | `audit.rs`, every handler |
 
 mod audit;
@@ -23,6 +24,7 @@ mod config;
 mod control;
 mod error;
 mod event;
+mod files;
 mod names;
 mod output;
 mod participants;
@@ -33,9 +35,10 @@ mod talk;
 mod webacd;
 
 pub use audit::{Actor, AuditAction, AuditRecord};
-pub use config::{RepInfo, SessionConfig};
+pub use config::{DEFAULT_MAX_FILE_BYTES, RepInfo, SessionConfig};
 pub use error::SessionError;
 pub use event::{Event, Join, JoinKind, Start, Timer};
+pub use files::MAX_FILE_NAME;
 pub use names::valid_name;
 pub use output::{Invitation, Output, WebacdTransfer};
 pub use router::{Directory, DirectoryAgent, DirectoryQueue, RouteTarget};

@@ -249,6 +249,26 @@ impl Session {
             ClientMessage::ReleaseControl => self.release_control(from, out),
             ClientMessage::ControlConsent { granted } => self.control_consent(from, granted, out),
             ClientMessage::RevokeControl => self.revoke_control(from, out),
+            ClientMessage::FileTransfer {
+                peer,
+                direction,
+                name,
+                size,
+                sha256,
+                outcome,
+                saved_as,
+            } => {
+                let report = crate::files::FileReport {
+                    peer,
+                    direction,
+                    name,
+                    size,
+                    sha256,
+                    outcome,
+                    saved_as,
+                };
+                self.file_transfer(from, report, out)
+            }
             ClientMessage::TransferSession { to } => self.transfer_session(from, to, out),
             ClientMessage::WebacdTransfer { target, message } => {
                 self.webacd_transfer(from, target, message, out)
@@ -411,6 +431,7 @@ impl Session {
             call: self.call_info(),
             open_invite_dialog: false,
             transfer_message: None,
+            max_file_bytes: self.config.max_file_bytes,
         })
     }
 

@@ -424,6 +424,7 @@ fn run(
             max_waiting: 2,
             reconnect_grace_ms: 5_000,
             attach_grace_ms: 10_000,
+            ..Default::default()
         },
     };
     let mut now: i64 = 1_000_000;

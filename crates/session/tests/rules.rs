@@ -1912,3 +1912,71 @@ fn r8_and_r4_the_primary_hears_of_an_assistant_and_of_a_customer_turned_away() {
     let other = SessionError::WaitingRoomFull { max: 1 };
     assert!(h.session.join_refused_notice("Cid", &other).is_none());
 }
+
+/// docs/rules.md "Files" and C3: the agent records how each transfer ended; nobody else
+/// may, and only about a rep of the session, with a name and SHA-256 that read as such.
+#[test]
+fn files_every_transfer_the_agent_reports_is_audited_and_nothing_else() {
+    use tandem_protocol::{FileDirection, FileOutcome};
+    let mut h = Harness::new();
+    let agent = h.customer_with_agent(2, "Ann");
+    let report = |peer: u64, name: &str, sha: Option<&str>| C::FileTransfer {
+        peer: id(peer),
+        direction: FileDirection::ToCustomer,
+        name: name.into(),
+        size: 20 << 20,
+        sha256: sha.map(str::to_owned),
+        outcome: FileOutcome::Delivered,
+        saved_as: Some("driver.bin".into()),
+    };
+    let hash = "a".repeat(64);
+    let out = h
+        .cmd(agent.0, report(1, "../driver.bin", Some(&hash)))
+        .expect("recorded");
+    let records = audits(&out);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        records[0].actor.as_ref().map(|a| a.participant),
+        Some(agent)
+    );
+    assert_eq!(
+        records[0].action,
+        AuditAction::FileTransfer {
+            agent,
+            peer: REP,
+            direction: FileDirection::ToCustomer,
+            name: "../driver.bin".into(),
+            size: 20 << 20,
+            sha256: Some(hash.clone()),
+            outcome: FileOutcome::Delivered,
+            saved_as: Some("driver.bin".into()),
+        }
+    );
+    assert!(
+        to(&out, 1).is_empty() && to(&out, 2).is_empty(),
+        "a record only"
+    );
+
+    // Not from the customer's page or a rep; not about the customer; no bad names or hashes.
+    for (from, message) in [
+        (2, report(1, "x", Some(&hash))),
+        (1, report(1, "x", Some(&hash))),
+        (agent.0, report(2, "x", Some(&hash))),
+        (agent.0, report(1, "", Some(&hash))),
+        (agent.0, report(1, "a\nb", Some(&hash))),
+        (agent.0, report(1, &"x".repeat(256), Some(&hash))),
+        (agent.0, report(1, "x", Some(&"A".repeat(64)))),
+        (agent.0, report(1, "x", Some("abc"))),
+        (agent.0, report(99, "x", None)),
+    ] {
+        assert!(h.cmd(from, message.clone()).is_err(), "{from}: {message:?}");
+    }
+    assert_eq!(
+        h.log
+            .iter()
+            .filter(|o| matches!(o, Output::Audit(r) if matches!(r.action, AuditAction::FileTransfer { .. })))
+            .count(),
+        1,
+        "refused reports leave no record"
+    );
+}

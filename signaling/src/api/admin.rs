@@ -179,6 +179,9 @@ pub async fn settings(
     Ok(Json(state.store.settings().await?))
 }
 
+/// The highest file size limit an admin may set, in MB.
+const MAX_FILE_MB: u32 = 100_000;
+
 #[utoipa::path(
     put,
     path = "/api/admin/settings",
@@ -187,7 +190,8 @@ pub async fn settings(
     request_body = SiteSettings,
     responses(
         (status = 200, description = "The saved settings", body = SiteSettings),
-        (status = 400, description = "max_customers_per_rep outside 1 to 100", body = ErrorBody),
+        (status = 400, description = "max_customers_per_rep outside 1 to 100, or max_file_mb \
+            above 100000", body = ErrorBody),
         (status = 401, description = "No valid login cookie", body = ErrorBody),
         (status = 403, description = "The account is not an administrator", body = ErrorBody),
     )
@@ -200,6 +204,11 @@ pub async fn save_settings(
     if !(1..=100).contains(&settings.max_customers_per_rep) {
         return Err(AppError::bad_request(
             "the maximum number of customers per rep must be between 1 and 100",
+        ));
+    }
+    if settings.max_file_mb > MAX_FILE_MB {
+        return Err(AppError::bad_request(
+            "the largest file must be at most 100000 MB (0 turns file transfer off)",
         ));
     }
     state.store.save_settings(&settings).await?;

@@ -71,6 +71,14 @@ pub struct SiteSettings {
     pub max_customers_per_rep: u32,
     /// Whether a rep may run several sessions at once.
     pub allow_multiple_sessions: bool,
+    /// The largest file a rep and a customer may send each other, in megabytes (10⁶
+    /// bytes); 0 turns file transfer off. Settings saved before it existed get 2000.
+    #[serde(default = "default_max_file_mb")]
+    pub max_file_mb: u32,
+}
+
+fn default_max_file_mb() -> u32 {
+    2000
 }
 
 impl Default for SiteSettings {
@@ -78,6 +86,7 @@ impl Default for SiteSettings {
         Self {
             max_customers_per_rep: 5,
             allow_multiple_sessions: false,
+            max_file_mb: default_max_file_mb(),
         }
     }
 }

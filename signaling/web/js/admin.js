@@ -12,6 +12,7 @@ async function loadSettings() {
   const s = await api('GET', '/api/admin/settings');
   $('#max-customers').value = s.max_customers_per_rep;
   $('#multiple').checked = s.allow_multiple_sessions;
+  $('#max-file-mb').value = s.max_file_mb;
 }
 
 $('#settings').addEventListener('submit', async (event) => {
@@ -21,6 +22,7 @@ $('#settings').addEventListener('submit', async (event) => {
     await api('PUT', '/api/admin/settings', {
       max_customers_per_rep: Number($('#max-customers').value),
       allow_multiple_sessions: $('#multiple').checked,
+      max_file_mb: Number($('#max-file-mb').value),
     });
     $('#settings-saved').hidden = false;
     setTimeout(() => { $('#settings-saved').hidden = true; }, 2000);

@@ -29,6 +29,7 @@ const shares = new Shares({
   send: (m) => socket.send(m),
   tiles: $('#tiles'),
   iceServers: () => socket.iceServers,
+  maxFileBytes: () => state.maxFileBytes || 0,
   nameOf: (id) => ownerName(state.participants, id),
   onMineChange: (sharing) => { $('#share-screen').hidden = sharing; $('#stop-share').hidden = !sharing; },
 });
@@ -38,6 +39,7 @@ const call = new Call({
   send: (m) => socket.send(m),
   panel: $('#call'),
   iceServers: () => socket.iceServers,
+  maxFileBytes: () => state.maxFileBytes || 0,
   nameOf: (id) => ownerName(state.participants, id),
   canStart: () => canManage(),
   canEnd: (info) => info.started_by === state.you || isPrimary(),
@@ -192,6 +194,7 @@ function onMessage(m) {
   switch (m.type) {
     case 'joined':
       state.you = m.you; state.role = m.role; state.activeCustomer = m.active_customer;
+      state.maxFileBytes = m.max_file_bytes ?? 0;
       state.participants = new Map(m.participants.map((p) => [p.id, p]));
       control.update(m.control || null);
       if (m.transfer_message) show($('#transfer-note'), t('session-transfer-note', { message: m.transfer_message }));

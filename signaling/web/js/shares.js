@@ -5,6 +5,7 @@
 
 import { h } from './dom.js';
 import { t } from './i18n.js';
+import { FilePanel } from './files.js';
 import { msg } from './protocol.js';
 
 const STATS_EVERY_MS = 1000;
@@ -19,8 +20,9 @@ const RECONNECT_AFTER_MS = 8000;
 const EARLY_CANDIDATES = 64;
 
 export class Shares {
-  constructor({ send, tiles, nameOf, onMineChange, iceServers }) {
+  constructor({ send, tiles, nameOf, onMineChange, iceServers, maxFileBytes }) {
     this.send = send;
+    this.maxFileBytes = maxFileBytes || (() => 0);
     this.iceServers = iceServers || (() => []);
     this.tiles = tiles;
     this.nameOf = nameOf;
@@ -91,7 +93,7 @@ export class Shares {
     const caption = h('figcaption', {}, t('share-caption', { name: this.nameOf(info.owner), status: t('share-connecting') }));
     const tile = h('figure', { class: 'tile', dataset: { share: info.share, owner: info.owner } }, video, caption);
     this.tiles.append(tile);
-    this.viewing.set(info.share, { tile, video, caption, owner: info.owner, timer: null, input: null });
+    this.viewing.set(info.share, { tile, video, caption, owner: info.owner, timer: null, input: null, files: null });
     this.onTilesChange();
     this.send(msg.viewShare(info.share));
   }
@@ -146,8 +148,19 @@ export class Shares {
     this.early.delete(key);
     this.follow(share, view, peer);
     // An agent's input channel (C1): used only while this page holds control.
+    // Its files channel: a panel on the tile to send the customer files (files.js).
     peer.pc.ondatachannel = (event) => {
-      if (event.channel.label === 'input') view.input = event.channel;
+      const { channel } = event;
+      if (channel.label === 'input') view.input = channel;
+      if (channel.label === 'tandem-files') {
+        channel.addEventListener('open', () => {
+          if (view.files) view.files.remove();
+          view.files = new FilePanel(view.tile, channel, {
+            agentName: () => this.nameOf(view.owner),
+            maxBytes: this.maxFileBytes,
+          });
+        });
+      }
     };
     peer.pc.ontrack = (event) => {
       // Remote support wants the newest picture, not smooth playback: no extra buffering.

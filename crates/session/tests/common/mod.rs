@@ -23,6 +23,7 @@ pub fn config() -> SessionConfig {
         max_waiting: 4,
         reconnect_grace_ms: 10_000,
         attach_grace_ms: 30_000,
+        max_file_bytes: 1 << 30,
     }
 }
 

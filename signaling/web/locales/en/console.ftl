@@ -313,6 +313,7 @@ admin-title = Admin · Tandem
 admin-settings-heading = Site settings
 admin-max-customers = Most customers one rep helps at once
 admin-multiple = Reps may run several sessions at once
+admin-max-file = Largest file sent to or from a customer (MB; 0: no file transfer)
 admin-save = Save
 admin-saved = Saved
 admin-mail-heading = Mail server (for email invitations)
@@ -407,3 +408,22 @@ admin-chain-intact-before = { $records ->
         [one] is
        *[other] are
     } intact. Check from the server with: tandem-signaling audit verify
+
+## Files to the customer (over the agent's connection)
+file-send = Send a file…
+file-cancel = Cancel
+file-hashing = Preparing “{ $file }”…
+file-waiting = Waiting for { $name } to accept “{ $file }”…
+file-sending = Sending “{ $file }”: { $percent } % · { $rate }/s
+file-delivered = Delivered “{ $file }” ({ $size }, { $rate }/s), saved as “{ $saved }” in Downloads.
+file-refused-declined = { $name } did not accept “{ $file }”.
+file-refused-too_large = “{ $file }” is larger than this site allows ({ $max }).
+file-refused-not_allowed = Only the rep in control, or the primary rep, can send files.
+file-refused-busy = Another file is on its way; send this one after it.
+file-refused-off = File transfer is turned off on this site.
+file-refused-bad_name = The customer's computer cannot save a file of that name.
+file-failed = “{ $file }” was not delivered: { $why }
+file-cancelled = You cancelled “{ $file }”; nothing was saved.
+file-cancelled-by-customer = { $name } cancelled “{ $file }”; nothing was saved.
+file-broke-off = The connection broke off; “{ $file }” was not delivered.
+file-needs-https = Sending files needs the console over HTTPS.

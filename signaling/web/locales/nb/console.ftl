@@ -300,6 +300,7 @@ admin-title = Administrasjon · Tandem
 admin-settings-heading = Innstillinger for nettstedet
 admin-max-customers = Høyeste antall kunder per støttemedarbeider samtidig
 admin-multiple = Støttemedarbeidere kan ha flere økter samtidig
+admin-max-file = Største fil sendt til eller fra en kunde (MB; 0: ingen filoverføring)
 admin-save = Lagre
 admin-saved = Lagret
 admin-mail-heading = E-postserver (for invitasjoner på e-post)
@@ -393,3 +394,22 @@ admin-chain-intact-before = { $records ->
         [one] intakt
        *[other] intakte
     }. Kontroller fra serveren med: tandem-signaling audit verify
+
+## Filer til kunden (over agentens forbindelse)
+file-send = Send en fil …
+file-cancel = Avbryt
+file-hashing = Klargjør «{ $file }» …
+file-waiting = Venter på at { $name } godtar «{ $file }» …
+file-sending = Sender «{ $file }»: { $percent } % · { $rate }/s
+file-delivered = Levert «{ $file }» ({ $size }, { $rate }/s), lagret som «{ $saved }» i Nedlastinger.
+file-refused-declined = { $name } godtok ikke «{ $file }».
+file-refused-too_large = «{ $file }» er større enn dette nettstedet tillater ({ $max }).
+file-refused-not_allowed = Bare representanten som styrer, eller hovedrepresentanten, kan sende filer.
+file-refused-busy = En annen fil er på vei; send denne etterpå.
+file-refused-off = Filoverføring er slått av på dette nettstedet.
+file-refused-bad_name = Kundens datamaskin kan ikke lagre en fil med det navnet.
+file-failed = «{ $file }» ble ikke levert: { $why }
+file-cancelled = Du avbrøt «{ $file }»; ingenting ble lagret.
+file-cancelled-by-customer = { $name } avbrøt «{ $file }»; ingenting ble lagret.
+file-broke-off = Forbindelsen brøt; «{ $file }» ble ikke levert.
+file-needs-https = Å sende filer krever konsollen over HTTPS.

@@ -1,0 +1,292 @@
+//! File transfer end to end (docs/protocol.md "File transfer", docs/rules.md "Files"): the
+//! rep in headless Chromium sends files to the customer's real agent, sharing an Xvfb
+//! display, over the agent's `tandem-files` data channel. A file is saved only after the
+//! customer allows it at the agent's terminal, lands whole in the customer's Downloads
+//! folder with the sender's SHA-256, never overwrites, never leaves it through a path in
+//! its name, and a transfer cut off half way leaves nothing under any name. Every
+//! transfer is in the audit log (C3). Screenshots: target/e2e-artifacts/files/.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tandem_tests::{AgentProcess, Browser, Chromedriver, PatternDisplay, Server};
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What is in `dir`, sorted (hidden part files included).
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Random bytes, without a random-number crate: SHA-256 in counter mode.
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut counter = 0u64;
+    while out.len() < len {
+        let block = Sha256::digest([seed.to_le_bytes(), counter.to_le_bytes()].concat());
+        out.extend_from_slice(&block);
+        counter += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// Choose `path` in the tile's file picker, as the rep does in the dialog.
+async fn pick(rep: &Browser, path: &Path) -> anyhow::Result<()> {
+    rep.find("figure.tile input.file-picker")
+        .await?
+        .send_keys(&path.display().to_string())
+        .await?;
+    Ok(())
+}
+
+async fn state(rep: &Browser) -> String {
+    rep.client
+        .execute(
+            "return document.querySelector('figure.tile .files')?.dataset.state || ''",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Wait (generously: 20 MB through a debug build's SCTP) until the panel is in `wanted`.
+async fn until_state(rep: &Browser, wanted: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let now = state(rep).await;
+        if now == wanted {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            let shot = rep.screenshot("failure").await.ok();
+            anyhow::bail!("the file panel stayed {now:?}, not {wanted:?} ({shot:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rep_sends_files_that_land_whole_in_downloads_only_with_the_customers_consent()
+-> anyhow::Result<()> {
+    let screen = PatternDisplay::start(640, 480)?;
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    let chrome = Chromedriver::start("files").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (number, link) = rep.start_session(false).await?;
+
+    let home = tempfile::tempdir()?;
+    let downloads = home.path().join("Downloads");
+    let home_dir = home.path().display().to_string();
+    let mut agent = AgentProcess::spawn_with_env(
+        &screen.display,
+        &["join", &link, "--name", "Ann"],
+        &[("HOME", home_dir.as_str()), ("XDG_DOWNLOAD_DIR", "")],
+    )?;
+    agent.answer("y").await?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 640×480")
+        .await?;
+    rep.find("figure.tile .files button.send-file").await?;
+
+    // 20 MB of random bytes, allowed: delivered whole, with the sender's hash.
+    let outbox = tempfile::tempdir()?;
+    let big = random_bytes(20 * 1024 * 1024, 1);
+    let big_path = outbox.path().join("driver-setup.bin");
+    std::fs::write(&big_path, &big)?;
+    pick(&rep, &big_path).await?;
+    agent
+        .wait_for("Rita Rep wants to send you the file “driver-setup.bin” (21.0 MB)")
+        .await?;
+    anyhow::ensure!(
+        listing(&downloads).is_empty(),
+        "nothing is written before the customer says yes: {:?}",
+        listing(&downloads)
+    );
+    agent.answer("y").await?;
+    until_state(&rep, "delivered").await?;
+    let delivered = rep
+        .wait_text(
+            "figure.tile .files .file-status",
+            "Delivered “driver-setup.bin”",
+        )
+        .await?;
+    eprintln!("files: {delivered}");
+    rep.client
+        .execute(
+            "document.querySelector('figure.tile .files').scrollIntoView({block: 'center'})",
+            vec![],
+        )
+        .await?;
+    rep.screenshot("01-delivered").await?;
+    let percent = rep
+        .client
+        .execute(
+            "return document.querySelector('figure.tile .files progress').value",
+            vec![],
+        )
+        .await?;
+    anyhow::ensure!(percent == json!(100), "the progress bar shows {percent}");
+    let saved = std::fs::read(downloads.join("driver-setup.bin"))?;
+    anyhow::ensure!(
+        sha256(&saved) == sha256(&big),
+        "the saved file differs from the one sent"
+    );
+    agent.wait_for("Saved ").await?;
+
+    // A refusal delivers nothing.
+    let small = random_bytes(5 * 1024 * 1024, 2);
+    let small_path = outbox.path().join("logs.zip");
+    std::fs::write(&small_path, &small)?;
+    pick(&rep, &small_path).await?;
+    agent
+        .wait_for("wants to send you the file “logs.zip”")
+        .await?;
+    agent.answer("n").await?;
+    rep.wait_text(
+        "figure.tile .files .file-status",
+        "Ann did not accept “logs.zip”",
+    )
+    .await?;
+    anyhow::ensure!(
+        listing(&downloads) == ["driver-setup.bin"],
+        "a refused file left {:?}",
+        listing(&downloads)
+    );
+
+    // A name with a path in it (a console that was tampered with): only the last part is
+    // kept, in Downloads.
+    rep.client
+        .execute(
+            "const panel = document.querySelector('figure.tile').filePanel; \
+             panel.sendFile(new File(['not the real passwd\\n'], '../../etc/passwd'));",
+            vec![],
+        )
+        .await?;
+    agent
+        .wait_for("wants to send you the file “passwd”")
+        .await?;
+    agent.answer("y").await?;
+    rep.wait_text("figure.tile .files .file-status", "saved as “passwd”")
+        .await?;
+    anyhow::ensure!(
+        std::fs::read_to_string(downloads.join("passwd"))? == "not the real passwd\n",
+        "the file landed in Downloads under its last name"
+    );
+
+    // The same name again: a new name, the first file untouched.
+    pick(&rep, &small_path).await?;
+    agent.wait_for("“logs.zip”").await?;
+    agent.answer("y").await?;
+    rep.wait_text("figure.tile .files .file-status", "Delivered “logs.zip”")
+        .await?;
+    pick(&rep, &small_path).await?;
+    agent.answer("y").await?;
+    rep.wait_text("figure.tile .files .file-status", "saved as “logs (1).zip”")
+        .await?;
+    anyhow::ensure!(std::fs::read(downloads.join("logs.zip"))? == small);
+    anyhow::ensure!(std::fs::read(downloads.join("logs (1).zip"))? == small);
+
+    // Cut off half way by the rep's page going away (which ends the session, R2): the
+    // agent throws away what it had; nothing under any name.
+    // (100 MB: long enough to be caught half way on a fast machine.)
+    let before = listing(&downloads);
+    let huge_path = outbox.path().join("disk-image.bin");
+    std::fs::write(&huge_path, random_bytes(100 * 1024 * 1024, 3))?;
+    pick(&rep, &huge_path).await?;
+    agent.answer("y").await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let parts = listing(&downloads)
+            .iter()
+            .any(|n| n.ends_with(".tandem-part"));
+        if parts && state(&rep).await == "sending" {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the 100 MB file never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // C3: every transfer so far is in the audit log, with who, what, the hash and the
+    // result (the cut one ends with the session, which takes no more records).
+    let entries: Value = server
+        .admin_call(
+            "GET",
+            &format!("/api/admin/audit?session={number}&limit=1000"),
+            Value::Null,
+        )
+        .await?;
+    rep.close().await?;
+    agent.wait_for("nothing was saved").await?;
+    agent.wait().await?;
+    anyhow::ensure!(
+        listing(&downloads) == before,
+        "a cut transfer left {:?} (before: {before:?})",
+        listing(&downloads)
+    );
+
+    let transfers: Vec<&Value> = entries
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|e| e["action"] == "file_transfer")
+                .collect()
+        })
+        .unwrap_or_default();
+    let outcomes: Vec<(String, String)> = transfers
+        .iter()
+        .rev()
+        .map(|e| {
+            (
+                e["record"]["name"].as_str().unwrap_or_default().to_owned(),
+                e["record"]["outcome"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("driver-setup.bin", "delivered"),
+        ("logs.zip", "declined"),
+        ("../../etc/passwd", "delivered"),
+        ("logs.zip", "delivered"),
+        ("logs.zip", "delivered"),
+    ]
+    .iter()
+    .map(|(n, o)| ((*n).to_owned(), (*o).to_owned()))
+    .collect();
+    anyhow::ensure!(outcomes == want, "audit: {outcomes:?}");
+    let first = transfers.last().expect("a record");
+    anyhow::ensure!(
+        first["record"]["sha256"] == json!(sha256(&big))
+            && first["record"]["size"] == json!(big.len())
+            && first["record"]["direction"] == "to_customer"
+            && first["record"]["saved_as"] == "driver-setup.bin",
+        "{first}"
+    );
+    Ok(())
+}
