@@ -25,6 +25,8 @@ pub const FILES_CHANNEL: &str = "tandem-files";
 const PROGRESS_EVERY: u64 = 256 * 1024;
 /// The longest name kept, in bytes (most file systems allow 255).
 const MAX_NAME_BYTES: usize = 200;
+/// The longest transfer id a sender may use, in bytes.
+const MAX_ID: usize = 64;
 
 /// A message on the files channel, as JSON text; file content goes in binary messages
 /// between `accept` and the end.
@@ -63,13 +65,15 @@ impl Wire {
 pub enum Out {
     /// Send on this viewer's files channel.
     Send(ParticipantId, Wire),
-    /// Ask the customer about this offer ([`Files::answer`] takes the reply).
+    /// Ask the customer about this offer ([`Files::answer`] takes the reply, by `token`).
     Ask {
         viewer: ParticipantId,
-        id: String,
+        token: u64,
         name: String,
         size: u64,
     },
+    /// The offer behind that question is gone: do not ask it, or take it back.
+    Withdraw { viewer: ParticipantId, token: u64 },
     /// Tell the server, for the audit log.
     Report(ClientMessage),
     /// A sentence for the customer.
@@ -79,6 +83,8 @@ pub enum Out {
 /// An offer waiting for the customer's answer.
 #[derive(Debug)]
 struct Offered {
+    /// This agent's number for it: the question asked carries it back.
+    token: u64,
     id: String,
     name: String,
     safe: String,
@@ -102,6 +108,7 @@ struct Receiving {
 pub struct Files {
     dir: PathBuf,
     max_bytes: u64,
+    next_token: u64,
     offered: HashMap<ParticipantId, Offered>,
     receiving: HashMap<ParticipantId, Receiving>,
 }
@@ -113,6 +120,7 @@ impl Files {
         Self {
             dir,
             max_bytes,
+            next_token: 0,
             offered: HashMap::new(),
             receiving: HashMap::new(),
         }
@@ -125,8 +133,22 @@ impl Files {
     /// A text message from `viewer`. `allowed`: the viewer may send files now (holds
     /// control, or is the primary rep).
     pub fn text(&mut self, viewer: ParticipantId, text: &str, allowed: bool) -> Vec<Out> {
-        let Ok(wire) = serde_json::from_str::<Wire>(text) else {
-            return Vec::new(); // not ours to answer: a newer console's message
+        let wire = match serde_json::from_str::<Wire>(text) {
+            Ok(wire) => wire,
+            // An offer that does not read as one is answered, so the sender does not wait.
+            Err(_) => {
+                let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+                return match (value["type"].as_str(), value["id"].as_str()) {
+                    (Some("offer"), Some(id)) if id.len() <= MAX_ID => vec![Out::Send(
+                        viewer,
+                        Wire::Refuse {
+                            id: id.to_owned(),
+                            reason: "bad_name".into(),
+                        },
+                    )],
+                    _ => Vec::new(), // not ours to answer: a newer console's message
+                };
+            }
         };
         match wire {
             Wire::Offer {
@@ -135,7 +157,7 @@ impl Files {
                 size,
                 sha256,
             } => self.offer(viewer, id, name, size, sha256, allowed),
-            Wire::Cancel { id } => self.cancel(viewer, &id, true),
+            Wire::Cancel { id } => self.cancel(viewer, &id),
             _ => Vec::new(),
         }
     }
@@ -160,6 +182,9 @@ impl Files {
         };
         let record =
             |outcome| Out::Report(report(viewer, &name, size, Some(&sha256), outcome, None));
+        if id.len() > MAX_ID {
+            return Vec::new(); // nothing to answer it by
+        }
         if self.offered.contains_key(&viewer) || self.receiving.contains_key(&viewer) {
             return vec![refuse("busy")];
         }
@@ -178,15 +203,18 @@ impl Files {
         let Some(safe) = safe_name(&name) else {
             return vec![refuse("bad_name"), record(FileOutcome::Failed)];
         };
+        self.next_token += 1;
+        let token = self.next_token;
         let ask = Out::Ask {
             viewer,
-            id: id.clone(),
+            token,
             name: safe.clone(),
             size,
         };
         self.offered.insert(
             viewer,
             Offered {
+                token,
                 id,
                 name,
                 safe,
@@ -197,10 +225,13 @@ impl Files {
         vec![ask]
     }
 
-    /// The customer's answer to the offer `id` from `viewer`.
-    pub fn answer(&mut self, viewer: ParticipantId, id: &str, yes: bool) -> Vec<Out> {
-        let Some(offer) = self.offered.remove(&viewer).filter(|o| o.id == id) else {
-            return Vec::new(); // cancelled meanwhile
+    /// The customer's answer to the offer `token` from `viewer`.
+    pub fn answer(&mut self, viewer: ParticipantId, token: u64, yes: bool) -> Vec<Out> {
+        if self.offered.get(&viewer).is_none_or(|o| o.token != token) {
+            return Vec::new(); // withdrawn meanwhile (and its question with it)
+        }
+        let Some(offer) = self.offered.remove(&viewer) else {
+            return Vec::new();
         };
         if !yes {
             return vec![
@@ -283,7 +314,9 @@ impl Files {
 
     /// `viewer`'s channel closed, or it left: what it was sending is dropped.
     pub fn gone(&mut self, viewer: ParticipantId) -> Vec<Out> {
-        self.offered.remove(&viewer);
+        if let Some(offer) = self.offered.remove(&viewer) {
+            return withdrawn(viewer, offer);
+        }
         match self.receiving.remove(&viewer) {
             Some(r) => {
                 let _ = std::fs::remove_file(&r.part);
@@ -304,31 +337,19 @@ impl Files {
         viewers.into_iter().flat_map(|v| self.gone(v)).collect()
     }
 
-    /// The transfer `id` from `viewer` stops (`by_sender`: the rep cancelled it).
-    fn cancel(&mut self, viewer: ParticipantId, id: &str, by_sender: bool) -> Vec<Out> {
+    /// The rep cancels the transfer `id`.
+    fn cancel(&mut self, viewer: ParticipantId, id: &str) -> Vec<Out> {
         if self.offered.get(&viewer).is_some_and(|o| o.id == id) {
             let offer = self.offered.remove(&viewer).expect("checked");
-            return vec![Out::Report(report(
-                viewer,
-                &offer.name,
-                offer.size,
-                Some(&offer.sha256),
-                FileOutcome::Cancelled,
-                None,
-            ))];
+            return withdrawn(viewer, offer);
         }
         match self.receiving.remove(&viewer) {
             Some(r) if r.offer.id == id => {
                 let _ = std::fs::remove_file(&r.part);
-                let mut out = Vec::new();
-                if !by_sender {
-                    out.push(Out::Send(viewer, Wire::Cancel { id: id.to_owned() }));
-                }
-                out.push(Out::Report(r.report(viewer, FileOutcome::Cancelled, None)));
-                out.push(Out::Tell(
-                    Text::new("file-cancelled").arg("name", r.offer.safe.as_str()),
-                ));
-                out
+                vec![
+                    Out::Report(r.report(viewer, FileOutcome::Cancelled, None)),
+                    Out::Tell(Text::new("file-cancelled").arg("name", r.offer.safe.as_str())),
+                ]
             }
             Some(r) => {
                 self.receiving.insert(viewer, r);
@@ -454,6 +475,25 @@ impl Receiving {
     }
 }
 
+/// An offer gone before the customer answered: its question goes too, and it is recorded
+/// as cancelled.
+fn withdrawn(viewer: ParticipantId, offer: Offered) -> Vec<Out> {
+    vec![
+        Out::Withdraw {
+            viewer,
+            token: offer.token,
+        },
+        Out::Report(report(
+            viewer,
+            &offer.name,
+            offer.size,
+            Some(&offer.sha256),
+            FileOutcome::Cancelled,
+            None,
+        )),
+    ]
+}
+
 fn report(
     peer: ParticipantId,
     name: &str,
@@ -483,8 +523,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The customer's Downloads folder: `XDG_DOWNLOAD_DIR`, else `Downloads` in the home
-/// folder (`USERPROFILE` on Windows).
+/// The customer's Downloads folder: `XDG_DOWNLOAD_DIR` (from the environment, else from
+/// the desktop's `~/.config/user-dirs.dirs`, where a Norwegian desktop says
+/// `$HOME/Nedlastinger`), else `Downloads` in the home folder (`USERPROFILE` on Windows).
 pub fn downloads() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_DOWNLOAD_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
@@ -492,7 +533,32 @@ pub fn downloads() -> PathBuf {
     let home = std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" })
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| home.join(".config"), PathBuf::from);
+    if !cfg!(windows)
+        && let Ok(dirs) = std::fs::read_to_string(config.join("user-dirs.dirs"))
+        && let Some(dir) = user_download_dir(&dirs, &home)
+    {
+        return dir;
+    }
     home.join("Downloads")
+}
+
+/// `XDG_DOWNLOAD_DIR="$HOME/…"` (or an absolute path) in a `user-dirs.dirs` file.
+fn user_download_dir(dirs: &str, home: &Path) -> Option<PathBuf> {
+    let value = dirs
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("XDG_DOWNLOAD_DIR="))?
+        .trim()
+        .trim_matches('"');
+    let dir = match value.strip_prefix("$HOME") {
+        Some(rest) => home.join(rest.trim_start_matches('/')),
+        None if value.starts_with('/') => PathBuf::from(value),
+        None => return None,
+    };
+    // "$HOME/" alone is the home folder itself, not a Downloads folder.
+    (dir != home).then_some(dir)
 }
 
 /// A name fit for the Downloads folder on any system, or none: only the last part of a
@@ -504,13 +570,24 @@ pub fn safe_name(name: &str) -> Option<String> {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let kept: String = last
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*'))
+        .filter(|c| {
+            !c.is_control()
+                && !invisible(*c)
+                && !matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*')
+        })
         .collect();
-    let trimmed = kept
-        .trim()
-        .trim_start_matches('.')
-        .trim_end_matches(['.', ' '])
-        .trim();
+    // Until nothing changes: ". .bashrc" loses its dots and its space.
+    let mut trimmed = kept.as_str();
+    loop {
+        let next = trimmed
+            .trim()
+            .trim_start_matches('.')
+            .trim_end_matches(['.', ' ']);
+        if next == trimmed {
+            break;
+        }
+        trimmed = next;
+    }
     if trimmed.is_empty() {
         return None;
     }
@@ -540,6 +617,15 @@ pub fn safe_name(name: &str) -> Option<String> {
         name = format!("{}{ext}", &stem[..cut]);
     }
     Some(name)
+}
+
+/// Characters that change how a name looks without showing (bidirectional overrides and
+/// isolates, zero-width characters, the byte-order mark): "invoice\u{202E}fdp.exe" would
+/// read "invoiceexe.pdf".
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// A new hidden part file for `name` in `dir`.
@@ -572,11 +658,26 @@ fn give_name(part: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
         };
         match std::fs::hard_link(part, &candidate) {
             Ok(()) => {
-                std::fs::remove_file(part)?;
+                if let Err(e) = std::fs::remove_file(part) {
+                    eprintln!("Could not remove {}: {e}", part.display());
+                }
                 return Ok(candidate);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
+            // A file system without hard links (FAT, exFAT, some network shares): take
+            // the name with a new empty file first, then move the content over it.
+            Err(_) => match File::options()
+                .write(true)
+                .create_new(true)
+                .open(&candidate)
+            {
+                Ok(_) => {
+                    std::fs::rename(part, &candidate)?;
+                    return Ok(candidate);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            },
         }
     }
     Err(std::io::Error::other("every name like it is taken"))
@@ -611,6 +712,16 @@ mod tests {
         assert_eq!(safe_name("nul.txt").as_deref(), Some("_nul.txt"));
         assert_eq!(safe_name("com7.log").as_deref(), Some("_com7.log"));
         assert_eq!(safe_name("console.txt").as_deref(), Some("console.txt"));
+        assert_eq!(
+            safe_name("invoice\u{202E}fdp.exe").as_deref(),
+            Some("invoicefdp.exe"),
+            "no right-to-left override disguises the extension"
+        );
+        assert_eq!(
+            safe_name("a\u{200B}b\u{FEFF}.txt").as_deref(),
+            Some("ab.txt")
+        );
+        assert_eq!(safe_name(". .bashrc").as_deref(), Some("bashrc"));
         for nothing in ["", "..", "../", "/", ". .", "\u{1}\u{2}", "dir/"] {
             assert_eq!(safe_name(nothing), None, "{nothing:?}");
         }
@@ -631,6 +742,14 @@ mod tests {
             sha256: sha(content),
         };
         files.text(ParticipantId(viewer), &wire.to_json(), true)
+    }
+
+    fn offer_token(files: &mut Files, viewer: u64, name: &str, content: &[u8]) -> u64 {
+        let out = offer(files, viewer, name, content);
+        match &out[..] {
+            [Out::Ask { token, .. }] => *token,
+            _ => panic!("not asked: {out:?}"),
+        }
     }
 
     fn outcome(out: &[Out]) -> Option<FileOutcome> {
@@ -663,7 +782,11 @@ mod tests {
             "{asked:?}"
         );
         assert!(listing(&downloads).is_empty(), "nothing before the answer");
-        let accepted = files.answer(ParticipantId(3), "t1", true);
+        let token = match &asked[..] {
+            [Out::Ask { token, .. }] => *token,
+            _ => unreachable!(),
+        };
+        let accepted = files.answer(ParticipantId(3), token, true);
         assert_eq!(
             accepted,
             [Out::Send(
@@ -694,8 +817,8 @@ mod tests {
         assert_eq!(listing(&downloads), ["passwd"], "no part file left");
 
         // The same name again: a new name, the first file untouched.
-        offer(&mut files, 3, "passwd", b"second");
-        files.answer(ParticipantId(3), "t1", true);
+        let token = offer_token(&mut files, 3, "passwd", b"second");
+        files.answer(ParticipantId(3), token, true);
         let last = files.data(ParticipantId(3), b"second");
         assert!(
             last.contains(&Out::Send(
@@ -720,8 +843,8 @@ mod tests {
         let mut files = Files::new(downloads.clone(), 1 << 20);
         let content = vec![42u8; 300_000];
 
-        offer(&mut files, 3, "a.bin", &content);
-        let declined = files.answer(ParticipantId(3), "t1", false);
+        let token = offer_token(&mut files, 3, "a.bin", &content);
+        let declined = files.answer(ParticipantId(3), token, false);
         assert_eq!(outcome(&declined), Some(FileOutcome::Declined));
         assert!(
             files.data(ParticipantId(3), &content).is_empty(),
@@ -729,8 +852,8 @@ mod tests {
         );
         assert!(listing(&downloads).is_empty());
 
-        offer(&mut files, 3, "a.bin", &content);
-        files.answer(ParticipantId(3), "t1", true);
+        let token = offer_token(&mut files, 3, "a.bin", &content);
+        files.answer(ParticipantId(3), token, true);
         files.data(ParticipantId(3), &content[..100_000]);
         assert_eq!(listing(&downloads).len(), 1, "the part file");
         let cancelled = files.text(
@@ -741,15 +864,15 @@ mod tests {
         assert_eq!(outcome(&cancelled), Some(FileOutcome::Cancelled));
         assert!(listing(&downloads).is_empty());
 
-        offer(&mut files, 3, "a.bin", &content);
-        files.answer(ParticipantId(3), "t1", true);
+        let token = offer_token(&mut files, 3, "a.bin", &content);
+        files.answer(ParticipantId(3), token, true);
         files.data(ParticipantId(3), &content[..100_000]);
         let cut = files.gone(ParticipantId(3));
         assert_eq!(outcome(&cut), Some(FileOutcome::Failed));
         assert!(listing(&downloads).is_empty());
 
-        offer(&mut files, 3, "a.bin", &content);
-        files.answer(ParticipantId(3), "t1", true);
+        let token = offer_token(&mut files, 3, "a.bin", &content);
+        files.answer(ParticipantId(3), token, true);
         let mut tampered = content.clone();
         tampered[5] = 0;
         let failed = files.data(ParticipantId(3), &tampered);
@@ -787,5 +910,76 @@ mod tests {
             )]
         );
         assert!(listing(&downloads).is_empty());
+    }
+
+    #[test]
+    fn an_answer_never_lands_on_another_offer() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut files = Files::new(dir.path().to_path_buf(), 1 << 20);
+        let first = offer_token(&mut files, 3, "notes.txt", b"notes");
+        // The sender takes it back: the question goes too, and it is recorded.
+        let cancelled = files.text(
+            ParticipantId(3),
+            &Wire::Cancel { id: "t1".into() }.to_json(),
+            true,
+        );
+        assert!(cancelled.contains(&Out::Withdraw {
+            viewer: ParticipantId(3),
+            token: first
+        }));
+        assert_eq!(outcome(&cancelled), Some(FileOutcome::Cancelled));
+        // Offered again under the same id, with other content: a new question.
+        let second = offer_token(&mut files, 3, "evil.exe", b"evil");
+        assert_ne!(first, second);
+        assert!(
+            files.answer(ParticipantId(3), first, true).is_empty(),
+            "a yes to the first question accepts nothing"
+        );
+        assert!(listing(dir.path()).is_empty());
+        let accepted = files.answer(ParticipantId(3), second, true);
+        assert_eq!(
+            accepted[0],
+            Out::Send(ParticipantId(3), Wire::Accept { id: "t1".into() })
+        );
+        // The channel closing while a question is open takes it back too.
+        files.data(ParticipantId(3), b"evil");
+        let third = offer_token(&mut files, 3, "x.txt", b"x");
+        assert!(files.gone(ParticipantId(3)).contains(&Out::Withdraw {
+            viewer: ParticipantId(3),
+            token: third
+        }));
+        // An offer that does not read as one is answered.
+        let bad = files.text(
+            ParticipantId(3),
+            r#"{"type":"offer","id":"t9","size":"big"}"#,
+            true,
+        );
+        assert_eq!(
+            bad,
+            [Out::Send(
+                ParticipantId(3),
+                Wire::Refuse {
+                    id: "t9".into(),
+                    reason: "bad_name".into()
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn the_downloads_folder_follows_the_desktops_user_dirs() {
+        let home = Path::new("/home/ann");
+        let dirs = "# written by xdg-user-dirs-update\nXDG_DESKTOP_DIR=\"$HOME/Skrivebord\"\n\
+                    XDG_DOWNLOAD_DIR=\"$HOME/Nedlastinger\"\n";
+        assert_eq!(
+            user_download_dir(dirs, home),
+            Some(PathBuf::from("/home/ann/Nedlastinger"))
+        );
+        assert_eq!(
+            user_download_dir("XDG_DOWNLOAD_DIR=\"/data/dl\"", home),
+            Some(PathBuf::from("/data/dl"))
+        );
+        assert_eq!(user_download_dir("XDG_DOWNLOAD_DIR=\"$HOME/\"", home), None);
+        assert_eq!(user_download_dir("XDG_MUSIC_DIR=\"$HOME/M\"", home), None);
     }
 }

@@ -25,10 +25,12 @@ pub enum Question {
     Share,
     /// May this rep (by name) control the mouse and keyboard?
     Control { name: String },
-    /// May this viewer's file (its safe name, its size) be saved in Downloads?
+    /// May this viewer's file (its safe name, its size) be saved in Downloads? `token`:
+    /// the agent's own number for this offer (files.rs), so an answer never lands on
+    /// another offer.
     File {
         viewer: ParticipantId,
-        id: String,
+        token: u64,
         name: String,
         size: u64,
     },
@@ -57,9 +59,15 @@ pub enum Input {
     /// A viewer offers a file (files.rs checked who may, and the name and size).
     FileOffered {
         viewer: ParticipantId,
-        id: String,
+        token: u64,
         name: String,
         size: u64,
+    },
+    /// That offer is gone (cancelled by the rep, or its connection closed): its question
+    /// is not asked, or is taken back.
+    FileWithdrawn {
+        viewer: ParticipantId,
+        token: u64,
     },
 }
 
@@ -94,7 +102,7 @@ pub enum Effect {
     /// The customer's answer to a file offer (no, too, when the question became moot).
     FileAnswer {
         viewer: ParticipantId,
-        id: String,
+        token: u64,
         yes: bool,
     },
     /// A sentence for the customer.
@@ -305,15 +313,22 @@ impl Agent {
             }
             Input::FileOffered {
                 viewer,
-                id,
+                token,
                 name,
                 size,
             } => self.pending.push_back(Question::File {
                 viewer,
-                id,
+                token,
                 name,
                 size,
             }),
+            Input::FileWithdrawn { viewer, token } => {
+                let this = |q: &Question| matches!(q, Question::File { viewer: v, token: t, .. } if *v == viewer && *t == token);
+                self.pending.retain(|q| !this(q));
+                if let Some(Question::File { name, .. }) = self.asking.take_if(|q| this(q)) {
+                    self.tell(Text::new("file-withdrawn").arg("name", name.as_str()));
+                }
+            }
             Input::Leave => {
                 self.tell(Text::new("stopping"));
                 if let Some(share) = self.share.take() {
@@ -353,6 +368,19 @@ impl Agent {
                     self.pending.push_back(Question::Share);
                 } else {
                     self.tell(Text::new("waiting-turn").arg("rep", self.rep()));
+                }
+            }
+            ServerMessage::Joined(snapshot) => {
+                // Back after a lost connection: who is who may have changed meanwhile.
+                self.names
+                    .extend(snapshot.participants.iter().map(|p| (p.id, p.name.clone())));
+                if let Some(rep) = snapshot
+                    .participants
+                    .iter()
+                    .find(|p| p.role == Role::PrimaryRep)
+                {
+                    self.rep = Some(rep.name.clone());
+                    self.primary = Some(rep.id);
                 }
             }
             ServerMessage::Error { message, .. } if self.me.is_none() => {
@@ -410,10 +438,10 @@ impl Agent {
                     // drops a pending control request on a switch too), and a capture that
                     // was never shared stops at once.
                     for question in self.pending.drain(..).chain(self.asking.clone()) {
-                        if let Question::File { viewer, id, .. } = question {
+                        if let Question::File { viewer, token, .. } = question {
                             self.effects.push(Effect::FileAnswer {
                                 viewer,
-                                id,
+                                token,
                                 yes: false,
                             });
                         }
@@ -523,8 +551,8 @@ impl Agent {
                 self.send(ClientMessage::ControlConsent { granted: false });
                 self.tell(Text::new("cannot-control").arg("name", name));
             }
-            Question::File { viewer, id, .. } => {
-                self.effects.push(Effect::FileAnswer { viewer, id, yes });
+            Question::File { viewer, token, .. } => {
+                self.effects.push(Effect::FileAnswer { viewer, token, yes });
             }
         }
     }
@@ -1173,6 +1201,58 @@ mod tests {
                 Effect::LeaveAsCustomer,
                 Effect::End(Err("This token has expired.".into()))
             ]
+        );
+    }
+
+    /// docs/rules.md "Files": only the holder of control or the primary rep may send; each
+    /// file is a question of its own, answered for that offer only, and taken back when
+    /// the offer goes.
+    #[test]
+    fn a_file_is_asked_about_in_turn_and_its_question_goes_with_its_offer() {
+        let mut agent = sharing();
+        const BOB_REP: ParticipantId = ParticipantId(9);
+        assert!(agent.may_send_files(REP), "the primary rep");
+        assert!(
+            !agent.may_send_files(BOB_REP),
+            "an assistant without control"
+        );
+        server(
+            &mut agent,
+            ServerMessage::ControlChanged {
+                control: Some(tandem_protocol::ControlInfo {
+                    holder: BOB_REP,
+                    agent: ME,
+                }),
+                reason: ControlChange::Granted,
+            },
+        );
+        assert!(agent.may_send_files(BOB_REP), "the holder of control");
+
+        let offered = |token| Input::FileOffered {
+            viewer: REP,
+            token,
+            name: "driver.bin".into(),
+            size: 21_000_000,
+        };
+        let effects = agent.handle(offered(1));
+        assert!(asked(&effects).is_some_and(|q| q.contains("driver.bin") && q.contains("21.0 MB")));
+        // A second offer waits for the first answer.
+        assert!(asked(&agent.handle(offered(2))).is_none());
+        // The first is taken back: its question goes, and the second is asked.
+        let effects = agent.handle(Input::FileWithdrawn {
+            viewer: REP,
+            token: 1,
+        });
+        assert!(told(&effects).contains("driver.bin"), "{}", told(&effects));
+        assert!(asked(&effects).is_some(), "the next question");
+        let effects = agent.handle(Input::Answer(true));
+        assert_eq!(
+            effects,
+            [Effect::FileAnswer {
+                viewer: REP,
+                token: 2,
+                yes: true
+            }]
         );
     }
 }

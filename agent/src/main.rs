@@ -468,10 +468,13 @@ async fn share(
                                 files.gone(viewer)
                             }
                         };
-                        match file_effects(outs, &file_channels, &agent, front).await {
-                            Some(ask) => ask,
-                            None => continue,
+                        let mut asked = file_effects(outs, &file_channels, &agent, front).await;
+                        if asked.is_empty() {
+                            continue;
                         }
+                        let first = asked.remove(0);
+                        inputs.extend(asked);
+                        first
                     } else {
                         if let Some(news) = peers.handle(event).await {
                         eprintln!("{news}");
@@ -600,9 +603,9 @@ async fn share(
                             show_panel(front, &flow, &peers);
                         }
                     }
-                    Effect::FileAnswer { viewer, id, yes } => {
-                        let outs = files.answer(viewer, &id, yes);
-                        file_effects(outs, &file_channels, &agent, front).await;
+                    Effect::FileAnswer { viewer, token, yes } => {
+                        let outs = files.answer(viewer, token, yes);
+                        inputs.extend(file_effects(outs, &file_channels, &agent, front).await);
                     }
                     Effect::Tell(sentence) => {
                         front.tell(&sentence);
@@ -641,15 +644,15 @@ type FileChannels = std::collections::HashMap<
     Arc<dyn webrtc::data_channel::DataChannel>,
 >;
 
-/// Carry out what files.rs asks for; a question for the customer goes back, to be asked
-/// in turn with the others.
+/// Carry out what files.rs asks for; questions for the customer (and questions taken
+/// back) go to the flow, to be asked in turn with the others.
 async fn file_effects(
     outs: Vec<files::Out>,
     channels: &FileChannels,
     agent: &Signal,
     front: &mut Front,
-) -> Option<flow::Input> {
-    let mut ask = None;
+) -> Vec<flow::Input> {
+    let mut inputs = Vec::new();
     for out in outs {
         match out {
             files::Out::Send(viewer, wire) => {
@@ -663,20 +666,21 @@ async fn file_effects(
             files::Out::Tell(text) => front.tell(&text),
             files::Out::Ask {
                 viewer,
-                id,
+                token,
                 name,
                 size,
-            } => {
-                ask = Some(flow::Input::FileOffered {
-                    viewer,
-                    id,
-                    name,
-                    size,
-                });
+            } => inputs.push(flow::Input::FileOffered {
+                viewer,
+                token,
+                name,
+                size,
+            }),
+            files::Out::Withdraw { viewer, token } => {
+                inputs.push(flow::Input::FileWithdrawn { viewer, token });
             }
         }
     }
-    ask
+    inputs
 }
 
 fn stopped_text(stopped: &pipeline::Stopped) -> Text {

@@ -116,3 +116,4 @@ file-saved = Saved { $path }.
 file-failed = The file “{ $name }” was not saved: { $why }
 file-cancelled = The file “{ $name }” was cancelled; nothing was saved.
 file-broke-off = The connection broke off while “{ $name }” came in; nothing was saved.
+file-withdrawn = The support rep took back the file “{ $name }”; there is nothing to answer.

@@ -115,3 +115,4 @@ file-saved = Lagret { $path }.
 file-failed = Filen «{ $name }» ble ikke lagret: { $why }
 file-cancelled = Filen «{ $name }» ble avbrutt; ingenting ble lagret.
 file-broke-off = Forbindelsen brøt mens «{ $name }» kom inn; ingenting ble lagret.
+file-withdrawn = Støttemedarbeideren trakk tilbake filen «{ $name }»; det er ingenting å svare på.

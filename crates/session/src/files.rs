@@ -37,7 +37,14 @@ impl Session {
                 "only the customer's agent reports file transfers",
             ));
         }
-        if !self.participant(report.peer)?.role.is_rep() {
+        // The rep may have left already (a transfer cut by their leaving is reported
+        // after the server removed them): only a present participant must be a rep.
+        if self
+            .participants
+            .get(&report.peer)
+            .is_some_and(|p| !p.role.is_rep())
+            || report.peer == from
+        {
             return Err(SessionError::NotPermitted(
                 "files go between the customer's agent and a rep",
             ));

@@ -1967,7 +1967,7 @@ fn files_every_transfer_the_agent_reports_is_audited_and_nothing_else() {
         (agent.0, report(1, &"x".repeat(256), Some(&hash))),
         (agent.0, report(1, "x", Some(&"A".repeat(64)))),
         (agent.0, report(1, "x", Some("abc"))),
-        (agent.0, report(99, "x", None)),
+        (agent.0, report(agent.0, "x", None)),
     ] {
         assert!(h.cmd(from, message.clone()).is_err(), "{from}: {message:?}");
     }
@@ -1979,4 +1979,6 @@ fn files_every_transfer_the_agent_reports_is_audited_and_nothing_else() {
         1,
         "refused reports leave no record"
     );
+    // A rep who left mid-transfer: the cut is still recorded.
+    assert!(h.cmd(agent.0, report(99, "x", None)).is_ok());
 }

@@ -90,7 +90,13 @@ export class FilePanel {
     const id = crypto.randomUUID ? crypto.randomUUID() : String(Date.now());
     this.current = { id, file, sent: 0, cancelled: false, started: 0 };
     this.show('waiting', t('file-hashing', { file: file.name }), 0);
-    const sha256 = hex(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
+    let sha256;
+    try {
+      sha256 = hex(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
+    } catch (e) {
+      this.current = null;
+      return this.show('failed', t('file-failed', { file: file.name, why: e.message || String(e) }), 0);
+    }
     if (!this.current || this.current.id !== id) return;
     this.show('waiting', t('file-waiting', { file: file.name, name: this.agentName() }), 0);
     this.channel.send(JSON.stringify({ type: 'offer', id, name: file.name, size: file.size, sha256 }));
@@ -116,6 +122,7 @@ export class FilePanel {
       }
       case 'done': {
         const seconds = Math.max((performance.now() - current.started) / 1000, 0.001);
+        current.cancelled = true;
         this.current = null;
         this.panel.dataset.savedAs = m.saved_as;
         this.show('delivered', t('file-delivered', {
@@ -124,10 +131,13 @@ export class FilePanel {
         break;
       }
       case 'refuse':
+        current.cancelled = true;
         this.current = null;
         this.show('refused', t(REFUSALS[m.reason] || 'file-refused-bad_name', { file, name: this.agentName(), max: humanSize(this.maxBytes()) }), 0);
         break;
       case 'failed':
+        // The agent kept nothing: stop sending, or the rest would run into the next file.
+        current.cancelled = true;
         this.current = null;
         this.show('failed', t('file-failed', { file, why: m.reason }), 0);
         break;
@@ -153,7 +163,15 @@ export class FilePanel {
         continue;
       }
       const end = Math.min(current.sent + CHUNK, file.size);
-      const chunk = await file.slice(current.sent, end).arrayBuffer();
+      let chunk;
+      try {
+        chunk = await file.slice(current.sent, end).arrayBuffer();
+      } catch (e) {
+        // The file changed or went away on the rep's disk.
+        this.cancel();
+        this.show('failed', t('file-failed', { file: file.name, why: e.message || String(e) }), 0);
+        return;
+      }
       if (current.cancelled || this.channel.readyState !== 'open') return;
       this.channel.send(chunk);
       current.sent = end;
