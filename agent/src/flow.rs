@@ -347,22 +347,13 @@ impl Agent {
     fn server(&mut self, message: ServerMessage) {
         match message {
             ServerMessage::Joined(snapshot) if self.me.is_none() => {
-                self.names
-                    .extend(snapshot.participants.iter().map(|p| (p.id, p.name.clone())));
+                self.learn(&snapshot);
                 self.me = Some(snapshot.you);
                 self.my_customer = snapshot
                     .participants
                     .iter()
                     .find(|p| p.id == snapshot.you)
                     .and_then(|p| p.customer);
-                if let Some(rep) = snapshot
-                    .participants
-                    .iter()
-                    .find(|p| p.role == Role::PrimaryRep)
-                {
-                    self.rep = Some(rep.name.clone());
-                    self.primary = Some(rep.id);
-                }
                 self.tell(Text::new("connected").arg("number", snapshot.number.to_string()));
                 if self.my_customer.is_some() && snapshot.active_customer == self.my_customer {
                     self.pending.push_back(Question::Share);
@@ -370,19 +361,8 @@ impl Agent {
                     self.tell(Text::new("waiting-turn").arg("rep", self.rep()));
                 }
             }
-            ServerMessage::Joined(snapshot) => {
-                // Back after a lost connection: who is who may have changed meanwhile.
-                self.names
-                    .extend(snapshot.participants.iter().map(|p| (p.id, p.name.clone())));
-                if let Some(rep) = snapshot
-                    .participants
-                    .iter()
-                    .find(|p| p.role == Role::PrimaryRep)
-                {
-                    self.rep = Some(rep.name.clone());
-                    self.primary = Some(rep.id);
-                }
-            }
+            // Back after a lost connection: who is who may have changed meanwhile.
+            ServerMessage::Joined(snapshot) => self.learn(&snapshot),
             ServerMessage::Error { message, .. } if self.me.is_none() => {
                 self.effects.push(Effect::LeaveAsCustomer);
                 self.effects.push(Effect::End(Err(message)));
@@ -525,6 +505,20 @@ impl Agent {
                 self.effects.push(Effect::End(Ok(())));
             }
             _ => {}
+        }
+    }
+
+    /// Names and the primary rep, from a join's snapshot.
+    fn learn(&mut self, snapshot: &tandem_protocol::SessionSnapshot) {
+        self.names
+            .extend(snapshot.participants.iter().map(|p| (p.id, p.name.clone())));
+        if let Some(rep) = snapshot
+            .participants
+            .iter()
+            .find(|p| p.role == Role::PrimaryRep)
+        {
+            self.rep = Some(rep.name.clone());
+            self.primary = Some(rep.id);
         }
     }
 

@@ -850,6 +850,20 @@ async fn readyz(process: &impl Site) -> (u16, String) {
     (status, response.text().await.unwrap_or_default())
 }
 
+/// A fresh PostgreSQL, and a data directory and a port for each of two servers.
+async fn one_database_two_servers() -> (common::postgres::Postgres, [tempfile::TempDir; 2], [u16; 2])
+{
+    let db = tokio::task::spawn_blocking(common::postgres::Postgres::start)
+        .await
+        .expect("start task")
+        .expect("start PostgreSQL");
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    (db, dirs, [free_port(), free_port()])
+}
+
 /// Wait until `process` says, on `/readyz`, that it stands by for the server on `port`.
 async fn stands_by_for(process: &impl Site, port: u16) {
     let started = tokio::time::Instant::now();
@@ -890,16 +904,8 @@ async fn ready(process: &impl Site) -> Duration {
 /// complete. The killed one, started again, stands by in turn.
 #[tokio::test]
 async fn with_two_servers_on_postgresql_the_standby_takes_over_when_the_serving_one_is_killed() {
-    let db = tokio::task::spawn_blocking(common::postgres::Postgres::start)
-        .await
-        .expect("start task")
-        .expect("start PostgreSQL");
+    let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
     let postgres = ["--postgres", db.url.as_str()];
-    let (dir_a, dir_b) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    let (port_a, port_b) = (free_port(), free_port());
     let mut a = Process::start_with(dir_a.path(), port_a, &postgres).await;
     ready(&a).await;
     let b = Process::start_with(dir_b.path(), port_b, &postgres).await;
@@ -960,16 +966,8 @@ async fn with_two_servers_on_postgresql_the_standby_takes_over_when_the_serving_
 /// still the rep's everywhere.
 #[tokio::test]
 async fn a_server_that_loses_the_site_lease_stops_and_the_standby_carries_on() {
-    let db = tokio::task::spawn_blocking(common::postgres::Postgres::start)
-        .await
-        .expect("start task")
-        .expect("start PostgreSQL");
+    let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
     let postgres = ["--postgres", db.url.as_str()];
-    let (dir_a, dir_b) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    let (port_a, port_b) = (free_port(), free_port());
     let mut a = Process::start_with(dir_a.path(), port_a, &postgres).await;
     ready(&a).await;
     let b = Process::start_with(dir_b.path(), port_b, &postgres).await;
@@ -1091,16 +1089,8 @@ impl Drop for Nginx {
 #[tokio::test]
 async fn two_servers_behind_the_documented_nginx_config_fail_over_without_anyone_changing_address()
 {
-    let db = tokio::task::spawn_blocking(common::postgres::Postgres::start)
-        .await
-        .expect("start task")
-        .expect("start PostgreSQL");
+    let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
     let postgres = ["--postgres", db.url.as_str()];
-    let (dir_a, dir_b) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    let (port_a, port_b) = (free_port(), free_port());
     // The second server in nginx's list serves, so the first answer nginx gets is a
     // standby's 503 and it must try the other one.
     let mut serving = Process::start_with(dir_b.path(), port_b, &postgres).await;
