@@ -82,6 +82,9 @@ pub struct TopologySpec {
     pub rep: Nat,
     /// The same for the rep's router.
     pub rep_udp_blocked: bool,
+    /// The customer's access link is a [`crate::delay_line::DelayLine`] in this process
+    /// instead of a veth, so [`Impairment::delay_ms`] works on it without netem.
+    pub customer_delay_line: bool,
 }
 
 impl Default for TopologySpec {
@@ -91,6 +94,7 @@ impl Default for TopologySpec {
             customer_udp_blocked: false,
             rep: Nat::PortPreserving,
             rep_udp_blocked: false,
+            customer_delay_line: false,
         }
     }
 }
@@ -118,7 +122,9 @@ pub struct Impairment {
     /// beyond which packets are dropped); `None` for the link's own speed.
     pub rate_kbit: Option<u32>,
     /// Extra one-way delay. Needs netem in the kernel (`CONFIG_NET_SCH_NETEM`), which
-    /// some kernels lack: [`Topology::impair`] then says so instead of ignoring it.
+    /// some kernels lack (this machine's), or a link that is a delay line
+    /// ([`TopologySpec::customer_delay_line`]): [`Topology::impair`] says so instead of
+    /// ignoring it.
     pub delay_ms: u32,
     /// The share of IP packets dropped at random, in percent (0 to 100, by 0.01).
     pub loss_pct: f32,
@@ -187,6 +193,8 @@ pub struct Topology {
     namespaces: Vec<String>,
     management_link: bool,
     links: Mutex<HashMap<Site, LinkState>>,
+    /// The customer's access link, when it is a delay line.
+    delay_line: Option<crate::delay_line::DelayLine>,
     /// Held while the topology lives: its claim on `198.18.<slot>.0/24` in the root
     /// namespace (see `claim_slot`).
     _slot: UnixListener,
@@ -221,6 +229,7 @@ impl Topology {
             namespaces: Vec::new(),
             management_link: false,
             links: Mutex::new(HashMap::new()),
+            delay_line: None,
             _slot: lock,
         };
         // On an error, dropping `topology` removes whatever was made.
@@ -274,9 +283,18 @@ impl Topology {
         let port = site.port();
         let address = self.wan_cidr(site.public_host_byte());
         let gateway = self.wan_ip(WAN_GATEWAY);
-        ip(&format!(
-            "-n {wan} link add {port} type veth peer name {dev} netns {namespace}"
-        ))?;
+        if site == Site::Customer && self.spec.customer_delay_line {
+            // Made in the root namespace under names of this topology's slot (claimed, so
+            // unique on the machine), then moved to their places and named there.
+            let (outer, inner) = (format!("tdl{}o", self.slot), format!("tdl{}i", self.slot));
+            self.delay_line = Some(crate::delay_line::DelayLine::start(&outer, &inner)?);
+            ip(&format!("link set {outer} netns {wan} name {port}"))?;
+            ip(&format!("link set {inner} netns {namespace} name {dev}"))?;
+        } else {
+            ip(&format!(
+                "-n {wan} link add {port} type veth peer name {dev} netns {namespace}"
+            ))?;
+        }
         ip(&format!("-n {wan} link set {port} master br0 up"))?;
         ip(&format!("-n {namespace} addr add {address} dev {dev}"))?;
         ip(&format!("-n {namespace} link set {dev} up"))?;
@@ -443,11 +461,22 @@ impl Topology {
         let site = self.site(host);
         let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
         let now = links.get(&site).copied().unwrap_or_default();
-        if impairment.delay_ms > 0 && now.impairment.delay_ms == 0 {
-            self.ensure_netem()?;
-        }
-        for (namespace, dev) in self.link_ends(site) {
-            reshape(&namespace, dev, &now.impairment, &impairment)?;
+        let line = self.delay_line.as_ref().filter(|_| site == Site::Customer);
+        if let Some(line) = line {
+            // The line delays; the queues on its ends only shape.
+            line.set_delay(std::time::Duration::from_millis(impairment.delay_ms.into()));
+            let (was, next) = (now.impairment, impairment);
+            let undelayed = |i: Impairment| Impairment { delay_ms: 0, ..i };
+            for (namespace, dev) in self.link_ends(site) {
+                reshape(&namespace, dev, &undelayed(was), &undelayed(next))?;
+            }
+        } else {
+            if impairment.delay_ms > 0 && now.impairment.delay_ms == 0 {
+                self.ensure_netem()?;
+            }
+            for (namespace, dev) in self.link_ends(site) {
+                reshape(&namespace, dev, &now.impairment, &impairment)?;
+            }
         }
         let next = LinkState { impairment, ..now };
         self.filter(site, &next)?;
@@ -508,8 +537,9 @@ impl Topology {
         match tc(&format!("-n {wan} qdisc add dev lo root netem delay 1ms")) {
             Ok(_) => tc(&format!("-n {wan} qdisc del dev lo root")).map(drop),
             Err(e) if format!("{e:#}").contains("qdisc kind is unknown") => bail!(
-                "this kernel has no netem (CONFIG_NET_SCH_NETEM), so links cannot be \
-                 delayed here; rate and loss work without it"
+                "this kernel has no netem (CONFIG_NET_SCH_NETEM), so this link cannot be \
+                 delayed here (a customer's link built with `customer_delay_line` can); \
+                 rate and loss work without it"
             ),
             Err(e) => Err(e),
         }

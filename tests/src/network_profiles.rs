@@ -4,9 +4,9 @@
 //! bench's `video` content drawn over the pattern). What arrives is read from the rep's
 //! Chromium ([`crate::media_stats`]); what the encoder sends, from the agent's status lines.
 //!
-//! The links are shaped with `tbf` and nftables drop rules (tests/src/netns.rs). Kernels
-//! without netem (this machine's) add no delay: the profiles are then the minus
-//! the 80 ms round trip.
+//! The links are shaped with `tbf` and nftables drop rules (tests/src/netns.rs); the
+//! customer's link is a delay line in the test's process (tests/src/delay_line.rs), which
+//! adds the 80 ms round trip on kernels without netem (this machine's).
 
 use std::time::{Duration, Instant};
 
@@ -112,6 +112,34 @@ impl Run {
             received_bps: self.timeline.bitrate(settled, self.now()),
             recovery: None,
         })
+    }
+
+    /// The link widened to `link` (after a squeeze), then watched for `length`: its
+    /// `recovery` is how long until the rep received `want_bps` over a whole second
+    /// again (the rate the content needs), `None` if not within `length`.
+    pub async fn widened(
+        &mut self,
+        scene: &NatScene,
+        link: Impairment,
+        length: Duration,
+        want_bps: f64,
+    ) -> anyhow::Result<Outcome> {
+        let mut outcome = self.shaped(scene, link, length).await?;
+        let from = self.now() - length;
+        let second = Duration::from_secs(1);
+        let mut at = from;
+        while at + second <= self.now() {
+            if self
+                .timeline
+                .bitrate(at, at + second)
+                .is_some_and(|bps| bps >= want_bps)
+            {
+                outcome.recovery = Some(at + second - from);
+                break;
+            }
+            at += EVERY;
+        }
+        Ok(outcome)
     }
 
     /// The link cut for `cut`, then watched for `after`.

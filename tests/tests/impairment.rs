@@ -13,7 +13,7 @@ use tandem_tests::nat_scene::{
 use tandem_tests::netns::{Impairment, Nat, TopologySpec};
 use tandem_tests::network_profiles::{Run, start_content, start_video};
 
-/// R6 on a poor link: 2 Mbit/s with 2 % loss; a drop from 10 to 1 Mbit/s mid-stream; a
+/// R6 on a poor link: 2 Mbit/s with an 80 ms round trip and 2 % loss; a drop from 10 to 1 Mbit/s mid-stream; a
 /// 3-second blackout. Chromium keeps decoding (no stall over 1 s outside the blackout), the
 /// encoder's rate comes down to the link within 5 s, and the picture is back within 5 s
 /// of the link.
@@ -23,6 +23,8 @@ async fn r6_the_picture_adapts_to_a_poor_link_and_comes_back_after_a_blackout() 
     let spec = TopologySpec {
         customer: Nat::PortPreserving,
         rep: Nat::None,
+        // The 80 ms round trip, on a kernel without netem too.
+        customer_delay_line: true,
         ..TopologySpec::default()
     };
     let scene = NatScene::start("impairment", spec, ServerMode::Embedded).await?;
@@ -38,18 +40,18 @@ async fn r6_the_picture_adapts_to_a_poor_link_and_comes_back_after_a_blackout() 
         "the test video should need more than the links below carry: {busy:?} bit/s"
     );
 
-    // 1. 2 Mbit/s with 2 % loss. The 640×480 test video needs about 1.6 Mbit/s, so this
+    // 1. 2 Mbit/s, 40 ms each way, 2 % loss. The 640×480 test video needs about 1.6 Mbit/s, so this
     //    checks decoding under loss (NACK); the rate drop below is what checks adaptation
     //    (without it the encoder keeps 1.6 Mbit/s into 1 Mbit/s and the check fails).
     let lossy = Impairment {
         rate_kbit: Some(2000),
         loss_pct: 2.0,
-        ..Impairment::default()
+        delay_ms: 40,
     };
     let outcome = run.shaped(&scene, lossy, Duration::from_secs(20)).await?;
     ensure!(
         outcome.longest_stall <= Duration::from_secs(1),
-        "at 2 Mbit/s with 2 % loss the picture stalled: {outcome:?}"
+        "at 2 Mbit/s with 80 ms RTT and 2 % loss the picture stalled: {outcome:?}"
     );
     let mean = outcome
         .mean_sent_mbit()
@@ -171,10 +173,15 @@ async fn r6_a_big_screen_on_a_very_slow_link_goes_out_at_half_size_then_whole_ag
     scene
         .topology
         .clear_impairment(tandem_tests::netns::Host::Cust)?;
-    // The rate climbs back at the congestion controller's pace (from about 0.3 to above
-    // 0.62 Mbit/s before the whole picture returns), slower on a loaded machine: 52 s
-    // alone, over 60 s once in a full run.
-    caption_within("Ann's screen · 1920×1080", 3 * PATIENCE).await?;
+    let lifted = std::time::Instant::now();
+    // The rate climbs back on the frames' own evidence (`agent/src/rate.rs`, bursts that
+    // arrive together), not at GCC's 8 % a second, which took 52 s here alone and over
+    // 60 s in a full run.
+    caption("Ann's screen · 1920×1080").await?;
+    eprintln!(
+        "impairment: the whole picture was back {:?} after the link",
+        lifted.elapsed()
+    );
     scene.rep.screenshot("02-whole-again").await?;
     let _ = content.kill();
     let _ = content.wait();

@@ -87,7 +87,7 @@ async fn a_customer_whose_firewall_drops_udp_connects_over_turn_tcp() -> anyhow:
         customer: Nat::PortPreserving,
         customer_udp_blocked: true,
         rep: Nat::Symmetric,
-        rep_udp_blocked: false,
+        ..TopologySpec::default()
     };
     let mut scene = NatScene::start("nat-udp-blocked", spec, ServerMode::Embedded).await?;
     through_the_relay(&mut scene).await?;

@@ -18,6 +18,8 @@ use crate::step;
 struct Profiles {
     lossy: Outcome,
     drop: Outcome,
+    /// Back to 10 Mbit/s after the drop: how long until the full-motion rate arrives.
+    climb: Outcome,
     blackout: Outcome,
     /// Glass-to-glass samples (ms) on the lossy link and on the 1 Mbit/s one.
     lossy_glass: anyhow::Result<Vec<f64>>,
@@ -28,6 +30,8 @@ async fn profiles(exe: &Path, smoke: bool, adaptive: bool) -> anyhow::Result<Pro
     let spec = TopologySpec {
         customer: Nat::PortPreserving,
         rep: Nat::None,
+        // The 80 ms round trip, on a kernel without netem too.
+        customer_delay_line: true,
         ..TopologySpec::default()
     };
     let options = SceneOptions {
@@ -52,13 +56,18 @@ async fn profiles(exe: &Path, smoke: bool, adaptive: bool) -> anyhow::Result<Pro
     let seconds = |full: u64| Duration::from_secs(if smoke { full.min(7) } else { full });
     let mut run = Run::new();
     run.watch(&scene, Duration::from_secs(3)).await;
+    // What the video needs on an open link (90 % of it counts as back, for the climb).
+    let unshaped = run
+        .timeline
+        .bitrate(Duration::from_secs(1), Duration::from_secs(3))
+        .unwrap_or(1_500_000.0);
     let lossy = run
         .shaped(
             &scene,
             Impairment {
                 rate_kbit: Some(2000),
                 loss_pct: 2.0,
-                ..Impairment::default()
+                delay_ms: 40,
             },
             seconds(20),
         )
@@ -76,6 +85,9 @@ async fn profiles(exe: &Path, smoke: bool, adaptive: bool) -> anyhow::Result<Pro
     };
     let drop = run.shaped(&scene, slow, seconds(16)).await?;
     let drop_glass = crate::live::glass_to_glass(&scene.rep, glass_seconds).await;
+    let climb = run
+        .widened(&scene, fast, seconds(20), 0.9 * unshaped)
+        .await?;
     scene.topology.clear_impairment(Host::Cust)?;
     run.watch(&scene, Duration::from_secs(3)).await;
     let blackout = run
@@ -88,6 +100,7 @@ async fn profiles(exe: &Path, smoke: bool, adaptive: bool) -> anyhow::Result<Pro
     Ok(Profiles {
         lossy,
         drop,
+        climb,
         blackout,
         lossy_glass,
         drop_glass,
@@ -122,7 +135,7 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
     };
     let off_name = "adaptation off";
     let figures: [(&str, &Outcome, &Outcome); 3] = [
-        ("2 Mbit/s, 2 % loss", &on.lossy, &off.lossy),
+        ("2 Mbit/s, 80 ms RTT, 2 % loss", &on.lossy, &off.lossy),
         ("10 → 1 Mbit/s", &on.drop, &off.drop),
         ("3 s blackout", &on.blackout, &off.blackout),
     ];
@@ -145,7 +158,7 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
             .peer(off_name, freeze(b));
     }
     for (profile, cap, a, b) in [
-        ("2 Mbit/s, 2 % loss", 2.0, &on.lossy, &off.lossy),
+        ("2 Mbit/s, 80 ms RTT, 2 % loss", 2.0, &on.lossy, &off.lossy),
         ("10 → 1 Mbit/s", 1.0, &on.drop, &off.drop),
     ] {
         let mean = |o: &Outcome| opt(o.mean_sent_mbit(), "no status lines");
@@ -180,8 +193,25 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
         )
         .peer(off_name, recovery(&off.blackout))
         .target("≤ 5000");
+    let climb = |o: &Outcome| {
+        opt(
+            o.recovery.map(ms),
+            "the full-motion rate did not arrive in the time watched",
+        )
+    };
+    report
+        .add(
+            "network 1 → 10 Mbit/s: full-motion rate back at the rep (90 % of unshaped)",
+            "ms",
+            climb(&on.climb),
+        )
+        .peer(off_name, climb(&off.climb));
     for (profile, a, b) in [
-        ("2 Mbit/s, 2 % loss", &on.lossy_glass, &off.lossy_glass),
+        (
+            "2 Mbit/s, 80 ms RTT, 2 % loss",
+            &on.lossy_glass,
+            &off.lossy_glass,
+        ),
         ("10 → 1 Mbit/s, at 1", &on.drop_glass, &off.drop_glass),
     ] {
         let glass = |g: &anyhow::Result<Vec<f64>>| match g {
@@ -197,9 +227,9 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
             .peer(off_name, glass(b));
     }
     report.notes.push(
-        "network: this kernel has no netem, so the profiles add no delay (the issue asks for \
-         80 ms RTT on the 2 Mbit/s profile); rates are tbf with a 200 ms queue, loss and \
-         blackouts nftables drop rules on the customer's access link."
+        "network: the customer's access link is a delay line in the bench's process (tap \
+         devices; this kernel has no netem), 40 ms each way on the 2 Mbit/s profile; rates \
+         are tbf with a 200 ms queue, loss and blackouts nftables drop rules on that link."
             .into(),
     );
     relay(exe, smoke, report).await;
