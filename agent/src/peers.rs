@@ -95,11 +95,45 @@ fn h264() -> RTCRtpCodecParameters {
     }
 }
 
+/// How often the agent checks consent on a viewer's selected pair (RFC 7675).
+const KEEPALIVE: Duration = Duration::from_millis(500);
+
 /// What a viewer's feedback says about its path, for the congestion controller.
 #[derive(Debug, Default)]
 pub struct PathFeedback {
     /// The bandwidth estimate from the viewer's transport-wide feedback (bit/s; 0: none yet).
     pub estimate_bps: AtomicU64,
+    /// When the viewer's last RTCP arrived, in milliseconds since [`clock`]'s start (0:
+    /// none yet).
+    pub heard_ms: AtomicU64,
+}
+
+/// Milliseconds since the first call: a clock an atomic can hold.
+fn clock(now: Instant) -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    u64::try_from(now.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A viewer's feedback (transport-wide, receiver reports: several a second while frames
+/// reach it, one at least after each frame of a still screen) silent this long while
+/// frames go to it means its path changed under it: the customer's address changed
+/// (another Wi-Fi, a new lease), and its NACKs and keyframe requests went to the old one.
+/// Its decoder is then stuck on a frame it lacks, though the new path already carries
+/// the picture: it gets a keyframe unasked.
+const FEEDBACK_SILENT: Duration = Duration::from_millis(1500);
+/// At most one such keyframe this often…
+const SILENT_KEYFRAME_EVERY: Duration = Duration::from_secs(2);
+/// …and none once the silence is this long: by then the connection is broken or
+/// restarting (ICE), and keyframes would only cost the other viewers.
+const SILENT_KEYFRAMES_FOR: Duration = Duration::from_secs(10);
+
+/// Whether a viewer last heard from at `heard` gets an unasked keyframe at `now`, the
+/// last one having gone at `forced`.
+fn silent_keyframe(now: Instant, heard: Instant, forced: Option<Instant>) -> bool {
+    let silent = now.saturating_duration_since(heard);
+    (FEEDBACK_SILENT..=SILENT_KEYFRAMES_FOR).contains(&silent)
+        && forced.is_none_or(|at| now.saturating_duration_since(at) >= SILENT_KEYFRAME_EVERY)
 }
 
 /// Hands PLI and FIR to the application (without it they stop inside the interceptor
@@ -120,6 +154,11 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if matches!(msg.message.packet, Packet::Rtcp(_)) {
+            self.feedback
+                .heard_ms
+                .store(clock(Instant::now()).max(1), Ordering::Relaxed);
+        }
         if let Some(Attribute::TargetBitrateChanged { bits_per_second }) =
             msg.message.get(&Attribute::TargetBitrateChanged {
                 bits_per_second: 0.0,
@@ -662,6 +701,11 @@ impl Peers {
                     // not webrtc-rs's default two: behind symmetric NATs it is the only
                     // path, and the wait is all first-frame delay.
                     .with_relay_acceptance_min_wait(Some(Duration::from_millis(500)))
+                    // A consent check every half second, not every two: when the
+                    // customer's address changes (another Wi-Fi, a new lease), the first
+                    // check from the new address is what lets the viewer find the path
+                    // again, so it is the picture's outage. About 200 bytes a second.
+                    .with_ice_timeouts(None, None, Some(KEEPALIVE))
                     .build(),
             )
             .with_interceptor_registry(registry)
@@ -777,6 +821,7 @@ impl Peers {
         let mut withhold_keyframe =
             std::env::var_os("TANDEM_AGENT_TEST_DROP_FIRST_KEYFRAME").is_some();
         let mut packets = Packets::new(ssrc, codec.rtp_codec.payloader()?);
+        let heard = Arc::clone(&feedback);
         let writer = tokio::spawn(async move {
             let payload_type = codec.payload_type;
             // A new viewer starts with a keyframe once its connection is up (R6); frames
@@ -793,6 +838,9 @@ impl Peers {
                 .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
                 .unwrap_or(payload_type);
             let mut started = false;
+            // Silence is counted from the connection's start at the earliest.
+            let up_at = clock(Instant::now());
+            let mut forced: Option<Instant> = None;
             loop {
                 let frame = match rx.recv().await {
                     Ok(frame) => frame,
@@ -814,6 +862,19 @@ impl Peers {
                 started = true;
                 if std::mem::take(&mut withhold_keyframe) && frame.frame.keyframe {
                     continue;
+                }
+                let now = Instant::now();
+                let heard_ms = heard.heard_ms.load(Ordering::Relaxed).max(up_at);
+                let heard_at = now
+                    .checked_sub(Duration::from_millis(clock(now).saturating_sub(heard_ms)))
+                    .unwrap_or(now);
+                if !frame.frame.keyframe && silent_keyframe(now, heard_at, forced) {
+                    forced = Some(now);
+                    controls.keyframe.store(true, Ordering::Relaxed);
+                    trace(&format!(
+                        "viewer {viewer}: no feedback for {} ms: a keyframe unasked",
+                        clock(now).saturating_sub(heard_ms)
+                    ));
                 }
                 let sent = packets.of(&frame, pt);
                 // No packets (the payloader refused the frame) is not written either.
@@ -1101,6 +1162,20 @@ pub fn why_not(here: &BTreeSet<String>, there: &BTreeSet<String>, have_relay: bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_viewer_silent_while_frames_go_to_it_gets_keyframes_unasked_for_a_while() {
+        let heard = Instant::now();
+        let at = |ms: u64| heard + Duration::from_millis(ms);
+        // Feedback a second ago: a still screen's pace, nothing wrong.
+        assert!(!silent_keyframe(at(1000), heard, None));
+        // Silent for 1.5 s: a keyframe, then none for 2 s, then another.
+        assert!(silent_keyframe(at(1500), heard, None));
+        assert!(!silent_keyframe(at(2500), heard, Some(at(1500))));
+        assert!(silent_keyframe(at(3500), heard, Some(at(1500))));
+        // Silent past 10 s: the connection is broken, no more.
+        assert!(!silent_keyframe(at(10_500), heard, Some(at(7000))));
+    }
 
     #[test]
     fn ice_urls_are_read_as_webrtc_and_the_tunnels_need_them() {

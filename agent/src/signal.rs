@@ -28,6 +28,15 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const RECONNECT_FOR: Duration = Duration::from_secs(120);
 /// Between two tries.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// How often the agent pings the server. A connection whose path is gone without a word
+/// (the customer's address changed: another Wi-Fi, a new lease) says so only when
+/// something is sent on it; the server's pings no longer reach it, so the agent sends its
+/// own, and the first one after the change meets a reset.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// A connection from which nothing at all arrived for this long is lost, even where
+/// nothing resets it (a path that drops everything). Longer than the server's own ping
+/// interval (30 s, docs/protocol.md §1), so a quiet session is never taken for one.
+const SILENT_FOR: Duration = Duration::from_secs(45);
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -185,8 +194,18 @@ impl Link {
             self.unsent = Some(message);
             return Ended::Lost;
         }
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard = tokio::time::Instant::now();
         loop {
             tokio::select! {
+                _ = ping.tick() => {
+                    if heard.elapsed() > SILENT_FOR
+                        || sink.send(Message::Ping(Default::default())).await.is_err()
+                    {
+                        return Ended::Lost;
+                    }
+                }
                 out = self.outgoing.recv() => {
                     let Some(message) = out else {
                         return Ended::Dropped;
@@ -196,7 +215,7 @@ impl Link {
                         return Ended::Lost;
                     }
                 }
-                frame = source.next() => match frame {
+                frame = source.next() => match frame.inspect(|_| heard = tokio::time::Instant::now()) {
                     Some(Ok(Message::Text(text))) => match decode_server(&text) {
                         Ok(ServerMessage::ResumeToken { token }) => {
                             self.token = Some(token);

@@ -176,6 +176,8 @@ struct LinkState {
 }
 
 const WAN_GATEWAY: u8 = 254;
+/// The customer's router's outside address after [`Topology::renumber_customer`].
+const RENUMBERED: u8 = 13;
 const MANAGEMENT: u8 = 100;
 /// The longest interface name Linux takes.
 const IFNAME_MAX: usize = 15;
@@ -487,6 +489,32 @@ impl Topology {
     /// Back to an unimpaired link (a blackout stays as it is).
     pub fn clear_impairment(&self, host: Host) -> anyhow::Result<()> {
         self.impair(host, Impairment::default())
+    }
+
+    /// Give the customer's router a new outside address, `198.18.N.13`, as a switch to
+    /// another Wi-Fi or a new lease from the ISP does: the old address goes, and with it
+    /// every masquerade mapping (the kernel forgets a flow whose address is gone), so
+    /// each flow leaves from a new address and port. Needs a router on the customer's
+    /// site; [`Topology::public_ip`] keeps saying the first address.
+    pub fn renumber_customer(&self) -> anyhow::Result<Ipv4Addr> {
+        if self.spec.customer == Nat::None {
+            bail!("renumbering takes the customer's router; this topology has none");
+        }
+        let router = self.namespace_named("nat1");
+        let (old, new) = (Site::Customer.public_host_byte(), RENUMBERED);
+        let gateway = self.wan_ip(WAN_GATEWAY);
+        // The old one first: deleting a primary address deletes the secondary ones too.
+        ip(&format!(
+            "-n {router} addr del {} dev out",
+            self.wan_cidr(old)
+        ))?;
+        ip(&format!(
+            "-n {router} addr add {} dev out",
+            self.wan_cidr(new)
+        ))?;
+        // Deleting the address took the default route through it.
+        ip(&format!("-n {router} route replace default via {gateway}"))?;
+        Ok(self.wan_ip(new))
     }
 
     /// Drop everything on `host`'s access link, both ways, or stop doing so. The link

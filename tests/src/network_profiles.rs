@@ -47,6 +47,9 @@ pub struct Outcome {
     pub received_bps: Option<f64>,
     /// Blackout: how long after the link returned frames were decoded again.
     pub recovery: Option<Duration>,
+    /// Blackout and renumbering: the states the rep's tile went through (its
+    /// `data-connection`, each once per run of it), from the change on.
+    pub tile_states: Vec<String>,
 }
 
 impl Outcome {
@@ -111,7 +114,21 @@ impl Run {
             sent_mbit: sent.iter().skip(3).map(|(s, _)| *s).collect(),
             received_bps: self.timeline.bitrate(settled, self.now()),
             recovery: None,
+            tile_states: Vec::new(),
         })
+    }
+
+    /// Watch for `length`, reading the tile's state at each reading too.
+    async fn watch_tile(&mut self, scene: &NatScene, length: Duration, states: &mut Vec<String>) {
+        let until = self.now() + length;
+        while self.now() < until {
+            self.watch(scene, EVERY).await;
+            if let Ok(Some(tile)) = crate::nat_scene::tile(&scene.rep).await
+                && states.last() != Some(&tile.connection)
+            {
+                states.push(tile.connection);
+            }
+        }
     }
 
     /// The link widened to `link` (after a squeeze), then watched for `length`: its
@@ -142,6 +159,27 @@ impl Run {
         Ok(outcome)
     }
 
+    /// The customer's router renumbered ([`crate::netns::Topology::renumber_customer`]),
+    /// then watched for `after`: the longest stall from then on.
+    pub async fn renumbered(
+        &mut self,
+        scene: &NatScene,
+        after: Duration,
+    ) -> anyhow::Result<Outcome> {
+        let from = self.now();
+        scene.topology.renumber_customer()?;
+        let mut tile_states = Vec::new();
+        self.watch_tile(scene, after, &mut tile_states).await;
+        Ok(Outcome {
+            longest_stall: self.timeline.longest_stall(from, self.now()),
+            freezes: self.timeline.freezes(from, self.now()),
+            sent_mbit: Vec::new(),
+            received_bps: self.timeline.bitrate(from, self.now()),
+            recovery: None,
+            tile_states,
+        })
+    }
+
     /// The link cut for `cut`, then watched for `after`.
     pub async fn blackout(
         &mut self,
@@ -151,10 +189,11 @@ impl Run {
     ) -> anyhow::Result<Outcome> {
         let from = self.now();
         scene.topology.blackout(Host::Cust, true)?;
-        self.watch(scene, cut).await;
+        let mut tile_states = Vec::new();
+        self.watch_tile(scene, cut, &mut tile_states).await;
         scene.topology.blackout(Host::Cust, false)?;
         let back = self.now();
-        self.watch(scene, after).await;
+        self.watch_tile(scene, after, &mut tile_states).await;
         let resumed = self.timeline.resumed_after(back);
         Ok(Outcome {
             longest_stall: resumed.map_or(after, |at| self.timeline.longest_stall(at, self.now())),
@@ -162,6 +201,7 @@ impl Run {
             sent_mbit: Vec::new(),
             received_bps: resumed.and_then(|at| self.timeline.bitrate(at, self.now())),
             recovery: resumed.map(|at| at - back),
+            tile_states,
         })
     }
 }

@@ -9,6 +9,11 @@ import { FilePanel } from './files.js';
 import { msg } from './protocol.js';
 
 const STATS_EVERY_MS = 1000;
+// A connection that says "connected" while nothing arrives on it (the owner's address
+// changed: another Wi-Fi, a new lease) is shown as reconnecting after this many readings
+// without a byte: an owner sends its picture again at least once a second even when its
+// screen is still.
+const QUIET_READINGS = 2;
 // A connection that is not up this long after the offer is reported as failed, with
 // what was tried; it goes on trying meanwhile (a relay can still answer late).
 const CONNECT_DEADLINE_MS = 10000;
@@ -312,16 +317,34 @@ export class Shares {
     if (!view) return;
     clearInterval(view.timer);
     let last = null;
+    let lastBytes = null;
+    let quiet = 0;
     view.timer = setInterval(async () => {
       const stats = await pc.getStats();
       let frames = 0;
       let plis = 0;
       let dropped = 0;
+      let bytes = 0;
       stats.forEach((r) => {
         if (r.type === 'inbound-rtp' && r.kind === 'video') {
           frames = r.framesDecoded || 0; plis = r.pliCount || 0; dropped = r.framesDropped || 0;
+          bytes = r.bytesReceived || 0;
         }
       });
+      quiet = lastBytes !== null && bytes === lastBytes ? quiet + 1 : 0;
+      lastBytes = bytes;
+      if (quiet >= QUIET_READINGS && view.state === 'connected') {
+        view.quiet = true;
+        view.state = 'reconnecting';
+        view.status = t('share-reconnecting');
+        view.tile.dataset.connection = view.state;
+        view.caption.textContent = t('share-caption', { name: this.nameOf(view.owner), status: view.status });
+      } else if (quiet === 0 && view.quiet && pc.connectionState === 'connected') {
+        view.quiet = false;
+        view.state = 'connected';
+        view.status = t('share-connected');
+        view.tile.dataset.connection = view.state;
+      }
       const quality = view.video.getVideoPlaybackQuality ? view.video.getVideoPlaybackQuality() : null;
       const fps = last === null ? 0 : Math.round(((frames - last) * 1000) / STATS_EVERY_MS);
       last = frames;
