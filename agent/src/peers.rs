@@ -97,6 +97,8 @@ fn h264() -> RTCRtpCodecParameters {
 
 /// How often the agent checks consent on a viewer's selected pair (RFC 7675).
 const KEEPALIVE: Duration = Duration::from_millis(500);
+/// A connection from whose viewer nothing arrived this long is `disconnected`.
+const DISCONNECTED_AFTER: Duration = Duration::from_secs(2);
 
 /// What a viewer's feedback says about its path, for the congestion controller.
 #[derive(Debug, Default)]
@@ -212,7 +214,7 @@ impl Interceptor for KeyframeRequests {
 const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
 /// A broken connection (Wi-Fi switch, NAT rebinding) that has not come back by itself this
 /// long after it broke is restarted (new ICE credentials, fresh candidates, same DTLS).
-const RESTART_AFTER: Duration = Duration::from_secs(2);
+const RESTART_AFTER: Duration = Duration::from_secs(1);
 
 /// What the agent knows of one viewer's connection, as the customer is told it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -705,7 +707,11 @@ impl Peers {
                     // customer's address changes (another Wi-Fi, a new lease), the first
                     // check from the new address is what lets the viewer find the path
                     // again, so it is the picture's outage. About 200 bytes a second.
-                    .with_ice_timeouts(None, None, Some(KEEPALIVE))
+                    // Disconnected after 2 s without a packet from the viewer (whose
+                    // feedback comes several times a second), not 5: a relayed path
+                    // whose allocation belonged to the old address never comes back by
+                    // itself, and the restart waits on this.
+                    .with_ice_timeouts(Some(DISCONNECTED_AFTER), None, Some(KEEPALIVE))
                     .build(),
             )
             .with_interceptor_registry(registry)

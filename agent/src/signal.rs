@@ -32,7 +32,7 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 /// (the customer's address changed: another Wi-Fi, a new lease) says so only when
 /// something is sent on it; the server's pings no longer reach it, so the agent sends its
 /// own, and the first one after the change meets a reset.
-const PING_EVERY: Duration = Duration::from_secs(5);
+const PING_EVERY: Duration = Duration::from_secs(2);
 /// A connection from which nothing at all arrived for this long is lost, even where
 /// nothing resets it (a path that drops everything). Longer than the server's own ping
 /// interval (30 s, docs/protocol.md §1), so a quiet session is never taken for one.

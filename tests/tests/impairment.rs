@@ -209,7 +209,25 @@ async fn r6_a_new_address_for_the_customer_brings_the_picture_back_by_itself() -
         rep: Nat::None,
         ..TopologySpec::default()
     };
-    let scene = NatScene::start("impairment-renumbered", spec, ServerMode::Embedded).await?;
+    renumbered("impairment-renumbered", spec).await
+}
+
+/// The same through the relay (both sides behind symmetric NATs): the agent's TURN
+/// allocation belongs to its old address, so the relay path itself is gone and only an
+/// ICE restart, with a new allocation, brings the picture back.
+#[tokio::test(flavor = "multi_thread")]
+async fn r6_a_new_address_for_a_relayed_customer_brings_the_picture_back_by_itself()
+-> anyhow::Result<()> {
+    let spec = TopologySpec {
+        customer: Nat::Symmetric,
+        rep: Nat::Symmetric,
+        ..TopologySpec::default()
+    };
+    renumbered("impairment-renumbered-relay", spec).await
+}
+
+async fn renumbered(name: &str, spec: TopologySpec) -> anyhow::Result<()> {
+    let scene = NatScene::start(name, spec, ServerMode::Embedded).await?;
     nat_scene::sees_the_pattern(&scene.rep).await?;
     let mut video = start_video(env!("CARGO_BIN_EXE_tandem-bench").as_ref(), &scene)?;
     let mut run = Run::new();
@@ -218,7 +236,7 @@ async fn r6_a_new_address_for_the_customer_brings_the_picture_back_by_itself() -
     let outcome = run.renumbered(&scene, Duration::from_secs(25)).await?;
     let states = &outcome.tile_states;
     eprintln!("impairment: renumbered: {outcome:?}");
-    scene.rep.screenshot("renumbered").await?;
+    scene.rep.screenshot("after").await?;
     ensure!(
         outcome.longest_stall <= Duration::from_secs(5),
         "after the new address the picture stalled for {:?} (tile states {states:?})",
