@@ -49,8 +49,12 @@ const HEADROOM: f64 = 0.85;
 /// probe: its packets leave in one burst (no pacer), so how far apart they arrive tells
 /// what the path's narrowest link carries ([`train_capacity`]). While nothing is lost and
 /// the recent bursts say the path carries at least [`RAMP_EVIDENCE`] times the target,
-/// the target climbs by half every [`RAMP_EVERY`], up to a [`RAMP_SHARE`] of that
-/// capacity; if that was too much, GCC's delay detector brings it down as usual.
+/// the target climbs by half every [`RAMP_EVERY`] (each climb judged on bursts sent after
+/// the one before), up to a [`RAMP_SHARE`] of that capacity; if that was too much, GCC's
+/// delay detector brings it down as usual. A shaper that lets whole bursts through at line
+/// speed fools the readings, so after a decrease that follows a climb closely, the target
+/// climbs no higher than [`AFTER_FALL_SHARE`] of where it fell from, for
+/// [`AFTER_FALL_FOR`].
 pub struct PathEstimator<E> {
     inner: E,
     target: f64,
@@ -63,6 +67,8 @@ pub struct PathEstimator<E> {
     capacity: VecDeque<(Instant, f64)>,
     /// When the target last climbed on the bursts' evidence.
     last_ramp: Option<Instant>,
+    /// When the target last fell after a climb, and from where.
+    fell: Option<(Instant, f64)>,
 }
 
 /// Packets that left at most this far apart belong to one burst (one frame).
@@ -79,6 +85,12 @@ const RAMP_SHARE: f64 = 0.5;
 const RAMP_EVERY: Duration = Duration::from_millis(500);
 /// A climb needs the last second's loss under this.
 const RAMP_MAX_LOSS: f64 = 0.02;
+/// A decrease this soon after a climb counts as the climb's overshoot.
+const OVERSHOOT_WITHIN: Duration = Duration::from_secs(2);
+/// After an overshoot, the climb stops below this share of the target it fell from…
+const AFTER_FALL_SHARE: f64 = 0.9;
+/// …for this long.
+const AFTER_FALL_FOR: Duration = Duration::from_secs(10);
 /// The finest arrival spacing a reading trusts (transport-wide feedback counts arrival
 /// in quarters of a millisecond).
 const ARRIVAL_RESOLUTION: Duration = Duration::from_micros(500);
@@ -115,6 +127,7 @@ impl<E: BandwidthEstimator> PathEstimator<E> {
             last_inner: target,
             capacity: VecDeque::new(),
             last_ramp: None,
+            fell: None,
         }
     }
 
@@ -171,10 +184,17 @@ impl<E: BandwidthEstimator> PathEstimator<E> {
         if median < RAMP_EVIDENCE * self.target {
             return;
         }
-        let next = (self.target * 1.5).min(RAMP_SHARE * median);
+        let mut next = (self.target * 1.5).min(RAMP_SHARE * median);
+        if let Some((at, from)) = self.fell
+            && now.saturating_duration_since(at) < AFTER_FALL_FOR
+        {
+            next = next.min(AFTER_FALL_SHARE * from);
+        }
         if next > self.target {
             self.target = next.min(CEILING_BPS as f64);
             self.last_ramp = Some(now);
+            // The next climb is judged on bursts sent at the new rate.
+            self.capacity.clear();
         }
     }
 
@@ -241,9 +261,17 @@ impl<E: BandwidthEstimator> BandwidthEstimator for PathEstimator<E> {
             // Down, but not below most of what the path delivered over the last second:
             // a full queue's losses make GCC back off far under a link that still carries
             // that much (measured: to the floor under a 1 Mbit/s link).
+            let before = self.target;
             self.target = estimate
                 .max(DELIVERED_SHARE * self.delivered_rate())
                 .min(self.target);
+            // A fall soon after a climb says the climb overshot: remember where.
+            let overshot = self
+                .last_ramp
+                .is_some_and(|at| now.saturating_duration_since(at) < OVERSHOOT_WITHIN);
+            if self.target < before && overshot {
+                self.fell = Some((now, before));
+            }
         }
         if falling {
             // GCC saw the path queue or lose: what the bursts said before no longer
@@ -551,6 +579,42 @@ mod tests {
             (480_000.0..=520_000.0).contains(&target),
             "climbed to half the link, no further: {target}"
         );
+    }
+
+    #[test]
+    fn a_climb_that_overshoots_is_not_repeated_for_a_while() {
+        // A shaper that lets whole bursts through at line speed: the readings always say
+        // "plenty", whatever the link carries.
+        let mut path = PathEstimator::new(Scripted(300_000.0));
+        let t0 = Instant::now();
+        let mut tenth = 0;
+        let mut feed = |path: &mut PathEstimator<Scripted>, tenths: u32| {
+            for _ in 0..tenths {
+                let (now, reports) = bursts(t0, tenth, 3, 4, Duration::from_micros(100), 0);
+                path.on_reports(now, &reports);
+                tenth += 1;
+            }
+        };
+        feed(&mut path, 15);
+        assert!(path.target_bitrate() >= 1_000_000.0);
+        // GCC sees the queue the climb made, and falls.
+        path.inner.0 = path.target_bitrate();
+        feed(&mut path, 1);
+        let climbed = path.target_bitrate();
+        path.inner.0 = 0.5 * climbed;
+        feed(&mut path, 1);
+        let fallen = path.target_bitrate();
+        assert!(fallen < climbed, "followed down: {fallen} vs {climbed}");
+        // For the next 8 s the bursts' word is not taken past 90 % of where it fell from.
+        feed(&mut path, 80);
+        let held = path.target_bitrate();
+        assert!(
+            held <= fallen.max(0.9 * climbed) + 1.0,
+            "climbed again into the same overshoot: {held} (fell from {climbed} to {fallen})"
+        );
+        // Later it may try again.
+        feed(&mut path, 40);
+        assert!(path.target_bitrate() > climbed);
     }
 
     #[test]

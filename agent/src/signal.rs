@@ -127,6 +127,18 @@ async fn open(ws_url: &str, kind: ClientKind) -> anyhow::Result<(Socket, Vec<Ice
     }
 }
 
+/// A send that has not gone into the socket this long (the server reads nothing, or the
+/// path takes nothing) counts as a lost connection.
+const SEND_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether `message` went into the socket within [`SEND_WAIT`].
+async fn sent(sink: &mut SplitSink<Socket, Message>, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_WAIT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
 /// How a connection's pumping ended.
 enum Ended {
     /// The agent dropped its `Signal`: nothing more to do.
@@ -189,7 +201,7 @@ impl Link {
         source: &mut SplitStream<Socket>,
     ) -> Ended {
         if let Some(message) = self.unsent.take()
-            && sink.send(Message::text(encode(&message))).await.is_err()
+            && !sent(sink, Message::text(encode(&message))).await
         {
             self.unsent = Some(message);
             return Ended::Lost;
@@ -201,7 +213,7 @@ impl Link {
             tokio::select! {
                 _ = ping.tick() => {
                     if heard.elapsed() > SILENT_FOR
-                        || sink.send(Message::Ping(Default::default())).await.is_err()
+                        || !sent(sink, Message::Ping(Default::default())).await
                     {
                         return Ended::Lost;
                     }
@@ -210,7 +222,7 @@ impl Link {
                     let Some(message) = out else {
                         return Ended::Dropped;
                     };
-                    if sink.send(Message::text(encode(&message))).await.is_err() {
+                    if !sent(sink, Message::text(encode(&message))).await {
                         self.unsent = Some(message);
                         return Ended::Lost;
                     }

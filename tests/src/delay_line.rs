@@ -10,7 +10,7 @@
 
 // One ioctl, TUNSETIFF, binds the opened /dev/net/tun to a TAP device of our name: no
 // safe wrapper for it exists in std, and the crates that wrap it bring much more than
-// this. The ifreq it reads is built here, fully initialised, and lives across the call.
+// this. The ifreq it reads is built here, zeroed first, and lives across the call.
 // And tokio's AsyncFd::register, unsafe because it cannot know the descriptor stays
 // open: here the AsyncFd owns the File.
 #![allow(unsafe_code)]
@@ -52,6 +52,7 @@ impl DelayLine {
             .enable_all()
             .build()?;
         let delay = Arc::clone(&delay_ms);
+        let (ready_tx, ready) = std::sync::mpsc::channel::<anyhow::Result<()>>();
         let thread = std::thread::Builder::new()
             .name(format!("delay-line {a}"))
             .spawn(move || {
@@ -59,10 +60,15 @@ impl DelayLine {
                     // SAFETY: each AsyncFd owns its File, so the descriptor it watches
                     // stays open, and is this one, for as long as it is registered.
                     let (a, b) = unsafe { (AsyncFd::register(ta), AsyncFd::register(tb)) };
-                    let (Ok(a), Ok(b)) = (a, b) else {
-                        eprintln!("delay line: could not watch the TAP devices");
-                        return;
+                    let (a, b) = match (a, b) {
+                        (Ok(a), Ok(b)) => (a, b),
+                        (Err(e), _) | (_, Err(e)) => {
+                            let e = anyhow::anyhow!("could not watch a TAP device: {e}");
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
                     };
+                    let _ = ready_tx.send(Ok(()));
                     tokio::select! {
                         _ = stopped => {}
                         e = direction(&a, &b, &delay) => eprintln!("delay line: {e:#}"),
@@ -70,6 +76,9 @@ impl DelayLine {
                     }
                 });
             })?;
+        ready
+            .recv()
+            .context("the delay line's thread ended before it started")??;
         Ok(DelayLine {
             delay_ms,
             stop: Some(stop),
@@ -150,18 +159,16 @@ fn tap(name: &str) -> anyhow::Result<File> {
         .custom_flags(libc::O_NONBLOCK)
         .open("/dev/net/tun")
         .context("could not open /dev/net/tun (a delay line needs root and the tun module)")?;
-    let mut request = libc::ifreq {
-        ifr_name: [0; libc::IFNAMSIZ],
-        ifr_ifru: libc::__c_anonymous_ifr_ifru {
-            ifru_flags: (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short,
-        },
-    };
+    // SAFETY: ifreq is plain data (a name and a union of integers and a pointer), for
+    // which all zero bytes is a valid value; every byte the kernel may read is then set.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    request.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
     for (to, from) in request.ifr_name.iter_mut().zip(name.bytes()) {
         *to = from as libc::c_char;
     }
     // SAFETY: `file` is an open /dev/net/tun; TUNSETIFF reads an `ifreq`, and `request` is
-    // one, initialised, NUL-terminated (the name is shorter than IFNAMSIZ), and outlives
-    // the call.
+    // one, wholly initialised, its name NUL-terminated (shorter than IFNAMSIZ), and it
+    // outlives the call.
     let done = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut request) };
     if done != 0 {
         return Err(std::io::Error::last_os_error())

@@ -35,8 +35,9 @@
 //! shared, while abstract sockets are per network namespace. x11rb (the agent's X
 //! library) only uses the file; libxcb tries the abstract socket, then the file.
 //!
-//! Impairments ([`Topology::impair`], [`Topology::blackout`]) act on a host's access
-//! link, the wire between its site and the wan, in both directions, never on a LAN.
+//! Impairments ([`Topology::impair`], [`Topology::blackout`], [`Topology::starve`]) act on
+//! a host's access link, the wire between its site and the wan, in both directions, never
+//! on a LAN.
 //!
 //! In a test: the server binary runs in `srv` with `--bind` [`Topology::server_ip`], and
 //! this process calls it there; the agent runs in `cust` through [`Topology::command`],
@@ -173,7 +174,12 @@ impl Site {
 struct LinkState {
     impairment: Impairment,
     blackout: bool,
+    /// Only packets of at most [`STARVED_MAX_BYTES`] pass.
+    starved: bool,
 }
+
+/// What a starved link still carries: ICE checks and RTCP, not a video packet.
+const STARVED_MAX_BYTES: u32 = 400;
 
 const WAN_GATEWAY: u8 = 254;
 /// The customer's router's outside address after [`Topology::renumber_customer`].
@@ -532,7 +538,20 @@ impl Topology {
         Ok(())
     }
 
-    /// Loss and blackout: drop rules at the ingress of each end of the link, so each
+    /// Let only small packets through `host`'s access link, both ways, or stop doing so:
+    /// ICE's checks and RTCP feedback pass, video does not, so a connection stays up that
+    /// carries no picture (a path that drops what is large, as a broken MTU does).
+    pub fn starve(&self, host: Host, on: bool) -> anyhow::Result<()> {
+        let site = self.site(host);
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let now = links.get(&site).copied().unwrap_or_default();
+        let next = LinkState { starved: on, ..now };
+        self.filter(site, &next)?;
+        links.insert(site, next);
+        Ok(())
+    }
+
+    /// Loss, starving and blackout: drop rules at the ingress of each end of the link, so each
     /// direction is filtered once. Loss takes IP packets only: a lost ARP exchange would
     /// cut the link for seconds, which a lossy line to an ISP does not. (Taking the link
     /// down for a blackout would make the router forget its masquerade mappings.)
@@ -547,6 +566,11 @@ impl Topology {
             );
             if state.blackout {
                 rules.push_str(&format!("add rule {chain} drop\n"));
+            }
+            if state.starved {
+                rules.push_str(&format!(
+                    "add rule {chain} meta protocol ip ip length > {STARVED_MAX_BYTES} drop\n"
+                ));
             }
             let per_10000 = (state.impairment.loss_pct * 100.0).round() as u32;
             if per_10000 > 0 {
@@ -613,6 +637,8 @@ impl Topology {
 
 impl Drop for Topology {
     fn drop(&mut self) {
+        // The delay line first: its devices would otherwise vanish under it.
+        drop(self.delay_line.take());
         // Processes keep a namespace (and its interfaces) alive after its name is gone;
         // whatever runs inside one of ours was started by this test.
         for namespace in &self.namespaces {

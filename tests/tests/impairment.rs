@@ -184,9 +184,10 @@ async fn r6_a_big_screen_on_a_very_slow_link_goes_out_at_half_size_then_whole_ag
     let lifted = std::time::Instant::now();
     // The rate climbs back on the frames' own evidence (`agent/src/rate.rs`, bursts that
     // arrive together), not at GCC's 8 % a second, which took 52 s here alone and over
-    // 60 s in a full run. Now 6 to 30 s here: the scrolling text sends little, and the
-    // climb waits for frames of three packets or more.
-    caption_within("Ann's screen · 1920×1080", 2 * PATIENCE).await?;
+    // 60 s in a full run. With frames of three packets or more the rate climbs on their
+    // evidence in seconds (the bench's video: 2 s), but scrolling text at the floor rate
+    // makes frames of two, so here it is still often GCC's pace: 6 to 80 s seen.
+    caption_within("Ann's screen · 1920×1080", 3 * PATIENCE).await?;
     eprintln!(
         "impairment: the whole picture was back {:?} after the link",
         lifted.elapsed()
@@ -242,13 +243,12 @@ async fn renumbered(name: &str, spec: TopologySpec) -> anyhow::Result<()> {
         "after the new address the picture stalled for {:?} (tile states {states:?})",
         outcome.longest_stall
     );
-    // The tile is honest about a connection that says "connected" but brings nothing:
-    // a stall well past its two quiet seconds shows as reconnecting.
+    // Its keyframe requests went to the old address: the agent noticed the silence.
+    let after = scene.agent.output();
+    let after = after.get(mark..).unwrap_or_default();
     ensure!(
-        outcome.longest_stall < Duration::from_secs(3)
-            || states.iter().any(|s| s == "reconnecting"),
-        "a {:?} stall, and the tile went {states:?}",
-        outcome.longest_stall
+        after.contains("a keyframe unasked"),
+        "the agent sent no keyframe unasked to the silent viewer"
     );
     // The agent's WebSocket died silently with the old address: its own ping meets a
     // reset and it resumes its seat.
@@ -274,6 +274,50 @@ async fn renumbered(name: &str, spec: TopologySpec) -> anyhow::Result<()> {
         states.last().map(String::as_str) == Some("connected"),
         "the tile ended {states:?}"
     );
+    let _ = video.kill();
+    let _ = video.wait();
+    Ok(())
+}
+
+/// The tile tells the truth about a connection that is up but carries no picture: the
+/// customer's link lets only small packets through (ICE's checks and RTCP pass, whole
+/// video frames do not), so Chromium's connection stays "connected"; the tile says
+/// reconnecting until the picture flows again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_that_carries_no_picture_is_shown_as_reconnecting() -> anyhow::Result<()> {
+    let spec = TopologySpec {
+        customer: Nat::PortPreserving,
+        rep: Nat::None,
+        ..TopologySpec::default()
+    };
+    let scene = NatScene::start("impairment-starved", spec, ServerMode::Embedded).await?;
+    nat_scene::sees_the_pattern(&scene.rep).await?;
+    let mut video = start_video(env!("CARGO_BIN_EXE_tandem-bench").as_ref(), &scene)?;
+    let tile_is = async |want: &str| {
+        eventually(&format!("the rep's tile {want}"), PATIENCE, async || {
+            let tile = nat_scene::tile(&scene.rep).await?;
+            Ok(match tile {
+                Some(t) if t.connection == want => Check::Done(t),
+                other => Check::NotYet(format!("{other:?}")),
+            })
+        })
+        .await
+    };
+    tile_is("connected").await?;
+    scene
+        .topology
+        .starve(tandem_tests::netns::Host::Cust, true)?;
+    let starved = tile_is("reconnecting").await?;
+    ensure!(
+        starved.caption.contains("reconnecting"),
+        "the caption says so: {starved:?}"
+    );
+    scene.rep.screenshot("starved").await?;
+    scene
+        .topology
+        .starve(tandem_tests::netns::Host::Cust, false)?;
+    // Connected again only once frames are decoded again.
+    tile_is("connected").await?;
     let _ = video.kill();
     let _ = video.wait();
     Ok(())

@@ -9,10 +9,11 @@ import { FilePanel } from './files.js';
 import { msg } from './protocol.js';
 
 const STATS_EVERY_MS = 1000;
-// A connection that says "connected" while nothing arrives on it (the owner's address
-// changed: another Wi-Fi, a new lease) is shown as reconnecting after this many readings
-// without a byte: an owner sends its picture again at least once a second even when its
-// screen is still.
+// A connection that says "connected" while no picture comes through (the owner's address
+// changed: another Wi-Fi, a new lease; a path that drops what is large) is shown as
+// reconnecting after this many readings without a frame decoded: an owner sends its
+// picture again about once a second even when its screen is still, so two seconds without
+// a frame is no longer a still screen.
 const QUIET_READINGS = 2;
 // A connection that is not up this long after the offer is reported as failed, with
 // what was tried; it goes on trying meanwhile (a relay can still answer late).
@@ -317,22 +318,19 @@ export class Shares {
     if (!view) return;
     clearInterval(view.timer);
     let last = null;
-    let lastBytes = null;
     let quiet = 0;
     view.timer = setInterval(async () => {
       const stats = await pc.getStats();
       let frames = 0;
       let plis = 0;
       let dropped = 0;
-      let bytes = 0;
       stats.forEach((r) => {
         if (r.type === 'inbound-rtp' && r.kind === 'video') {
           frames = r.framesDecoded || 0; plis = r.pliCount || 0; dropped = r.framesDropped || 0;
-          bytes = r.bytesReceived || 0;
         }
       });
-      quiet = lastBytes !== null && bytes === lastBytes ? quiet + 1 : 0;
-      lastBytes = bytes;
+      // Counted from the first frame on: before it, the tile says what the connection does.
+      quiet = last !== null && frames > 0 && frames === last ? quiet + 1 : 0;
       if (quiet >= QUIET_READINGS && view.state === 'connected') {
         view.quiet = true;
         view.state = 'reconnecting';

@@ -55,11 +55,12 @@ async fn profiles(exe: &Path, smoke: bool, adaptive: bool) -> anyhow::Result<Pro
     let glass_seconds = if smoke { 2.0 } else { 6.0 };
     let seconds = |full: u64| Duration::from_secs(if smoke { full.min(7) } else { full });
     let mut run = Run::new();
-    run.watch(&scene, Duration::from_secs(3)).await;
-    // What the video needs on an open link (90 % of it counts as back, for the climb).
+    run.watch(&scene, Duration::from_secs(5)).await;
+    // What the video needs on an open link (90 % of it counts as back, for the climb),
+    // after the start's keyframe.
     let unshaped = run
         .timeline
-        .bitrate(Duration::from_secs(1), Duration::from_secs(3))
+        .bitrate(Duration::from_secs(2), Duration::from_secs(5))
         .unwrap_or(1_500_000.0);
     let lossy = run
         .shaped(
