@@ -5,6 +5,25 @@
 
 import { h } from './dom.js';
 import { t } from './i18n.js';
+import { Sha256 } from './sha256.js';
+
+// Files up to this size are hashed by the browser in one buffer (fast, native); larger
+// ones a slice at a time, so the whole file never sits in the tab's memory.
+const HASH_WHOLE_MAX = 256 * 1024 * 1024;
+const HASH_SLICE = 8 * 1024 * 1024;
+
+// The SHA-256 of `file` (a Blob) as hex; `progress(percent)` as it goes; `stale()` true
+// stops it (null). The sizes are the constants above unless a test says otherwise.
+export async function hashFile(file, progress, stale, { wholeMax = HASH_WHOLE_MAX, slice = HASH_SLICE } = {}) {
+  if (file.size <= wholeMax) return hex(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
+  const sha = new Sha256();
+  for (let at = 0; at < file.size; at += slice) {
+    if (stale()) return null;
+    sha.update(await file.slice(at, at + slice).arrayBuffer());
+    progress(Math.floor((100 * Math.min(at + slice, file.size)) / file.size));
+  }
+  return sha.digest();
+}
 
 // Browsers deliver data channel messages of up to 16 KiB everywhere.
 const CHUNK = 16 * 1024;
@@ -92,7 +111,11 @@ export class FilePanel {
     this.show('waiting', t('file-hashing', { file: file.name }), 0);
     let sha256;
     try {
-      sha256 = hex(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
+      const stale = () => !this.current || this.current.id !== id;
+      const progress = (percent) => {
+        if (!stale()) this.show('waiting', t('file-hashing', { file: file.name }), percent);
+      };
+      sha256 = await hashFile(file, progress, stale);
     } catch (e) {
       this.current = null;
       return this.show('failed', t('file-failed', { file: file.name, why: e.message || String(e) }), 0);
