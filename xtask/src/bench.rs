@@ -3,7 +3,7 @@
 //! to the bench (`--only stages|latency|idle|fanout|signaling|abuse|network|wine`,
 //! `--smoke`).
 
-use crate::system::{cargo, ensure_packages, exec, root};
+use crate::system::{cargo, ensure_openh264_assembly, ensure_packages, exec, target_dir};
 
 /// What the bench runs: the test stack, and the peers from Debian's packages.
 pub const PACKAGES: &[&str] = &[
@@ -23,6 +23,7 @@ pub const PACKAGES: &[&str] = &[
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;
+    ensure_openh264_assembly()?;
     ensure_packages(crate::windows::WINE)?;
     println!(
         "xtask: building the agent and the bench (release; the first build takes a few minutes)"
@@ -78,10 +79,4 @@ pub fn smoke() -> anyhow::Result<()> {
         // this the Wine section rebuilt them in a cargo call of its own, for minutes.
         .env("TANDEM_TEST_PREBUILT", "1");
     exec(&mut bench)
-}
-
-fn target_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
 }

@@ -9,6 +9,7 @@ const PACKAGES: &[&str] = &["pkg-config", "nasm", "libfontconfig-dev"];
 
 pub fn run(server_args: &[String]) -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;
+    crate::system::ensure_openh264_assembly()?;
     println!(
         "xtask: building the server and the agent (release; the first build takes a few minutes)"
     );

@@ -70,13 +70,90 @@ fn is_root() -> bool {
 pub fn exec(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}").replace('"', "");
     println!("xtask: $ {shown}");
+    let started = std::time::Instant::now();
     let status = cmd
         .status()
         .with_context(|| format!("could not start {shown}"))?;
+    let took = started.elapsed();
+    println!("xtask: {:.0} s: {shown}", took.as_secs_f64());
+    TIMES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((shown.clone(), took));
     if !status.success() {
         bail!("{shown} failed ({status})");
     }
     Ok(())
+}
+
+/// Every command `exec` ran, with how long it took.
+static TIMES: std::sync::Mutex<Vec<(String, std::time::Duration)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Where the time went: each command `exec` ran, longest first, each cut to one line.
+pub fn print_times() {
+    let mut times = TIMES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    times.sort_by_key(|t| std::cmp::Reverse(t.1));
+    let total: f64 = times.iter().map(|(_, d)| d.as_secs_f64()).sum();
+    println!("xtask: where the {total:.0} s of commands went:");
+    for (command, took) in times {
+        let short: String = command.chars().take(110).collect();
+        println!("xtask: {:>6.0} s  {short}", took.as_secs_f64());
+    }
+}
+
+/// openh264's build script quietly leaves its assembly (the SIMD paths) out when nasm is
+/// missing, and cargo keeps that build: a tree first built before nasm was installed
+/// encodes with plain C from then on, several times slower. Once nasm is installed, such
+/// builds are cleaned here so the next build has the assembly.
+pub fn ensure_openh264_assembly() -> anyhow::Result<()> {
+    let target = target_dir();
+    let windows = crate::windows::TARGET;
+    let builds: [(std::path::PathBuf, Vec<&str>); 4] = [
+        (target.join("debug"), vec![]),
+        (target.join("release"), vec!["--release"]),
+        (
+            target.join(windows).join("debug"),
+            vec!["--target", windows],
+        ),
+        (
+            target.join(windows).join("release"),
+            vec!["--target", windows, "--release"],
+        ),
+    ];
+    for (dir, args) in builds {
+        let Ok(entries) = std::fs::read_dir(dir.join("build")) else {
+            continue;
+        };
+        let without = entries.flatten().any(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("openh264-sys2-")
+                && std::fs::read_to_string(entry.path().join("output"))
+                    .is_ok_and(|output| output.contains("Failed to compile NASM files"))
+        });
+        if without {
+            println!(
+                "xtask: openh264 in {} was built without its assembly (nasm was missing \
+                 then); cleaning it so it is built again with it",
+                dir.display()
+            );
+            exec(
+                cargo()
+                    .args(["clean", "--package", "openh264-sys2"])
+                    .args(&args),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Where cargo builds: `CARGO_TARGET_DIR`, or `target/` in the workspace.
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 /// `cargo`, as the one that started xtask.

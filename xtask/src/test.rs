@@ -7,7 +7,19 @@ use crate::system::{cargo, ensure_packages, exec};
 /// Debian's Chromium for the browser end-to-end tests, and the bench's peers (ffmpeg,
 /// x11vnc, noVNC) for its smoke run.
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let result = steps(extra);
+    crate::system::print_times();
+    println!(
+        "xtask: cargo xtask test took {:.0} s in all",
+        started.elapsed().as_secs_f64()
+    );
+    result
+}
+
+fn steps(extra: &[String]) -> anyhow::Result<()> {
     ensure_packages(crate::bench::PACKAGES)?;
+    crate::system::ensure_openh264_assembly()?;
     // Pebble, the ACME test server the signaling server's ACME test orders from.
     ensure_packages(&["pebble"])?;
     // PostgreSQL, which the store's tests (signaling/tests/store.rs) and the restart and
