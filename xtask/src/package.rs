@@ -64,6 +64,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 fn build_release() -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;
+    crate::system::ensure_openh264_assembly()?;
     ensure_cargo_deb()?;
     println!(
         "xtask: building the server and the agent (release; the first build takes a few minutes)"

@@ -107,6 +107,13 @@ pub fn print_times() {
 /// encodes with plain C from then on, several times slower. Once nasm is installed, such
 /// builds are cleaned here so the next build has the assembly.
 pub fn ensure_openh264_assembly() -> anyhow::Result<()> {
+    // Only builds made before nasm was installed: one that failed with nasm present
+    // (too old a nasm, say) would fail again, and be cleaned at every run.
+    let Ok(installed) =
+        std::fs::metadata("/var/lib/dpkg/info/nasm.list").and_then(|m| m.modified())
+    else {
+        return Ok(());
+    };
     let target = target_dir();
     let windows = crate::windows::TARGET;
     let builds: [(std::path::PathBuf, Vec<&str>); 4] = [
@@ -132,6 +139,9 @@ pub fn ensure_openh264_assembly() -> anyhow::Result<()> {
                 .starts_with("openh264-sys2-")
                 && std::fs::read_to_string(entry.path().join("output"))
                     .is_ok_and(|output| output.contains("Failed to compile NASM files"))
+                && std::fs::metadata(entry.path().join("output"))
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|built| built < installed)
         });
         if without {
             println!(

@@ -31,6 +31,7 @@ const shares = new Shares({
   iceServers: () => socket.iceServers,
   maxFileBytes: () => state.maxFileBytes || 0,
   nameOf: (id) => ownerName(state.participants, id),
+  isAgent: (id) => state.participants.get(id)?.customer !== undefined,
   onMineChange: (sharing) => { $('#share-screen').hidden = sharing; $('#stop-share').hidden = !sharing; },
 });
 

@@ -26,8 +26,12 @@ const RECONNECT_AFTER_MS = 8000;
 const EARLY_CANDIDATES = 64;
 
 export class Shares {
-  constructor({ send, tiles, nameOf, onMineChange, iceServers, maxFileBytes }) {
+  constructor({ send, tiles, nameOf, onMineChange, iceServers, maxFileBytes, isAgent }) {
     this.send = send;
+    // Whether a participant is an agent, whose picture comes again at least once a
+    // second even when its screen is still (a browser's screen share makes no such
+    // promise): only then does a quiet connection show as reconnecting.
+    this.isAgent = isAgent || (() => false);
     this.maxFileBytes = maxFileBytes || (() => 0);
     this.iceServers = iceServers || (() => []);
     this.tiles = tiles;
@@ -331,7 +335,7 @@ export class Shares {
       });
       // Counted from the first frame on: before it, the tile says what the connection does.
       quiet = last !== null && frames > 0 && frames === last ? quiet + 1 : 0;
-      if (quiet >= QUIET_READINGS && view.state === 'connected') {
+      if (quiet >= QUIET_READINGS && view.state === 'connected' && this.isAgent(view.owner)) {
         view.quiet = true;
         view.state = 'reconnecting';
         view.status = t('share-reconnecting');
