@@ -3,6 +3,7 @@
 //! default implementation; PostgreSQL (`--postgres URL`) the other.
 
 pub mod audit_chain;
+mod migrations;
 mod postgres;
 mod rows;
 mod sqlite;

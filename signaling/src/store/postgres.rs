@@ -36,7 +36,8 @@ impl PostgresStore {
     /// advisory lock while it migrates.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let store = Self::connect_only(url).await?;
-        sqlx::migrate!("./migrations/postgres")
+        super::migrations::migrator(super::migrations::POSTGRES)
+            .await?
             .run(&store.pool)
             .await?;
         Ok(store)

@@ -47,7 +47,10 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        super::migrations::migrator(super::migrations::SQLITE)
+            .await?
+            .run(&pool)
+            .await?;
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let sealed = seal_unchained_audit(&mut tx).await?;
         tx.commit().await?;
