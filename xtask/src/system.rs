@@ -173,8 +173,48 @@ pub fn cargo() -> Command {
     if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty() && ci != "false") {
         command.env("CARGO_INCREMENTAL", "0");
     }
+    if let Some(driver) = LINTING.get() {
+        command
+            .env("RUSTC_WORKSPACE_WRAPPER", driver)
+            .env("CLIPPY_ARGS", CLIPPY_ARGS);
+    }
     command
 }
+
+/// Clippy's lints, with warnings as errors, in every build `cargo()` runs from now on.
+///
+/// This is what `cargo clippy -- -D warnings` does (it runs clippy's driver as the
+/// workspace's compiler), but in the builds the tests need anyway instead of a check of
+/// its own: `cargo clippy` type-checks every dependency once more and builds every proc
+/// macro again, which made a clean `cargo xtask test` about a quarter longer. The
+/// dependencies are compiled by plain rustc as always; the workspace's crates are
+/// compiled by the driver, which lints them as it compiles them. Every later cargo
+/// command of the run sets the same (cargo fingerprints the wrapper), so nothing is
+/// built twice.
+pub fn lint_while_building() -> anyhow::Result<()> {
+    let found = Command::new("rustup")
+        .args(["which", "clippy-driver"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .filter(|path| path.is_file());
+    let Some(driver) = found else {
+        bail!(
+            "clippy's driver was not found (`rustup which clippy-driver`); install clippy \
+             with `rustup component add clippy`"
+        );
+    };
+    let _ = LINTING.set(driver);
+    Ok(())
+}
+
+/// clippy's driver (see [`lint_while_building`]), once set.
+static LINTING: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// The arguments `cargo clippy -- -D warnings` hands its driver, in the form it uses
+/// (each followed by `__CLIPPY_HACKERY__`).
+const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
 
 /// The workspace root (xtask's parent folder).
 pub fn root() -> std::path::PathBuf {

@@ -1,5 +1,6 @@
-//! `cargo xtask test`: what CI runs. Formatting, lints with warnings as errors, then every
-//! test of the workspace. Test runners print their own summary line.
+//! `cargo xtask test`: what CI runs. Formatting, lints with warnings as errors (clippy, in
+//! the builds themselves), then every test of the workspace. Test runners print their own
+//! summary line.
 
 use crate::system::{cargo, ensure_packages, exec};
 
@@ -39,29 +40,9 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
     crate::windows::ensure_toolchain()?;
     ensure_packages(crate::windows::WINE)?;
     exec(cargo().args(["fmt", "--all", "--check"]))?;
-    exec(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    // The code only the Windows build compiles: capture and input's Windows backends and
-    // the Wine tests' window (the agent's own few Windows lines are built below; linting
-    // the whole agent for Windows would check the WebRTC stack once more, for minutes).
-    exec(&mut crate::windows::cargo_for_windows(&[
-        "clippy",
-        "--package",
-        "tandem-capture",
-        "--package",
-        "tandem-input",
-        "--package",
-        "tandem-wine-window",
-        "--",
-        "-D",
-        "warnings",
-    ])?)?;
+    // `cargo clippy --all-targets -- -D warnings`, for Linux, Windows and the macOS check:
+    // every build below lints the workspace's crates as it compiles them.
+    crate::system::lint_while_building()?;
     // The seam a macOS agent would plug into stays portable: the platform-neutral crates
     // type-check for macOS (no macOS backend exists yet).
     crate::windows::ensure_rust_target("aarch64-apple-darwin")?;
@@ -85,8 +66,11 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
     exec(std::process::Command::new("node").args(["--test", "signaling/web/tests/"]))?;
     ensure_aiosmtpd()?;
     // Build every target once, the agent binary included: the end-to-end tests run it,
-    // and building it inside a test would take minutes on this machine.
+    // and building it inside a test would take minutes on this machine. Linted as it is
+    // built (see above): this is `cargo clippy --workspace --all-targets`.
     exec(cargo().args(["build", "--workspace", "--all-targets"]))?;
+    // The Windows agent and the Wine tests' window, linted as they are built too: the
+    // code only Windows compiles (capture, input and the agent's Windows backends).
     exec(&mut crate::windows::cargo_for_windows(&[
         "build",
         "--package",
