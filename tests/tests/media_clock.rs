@@ -85,6 +85,25 @@ async fn first_showing(rep: &Browser, rgb: u32) -> anyhow::Result<(usize, Presen
     }
 }
 
+/// The rep's inbound video: frames decoded, keyframes decoded, keyframe requests sent.
+const DECODE_STATS: &str = "
+  const pc = window.tandem && [...window.tandem.shares.peers.values()][0];
+  if (!pc) return null;
+  return pc.pc.getStats().then((stats) => {
+    let r = null;
+    stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') r = s; });
+    return r && [r.framesDecoded || 0, r.keyFramesDecoded || 0, (r.pliCount || 0) + (r.firCount || 0)];
+  });";
+
+async fn decode_stats(rep: &Browser) -> anyhow::Result<[u64; 3]> {
+    let value = rep.client.execute(DECODE_STATS, vec![]).await?;
+    let n = |i: usize| value.get(i).and_then(serde_json::Value::as_u64);
+    match (n(0), n(1), n(2)) {
+        (Some(a), Some(b), Some(c)) => Ok([a, b, c]),
+        _ => anyhow::bail!("the rep's page has no inbound video stats: {value}"),
+    }
+}
+
 /// 90 kHz ticks between two RTP timestamps, in milliseconds (RTP's clock wraps).
 fn rtp_ms(from: u32, to: u32) -> f64 {
     f64::from(to.wrapping_sub(from)) / 90.0
@@ -111,7 +130,22 @@ async fn rtp_timestamps_follow_the_capture_clock_across_an_idle_gap() -> anyhow:
     let red_at = Instant::now();
     screen.window(RED, 0, 0, WIDTH, HEIGHT, "red")?;
     let (red_index, red) = first_showing(&rep, RED).await?;
+    // A second for the picture to be sharpened (docs/agent.md), then 2.5 s of heartbeats.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before = decode_stats(&rep).await?;
     tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The still screen's heartbeats (a skipped-macroblock P frame each second, see
+    // crates/codec/src/repeat.rs) are decoded like any frame, and never make Chromium
+    // ask for a keyframe.
+    let still = decode_stats(&rep).await?;
+    anyhow::ensure!(
+        still[0] >= before[0] + 2 && still[1] == before[1] && still[2] == before[2],
+        "over 2.5 s of a still screen the rep decoded {} frames ({} keyframes) and asked \
+         for {} keyframes; a heartbeat a second should be decoded, with no keyframe",
+        still[0] - before[0],
+        still[1] - before[1],
+        still[2] - before[2]
+    );
     let blue_at = Instant::now();
     screen.window(BLUE, 0, 0, WIDTH, HEIGHT, "blue")?;
     let (blue_index, blue) = first_showing(&rep, BLUE).await?;

@@ -8,6 +8,7 @@ use openh264::encoder::{
 use openh264::formats::{YUVBuffer, YUVSource};
 
 use crate::CodecError;
+use crate::repeat::Repeater;
 
 /// What the encoder aims for; change it while running with [`H264Encoder::configure`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,6 +58,8 @@ pub struct H264Encoder {
     max_bps: Option<i32>,
     /// The bitrate the encoder was built with, which openh264 returns to on a new size.
     built_bps: u32,
+    /// Skip frames between openh264's own ([`H264Encoder::repeat`]).
+    repeater: Repeater,
 }
 
 impl std::fmt::Debug for H264Encoder {
@@ -77,6 +80,7 @@ impl H264Encoder {
             rate_pending: false,
             max_bps: None,
             built_bps: settings.bitrate_bps,
+            repeater: Repeater::default(),
         })
     }
 
@@ -97,6 +101,7 @@ impl H264Encoder {
         self.rate_pending = false;
         self.max_bps = None;
         self.built_bps = settings.bitrate_bps;
+        self.repeater.reset();
         Ok(())
     }
 
@@ -197,7 +202,11 @@ impl H264Encoder {
             .map_err(|e| CodecError::Encoder(e.to_string()))?;
         let keyframe = matches!(stream.frame_type(), FrameType::IDR | FrameType::I);
         let skipped = matches!(stream.frame_type(), FrameType::Skip | FrameType::Invalid);
-        let data = if skipped { Vec::new() } else { stream.to_vec() };
+        let data = if skipped {
+            Vec::new()
+        } else {
+            self.repeater.follow(stream.to_vec())
+        };
         if first_at_size {
             self.dimensions = Some((w, h));
             if self.rate_pending || self.settings.bitrate_bps != self.built_bps {
@@ -215,6 +224,23 @@ impl H264Encoder {
             data: data.into(),
             keyframe,
         }))
+    }
+}
+
+impl H264Encoder {
+    /// The last picture again, for a few bytes and next to no work: a P frame whose
+    /// every macroblock is skipped (see `repeat.rs`), for a still screen's heartbeat.
+    /// `None` when a keyframe is due or the stream cannot take one: then encode the
+    /// picture again.
+    pub fn repeat(&mut self) -> Option<EncodedFrame> {
+        if self.force_keyframe {
+            return None;
+        }
+        let data = self.repeater.skip_frame()?;
+        Some(EncodedFrame {
+            data: data.into(),
+            keyframe: false,
+        })
     }
 }
 
@@ -310,6 +336,83 @@ mod tests {
                 at(x, y)
             );
         }
+    }
+
+    fn decode_rgb(decoder: &mut Decoder, data: &[u8]) -> Vec<u8> {
+        let picture = decoder.decode(data).expect("decode").expect("a picture");
+        let (w, h) = picture.dimensions();
+        let mut rgb = vec![0u8; w * h * 3];
+        picture.write_rgb8(&mut rgb);
+        rgb
+    }
+
+    #[test]
+    fn a_repeat_is_a_few_bytes_that_decode_to_the_same_picture_and_the_stream_goes_on() {
+        // The same pictures through a second encoder, without repeats: what the
+        // decoder must show.
+        let mut plain = H264Encoder::new(EncoderSettings::default()).expect("encoder");
+        let mut plain_decoder = Decoder::new().expect("decoder");
+        let expected: Vec<Vec<u8>> = [0, 3, 7, 9]
+            .into_iter()
+            .map(|n| {
+                if n == 9 {
+                    plain.request_keyframe();
+                }
+                let frame = encode_pattern(&mut plain, n).expect("frame");
+                decode_rgb(&mut plain_decoder, &frame.data)
+            })
+            .collect();
+        // Pictures are compared whole; a failure says how many bytes differ.
+        let same = |got: Vec<u8>, want: &[u8], what: &str| {
+            let differ = got.iter().zip(want).filter(|(a, b)| a != b).count();
+            assert!(
+                got.len() == want.len() && differ == 0,
+                "{what}: {differ} of {} bytes differ",
+                want.len()
+            );
+        };
+
+        let mut encoder = H264Encoder::new(EncoderSettings::default()).expect("encoder");
+        let mut decoder = Decoder::new().expect("decoder");
+        assert!(
+            encoder.repeat().is_none(),
+            "nothing to repeat before a picture"
+        );
+        let mut stream = Vec::new();
+        let mut send = |frame: EncodedFrame, decoder: &mut Decoder| {
+            stream.extend_from_slice(&frame.data);
+            decode_rgb(decoder, &frame.data)
+        };
+        let frame = encode_pattern(&mut encoder, 0).expect("frame");
+        same(send(frame, &mut decoder), &expected[0], "the keyframe");
+        let frame = encode_pattern(&mut encoder, 3).expect("frame");
+        same(send(frame, &mut decoder), &expected[1], "a P frame");
+        for _ in 0..5 {
+            let again = encoder.repeat().expect("a repeat");
+            assert!(!again.keyframe);
+            assert!(again.data.len() <= 16, "{} bytes", again.data.len());
+            same(send(again, &mut decoder), &expected[1], "a repeat");
+        }
+        // openh264's next frame predicts from the last repeat, renumbered after it.
+        let frame = encode_pattern(&mut encoder, 7).expect("frame");
+        same(
+            send(frame, &mut decoder),
+            &expected[2],
+            "the frame after repeats",
+        );
+        // A keyframe due: no repeat; after it, repeats again.
+        encoder.request_keyframe();
+        assert!(encoder.repeat().is_none());
+        let frame = encode_pattern(&mut encoder, 9).expect("frame");
+        assert!(frame.keyframe);
+        same(send(frame, &mut decoder), &expected[3], "the next keyframe");
+        let again = encoder.repeat().expect("a repeat after the keyframe");
+        same(send(again, &mut decoder), &expected[3], "a repeat of it");
+        // Every reference picture is numbered one past the last, from 0 at each IDR.
+        assert_eq!(
+            crate::repeat::frame_nums(&stream),
+            [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod convert;
 mod encoder;
+mod repeat;
 
 pub use convert::{Converter, Frame, even_size};
 pub use encoder::{EncodedFrame, EncoderSettings, H264Encoder, MAX_BITRATE_BPS, MIN_BITRATE_BPS};
