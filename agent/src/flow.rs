@@ -12,8 +12,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use tandem_protocol::{
-    ClientMessage, EndReason, ParticipantId, Role, ServerMessage, ShareId, ShareSource,
-    ShareStopReason,
+    ClientMessage, ControlChange, EndReason, ParticipantId, Role, ServerMessage, ShareId,
+    ShareSource, ShareStopReason, TransferTarget,
 };
 
 use crate::text::{Arg, Text};
@@ -164,6 +164,8 @@ pub struct Agent {
     pending: VecDeque<Question>,
     /// The rep whose control request was allowed while injection opens.
     control_for: Option<String>,
+    /// A WebACD transfer (R10) is under way: the next primary rep is news.
+    transferring: bool,
     effects: Vec<Effect>,
 }
 
@@ -187,6 +189,7 @@ impl Agent {
             asking: None,
             pending: VecDeque::new(),
             control_for: None,
+            transferring: false,
             effects: Vec::new(),
         }
     }
@@ -463,7 +466,7 @@ impl Agent {
                 }
                 self.pending.push_back(Question::Control { name });
             }
-            ServerMessage::ControlChanged { control, .. } => {
+            ServerMessage::ControlChanged { control, reason } => {
                 let holder = control
                     .filter(|c| Some(c.agent) == self.me)
                     .map(|c| c.holder);
@@ -477,6 +480,9 @@ impl Agent {
                             .map_or_else(|| self.rep(), |n| Arg::Str(n.clone()));
                         self.tell(Text::new("now-controls").arg("name", name));
                     }
+                    None if before.is_some() && reason == ControlChange::SessionTransferred => {
+                        self.tell(Text::new("control-ended-transfer"));
+                    }
                     None if before.is_some() => {
                         self.tell(Text::new("nobody-controls"));
                     }
@@ -486,12 +492,40 @@ impl Agent {
             ServerMessage::ParticipantJoined { participant }
             | ServerMessage::ParticipantUpdated { participant } => {
                 if participant.role == Role::PrimaryRep {
+                    // The rep who took a WebACD transfer (R10) joins as the primary.
+                    if self.transferring && self.primary != Some(participant.id) {
+                        self.tell(Text::new("new-rep").arg("name", participant.name.as_str()));
+                    }
+                    self.transferring = false;
                     self.primary = Some(participant.id);
                     self.rep = Some(participant.name.clone());
                 } else if self.primary == Some(participant.id) {
                     self.primary = None;
                 }
                 self.names.insert(participant.id, participant.name);
+            }
+            ServerMessage::Transferring { target } => {
+                // R10: the rep hands the session on and leaves; the sharing goes on for
+                // whoever takes it.
+                let (kind, name) = match target {
+                    TransferTarget::Agent { agent } => ("agent", agent),
+                    TransferTarget::Queue { queue } => ("queue", queue),
+                };
+                self.transferring = true;
+                self.tell(
+                    Text::new("transferring")
+                        .arg("kind", kind)
+                        .arg("target", name.as_str()),
+                );
+            }
+            ServerMessage::PrimaryChanged { primary, .. } => {
+                // R9: another rep of the session now leads it.
+                self.transferring = false;
+                self.primary = Some(primary);
+                if let Some(name) = self.names.get(&primary).cloned() {
+                    self.tell(Text::new("new-rep").arg("name", name.as_str()));
+                    self.rep = Some(name);
+                }
             }
             ServerMessage::SessionEnded { reason, .. } => {
                 let reason = match reason {
@@ -1248,5 +1282,112 @@ mod tests {
                 yes: true
             }]
         );
+    }
+
+    #[test]
+    fn r10_a_transfer_says_where_the_session_goes_and_names_the_rep_who_takes_it() {
+        let mut agent = sharing();
+        let effects = server(
+            &mut agent,
+            ServerMessage::Transferring {
+                target: TransferTarget::Queue {
+                    queue: "Billing".into(),
+                },
+            },
+        );
+        assert_eq!(
+            told(&effects),
+            "Your session is being handed to the queue “Billing”. Please wait: the sharing \
+             goes on, and your next support rep will be with you shortly."
+        );
+        // The transferring rep leaves; the share goes on for whoever takes the session.
+        let effects = server(
+            &mut agent,
+            ServerMessage::ParticipantLeft {
+                participant: REP,
+                reason: tandem_protocol::LeaveReason::Transferred,
+            },
+        );
+        assert!(!effects.contains(&Effect::StopCapture), "{effects:?}");
+        assert!(agent.sharing());
+        const VERA: ParticipantId = ParticipantId(9);
+        let effects = server(
+            &mut agent,
+            ServerMessage::ParticipantJoined {
+                participant: person(VERA, "Vera Webacd", Role::PrimaryRep),
+            },
+        );
+        assert_eq!(told(&effects), "Vera Webacd is now your support rep.");
+        // Her questions carry her name.
+        server(
+            &mut agent,
+            ServerMessage::ShareStopped {
+                share: SHARE,
+                reason: ShareStopReason::StoppedByOwner,
+            },
+        );
+        let effects = server(
+            &mut agent,
+            ServerMessage::ShareRequested {
+                by: VERA,
+                name: "Vera Webacd".into(),
+            },
+        );
+        assert!(told(&effects).contains("Vera Webacd asks you to share again"));
+        // A later primary rep who joins is no news: only a transfer announces one.
+        let effects = server(
+            &mut agent,
+            ServerMessage::ParticipantUpdated {
+                participant: person(VERA, "Vera W.", Role::PrimaryRep),
+            },
+        );
+        assert_eq!(told(&effects), "");
+    }
+
+    #[test]
+    fn r9_control_ends_with_a_transfer_of_the_session_and_the_new_primary_is_named() {
+        const SAM: ParticipantId = ParticipantId(5);
+        let mut agent = sharing();
+        server(
+            &mut agent,
+            ServerMessage::ParticipantJoined {
+                participant: person(SAM, "Sam Second", Role::Assistant),
+            },
+        );
+        granted_to(&mut agent, REP);
+        let effects = server(
+            &mut agent,
+            ServerMessage::ControlChanged {
+                control: None,
+                reason: ControlChange::SessionTransferred,
+            },
+        );
+        assert!(effects.contains(&Effect::SetHolder(None)), "{effects:?}");
+        assert_eq!(
+            told(&effects),
+            "The session was handed to another support rep, so nobody controls your \
+             computer now."
+        );
+        for (id, name, role) in [
+            (REP, "Rita Rep", Role::Observer),
+            (SAM, "Sam Second", Role::PrimaryRep),
+        ] {
+            let effects = server(
+                &mut agent,
+                ServerMessage::ParticipantUpdated {
+                    participant: person(id, name, role),
+                },
+            );
+            assert_eq!(told(&effects), "");
+        }
+        let effects = server(
+            &mut agent,
+            ServerMessage::PrimaryChanged {
+                primary: SAM,
+                former: REP,
+            },
+        );
+        assert_eq!(told(&effects), "Sam Second is now your support rep.");
+        assert!(agent.sharing());
     }
 }

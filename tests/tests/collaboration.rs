@@ -106,6 +106,10 @@ async fn r8_r9_an_assistant_is_given_control_and_the_session_moves_between_reps(
         .wait_for("Sam Support asks to control your mouse and keyboard")
         .await?;
     agent.answer("y").await?;
+    // Ann is told who holds her mouse and keyboard, by name (not her primary rep's).
+    agent
+        .wait_for("Sam Support now controls your mouse and keyboard")
+        .await?;
     sam.wait_text("#control-state", "You are in control of Ann's computer")
         .await?;
     rita.wait_text(
@@ -171,6 +175,10 @@ async fn r8_r9_an_assistant_is_given_control_and_the_session_moves_between_reps(
         .await?;
     sam.wait_text("#notices", "You now have the session's control")
         .await?;
+    // The customer's agent names the rep who now leads the session.
+    agent
+        .wait_for("Sam Support is now your support rep")
+        .await?;
     rita.wait_text("#participants li[data-name='Rita Rep']", "Observer")
         .await?;
     until_shown(&rita, "#observer", true).await?;
@@ -204,6 +212,7 @@ async fn r8_r9_an_assistant_is_given_control_and_the_session_moves_between_reps(
         .await?;
     rita.wait_text("#notices", "You now have the session's control")
         .await?;
+    agent.wait_for("Rita Rep is now your support rep").await?;
     until_shown(&rita, "#request-control", true).await?;
     until_shown(&rita, "#observer", false).await?;
     sam.wait_text("#participants li[data-name='Sam Support']", "Observer")

@@ -21,6 +21,12 @@ your-rep = Your support rep: { $rep }
 waiting-turn = { $rep } is helping another customer now. You will be asked when it is your turn.
 your-turn = It is your turn: { $rep } is helping you now.
 never-mind = Never mind: { $rep } turned to another customer. You will be asked again when it is your turn.
+transferring = Your session is being handed to { $kind ->
+    [queue] the queue “{ $target }”
+   *[agent] another support rep ({ $target })
+}. Please wait: the sharing goes on, and your next support rep will be with you shortly.
+new-rep = { $name } is now your support rep.
+control-ended-transfer = The session was handed to another support rep, so nobody controls your computer now.
 
 ## Questions (C1)
 

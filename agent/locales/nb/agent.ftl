@@ -20,6 +20,12 @@ your-rep = Din kontaktperson: { $rep }
 waiting-turn = { $rep } hjelper en annen kunde nå. Du blir spurt når det er din tur.
 your-turn = Det er din tur: { $rep } hjelper deg nå.
 never-mind = Glem det: { $rep } gikk over til en annen kunde. Du blir spurt igjen når det er din tur.
+transferring = Økten din overføres til { $kind ->
+    [queue] køen «{ $target }»
+   *[agent] en annen kontaktperson ({ $target })
+}. Vent litt: delingen fortsetter, og den nye kontaktpersonen din er snart hos deg.
+new-rep = { $name } er nå kontaktpersonen din.
+control-ended-transfer = Økten ble overført til en annen kontaktperson, så ingen styrer datamaskinen din nå.
 
 ## Spørsmål (C1)
 

@@ -118,7 +118,7 @@ impl Session {
         }
         if let Some(participant) = self.info(id) {
             let joined = ServerMessage::ParticipantJoined { participant };
-            self.broadcast_except(Audience::People, Some(id), joined, out);
+            self.broadcast_except(Audience::Admitted, Some(id), joined, out);
         }
         if let Some(customer) = self.participants.get(&id).and_then(|p| p.customer) {
             self.announce_update(customer, out);
@@ -382,7 +382,7 @@ impl Session {
             self.broadcast(Audience::Admitted, message, out);
         }
         let audience = if p.is_admitted() {
-            Audience::People
+            Audience::Admitted
         } else {
             Audience::Reps
         };

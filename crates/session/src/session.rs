@@ -77,9 +77,10 @@ pub(crate) struct PendingTransfer {
 /// Who receives a broadcast.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Audience {
-    /// Every admitted participant, agents included (shares, control).
+    /// Every admitted participant, agents included (shares, control, who is in the
+    /// session: an agent names the people who watch and control to its customer).
     Admitted,
-    /// Admitted people: reps and customers, not agents (panel, chat, call).
+    /// Admitted people: reps and customers, not agents (chat, call).
     People,
     /// Admitted reps only (waiting room, consent answers).
     Reps,
@@ -390,7 +391,7 @@ impl Session {
     pub(crate) fn announce_update(&self, id: ParticipantId, out: &mut Outbox) {
         if let Some(participant) = self.info(id) {
             self.broadcast(
-                Audience::People,
+                Audience::Admitted,
                 ServerMessage::ParticipantUpdated { participant },
                 out,
             );
