@@ -132,6 +132,11 @@ struct Target {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A double-clicked agent's console goes at once, before the window opens.
+    #[cfg(windows)]
+    let released_console = !cli.cli
+        && !matches!(cli.command, Some(Command::MeasureStages { .. }))
+        && console::release_if_own();
     let (start, target) = match cli.command {
         Some(Command::MeasureStages { seconds, display }) => {
             return exit(measure::run(display, seconds));
@@ -177,8 +182,6 @@ fn main() -> ExitCode {
         let language = Language::from_os(Surface::Window);
         match ui::Window::open(&language, input.shield()) {
             Ok((window, handle, actions)) => {
-                #[cfg(windows)]
-                console::release_if_own();
                 let front = Front::window(language, handle, actions);
                 let session = runtime.spawn(run(start, target, front, input));
                 if let Err(e) = window.run() {
@@ -195,6 +198,10 @@ fn main() -> ExitCode {
                 };
             }
             Err(e) => {
+                #[cfg(windows)]
+                if released_console {
+                    console::regain();
+                }
                 let language = Language::from_os(Surface::Terminal);
                 eprintln!("tandem-agent: no window can open here ({e}); using this terminal.");
                 let front = Front::terminal(language);
