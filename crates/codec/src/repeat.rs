@@ -18,6 +18,9 @@
 //! handle (CABAC, weighted prediction, slice groups, picture order count types 0 and 1,
 //! field coding), it declines and the caller encodes the picture again.
 
+/// Enough of a slice's start for its first four header fields.
+const HEADER_BYTES: usize = 32;
+
 /// What the slice header needs from the sequence and picture parameter sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Params {
@@ -86,7 +89,16 @@ impl Repeater {
                         self.last_frame_num = None;
                         continue;
                     };
-                    let mut rbsp = unescape(&nal[1..]);
+                    // The header's first bytes say the number; the whole slice is
+                    // unescaped only when it must be renumbered (after a repeat).
+                    let head = unescape(&nal[1..nal.len().min(HEADER_BYTES)]);
+                    let mut rbsp = if frame_num_position(&head)
+                        .is_some_and(|at| at + sps.log2_max_frame_num as usize <= head.len() * 8)
+                    {
+                        head
+                    } else {
+                        unescape(&nal[1..])
+                    };
                     let Some(at) = frame_num_position(&rbsp) else {
                         self.last_frame_num = None;
                         continue;
@@ -103,6 +115,9 @@ impl Repeater {
                         self.ref_idc = ref_idc;
                     }
                     if number != own {
+                        if rbsp.len() < nal.len() - 1 {
+                            rbsp = unescape(&nal[1..]);
+                        }
                         write_bits(&mut rbsp, at, bits, number);
                         let out = renumbered.get_or_insert_with(|| Vec::with_capacity(unit.len()));
                         out.extend_from_slice(&unit[copied_to..start + 1]);
