@@ -7,6 +7,7 @@
 //! - `tandem-agent`: the Linux agent in /usr/bin.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::Context;
 
@@ -18,7 +19,7 @@ const CARGO_DEB_VERSION: &str = "~3.8";
 
 /// What building the packages needs beyond the Rust toolchain: openh264's assembler,
 /// `strip` for the binaries, and dpkg, which cargo-deb asks for the libraries' packages.
-const PACKAGES: &[&str] = &[
+pub const PACKAGES: &[&str] = &[
     "pkg-config",
     "nasm",
     "libfontconfig-dev",
@@ -137,24 +138,35 @@ fn cargo_deb(package: &str, profile: Profile, out: &Path, fast: bool) -> anyhow:
 
 /// Install cargo-deb from crates.io when it is missing, as apt packages are.
 fn ensure_cargo_deb() -> anyhow::Result<()> {
+    let Some(mut install) = cargo_deb_install() else {
+        return Ok(());
+    };
+    println!("xtask: installing cargo-deb {CARGO_DEB_VERSION} from crates.io (about two minutes)");
+    exec(&mut install).context(CARGO_DEB_BY_HAND)
+}
+
+/// What to do when installing cargo-deb failed.
+pub const CARGO_DEB_BY_HAND: &str =
+    "could not install cargo-deb; install it by hand with `cargo install cargo-deb --locked`";
+
+/// The command that installs cargo-deb, when it is missing.
+pub fn cargo_deb_install() -> Option<Command> {
     let present = cargo()
         .args(["deb", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
     if present {
-        return Ok(());
+        return None;
     }
-    println!("xtask: installing cargo-deb {CARGO_DEB_VERSION} from crates.io (about two minutes)");
-    exec(cargo().args([
+    let mut install = cargo();
+    install.args([
         "install",
         "cargo-deb",
         "--locked",
         "--version",
         CARGO_DEB_VERSION,
-    ]))
-    .context(
-        "could not install cargo-deb; install it by hand with `cargo install cargo-deb --locked`",
-    )
+    ]);
+    Some(install)
 }
 
 /// Cargo's target directory, as cargo-deb and `cargo xtask run` find it.

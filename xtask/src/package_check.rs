@@ -43,7 +43,7 @@ const PATHS: &[&str] = &[
     "/usr/share/doc/tandem-signaling",
 ];
 /// What the check itself runs: systemd-analyze, adduser for the postinst, setpriv.
-const PACKAGES: &[&str] = &["systemd", "adduser", "util-linux", "passwd"];
+pub const PACKAGES: &[&str] = &["systemd", "adduser", "util-linux", "passwd"];
 /// Above this, `systemd-analyze security` calls a unit's exposure more than "OK" (×10).
 const EXPOSURE_THRESHOLD: &str = "20";
 /// A loaded 2-core machine: generous, since every wait ends as soon as it can.

@@ -27,7 +27,12 @@ pub fn ensure_packages(packages: &[&str]) -> anyhow::Result<()> {
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         exec(&mut cmd)
     };
-    apt(&["update", "-qq"]).context("apt-get update failed")?;
+    // Once per run: each update asks every mirror again (seconds each on CI's network).
+    static UPDATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !UPDATED.load(std::sync::atomic::Ordering::Relaxed) {
+        apt(&["update", "-qq"]).context("apt-get update failed")?;
+        UPDATED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
     install.extend(&missing);
     apt(&install).with_context(|| {
@@ -84,6 +89,89 @@ pub fn exec(cmd: &mut Command) -> anyhow::Result<()> {
         bail!("{shown} failed ({status})");
     }
     Ok(())
+}
+
+/// A command running in the background at the lowest CPU priority, `SCHED_IDLE`: it gets
+/// only what the foreground leaves idle, so it can share the machine with tests that
+/// measure time. Its output goes to a log, shown when it fails.
+#[derive(Debug)]
+pub struct Background {
+    child: std::process::Child,
+    shown: String,
+    log: std::path::PathBuf,
+    started: std::time::Instant,
+}
+
+/// Start `cmd` as a [`Background`] command writing to `log`.
+pub fn spawn_idle(cmd: &Command, log: &std::path::Path) -> anyhow::Result<Background> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    // chrt (util-linux, in every Debian) sets the policy, which the command's children
+    // (cargo's rustc and cc processes) inherit.
+    let mut idle = Command::new("chrt");
+    idle.args(["--idle", "0"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => idle.env(key, value),
+            None => idle.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        idle.current_dir(dir);
+    }
+    if let Some(parent) = log.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    idle.stdout(file.try_clone()?).stderr(file);
+    println!(
+        "xtask: in the background (SCHED_IDLE, output in {}): {shown}",
+        log.display()
+    );
+    let child = idle
+        .spawn()
+        .with_context(|| format!("could not start {shown}"))?;
+    Ok(Background {
+        child,
+        shown,
+        log: log.to_path_buf(),
+        started: std::time::Instant::now(),
+    })
+}
+
+impl Background {
+    /// Wait for the command; its time goes to the list `print_times` prints. On failure its
+    /// whole output is printed.
+    pub fn wait(mut self) -> anyhow::Result<()> {
+        let status = self.child.wait()?;
+        let took = self.started.elapsed();
+        let (shown, log) = (self.shown, self.log);
+        println!(
+            "xtask: {:.0} s (in the background): {shown}",
+            took.as_secs_f64()
+        );
+        TIMES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((format!("(background) {shown}"), took));
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        if !status.success() {
+            println!("{output}");
+            bail!(
+                "{shown} failed ({status}); its output is above and in {}",
+                log.display()
+            );
+        }
+        // Warnings and the summary; not the list of crates compiled.
+        for line in output
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("Compiling "))
+        {
+            println!("{line}");
+        }
+        Ok(())
+    }
 }
 
 /// Every command `exec` ran, with how long it took.

@@ -2,6 +2,8 @@
 //! the builds themselves), then every test of the workspace. Test runners print their own
 //! summary line.
 
+use anyhow::Context;
+
 use crate::system::{cargo, ensure_packages, exec};
 
 /// Debian packages the tests need: nasm for openh264's fast paths, Xvfb for capture,
@@ -19,26 +21,39 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
 }
 
 fn steps(extra: &[String]) -> anyhow::Result<()> {
-    ensure_packages(crate::bench::PACKAGES)?;
-    crate::system::ensure_openh264_assembly()?;
+    // Every Debian package of the run in one apt transaction: one download, one unpack,
+    // one run of the triggers (man-db's alone takes seconds per transaction).
+    let mut packages: Vec<&str> = crate::bench::PACKAGES.to_vec();
     // Pebble, the ACME test server the signaling server's ACME test orders from.
-    ensure_packages(&["pebble"])?;
+    packages.push("pebble");
     // PostgreSQL, which the store's tests (signaling/tests/store.rs) and the restart and
     // two-server tests run as a real server of their own in a temporary directory; nginx,
     // the proxy in front of two servers with docs/self-hosting.md's configuration.
-    ensure_packages(&["postgresql", "nginx"])?;
+    packages.extend(["postgresql", "nginx"]);
     // The network-namespace tests (tests/src/netns.rs): routers' rules, their traffic,
     // kill and sysctl, and an X client that checks the display from inside a namespace;
     // coturn, the external TURN server the NAT tests run beside the embedded one.
-    ensure_packages(&["nftables", "socat", "procps", "x11-utils", "coturn"])?;
+    packages.extend(["nftables", "socat", "procps", "x11-utils", "coturn"]);
     // The agent's window: xdotool clicks it as a customer would, ImageMagick's `import`
     // photographs it for target/e2e-artifacts.
     // The libraries winit opens at run time on X11 are the window's only system needs.
-    ensure_packages(&["xdotool", "imagemagick"])?;
-    ensure_packages(crate::AGENT_WINDOW_LIBRARIES)?;
+    packages.extend(["xdotool", "imagemagick"]);
+    packages.extend(crate::AGENT_WINDOW_LIBRARIES);
     // The Windows agent, cross-built, and the Wine its end-to-end tests run it under.
+    packages.extend(crate::windows::PACKAGES);
+    packages.extend(crate::windows::WINE);
+    // The package check's own needs and the .deb's tools (package.rs).
+    packages.extend(crate::package_check::PACKAGES);
+    packages.extend(crate::package::PACKAGES);
+    // The console's JavaScript tests.
+    if !has_node() {
+        packages.push("nodejs");
+    }
+    packages.sort_unstable();
+    packages.dedup();
+    ensure_packages(&packages)?;
+    crate::system::ensure_openh264_assembly()?;
     crate::windows::ensure_toolchain()?;
-    ensure_packages(crate::windows::WINE)?;
     exec(cargo().args(["fmt", "--all", "--check"]))?;
     // `cargo clippy --all-targets -- -D warnings`, for Linux, Windows and the macOS check:
     // every build below lints the workspace's crates as it compiles them.
@@ -60,9 +75,6 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
         "tandem-input",
     ]))?;
     // The console's JavaScript against the protocol's golden fixtures.
-    if !has_node() {
-        ensure_packages(&["nodejs"])?;
-    }
     exec(std::process::Command::new("node").args(["--test", "signaling/web/tests/"]))?;
     ensure_aiosmtpd()?;
     // Build every target once, the agent binary included: the end-to-end tests run it,
@@ -71,22 +83,50 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
     exec(cargo().args(["build", "--workspace", "--all-targets"]))?;
     // The Windows agent and the Wine tests' window, linted as they are built too: the
     // code only Windows compiles (capture, input and the agent's Windows backends).
-    exec(&mut crate::windows::cargo_for_windows(&[
+    let windows = crate::windows::cargo_for_windows(&[
         "build",
         "--package",
         "tandem-agent",
         "--package",
         "tandem-wine-window",
-    ])?)?;
+    ])?;
     if has_nextest() {
+        // The Windows build is CPU alone, the tests mostly wait (on browsers, networks,
+        // timeouts): it builds in the background on the CPU the tests leave idle, and the
+        // Wine tests run once it is done. The test runs use nextest's list of the test
+        // binaries rather than cargo, which the Windows build locks while it builds.
+        let reuse = nextest_reuse()?;
+        let logs = crate::system::target_dir();
+        let build = crate::system::spawn_idle(&windows, &logs.join("windows-build.log"))?;
+        // The package check's cargo-deb too, when it is missing (a few minutes of CPU).
+        let deb_tool = crate::package::cargo_deb_install()
+            .map(|install| crate::system::spawn_idle(&install, &logs.join("cargo-deb-install.log")))
+            .transpose()?;
+        let tests = exec(
+            cargo()
+                .args(["nextest", "run", "--no-fail-fast", "--no-tests", "pass"])
+                .args(&reuse)
+                .args(["-E", &format!("not {WINE_TESTS}")])
+                .env("TANDEM_TEST_PREBUILT", "1")
+                .args(extra),
+        );
+        build.wait()?;
+        if let Some(install) = deb_tool {
+            install.wait().context(crate::package::CARGO_DEB_BY_HAND)?;
+        }
         exec(
             cargo()
-                .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+                .args(["nextest", "run", "--no-fail-fast", "--no-tests", "pass"])
+                .args(&reuse)
+                .args(["-E", WINE_TESTS])
                 .env("TANDEM_TEST_PREBUILT", "1")
                 .args(extra),
         )?;
+        tests?;
     } else {
         println!("xtask: cargo-nextest not found; using cargo test");
+        let mut windows = windows;
+        exec(&mut windows)?;
         exec(
             cargo()
                 .args(["test", "--workspace", "--no-fail-fast"])
@@ -97,6 +137,55 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
     // The server's .deb from this debug build: install, run as its user, log in, purge.
     crate::package_check::run()?;
     crate::bench::smoke()
+}
+
+/// The tests that run the Windows agent under Wine (tests/tests/wine.rs), as a nextest
+/// filterset.
+const WINE_TESTS: &str = "binary_id(tandem-tests::wine)";
+
+/// Arguments for `cargo nextest run` to use the test binaries already built, as nextest
+/// lists them, without running cargo to build or list them again.
+fn nextest_reuse() -> anyhow::Result<Vec<String>> {
+    let dir = crate::system::target_dir().join("nextest-reuse");
+    std::fs::create_dir_all(&dir)?;
+    let binaries = dir.join("binaries.json");
+    let metadata = dir.join("cargo.json");
+    let write = |path: &std::path::Path, command: &mut std::process::Command| {
+        let shown = format!("{command:?}").replace('"', "");
+        println!("xtask: $ {shown} > {}", path.display());
+        let output = command
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("could not start {shown}"))?;
+        anyhow::ensure!(
+            output.status.success(),
+            "{shown} failed ({})",
+            output.status
+        );
+        std::fs::write(path, output.stdout).with_context(|| format!("writing {}", path.display()))
+    };
+    write(
+        &binaries,
+        cargo().args([
+            "nextest",
+            "list",
+            "--workspace",
+            "--list-type",
+            "binaries-only",
+            "--message-format",
+            "json",
+        ]),
+    )?;
+    write(
+        &metadata,
+        cargo().args(["metadata", "--format-version", "1"]),
+    )?;
+    Ok(vec![
+        "--binaries-metadata".into(),
+        binaries.to_string_lossy().into_owned(),
+        "--cargo-metadata".into(),
+        metadata.to_string_lossy().into_owned(),
+    ])
 }
 
 /// The invitation tests run a real SMTP server: Python's aiosmtpd, from PyPI (or Debian).

@@ -150,36 +150,59 @@ fn value(result: anyhow::Result<f64>) -> Figure {
     }
 }
 
+/// How long each section took, printed as it ends: what a shorter run would have to cut.
+struct Lap(std::time::Instant);
+
+impl Lap {
+    fn done(&mut self, section: &str) {
+        println!(
+            "tandem-bench: the {section} section took {:.0} s",
+            self.0.elapsed().as_secs_f64()
+        );
+        self.0 = std::time::Instant::now();
+    }
+}
+
 async fn bench(out: &Path, plan: Plan) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("this binary's path")?;
     let mut report = Report::default();
     let run = |section: &str| plan.only.as_deref().is_none_or(|only| only == section);
+    let mut lap = Lap(std::time::Instant::now());
     if run("stages") {
         stage_costs(&exe, &plan, &mut report).await;
+        lap.done("stages");
     }
     if run("latency") {
         latency(&exe, &plan, &mut report).await;
+        lap.done("latency");
     }
     if run("idle") {
         idle(&exe, &plan, &mut report).await;
+        lap.done("idle");
     }
     if run("fanout") {
         fan_out(&exe, &plan, &mut report).await;
+        lap.done("fanout");
     }
     if run("signaling") {
         signaling(&exe, &plan, &mut report).await;
+        lap.done("signaling");
     }
     if run("abuse") {
         abuse::section(&exe, plan.smoke, &mut report).await;
+        lap.done("abuse");
     }
     if run("network") {
         network::section(&exe, plan.smoke, &mut report).await;
+        lap.done("network");
     }
     if run("launch") {
         launch::section(plan.smoke, &mut report).await;
+        lap.done("launch");
     }
     if run("wine") {
         wine::section(&exe, plan.smoke, &mut report).await;
+        lap.done("wine");
     }
 
     let md = report.write(out, plan.smoke)?;
