@@ -178,6 +178,13 @@ impl Front {
         }
     }
 
+    /// What is shared, for the frame the window draws around it (`None`: no frame).
+    pub fn framed(&self, source: Option<tandem_capture::Source>) {
+        if let Kind::Window { handle, .. } = &self.kind {
+            handle.framed(source);
+        }
+    }
+
     pub fn not_sharing(&self) {
         if let Kind::Window { handle, .. } = &self.kind {
             handle.not_sharing();

@@ -560,6 +560,7 @@ async fn share(
                             .map_err(|e| format!("{e:#}"));
                         if started.is_ok() {
                             peers::trace("consent given, capture started");
+                            front.framed(Some(source));
                         }
                         inputs.push_back(flow::Input::CaptureStarted(started));
                     }

@@ -4,7 +4,8 @@
 //! Slint runs on the main thread; the session runs on tokio. [`Handle`] changes the window
 //! from any thread, and what the customer does comes back as [`Action`]s on a channel. The
 //! window tells the input [`Shield`] where it is on the screen, five times a second, so no
-//! remote click lands on it.
+//! remote click lands on it. While the screen is shared a frame is drawn around what is
+//! shared, blue, and orange while someone controls it ([`Frame`]).
 
 /// The Rust slint generates from ui/agent.slint.
 #[allow(
@@ -19,9 +20,9 @@ mod generated {
     slint::include_modules!();
 }
 
-pub use generated::{AgentWindow, Mode};
+pub use generated::{AgentWindow, EdgeWindow, Mode};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use raw_window_handle::{HasWindowHandle, RawWindowHandle};
@@ -30,6 +31,7 @@ use slint::{ComponentHandle, Model, ModelRc, SharedString, VecModel, Weak};
 use tandem_capture::ClientAreas;
 #[cfg(windows)]
 use tandem_capture::win::ClientAreas;
+use tandem_capture::{Area, Source};
 use tandem_input::{Rect, Shield};
 use tokio::sync::mpsc;
 
@@ -55,6 +57,8 @@ pub enum Action {
 #[derive(Clone)]
 pub struct Handle {
     weak: Weak<AgentWindow>,
+    /// What is shared, for the frame around it (none: no frame).
+    framed: Arc<Mutex<Option<Source>>>,
 }
 
 /// The open window and what keeps it up to date (dropping it stops the shield's updates).
@@ -130,9 +134,12 @@ impl Window {
             });
         }
 
+        let framed = Arc::new(Mutex::new(None));
         let shield_timer = slint::Timer::default();
         {
             let weak = window.as_weak();
+            let framed = Arc::clone(&framed);
+            let mut frame = Frame::new()?;
             let mut last = None;
             // Where the window's content is, without a window manager's frame.
             let areas = ClientAreas::new(None).ok();
@@ -145,6 +152,18 @@ impl Window {
                 Duration::from_millis(200),
                 move || {
                     let Some(w) = weak.upgrade() else { return };
+                    // The frame goes with the window: once it is closed nothing may keep
+                    // the event loop (which ends with the last window) running.
+                    let shared = if w.window().is_visible() {
+                        *framed.lock().unwrap_or_else(PoisonError::into_inner)
+                    } else {
+                        None
+                    };
+                    let around = shared.and_then(|source| {
+                        let area = areas.as_ref()?.shared_area(source)?;
+                        Some((area, matches!(source, Source::Window(_))))
+                    });
+                    frame.place(around, w.get_controlled(), areas.as_ref());
                     if !probing && let Some(id) = native_id(w.window()) {
                         probing = true;
                         if let Ok(probe) = ClientAreas::new(None) {
@@ -179,6 +198,7 @@ impl Window {
         }
         let handle = Handle {
             weak: window.as_weak(),
+            framed,
         };
         Ok((
             Self {
@@ -197,6 +217,117 @@ impl Window {
         self.window.show()?;
         slint::run_event_loop()
     }
+}
+
+/// How thick the frame around what is shared is, in screen pixels.
+const EDGE: i32 = 6;
+
+/// The frame around what is shared, so the customer sees at a glance that the screen is
+/// shared and whether someone controls it: four thin windows ([`EdgeWindow`]) on the
+/// inside edges of the screen or monitor, or around the shared window (following it).
+/// The pointer passes through them, the customer's and the rep's.
+struct Frame {
+    sides: Vec<EdgeWindow>,
+    /// Which sides let the pointer through already (once each has its native window).
+    through: [bool; 4],
+    /// The sides' rectangles and whether they say "controlled", as last placed.
+    placed: Option<([Side; 4], bool)>,
+}
+
+/// x, y, width, height in screen pixels.
+type Side = (i32, i32, u32, u32);
+
+impl Frame {
+    fn new() -> Result<Self, slint::PlatformError> {
+        let sides = (0..4)
+            .map(|_| EdgeWindow::new())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            sides,
+            through: [false; 4],
+            placed: None,
+        })
+    }
+
+    /// Draw the frame on the inside edges of an area (or, `true`, around it), or take it
+    /// away (`None`).
+    fn place(
+        &mut self,
+        around: Option<(Area, bool)>,
+        controlled: bool,
+        areas: Option<&ClientAreas>,
+    ) {
+        let wanted = around.map(|(area, outside)| (sides(area, outside), controlled));
+        if wanted != self.placed {
+            match wanted {
+                None => {
+                    for side in &self.sides {
+                        let _ = side.hide();
+                    }
+                    crate::peers::trace("screen frame off");
+                }
+                Some((rects, controlled)) => {
+                    for (side, &(x, y, width, height)) in self.sides.iter().zip(&rects) {
+                        side.set_controlled(controlled);
+                        let window = side.window();
+                        window.set_position(slint::PhysicalPosition::new(x, y));
+                        window.set_size(slint::PhysicalSize::new(width, height));
+                        let _ = side.show();
+                    }
+                    // The top side spans the frame's whole width, the bottom its last row.
+                    let (x, y, width, _) = rects[0];
+                    let bottom = rects[1].1 + i32::try_from(rects[1].3).unwrap_or(0);
+                    crate::peers::trace(&format!(
+                        "screen frame {} at {x},{y} {width}x{}",
+                        if controlled { "controlled" } else { "shared" },
+                        bottom - y
+                    ));
+                }
+            }
+            self.placed = wanted;
+        }
+        if self.placed.is_none() {
+            return;
+        }
+        let Some(areas) = areas else { return };
+        for (side, through) in self.sides.iter().zip(&mut self.through) {
+            if !*through && let Some(id) = native_id(side.window()) {
+                *through = areas.pass_input_through(id);
+            }
+        }
+    }
+}
+
+/// The frame's four sides (top, bottom, left, right) on the inside edges of `area`, or
+/// around it.
+fn sides(area: Area, outside: bool) -> [Side; 4] {
+    let (x, y) = (area.x, area.y);
+    let w = i32::try_from(area.width).unwrap_or(i32::MAX / 4);
+    let h = i32::try_from(area.height).unwrap_or(i32::MAX / 4);
+    let t = EDGE;
+    let rects = if outside {
+        [
+            (x - t, y - t, w + 2 * t, t),
+            (x - t, y + h, w + 2 * t, t),
+            (x - t, y, t, h),
+            (x + w, y, t, h),
+        ]
+    } else {
+        [
+            (x, y, w, t),
+            (x, y + h - t, w, t),
+            (x, y + t, t, h - 2 * t),
+            (x + w - t, y + t, t, h - 2 * t),
+        ]
+    };
+    rects.map(|(x, y, w, h)| {
+        (
+            x,
+            y,
+            u32::try_from(w.max(1)).unwrap_or(1),
+            u32::try_from(h.max(1)).unwrap_or(1),
+        )
+    })
 }
 
 /// Where the window and its buttons are on the screen, in physical pixels.
@@ -368,8 +499,14 @@ impl Handle {
         });
     }
 
+    /// What is shared, for the frame around it; `None`: nothing, no frame.
+    pub fn framed(&self, source: Option<Source>) {
+        *self.framed.lock().unwrap_or_else(PoisonError::into_inner) = source;
+    }
+
     /// Sharing stopped: the panel closes (the sentence saying why comes as the detail).
     pub fn not_sharing(&self) {
+        self.framed(None);
         self.with(|w| {
             if w.get_mode() == Mode::Panel {
                 w.set_mode(Mode::Status);
@@ -380,6 +517,7 @@ impl Handle {
 
     /// The end: why, and (for an expired download) a button back to the join page.
     pub fn ended(&self, heading: String, detail: String, page: Option<(String, String)>) {
+        self.framed(None);
         self.with(move |w| {
             w.set_heading(heading.into());
             w.set_detail(detail.into());
@@ -415,5 +553,38 @@ fn open_in_browser(url: &str) {
         .spawn();
     if let Err(e) = spawned {
         eprintln!("tandem-agent: could not open {url}: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frame_is_inside_a_screen_and_around_a_window() {
+        let area = Area {
+            x: 100,
+            y: 50,
+            width: 640,
+            height: 480,
+        };
+        let [top, bottom, left, right] = sides(area, false);
+        assert_eq!(top, (100, 50, 640, 6));
+        assert_eq!(bottom, (100, 524, 640, 6));
+        assert_eq!(left, (100, 56, 6, 468));
+        assert_eq!(right, (734, 56, 6, 468));
+        let [top, bottom, left, right] = sides(area, true);
+        assert_eq!(top, (94, 44, 652, 6));
+        assert_eq!(bottom, (94, 530, 652, 6));
+        assert_eq!(left, (94, 50, 6, 480));
+        assert_eq!(right, (740, 50, 6, 480));
+        // A degenerate area still gives windows a size.
+        let tiny = Area {
+            x: 0,
+            y: 0,
+            width: 4,
+            height: 4,
+        };
+        assert!(sides(tiny, false).iter().all(|s| s.2 >= 1 && s.3 >= 1));
     }
 }

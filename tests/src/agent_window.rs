@@ -299,6 +299,141 @@ pub async fn download_from_join_page(
     Ok(file)
 }
 
+/// x, y, width and height on the screen.
+pub type Rect = (i32, i32, u32, u32);
+
+/// The frame the agent draws around what is shared, as it last traced it: "shared",
+/// "controlled" or "off", and where it is (x, y, width, height; none when off).
+pub fn frame(agent: &AgentProcess) -> Option<(String, Option<Rect>)> {
+    let output = agent.output();
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| l.contains("] screen frame "))?;
+    let rest = line.split("] screen frame ").nth(1)?.trim();
+    if rest == "off" {
+        return Some(("off".into(), None));
+    }
+    // "shared at 0,0 1280x720"
+    let mut words = rest.split_whitespace();
+    let state = words.next()?.to_owned();
+    let (x, y) = words.nth(1)?.split_once(',')?;
+    let (w, h) = words.next()?.split_once('x')?;
+    Some((
+        state,
+        Some((
+            x.parse().ok()?,
+            y.parse().ok()?,
+            w.parse().ok()?,
+            h.parse().ok()?,
+        )),
+    ))
+}
+
+/// The frame's colours (agent/ui/agent.slint, the badge's): blue while shared, orange
+/// while controlled.
+pub const FRAME_SHARED: (u8, u8, u8) = (0x1d, 0x4e, 0xd8);
+pub const FRAME_CONTROLLED: (u8, u8, u8) = (0xc2, 0x41, 0x0c);
+
+/// Points on the middle of each side of a frame at `rect`, two pixels in.
+pub fn frame_points((x, y, w, h): Rect) -> [(i32, i32); 4] {
+    let (w, h) = (i32::try_from(w).unwrap_or(0), i32::try_from(h).unwrap_or(0));
+    [
+        (x + w / 2, y + 2),
+        (x + w / 2, y + h - 3),
+        (x + 2, y + h / 2),
+        (x + w - 3, y + h / 2),
+    ]
+}
+
+/// Wait until the agent says its frame is `state` ("shared", "controlled") and the screen
+/// shows it: at least three of the four sides' middles (one may be under the agent's own
+/// panel) have the state's colour. Returns where the frame is.
+pub async fn wait_frame(agent: &AgentProcess, display: &str, state: &str) -> anyhow::Result<Rect> {
+    let colour = if state == "controlled" {
+        FRAME_CONTROLLED
+    } else {
+        FRAME_SHARED
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let mut seen = Vec::new();
+        if let Some((now, Some(rect))) = frame(agent)
+            && now == state
+        {
+            for (x, y) in frame_points(rect) {
+                seen.push(((x, y), pixel(display, x, y)?));
+            }
+            if seen.iter().filter(|(_, c)| *c == colour).count() >= 3 {
+                return Ok(rect);
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "the frame never showed {state}: the agent last said {:?}; the sides' middles \
+                 are {seen:?}",
+                frame(agent)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Wait until the agent says its frame is off and none of the sides' middles of where it
+/// was (`rect`) shows a frame colour.
+pub async fn wait_frame_gone(
+    agent: &AgentProcess,
+    display: &str,
+    rect: Rect,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let mut seen = Vec::new();
+        if frame(agent).is_some_and(|(state, _)| state == "off") {
+            for (x, y) in frame_points(rect) {
+                seen.push(((x, y), pixel(display, x, y)?));
+            }
+            if seen
+                .iter()
+                .all(|(_, c)| *c != FRAME_SHARED && *c != FRAME_CONTROLLED)
+            {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "the frame never went: the agent last said {:?}; the sides' middles are {seen:?}",
+                frame(agent)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The colour (red, green, blue) of the screen pixel at (x, y), read from the X server.
+pub fn pixel(display: &str, x: i32, y: i32) -> anyhow::Result<(u8, u8, u8)> {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat};
+    let (conn, screen) = x11rb::connect(Some(display))?;
+    let root = conn.setup().roots[screen].root;
+    let image = conn
+        .get_image(
+            ImageFormat::Z_PIXMAP,
+            root,
+            i16::try_from(x)?,
+            i16::try_from(y)?,
+            1,
+            1,
+            u32::MAX,
+        )?
+        .reply()?;
+    // Depth 24 in 32 bits, least significant byte first: blue, green, red.
+    match image.data.get(..3) {
+        Some([b, g, r]) => Ok((*r, *g, *b)),
+        _ => bail!("no pixel at {x},{y}: {} bytes", image.data.len()),
+    }
+}
+
 /// A photograph of the whole display, `<dir>/<name>.png`.
 pub fn photograph(display: &str, dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
@@ -315,6 +450,14 @@ pub fn photograph(display: &str, dir: &Path, name: &str) -> anyhow::Result<PathB
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_and_its_points() {
+        assert_eq!(
+            frame_points((0, 0, 100, 50)),
+            [(50, 2), (50, 47), (2, 25), (97, 25)]
+        );
+    }
 
     #[test]
     fn a_traced_placement_parses() {

@@ -85,6 +85,9 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
         .await?;
     agent_window::wait_mode(&agent, "panel").await?;
     photo("03-sharing-panel")?;
+    // While the screen is shared a blue frame is on its edges, and the pointer passes
+    // through it.
+    let screen_frame = agent_window::wait_frame(&agent, &screen.display, "shared").await?;
 
     // Control, allowed with a click.
     rep.click("#request-control").await?;
@@ -98,6 +101,8 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
         .await?;
     let panel_controlled = agent_window::wait_mode(&agent, "panel").await?;
     panel_controlled.button("take-back")?;
+    // While Rita controls it the frame is orange.
+    agent_window::wait_frame(&agent, &screen.display, "controlled").await?;
     photo("05-controlled-panel")?;
 
     // §5: Rita, in control, clicks where "Stop sharing" is on the panel: nothing happens.
@@ -130,6 +135,7 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     agent_window::click(&screen.display, panel_controlled.button("take-back")?)?;
     rep.wait_gone("figure.tile.controlling").await?;
     agent.wait_for("You took back control").await?;
+    agent_window::wait_frame(&agent, &screen.display, "shared").await?;
 
     // Rita asks for control again and clicks where "Allow" is on Ann's question: nothing
     // is granted and the question stays until Ann answers it herself. (Rita holds no
@@ -162,6 +168,8 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     agent_window::click(&screen.display, panel.button("stop")?)?;
     rep.wait_gone("figure.tile").await?;
     agent_window::wait_mode(&agent, "status").await?;
+    // No frame once nothing is shared.
+    agent_window::wait_frame_gone(&agent, &screen.display, screen_frame).await?;
     photo("07-stopped")?;
 
     // Asked again, Ann picks the invoice window: only it is shared.
@@ -180,6 +188,12 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     agent
         .wait_for("Sharing the window \"Invoice 2026-11\"")
         .await?;
+    // The frame goes around the shared window (200×160 here), outside it.
+    let around = agent_window::wait_frame(&agent, &screen.display, "shared").await?;
+    anyhow::ensure!(
+        around.2.abs_diff(212) <= 2 && around.3.abs_diff(172) <= 2,
+        "the frame around the 200×160 window is at {around:?}"
+    );
 
     // The end of the session closes the panel with a sentence saying why.
     rep.client
@@ -188,6 +202,7 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     rep.click("#end").await?;
     agent_window::wait_mode(&agent, "ended").await?;
     agent.wait_for("The support rep ended the session").await?;
+    agent_window::wait_frame_gone(&agent, &screen.display, around).await?;
     photo("10-ended")?;
     agent.kill();
     for browser in [rep, ann] {
@@ -223,6 +238,12 @@ async fn c1_the_customer_shares_one_monitor_of_two() -> anyhow::Result<()> {
     let asked = agent_window::wait_mode(&agent, "ask").await?;
     agent_window::click(&screen.display, asked.button("allow")?)?;
     agent.wait_for("Sharing the monitor RIGHT").await?;
+    // The frame is on the right monitor's edges, not the whole screen's.
+    let framed = agent_window::wait_frame(&agent, &screen.display, "shared").await?;
+    anyhow::ensure!(
+        framed == (i32::from(half), 0, u32::from(half), u32::from(SCREEN.1)),
+        "the frame is at {framed:?}, not on the right monitor"
+    );
     rep.wait_text(
         "figure.tile figcaption",
         &format!("Ann's screen · {half}×{}", SCREEN.1),

@@ -393,12 +393,19 @@ async fn c1_the_windows_customer_starts_the_download_and_answers_in_its_window()
     let size = format!("Ann's screen · {}×{}", DESKTOP.0, DESKTOP.1);
     rep.wait_text("figure.tile figcaption", &size).await?;
     let panel = agent_window::wait_mode(&agent, "panel").await?;
+    // The blue frame on the shared screen's edges, there on the X display Wine draws on.
+    let framed = agent_window::wait_frame(&agent, &desktop.screen.display, "shared").await?;
+    anyhow::ensure!(
+        framed == (0, 0, u32::from(DESKTOP.0), u32::from(DESKTOP.1)),
+        "the frame is at {framed:?}, not on the {DESKTOP:?} screen's edges"
+    );
     photo("02-sharing-panel")?;
 
     agent_window::click(&desktop.screen.display, panel.button("stop")?)?;
     rep.wait_gone("figure.tile").await?;
     agent_window::wait_mode(&agent, "status").await?;
     agent.wait_for("You stopped sharing").await?;
+    agent_window::wait_frame_gone(&agent, &desktop.screen.display, framed).await?;
     photo("03-stopped")?;
     agent.kill();
     for browser in [rep, ann] {

@@ -192,6 +192,46 @@ impl ClientAreas {
         self.of(u64::from(top))
     }
 
+    /// Where `source` is on the screen: the whole screen, the monitor, or the window with
+    /// its window manager's frame; `None` when it is gone.
+    pub fn shared_area(&self, source: Source) -> Option<Area> {
+        match source {
+            Source::Desktop => {
+                let screen = self.conn.get_geometry(self.root).ok()?.reply().ok()?;
+                Some(Area {
+                    x: 0,
+                    y: 0,
+                    width: screen.width.into(),
+                    height: screen.height.into(),
+                })
+            }
+            Source::Monitor { area, .. } => Some(area),
+            Source::Window(id) => self.frame(id),
+        }
+    }
+
+    /// Let the pointer pass through the X window `id` to what is under it: its input shape
+    /// is made empty (the SHAPE extension). Whether that worked.
+    pub fn pass_input_through(&self, id: u64) -> bool {
+        use x11rb::protocol::shape;
+        let Ok(window) = u32::try_from(id) else {
+            return false;
+        };
+        shape::rectangles(
+            &self.conn,
+            shape::SO::SET,
+            shape::SK::INPUT,
+            x11rb::protocol::xproto::ClipOrdering::UNSORTED,
+            window,
+            0,
+            0,
+            &[],
+        )
+        .ok()
+        .and_then(|cookie| cookie.check().ok())
+        .is_some()
+    }
+
     /// Whether the X window `id` has the keyboard focus: the focus is on it, inside it (a
     /// toolkit may focus a child), or on its frame; or, with no window manager to set a
     /// focus (`PointerRoot`), the pointer is over it or its frame.

@@ -2,10 +2,13 @@
 //! agent injects only inside what is shared. For a window share the point must be the
 //! window's own visible pixel, not a window covering it.
 
-use windows::Win32::Foundation::{POINT, RECT};
+use windows::Win32::Foundation::{COLORREF, POINT, RECT};
 use windows::Win32::Graphics::Gdi::ClientToScreen;
 use windows::Win32::UI::WindowsAndMessaging::{
-    GA_ROOT, GetAncestor, GetClientRect, GetForegroundWindow, WindowFromPoint,
+    GA_ROOT, GWL_EXSTYLE, GetAncestor, GetClientRect, GetForegroundWindow, GetWindowLongPtrW,
+    LWA_ALPHA, SetLayeredWindowAttributes, SetWindowDisplayAffinity, SetWindowLongPtrW,
+    WDA_EXCLUDEFROMCAPTURE, WS_EX_LAYERED, WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW, WS_EX_TRANSPARENT,
+    WindowFromPoint,
 };
 
 use super::gdi::window_rect;
@@ -96,6 +99,41 @@ impl ClientAreas {
             width: u32::try_from(rect.right - rect.left).ok()?,
             height: u32::try_from(rect.bottom - rect.top).ok()?,
         })
+    }
+
+    /// Where `source` is on the screen: the primary monitor (what a desktop share shows
+    /// here), the monitor, or the window with its title bar and borders; `None` when it is
+    /// gone.
+    pub fn shared_area(&self, source: Source) -> Option<Area> {
+        let rect = match source {
+            Source::Desktop => primary_monitor().ok()?.1,
+            Source::Monitor { id, area } => monitor(Some((id, area))).ok()?.1,
+            Source::Window(id) => return self.frame(id),
+        };
+        Some(Area {
+            x: rect.left,
+            y: rect.top,
+            width: u32::try_from(rect.right - rect.left).ok()?,
+            height: u32::try_from(rect.bottom - rect.top).ok()?,
+        })
+    }
+
+    /// Let the pointer pass through the window `id` (an `HWND`) to what is under it
+    /// (a layered, transparent window), keep it off the taskbar and from taking the focus,
+    /// and out of screen captures where Windows can (10, version 2004 on). Whether the
+    /// styles were set.
+    pub fn pass_input_through(&self, id: u64) -> bool {
+        let window = super::hwnd(id);
+        let more = (WS_EX_LAYERED | WS_EX_TRANSPARENT | WS_EX_TOOLWINDOW | WS_EX_NOACTIVATE).0;
+        // SAFETY: style changes of a window of this process; a stale handle only fails.
+        unsafe {
+            let styles = GetWindowLongPtrW(window, GWL_EXSTYLE);
+            SetWindowLongPtrW(window, GWL_EXSTYLE, styles | more as isize);
+            let opaque = SetLayeredWindowAttributes(window, COLORREF(0), 255, LWA_ALPHA).is_ok();
+            // Older Windows and Wine may refuse; the frame is then in the picture.
+            let _ = SetWindowDisplayAffinity(window, WDA_EXCLUDEFROMCAPTURE);
+            opaque
+        }
     }
 
     /// Whether the window `id` (an `HWND`) is the foreground window: typed keys go to it.
