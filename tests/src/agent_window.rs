@@ -410,6 +410,27 @@ pub async fn wait_frame_gone(
     }
 }
 
+/// The top-level window the pointer is over once moved to (x, y) (0: none, the root), as
+/// the X server finds it for input: a window whose input shape is empty is passed over.
+pub fn window_under_pointer(display: &str, x: i32, y: i32) -> anyhow::Result<u32> {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::ConnectionExt as _;
+    let (conn, screen) = x11rb::connect(Some(display))?;
+    let root = conn.setup().roots[screen].root;
+    conn.warp_pointer(
+        x11rb::NONE,
+        root,
+        0,
+        0,
+        0,
+        0,
+        i16::try_from(x)?,
+        i16::try_from(y)?,
+    )?
+    .check()?;
+    Ok(conn.query_pointer(root)?.reply()?.child)
+}
+
 /// The colour (red, green, blue) of the screen pixel at (x, y), read from the X server.
 pub fn pixel(display: &str, x: i32, y: i32) -> anyhow::Result<(u8, u8, u8)> {
     use x11rb::connection::Connection as _;
