@@ -62,15 +62,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// The smoke run of `cargo xtask test`: every section for a few seconds, on the debug
 /// build the tests just used, so the bench cannot rot. It never fails on a figure.
-pub fn smoke() -> anyhow::Result<()> {
+/// `sections`: more flags (`--only wine`, `--skip wine`); its report goes to
+/// `target/<out>`.
+pub fn smoke(sections: &[&str], out: &str) -> anyhow::Result<()> {
     let target = target_dir();
     let mut bench = std::process::Command::new(target.join("debug").join("tandem-bench"));
     bench
-        .args([
-            "--smoke",
-            "--out",
-            &target.join("bench-smoke").to_string_lossy(),
-        ])
+        .args(["--smoke", "--out", &target.join(out).to_string_lossy()])
+        .args(sections)
         .env(
             "TANDEM_AGENT_BINARY",
             target.join("debug").join("tandem-agent"),

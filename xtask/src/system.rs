@@ -6,42 +6,95 @@ use anyhow::{Context, bail};
 
 /// Install the Debian packages that are not installed yet, with apt-get.
 pub fn ensure_packages(packages: &[&str]) -> anyhow::Result<()> {
-    let missing: Vec<&str> = packages
-        .iter()
-        .copied()
-        .filter(|p| !is_installed(p))
-        .collect();
+    let missing = missing(packages);
     if missing.is_empty() {
         return Ok(());
     }
     println!("xtask: installing Debian packages: {}", missing.join(" "));
-    let sudo = !is_root();
-    let apt = |args: &[&str]| -> anyhow::Result<()> {
-        let mut cmd = if sudo {
-            let mut c = Command::new("sudo");
-            c.arg("apt-get");
-            c
-        } else {
-            Command::new("apt-get")
-        };
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        exec(&mut cmd)
-    };
-    // Once per run: each update asks every mirror again (seconds each on CI's network).
-    static UPDATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !UPDATED.load(std::sync::atomic::Ordering::Relaxed) {
-        apt(&["update", "-qq"]).context("apt-get update failed")?;
-        UPDATED.store(true, std::sync::atomic::Ordering::Relaxed);
+    apt_update_once()?;
+    exec(&mut install(&missing)).with_context(|| by_hand(&missing))
+}
+
+/// Start installing the packages that are not installed yet, in the background (apt-get
+/// downloads and unpacks while cargo compiles); `None` when nothing is missing.
+/// [`Background::wait`] before anything uses them, or runs apt-get again.
+pub fn install_packages_in_background(
+    packages: &[&str],
+    log: &std::path::Path,
+) -> anyhow::Result<Option<Background>> {
+    let missing = missing(packages);
+    if missing.is_empty() {
+        return Ok(None);
     }
-    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    install.extend(&missing);
-    apt(&install).with_context(|| {
-        format!(
-            "could not install {}; install them by hand with `sudo apt-get install {}`",
-            missing.join(" "),
-            missing.join(" ")
-        )
-    })
+    println!(
+        "xtask: installing Debian packages in the background: {}",
+        missing.join(" ")
+    );
+    apt_update_once()?;
+    spawn(&install(&missing), log, Priority::Normal).map(Some)
+}
+
+fn missing<'a>(packages: &[&'a str]) -> Vec<&'a str> {
+    let mut missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing
+}
+
+fn by_hand(missing: &[&str]) -> String {
+    format!(
+        "could not install {}; install them by hand with `sudo apt-get install {}`",
+        missing.join(" "),
+        missing.join(" ")
+    )
+}
+
+/// `apt-get update`, once per run: each asks every mirror again (seconds on CI's network).
+fn apt_update_once() -> anyhow::Result<()> {
+    static UPDATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if UPDATED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    if is_ci() {
+        // A machine used once: man-db need not index every new manual page (seconds per
+        // transaction). Debian's own way to say so; without it apt only takes longer.
+        let _ = as_root("sh")
+            .args([
+                "-c",
+                "echo 'man-db man-db/auto-update boolean false' | debconf-set-selections",
+            ])
+            .status();
+    }
+    exec(&mut apt_get(&["update", "-qq"])).context("apt-get update failed")?;
+    UPDATED.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+fn install(missing: &[&str]) -> Command {
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(missing);
+    apt_get(&args)
+}
+
+/// apt-get, through sudo unless xtask is root, never asking questions.
+fn apt_get(args: &[&str]) -> Command {
+    let mut cmd = as_root("apt-get");
+    cmd.env("DEBIAN_FRONTEND", "noninteractive");
+    if is_ci() {
+        // A machine used once: dpkg need not sync every file it unpacks to disk.
+        cmd.args(["-o", "Dpkg::Options::=--force-unsafe-io"]);
+    }
+    cmd.args(args);
+    cmd
+}
+
+/// Whether this is a CI run (`CI` set, and not to "false").
+pub fn is_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|ci| !ci.is_empty() && ci != "false")
 }
 
 fn is_installed(package: &str) -> bool {
@@ -91,9 +144,9 @@ pub fn exec(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A command running in the background at the lowest CPU priority, `SCHED_IDLE`: it gets
-/// only what the foreground leaves idle, so it can share the machine with tests that
-/// measure time. Its output goes to a log, shown when it fails.
+/// A command running in the background, its output going to a log shown when it fails.
+/// At [`Priority::Idle`] (`SCHED_IDLE`) it gets only the CPU the foreground leaves, so it
+/// can share the machine with tests that measure time.
 #[derive(Debug)]
 pub struct Background {
     child: std::process::Child,
@@ -102,15 +155,30 @@ pub struct Background {
     started: std::time::Instant,
 }
 
+/// How a [`Background`] command shares the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// `SCHED_IDLE`: only what the foreground leaves.
+    Idle,
+    /// As the foreground (apt-get, which mostly waits on the network and the disk).
+    Normal,
+}
+
 /// Start `cmd` as a [`Background`] command writing to `log`.
-pub fn spawn_idle(cmd: &Command, log: &std::path::Path) -> anyhow::Result<Background> {
+pub fn spawn(
+    cmd: &Command,
+    log: &std::path::Path,
+    priority: Priority,
+) -> anyhow::Result<Background> {
     let shown = format!("{cmd:?}").replace('"', "");
     // chrt (util-linux, in every Debian) sets the policy, which the command's children
     // (cargo's rustc and cc processes) inherit.
     let mut idle = Command::new("chrt");
-    idle.args(["--idle", "0"])
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
+    match priority {
+        Priority::Idle => idle.args(["--idle", "0"]),
+        Priority::Normal => idle.args(["--other", "0"]),
+    };
+    idle.arg(cmd.get_program()).args(cmd.get_args());
     for (key, value) in cmd.get_envs() {
         match value {
             Some(value) => idle.env(key, value),
@@ -126,7 +194,7 @@ pub fn spawn_idle(cmd: &Command, log: &std::path::Path) -> anyhow::Result<Backgr
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     idle.stdout(file.try_clone()?).stderr(file);
     println!(
-        "xtask: in the background (SCHED_IDLE, output in {}): {shown}",
+        "xtask: in the background ({priority:?} priority, output in {}): {shown}",
         log.display()
     );
     let child = idle
@@ -258,7 +326,7 @@ pub fn target_dir() -> std::path::PathBuf {
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     // A CI run builds once from a clean clone: incremental state would only fill its disk.
-    if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty() && ci != "false") {
+    if is_ci() {
         command.env("CARGO_INCREMENTAL", "0");
     }
     if let Some(driver) = LINTING.get() {

@@ -21,8 +21,9 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
 }
 
 fn steps(extra: &[String]) -> anyhow::Result<()> {
-    // Every Debian package of the run in one apt transaction: one download, one unpack,
-    // one run of the triggers (man-db's alone takes seconds per transaction).
+    // Every Debian package of the run in one apt transaction (one download, one unpack,
+    // one run of the triggers), in the background while the workspace compiles; what
+    // compiling needs is installed first.
     let mut packages: Vec<&str> = crate::bench::PACKAGES.to_vec();
     // Pebble, the ACME test server the signaling server's ACME test orders from.
     packages.push("pebble");
@@ -49,11 +50,13 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
     if !has_node() {
         packages.push("nodejs");
     }
-    packages.sort_unstable();
-    packages.dedup();
-    ensure_packages(&packages)?;
+    ensure_packages(FOR_THE_BUILD)?;
+    let installing = crate::system::install_packages_in_background(
+        &packages,
+        &crate::system::target_dir().join("apt.log"),
+    )?;
     crate::system::ensure_openh264_assembly()?;
-    crate::windows::ensure_toolchain()?;
+    crate::windows::ensure_rust_target(crate::windows::TARGET)?;
     exec(cargo().args(["fmt", "--all", "--check"]))?;
     // `cargo clippy --all-targets -- -D warnings`, for Linux, Windows and the macOS check:
     // every build below lints the workspace's crates as it compiles them.
@@ -74,13 +77,19 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
         "--package",
         "tandem-input",
     ]))?;
-    // The console's JavaScript against the protocol's golden fixtures.
-    exec(std::process::Command::new("node").args(["--test", "signaling/web/tests/"]))?;
-    ensure_aiosmtpd()?;
     // Build every target once, the agent binary included: the end-to-end tests run it,
     // and building it inside a test would take minutes on this machine. Linted as it is
     // built (see above): this is `cargo clippy --workspace --all-targets`.
-    exec(cargo().args(["build", "--workspace", "--all-targets"]))?;
+    let built = exec(cargo().args(["build", "--workspace", "--all-targets"]));
+    if let Some(apt) = installing {
+        apt.wait()
+            .context("could not install the test run's Debian packages")?;
+    }
+    built?;
+    crate::windows::ensure_toolchain()?;
+    // The console's JavaScript against the protocol's golden fixtures.
+    exec(std::process::Command::new("node").args(["--test", "signaling/web/tests/"]))?;
+    ensure_aiosmtpd()?;
     // The Windows agent and the Wine tests' window, linted as they are built too: the
     // code only Windows compiles (capture, input and the agent's Windows backends).
     let windows = crate::windows::cargo_for_windows(&[
@@ -97,10 +106,13 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
         // binaries rather than cargo, which the Windows build locks while it builds.
         let reuse = nextest_reuse()?;
         let logs = crate::system::target_dir();
-        let build = crate::system::spawn_idle(&windows, &logs.join("windows-build.log"))?;
+        let idle = crate::system::Priority::Idle;
+        let build = crate::system::spawn(&windows, &logs.join("windows-build.log"), idle)?;
         // The package check's cargo-deb too, when it is missing (a few minutes of CPU).
         let deb_tool = crate::package::cargo_deb_install()
-            .map(|install| crate::system::spawn_idle(&install, &logs.join("cargo-deb-install.log")))
+            .map(|install| {
+                crate::system::spawn(&install, &logs.join("cargo-deb-install.log"), idle)
+            })
             .transpose()?;
         let tests = exec(
             cargo()
@@ -110,6 +122,9 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
                 .env("TANDEM_TEST_PREBUILT", "1")
                 .args(extra),
         );
+        // The bench's smoke run but its Wine section, while the Windows build finishes (its
+        // figures are not for comparison anyway).
+        let smoke = crate::bench::smoke(&["--skip", "wine"], "bench-smoke");
         build.wait()?;
         if let Some(install) = deb_tool {
             install.wait().context(crate::package::CARGO_DEB_BY_HAND)?;
@@ -123,6 +138,8 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
                 .args(extra),
         )?;
         tests?;
+        smoke?;
+        crate::bench::smoke(&["--only", "wine"], "bench-smoke-wine")?;
     } else {
         println!("xtask: cargo-nextest not found; using cargo test");
         let mut windows = windows;
@@ -133,11 +150,15 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
                 .env("TANDEM_TEST_PREBUILT", "1")
                 .args(extra),
         )?;
+        crate::bench::smoke(&[], "bench-smoke")?;
     }
     // The server's .deb from this debug build: install, run as its user, log in, purge.
-    crate::package_check::run()?;
-    crate::bench::smoke()
+    crate::package_check::run()
 }
+
+/// What compiling the workspace needs from Debian: pkg-config and fontconfig's headers
+/// (the agent window's fonts), nasm (openh264's assembly).
+const FOR_THE_BUILD: &[&str] = &["pkg-config", "nasm", "libfontconfig-dev"];
 
 /// The tests that run the Windows agent under Wine (tests/tests/wine.rs), as a nextest
 /// filterset.

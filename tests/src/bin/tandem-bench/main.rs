@@ -25,9 +25,11 @@ use tandem_tests::PatternDisplay;
 
 struct Plan {
     smoke: bool,
-    /// Only this section (stages, latency, idle, fanout, signaling, abuse, network, wine),
-    /// or all.
+    /// Only this section (stages, latency, idle, fanout, signaling, abuse, network, launch,
+    /// wine), or all.
     only: Option<String>,
+    /// Every section but this one (`--skip`).
+    skip: Option<String>,
     stage_seconds: f64,
     sizes: Vec<(u16, u16)>,
     kinds: Vec<&'static str>,
@@ -45,6 +47,7 @@ impl Plan {
             Plan {
                 smoke,
                 only: None,
+                skip: None,
                 stage_seconds: 1.0,
                 sizes: vec![(640, 360)],
                 kinds: vec!["office", "video"],
@@ -59,6 +62,7 @@ impl Plan {
             Plan {
                 smoke,
                 only: None,
+                skip: None,
                 stage_seconds: 8.0,
                 sizes: vec![(1280, 720), (1920, 1080)],
                 kinds: vec!["office", "scroll", "video"],
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
             let out = flag("--out").map_or_else(|| PathBuf::from("target/bench"), PathBuf::from);
             let plan = Plan {
                 only: flag("--only"),
+                skip: flag("--skip"),
                 ..Plan::new(smoke)
             };
             runtime().and_then(|rt| rt.block_on(bench(&out, plan)))
@@ -166,7 +171,10 @@ impl Lap {
 async fn bench(out: &Path, plan: Plan) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("this binary's path")?;
     let mut report = Report::default();
-    let run = |section: &str| plan.only.as_deref().is_none_or(|only| only == section);
+    let run = |section: &str| {
+        plan.only.as_deref().is_none_or(|only| only == section)
+            && plan.skip.as_deref() != Some(section)
+    };
     let mut lap = Lap(std::time::Instant::now());
     if run("stages") {
         stage_costs(&exe, &plan, &mut report).await;

@@ -121,9 +121,15 @@ fn opt(v: Option<f64>, why: &str) -> Figure {
 pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
     step("network: poor-link profiles, adaptation on");
     let on = profiles(exe, smoke, true).await;
-    step("network: poor-link profiles, adaptation off");
-    let off = profiles(exe, smoke, false).await;
-    let (on, off) = match (on, off) {
+    // The smoke run's figures mean nothing and the switch is one environment variable:
+    // it runs the profiles once, with adaptation on.
+    let off = if smoke {
+        None
+    } else {
+        step("network: poor-link profiles, adaptation off");
+        Some(profiles(exe, smoke, false).await)
+    };
+    let (on, off) = match (on, off.transpose()) {
         (Ok(on), Ok(off)) => (on, off),
         (on, off) => {
             let why = [on.err(), off.err()]
@@ -137,50 +143,61 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
         }
     };
     let off_name = "adaptation off";
-    let figures: [(&str, &Outcome, &Outcome); 3] = [
-        ("2 Mbit/s, 80 ms RTT, 2 % loss", &on.lossy, &off.lossy),
-        ("10 → 1 Mbit/s", &on.drop, &off.drop),
-        ("3 s blackout", &on.blackout, &off.blackout),
+    // The same figure without adaptation, where it was measured.
+    let without = |figure: &dyn Fn(&Profiles) -> Figure| {
+        off.as_ref().map_or_else(
+            || Figure::Missing("not run in the smoke run".into()),
+            figure,
+        )
+    };
+    type Pick = fn(&Profiles) -> &Outcome;
+    let profiles: [(&str, Pick); 3] = [
+        ("2 Mbit/s, 80 ms RTT, 2 % loss", |p| &p.lossy),
+        ("10 → 1 Mbit/s", |p| &p.drop),
+        ("3 s blackout", |p| &p.blackout),
     ];
-    for (profile, a, b) in figures {
+    for (profile, pick) in profiles {
         report
             .add(
                 format!("network {profile}: longest stall (after 5 s / after recovery)"),
                 "ms",
-                Figure::Value(ms(a.longest_stall)),
+                Figure::Value(ms(pick(&on).longest_stall)),
             )
-            .peer(off_name, Figure::Value(ms(b.longest_stall)))
+            .peer(
+                off_name,
+                without(&|p| Figure::Value(ms(pick(p).longest_stall))),
+            )
             .target("≤ 1000");
         let freeze = |o: &Outcome| opt(o.freezes.map(|(_, s)| s * 1000.0), "no getStats freezes");
         report
             .add(
                 format!("network {profile}: Chromium freeze time"),
                 "ms",
-                freeze(a),
+                freeze(pick(&on)),
             )
-            .peer(off_name, freeze(b));
+            .peer(off_name, without(&|p| freeze(pick(p))));
     }
-    for (profile, cap, a, b) in [
-        ("2 Mbit/s, 80 ms RTT, 2 % loss", 2.0, &on.lossy, &off.lossy),
-        ("10 → 1 Mbit/s", 1.0, &on.drop, &off.drop),
+    for (profile, cap, pick) in [
+        ("2 Mbit/s, 80 ms RTT, 2 % loss", 2.0, profiles[0].1),
+        ("10 → 1 Mbit/s", 1.0, profiles[1].1),
     ] {
         let mean = |o: &Outcome| opt(o.mean_sent_mbit(), "no status lines");
         report
             .add(
                 format!("network {profile}: encoder rate from 5 s on (cap {cap} Mbit/s)"),
                 "Mbit/s",
-                mean(a),
+                mean(pick(&on)),
             )
-            .peer(off_name, mean(b))
+            .peer(off_name, without(&|p| mean(pick(p))))
             .target("≤ the cap");
         let got = |o: &Outcome| opt(o.received_bps.map(|b| b / 1e6), "no readings");
         report
             .add(
                 format!("network {profile}: received by the rep"),
                 "Mbit/s",
-                got(a),
+                got(pick(&on)),
             )
-            .peer(off_name, got(b));
+            .peer(off_name, without(&|p| got(pick(p))));
     }
     let recovery = |o: &Outcome| {
         opt(
@@ -194,7 +211,7 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
             "ms",
             recovery(&on.blackout),
         )
-        .peer(off_name, recovery(&off.blackout))
+        .peer(off_name, without(&|p| recovery(&p.blackout)))
         .target("≤ 5000");
     let climb = |o: &Outcome| {
         opt(
@@ -208,15 +225,13 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
             "ms",
             climb(&on.climb),
         )
-        .peer(off_name, climb(&off.climb));
-    for (profile, a, b) in [
-        (
-            "2 Mbit/s, 80 ms RTT, 2 % loss",
-            &on.lossy_glass,
-            &off.lossy_glass,
-        ),
-        ("10 → 1 Mbit/s, at 1", &on.drop_glass, &off.drop_glass),
-    ] {
+        .peer(off_name, without(&|p| climb(&p.climb)));
+    type PickGlass = fn(&Profiles) -> &anyhow::Result<Vec<f64>>;
+    let glasses: [(&str, PickGlass); 2] = [
+        ("2 Mbit/s, 80 ms RTT, 2 % loss", |p| &p.lossy_glass),
+        ("10 → 1 Mbit/s, at 1", |p| &p.drop_glass),
+    ];
+    for (profile, pick) in glasses {
         let glass = |g: &anyhow::Result<Vec<f64>>| match g {
             Ok(samples) => Figure::of(samples),
             Err(e) => Figure::Missing(format!("{e:#}")),
@@ -225,9 +240,9 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
             .add(
                 format!("network {profile}: glass-to-glass (video under a clock strip)"),
                 "ms",
-                glass(a),
+                glass(pick(&on)),
             )
-            .peer(off_name, glass(b));
+            .peer(off_name, without(&|p| glass(pick(p))));
     }
     report.notes.push(
         "network: the customer's access link is a delay line in the bench's process (tap \
