@@ -116,6 +116,9 @@ enum Start {
     Attach {
         server: String,
         token: String,
+        /// The session the token is for, when the launch details say (for the join page
+        /// an expired download points back to).
+        session: Option<SessionNumber>,
     },
     /// Started without a session (no command, no launch details in the file).
     Nothing,
@@ -160,12 +163,20 @@ fn main() -> ExitCode {
             token,
             window,
             display,
-        }) => (Start::Attach { server, token }, Target { window, display }),
+        }) => (
+            Start::Attach {
+                server,
+                token,
+                session: None,
+            },
+            Target { window, display },
+        ),
         None => {
             let start = match launch::from_own_file() {
                 Ok(Some(launch)) => Start::Attach {
                     server: launch.server,
                     token: launch.token,
+                    session: launch.session,
                 },
                 Ok(None) => Start::Nothing,
                 Err(e) => Start::Broken(format!("{e:#}")),
@@ -237,9 +248,14 @@ async fn run(
             server,
             name,
         } => join(session, server, name, target, &mut front, input).await,
-        Start::Attach { server, token } => {
+        Start::Attach {
+            server,
+            token,
+            session,
+        } => {
             let base = server.trim_end_matches('/').to_owned();
-            share(&base, None, token, target, &mut front, input).await
+            let page = join_page(&base, session);
+            share(&base, &page, None, token, target, &mut front, input).await
         }
         Start::Nothing => Err(Failure::Said(Text::new("no-session")).into()),
         Start::Broken(why) => Err(anyhow::anyhow!(why)),
@@ -273,6 +289,13 @@ async fn join(
 ) -> anyhow::Result<()> {
     let (base, way) = parse_session(&session, server)?;
     let base = base.trim_end_matches('/').to_owned();
+    let page = join_page(
+        &base,
+        match &way {
+            Way::Number(number) => Some(*number),
+            Way::Link(_) => None,
+        },
+    );
     let ws_url = ws_url(&base);
     front.status(
         &Text::new("connecting").arg("server", base.as_str()),
@@ -301,7 +324,7 @@ async fn join(
             _ => {}
         }
     };
-    share(&base, Some(customer), token, target, front, input).await
+    share(&base, &page, Some(customer), token, target, front, input).await
 }
 
 fn ws_url(base: &str) -> String {
@@ -312,14 +335,24 @@ fn ws_url(base: &str) -> String {
     )
 }
 
+/// The page a customer joins from: with the session's number filled in when it is known.
+fn join_page(base: &str, session: Option<SessionNumber>) -> String {
+    match session {
+        Some(number) => format!("{base}/join?number={}", number.digits()),
+        None => format!("{base}/join"),
+    }
+}
+
 /// Attach the agent with the token, ask for consent, and share until told to stop.
-/// `customer` is the customer's own connection when this agent joined for them.
+/// `customer` is the customer's own connection when this agent joined for them; `page` is
+/// where a customer whose token was refused gets a new download.
 ///
 /// This is the driver of [`flow::Agent`]: it turns the customer's window or terminal,
 /// the server, capture and the viewers' connections into inputs, and carries out the
 /// effects.
 async fn share(
     base: &str,
+    page: &str,
     customer: Option<Signal>,
     token: String,
     target: Target,
@@ -382,7 +415,7 @@ async fn share(
                 return Err(Failure::Refused {
                     message: message.clone(),
                     expired: *code == ErrorCode::AgentTokenExpired,
-                    page: format!("{base}/"),
+                    page: page.to_owned(),
                 }
                 .into());
             }
@@ -912,4 +945,22 @@ fn local_ip_towards(base: &str) -> IpAddr {
         .and_then(|s| s.local_addr())
         .map(|a| a.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expired_download_points_to_the_join_page_with_its_number() {
+        let number = SessionNumber::new(12_345_678).expect("nine digits");
+        assert_eq!(
+            join_page("https://support.example", Some(number)),
+            "https://support.example/join?number=012345678"
+        );
+        assert_eq!(
+            join_page("https://support.example", None),
+            "https://support.example/join"
+        );
+    }
 }
