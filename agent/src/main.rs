@@ -598,6 +598,7 @@ async fn share(
                         inputs.push_back(flow::Input::CaptureStarted(started));
                     }
                     Effect::StopCapture => {
+                        front.framed(None);
                         if let Some(p) = pipeline.take() {
                             p.stop();
                         }
@@ -655,6 +656,7 @@ async fn share(
                         }
                     }
                     Effect::End(result) => {
+                        front.framed(None);
                         // No key or button stays held down after the agent is gone, and
                         // no half-received file stays on the disk.
                         input.close();
@@ -784,7 +786,7 @@ fn offers(backend: &dyn backend::Backend) -> Vec<Offer> {
         .windows()
         .unwrap_or_default()
         .into_iter()
-        .filter(|w| !w.title.trim().is_empty() && w.title != "Tandem")
+        .filter(|w| !w.title.trim().is_empty() && !ui::OWN_TITLES.contains(&w.title.as_str()))
         .take(40);
     monitors
         .into_iter()

@@ -88,16 +88,25 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     // While the screen is shared a blue frame is on its edges, and the pointer passes
     // through it.
     let screen_frame = agent_window::wait_frame(&agent, &screen.display, "shared").await?;
-    // The pointer on the frame's left side is over what is under it, as 20 pixels in.
+    // The pointer on the frame's left side is over what is under it, as 20 pixels in
+    // (the input shape follows the windows' first drawing within a look or two).
     let (lx, ly) = agent_window::frame_points(screen_frame)[2];
-    let (on_frame, inside) = (
-        agent_window::window_under_pointer(&screen.display, lx, ly)?,
-        agent_window::window_under_pointer(&screen.display, lx + 20, ly)?,
-    );
-    anyhow::ensure!(
-        on_frame == inside,
-        "the frame takes the pointer: window {on_frame:#x} at ({lx},{ly}), {inside:#x} beside it"
-    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (on_frame, inside) = (
+            agent_window::window_under_pointer(&screen.display, lx, ly)?,
+            agent_window::window_under_pointer(&screen.display, lx + 20, ly)?,
+        );
+        if on_frame == inside {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the frame takes the pointer: window {on_frame:#x} at ({lx},{ly}), {inside:#x} \
+             beside it"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Control, allowed with a click.
     rep.click("#request-control").await?;

@@ -80,10 +80,11 @@ fn install(missing: &[&str]) -> Command {
     apt_get(&args)
 }
 
-/// apt-get, through sudo unless xtask is root, never asking questions.
+/// apt-get, through sudo unless xtask is root, never asking questions (sudo would drop
+/// the environment variable that says so: `env` sets it on the far side).
 fn apt_get(args: &[&str]) -> Command {
-    let mut cmd = as_root("apt-get");
-    cmd.env("DEBIAN_FRONTEND", "noninteractive");
+    let mut cmd = as_root("env");
+    cmd.args(["DEBIAN_FRONTEND=noninteractive", "apt-get"]);
     if is_ci() {
         // A machine used once: dpkg need not sync every file it unpacks to disk.
         cmd.args(["-o", "Dpkg::Options::=--force-unsafe-io"]);
@@ -146,10 +147,12 @@ pub fn exec(cmd: &mut Command) -> anyhow::Result<()> {
 
 /// A command running in the background, its output going to a log shown when it fails.
 /// At [`Priority::Idle`] (`SCHED_IDLE`) it gets only the CPU the foreground leaves, so it
-/// can share the machine with tests that measure time.
+/// can share the machine with tests that measure time. Dropped without [`Self::wait`] (an
+/// earlier step failed), it is still waited for: nothing is left running after xtask,
+/// least of all an apt-get holding dpkg's lock.
 #[derive(Debug)]
 pub struct Background {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     shown: String,
     log: std::path::PathBuf,
     started: std::time::Instant,
@@ -192,7 +195,10 @@ pub fn spawn(
         std::fs::create_dir_all(parent)?;
     }
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    idle.stdout(file.try_clone()?).stderr(file);
+    // Nothing can answer a question in the background: a prompt fails instead of waiting.
+    idle.stdin(std::process::Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file);
     println!(
         "xtask: in the background ({priority:?} priority, output in {}): {shown}",
         log.display()
@@ -201,20 +207,38 @@ pub fn spawn(
         .spawn()
         .with_context(|| format!("could not start {shown}"))?;
     Ok(Background {
-        child,
+        child: Some(child),
         shown,
         log: log.to_path_buf(),
         started: std::time::Instant::now(),
     })
 }
 
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            println!(
+                "xtask: waiting for {} (in the background) to end before stopping",
+                self.shown
+            );
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Background {
     /// Wait for the command; its time goes to the list `print_times` prints. On failure its
     /// whole output is printed.
     pub fn wait(mut self) -> anyhow::Result<()> {
-        let status = self.child.wait()?;
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let status = child.wait()?;
         let took = self.started.elapsed();
-        let (shown, log) = (self.shown, self.log);
+        let (shown, log) = (
+            std::mem::take(&mut self.shown),
+            std::mem::take(&mut self.log),
+        );
         println!(
             "xtask: {:.0} s (in the background): {shown}",
             took.as_secs_f64()
