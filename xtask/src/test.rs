@@ -114,14 +114,27 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
                 crate::system::spawn(&install, &logs.join("cargo-deb-install.log"), idle)
             })
             .transpose()?;
-        let tests = exec(
-            cargo()
-                .args(["nextest", "run", "--no-fail-fast", "--no-tests", "pass"])
-                .args(&reuse)
-                .args(["-E", &format!("not {WINE_TESTS}")])
-                .env("TANDEM_TEST_PREBUILT", "1")
-                .args(extra),
-        );
+        let nextest = |filter: &str, none: &str| {
+            exec(
+                cargo()
+                    .args(["nextest", "run", "--no-fail-fast", "--no-tests", none])
+                    .args(&reuse)
+                    .args(["-E", filter])
+                    .env("TANDEM_TEST_PREBUILT", "1")
+                    .args(extra),
+            )
+        };
+        let tests = nextest(&format!("not ({WINE_TESTS} | {TIMED_TESTS})"), "pass");
+        // The poor-link tests hold stalls to a second: they have the machine to themselves.
+        build.pause();
+        if let Some(install) = &deb_tool {
+            install.pause();
+        }
+        let timed = nextest(TIMED_TESTS, "pass");
+        build.resume();
+        if let Some(install) = &deb_tool {
+            install.resume();
+        }
         // The bench's smoke run but its Wine section, while the Windows build finishes (its
         // figures are not for comparison anyway).
         let smoke = crate::bench::smoke(&["--skip", "wine"], "bench-smoke");
@@ -133,17 +146,10 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
         // renamed test binary), not a pass.
         let none = if extra.is_empty() { "fail" } else { "pass" };
         let wine = built.is_ok().then(|| {
-            exec(
-                cargo()
-                    .args(["nextest", "run", "--no-fail-fast", "--no-tests", none])
-                    .args(&reuse)
-                    .args(["-E", WINE_TESTS])
-                    .env("TANDEM_TEST_PREBUILT", "1")
-                    .args(extra),
-            )
-            .and_then(|()| crate::bench::smoke(&["--only", "wine"], "bench-smoke-wine"))
+            nextest(WINE_TESTS, none)
+                .and_then(|()| crate::bench::smoke(&["--only", "wine"], "bench-smoke-wine"))
         });
-        all([tests, smoke, built, deb_tool, wine.unwrap_or(Ok(()))])?;
+        all([tests, timed, smoke, built, deb_tool, wine.unwrap_or(Ok(()))])?;
     } else {
         println!("xtask: cargo-nextest not found; using cargo test");
         let mut windows = windows;
@@ -181,6 +187,10 @@ const FOR_THE_BUILD: &[&str] = &["pkg-config", "nasm", "libfontconfig-dev"];
 /// The tests that run the Windows agent under Wine (tests/tests/wine.rs), as a nextest
 /// filterset.
 const WINE_TESTS: &str = "binary_id(tandem-tests::wine)";
+
+/// The tests that measure the picture's stalls on a poor link (tests/tests/impairment.rs),
+/// run while the background builds are paused.
+const TIMED_TESTS: &str = "binary_id(tandem-tests::impairment)";
 
 /// Arguments for `cargo nextest run` to use the test binaries already built, as nextest
 /// lists them, without running cargo to build or list them again.
