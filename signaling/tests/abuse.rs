@@ -2,7 +2,7 @@
 //! test does what the probe did, from several loopback addresses, checks the refusal, and
 //! checks that a real session keeps working meanwhile.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

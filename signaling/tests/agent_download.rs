@@ -4,7 +4,7 @@
 //! one plain sentence; agent tokens expire, an expired one is refused at attach with its
 //! own code, and the customer's page gets a fresh one before the last expires.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! triggers and edits, removes or reorders records, and both the admin API and
 //! `tandem-signaling audit verify` name the first record that no longer fits.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -7,7 +7,7 @@
 //! Only the server itself comes from the shared harness (`TestServer`: port 0, a fresh
 //! data directory, the admin password `admin-password`).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! Fuzzing the JSON API of a real server: mutated and random bodies to every endpoint that
 //! takes one. Every answer must be a 2xx or a 4xx (never a 5xx), and the server must still
 //! answer afterwards. A smoke run in every `cargo test`; longer on demand:
-//! `PROPTEST_CASES=5000 cargo test -p tandem-signaling --test fuzz_http` (cases per
-//! endpoint). The generator is seeded: a failure prints the seed and the case, and
+//! `PROPTEST_CASES=5000 cargo test -p tandem-signaling --test integration fuzz_http`
+//! (cases per endpoint). The generator is seeded: a failure prints the seed and the case, and
 //! `TANDEM_FUZZ_SEED=<seed>` replays the same run.
 //!
 //! Bodies mix random bytes and JSON token soup, the endpoint's valid example mutated (values
@@ -10,7 +10,7 @@
 //! removed or added, bytes flipped), and the valid example with edge values of the right
 //! type, so that most requests get past the JSON reader into the handler's own checks.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! HTTP: logins, roles, starting sessions, and the guards on every rep and admin route.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

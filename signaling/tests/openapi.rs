@@ -6,7 +6,7 @@
 //! understand, and every route it reads is asked of the running server, so it can neither
 //! miss a registration silently nor invent one.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! backups with the real binary, and a database from the previous release opened by this
 //! one.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::future::Future;

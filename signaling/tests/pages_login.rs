@@ -2,7 +2,7 @@
 //! downloads are streamed from disk, `/assets/` serves only what pages load, and logins are
 //! slowed down per account with one answer for every kind of wrong.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 

@@ -4,7 +4,7 @@
 //! with their resume tokens to the same session: its people, share and control (C1) as
 //! they were, chat going on, and the audit log (C3) complete.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

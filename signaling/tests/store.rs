@@ -4,7 +4,7 @@
 //! migrations give the same schema, and two stores on one database (two servers) keep one
 //! audit chain.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! the plain-HTTP redirect, and see a renewed certificate on new connections without a
 //! restart, while a broken replacement leaves the previous one in use.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::Path;

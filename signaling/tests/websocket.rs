@@ -1,7 +1,7 @@
 //! The WebSocket protocol against the real server: joins, the waiting room, chat, limits,
 //! bad input, and the session's end.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

@@ -159,6 +159,11 @@ pub fn cargo_deb_install() -> Option<Command> {
         return None;
     }
     let mut install = cargo();
+    // cargo-deb is not ours to lint: a run's clippy driver (`lint_while_building`) would
+    // lint it as the workspace it builds, with warnings as errors.
+    install
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS");
     install.args([
         "install",
         "cargo-deb",

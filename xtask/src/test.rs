@@ -186,11 +186,13 @@ const FOR_THE_BUILD: &[&str] = &["pkg-config", "nasm", "libfontconfig-dev"];
 
 /// The tests that run the Windows agent under Wine (tests/tests/wine.rs), as a nextest
 /// filterset.
-const WINE_TESTS: &str = "binary_id(tandem-tests::wine)";
+const WINE_TESTS: &str = "binary_id(tandem-tests::e2e) & test(/^wine::/)";
 
-/// The tests that measure the picture's stalls on a poor link (tests/tests/impairment.rs),
-/// run while the background builds are paused.
-const TIMED_TESTS: &str = "binary_id(tandem-tests::impairment)";
+/// The test that holds the picture's stalls on a poor link to a second
+/// (tests/tests/impairment.rs), run while the background builds are paused. The other
+/// impairment tests allow seconds, not tens of milliseconds, and run with the rest.
+const TIMED_TESTS: &str = "binary_id(tandem-tests::e2e) & \
+    test(=impairment::r6_the_picture_adapts_to_a_poor_link_and_comes_back_after_a_blackout)";
 
 /// Arguments for `cargo nextest run` to use the test binaries already built, as nextest
 /// lists them, without running cargo to build or list them again.
