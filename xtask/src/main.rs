@@ -8,6 +8,7 @@
 //! - `package`: the Debian packages (server with its systemd unit, agent), in target/debian.
 
 mod bench;
+mod deb;
 mod package;
 mod package_check;
 mod run;

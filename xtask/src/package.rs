@@ -1,5 +1,5 @@
-//! `cargo xtask package`: the Debian packages, built by cargo-deb from the
-//! `[package.metadata.deb]` tables of `signaling/Cargo.toml` and `agent/Cargo.toml`.
+//! `cargo xtask package`: the Debian packages, assembled by `deb.rs` with Debian's own
+//! tools (dpkg-deb, dpkg-shlibdeps).
 //!
 //! - `tandem-signaling`: the server, its systemd unit, `/etc/tandem/tandem.toml`, the
 //!   `tandem` system user and `/var/lib/tandem` (signaling/debian/), and the agent that
@@ -7,24 +7,19 @@
 //! - `tandem-agent`: the Linux agent in /usr/bin.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::Context;
-
+use crate::deb;
 use crate::system::{cargo, ensure_packages, exec};
 
-/// cargo-deb's minor line: 3.8 builds from the dev profile with a warning that a later
-/// release will refuse, and the CI package check depends on that (see `server_deb`).
-const CARGO_DEB_VERSION: &str = "~3.8";
-
 /// What building the packages needs beyond the Rust toolchain: openh264's assembler,
-/// `strip` for the binaries, and dpkg, which cargo-deb asks for the libraries' packages.
+/// `strip` for the binaries, dpkg-deb and dpkg-shlibdeps.
 pub const PACKAGES: &[&str] = &[
     "pkg-config",
     "nasm",
     "libfontconfig-dev",
     "binutils",
     "dpkg",
+    "dpkg-dev",
 ];
 
 /// Which build the packages are made from.
@@ -38,11 +33,11 @@ pub enum Profile {
 }
 
 impl Profile {
-    fn cargo_name(self) -> &'static str {
-        match self {
+    fn dir(self) -> PathBuf {
+        target_dir().join(match self {
             Profile::Release => "release",
-            Profile::Dev => "dev",
-        }
+            Profile::Dev => "debug",
+        })
     }
 }
 
@@ -66,11 +61,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 fn build_release() -> anyhow::Result<()> {
     ensure_packages(PACKAGES)?;
     crate::system::ensure_openh264_assembly()?;
-    ensure_cargo_deb()?;
     println!(
         "xtask: building the server and the agent (release; the first build takes a few minutes)"
     );
-    // One build for both packages: separate cargo-deb builds of each package could unify
+    // One build for both packages: separate builds of each package could unify
     // dependency features differently and compile the shared dependencies twice.
     exec(cargo().args([
         "build",
@@ -82,8 +76,8 @@ fn build_release() -> anyhow::Result<()> {
     ]))?;
     let out = target_dir().join("debian");
     let mut built = Vec::new();
-    for package in ["tandem-signaling", "tandem-agent"] {
-        built.push(cargo_deb(package, Profile::Release, &out, false)?);
+    for spec in [&deb::SERVER, &deb::AGENT] {
+        built.push(deb::build(spec, &Profile::Release.dir(), &out, false)?);
     }
     println!();
     for deb in &built {
@@ -99,82 +93,10 @@ fn build_release() -> anyhow::Result<()> {
 /// Nothing is built: the binaries of that profile must exist.
 pub fn server_deb(profile: Profile, out: &Path) -> anyhow::Result<PathBuf> {
     ensure_packages(PACKAGES)?;
-    ensure_cargo_deb()?;
-    cargo_deb("tandem-signaling", profile, out, true)
+    deb::build(&deb::SERVER, &profile.dir(), out, true)
 }
 
-/// Run cargo-deb on built binaries; it prints the path of the package it wrote.
-fn cargo_deb(package: &str, profile: Profile, out: &Path, fast: bool) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(out).with_context(|| format!("could not create {}", out.display()))?;
-    let mut cmd = cargo();
-    cmd.args(["deb", "--no-build", "--package", package, "--profile"])
-        .arg(profile.cargo_name())
-        .arg("--output")
-        .arg(out);
-    if fast {
-        cmd.arg("--fast");
-    }
-    let shown = format!("{cmd:?}").replace('"', "");
-    println!("xtask: $ {shown}");
-    let output = cmd
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| format!("could not start {shown}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    print!("{stdout}");
-    anyhow::ensure!(
-        output.status.success(),
-        "{shown} failed ({})",
-        output.status
-    );
-    let path = stdout
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|line| line.ends_with(".deb"))
-        .with_context(|| format!("{shown} did not say where it wrote the package"))?;
-    Ok(PathBuf::from(path))
-}
-
-/// Install cargo-deb from crates.io when it is missing, as apt packages are.
-fn ensure_cargo_deb() -> anyhow::Result<()> {
-    let Some(mut install) = cargo_deb_install() else {
-        return Ok(());
-    };
-    println!("xtask: installing cargo-deb {CARGO_DEB_VERSION} from crates.io (about two minutes)");
-    exec(&mut install).context(CARGO_DEB_BY_HAND)
-}
-
-/// What to do when installing cargo-deb failed.
-pub const CARGO_DEB_BY_HAND: &str =
-    "could not install cargo-deb; install it by hand with `cargo install cargo-deb --locked`";
-
-/// The command that installs cargo-deb, when it is missing.
-pub fn cargo_deb_install() -> Option<Command> {
-    let present = cargo()
-        .args(["deb", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if present {
-        return None;
-    }
-    let mut install = cargo();
-    // cargo-deb is not ours to lint: a run's clippy driver (`lint_while_building`) would
-    // lint it as the workspace it builds, with warnings as errors.
-    install
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("CLIPPY_ARGS");
-    install.args([
-        "install",
-        "cargo-deb",
-        "--locked",
-        "--version",
-        CARGO_DEB_VERSION,
-    ]);
-    Some(install)
-}
-
-/// Cargo's target directory, as cargo-deb and `cargo xtask run` find it.
+/// Cargo's target directory, as `cargo xtask run` finds it.
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

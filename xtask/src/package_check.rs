@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 
 use crate::package::{Profile, server_deb, target_dir};
-use crate::system::{as_root, ensure_packages, exec};
+use crate::system::{as_root, capture, ensure_packages, exec};
 
 const PACKAGE: &str = "tandem-signaling";
 const USER: &str = "tandem";
@@ -590,19 +590,4 @@ fn ids(user: &str) -> anyhow::Result<(u32, u32)> {
         field(passwd_entry(user), "user")?,
         field(group_entry(user), "group")?,
     ))
-}
-
-/// Run a command for its output, failing on a non-zero exit.
-fn capture(cmd: &mut Command) -> anyhow::Result<String> {
-    let shown = format!("{cmd:?}").replace('"', "");
-    let output = cmd
-        .output()
-        .with_context(|| format!("could not start {shown}"))?;
-    ensure!(
-        output.status.success(),
-        "{shown} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }

@@ -423,6 +423,21 @@ static LINTING: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::n
 /// (each followed by `__CLIPPY_HACKERY__`).
 const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
 
+/// Run a command for its output, failing on a non-zero exit.
+pub fn capture(cmd: &mut Command) -> anyhow::Result<String> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let output = cmd
+        .output()
+        .with_context(|| format!("could not start {shown}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{shown} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 /// The workspace root (xtask's parent folder).
 pub fn root() -> std::path::PathBuf {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -108,12 +108,6 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
         let logs = crate::system::target_dir();
         let idle = crate::system::Priority::Idle;
         let build = crate::system::spawn(&windows, &logs.join("windows-build.log"), idle)?;
-        // The package check's cargo-deb too, when it is missing (a few minutes of CPU).
-        let deb_tool = crate::package::cargo_deb_install()
-            .map(|install| {
-                crate::system::spawn(&install, &logs.join("cargo-deb-install.log"), idle)
-            })
-            .transpose()?;
         let nextest = |filter: &str, none: &str| {
             exec(
                 cargo()
@@ -127,21 +121,12 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
         let tests = nextest(&format!("not ({WINE_TESTS} | {TIMED_TESTS})"), "pass");
         // The poor-link tests hold stalls to a second: they have the machine to themselves.
         build.pause();
-        if let Some(install) = &deb_tool {
-            install.pause();
-        }
         let timed = nextest(TIMED_TESTS, "pass");
         build.resume();
-        if let Some(install) = &deb_tool {
-            install.resume();
-        }
         // The bench's smoke run but its Wine section, while the Windows build finishes (its
         // figures are not for comparison anyway).
         let smoke = crate::bench::smoke(&["--skip", "wine"], "bench-smoke");
         let built = build.wait();
-        let deb_tool = deb_tool.map_or(Ok(()), |install| {
-            install.wait().context(crate::package::CARGO_DEB_BY_HAND)
-        });
         // With no filter of the caller's, a Wine run with no test in it is a mistake (a
         // renamed test binary), not a pass.
         let none = if extra.is_empty() { "fail" } else { "pass" };
@@ -149,7 +134,7 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
             nextest(WINE_TESTS, none)
                 .and_then(|()| crate::bench::smoke(&["--only", "wine"], "bench-smoke-wine"))
         });
-        all([tests, timed, smoke, built, deb_tool, wine.unwrap_or(Ok(()))])?;
+        all([tests, timed, smoke, built, wine.unwrap_or(Ok(()))])?;
     } else {
         println!("xtask: cargo-nextest not found; using cargo test");
         let mut windows = windows;
