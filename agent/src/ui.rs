@@ -478,6 +478,20 @@ impl Handle {
             // For the bench's time from double-click to the question on screen: the
             // window is mapped now and drawn on this turn of the event loop.
             crate::peers::trace("window question shown");
+            // Every label the window holds now, for the tests of its language, and the
+            // list to choose from. (Not "ui …": those lines are the window's placements.)
+            let offered: Vec<String> = w.get_sources().iter().map(|s| s.to_string()).collect();
+            crate::peers::trace(&format!("window sources {}", offered.join("|")));
+            crate::peers::trace(&format!(
+                "window labels allow={}|deny={}|choose={}|stop={}|take-back={}|close={}|about={}",
+                w.get_allow_label(),
+                w.get_deny_label(),
+                w.get_source_label(),
+                w.get_stop_label(),
+                w.get_take_back_label(),
+                w.get_close_label(),
+                w.get_about_label(),
+            ));
         });
     }
 

@@ -292,7 +292,7 @@ pub struct DownloadQuery {
         (status = 200, description = "The agent binary (Linux x86-64), as an attachment named tandem-agent; with a token, followed by its launch trailer (docs/agent.md, \"Double-click launch\"), as an attachment named tandem-support-<session number>, Cache-Control: no-store", content_type = "application/octet-stream"),
         (status = 206, description = "A byte range of the plain binary (Range requests without a token)", content_type = "application/octet-stream"),
         (status = 404, description = "The server has no agent binary configured, or it is unreadable", content_type = "text/plain"),
-        (status = 410, description = "The token is not a live agent token (unknown, used or expired; the answer is the same): a sentence asking the customer to open the join page again", content_type = "text/plain"),
+        (status = 410, description = "The token is not a live agent token (unknown, used or expired; the answer is the same): a page in the browser's language (Accept-Language) asking the customer to open the join page again, with a link to /join", content_type = "text/html"),
     )
 )]
 pub async fn agent_download(
@@ -324,7 +324,7 @@ pub async fn agent_download(
         (status = 200, description = "The agent (Windows x86-64), as an attachment named tandem-agent.exe; with a token, followed by its launch trailer, as an attachment named tandem-support-<session number>.exe, Cache-Control: no-store", content_type = "application/vnd.microsoft.portable-executable"),
         (status = 206, description = "A byte range of the plain binary (Range requests without a token)", content_type = "application/vnd.microsoft.portable-executable"),
         (status = 404, description = "The server has no Windows agent configured, or it is unreadable", content_type = "text/plain"),
-        (status = 410, description = "The token is not a live agent token (unknown, used or expired; the answer is the same): a sentence asking the customer to open the join page again", content_type = "text/plain"),
+        (status = 410, description = "The token is not a live agent token (unknown, used or expired; the answer is the same): a page in the browser's language (Accept-Language) asking the customer to open the join page again, with a link to /join", content_type = "text/html"),
     )
 )]
 pub async fn agent_download_windows(
@@ -361,9 +361,37 @@ struct Download<'a> {
 }
 
 /// The answer to a download whose token is not live, the same whether it never existed,
-/// was used, or expired.
-const TOKEN_GONE: &str = "This download link is no longer valid. Open your support session's \
-                          join page again (or go back to it) and download the agent from there.";
+/// was used, or expired: a page in the browser's language with the way back to the join
+/// page (a customer clicked an old link, or one from another device).
+fn token_gone(headers: &HeaderMap) -> Response {
+    let html = if prefers_norwegian(headers) {
+        "<!doctype html><html lang=nb><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width\">\
+         <title>Lenken er utløpt</title><link rel=stylesheet href=/assets/style.css>\
+         <main class=card><h1>Lenken er utløpt</h1>\
+         <p>Denne nedlastingslenken er ikke gyldig lenger. Åpne siden for støtteøkten \
+         igjen (eller gå tilbake til den) og last ned agenten derfra.</p>\
+         <p><a href=/join>Åpne siden for å bli med</a></p></main>"
+    } else {
+        "<!doctype html><html lang=en><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width\">\
+         <title>Link expired</title><link rel=stylesheet href=/assets/style.css>\
+         <main class=card><h1>This link has expired</h1>\
+         <p>This download link is no longer valid. Open your support session's join page \
+         again (or go back to it) and download the agent from there.</p>\
+         <p><a href=/join>Open the join page</a></p></main>"
+    };
+    (
+        StatusCode::GONE,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::VARY, "Accept-Language"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
 
 /// How much of the binary a personal download reads at a time.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -413,7 +441,7 @@ impl Download<'_> {
         headers: &HeaderMap,
     ) -> Response {
         let Some(seat) = state.registry.agent_token_seat(&token) else {
-            return (StatusCode::GONE, TOKEN_GONE).into_response();
+            return token_gone(headers);
         };
         let launch = Launch {
             server: state.base_url(headers),
@@ -554,6 +582,30 @@ mod tests {
             page.headers().get(header::VARY).map(|v| v.as_bytes()),
             Some(&b"Accept-Language"[..])
         );
+    }
+
+    #[tokio::test]
+    async fn a_dead_download_link_answers_in_the_browsers_language_with_the_way_back()
+    -> anyhow::Result<()> {
+        for (accepted, words) in [
+            (
+                "nb-NO,nb;q=0.9",
+                "Denne nedlastingslenken er ikke gyldig lenger",
+            ),
+            ("en-GB", "This download link is no longer valid"),
+        ] {
+            let page = token_gone(&accepting(accepted));
+            assert_eq!(page.status(), StatusCode::GONE);
+            assert_eq!(
+                page.headers().get(header::VARY).map(|v| v.as_bytes()),
+                Some(&b"Accept-Language"[..])
+            );
+            let body = axum::body::to_bytes(page.into_body(), 64 * 1024).await?;
+            let body = String::from_utf8(body.to_vec())?;
+            assert!(body.contains(words), "{accepted}: {body}");
+            assert!(body.contains("<a href=/join>"), "{accepted}: {body}");
+        }
+        Ok(())
     }
 
     #[test]

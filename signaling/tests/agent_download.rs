@@ -236,9 +236,9 @@ async fn a_token_that_is_not_live_gets_one_sentence_whatever_it_was() {
     };
     let (status, kind, never) = ask("agt_not-a-real-token".into()).await;
     assert_eq!(status, 410);
-    assert!(kind.starts_with("text/plain"), "{kind}");
+    assert!(kind.starts_with("text/html"), "{kind}");
     assert!(
-        never.contains("Open your support session's join page again"),
+        never.contains("Open your support session's join page") && never.contains("href=/join>"),
         "{never}"
     );
     assert!(!never.contains("agt_"), "the token is not echoed: {never}");

@@ -147,6 +147,23 @@ pub async fn choose(
     Ok(())
 }
 
+/// Where `title` is in the list of the agent's last share question (0: the whole screen),
+/// as it traced the list (`window sources Whole screen|…`).
+pub fn source_index(agent: &AgentProcess, title: &str) -> anyhow::Result<i32> {
+    let output = agent.output();
+    let list = output
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once("] window sources "))
+        .map(|(_, list)| list.to_owned())
+        .with_context(|| format!("the agent traced no list to choose from:\n{output}"))?;
+    let index = list
+        .split('|')
+        .position(|entry| entry == title)
+        .with_context(|| format!("{title:?} is not in the list {list:?}"))?;
+    Ok(i32::try_from(index)?)
+}
+
 /// A left click at a screen pixel, as the customer's mouse would.
 pub fn click(display: &str, (x, y): (i32, i32)) -> anyhow::Result<()> {
     xdotool(
@@ -236,15 +253,38 @@ impl Desk {
     }
 }
 
-/// Start a downloaded agent as a double-click does: no arguments, in English, tracing its
-/// window's places. `command` runs the file (for the Windows agent: through `wine`), with
-/// the display set.
+/// Start a downloaded agent as a double-click does: no arguments, in English unless
+/// `command` sets `LANG`, tracing its window's places. `command` runs the file (for the
+/// Windows agent: through `wine`), with the display set.
 pub fn double_click(mut command: tokio::process::Command) -> anyhow::Result<AgentProcess> {
+    let has_lang = command
+        .as_std()
+        .get_envs()
+        .any(|(name, value)| name == "LANG" && value.is_some());
+    if !has_lang {
+        command.env("LANG", "en_US.UTF-8");
+    }
     command
         .env("TANDEM_AGENT_TRACE", "1")
-        .env("LANG", "en_US.UTF-8")
         .env_remove("TANDEM_AGENT_LANG");
     AgentProcess::spawn_command(command)
+}
+
+/// The labels the agent's window held when it last asked a question, as it traced them
+/// (`window labels allow=…|deny=…|…`), by name.
+pub fn labels(agent: &AgentProcess) -> Option<Vec<(String, String)>> {
+    let output = agent.output();
+    let line = output
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once("] window labels "))?
+        .1;
+    Some(
+        line.split('|')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(name, text)| (name.to_owned(), text.to_owned()))
+            .collect(),
+    )
 }
 
 /// Download the agent as the customer's browser would: the join page's link `link`

@@ -9,8 +9,10 @@
 //! standing for any text), on any that is a bare message id, and on an `<html lang>` other
 //! than `nb`. Screenshots: target/e2e-artifacts/i18n*/.
 
+use anyhow::Context;
 use fantoccini::Locator;
 use serde_json::{Value, json};
+use tandem_tests::agent_window::{self, Desk};
 use tandem_tests::nat_scene::{decoded_pixel, near};
 use tandem_tests::{
     AgentProcess, Browser, Chromedriver, PatternDisplay, QUADRANTS, Server, SmtpSink,
@@ -410,6 +412,76 @@ async fn the_agent_speaks_norwegian_under_a_norwegian_locale() -> anyhow::Result
         agent.output()
     );
     agent.kill();
+    rep.close().await?;
+    Ok(())
+}
+
+/// A message of the agent's catalogue in `lang` (`agent/locales/<lang>/agent.ftl`), for the
+/// one-line messages without placeables the window's labels are.
+fn agent_message(lang: &str, id: &str) -> anyhow::Result<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../agent/locales/{lang}/agent.ftl"));
+    let ftl = std::fs::read_to_string(&path)?;
+    ftl.lines()
+        .find_map(|line| line.strip_prefix(&format!("{id} = ")))
+        .map(|text| text.trim().to_owned())
+        .with_context(|| format!("{} has no message {id}", path.display()))
+}
+
+/// The agent's window under a Norwegian locale, started from the download as a
+/// double-click does: the question and every label the window holds (its buttons, the
+/// choice, the panel's) are the Bokmål catalogue's, none the English one's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_window_speaks_norwegian_under_a_norwegian_locale() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(1024, 768)?;
+    let (desk, rep) = Desk::open("i18n-window", None).await?;
+    let ann = desk.chrome.browser("ann").await?;
+    ann.join(&desk.link, "Ann").await?;
+    let file = agent_window::download_from_join_page(
+        &ann,
+        &desk.server.base,
+        desk.downloads.path(),
+        "#agent-download",
+    )
+    .await?;
+    let mut command = tokio::process::Command::new(&file);
+    command
+        .env("DISPLAY", &screen.display)
+        .env("LANG", "nb_NO.UTF-8")
+        .env("LC_ALL", "nb_NO.UTF-8");
+    let agent = agent_window::double_click(command)?;
+    agent_window::wait_mode(&agent, "ask").await?;
+    agent
+        .wait_for("Rita Rep ber om å få se hele skjermen din. Vil du dele?")
+        .await?;
+    agent_window::photograph(&screen.display, &desk.photos, "01-asked-in-norwegian")?;
+    let labels = agent_window::labels(&agent)
+        .with_context(|| format!("the agent traced no labels:\n{}", agent.output()))?;
+    let expected = [
+        ("allow", "button-share"),
+        ("deny", "button-deny"),
+        ("choose", "choose-source"),
+        ("stop", "button-stop"),
+        ("take-back", "button-take-back"),
+        ("close", "button-close"),
+        ("about", "button-about"),
+    ];
+    anyhow::ensure!(
+        labels.len() == expected.len(),
+        "the window's labels were {labels:?}"
+    );
+    for (name, id) in expected {
+        let (nb, en) = (agent_message("nb", id)?, agent_message("en", id)?);
+        anyhow::ensure!(nb != en, "{id} is the same in both catalogues: {nb}");
+        let shown = labels
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, text)| text.as_str());
+        anyhow::ensure!(
+            shown == Some(nb.as_str()),
+            "the window's {name} label is {shown:?}, not Bokmål's {nb:?} (English: {en:?})"
+        );
+    }
     rep.close().await?;
     Ok(())
 }

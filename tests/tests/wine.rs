@@ -338,7 +338,10 @@ async fn the_windows_agent_shares_one_window_with_its_own_pixels() -> anyhow::Re
 /// Issue 17 on Windows: the customer downloads the Windows agent from the join page and
 /// starts it with no arguments, as a double-click does; its window (slint, under Wine)
 /// asks, and the customer answers with the mouse. C1: Deny refuses and the rep sees it;
-/// Allow shares; "Stop sharing" ends the share at once. The trace's button places are the
+/// Allow shares (a blue frame); Allow on the control question gives Rita control (an
+/// orange frame), and "Take back control" takes it back, the console saying so at once;
+/// "Stop sharing" ends the share at once; choosing a window in the list shares only that
+/// window; the end of the session closes the panel with a sentence saying why. The trace's button places are the
 /// window's client area on the desktop (not its title bar's corner), so the clicks land.
 /// Photographs: target/e2e-artifacts/wine-agent-window/.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,11 +349,12 @@ async fn c1_the_windows_customer_starts_the_download_and_answers_in_its_window()
 -> anyhow::Result<()> {
     let Stage {
         desktop,
+        red,
+        blue: _blue,
         server,
         chrome,
         rep,
         link,
-        ..
     } = stage("wine-agent-window").await?;
     let photos = tandem_tests::target_dir()
         .join("e2e-artifacts")
@@ -401,12 +405,58 @@ async fn c1_the_windows_customer_starts_the_download_and_answers_in_its_window()
     );
     photo("02-sharing-panel")?;
 
+    // Control, allowed with a click in the Windows window; the frame turns orange.
+    rep.click("#request-control").await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent
+        .wait_for("Rita Rep asks to control your mouse and keyboard")
+        .await?;
+    agent_window::click(&desktop.screen.display, asked.button("allow")?)?;
+    rep.wait_text("#control-state", "You are in control of Ann's computer")
+        .await?;
+    let controlled = agent_window::wait_mode(&agent, "panel").await?;
+    agent_window::wait_frame(&agent, &desktop.screen.display, "controlled").await?;
+    photo("03-controlled-panel")?;
+    // "Take back control" reaches the console at once; the frame is blue again.
+    agent_window::click(&desktop.screen.display, controlled.button("take-back")?)?;
+    rep.wait_gone("figure.tile.controlling").await?;
+    agent.wait_for("You took back control").await?;
+    agent_window::wait_frame(&agent, &desktop.screen.display, "shared").await?;
+
     agent_window::click(&desktop.screen.display, panel.button("stop")?)?;
     rep.wait_gone("figure.tile").await?;
     agent_window::wait_mode(&agent, "status").await?;
     agent.wait_for("You stopped sharing").await?;
     agent_window::wait_frame_gone(&agent, &desktop.screen.display, framed).await?;
-    photo("03-stopped")?;
+    photo("04-stopped")?;
+
+    // Asked again, Ann picks the red window in the list: only it is shared.
+    rep.click("#request-share").await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    let index = agent_window::source_index(&agent, "Tandem Red")?;
+    agent_window::choose(&desktop.screen.display, &agent, &asked, index, || {
+        photo("05-choice-open")
+    })
+    .await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::click(&desktop.screen.display, asked.button("allow")?)?;
+    let size = format!("Ann's screen · {}×{}", RED_AT.2, RED_AT.3);
+    rep.wait_text("figure.tile figcaption", &size).await?;
+    agent.wait_for("Sharing the window \"Tandem Red\"").await?;
+    let (rx, ry) = (red.client.0 - RED_AT.0, red.client.1 - RED_AT.1);
+    sees_colour(&rep, (rx + 60, ry + 60), RED).await?;
+    let around = agent_window::wait_frame(&agent, &desktop.screen.display, "shared").await?;
+    photo("06-window-shared")?;
+
+    // The end of the session: the window says why, and the frame goes.
+    rep.client
+        .execute("window.confirm = () => true", vec![])
+        .await?;
+    rep.click("#end").await?;
+    agent_window::wait_mode(&agent, "ended").await?;
+    agent.wait_for("The support rep ended the session").await?;
+    agent_window::wait_frame_gone(&agent, &desktop.screen.display, around).await?;
+    photo("07-ended")?;
     agent.kill();
     for browser in [rep, ann] {
         browser.close().await?;
