@@ -217,7 +217,7 @@ async fn without_a_token_the_download_is_the_plain_binary() {
 }
 
 #[tokio::test]
-async fn a_token_that_is_not_live_gets_one_sentence_whatever_it_was() {
+async fn a_token_that_is_not_live_gets_one_answer_whatever_it_was() {
     let mut s = scene(None, 10_000).await;
     let token = next_token(&mut s.ann).await;
     let client = reqwest::Client::new();

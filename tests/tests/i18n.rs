@@ -449,7 +449,7 @@ async fn the_agents_window_speaks_norwegian_under_a_norwegian_locale() -> anyhow
         .env("DISPLAY", &screen.display)
         .env("LANG", "nb_NO.UTF-8")
         .env("LC_ALL", "nb_NO.UTF-8");
-    let agent = agent_window::double_click(command)?;
+    let mut agent = agent_window::double_click(command)?;
     agent_window::wait_mode(&agent, "ask").await?;
     agent
         .wait_for("Rita Rep ber om å få se hele skjermen din. Vil du dele?")

@@ -349,7 +349,7 @@ async fn c1_the_windows_customer_starts_the_download_and_answers_in_its_window()
 -> anyhow::Result<()> {
     let Stage {
         desktop,
-        red,
+        red: _red,
         blue: _blue,
         server,
         chrome,
@@ -433,7 +433,7 @@ async fn c1_the_windows_customer_starts_the_download_and_answers_in_its_window()
     // Asked again, Ann picks the red window in the list: only it is shared.
     rep.click("#request-share").await?;
     let asked = agent_window::wait_mode(&agent, "ask").await?;
-    let index = agent_window::source_index(&agent, "Tandem Red")?;
+    let index = agent_window::source_index(&agent, "Window: Tandem Red")?;
     agent_window::choose(&desktop.screen.display, &agent, &asked, index, || {
         photo("05-choice-open")
     })
@@ -443,8 +443,9 @@ async fn c1_the_windows_customer_starts_the_download_and_answers_in_its_window()
     let size = format!("Ann's screen · {}×{}", RED_AT.2, RED_AT.3);
     rep.wait_text("figure.tile figcaption", &size).await?;
     agent.wait_for("Sharing the window \"Tandem Red\"").await?;
-    let (rx, ry) = (red.client.0 - RED_AT.0, red.client.1 - RED_AT.1);
-    sees_colour(&rep, (rx + 60, ry + 60), RED).await?;
+    // Near the window's far corner: the agent's own window, always on top, covers its
+    // top-left part, which the picture shows black (never another window's pixels).
+    sees_colour(&rep, (RED_AT.2 - 40, RED_AT.3 - 40), RED).await?;
     let around = agent_window::wait_frame(&agent, &desktop.screen.display, "shared").await?;
     photo("06-window-shared")?;
 
