@@ -659,7 +659,11 @@ fn give_name(part: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
         match std::fs::hard_link(part, &candidate) {
             Ok(()) => {
                 if let Err(e) = std::fs::remove_file(part) {
-                    eprintln!("Could not remove {}: {e}", part.display());
+                    crate::text::complain(
+                        "file-part-not-removed",
+                        e,
+                        &[("path", part.display().to_string())],
+                    );
                 }
                 return Ok(candidate);
             }

@@ -616,20 +616,20 @@ async fn share(
                                 .add(viewer, name, share, &p.frames, p.controls.clone())
                                 .await
                         {
-                            eprintln!("A viewer could not connect: {e:#}");
+                            text::complain("viewer-failed", e, &[]);
                         }
                     }
                     Effect::RemoveViewer(viewer) => peers.remove(viewer).await,
                     Effect::Signal(ServerMessage::Answer { from, sdp, .. }) => {
                         if let Err(e) = peers.answer(from, sdp).await {
-                            eprintln!("A viewer's answer was unusable: {e:#}");
+                            text::complain("viewer-answer-unusable", e, &[]);
                         }
                     }
                     Effect::Signal(ServerMessage::IceCandidate {
                         from, candidate, ..
                     }) => {
                         if let Err(e) = peers.candidate(from, candidate).await {
-                            eprintln!("A viewer's network address was unusable: {e:#}");
+                            text::complain("viewer-address-unusable", e, &[]);
                         }
                     }
                     Effect::Signal(_) => {}
@@ -702,7 +702,7 @@ async fn file_effects(
                 if let Some(channel) = channels.get(&viewer)
                     && let Err(e) = channel.send_text(&wire.to_json()).await
                 {
-                    eprintln!("A message about a file did not go out: {e}");
+                    text::complain("file-message-lost", e, &[]);
                 }
             }
             files::Out::Report(message) => agent.send(message),

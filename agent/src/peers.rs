@@ -423,7 +423,7 @@ async fn usable_ice_servers(
                         urls.push(format!("turn:{}?transport=udp", tunnel.local));
                         tunnels.push(tunnel);
                     }
-                    Err(e) => eprintln!("TURN over TCP is not available: {e:#}"),
+                    Err(e) => crate::text::complain("turn-tcp-unavailable", e, &[]),
                 },
                 None => trace(&format!("ignoring the ICE server URL {url:?}")),
             }
@@ -1034,7 +1034,9 @@ impl Peers {
                     sdp,
                 });
             }
-            Err(e) => eprintln!("Could not reconnect to {}: {e:#}", v.name),
+            Err(e) => {
+                crate::text::complain("viewer-reconnect-failed", e, &[("name", v.name.clone())])
+            }
         }
         v.gate.release();
         self.deadline(viewer, attempt, CONNECT_DEADLINE);

@@ -150,6 +150,17 @@ impl Language {
     }
 }
 
+/// A sentence about a problem on stderr, in the system's language: for the few that
+/// lower layers report (one viewer's connection, one file message), where no window or
+/// terminal front is at hand. `error` is the lower layer's own wording.
+pub fn complain(id: &'static str, error: impl std::fmt::Display, more: &[(&'static str, String)]) {
+    let mut text = Text::new(id).arg("error", format!("{error:#}"));
+    for (name, value) in more {
+        text = text.arg(name, value.clone());
+    }
+    eprintln!("{}", Language::from_os(Surface::Terminal).say(&text));
+}
+
 /// The shipped language for a locale name: Norwegian Bokmål for `nb` and `no` (Nynorsk
 /// readers understand Bokmål better than English), else English.
 fn pick(locale: &str) -> &'static str {

@@ -123,3 +123,13 @@ file-failed = The file “{ $name }” was not saved: { $why }
 file-cancelled = The file “{ $name }” was cancelled; nothing was saved.
 file-broke-off = The connection broke off while “{ $name }” came in; nothing was saved.
 file-withdrawn = The support rep took back the file “{ $name }”; there is nothing to answer.
+
+# Problems with one connection, on the terminal (the error itself comes from the lower
+# layers and stays as they word it).
+viewer-failed = A viewer could not connect: { $error }
+viewer-answer-unusable = A viewer's answer was unusable: { $error }
+viewer-address-unusable = A viewer's network address was unusable: { $error }
+viewer-reconnect-failed = Could not reconnect to { $name }: { $error }
+turn-tcp-unavailable = TURN over TCP is not available: { $error }
+file-message-lost = A message about a file did not go out: { $error }
+file-part-not-removed = Could not remove { $path }: { $error }

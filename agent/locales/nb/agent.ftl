@@ -122,3 +122,13 @@ file-failed = Filen «{ $name }» ble ikke lagret: { $why }
 file-cancelled = Filen «{ $name }» ble avbrutt; ingenting ble lagret.
 file-broke-off = Forbindelsen brøt mens «{ $name }» kom inn; ingenting ble lagret.
 file-withdrawn = Støttemedarbeideren trakk tilbake filen «{ $name }»; det er ingenting å svare på.
+
+# Problemer med én forbindelse, i terminalen (selve feilen kommer fra lagene under og står
+# slik de formulerer den).
+viewer-failed = En seer fikk ikke koblet til: { $error }
+viewer-answer-unusable = Svaret fra en seer kunne ikke brukes: { $error }
+viewer-address-unusable = Nettverksadressen til en seer kunne ikke brukes: { $error }
+viewer-reconnect-failed = Fikk ikke koblet til { $name } igjen: { $error }
+turn-tcp-unavailable = TURN over TCP er ikke tilgjengelig: { $error }
+file-message-lost = En melding om en fil kom ikke fram: { $error }
+file-part-not-removed = Kunne ikke fjerne { $path }: { $error }
