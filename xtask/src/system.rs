@@ -195,8 +195,6 @@ pub fn spawn(
         std::fs::create_dir_all(parent)?;
     }
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    // A process group of its own, so it can be paused whole (`Background::pause`).
-    std::os::unix::process::CommandExt::process_group(&mut idle, 0);
     // Nothing can answer a question in the background: a prompt fails instead of waiting.
     idle.stdin(std::process::Stdio::null())
         .stdout(file.try_clone()?)
@@ -218,7 +216,6 @@ pub fn spawn(
 
 impl Drop for Background {
     fn drop(&mut self) {
-        self.resume();
         if let Some(mut child) = self.child.take() {
             println!(
                 "xtask: waiting for {} (in the background) to end before stopping",
@@ -230,30 +227,6 @@ impl Drop for Background {
 }
 
 impl Background {
-    /// Stop the command and all it started (SIGSTOP to its process group) until
-    /// [`Self::resume`]: for tests that measure time, even `SCHED_IDLE` work on the
-    /// machine's other core (a hyperthread of the same one, on CI) slows them.
-    pub fn pause(&self) {
-        self.signal("-STOP");
-    }
-
-    /// Let a paused command go on.
-    pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        if let Some(child) = &self.child {
-            let group = format!("-{}", child.id());
-            // Best effort: a command that has ended has no group left to signal.
-            let _ = Command::new("kill")
-                .args([signal, "--", &group])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-    }
-
     /// Wait for the command; its time goes to the list `print_times` prints. On failure its
     /// whole output is printed.
     pub fn wait(mut self) -> anyhow::Result<()> {
