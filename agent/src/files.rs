@@ -377,6 +377,8 @@ impl Files {
             let _ = std::fs::remove_file(&part);
             return self.fail_offer(viewer, offer, "the content does not match its SHA-256");
         }
+        #[cfg(windows)]
+        mark_from_internet(&part);
         match give_name(&part, &self.dir, &offer.safe) {
             Ok(saved) => {
                 let saved_as = saved
@@ -643,6 +645,22 @@ fn part_file(dir: &Path, name: &str) -> std::io::Result<(PathBuf, File)> {
     ))
 }
 
+/// Windows: mark a received file as coming from the internet, with the `Zone.Identifier`
+/// stream browsers write (the Mark of the Web), so Windows warns before running it and
+/// Office opens it in Protected View. Written to the unfinished file, whose streams go with
+/// it when it is named, so the named file is never unmarked. Where the file system has no
+/// streams (FAT, some network shares, Wine on a Linux disk) the file is saved unmarked, as
+/// a browser's download would be.
+#[cfg(windows)]
+fn mark_from_internet(part: &Path) {
+    let mut stream = part.as_os_str().to_owned();
+    stream.push(":Zone.Identifier");
+    let mark = "[ZoneTransfer]\r\nZoneId=3\r\nHostUrl=about:internet\r\n";
+    if let Err(e) = std::fs::write(&stream, mark) {
+        crate::peers::trace(&format!("no Zone.Identifier on {}: {e}", part.display()));
+    }
+}
+
 /// Give the finished `part` its name in `dir`: `name`, else `name (1)`, `name (2)`… —
 /// never over an existing file (a hard link fails when the name is taken, and is atomic).
 fn give_name(part: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
@@ -690,6 +708,22 @@ fn give_name(part: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs on Windows only (CI builds the Windows agent but runs its unit tests nowhere).
+    #[cfg(windows)]
+    #[test]
+    fn a_received_file_on_windows_carries_the_mark_of_the_web() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let part = dir.path().join(".report.pdf.0.tandem-part");
+        std::fs::write(&part, b"%PDF")?;
+        mark_from_internet(&part);
+        let saved = give_name(&part, dir.path(), "report.pdf")?;
+        let mut stream = saved.as_os_str().to_owned();
+        stream.push(":Zone.Identifier");
+        let mark = std::fs::read_to_string(&stream)?;
+        assert!(mark.contains("ZoneId=3"), "{mark}");
+        Ok(())
+    }
 
     #[test]
     fn names_lose_their_folders_and_tricks() {
