@@ -164,6 +164,20 @@ pub fn source_index(agent: &AgentProcess, title: &str) -> anyhow::Result<i32> {
     Ok(i32::try_from(index)?)
 }
 
+/// The rep ends the session (confirming the console's question); the agent's window
+/// closes its panel with the sentence saying why.
+pub async fn rep_ends_the_session(
+    rep: &crate::Browser,
+    agent: &mut AgentProcess,
+) -> anyhow::Result<()> {
+    rep.client
+        .execute("window.confirm = () => true", vec![])
+        .await?;
+    rep.click("#end").await?;
+    wait_mode(agent, "ended").await?;
+    agent.wait_for("The support rep ended the session").await
+}
+
 /// A left click at a screen pixel, as the customer's mouse would.
 pub fn click(display: &str, (x, y): (i32, i32)) -> anyhow::Result<()> {
     xdotool(

@@ -215,12 +215,7 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     );
 
     // The end of the session closes the panel with a sentence saying why.
-    rep.client
-        .execute("window.confirm = () => true", vec![])
-        .await?;
-    rep.click("#end").await?;
-    agent_window::wait_mode(&agent, "ended").await?;
-    agent.wait_for("The support rep ended the session").await?;
+    agent_window::rep_ends_the_session(&rep, &mut agent).await?;
     agent_window::wait_frame_gone(&agent, &screen.display, around).await?;
     photo("10-ended")?;
     agent.kill();

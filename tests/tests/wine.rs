@@ -450,12 +450,7 @@ async fn c1_the_windows_customer_starts_the_download_and_answers_in_its_window()
     photo("06-window-shared")?;
 
     // The end of the session: the window says why, and the frame goes.
-    rep.client
-        .execute("window.confirm = () => true", vec![])
-        .await?;
-    rep.click("#end").await?;
-    agent_window::wait_mode(&agent, "ended").await?;
-    agent.wait_for("The support rep ended the session").await?;
+    agent_window::rep_ends_the_session(&rep, &mut agent).await?;
     agent_window::wait_frame_gone(&agent, &desktop.screen.display, around).await?;
     photo("07-ended")?;
     agent.kill();

@@ -80,15 +80,7 @@ pub const AGENT: Spec = Spec {
     crate_dir: "agent",
     section: "net",
     // What winit opens at run time for the window (dlopen), which no ELF header names.
-    depends: &[
-        "libx11-6",
-        "libx11-xcb1",
-        "libxcursor1",
-        "libxrandr2",
-        "libxi6",
-        "libxkbcommon-x11-0",
-        "libfontconfig1",
-    ],
+    depends: crate::AGENT_WINDOW_LIBRARIES,
     extended_description: "The customer side of Tandem, a self-hosted remote support system: \
         joins a support session, asks the customer's consent, then shares their X11 desktop or \
         one window with the support rep over WebRTC and, once allowed, lets the rep control it.",
