@@ -215,8 +215,7 @@ pub fn build(spec: &Spec, profile_dir: &Path, out: &Path, fast: bool) -> anyhow:
     let version = format!("{}-{REVISION}", env!("CARGO_PKG_VERSION"));
     let architecture = crate::system::capture(Command::new("dpkg").arg("--print-architecture"))?;
     let architecture = architecture.trim();
-    let mut depends = shared_libraries(&staging, &elves)?;
-    depends.extend(spec.depends.iter().map(|d| (*d).to_owned()));
+    let depends = merge_depends(shared_libraries(&staging, &elves)?, spec.depends);
     let installed_kib: u64 = files
         .iter()
         .map(|f| std::fs::metadata(tree.join(f)).map(|m| m.len().div_ceil(1024)))
@@ -284,6 +283,21 @@ fn shared_libraries(staging: &Path, binaries: &[PathBuf]) -> anyhow::Result<Vec<
         .filter(|d| !d.is_empty())
         .map(str::to_owned)
         .collect())
+}
+
+/// The linked libraries' entries, then each declared package they do not already name
+/// (`libfontconfig1` is both linked and opened at run time: once, with its version).
+fn merge_depends(found: Vec<String>, declared: &[&str]) -> Vec<String> {
+    let named = |entry: &str| entry.split([' ', '(']).next().unwrap_or("").to_owned();
+    let names: Vec<String> = found.iter().map(|e| named(e)).collect();
+    let mut all = found;
+    all.extend(
+        declared
+            .iter()
+            .filter(|d| !names.contains(&named(d)))
+            .map(|d| (*d).to_owned()),
+    );
+    all
 }
 
 /// The lines `dh_installsystemd` adds to `script` for a unit that is enabled and started.
@@ -454,6 +468,23 @@ mod tests {
         let words: Vec<&str> = wrapped.split_whitespace().collect();
         let original: Vec<&str> = SERVER.extended_description.split_whitespace().collect();
         assert_eq!(words, original);
+    }
+
+    #[test]
+    fn a_declared_package_the_libraries_already_name_is_not_repeated() {
+        let found = vec![
+            "libc6 (>= 2.35)".to_owned(),
+            "libfontconfig1 (>= 2.12.6)".to_owned(),
+        ];
+        assert_eq!(
+            merge_depends(found, &["libx11-6", "libfontconfig1", "adduser"]),
+            [
+                "libc6 (>= 2.35)",
+                "libfontconfig1 (>= 2.12.6)",
+                "libx11-6",
+                "adduser"
+            ]
+        );
     }
 
     #[test]
