@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::deb;
-use crate::system::{cargo, ensure_packages, exec};
+use crate::system::{cargo, ensure_packages, exec, target_dir};
 
 /// What building the packages needs beyond the Rust toolchain: openh264's assembler,
 /// `strip` for the binaries, dpkg-deb and dpkg-shlibdeps.
@@ -94,11 +94,4 @@ fn build_release() -> anyhow::Result<()> {
 pub fn server_deb(profile: Profile, out: &Path) -> anyhow::Result<PathBuf> {
     ensure_packages(PACKAGES)?;
     deb::build(&deb::SERVER, &profile.dir(), out, true)
-}
-
-/// Cargo's target directory, as `cargo xtask run` finds it.
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::system::root().join("target"))
 }

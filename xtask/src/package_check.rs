@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
-use crate::package::{Profile, server_deb, target_dir};
-use crate::system::{as_root, capture, ensure_packages, exec};
+use crate::package::{Profile, server_deb};
+use crate::system::{as_root, capture, ensure_packages, exec, target_dir};
 
 const PACKAGE: &str = "tandem-signaling";
 const USER: &str = "tandem";

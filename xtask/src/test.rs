@@ -123,13 +123,13 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
         // figures are not for comparison anyway).
         let smoke = crate::bench::smoke(&["--skip", "wine"], "bench-smoke");
         let built = build.wait();
+        // With no filter of the caller's, a run of the stall test or the Wine tests that
+        // finds none is a mistake (a renamed test or binary), not a pass.
+        let none = if extra.is_empty() { "fail" } else { "pass" };
         // The poor-link test holds stalls to a second: it has the machine to itself, after
         // the Windows build. (Beside that build, even at SCHED_IDLE, a stall once took
         // 1.03 s; pausing the build through the test cost its tail the CPU the test leaves.)
-        let timed = nextest(TIMED_TESTS, "pass");
-        // With no filter of the caller's, a Wine run with no test in it is a mistake (a
-        // renamed test binary), not a pass.
-        let none = if extra.is_empty() { "fail" } else { "pass" };
+        let timed = nextest(TIMED_TESTS, none);
         let wine = built.is_ok().then(|| {
             nextest(WINE_TESTS, none)
                 .and_then(|()| crate::bench::smoke(&["--only", "wine"], "bench-smoke-wine"))

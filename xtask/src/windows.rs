@@ -10,7 +10,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::system::{cargo, ensure_packages, exec, root};
+use crate::system::{cargo, ensure_packages, exec, target_dir};
 
 pub const TARGET: &str = "x86_64-pc-windows-gnu";
 /// The cross compilers: C for the linker and openh264's C parts, C++ for the rest.
@@ -98,10 +98,4 @@ pub fn release_agent() -> anyhow::Result<PathBuf> {
 /// Where cargo puts the Windows build of `profile` ("debug", "release").
 pub fn out_dir(profile: &str) -> PathBuf {
     target_dir().join(TARGET).join(profile)
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
 }

@@ -13,8 +13,6 @@
 //!   that the test pattern under the window does not have (an unpainted window shows its
 //!   background, or what was under it).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -45,10 +43,9 @@ fn in_pattern(rgb: u32) -> bool {
     rgb == 0 || rgb == 0xffffff || tandem_tests::QUADRANTS.contains(&rgb)
 }
 
-/// Watches `display` from now on: the epoch milliseconds at which the first top-level
-/// window mapped from now on (over 100×50 pixels) shows painted rows. Gives up when
-/// `stop` is set or after a minute.
-fn first_paint(display: &str, stop: &AtomicBool) -> anyhow::Result<f64> {
+/// Watches `display`: the epoch milliseconds at which the first top-level window mapped
+/// after `ready` is sent (over 100×50 pixels) shows painted rows. Gives up after a minute.
+fn first_paint(display: &str, ready: std::sync::mpsc::Sender<()>) -> anyhow::Result<f64> {
     use x11rb::connection::Connection;
     use x11rb::protocol::Event;
     use x11rb::protocol::xproto::{
@@ -62,9 +59,10 @@ fn first_paint(display: &str, stop: &AtomicBool) -> anyhow::Result<f64> {
         &ChangeWindowAttributesAux::new().event_mask(EventMask::SUBSTRUCTURE_NOTIFY),
     )?
     .check()?;
+    let _ = ready.send(());
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut window = None;
-    while std::time::Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+    while std::time::Instant::now() < deadline {
         if window.is_none() {
             while let Some(event) = conn.poll_for_event()? {
                 if let Event::MapNotify(mapped) = event {
@@ -132,13 +130,14 @@ async fn measure(runs: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
         .await?;
         let mut command = tokio::process::Command::new(&file);
         command.env("DISPLAY", &screen.display);
-        let stop = Arc::new(AtomicBool::new(false));
+        let (ready, watching) = std::sync::mpsc::channel();
         let watcher = {
-            let (display, stop) = (screen.display.clone(), stop.clone());
-            std::thread::spawn(move || first_paint(&display, &stop))
+            let display = screen.display.clone();
+            std::thread::spawn(move || first_paint(&display, ready))
         };
-        // The watcher selects its events before the agent can map anything.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The watcher has selected its events before the agent can map anything (or it
+        // failed, and says why when joined).
+        let _ = tokio::task::spawn_blocking(move || watching.recv()).await?;
         let started = now_ms();
         let mut agent = agent_window::double_click(command)?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -154,9 +153,8 @@ async fn measure(runs: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         samples.push(shown - started);
-        let paint = tokio::task::spawn_blocking(move || watcher.join()).await?;
-        stop.store(true, Ordering::Relaxed);
-        let paint = paint
+        let paint = tokio::task::spawn_blocking(move || watcher.join())
+            .await?
             .map_err(|_| anyhow::anyhow!("the paint watcher panicked"))?
             .context("watching for the question on screen")?;
         painted.push(paint - started);
