@@ -9,6 +9,7 @@
 
 mod bench;
 mod deb;
+mod junit;
 mod package;
 mod package_check;
 mod run;

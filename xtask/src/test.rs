@@ -13,11 +13,58 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let result = steps(extra);
     crate::system::print_times();
+    print_failed_tests();
     println!(
         "xtask: cargo xtask test took {:.0} s in all",
         started.elapsed().as_secs_f64()
     );
     result
+}
+
+/// The tests that failed in this run's nextest runs, read from each run's JUnit report.
+static FAILED: std::sync::Mutex<Vec<crate::junit::Failure>> = std::sync::Mutex::new(Vec::new());
+
+/// Remember the failures of the nextest run that just ended.
+fn read_failed_tests() {
+    let report = crate::system::target_dir().join("nextest/default/junit.xml");
+    match std::fs::read_to_string(&report) {
+        Ok(xml) => FAILED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(crate::junit::failures(&xml)),
+        Err(e) => println!("xtask: no test report at {}: {e}", report.display()),
+    }
+}
+
+/// The failed tests again, last, where the end of a log shows them: each with why and the
+/// last lines it wrote (its whole output is further up, where nextest printed it).
+fn print_failed_tests() {
+    let failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
+    if failed.is_empty() {
+        return;
+    }
+    println!("xtask: {} test(s) failed:", failed.len());
+    for failure in failed.iter() {
+        println!("xtask: FAILED {} ({})", failure.test, failure.kind);
+        for line in failure.why.lines() {
+            println!("xtask:   | {line}");
+        }
+        if !failure.tail.is_empty() {
+            println!("xtask:   its last lines on stderr before that:");
+            for line in &failure.tail {
+                let short: String = line.chars().take(200).collect();
+                println!("xtask:   > {short}");
+            }
+        }
+    }
+    println!(
+        "xtask: failed: {}",
+        failed
+            .iter()
+            .map(|f| f.test.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 fn steps(extra: &[String]) -> anyhow::Result<()> {
@@ -109,14 +156,18 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
         let idle = crate::system::Priority::Idle;
         let build = crate::system::spawn(&windows, &logs.join("windows-build.log"), idle)?;
         let nextest = |filter: &str, none: &str| {
-            exec(
+            let result = exec(
                 cargo()
                     .args(["nextest", "run", "--no-fail-fast", "--no-tests", none])
                     .args(&reuse)
                     .args(["-E", filter])
                     .env("TANDEM_TEST_PREBUILT", "1")
                     .args(extra),
-            )
+            );
+            if result.is_err() {
+                read_failed_tests();
+            }
+            result
         };
         let tests = nextest(&format!("not ({WINE_TESTS} | {TIMED_TESTS})"), "pass");
         // The bench's smoke run but its Wine section, while the Windows build finishes (its
