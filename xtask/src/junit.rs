@@ -14,12 +14,14 @@ pub struct Failure {
     pub why: String,
     /// The last lines the test wrote to stderr before it failed (no backtrace).
     pub tail: Vec<String>,
+    /// It failed, then passed when nextest ran it again.
+    pub flaky: bool,
 }
 
 /// Lines of a failed test's stderr kept for the digest.
 const TAIL_LINES: usize = 25;
 
-/// The failed tests in a JUnit report's text, in report order.
+/// The failed tests in a JUnit report's text, in report order, the flaky ones too.
 pub fn failures(xml: &str) -> Vec<Failure> {
     let mut found = Vec::new();
     for case in xml.split("<testcase ").skip(1) {
@@ -29,12 +31,15 @@ pub fn failures(xml: &str) -> Vec<Failure> {
             continue;
         }
         let body = case.split("</testcase>").next().unwrap_or(case);
-        let Some(failure) = ["<failure", "<error"]
+        // A test that failed and then passed on its retry (nextest's `retries`) has only
+        // flaky failures: it is named too, as flaky.
+        let Some(failure) = ["<failure", "<error", "<flakyFailure", "<flakyError"]
             .iter()
             .find_map(|tag| body.find(tag).map(|at| &body[at..]))
         else {
             continue;
         };
+        let flaky = failure.starts_with("<flaky");
         let head = &case[..head_end];
         let test = format!(
             "{} {}",
@@ -60,7 +65,12 @@ pub fn failures(xml: &str) -> Vec<Failure> {
                 [message, said.join("\n")].join("\n").trim_end().to_string()
             })
             .unwrap_or_else(|| text.lines().take(8).collect::<Vec<_>>().join("\n"));
-        let stderr = element_text(body, "<system-err");
+        // A flaky failure holds its own output; a failure's is the case's.
+        let stderr = if flaky {
+            element_text(failure, "<system-err")
+        } else {
+            element_text(body, "<system-err")
+        };
         let before_panic: Vec<&str> = stderr
             .lines()
             .take_while(|l| !(l.starts_with("thread '") && l.contains("panicked at")))
@@ -74,6 +84,7 @@ pub fn failures(xml: &str) -> Vec<Failure> {
             kind,
             why,
             tail,
+            flaky,
         });
     }
     found
@@ -168,6 +179,16 @@ thread &apos;m::bad&apos; (28402) panicked at src/lib.rs:2:75:
 boom
 </system-err>
         </testcase>
+        <testcase name="shaky" classname="jt" time="2">
+            <flakyFailure message="thread &apos;shaky&apos; panicked at a.rs:1:1" type="test failure with exit code 101">thread &apos;shaky&apos; panicked at a.rs:1:1:
+no picture
+stack backtrace:
+                <system-err>waited 30 s
+</system-err>
+            </flakyFailure>
+            <system-err>passed
+</system-err>
+        </testcase>
         <testcase name="slow" classname="jt" time="300">
             <failure type="test timeout"/>
             <system-err>waiting for the picture
@@ -179,7 +200,16 @@ boom
     #[test]
     fn the_failed_tests_are_named_with_why_and_their_last_words() {
         let found = failures(REPORT);
-        assert_eq!(found.len(), 2, "{found:#?}");
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(!found[0].flaky);
+        assert_eq!(found[1].test, "jt shaky");
+        assert!(found[1].flaky);
+        assert_eq!(
+            found[1].why,
+            "thread 'shaky' panicked at a.rs:1:1\nno picture"
+        );
+        assert_eq!(found[1].tail, ["waited 30 s"]);
+        let found = [found[0].clone(), found[2].clone()];
         assert_eq!(found[0].test, "tandem-tests::e2e m::bad");
         assert_eq!(found[0].kind, "test failure with exit code 101");
         assert_eq!(

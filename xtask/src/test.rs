@@ -2,6 +2,8 @@
 //! the builds themselves), then every test of the workspace. Test runners print their own
 //! summary line.
 
+use std::time::Duration;
+
 use anyhow::Context;
 
 use crate::system::{cargo, ensure_packages, exec};
@@ -24,9 +26,18 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
 /// The tests that failed in this run's nextest runs, read from each run's JUnit report.
 static FAILED: std::sync::Mutex<Vec<crate::junit::Failure>> = std::sync::Mutex::new(Vec::new());
 
-/// Remember the failures of the nextest run that just ended.
+/// Remember the failures of the nextest run that just ended, the flaky ones too.
 fn read_failed_tests() {
     let report = crate::system::target_dir().join("nextest/default/junit.xml");
+    // Each run writes its own report: none is the last run's.
+    let written = std::fs::metadata(&report).and_then(|m| m.modified());
+    if written.is_ok_and(|at| at.elapsed().is_ok_and(|age| age > Duration::from_secs(60))) {
+        println!(
+            "xtask: the test report {} is an older run's",
+            report.display()
+        );
+        return;
+    }
     match std::fs::read_to_string(&report) {
         Ok(xml) => FAILED
             .lock()
@@ -43,9 +54,14 @@ fn print_failed_tests() {
     if failed.is_empty() {
         return;
     }
-    println!("xtask: {} test(s) failed:", failed.len());
+    let flaky = failed.iter().filter(|f| f.flaky).count();
+    println!(
+        "xtask: {} test(s) failed, {flaky} of them only once (flaky: passed on the retry):",
+        failed.len()
+    );
     for failure in failed.iter() {
-        println!("xtask: FAILED {} ({})", failure.test, failure.kind);
+        let label = if failure.flaky { "FLAKY" } else { "FAILED" };
+        println!("xtask: {label} {} ({})", failure.test, failure.kind);
         for line in failure.why.lines() {
             println!("xtask:   | {line}");
         }
@@ -57,14 +73,16 @@ fn print_failed_tests() {
             }
         }
     }
-    println!(
-        "xtask: failed: {}",
+    let names = |flaky: bool| {
         failed
             .iter()
+            .filter(|f| f.flaky == flaky)
             .map(|f| f.test.as_str())
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    };
+    println!("xtask: failed: {}", names(false));
+    println!("xtask: flaky: {}", names(true));
 }
 
 fn steps(extra: &[String]) -> anyhow::Result<()> {
@@ -85,7 +103,9 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
     // The agent's window: xdotool clicks it as a customer would, ImageMagick's `import`
     // photographs it for target/e2e-artifacts.
     // The libraries winit opens at run time on X11 are the window's only system needs.
-    packages.extend(["xdotool", "imagemagick"]);
+    // Openbox: a window manager, as a customer's desktop has, which the frame must not
+    // lose the focus to.
+    packages.extend(["xdotool", "imagemagick", "openbox"]);
     packages.extend(crate::AGENT_WINDOW_LIBRARIES);
     // The Windows agent, cross-built, and the Wine its end-to-end tests run it under.
     packages.extend(crate::windows::PACKAGES);
@@ -164,9 +184,7 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
                     .env("TANDEM_TEST_PREBUILT", "1")
                     .args(extra),
             );
-            if result.is_err() {
-                read_failed_tests();
-            }
+            read_failed_tests();
             result
         };
         let tests = nextest(&format!("not ({WINE_TESTS} | {TIMED_TESTS})"), "pass");
