@@ -786,7 +786,7 @@ fn offers(backend: &dyn backend::Backend) -> Vec<Offer> {
         .windows()
         .unwrap_or_default()
         .into_iter()
-        .filter(|w| !w.title.trim().is_empty() && w.title != "Tandem")
+        .filter(|w| !w.title.trim().is_empty() && !ui::OWN_TITLES.contains(&w.title.as_str()))
         .take(40);
     monitors
         .into_iter()

@@ -73,6 +73,7 @@ impl Window {
         language: &Language,
         shield: Arc<Shield>,
     ) -> Result<(Self, Handle, mpsc::UnboundedReceiver<Action>), slint::PlatformError> {
+        select_backend();
         let window = AgentWindow::new()?;
         let say = |id| SharedString::from(language.say(&Text::new(id)));
         window.set_stop_label(say("button-stop"));
@@ -154,16 +155,16 @@ impl Window {
                     let Some(w) = weak.upgrade() else { return };
                     // The frame goes with the window: once it is closed nothing may keep
                     // the event loop (which ends with the last window) running.
-                    let shared = if w.window().is_visible() {
-                        *framed.lock().unwrap_or_else(PoisonError::into_inner)
+                    if w.window().is_visible() {
+                        let shared = *framed.lock().unwrap_or_else(PoisonError::into_inner);
+                        let around = shared.and_then(|source| {
+                            let area = areas.as_ref()?.shared_area(source)?;
+                            Some((area, matches!(source, Source::Window(_))))
+                        });
+                        frame.place(around, w.get_controlled(), areas.as_ref());
                     } else {
-                        None
-                    };
-                    let around = shared.and_then(|source| {
-                        let area = areas.as_ref()?.shared_area(source)?;
-                        Some((area, matches!(source, Source::Window(_))))
-                    });
-                    frame.place(around, w.get_controlled(), areas.as_ref());
+                        frame.close();
+                    }
                     if !probing && let Some(id) = native_id(w.window()) {
                         probing = true;
                         if let Ok(probe) = ClientAreas::new(None) {
@@ -222,6 +223,49 @@ impl Window {
 /// How thick the frame around what is shared is, in screen pixels.
 const EDGE: i32 = 6;
 
+/// The titles of the agent's own windows (ui/agent.slint), never offered for sharing.
+pub const OWN_TITLES: [&str; 2] = ["Tandem", FRAME_TITLE];
+
+/// The frame's windows' title (`EdgeWindow`): winit's attributes hook tells them by it.
+const FRAME_TITLE: &str = "Tandem frame";
+
+/// Where a side of the frame waits while nothing is shared: off every screen. Hiding it
+/// instead would show it again later, and a window shown again takes the focus (winit
+/// activates every window on its second showing) and, on Windows, loses the styles
+/// that let the pointer through.
+const PARKED: Side = (-32_000, -32_000, 1, 1);
+
+/// Slint's winit backend, with the frame's windows created the way such a window must
+/// be: never given the focus, kept off the taskbar (Windows), left alone by a window
+/// manager (X11: override-redirect), and out of screen captures where the system can.
+/// Any failure leaves slint's default, with only the frame the worse for it.
+fn select_backend() {
+    use slint::winit_030::winit::window::WindowAttributes;
+    let hook = |attributes: WindowAttributes| {
+        if attributes.title != FRAME_TITLE {
+            return attributes;
+        }
+        let attributes = attributes.with_active(false).with_content_protected(true);
+        #[cfg(windows)]
+        let attributes = {
+            use slint::winit_030::winit::platform::windows::WindowAttributesExtWindows;
+            attributes.with_skip_taskbar(true)
+        };
+        #[cfg(all(unix, not(target_os = "macos")))]
+        let attributes = {
+            use slint::winit_030::winit::platform::x11::WindowAttributesExtX11;
+            attributes.with_override_redirect(true)
+        };
+        attributes
+    };
+    if let Err(e) = slint::BackendSelector::new()
+        .with_winit_window_attributes_hook(hook)
+        .select()
+    {
+        eprintln!("tandem-agent: slint's window backend as is: {e}");
+    }
+}
+
 /// The frame around what is shared, so the customer sees at a glance that the screen is
 /// shared and whether someone controls it: four thin windows ([`EdgeWindow`]) on the
 /// inside edges of the screen or monitor, or around the shared window (following it).
@@ -232,6 +276,8 @@ struct Frame {
     through: [bool; 4],
     /// The sides' rectangles and whether they say "controlled", as last placed.
     placed: Option<([Side; 4], bool)>,
+    /// Whether the sides are shown (on the screen or parked off it).
+    shown: bool,
 }
 
 /// x, y, width, height in screen pixels.
@@ -242,11 +288,30 @@ impl Frame {
         let sides = (0..4)
             .map(|_| EdgeWindow::new())
             .collect::<Result<Vec<_>, _>>()?;
+        for side in &sides {
+            // Only the pointer reaches these, and it passes through; a close request
+            // from the keyboard is not the customer's.
+            side.window()
+                .on_close_requested(|| slint::CloseRequestResponse::KeepWindowShown);
+        }
         Ok(Self {
             sides,
             through: [false; 4],
             placed: None,
+            shown: false,
         })
+    }
+
+    /// Hide the sides for good: the window is closed, and the event loop ends with the
+    /// last window shown.
+    fn close(&mut self) {
+        if self.shown {
+            for side in &self.sides {
+                let _ = side.hide();
+            }
+            self.shown = false;
+            self.placed = None;
+        }
     }
 
     /// Draw the frame on the inside edges of an area (or, `true`, around it), or take it
@@ -262,21 +327,19 @@ impl Frame {
             match wanted {
                 None => {
                     for side in &self.sides {
-                        let _ = side.hide();
+                        park(side, PARKED);
                     }
-                    // Shown again, a window gets its styles anew from winit (Windows):
-                    // the pass-through is set again then.
-                    self.through = [false; 4];
                     crate::peers::trace("screen frame off");
                 }
                 Some((rects, controlled)) => {
-                    for (side, &(x, y, width, height)) in self.sides.iter().zip(&rects) {
+                    for (side, &rect) in self.sides.iter().zip(&rects) {
                         side.set_controlled(controlled);
-                        let window = side.window();
-                        window.set_position(slint::PhysicalPosition::new(x, y));
-                        window.set_size(slint::PhysicalSize::new(width, height));
-                        let _ = side.show();
+                        park(side, rect);
+                        if !self.shown {
+                            let _ = side.show();
+                        }
                     }
+                    self.shown = true;
                     // The top side spans the frame's whole width, the bottom its last row.
                     let (x, y, width, _) = rects[0];
                     let bottom = rects[1].1 + i32::try_from(rects[1].3).unwrap_or(0);
@@ -299,6 +362,13 @@ impl Frame {
             }
         }
     }
+}
+
+/// Put one side of the frame at `(x, y, width, height)`.
+fn park(side: &EdgeWindow, (x, y, width, height): Side) {
+    let window = side.window();
+    window.set_position(slint::PhysicalPosition::new(x, y));
+    window.set_size(slint::PhysicalSize::new(width, height));
 }
 
 /// The frame's four sides (top, bottom, left, right) on the inside edges of `area`, or

@@ -80,8 +80,10 @@ pub mod defaults {
     /// Logins for the whole site: a burst of 40, then 10 a second.
     pub const SITE_LOGINS_BURST: u32 = 40;
     pub const SITE_LOGINS_PER_SECOND: u32 = 10;
-    /// Password hashes computed at once; more logins meanwhile are answered 503.
+    /// Password hashes computed at once; a login beyond them waits up to
+    /// [`HASHING_WAIT`] for one to end, and is answered 503 if none does.
     pub const HASHING_AT_ONCE: usize = 4;
+    pub const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
     /// Customer joins, attaches and resumes per address: a burst of 10, then 10 a minute.
     pub const JOINS_PER_MINUTE: u32 = 10;
     /// The same for the whole site: a burst of 100, then 20 a second.

@@ -359,6 +359,22 @@ async fn a_successful_login_forgives_earlier_failures() {
     assert_eq!(try_login(&server, 75, "rita", WRONG).await.0, 429);
 }
 
+/// A burst of logins beyond the four password checks that run at once (a team starting
+/// its day, each rep at their own desk) waits its turn instead of being told the server
+/// is busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_logins_waits_its_turn_rather_than_finding_the_server_busy() {
+    let server = TestServer::start().await;
+    let reps: Vec<String> = (0..10).map(|i| format!("rep{i}")).collect();
+    for rep in &reps {
+        create_account(&server, rep, false).await;
+    }
+    let logins = (0..10u8).map(|i| try_login(&server, 90 + i, &reps[usize::from(i)], REP_PASSWORD));
+    let answers = futures_util::future::join_all(logins).await;
+    let statuses: Vec<u16> = answers.iter().map(|(status, ..)| *status).collect();
+    assert_eq!(statuses, [200; 10], "{answers:?}");
+}
+
 #[tokio::test]
 async fn a_disabled_account_with_its_password_gets_the_answer_of_a_wrong_password() {
     let server = TestServer::start().await;

@@ -71,7 +71,15 @@ pub async fn login(
             "too many logins on this server right now; wait a moment and try again",
         ));
     }
-    let Ok(_hashing) = state.limits.hashing.clone().try_acquire_owned() else {
+    // A burst of logins (a team starting its day, a test logging in its people at once)
+    // waits its turn briefly; only when none of the running checks ends in that time is
+    // the server busy.
+    let permit = tokio::time::timeout(
+        crate::limits::defaults::HASHING_WAIT,
+        state.limits.hashing.clone().acquire_owned(),
+    )
+    .await;
+    let Ok(Ok(_hashing)) = permit else {
         return Err(AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is busy; try logging in again in a moment",
