@@ -994,7 +994,9 @@ mod tests {
         );
         assert_eq!(
             asked(&effects).as_deref(),
-            Some("Rita Rep asks to control your mouse and keyboard. Allow it?")
+            Some(
+                "Rita Rep asks to control your mouse and keyboard, and to pass text to and from your clipboard. Allow it?"
+            )
         );
         assert_eq!(agent.handle(Input::Answer(true)), vec![Effect::OpenControl]);
         let effects = agent.handle(Input::ControlOpened(Ok(())));
@@ -1138,7 +1140,9 @@ mod tests {
         let effects = server(&mut agent, ask("Andy Assistant"));
         assert_eq!(
             asked(&effects).as_deref(),
-            Some("Andy Assistant asks to control your mouse and keyboard. Allow it?"),
+            Some(
+                "Andy Assistant asks to control your mouse and keyboard, and to pass text to and from your clipboard. Allow it?"
+            ),
             "{effects:?}"
         );
     }

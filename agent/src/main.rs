@@ -9,6 +9,7 @@
 //! every viewer over WebRTC (R6).
 
 mod backend;
+mod clipboard;
 mod consent;
 #[cfg(windows)]
 mod console;
@@ -434,7 +435,10 @@ async fn share(
         _ => None,
     });
     let mut files = files::Files::new(files::downloads(), max_file_bytes.unwrap_or(0));
-    let mut file_channels = FileChannels::new();
+    let mut file_channels = Channels::new();
+    // The clipboard's text, with the holder of control only (clipboard.rs).
+    let mut clip = clipboard::System::start();
+    let mut clipboard_channels = Channels::new();
     let runtime = webrtc::runtime::default_runtime().context("no async runtime for WebRTC")?;
     let mut peers = Peers::new(
         runtime,
@@ -492,18 +496,18 @@ async fn share(
                 },
                 message = agent.recv() => flow::Input::Server(message?),
                 reason = ended => flow::Input::CaptureEnded(reason.map(|r| stopped_text(&r))),
-                Some(event) = peers.next_event() => {
-                    if let peers::PeerEvent::Files { viewer, event } = event {
+                Some(event) = peers.next_event() => match event {
+                    peers::PeerEvent::Files { viewer, event } => {
                         let outs = match event {
-                            peers::FilesEvent::Open(channel) => {
+                            peers::ChannelEvent::Open(channel) => {
                                 file_channels.insert(viewer, channel);
                                 Vec::new()
                             }
-                            peers::FilesEvent::Text(text) => {
+                            peers::ChannelEvent::Text(text) => {
                                 files.text(viewer, &text, flow.may_send_files(viewer))
                             }
-                            peers::FilesEvent::Binary(bytes) => files.data(viewer, &bytes),
-                            peers::FilesEvent::Closed => {
+                            peers::ChannelEvent::Binary(bytes) => files.data(viewer, &bytes),
+                            peers::ChannelEvent::Closed => {
                                 file_channels.remove(&viewer);
                                 files.gone(viewer)
                             }
@@ -515,12 +519,59 @@ async fn share(
                         let first = asked.remove(0);
                         inputs.extend(asked);
                         first
-                    } else {
+                    }
+                    peers::PeerEvent::Clipboard { viewer, event } => {
+                        let reply = match event {
+                            peers::ChannelEvent::Open(channel) => {
+                                clipboard_channels.insert(viewer, channel);
+                                None
+                            }
+                            peers::ChannelEvent::Text(text) => {
+                                Some(clipboard::received(viewer, flow.holder(), &text))
+                            }
+                            peers::ChannelEvent::Binary(_) => {
+                                Some(clipboard::Reply::Answer(clipboard::Wire::Refused {
+                                    reason: "unreadable".into(),
+                                }))
+                            }
+                            peers::ChannelEvent::Closed => {
+                                clipboard_channels.remove(&viewer);
+                                None
+                            }
+                        };
+                        match reply {
+                            Some(clipboard::Reply::Store(text)) => clip.store(viewer, text),
+                            Some(clipboard::Reply::Answer(wire)) => {
+                                send_wire(&clipboard_channels, viewer, &wire.to_json()).await;
+                            }
+                            None => {}
+                        }
+                        continue;
+                    }
+                    event => {
                         if let Some(news) = peers.handle(event).await {
-                        eprintln!("{news}");
+                            eprintln!("{news}");
+                        }
+                        continue;
                     }
+                },
+                Some(event) = clip.events.recv() => {
+                    let (viewer, wire) = match event {
+                        // Only the holder hears what the customer copies.
+                        clipboard::Event::Copied(text) => match flow.holder() {
+                            Some(holder) => (holder, clipboard::copied(text)),
+                            None => continue,
+                        },
+                        clipboard::Event::Stored(viewer, true) => (viewer, clipboard::Wire::Stored),
+                        clipboard::Event::Stored(viewer, false) => (
+                            viewer,
+                            clipboard::Wire::Refused {
+                                reason: "unavailable".into(),
+                            },
+                        ),
+                    };
+                    send_wire(&clipboard_channels, viewer, &wire.to_json()).await;
                     continue;
-                    }
                 }
                 _ = pace.tick() => {
                     if let Some(p) = &pipeline {
@@ -641,6 +692,8 @@ async fn share(
                     }
                     Effect::SetHolder(holder) => {
                         input.set_holder(holder);
+                        // C1: the clipboard is part of control, while it is held.
+                        clip.watch(holder.is_some());
                         if pipeline.is_some() {
                             show_panel(front, &flow, &peers);
                         }
@@ -682,29 +735,32 @@ async fn share(
 
 /// Why the share stopped by itself, in the customer's words.
 /// Each viewer's open files channel.
-type FileChannels = std::collections::HashMap<
+type Channels = std::collections::HashMap<
     tandem_protocol::ParticipantId,
     Arc<dyn webrtc::data_channel::DataChannel>,
 >;
+
+/// Send a JSON message on a viewer's channel, if it is open.
+async fn send_wire(channels: &Channels, viewer: tandem_protocol::ParticipantId, json: &str) {
+    if let Some(channel) = channels.get(&viewer)
+        && let Err(e) = channel.send_text(json).await
+    {
+        text::complain("viewer-message-lost", e, &[]);
+    }
+}
 
 /// Carry out what files.rs asks for; questions for the customer (and questions taken
 /// back) go to the flow, to be asked in turn with the others.
 async fn file_effects(
     outs: Vec<files::Out>,
-    channels: &FileChannels,
+    channels: &Channels,
     agent: &Signal,
     front: &mut Front,
 ) -> Vec<flow::Input> {
     let mut inputs = Vec::new();
     for out in outs {
         match out {
-            files::Out::Send(viewer, wire) => {
-                if let Some(channel) = channels.get(&viewer)
-                    && let Err(e) = channel.send_text(&wire.to_json()).await
-                {
-                    text::complain("file-message-lost", e, &[]);
-                }
-            }
+            files::Out::Send(viewer, wire) => send_wire(channels, viewer, &wire.to_json()).await,
             files::Out::Report(message) => agent.send(message),
             files::Out::Tell(text) => front.tell(&text),
             files::Out::Ask {

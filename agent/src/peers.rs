@@ -241,12 +241,17 @@ pub enum PeerEvent {
     /// Something on the viewer's files channel (files.rs).
     Files {
         viewer: ParticipantId,
-        event: FilesEvent,
+        event: ChannelEvent,
+    },
+    /// Something on the viewer's clipboard channel (clipboard.rs).
+    Clipboard {
+        viewer: ParticipantId,
+        event: ChannelEvent,
     },
 }
 
-/// What a viewer's files channel did.
-pub enum FilesEvent {
+/// What a viewer's files or clipboard channel did.
+pub enum ChannelEvent {
     /// Open: this is where to answer.
     Open(Arc<dyn webrtc::data_channel::DataChannel>),
     Text(String),
@@ -254,13 +259,37 @@ pub enum FilesEvent {
     Closed,
 }
 
-impl std::fmt::Debug for FilesEvent {
+/// Pass what a data channel does to `send` (false: nobody listens any more), until it
+/// closes.
+async fn pump(
+    channel: Arc<dyn webrtc::data_channel::DataChannel>,
+    send: impl Fn(ChannelEvent) -> bool,
+) {
+    use webrtc::data_channel::DataChannelEvent;
+    while let Some(event) = channel.poll().await {
+        let more = match event {
+            DataChannelEvent::OnOpen => send(ChannelEvent::Open(Arc::clone(&channel))),
+            DataChannelEvent::OnMessage(message) if message.is_string => send(ChannelEvent::Text(
+                String::from_utf8_lossy(&message.data).into_owned(),
+            )),
+            DataChannelEvent::OnMessage(message) => send(ChannelEvent::Binary(message.data)),
+            DataChannelEvent::OnClose => break,
+            _ => true,
+        };
+        if !more {
+            return;
+        }
+    }
+    send(ChannelEvent::Closed);
+}
+
+impl std::fmt::Debug for ChannelEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FilesEvent::Open(_) => f.write_str("Open"),
-            FilesEvent::Text(text) => write!(f, "Text({text:?})"),
-            FilesEvent::Binary(bytes) => write!(f, "Binary({} bytes)", bytes.len()),
-            FilesEvent::Closed => f.write_str("Closed"),
+            ChannelEvent::Open(_) => f.write_str("Open"),
+            ChannelEvent::Text(text) => write!(f, "Text({text:?})"),
+            ChannelEvent::Binary(bytes) => write!(f, "Binary({} bytes)", bytes.len()),
+            ChannelEvent::Closed => f.write_str("Closed"),
         }
     }
 }
@@ -766,25 +795,18 @@ impl Peers {
             .await
             .context("could not open the files channel")?;
         let events = self.events_tx.clone();
-        tokio::spawn(async move {
-            use webrtc::data_channel::DataChannelEvent;
-            let send = |event| events.send(PeerEvent::Files { viewer, event }).is_ok();
-            while let Some(event) = files.poll().await {
-                let more = match event {
-                    DataChannelEvent::OnOpen => send(FilesEvent::Open(Arc::clone(&files))),
-                    DataChannelEvent::OnMessage(message) if message.is_string => send(
-                        FilesEvent::Text(String::from_utf8_lossy(&message.data).into_owned()),
-                    ),
-                    DataChannelEvent::OnMessage(message) => send(FilesEvent::Binary(message.data)),
-                    DataChannelEvent::OnClose => break,
-                    _ => true,
-                };
-                if !more {
-                    return;
-                }
-            }
-            send(FilesEvent::Closed);
-        });
+        tokio::spawn(pump(files, move |event| {
+            events.send(PeerEvent::Files { viewer, event }).is_ok()
+        }));
+        // The clipboard's text (clipboard.rs), only ever with the holder of control.
+        let clipboard = pc
+            .create_data_channel(crate::clipboard::CLIPBOARD_CHANNEL, None)
+            .await
+            .context("could not open the clipboard channel")?;
+        let events = self.events_tx.clone();
+        tokio::spawn(pump(clipboard, move |event| {
+            events.send(PeerEvent::Clipboard { viewer, event }).is_ok()
+        }));
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer).await?;
         let sdp = pc
@@ -946,7 +968,8 @@ impl Peers {
                 viewer, attempt, ..
             }
             | PeerEvent::Deadline { viewer, attempt } => (*viewer, *attempt),
-            PeerEvent::Files { .. } => return None, // the main loop's (files.rs)
+            // The main loop's (files.rs, clipboard.rs).
+            PeerEvent::Files { .. } | PeerEvent::Clipboard { .. } => return None,
         };
         let have_relay = self.have_relay;
         let v = self.viewers.get_mut(&viewer)?;
@@ -977,7 +1000,7 @@ impl Peers {
                 RTCPeerConnectionState::Failed => self.restart(viewer, have_relay).await,
                 _ => None,
             },
-            PeerEvent::Files { .. } => None,
+            PeerEvent::Files { .. } | PeerEvent::Clipboard { .. } => None,
             PeerEvent::Deadline { .. } => {
                 if matches!(v.link, Link::Connected(_)) {
                     return None;

@@ -226,8 +226,13 @@ const EDGE: i32 = 6;
 /// The titles of the agent's own windows (ui/agent.slint), never offered for sharing.
 pub const OWN_TITLES: [&str; 2] = ["Tandem", FRAME_TITLE];
 
-/// The frame's windows' title (`EdgeWindow`): winit's attributes hook tells them by it.
+/// The frame's windows' title (`EdgeWindow`), never offered for sharing.
 const FRAME_TITLE: &str = "Tandem frame";
+
+/// Set while [`Frame::new`] creates the frame's windows: winit's attributes hook tells
+/// them by it. (The hook runs as slint creates a window, before the component's title
+/// reaches its attributes: every window is still called after the application there.)
+static CREATING_FRAME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Where a side of the frame waits while nothing is shared: off every screen. Hiding it
 /// instead would show it again later, and a window shown again takes the focus (winit
@@ -240,29 +245,34 @@ const PARKED: Side = (-32_000, -32_000, 1, 1);
 /// manager (X11: override-redirect), and out of screen captures where the system can.
 /// Any failure leaves slint's default, with only the frame the worse for it.
 fn select_backend() {
-    use slint::winit_030::winit::window::WindowAttributes;
+    use i_slint_backend_winit::winit::window::WindowAttributes;
     let hook = |attributes: WindowAttributes| {
-        if attributes.title != FRAME_TITLE {
+        if !CREATING_FRAME.load(std::sync::atomic::Ordering::Relaxed) {
             return attributes;
         }
+        crate::peers::trace("window: a side of the frame, inactive and unmanaged");
         let attributes = attributes.with_active(false).with_content_protected(true);
         #[cfg(windows)]
         let attributes = {
-            use slint::winit_030::winit::platform::windows::WindowAttributesExtWindows;
+            use i_slint_backend_winit::winit::platform::windows::WindowAttributesExtWindows;
             attributes.with_skip_taskbar(true)
         };
         #[cfg(all(unix, not(target_os = "macos")))]
         let attributes = {
-            use slint::winit_030::winit::platform::x11::WindowAttributesExtX11;
+            use i_slint_backend_winit::winit::platform::x11::WindowAttributesExtX11;
             attributes.with_override_redirect(true)
         };
         attributes
     };
-    if let Err(e) = slint::BackendSelector::new()
-        .with_winit_window_attributes_hook(hook)
-        .select()
-    {
-        eprintln!("tandem-agent: slint's window backend as is: {e}");
+    let backend = i_slint_backend_winit::Backend::builder()
+        .with_renderer_name("software")
+        .with_window_attributes_hook(hook)
+        .build();
+    let set = backend.map_err(|e| e.to_string()).and_then(|backend| {
+        slint::platform::set_platform(Box::new(backend)).map_err(|e| e.to_string())
+    });
+    if let Err(e) = set {
+        crate::peers::trace(&format!("window backend as slint selects it: {e}"));
     }
 }
 
@@ -285,9 +295,12 @@ type Side = (i32, i32, u32, u32);
 
 impl Frame {
     fn new() -> Result<Self, slint::PlatformError> {
+        CREATING_FRAME.store(true, std::sync::atomic::Ordering::Relaxed);
         let sides = (0..4)
             .map(|_| EdgeWindow::new())
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>();
+        CREATING_FRAME.store(false, std::sync::atomic::Ordering::Relaxed);
+        let sides = sides?;
         for side in &sides {
             // Only the pointer reaches these, and it passes through; a close request
             // from the keyboard is not the customer's.

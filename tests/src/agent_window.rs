@@ -400,9 +400,37 @@ pub fn frame_points((x, y, w, h): Rect) -> [(i32, i32); 4] {
     ]
 }
 
+/// A point on each side of a frame at `rect`, two pixels in, that the agent's own window
+/// (`covered`, always on top: the frame passes under it) does not hide: the side's
+/// middle, else a point nearer one of its ends. A side the window hides whole has none.
+pub fn visible_side_points(rect: Rect, covered: Option<Rect>) -> Vec<(i32, i32)> {
+    let hidden = |(x, y): (i32, i32)| {
+        covered.is_some_and(|(cx, cy, cw, ch)| {
+            let (cw, ch) = (
+                i32::try_from(cw).unwrap_or(0),
+                i32::try_from(ch).unwrap_or(0),
+            );
+            x >= cx && x < cx + cw && y >= cy && y < cy + ch
+        })
+    };
+    let (x, y, w, h) = rect;
+    let (w, h) = (i32::try_from(w).unwrap_or(0), i32::try_from(h).unwrap_or(0));
+    let along = [4, 2, 6, 1, 7]; // eighths of the side, the middle first
+    // Top, bottom, left, right: the point `e` eighths along.
+    let point = |side: usize, e: i32| match side {
+        0 => (x + w * e / 8, y + 2),
+        1 => (x + w * e / 8, y + h - 3),
+        2 => (x + 2, y + h * e / 8),
+        _ => (x + w - 3, y + h * e / 8),
+    };
+    (0..4)
+        .filter_map(|side| along.iter().map(|&e| point(side, e)).find(|&p| !hidden(p)))
+        .collect()
+}
+
 /// Wait until the agent says its frame is `state` ("shared", "controlled") and the screen
-/// shows it: at least three of the four sides' middles (one may be under the agent's own
-/// panel) have the state's colour. Returns where the frame is.
+/// shows it: on every side, where the agent's own window does not hide it, the state's
+/// colour (at least two sides). Returns where the frame is.
 pub async fn wait_frame(agent: &AgentProcess, display: &str, state: &str) -> anyhow::Result<Rect> {
     let colour = if state == "controlled" {
         FRAME_CONTROLLED
@@ -415,10 +443,11 @@ pub async fn wait_frame(agent: &AgentProcess, display: &str, state: &str) -> any
         if let Some((now, Some(rect))) = frame(agent)
             && now == state
         {
-            for (x, y) in frame_points(rect) {
+            let covered = latest(agent).map(|p| p.rect);
+            for (x, y) in visible_side_points(rect, covered) {
                 seen.push(((x, y), pixel(display, x, y)?));
             }
-            if seen.iter().filter(|(_, c)| *c == colour).count() >= 3 {
+            if seen.len() >= 2 && seen.iter().all(|(_, c)| *c == colour) {
                 return Ok(rect);
             }
         }
@@ -535,6 +564,23 @@ mod tests {
     }
 
     #[test]
+    fn the_sides_are_sampled_where_the_agents_window_does_not_hide_them() {
+        let frame = (0, 0, 800, 400);
+        assert_eq!(
+            visible_side_points(frame, None),
+            [(400, 2), (400, 397), (2, 200), (797, 200)]
+        );
+        // The window over the top-left corner, to (480, 255): the top side is seen right
+        // of it, the left side below it.
+        assert_eq!(
+            visible_side_points(frame, Some((0, 0, 480, 255))),
+            [(600, 2), (400, 397), (2, 300), (797, 200)]
+        );
+        // A window over the whole left side hides it.
+        assert_eq!(visible_side_points(frame, Some((0, 0, 10, 400))).len(), 3);
+    }
+
+    #[test]
     fn a_traced_placement_parses() {
         let p = Placement::parse(
             "[trace 17] ui ask at 10,20 480x220 allow 400,190 deny 300,190 choice 200,150",
@@ -546,4 +592,112 @@ mod tests {
         assert!(p.button("stop").is_err());
         assert_eq!(Placement::parse("ui nothing"), None);
     }
+}
+
+/// A window manager (Openbox) on a test display, as a customer's desktop has one: it
+/// decorates, places and focuses the windows it manages, a new window first. Stopped when
+/// dropped.
+#[derive(Debug)]
+pub struct WindowManager {
+    child: std::process::Child,
+}
+
+impl WindowManager {
+    /// Start Openbox on `display` and wait until it manages the screen (it has set
+    /// `_NET_SUPPORTING_WM_CHECK` on the root window).
+    pub async fn start(display: &str) -> anyhow::Result<Self> {
+        let config = tempfile::tempdir()?;
+        let child = std::process::Command::new("openbox")
+            .args(["--sm-disable"])
+            .env("DISPLAY", display)
+            // Its own empty configuration directory: Openbox's defaults, whatever the
+            // machine's user has.
+            .env("XDG_CONFIG_HOME", config.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("could not start openbox (cargo xtask test installs it)")?;
+        let manager = Self { child };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let root = std::process::Command::new("xprop")
+                .args(["-root", "_NET_SUPPORTING_WM_CHECK"])
+                .env("DISPLAY", display)
+                .output()
+                .context("could not run xprop (x11-utils)")?;
+            if String::from_utf8_lossy(&root.stdout).contains("window id") {
+                return Ok(manager);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "openbox never took over the display {display}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for WindowManager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The title of the window that has the keyboard focus (empty: none, or the root).
+pub fn focused_title(display: &str) -> anyhow::Result<String> {
+    let output = std::process::Command::new("xdotool")
+        .args(["getwindowfocus", "getwindowname"])
+        .env("DISPLAY", display)
+        .output()
+        .context("could not run xdotool (cargo xtask test installs it)")?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// The titles of the windows the window manager manages (`_NET_CLIENT_LIST`).
+pub fn managed_titles(display: &str) -> anyhow::Result<Vec<String>> {
+    let list = std::process::Command::new("xprop")
+        .args(["-root", "_NET_CLIENT_LIST"])
+        .env("DISPLAY", display)
+        .output()
+        .context("could not run xprop (x11-utils)")?;
+    let list = String::from_utf8_lossy(&list.stdout).to_string();
+    let ids = list.split_once('#').map_or("", |(_, ids)| ids);
+    let mut titles = Vec::new();
+    for id in ids.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        let name = std::process::Command::new("xdotool")
+            .args([
+                "getwindowname",
+                &u32::from_str_radix(id.trim_start_matches("0x"), 16)?.to_string(),
+            ])
+            .env("DISPLAY", display)
+            .output()
+            .context("could not run xdotool")?;
+        titles.push(String::from_utf8_lossy(&name.stdout).trim().to_owned());
+    }
+    Ok(titles)
+}
+
+/// Wait until the window titled `title` has the focus.
+pub async fn wait_focus_on(display: &str, title: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = focused_title(display)?;
+        if now == title {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the focus never went to {title:?}; it is on {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Give the focus to the window titled `title`, as the customer's click on it would
+/// (through the window manager: `_NET_ACTIVE_WINDOW`).
+pub fn activate(display: &str, title: &str) -> anyhow::Result<()> {
+    xdotool(
+        display,
+        &["search", "--name", &format!("^{title}$"), "windowactivate"],
+    )
 }

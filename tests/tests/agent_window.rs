@@ -227,6 +227,68 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
 
 /// C1 with two monitors (RandR monitors on Xvfb, as a two-screen desk has them): the share
 /// question lists each, and the customer's choice of the right one shares only its pixels.
+/// The frame on a desktop with a window manager (Openbox, which gives every new window it
+/// manages the focus): the customer clicks Allow, the frame appears, and the keyboard stays
+/// where the customer put it, on the agent's window; with the customer working in another
+/// window, the frame's changes to "controlled" and back leave the focus there too. The
+/// frame's sides are never the focus, never managed (no title bar), and not in the
+/// manager's window list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_frame_never_takes_the_focus_under_a_window_manager() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(SCREEN.0, SCREEN.1)?;
+    let _manager = agent_window::WindowManager::start(&screen.display).await?;
+    screen.window(0xff00ff, 560, 420, 200, 160, "Invoice 2026-11")?;
+    let (desk, rep) = Desk::open("frame-focus", None).await?;
+    let photo = |name: &str| agent_window::photograph(&screen.display, &desk.photos, name);
+    let ann = desk.chrome.media_browser("ann").await?;
+    ann.join(&desk.link, "Ann").await?;
+    let mut agent = desk
+        .start_agent(&ann, desk.downloads.path(), &screen.display)
+        .await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::click(&screen.display, asked.button("allow")?)?;
+    agent_window::wait_focus_on(&screen.display, "Tandem").await?;
+    let framed = agent_window::wait_frame(&agent, &screen.display, "shared").await?;
+    photo("01-framed")?;
+    // Openbox focuses a window it maps within its handling of the map: the frame is on the
+    // screen, so a side that took the focus would have it by now. Asked a few times over a
+    // second, in case the manager is slow on this loaded machine.
+    for _ in 0..10 {
+        let focused = agent_window::focused_title(&screen.display)?;
+        anyhow::ensure!(
+            focused == "Tandem",
+            "showing the frame moved the focus from the agent's window to {focused:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Not managed: the manager lists the agent's window, and no side of the frame.
+    let managed = agent_window::managed_titles(&screen.display)?;
+    anyhow::ensure!(
+        managed.iter().any(|t| t == "Tandem") && !managed.iter().any(|t| t == "Tandem frame"),
+        "the window manager manages {managed:?}"
+    );
+
+    // The customer works in the invoice; Rita takes control and gives it back.
+    agent_window::activate(&screen.display, "Invoice 2026-11")?;
+    agent_window::wait_focus_on(&screen.display, "Invoice 2026-11").await?;
+    rep.click("#request-control").await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::click(&screen.display, asked.button("allow")?)?;
+    agent_window::wait_frame(&agent, &screen.display, "controlled").await?;
+    agent_window::activate(&screen.display, "Invoice 2026-11")?;
+    agent_window::wait_focus_on(&screen.display, "Invoice 2026-11").await?;
+    rep.click("#release-control").await?;
+    agent_window::wait_frame(&agent, &screen.display, "shared").await?;
+    photo("02-released")?;
+    let focused = agent_window::focused_title(&screen.display)?;
+    anyhow::ensure!(
+        focused == "Invoice 2026-11",
+        "the frame's change back to shared moved the focus to {focused:?}"
+    );
+    agent_window::rep_ends_the_session(&rep, &mut agent).await?;
+    agent_window::wait_frame_gone(&agent, &screen.display, framed).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c1_the_customer_shares_one_monitor_of_two() -> anyhow::Result<()> {
     let screen = PatternDisplay::start(SCREEN.0, SCREEN.1)?;

@@ -7,6 +7,7 @@ mod admin;
 mod agent;
 mod agent_window;
 mod call;
+mod clipboard;
 mod collaboration;
 mod console;
 mod control;

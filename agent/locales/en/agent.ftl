@@ -31,7 +31,7 @@ control-ended-transfer = The session was handed to another support rep, so nobod
 ## Questions (C1)
 
 ask-share = { $rep } asks to see { $what }. Share it?
-ask-control = { $name } asks to control your mouse and keyboard. Allow it?
+ask-control = { $name } asks to control your mouse and keyboard, and to pass text to and from your clipboard. Allow it?
 asks-again = { $name } asks you to share again.
 request-changed = The request changed: { $name } asks instead.
 declined = Nothing is shared. The support rep can ask again.
@@ -131,5 +131,5 @@ viewer-answer-unusable = A viewer's answer was unusable: { $error }
 viewer-address-unusable = A viewer's network address was unusable: { $error }
 viewer-reconnect-failed = Could not reconnect to { $name }: { $error }
 turn-tcp-unavailable = TURN over TCP is not available: { $error }
-file-message-lost = A message about a file did not go out: { $error }
+viewer-message-lost = A message to a viewer (a file, the clipboard) did not go out: { $error }
 file-part-not-removed = Could not remove { $path }: { $error }

@@ -30,7 +30,7 @@ control-ended-transfer = Økten ble overført til en annen kontaktperson, så in
 ## Spørsmål (C1)
 
 ask-share = { $rep } ber om å få se { $what }. Vil du dele?
-ask-control = { $name } ber om å styre musen og tastaturet ditt. Vil du tillate det?
+ask-control = { $name } ber om å styre musen og tastaturet ditt, og å sende tekst til og fra utklippstavlen din. Vil du tillate det?
 asks-again = { $name } ber deg dele på nytt.
 request-changed = Forespørselen er endret: { $name } spør i stedet.
 declined = Ingenting deles. Kundestøtten kan spørre igjen.
@@ -130,5 +130,5 @@ viewer-answer-unusable = Svaret fra en seer kunne ikke brukes: { $error }
 viewer-address-unusable = Nettverksadressen til en seer kunne ikke brukes: { $error }
 viewer-reconnect-failed = Fikk ikke koblet til { $name } igjen: { $error }
 turn-tcp-unavailable = TURN over TCP er ikke tilgjengelig: { $error }
-file-message-lost = En melding om en fil kom ikke fram: { $error }
+viewer-message-lost = En melding til en som ser på (en fil, utklippstavlen) kom ikke fram: { $error }
 file-part-not-removed = Kunne ikke fjerne { $path }: { $error }

@@ -104,6 +104,9 @@ export class Control {
   }
 
   key(e, down) {
+    // Typing in the tile's own fields (the clipboard's text) is the rep's, not the
+    // customer's.
+    if (e.target !== this.sink && e.target.closest && e.target.closest('.clipboard, .files')) return;
     const event = keyInput(e, down);
     if (!event) return;
     e.preventDefault();

@@ -6,6 +6,7 @@
 import { h } from './dom.js';
 import { t } from './i18n.js';
 import { FilePanel } from './files.js';
+import { ClipboardPanel } from './clipboard.js';
 import { msg } from './protocol.js';
 
 const STATS_EVERY_MS = 1000;
@@ -159,6 +160,7 @@ export class Shares {
     this.follow(share, view, peer);
     // An agent's input channel (C1): used only while this page holds control.
     // Its files channel: a panel on the tile to send the customer files (files.js).
+    // Its clipboard channel: text both ways with the rep in control (clipboard.js).
     peer.pc.ondatachannel = (event) => {
       const { channel } = event;
       if (channel.label === 'input') view.input = channel;
@@ -169,6 +171,12 @@ export class Shares {
             agentName: () => this.nameOf(view.owner),
             maxBytes: this.maxFileBytes,
           });
+        });
+      }
+      if (channel.label === 'tandem-clipboard') {
+        channel.addEventListener('open', () => {
+          if (view.clipboard) view.clipboard.remove();
+          view.clipboard = new ClipboardPanel(view.tile, channel, { agentName: () => this.nameOf(view.owner) });
         });
       }
     };

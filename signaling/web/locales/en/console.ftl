@@ -427,3 +427,16 @@ file-cancelled = You cancelled “{ $file }”; nothing was saved.
 file-cancelled-by-customer = { $name } cancelled “{ $file }”; nothing was saved.
 file-broke-off = The connection broke off; “{ $file }” was not delivered.
 file-needs-https = Sending files needs the console over HTTPS.
+
+clipboard-send = Paste to { $name }'s clipboard
+clipboard-paste-placeholder = Text for the customer's clipboard
+clipboard-sending = Passing the text to { $name }…
+clipboard-stored = The text is on { $name }'s clipboard.
+clipboard-copied = { $name } copied:
+clipboard-copy = Copy
+clipboard-copied-here = Copied to your clipboard.
+clipboard-select-and-copy = Selected: press Ctrl+C to copy it.
+clipboard-refused-not_allowed = The clipboard works only while you control { $name }'s computer.
+clipboard-refused-too_large = The text is longer than the clipboard passes on ({ $max }).
+clipboard-refused-unavailable = { $name }'s computer has no clipboard the agent can use.
+clipboard-refused-unreadable = The agent could not read that message.

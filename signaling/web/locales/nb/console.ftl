@@ -413,3 +413,16 @@ file-cancelled = Du avbrøt «{ $file }»; ingenting ble lagret.
 file-cancelled-by-customer = { $name } avbrøt «{ $file }»; ingenting ble lagret.
 file-broke-off = Forbindelsen brøt; «{ $file }» ble ikke levert.
 file-needs-https = Å sende filer krever konsollen over HTTPS.
+
+clipboard-send = Lim inn på utklippstavlen til { $name }
+clipboard-paste-placeholder = Tekst til kundens utklippstavle
+clipboard-sending = Sender teksten til { $name }…
+clipboard-stored = Teksten ligger på utklippstavlen til { $name }.
+clipboard-copied = { $name } kopierte:
+clipboard-copy = Kopier
+clipboard-copied-here = Kopiert til utklippstavlen din.
+clipboard-select-and-copy = Merket: trykk Ctrl+C for å kopiere.
+clipboard-refused-not_allowed = Utklippstavlen virker bare mens du styrer datamaskinen til { $name }.
+clipboard-refused-too_large = Teksten er lengre enn utklippstavlen sender videre ({ $max }).
+clipboard-refused-unavailable = Datamaskinen til { $name } har ingen utklippstavle agenten kan bruke.
+clipboard-refused-unreadable = Agenten kunne ikke lese den meldingen.

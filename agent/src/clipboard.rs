@@ -1,0 +1,297 @@
+//! The clipboard's text between the customer's computer and the rep who controls it
+//! (docs/protocol.md, "Clipboard"), over each viewer's `tandem-clipboard` data channel:
+//! never through the server.
+//!
+//! It flows only while someone holds control (C1: the customer's Allow for control says
+//! so), and only with the holder: what the customer copies after the grant goes to the
+//! holder's console; what the holder pastes into the console's "Paste to…" goes onto the
+//! customer's clipboard. What was on the clipboard before the grant stays there. Text only,
+//! up to [`MAX_TEXT_BYTES`].
+//!
+//! The system clipboard is read and written on a thread of its own ([`System`]): on X11 a
+//! read asks the selection's owner and may wait on it, which must not hold up the agent's
+//! main loop.
+
+use std::sync::mpsc as sync_mpsc;
+use std::time::Duration;
+
+use tandem_protocol::ParticipantId;
+use tokio::sync::mpsc;
+
+/// The label of the data channel the clipboard goes over.
+pub const CLIPBOARD_CHANNEL: &str = "tandem-clipboard";
+/// The most text passed either way, in bytes of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+/// How often the clipboard is read while it is watched.
+const POLL: Duration = Duration::from_millis(300);
+
+/// A message on the clipboard channel, as JSON text.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Wire {
+    /// Text copied on one side, for the other's clipboard.
+    Text { text: String },
+    /// The agent put the holder's text on the customer's clipboard.
+    Stored,
+    /// Not passed on: `not_allowed` (only the holder of control, and only while control
+    /// is held), `too_large` (over [`MAX_TEXT_BYTES`]), `unreadable` (not a message of
+    /// this channel), `unavailable` (the system clipboard could not be used).
+    Refused { reason: String },
+}
+
+impl Wire {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a wire message serializes")
+    }
+}
+
+/// What the agent does for a message from a viewer's clipboard channel.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Put this text on the customer's clipboard (then [`Wire::Stored`], or
+    /// [`Wire::Refused`] `unavailable`, to the viewer).
+    Store(String),
+    /// Answer the viewer with this.
+    Answer(Wire),
+}
+
+/// What a viewer sent on its clipboard channel, judged: `holder` is who holds control
+/// now. Only the holder's text, within the size, is stored.
+pub fn received(viewer: ParticipantId, holder: Option<ParticipantId>, text: &str) -> Reply {
+    let refuse = |reason: &str| {
+        Reply::Answer(Wire::Refused {
+            reason: reason.into(),
+        })
+    };
+    if text.len() > MAX_TEXT_BYTES + 1024 {
+        return refuse("too_large");
+    }
+    match serde_json::from_str::<Wire>(text) {
+        Ok(Wire::Text { text }) => {
+            if holder != Some(viewer) {
+                refuse("not_allowed")
+            } else if text.len() > MAX_TEXT_BYTES {
+                refuse("too_large")
+            } else {
+                Reply::Store(text)
+            }
+        }
+        _ => refuse("unreadable"),
+    }
+}
+
+/// What the agent sends the holder when the customer's clipboard text changed.
+pub fn copied(text: String) -> Wire {
+    if text.len() > MAX_TEXT_BYTES {
+        Wire::Refused {
+            reason: "too_large".into(),
+        }
+    } else {
+        Wire::Text { text }
+    }
+}
+
+/// What the clipboard thread tells the main loop.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The customer's clipboard holds new text (since watching began, or since the agent
+    /// last stored text there itself).
+    Copied(String),
+    /// Text was stored for this viewer (`true`), or could not be (`false`).
+    Stored(ParticipantId, bool),
+}
+
+enum Command {
+    /// Watch for changes (what is there now is not one), or stop watching.
+    Watch(bool),
+    /// Put text on the clipboard for a viewer.
+    Store(ParticipantId, String),
+}
+
+/// The system clipboard, on its own thread; ends when dropped.
+pub struct System {
+    commands: sync_mpsc::Sender<Command>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+}
+
+impl System {
+    pub fn start() -> Self {
+        let (commands, rx) = sync_mpsc::channel();
+        let (tx, events) = mpsc::unbounded_channel();
+        let spawned = std::thread::Builder::new()
+            .name("clipboard".into())
+            .spawn(move || run(&rx, &tx));
+        if let Err(e) = spawned {
+            crate::peers::trace(&format!("clipboard: no thread: {e}"));
+        }
+        Self { commands, events }
+    }
+
+    /// Watch the clipboard for new text while someone holds control.
+    pub fn watch(&self, on: bool) {
+        let _ = self.commands.send(Command::Watch(on));
+    }
+
+    /// Put `text` on the clipboard; [`Event::Stored`] follows.
+    pub fn store(&self, viewer: ParticipantId, text: String) {
+        let _ = self.commands.send(Command::Store(viewer, text));
+    }
+}
+
+/// The clipboard thread: opened when first needed (a desktop without a clipboard leaves
+/// the rest of the agent alone), read every [`POLL`] while watched.
+fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<Event>) {
+    let mut board: Option<arboard::Clipboard> = None;
+    let open = |board: &mut Option<arboard::Clipboard>| -> bool {
+        if board.is_none() {
+            match arboard::Clipboard::new() {
+                Ok(b) => *board = Some(b),
+                Err(e) => crate::peers::trace(&format!("clipboard: unavailable: {e}")),
+            }
+        }
+        board.is_some()
+    };
+    let read = |board: &mut Option<arboard::Clipboard>| -> Option<String> {
+        board.as_mut()?.get_text().ok()
+    };
+    let mut watching = false;
+    // The text last seen (or stored): only a change from it is news.
+    let mut seen: Option<String> = None;
+    loop {
+        let command = if watching {
+            match commands.recv_timeout(POLL) {
+                Ok(command) => Some(command),
+                Err(sync_mpsc::RecvTimeoutError::Timeout) => None,
+                Err(sync_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            match commands.recv() {
+                Ok(command) => Some(command),
+                Err(_) => return,
+            }
+        };
+        match command {
+            Some(Command::Watch(on)) => {
+                watching = on && open(&mut board);
+                seen = if watching { read(&mut board) } else { None };
+                crate::peers::trace(&format!(
+                    "clipboard: {}",
+                    if watching { "watching" } else { "not watching" }
+                ));
+            }
+            Some(Command::Store(viewer, text)) => {
+                let stored = open(&mut board)
+                    && board
+                        .as_mut()
+                        .is_some_and(|b| b.set_text(text.as_str()).is_ok());
+                if stored {
+                    crate::peers::trace(&format!(
+                        "clipboard: stored {} bytes from viewer {viewer}",
+                        text.len()
+                    ));
+                    seen = Some(text);
+                }
+                if events.send(Event::Stored(viewer, stored)).is_err() {
+                    return;
+                }
+            }
+            None => {
+                let now = read(&mut board);
+                if now.is_some() && now != seen {
+                    seen.clone_from(&now);
+                    let text = now.unwrap_or_default();
+                    if text.is_empty() {
+                        continue;
+                    }
+                    crate::peers::trace(&format!("clipboard: copied {} bytes", text.len()));
+                    if events.send(Event::Copied(text)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOLDER: ParticipantId = ParticipantId(3);
+    const OTHER: ParticipantId = ParticipantId(4);
+
+    fn text(t: &str) -> String {
+        Wire::Text { text: t.into() }.to_json()
+    }
+
+    fn refused(reason: &str) -> Reply {
+        Reply::Answer(Wire::Refused {
+            reason: reason.into(),
+        })
+    }
+
+    #[test]
+    fn c1_only_the_holder_of_control_puts_text_on_the_clipboard() {
+        assert_eq!(
+            received(HOLDER, Some(HOLDER), &text("Grüße, Åse ✓")),
+            Reply::Store("Grüße, Åse ✓".into())
+        );
+        assert_eq!(
+            received(OTHER, Some(HOLDER), &text("x")),
+            refused("not_allowed")
+        );
+        assert_eq!(received(HOLDER, None, &text("x")), refused("not_allowed"));
+    }
+
+    #[test]
+    fn text_over_the_limit_is_refused_either_way() {
+        let big = "é".repeat(MAX_TEXT_BYTES / 2 + 1);
+        assert_eq!(
+            received(HOLDER, Some(HOLDER), &text(&big)),
+            refused("too_large")
+        );
+        let huge = "a".repeat(MAX_TEXT_BYTES * 4);
+        assert_eq!(
+            received(HOLDER, Some(HOLDER), &text(&huge)),
+            refused("too_large")
+        );
+        assert_eq!(
+            copied(big),
+            Wire::Refused {
+                reason: "too_large".into()
+            }
+        );
+        let fits = "a".repeat(MAX_TEXT_BYTES);
+        assert_eq!(copied(fits.clone()), Wire::Text { text: fits });
+    }
+
+    #[test]
+    fn what_is_not_a_clipboard_message_is_refused() {
+        for bad in [
+            "",
+            "not json",
+            r#"{"type":"stored"}"#,
+            r#"{"type":"text"}"#,
+            r#"{"type":"text","text":5}"#,
+        ] {
+            assert_eq!(
+                received(HOLDER, Some(HOLDER), bad),
+                refused("unreadable"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_wire_is_the_protocols() {
+        assert_eq!(text("hi"), r#"{"type":"text","text":"hi"}"#);
+        assert_eq!(Wire::Stored.to_json(), r#"{"type":"stored"}"#);
+        assert_eq!(
+            Wire::Refused {
+                reason: "too_large".into()
+            }
+            .to_json(),
+            r#"{"type":"refused","reason":"too_large"}"#
+        );
+    }
+}
