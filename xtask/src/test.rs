@@ -106,6 +106,8 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
     // Openbox: a window manager, as a customer's desktop has, which the frame must not
     // lose the focus to.
     packages.extend(["xdotool", "imagemagick", "openbox"]);
+    // xclip copies and pastes in the X session as any program does (the clipboard tests).
+    packages.push("xclip");
     packages.extend(crate::AGENT_WINDOW_LIBRARIES);
     // The Windows agent, cross-built, and the Wine its end-to-end tests run it under.
     packages.extend(crate::windows::PACKAGES);
