@@ -22,6 +22,9 @@ use tokio::sync::mpsc;
 pub const CLIPBOARD_CHANNEL: &str = "tandem-clipboard";
 /// The most text passed either way, in bytes of UTF-8.
 pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+/// The longest message on the channel, in bytes: the text as JSON (quotes, newlines and
+/// control characters take more room escaped). Every browser and webrtc-rs carry 64 KiB.
+pub const MAX_MESSAGE_BYTES: usize = 60 * 1024;
 /// How often the clipboard is read while it is watched.
 const POLL: Duration = Duration::from_millis(300);
 
@@ -63,7 +66,7 @@ pub fn received(viewer: ParticipantId, holder: Option<ParticipantId>, text: &str
             reason: reason.into(),
         })
     };
-    if text.len() > MAX_TEXT_BYTES + 1024 {
+    if text.len() > MAX_MESSAGE_BYTES {
         return refuse("too_large");
     }
     match serde_json::from_str::<Wire>(text) {
@@ -82,12 +85,16 @@ pub fn received(viewer: ParticipantId, holder: Option<ParticipantId>, text: &str
 
 /// What the agent sends the holder when the customer's clipboard text changed.
 pub fn copied(text: String) -> Wire {
-    if text.len() > MAX_TEXT_BYTES {
-        Wire::Refused {
-            reason: "too_large".into(),
-        }
-    } else {
+    let wire = Wire::Text { text };
+    match &wire {
         Wire::Text { text }
+            if text.len() <= MAX_TEXT_BYTES && wire.to_json().len() <= MAX_MESSAGE_BYTES =>
+        {
+            wire
+        }
+        _ => Wire::Refused {
+            reason: "too_large".into(),
+        },
     }
 }
 
@@ -263,6 +270,14 @@ mod tests {
         );
         let fits = "a".repeat(MAX_TEXT_BYTES);
         assert_eq!(copied(fits.clone()), Wire::Text { text: fits });
+        // Within the text's limit, but twice that escaped (a quote is \").
+        let quotes = "\"".repeat(MAX_TEXT_BYTES);
+        assert_eq!(
+            copied(quotes),
+            Wire::Refused {
+                reason: "too_large".into()
+            }
+        );
     }
 
     #[test]

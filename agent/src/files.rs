@@ -103,6 +103,16 @@ struct Receiving {
     reported: u64,
 }
 
+/// The files coming in, as the customer's window shows them ([`Files::incoming`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    pub name: String,
+    pub received: u64,
+    pub size: u64,
+    /// Files coming at once (from several viewers).
+    pub count: usize,
+}
+
 /// Every viewer's incoming file: one at a time per viewer.
 #[derive(Debug)]
 pub struct Files {
@@ -328,6 +338,44 @@ impl Files {
             }
             None => Vec::new(),
         }
+    }
+
+    /// What the customer sees of the files coming in: the first one's name (the sender's
+    /// lowest id first), bytes received and size, and how many come at once; none when
+    /// nothing comes.
+    pub fn incoming(&self) -> Option<Incoming> {
+        let first = self.receiving.iter().min_by_key(|(viewer, _)| viewer.0)?.1;
+        Some(Incoming {
+            name: first.offer.safe.clone(),
+            received: first.received,
+            size: first.offer.size,
+            count: self.receiving.len(),
+        })
+    }
+
+    /// The customer cancels every file coming in: the senders are told (`cancel`),
+    /// nothing is kept, and the audit log says cancelled.
+    pub fn cancel_incoming(&mut self) -> Vec<Out> {
+        let mut viewers: Vec<ParticipantId> = self.receiving.keys().copied().collect();
+        viewers.sort_by_key(|v| v.0);
+        let mut out = Vec::new();
+        for viewer in viewers {
+            let Some(r) = self.receiving.remove(&viewer) else {
+                continue;
+            };
+            let _ = std::fs::remove_file(&r.part);
+            out.push(Out::Send(
+                viewer,
+                Wire::Cancel {
+                    id: r.offer.id.clone(),
+                },
+            ));
+            out.push(Out::Report(r.report(viewer, FileOutcome::Cancelled, None)));
+            out.push(Out::Tell(
+                Text::new("file-you-cancelled").arg("name", r.offer.safe.as_str()),
+            ));
+        }
+        out
     }
 
     /// The agent stops: every file still coming is thrown away.
@@ -872,6 +920,55 @@ mod tests {
             std::fs::read(downloads.join("passwd")).expect("first"),
             content
         );
+    }
+
+    #[test]
+    fn the_customer_sees_what_comes_in_and_cancels_it_leaving_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let downloads = dir.path().to_path_buf();
+        let mut files = Files::new(downloads.clone(), 1 << 20);
+        assert_eq!(files.incoming(), None);
+        assert!(files.cancel_incoming().is_empty(), "nothing to cancel");
+        let content = vec![7u8; 300_000];
+        let token = offer_token(&mut files, 3, "driver.bin", &content);
+        assert_eq!(files.incoming(), None, "asked, not yet coming");
+        files.answer(ParticipantId(3), token, true);
+        files.data(ParticipantId(3), &content[..100_000]);
+        let token = offer_token(&mut files, 5, "logs.zip", &content);
+        files.answer(ParticipantId(5), token, true);
+        assert_eq!(
+            files.incoming(),
+            Some(Incoming {
+                name: "driver.bin".into(),
+                received: 100_000,
+                size: 300_000,
+                count: 2
+            })
+        );
+
+        let cancelled = files.cancel_incoming();
+        for viewer in [3, 5] {
+            assert!(
+                cancelled.contains(&Out::Send(
+                    ParticipantId(viewer),
+                    Wire::Cancel { id: "t1".into() }
+                )),
+                "viewer {viewer} is told: {cancelled:?}"
+            );
+        }
+        let reported = cancelled
+            .iter()
+            .filter(|o| matches!(o, Out::Report(_)))
+            .count();
+        assert_eq!(reported, 2, "both in the audit log");
+        assert_eq!(outcome(&cancelled), Some(FileOutcome::Cancelled));
+        assert!(listing(&downloads).is_empty(), "no part file left");
+        assert_eq!(files.incoming(), None);
+        assert!(
+            files.data(ParticipantId(3), &content[100_000..]).is_empty(),
+            "what was still on its way is dropped"
+        );
+        assert!(listing(&downloads).is_empty());
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub enum Did {
     },
     StopSharing,
     TakeBack,
+    /// Cancelled the files coming in.
+    CancelFiles,
     Leave,
 }
 
@@ -57,6 +59,8 @@ pub struct Front {
     kind: Kind,
     /// The last sentence told, for the end screen.
     last: Option<String>,
+    /// The file coming in that the terminal last told of.
+    incoming: Option<String>,
 }
 
 enum Kind {
@@ -73,6 +77,7 @@ impl Front {
             language,
             kind: Kind::Terminal(consent::Terminal::start()),
             last: None,
+            incoming: None,
         }
     }
 
@@ -85,6 +90,7 @@ impl Front {
             language,
             kind: Kind::Window { handle, actions },
             last: None,
+            incoming: None,
         }
     }
 
@@ -99,6 +105,8 @@ impl Front {
     /// The next thing the customer does. `asking`: whether a question is open (in the
     /// terminal, a line then answers it).
     pub async fn next(&mut self, asking: bool) -> Did {
+        // `c` cancels a file only while one comes in; otherwise a line stops sharing.
+        let incoming = self.incoming.is_some();
         match &mut self.kind {
             Kind::Terminal(terminal) => match terminal.line().await {
                 None => Did::Answer {
@@ -110,6 +118,7 @@ impl Front {
                     source: None,
                 },
                 Some(line) if line.trim().eq_ignore_ascii_case("r") => Did::TakeBack,
+                Some(line) if incoming && line.trim().eq_ignore_ascii_case("c") => Did::CancelFiles,
                 Some(_) => Did::StopSharing,
             },
             Kind::Window { actions, .. } => match actions.recv().await {
@@ -119,6 +128,7 @@ impl Front {
                 },
                 Some(Action::StopSharing) => Did::StopSharing,
                 Some(Action::TakeBack) => Did::TakeBack,
+                Some(Action::CancelFiles) => Did::CancelFiles,
                 Some(Action::Close) => Did::Leave,
                 None => std::future::pending().await,
             },
@@ -162,6 +172,53 @@ impl Front {
                 None
             }
         }
+    }
+
+    /// The files coming in (none: nothing comes): with a window, a line with progress and
+    /// Cancel on the panel; in the terminal, a sentence when a file starts to come.
+    pub fn incoming(&mut self, incoming: Option<&crate::files::Incoming>) {
+        let Some(i) = incoming else {
+            self.incoming = None;
+            if let Kind::Window { handle, .. } = &self.kind {
+                handle.incoming(None);
+            }
+            return;
+        };
+        let size = crate::flow::human_size(i.size);
+        let percent = i
+            .received
+            .saturating_mul(100)
+            .checked_div(i.size)
+            .unwrap_or(100);
+        let new_file = self.incoming.as_deref() != Some(i.name.as_str());
+        match &self.kind {
+            Kind::Window { handle, .. } => {
+                let text = if i.count > 1 {
+                    Text::new("file-incoming-more").arg("more", (i.count - 1).to_string())
+                } else {
+                    Text::new("file-incoming")
+                };
+                let text = text
+                    .arg("name", i.name.as_str())
+                    .arg("size", size)
+                    .arg("percent", percent.to_string());
+                let words = self.say(&text);
+                if new_file {
+                    // Once per file on stderr too, for logs and tests.
+                    eprintln!("{words}");
+                }
+                handle.incoming(Some((words, percent as f32 / 100.0)));
+            }
+            Kind::Terminal(_) => {
+                if new_file {
+                    let text = Text::new("file-incoming-terminal")
+                        .arg("name", i.name.as_str())
+                        .arg("size", size);
+                    eprintln!("{}", self.say(&text));
+                }
+            }
+        }
+        self.incoming = Some(i.name.clone());
     }
 
     /// No question is open any more.

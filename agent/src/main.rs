@@ -436,6 +436,8 @@ async fn share(
     });
     let mut files = files::Files::new(files::downloads(), max_file_bytes.unwrap_or(0));
     let mut file_channels = Channels::new();
+    // What the customer was last shown of the files coming in.
+    let mut incoming_shown = None;
     // The clipboard's text, with the holder of control only (clipboard.rs).
     let mut clip = clipboard::System::start();
     let mut clipboard_channels = Channels::new();
@@ -492,6 +494,15 @@ async fn share(
                     }
                     Did::StopSharing => flow::Input::StopSharing,
                     Did::TakeBack => flow::Input::TakeBackControl,
+                    Did::CancelFiles => {
+                        let outs = files.cancel_incoming();
+                        inputs.extend(file_effects(outs, &file_channels, &agent, front).await);
+                        show_incoming(front, &files, &mut incoming_shown);
+                        match inputs.pop_front() {
+                            Some(first) => first,
+                            None => continue,
+                        }
+                    }
                     Did::Leave => flow::Input::Leave,
                 },
                 message = agent.recv() => flow::Input::Server(message?),
@@ -513,6 +524,7 @@ async fn share(
                             }
                         };
                         let mut asked = file_effects(outs, &file_channels, &agent, front).await;
+                        show_incoming(front, &files, &mut incoming_shown);
                         if asked.is_empty() {
                             continue;
                         }
@@ -701,6 +713,7 @@ async fn share(
                     Effect::FileAnswer { viewer, token, yes } => {
                         let outs = files.answer(viewer, token, yes);
                         inputs.extend(file_effects(outs, &file_channels, &agent, front).await);
+                        show_incoming(front, &files, &mut incoming_shown);
                     }
                     Effect::Tell(sentence) => {
                         front.tell(&sentence);
@@ -739,6 +752,28 @@ type Channels = std::collections::HashMap<
     tandem_protocol::ParticipantId,
     Arc<dyn webrtc::data_channel::DataChannel>,
 >;
+
+/// Show the customer the files coming in, when what is shown changes (by a whole
+/// percent, another file, or none).
+fn show_incoming(
+    front: &mut Front,
+    files: &files::Files,
+    shown: &mut Option<(String, u64, usize)>,
+) {
+    let now = files.incoming();
+    let key = now.as_ref().map(|i| {
+        let percent = i
+            .received
+            .saturating_mul(100)
+            .checked_div(i.size)
+            .unwrap_or(100);
+        (i.name.clone(), percent, i.count)
+    });
+    if key != *shown {
+        *shown = key;
+        front.incoming(now.as_ref());
+    }
+}
 
 /// Send a JSON message on a viewer's channel, if it is open.
 async fn send_wire(channels: &Channels, viewer: tandem_protocol::ParticipantId, json: &str) {

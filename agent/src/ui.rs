@@ -48,6 +48,8 @@ pub enum Action {
     },
     StopSharing,
     TakeBack,
+    /// Cancel the files coming in.
+    CancelFiles,
     /// The customer closed the window.
     Close,
 }
@@ -78,6 +80,7 @@ impl Window {
         let say = |id| SharedString::from(language.say(&Text::new(id)));
         window.set_stop_label(say("button-stop"));
         window.set_take_back_label(say("button-take-back"));
+        window.set_cancel_file_label(say("button-cancel-file"));
         window.set_close_label(say("button-close"));
         window.set_about_label(say("button-about"));
         window.set_about_text(
@@ -107,6 +110,7 @@ impl Window {
         }
         window.on_stop_sharing(send(Action::StopSharing));
         window.on_take_back(send(Action::TakeBack));
+        window.on_cancel_files(send(Action::CancelFiles));
         {
             let tx = tx.clone();
             let weak = window.as_weak();
@@ -512,6 +516,12 @@ fn placement(w: &AgentWindow, areas: Option<&ClientAreas>) -> Option<Placement> 
             if w.get_controlled() {
                 add("take-back", at(w.get_take_back_x(), w.get_take_back_y()));
             }
+            if !w.get_incoming().is_empty() {
+                add(
+                    "cancel-file",
+                    at(w.get_cancel_file_x(), w.get_cancel_file_y()),
+                );
+            }
         }
         Mode::Status | Mode::Ended => {}
     }
@@ -596,6 +606,15 @@ impl Handle {
             if w.get_mode() != Mode::Ask {
                 w.set_mode(Mode::Panel);
             }
+        });
+    }
+
+    /// A file coming in, with how far it is (0–1), on the panel; `None`: none.
+    pub fn incoming(&self, incoming: Option<(String, f32)>) {
+        self.with(move |w| {
+            let (text, progress) = incoming.unwrap_or_default();
+            w.set_incoming(text.into());
+            w.set_incoming_progress(progress);
         });
     }
 

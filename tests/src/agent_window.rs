@@ -214,6 +214,8 @@ pub struct Desk {
     pub server: crate::Server,
     pub downloads: tempfile::TempDir,
     pub chrome: crate::Chromedriver,
+    /// The session's number, as the audit log files it.
+    pub number: String,
     pub link: String,
     pub photos: PathBuf,
 }
@@ -238,12 +240,13 @@ impl Desk {
         let chrome = crate::Chromedriver::start(name).await?;
         let rep = chrome.media_browser("rep").await?;
         rep.log_in(&server.base, "rita", "rita-password").await?;
-        let (_, link) = rep.start_session(false).await?;
+        let (number, link) = rep.start_session(false).await?;
         let photos = crate::target_dir().join("e2e-artifacts").join(name);
         let desk = Desk {
             server,
             downloads,
             chrome,
+            number,
             link,
             photos,
         };

@@ -348,3 +348,135 @@ async fn c1_the_customer_shares_one_monitor_of_two() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Issue 20: the customer sees a file come in on the panel (its name, size and a progress
+/// bar) and cancels it there: the rep's console says the customer cancelled it, nothing is
+/// left in Downloads under any name, and the audit log says cancelled. The rep's own
+/// clicks cannot press that Cancel (the panel is shielded like the rest of the window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_cancels_a_file_coming_in_from_the_panel() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(SCREEN.0, SCREEN.1)?;
+    let (desk, rep) = Desk::open("file-cancel", None).await?;
+    let photo = |name: &str| agent_window::photograph(&screen.display, &desk.photos, name);
+    let ann = desk.chrome.media_browser("ann").await?;
+    ann.join(&desk.link, "Ann").await?;
+    let downloads = tempfile::tempdir()?;
+    let file = agent_window::download_from_join_page(
+        &ann,
+        &desk.server.base,
+        desk.downloads.path(),
+        "#agent-download",
+    )
+    .await?;
+    let mut command = tokio::process::Command::new(&file);
+    command
+        .env("DISPLAY", &screen.display)
+        .env("XDG_DOWNLOAD_DIR", downloads.path());
+    let mut agent = agent_window::double_click(command)?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::click(&screen.display, asked.button("allow")?)?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 1024×768")
+        .await?;
+
+    // 200 MB: long enough to be caught on its way on any machine.
+    let outbox = tempfile::tempdir()?;
+    let big = outbox.path().join("disk-image.bin");
+    std::fs::File::create(&big)?.set_len(200 * 1024 * 1024)?;
+    rep.find("figure.tile input.file-picker")
+        .await?
+        .send_keys(&big.display().to_string())
+        .await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent
+        .wait_for("Rita Rep wants to send you the file “disk-image.bin”")
+        .await?;
+    agent_window::click(&screen.display, asked.button("allow")?)?;
+
+    // On its way: the panel shows it with Cancel.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let cancel = loop {
+        if let Some(panel) = agent_window::latest(&agent)
+            && panel.mode == "panel"
+            && let Ok(cancel) = panel.button("cancel-file")
+        {
+            break cancel;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the panel never showed the file coming in: {:?}",
+            agent_window::latest(&agent)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    agent
+        .wait_for("Receiving “disk-image.bin” (209.7 MB)")
+        .await?;
+    // Under way for real: the rep's bar has moved (the agent reported bytes written).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let percent = rep
+            .client
+            .execute(
+                "return Number(document.querySelector('figure.tile .files')?.dataset.percent || 0)",
+                vec![],
+            )
+            .await?
+            .as_f64()
+            .unwrap_or(0.0);
+        if percent > 0.0 {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the file never got under way"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    photo("01-file-coming-in")?;
+    agent_window::click(&screen.display, cancel)?;
+    agent
+        .wait_for("You cancelled the file “disk-image.bin”; nothing was saved.")
+        .await?;
+    rep.wait_text(
+        "figure.tile .file-status",
+        "Ann cancelled “disk-image.bin”; nothing was saved.",
+    )
+    .await?;
+    photo("02-cancelled")?;
+    // Nothing under any name, the hidden part file included.
+    let left: Vec<_> = std::fs::read_dir(downloads.path())?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    anyhow::ensure!(left.is_empty(), "the cancelled file left {left:?}");
+    // The panel no longer offers Cancel.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while agent_window::latest(&agent).is_some_and(|p| p.button("cancel-file").is_ok()) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the panel still shows the cancelled file"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // C3: in the audit log, cancelled.
+    let entries = desk
+        .server
+        .admin_call(
+            "GET",
+            &format!("/api/admin/audit?session={}&limit=100", desk.number),
+            serde_json::Value::Null,
+        )
+        .await?;
+    let cancelled = entries.as_array().is_some_and(|e| {
+        e.iter().any(|e| {
+            e["action"] == "file_transfer"
+                && e["record"]["name"] == "disk-image.bin"
+                && e["record"]["outcome"] == "cancelled"
+        })
+    });
+    anyhow::ensure!(
+        cancelled,
+        "no cancelled transfer in the audit log: {entries}"
+    );
+    agent_window::rep_ends_the_session(&rep, &mut agent).await
+}

@@ -123,6 +123,11 @@ file-failed = The file “{ $name }” was not saved: { $why }
 file-cancelled = The file “{ $name }” was cancelled; nothing was saved.
 file-broke-off = The connection broke off while “{ $name }” came in; nothing was saved.
 file-withdrawn = The support rep took back the file “{ $name }”; there is nothing to answer.
+file-you-cancelled = You cancelled the file “{ $name }”; nothing was saved.
+file-incoming = Receiving “{ $name }” ({ $size }): { $percent } %
+file-incoming-more = Receiving “{ $name }” ({ $size }): { $percent } %, and { $more } more
+file-incoming-terminal = Receiving “{ $name }” ({ $size }). To cancel it, type c and press Enter.
+button-cancel-file = Cancel
 
 # Problems with one connection, on the terminal (the error itself comes from the lower
 # layers and stays as they word it).

@@ -122,6 +122,11 @@ file-failed = Filen «{ $name }» ble ikke lagret: { $why }
 file-cancelled = Filen «{ $name }» ble avbrutt; ingenting ble lagret.
 file-broke-off = Forbindelsen brøt mens «{ $name }» kom inn; ingenting ble lagret.
 file-withdrawn = Støttemedarbeideren trakk tilbake filen «{ $name }»; det er ingenting å svare på.
+file-you-cancelled = Du avbrøt filen «{ $name }»; ingenting ble lagret.
+file-incoming = Tar imot «{ $name }» ({ $size }): { $percent } %
+file-incoming-more = Tar imot «{ $name }» ({ $size }): { $percent } %, og { $more } til
+file-incoming-terminal = Tar imot «{ $name }» ({ $size }). Skriv c og trykk Enter for å avbryte.
+button-cancel-file = Avbryt
 
 # Problemer med én forbindelse, i terminalen (selve feilen kommer fra lagene under og står
 # slik de formulerer den).

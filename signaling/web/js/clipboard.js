@@ -9,6 +9,8 @@ import { h } from './dom.js';
 import { t } from './i18n.js';
 
 export const MAX_TEXT_BYTES = 32 * 1024;
+// The longest message, the text as JSON (escaped quotes and newlines take more room).
+export const MAX_MESSAGE_BYTES = 60 * 1024;
 
 // Why the agent did not pass text on → what the rep reads.
 const REFUSALS = {
@@ -84,11 +86,12 @@ export class ClipboardPanel {
   send() {
     const text = this.pasteBox.value;
     if (!text) return;
-    if (textBytes(text) > MAX_TEXT_BYTES) {
+    const message = JSON.stringify({ type: 'text', text });
+    if (textBytes(text) > MAX_TEXT_BYTES || textBytes(message) > MAX_MESSAGE_BYTES) {
       this.show('refused', t('clipboard-refused-too_large', { name: this.agentName(), max: '32 kB' }));
       return;
     }
-    this.channel.send(JSON.stringify({ type: 'text', text }));
+    this.channel.send(message);
     this.show('sending', t('clipboard-sending', { name: this.agentName() }));
   }
 
