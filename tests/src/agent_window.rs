@@ -261,11 +261,22 @@ impl Desk {
         dir: &Path,
         display: &str,
     ) -> anyhow::Result<AgentProcess> {
+        self.start_agent_with(customer, dir, display, &[]).await
+    }
+
+    /// The same, with more of the customer's environment (`LANG`, `XDG_DOWNLOAD_DIR`…).
+    pub async fn start_agent_with(
+        &self,
+        customer: &crate::Browser,
+        dir: &Path,
+        display: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> anyhow::Result<AgentProcess> {
         let file =
             download_from_join_page(customer, &self.server.base, dir, "#agent-download").await?;
         eprintln!("downloaded {}", file.display());
         let mut command = tokio::process::Command::new(&file);
-        command.env("DISPLAY", display);
+        command.env("DISPLAY", display).envs(env.iter().copied());
         double_click(command)
     }
 }

@@ -361,18 +361,14 @@ async fn the_customer_cancels_a_file_coming_in_from_the_panel() -> anyhow::Resul
     let ann = desk.chrome.media_browser("ann").await?;
     ann.join(&desk.link, "Ann").await?;
     let downloads = tempfile::tempdir()?;
-    let file = agent_window::download_from_join_page(
-        &ann,
-        &desk.server.base,
-        desk.downloads.path(),
-        "#agent-download",
-    )
-    .await?;
-    let mut command = tokio::process::Command::new(&file);
-    command
-        .env("DISPLAY", &screen.display)
-        .env("XDG_DOWNLOAD_DIR", downloads.path());
-    let mut agent = agent_window::double_click(command)?;
+    let mut agent = desk
+        .start_agent_with(
+            &ann,
+            desk.downloads.path(),
+            &screen.display,
+            &[("XDG_DOWNLOAD_DIR", downloads.path().as_os_str())],
+        )
+        .await?;
     let asked = agent_window::wait_mode(&agent, "ask").await?;
     agent_window::click(&screen.display, asked.button("allow")?)?;
     rep.wait_text("figure.tile figcaption", "Ann's screen · 1024×768")

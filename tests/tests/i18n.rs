@@ -437,19 +437,15 @@ async fn the_agents_window_speaks_norwegian_under_a_norwegian_locale() -> anyhow
     let (desk, rep) = Desk::open("i18n-window", None).await?;
     let ann = desk.chrome.browser("ann").await?;
     ann.join(&desk.link, "Ann").await?;
-    let file = agent_window::download_from_join_page(
-        &ann,
-        &desk.server.base,
-        desk.downloads.path(),
-        "#agent-download",
-    )
-    .await?;
-    let mut command = tokio::process::Command::new(&file);
-    command
-        .env("DISPLAY", &screen.display)
-        .env("LANG", "nb_NO.UTF-8")
-        .env("LC_ALL", "nb_NO.UTF-8");
-    let mut agent = agent_window::double_click(command)?;
+    let norwegian = std::ffi::OsStr::new("nb_NO.UTF-8");
+    let mut agent = desk
+        .start_agent_with(
+            &ann,
+            desk.downloads.path(),
+            &screen.display,
+            &[("LANG", norwegian), ("LC_ALL", norwegian)],
+        )
+        .await?;
     agent_window::wait_mode(&agent, "ask").await?;
     agent
         .wait_for("Rita Rep ber om å få se hele skjermen din. Vil du dele?")
