@@ -437,13 +437,13 @@ async fn the_agents_window_speaks_norwegian_under_a_norwegian_locale() -> anyhow
     let (desk, rep) = Desk::open("i18n-window", None).await?;
     let ann = desk.chrome.browser("ann").await?;
     ann.join(&desk.link, "Ann").await?;
-    let norwegian = std::ffi::OsStr::new("nb_NO.UTF-8");
+    let locale = std::ffi::OsStr::new("nb_NO.UTF-8");
     let mut agent = desk
         .start_agent_with(
             &ann,
             desk.downloads.path(),
             &screen.display,
-            &[("LANG", norwegian), ("LC_ALL", norwegian)],
+            &[("LANG", locale), ("LC_ALL", locale)],
         )
         .await?;
     agent_window::wait_mode(&agent, "ask").await?;
