@@ -101,16 +101,18 @@ pub fn copied(text: String) -> Wire {
 /// What the clipboard thread tells the main loop.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The customer's clipboard holds new text (since watching began, or since the agent
-    /// last stored text there itself).
-    Copied(String),
+    /// The customer copied this text while `holder` held control (since that holder's
+    /// grant, or since the agent last stored text there itself). The main loop passes it
+    /// on only if `holder` still holds control.
+    Copied(ParticipantId, String),
     /// Text was stored for this viewer (`true`), or could not be (`false`).
     Stored(ParticipantId, bool),
 }
 
 enum Command {
-    /// Watch for changes (what is there now is not one), or stop watching.
-    Watch(bool),
+    /// Watch for changes for this holder of control (what is there now is not one), or
+    /// stop watching (`None`).
+    Watch(Option<ParticipantId>),
     /// Put text on the clipboard for a viewer.
     Store(ParticipantId, String),
 }
@@ -119,6 +121,8 @@ enum Command {
 pub struct System {
     commands: sync_mpsc::Sender<Command>,
     pub events: mpsc::UnboundedReceiver<Event>,
+    /// Who the thread watches for.
+    watching: Option<ParticipantId>,
 }
 
 impl System {
@@ -131,12 +135,21 @@ impl System {
         if let Err(e) = spawned {
             crate::peers::trace(&format!("clipboard: no thread: {e}"));
         }
-        Self { commands, events }
+        Self {
+            commands,
+            events,
+            watching: None,
+        }
     }
 
-    /// Watch the clipboard for new text while someone holds control.
-    pub fn watch(&self, on: bool) {
-        let _ = self.commands.send(Command::Watch(on));
+    /// Watch the clipboard for new text for the holder of control (`None`: nobody holds
+    /// it). Only a change of holder starts over: what is on the clipboard then is the
+    /// starting point, never sent.
+    pub fn watch(&mut self, holder: Option<ParticipantId>) {
+        if holder != self.watching {
+            self.watching = holder;
+            let _ = self.commands.send(Command::Watch(holder));
+        }
     }
 
     /// Put `text` on the clipboard; [`Event::Stored`] follows.
@@ -145,8 +158,40 @@ impl System {
     }
 }
 
+/// What the clipboard held when last looked at.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    /// Not known: the starting point could not be read yet. The next read is the starting
+    /// point, not news (text that was there before the grant must never go out).
+    Unknown,
+    /// This text, or none (empty, or not text).
+    Known(Option<String>),
+}
+
+/// A read that fails at once means no text (X11: nobody owns the clipboard); one that
+/// fails slowly is an owner that did not answer in time, whose text is not known.
+const NO_ANSWER: Duration = Duration::from_secs(1);
+
+/// The clipboard's text now: `Known(None)` for none, `Unknown` when it could not be read.
+fn read(board: &mut Option<arboard::Clipboard>) -> Seen {
+    let Some(board) = board.as_mut() else {
+        return Seen::Unknown;
+    };
+    let started = std::time::Instant::now();
+    match board.get_text() {
+        Ok(text) => Seen::Known(Some(text)),
+        Err(arboard::Error::ContentNotAvailable) if started.elapsed() < NO_ANSWER => {
+            Seen::Known(None)
+        }
+        Err(e) => {
+            crate::peers::trace(&format!("clipboard: not read: {e}"));
+            Seen::Unknown
+        }
+    }
+}
+
 /// The clipboard thread: opened when first needed (a desktop without a clipboard leaves
-/// the rest of the agent alone), read every [`POLL`] while watched.
+/// the rest of the agent alone), read every [`POLL`] while someone holds control.
 fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<Event>) {
     let mut board: Option<arboard::Clipboard> = None;
     let open = |board: &mut Option<arboard::Clipboard>| -> bool {
@@ -158,14 +203,10 @@ fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<E
         }
         board.is_some()
     };
-    let read = |board: &mut Option<arboard::Clipboard>| -> Option<String> {
-        board.as_mut()?.get_text().ok()
-    };
-    let mut watching = false;
-    // The text last seen (or stored): only a change from it is news.
-    let mut seen: Option<String> = None;
+    let mut holder: Option<ParticipantId> = None;
+    let mut seen = Seen::Unknown;
     loop {
-        let command = if watching {
+        let command = if holder.is_some() {
             match commands.recv_timeout(POLL) {
                 Ok(command) => Some(command),
                 Err(sync_mpsc::RecvTimeoutError::Timeout) => None,
@@ -178,13 +219,17 @@ fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<E
             }
         };
         match command {
-            Some(Command::Watch(on)) => {
-                watching = on && open(&mut board);
-                seen = if watching { read(&mut board) } else { None };
-                crate::peers::trace(&format!(
-                    "clipboard: {}",
-                    if watching { "watching" } else { "not watching" }
-                ));
+            Some(Command::Watch(who)) => {
+                holder = who.filter(|_| open(&mut board));
+                seen = if holder.is_some() {
+                    read(&mut board)
+                } else {
+                    Seen::Unknown
+                };
+                crate::peers::trace(&match holder {
+                    Some(viewer) => format!("clipboard: watching for viewer {viewer}"),
+                    None => "clipboard: not watching".to_owned(),
+                });
             }
             Some(Command::Store(viewer, text)) => {
                 let stored = open(&mut board)
@@ -196,22 +241,27 @@ fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<E
                         "clipboard: stored {} bytes from viewer {viewer}",
                         text.len()
                     ));
-                    seen = Some(text);
+                    seen = Seen::Known(Some(text));
                 }
                 if events.send(Event::Stored(viewer, stored)).is_err() {
                     return;
                 }
             }
             None => {
+                let Some(watched) = holder else { continue };
                 let now = read(&mut board);
-                if now.is_some() && now != seen {
-                    seen.clone_from(&now);
-                    let text = now.unwrap_or_default();
-                    if text.is_empty() {
-                        continue;
-                    }
+                if now == Seen::Unknown {
+                    continue;
+                }
+                let before = std::mem::replace(&mut seen, now);
+                if before == Seen::Unknown {
+                    continue; // the starting point, read late
+                }
+                if let (Seen::Known(Some(text)), true) = (&seen, seen != before)
+                    && !text.is_empty()
+                {
                     crate::peers::trace(&format!("clipboard: copied {} bytes", text.len()));
-                    if events.send(Event::Copied(text)).is_err() {
+                    if events.send(Event::Copied(watched, text.clone())).is_err() {
                         return;
                     }
                 }

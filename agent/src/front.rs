@@ -105,8 +105,6 @@ impl Front {
     /// The next thing the customer does. `asking`: whether a question is open (in the
     /// terminal, a line then answers it).
     pub async fn next(&mut self, asking: bool) -> Did {
-        // `c` cancels a file only while one comes in; otherwise a line stops sharing.
-        let incoming = self.incoming.is_some();
         match &mut self.kind {
             Kind::Terminal(terminal) => match terminal.line().await {
                 None => Did::Answer {
@@ -118,7 +116,9 @@ impl Front {
                     source: None,
                 },
                 Some(line) if line.trim().eq_ignore_ascii_case("r") => Did::TakeBack,
-                Some(line) if incoming && line.trim().eq_ignore_ascii_case("c") => Did::CancelFiles,
+                // `c` cancels the files coming in, and never stops sharing: typed a
+                // moment after the file ended, it finds nothing to cancel.
+                Some(line) if line.trim().eq_ignore_ascii_case("c") => Did::CancelFiles,
                 Some(_) => Did::StopSharing,
             },
             Kind::Window { actions, .. } => match actions.recv().await {

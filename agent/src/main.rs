@@ -496,6 +496,9 @@ async fn share(
                     Did::TakeBack => flow::Input::TakeBackControl,
                     Did::CancelFiles => {
                         let outs = files.cancel_incoming();
+                        if outs.is_empty() {
+                            front.tell(&Text::new("file-nothing-to-cancel"));
+                        }
                         inputs.extend(file_effects(outs, &file_channels, &agent, front).await);
                         show_incoming(front, &files, &mut incoming_shown);
                         match inputs.pop_front() {
@@ -518,9 +521,15 @@ async fn share(
                                 files.text(viewer, &text, flow.may_send_files(viewer))
                             }
                             peers::ChannelEvent::Binary(bytes) => files.data(viewer, &bytes),
-                            peers::ChannelEvent::Closed => {
-                                file_channels.remove(&viewer);
-                                files.gone(viewer)
+                            peers::ChannelEvent::Closed(channel) => {
+                                // A viewer's new connection may have opened its channel
+                                // before the old one's close came: that one stays.
+                                if same_channel(&file_channels, viewer, &channel) {
+                                    file_channels.remove(&viewer);
+                                    files.gone(viewer)
+                                } else {
+                                    Vec::new()
+                                }
                             }
                         };
                         let mut asked = file_effects(outs, &file_channels, &agent, front).await;
@@ -546,8 +555,10 @@ async fn share(
                                     reason: "unreadable".into(),
                                 }))
                             }
-                            peers::ChannelEvent::Closed => {
-                                clipboard_channels.remove(&viewer);
+                            peers::ChannelEvent::Closed(channel) => {
+                                if same_channel(&clipboard_channels, viewer, &channel) {
+                                    clipboard_channels.remove(&viewer);
+                                }
                                 None
                             }
                         };
@@ -569,11 +580,14 @@ async fn share(
                 },
                 Some(event) = clip.events.recv() => {
                     let (viewer, wire) = match event {
-                        // Only the holder hears what the customer copies.
-                        clipboard::Event::Copied(text) => match flow.holder() {
-                            Some(holder) => (holder, clipboard::copied(text)),
-                            None => continue,
-                        },
+                        // Only to the holder it was copied under, if it still holds
+                        // control.
+                        clipboard::Event::Copied(holder, text) => {
+                            if flow.holder() != Some(holder) {
+                                continue;
+                            }
+                            (holder, clipboard::copied(text))
+                        }
                         clipboard::Event::Stored(viewer, true) => (viewer, clipboard::Wire::Stored),
                         clipboard::Event::Stored(viewer, false) => (
                             viewer,
@@ -705,7 +719,7 @@ async fn share(
                     Effect::SetHolder(holder) => {
                         input.set_holder(holder);
                         // C1: the clipboard is part of control, while it is held.
-                        clip.watch(holder.is_some());
+                        clip.watch(holder);
                         if pipeline.is_some() {
                             show_panel(front, &flow, &peers);
                         }
@@ -773,6 +787,17 @@ fn show_incoming(
         *shown = key;
         front.incoming(now.as_ref());
     }
+}
+
+/// Whether `channel` is the one open for `viewer`.
+fn same_channel(
+    channels: &Channels,
+    viewer: tandem_protocol::ParticipantId,
+    channel: &Arc<dyn webrtc::data_channel::DataChannel>,
+) -> bool {
+    channels
+        .get(&viewer)
+        .is_some_and(|open| std::ptr::addr_eq(Arc::as_ptr(open), Arc::as_ptr(channel)))
 }
 
 /// Send a JSON message on a viewer's channel, if it is open.

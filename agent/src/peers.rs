@@ -256,7 +256,8 @@ pub enum ChannelEvent {
     Open(Arc<dyn webrtc::data_channel::DataChannel>),
     Text(String),
     Binary(bytes::BytesMut),
-    Closed,
+    /// This channel closed (a viewer's newer channel may be open already).
+    Closed(Arc<dyn webrtc::data_channel::DataChannel>),
 }
 
 /// Pass what a data channel does to `send` (false: nobody listens any more), until it
@@ -280,7 +281,7 @@ async fn pump(
             return;
         }
     }
-    send(ChannelEvent::Closed);
+    send(ChannelEvent::Closed(channel));
 }
 
 impl std::fmt::Debug for ChannelEvent {
@@ -289,7 +290,7 @@ impl std::fmt::Debug for ChannelEvent {
             ChannelEvent::Open(_) => f.write_str("Open"),
             ChannelEvent::Text(text) => write!(f, "Text({text:?})"),
             ChannelEvent::Binary(bytes) => write!(f, "Binary({} bytes)", bytes.len()),
-            ChannelEvent::Closed => f.write_str("Closed"),
+            ChannelEvent::Closed(_) => f.write_str("Closed"),
         }
     }
 }

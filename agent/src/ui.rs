@@ -374,9 +374,15 @@ impl Frame {
         }
         let Some(areas) = areas else { return };
         for (side, through) in self.sides.iter().zip(&mut self.through) {
-            if !*through && let Some(id) = native_id(side.window()) {
+            let Some(id) = native_id(side.window()) else {
+                continue;
+            };
+            if !*through {
                 *through = areas.pass_input_through(id);
             }
+            // Over whatever the window manager raised since (X11; Windows keeps a topmost
+            // window on top by itself).
+            areas.raise(id);
         }
     }
 }

@@ -707,6 +707,63 @@ pub async fn wait_focus_on(display: &str, title: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Put the window titled `title` at (x, y), `width`×`height`, as the customer's drag
+/// would, and raise it to the very top of the stack, over unmanaged windows too, as some
+/// window managers raise the window a customer clicks (Openbox keeps it under them).
+pub fn cover_with(display: &str, title: &str, (x, y, width, height): Rect) -> anyhow::Result<()> {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::{ConfigureWindowAux, ConnectionExt as _, StackMode};
+    let name = format!("^{title}$");
+    let (x, y, width, height) = (
+        x.to_string(),
+        y.to_string(),
+        width.to_string(),
+        height.to_string(),
+    );
+    xdotool(
+        display,
+        &["search", "--name", &name, "windowmove", "--sync", &x, &y],
+    )?;
+    xdotool(
+        display,
+        &[
+            "search",
+            "--name",
+            &name,
+            "windowsize",
+            "--sync",
+            &width,
+            &height,
+        ],
+    )?;
+    let found = std::process::Command::new("xdotool")
+        .args(["search", "--name", &name])
+        .env("DISPLAY", display)
+        .output()
+        .context("could not run xdotool")?;
+    let client: u32 = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .next()
+        .with_context(|| format!("no window titled {title:?}"))?
+        .trim()
+        .parse()?;
+    let (conn, _) = x11rb::connect(Some(display))?;
+    // The window manager's frame around the client is what stacks among the root's
+    // children.
+    let mut top = client;
+    loop {
+        let tree = conn.query_tree(top)?.reply()?;
+        if tree.parent == tree.root || tree.parent == x11rb::NONE {
+            break;
+        }
+        top = tree.parent;
+    }
+    conn.configure_window(top, &ConfigureWindowAux::new().stack_mode(StackMode::ABOVE))?
+        .check()?;
+    conn.flush()?;
+    Ok(())
+}
+
 /// Give the focus to the window titled `title`, as the customer's click on it would
 /// (through the window manager: `_NET_ACTIVE_WINDOW`).
 pub fn activate(display: &str, title: &str) -> anyhow::Result<()> {

@@ -107,6 +107,13 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A window raised over the screen's whole left edge, as some window managers raise
+    // the window a customer clicks over unmanaged ones: the frame is drawn over it again
+    // at the agent's next look.
+    agent_window::cover_with(&screen.display, "Invoice 2026-11", (0, 0, 200, 768))?;
+    agent_window::wait_frame(&agent, &screen.display, "shared").await?;
+    photo("03b-frame-over-a-raised-window")?;
+    agent_window::cover_with(&screen.display, "Invoice 2026-11", (560, 420, 200, 160))?;
 
     // Control, allowed with a click.
     rep.click("#request-control").await?;
@@ -225,8 +232,6 @@ async fn c1_the_customer_answers_in_the_agents_window_and_remote_clicks_cannot()
     Ok(())
 }
 
-/// C1 with two monitors (RandR monitors on Xvfb, as a two-screen desk has them): the share
-/// question lists each, and the customer's choice of the right one shares only its pixels.
 /// The frame on a desktop with a window manager (Openbox, which gives every new window it
 /// manages the focus): the customer clicks Allow, the frame appears, and the keyboard stays
 /// where the customer put it, on the agent's window; with the customer working in another
@@ -289,6 +294,8 @@ async fn the_frame_never_takes_the_focus_under_a_window_manager() -> anyhow::Res
     agent_window::wait_frame_gone(&agent, &screen.display, framed).await
 }
 
+/// C1 with two monitors (RandR monitors on Xvfb, as a two-screen desk has them): the share
+/// question lists each, and the customer's choice of the right one shares only its pixels.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c1_the_customer_shares_one_monitor_of_two() -> anyhow::Result<()> {
     let screen = PatternDisplay::start(SCREEN.0, SCREEN.1)?;
@@ -351,8 +358,7 @@ async fn c1_the_customer_shares_one_monitor_of_two() -> anyhow::Result<()> {
 
 /// Issue 20: the customer sees a file come in on the panel (its name, size and a progress
 /// bar) and cancels it there: the rep's console says the customer cancelled it, nothing is
-/// left in Downloads under any name, and the audit log says cancelled. The rep's own
-/// clicks cannot press that Cancel (the panel is shielded like the rest of the window).
+/// left in Downloads under any name, and the audit log says cancelled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_customer_cancels_a_file_coming_in_from_the_panel() -> anyhow::Result<()> {
     let screen = PatternDisplay::start(SCREEN.0, SCREEN.1)?;

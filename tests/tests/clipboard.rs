@@ -118,7 +118,7 @@ async fn c1_clipboard_text_goes_both_ways_only_while_the_rep_holds_control() -> 
     agent.answer("y").await?;
     rep.wait_text("#control-state", "You are in control of Ann's computer")
         .await?;
-    agent.wait_for("clipboard: watching").await?;
+    agent.wait_for("clipboard: watching for viewer").await?;
 
     // The customer copies: the rep's console shows it, exactly.
     let from_ann = "Grüße aus Oslo – æøå ✓ 日本語\nsecond line";
@@ -147,10 +147,38 @@ async fn c1_clipboard_text_goes_both_ways_only_while_the_rep_holds_control() -> 
     )
     .await?;
     wait_x_clipboard(&display, from_rita).await?;
-    // Stored by the agent, it is not sent back as if Ann had copied it.
+    // Stored by the agent, it is not sent back as if Ann had copied it: for two seconds
+    // (several of the agent's reads) the console still shows what Ann copied...
+    for _ in 0..10 {
+        anyhow::ensure!(
+            copied_shown(&rep).await? == from_ann,
+            "the rep's own text came back as Ann's"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // ...and what she copies next is the next thing the agent reports copied.
+    let next = "Ticket #4711 ✓";
+    copy_in_x(&display, next)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while copied_shown(&rep).await? != next {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "Ann's next copy never reached the console"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let output = agent.output();
+    let reported: Vec<&str> = output
+        .lines()
+        .filter_map(|l| l.split_once("] clipboard: copied ").map(|(_, n)| n))
+        .collect();
+    let wanted = [
+        format!("{} bytes", from_ann.len()),
+        format!("{} bytes", next.len()),
+    ];
     anyhow::ensure!(
-        copied_shown(&rep).await? == from_ann,
-        "the rep's own text came back as Ann's"
+        reported == wanted,
+        "the agent reported copies of {reported:?}, not only Ann's two ({wanted:?})"
     );
     rep.screenshot("02-pasted-to-ann").await?;
 
@@ -169,7 +197,7 @@ async fn c1_clipboard_text_goes_both_ways_only_while_the_rep_holds_control() -> 
         "text from the rep landed after control ended"
     );
     anyhow::ensure!(
-        copied_shown(&rep).await? == from_ann,
+        copied_shown(&rep).await? == next,
         "what Ann copied after control ended reached the console"
     );
     rep.screenshot("03-after-control").await?;

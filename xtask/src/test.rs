@@ -2,8 +2,6 @@
 //! the builds themselves), then every test of the workspace. Test runners print their own
 //! summary line.
 
-use std::time::Duration;
-
 use anyhow::Context;
 
 use crate::system::{cargo, ensure_packages, exec};
@@ -26,18 +24,16 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
 /// The tests that failed in this run's nextest runs, read from each run's JUnit report.
 static FAILED: std::sync::Mutex<Vec<crate::junit::Failure>> = std::sync::Mutex::new(Vec::new());
 
-/// Remember the failures of the nextest run that just ended, the flaky ones too.
+/// Where nextest writes each run's JUnit report (.config/nextest.toml).
+fn junit_report() -> std::path::PathBuf {
+    crate::system::target_dir().join("nextest/default/junit.xml")
+}
+
+/// Remember the failures of the nextest run that just ended, the flaky ones too. The
+/// report is removed before each run: one missing after it means the run wrote none (it
+/// failed before running tests), never an older run's read again.
 fn read_failed_tests() {
-    let report = crate::system::target_dir().join("nextest/default/junit.xml");
-    // Each run writes its own report: none is the last run's.
-    let written = std::fs::metadata(&report).and_then(|m| m.modified());
-    if written.is_ok_and(|at| at.elapsed().is_ok_and(|age| age > Duration::from_secs(60))) {
-        println!(
-            "xtask: the test report {} is an older run's",
-            report.display()
-        );
-        return;
-    }
+    let report = junit_report();
     match std::fs::read_to_string(&report) {
         Ok(xml) => FAILED
             .lock()
@@ -178,6 +174,7 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
         let idle = crate::system::Priority::Idle;
         let build = crate::system::spawn(&windows, &logs.join("windows-build.log"), idle)?;
         let nextest = |filter: &str, none: &str| {
+            let _ = std::fs::remove_file(junit_report());
             let result = exec(
                 cargo()
                     .args(["nextest", "run", "--no-fail-fast", "--no-tests", none])

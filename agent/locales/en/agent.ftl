@@ -128,6 +128,7 @@ file-incoming = Receiving “{ $name }” ({ $size }): { $percent } %
 file-incoming-more = Receiving “{ $name }” ({ $size }): { $percent } %, and { $more } more
 file-incoming-terminal = Receiving “{ $name }” ({ $size }). To cancel it, type c and press Enter.
 button-cancel-file = Cancel
+file-nothing-to-cancel = No file is coming in, so there is nothing to cancel.
 
 # Problems with one connection, on the terminal (the error itself comes from the lower
 # layers and stays as they word it).

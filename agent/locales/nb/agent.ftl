@@ -127,6 +127,7 @@ file-incoming = Tar imot «{ $name }» ({ $size }): { $percent } %
 file-incoming-more = Tar imot «{ $name }» ({ $size }): { $percent } %, og { $more } til
 file-incoming-terminal = Tar imot «{ $name }» ({ $size }). Skriv c og trykk Enter for å avbryte.
 button-cancel-file = Avbryt
+file-nothing-to-cancel = Ingen fil er på vei inn, så det er ingenting å avbryte.
 
 # Problemer med én forbindelse, i terminalen (selve feilen kommer fra lagene under og står
 # slik de formulerer den).

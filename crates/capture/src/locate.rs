@@ -232,6 +232,19 @@ impl ClientAreas {
         .is_some()
     }
 
+    /// Put the X window `id` above its siblings again: a window the window manager raises
+    /// goes over an unmanaged (override-redirect) window, whatever that asked for.
+    pub fn raise(&self, id: u64) {
+        use x11rb::protocol::xproto::{ConfigureWindowAux, StackMode};
+        let Ok(window) = u32::try_from(id) else {
+            return;
+        };
+        let above = ConfigureWindowAux::new().stack_mode(StackMode::ABOVE);
+        if self.conn.configure_window(window, &above).is_ok() {
+            let _ = self.conn.flush();
+        }
+    }
+
     /// Whether the X window `id` has the keyboard focus: the focus is on it, inside it (a
     /// toolkit may focus a child), or on its frame; or, with no window manager to set a
     /// focus (`PointerRoot`), the pointer is over it or its frame.

@@ -42,8 +42,8 @@ pub struct Credentials {
             too many failed logins for this account (Retry-After in seconds; the delay doubles \
             with each failure, up to 5 minutes)", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait (account slow-down only)"))),
-        (status = 503, description = "Four password checks are running already; try again in \
-            a moment", body = ErrorBody),
+        (status = 503, description = "Four password checks are running already and none ended \
+            within 3 s (a login waits that long for its turn); try again in a moment", body = ErrorBody),
     )
 )]
 

@@ -136,6 +136,10 @@ impl ClientAreas {
         }
     }
 
+    /// Keep the window `id` above the others: on Windows a topmost window (the frame's
+    /// sides are) stays over every other, so there is nothing to do.
+    pub fn raise(&self, _id: u64) {}
+
     /// Whether the window `id` (an `HWND`) is the foreground window: typed keys go to it.
     pub fn has_focus(&self, id: u64) -> bool {
         // SAFETY: plain questions about windows; a stale handle only fails.
