@@ -59,8 +59,9 @@ pub struct Front {
     kind: Kind,
     /// The last sentence told, for the end screen.
     last: Option<String>,
-    /// The file coming in that the terminal last told of.
-    incoming: Option<String>,
+    /// What was last shown of the files coming in: the first one's name, its whole
+    /// percent, and how many come. Shown again only when that changes (not per chunk).
+    incoming: Option<(String, u64, usize)>,
 }
 
 enum Kind {
@@ -175,22 +176,31 @@ impl Front {
     }
 
     /// The files coming in (none: nothing comes): with a window, a line with progress and
-    /// Cancel on the panel; in the terminal, a sentence when a file starts to come.
+    /// Cancel on the panel; in the terminal, a sentence when a file starts to come. Called
+    /// after every file event; only a change of what is shown reaches the window.
     pub fn incoming(&mut self, incoming: Option<&crate::files::Incoming>) {
         let Some(i) = incoming else {
-            self.incoming = None;
-            if let Kind::Window { handle, .. } = &self.kind {
+            if self.incoming.take().is_some()
+                && let Kind::Window { handle, .. } = &self.kind
+            {
                 handle.incoming(None);
             }
             return;
         };
-        let size = crate::flow::human_size(i.size);
         let percent = i
             .received
             .saturating_mul(100)
             .checked_div(i.size)
             .unwrap_or(100);
-        let new_file = self.incoming.as_deref() != Some(i.name.as_str());
+        let shown = (i.name.clone(), percent, i.count);
+        if self.incoming.as_ref() == Some(&shown) {
+            return;
+        }
+        let new_file = self
+            .incoming
+            .as_ref()
+            .is_none_or(|(name, ..)| *name != i.name);
+        let size = crate::flow::human_size(i.size);
         match &self.kind {
             Kind::Window { handle, .. } => {
                 let text = if i.count > 1 {
@@ -218,7 +228,7 @@ impl Front {
                 }
             }
         }
-        self.incoming = Some(i.name.clone());
+        self.incoming = Some(shown);
     }
 
     /// No question is open any more.

@@ -436,8 +436,6 @@ async fn share(
     });
     let mut files = files::Files::new(files::downloads(), max_file_bytes.unwrap_or(0));
     let mut file_channels = Channels::new();
-    // What the customer was last shown of the files coming in.
-    let mut incoming_shown = None;
     // The clipboard's text, with the holder of control only (clipboard.rs).
     let mut clip = clipboard::System::start();
     let mut clipboard_channels = Channels::new();
@@ -500,7 +498,7 @@ async fn share(
                             front.tell(&Text::new("file-nothing-to-cancel"));
                         }
                         inputs.extend(file_effects(outs, &file_channels, &agent, front).await);
-                        show_incoming(front, &files, &mut incoming_shown);
+                        front.incoming(files.incoming().as_ref());
                         match inputs.pop_front() {
                             Some(first) => first,
                             None => continue,
@@ -533,7 +531,7 @@ async fn share(
                             }
                         };
                         let mut asked = file_effects(outs, &file_channels, &agent, front).await;
-                        show_incoming(front, &files, &mut incoming_shown);
+                        front.incoming(files.incoming().as_ref());
                         if asked.is_empty() {
                             continue;
                         }
@@ -727,7 +725,7 @@ async fn share(
                     Effect::FileAnswer { viewer, token, yes } => {
                         let outs = files.answer(viewer, token, yes);
                         inputs.extend(file_effects(outs, &file_channels, &agent, front).await);
-                        show_incoming(front, &files, &mut incoming_shown);
+                        front.incoming(files.incoming().as_ref());
                     }
                     Effect::Tell(sentence) => {
                         front.tell(&sentence);
@@ -760,34 +758,11 @@ async fn share(
     }
 }
 
-/// Why the share stopped by itself, in the customer's words.
-/// Each viewer's open files channel.
+/// Each viewer's open channel of one kind (files, clipboard).
 type Channels = std::collections::HashMap<
     tandem_protocol::ParticipantId,
     Arc<dyn webrtc::data_channel::DataChannel>,
 >;
-
-/// Show the customer the files coming in, when what is shown changes (by a whole
-/// percent, another file, or none).
-fn show_incoming(
-    front: &mut Front,
-    files: &files::Files,
-    shown: &mut Option<(String, u64, usize)>,
-) {
-    let now = files.incoming();
-    let key = now.as_ref().map(|i| {
-        let percent = i
-            .received
-            .saturating_mul(100)
-            .checked_div(i.size)
-            .unwrap_or(100);
-        (i.name.clone(), percent, i.count)
-    });
-    if key != *shown {
-        *shown = key;
-        front.incoming(now.as_ref());
-    }
-}
 
 /// Whether `channel` is the one open for `viewer`.
 fn same_channel(
@@ -842,6 +817,7 @@ async fn file_effects(
     inputs
 }
 
+/// Why the share stopped by itself, in the customer's words.
 fn stopped_text(stopped: &pipeline::Stopped) -> Text {
     use tandem_capture::Gone;
     match stopped {

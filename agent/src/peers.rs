@@ -789,25 +789,27 @@ impl Peers {
             }
             input.disconnected(viewer);
         });
-        // Files go over a channel of their own (files.rs): ordered and reliable, and never
-        // in the way of the input channel's small messages.
-        let files = pc
-            .create_data_channel(crate::files::FILES_CHANNEL, None)
-            .await
-            .context("could not open the files channel")?;
-        let events = self.events_tx.clone();
-        tokio::spawn(pump(files, move |event| {
-            events.send(PeerEvent::Files { viewer, event }).is_ok()
-        }));
-        // The clipboard's text (clipboard.rs), only ever with the holder of control.
-        let clipboard = pc
-            .create_data_channel(crate::clipboard::CLIPBOARD_CHANNEL, None)
-            .await
-            .context("could not open the clipboard channel")?;
-        let events = self.events_tx.clone();
-        tokio::spawn(pump(clipboard, move |event| {
-            events.send(PeerEvent::Clipboard { viewer, event }).is_ok()
-        }));
+        // Files (files.rs) and the clipboard's text (clipboard.rs, only ever with the
+        // holder of control) go over channels of their own: ordered and reliable, and
+        // never in the way of the input channel's small messages.
+        let kinds: [(&str, fn(ParticipantId, ChannelEvent) -> PeerEvent); 2] = [
+            (crate::files::FILES_CHANNEL, |viewer, event| {
+                PeerEvent::Files { viewer, event }
+            }),
+            (crate::clipboard::CLIPBOARD_CHANNEL, |viewer, event| {
+                PeerEvent::Clipboard { viewer, event }
+            }),
+        ];
+        for (label, wrap) in kinds {
+            let channel = pc
+                .create_data_channel(label, None)
+                .await
+                .with_context(|| format!("could not open the {label} channel"))?;
+            let events = self.events_tx.clone();
+            tokio::spawn(pump(channel, move |event| {
+                events.send(wrap(viewer, event)).is_ok()
+            }));
+        }
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer).await?;
         let sdp = pc
