@@ -260,6 +260,9 @@ pub enum ChannelEvent {
     Closed(Arc<dyn webrtc::data_channel::DataChannel>),
 }
 
+/// How a channel's events reach the main loop, by the channel's kind.
+type ToEvent = fn(ParticipantId, ChannelEvent) -> PeerEvent;
+
 /// Pass what a data channel does to `send` (false: nobody listens any more), until it
 /// closes.
 async fn pump(
@@ -792,7 +795,7 @@ impl Peers {
         // Files (files.rs) and the clipboard's text (clipboard.rs, only ever with the
         // holder of control) go over channels of their own: ordered and reliable, and
         // never in the way of the input channel's small messages.
-        let kinds: [(&str, fn(ParticipantId, ChannelEvent) -> PeerEvent); 2] = [
+        let kinds: [(&str, ToEvent); 2] = [
             (crate::files::FILES_CHANNEL, |viewer, event| {
                 PeerEvent::Files { viewer, event }
             }),
