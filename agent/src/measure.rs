@@ -30,6 +30,7 @@ pub fn run(display: Option<String>, seconds: f64) -> anyhow::Result<()> {
                     height: f.height,
                     stride: f.stride,
                     bgra: f.bgra,
+                    changed_rows: f.changed_rows,
                 })?;
                 convert_ms.push(ms(t1.elapsed()));
                 true

@@ -255,6 +255,7 @@ impl<C: Capturer> Stage<C> {
                     height: f.height,
                     stride: f.stride,
                     bgra: f.bgra,
+                    changed_rows: f.changed_rows,
                 };
                 self.converter.convert(&frame).map_err(|e| {
                     Stopped::Failed(format!("a captured frame could not be converted: {e}"))

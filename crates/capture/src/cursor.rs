@@ -20,6 +20,20 @@ impl CursorState {
     }
 }
 
+/// The rows of a frame whose top-left corner is at `origin` on the screen that the cursor
+/// covers, or `None` if it is above or below the frame.
+pub fn rows(
+    cursor: &GetCursorImageReply,
+    height: usize,
+    origin: (i32, i32),
+) -> Option<(usize, usize)> {
+    let top = i32::from(cursor.y) - i32::from(cursor.yhot) - origin.1;
+    let bottom = top + i32::from(cursor.height);
+    let clamp = |y: i32| usize::try_from(y.max(0)).unwrap_or(0).min(height);
+    let (top, bottom) = (clamp(top), clamp(bottom));
+    (bottom > top).then_some((top, bottom))
+}
+
 /// Blend the cursor (premultiplied ARGB) into a BGRA frame whose top-left corner is at
 /// (`origin_x`, `origin_y`) on the screen.
 pub fn draw(

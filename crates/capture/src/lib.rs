@@ -91,6 +91,9 @@ pub struct Frame<'a> {
     pub height: u32,
     pub stride: usize,
     pub bgra: &'a [u8],
+    /// Only the rows `start..end` may differ from the frame this capturer gave before;
+    /// `None`: any row may (a first frame, a new size, a capturer that cannot tell).
+    pub changed_rows: Option<(u32, u32)>,
 }
 
 #[derive(Debug)]

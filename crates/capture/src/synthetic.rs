@@ -96,6 +96,7 @@ impl Capturer for SyntheticScreen {
             height: self.height,
             stride: self.width as usize * 4,
             bgra: &self.pixels,
+            changed_rows: None,
         }))
     }
 }

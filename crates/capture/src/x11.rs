@@ -6,6 +6,10 @@
 //! cursor shape, all as events on the X connection. Between changes the capture thread
 //! sleeps in `poll(2)` on that connection (`wait_for_change`), so an unchanged screen costs
 //! nothing, and a change wakes it at once rather than at the next look.
+//!
+//! Only the rows that changed are grabbed again: the damage since the last frame is moved
+//! into a region (atomically, so nothing drawn meanwhile is lost) whose extent, with where
+//! the cursor was drawn and is drawn now, says which rows of the kept picture to refresh.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +19,7 @@ use x11rb::protocol::composite::{ConnectionExt as _, Redirect};
 use x11rb::protocol::damage::{self, ConnectionExt as _, ReportLevel};
 use x11rb::protocol::randr::{ConnectionExt as _, NotifyMask};
 use x11rb::protocol::shm::ConnectionExt as _;
-use x11rb::protocol::xfixes::{ConnectionExt as _, CursorNotifyMask, GetCursorImageReply};
+use x11rb::protocol::xfixes::{self, ConnectionExt as _, CursorNotifyMask, GetCursorImageReply};
 use x11rb::protocol::xinput::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{
     ChangeWindowAttributesAux, ConnectionExt as _, Drawable, EventMask, ImageFormat, Pixmap, Window,
@@ -70,6 +74,13 @@ pub struct X11Capturer {
     damage: damage::Damage,
     /// Damage reported since the last frame (or nothing captured yet).
     dirty: bool,
+    /// Where the damage goes at each frame, to learn which rows changed.
+    parts: xfixes::Region,
+    /// The next frame is grabbed whole: the first, after a resize, a new shared memory
+    /// segment or a `refresh`.
+    whole: bool,
+    /// The rows the cursor was drawn into in the kept picture.
+    drawn_cursor: Option<(usize, usize)>,
     /// The server reports pointer motion and cursor changes as events (XInput 2.0 and
     /// XFixes); without, the cursor is asked for at every look.
     pointer_events: bool,
@@ -153,6 +164,8 @@ impl X11Capturer {
         };
         let damage = conn.generate_id()?;
         conn.damage_create(damage, watched, ReportLevel::NON_EMPTY)?;
+        let parts = conn.generate_id()?;
+        conn.xfixes_create_region(parts, &[])?;
         let pointer_events = watch_pointer(&conn, root)?;
         let mut capturer = Self {
             conn,
@@ -160,6 +173,9 @@ impl X11Capturer {
             source,
             damage,
             dirty: true,
+            parts,
+            whole: true,
+            drawn_cursor: None,
             pointer_events,
             pointer_dirty: true,
             pointer: None,
@@ -213,6 +229,7 @@ impl X11Capturer {
     /// Hand out the whole picture at the next capture, changed or not.
     pub fn refresh(&mut self) {
         self.dirty = true;
+        self.whole = true;
     }
 
     /// Take a frame if anything changed since the last one.
@@ -256,17 +273,48 @@ impl X11Capturer {
             return Ok(Capture::Unchanged);
         }
         self.dirty = false;
+        let cursor_changed = cursor != self.cursor;
         self.cursor = cursor;
-        // Reset Damage before grabbing: whatever changes during the grab is reported again.
+        // Take the damage before grabbing: whatever changes during the grab is reported
+        // again, and what changed before it is in `parts`.
         self.conn
-            .damage_subtract(self.damage, x11rb::NONE, x11rb::NONE)?;
+            .damage_subtract(self.damage, x11rb::NONE, self.parts)?;
         let (width, height) = (usize::from(self.width), usize::from(self.height));
         if width == 0 || height == 0 {
             return Ok(Capture::Unchanged);
         }
         let origin = self.origin()?;
+        let size = width * 4 * height;
+        let whole =
+            std::mem::take(&mut self.whole) || self.shm.as_ref().is_none_or(|s| s.size < size);
+        let rows = if whole {
+            None
+        } else {
+            let damaged = self.damaged_rows(height)?;
+            let cursor_now = self
+                .pointer
+                .as_ref()
+                .and_then(|p| cursor::rows(p, height, origin));
+            // The cursor is drawn again where it was and where it is when it moved (or
+            // the window under it did), and when drawing reached its rows: a grab of part
+            // of them would leave the old blend in the rest, to be blended twice.
+            let drawn_over = matches!((damaged, self.drawn_cursor),
+                (Some((d0, d1)), Some((c0, c1))) if d0 < c1 && c0 < d1);
+            let redraw = cursor_changed || cursor_now != self.drawn_cursor || drawn_over;
+            let cursor_rows = if redraw {
+                union(self.drawn_cursor, cursor_now)
+            } else {
+                None
+            };
+            match union(damaged, cursor_rows) {
+                Some(rows) => Some(rows),
+                // Drawing outside the shared monitor, say.
+                None => return Ok(Capture::Unchanged),
+            }
+        };
         let drawable = self.drawable();
-        let Some(stride) = self.grab(drawable, width, height)? else {
+        let Some(stride) = self.grab(drawable, width, height, rows)? else {
+            self.whole = true;
             return Ok(Capture::Ended(match self.source {
                 XSource::Monitor { .. } => Gone::MonitorDisconnected,
                 _ => Gone::WindowClosedOrMinimized,
@@ -276,15 +324,34 @@ impl X11Capturer {
             Some(segment) => &mut segment.map[..stride * height],
             None => &mut self.fallback[..stride * height],
         };
+        self.drawn_cursor = None;
         if let Some(pointer) = &self.pointer {
             cursor::draw(pointer, pixels, width, height, stride, origin);
+            self.drawn_cursor = cursor::rows(pointer, height, origin);
         }
         Ok(Capture::Frame(Frame {
             width: u32::from(self.width),
             height: u32::from(self.height),
             stride,
             bgra: pixels,
+            changed_rows: rows.map(|(top, bottom)| (top as u32, bottom as u32)),
         }))
+    }
+
+    /// The rows of the captured area that the damage taken into `parts` touches.
+    fn damaged_rows(&self, height: usize) -> Result<Option<(usize, usize)>, CaptureError> {
+        let extents = self.conn.xfixes_fetch_region(self.parts)?.reply()?.extents;
+        if extents.width == 0 || extents.height == 0 {
+            return Ok(None);
+        }
+        // The damage is in the watched window's coordinates: the root's for a monitor.
+        let top = match self.source {
+            XSource::Monitor { area, .. } => i32::from(extents.y) - area.y,
+            _ => i32::from(extents.y),
+        };
+        let clamp = |y: i32| usize::try_from(y.max(0)).unwrap_or(0).min(height);
+        let (top, bottom) = (clamp(top), clamp(top + i32::from(extents.height)));
+        Ok((bottom > top).then_some((top, bottom)))
     }
 
     fn drawable(&self) -> Drawable {
@@ -309,13 +376,15 @@ impl X11Capturer {
         }
     }
 
-    /// Copy the pixels into shared memory (or the fallback buffer); returns the stride,
-    /// or `None` if the drawable went away.
+    /// Copy the pixels into shared memory (or the fallback buffer): all of them, or only
+    /// `rows` into the picture kept there. Returns the stride, or `None` if the drawable
+    /// went away.
     fn grab(
         &mut self,
         drawable: Drawable,
         width: usize,
         height: usize,
+        rows: Option<(usize, usize)>,
     ) -> Result<Option<usize>, CaptureError> {
         let stride = width * 4;
         let size = stride * height;
@@ -335,18 +404,21 @@ impl X11Capturer {
             _ => (0, 0),
         };
         if let Some(segment) = &self.shm {
+            // `rows` lie within the area (`damaged_rows` and `cursor::rows` clamp them).
+            let (top, bottom) = rows.unwrap_or((0, height));
+            let row = |r: usize| u16::try_from(r).unwrap_or(u16::MAX);
             let reply = self
                 .conn
                 .shm_get_image(
                     drawable,
                     x,
-                    y,
+                    y.saturating_add_unsigned(row(top)),
                     w,
-                    h,
+                    row(bottom - top),
                     !0,
                     ImageFormat::Z_PIXMAP.into(),
                     segment.id,
-                    0,
+                    u32::try_from(top * stride).unwrap_or(0),
                 )?
                 .reply();
             return Ok(reply.ok().map(|_| stride));
@@ -406,6 +478,7 @@ impl X11Capturer {
                         self.width = e.width;
                         self.height = e.height;
                         self.dirty = true;
+                        self.whole = true;
                         if self.name_pixmap().is_err() {
                             self.ended = Some(Gone::WindowLostInResize);
                         }
@@ -491,9 +564,18 @@ impl Drop for X11Capturer {
         }
         // Best effort: the server frees everything of ours when the connection closes.
         let _ = self.conn.damage_destroy(self.damage);
+        let _ = self.conn.xfixes_destroy_region(self.parts);
         if let Some(pixmap) = self.pixmap {
             let _ = self.conn.free_pixmap(pixmap);
         }
         let _ = self.conn.flush();
+    }
+}
+
+/// The rows both spans cover, and those between.
+fn union(a: Option<(usize, usize)>, b: Option<(usize, usize)>) -> Option<(usize, usize)> {
+    match (a, b) {
+        (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
+        (one, None) | (None, one) => one,
     }
 }

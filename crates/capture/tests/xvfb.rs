@@ -340,6 +340,86 @@ fn the_cursor_is_drawn_into_the_frame() {
     }));
 }
 
+/// Capture until the screen has settled (three looks without a change), keeping each
+/// frame's changed rows and the last frame's pixels.
+fn settled_frames(capturer: &mut X11Capturer) -> (Vec<Option<(u32, u32)>>, Vec<u8>) {
+    let (mut rows, mut pixels, mut quiet) = (Vec::new(), Vec::new(), 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while quiet < 3 && Instant::now() < deadline {
+        match capturer.capture().expect("capture") {
+            Capture::Frame(frame) => {
+                quiet = 0;
+                rows.push(frame.changed_rows);
+                pixels = frame.bgra[..frame.stride * frame.height as usize].to_vec();
+            }
+            _ => quiet += 1,
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(quiet, 3, "the screen settles");
+    (rows, pixels)
+}
+
+/// What a new capturer sees: the whole picture, grabbed in one piece.
+fn whole_picture(display: &str) -> Vec<u8> {
+    let mut fresh = X11Capturer::new(Some(display), Source::Desktop).expect("capturer");
+    match fresh.capture().expect("capture") {
+        Capture::Frame(frame) => {
+            assert_eq!(frame.changed_rows, None, "a first frame is whole");
+            frame.bgra[..frame.stride * frame.height as usize].to_vec()
+        }
+        other => panic!("a first capture gives a frame, not {other:?}"),
+    }
+}
+
+#[test]
+fn only_the_rows_that_changed_are_grabbed_again_and_the_picture_stays_whole() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    let white = painter.window(0xffffff, 0, 0, 320, 240, None);
+    let mut capturer = X11Capturer::new(Some(&x.display), Source::Desktop).expect("capturer");
+    let (rows, _) = settled_frames(&mut capturer);
+    assert_eq!(rows.first(), Some(&None), "the first frame is whole");
+
+    // A small window rows 100..120: only rows around it are grabbed and handed on.
+    painter.window(RED, 40, 100, 60, 20, None);
+    let (rows, pixels) = settled_frames(&mut capturer);
+    assert!(!rows.is_empty(), "the new window makes a frame");
+    for changed in &rows {
+        let (top, bottom) = changed.expect("a change of a few rows is not a whole frame");
+        assert!(
+            bottom - top <= 40,
+            "rows {top}..{bottom} for a window 20 rows high"
+        );
+    }
+    let (top, bottom) = rows
+        .iter()
+        .flatten()
+        .fold((u32::MAX, 0), |(t, b), &(t1, b1)| (t.min(t1), b.max(b1)));
+    assert!(
+        top <= 100 && bottom >= 120,
+        "rows {top}..{bottom} cover the window"
+    );
+    assert!(
+        pixels == whole_picture(&x.display),
+        "the picture kept and refreshed in part is the one a whole grab gives"
+    );
+
+    // The pointer moves across: its old and new rows are grabbed again, so no trace of
+    // it is left behind and it is not blended twice.
+    painter
+        .conn
+        .warp_pointer(x11rb::NONE, white, 0, 0, 0, 0, 70, 110)
+        .expect("warp");
+    painter.sync();
+    let (rows, pixels) = settled_frames(&mut capturer);
+    assert!(rows.iter().all(Option::is_some), "{rows:?}");
+    assert!(
+        pixels == whole_picture(&x.display),
+        "after the pointer moved, the picture is the one a whole grab gives"
+    );
+}
+
 /// §5: input for a window share lands inside the window, and only on its visible pixels.
 #[test]
 fn remote_input_for_a_window_lands_only_on_its_own_visible_pixels() {

@@ -1,5 +1,10 @@
 //! BGRA to I420. The encoder needs even dimensions and tightly packed rows; captures come
 //! with padded strides and any size, so frames are cropped to even and repacked here.
+//!
+//! A capturer that knows which rows changed since its last frame says so
+//! ([`Frame::changed_rows`]): only those rows (widened to whole chroma rows) are converted
+//! again, into the picture kept from the frame before. On an office screen, where a few
+//! characters change, that is a few rows instead of the whole 1080p picture.
 
 use openh264::formats::{BgraSliceU8, YUVBuffer, YUVSource};
 
@@ -16,6 +21,10 @@ pub struct Frame<'a> {
     /// Bytes from one row to the next (at least `width * 4`).
     pub stride: usize,
     pub bgra: &'a [u8],
+    /// The rows `start..end` are all that may differ from the frame this capturer gave
+    /// before; `None`: any row may (a first frame, a new size, a capturer that cannot
+    /// tell). Only for the capturer's very next frame after that one.
+    pub changed_rows: Option<(u32, u32)>,
 }
 
 /// The size the encoder gets for a frame of this size: each side rounded down to even.
@@ -23,11 +32,73 @@ pub fn even_size(width: u32, height: u32) -> (u32, u32) {
     (width & !1, height & !1)
 }
 
+/// An I420 picture, even-sized and tightly packed: what the encoder takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picture {
+    width: usize,
+    height: usize,
+    /// Y, then U, then V.
+    planes: Vec<u8>,
+}
+
+impl Picture {
+    fn new(width: usize, height: usize) -> Self {
+        Self {
+            width,
+            height,
+            planes: vec![0; width * height * 3 / 2],
+        }
+    }
+
+    /// Rows `top..` of the picture become `band` (`top` even, `band` as wide).
+    fn write_band(&mut self, top: usize, band: &YUVBuffer) {
+        let (w, luma) = (self.width, self.width * self.height);
+        let rows = band.dimensions().1;
+        self.planes[top * w..(top + rows) * w].copy_from_slice(band.y());
+        let (half_w, half_top, half_rows) = (w / 2, top / 2, rows / 2);
+        let chroma = |plane: usize| {
+            let at = luma + plane * luma / 4 + half_top * half_w;
+            at..at + half_rows * half_w
+        };
+        self.planes[chroma(0)].copy_from_slice(band.u());
+        self.planes[chroma(1)].copy_from_slice(band.v());
+    }
+}
+
+impl YUVSource for Picture {
+    fn dimensions(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    fn strides(&self) -> (usize, usize, usize) {
+        (self.width, self.width / 2, self.width / 2)
+    }
+
+    fn y(&self) -> &[u8] {
+        &self.planes[..self.width * self.height]
+    }
+
+    fn u(&self) -> &[u8] {
+        let luma = self.width * self.height;
+        &self.planes[luma..luma + luma / 4]
+    }
+
+    fn v(&self) -> &[u8] {
+        let luma = self.width * self.height;
+        &self.planes[luma + luma / 4..]
+    }
+}
+
 /// Converts frames to I420, reusing its buffers across frames of the same size.
 #[derive(Default)]
 pub struct Converter {
     packed: Vec<u8>,
-    yuv: Option<YUVBuffer>,
+    /// The band converted last (kept for its allocation while its size repeats).
+    band: Option<YUVBuffer>,
+    picture: Option<Picture>,
+    /// Whether `picture` holds the last frame converted, whole, at full size: only then
+    /// can the next frame's changed rows be converted into it alone.
+    current: bool,
     /// Halve each side (each output pixel the mean of a 2×2 block): for a path too slow
     /// for the full picture even at the lowest frame rate.
     half: bool,
@@ -36,7 +107,7 @@ pub struct Converter {
 impl std::fmt::Debug for Converter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Converter")
-            .field("size", &self.yuv.as_ref().map(|y| y.dimensions()))
+            .field("size", &self.picture.as_ref().map(|p| p.dimensions()))
             .finish()
     }
 }
@@ -47,13 +118,16 @@ impl Converter {
     }
 
     /// The last picture converted, to encode again (a keyframe on an unchanged screen).
-    pub fn last(&self) -> Option<&YUVBuffer> {
-        self.yuv.as_ref()
+    pub fn last(&self) -> Option<&Picture> {
+        self.picture.as_ref()
     }
 
     /// Whether frames from the next one on are halved in each side. A frame too small to
     /// halve (under 4 × 4) is converted whole.
     pub fn set_half(&mut self, half: bool) {
+        if half != self.half {
+            self.current = false;
+        }
         self.half = half;
     }
 
@@ -68,7 +142,10 @@ impl Converter {
     }
 
     /// Convert one frame. The result is even-sized: an odd last row or column is dropped.
-    pub fn convert(&mut self, frame: &Frame<'_>) -> Result<&YUVBuffer, CodecError> {
+    pub fn convert(&mut self, frame: &Frame<'_>) -> Result<&Picture, CodecError> {
+        // Whatever happens next, the kept picture no longer follows the capturer's frames
+        // unless this conversion completes.
+        let continues = std::mem::take(&mut self.current);
         let (width, height) = even_size(frame.width, frame.height);
         if width < 2 || height < 2 {
             return Err(CodecError::TooSmall {
@@ -97,49 +174,70 @@ impl Converter {
             });
         }
         let (out_w, out_h) = self.output_size(frame.width, frame.height);
+        let (w, h) = (out_w as usize, out_h as usize);
+        if self
+            .picture
+            .as_ref()
+            .is_none_or(|p| p.dimensions() != (w, h))
+        {
+            self.picture = Some(Picture::new(w, h));
+        } else if (out_w, out_h) == (width, height)
+            && continues
+            && let Some((start, end)) = frame.changed_rows
+        {
+            // Whole chroma rows: from the even row at or above the first changed one to
+            // the even row after the last.
+            let top = (start as usize & !1).min(h);
+            let bottom = (end as usize).saturating_add(1).min(h) & !1;
+            if bottom > top {
+                self.convert_rows(frame, top, bottom);
+            }
+            self.current = true;
+            return Ok(self.picture.get_or_insert_with(|| Picture::new(w, h)));
+        }
         if (out_w, out_h) != (width, height) {
-            let (w, h) = (out_w as usize, out_h as usize);
             self.packed.resize(w * 4 * h, 0);
             halve(frame, &mut self.packed, w, h);
-            return Ok(self.read_packed(w, h));
+            let band = band(&mut self.band, w, h);
+            band.read_bgra8(BgraSliceU8::new(&self.packed[..w * 4 * h], (w, h)));
+            let picture = self.picture.get_or_insert_with(|| Picture::new(w, h));
+            picture.write_band(0, band);
+            return Ok(picture);
         }
-        let (w, h) = (width as usize, height as usize);
-        let packed_row = w * 4;
-        let source: &[u8] = if frame.stride == packed_row && w == frame.width as usize {
-            &frame.bgra[..packed_row * h]
-        } else {
-            self.packed.resize(packed_row * h, 0);
-            for (y, out) in self.packed.chunks_exact_mut(packed_row).enumerate() {
-                let start = y * frame.stride;
-                out.copy_from_slice(&frame.bgra[start..start + packed_row]);
-            }
-            &self.packed
-        };
-        if self
-            .yuv
-            .as_ref()
-            .is_none_or(|yuv| yuv.dimensions() != (w, h))
-        {
-            self.yuv = Some(YUVBuffer::new(w, h));
-        }
-        let yuv = self.yuv.get_or_insert_with(|| YUVBuffer::new(w, h));
-        yuv.read_bgra8(BgraSliceU8::new(source, (w, h)));
-        Ok(yuv)
+        self.convert_rows(frame, 0, h);
+        self.current = true;
+        Ok(self.picture.get_or_insert_with(|| Picture::new(w, h)))
     }
 
-    /// I420 of the `w`×`h` BGRA picture in `self.packed`.
-    fn read_packed(&mut self, w: usize, h: usize) -> &YUVBuffer {
-        if self
-            .yuv
-            .as_ref()
-            .is_none_or(|yuv| yuv.dimensions() != (w, h))
-        {
-            self.yuv = Some(YUVBuffer::new(w, h));
-        }
-        let yuv = self.yuv.get_or_insert_with(|| YUVBuffer::new(w, h));
-        yuv.read_bgra8(BgraSliceU8::new(&self.packed[..w * 4 * h], (w, h)));
-        yuv
+    /// Rows `top..bottom` (both even) of a full-size frame into the kept picture.
+    fn convert_rows(&mut self, frame: &Frame<'_>, top: usize, bottom: usize) {
+        let Some(picture) = self.picture.as_mut() else {
+            return;
+        };
+        let (w, rows) = (picture.width, bottom - top);
+        let packed_row = w * 4;
+        let source: &[u8] = if frame.stride == packed_row {
+            &frame.bgra[top * packed_row..bottom * packed_row]
+        } else {
+            self.packed.resize(packed_row * rows, 0);
+            for (y, out) in self.packed.chunks_exact_mut(packed_row).enumerate() {
+                let start = (top + y) * frame.stride;
+                out.copy_from_slice(&frame.bgra[start..start + packed_row]);
+            }
+            &self.packed[..packed_row * rows]
+        };
+        let band = band(&mut self.band, w, rows);
+        band.read_bgra8(BgraSliceU8::new(source, (w, rows)));
+        picture.write_band(top, band);
     }
+}
+
+/// The scratch band, `w`×`rows`, reallocated only when its size changes.
+fn band(slot: &mut Option<YUVBuffer>, w: usize, rows: usize) -> &mut YUVBuffer {
+    if slot.as_ref().is_none_or(|b| b.dimensions() != (w, rows)) {
+        *slot = Some(YUVBuffer::new(w, rows));
+    }
+    slot.get_or_insert_with(|| YUVBuffer::new(w, rows))
 }
 
 /// `out` (`w`×`h`, packed BGRA) = `frame` halved: each pixel the rounded mean of the 2×2
@@ -186,6 +284,7 @@ mod tests {
                 height: 16,
                 stride: 64,
                 bgra: &data,
+                changed_rows: None,
             };
             let yuv = c.convert(&frame).expect("convert");
             let luma = yuv.y()[0];
@@ -207,6 +306,7 @@ mod tests {
             height: 21,
             stride: 33 * 4 + 12,
             bgra: &data,
+            changed_rows: None,
         };
         let yuv = c.convert(&frame).expect("convert");
         assert_eq!(yuv.dimensions(), (32, 20));
@@ -239,6 +339,7 @@ mod tests {
             height: h,
             stride,
             bgra: &data,
+            changed_rows: None,
         };
         let mut c = Converter::new();
         let full_grey_side = c.convert(&frame).expect("whole").y()[0];
@@ -260,6 +361,75 @@ mod tests {
         assert_eq!(c.convert(&frame).expect("whole").dimensions(), (64, 32));
     }
 
+    /// A padded 64×48 frame of noise.
+    fn noise(seed: u32, stride: usize) -> Vec<u8> {
+        let mut state = seed | 1;
+        (0..stride * 48)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn changed_rows_alone_are_converted_into_the_kept_picture_as_a_whole_conversion_would() {
+        let stride = 64 * 4 + 8;
+        let frame = |bgra, changed_rows| Frame {
+            width: 64,
+            height: 48,
+            stride,
+            bgra,
+            changed_rows,
+        };
+        let before = noise(1, stride);
+        let mut after = before.clone();
+        // Rows 17..=22 change: odd at both ends, so whole chroma rows 16..24 are redone.
+        let other = noise(2, stride);
+        after[17 * stride..23 * stride].copy_from_slice(&other[17 * stride..23 * stride]);
+        let whole = Converter::new()
+            .convert(&frame(&after, None))
+            .expect("whole")
+            .clone();
+
+        let mut c = Converter::new();
+        c.convert(&frame(&before, None)).expect("first");
+        let part = c.convert(&frame(&after, Some((17, 23)))).expect("rows");
+        assert!(
+            *part == whole,
+            "rows 17..23 again give the whole conversion"
+        );
+
+        // The rows are trusted: told of the wrong ones, the change is not seen (so the
+        // test above did take the short way).
+        let mut c = Converter::new();
+        c.convert(&frame(&before, None)).expect("first");
+        let stale = c.convert(&frame(&after, Some((30, 32)))).expect("rows");
+        assert!(
+            *stale != whole,
+            "rows 30..32 leave rows 17..23 as they were"
+        );
+
+        // After a halved frame, or a frame that failed, the kept picture does not follow
+        // the capturer: the next frame is converted whole whatever it says.
+        for upset in [true, false] {
+            let mut c = Converter::new();
+            c.convert(&frame(&before, None)).expect("first");
+            if upset {
+                c.set_half(true);
+                c.convert(&frame(&before, None)).expect("halved");
+                c.set_half(false);
+            } else {
+                c.convert(&frame(&before[..10], None))
+                    .expect_err("too short");
+            }
+            let next = c.convert(&frame(&after, Some((30, 32)))).expect("rows");
+            assert!(*next == whole, "converted whole (halved before: {upset})");
+        }
+    }
+
     #[test]
     fn bad_frames_are_errors_not_panics() {
         let mut c = Converter::new();
@@ -271,6 +441,7 @@ mod tests {
                     height: 10,
                     stride: 4,
                     bgra: &data,
+                    changed_rows: None,
                 },
                 "too small",
             ),
@@ -280,6 +451,7 @@ mod tests {
                     height: 10,
                     stride: 8,
                     bgra: &data,
+                    changed_rows: None,
                 },
                 "stride",
             ),
@@ -289,6 +461,7 @@ mod tests {
                     height: 10,
                     stride: 40,
                     bgra: &data,
+                    changed_rows: None,
                 },
                 "needs 400 bytes but has 100",
             ),
@@ -298,6 +471,7 @@ mod tests {
                     height: 10,
                     stride: 20000,
                     bgra: &data,
+                    changed_rows: None,
                 },
                 "larger",
             ),
@@ -319,7 +493,7 @@ mod tests {
             let mut c = Converter::new();
             c.set_half(half);
             let (ow, oh) = c.output_size(w, h);
-            match c.convert(&Frame { width: w, height: h, stride, bgra: &data }) {
+            match c.convert(&Frame { width: w, height: h, stride, bgra: &data, changed_rows: None }) {
                 Ok(yuv) => {
                     prop_assert_eq!(yuv.dimensions(), (ow as usize, oh as usize));
                     if half && w >= 4 && h >= 4 {

@@ -5,7 +5,7 @@ use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
     RateControlMode, UsageType,
 };
-use openh264::formats::{YUVBuffer, YUVSource};
+use openh264::formats::YUVSource;
 
 use crate::CodecError;
 use crate::repeat::Repeater;
@@ -174,7 +174,7 @@ impl H264Encoder {
     /// nothing for it (it does so only when nothing changed).
     pub fn encode(
         &mut self,
-        picture: &YUVBuffer,
+        picture: &impl YUVSource,
         timestamp_ms: u64,
     ) -> Result<Option<EncodedFrame>, CodecError> {
         let (w, h) = picture.dimensions();
@@ -300,6 +300,7 @@ mod tests {
             height: 240,
             stride: 320 * 4,
             bgra: &data,
+            changed_rows: None,
         };
         let yuv = c.convert(&frame).expect("convert");
         encoder.encode(yuv, u64::from(n) * 33).expect("encode")
@@ -465,6 +466,7 @@ mod tests {
                 height: 240,
                 stride: 1280,
                 bgra: &data,
+                changed_rows: None,
             };
             let yuv = converter.convert(&frame).expect("convert");
             let out = encoder
@@ -521,6 +523,7 @@ mod tests {
                 height: 240,
                 stride: 1280,
                 bgra: &data,
+                changed_rows: None,
             };
             let yuv = converter.convert(&frame).expect("convert");
             if let Some(out) = encoder.encode(yuv, u64::from(n) * 33).expect("encode") {
@@ -592,6 +595,7 @@ mod tests {
             height: 120,
             stride: 640,
             bgra: &small,
+            changed_rows: None,
         };
         let yuv = converter.convert(&frame).expect("convert");
         encoder.encode(yuv, 0).expect("encode");

@@ -10,10 +10,8 @@ mod convert;
 mod encoder;
 mod repeat;
 
-pub use convert::{Converter, Frame, even_size};
+pub use convert::{Converter, Frame, Picture, even_size};
 pub use encoder::{EncodedFrame, EncoderSettings, H264Encoder, MAX_BITRATE_BPS, MIN_BITRATE_BPS};
-/// An I420 picture ready for the encoder.
-pub use openh264::formats::YUVBuffer as Picture;
 
 /// What went wrong with a frame or the encoder. No bad input panics.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -194,6 +194,7 @@ impl Canvas {
             height: self.height as u32,
             stride: self.stride(),
             bgra: self.pixels(),
+            changed_rows: None,
         }
     }
 }

@@ -15,6 +15,8 @@ pub struct Stages {
     pub capture_ms: Vec<f64>,
     pub convert_ms: Vec<f64>,
     pub encode_ms: Vec<f64>,
+    /// Capture, convert and encode of each changed frame, end to end.
+    pub total_ms: Vec<f64>,
     pub bytes: u64,
     pub seconds: f64,
     /// CPU per frame interval (1/30 s), ms: the whole loop, idle polls included, and the
@@ -50,6 +52,7 @@ pub fn measure(display: &str, seconds: f64, settings: EncoderSettings) -> anyhow
                     height: f.height,
                     stride: f.stride,
                     bgra: f.bgra,
+                    changed_rows: f.changed_rows,
                 })?;
                 out.convert_ms.push(ms(t1.elapsed()));
                 true
@@ -62,6 +65,7 @@ pub fn measure(display: &str, seconds: f64, settings: EncoderSettings) -> anyhow
             let t2 = Instant::now();
             let encoded = encoder.encode(yuv, started.elapsed().as_millis() as u64)?;
             out.encode_ms.push(ms(t2.elapsed()));
+            out.total_ms.push(ms(t0.elapsed()));
             out.bytes += encoded.map_or(0, |e| e.data.len() as u64);
         }
         next += period;
