@@ -20,18 +20,31 @@ impl CursorState {
     }
 }
 
-/// The rows of a frame whose top-left corner is at `origin` on the screen that the cursor
-/// covers, or `None` if it is above or below the frame.
-pub fn rows(
-    cursor: &GetCursorImageReply,
-    height: usize,
-    origin: (i32, i32),
-) -> Option<(usize, usize)> {
-    let top = i32::from(cursor.y) - i32::from(cursor.yhot) - origin.1;
-    let bottom = top + i32::from(cursor.height);
-    let clamp = |y: i32| usize::try_from(y.max(0)).unwrap_or(0).min(height);
-    let (top, bottom) = (clamp(top), clamp(bottom));
-    (bottom > top).then_some((top, bottom))
+/// Where the cursor is drawn into a frame: its top-left corner in the frame, its image,
+/// and the rows it covers (`None` from [`Placed::of`] if it is above or below the frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub left: i32,
+    pub top: i32,
+    pub serial: u32,
+    pub rows: (usize, usize),
+}
+
+impl Placed {
+    /// Where `cursor` goes in a frame `height` rows high whose top-left corner is at
+    /// `origin` on the screen.
+    pub fn of(cursor: &GetCursorImageReply, height: usize, origin: (i32, i32)) -> Option<Self> {
+        let left = i32::from(cursor.x) - i32::from(cursor.xhot) - origin.0;
+        let top = i32::from(cursor.y) - i32::from(cursor.yhot) - origin.1;
+        let clamp = |y: i32| usize::try_from(y.max(0)).unwrap_or(0).min(height);
+        let rows = (clamp(top), clamp(top + i32::from(cursor.height)));
+        (rows.1 > rows.0).then_some(Self {
+            left,
+            top,
+            serial: cursor.cursor_serial,
+            rows,
+        })
+    }
 }
 
 /// Blend the cursor (premultiplied ARGB) into a BGRA frame whose top-left corner is at

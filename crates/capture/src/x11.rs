@@ -26,7 +26,7 @@ use x11rb::protocol::xproto::{
 };
 use x11rb::rust_connection::RustConnection;
 
-use crate::cursor::{self, CursorState};
+use crate::cursor::{self, CursorState, Placed};
 use crate::shm::Segment;
 use crate::{Area, Capture, CaptureError, Frame, Gone, Source};
 
@@ -79,8 +79,8 @@ pub struct X11Capturer {
     /// The next frame is grabbed whole: the first, after a resize, a new shared memory
     /// segment or a `refresh`.
     whole: bool,
-    /// The rows the cursor was drawn into in the kept picture.
-    drawn_cursor: Option<(usize, usize)>,
+    /// Where the cursor was drawn into the kept picture.
+    drawn_cursor: Option<Placed>,
     /// The server reports pointer motion and cursor changes as events (XInput 2.0 and
     /// XFixes); without, the cursor is asked for at every look.
     pointer_events: bool,
@@ -96,6 +96,9 @@ pub struct X11Capturer {
     height: u16,
     /// The window's Composite pixmap, named again after every resize.
     pixmap: Option<Pixmap>,
+    /// The shared window's border: its pixmap holds the border too, and its contents
+    /// (and damage) start this far in.
+    border: u16,
     shm: Option<Segment>,
     fallback: Vec<u8>,
     ended: Option<Gone>,
@@ -184,6 +187,10 @@ impl X11Capturer {
             width,
             height,
             pixmap: None,
+            border: match source {
+                XSource::Window(_) => geometry.border_width,
+                _ => 0,
+            },
             shm: None,
             fallback: Vec::new(),
             ended: None,
@@ -273,8 +280,10 @@ impl X11Capturer {
             return Ok(Capture::Unchanged);
         }
         self.dirty = false;
-        let cursor_changed = cursor != self.cursor;
         self.cursor = cursor;
+        // Until a frame is handed out, the next one is whole: an error on the way loses
+        // the damage taken below.
+        let whole = std::mem::replace(&mut self.whole, true);
         // Take the damage before grabbing: whatever changes during the grab is reported
         // again, and what changed before it is in `parts`.
         self.conn
@@ -285,49 +294,60 @@ impl X11Capturer {
         }
         let origin = self.origin()?;
         let size = width * 4 * height;
-        let whole =
-            std::mem::take(&mut self.whole) || self.shm.as_ref().is_none_or(|s| s.size < size);
+        let whole = whole || self.shm.as_ref().is_none_or(|s| s.size < size);
+        let damaged = if whole {
+            None
+        } else {
+            self.damaged_rows(height)?
+        };
+        let cursor_now = self
+            .pointer
+            .as_ref()
+            .and_then(|p| Placed::of(p, height, origin));
+        // The cursor is drawn again, over freshly grabbed rows, where it was and where it
+        // is, when it moved or changed (or the window under it moved), and when drawing
+        // reached its rows; otherwise its blend in the kept picture stays as it is.
+        let redraw = whole
+            || cursor_now != self.drawn_cursor
+            || overlap(damaged, self.drawn_cursor.map(|c| c.rows));
         let rows = if whole {
             None
         } else {
-            let damaged = self.damaged_rows(height)?;
-            let cursor_now = self
-                .pointer
-                .as_ref()
-                .and_then(|p| cursor::rows(p, height, origin));
-            // The cursor is drawn again where it was and where it is when it moved (or
-            // the window under it did), and when drawing reached its rows: a grab of part
-            // of them would leave the old blend in the rest, to be blended twice.
-            let drawn_over = matches!((damaged, self.drawn_cursor),
-                (Some((d0, d1)), Some((c0, c1))) if d0 < c1 && c0 < d1);
-            let redraw = cursor_changed || cursor_now != self.drawn_cursor || drawn_over;
             let cursor_rows = if redraw {
-                union(self.drawn_cursor, cursor_now)
+                union(
+                    self.drawn_cursor.map(|c| c.rows),
+                    cursor_now.map(|c| c.rows),
+                )
             } else {
                 None
             };
             match union(damaged, cursor_rows) {
                 Some(rows) => Some(rows),
                 // Drawing outside the shared monitor, say.
-                None => return Ok(Capture::Unchanged),
+                None => {
+                    self.whole = false;
+                    return Ok(Capture::Unchanged);
+                }
             }
         };
         let drawable = self.drawable();
         let Some(stride) = self.grab(drawable, width, height, rows)? else {
-            self.whole = true;
             return Ok(Capture::Ended(match self.source {
                 XSource::Monitor { .. } => Gone::MonitorDisconnected,
                 _ => Gone::WindowClosedOrMinimized,
             }));
         };
+        self.whole = false;
         let pixels = match &mut self.shm {
             Some(segment) => &mut segment.map[..stride * height],
             None => &mut self.fallback[..stride * height],
         };
-        self.drawn_cursor = None;
-        if let Some(pointer) = &self.pointer {
-            cursor::draw(pointer, pixels, width, height, stride, origin);
-            self.drawn_cursor = cursor::rows(pointer, height, origin);
+        if redraw {
+            self.drawn_cursor = None;
+            if let Some(pointer) = &self.pointer {
+                cursor::draw(pointer, pixels, width, height, stride, origin);
+                self.drawn_cursor = cursor_now;
+            }
         }
         Ok(Capture::Frame(Frame {
             width: u32::from(self.width),
@@ -401,10 +421,14 @@ impl X11Capturer {
                 i16::try_from(area.x).unwrap_or(i16::MAX),
                 i16::try_from(area.y).unwrap_or(i16::MAX),
             ),
-            _ => (0, 0),
+            XSource::Window(_) => {
+                let border = i16::try_from(self.border).unwrap_or(0);
+                (border, border)
+            }
+            XSource::Desktop => (0, 0),
         };
         if let Some(segment) = &self.shm {
-            // `rows` lie within the area (`damaged_rows` and `cursor::rows` clamp them).
+            // `rows` lie within the area (`damaged_rows` and `Placed::of` clamp them).
             let (top, bottom) = rows.unwrap_or((0, height));
             let row = |r: usize| u16::try_from(r).unwrap_or(u16::MAX);
             let reply = self
@@ -474,7 +498,10 @@ impl X11Capturer {
                         if !fits(area, e.width, e.height) {
                             self.ended = Some(Gone::MonitorDisconnected);
                         }
-                    } else if (e.width, e.height) != (self.width, self.height) {
+                    } else if (e.width, e.height, e.border_width)
+                        != (self.width, self.height, self.border)
+                    {
+                        self.border = e.border_width;
                         self.width = e.width;
                         self.height = e.height;
                         self.dirty = true;
@@ -578,4 +605,9 @@ fn union(a: Option<(usize, usize)>, b: Option<(usize, usize)>) -> Option<(usize,
         (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
         (one, None) | (None, one) => one,
     }
+}
+
+/// Whether two spans of rows share a row.
+fn overlap(a: Option<(usize, usize)>, b: Option<(usize, usize)>) -> bool {
+    matches!((a, b), (Some((a0, a1)), Some((b0, b1))) if a0 < b1 && b0 < a1)
 }

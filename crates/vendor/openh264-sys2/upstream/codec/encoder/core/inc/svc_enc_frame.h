@@ -65,6 +65,7 @@ uint8_t         uiFeatureStrategyIndex;// index of hash strategy
 /* for FME frame-level switch */
 bool bFMESwitchFlag;
 uint8_t uiFMEGoodFrameCount;
+uint8_t uiFMEOffFrameCount; // Tandem: large changes since the search stopped (encoder_ext.cpp)
 int32_t iHighFreMbCount;
 } SFeatureSearchPreparation; //maintain only one
 

@@ -235,6 +235,7 @@ void WelsDiamondCrossSearch (SWelsFuncPtrList* pFuncList, SWelsME* pMe, SSlice* 
 #define FME_DEFAULT_FEATURE_INDEX (0)
 #define FMESWITCH_DEFAULT_GOODFRAME_NUM (2)
 #define FMESWITCH_MBSAD_THRESHOLD   30 // empirically set.
+#define FMESWITCH_RETRY_FRAMES      30 // Tandem: large changes before the search is tried again
 
 void InitializeHashforFeature_c (uint32_t* pTimesOfFeatureValue, uint16_t* pBuf, const int32_t kiListSize,
                                  uint16_t** pLocationOfFeature, uint16_t** pFeatureValuePointerList);

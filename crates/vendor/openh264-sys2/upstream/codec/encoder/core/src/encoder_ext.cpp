@@ -2744,10 +2744,19 @@ void PreprocessSliceCoding (sWelsEncCtx* pCtx) {
         // are not a scroll (a window dragged across).
         const bool kbScrolled = pVaaExt->sScrollDetectInfo.bScrollDetectFlag
                                 && (pVaaExt->sScrollDetectInfo.iScrollMvX | pVaaExt->sScrollDetectInfo.iScrollMvY);
+        const int32_t kiAvgMbSad = pCtx->pVaa->sVaaCalcInfo.iFrameSad / kiMbSize;
+        // Tandem: the good-frame count moves only while the search runs, so once it fell
+        // to zero the search stayed off until the next keyframe. Every so many large
+        // changes without it, it is tried once more.
+        if (!kbScrolled && pFeatureSearchPreparation->uiFMEGoodFrameCount == 0
+            && kiAvgMbSad > FMESWITCH_MBSAD_THRESHOLD
+            && ++pFeatureSearchPreparation->uiFMEOffFrameCount >= FMESWITCH_RETRY_FRAMES) {
+          pFeatureSearchPreparation->uiFMEGoodFrameCount = 1;
+          pFeatureSearchPreparation->uiFMEOffFrameCount = 0;
+        }
         pFeatureSearchPreparation->bFMESwitchFlag = !kbScrolled
             && CalcFMESwitchFlag (pFeatureSearchPreparation->uiFMEGoodFrameCount,
-                                  pFeatureSearchPreparation->iHighFreMbCount * 100 / kiMbSize,
-                                  pCtx->pVaa->sVaaCalcInfo.iFrameSad / kiMbSize, false);
+                                  pFeatureSearchPreparation->iHighFreMbCount * 100 / kiMbSize, kiAvgMbSad, false);
 
         //PerformFMEPreprocess
         SScreenBlockFeatureStorage* pScreenBlockFeatureStorage = pCurLayer->pRefPic->pScreenBlockFeatureStorage;

@@ -667,6 +667,7 @@ int32_t RequestFeatureSearchPreparation (CMemoryAlign* pMa, const int32_t kiFram
   pFeatureSearchPreparation->uiFeatureStrategyIndex = kiFeatureStrategyIndex;
   pFeatureSearchPreparation->bFMESwitchFlag = true;
   pFeatureSearchPreparation->uiFMEGoodFrameCount = FMESWITCH_DEFAULT_GOODFRAME_NUM;
+  pFeatureSearchPreparation->uiFMEOffFrameCount = 0;
   pFeatureSearchPreparation->iHighFreMbCount = 0;
 
   return ENC_RETURN_SUCCESS;
