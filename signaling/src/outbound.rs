@@ -234,6 +234,7 @@ mod tests {
     fn chat(n: usize) -> Outbound {
         Outbound::Message(ServerMessage::Notice {
             text: "x".repeat(n),
+            topic: None,
         })
     }
 

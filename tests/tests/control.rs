@@ -87,9 +87,22 @@ async fn c1_the_rep_in_control_clicks_and_types_on_the_customers_desktop() -> an
     agent
         .wait_for("Rita Rep asks to control your mouse and keyboard")
         .await?;
+    // The rep reads that the request waits for Ann, until she answers.
+    const WAITING: &str = "#notices [data-key='control']";
+    rep.wait_text(
+        WAITING,
+        "Waiting for Ann to allow Rita Rep to take control.",
+    )
+    .await?;
     agent.answer("y").await?;
     rep.wait_text("#control-state", "You are in control of Ann's computer")
         .await?;
+    rep.wait_gone(WAITING).await?;
+    let notices = rep.text("#notices").await?;
+    anyhow::ensure!(
+        !notices.contains("Waiting for"),
+        "the request's notice outlived the grant: {notices:?}"
+    );
     rep.find("figure.tile.controlling").await?;
     rep.screenshot("01-in-control").await?;
     agent

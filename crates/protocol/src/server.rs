@@ -163,7 +163,14 @@ pub enum ServerMessage {
     /// The call changed (R11); `call` null: there is none.
     CallState { call: Option<CallInfo> },
     /// Something a person should read that needs no action.
-    Notice { text: String },
+    Notice {
+        text: String,
+        /// What it is about, when a later message makes it stale: `"control"` (a control
+        /// request waiting for the customer), replaced by the next `control_changed` or
+        /// `control_declined`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+    },
     /// The session is over for everyone. The connection closes.
     SessionEnded { reason: EndReason, message: String },
     /// A message could not be handled. The connection stays unless the code says it closes.

@@ -57,6 +57,7 @@ impl Session {
             let customer = customer.map_or("the customer", |c| c.name.as_str());
             let notice = ServerMessage::Notice {
                 text: format!("Waiting for {customer} to allow {name} to take control."),
+                topic: Some("control".into()),
             };
             self.broadcast(Audience::Reps, notice, out);
             out.audit(

@@ -148,7 +148,7 @@ impl Session {
                 "{} ({account}) joined your session as an assistant.",
                 p.name
             );
-            out.send(primary, ServerMessage::Notice { text });
+            out.send(primary, ServerMessage::Notice { text, topic: None });
         }
         Ok(())
     }
@@ -169,7 +169,7 @@ impl Session {
              this site allows.",
             name.trim()
         );
-        Some((self.primary()?, ServerMessage::Notice { text }))
+        Some((self.primary()?, ServerMessage::Notice { text, topic: None }))
     }
 
     /// Whether every one of the rep's places is taken: the customers admitted here and

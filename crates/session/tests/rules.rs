@@ -1880,7 +1880,7 @@ fn r8_and_r4_the_primary_hears_of_an_assistant_and_of_a_customer_turned_away() {
         messages
             .into_iter()
             .filter_map(|m| match m {
-                S::Notice { text } => Some(text),
+                S::Notice { text, .. } => Some(text),
                 _ => None,
             })
             .collect()
@@ -1906,7 +1906,8 @@ fn r8_and_r4_the_primary_hears_of_an_assistant_and_of_a_customer_turned_away() {
         S::Notice {
             text: "Cid tried to join but could not: you are already helping as many \
                    customers as this site allows."
-                .into()
+                .into(),
+            topic: None,
         }
     );
     let other = SessionError::WaitingRoomFull { max: 1 };

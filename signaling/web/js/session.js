@@ -229,7 +229,8 @@ function onMessage(m) {
       break;
     }
     case 'chat': chat.add(m); break;
-    case 'notice': notice(m.text); break;
+    // A notice with a topic ("control") is replaced when that subject changes.
+    case 'notice': notice(m.text, 'notice', m.topic ?? null); break;
     case 'share_declined': {
       const customer = state.participants.get(m.customer);
       notice(customer ? { id: 'session-share-declined', args: { name: customer.name } } : { id: 'session-share-declined-someone' }, 'alert');
