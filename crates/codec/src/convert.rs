@@ -32,21 +32,65 @@ pub fn even_size(width: u32, height: u32) -> (u32, u32) {
     (width & !1, height & !1)
 }
 
-/// An I420 picture, even-sized and tightly packed: what the encoder takes.
+/// An I420 picture, even-sized and tightly packed: what the encoder takes. A picture
+/// converted whole stays in the buffer it was converted into (no copy on the frames of
+/// sustained motion); the first frame converted in part copies it into planes of its own,
+/// which the frames after it update row by row.
+pub enum Picture {
+    Whole(YUVBuffer),
+    Rows(Planes),
+}
+
+impl std::fmt::Debug for Picture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Picture")
+            .field("size", &self.dimensions())
+            .field("rows", &matches!(self, Picture::Rows(_)))
+            .finish()
+    }
+}
+
+/// A copy of the pixels (openh264's buffer cannot be cloned: the copy keeps its own).
+impl Clone for Picture {
+    fn clone(&self) -> Self {
+        match self {
+            Picture::Whole(buffer) => Picture::Rows(Planes::of(buffer)),
+            Picture::Rows(planes) => Picture::Rows(planes.clone()),
+        }
+    }
+}
+
+/// The same pixels, however they are kept.
+impl PartialEq for Picture {
+    fn eq(&self, other: &Self) -> bool {
+        self.dimensions() == other.dimensions()
+            && self.y() == other.y()
+            && self.u() == other.u()
+            && self.v() == other.v()
+    }
+}
+
+impl Eq for Picture {}
+
+/// Y, then U, then V, updated a band of rows at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Picture {
+pub struct Planes {
     width: usize,
     height: usize,
-    /// Y, then U, then V.
     planes: Vec<u8>,
 }
 
-impl Picture {
-    fn new(width: usize, height: usize) -> Self {
+impl Planes {
+    fn of(picture: &impl YUVSource) -> Self {
+        let (width, height) = picture.dimensions();
+        let mut planes = Vec::with_capacity(width * height * 3 / 2);
+        for plane in [picture.y(), picture.u(), picture.v()] {
+            planes.extend_from_slice(plane);
+        }
         Self {
             width,
             height,
-            planes: vec![0; width * height * 3 / 2],
+            planes,
         }
     }
 
@@ -65,7 +109,7 @@ impl Picture {
     }
 }
 
-impl YUVSource for Picture {
+impl YUVSource for Planes {
     fn dimensions(&self) -> (usize, usize) {
         (self.width, self.height)
     }
@@ -89,12 +133,51 @@ impl YUVSource for Picture {
     }
 }
 
+impl YUVSource for Picture {
+    fn dimensions(&self) -> (usize, usize) {
+        match self {
+            Picture::Whole(b) => b.dimensions(),
+            Picture::Rows(p) => p.dimensions(),
+        }
+    }
+
+    fn strides(&self) -> (usize, usize, usize) {
+        match self {
+            Picture::Whole(b) => b.strides(),
+            Picture::Rows(p) => p.strides(),
+        }
+    }
+
+    fn y(&self) -> &[u8] {
+        match self {
+            Picture::Whole(b) => b.y(),
+            Picture::Rows(p) => p.y(),
+        }
+    }
+
+    fn u(&self) -> &[u8] {
+        match self {
+            Picture::Whole(b) => b.u(),
+            Picture::Rows(p) => p.u(),
+        }
+    }
+
+    fn v(&self) -> &[u8] {
+        match self {
+            Picture::Whole(b) => b.v(),
+            Picture::Rows(p) => p.v(),
+        }
+    }
+}
+
 /// Converts frames to I420, reusing its buffers across frames of the same size.
 #[derive(Default)]
 pub struct Converter {
     packed: Vec<u8>,
     /// The band converted last (kept for its allocation while its size repeats).
     band: Option<YUVBuffer>,
+    /// A whole picture's buffer no longer shown, for the next whole conversion.
+    spare: Option<YUVBuffer>,
     picture: Option<Picture>,
     /// Whether `picture` holds the last frame converted, whole, at full size: only then
     /// can the next frame's changed rows be converted into it alone.
@@ -175,61 +258,75 @@ impl Converter {
         }
         let (out_w, out_h) = self.output_size(frame.width, frame.height);
         let (w, h) = (out_w as usize, out_h as usize);
-        if self
-            .picture
-            .as_ref()
-            .is_none_or(|p| p.dimensions() != (w, h))
-        {
-            self.picture = Some(Picture::new(w, h));
-        } else if (out_w, out_h) == (width, height)
+        let halved = (out_w, out_h) != (width, height);
+        if let Some((start, end)) = frame.changed_rows
             && continues
-            && let Some((start, end)) = frame.changed_rows
+            && !halved
+            && let Some(kept) = self.picture.take_if(|p| p.dimensions() == (w, h))
         {
             // Whole chroma rows: from the even row at or above the first changed one to
             // the even row after the last.
             let top = (start as usize & !1).min(h);
             let bottom = (end as usize).saturating_add(1).min(h) & !1;
+            let mut planes = match kept {
+                Picture::Rows(planes) => planes,
+                Picture::Whole(buffer) => {
+                    let planes = Planes::of(&buffer);
+                    self.spare = Some(buffer);
+                    planes
+                }
+            };
             if bottom > top {
-                self.convert_rows(frame, top, bottom);
+                let band = band(&mut self.band, w, bottom - top);
+                band.read_bgra8(BgraSliceU8::new(
+                    packed_rows(frame, &mut self.packed, w, top, bottom),
+                    (w, bottom - top),
+                ));
+                planes.write_band(top, band);
             }
             self.current = true;
-            return Ok(self.picture.get_or_insert_with(|| Picture::new(w, h)));
+            return Ok(self.picture.insert(Picture::Rows(planes)));
         }
-        if (out_w, out_h) != (width, height) {
+        let source = if halved {
             self.packed.resize(w * 4 * h, 0);
             halve(frame, &mut self.packed, w, h);
-            let band = band(&mut self.band, w, h);
-            band.read_bgra8(BgraSliceU8::new(&self.packed[..w * 4 * h], (w, h)));
-            let picture = self.picture.get_or_insert_with(|| Picture::new(w, h));
-            picture.write_band(0, band);
-            return Ok(picture);
-        }
-        self.convert_rows(frame, 0, h);
-        self.current = true;
-        Ok(self.picture.get_or_insert_with(|| Picture::new(w, h)))
-    }
-
-    /// Rows `top..bottom` (both even) of a full-size frame into the kept picture.
-    fn convert_rows(&mut self, frame: &Frame<'_>, top: usize, bottom: usize) {
-        let Some(picture) = self.picture.as_mut() else {
-            return;
-        };
-        let (w, rows) = (picture.width, bottom - top);
-        let packed_row = w * 4;
-        let source: &[u8] = if frame.stride == packed_row {
-            &frame.bgra[top * packed_row..bottom * packed_row]
+            &self.packed[..w * 4 * h]
         } else {
-            self.packed.resize(packed_row * rows, 0);
-            for (y, out) in self.packed.chunks_exact_mut(packed_row).enumerate() {
-                let start = (top + y) * frame.stride;
-                out.copy_from_slice(&frame.bgra[start..start + packed_row]);
-            }
-            &self.packed[..packed_row * rows]
+            packed_rows(frame, &mut self.packed, w, 0, h)
         };
-        let band = band(&mut self.band, w, rows);
-        band.read_bgra8(BgraSliceU8::new(source, (w, rows)));
-        picture.write_band(top, band);
+        let mut buffer = self
+            .spare
+            .take()
+            .filter(|b| b.dimensions() == (w, h))
+            .unwrap_or_else(|| YUVBuffer::new(w, h));
+        buffer.read_bgra8(BgraSliceU8::new(source, (w, h)));
+        if let Some(Picture::Whole(old)) = self.picture.take() {
+            self.spare = Some(old);
+        }
+        self.current = !halved;
+        Ok(self.picture.insert(Picture::Whole(buffer)))
     }
+}
+
+/// Rows `top..bottom` of a frame, `w` pixels wide, tightly packed: the frame's own bytes
+/// where its rows are packed already, else copied into `packed`.
+fn packed_rows<'a>(
+    frame: &'a Frame<'_>,
+    packed: &'a mut Vec<u8>,
+    w: usize,
+    top: usize,
+    bottom: usize,
+) -> &'a [u8] {
+    let (packed_row, rows) = (w * 4, bottom - top);
+    if frame.stride == packed_row {
+        return &frame.bgra[top * packed_row..bottom * packed_row];
+    }
+    packed.resize(packed_row * rows, 0);
+    for (y, out) in packed.chunks_exact_mut(packed_row).enumerate() {
+        let start = (top + y) * frame.stride;
+        out.copy_from_slice(&frame.bgra[start..start + packed_row]);
+    }
+    &packed[..packed_row * rows]
 }
 
 /// The scratch band, `w`×`rows`, reallocated only when its size changes.
@@ -400,6 +497,16 @@ mod tests {
         assert!(
             *part == whole,
             "rows 17..23 again give the whole conversion"
+        );
+        // And back, from the planes the first partial frame made.
+        let undone = c.convert(&frame(&before, Some((17, 23)))).expect("rows");
+        let original = Converter::new()
+            .convert(&frame(&before, None))
+            .expect("whole")
+            .clone();
+        assert!(
+            *undone == original,
+            "a second partial frame builds on the first"
         );
 
         // The rows are trusted: told of the wrong ones, the change is not seen (so the
