@@ -90,8 +90,14 @@ const AFTER_INPUT: Duration = Duration::from_millis(500);
 /// shortens it.
 const SLOT_STEP: Duration = Duration::from_millis(1);
 
-/// After a press, the screen is looked at this much later, whatever the frame slot.
+/// After a press, the screen is looked at this much later, whatever the frame slot (by a
+/// capturer that cannot tell news from motion, or over too much motion to tell).
 const PRESS_SETTLE: Duration = Duration::from_millis(2);
+/// A capturer that tells news (`Capturer::wait_for_news`) is watched for this long after
+/// a press, and looked at the moment drawing lands away from the picture's motion: the
+/// answer goes out as soon as it is drawn, and frames of the motion alone (a clock) are not
+/// encoded in its way meanwhile. About one frame slot at `INTERACTIVE_FPS`.
+const ANSWER_WAIT: Duration = Duration::from_millis(16);
 
 /// The input injected so far: the pipeline only watches the counts move.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -365,6 +371,17 @@ impl Pace {
         self.press = Some(at);
     }
 
+    /// The answer to the last press was looked for (by news).
+    fn answered(&mut self) {
+        self.press = None;
+    }
+
+    /// A press whose answer is still to be looked for, and when.
+    fn pending_press(&self, now: Instant) -> Option<Instant> {
+        self.press
+            .filter(|press| now.saturating_duration_since(*press) < AFTER_INPUT)
+    }
+
     fn sent(&mut self, at: Instant) {
         if self.press.is_some_and(|press| at >= press + PRESS_SETTLE) {
             self.press = None;
@@ -432,6 +449,24 @@ fn run<C: Capturer>(
             pace.input(now);
         }
         injected = seen;
+        if let Some(press) = pace.pending_press(now) {
+            let left = (press + ANSWER_WAIT).saturating_duration_since(now);
+            match stage.capturer.wait_for_news(left) {
+                // Drawn, or time is up: look now, whatever the slot.
+                Ok(Some(_)) => {
+                    pace.answered();
+                    let started = Instant::now();
+                    match stage.step(out, controls) {
+                        Ok(true) => pace.sent(started),
+                        Ok(false) => {}
+                        Err(reason) => return Some(reason),
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => return Some(Stopped::Failed(format!("capture failed: {e}"))),
+            }
+        }
         let wait = pace.wait(now, controls.max_fps.load(Ordering::Relaxed));
         if !wait.is_zero() {
             std::thread::sleep(wait.min(SLOT_STEP));
@@ -756,5 +791,89 @@ mod tests {
             slow.wait(click + Duration::from_millis(9), 0),
             Duration::ZERO
         );
+    }
+
+    /// A screen that never stops moving (a clock), whose capturer tells news: it notes
+    /// how long each wait for news was allowed, and the news comes at once.
+    struct Newsy {
+        screen: SyntheticScreen,
+        waits: Arc<std::sync::Mutex<Vec<Duration>>>,
+    }
+
+    impl Capturer for Newsy {
+        fn capture(&mut self) -> Result<tandem_capture::Capture<'_>, tandem_capture::CaptureError> {
+            self.screen.tick();
+            self.screen.capture()
+        }
+
+        fn wait_for_news(
+            &mut self,
+            at_most: Duration,
+        ) -> Result<Option<bool>, tandem_capture::CaptureError> {
+            self.waits.lock().expect("waits").push(at_most);
+            Ok(Some(true))
+        }
+
+        fn refresh(&mut self) {
+            self.screen.refresh();
+        }
+    }
+
+    #[test]
+    fn over_a_moving_screen_each_press_is_answered_by_waiting_for_news_once() {
+        let waits = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let capturer = Newsy {
+            screen: SyntheticScreen::new(160, 120),
+            waits: Arc::clone(&waits),
+        };
+        let (out, _) = broadcast::channel(64);
+        let mut rx = out.subscribe();
+        let controls = Controls::default();
+        let presses = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = Arc::clone(&presses);
+        let activity = move || {
+            let presses = seen.load(Ordering::Relaxed);
+            Injected {
+                events: presses,
+                presses,
+                last_press: (presses > 0).then(Instant::now),
+            }
+        };
+        let waits_now = || waits.lock().expect("waits").clone();
+        std::thread::scope(|scope| {
+            let pipeline = scope.spawn(|| run(capturer, &out, &controls, &activity));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut frames = 0;
+            while frames < 3 && Instant::now() < deadline {
+                if rx.try_recv().is_ok() {
+                    frames += 1;
+                } else {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            assert_eq!(frames, 3, "the moving screen is sent");
+            assert!(
+                waits_now().is_empty(),
+                "no news is looked for without a press"
+            );
+            for press in 1..=2 {
+                presses.store(press, Ordering::Relaxed);
+                while waits_now().len() < press as usize && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            // Frames keep flowing after the answers were looked for.
+            while rx.try_recv().is_ok() {}
+            let resumed = (0..1000).any(|_| {
+                std::thread::sleep(Duration::from_millis(5));
+                rx.try_recv().is_ok()
+            });
+            controls.stop.store(true, Ordering::Relaxed);
+            assert_eq!(pipeline.join().expect("the pipeline"), None);
+            let waits = waits_now();
+            assert_eq!(waits.len(), 2, "one wait for news per press: {waits:?}");
+            assert!(waits.iter().all(|w| *w <= ANSWER_WAIT), "{waits:?}");
+            assert!(resumed, "the motion goes on being sent");
+        });
     }
 }

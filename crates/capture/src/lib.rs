@@ -153,6 +153,17 @@ pub trait Capturer {
         Ok(())
     }
 
+    /// After input: wait up to `at_most` for news, drawing away from where the picture
+    /// was already moving (the answer to a click over a running clock), and say whether
+    /// it came. `None`: this capturer cannot tell news from motion (the default), and
+    /// the caller looks on a schedule of its own.
+    fn wait_for_news(
+        &mut self,
+        _at_most: std::time::Duration,
+    ) -> Result<Option<bool>, CaptureError> {
+        Ok(None)
+    }
+
     /// The next capture hands out the whole picture even if nothing changed: the caller
     /// is to encode it anew (at another size, say).
     fn refresh(&mut self);
@@ -178,6 +189,13 @@ impl<C: Capturer + ?Sized> Capturer for Box<C> {
     fn wait_for_change(&mut self, at_most: std::time::Duration) -> Result<(), CaptureError> {
         (**self).wait_for_change(at_most)
     }
+
+    fn wait_for_news(
+        &mut self,
+        at_most: std::time::Duration,
+    ) -> Result<Option<bool>, CaptureError> {
+        (**self).wait_for_news(at_most)
+    }
 }
 
 #[cfg(all(unix, not(target_os = "macos")))]
@@ -188,6 +206,13 @@ impl Capturer for X11Capturer {
 
     fn wait_for_change(&mut self, at_most: std::time::Duration) -> Result<(), CaptureError> {
         X11Capturer::wait_for_change(self, at_most)
+    }
+
+    fn wait_for_news(
+        &mut self,
+        at_most: std::time::Duration,
+    ) -> Result<Option<bool>, CaptureError> {
+        X11Capturer::wait_for_news(self, at_most)
     }
 
     fn refresh(&mut self) {

@@ -76,6 +76,15 @@ pub struct X11Capturer {
     dirty: bool,
     /// Where the damage goes at each frame, to learn which rows changed.
     parts: xfixes::Region,
+    /// Damage taken out while looking for news (`wait_for_news`), for the next frame.
+    pending: xfixes::Region,
+    /// Where the last frame's damage was: the picture's ongoing motion.
+    motion: xfixes::Region,
+    /// Whether `motion` covers little enough of the picture for news to be told from it
+    /// (not after a whole frame, nor over a scrolling page or a video filling much of it).
+    motion_known: bool,
+    /// The damage taken at one look for news.
+    probe: xfixes::Region,
     /// The next frame is grabbed whole: the first, after a resize, a new shared memory
     /// segment or a `refresh`.
     whole: bool,
@@ -167,8 +176,11 @@ impl X11Capturer {
         };
         let damage = conn.generate_id()?;
         conn.damage_create(damage, watched, ReportLevel::NON_EMPTY)?;
-        let parts = conn.generate_id()?;
-        conn.xfixes_create_region(parts, &[])?;
+        let [parts, pending, motion, probe] = [(); 4].map(|()| conn.generate_id());
+        let (parts, pending, motion, probe) = (parts?, pending?, motion?, probe?);
+        for region in [parts, pending, motion, probe] {
+            conn.xfixes_create_region(region, &[])?;
+        }
         let pointer_events = watch_pointer(&conn, root)?;
         let mut capturer = Self {
             conn,
@@ -177,6 +189,10 @@ impl X11Capturer {
             damage,
             dirty: true,
             parts,
+            pending,
+            motion,
+            motion_known: false,
+            probe,
             whole: true,
             drawn_cursor: None,
             pointer_events,
@@ -231,6 +247,47 @@ impl X11Capturer {
         self.conn.flush()?;
         wait_readable(self.conn.stream(), at_most);
         Ok(())
+    }
+
+    /// Wait, up to `at_most`, for news: drawing outside where the last frame's damage was
+    /// (the answer to a click over a screen where a clock or an animation runs), or any
+    /// drawing on a still screen. `Some(true)` when it came (or the next frame is whole
+    /// anyway), `Some(false)` when the time ran out, `None` when the picture moves over
+    /// too much of itself to tell, or was last grabbed whole: the caller looks on its own
+    /// schedule.
+    pub fn wait_for_news(&mut self, at_most: Duration) -> Result<Option<bool>, CaptureError> {
+        if !self.motion_known {
+            return Ok(None);
+        }
+        let deadline = Instant::now() + at_most;
+        loop {
+            self.poll_events()?;
+            if self.whole || self.ended.is_some() {
+                return Ok(Some(true));
+            }
+            // Take what was drawn since the last look (the next frame gets it from
+            // `pending`), and keep what lies outside the motion.
+            self.conn
+                .damage_subtract(self.damage, x11rb::NONE, self.probe)?;
+            self.conn
+                .xfixes_union_region(self.pending, self.probe, self.pending)?;
+            self.conn
+                .xfixes_subtract_region(self.probe, self.motion, self.probe)?;
+            let news = self.conn.xfixes_fetch_region(self.probe)?.reply()?.extents;
+            if news.width > 0 && news.height > 0 {
+                self.dirty = true;
+                return Ok(Some(true));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Some(false));
+            }
+            // The next drawing sends a DamageNotify (the damage is empty again); events
+            // the reply above brought in are already read, so look at least every
+            // millisecond.
+            self.conn.flush()?;
+            wait_readable(self.conn.stream(), left.min(NEWS_STEP));
+        }
     }
 
     /// Hand out the whole picture at the next capture, changed or not.
@@ -288,6 +345,10 @@ impl X11Capturer {
         // again, and what changed before it is in `parts`.
         self.conn
             .damage_subtract(self.damage, x11rb::NONE, self.parts)?;
+        // With what looking for news took out since the last frame.
+        self.conn
+            .xfixes_union_region(self.parts, self.pending, self.parts)?;
+        self.conn.xfixes_set_region(self.pending, &[])?;
         let (width, height) = (usize::from(self.width), usize::from(self.height));
         if width == 0 || height == 0 {
             return Ok(Capture::Unchanged);
@@ -296,9 +357,14 @@ impl X11Capturer {
         let size = width * 4 * height;
         let whole = whole || self.shm.as_ref().is_none_or(|s| s.size < size);
         let damaged = if whole {
+            self.motion_known = false;
             None
         } else {
-            self.damaged_rows(height)?
+            let (rows, covered) = self.damaged_rows(height)?;
+            // This frame's damage is the motion news is told from until the next.
+            self.conn.xfixes_copy_region(self.parts, self.motion)?;
+            self.motion_known = covered * MOTION_SHARE <= width * height;
+            rows
         };
         let cursor_now = self
             .pointer
@@ -358,11 +424,19 @@ impl X11Capturer {
         }))
     }
 
-    /// The rows of the captured area that the damage taken into `parts` touches.
-    fn damaged_rows(&self, height: usize) -> Result<Option<(usize, usize)>, CaptureError> {
-        let extents = self.conn.xfixes_fetch_region(self.parts)?.reply()?.extents;
+    /// The rows of the captured area that the damage taken into `parts` touches, and how
+    /// many pixels it covers.
+    fn damaged_rows(&self, height: usize) -> Result<(Option<(usize, usize)>, usize), CaptureError> {
+        let region = self.conn.xfixes_fetch_region(self.parts)?.reply()?;
+        // A region's rectangles do not overlap.
+        let covered = region
+            .rectangles
+            .iter()
+            .map(|r| usize::from(r.width) * usize::from(r.height))
+            .sum();
+        let extents = region.extents;
         if extents.width == 0 || extents.height == 0 {
-            return Ok(None);
+            return Ok((None, covered));
         }
         // The damage is in the watched window's coordinates: the root's for a monitor.
         let top = match self.source {
@@ -371,7 +445,7 @@ impl X11Capturer {
         };
         let clamp = |y: i32| usize::try_from(y.max(0)).unwrap_or(0).min(height);
         let (top, bottom) = (clamp(top), clamp(top + i32::from(extents.height)));
-        Ok((bottom > top).then_some((top, bottom)))
+        Ok(((bottom > top).then_some((top, bottom)), covered))
     }
 
     fn drawable(&self) -> Drawable {
@@ -524,6 +598,14 @@ impl X11Capturer {
     }
 }
 
+/// The last frame's damage counts as ongoing motion news can be told from while it covers
+/// at most 1/MOTION_SHARE of the picture: over more (a page scrolled, a video), the answer
+/// to a click is likely drawn where the motion is.
+const MOTION_SHARE: usize = 4;
+
+/// How long `wait_for_news` sleeps between looks at most.
+const NEWS_STEP: Duration = Duration::from_millis(1);
+
 /// How often a shared monitor is looked for again without an event saying it changed.
 const MONITOR_CHECK: Duration = Duration::from_secs(1);
 
@@ -591,7 +673,9 @@ impl Drop for X11Capturer {
         }
         // Best effort: the server frees everything of ours when the connection closes.
         let _ = self.conn.damage_destroy(self.damage);
-        let _ = self.conn.xfixes_destroy_region(self.parts);
+        for region in [self.parts, self.pending, self.motion, self.probe] {
+            let _ = self.conn.xfixes_destroy_region(region);
+        }
         if let Some(pixmap) = self.pixmap {
             let _ = self.conn.free_pixmap(pixmap);
         }

@@ -135,6 +135,16 @@ impl Painter {
         self.sync();
     }
 
+    /// Fill a window with another colour (drawing, as an application's would damage it).
+    fn paint(&self, id: Window, rgb: u32) {
+        let aux = x11rb::protocol::xproto::ChangeWindowAttributesAux::new().background_pixel(rgb);
+        self.conn
+            .change_window_attributes(id, &aux)
+            .expect("background");
+        self.conn.clear_area(false, id, 0, 0, 0, 0).expect("clear");
+        self.sync();
+    }
+
     /// Wait until the server has done everything asked so far.
     fn sync(&self) {
         self.conn
@@ -417,6 +427,82 @@ fn only_the_rows_that_changed_are_grabbed_again_and_the_picture_stays_whole() {
     assert!(
         pixels == whole_picture(&x.display, Source::Desktop),
         "after the pointer moved, the picture is the one a whole grab gives"
+    );
+}
+
+#[test]
+/// The answer to a click over a running clock: drawing where the last frame's damage was is
+/// motion, drawing elsewhere is news and ends the wait; what the looks took out of the
+/// damage still reaches the next frame; over motion covering much of the picture, the
+/// capturer says it cannot tell.
+fn news_is_drawing_away_from_the_last_frames_motion_and_nothing_it_took_is_lost() {
+    let x = Xvfb::start();
+    let painter = Painter::new(&x.display);
+    painter.window(0xffffff, 0, 0, 320, 240, None);
+    let clock = painter.window(RED, 0, 0, 40, 10, None);
+    let square = painter.window(BLUE, 140, 100, 40, 40, None);
+    let mut capturer = X11Capturer::new(Some(&x.display), Source::Desktop).expect("capturer");
+    settled_frames(&mut capturer);
+    capturer.refresh();
+    assert!(frame_of(&mut capturer, |f| f.changed_rows.is_none()));
+    assert_eq!(
+        capturer.wait_for_news(Duration::ZERO).expect("news"),
+        None,
+        "after a whole frame there is no motion to tell news from"
+    );
+    // The clock ticks: a frame of its damage alone is the motion.
+    painter.paint(clock, GREEN);
+    assert!(frame_of(&mut capturer, |f| pixel(f, 20, 5) == GREEN));
+    assert_eq!(
+        capturer.wait_for_news(Duration::ZERO).expect("news"),
+        Some(false),
+        "nothing drawn"
+    );
+    // It ticks again: still no news, for as long as the wait lasts.
+    painter.paint(clock, RED);
+    assert_eq!(
+        capturer
+            .wait_for_news(Duration::from_millis(200))
+            .expect("news"),
+        Some(false),
+        "the clock's own ticks are motion"
+    );
+    // The square is clicked and drawn while the capturer waits: that ends the wait.
+    let waited = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            painter.paint(square, GREEN);
+        });
+        let waited = Instant::now();
+        let news = capturer
+            .wait_for_news(Duration::from_secs(60))
+            .expect("news");
+        (news, waited.elapsed())
+    });
+    assert_eq!(waited.0, Some(true), "the square's drawing is news");
+    assert!(
+        waited.1 < Duration::from_secs(30),
+        "woken by it: {waited:?}"
+    );
+    // The next frame has both the tick the looks took and the square.
+    let seen = std::cell::Cell::new(None);
+    assert!(
+        frame_of(&mut capturer, |f| {
+            seen.set(Some((pixel(f, 20, 5), pixel(f, 160, 120))));
+            seen.get() == Some((RED, GREEN))
+        }),
+        "the clock's tick and the square reach the frame: {:06x?}",
+        seen.get()
+    );
+    // Motion over most of the picture (a page scrolled): news cannot be told from it.
+    let page = painter.window(0x808080, 0, 20, 320, 200, None);
+    assert!(frame_of(&mut capturer, |f| pixel(f, 100, 150) == 0x808080));
+    painter.paint(page, 0x404040);
+    assert!(frame_of(&mut capturer, |f| pixel(f, 100, 150) == 0x404040));
+    assert_eq!(
+        capturer.wait_for_news(Duration::ZERO).expect("news"),
+        None,
+        "a frame of damage over a large share of the picture is not a base for news"
     );
 }
 
