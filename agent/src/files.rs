@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 use tandem_protocol::{ClientMessage, FileDirection, FileOutcome, ParticipantId};
@@ -52,6 +54,9 @@ pub enum Wire {
     Failed { id: String, reason: String },
     /// Either side stops it.
     Cancel { id: String },
+    /// A rep asks the customer for a file: the customer picks one (it comes back as an
+    /// `offer` with this `id`, its content right after), or says no (`refuse`).
+    Request { id: String },
 }
 
 impl Wire {
@@ -72,8 +77,21 @@ pub enum Out {
         name: String,
         size: u64,
     },
-    /// The offer behind that question is gone: do not ask it, or take it back.
+    /// Ask the customer to pick a file for this viewer, who asked for one
+    /// ([`Files::picked`] takes the reply, by `token`).
+    Pick { viewer: ParticipantId, token: u64 },
+    /// The offer or request behind that question is gone: do not ask it, or take it back.
     Withdraw { viewer: ParticipantId, token: u64 },
+    /// Send the file at `path` to `viewer` as the transfer `id` (`sending::send`), until
+    /// `stop` says otherwise.
+    Start {
+        viewer: ParticipantId,
+        id: String,
+        path: PathBuf,
+        name: String,
+        size: u64,
+        stop: Stop,
+    },
     /// Tell the server, for the audit log.
     Report(ClientMessage),
     /// A sentence for the customer.
@@ -103,7 +121,59 @@ struct Receiving {
     reported: u64,
 }
 
-/// The files coming in, as the customer's window shows them ([`Files::incoming`]).
+/// A rep's request for a file, waiting for the customer to pick one.
+#[derive(Debug)]
+struct Requested {
+    token: u64,
+    id: String,
+}
+
+/// A file the customer sends a rep who asked for it.
+#[derive(Debug)]
+struct Outgoing {
+    id: String,
+    name: String,
+    size: u64,
+    /// Known once the sending task has read the file through.
+    sha256: Option<String>,
+    sent: u64,
+    stop: Stop,
+}
+
+/// Tells a sending task to stop (the customer or the rep cancelled, the rep left).
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl PartialEq for Stop {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// What a sending task reports to the main loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// The file was read through: its SHA-256 (the `offer` carrying it is out).
+    Hashed(String),
+    /// So many bytes are handed to the channel.
+    Progress(u64),
+    /// It could not go on (the file could not be read, or changed size; the channel
+    /// closed): why.
+    Failed(String),
+}
+
+/// The files coming in or going out, as the customer's window shows them
+/// ([`Files::incoming`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Incoming {
     pub name: String,
@@ -111,6 +181,8 @@ pub struct Incoming {
     pub size: u64,
     /// Files coming at once (from several viewers).
     pub count: usize,
+    /// The file goes out to a rep (`received`: bytes sent) rather than coming in.
+    pub sending: bool,
 }
 
 /// Every viewer's incoming file: one at a time per viewer.
@@ -121,6 +193,8 @@ pub struct Files {
     next_token: u64,
     offered: HashMap<ParticipantId, Offered>,
     receiving: HashMap<ParticipantId, Receiving>,
+    requested: HashMap<ParticipantId, Requested>,
+    outgoing: HashMap<ParticipantId, Outgoing>,
 }
 
 impl Files {
@@ -133,6 +207,8 @@ impl Files {
             next_token: 0,
             offered: HashMap::new(),
             receiving: HashMap::new(),
+            requested: HashMap::new(),
+            outgoing: HashMap::new(),
         }
     }
 
@@ -167,9 +243,234 @@ impl Files {
                 size,
                 sha256,
             } => self.offer(viewer, id, name, size, sha256, allowed),
-            Wire::Cancel { id } => self.cancel(viewer, &id),
+            Wire::Cancel { id } => {
+                let mut out = self.cancel(viewer, &id);
+                out.extend(self.cancel_sending(viewer, &id));
+                out
+            }
+            Wire::Request { id } => self.request(viewer, id, allowed),
+            Wire::Done { id, .. } => self.delivered(viewer, &id),
+            Wire::Failed { id, reason } => self.rep_failed(viewer, &id, &reason),
             _ => Vec::new(),
         }
+    }
+
+    /// A rep asks for a file: the customer is asked to pick one.
+    fn request(&mut self, viewer: ParticipantId, id: String, allowed: bool) -> Vec<Out> {
+        if id.len() > MAX_ID {
+            return Vec::new(); // nothing to answer it by
+        }
+        let refuse = |reason: &str| {
+            vec![Out::Send(
+                viewer,
+                Wire::Refuse {
+                    id: id.clone(),
+                    reason: reason.into(),
+                },
+            )]
+        };
+        if self.requested.contains_key(&viewer) || self.outgoing.contains_key(&viewer) {
+            return refuse("busy");
+        }
+        if !allowed {
+            return refuse("not_allowed");
+        }
+        if self.max_bytes == 0 {
+            return refuse("off");
+        }
+        self.next_token += 1;
+        let token = self.next_token;
+        self.requested.insert(viewer, Requested { token, id });
+        vec![Out::Pick { viewer, token }]
+    }
+
+    /// The customer's pick for the request `token` from `viewer`: a file's path, or
+    /// `None` (no). A path that cannot be sent is said why, and asked for again.
+    pub fn picked(&mut self, viewer: ParticipantId, token: u64, path: Option<PathBuf>) -> Vec<Out> {
+        if self.requested.get(&viewer).is_none_or(|r| r.token != token) {
+            return Vec::new(); // withdrawn meanwhile (and its question with it)
+        }
+        let again = |why: Text| vec![Out::Tell(why), Out::Pick { viewer, token }];
+        let Some(path) = path else {
+            let Some(request) = self.requested.remove(&viewer) else {
+                return Vec::new();
+            };
+            return vec![
+                Out::Send(
+                    viewer,
+                    Wire::Refuse {
+                        id: request.id,
+                        reason: "declined".into(),
+                    },
+                ),
+                Out::Report(report_in(
+                    FileDirection::FromCustomer,
+                    viewer,
+                    "(no file picked)",
+                    0,
+                    None,
+                    FileOutcome::Declined,
+                    None,
+                )),
+            ];
+        };
+        let shown = path.display().to_string();
+        let size = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => meta.len(),
+            Ok(_) => return again(Text::new("file-pick-not-a-file").arg("path", shown)),
+            Err(e) => {
+                return again(
+                    Text::new("file-pick-unreadable")
+                        .arg("path", shown)
+                        .arg("why", e.to_string()),
+                );
+            }
+        };
+        if size > self.max_bytes {
+            return again(
+                Text::new("file-pick-too-large")
+                    .arg("path", shown)
+                    .arg("max", crate::flow::human_size(self.max_bytes)),
+            );
+        }
+        let name: String = path
+            .file_name()
+            .map(|n| n.to_string_lossy().chars().take(255).collect())
+            .unwrap_or_default();
+        if name.is_empty() {
+            return again(Text::new("file-pick-not-a-file").arg("path", shown));
+        }
+        let Some(request) = self.requested.remove(&viewer) else {
+            return Vec::new();
+        };
+        let stop = Stop::default();
+        self.outgoing.insert(
+            viewer,
+            Outgoing {
+                id: request.id.clone(),
+                name: name.clone(),
+                size,
+                sha256: None,
+                sent: 0,
+                stop: stop.clone(),
+            },
+        );
+        vec![
+            Out::Start {
+                viewer,
+                id: request.id,
+                path,
+                name: name.clone(),
+                size,
+                stop,
+            },
+            Out::Tell(Text::new("file-sending").arg("name", name)),
+        ]
+    }
+
+    /// What the sending task for `viewer`'s transfer `id` reports.
+    pub fn sending(&mut self, viewer: ParticipantId, id: &str, sent: Sent) -> Vec<Out> {
+        let Some(o) = self.outgoing.get_mut(&viewer).filter(|o| o.id == id) else {
+            return Vec::new(); // ended meanwhile
+        };
+        match sent {
+            Sent::Hashed(sha256) => o.sha256 = Some(sha256),
+            Sent::Progress(bytes) => o.sent = bytes,
+            Sent::Failed(why) => {
+                let Some(o) = self.outgoing.remove(&viewer) else {
+                    return Vec::new();
+                };
+                o.stop.stop();
+                return vec![
+                    Out::Send(
+                        viewer,
+                        Wire::Failed {
+                            id: o.id.clone(),
+                            reason: why.clone(),
+                        },
+                    ),
+                    Out::Report(o.report(viewer, FileOutcome::Failed)),
+                    Out::Tell(
+                        Text::new("file-send-failed")
+                            .arg("name", o.name.as_str())
+                            .arg("why", why),
+                    ),
+                ];
+            }
+        }
+        Vec::new()
+    }
+
+    /// The rep's console has the whole file, and its SHA-256 matched.
+    fn delivered(&mut self, viewer: ParticipantId, id: &str) -> Vec<Out> {
+        if self.outgoing.get(&viewer).is_none_or(|o| o.id != id) {
+            return Vec::new();
+        }
+        let Some(o) = self.outgoing.remove(&viewer) else {
+            return Vec::new();
+        };
+        if o.sha256.is_none() || o.sent < o.size {
+            // Not everything went out yet: a console cannot have checked it.
+            o.stop.stop();
+            return vec![
+                Out::Report(o.report(viewer, FileOutcome::Failed)),
+                Out::Tell(
+                    Text::new("file-send-failed")
+                        .arg("name", o.name.as_str())
+                        .arg("why", "the console said it had the file before it was sent"),
+                ),
+            ];
+        }
+        vec![
+            Out::Report(o.report(viewer, FileOutcome::Delivered)),
+            Out::Tell(Text::new("file-sent").arg("name", o.name.as_str())),
+        ]
+    }
+
+    /// The rep's console gave up on the file (its SHA-256 did not match, say).
+    fn rep_failed(&mut self, viewer: ParticipantId, id: &str, reason: &str) -> Vec<Out> {
+        if self.outgoing.get(&viewer).is_none_or(|o| o.id != id) {
+            return Vec::new();
+        }
+        let Some(o) = self.outgoing.remove(&viewer) else {
+            return Vec::new();
+        };
+        o.stop.stop();
+        let why: String = reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        vec![
+            Out::Report(o.report(viewer, FileOutcome::Failed)),
+            Out::Tell(
+                Text::new("file-send-failed")
+                    .arg("name", o.name.as_str())
+                    .arg("why", why),
+            ),
+        ]
+    }
+
+    /// The rep cancelled the request `id`, or the file going to it.
+    fn cancel_sending(&mut self, viewer: ParticipantId, id: &str) -> Vec<Out> {
+        if self.requested.get(&viewer).is_some_and(|r| r.id == id) {
+            let request = self.requested.remove(&viewer).expect("checked");
+            return vec![Out::Withdraw {
+                viewer,
+                token: request.token,
+            }];
+        }
+        if self.outgoing.get(&viewer).is_none_or(|o| o.id != id) {
+            return Vec::new();
+        }
+        let Some(o) = self.outgoing.remove(&viewer) else {
+            return Vec::new();
+        };
+        o.stop.stop();
+        vec![
+            Out::Report(o.report(viewer, FileOutcome::Cancelled)),
+            Out::Tell(Text::new("file-send-cancelled").arg("name", o.name.as_str())),
+        ]
     }
 
     fn offer(
@@ -324,6 +625,25 @@ impl Files {
 
     /// `viewer`'s channel closed, or it left: what it was sending is dropped.
     pub fn gone(&mut self, viewer: ParticipantId) -> Vec<Out> {
+        let mut out = Vec::new();
+        if let Some(request) = self.requested.remove(&viewer) {
+            out.push(Out::Withdraw {
+                viewer,
+                token: request.token,
+            });
+        }
+        if let Some(o) = self.outgoing.remove(&viewer) {
+            o.stop.stop();
+            out.push(Out::Report(o.report(viewer, FileOutcome::Failed)));
+            out.push(Out::Tell(
+                Text::new("file-send-broke-off").arg("name", o.name.as_str()),
+            ));
+        }
+        out.extend(self.gone_incoming(viewer));
+        out
+    }
+
+    fn gone_incoming(&mut self, viewer: ParticipantId) -> Vec<Out> {
         if let Some(offer) = self.offered.remove(&viewer) {
             return withdrawn(viewer, offer);
         }
@@ -344,12 +664,22 @@ impl Files {
     /// lowest id first), bytes received and size, and how many come at once; none when
     /// nothing comes.
     pub fn incoming(&self) -> Option<Incoming> {
-        let first = self.receiving.iter().min_by_key(|(viewer, _)| viewer.0)?.1;
+        if let Some((_, first)) = self.receiving.iter().min_by_key(|(viewer, _)| viewer.0) {
+            return Some(Incoming {
+                name: first.offer.safe.clone(),
+                received: first.received,
+                size: first.offer.size,
+                count: self.receiving.len(),
+                sending: false,
+            });
+        }
+        let first = self.outgoing.iter().min_by_key(|(viewer, _)| viewer.0)?.1;
         Some(Incoming {
-            name: first.offer.safe.clone(),
-            received: first.received,
-            size: first.offer.size,
-            count: self.receiving.len(),
+            name: first.name.clone(),
+            received: first.sent,
+            size: first.size,
+            count: self.outgoing.len(),
+            sending: true,
         })
     }
 
@@ -375,13 +705,32 @@ impl Files {
                 Text::new("file-you-cancelled").arg("name", r.offer.safe.as_str()),
             ));
         }
+        let mut viewers: Vec<ParticipantId> = self.outgoing.keys().copied().collect();
+        viewers.sort_by_key(|v| v.0);
+        for viewer in viewers {
+            let Some(o) = self.outgoing.remove(&viewer) else {
+                continue;
+            };
+            o.stop.stop();
+            out.push(Out::Send(viewer, Wire::Cancel { id: o.id.clone() }));
+            out.push(Out::Report(o.report(viewer, FileOutcome::Cancelled)));
+            out.push(Out::Tell(
+                Text::new("file-you-cancelled-sending").arg("name", o.name.as_str()),
+            ));
+        }
         out
     }
 
     /// The agent stops: every file still coming is thrown away.
     pub fn abandon(&mut self) -> Vec<Out> {
-        let viewers: Vec<ParticipantId> = self.receiving.keys().copied().collect();
+        let viewers: Vec<ParticipantId> = self
+            .receiving
+            .keys()
+            .chain(self.outgoing.keys())
+            .copied()
+            .collect();
         self.offered.clear();
+        self.requested.clear();
         viewers.into_iter().flat_map(|v| self.gone(v)).collect()
     }
 
@@ -497,6 +846,20 @@ impl Files {
     }
 }
 
+impl Outgoing {
+    fn report(&self, viewer: ParticipantId, outcome: FileOutcome) -> ClientMessage {
+        report_in(
+            FileDirection::FromCustomer,
+            viewer,
+            &self.name,
+            self.size,
+            self.sha256.as_deref(),
+            outcome,
+            None,
+        )
+    }
+}
+
 impl Drop for Files {
     /// However the agent ends, no part file stays behind (only a kill can leave one; it
     /// is hidden, and named `.<name>.<n>.tandem-part`).
@@ -552,11 +915,31 @@ fn report(
     outcome: FileOutcome,
     saved_as: Option<&str>,
 ) -> ClientMessage {
+    report_in(
+        FileDirection::ToCustomer,
+        peer,
+        name,
+        size,
+        sha256,
+        outcome,
+        saved_as,
+    )
+}
+
+fn report_in(
+    direction: FileDirection,
+    peer: ParticipantId,
+    name: &str,
+    size: u64,
+    sha256: Option<&str>,
+    outcome: FileOutcome,
+    saved_as: Option<&str>,
+) -> ClientMessage {
     // The server takes names of up to 255 characters without control characters.
     let name: String = name.chars().filter(|c| !c.is_control()).take(255).collect();
     ClientMessage::FileTransfer {
         peer,
-        direction: FileDirection::ToCustomer,
+        direction,
         name: if name.is_empty() { "?".into() } else { name },
         size,
         sha256: sha256.filter(|h| valid_hash(h)).map(str::to_owned),
@@ -942,7 +1325,8 @@ mod tests {
                 name: "driver.bin".into(),
                 received: 100_000,
                 size: 300_000,
-                count: 2
+                count: 2,
+                sending: false,
             })
         );
 
@@ -1116,5 +1500,171 @@ mod tests {
         );
         assert_eq!(user_download_dir("XDG_DOWNLOAD_DIR=\"$HOME/\"", home), None);
         assert_eq!(user_download_dir("XDG_MUSIC_DIR=\"$HOME/M\"", home), None);
+    }
+
+    fn request(files: &mut Files, viewer: u64, id: &str, allowed: bool) -> Vec<Out> {
+        let wire = Wire::Request { id: id.into() };
+        files.text(ParticipantId(viewer), &wire.to_json(), allowed)
+    }
+
+    fn reason(out: &[Out]) -> Option<&str> {
+        out.iter().find_map(|o| match o {
+            Out::Send(_, Wire::Refuse { reason, .. }) => Some(reason.as_str()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_requested_file_goes_only_once_the_customer_picks_one_and_is_recorded_both_ways() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = dir.path().join("support.log");
+        std::fs::write(&log, b"all is well\n").expect("write");
+        let mut files = Files::new(dir.path().join("Downloads"), 1 << 20);
+        let viewer = ParticipantId(4);
+        let asked = request(&mut files, 4, "r1", true);
+        let [Out::Pick { viewer: v, token }] = asked[..] else {
+            panic!("the customer is asked to pick: {asked:?}")
+        };
+        assert_eq!(v, viewer);
+        // Only one request at a time from a viewer; and who may is checked.
+        assert_eq!(reason(&request(&mut files, 4, "r2", true)), Some("busy"));
+        assert_eq!(
+            reason(&request(&mut files, 5, "r3", false)),
+            Some("not_allowed")
+        );
+        // A folder, or a path that is not there, is said why and asked for again.
+        for wrong in [dir.path().to_path_buf(), dir.path().join("missing.txt")] {
+            let again = files.picked(viewer, token, Some(wrong));
+            assert!(
+                matches!(&again[..], [Out::Tell(_), Out::Pick { token: t, .. }] if *t == token),
+                "{again:?}"
+            );
+        }
+        // An answer to another question changes nothing.
+        assert!(
+            files
+                .picked(viewer, token + 100, Some(log.clone()))
+                .is_empty()
+        );
+        let started = files.picked(viewer, token, Some(log.clone()));
+        let Some(Out::Start {
+            id,
+            name,
+            size,
+            stop,
+            ..
+        }) = started.first()
+        else {
+            panic!("the file goes: {started:?}")
+        };
+        assert_eq!(
+            (id.as_str(), name.as_str(), *size),
+            ("r1", "support.log", 12)
+        );
+        let stop = stop.clone();
+        let shown = files.incoming().expect("shown going out");
+        assert!(shown.sending && shown.name == "support.log");
+        // The console's `done` before every byte went out is not believed.
+        let hash = sha(b"all is well\n");
+        assert!(
+            files
+                .sending(viewer, "r1", Sent::Hashed(hash.clone()))
+                .is_empty()
+        );
+        assert!(files.sending(viewer, "r1", Sent::Progress(12)).is_empty());
+        let done = Wire::Done {
+            id: "r1".into(),
+            saved_as: "support.log".into(),
+        };
+        let delivered = files.text(viewer, &done.to_json(), true);
+        assert!(
+            delivered
+                .iter()
+                .any(|o| matches!(o, Out::Report(ClientMessage::FileTransfer {
+                direction: FileDirection::FromCustomer,
+                outcome: FileOutcome::Delivered,
+                sha256: Some(h),
+                size: 12,
+                name,
+                ..
+            }) if *h == hash && name == "support.log")),
+            "{delivered:?}"
+        );
+        assert!(!stop.stopped(), "a finished transfer is not stopped");
+        assert!(files.incoming().is_none());
+
+        // Said no: refused as declined, and recorded.
+        let asked = request(&mut files, 4, "r4", true);
+        let [Out::Pick { token, .. }] = asked[..] else {
+            panic!("{asked:?}")
+        };
+        let no = files.picked(viewer, token, None);
+        assert_eq!(reason(&no), Some("declined"));
+        assert_eq!(outcome(&no), Some(FileOutcome::Declined));
+    }
+
+    #[test]
+    fn a_file_going_out_stops_when_either_side_cancels_or_the_rep_goes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = dir.path().join("big.bin");
+        std::fs::write(&log, vec![7u8; 4096]).expect("write");
+        let mut files = Files::new(dir.path().join("Downloads"), 1 << 20);
+        let viewer = ParticipantId(4);
+        let start = |files: &mut Files, id: &str| -> Stop {
+            let asked = request(files, 4, id, true);
+            let [Out::Pick { token, .. }] = asked[..] else {
+                panic!("{asked:?}")
+            };
+            match files.picked(viewer, token, Some(log.clone())).first() {
+                Some(Out::Start { stop, .. }) => stop.clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        // The rep cancels.
+        let stop = start(&mut files, "a");
+        let out = files.text(viewer, &Wire::Cancel { id: "a".into() }.to_json(), true);
+        assert!(stop.stopped());
+        assert_eq!(outcome(&out), Some(FileOutcome::Cancelled));
+        // The customer cancels: the rep is told.
+        let stop = start(&mut files, "b");
+        let out = files.cancel_incoming();
+        assert!(stop.stopped());
+        assert!(out.contains(&Out::Send(viewer, Wire::Cancel { id: "b".into() })));
+        // The console found the hash wrong.
+        let stop = start(&mut files, "c");
+        let failed = Wire::Failed {
+            id: "c".into(),
+            reason: "its SHA-256 does not match".into(),
+        };
+        let out = files.text(viewer, &failed.to_json(), true);
+        assert!(stop.stopped());
+        assert_eq!(outcome(&out), Some(FileOutcome::Failed));
+        // The rep's channel closes.
+        let stop = start(&mut files, "d");
+        let out = files.gone(viewer);
+        assert!(stop.stopped());
+        assert_eq!(outcome(&out), Some(FileOutcome::Failed));
+        // A request cancelled before the pick takes its question back.
+        let asked = request(&mut files, 4, "e", true);
+        let [Out::Pick { token, .. }] = asked[..] else {
+            panic!("{asked:?}")
+        };
+        let out = files.text(viewer, &Wire::Cancel { id: "e".into() }.to_json(), true);
+        assert_eq!(out, [Out::Withdraw { viewer, token }]);
+        assert!(files.picked(viewer, token, Some(log.clone())).is_empty());
+        // Too large for the site: asked again; with transfer off, refused at once.
+        files.set_max_bytes(100);
+        let asked = request(&mut files, 4, "f", true);
+        let [Out::Pick { token, .. }] = asked[..] else {
+            panic!("{asked:?}")
+        };
+        let again = files.picked(viewer, token, Some(log.clone()));
+        assert!(
+            matches!(&again[..], [Out::Tell(_), Out::Pick { .. }]),
+            "{again:?}"
+        );
+        files.picked(viewer, token, None);
+        files.set_max_bytes(0);
+        assert_eq!(reason(&request(&mut files, 4, "g", true)), Some("off"));
     }
 }

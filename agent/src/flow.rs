@@ -34,6 +34,9 @@ pub enum Question {
         name: String,
         size: u64,
     },
+    /// Which file (if any) goes to this viewer, who asked for one? The answer is a path
+    /// ([`Input::Picked`]).
+    Pick { viewer: ParticipantId, token: u64 },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -63,8 +66,15 @@ pub enum Input {
         name: String,
         size: u64,
     },
-    /// That offer is gone (cancelled by the rep, or its connection closed): its question
-    /// is not asked, or is taken back.
+    /// A viewer asks for a file (files.rs checked who may).
+    FileRequested {
+        viewer: ParticipantId,
+        token: u64,
+    },
+    /// The customer's answer to [`Question::Pick`]: the file's path, or none (no).
+    Picked(Option<std::path::PathBuf>),
+    /// That offer or request is gone (cancelled by the rep, or its connection closed): its
+    /// question is not asked, or is taken back.
     FileWithdrawn {
         viewer: ParticipantId,
         token: u64,
@@ -104,6 +114,12 @@ pub enum Effect {
         viewer: ParticipantId,
         token: u64,
         yes: bool,
+    },
+    /// The customer's pick for a viewer's request (none: no, or the question became moot).
+    FilePicked {
+        viewer: ParticipantId,
+        token: u64,
+        path: Option<std::path::PathBuf>,
     },
     /// A sentence for the customer.
     Tell(Text),
@@ -325,11 +341,32 @@ impl Agent {
                 name,
                 size,
             }),
+            Input::FileRequested { viewer, token } => {
+                self.pending.push_back(Question::Pick { viewer, token });
+            }
+            Input::Picked(path) => match self.asking.take() {
+                Some(Question::Pick { viewer, token }) => {
+                    self.effects.push(Effect::FilePicked {
+                        viewer,
+                        token,
+                        path,
+                    });
+                }
+                // A path typed for no question, or for another: nothing.
+                other => self.asking = other,
+            },
             Input::FileWithdrawn { viewer, token } => {
-                let this = |q: &Question| matches!(q, Question::File { viewer: v, token: t, .. } if *v == viewer && *t == token);
+                let this = |q: &Question| matches!(q, Question::File { viewer: v, token: t, .. } | Question::Pick { viewer: v, token: t } if *v == viewer && *t == token);
                 self.pending.retain(|q| !this(q));
-                if let Some(Question::File { name, .. }) = self.asking.take_if(|q| this(q)) {
-                    self.tell(Text::new("file-withdrawn").arg("name", name.as_str()));
+                match self.asking.take_if(|q| this(q)) {
+                    Some(Question::File { name, .. }) => {
+                        self.tell(Text::new("file-withdrawn").arg("name", name.as_str()));
+                    }
+                    Some(Question::Pick { viewer, .. }) => {
+                        let rep = self.viewer_name(viewer);
+                        self.tell(Text::new("file-request-withdrawn").arg("rep", rep));
+                    }
+                    _ => {}
                 }
             }
             Input::Leave => {
@@ -421,12 +458,22 @@ impl Agent {
                     // drops a pending control request on a switch too), and a capture that
                     // was never shared stops at once.
                     for question in self.pending.drain(..).chain(self.asking.clone()) {
-                        if let Question::File { viewer, token, .. } = question {
-                            self.effects.push(Effect::FileAnswer {
-                                viewer,
-                                token,
-                                yes: false,
-                            });
+                        match question {
+                            Question::File { viewer, token, .. } => {
+                                self.effects.push(Effect::FileAnswer {
+                                    viewer,
+                                    token,
+                                    yes: false,
+                                });
+                            }
+                            Question::Pick { viewer, token } => {
+                                self.effects.push(Effect::FilePicked {
+                                    viewer,
+                                    token,
+                                    path: None,
+                                });
+                            }
+                            _ => {}
                         }
                     }
                     if self.asking.take().is_some() {
@@ -582,7 +629,22 @@ impl Agent {
             Question::File { viewer, token, .. } => {
                 self.effects.push(Effect::FileAnswer { viewer, token, yes });
             }
+            // A yes without a path (the window's path field left empty) sends nothing.
+            Question::Pick { viewer, token } => {
+                self.effects.push(Effect::FilePicked {
+                    viewer,
+                    token,
+                    path: None,
+                });
+            }
         }
+    }
+
+    /// A viewer's name, as the session gave it (else the rep's).
+    fn viewer_name(&self, viewer: ParticipantId) -> Arg {
+        self.names
+            .get(&viewer)
+            .map_or_else(|| self.rep(), |n| Arg::Str(n.clone()))
     }
 
     fn share_question_open(&self) -> bool {
@@ -606,14 +668,12 @@ impl Agent {
                 Question::File {
                     viewer, name, size, ..
                 } => Text::new("ask-file")
-                    .arg(
-                        "rep",
-                        self.names
-                            .get(viewer)
-                            .map_or_else(|| self.rep(), |n| Arg::Str(n.clone())),
-                    )
+                    .arg("rep", self.viewer_name(*viewer))
                     .arg("file", name.as_str())
                     .arg("size", human_size(*size)),
+                Question::Pick { viewer, .. } => {
+                    Text::new("ask-pick").arg("rep", self.viewer_name(*viewer))
+                }
             };
             self.asking = Some(question.clone());
             self.effects.push(Effect::Ask { question, text });
@@ -1284,6 +1344,59 @@ mod tests {
                 viewer: REP,
                 token: 2,
                 yes: true
+            }]
+        );
+    }
+
+    #[test]
+    fn a_request_for_a_file_is_asked_in_turn_and_answered_with_a_path_or_nothing() {
+        let mut agent = sharing();
+        let effects = agent.handle(Input::FileRequested {
+            viewer: REP,
+            token: 7,
+        });
+        assert!(
+            asked(&effects).is_some_and(|q| q.contains("asks you for a file")),
+            "{effects:?}"
+        );
+        // A path answers it.
+        let path = std::path::PathBuf::from("/tmp/support.log");
+        let effects = agent.handle(Input::Picked(Some(path.clone())));
+        assert_eq!(
+            effects,
+            [Effect::FilePicked {
+                viewer: REP,
+                token: 7,
+                path: Some(path.clone())
+            }]
+        );
+        // With no question open, a path typed is nothing.
+        assert!(agent.handle(Input::Picked(Some(path))).is_empty());
+        // Asked again (the path was no file) and taken back by the rep.
+        agent.handle(Input::FileRequested {
+            viewer: REP,
+            token: 7,
+        });
+        let effects = agent.handle(Input::FileWithdrawn {
+            viewer: REP,
+            token: 7,
+        });
+        assert!(
+            told(&effects).contains("no longer asks"),
+            "{}",
+            told(&effects)
+        );
+        // A no (the window's Don't send, a closed terminal) picks nothing.
+        agent.handle(Input::FileRequested {
+            viewer: REP,
+            token: 8,
+        });
+        assert_eq!(
+            agent.handle(Input::Answer(false)),
+            [Effect::FilePicked {
+                viewer: REP,
+                token: 8,
+                path: None
             }]
         );
     }

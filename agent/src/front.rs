@@ -49,8 +49,10 @@ pub enum Did {
     },
     StopSharing,
     TakeBack,
-    /// Cancelled the files coming in.
+    /// Cancelled the files coming in (and going out).
     CancelFiles,
+    /// Picked a file for a rep who asked for one (none: no).
+    Picked(Option<std::path::PathBuf>),
     Leave,
 }
 
@@ -62,6 +64,8 @@ pub struct Front {
     /// What was last shown of the files coming in: the first one's name, its whole
     /// percent, and how many come. Shown again only when that changes (not per chunk).
     incoming: Option<(String, u64, usize)>,
+    /// The open question asks for a file's path.
+    picking: bool,
 }
 
 enum Kind {
@@ -79,6 +83,7 @@ impl Front {
             kind: Kind::Terminal(consent::Terminal::start()),
             last: None,
             incoming: None,
+            picking: false,
         }
     }
 
@@ -92,6 +97,7 @@ impl Front {
             kind: Kind::Window { handle, actions },
             last: None,
             incoming: None,
+            picking: false,
         }
     }
 
@@ -108,10 +114,16 @@ impl Front {
     pub async fn next(&mut self, asking: bool) -> Did {
         match &mut self.kind {
             Kind::Terminal(terminal) => match terminal.line().await {
+                None if self.picking => Did::Picked(None),
                 None => Did::Answer {
                     yes: false,
                     source: None,
                 },
+                Some(line) if asking && self.picking => {
+                    // A path, as typed or pasted (quotes a file manager adds go).
+                    let path = line.trim().trim_matches(['"', '\'']);
+                    Did::Picked((!path.is_empty()).then(|| std::path::PathBuf::from(path)))
+                }
                 Some(line) if asking => Did::Answer {
                     yes: consent::yes(&line),
                     source: None,
@@ -130,6 +142,7 @@ impl Front {
                 Some(Action::StopSharing) => Did::StopSharing,
                 Some(Action::TakeBack) => Did::TakeBack,
                 Some(Action::CancelFiles) => Did::CancelFiles,
+                Some(Action::Picked(path)) => Did::Picked(path),
                 Some(Action::Close) => Did::Leave,
                 None => std::future::pending().await,
             },
@@ -159,6 +172,26 @@ impl Front {
     /// terminal answers `Some(false)` at once when nobody can type.
     pub fn ask(&mut self, question: &Question, text: &Text, sources: Vec<String>) -> Option<bool> {
         let words = self.say(text);
+        self.picking = matches!(question, Question::Pick { .. });
+        if self.picking {
+            match &mut self.kind {
+                Kind::Terminal(terminal) => {
+                    // Nobody can type: no file goes.
+                    return terminal
+                        .ask(&words, &self.language.say(&Text::new("prompt-path")))
+                        .map(|_| false);
+                }
+                Kind::Window { handle, .. } => {
+                    eprintln!("{words}");
+                    handle.ask_path(
+                        words,
+                        self.language.say(&Text::new("button-send-file")),
+                        self.language.say(&Text::new("path-placeholder")),
+                    );
+                    return None;
+                }
+            }
+        }
         match &mut self.kind {
             Kind::Terminal(terminal) => {
                 terminal.ask(&words, &self.language.say(&Text::new("prompt-yes-no")))
@@ -167,7 +200,9 @@ impl Front {
                 eprintln!("{words}");
                 let allow = match question {
                     Question::Share => "button-share",
-                    Question::Control { .. } | Question::File { .. } => "button-allow",
+                    Question::Control { .. } | Question::File { .. } | Question::Pick { .. } => {
+                        "button-allow"
+                    }
                 };
                 handle.ask(words, self.language.say(&Text::new(allow)), sources);
                 None
@@ -203,7 +238,9 @@ impl Front {
         let size = crate::flow::human_size(i.size);
         match &self.kind {
             Kind::Window { handle, .. } => {
-                let text = if i.count > 1 {
+                let text = if i.sending {
+                    Text::new("file-outgoing")
+                } else if i.count > 1 {
                     Text::new("file-incoming-more").arg("more", (i.count - 1).to_string())
                 } else {
                     Text::new("file-incoming")
@@ -220,7 +257,8 @@ impl Front {
                 handle.incoming(Some((words, percent as f32 / 100.0)));
             }
             Kind::Terminal(_) => {
-                if new_file {
+                // A file going out was said when it was picked (`file-sending`).
+                if new_file && !i.sending {
                     let text = Text::new("file-incoming-terminal")
                         .arg("name", i.name.as_str())
                         .arg("size", size);

@@ -23,6 +23,7 @@ mod packets;
 mod peers;
 mod pipeline;
 mod rate;
+mod sending;
 mod signal;
 mod text;
 mod tunnel;
@@ -436,6 +437,8 @@ async fn share(
     });
     let mut files = files::Files::new(files::downloads(), max_file_bytes.unwrap_or(0));
     let mut file_channels = Channels::new();
+    // What the tasks sending the customer's files to reps report (sending.rs).
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel();
     // The clipboard's text, with the holder of control only (clipboard.rs).
     let mut clip = clipboard::System::start();
     let mut clipboard_channels = Channels::new();
@@ -497,15 +500,27 @@ async fn share(
                         if outs.is_empty() {
                             front.tell(&Text::new("file-nothing-to-cancel"));
                         }
-                        inputs.extend(file_effects(outs, &file_channels, &agent, front).await);
+                        inputs.extend(file_effects(outs, &file_channels, &agent, front, &sent_tx).await);
                         front.incoming(files.incoming().as_ref());
                         match inputs.pop_front() {
                             Some(first) => first,
                             None => continue,
                         }
                     }
+                    Did::Picked(path) => flow::Input::Picked(path),
                     Did::Leave => flow::Input::Leave,
                 },
+                Some((viewer, id, sent)) = sent_rx.recv() => {
+                    let outs = files.sending(viewer, &id, sent);
+                    let mut said = file_effects(outs, &file_channels, &agent, front, &sent_tx).await;
+                    front.incoming(files.incoming().as_ref());
+                    if said.is_empty() {
+                        continue;
+                    }
+                    let first = said.remove(0);
+                    inputs.extend(said);
+                    first
+                }
                 message = agent.recv() => flow::Input::Server(message?),
                 reason = ended => flow::Input::CaptureEnded(reason.map(|r| stopped_text(&r))),
                 Some(event) = peers.next_event() => match event {
@@ -530,7 +545,7 @@ async fn share(
                                 }
                             }
                         };
-                        let mut asked = file_effects(outs, &file_channels, &agent, front).await;
+                        let mut asked = file_effects(outs, &file_channels, &agent, front, &sent_tx).await;
                         front.incoming(files.incoming().as_ref());
                         if asked.is_empty() {
                             continue;
@@ -722,9 +737,22 @@ async fn share(
                             show_panel(front, &flow, &peers);
                         }
                     }
+                    Effect::FilePicked {
+                        viewer,
+                        token,
+                        path,
+                    } => {
+                        let outs = files.picked(viewer, token, path);
+                        inputs.extend(
+                            file_effects(outs, &file_channels, &agent, front, &sent_tx).await,
+                        );
+                        front.incoming(files.incoming().as_ref());
+                    }
                     Effect::FileAnswer { viewer, token, yes } => {
                         let outs = files.answer(viewer, token, yes);
-                        inputs.extend(file_effects(outs, &file_channels, &agent, front).await);
+                        inputs.extend(
+                            file_effects(outs, &file_channels, &agent, front, &sent_tx).await,
+                        );
                         front.incoming(files.incoming().as_ref());
                     }
                     Effect::Tell(sentence) => {
@@ -739,7 +767,7 @@ async fn share(
                         // no half-received file stays on the disk.
                         input.close();
                         let outs = files.abandon();
-                        file_effects(outs, &file_channels, &agent, front).await;
+                        file_effects(outs, &file_channels, &agent, front, &sent_tx).await;
                         if let Some(p) = pipeline.take() {
                             p.stop();
                         }
@@ -791,10 +819,43 @@ async fn file_effects(
     channels: &Channels,
     agent: &Signal,
     front: &mut Front,
+    sent: &sending::Report,
 ) -> Vec<flow::Input> {
     let mut inputs = Vec::new();
     for out in outs {
         match out {
+            files::Out::Pick { viewer, token } => {
+                inputs.push(flow::Input::FileRequested { viewer, token });
+            }
+            files::Out::Start {
+                viewer,
+                id,
+                path,
+                name,
+                size,
+                stop,
+            } => {
+                let transfer = sending::Transfer {
+                    viewer,
+                    id,
+                    path,
+                    name,
+                    size,
+                    stop,
+                };
+                match channels.get(&viewer) {
+                    Some(channel) => {
+                        tokio::spawn(sending::send(Arc::clone(channel), transfer, sent.clone()));
+                    }
+                    None => {
+                        let _ = sent.send((
+                            viewer,
+                            transfer.id,
+                            files::Sent::Failed("the rep's connection is gone".into()),
+                        ));
+                    }
+                }
+            }
             files::Out::Send(viewer, wire) => send_wire(channels, viewer, &wire.to_json()).await,
             files::Out::Report(message) => agent.send(message),
             files::Out::Tell(text) => front.tell(&text),

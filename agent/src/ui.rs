@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 use crate::text::{Language, Text};
 
 /// What the customer did in the window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Allow or deny the question shown; `source` is the index of the choice in the list
     /// offered with a share question (0: the whole screen).
@@ -48,8 +48,10 @@ pub enum Action {
     },
     StopSharing,
     TakeBack,
-    /// Cancel the files coming in.
+    /// Cancel the files coming in (and going out).
     CancelFiles,
+    /// The file picked for a rep who asked for one (none: no).
+    Picked(Option<std::path::PathBuf>),
     /// The customer closed the window.
     Close,
 }
@@ -96,12 +98,21 @@ impl Window {
         let send = |action: Action| {
             let tx = tx.clone();
             move || {
-                let _ = tx.send(action);
+                let _ = tx.send(action.clone());
             }
         };
         {
             let tx = tx.clone();
+            let weak = window.as_weak();
             window.on_answer(move |yes, source| {
+                // A pick's answer is the path typed (none with No, or left empty).
+                if let Some(w) = weak.upgrade().filter(|w| w.get_picking()) {
+                    let path = w.get_path_text().trim().to_owned();
+                    let _ = tx.send(Action::Picked(
+                        (yes && !path.is_empty()).then(|| std::path::PathBuf::from(path)),
+                    ));
+                    return;
+                }
                 let _ = tx.send(Action::Answer {
                     yes,
                     source: usize::try_from(source).unwrap_or(0),
@@ -567,6 +578,7 @@ impl Handle {
     /// screen). The window comes to the front.
     pub fn ask(&self, question: String, allow: String, sources: Vec<String>) {
         self.with(move |w| {
+            w.set_picking(false);
             w.set_question(question.into());
             w.set_allow_label(allow.into());
             w.set_source_index(0);
@@ -591,6 +603,21 @@ impl Handle {
                 w.get_close_label(),
                 w.get_about_label(),
             ));
+        });
+    }
+
+    /// Ask for a file's path (a rep asked for a file): a field to type or paste it in.
+    pub fn ask_path(&self, question: String, send: String, placeholder: String) {
+        self.with(move |w| {
+            w.set_question(question.into());
+            w.set_allow_label(send.into());
+            w.set_sources(ModelRc::new(VecModel::from(Vec::<SharedString>::new())));
+            w.set_path_text(SharedString::new());
+            w.set_path_placeholder(placeholder.into());
+            w.set_picking(true);
+            w.set_mode(Mode::Ask);
+            let _ = w.show();
+            crate::peers::trace("window question shown");
         });
     }
 

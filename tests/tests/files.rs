@@ -304,3 +304,142 @@ async fn a_rep_sends_files_that_land_whole_in_downloads_only_with_the_customers_
     );
     Ok(())
 }
+
+/// Answer the agent's next question for a file's path with `line` (empty: nothing).
+async fn pick_at_agent(agent: &mut AgentProcess, line: &str) -> anyhow::Result<()> {
+    agent.wait_for("(just Enter: send nothing):").await?;
+    agent.type_line(line).await
+}
+
+/// Issue 20, the other way: the rep asks for a file, the customer picks it at the agent
+/// (here by typing its path in the agent's terminal), and the console gets it whole, with
+/// the agent's SHA-256, over the same channel; saying no sends nothing, a path that is no
+/// file is asked for again, and both ends are in the audit log (C3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_sends_the_file_a_rep_asks_for_and_nothing_without_picking_it()
+-> anyhow::Result<()> {
+    let screen = PatternDisplay::start(640, 480)?;
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    let chrome = Chromedriver::start("files-from-customer").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (number, link) = rep.start_session(false).await?;
+    let home = tempfile::tempdir()?;
+    let home_dir = home.path().display().to_string();
+    let mut agent = AgentProcess::spawn_with_env(
+        &screen.display,
+        &["join", &link, "--name", "Ann"],
+        &[("HOME", home_dir.as_str()), ("XDG_DOWNLOAD_DIR", "")],
+    )?;
+    agent.answer("y").await?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 640×480")
+        .await?;
+
+    // Asked, and the customer says no (just Enter): nothing comes.
+    rep.find("figure.tile .files button.ask-file")
+        .await?
+        .click()
+        .await?;
+    agent.wait_for("Rita Rep asks you for a file").await?;
+    anyhow::ensure!(state(&rep).await == "requested");
+    pick_at_agent(&mut agent, "").await?;
+    rep.wait_text("figure.tile .files .file-status", "Ann did not send a file")
+        .await?;
+
+    // Asked again: a folder is not a file (asked again), then the real one goes.
+    let outbox = tempfile::tempdir()?;
+    let log = random_bytes(5 * 1024 * 1024, 4);
+    let log_path = outbox.path().join("support-log.bin");
+    std::fs::write(&log_path, &log)?;
+    rep.find("figure.tile .files button.ask-file")
+        .await?
+        .click()
+        .await?;
+    agent.wait_for("Rita Rep asks you for a file").await?;
+    pick_at_agent(&mut agent, &outbox.path().display().to_string()).await?;
+    agent.wait_for("is not a file").await?;
+    pick_at_agent(&mut agent, &log_path.display().to_string()).await?;
+    until_state(&rep, "received").await?;
+    let received = rep
+        .wait_text(
+            "figure.tile .files .file-status",
+            "Received “support-log.bin”",
+        )
+        .await?;
+    eprintln!("files: {received}");
+    rep.client
+        .execute(
+            "document.querySelector('figure.tile .files').scrollIntoView({block: 'center'})",
+            vec![],
+        )
+        .await?;
+    rep.screenshot("02-received-from-customer").await?;
+    anyhow::ensure!(bar_percent(&rep).await == 100, "the bar is full");
+    // What the console offers to save (the link's blob) is the customer's file, byte for
+    // byte.
+    let kept = rep
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = document.querySelector('figure.tile .files a.received-file');
+             const panel = document.querySelector('figure.tile').filePanel;
+             panel.received.arrayBuffer().then((b) => crypto.subtle.digest('SHA-256', b))
+               .then((d) => done({ name: a.download, hidden: a.hidden,
+                 sha256: [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join('') }))
+               .catch((e) => done({ error: String(e) }));",
+            vec![],
+        )
+        .await?;
+    anyhow::ensure!(
+        kept == json!({ "name": "support-log.bin", "hidden": false, "sha256": sha256(&log) }),
+        "the console keeps {kept}"
+    );
+    agent.wait_for("reached the support rep whole").await?;
+
+    // C3: both ends of both requests are in the audit log.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let records = loop {
+        let entries: Value = server
+            .admin_call(
+                "GET",
+                &format!("/api/admin/audit?session={number}&limit=1000"),
+                Value::Null,
+            )
+            .await?;
+        let records: Vec<Value> = entries
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .filter(|e| e["action"] == "file_transfer")
+                    .map(|e| e["record"].clone())
+                    .rev()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if records.len() >= 2 || tokio::time::Instant::now() > deadline {
+            break records;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    anyhow::ensure!(records.len() == 2, "audit: {records:?}");
+    anyhow::ensure!(
+        records[0]["direction"] == "from_customer" && records[0]["outcome"] == "declined",
+        "{}",
+        records[0]
+    );
+    anyhow::ensure!(
+        records[1]["direction"] == "from_customer"
+            && records[1]["outcome"] == "delivered"
+            && records[1]["name"] == "support-log.bin"
+            && records[1]["size"] == json!(log.len())
+            && records[1]["sha256"] == json!(sha256(&log)),
+        "{}",
+        records[1]
+    );
+    rep.close().await?;
+    agent.wait().await?;
+    Ok(())
+}

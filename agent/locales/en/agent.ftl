@@ -129,6 +129,22 @@ file-incoming-more = Receiving “{ $name }” ({ $size }): { $percent } %, and 
 file-incoming-terminal = Receiving “{ $name }” ({ $size }). To cancel it, type c and press Enter.
 button-cancel-file = Cancel
 file-nothing-to-cancel = No file is coming in, so there is nothing to cancel.
+# A rep asks the customer for a file (the customer picks it; nothing goes otherwise).
+ask-pick = { $rep } asks you for a file. Nothing is sent unless you choose one: type or paste its path.
+prompt-path = Path of the file (just Enter: send nothing):
+button-send-file = Send
+path-placeholder = Path of the file to send
+file-pick-not-a-file = “{ $path }” is not a file. Choose another, or send nothing.
+file-pick-unreadable = “{ $path }” cannot be read ({ $why }). Choose another, or send nothing.
+file-pick-too-large = “{ $path }” is larger than this site allows ({ $max }). Choose another, or send nothing.
+file-sending = Sending “{ $name }” to the support rep. To cancel it, type c and press Enter.
+file-outgoing = Sending “{ $name }” ({ $size }): { $percent } %
+file-sent = “{ $name }” reached the support rep whole.
+file-send-failed = “{ $name }” did not reach the support rep: { $why }
+file-send-cancelled = The support rep cancelled “{ $name }”.
+file-send-broke-off = The connection broke off while “{ $name }” was sent.
+file-you-cancelled-sending = You cancelled sending “{ $name }”.
+file-request-withdrawn = { $rep } no longer asks for a file; there is nothing to answer.
 
 # Problems with one connection, on the terminal (the error itself comes from the lower
 # layers and stays as they word it).

@@ -128,6 +128,22 @@ file-incoming-more = Tar imot «{ $name }» ({ $size }): { $percent } %, og { $m
 file-incoming-terminal = Tar imot «{ $name }» ({ $size }). Skriv c og trykk Enter for å avbryte.
 button-cancel-file = Avbryt
 file-nothing-to-cancel = Ingen fil er på vei inn, så det er ingenting å avbryte.
+# En støttemedarbeider ber kunden om en fil (kunden velger den; ellers sendes ingenting).
+ask-pick = { $rep } ber deg om en fil. Ingenting sendes uten at du velger en: skriv eller lim inn stien til den.
+prompt-path = Stien til filen (bare Enter: send ingenting):
+button-send-file = Send
+path-placeholder = Stien til filen som skal sendes
+file-pick-not-a-file = «{ $path }» er ikke en fil. Velg en annen, eller send ingenting.
+file-pick-unreadable = «{ $path }» kan ikke leses ({ $why }). Velg en annen, eller send ingenting.
+file-pick-too-large = «{ $path }» er større enn dette nettstedet tillater ({ $max }). Velg en annen, eller send ingenting.
+file-sending = Sender «{ $name }» til støttemedarbeideren. Skriv c og trykk Enter for å avbryte.
+file-outgoing = Sender «{ $name }» ({ $size }): { $percent } %
+file-sent = «{ $name }» kom helt fram til støttemedarbeideren.
+file-send-failed = «{ $name }» kom ikke fram til støttemedarbeideren: { $why }
+file-send-cancelled = Støttemedarbeideren avbrøt «{ $name }».
+file-send-broke-off = Forbindelsen brøt mens «{ $name }» ble sendt.
+file-you-cancelled-sending = Du avbrøt sendingen av «{ $name }».
+file-request-withdrawn = { $rep } ber ikke lenger om en fil; det er ingenting å svare på.
 
 # Problemer med én forbindelse, i terminalen (selve feilen kommer fra lagene under og står
 # slik de formulerer den).

@@ -1,7 +1,9 @@
-// Files to the customer (docs/protocol.md, "File transfer"): over the agent's
+// Files to and from the customer (docs/protocol.md, "Files"): over the agent's
 // `tandem-files` data channel on each share's tile, never through the server. The
 // customer's agent asks before it saves; the progress shown is what the agent reports
 // written, and "delivered" comes only after it checked the SHA-256 and named the file.
+// A file the rep asks for is picked by the customer at the agent; the console keeps it in
+// the tab's memory, checks its SHA-256, and offers it to save only when it matches.
 
 import { h } from './dom.js';
 import { t } from './i18n.js';
@@ -41,6 +43,14 @@ const REFUSALS = {
   bad_name: 'file-refused-bad_name',
 };
 
+// Why the agent refused a request for a file → what the rep reads.
+const ASK_REFUSALS = {
+  declined: 'file-ask-declined',
+  not_allowed: 'file-refused-not_allowed',
+  busy: 'file-refused-busy',
+  off: 'file-refused-off',
+};
+
 // A size as people read it (powers of 1000, as file managers show them).
 export function humanSize(bytes) {
   if (bytes < 1000) return `${bytes} B`;
@@ -63,24 +73,32 @@ export class FilePanel {
     this.agentName = agentName;
     this.maxBytes = maxBytes;
     this.current = null; // { id, file, sent, cancelled }
+    this.incoming = null; // { id, name, size, sha256, chunks, received, started, shown }
     this.picker = h('input', { type: 'file', hidden: true, class: 'file-picker', onchange: () => this.picked() });
     this.button = h('button', { type: 'button', class: 'send-file', onclick: () => this.picker.click() }, t('file-send'));
     this.progress = h('progress', { max: 100, value: 0 });
     this.status = h('span', { class: 'file-status', role: 'status' });
+    this.askButton = h('button', { type: 'button', class: 'ask-file', onclick: () => this.ask() }, t('file-ask'));
+    this.saveLink = h('a', { class: 'received-file', hidden: true });
     this.cancelButton = h('button', { type: 'button', class: 'cancel-file', hidden: true, onclick: () => this.cancel() }, t('file-cancel'));
     this.panel = h('div', { class: 'files', dataset: { state: 'idle' } },
-      this.button, this.picker, h('div', { class: 'file-transfer' }, this.progress, this.status, this.cancelButton));
+      this.button, this.picker, this.askButton,
+      h('div', { class: 'file-transfer' }, this.progress, this.status, this.cancelButton, this.saveLink));
     tile.append(this.panel);
     tile.filePanel = this; // for tests that play a console that was tampered with
     channel.binaryType = 'arraybuffer';
     channel.bufferedAmountLowThreshold = LOW_WATER;
     channel.addEventListener('message', (event) => {
       if (typeof event.data === 'string') this.message(event.data);
+      else this.data(event.data);
     });
     channel.addEventListener('close', () => this.closed());
   }
 
-  remove() { this.panel.remove(); }
+  remove() {
+    this.panel.remove();
+    if (this.saveLink.href) URL.revokeObjectURL(this.saveLink.href);
+  }
 
   show(state, text, percent = null) {
     this.panel.dataset.state = state;
@@ -89,9 +107,121 @@ export class FilePanel {
       this.progress.value = percent;
       this.panel.dataset.percent = String(Math.floor(percent));
     }
-    const busy = state === 'waiting' || state === 'sending';
+    const busy = ['waiting', 'sending', 'requested', 'receiving'].includes(state);
     this.cancelButton.hidden = !busy;
+    // One transfer at a time on a tile, whichever way it goes.
     this.button.disabled = busy;
+    this.askButton.disabled = busy;
+    if (state !== 'received') this.saveLink.hidden = true;
+  }
+
+  // Ask the customer for a file: they pick it at the agent, or say no.
+  ask() {
+    if (this.current || this.incoming) return;
+    if (this.maxBytes() === 0) return this.show('refused', t('file-refused-off'));
+    if (!crypto.subtle) return this.show('failed', t('file-needs-https'));
+    const id = crypto.randomUUID ? crypto.randomUUID() : String(Date.now());
+    this.incoming = { id, name: null, size: 0, sha256: null, chunks: [], received: 0, started: 0, shown: 0 };
+    this.channel.send(JSON.stringify({ type: 'request', id }));
+    this.show('requested', t('file-requested', { name: this.agentName() }), 0);
+  }
+
+  // A message about the file asked for.
+  incomingMessage(m) {
+    const incoming = this.incoming;
+    const name = this.agentName();
+    switch (m.type) {
+      case 'offer': {
+        if (incoming.name !== null) return this.failIncoming('a second offer came for one request');
+        const max = this.maxBytes();
+        if (!Number.isSafeInteger(m.size) || m.size < 0 || typeof m.name !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256 || '')) {
+          return this.failIncoming('the offer could not be read');
+        }
+        if (m.size > max) {
+          this.channel.send(JSON.stringify({ type: 'cancel', id: incoming.id }));
+          this.incoming = null;
+          return this.show('refused', t('file-ask-too-large', { name, file: m.name, max: humanSize(max) }), 0);
+        }
+        Object.assign(incoming, { name: m.name, size: m.size, sha256: m.sha256, started: performance.now() });
+        this.show('receiving', t('file-receiving', { file: m.name, percent: 0, rate: humanSize(0) }), 0);
+        if (m.size === 0) this.finishIncoming();
+        break;
+      }
+      case 'refuse':
+        this.incoming = null;
+        this.show('refused', t(ASK_REFUSALS[m.reason] || 'file-ask-declined', { name }), 0);
+        break;
+      case 'cancel':
+        this.incoming = null;
+        this.show('cancelled', t('file-ask-cancelled-by-customer', { name, file: incoming.name || '' }), 0);
+        break;
+      case 'failed':
+        this.incoming = null;
+        this.show('failed', t('file-failed', { file: incoming.name || '', why: m.reason }), 0);
+        break;
+      default:
+    }
+  }
+
+  // Content of the file asked for, in order.
+  data(buffer) {
+    const incoming = this.incoming;
+    if (!incoming || incoming.name === null || !(buffer instanceof ArrayBuffer)) return;
+    if (incoming.received + buffer.byteLength > incoming.size) return this.failIncoming('more bytes came than were offered');
+    incoming.chunks.push(buffer);
+    incoming.received += buffer.byteLength;
+    if (incoming.received === incoming.size) return this.finishIncoming();
+    // The bar moves every 256 KiB, not at every 16 KiB message.
+    if (incoming.received - incoming.shown >= 256 * 1024) {
+      incoming.shown = incoming.received;
+      const seconds = Math.max((performance.now() - incoming.started) / 1000, 0.001);
+      const percent = (100 * incoming.received) / incoming.size;
+      this.show('receiving', t('file-receiving', {
+        file: incoming.name, percent: Math.floor(percent), rate: humanSize(Math.round(incoming.received / seconds)),
+      }), percent);
+    }
+  }
+
+  async finishIncoming() {
+    const incoming = this.incoming;
+    const seconds = Math.max((performance.now() - incoming.started) / 1000, 0.001);
+    const blob = new Blob(incoming.chunks);
+    incoming.chunks = [];
+    let sha256;
+    try {
+      sha256 = await hashFile(blob, () => {}, () => this.incoming !== incoming);
+    } catch (e) {
+      return this.failIncoming(e.message || String(e));
+    }
+    if (this.incoming !== incoming) return;
+    if (sha256 !== incoming.sha256) {
+      this.failIncoming('its SHA-256 does not match');
+      return this.show('failed', t('file-received-damaged', { file: incoming.name }), 0);
+    }
+    this.incoming = null;
+    if (this.channel.readyState === 'open') {
+      this.channel.send(JSON.stringify({ type: 'done', id: incoming.id, saved_as: incoming.name }));
+    }
+    if (this.saveLink.href) URL.revokeObjectURL(this.saveLink.href);
+    this.received = blob; // what the link saves (tests read it: the page's CSP keeps fetch off blob:)
+    this.saveLink.href = URL.createObjectURL(blob);
+    this.saveLink.download = incoming.name;
+    this.saveLink.textContent = t('file-save-received', { file: incoming.name });
+    this.panel.dataset.sha256 = sha256;
+    this.panel.dataset.receivedName = incoming.name;
+    this.show('received', t('file-received', {
+      file: incoming.name, size: humanSize(incoming.size), rate: humanSize(Math.round(incoming.size / seconds)),
+    }), 100);
+    this.saveLink.hidden = false;
+  }
+
+  // The file asked for cannot be taken: the agent is told, nothing is kept.
+  failIncoming(why) {
+    const incoming = this.incoming;
+    if (!incoming) return;
+    this.incoming = null;
+    if (this.channel.readyState === 'open') this.channel.send(JSON.stringify({ type: 'failed', id: incoming.id, reason: why }));
+    this.show('failed', t('file-failed', { file: incoming.name || '', why }), 0);
   }
 
   async picked() {
@@ -128,6 +258,7 @@ export class FilePanel {
   message(text) {
     let m;
     try { m = JSON.parse(text); } catch { return; }
+    if (this.incoming && m && m.id === this.incoming.id) return this.incomingMessage(m);
     const current = this.current;
     if (!current || m.id !== current.id) return;
     const file = current.file.name;
@@ -202,6 +333,12 @@ export class FilePanel {
   }
 
   cancel() {
+    const incoming = this.incoming;
+    if (incoming) {
+      this.incoming = null;
+      if (this.channel.readyState === 'open') this.channel.send(JSON.stringify({ type: 'cancel', id: incoming.id }));
+      return this.show('cancelled', t('file-ask-cancelled', { name: this.agentName() }), 0);
+    }
     const current = this.current;
     if (!current) return;
     current.cancelled = true;
@@ -212,6 +349,14 @@ export class FilePanel {
 
   closed() {
     this.button.disabled = true;
+    this.askButton.disabled = true;
+    const incoming = this.incoming;
+    if (incoming) {
+      this.incoming = null;
+      this.show('failed', t('file-ask-broke-off', { name: this.agentName() }), 0);
+      this.button.disabled = true;
+      this.askButton.disabled = true;
+    }
     const current = this.current;
     if (!current) return;
     current.cancelled = true;

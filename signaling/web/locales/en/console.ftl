@@ -427,6 +427,17 @@ file-cancelled = You cancelled “{ $file }”; nothing was saved.
 file-cancelled-by-customer = { $name } cancelled “{ $file }”; nothing was saved.
 file-broke-off = The connection broke off; “{ $file }” was not delivered.
 file-needs-https = Sending files needs the console over HTTPS.
+file-ask = Ask for a file…
+file-requested = Waiting for { $name } to choose a file…
+file-receiving = Receiving “{ $file }”: { $percent } % · { $rate }/s
+file-received = Received “{ $file }” ({ $size }, { $rate }/s); its SHA-256 matches.
+file-save-received = Save “{ $file }”
+file-ask-declined = { $name } did not send a file.
+file-ask-too-large = { $name } chose “{ $file }”, which is larger than this site allows ({ $max }).
+file-ask-cancelled = You cancelled the file from { $name }.
+file-ask-cancelled-by-customer = { $name } cancelled sending “{ $file }”.
+file-ask-broke-off = The connection broke off; the file from { $name } did not arrive.
+file-received-damaged = “{ $file }” arrived damaged (its SHA-256 does not match) and was thrown away.
 
 clipboard-send = Paste to { $name }'s clipboard
 clipboard-paste-placeholder = Text for the customer's clipboard

@@ -413,6 +413,17 @@ file-cancelled = Du avbrøt «{ $file }»; ingenting ble lagret.
 file-cancelled-by-customer = { $name } avbrøt «{ $file }»; ingenting ble lagret.
 file-broke-off = Forbindelsen brøt; «{ $file }» ble ikke levert.
 file-needs-https = Å sende filer krever konsollen over HTTPS.
+file-ask = Be om en fil …
+file-requested = Venter på at { $name } velger en fil …
+file-receiving = Tar imot «{ $file }»: { $percent } % · { $rate }/s
+file-received = Mottok «{ $file }» ({ $size }, { $rate }/s); SHA-256 stemmer.
+file-save-received = Lagre «{ $file }»
+file-ask-declined = { $name } sendte ingen fil.
+file-ask-too-large = { $name } valgte «{ $file }», som er større enn dette nettstedet tillater ({ $max }).
+file-ask-cancelled = Du avbrøt filen fra { $name }.
+file-ask-cancelled-by-customer = { $name } avbrøt sendingen av «{ $file }».
+file-ask-broke-off = Forbindelsen brøt; filen fra { $name } kom ikke fram.
+file-received-damaged = «{ $file }» kom fram skadet (SHA-256 stemmer ikke) og ble kastet.
 
 clipboard-send = Lim inn på utklippstavlen til { $name }
 clipboard-paste-placeholder = Tekst til kundens utklippstavle
