@@ -10,7 +10,8 @@
 //!
 //! The system clipboard is read and written on a thread of its own ([`System`]): on X11 a
 //! read asks the selection's owner and may wait on it, which must not hold up the agent's
-//! main loop.
+//! main loop. It is read only when the system says it may have changed ([`Changes`]: a new
+//! owner of X11's `CLIPBOARD`, Windows' clipboard sequence number), not every look.
 
 use std::sync::mpsc as sync_mpsc;
 use std::time::Duration;
@@ -190,10 +191,119 @@ fn read(board: &mut Option<arboard::Clipboard>) -> Seen {
     }
 }
 
+/// Tells, without reading the clipboard, whether it may have changed since the last look.
+/// Where the system cannot say ([`Changes::open`] gave none), it is read at every look.
+#[cfg(all(unix, not(target_os = "macos")))]
+pub struct Changes {
+    conn: x11rb::rust_connection::RustConnection,
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+impl Changes {
+    /// Told by XFixes of every new owner of `CLIPBOARD` on `display` (`None`: `$DISPLAY`):
+    /// a program that copies takes the selection, every time.
+    pub fn open(display: Option<&str>) -> Option<Self> {
+        use x11rb::connection::Connection as _;
+        use x11rb::protocol::xfixes::{ConnectionExt as _, SelectionEventMask};
+        use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, WindowClass};
+        let (conn, screen) = x11rb::rust_connection::RustConnection::connect(display).ok()?;
+        let root = conn.setup().roots.get(screen)?.root;
+        conn.xfixes_query_version(5, 0).ok()?.reply().ok()?;
+        let window = conn.generate_id().ok()?;
+        conn.create_window(
+            0,
+            window,
+            root,
+            0,
+            0,
+            1,
+            1,
+            0,
+            WindowClass::INPUT_ONLY,
+            0,
+            &CreateWindowAux::new(),
+        )
+        .ok()?;
+        let clipboard = conn
+            .intern_atom(false, b"CLIPBOARD")
+            .ok()?
+            .reply()
+            .ok()?
+            .atom;
+        let mask = SelectionEventMask::SET_SELECTION_OWNER
+            | SelectionEventMask::SELECTION_WINDOW_DESTROY
+            | SelectionEventMask::SELECTION_CLIENT_CLOSE;
+        conn.xfixes_select_selection_input(window, clipboard, mask)
+            .ok()?
+            .check()
+            .ok()?;
+        Some(Self { conn })
+    }
+
+    /// Whether the clipboard changed hands since the last call (yes when the connection
+    /// failed: then it is read).
+    pub fn changed(&mut self) -> bool {
+        use x11rb::connection::Connection as _;
+        let mut changed = false;
+        loop {
+            match self.conn.poll_for_event() {
+                Ok(Some(x11rb::protocol::Event::XfixesSelectionNotify(_))) => changed = true,
+                Ok(Some(_)) => {}
+                Ok(None) => return changed,
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+/// Windows counts every change of the clipboard.
+#[cfg(windows)]
+pub struct Changes {
+    last: u32,
+}
+
+#[cfg(windows)]
+impl Changes {
+    pub fn open(_display: Option<&str>) -> Option<Self> {
+        Some(Self { last: sequence() })
+    }
+
+    pub fn changed(&mut self) -> bool {
+        let now = sequence();
+        // 0: the system would not say (no access to the window station): read.
+        now == 0 || std::mem::replace(&mut self.last, now) != now
+    }
+}
+
+/// The clipboard's sequence number (0 when the system does not give it).
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn sequence() -> u32 {
+    // SAFETY: GetClipboardSequenceNumber takes no arguments and only reads a counter.
+    unsafe { windows::Win32::System::DataExchange::GetClipboardSequenceNumber() }
+}
+
+/// Elsewhere the clipboard is read at every look.
+#[cfg(not(any(windows, all(unix, not(target_os = "macos")))))]
+pub struct Changes;
+
+#[cfg(not(any(windows, all(unix, not(target_os = "macos")))))]
+impl Changes {
+    pub fn open(_display: Option<&str>) -> Option<Self> {
+        None
+    }
+
+    pub fn changed(&mut self) -> bool {
+        true
+    }
+}
+
 /// The clipboard thread: opened when first needed (a desktop without a clipboard leaves
-/// the rest of the agent alone), read every [`POLL`] while someone holds control.
+/// the rest of the agent alone), looked at every [`POLL`] while someone holds control, and
+/// read when it may have changed.
 fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<Event>) {
     let mut board: Option<arboard::Clipboard> = None;
+    let mut changes: Option<Changes> = None;
     let open = |board: &mut Option<arboard::Clipboard>| -> bool {
         if board.is_none() {
             match arboard::Clipboard::new() {
@@ -221,7 +331,14 @@ fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<E
         match command {
             Some(Command::Watch(who)) => {
                 holder = who.filter(|_| open(&mut board));
+                if holder.is_some() && changes.is_none() {
+                    changes = Changes::open(None);
+                }
                 seen = if holder.is_some() {
+                    // What changed before now is in the starting point.
+                    if let Some(c) = changes.as_mut() {
+                        c.changed();
+                    }
                     read(&mut board)
                 } else {
                     Seen::Unknown
@@ -249,6 +366,10 @@ fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<E
             }
             None => {
                 let Some(watched) = holder else { continue };
+                // Nothing new since the last read (a starting point not read yet is read).
+                if seen != Seen::Unknown && changes.as_mut().is_some_and(|c| !c.changed()) {
+                    continue;
+                }
                 let now = read(&mut board);
                 if now == Seen::Unknown {
                     continue;
@@ -358,5 +479,57 @@ mod tests {
             .to_json(),
             r#"{"type":"refused","reason":"too_large"}"#
         );
+    }
+
+    /// The change check on a real X server: copying with xclip is seen, and nothing else.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_copy_on_x11_is_told_without_reading_the_clipboard() {
+        use std::io::{BufRead, BufReader, Write};
+        use std::process::{Command, Stdio};
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "64x64x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb runs (Debian package xvfb; cargo xtask test installs it)");
+        let mut line = String::new();
+        BufReader::new(xvfb.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("Xvfb prints its display number");
+        let display = format!(":{}", line.trim());
+        let mut changes = Changes::open(Some(&display)).expect("XFixes on Xvfb");
+        assert!(!changes.changed(), "nothing copied yet");
+        let mut xclip = Command::new("xclip")
+            .args(["-selection", "clipboard", "-display", &display])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("xclip runs (Debian package xclip; cargo xtask test installs it)");
+        xclip
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all("blåbær".as_bytes())
+            .expect("text for xclip");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut seen = false;
+        while !seen && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            seen = changes.changed();
+        }
+        assert!(seen, "the copy is told");
+        assert!(!changes.changed(), "and told once");
+        let _ = xclip.kill();
+        let _ = xclip.wait();
+        let _ = xvfb.kill();
+        let _ = xvfb.wait();
     }
 }

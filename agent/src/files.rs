@@ -315,7 +315,8 @@ impl Files {
             ];
         };
         let shown = path.display().to_string();
-        let size = match std::fs::metadata(&path) {
+        // Opened, not only looked at: a file the customer may not read is asked again now.
+        let size = match File::open(&path).and_then(|f| f.metadata()) {
             Ok(meta) if meta.is_file() => meta.len(),
             Ok(_) => return again(Text::new("file-pick-not-a-file").arg("path", shown)),
             Err(e) => {
@@ -333,9 +334,17 @@ impl Files {
                     .arg("max", crate::flow::human_size(self.max_bytes)),
             );
         }
+        // The name the rep sees: without control or invisible characters that would
+        // change how it reads (the same as names coming in lose).
         let name: String = path
             .file_name()
-            .map(|n| n.to_string_lossy().chars().take(255).collect())
+            .map(|n| {
+                n.to_string_lossy()
+                    .chars()
+                    .filter(|c| !c.is_control() && !invisible(*c))
+                    .take(255)
+                    .collect()
+            })
             .unwrap_or_default();
         if name.is_empty() {
             return again(Text::new("file-pick-not-a-file").arg("path", shown));
@@ -355,17 +364,14 @@ impl Files {
                 stop: stop.clone(),
             },
         );
-        vec![
-            Out::Start {
-                viewer,
-                id: request.id,
-                path,
-                name: name.clone(),
-                size,
-                stop,
-            },
-            Out::Tell(Text::new("file-sending").arg("name", name)),
-        ]
+        vec![Out::Start {
+            viewer,
+            id: request.id,
+            path,
+            name: name.clone(),
+            size,
+            stop,
+        }]
     }
 
     /// What the sending task for `viewer`'s transfer `id` reports.
@@ -410,9 +416,17 @@ impl Files {
             return Vec::new();
         };
         if o.sha256.is_none() || o.sent < o.size {
-            // Not everything went out yet: a console cannot have checked it.
+            // Not everything went out yet: a console cannot have checked it. It is told,
+            // so both ends agree the file did not arrive.
             o.stop.stop();
             return vec![
+                Out::Send(
+                    viewer,
+                    Wire::Failed {
+                        id: o.id.clone(),
+                        reason: "the console said it had the file before it was all sent".into(),
+                    },
+                ),
                 Out::Report(o.report(viewer, FileOutcome::Failed)),
                 Out::Tell(
                     Text::new("file-send-failed")

@@ -257,9 +257,13 @@ impl Front {
                 handle.incoming(Some((words, percent as f32 / 100.0)));
             }
             Kind::Terminal(_) => {
-                // A file going out was said when it was picked (`file-sending`).
-                if new_file && !i.sending {
-                    let text = Text::new("file-incoming-terminal")
+                if new_file {
+                    let key = if i.sending {
+                        "file-outgoing-terminal"
+                    } else {
+                        "file-incoming-terminal"
+                    };
+                    let text = Text::new(key)
                         .arg("name", i.name.as_str())
                         .arg("size", size);
                     eprintln!("{}", self.say(&text));

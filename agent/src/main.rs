@@ -527,8 +527,13 @@ async fn share(
                     peers::PeerEvent::Files { viewer, event } => {
                         let outs = match event {
                             peers::ChannelEvent::Open(channel) => {
-                                file_channels.insert(viewer, channel);
-                                Vec::new()
+                                // A viewer's new connection: whatever went over its old
+                                // channel is over (its close may come later, and is then
+                                // ignored), so nothing waits on a channel nobody reads.
+                                match file_channels.insert(viewer, channel) {
+                                    Some(_) => files.gone(viewer),
+                                    None => Vec::new(),
+                                }
                             }
                             peers::ChannelEvent::Text(text) => {
                                 files.text(viewer, &text, flow.may_send_files(viewer))

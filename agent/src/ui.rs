@@ -108,9 +108,10 @@ impl Window {
                 // A pick's answer is the path typed (none with No, or left empty).
                 if let Some(w) = weak.upgrade().filter(|w| w.get_picking()) {
                     let path = w.get_path_text().trim().to_owned();
-                    let _ = tx.send(Action::Picked(
-                        (yes && !path.is_empty()).then(|| std::path::PathBuf::from(path)),
-                    ));
+                    if yes && path.is_empty() {
+                        return; // Send with no path: the question stays
+                    }
+                    let _ = tx.send(Action::Picked(yes.then(|| std::path::PathBuf::from(path))));
                     return;
                 }
                 let _ = tx.send(Action::Answer {

@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: Tandem's figures on this machine beside its peers in the same run,
 //! written to target/bench/report.json and report.md and printed. Flags after `bench` go
-//! to the bench (`--only stages|latency|idle|fanout|signaling|abuse|network|wine`,
+//! to the bench (`--only stages|latency|idle|fanout|signaling|files|abuse|network|wine`,
 //! `--smoke`).
 
 use crate::system::{cargo, ensure_openh264_assembly, ensure_packages, exec, target_dir};

@@ -83,6 +83,14 @@ pub struct X11Capturer {
     /// Whether `motion` covers little enough of the picture for news to be told from it
     /// (not after a whole frame, nor over a scrolling page or a video filling much of it).
     motion_known: bool,
+    /// When `motion` was taken: older than [`MOTION_FRESH`], nothing moves any more and
+    /// any drawing is news (a button hovered, then clicked, is drawn where it was).
+    motion_at: Instant,
+    /// [`MOTION_FRESH`], unless a test says otherwise.
+    motion_fresh: Duration,
+    /// A shared monitor's rectangle, in the root's coordinates its damage comes in:
+    /// drawing on another monitor is no news for this one.
+    bounds: Option<xfixes::Region>,
     /// The damage taken at one look for news.
     probe: xfixes::Region,
     /// The next frame is grabbed whole: the first, after a resize, a new shared memory
@@ -181,6 +189,20 @@ impl X11Capturer {
         for region in [parts, pending, motion, probe] {
             conn.xfixes_create_region(region, &[])?;
         }
+        let bounds = match source {
+            XSource::Monitor { area, .. } => {
+                let bounds = conn.generate_id()?;
+                let rectangle = x11rb::protocol::xproto::Rectangle {
+                    x: i16::try_from(area.x).unwrap_or(i16::MAX),
+                    y: i16::try_from(area.y).unwrap_or(i16::MAX),
+                    width,
+                    height,
+                };
+                conn.xfixes_create_region(bounds, &[rectangle])?;
+                Some(bounds)
+            }
+            _ => None,
+        };
         let pointer_events = watch_pointer(&conn, root)?;
         let mut capturer = Self {
             conn,
@@ -192,6 +214,9 @@ impl X11Capturer {
             pending,
             motion,
             motion_known: false,
+            motion_at: Instant::now(),
+            motion_fresh: MOTION_FRESH,
+            bounds,
             probe,
             whole: true,
             drawn_cursor: None,
@@ -260,6 +285,9 @@ impl X11Capturer {
             return Ok(None);
         }
         let deadline = Instant::now() + at_most;
+        if self.motion_at.elapsed() > self.motion_fresh {
+            self.conn.xfixes_set_region(self.motion, &[])?;
+        }
         loop {
             self.poll_events()?;
             if self.whole || self.ended.is_some() {
@@ -273,6 +301,10 @@ impl X11Capturer {
                 .xfixes_union_region(self.pending, self.probe, self.pending)?;
             self.conn
                 .xfixes_subtract_region(self.probe, self.motion, self.probe)?;
+            if let Some(bounds) = self.bounds {
+                self.conn
+                    .xfixes_intersect_region(self.probe, bounds, self.probe)?;
+            }
             let news = self.conn.xfixes_fetch_region(self.probe)?.reply()?.extents;
             if news.width > 0 && news.height > 0 {
                 self.dirty = true;
@@ -288,6 +320,12 @@ impl X11Capturer {
             self.conn.flush()?;
             wait_readable(self.conn.stream(), left.min(NEWS_STEP));
         }
+    }
+
+    /// How long the last frame's damage counts as motion (tests on a loaded machine).
+    #[doc(hidden)]
+    pub fn set_motion_fresh(&mut self, fresh: Duration) {
+        self.motion_fresh = fresh;
     }
 
     /// Hand out the whole picture at the next capture, changed or not.
@@ -363,6 +401,7 @@ impl X11Capturer {
             let (rows, covered) = self.damaged_rows(height)?;
             // This frame's damage is the motion news is told from until the next.
             self.conn.xfixes_copy_region(self.parts, self.motion)?;
+            self.motion_at = Instant::now();
             self.motion_known = covered * MOTION_SHARE <= width * height;
             rows
         };
@@ -428,11 +467,25 @@ impl X11Capturer {
     /// many pixels it covers.
     fn damaged_rows(&self, height: usize) -> Result<(Option<(usize, usize)>, usize), CaptureError> {
         let region = self.conn.xfixes_fetch_region(self.parts)?.reply()?;
-        // A region's rectangles do not overlap.
+        // A region's rectangles do not overlap; a monitor's count only within it.
+        let (left, top, right, bottom) = match self.source {
+            XSource::Monitor { area, .. } => (
+                area.x,
+                area.y,
+                area.x + i32::from(self.width),
+                area.y + i32::from(self.height),
+            ),
+            _ => (0, 0, i32::MAX, i32::MAX),
+        };
         let covered = region
             .rectangles
             .iter()
-            .map(|r| usize::from(r.width) * usize::from(r.height))
+            .map(|r| {
+                let (x0, y0) = (i32::from(r.x).max(left), i32::from(r.y).max(top));
+                let x1 = (i32::from(r.x) + i32::from(r.width)).min(right);
+                let y1 = (i32::from(r.y) + i32::from(r.height)).min(bottom);
+                usize::try_from(x1 - x0).unwrap_or(0) * usize::try_from(y1 - y0).unwrap_or(0)
+            })
             .sum();
         let extents = region.extents;
         if extents.width == 0 || extents.height == 0 {
@@ -603,6 +656,10 @@ impl X11Capturer {
 /// to a click is likely drawn where the motion is.
 const MOTION_SHARE: usize = 4;
 
+/// The last frame's damage is the picture's motion for this long; after, the picture is
+/// still and any drawing is news.
+const MOTION_FRESH: Duration = Duration::from_millis(100);
+
 /// How long `wait_for_news` sleeps between looks at most.
 const NEWS_STEP: Duration = Duration::from_millis(1);
 
@@ -673,7 +730,10 @@ impl Drop for X11Capturer {
         }
         // Best effort: the server frees everything of ours when the connection closes.
         let _ = self.conn.damage_destroy(self.damage);
-        for region in [self.parts, self.pending, self.motion, self.probe] {
+        for region in [self.parts, self.pending, self.motion, self.probe]
+            .into_iter()
+            .chain(self.bounds)
+        {
             let _ = self.conn.xfixes_destroy_region(region);
         }
         if let Some(pixmap) = self.pixmap {

@@ -433,8 +433,8 @@ fn only_the_rows_that_changed_are_grabbed_again_and_the_picture_stays_whole() {
 #[test]
 /// The answer to a click over a running clock: drawing where the last frame's damage was is
 /// motion, drawing elsewhere is news and ends the wait; what the looks took out of the
-/// damage still reaches the next frame; over motion covering much of the picture, the
-/// capturer says it cannot tell.
+/// damage still reaches the next frame; once the motion is old, any drawing is news; over
+/// motion covering much of the picture, the capturer says it cannot tell.
 fn news_is_drawing_away_from_the_last_frames_motion_and_nothing_it_took_is_lost() {
     let x = Xvfb::start();
     let painter = Painter::new(&x.display);
@@ -442,6 +442,8 @@ fn news_is_drawing_away_from_the_last_frames_motion_and_nothing_it_took_is_lost(
     let clock = painter.window(RED, 0, 0, 40, 10, None);
     let square = painter.window(BLUE, 140, 100, 40, 40, None);
     let mut capturer = X11Capturer::new(Some(&x.display), Source::Desktop).expect("capturer");
+    // The motion stays fresh however slowly this runs (its end is checked last).
+    capturer.set_motion_fresh(Duration::from_secs(600));
     settled_frames(&mut capturer);
     capturer.refresh();
     assert!(frame_of(&mut capturer, |f| f.changed_rows.is_none()));
@@ -494,6 +496,21 @@ fn news_is_drawing_away_from_the_last_frames_motion_and_nothing_it_took_is_lost(
         "the clock's tick and the square reach the frame: {:06x?}",
         seen.get()
     );
+    // Motion that stopped is no motion: a tick long after the last frame is news.
+    painter.paint(clock, GREEN);
+    assert!(frame_of(&mut capturer, |f| pixel(f, 20, 5) == GREEN));
+    capturer.set_motion_fresh(Duration::from_millis(50));
+    std::thread::sleep(Duration::from_millis(100));
+    painter.paint(clock, RED);
+    assert_eq!(
+        capturer
+            .wait_for_news(Duration::from_secs(60))
+            .expect("news"),
+        Some(true),
+        "on a still screen any drawing is news"
+    );
+    assert!(frame_of(&mut capturer, |f| pixel(f, 20, 5) == RED));
+    capturer.set_motion_fresh(Duration::from_secs(600));
     // Motion over most of the picture (a page scrolled): news cannot be told from it.
     let page = painter.window(0x808080, 0, 20, 320, 200, None);
     assert!(frame_of(&mut capturer, |f| pixel(f, 100, 150) == 0x808080));

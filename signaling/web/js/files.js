@@ -46,8 +46,8 @@ const REFUSALS = {
 // Why the agent refused a request for a file → what the rep reads.
 const ASK_REFUSALS = {
   declined: 'file-ask-declined',
-  not_allowed: 'file-refused-not_allowed',
-  busy: 'file-refused-busy',
+  not_allowed: 'file-ask-not_allowed',
+  busy: 'file-ask-busy',
   off: 'file-refused-off',
 };
 
@@ -59,6 +59,14 @@ export function humanSize(bytes) {
   let unit = 0;
   while (value >= 1000 && unit + 1 < units.length) { value /= 1000; unit += 1; }
   return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+// A name as the rep sees and saves it: no folders, no control or invisible characters
+// that change how it reads (a right-to-left override can hide an extension).
+export function plainName(name) {
+  const last = String(name).split(/[\\/]/).pop();
+  const plain = last.replace(/[\p{Cc}\p{Cf}]/gu, '').trim();
+  return plain || 'file';
 }
 
 function hex(buffer) {
@@ -142,7 +150,7 @@ export class FilePanel {
           this.incoming = null;
           return this.show('refused', t('file-ask-too-large', { name, file: m.name, max: humanSize(max) }), 0);
         }
-        Object.assign(incoming, { name: m.name, size: m.size, sha256: m.sha256, started: performance.now() });
+        Object.assign(incoming, { name: plainName(m.name), size: m.size, sha256: m.sha256, started: performance.now() });
         this.show('receiving', t('file-receiving', { file: m.name, percent: 0, rate: humanSize(0) }), 0);
         if (m.size === 0) this.finishIncoming();
         break;
@@ -259,6 +267,11 @@ export class FilePanel {
     let m;
     try { m = JSON.parse(text); } catch { return; }
     if (this.incoming && m && m.id === this.incoming.id) return this.incomingMessage(m);
+    // A file this console did not ask for (or no longer waits for): the agent stops it.
+    if (m && m.type === 'offer' && (!this.current || m.id !== this.current.id)) {
+      if (typeof m.id === 'string') this.channel.send(JSON.stringify({ type: 'cancel', id: m.id }));
+      return;
+    }
     const current = this.current;
     if (!current || m.id !== current.id) return;
     const file = current.file.name;

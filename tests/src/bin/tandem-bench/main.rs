@@ -7,6 +7,7 @@
 mod abuse;
 mod attack;
 mod content;
+mod files;
 mod launch;
 mod live;
 mod network;
@@ -25,8 +26,8 @@ use tandem_tests::PatternDisplay;
 
 struct Plan {
     smoke: bool,
-    /// Only this section (stages, latency, idle, fanout, signaling, abuse, network, launch,
-    /// wine), or all.
+    /// Only this section (stages, latency, idle, fanout, signaling, files, abuse, network,
+    /// launch, wine), or all.
     only: Option<String>,
     /// Every section but this one (`--skip`).
     skip: Option<String>,
@@ -195,6 +196,10 @@ async fn bench(out: &Path, plan: Plan) -> anyhow::Result<()> {
     if run("signaling") {
         signaling(&exe, &plan, &mut report).await;
         lap.done("signaling");
+    }
+    if run("files") {
+        files::section(&exe, plan.smoke, &mut report).await;
+        lap.done("files");
     }
     if run("abuse") {
         abuse::section(&exe, plan.smoke, &mut report).await;
