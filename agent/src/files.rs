@@ -383,57 +383,36 @@ impl Files {
             Sent::Hashed(sha256) => o.sha256 = Some(sha256),
             Sent::Progress(bytes) => o.sent = bytes,
             Sent::Failed(why) => {
-                let Some(o) = self.outgoing.remove(&viewer) else {
-                    return Vec::new();
+                return match self.take_outgoing(viewer, id) {
+                    Some(o) => sending_failed(viewer, &o, &why),
+                    None => Vec::new(),
                 };
-                o.stop.stop();
-                return vec![
-                    Out::Send(
-                        viewer,
-                        Wire::Failed {
-                            id: o.id.clone(),
-                            reason: why.clone(),
-                        },
-                    ),
-                    Out::Report(o.report(viewer, FileOutcome::Failed)),
-                    Out::Tell(
-                        Text::new("file-send-failed")
-                            .arg("name", o.name.as_str())
-                            .arg("why", why),
-                    ),
-                ];
             }
         }
         Vec::new()
     }
 
+    /// The file going to `viewer` as the transfer `id`, taken out of the ones going.
+    fn take_outgoing(&mut self, viewer: ParticipantId, id: &str) -> Option<Outgoing> {
+        if self.outgoing.get(&viewer).is_none_or(|o| o.id != id) {
+            return None;
+        }
+        self.outgoing.remove(&viewer)
+    }
+
     /// The rep's console has the whole file, and its SHA-256 matched.
     fn delivered(&mut self, viewer: ParticipantId, id: &str) -> Vec<Out> {
-        if self.outgoing.get(&viewer).is_none_or(|o| o.id != id) {
-            return Vec::new();
-        }
-        let Some(o) = self.outgoing.remove(&viewer) else {
+        let Some(o) = self.take_outgoing(viewer, id) else {
             return Vec::new();
         };
         if o.sha256.is_none() || o.sent < o.size {
             // Not everything went out yet: a console cannot have checked it. It is told,
             // so both ends agree the file did not arrive.
-            o.stop.stop();
-            return vec![
-                Out::Send(
-                    viewer,
-                    Wire::Failed {
-                        id: o.id.clone(),
-                        reason: "the console said it had the file before it was all sent".into(),
-                    },
-                ),
-                Out::Report(o.report(viewer, FileOutcome::Failed)),
-                Out::Tell(
-                    Text::new("file-send-failed")
-                        .arg("name", o.name.as_str())
-                        .arg("why", "the console said it had the file before it was sent"),
-                ),
-            ];
+            return sending_failed(
+                viewer,
+                &o,
+                "the console said it had the file before it was all sent",
+            );
         }
         vec![
             Out::Report(o.report(viewer, FileOutcome::Delivered)),
@@ -443,10 +422,7 @@ impl Files {
 
     /// The rep's console gave up on the file (its SHA-256 did not match, say).
     fn rep_failed(&mut self, viewer: ParticipantId, id: &str, reason: &str) -> Vec<Out> {
-        if self.outgoing.get(&viewer).is_none_or(|o| o.id != id) {
-            return Vec::new();
-        }
-        let Some(o) = self.outgoing.remove(&viewer) else {
+        let Some(o) = self.take_outgoing(viewer, id) else {
             return Vec::new();
         };
         o.stop.stop();
@@ -474,10 +450,7 @@ impl Files {
                 token: request.token,
             }];
         }
-        if self.outgoing.get(&viewer).is_none_or(|o| o.id != id) {
-            return Vec::new();
-        }
-        let Some(o) = self.outgoing.remove(&viewer) else {
+        let Some(o) = self.take_outgoing(viewer, id) else {
             return Vec::new();
         };
         o.stop.stop();
@@ -900,6 +873,27 @@ impl Receiving {
             saved_as,
         )
     }
+}
+
+/// A file going out that cannot go on: its task stops, the rep's console is told (it keeps
+/// nothing), the audit log says failed, and the customer reads why.
+fn sending_failed(viewer: ParticipantId, o: &Outgoing, why: &str) -> Vec<Out> {
+    o.stop.stop();
+    vec![
+        Out::Send(
+            viewer,
+            Wire::Failed {
+                id: o.id.clone(),
+                reason: why.to_owned(),
+            },
+        ),
+        Out::Report(o.report(viewer, FileOutcome::Failed)),
+        Out::Tell(
+            Text::new("file-send-failed")
+                .arg("name", o.name.as_str())
+                .arg("why", why),
+        ),
+    ]
 }
 
 /// An offer gone before the customer answered: its question goes too, and it is recorded
