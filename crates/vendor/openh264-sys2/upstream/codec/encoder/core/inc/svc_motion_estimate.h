@@ -236,7 +236,6 @@ void WelsDiamondCrossSearch (SWelsFuncPtrList* pFuncList, SWelsME* pMe, SSlice* 
 #define FMESWITCH_DEFAULT_GOODFRAME_NUM (2)
 #define FMESWITCH_MBSAD_THRESHOLD   30 // empirically set.
 #define FMESWITCH_RETRY_FRAMES      30 // Tandem: large changes before the search is tried again
-#define CROSS_SEARCH_MBSAD_MAX      FMESWITCH_MBSAD_THRESHOLD // Tandem: above, no cross search (encoder_ext.cpp)
 
 void InitializeHashforFeature_c (uint32_t* pTimesOfFeatureValue, uint16_t* pBuf, const int32_t kiListSize,
                                  uint16_t** pLocationOfFeature, uint16_t** pFeatureValuePointerList);

@@ -2758,16 +2758,6 @@ void PreprocessSliceCoding (sWelsEncCtx* pCtx) {
             && CalcFMESwitchFlag (pFeatureSearchPreparation->uiFMEGoodFrameCount,
                                   pFeatureSearchPreparation->iHighFreMbCount * 100 / kiMbSize, kiAvgMbSad, false);
 
-        // Tandem: the cross search (a full line search across the picture for each
-        // macroblock the diamond search left costly) finds the moves of screen content.
-        // Over a frame whose blocks all changed with no scroll and no feature search (a
-        // video, a large animation), it found nothing worth its time, a sixth of such a
-        // frame's encode at 720p: those frames search by diamond alone.
-        if (!kbScrolled && !pFeatureSearchPreparation->bFMESwitchFlag
-            && kiAvgMbSad > CROSS_SEARCH_MBSAD_MAX) {
-          SetMeMethod (ME_DIA, pFuncList->pfSearchMethod[BLOCK_16x16]);
-        }
-
         //PerformFMEPreprocess
         SScreenBlockFeatureStorage* pScreenBlockFeatureStorage = pCurLayer->pRefPic->pScreenBlockFeatureStorage;
         pFeatureSearchPreparation->pRefBlockFeature = pScreenBlockFeatureStorage;
