@@ -936,7 +936,20 @@ async fn with_two_servers_on_postgresql_the_standby_takes_over_when_the_serving_
     let took = ready(&b).await;
     eprintln!("failover: the standby was ready {took:?} after the kill");
     everyone_comes_back(&b, &mut scene).await;
-    let after = audit_actions(&b.base(), &scene.number).await;
+    // The audit records of the returns are stored by the audit writer after the answers
+    // went out: wait for them (generously), then check them all.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let after = audit_actions(&b.base(), &scene.number).await;
+        let back = after[before.len().min(after.len())..]
+            .iter()
+            .filter(|a| *a == "reconnected")
+            .count();
+        if back >= 3 || std::time::Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(after[..before.len()], before[..], "{after:?}");
     assert_eq!(
         after[before.len()..]
