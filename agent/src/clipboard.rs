@@ -486,7 +486,15 @@ mod tests {
     #[test]
     fn a_copy_on_x11_is_told_without_reading_the_clipboard() {
         use std::io::{BufRead, BufReader, Write};
-        use std::process::{Command, Stdio};
+        use std::process::{Child, Command, Stdio};
+        /// Killed however the test ends, a failed assertion too.
+        struct Killed(Child);
+        impl Drop for Killed {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
         let mut xvfb = Command::new("Xvfb")
             .args([
                 "-displayfd",
@@ -506,14 +514,18 @@ mod tests {
             .read_line(&mut line)
             .expect("Xvfb prints its display number");
         let display = format!(":{}", line.trim());
+        let _xvfb = Killed(xvfb);
         let mut changes = Changes::open(Some(&display)).expect("XFixes on Xvfb");
         assert!(!changes.changed(), "nothing copied yet");
-        let mut xclip = Command::new("xclip")
-            .args(["-selection", "clipboard", "-display", &display])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("xclip runs (Debian package xclip; cargo xtask test installs it)");
+        let mut xclip = Killed(
+            Command::new("xclip")
+                .args(["-selection", "clipboard", "-display", &display])
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("xclip runs (Debian package xclip; cargo xtask test installs it)"),
+        );
         xclip
+            .0
             .stdin
             .take()
             .expect("stdin")
@@ -527,9 +539,5 @@ mod tests {
         }
         assert!(seen, "the copy is told");
         assert!(!changes.changed(), "and told once");
-        let _ = xclip.kill();
-        let _ = xclip.wait();
-        let _ = xvfb.kill();
-        let _ = xvfb.wait();
     }
 }
