@@ -6,7 +6,7 @@
 //! second of still screen the next frame claimed to be 33 ms later, and a receiver's
 //! jitter and playout estimates were built on gaps that never happened.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtc::rtp::extension::HeaderExtension;
@@ -36,6 +36,67 @@ pub const VIDEO_CLOCK_HZ: u64 = 90_000;
 /// Packets of at most this many bytes (RTP header included): below every path's MTU once
 /// SRTP, UDP, IP and a TURN relay's headers are added, so no frame is fragmented by IP.
 pub const MTU: usize = 1200;
+
+/// A packet's bytes on the wire besides its RTP payload: the RTP header with the
+/// playout-delay extension, SRTP's tag, UDP and IP (the pacer counts what the path
+/// carries, not only what the packetizer made).
+pub const PACKET_OVERHEAD: usize = 12 + 8 + 10 + 8 + 20;
+
+/// Packets go out at most this many times the path's estimate…
+const PACE_FACTOR: f64 = 1.25;
+/// …once a frame has used up a bucket of this much of that rate…
+const PACE_DEPTH: Duration = Duration::from_millis(50);
+/// …or of this many bytes at the least (five full packets).
+const PACE_MIN_DEPTH: f64 = 5.0 * MTU as f64;
+
+/// Spreads a large frame's packets over time at a little over the path's estimate,
+/// instead of sending them back to back.
+///
+/// A keyframe of text is tens of kilobytes even at half size. Sent at once onto a slow
+/// link (300 kbit/s, whose router queues 200 ms: 7.5 kB), most of it is dropped at the
+/// bottleneck; the viewer's decoder cannot start, asks for another keyframe, which is
+/// dropped the same way, and the picture stays frozen (the half-size impairment test saw
+/// 0–2 fps). Paced, the keyframe arrives whole a second or two later.
+///
+/// A frame that fits the bucket still leaves at once: a click's answer is not held back,
+/// and the rate's capacity readings (`crate::rate`) need frames sent back to back.
+#[derive(Debug)]
+pub struct Pacer {
+    /// Bytes that may go now; below zero, the debt the next packet waits for.
+    tokens: f64,
+    at: Option<Instant>,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer {
+            tokens: f64::INFINITY,
+            at: None,
+        }
+    }
+}
+
+impl Pacer {
+    /// How long to wait before sending a packet of `bytes` (on the wire) at `now`, on a
+    /// path estimated to carry `estimate_bps` (0: no estimate yet, nothing is paced).
+    /// The packet counts as sent once that wait is over.
+    pub fn wait(&mut self, now: Instant, bytes: usize, estimate_bps: u64) -> Duration {
+        let last = self.at.replace(now);
+        if estimate_bps == 0 {
+            self.tokens = f64::INFINITY;
+            return Duration::ZERO;
+        }
+        let rate = estimate_bps as f64 * PACE_FACTOR / 8.0; // bytes a second
+        let depth = (rate * PACE_DEPTH.as_secs_f64()).max(PACE_MIN_DEPTH);
+        let elapsed = last.map_or(0.0, |at| now.saturating_duration_since(at).as_secs_f64());
+        self.tokens = (self.tokens + elapsed * rate).min(depth) - bytes as f64;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / rate)
+        }
+    }
+}
 
 pub struct Packets {
     packetizer: Box<dyn Packetizer>,
@@ -125,6 +186,60 @@ mod tests {
             0x1234,
             Box::<rtc::rtp::codec::h264::H264Payloader>::default(),
         )
+    }
+
+    /// Sends `frame` packets of 1200 bytes through `pacer` from `start`, waiting as told;
+    /// returns when each left.
+    fn pace(pacer: &mut Pacer, start: Instant, frame: usize, estimate_bps: u64) -> Vec<Instant> {
+        let mut now = start;
+        (0..frame)
+            .map(|_| {
+                now += pacer.wait(now, 1200, estimate_bps);
+                now
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_small_frame_leaves_at_once_and_a_keyframe_at_a_little_over_the_estimate() {
+        let mut pacer = Pacer::default();
+        let t0 = Instant::now();
+        // 300 kbit/s: a frame of four packets goes out back to back (a click's answer,
+        // and a burst the rate's capacity readings need).
+        let small = pace(&mut pacer, t0, 4, 300_000);
+        assert!(small.iter().all(|&at| at == t0), "{small:?}");
+        // A second later the bucket is full again; a keyframe of 80 packets (96 kB) is
+        // spread at 1.25 × 300 kbit/s = 46.9 kB/s: about 1.9 s after its first packets.
+        let t1 = t0 + Duration::from_secs(1);
+        let key = pace(&mut pacer, t1, 80, 300_000);
+        assert_eq!(key[4], t1, "the bucket's five packets at once");
+        assert!(key[5] > t1, "then paced");
+        let spread = key[79].duration_since(t1).as_secs_f64();
+        let expected = (80.0 - 5.0) * 1200.0 / (300_000.0 * 1.25 / 8.0);
+        assert!(
+            (spread - expected).abs() < 0.01,
+            "{spread} s, not {expected} s"
+        );
+        // Evenly: no two paced packets closer than a packet's time at that rate.
+        let gap = Duration::from_secs_f64(1200.0 / (300_000.0 * 1.25 / 8.0));
+        for pair in key[5..].windows(2) {
+            assert!(pair[1] - pair[0] + Duration::from_micros(10) >= gap);
+        }
+    }
+
+    #[test]
+    fn without_an_estimate_nothing_waits_and_a_fast_path_keeps_frames_whole() {
+        let mut pacer = Pacer::default();
+        let t0 = Instant::now();
+        assert!(pace(&mut pacer, t0, 100, 0).iter().all(|&at| at == t0));
+        // 8 Mbit/s: the bucket holds 50 ms of 10 Mbit/s, 62.5 kB: a 50-packet frame
+        // (a big change after a click) is not held back at all.
+        let later = t0 + Duration::from_secs(1);
+        assert!(
+            pace(&mut pacer, later, 50, 8_000_000)
+                .iter()
+                .all(|&at| at == later)
+        );
     }
 
     #[test]

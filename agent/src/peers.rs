@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -680,8 +680,9 @@ impl Peers {
         let feedback = Arc::new(PathFeedback::default());
         // Transport-wide congestion control: every packet numbered, the viewer's feedback
         // on their arrival turned into a bandwidth estimate (Google Congestion Control),
-        // which `KeyframeRequests` hands to the encoder's rate. No pacer: a frame goes out
-        // at once, the encoder's rate keeps the average within the path's.
+        // which `KeyframeRequests` hands to the encoder's rate. The encoder's rate keeps the
+        // average within the path's; a frame larger than the pacer's bucket (a keyframe)
+        // is spread at a little over it (`crate::packets::Pacer`).
         let registry = registry
             .with(Slot::TwccSender, TwccSenderBuilder::new().build())
             .with(
@@ -829,7 +830,12 @@ impl Peers {
         gate.release();
         self.deadline(viewer, first_attempt, CONNECT_DEADLINE);
 
-        // Keyframe requests from this viewer reach the encoder.
+        // Keyframe requests from this viewer reach the encoder, but not while a keyframe
+        // is still being paced out to it: a browser asks again when no frame completes
+        // within about 3 s, which on a slow link is a keyframe still on its way, and
+        // every new keyframe would queue behind it and draw the next request.
+        let keyframe_leaving = Arc::new(AtomicBool::new(false));
+        let leaving = Arc::clone(&keyframe_leaving);
         let requests = Arc::clone(&track);
         let asked = controls.clone();
         tokio::spawn(async move {
@@ -845,7 +851,13 @@ impl Peers {
                 });
                 if wanted {
                     asked.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                    asked.keyframe.store(true, Ordering::Relaxed);
+                    if leaving.load(Ordering::Relaxed) {
+                        trace(&format!(
+                            "viewer {viewer}: keyframe request while one is leaving: not another"
+                        ));
+                    } else {
+                        asked.keyframe.store(true, Ordering::Relaxed);
+                    }
                 }
             }
         });
@@ -876,6 +888,7 @@ impl Peers {
             // Silence is counted from the connection's start at the earliest.
             let up_at = clock(Instant::now());
             let mut forced: Option<Instant> = None;
+            let mut pacer = crate::packets::Pacer::default();
             loop {
                 let frame = match rx.recv().await {
                     Ok(frame) => frame,
@@ -915,12 +928,20 @@ impl Peers {
                 // No packets (the payloader refused the frame) is not written either.
                 let mut written = !sent.is_empty();
                 let timestamp = sent.first().map_or(0, |p| p.header.timestamp);
+                keyframe_leaving.store(frame.frame.keyframe, Ordering::Relaxed);
                 for packet in sent {
+                    let estimate = heard.estimate_bps.load(Ordering::Relaxed);
+                    let bytes = packet.payload.len() + crate::packets::PACKET_OVERHEAD;
+                    let wait = pacer.wait(Instant::now(), bytes, estimate);
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
                     written &= track
                         .write_rtp_with_extensions(packet, &crate::packets::EXTENSIONS)
                         .await
                         .is_ok();
                 }
+                keyframe_leaving.store(false, Ordering::Relaxed);
                 if tracing() {
                     // For the bench's click-to-photon stages: which frame carried which
                     // RTP timestamp, and when it left.

@@ -134,7 +134,10 @@ impl Pipeline {
         source: Source,
         activity: Activity,
     ) -> anyhow::Result<Pipeline> {
-        let (frames, _) = broadcast::channel(4);
+        // Room for the frames that come while a viewer's pacer spreads a keyframe over a
+        // slow link (`crate::packets::Pacer`): one that falls further behind than this
+        // starts again from a keyframe.
+        let (frames, _) = broadcast::channel(32);
         let controls = Arc::new(Controls::default());
         let (ended_tx, ended) = tokio::sync::watch::channel(None);
         let out = frames.clone();
@@ -332,10 +335,11 @@ impl<C: Capturer> Stage<C> {
         let number = controls.frames.load(Ordering::Relaxed);
         if crate::peers::tracing() {
             crate::peers::trace(&format!(
-                "frame {number}: captured {:.3} encoded {:.3} {} bytes",
+                "frame {number}: captured {:.3} encoded {:.3} {} bytes{}",
                 crate::peers::unix_ms(captured),
                 crate::peers::unix_ms(Instant::now()),
-                encoded.data.len()
+                encoded.data.len(),
+                if encoded.keyframe { " keyframe" } else { "" }
             ));
         }
         let shot = Shot {

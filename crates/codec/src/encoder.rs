@@ -187,6 +187,18 @@ impl H264Encoder {
         // openh264 sets itself up for a new size at its first frame of that size, with the
         // bitrate it was built with: the live one is applied again right after.
         let first_at_size = self.dimensions != Some((w, h));
+        if first_at_size && self.dimensions.is_some() && self.settings.bitrate_bps != self.built_bps
+        {
+            // A new size (a picture halved for a slow path, a window resized) starts with
+            // a keyframe whose size openh264 picks from the bitrate it was built with. On
+            // a path that fell from the start's 2.5 Mbit/s to 150 kbit/s that keyframe
+            // was 130 kB, seconds of the path's time: built again at the live rate, the
+            // keyframe is sized for the path it goes over.
+            self.encoder = build(self.settings)?;
+            self.built_bps = self.settings.bitrate_bps;
+            self.rate_pending = false;
+            self.repeater.reset();
+        }
         if first_at_size {
             self.max_bps = Some(i32::try_from(self.built_bps).unwrap_or(i32::MAX));
         }
@@ -604,6 +616,56 @@ mod tests {
         assert!(
             rate <= 450_000.0,
             "after a new size it sent {rate:.0} bit/s"
+        );
+    }
+
+    /// The first keyframe of the busy 320×240 picture from an encoder built at 2 Mbit/s
+    /// that first encoded a 160×120 one, at `live_bps` by the time the size changes.
+    fn keyframe_after_a_new_size(live_bps: u32) -> usize {
+        let mut encoder = H264Encoder::new(EncoderSettings {
+            bitrate_bps: 2_000_000,
+            ..EncoderSettings::default()
+        })
+        .expect("encoder");
+        let small = vec![0u8; 160 * 120 * 4];
+        let mut converter = Converter::new();
+        let frame = Frame {
+            width: 160,
+            height: 120,
+            stride: 640,
+            bgra: &small,
+            changed_rows: None,
+        };
+        encoder
+            .encode(converter.convert(&frame).expect("convert"), 0)
+            .expect("encode");
+        encoder.set_bitrate(live_bps);
+        let data = noisy(1);
+        let frame = Frame {
+            width: 320,
+            height: 240,
+            stride: 1280,
+            bgra: &data,
+            changed_rows: None,
+        };
+        let mut converter = Converter::new();
+        let out = encoder
+            .encode(converter.convert(&frame).expect("convert"), 33)
+            .expect("encode")
+            .expect("a frame");
+        assert!(out.keyframe, "a new size starts with a keyframe");
+        out.data.len()
+    }
+
+    #[test]
+    fn a_new_picture_size_starts_with_a_keyframe_sized_for_the_live_rate() {
+        // R6 on a slow path: the picture is halved after the rate fell from the start's;
+        // its first keyframe must not be sized for the start's rate.
+        let fell = keyframe_after_a_new_size(150_000);
+        let kept = keyframe_after_a_new_size(2_000_000);
+        assert!(
+            (fell as f64) < 0.8 * kept as f64,
+            "at 150 kbit/s the keyframe took {fell} bytes, at 2 Mbit/s {kept}"
         );
     }
 }
