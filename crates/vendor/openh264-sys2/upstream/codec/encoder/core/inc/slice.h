@@ -193,6 +193,8 @@ bool            bDynamicSlicingSliceSizeCtrlFlag;
 uint8_t         uiAssumeLog2BytePerMb;
 
 uint32_t        uiSliceFMECostDown;//TODO: for FME switch under MT, to opt after ME final?
+uint32_t        uiSliceCrossTried; // Tandem: macroblocks the cross search ran on...
+uint32_t        uiSliceCrossWon;   // ...and those it made cheaper (svc_motion_estimate.cpp)
 
 uint8_t         uiReservedFillByte;     // reserved to meet 4 bytes alignment
 

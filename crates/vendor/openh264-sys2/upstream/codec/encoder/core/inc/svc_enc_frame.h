@@ -66,6 +66,8 @@ uint8_t         uiFeatureStrategyIndex;// index of hash strategy
 bool bFMESwitchFlag;
 uint8_t uiFMEGoodFrameCount;
 uint8_t uiFMEOffFrameCount; // Tandem: large changes since the search stopped (encoder_ext.cpp)
+bool bCrossPaid; // Tandem: the cross search last ran to some use (TallyCrossSearch)
+uint8_t uiCrossOffFrameCount; // Tandem: frames since it last ran
 int32_t iHighFreMbCount;
 } SFeatureSearchPreparation; //maintain only one
 

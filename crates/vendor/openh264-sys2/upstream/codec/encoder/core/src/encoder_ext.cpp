@@ -2758,6 +2758,19 @@ void PreprocessSliceCoding (sWelsEncCtx* pCtx) {
             && CalcFMESwitchFlag (pFeatureSearchPreparation->uiFMEGoodFrameCount,
                                   pFeatureSearchPreparation->iHighFreMbCount * 100 / kiMbSize, kiAvgMbSad, false);
 
+        // Tandem: the cross search (a full line search across the picture for each
+        // macroblock the diamond search left costly) finds the moves of screen content,
+        // scrolled text at half size among them. Over a video it finds next to nothing,
+        // for a sixth of a 720p frame's encode: frames of large change that are no scroll
+        // leave it out while its last run did not pay, trying it again now and then.
+        if (!kbScrolled && !pFeatureSearchPreparation->bFMESwitchFlag
+            && kiAvgMbSad > CROSS_SEARCH_MBSAD_MIN && !pFeatureSearchPreparation->bCrossPaid) {
+          if (++pFeatureSearchPreparation->uiCrossOffFrameCount < CROSS_RETRY_FRAMES)
+            SetMeMethod (ME_DIA, pFuncList->pfSearchMethod[BLOCK_16x16]);
+          else
+            pFeatureSearchPreparation->uiCrossOffFrameCount = 0;
+        }
+
         //PerformFMEPreprocess
         SScreenBlockFeatureStorage* pScreenBlockFeatureStorage = pCurLayer->pRefPic->pScreenBlockFeatureStorage;
         pFeatureSearchPreparation->pRefBlockFeature = pScreenBlockFeatureStorage;
@@ -2788,6 +2801,8 @@ void PreprocessSliceCoding (sWelsEncCtx* pCtx) {
       //reset some status when at I_SLICE
       pCurLayer->pFeatureSearchPreparation->bFMESwitchFlag = true;
       pCurLayer->pFeatureSearchPreparation->uiFMEGoodFrameCount = FMESWITCH_DEFAULT_GOODFRAME_NUM;
+      pCurLayer->pFeatureSearchPreparation->bCrossPaid = true; // Tandem
+      pCurLayer->pFeatureSearchPreparation->uiCrossOffFrameCount = 0;
     }
   }
 
@@ -3915,6 +3930,7 @@ int32_t WelsEncoderEncodeExt (sWelsEncCtx* pCtx, SFrameBSInfo* pFbi, const SSour
 
     //update scc related
     pCtx->pFuncList->pfUpdateFMESwitch (pCtx->pCurDqLayer);
+    TallyCrossSearch (pCtx->pCurDqLayer); // Tandem
 
     // reference picture list update
     if (eNalRefIdc != NRI_PRI_LOWEST) {

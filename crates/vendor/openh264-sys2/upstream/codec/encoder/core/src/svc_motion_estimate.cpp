@@ -1070,8 +1070,29 @@ void WelsDiamondCrossSearch (SWelsFuncPtrList* pFunc, SWelsME* pMe, SSlice* pSli
   //  Step 2: CROSS search
   pMe->uiSadCostThreshold = pMe->pRefFeatureStorage->uiSadCostThreshold[pMe->uiBlockSize];
   if (pMe->uiSadCost >= pMe->uiSadCostThreshold) {
+    const uint32_t kuiBefore = pMe->uiSadCost;
     WelsMotionCrossSearch (pFunc, pMe, pSlice, kiEncStride, kiRefStride);
+    // Tandem: whether it paid (TallyCrossSearch).
+    ++pSlice->uiSliceCrossTried;
+    if ((uint64_t) pMe->uiSadCost * 8 < (uint64_t) kuiBefore * 7)
+      ++pSlice->uiSliceCrossWon;
   }
+}
+
+// Tandem: after a frame, whether its cross searches paid (see CROSS_WON_PERCENT); a frame
+// that ran too few of them to tell leaves the last judgement as it was.
+void TallyCrossSearch (SDqLayer* pCurLayer) {
+  uint32_t uiTried = 0, uiWon = 0;
+  const int32_t kiSliceCount = GetCurrentSliceNum (pCurLayer);
+  for (int32_t i = 0; i < kiSliceCount; ++i) {
+    SSlice* pSlice = pCurLayer->ppSliceInLayer[i];
+    uiTried += pSlice->uiSliceCrossTried;
+    uiWon += pSlice->uiSliceCrossWon;
+    pSlice->uiSliceCrossTried = 0;
+    pSlice->uiSliceCrossWon = 0;
+  }
+  if (uiTried >= CROSS_TALLY_MIN && pCurLayer->pFeatureSearchPreparation)
+    pCurLayer->pFeatureSearchPreparation->bCrossPaid = (uint64_t) uiWon * 100 >= (uint64_t) uiTried * CROSS_WON_PERCENT;
 }
 void WelsDiamondCrossFeatureSearch (SWelsFuncPtrList* pFunc, SWelsME* pMe, SSlice* pSlice, const int32_t kiEncStride,
                                     const int32_t kiRefStride) {
