@@ -46,7 +46,8 @@ const HEADROOM: f64 = 0.85;
 ///
 /// GCC climbs back slowly after a cut (8 % a second: half a minute from 300 kbit/s to
 /// 2.5 Mbit/s), and a good call climbs back in seconds by probing. Here every frame is a
-/// probe: its packets leave in one burst (no pacer), so how far apart they arrive tells
+/// probe: its packets leave in one burst (all of a frame that fits the pacer's bucket,
+/// `crate::packets::Pacer`), so how far apart they arrive tells
 /// what the path's narrowest link carries ([`train_capacity`]). While nothing is lost and
 /// the recent bursts say the path carries at least [`RAMP_EVIDENCE`] times the target,
 /// the target climbs by half every [`RAMP_EVERY`] (each climb judged on bursts sent after

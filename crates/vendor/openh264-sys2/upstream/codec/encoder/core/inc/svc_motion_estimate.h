@@ -238,7 +238,7 @@ void WelsDiamondCrossSearch (SWelsFuncPtrList* pFuncList, SWelsME* pMe, SSlice* 
 #define FMESWITCH_RETRY_FRAMES      30 // Tandem: large changes before the search is tried again
 // Tandem: the cross search is left out of frames of large change (average macroblock SAD
 // over CROSS_SEARCH_MBSAD_MIN) while its last run made under CROSS_WON_PERCENT % of the
-// macroblocks it ran on (at least CROSS_TALLY_MIN) an eighth cheaper or more; it runs
+// blocks it ran on (at least CROSS_TALLY_MIN) more than an eighth cheaper; it runs
 // again every CROSS_RETRY_FRAMES such frames (encoder_ext.cpp, TallyCrossSearch).
 #define CROSS_SEARCH_MBSAD_MIN      FMESWITCH_MBSAD_THRESHOLD
 #define CROSS_WON_PERCENT           10
@@ -347,6 +347,7 @@ void MotionEstimateFeatureFullSearch (SFeatureSearchIn& sFeatureSearchIn,
 void UpdateFMESwitch (SDqLayer* pCurLayer);
 void UpdateFMESwitchNull (SDqLayer* pCurLayer);
 void TallyCrossSearch (SDqLayer* pCurLayer); // Tandem
+void ResetCrossSearchTally (SDqLayer* pCurLayer); // Tandem
 
 void WelsDiamondCrossFeatureSearch (SWelsFuncPtrList* pFuncList, SWelsME* pMe, SSlice* pSlice,
                                     const int32_t kiEncStride, const int32_t kiRefStride);

@@ -2763,6 +2763,7 @@ void PreprocessSliceCoding (sWelsEncCtx* pCtx) {
         // scrolled text at half size among them. Over a video it finds next to nothing,
         // for a sixth of a 720p frame's encode: frames of large change that are no scroll
         // leave it out while its last run did not pay, trying it again now and then.
+        ResetCrossSearchTally (pCurLayer);
         if (!kbScrolled && !pFeatureSearchPreparation->bFMESwitchFlag
             && kiAvgMbSad > CROSS_SEARCH_MBSAD_MIN && !pFeatureSearchPreparation->bCrossPaid) {
           if (++pFeatureSearchPreparation->uiCrossOffFrameCount < CROSS_RETRY_FRAMES)

@@ -1079,8 +1079,18 @@ void WelsDiamondCrossSearch (SWelsFuncPtrList* pFunc, SWelsME* pMe, SSlice* pSli
   }
 }
 
-// Tandem: after a frame, whether its cross searches paid (see CROSS_WON_PERCENT); a frame
-// that ran too few of them to tell leaves the last judgement as it was.
+// Tandem: before a frame's motion search, its tally starts from zero (a frame the rate
+// control dropped after encoding it was never tallied)...
+void ResetCrossSearchTally (SDqLayer* pCurLayer) {
+  const int32_t kiSliceCount = GetCurrentSliceNum (pCurLayer);
+  for (int32_t i = 0; i < kiSliceCount; ++i) {
+    pCurLayer->ppSliceInLayer[i]->uiSliceCrossTried = 0;
+    pCurLayer->ppSliceInLayer[i]->uiSliceCrossWon = 0;
+  }
+}
+
+// ...and after it, whether its cross searches paid (see CROSS_WON_PERCENT); a frame that
+// ran too few of them to tell leaves the last judgement as it was.
 void TallyCrossSearch (SDqLayer* pCurLayer) {
   uint32_t uiTried = 0, uiWon = 0;
   const int32_t kiSliceCount = GetCurrentSliceNum (pCurLayer);
