@@ -600,8 +600,18 @@ mod tests {
         encoder.set_bitrate(300_000);
         // A smaller picture first, then the busy 320×240 one: openh264 sets itself up
         // again for the new size, with the bitrate it was built with unless told again.
+        encode_small_black(&mut encoder);
+        let bytes = send_busy(&mut encoder, 1, 90);
+        let rate = bytes as f64 * 8.0 / 3.0;
+        assert!(
+            rate <= 450_000.0,
+            "after a new size it sent {rate:.0} bit/s"
+        );
+    }
+
+    /// A black 160×120 picture, at time 0: the size before the one a test changes to.
+    fn encode_small_black(encoder: &mut H264Encoder) {
         let small = vec![0u8; 160 * 120 * 4];
-        let mut converter = Converter::new();
         let frame = Frame {
             width: 160,
             height: 120,
@@ -609,14 +619,9 @@ mod tests {
             bgra: &small,
             changed_rows: None,
         };
+        let mut converter = Converter::new();
         let yuv = converter.convert(&frame).expect("convert");
         encoder.encode(yuv, 0).expect("encode");
-        let bytes = send_busy(&mut encoder, 1, 90);
-        let rate = bytes as f64 * 8.0 / 3.0;
-        assert!(
-            rate <= 450_000.0,
-            "after a new size it sent {rate:.0} bit/s"
-        );
     }
 
     /// The first keyframe of the busy 320×240 picture from an encoder built at 2 Mbit/s
@@ -627,18 +632,7 @@ mod tests {
             ..EncoderSettings::default()
         })
         .expect("encoder");
-        let small = vec![0u8; 160 * 120 * 4];
-        let mut converter = Converter::new();
-        let frame = Frame {
-            width: 160,
-            height: 120,
-            stride: 640,
-            bgra: &small,
-            changed_rows: None,
-        };
-        encoder
-            .encode(converter.convert(&frame).expect("convert"), 0)
-            .expect("encode");
+        encode_small_black(&mut encoder);
         encoder.set_bitrate(live_bps);
         let data = noisy(1);
         let frame = Frame {
