@@ -304,16 +304,21 @@ mod tests {
         data
     }
 
+    /// A whole picture of `width` × `height` BGRA pixels, rows packed.
+    fn whole_frame(bgra: &[u8], width: u32, height: u32) -> Frame<'_> {
+        Frame {
+            width,
+            height,
+            stride: width as usize * 4,
+            bgra,
+            changed_rows: None,
+        }
+    }
+
     fn encode_pattern(encoder: &mut H264Encoder, n: u32) -> Option<EncodedFrame> {
         let data = pattern(320, 240, n);
         let mut c = Converter::new();
-        let frame = Frame {
-            width: 320,
-            height: 240,
-            stride: 320 * 4,
-            bgra: &data,
-            changed_rows: None,
-        };
+        let frame = whole_frame(&data, 320, 240);
         let yuv = c.convert(&frame).expect("convert");
         encoder.encode(yuv, u64::from(n) * 33).expect("encode")
     }
@@ -473,13 +478,7 @@ mod tests {
         let mut seen = vec![];
         for (i, n) in [0u32, 0, 3, 7].into_iter().enumerate() {
             let data = pattern(320, 240, n);
-            let frame = Frame {
-                width: 320,
-                height: 240,
-                stride: 1280,
-                bgra: &data,
-                changed_rows: None,
-            };
+            let frame = whole_frame(&data, 320, 240);
             let yuv = converter.convert(&frame).expect("convert");
             let out = encoder
                 .encode(yuv, i as u64 * 33)
@@ -530,13 +529,7 @@ mod tests {
         let mut bytes = 0;
         for n in from..from + frames {
             let data = noisy(n);
-            let frame = Frame {
-                width: 320,
-                height: 240,
-                stride: 1280,
-                bgra: &data,
-                changed_rows: None,
-            };
+            let frame = whole_frame(&data, 320, 240);
             let yuv = converter.convert(&frame).expect("convert");
             if let Some(out) = encoder.encode(yuv, u64::from(n) * 33).expect("encode") {
                 bytes += out.data.len();
@@ -612,13 +605,7 @@ mod tests {
     /// A black 160×120 picture, at time 0: the size before the one a test changes to.
     fn encode_small_black(encoder: &mut H264Encoder) {
         let small = vec![0u8; 160 * 120 * 4];
-        let frame = Frame {
-            width: 160,
-            height: 120,
-            stride: 640,
-            bgra: &small,
-            changed_rows: None,
-        };
+        let frame = whole_frame(&small, 160, 120);
         let mut converter = Converter::new();
         let yuv = converter.convert(&frame).expect("convert");
         encoder.encode(yuv, 0).expect("encode");
@@ -635,13 +622,7 @@ mod tests {
         encode_small_black(&mut encoder);
         encoder.set_bitrate(live_bps);
         let data = noisy(1);
-        let frame = Frame {
-            width: 320,
-            height: 240,
-            stride: 1280,
-            bgra: &data,
-            changed_rows: None,
-        };
+        let frame = whole_frame(&data, 320, 240);
         let mut converter = Converter::new();
         let out = encoder
             .encode(converter.convert(&frame).expect("convert"), 33)
