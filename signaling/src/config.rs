@@ -34,6 +34,11 @@ pub struct Flags {
     /// instead of the embedded SQLite, e.g. postgres://tandem:secret@db.example.com/tandem
     #[arg(long, env = "TANDEM_POSTGRES", hide_env_values = true)]
     pub postgres: Option<String>,
+    /// With --postgres: the host:port the other servers of the site reach this one at, to
+    /// forward what lands on them while this one serves [default: the bind address, or
+    /// this machine's host name when bound to every address, and the port]
+    #[arg(long, env = "TANDEM_SITE_ADDRESS")]
+    pub site_address: Option<String>,
     /// Password for the first admin account, created on first start [default: random, printed]
     #[arg(long, env = "TANDEM_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
@@ -193,6 +198,7 @@ struct File {
     port: Option<u16>,
     data_dir: Option<PathBuf>,
     postgres: Option<String>,
+    site_address: Option<String>,
     admin_password: Option<String>,
     public_url: Option<String>,
     reconnect_grace: Option<u64>,
@@ -243,6 +249,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The PostgreSQL database's URL; none: SQLite in `data_dir`.
     pub postgres: Option<String>,
+    /// The host:port the site's other servers reach this one at, if set (see
+    /// [`Config::reached_at`] for the default).
+    pub site_address: Option<String>,
+    /// With several servers on one site: the key their forwarded requests carry (see
+    /// `forward`). Not a setting: read from the site's database at start.
+    pub site_key: Option<String>,
     pub admin_password: Option<String>,
     pub public_url: Option<String>,
     pub reconnect_grace_secs: u64,
@@ -387,6 +399,8 @@ impl Config {
                 .or(file.postgres)
                 .map(|url| url.trim().to_owned())
                 .filter(|url| !url.is_empty()),
+            site_address: site_address(flags.site_address.or(file.site_address))?,
+            site_key: None,
             admin_password: flags.admin_password.or(file.admin_password),
             public_url: flags
                 .public_url
@@ -465,6 +479,8 @@ impl Config {
             port: 0,
             data_dir: data_dir.to_owned(),
             postgres: None,
+            site_address: None,
+            site_key: None,
             admin_password: Some("admin-password".into()),
             public_url: None,
             reconnect_grace_secs: 30,
@@ -488,7 +504,44 @@ impl Config {
     }
 }
 
+/// `--site-address`, checked: a host (or bracketed IPv6 address) and a port.
+fn site_address(raw: Option<String>) -> anyhow::Result<Option<String>> {
+    let Some(address) = raw.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    let port = address
+        .rsplit_once(':')
+        .map(|(host, port)| (host, port.parse::<u16>()));
+    match port {
+        Some((host, Ok(port))) if !host.is_empty() && port != 0 && !host.contains('/') => {
+            Ok(Some(address))
+        }
+        _ => anyhow::bail!(
+            "site_address is the host:port the site's other servers reach this one at \
+             (e.g. 10.0.0.11:8080), not {address:?}"
+        ),
+    }
+}
+
 impl Config {
+    /// The host:port the site's other servers reach this one at: `--site-address`, or the
+    /// bind address and port, or this machine's host name when bound to every address.
+    pub fn reached_at(&self, port: u16) -> String {
+        if let Some(address) = &self.site_address {
+            return address.clone();
+        }
+        match self.bind {
+            IpAddr::V4(ip) if !ip.is_unspecified() => format!("{ip}:{port}"),
+            IpAddr::V6(ip) if !ip.is_unspecified() => format!("[{ip}]:{port}"),
+            _ => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|name| name.trim().to_owned())
+                    .unwrap_or_else(|_| "localhost".to_owned());
+                format!("{host}:{port}")
+            }
+        }
+    }
+
     /// Does this server speak HTTPS itself?
     pub fn serves_https(&self) -> bool {
         self.tls.is_some()

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod health;
 pub mod limits;
 pub mod live;
@@ -593,6 +594,10 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/acme-challenge/{token}", get(acme::challenge))
         .nest("/api", api::router())
         .layer(axum::middleware::from_fn(refuse_cross_site))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::trust_forwarded,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"), // join links carry secrets

@@ -173,6 +173,11 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let (state, mut admin) = match &site {
         Some(site) => {
             tandem_signaling::import_local_journal(&config, site.as_ref())?;
+            // What the site's other servers forward to this one carries the site's key.
+            let config = Config {
+                site_key: Some(site.key().to_string()),
+                ..config
+            };
             tandem_signaling::build_with_journal(config, site.clone()).await?
         }
         None => tandem_signaling::build(config).await?,
@@ -303,29 +308,40 @@ async fn stand_by(
     listener: std::net::TcpListener,
     config: &Config,
 ) -> anyhow::Result<std::sync::Arc<tandem_signaling::site::SiteJournal>> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "unknown host".to_owned());
-    let identity = format!("tandem-signaling {host}:{}", addr.port());
-    let (waiting_tx, waiting) =
-        tokio::sync::watch::channel("looking for the server that serves this site".to_owned());
+    let identity = format!("tandem-signaling {}", config.reached_at(addr.port()));
+    let (waiting_tx, waiting) = tokio::sync::watch::channel(
+        tandem_signaling::site::Standing::because("looking for the server that serves this site"),
+    );
     let (taken_tx, taken) = tokio::sync::oneshot::channel::<()>();
     let tls = match &config.tls {
         Some(files) => Some(tandem_signaling::tls::acceptor(files)?),
         None => None,
     };
+    // A server speaking HTTPS itself forwards nothing: it would have to reach the serving
+    // one over TLS by an address its certificate does not name. It stands by, unready.
+    let forwards = tls.is_none();
     let mut said = waiting.clone();
     // Said once, when it first waits for another server (the log has every change).
     tokio::spawn(async move {
         while said.changed().await.is_ok() {
-            let why = said.borrow().clone();
+            let why = said.borrow().why.clone();
             if why.ends_with("serves this site") {
-                println!("  Standby:   {why}. This server takes over when that one stops.");
+                let forwarding = if forwards {
+                    "It forwards everyone there, and takes over"
+                } else {
+                    "This server takes over"
+                };
+                println!("  Standby:   {why}. {forwarding} when that one stops.");
                 return;
             }
         }
     });
-    let app = tandem_signaling::site::standby_app(waiting);
+    let stop_forwarding = tokio_util::sync::CancellationToken::new();
+    let forwarding = forwards.then(|| tandem_signaling::forward::Forwarding {
+        waiting: waiting.clone(),
+        stop: stop_forwarding.clone(),
+    });
+    let app = tandem_signaling::site::standby_app(waiting, forwarding);
     let caps = tandem_signaling::serve::ConnectionCaps::new(
         config.max_connections,
         config.max_connections_per_address,
@@ -341,6 +357,7 @@ async fn stand_by(
         },
     ));
     let site = tandem_signaling::site::SiteJournal::take(url, &identity, waiting_tx).await;
+    stop_forwarding.cancel();
     let _ = taken_tx.send(());
     if let Ok(Err(e)) = served.await {
         tracing::warn!("the standby listener stopped: {e}");

@@ -45,6 +45,9 @@ pub struct ConnectionCaps {
     max_per_address: usize,
     total: AtomicUsize,
     by_address: Mutex<HashMap<AddrKey, usize>>,
+    /// Addresses of the site's other servers, which forward many clients each: the cap
+    /// per address does not hold for them (see `forward`).
+    site_servers: Mutex<std::collections::HashSet<AddrKey>>,
     refused: AtomicUsize,
     /// Of those refused, how many because their address had too many open.
     refused_from_address: AtomicUsize,
@@ -64,6 +67,7 @@ impl ConnectionCaps {
             max_per_address: max_per_address.max(1),
             total: AtomicUsize::new(0),
             by_address: Mutex::new(HashMap::new()),
+            site_servers: Mutex::new(std::collections::HashSet::new()),
             refused: AtomicUsize::new(0),
             refused_from_address: AtomicUsize::new(0),
         })
@@ -72,13 +76,19 @@ impl ConnectionCaps {
     /// Take a slot for a connection from `ip`, or say why not.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refused> {
         let key = AddrKey::from(ip);
+        let site_server = self
+            .site_servers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&key);
         let mut by_address = self
             .by_address
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let result = if self.total.load(Ordering::Relaxed) >= self.max_total {
             Err(Refused::Full)
-        } else if by_address.get(&key).copied().unwrap_or(0) >= self.max_per_address {
+        } else if !site_server && by_address.get(&key).copied().unwrap_or(0) >= self.max_per_address
+        {
             Err(Refused::TooManyFromAddress)
         } else {
             *by_address.entry(key).or_insert(0) += 1;
@@ -95,6 +105,15 @@ impl ConnectionCaps {
             }
         }
         result
+    }
+
+    /// `ip` is one of the site's servers (it proved so with the site's key): its
+    /// connections are not held to the cap per address.
+    pub fn trust_site_server(&self, ip: IpAddr) {
+        self.site_servers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(AddrKey::from(ip));
     }
 
     /// Connections open now.

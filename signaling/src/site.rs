@@ -51,6 +51,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SiteJournal {
     runtime: LeaseRuntime,
     conn: Arc<Mutex<PgConnection>>,
+    /// The site's forwarding key (see `forward`).
+    key: Arc<str>,
     /// Why the lease was lost, once it is.
     lost: watch::Sender<Option<String>>,
 }
@@ -61,18 +63,42 @@ impl std::fmt::Debug for SiteJournal {
     }
 }
 
-/// What a server waiting for the lease says about it (for `/readyz` and the log).
-pub type Waiting = watch::Receiver<String>;
+/// What a server waiting for the lease knows of the site: why it waits (for `/readyz`
+/// and the log), where the server that serves is reached, and the site's forwarding key.
+#[derive(Debug, Clone, Default)]
+pub struct Standing {
+    /// Why this server waits, e.g. "tandem-signaling 10.0.0.11:8080 serves this site".
+    pub why: String,
+    /// The host:port of the server that serves, as it named itself.
+    pub serving: Option<String>,
+    /// The key that lets the serving server trust what this one forwards.
+    pub key: Option<Arc<str>>,
+}
+
+impl Standing {
+    pub fn because(why: impl Into<String>) -> Self {
+        Standing {
+            why: why.into(),
+            ..Standing::default()
+        }
+    }
+}
+
+/// What a server waiting for the lease says about it.
+pub type Waiting = watch::Receiver<Standing>;
+
+/// The name a server gives its lease connection: `tandem-signaling host:port`.
+const IDENTITY_PREFIX: &str = "tandem-signaling ";
 
 impl SiteJournal {
     /// Take the site lease at `url`, waiting as long as another server holds it.
     /// `identity` names this server to the others (it is the lease connection's
-    /// `application_name`, e.g. `tandem-signaling host:8080`); `waiting` hears why it
-    /// waits, each time that changes.
+    /// `application_name`, `tandem-signaling host:8080` with the address the others
+    /// reach it at); `waiting` hears why it waits and who serves, each time that changes.
     pub async fn take(
         url: &str,
         identity: &str,
-        waiting: watch::Sender<String>,
+        waiting: watch::Sender<Standing>,
     ) -> anyhow::Result<Arc<Self>> {
         Self::take_within(url, identity, waiting, None).await
     }
@@ -80,14 +106,14 @@ impl SiteJournal {
     /// Take the lease only if nobody holds it now (`end-sessions`, run while every
     /// server of the site is stopped); if one holds it, the error says which.
     pub async fn take_now(url: &str, identity: &str) -> anyhow::Result<Arc<Self>> {
-        let (waiting, _) = watch::channel(String::new());
+        let (waiting, _) = watch::channel(Standing::default());
         Self::take_within(url, identity, waiting, Some(1)).await
     }
 
     async fn take_within(
         url: &str,
         identity: &str,
-        waiting: watch::Sender<String>,
+        waiting: watch::Sender<Standing>,
         tries: Option<u32>,
     ) -> anyhow::Result<Arc<Self>> {
         let options = lease_options(url, identity)?;
@@ -99,7 +125,7 @@ impl SiteJournal {
                 .build()
                 .context("could not start the site lease's runtime")?,
         ));
-        let conn = runtime
+        let (conn, key) = runtime
             .get()
             .spawn(acquire(options, waiting, tries))
             .await
@@ -109,6 +135,7 @@ impl SiteJournal {
         let journal = Arc::new(SiteJournal {
             runtime,
             conn: conn.clone(),
+            key,
             lost: lost.clone(),
         });
         journal.runtime().spawn(keep(conn, lost));
@@ -129,6 +156,11 @@ impl SiteJournal {
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
         self.runtime.get()
+    }
+
+    /// The key the site's other servers prove they are its own with, when they forward.
+    pub fn key(&self) -> Arc<str> {
+        self.key.clone()
     }
 
     /// Whether the lease is known to be lost.
@@ -213,21 +245,33 @@ fn lease_options(url: &str, identity: &str) -> anyhow::Result<PgConnectOptions> 
 }
 
 /// Connect and try the lock until it is ours (or `tries` run out); then make sure the
-/// journal's tables are there.
+/// journal's tables are there. With the connection, the site's forwarding key.
 async fn acquire(
     options: PgConnectOptions,
-    waiting: watch::Sender<String>,
+    waiting: watch::Sender<Standing>,
     tries: Option<u32>,
-) -> anyhow::Result<PgConnection> {
+) -> anyhow::Result<(PgConnection, Arc<str>)> {
     let mut conn: Option<PgConnection> = None;
+    let mut key: Option<Arc<str>> = None;
     let mut tried = 0;
     loop {
         tried += 1;
+        let mut serving = None;
         let why = match conn.as_mut() {
             None => match tokio::time::timeout(CALL_TIMEOUT, options.connect()).await {
-                Ok(Ok(c)) => {
-                    conn = Some(c);
-                    continue;
+                Ok(Ok(mut c)) => {
+                    match tokio::time::timeout(CALL_TIMEOUT, boxed(site_key(&mut c))).await {
+                        Ok(Ok(k)) => {
+                            key = Some(k.into());
+                            conn = Some(c);
+                            continue;
+                        }
+                        Ok(Err(e)) => anyhow::bail!("could not set up the site's key: {e}"),
+                        Err(_) => format!(
+                            "PostgreSQL did not answer within {} s",
+                            CALL_TIMEOUT.as_secs()
+                        ),
+                    }
                 }
                 // Only a network failure may pass: a wrong password, database or TLS
                 // setting stops the start with the reason instead of waiting for ever.
@@ -241,7 +285,13 @@ async fn acquire(
             Some(c) => match tokio::time::timeout(CALL_TIMEOUT, boxed(try_lock(c))).await {
                 Ok(Ok(true)) => break,
                 Ok(Ok(false)) => match tokio::time::timeout(CALL_TIMEOUT, boxed(holder(c))).await {
-                    Ok(Ok(Some(holder))) => format!("{holder} serves this site"),
+                    Ok(Ok(Some(holder))) => {
+                        serving = holder
+                            .strip_prefix(IDENTITY_PREFIX)
+                            .filter(|address| address.contains(':'))
+                            .map(str::to_owned);
+                        format!("{holder} serves this site")
+                    }
                     Ok(Ok(None)) | Err(_) => "another server serves this site".to_owned(),
                     Ok(Err(e)) => format!("could not see who serves this site: {e}"),
                 },
@@ -262,24 +312,60 @@ async fn acquire(
             anyhow::bail!("{why}");
         }
         waiting.send_if_modified(|said| {
-            let changed = *said != why;
-            if changed {
+            let changed = said.why != why || said.serving != serving || said.key != key;
+            if said.why != why {
                 tracing::warn!("standby: {why}; taking over when it stops");
-                *said = why.clone();
+            }
+            if changed {
+                *said = Standing {
+                    why: why.clone(),
+                    serving: serving.clone(),
+                    key: key.clone(),
+                };
             }
             changed
         });
         tokio::time::sleep(TRY_EVERY).await;
     }
     let mut conn = conn.expect("connected when the lock was taken");
+    let key = key.expect("the key is read when connecting");
     boxed(create_tables(&mut conn))
         .await
         .context("could not set up the live sessions' tables")?;
     if tried > 1 || tries.is_none() {
-        waiting.send_replace("taking the site over".to_owned());
+        // Nothing is forwarded any more: this server is about to serve.
+        waiting.send_replace(Standing::because("taking the site over"));
         tokio::time::sleep(TAKEOVER_WAIT).await;
     }
-    Ok(conn)
+    Ok((conn, key))
+}
+
+/// The site's forwarding key: made by the first server that asks, the same for all.
+async fn site_key(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
+    // Two servers starting at once may both create the table: the loser's error is only
+    // that, so it asks again.
+    for attempt in 0..2 {
+        let created = sqlx::query(
+            "CREATE TABLE IF NOT EXISTS site_key (
+                 id  INTEGER PRIMARY KEY CHECK (id = 1),
+                 key TEXT NOT NULL
+             )",
+        )
+        .execute(&mut *conn)
+        .await;
+        match created {
+            Ok(_) => break,
+            Err(e) if attempt == 1 => return Err(e),
+            Err(_) => continue,
+        }
+    }
+    sqlx::query("INSERT INTO site_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+        .bind(crate::clock::secret())
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("SELECT key FROM site_key WHERE id = 1")
+        .fetch_one(conn)
+        .await
 }
 
 /// A future made `Send` for every lifetime at once: sqlx's executors on `&mut
@@ -467,26 +553,51 @@ async fn save(
 }
 
 /// What a standby server answers while it waits for the lease: `/healthz` is `ok` (the
-/// process is fine), `/readyz` `503` with the reason (which server serves), everything
-/// else `503`. Each answer closes its HTTP/1 connection; the server drops every
-/// connection still open to the standby when it takes over.
-pub fn standby_app(waiting: Waiting) -> Router {
-    Router::new()
+/// process is fine). With `forwarding`, everything else goes to the server that serves
+/// (see `forward`), and `/readyz` is `200` while that server is known; without it,
+/// `/readyz` is `503` with the reason (which server serves) and everything else `503`,
+/// each answer closing its HTTP/1 connection. The server drops every connection still
+/// open to the standby when it takes over.
+pub fn standby_app(waiting: Waiting, forwarding: Option<crate::forward::Forwarding>) -> Router {
+    let ready = {
+        let (waiting, forwards) = (waiting.clone(), forwarding.is_some());
+        move || {
+            let standing = waiting.borrow().clone();
+            async move {
+                match standing.serving {
+                    Some(serving) if forwards => (
+                        StatusCode::OK,
+                        format!(
+                            "ready: standby, forwarding to {serving}, which serves this site\n"
+                        ),
+                    )
+                        .into_response(),
+                    _ => unavailable(format!("not ready: standby: {}\n", standing.why)),
+                }
+            }
+        }
+    };
+    let router = Router::new()
         .route("/healthz", axum::routing::get(crate::health::healthz))
-        .route(
-            "/readyz",
-            axum::routing::get(move || {
-                let why = waiting.borrow().clone();
-                async move { unavailable(format!("not ready: standby: {why}\n")) }
-            }),
-        )
-        .fallback(|| async {
+        .route("/readyz", axum::routing::get(ready));
+    match forwarding {
+        Some(forwarding) => router.fallback(
+            move |axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<
+                std::net::SocketAddr,
+            >,
+                  request: axum::extract::Request| {
+                let forwarding = forwarding.clone();
+                async move { crate::forward::forward(&forwarding, client, request).await }
+            },
+        ),
+        None => router.fallback(|| async {
             unavailable(
                 "This Tandem server is on standby: another server of this site serves it. \
                  Try again in a few seconds.\n"
                     .to_owned(),
             )
-        })
+        }),
+    }
 }
 
 fn unavailable(text: String) -> Response {

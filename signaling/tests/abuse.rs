@@ -558,3 +558,102 @@ async fn a_role_change_voids_the_reps_resume_token_even_with_their_login() {
     let refused = back.recv_type("error").await;
     assert_eq!(refused["code"], "session_not_found", "{refused}");
 }
+
+/// A login from `from`, naming `claimed` as the client with `key` as a forwarding server
+/// of the site would (docs/self-hosting.md, "Several servers"): status and text.
+async fn login_forwarded(
+    server: &TestServer,
+    from: IpAddr,
+    claimed: &str,
+    key: &str,
+    n: u32,
+) -> (u16, String) {
+    let response = reqwest::Client::builder()
+        .local_address(from)
+        .build()
+        .expect("client")
+        .post(format!("{}/api/login", server.base))
+        .header("x-tandem-site-key", key)
+        .header("x-tandem-client-address", claimed)
+        .json(&json!({"username": format!("nobody{n}"), "password": "wrong"}))
+        .send()
+        .await
+        .expect("login");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// What a server of the site forwards counts against the client it names, when it
+/// carries the site's key: the login limit per address holds for each client behind the
+/// forwarding server, not for all of them at once. Without the key, the naming header is
+/// nobody's word, and the request counts against the address it came from.
+#[tokio::test]
+async fn forwarded_requests_count_against_the_client_named_only_with_the_site_key() {
+    let key = "the-site-key-of-this-test-0123456789abcdefgh";
+    let server = TestServer::start_with(|c| c.site_key = Some(key.to_owned())).await;
+    let forwarder = loopback(20);
+    let per_minute = tandem_signaling::limits::defaults::LOGINS_PER_MINUTE;
+    for n in 0..per_minute {
+        let (status, text) = login_forwarded(&server, forwarder, "10.9.0.1", key, n).await;
+        assert_ne!(status, 429, "login {n} of 10.9.0.1: {text}");
+    }
+    let (status, text) = login_forwarded(&server, forwarder, "10.9.0.1", key, 100).await;
+    assert_eq!(status, 429, "10.9.0.1 is over its limit: {text}");
+    assert!(text.contains("too many login attempts"), "{text}");
+    // Another client behind the same forwarding server is not held back...
+    let (status, text) = login_forwarded(&server, forwarder, "10.9.0.2", key, 101).await;
+    assert_ne!(status, 429, "10.9.0.2 has its own limit: {text}");
+    // ...and a wrong key makes the header count for nothing: this one is the forwarding
+    // address's own first login (had the header been believed, it would be refused).
+    let (status, text) = login_forwarded(&server, forwarder, "10.9.0.1", "guess", 102).await;
+    assert_ne!(status, 429, "a wrong key names nobody: {text}");
+}
+
+/// A server of the site (it proved so with the key once) forwards many clients: its
+/// connections are not held to the cap per address, while another address still is.
+#[tokio::test]
+async fn a_forwarding_server_of_the_site_is_not_held_to_the_cap_per_address() {
+    let key = "the-site-key-of-this-test-0123456789abcdefgh";
+    let server = TestServer::start_with(|c| {
+        c.site_key = Some(key.to_owned());
+        c.max_connections_per_address = 2;
+    })
+    .await;
+    async fn held(server: &TestServer, from: IpAddr, key: &str) -> (TcpStream, String) {
+        let mut stream = tcp_from(server.addr, from).await.expect("tcp");
+        let request = format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nx-tandem-site-key: {key}\r\n\
+             x-tandem-client-address: 10.9.0.3\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = vec![0; 256];
+        let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut answer))
+            .await
+            .expect("answered in time")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+        (stream, answer)
+    }
+    let mut open = vec![];
+    for n in 0..4 {
+        let (stream, answer) = held(&server, loopback(21), key).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "connection {n}: {answer}"
+        );
+        open.push(stream);
+    }
+    for n in 0..2 {
+        let (stream, answer) = held(&server, loopback(22), "guess").await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "connection {n}: {answer}"
+        );
+        open.push(stream);
+    }
+    let (_, answer) = held(&server, loopback(22), "guess").await;
+    assert!(
+        answer.starts_with("HTTP/1.1 429"),
+        "the third from an address that is no server of the site: {answer}"
+    );
+}

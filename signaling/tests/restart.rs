@@ -864,15 +864,24 @@ async fn one_database_two_servers() -> (common::postgres::Postgres, [tempfile::T
     (db, dirs, [free_port(), free_port()])
 }
 
-/// Wait until `process` says, on `/readyz`, that it stands by for the server on `port`.
+/// Wait until `process` says, on `/readyz`, that it stands by for the server on `port`,
+/// forwarding everyone there (so it is ready too).
 async fn stands_by_for(process: &impl Site, port: u16) {
     let started = tokio::time::Instant::now();
     loop {
         let (status, text) = readyz(process).await;
-        assert_eq!(status, 503, "a standby is not ready: {text}");
-        if text.contains("standby") && text.contains(&format!(":{port} serves this site")) {
+        if status == 200
+            && text.contains("standby")
+            && text.contains(&format!(
+                "forwarding to 127.0.0.1:{port}, which serves this site"
+            ))
+        {
             return;
         }
+        assert!(
+            status == 503 || text.starts_with("ready: standby"),
+            "a standby is ready only while it forwards: {status} {text}"
+        );
         assert!(
             started.elapsed() < DEADLINE,
             "the standby never named the server that serves: {text}"
@@ -881,11 +890,13 @@ async fn stands_by_for(process: &impl Site, port: u16) {
     }
 }
 
-/// Wait until `/readyz` of `process` says `ready`; how long that took.
+/// Wait until `/readyz` of `process` says `ready`, serving itself (not forwarding); how
+/// long that took.
 async fn ready(process: &impl Site) -> Duration {
     let started = tokio::time::Instant::now();
     loop {
-        if readyz(process).await.0 == 200 {
+        let (status, text) = readyz(process).await;
+        if status == 200 && text == "ready\n" {
             return started.elapsed();
         }
         assert!(
@@ -896,8 +907,8 @@ async fn ready(process: &impl Site) -> Duration {
     }
 }
 
-/// Two servers on one PostgreSQL (docs/self-hosting.md, "Two servers"): the first one
-/// started serves; the second stands by, live but not ready, naming the one that serves.
+/// Two servers on one PostgreSQL (docs/self-hosting.md, "Several servers"): the first one
+/// started serves; the second stands by, forwarding to the one that serves, which it names.
 /// When the serving one is killed (SIGKILL), the standby takes the site over from the
 /// journal in PostgreSQL and everyone comes back to it with their resume tokens (R2):
 /// the same seats, control still the rep's (C1), chat going on, and the audit (C3)
@@ -913,7 +924,11 @@ async fn with_two_servers_on_postgresql_the_standby_takes_over_when_the_serving_
     let page = reqwest::get(format!("{}/login", b.base()))
         .await
         .expect("login page");
-    assert_eq!(page.status(), 503, "a standby serves nobody");
+    assert_eq!(
+        page.status(),
+        200,
+        "the standby forwards to the serving one"
+    );
 
     let mut scene = scene(&a).await;
     let before = audit_actions(&a.base(), &scene.number).await;
@@ -991,12 +1006,8 @@ async fn a_server_that_loses_the_site_lease_stops_and_the_standby_carries_on() {
     let cut: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
     )
-    .bind(format!(
-        "tandem-signaling {}:{port_a}",
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .expect("hostname")
-            .trim()
-    ))
+    // Named after the address the site's other servers reach it at (the bind address).
+    .bind(format!("tandem-signaling 127.0.0.1:{port_a}"))
     .fetch_all(&pool)
     .await
     .expect("terminate");
@@ -1104,8 +1115,8 @@ async fn two_servers_behind_the_documented_nginx_config_fail_over_without_anyone
 {
     let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
     let postgres = ["--postgres", db.url.as_str()];
-    // The second server in nginx's list serves, so the first answer nginx gets is a
-    // standby's 503 and it must try the other one.
+    // The second server in nginx's list serves, so nginx first passes requests to the
+    // standby, which forwards them to the serving one.
     let mut serving = Process::start_with(dir_b.path(), port_b, &postgres).await;
     ready(&serving).await;
     let standby = Process::start_with(dir_a.path(), port_a, &postgres).await;
@@ -1132,4 +1143,309 @@ async fn two_servers_behind_the_documented_nginx_config_fail_over_without_anyone
         3,
         "{after:?}"
     );
+}
+
+/// A WebSocket to `addr` that is taken: while no server serves the site (the serving one
+/// was just killed), a forwarding server answers the upgrade with 503; try again.
+async fn ws_when_served(addr: &str, http: Option<&Http>, deadline: tokio::time::Instant) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    loop {
+        let mut request = format!("ws://{addr}/ws")
+            .into_client_request()
+            .expect("request");
+        if let Some(cookie) = http.and_then(|h| h.cookie.clone()) {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().expect("header"));
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, _)) => return Ws { stream },
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "no server of the site took a WebSocket at {addr} in time: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Person {
+    /// Come back at `addr`, retrying the connection until a server serves the site.
+    async fn resume_when_served(
+        &mut self,
+        addr: &str,
+        http: Option<&Http>,
+        kind: &str,
+        deadline: tokio::time::Instant,
+    ) -> Value {
+        let mut ws = ws_when_served(addr, http, deadline).await;
+        ws.hello(kind).await;
+        ws.send(json!({"type": "resume", "token": self.token}))
+            .await;
+        self.ws = ws;
+        let joined = self
+            .until("joined after the takeover", |m| {
+                m["type"] == "joined" || m["type"] == "error"
+            })
+            .await;
+        assert_eq!(joined["type"], "joined", "{kind} came back: {joined}");
+        assert_eq!(joined["you"], self.id, "the same seat");
+        joined
+    }
+}
+
+/// Several servers on one site (docs/self-hosting.md, "Several servers"): A serves, and B
+/// and C, standing by, forward what lands on them to A, so nobody needs to know which
+/// one serves. The primary rep is on A, the customers and the agent on B, the assistant on
+/// C, and the rules hold across them: a switch of customer ends the share (R7), the
+/// assistant joins (R8) and is handed the session (R9), then hands it on by WebACD to an
+/// agent on A (R10), who is given control (C1); chat reaches everyone (R11). A is then
+/// killed (SIGKILL): B or C takes the site over from PostgreSQL, and within 15 s everyone
+/// is back in the session (A's people through C) with the same seats, control and chat,
+/// and the audit complete (C3).
+#[tokio::test]
+async fn three_servers_serve_one_site_and_a_survivor_carries_it_on_when_the_serving_one_is_killed()
+{
+    let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
+    let dir_c = tempfile::tempdir().expect("dir");
+    let port_c = free_port();
+    let postgres = ["--postgres", db.url.as_str()];
+    let mut a = Process::start_with(dir_a.path(), port_a, &postgres).await;
+    ready(&a).await;
+    let b = Process::start_with(dir_b.path(), port_b, &postgres).await;
+    let c = Process::start_with(dir_c.path(), port_c, &postgres).await;
+    stands_by_for(&b, port_a).await;
+    stands_by_for(&c, port_a).await;
+
+    // Logins, the admin API and sessions work through any server.
+    let admin = Http::login(&c.base(), "admin", ADMIN_PASSWORD).await;
+    let response = admin
+        .put(
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": 2, "allow_multiple_sessions": false}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "settings through C");
+    let rita_http = create_rep(&a.base(), "rita", true).await;
+    let sam_http = create_rep(&c.base(), "sam", true).await;
+    create_rep(&b.base(), "tom", true).await;
+    // Tom's login cookie, from A this time: a login is good on every server.
+    let tom_http = Http::login(&a.base(), "tom", common::REP_PASSWORD).await;
+    let (number, secret) = rita_http.start_session().await;
+
+    let mut rita = Person::join(
+        &a.addr(),
+        Some(&rita_http),
+        "console",
+        json!({"type": "open_session", "number": number}),
+    )
+    .await;
+    let mut ann = Person::join(
+        &b.addr(),
+        None,
+        "customer",
+        json!({"type": "join_by_link", "secret": secret, "name": "Ann"}),
+    )
+    .await;
+    let agent_token = ann.expect("agent_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let mut agent = Person::join(
+        &b.addr(),
+        None,
+        "agent",
+        json!({"type": "attach_agent", "token": agent_token}),
+    )
+    .await;
+    let mut bob = Person::join(
+        &b.addr(),
+        None,
+        "customer",
+        json!({"type": "join_by_link", "secret": secret, "name": "Bob"}),
+    )
+    .await;
+    let ids = [rita.id, ann.id, agent.id, bob.id];
+    assert!(
+        ids.iter().enumerate().all(|(i, id)| !ids[..i].contains(id)),
+        "participant ids are unique: {ids:?}"
+    );
+
+    // R7 across servers: the agent on B shares, the rep on A views; the rep switches to
+    // Bob, and the agent hears its share stop before the new customer is announced.
+    agent
+        .ws
+        .send(json!({"type": "start_share", "source": {"kind": "desktop"}}))
+        .await;
+    let share = rita.expect("share_started").await["share"]["share"]
+        .as_u64()
+        .expect("share id");
+    rita.ws
+        .send(json!({"type": "view_share", "share": share}))
+        .await;
+    agent.expect("viewer_joined").await;
+    rita.ws
+        .send(json!({"type": "set_active_customer", "participant": bob.id}))
+        .await;
+    let stopped = agent.expect("share_stopped").await;
+    assert_eq!(stopped["reason"], "switched_customer", "R7: {stopped}");
+    let active = rita.expect("active_customer").await;
+    assert_eq!(active["participant"], bob.id, "{active}");
+    rita.ws
+        .send(json!({"type": "set_active_customer", "participant": ann.id}))
+        .await;
+    rita.until("Ann active again", |m| {
+        m["type"] == "active_customer" && m["participant"] == ann.id
+    })
+    .await;
+
+    // R8 and R9 across servers: Sam assists from C; Rita on A hands him the session.
+    let mut sam = Person::join(
+        &c.addr(),
+        Some(&sam_http),
+        "console",
+        json!({"type": "assist", "number": number}),
+    )
+    .await;
+    rita.until("Sam joins", |m| {
+        m["type"] == "participant_joined" && m["participant"]["id"] == sam.id
+    })
+    .await;
+    rita.ws
+        .send(json!({"type": "transfer_session", "to": sam.id}))
+        .await;
+    let moved = sam.expect("primary_changed").await;
+    assert_eq!(moved["primary"], sam.id, "R9: {moved}");
+    assert_eq!(moved["former"], rita.id, "R9: {moved}");
+
+    // R10 across servers: Sam on C transfers by WebACD to Tom, whose dashboard is on A.
+    let mut tom_desk = ws_at(&a.addr(), Some(&tom_http)).await;
+    tom_desk.hello("console").await;
+    tom_desk
+        .send(json!({"type": "dashboard", "available": true}))
+        .await;
+    tom_desk.recv_type("webacd_state").await;
+    sam.ws
+        .send(
+            json!({"type": "webacd_transfer", "target": {"kind": "agent", "agent": "tom"},
+                     "message": "Ann's printer, over to you"}),
+        )
+        .await;
+    let offered = tom_desk.recv_type("transfer_offered").await;
+    assert_eq!(offered["number"], number.as_str(), "{offered}");
+    let mut tom = Person::join(
+        &a.addr(),
+        Some(&tom_http),
+        "console",
+        json!({"type": "accept_transfer", "number": number}),
+    )
+    .await;
+    drop(tom_desk);
+
+    // C1: Tom asks; the customer allows at the agent on B.
+    tom.ws.send(json!({"type": "request_control"})).await;
+    agent.expect("control_requested").await;
+    agent
+        .ws
+        .send(json!({"type": "control_consent", "granted": true}))
+        .await;
+    let granted = tom
+        .until("control granted", |m| {
+            m["type"] == "control_changed" && !m["control"].is_null()
+        })
+        .await;
+    assert_eq!(granted["control"]["holder"], tom.id, "{granted}");
+
+    // R11: a line from B reaches A and C.
+    ann.ws
+        .send(json!({"type": "chat", "text": "hello from B"}))
+        .await;
+    for (who, person) in [("Tom", &mut tom), ("Rita", &mut rita)] {
+        person
+            .until(&format!("Ann's chat at {who}"), |m| {
+                m["type"] == "chat" && m["text"] == "hello from B"
+            })
+            .await;
+    }
+    bob.until("Ann's chat at Bob", |m| {
+        m["type"] == "chat" && m["text"] == "hello from B"
+    })
+    .await;
+    let before = audit_actions(&c.base(), &number).await;
+    for action in [
+        "share_started",
+        "active_customer",
+        "primary_transferred",
+        "webacd_transfer",
+        "transfer_accepted",
+        "control_granted",
+    ] {
+        assert!(
+            before.iter().any(|a| a == action),
+            "{action} is audited: {before:?}"
+        );
+    }
+
+    // A dies. Everyone comes back within 15 s, each through the server they use (A's
+    // people through C); B or C serves by then.
+    a.signal("KILL");
+    let killed = tokio::time::Instant::now();
+    a.ended().await;
+    let deadline = killed + Duration::from_secs(15);
+    let joined = tom
+        .resume_when_served(&c.addr(), Some(&tom_http), "console", deadline)
+        .await;
+    assert_eq!(joined["role"], "primary_rep", "{joined}");
+    assert_eq!(joined["control"]["holder"], tom.id, "C1: {joined}");
+    assert_eq!(joined["control"]["agent"], agent.id, "C1: {joined}");
+    let joined = rita
+        .resume_when_served(&c.addr(), Some(&rita_http), "console", deadline)
+        .await;
+    assert_eq!(joined["role"], "observer", "R9: {joined}");
+    for (person, kind) in [
+        (&mut ann, "customer"),
+        (&mut bob, "customer"),
+        (&mut agent, "agent"),
+    ] {
+        person
+            .resume_when_served(&b.addr(), None, kind, deadline)
+            .await;
+    }
+    let took = killed.elapsed();
+    eprintln!("three servers: everyone was back {took:?} after the kill");
+    assert!(
+        took < Duration::from_secs(15),
+        "everyone back within 15 s of the kill, not {took:?}"
+    );
+
+    // Chat goes on across the survivors, and the audit has all of it.
+    tom.ws
+        .send(json!({"type": "chat", "text": "still here"}))
+        .await;
+    ann.until("Tom's chat after the takeover", |m| {
+        m["type"] == "chat" && m["text"] == "still here"
+    })
+    .await;
+    let audit_deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let after = audit_actions(&b.base(), &number).await;
+        let back = after[before.len().min(after.len())..]
+            .iter()
+            .filter(|a| *a == "reconnected")
+            .count();
+        if back >= 5 || std::time::Instant::now() > audit_deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(after[..before.len()], before[..], "{after:?}");
+    assert_eq!(
+        after[before.len()..]
+            .iter()
+            .filter(|a| *a == "reconnected")
+            .count(),
+        5,
+        "Tom, Rita, Ann, Bob and the agent reconnected: {after:?}"
+    );
+    assert!(!after.contains(&"ended".to_owned()), "{after:?}");
 }
