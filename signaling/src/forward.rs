@@ -120,14 +120,37 @@ pub async fn forward(forwarding: &Forwarding, client: SocketAddr, request: Reque
     }
     match pass_on(&serving, &key, client.ip(), request, &forwarding.stop).await {
         Ok(response) => response,
-        Err(e) => {
+        Err(Failed::Unreached(e)) => {
             tracing::warn!("could not forward a request to {serving}: {e}");
             unavailable(format!(
                 "This Tandem server could not reach the server that serves the site \
                  ({serving}). Try again in a few seconds.\n"
             ))
         }
+        // The request may have been acted on: not 503, which a proxy may try elsewhere.
+        Err(Failed::Unanswered(e)) => {
+            tracing::warn!("a request forwarded to {serving} got no answer: {e}");
+            (
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "The server that serves the site ({serving}) did not answer this \
+                     request; it may or may not have been carried out.\n"
+                ),
+            )
+                .into_response()
+        }
     }
+}
+
+/// Why a request was not passed on: before anything was sent (it may be tried anywhere
+/// else), or after (it may have been carried out).
+enum Failed {
+    Unreached(anyhow::Error),
+    Unanswered(anyhow::Error),
+}
+
+fn unreached(e: impl Into<anyhow::Error>) -> Failed {
+    Failed::Unreached(e.into())
 }
 
 async fn pass_on(
@@ -136,15 +159,23 @@ async fn pass_on(
     client: IpAddr,
     mut request: Request,
     stop: &CancellationToken,
-) -> anyhow::Result<Response> {
+) -> Result<Response, Failed> {
     let upgrading = request.headers().contains_key(header::UPGRADE);
     let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(serving))
         .await
-        .map_err(|_| anyhow::anyhow!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))??;
-    stream.set_nodelay(true)?;
+        .map_err(|_| {
+            unreached(anyhow::anyhow!(
+                "no connection within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(unreached)?;
+    stream.set_nodelay(true).map_err(unreached)?;
     let (mut sender, connection) =
-        hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await?;
+        hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream))
+            .await
+            .map_err(unreached)?;
     tokio::spawn(async move {
         if let Err(e) = connection.with_upgrades().await {
             tracing::debug!("a forwarded connection ended: {e}");
@@ -158,7 +189,8 @@ async fn pass_on(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/")
-        .parse::<Uri>()?;
+        .parse::<Uri>()
+        .map_err(unreached)?;
     let upgrade_headers = (
         parts.headers.get(header::CONNECTION).cloned(),
         parts.headers.get(header::UPGRADE).cloned(),
@@ -172,13 +204,15 @@ async fn pass_on(
     }
     parts
         .headers
-        .insert(KEY_HEADER, HeaderValue::from_str(key)?);
-    parts
-        .headers
-        .insert(CLIENT_HEADER, HeaderValue::from_str(&client.to_string())?);
+        .insert(KEY_HEADER, HeaderValue::from_str(key).map_err(unreached)?);
+    parts.headers.insert(
+        CLIENT_HEADER,
+        HeaderValue::from_str(&client.to_string()).map_err(unreached)?,
+    );
     let mut response = sender
         .send_request(Request::from_parts(parts, body))
-        .await?;
+        .await
+        .map_err(|e| Failed::Unanswered(e.into()))?;
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_upgrade) = client_upgrade

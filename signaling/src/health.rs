@@ -30,10 +30,12 @@ pub async fn healthz() -> &'static str {
     path = "/readyz",
     tag = "operations",
     responses(
-        (status = 200, description = "`ready`", content_type = "text/plain"),
+        (status = 200, description = "`ready`; on a standby that forwards to the serving \
+            server, `ready: standby, forwarding to <server>, which serves this site`",
+            content_type = "text/plain"),
         (status = 503, description = "`not ready: <reason>` (shutting down, the database \
             does not answer, or `standby: <server> serves this site` on a server waiting \
-            to take a site over)", content_type = "text/plain"),
+            to take a site over that cannot forward to it)", content_type = "text/plain"),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {

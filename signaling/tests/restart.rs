@@ -1106,7 +1106,7 @@ impl Drop for Nginx {
     }
 }
 
-/// docs/self-hosting.md "Two servers", as a self-hoster sets it up: two servers on one
+/// docs/self-hosting.md "Several servers", as a self-hoster sets it up: two servers on one
 /// PostgreSQL behind nginx with the documented configuration. Everyone uses the proxy's
 /// address only; the serving server is killed (SIGKILL), and everyone comes back through
 /// the same address to the standby, which has taken the site over (R2, C1, C3).

@@ -22,12 +22,23 @@ impl ServerProcess {
     /// [`crate::ADMIN_PASSWORD`], and its output appended to `log`; returns once
     /// `/healthz` answers.
     pub async fn start(data: &Path, port: u16, log: &Path) -> anyhow::Result<Self> {
+        Self::start_with(data, port, log, &[]).await
+    }
+
+    /// [`ServerProcess::start`] with more arguments, e.g. `--postgres URL`.
+    pub async fn start_with(
+        data: &Path,
+        port: u16,
+        log: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .with_context(|| format!("could not open {}", log.display()))?;
         let child = Command::new(crate::server_binary()?)
+            .args(extra)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args([
                 "--no-embedded-turn",

@@ -6,6 +6,7 @@
 
 mod abuse;
 mod attack;
+mod cluster;
 mod content;
 mod files;
 mod launch;
@@ -27,7 +28,7 @@ use tandem_tests::PatternDisplay;
 struct Plan {
     smoke: bool,
     /// Only this section (stages, latency, idle, fanout, signaling, files, abuse, network,
-    /// launch, wine), or all.
+    /// cluster, launch, wine), or all.
     only: Option<String>,
     /// Every section but this one (`--skip`).
     skip: Option<String>,
@@ -208,6 +209,10 @@ async fn bench(out: &Path, plan: Plan) -> anyhow::Result<()> {
     if run("network") {
         network::section(&exe, plan.smoke, &mut report).await;
         lap.done("network");
+    }
+    if run("cluster") {
+        cluster::section(&exe, plan.smoke, &mut report).await;
+        lap.done("cluster");
     }
     if run("launch") {
         launch::section(plan.smoke, &mut report).await;

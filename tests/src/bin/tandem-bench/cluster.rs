@@ -1,0 +1,328 @@
+//! Several servers on one site (docs/self-hosting.md, "Several servers"): three
+//! `tandem-signaling` processes on one PostgreSQL, A serving and B and C forwarding to it.
+//! Measured: idle connections held across the three, a customer's join and a chat line's
+//! trip on one server against across servers (through a forwarding one), and the
+//! takeover after the serving one is SIGKILLed (until a survivor serves, and until a
+//! customer who was on a survivor is back in the session).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tandem_tests::{ServerProcess, server_log};
+use tokio::io::AsyncBufReadExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::report::{Figure, Report};
+use crate::signaling::{Ws, connect_from, hello, recv_type, send};
+
+#[path = "../../../../signaling/tests/common/postgres.rs"]
+mod postgres;
+
+/// How long a server may take to become ready, or a site to be served again.
+const WITHIN: Duration = Duration::from_secs(60);
+
+struct Sizes {
+    idle_per_server: u32,
+    joins: u32,
+    lines: u32,
+}
+
+#[derive(Debug, Default)]
+struct Figures {
+    held: u32,
+    join_one_ms: Vec<f64>,
+    join_across_ms: Vec<f64>,
+    line_one_ms: Vec<f64>,
+    line_across_ms: Vec<f64>,
+    served_again_ms: f64,
+    back_ms: f64,
+}
+
+pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
+    crate::step("several servers on one site");
+    let sizes = if smoke {
+        Sizes {
+            idle_per_server: 50,
+            joins: 5,
+            lines: 10,
+        }
+    } else {
+        Sizes {
+            idle_per_server: 1000,
+            joins: 50,
+            lines: 60,
+        }
+    };
+    match measure(exe, &sizes).await {
+        Ok(f) => {
+            report.add(
+                "cluster: idle WebSocket connections held across three servers",
+                "connections",
+                Figure::Value(f64::from(f.held)),
+            );
+            report
+                .add(
+                    "cluster: a customer's join (connect to joined) through a forwarding server",
+                    "ms",
+                    Figure::of(&f.join_across_ms),
+                )
+                .peer("on the serving one", Figure::of(&f.join_one_ms));
+            report
+                .add(
+                    "cluster: a chat line, customer on a forwarding server to rep on the serving one",
+                    "ms",
+                    Figure::of(&f.line_across_ms),
+                )
+                .peer("both on the serving one", Figure::of(&f.line_one_ms));
+            report.add(
+                "cluster: SIGKILL of the serving server until a survivor serves",
+                "ms",
+                Figure::Value(f.served_again_ms),
+            );
+            report
+                .add(
+                    "cluster: SIGKILL of the serving server until a customer is back in the session",
+                    "ms",
+                    Figure::Value(f.back_ms),
+                )
+                .target("≤ 15,000");
+        }
+        Err(e) => {
+            report.add("cluster", "—", Figure::Missing(format!("{e:#}")));
+        }
+    }
+}
+
+/// `/readyz` of `base`: its status and text.
+async fn readyz(http: &reqwest::Client, base: &str) -> Option<(u16, String)> {
+    let response = http.get(format!("{base}/readyz")).send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.unwrap_or_default()))
+}
+
+/// Wait until `/readyz` of `base` says `wanted` (a prefix); when it did.
+async fn until_ready(http: &reqwest::Client, base: &str, wanted: &str) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        if let Some((200, text)) = readyz(http, base).await
+            && text.starts_with(wanted)
+        {
+            return Ok(Instant::now());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{base} did not say {wanted:?} in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn addr_of(base: &str) -> anyhow::Result<SocketAddr> {
+    Ok(base.trim_start_matches("http://").parse()?)
+}
+
+/// The n-th client's own loopback address (the join limits hold per address).
+fn source(n: u32) -> Ipv4Addr {
+    Ipv4Addr::new(127, 1, (n >> 8) as u8, (n & 0xff) as u8 | 1)
+}
+
+/// Read until a chat line with `text`.
+async fn until_line(ws: &mut Ws, text: &str) -> anyhow::Result<()> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .context("no chat line in time")?
+            .context("closed")??;
+        if let Message::Text(raw) = message {
+            let v: Value = serde_json::from_str(&raw)?;
+            if v["type"] == "chat" && v["text"] == text {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A customer joins by link at `addr`: the connection, its id and resume token, and how
+/// long from connecting to `joined`.
+async fn join(addr: SocketAddr, from: u32, secret: &str) -> anyhow::Result<(Ws, String, Duration)> {
+    let t0 = Instant::now();
+    let mut ws = connect_from(addr, source(from), None).await?;
+    hello(&mut ws, "customer").await?;
+    send(
+        &mut ws,
+        json!({"type": "join_by_link", "secret": secret, "name": format!("Customer {from}")}),
+    )
+    .await?;
+    let token = recv_type(&mut ws, "resume_token").await?["token"]
+        .as_str()
+        .context("token")?
+        .to_owned();
+    recv_type(&mut ws, "joined").await?;
+    Ok((ws, token, t0.elapsed()))
+}
+
+async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
+    let _ = rlimit::increase_nofile_limit(u64::from(sizes.idle_per_server) * 6 + 4096);
+    let db = tokio::task::spawn_blocking(postgres::Postgres::start)
+        .await?
+        .map_err(|e| anyhow::anyhow!("could not start PostgreSQL: {e}"))?;
+    let log = server_log("bench-cluster")?;
+    let dirs = [
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    ];
+    let ports = [
+        tandem_tests::SmtpSink::free_port()?,
+        tandem_tests::SmtpSink::free_port()?,
+        tandem_tests::SmtpSink::free_port()?,
+    ];
+    let bases = ports.map(|port| format!("http://127.0.0.1:{port}"));
+    let postgres = ["--postgres", db.url.as_str()];
+    let http = reqwest::Client::new();
+    let mut a = ServerProcess::start_with(dirs[0].path(), ports[0], &log, &postgres).await?;
+    until_ready(&http, &bases[0], "ready\n").await?;
+    let _b = ServerProcess::start_with(dirs[1].path(), ports[1], &log, &postgres).await?;
+    let _c = ServerProcess::start_with(dirs[2].path(), ports[2], &log, &postgres).await?;
+    for base in &bases[1..] {
+        until_ready(&http, base, "ready: standby, forwarding").await?;
+    }
+    let [addr_a, addr_b, _] = [
+        addr_of(&bases[0])?,
+        addr_of(&bases[1])?,
+        addr_of(&bases[2])?,
+    ];
+
+    tandem_tests::create_rep_at(&http, &bases[0], "rita", "Rita Rep", "rita-password").await?;
+    tandem_tests::admin_call_at(
+        &http,
+        &bases[0],
+        "PUT",
+        "/api/admin/settings",
+        json!({"max_customers_per_rep": 50, "allow_multiple_sessions": false}),
+    )
+    .await?;
+    let login = http
+        .post(format!("{}/api/login", bases[1]))
+        .json(&json!({"username": "rita", "password": "rita-password"}))
+        .send()
+        .await?;
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .context("a login cookie, through a forwarding server")?
+        .to_owned();
+    let session: Value = http
+        .post(format!("{}/api/sessions", bases[2]))
+        .header("cookie", &cookie)
+        .json(&json!({"email_invite": false}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let number = session["number"].as_str().context("number")?.to_owned();
+    let secret = session["link"]
+        .as_str()
+        .and_then(|l| l.rsplit('/').next())
+        .context("link")?
+        .to_owned();
+    let mut page = connect_from(addr_a, source(0xfff0), Some(&cookie)).await?;
+    hello(&mut page, "console").await?;
+    send(&mut page, json!({"type": "open_session", "number": number})).await?;
+    recv_type(&mut page, "joined").await?;
+
+    // Idle connections on every server, each from a load client of its own.
+    let mut loads = Vec::new();
+    let mut figures = Figures::default();
+    for base in &bases {
+        let mut client = tokio::process::Command::new(exe)
+            .args(["load", "--addr", base.trim_start_matches("http://")])
+            .args(["--connections", &sizes.idle_per_server.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut out = tokio::io::BufReader::new(client.stdout.take().context("stdout")?).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(300), out.next_line())
+            .await
+            .context("a load client took too long")??
+            .context("a load client ended")?;
+        figures.held += ready
+            .strip_prefix("ready ")
+            .and_then(|n| n.parse::<u32>().ok())
+            .context("a load client's count")?;
+        loads.push(client);
+    }
+
+    // Joins, alternately on the serving server and through a forwarding one.
+    for i in 0..sizes.joins {
+        for (addr, into, offset) in [
+            (addr_a, &mut figures.join_one_ms, 0),
+            (addr_b, &mut figures.join_across_ms, 1000),
+        ] {
+            let (mut ws, _, took) = join(addr, i + offset, &secret).await?;
+            into.push(took.as_secs_f64() * 1000.0);
+            send(&mut ws, json!({"type": "leave"})).await?;
+        }
+    }
+
+    // A chat line's trip to the rep on A, from a customer on A and from one on B.
+    let (mut near, _, _) = join(addr_a, 2000, &secret).await?;
+    let (mut far, far_token, _) = join(addr_b, 2001, &secret).await?;
+    for i in 0..sizes.lines {
+        for (ws, into, from) in [
+            (&mut near, &mut figures.line_one_ms, "A"),
+            (&mut far, &mut figures.line_across_ms, "B"),
+        ] {
+            let text = format!("line {i} from {from}");
+            let t0 = Instant::now();
+            send(ws, json!({"type": "chat", "text": text})).await?;
+            until_line(&mut page, &text).await?;
+            into.push(t0.elapsed().as_secs_f64() * 1000.0);
+            // Within the chat's rate limit (2 lines a second per connection).
+            tokio::time::sleep(Duration::from_millis(260)).await;
+        }
+    }
+
+    // The serving server dies; the customer on B comes back as soon as a survivor serves.
+    drop(loads);
+    let killed = Instant::now();
+    a.kill().await?;
+    let served = async {
+        tokio::select! {
+            at = until_ready(&http, &bases[1], "ready\n") => at,
+            at = until_ready(&http, &bases[2], "ready\n") => at,
+        }
+    };
+    let back = async {
+        let deadline = killed + WITHIN;
+        loop {
+            let attempt = async {
+                let mut ws = connect_from(addr_b, source(2001), None).await?;
+                hello(&mut ws, "customer").await?;
+                send(&mut ws, json!({"type": "resume", "token": far_token})).await?;
+                recv_type(&mut ws, "joined").await?;
+                anyhow::Ok(ws)
+            };
+            match attempt.await {
+                Ok(ws) => return anyhow::Ok((Instant::now(), ws)),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e.context("the customer never came back"));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    };
+    let (served, back) = tokio::join!(served, back);
+    figures.served_again_ms = (served? - killed).as_secs_f64() * 1000.0;
+    figures.back_ms = (back?.0 - killed).as_secs_f64() * 1000.0;
+    drop(far);
+    drop(near);
+    Ok(figures)
+}
