@@ -172,3 +172,217 @@ async fn a_session_goes_on_while_the_server_is_killed_and_started_again() -> any
     agent.kill();
     Ok(())
 }
+
+#[path = "../../signaling/tests/common/postgres.rs"]
+mod postgres;
+
+/// Wait until `/readyz` at `base` answers 200 with text starting `wanted`.
+async fn until_ready(base: &str, wanted: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = reqwest::get(format!("{base}/readyz")).await
+            && response.status() == 200
+            && response
+                .text()
+                .await
+                .unwrap_or_default()
+                .starts_with(wanted)
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{base} never said {wanted:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Several servers on one site (docs/self-hosting.md, "Several servers"): on one
+/// PostgreSQL, the first server serves (every live session runs on it) and nobody talks to
+/// it directly; the rep's Chromium uses the second, the customer's agent and a second
+/// customer's Chromium the third, which forward to it. The agent streams Xvfb's pattern
+/// to both; control is granted (C1) and chat goes both ways (R11). The serving server is
+/// killed with SIGKILL: within 15 s everyone is back in the session through the server
+/// they use, one of which has taken the site over; control is still the rep's, the audit
+/// (C3) is complete, and neither viewer's decoded-frame counter stood still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_goes_on_when_the_server_that_serves_the_site_is_killed() -> anyhow::Result<()> {
+    const BACK_WITHIN_FAILOVER: Duration = Duration::from_secs(15);
+    let screen = PatternDisplay::start(640, 480)?;
+    let db = tokio::task::spawn_blocking(postgres::Postgres::start)
+        .await?
+        .map_err(|e| anyhow::anyhow!("could not start PostgreSQL: {e}"))?;
+    let log = server_log("failover")?;
+    let _ = std::fs::remove_file(&log);
+    let dirs = [
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    ];
+    let ports = [
+        SmtpSink::free_port()?,
+        SmtpSink::free_port()?,
+        SmtpSink::free_port()?,
+    ];
+    let postgres = ["--postgres", db.url.as_str()];
+    let mut serving = ServerProcess::start_with(dirs[0].path(), ports[0], &log, &postgres).await?;
+    until_ready(&serving.base, "ready\n").await?;
+    let reps_server = ServerProcess::start_with(dirs[1].path(), ports[1], &log, &postgres).await?;
+    let customers_server =
+        ServerProcess::start_with(dirs[2].path(), ports[2], &log, &postgres).await?;
+    for server in [&reps_server, &customers_server] {
+        until_ready(&server.base, "ready: standby, forwarding").await?;
+    }
+    let http = reqwest::Client::new();
+    create_rep_at(
+        &http,
+        &reps_server.base,
+        "rita",
+        "Rita Rep",
+        "rita-password",
+    )
+    .await?;
+
+    let chrome = Chromedriver::start("failover").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&reps_server.base, "rita", "rita-password")
+        .await?;
+    let (number, link) = rep.start_session(false).await?;
+    // The customers come by the third server.
+    let link = link.replace(&format!(":{}/", ports[1]), &format!(":{}/", ports[2]));
+    anyhow::ensure!(link.contains(&format!(":{}/", ports[2])), "{link}");
+    let mut agent = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Ann"])?;
+    agent.answer("y").await?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 640×480")
+        .await?;
+    let bea = chrome.media_browser("bea").await?;
+    bea.join(&link, "Bea").await?;
+    bea.wait_text("figure.tile figcaption", "640×480").await?;
+
+    rep.click("#request-control").await?;
+    agent
+        .wait_for("Rita Rep asks to control your mouse and keyboard")
+        .await?;
+    agent.answer("y").await?;
+    rep.wait_text("#control-state", "You are in control of Ann's computer")
+        .await?;
+    rep.fill("#chat-text", "Before the failover").await?;
+    rep.click("#chat-send").await?;
+    bea.wait_text("#messages", "Before the failover").await?;
+    bea.fill("#chat-text", "Bea says hi").await?;
+    bea.click("#chat-send").await?;
+    rep.wait_text("#messages", "Bea says hi").await?;
+    rep.wait_text("#connection", "Connected").await?;
+    rep.screenshot("01-before").await?;
+    let audit = |base: String| {
+        let http = http.clone();
+        let path = format!("/api/admin/audit?session={number}&limit=1000");
+        async move {
+            let entries = admin_call_at(&http, &base, "GET", &path, Value::Null).await?;
+            let mut actions: Vec<String> = entries
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            actions.reverse(); // oldest first
+            anyhow::Ok(actions)
+        }
+    };
+    let before = audit(customers_server.base.clone()).await?;
+    anyhow::ensure!(before.iter().any(|a| a == "control_granted"), "{before:?}");
+
+    let start = Instant::now();
+    let every = Duration::from_millis(200);
+    let mut rep_timeline = Timeline::default();
+    let mut bea_timeline = Timeline::default();
+    let lead = Duration::from_secs(2);
+    tokio::join!(
+        rep_timeline.extend(&rep, every, lead, start),
+        bea_timeline.extend(&bea, every, lead, start),
+    );
+    let killed_at = start.elapsed();
+    serving.kill().await?;
+    let killed = Instant::now();
+    let (back, (), ()) = tokio::join!(
+        async {
+            rep.wait_text("#connection", "Connected").await?;
+            bea.wait_text("#connection", "Connected").await?;
+            agent
+                .wait_for_within(
+                    "Reconnected to the support server.",
+                    BACK_WITHIN_FAILOVER * 3,
+                )
+                .await?;
+            anyhow::Ok(killed.elapsed())
+        },
+        rep_timeline.extend(&rep, every, Duration::from_secs(18), start),
+        bea_timeline.extend(&bea, every, Duration::from_secs(18), start),
+    );
+    let back = back?;
+    eprintln!("failover: everyone back {back:?} after the kill");
+    anyhow::ensure!(
+        back <= BACK_WITHIN_FAILOVER,
+        "everyone was back {back:?} after the kill, more than {BACK_WITHIN_FAILOVER:?}"
+    );
+    rep.screenshot("02-after").await?;
+
+    for (who, timeline) in [("the rep", &rep_timeline), ("Bea", &bea_timeline)] {
+        let end = start.elapsed();
+        let stall = timeline.longest_stall(killed_at.saturating_sub(lead), end);
+        eprintln!("failover: {who}'s longest stall {stall:?}");
+        anyhow::ensure!(
+            timeline.readings.len() > 20,
+            "{who}: too few readings ({})",
+            timeline.readings.len()
+        );
+        anyhow::ensure!(
+            stall < Duration::from_secs(2),
+            "{who}'s picture stood still for {stall:?} around the failover: {:?}",
+            timeline.readings
+        );
+    }
+
+    rep.wait_text("#control-state", "You are in control of Ann's computer")
+        .await?;
+    bea.fill("#chat-text", "After the failover").await?;
+    bea.click("#chat-send").await?;
+    rep.wait_text("#messages", "After the failover").await?;
+    let rep_chat = rep.text("#messages").await?;
+    anyhow::ensure!(
+        rep_chat.contains("Before the failover") && rep_chat.contains("Bea says hi"),
+        "{rep_chat}"
+    );
+
+    // C3: the audit before the kill is all there, then the four comings back.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let after = audit(reps_server.base.clone()).await?;
+        let back = after[before.len().min(after.len())..]
+            .iter()
+            .filter(|a| *a == "reconnected")
+            .count();
+        if back >= 4 || Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    anyhow::ensure!(
+        after.len() >= before.len() && after[..before.len()] == before[..],
+        "the audit before the kill changed:\nbefore {before:?}\nafter {after:?}"
+    );
+    let back = after[before.len()..]
+        .iter()
+        .filter(|a| *a == "reconnected")
+        .count();
+    anyhow::ensure!(
+        back == 4,
+        "rep, Ann, her agent and Bea should each have reconnected once: {after:?}"
+    );
+    anyhow::ensure!(
+        !after.iter().any(|a| a == "left" || a == "ended"),
+        "nobody left: {after:?}"
+    );
+    agent.kill();
+    Ok(())
+}
