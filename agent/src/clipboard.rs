@@ -169,6 +169,9 @@ enum Seen {
     Known(Option<String>),
 }
 
+/// How often a clipboard that could not be opened is tried again while control is held.
+const REOPEN: Duration = Duration::from_secs(2);
+
 /// A read that fails at once means no text (X11: nobody owns the clipboard); one that
 /// fails slowly is an owner that did not answer in time, whose text is not known.
 const NO_ANSWER: Duration = Duration::from_secs(1);
@@ -315,6 +318,7 @@ fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<E
     };
     let mut holder: Option<ParticipantId> = None;
     let mut seen = Seen::Unknown;
+    let mut reopen_at = std::time::Instant::now();
     loop {
         let command = if holder.is_some() {
             match commands.recv_timeout(POLL) {
@@ -330,19 +334,24 @@ fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<E
         };
         match command {
             Some(Command::Watch(who)) => {
-                holder = who.filter(|_| open(&mut board));
-                if holder.is_some() && changes.is_none() {
-                    changes = Changes::open(None);
-                }
-                seen = if holder.is_some() {
-                    // What changed before now is in the starting point.
-                    if let Some(c) = changes.as_mut() {
-                        c.changed();
+                holder = who;
+                seen = Seen::Unknown;
+                if holder.is_some() {
+                    if changes.is_none() {
+                        changes = Changes::open(None);
                     }
-                    read(&mut board)
-                } else {
-                    Seen::Unknown
-                };
+                    if open(&mut board) {
+                        // What changed before now is in the starting point.
+                        if let Some(c) = changes.as_mut() {
+                            c.changed();
+                        }
+                        seen = read(&mut board);
+                    } else {
+                        // Tried again while control is held (an X server too busy to
+                        // take one more client at this moment, say).
+                        reopen_at = std::time::Instant::now() + REOPEN;
+                    }
+                }
                 crate::peers::trace(&match holder {
                     Some(viewer) => format!("clipboard: watching for viewer {viewer}"),
                     None => "clipboard: not watching".to_owned(),
@@ -366,6 +375,18 @@ fn run(commands: &sync_mpsc::Receiver<Command>, events: &mpsc::UnboundedSender<E
             }
             None => {
                 let Some(watched) = holder else { continue };
+                if board.is_none() {
+                    let now = std::time::Instant::now();
+                    if now < reopen_at {
+                        continue;
+                    }
+                    if !open(&mut board) {
+                        reopen_at = now + REOPEN;
+                        continue;
+                    }
+                    // Opened late: what is there now is the starting point (read below,
+                    // as `seen` is still unknown).
+                }
                 // Nothing new since the last read (a starting point not read yet is read).
                 if seen != Seen::Unknown && changes.as_mut().is_some_and(|c| !c.changed()) {
                     continue;
