@@ -254,7 +254,7 @@ pub struct Config {
     pub site_address: Option<String>,
     /// With several servers on one site: the key their forwarded requests carry (see
     /// `forward`). Not a setting: read from the site's database at start.
-    pub site_key: Option<String>,
+    pub site_key: Option<crate::forward::SiteKey>,
     pub admin_password: Option<String>,
     pub public_url: Option<String>,
     pub reconnect_grace_secs: u64,

@@ -1,32 +1,38 @@
 //! Every server of a site takes connections: one that stands by forwards each request,
 //! WebSocket upgrades included, to the server that serves the site, so a load balancer
-//! (or DNS naming every server) may send anyone anywhere.
+//! may send anyone to any server.
 //!
-//! A standby opens a plain HTTP/1.1 connection to the serving server's site address (the
-//! `host:port` it named itself with on its lease connection) per request, passes the
-//! request on as it came, and the answer back. An upgraded connection (a WebSocket) is
-//! then two byte pipes, one each way, until either side closes: when the serving server
-//! dies, its forwarded connections close, and their clients reconnect and resume as after
-//! a restart. A standby that takes the site over drops what it forwards (see
-//! `serve::serve_and_drop`).
+//! A standby passes each request on over plain HTTP/1.1 to the serving server's site
+//! address (the `host:port` it named itself with on its lease connection), as it came,
+//! and the answer back: ordinary requests over a small pool of kept-alive connections, an
+//! upgrade over a connection of its own that then becomes two byte pipes, one each way.
+//! A pipe ends when either side closes, when another server is seen to serve the site
+//! (a serving machine that vanished without closing its sockets), when the connection to
+//! the serving server goes quiet past its TCP keepalives (about 11 s), or when this
+//! standby takes the site over itself (see `serve::serve_and_drop`); the clients then
+//! reconnect and resume as after a restart.
 //!
 //! The serving server must see each client's own address (for the per-address caps and
-//! rate limits): the standby names it in [`CLIENT_HEADER`] and proves it is one of the
-//! site's servers with the site's key ([`KEY_HEADER`], made once and kept in PostgreSQL).
-//! The serving server believes the header only with the key ([`trust_forwarded`]), and
-//! strips both from every request either way. A forwarded request is never forwarded
-//! again: two servers that both believe the other serves answer `503` instead of looping.
+//! rate limits): the standby names it in [`CLIENT_HEADER`], replacing whatever the client
+//! sent, and proves it is one of the site's servers with the site's key ([`KEY_HEADER`],
+//! made once and kept in PostgreSQL). The serving server believes the header only with
+//! the key ([`trust_forwarded`]), and strips both from every request either way. A
+//! forwarded request is never forwarded again: two servers that both believe the other
+//! serves answer `503` instead of looping.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, Version, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use sha2::{Digest, Sha256};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
@@ -38,32 +44,157 @@ pub const KEY_HEADER: HeaderName = HeaderName::from_static("x-tandem-site-key");
 pub const CLIENT_HEADER: HeaderName = HeaderName::from_static("x-tandem-client-address");
 /// How long a standby waits for the serving server to take a forwarded connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long it waits for the answer's head (a WebSocket's `101` included).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `/readyz` waits for the serving server's own `/readyz`.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Headers that belong to one hop; an upgrade keeps `Connection` and `Upgrade`.
-const HOP_BY_HOP: [HeaderName; 6] = [
+/// The site's key: kept out of logs and debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SiteKey(Arc<str>);
+
+impl SiteKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SiteKey {
+    fn from(key: &str) -> Self {
+        SiteKey(key.into())
+    }
+}
+
+impl std::fmt::Debug for SiteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SiteKey(…)")
+    }
+}
+
+/// Headers that belong to one hop (RFC 9110 §7.6.1), besides those `Connection` names;
+/// an upgrade keeps `Connection` and `Upgrade`.
+const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     header::UPGRADE,
     header::TE,
     header::TRAILER,
     header::TRANSFER_ENCODING,
     header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
 ];
 
-/// What a standby forwards with: whom it waits for (and their address and the key), and
-/// a token cancelled when it stops forwarding, which ends every forwarded WebSocket.
+/// Take out the hop-by-hop headers, and those the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+}
+
+/// What a standby forwards with: whom it waits for (and their address and the key), its
+/// own site address, connections to the serving server, and a token cancelled when it
+/// stops forwarding, which ends every forwarded WebSocket.
 #[derive(Debug, Clone)]
 pub struct Forwarding {
-    pub waiting: Waiting,
-    pub stop: CancellationToken,
+    waiting: Waiting,
+    stop: CancellationToken,
+    own: String,
+    connector: HttpConnector,
+    pool: Client<HttpConnector, Body>,
+}
+
+impl Forwarding {
+    /// `own`: this server's site address (a serving server by that name is a mistake in
+    /// the setup, e.g. servers on several machines all bound to 127.0.0.1).
+    pub fn new(waiting: Waiting, stop: CancellationToken, own: String) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        // A serving machine that vanishes without closing its sockets is noticed as
+        // PostgreSQL notices it (5 s idle, 3 probes 2 s apart; 11 s with data in flight).
+        connector.set_keepalive(Some(Duration::from_secs(5)));
+        connector.set_keepalive_interval(Some(Duration::from_secs(2)));
+        connector.set_keepalive_retries(Some(3));
+        connector.set_tcp_user_timeout(Some(Duration::from_secs(11)));
+        let pool = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(32)
+            .build(connector.clone());
+        Forwarding {
+            waiting,
+            stop,
+            own,
+            connector,
+            pool,
+        }
+    }
+
+    /// Whether this standby can forward now; if not, why (for `/readyz`). It asks the
+    /// serving server's own `/readyz`, so a server that is gone, stopped, or that names
+    /// this one's address is not taken for ready.
+    pub async fn ready(&self) -> Result<String, String> {
+        let standing = self.waiting.borrow().clone();
+        let Some(serving) = standing.serving else {
+            return Err(standing.why);
+        };
+        if serving == self.own {
+            return Err(format!(
+                "the server that serves this site named itself {serving}, which is this \
+                 server's own address: give each server a site_address the others reach it at"
+            ));
+        }
+        match tokio::time::timeout(PROBE_TIMEOUT, probe(&serving)).await {
+            Ok(Ok(())) => Ok(serving),
+            Ok(Err(e)) => Err(format!(
+                "cannot forward to {serving}, which serves this site: {e}"
+            )),
+            Err(_) => Err(format!(
+                "cannot forward to {serving}, which serves this site: it did not answer \
+                 within {} s",
+                PROBE_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
+/// Ask `serving`'s `/readyz`; fine when it says it serves (`200 ready`).
+async fn probe(serving: &str) -> Result<(), String> {
+    let mut stream = tokio::net::TcpStream::connect(serving)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ask = format!("GET /readyz HTTP/1.1\r\nHost: {serving}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(ask.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream
+        .take(4096)
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next().unwrap_or_default();
+    if status.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\nready\n") {
+        Ok(())
+    } else {
+        Err(format!("it answered {status:?}"))
+    }
 }
 
 /// Does `request` carry the site's `key`? Compared as hashes, so the time taken says
 /// nothing of how much of a guess was right.
-fn has_key(request: &Request, key: &str) -> bool {
-    request
-        .headers()
-        .get(&KEY_HEADER)
-        .is_some_and(|given| Sha256::digest(given.as_bytes()) == Sha256::digest(key.as_bytes()))
+fn has_key(request: &Request, key: &SiteKey) -> bool {
+    request.headers().get(&KEY_HEADER).is_some_and(|given| {
+        Sha256::digest(given.as_bytes()) == Sha256::digest(key.as_str().as_bytes())
+    })
 }
 
 /// The serving server's side: a request forwarded by one of the site's servers (it
@@ -77,7 +208,7 @@ pub async fn trust_forwarded(
     let vouched = state
         .config
         .site_key
-        .as_deref()
+        .as_ref()
         .is_some_and(|key| has_key(&request, key));
     let client = request
         .headers()
@@ -110,15 +241,16 @@ pub async fn forward(forwarding: &Forwarding, client: SocketAddr, request: Reque
             standing.why
         ));
     };
-    if request.headers().contains_key(&KEY_HEADER) {
-        // Forwarded to us by a server that thinks we serve: we do not (any more).
+    if has_key(&request, &key) || serving == forwarding.own {
+        // Forwarded to us by a server that thinks we serve: we do not (any more). (A
+        // client's own guess at the header is replaced below.)
         return unavailable(
             "This Tandem server was forwarded a request but does not serve the site. Try \
              again in a few seconds.\n"
                 .to_owned(),
         );
     }
-    match pass_on(&serving, &key, client.ip(), request, &forwarding.stop).await {
+    match pass_on(forwarding, &serving, &key, client.ip(), request).await {
         Ok(response) => response,
         Err(Failed::Unreached(e)) => {
             tracing::warn!("could not forward a request to {serving}: {e}");
@@ -153,98 +285,145 @@ fn unreached(e: impl Into<anyhow::Error>) -> Failed {
     Failed::Unreached(e.into())
 }
 
+fn unanswered(e: impl Into<anyhow::Error>) -> Failed {
+    Failed::Unanswered(e.into())
+}
+
 async fn pass_on(
+    forwarding: &Forwarding,
     serving: &str,
-    key: &str,
+    key: &SiteKey,
     client: IpAddr,
     mut request: Request,
-    stop: &CancellationToken,
 ) -> Result<Response, Failed> {
     let upgrading = request.headers().contains_key(header::UPGRADE);
     let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(serving))
+    let (mut parts, body) = request.into_parts();
+    let uri: Uri = format!(
+        "http://{serving}{}",
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    )
+    .parse()
+    .map_err(unreached)?;
+    // HTTP/2 sends each cookie in a field of its own; HTTP/1.1 wants one line.
+    if parts.version == Version::HTTP_2 && parts.headers.get_all(header::COOKIE).iter().count() > 1
+    {
+        let joined = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect::<Vec<_>>()
+            .join("; ");
+        parts.headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&joined).map_err(unreached)?,
+        );
+    }
+    parts.version = Version::HTTP_11;
+    let upgrade_headers = (
+        parts.headers.get(header::CONNECTION).cloned(),
+        parts.headers.get(header::UPGRADE).cloned(),
+    );
+    strip_hop_by_hop(&mut parts.headers);
+    if upgrading && let (Some(connection), Some(upgrade)) = upgrade_headers {
+        parts.headers.insert(header::CONNECTION, connection);
+        parts.headers.insert(header::UPGRADE, upgrade);
+    }
+    // Whatever the client sent in these is replaced.
+    parts.headers.insert(
+        KEY_HEADER,
+        HeaderValue::from_str(key.as_str()).map_err(unreached)?,
+    );
+    parts.headers.insert(
+        CLIENT_HEADER,
+        HeaderValue::from_str(&client.to_string()).map_err(unreached)?,
+    );
+
+    let Some(client_upgrade) = client_upgrade else {
+        // An ordinary request: over the pool.
+        parts.uri = uri;
+        let answer = tokio::time::timeout(
+            ANSWER_TIMEOUT,
+            forwarding.pool.request(Request::from_parts(parts, body)),
+        )
         .await
-        .map_err(|_| {
-            unreached(anyhow::anyhow!(
-                "no connection within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            ))
-        })?
+        .map_err(|_| unanswered(anyhow::anyhow!("no answer within {ANSWER_TIMEOUT:?}")))?;
+        let response = answer.map_err(|e| {
+            if e.is_connect() {
+                unreached(e)
+            } else {
+                unanswered(e)
+            }
+        })?;
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        return Ok(Response::from_parts(parts, Body::new(body)));
+    };
+
+    // An upgrade: a connection of its own, which becomes the pipe.
+    let io = tower::ServiceExt::oneshot(forwarding.connector.clone(), uri.clone())
+        .await
         .map_err(unreached)?;
-    stream.set_nodelay(true).map_err(unreached)?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream))
-            .await
-            .map_err(unreached)?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Body>(io)
+        .await
+        .map_err(unreached)?;
     tokio::spawn(async move {
         if let Err(e) = connection.with_upgrades().await {
             tracing::debug!("a forwarded connection ended: {e}");
         }
     });
-
-    let (mut parts, body) = request.into_parts();
-    parts.version = Version::HTTP_11;
-    parts.uri = parts
-        .uri
+    parts.uri = uri
         .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .parse::<Uri>()
+        .map_or("/", |p| p.as_str())
+        .parse()
         .map_err(unreached)?;
-    let upgrade_headers = (
-        parts.headers.get(header::CONNECTION).cloned(),
-        parts.headers.get(header::UPGRADE).cloned(),
-    );
-    for name in HOP_BY_HOP {
-        parts.headers.remove(name);
+    let mut response = tokio::time::timeout(
+        ANSWER_TIMEOUT,
+        sender.send_request(Request::from_parts(parts, body)),
+    )
+    .await
+    .map_err(|_| unanswered(anyhow::anyhow!("no answer within {ANSWER_TIMEOUT:?}")))?
+    .map_err(unanswered)?;
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // Refused (not signed in, a standby, …): the answer as it is.
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        return Ok(Response::from_parts(parts, Body::new(body)));
     }
-    if upgrading && let (Some(connection), Some(upgrade)) = upgrade_headers {
-        parts.headers.insert(header::CONNECTION, connection);
-        parts.headers.insert(header::UPGRADE, upgrade);
-    }
-    parts
-        .headers
-        .insert(KEY_HEADER, HeaderValue::from_str(key).map_err(unreached)?);
-    parts.headers.insert(
-        CLIENT_HEADER,
-        HeaderValue::from_str(&client.to_string()).map_err(unreached)?,
-    );
-    let mut response = sender
-        .send_request(Request::from_parts(parts, body))
-        .await
-        .map_err(|e| Failed::Unanswered(e.into()))?;
-
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS
-        && let Some(client_upgrade) = client_upgrade
-    {
-        let server_upgrade = hyper::upgrade::on(&mut response);
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let (client, server) = match tokio::join!(client_upgrade, server_upgrade) {
-                (Ok(client), Ok(server)) => (client, server),
-                (Err(e), _) | (_, Err(e)) => {
-                    tracing::debug!("a forwarded upgrade failed: {e}");
-                    return;
-                }
-            };
-            let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
-            tokio::select! {
-                piped = tokio::io::copy_bidirectional(&mut client, &mut server) => {
-                    if let Err(e) = piped {
-                        tracing::debug!("a forwarded WebSocket ended: {e}");
-                    }
-                }
-                () = stop.cancelled() => {}
+    let server_upgrade = hyper::upgrade::on(&mut response);
+    let stop = forwarding.stop.clone();
+    let mut waiting = forwarding.waiting.clone();
+    let target = serving.to_owned();
+    tokio::spawn(async move {
+        let (client, server) = match tokio::join!(client_upgrade, server_upgrade) {
+            (Ok(client), Ok(server)) => (client, server),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!("a forwarded upgrade failed: {e}");
+                return;
             }
+        };
+        let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
+        // Another server serving means this one is gone, whether or not its socket said
+        // so.
+        let moved = waiting.wait_for(|standing| {
+            standing
+                .serving
+                .as_deref()
+                .is_some_and(|serving| serving != target)
         });
-        let (parts, _) = response.into_parts();
-        return Ok(Response::from_parts(parts, Body::empty()));
-    }
-    let (mut parts, body) = response.into_parts();
-    for name in HOP_BY_HOP {
-        parts.headers.remove(name);
-    }
-    Ok(Response::from_parts(parts, Body::new(body)))
+        tokio::select! {
+            piped = tokio::io::copy_bidirectional(&mut client, &mut server) => {
+                if let Err(e) = piped {
+                    tracing::debug!("a forwarded WebSocket ended: {e}");
+                }
+            }
+            _ = moved => {}
+            () = stop.cancelled() => {}
+        }
+    });
+    let (parts, _) = response.into_parts();
+    Ok(Response::from_parts(parts, Body::empty()))
 }
 
 fn unavailable(text: String) -> Response {
@@ -257,4 +436,36 @@ fn unavailable(text: String) -> Response {
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_do_not_go_on() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-hop"),
+        );
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert(header::COOKIE, HeaderValue::from_static("tandem_session=x"));
+        strip_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["cookie"]);
+    }
+
+    #[test]
+    fn the_site_key_never_shows_in_debug_output() {
+        let key = SiteKey::from("secret-site-key");
+        assert_eq!(format!("{key:?}"), "SiteKey(…)");
+        assert_eq!(format!("{:?}", Some(key)), "Some(SiteKey(…))");
+    }
 }

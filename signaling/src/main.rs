@@ -175,7 +175,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             tandem_signaling::import_local_journal(&config, site.as_ref())?;
             // What the site's other servers forward to this one carries the site's key.
             let config = Config {
-                site_key: Some(site.key().to_string()),
+                site_key: Some(site.key()),
                 ..config
             };
             tandem_signaling::build_with_journal(config, site.clone()).await?
@@ -337,9 +337,12 @@ async fn stand_by(
         }
     });
     let stop_forwarding = tokio_util::sync::CancellationToken::new();
-    let forwarding = forwards.then(|| tandem_signaling::forward::Forwarding {
-        waiting: waiting.clone(),
-        stop: stop_forwarding.clone(),
+    let forwarding = forwards.then(|| {
+        tandem_signaling::forward::Forwarding::new(
+            waiting.clone(),
+            stop_forwarding.clone(),
+            config.reached_at(addr.port()),
+        )
     });
     let app = tandem_signaling::site::standby_app(waiting, forwarding);
     let caps = tandem_signaling::serve::ConnectionCaps::new(

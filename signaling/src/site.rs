@@ -33,6 +33,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Mutex, watch};
 
+use crate::forward::SiteKey;
 use crate::live::Journal;
 
 /// The advisory lock key of the site lease ("TANDEM" in ASCII).
@@ -52,7 +53,7 @@ pub struct SiteJournal {
     runtime: LeaseRuntime,
     conn: Arc<Mutex<PgConnection>>,
     /// The site's forwarding key (see `forward`).
-    key: Arc<str>,
+    key: SiteKey,
     /// Why the lease was lost, once it is.
     lost: watch::Sender<Option<String>>,
 }
@@ -72,7 +73,7 @@ pub struct Standing {
     /// The host:port of the server that serves, as it named itself.
     pub serving: Option<String>,
     /// The key that lets the serving server trust what this one forwards.
-    pub key: Option<Arc<str>>,
+    pub key: Option<SiteKey>,
 }
 
 impl Standing {
@@ -159,7 +160,7 @@ impl SiteJournal {
     }
 
     /// The key the site's other servers prove they are its own with, when they forward.
-    pub fn key(&self) -> Arc<str> {
+    pub fn key(&self) -> SiteKey {
         self.key.clone()
     }
 
@@ -250,9 +251,9 @@ async fn acquire(
     options: PgConnectOptions,
     waiting: watch::Sender<Standing>,
     tries: Option<u32>,
-) -> anyhow::Result<(PgConnection, Arc<str>)> {
+) -> anyhow::Result<(PgConnection, SiteKey)> {
     let mut conn: Option<PgConnection> = None;
-    let mut key: Option<Arc<str>> = None;
+    let mut key: Option<SiteKey> = None;
     let mut tried = 0;
     loop {
         tried += 1;
@@ -262,7 +263,7 @@ async fn acquire(
                 Ok(Ok(mut c)) => {
                     match tokio::time::timeout(CALL_TIMEOUT, boxed(site_key(&mut c))).await {
                         Ok(Ok(k)) => {
-                            key = Some(k.into());
+                            key = Some(SiteKey::from(k.as_str()));
                             conn = Some(c);
                             continue;
                         }
@@ -560,19 +561,23 @@ async fn save(
 /// open to the standby when it takes over.
 pub fn standby_app(waiting: Waiting, forwarding: Option<crate::forward::Forwarding>) -> Router {
     let ready = {
-        let (waiting, forwards) = (waiting.clone(), forwarding.is_some());
+        let (waiting, forwarding) = (waiting.clone(), forwarding.clone());
         move || {
-            let standing = waiting.borrow().clone();
+            let (waiting, forwarding) = (waiting.clone(), forwarding.clone());
             async move {
-                match standing.serving {
-                    Some(serving) if forwards => (
+                let Some(forwarding) = forwarding else {
+                    let why = waiting.borrow().why.clone();
+                    return unavailable(format!("not ready: standby: {why}\n"));
+                };
+                match forwarding.ready().await {
+                    Ok(serving) => (
                         StatusCode::OK,
                         format!(
                             "ready: standby, forwarding to {serving}, which serves this site\n"
                         ),
                     )
                         .into_response(),
-                    _ => unavailable(format!("not ready: standby: {}\n", standing.why)),
+                    Err(why) => unavailable(format!("not ready: standby: {why}\n")),
                 }
             }
         }

@@ -590,7 +590,7 @@ async fn login_forwarded(
 #[tokio::test]
 async fn forwarded_requests_count_against_the_client_named_only_with_the_site_key() {
     let key = "the-site-key-of-this-test-0123456789abcdefgh";
-    let server = TestServer::start_with(|c| c.site_key = Some(key.to_owned())).await;
+    let server = TestServer::start_with(|c| c.site_key = Some(key.into())).await;
     let forwarder = loopback(20);
     let per_minute = tandem_signaling::limits::defaults::LOGINS_PER_MINUTE;
     for n in 0..per_minute {
@@ -615,7 +615,7 @@ async fn forwarded_requests_count_against_the_client_named_only_with_the_site_ke
 async fn a_forwarding_server_of_the_site_is_not_held_to_the_cap_per_address() {
     let key = "the-site-key-of-this-test-0123456789abcdefgh";
     let server = TestServer::start_with(|c| {
-        c.site_key = Some(key.to_owned());
+        c.site_key = Some(key.into());
         c.max_connections_per_address = 2;
     })
     .await;

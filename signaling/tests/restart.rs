@@ -1449,3 +1449,89 @@ async fn three_servers_serve_one_site_and_a_survivor_carries_it_on_when_the_serv
     );
     assert!(!after.contains(&"ended".to_owned()), "{after:?}");
 }
+
+/// A login through `site` from the loopback address `from`, with `headers` added as a
+/// client could: its status.
+async fn login_from(site: &impl Site, from: [u8; 4], n: u32, headers: &[(&str, &str)]) -> u16 {
+    let mut request = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .expect("client")
+        .post(format!("{}/api/login", site.base()))
+        .json(&json!({"username": format!("nobody{n}"), "password": "wrong"}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("login").status().as_u16()
+}
+
+/// A standby forwards each client with its own address (docs/self-hosting.md, "Several
+/// servers"): the serving server's login limit per address (10 a minute) holds per client
+/// behind the standby, and a client that names another address itself, with a guessed
+/// key, is still counted as itself. The standby is ready only while the serving server
+/// answers: stopped (SIGSTOP), it is not; going on (SIGCONT), it is again.
+#[tokio::test]
+async fn a_standby_forwards_each_clients_own_address_and_is_ready_only_while_the_serving_one_answers()
+ {
+    let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
+    let postgres = ["--postgres", db.url.as_str()];
+    let mut a = Process::start_with(dir_a.path(), port_a, &postgres).await;
+    ready(&a).await;
+    let b = Process::start_with(dir_b.path(), port_b, &postgres).await;
+    stands_by_for(&b, port_a).await;
+
+    for n in 0..10 {
+        let status = login_from(&b, [127, 0, 9, 5], n, &[]).await;
+        assert_eq!(status, 401, "login {n} from 127.0.9.5 through the standby");
+    }
+    assert_eq!(
+        login_from(&b, [127, 0, 9, 5], 10, &[]).await,
+        429,
+        "the eleventh from 127.0.9.5 in a minute"
+    );
+    assert_eq!(
+        login_from(&b, [127, 0, 9, 6], 11, &[]).await,
+        401,
+        "127.0.9.6 behind the same standby has its own limit"
+    );
+    let claims = [
+        ("x-tandem-client-address", "127.0.9.6"),
+        ("x-tandem-site-key", "a-guess"),
+    ];
+    assert_eq!(
+        login_from(&b, [127, 0, 9, 5], 12, &claims).await,
+        429,
+        "a client naming another address is still itself"
+    );
+    assert_eq!(
+        login_from(
+            &b,
+            [127, 0, 9, 7],
+            13,
+            &[("x-tandem-client-address", "127.0.9.5")]
+        )
+        .await,
+        401,
+        "nor can it take another's place"
+    );
+
+    a.signal("STOP");
+    let started = tokio::time::Instant::now();
+    loop {
+        let (status, text) = readyz(&b).await;
+        if status == 503 {
+            assert!(
+                text.contains(&format!("cannot forward to 127.0.0.1:{port_a}")),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the standby stayed ready while the serving server was stopped: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.signal("CONT");
+    stands_by_for(&b, port_a).await;
+}
