@@ -182,6 +182,22 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         }
         None => tandem_signaling::build(config).await?,
     };
+    if let Some(site) = &site {
+        // The site's servers known to the former holders are not held to the cap per
+        // address from the first moment: their clients reconnect through them at once.
+        match site.site_servers() {
+            Ok(servers) => {
+                for ip in servers {
+                    state.caps.knows_site_server(ip);
+                }
+            }
+            Err(e) => tracing::warn!("could not read the site's servers: {e}"),
+        }
+        let site = site.clone();
+        state
+            .caps
+            .when_site_server_found(move |ip| site.remember_site_server(ip));
+    }
     if cli.reset_admin_password {
         admin = Some(tandem_signaling::reset_admin_password(&state, reset_password).await?);
     }

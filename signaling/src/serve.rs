@@ -48,9 +48,20 @@ pub struct ConnectionCaps {
     /// Addresses of the site's other servers, which forward many clients each: the cap
     /// per address does not hold for them (see `forward`).
     site_servers: Mutex<std::collections::HashSet<AddrKey>>,
+    /// Told of each address newly found to be one of the site's servers.
+    site_server_found: std::sync::OnceLock<SiteServerFound>,
     refused: AtomicUsize,
     /// Of those refused, how many because their address had too many open.
     refused_from_address: AtomicUsize,
+}
+
+/// The hook of [`ConnectionCaps::when_site_server_found`].
+struct SiteServerFound(Box<dyn Fn(IpAddr) + Send + Sync>);
+
+impl std::fmt::Debug for SiteServerFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SiteServerFound")
+    }
 }
 
 /// Why a connection was not taken.
@@ -68,6 +79,7 @@ impl ConnectionCaps {
             total: AtomicUsize::new(0),
             by_address: Mutex::new(HashMap::new()),
             site_servers: Mutex::new(std::collections::HashSet::new()),
+            site_server_found: std::sync::OnceLock::new(),
             refused: AtomicUsize::new(0),
             refused_from_address: AtomicUsize::new(0),
         })
@@ -108,12 +120,30 @@ impl ConnectionCaps {
     }
 
     /// `ip` is one of the site's servers (it proved so with the site's key): its
-    /// connections are not held to the cap per address.
+    /// connections are not held to the cap per address. The hook set with
+    /// [`ConnectionCaps::when_site_server_found`] hears of each new one.
     pub fn trust_site_server(&self, ip: IpAddr) {
-        self.site_servers
+        if self.knows_site_server(ip) {
+            return;
+        }
+        if let Some(found) = self.site_server_found.get() {
+            (found.0)(ip);
+        }
+    }
+
+    /// `ip` is one of the site's servers, as known from before (nobody is told).
+    pub fn knows_site_server(&self, ip: IpAddr) -> bool {
+        !self
+            .site_servers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(AddrKey::from(ip));
+            .insert(AddrKey::from(ip))
+    }
+
+    /// Call `found` with each address newly found to be one of the site's servers (to
+    /// keep it for the server that takes the site over next). Set once.
+    pub fn when_site_server_found(&self, found: impl Fn(IpAddr) + Send + Sync + 'static) {
+        let _ = self.site_server_found.set(SiteServerFound(Box::new(found)));
     }
 
     /// Connections open now.

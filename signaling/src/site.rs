@@ -45,6 +45,8 @@ const CHECK_EVERY: Duration = Duration::from_millis(500);
 /// A new holder waits this long before it serves: by then a holder whose connection was
 /// cut (and so lost the lock) has noticed at its next check and stopped serving.
 const TAKEOVER_WAIT: Duration = Duration::from_millis(1200);
+/// How long an address the site's servers forwarded from is remembered.
+const SITE_SERVERS_KEPT_MS: i64 = 30 * 24 * 3600 * 1000;
 /// The longest a journal write may take before the lease counts as lost.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -162,6 +164,46 @@ impl SiteJournal {
     /// The key the site's other servers prove they are its own with, when they forward.
     pub fn key(&self) -> SiteKey {
         self.key.clone()
+    }
+
+    /// The addresses the site's servers forwarded from in the last 30 days, as their
+    /// former holders learned them (see [`SiteJournal::remember_site_server`]).
+    pub fn site_servers(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        let conn = self.conn.clone();
+        let since = crate::clock::now_millis() - SITE_SERVERS_KEPT_MS;
+        let addresses: Vec<String> = self.call("load of the site's servers", async move {
+            sqlx::query_scalar("SELECT address FROM site_servers WHERE seen_at > $1")
+                .bind(since)
+                .fetch_all(&mut *conn.lock().await)
+                .await
+        })?;
+        Ok(addresses.iter().filter_map(|a| a.parse().ok()).collect())
+    }
+
+    /// Keep `ip` as one of the site's servers, for the next holder; in the background,
+    /// and a failure only loses the hint.
+    pub fn remember_site_server(&self, ip: std::net::IpAddr) {
+        if self.is_lost() {
+            return;
+        }
+        let conn = self.conn.clone();
+        let at = crate::clock::now_millis();
+        self.runtime().spawn(async move {
+            let saved = tokio::time::timeout(CALL_TIMEOUT, async {
+                sqlx::query(
+                    "INSERT INTO site_servers (address, seen_at) VALUES ($1, $2) \
+                     ON CONFLICT (address) DO UPDATE SET seen_at = excluded.seen_at",
+                )
+                .bind(ip.to_string())
+                .bind(at)
+                .execute(&mut *conn.lock().await)
+                .await
+            })
+            .await;
+            if !matches!(saved, Ok(Ok(_))) {
+                tracing::debug!(%ip, "could not note a server of the site");
+            }
+        });
     }
 
     /// Whether the lease is known to be lost.
@@ -383,6 +425,16 @@ async fn create_tables(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
              number   TEXT PRIMARY KEY,
              state    TEXT NOT NULL,
              saved_at BIGINT NOT NULL
+         )",
+    )
+    .execute(&mut *conn)
+    .await?;
+    // Addresses the site's servers forwarded from (see `forward`): a new holder knows
+    // them before their first forwarded request.
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS site_servers (
+             address TEXT PRIMARY KEY,
+             seen_at BIGINT NOT NULL
          )",
     )
     .execute(&mut *conn)

@@ -1535,3 +1535,99 @@ async fn a_standby_forwards_each_clients_own_address_and_is_ready_only_while_the
     a.signal("CONT");
     stands_by_for(&b, port_a).await;
 }
+
+/// A connection to `site` that has sent nothing: whether it is refused at once (the cap
+/// per address answers and closes), or held open.
+async fn held_open(site: &impl Site) -> Option<tokio::net::TcpStream> {
+    use tokio::io::AsyncReadExt;
+    let mut stream = tokio::net::TcpStream::connect(site.addr())
+        .await
+        .expect("connect");
+    let mut answer = [0u8; 64];
+    match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut answer)).await {
+        // Nothing within 300 ms: the server waits for a request (the refusal is written
+        // at once, before anything is read).
+        Err(_) => Some(stream),
+        Ok(_) => None,
+    }
+}
+
+/// A server that takes the site over knows the site's other servers from the start (the
+/// former holder kept their addresses in PostgreSQL), so the rush of clients reconnecting
+/// through them is not held to the cap on connections per address; another address
+/// still is.
+#[tokio::test]
+async fn a_new_holder_knows_the_sites_servers_before_their_first_forwarded_request() {
+    let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
+    let args = [
+        "--postgres",
+        db.url.as_str(),
+        "--max-connections-per-address",
+        "4",
+    ];
+    let mut a = Process::start_with(dir_a.path(), port_a, &args).await;
+    ready(&a).await;
+    let b = Process::start_with(dir_b.path(), port_b, &args).await;
+    stands_by_for(&b, port_a).await;
+    // One request forwarded by B (from 127.0.0.1): A learns that address is a server's.
+    let page = reqwest::get(format!("{}/login", b.base()))
+        .await
+        .expect("login page");
+    assert_eq!(page.status(), 200);
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let known: Vec<String> = sqlx::query_scalar("SELECT address FROM site_servers")
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
+        if known == ["127.0.0.1"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A never kept B's address: {known:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    a.signal("KILL");
+    a.ended().await;
+    ready(&b).await;
+    // B serves now; nothing was forwarded to it yet, and still 127.0.0.1 (a site server's
+    // address) may hold more connections than the cap of 4.
+    let mut open = vec![];
+    for n in 0..8 {
+        let held = held_open(&b).await;
+        assert!(
+            held.is_some(),
+            "connection {n} from a site server's address"
+        );
+        open.push(held);
+    }
+    // Another address is held to the cap.
+    let other = || async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.9.40:0".parse().expect("addr"))
+            .expect("bind");
+        socket
+            .connect(b.addr().parse().expect("addr"))
+            .await
+            .expect("connect")
+    };
+    let mut others = vec![];
+    for _ in 0..4 {
+        others.push(other().await);
+    }
+    let mut fifth = other().await;
+    let mut answer = String::new();
+    tokio::time::timeout(DEADLINE, {
+        use tokio::io::AsyncReadExt;
+        fifth.read_to_string(&mut answer)
+    })
+    .await
+    .expect("answered in time")
+    .expect("read");
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+}
