@@ -72,6 +72,11 @@ impl ServerProcess {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGKILL, and wait until the process is gone.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
         self.child.start_kill()?;

@@ -1,6 +1,7 @@
 //! Several servers on one site (docs/self-hosting.md, "Several servers"): three
 //! `tandem-signaling` processes on one PostgreSQL, A serving and B and C forwarding to it.
-//! Measured: idle connections held across the three, a customer's join and a chat line's
+//! Measured: sessions spread over the three (rep, console and customer each on another),
+//! the serving server's memory, idle connections held across the three, a customer's join and a chat line's
 //! trip on one server against across servers (through a forwarding one), and the
 //! takeover after the serving one is SIGKILLed (until a survivor serves, and until a
 //! customer who was on a survivor is back in the session).
@@ -26,6 +27,7 @@ mod postgres;
 const WITHIN: Duration = Duration::from_secs(60);
 
 struct Sizes {
+    sessions: u32,
     idle_per_server: u32,
     joins: u32,
     lines: u32,
@@ -33,6 +35,8 @@ struct Sizes {
 
 #[derive(Debug, Default)]
 struct Figures {
+    sessions: u32,
+    serving_rss_mib: f64,
     held: u32,
     join_one_ms: Vec<f64>,
     join_across_ms: Vec<f64>,
@@ -46,12 +50,14 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
     crate::step("several servers on one site");
     let sizes = if smoke {
         Sizes {
+            sessions: 3,
             idle_per_server: 50,
             joins: 5,
             lines: 10,
         }
     } else {
         Sizes {
+            sessions: 30,
             idle_per_server: 1000,
             joins: 50,
             lines: 60,
@@ -59,6 +65,16 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
     };
     match measure(exe, &sizes).await {
         Ok(f) => {
+            report.add(
+                "cluster: live sessions, each with its rep, customer and their servers all different",
+                "sessions",
+                Figure::Value(f64::from(f.sessions)),
+            );
+            report.add(
+                "cluster: the serving server's memory with them and the idle connections",
+                "MiB",
+                Figure::Value(f.serving_rss_mib),
+            );
             report.add(
                 "cluster: idle WebSocket connections held across three servers",
                 "connections",
@@ -237,9 +253,60 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
     send(&mut page, json!({"type": "open_session", "number": number})).await?;
     recv_type(&mut page, "joined").await?;
 
+    // Sessions spread over the servers: each rep logs in through one server, starts the
+    // session through the next, and keeps the console on the first; the customer joins
+    // through the third.
+    let mut figures = Figures::default();
+    let addrs = [addr_a, addr_b, addr_of(&bases[2])?];
+    let mut kept = Vec::new();
+    for i in 0..sizes.sessions {
+        let at = |k: u32| ((i + k) % 3) as usize;
+        let name = format!("rep{i}");
+        tandem_tests::create_rep_at(&http, &bases[0], &name, &format!("Rep {i}"), "rep-password")
+            .await?;
+        let from = source(3000 + i);
+        let rep = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::V4(from))
+            .build()?;
+        let login = rep
+            .post(format!("{}/api/login", bases[at(0)]))
+            .json(&json!({"username": name, "password": "rep-password"}))
+            .send()
+            .await?;
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .and_then(|c| c.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .with_context(|| format!("a login cookie for {name} ({})", login.status()))?
+            .to_owned();
+        let started: Value = rep
+            .post(format!("{}/api/sessions", bases[at(1)]))
+            .header("cookie", &cookie)
+            .json(&json!({"email_invite": false}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let number = started["number"].as_str().context("number")?.to_owned();
+        let link = started["link"].as_str().context("link")?;
+        let secret = link.rsplit('/').next().context("secret")?.to_owned();
+        let mut console = connect_from(addrs[at(0)], from, Some(&cookie)).await?;
+        hello(&mut console, "console").await?;
+        send(
+            &mut console,
+            json!({"type": "open_session", "number": number}),
+        )
+        .await?;
+        recv_type(&mut console, "joined").await?;
+        let (customer, _, _) = join(addrs[at(2)], 4000 + i, &secret).await?;
+        recv_type(&mut console, "participant_joined").await?;
+        figures.sessions += 1;
+        kept.push((console, customer));
+    }
+
     // Idle connections on every server, each from a load client of its own.
     let mut loads = Vec::new();
-    let mut figures = Figures::default();
     for base in &bases {
         let mut client = tokio::process::Command::new(exe)
             .args(["load", "--addr", base.trim_start_matches("http://")])
@@ -259,6 +326,9 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
             .context("a load client's count")?;
         loads.push(client);
     }
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    figures.serving_rss_mib = a.pid().map_or(0.0, rss_mib_of);
 
     // Joins, alternately on the serving server and through a forwarding one.
     for i in 0..sizes.joins {
@@ -324,5 +394,18 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
     figures.back_ms = (back?.0 - killed).as_secs_f64() * 1000.0;
     drop(far);
     drop(near);
+    drop(kept);
     Ok(figures)
+}
+
+/// The resident memory of process `pid`, in MiB.
+fn rss_mib_of(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
 }
