@@ -1,9 +1,9 @@
 //! Several servers on one site (docs/self-hosting.md, "Several servers"): three
 //! `tandem-signaling` processes on one PostgreSQL, A serving and B and C forwarding to it.
 //! Measured: sessions spread over the three (rep, console and customer each on another),
-//! the serving server's memory, idle connections held across the three, a customer's join and a chat line's
-//! trip on one server against across servers (through a forwarding one), and the
-//! takeover after the serving one is SIGKILLed (until a survivor serves, and until a
+//! the serving server's memory, idle connections held across the three, a customer's join
+//! and a chat line's trip on one server against across servers (through a forwarding
+//! one), and the takeover after the serving one is SIGKILLed (until a survivor serves, and until a
 //! customer who was on a survivor is back in the session).
 
 use std::net::{Ipv4Addr, SocketAddr};
