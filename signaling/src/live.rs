@@ -278,22 +278,11 @@ impl Registry {
         if self.is_suspended() {
             return Err(restarting());
         }
-        if !settings.allow_multiple_sessions {
-            let running = inner
-                .sessions
-                .values()
-                .find(|live| live.primary_account() == Some(account.id));
-            if let Some(live) = running {
-                return Err(Refusal::new(
-                    ErrorCode::SiteLimit,
-                    format!(
-                        "you are already running session {}; end it first (this site does not \
-                         allow several sessions at once)",
-                        live.session.number()
-                    ),
-                ));
-            }
-        }
+        tandem_session::reps::may_start(
+            account.id,
+            settings.allow_multiple_sessions,
+            Self::rep_sessions(&inner),
+        )?;
         let number = loop {
             let candidate = SessionNumber::new(rand::random_range(100_000_000..=999_999_999))
                 .ok_or_else(|| Refusal::new(ErrorCode::Internal, "bad session number"))?;
@@ -474,17 +463,19 @@ impl Registry {
 
     /// Customers the primary rep of `number` helps in their other live sessions (R4).
     fn load_elsewhere(inner: &Inner, number: SessionNumber) -> u32 {
-        let account = inner.sessions.get(&number).and_then(Live::primary_account);
-        let Some(account) = account else {
-            return 0;
-        };
+        tandem_session::reps::load_elsewhere(number, Self::rep_sessions(inner))
+    }
+
+    /// The live sessions as a rep's limits across sessions see them.
+    fn rep_sessions(inner: &Inner) -> impl Iterator<Item = tandem_session::reps::RepSession> {
         inner
             .sessions
             .iter()
-            .filter(|(n, _)| **n != number)
-            .filter(|(_, live)| live.primary_account() == Some(account))
-            .map(|(_, live)| live.session.customer_count())
-            .sum()
+            .map(|(number, live)| tandem_session::reps::RepSession {
+                number: *number,
+                primary_account: live.primary_account(),
+                customers: live.session.customer_count(),
+            })
     }
 
     fn join(

@@ -63,6 +63,12 @@ pub enum SessionError {
     NoTransferPending,
     #[error("`{0}` is handled by the server, not by a session")]
     NotASessionCommand(&'static str),
+    /// R1: the site allows one session at a time per rep, and this rep runs one.
+    #[error(
+        "you are already running session {0}; end it first (this site does not allow several \
+         sessions at once)"
+    )]
+    AlreadyRunning(tandem_protocol::SessionNumber),
 }
 
 impl SessionError {
@@ -97,6 +103,7 @@ impl SessionError {
             SessionError::TransferPending => ErrorCode::TransferPending,
             SessionError::NoTransferPending => ErrorCode::NoTransferPending,
             SessionError::NotASessionCommand(_) => ErrorCode::BadMessage,
+            SessionError::AlreadyRunning(_) => ErrorCode::SiteLimit,
         }
     }
 }

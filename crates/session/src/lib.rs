@@ -28,6 +28,7 @@ mod files;
 mod names;
 mod output;
 mod participants;
+pub mod reps;
 mod router;
 mod session;
 mod sharing;
