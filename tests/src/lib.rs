@@ -787,6 +787,10 @@ pub fn agent_binary() -> anyhow::Result<PathBuf> {
 /// The `tandem-signaling` binary of this workspace, built now as [`agent_binary`] is (for
 /// tests that run the server as its own process, e.g. inside a network namespace).
 pub fn server_binary() -> anyhow::Result<PathBuf> {
+    // `cargo xtask bench` names its release build.
+    if let Some(binary) = std::env::var_os("TANDEM_SERVER_BINARY") {
+        return Ok(PathBuf::from(binary));
+    }
     workspace_binary("tandem-signaling")
 }
 

@@ -35,10 +35,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "tandem-agent",
         "--package",
         "tandem-tests",
+        "--package",
+        "tandem-signaling",
         "--bin",
         "tandem-bench",
         "--bin",
         "tandem-agent",
+        "--bin",
+        "tandem-signaling",
     ]))?;
     let target = target_dir();
     let mut bench = std::process::Command::new(target.join("release").join("tandem-bench"));
@@ -48,6 +52,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .env(
             "TANDEM_AGENT_BINARY",
             target.join("release").join("tandem-agent"),
+        )
+        // The sections that run the server as a process of its own (cluster, network).
+        .env(
+            "TANDEM_SERVER_BINARY",
+            target.join("release").join("tandem-signaling"),
         );
     // The Windows agent's figures under Wine, from its release build too; without it the
     // report says why that section is missing.
