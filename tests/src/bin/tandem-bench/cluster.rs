@@ -36,6 +36,7 @@ struct Sizes {
 #[derive(Debug, Default)]
 struct Figures {
     sessions: u32,
+    serving_rss_before_mib: f64,
     serving_rss_mib: f64,
     held: u32,
     join_one_ms: Vec<f64>,
@@ -70,11 +71,13 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
                 "sessions",
                 Figure::Value(f64::from(f.sessions)),
             );
-            report.add(
-                "cluster: the serving server's memory with them and the idle connections",
-                "MiB",
-                Figure::Value(f.serving_rss_mib),
-            );
+            report
+                .add(
+                    "cluster: the serving server's memory with them and the idle connections",
+                    "MiB",
+                    Figure::Value(f.serving_rss_mib),
+                )
+                .peer("before", Figure::Value(f.serving_rss_before_mib));
             report.add(
                 "cluster: idle WebSocket connections held across three servers",
                 "connections",
@@ -256,7 +259,10 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
     // Sessions spread over the servers: each rep logs in through one server, starts the
     // session through the next, and keeps the console on the first; the customer joins
     // through the third.
-    let mut figures = Figures::default();
+    let mut figures = Figures {
+        serving_rss_before_mib: a.pid().map_or(0.0, rss_mib_of),
+        ..Figures::default()
+    };
     let addrs = [addr_a, addr_b, addr_of(&bases[2])?];
     let mut kept = Vec::new();
     for i in 0..sizes.sessions {
