@@ -36,7 +36,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::site::Waiting;
+use crate::site::{Waiting, unavailable};
 
 /// The site's key, on a request one of its servers forwards.
 pub const KEY_HEADER: HeaderName = HeaderName::from_static("x-tandem-site-key");
@@ -424,18 +424,6 @@ async fn pass_on(
     });
     let (parts, _) = response.into_parts();
     Ok(Response::from_parts(parts, Body::empty()))
-}
-
-fn unavailable(text: String) -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [
-            (header::RETRY_AFTER, HeaderValue::from_static("5")),
-            (header::CONNECTION, HeaderValue::from_static("close")),
-        ],
-        text,
-    )
-        .into_response()
 }
 
 #[cfg(test)]

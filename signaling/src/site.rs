@@ -657,7 +657,8 @@ pub fn standby_app(waiting: Waiting, forwarding: Option<crate::forward::Forwardi
     }
 }
 
-fn unavailable(text: String) -> Response {
+/// `503` with `text`, `Retry-After: 5`, closing the connection.
+pub(crate) fn unavailable(text: String) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [

@@ -951,30 +951,7 @@ async fn with_two_servers_on_postgresql_the_standby_takes_over_when_the_serving_
     let took = ready(&b).await;
     eprintln!("failover: the standby was ready {took:?} after the kill");
     everyone_comes_back(&b, &mut scene).await;
-    // The audit records of the returns are stored by the audit writer after the answers
-    // went out: wait for them (generously), then check them all.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let after = loop {
-        let after = audit_actions(&b.base(), &scene.number).await;
-        let back = after[before.len().min(after.len())..]
-            .iter()
-            .filter(|a| *a == "reconnected")
-            .count();
-        if back >= 3 || std::time::Instant::now() > deadline {
-            break after;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(after[..before.len()], before[..], "{after:?}");
-    assert_eq!(
-        after[before.len()..]
-            .iter()
-            .filter(|a| *a == "reconnected")
-            .count(),
-        3,
-        "rep, customer and agent reconnected: {after:?}"
-    );
-    assert!(!after.contains(&"ended".to_owned()), "{after:?}");
+    audit_kept(&b, &scene.number, &before, 3, "rep, customer and agent").await;
     for dir in [&dir_a, &dir_b] {
         assert!(
             !dir.path().join("live.db").exists(),
@@ -1148,17 +1125,8 @@ async fn two_servers_behind_the_documented_nginx_config_fail_over_without_anyone
 /// A WebSocket to `addr` that is taken: while no server serves the site (the serving one
 /// was just killed), a forwarding server answers the upgrade with 503; try again.
 async fn ws_when_served(addr: &str, http: Option<&Http>, deadline: tokio::time::Instant) -> Ws {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     loop {
-        let mut request = format!("ws://{addr}/ws")
-            .into_client_request()
-            .expect("request");
-        if let Some(cookie) = http.and_then(|h| h.cookie.clone()) {
-            request
-                .headers_mut()
-                .insert("cookie", cookie.parse().expect("header"));
-        }
-        match tokio_tungstenite::connect_async(request).await {
+        match tokio_tungstenite::connect_async(common::ws_request(addr, http)).await {
             Ok((stream, _)) => return Ws { stream },
             Err(e) => assert!(
                 tokio::time::Instant::now() < deadline,
@@ -1426,28 +1394,7 @@ async fn three_servers_serve_one_site_and_a_survivor_carries_it_on_when_the_serv
         m["type"] == "chat" && m["text"] == "still here"
     })
     .await;
-    let audit_deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let after = loop {
-        let after = audit_actions(&b.base(), &number).await;
-        let back = after[before.len().min(after.len())..]
-            .iter()
-            .filter(|a| *a == "reconnected")
-            .count();
-        if back >= 5 || std::time::Instant::now() > audit_deadline {
-            break after;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(after[..before.len()], before[..], "{after:?}");
-    assert_eq!(
-        after[before.len()..]
-            .iter()
-            .filter(|a| *a == "reconnected")
-            .count(),
-        5,
-        "Tom, Rita, Ann, Bob and the agent reconnected: {after:?}"
-    );
-    assert!(!after.contains(&"ended".to_owned()), "{after:?}");
+    audit_kept(&b, &number, &before, 5, "Tom, Rita, Ann, Bob and the agent").await;
 }
 
 /// A login through `site` from the loopback address `from`, with `headers` added as a
@@ -1630,4 +1577,32 @@ async fn a_new_holder_knows_the_sites_servers_before_their_first_forwarded_reque
     .expect("answered in time")
     .expect("read");
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+}
+
+/// C3 after a takeover: the audit at `site` before it (`before`) is all there, then
+/// `returns` `reconnected` records (stored after the answers went out: waited for,
+/// generously), and the session did not end.
+async fn audit_kept(site: &impl Site, number: &str, before: &[String], returns: usize, who: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let after = audit_actions(&site.base(), number).await;
+        let back = after[before.len().min(after.len())..]
+            .iter()
+            .filter(|a| *a == "reconnected")
+            .count();
+        if back >= returns || std::time::Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(after[..before.len()], before[..], "{after:?}");
+    assert_eq!(
+        after[before.len()..]
+            .iter()
+            .filter(|a| *a == "reconnected")
+            .count(),
+        returns,
+        "{who} reconnected: {after:?}"
+    );
+    assert!(!after.contains(&"ended".to_owned()), "{after:?}");
 }

@@ -12,29 +12,39 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tandem_tests::media_stats::Timeline;
 use tandem_tests::{
-    AgentProcess, Chromedriver, PatternDisplay, ServerProcess, SmtpSink, admin_call_at,
+    AgentProcess, Browser, Chromedriver, PatternDisplay, ServerProcess, SmtpSink, admin_call_at,
     create_rep_at, server_log,
 };
 
 /// The promise: everyone is back within this long of the new start.
 const BACK_WITHIN: Duration = Duration::from_secs(10);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_goes_on_while_the_server_is_killed_and_started_again() -> anyhow::Result<()> {
-    let screen = PatternDisplay::start(640, 480)?;
-    let data = tempfile::tempdir()?;
-    let port = SmtpSink::free_port()?;
-    let log = server_log("restart")?;
-    let _ = std::fs::remove_file(&log);
-    let mut server = ServerProcess::start(data.path(), port, &log).await?;
-    let base = server.base.clone();
-    let http = reqwest::Client::new();
-    create_rep_at(&http, &base, "rita", "Rita Rep", "rita-password").await?;
+/// Everyone in: Rita's Chromium signed in at `rep_base` starts a session; Ann's agent
+/// shares the pattern and Bea's Chromium views it, both coming by the link with its port
+/// changed to `customers_port` when given; Rita is given control (C1) and a line of chat
+/// goes each way (R11), the first saying "Before the `what`".
+struct Scene {
+    rep: Browser,
+    bea: Browser,
+    agent: AgentProcess,
+    number: String,
+}
 
-    let chrome = Chromedriver::start("restart").await?;
+async fn everyone_in(
+    chrome: &Chromedriver,
+    screen: &PatternDisplay,
+    rep_base: &str,
+    customers_port: Option<u16>,
+    what: &str,
+) -> anyhow::Result<Scene> {
     let rep = chrome.media_browser("rep").await?;
-    rep.log_in(&base, "rita", "rita-password").await?;
-    let (number, link) = rep.start_session(false).await?;
+    rep.log_in(rep_base, "rita", "rita-password").await?;
+    let (number, mut link) = rep.start_session(false).await?;
+    if let Some(port) = customers_port {
+        let rep_port = rep_base.rsplit(':').next().unwrap_or_default();
+        link = link.replace(&format!(":{rep_port}/"), &format!(":{port}/"));
+        anyhow::ensure!(link.contains(&format!(":{port}/")), "{link}");
+    }
     let mut agent = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Ann"])?;
     agent.answer("y").await?;
     rep.wait_text("figure.tile figcaption", "Ann's screen · 640×480")
@@ -50,32 +60,127 @@ async fn a_session_goes_on_while_the_server_is_killed_and_started_again() -> any
     agent.answer("y").await?;
     rep.wait_text("#control-state", "You are in control of Ann's computer")
         .await?;
-    rep.fill("#chat-text", "Before the restart").await?;
+    let before = format!("Before the {what}");
+    rep.fill("#chat-text", &before).await?;
     rep.click("#chat-send").await?;
-    bea.wait_text("#messages", "Before the restart").await?;
+    bea.wait_text("#messages", &before).await?;
     bea.fill("#chat-text", "Bea says hi").await?;
     bea.click("#chat-send").await?;
     rep.wait_text("#messages", "Bea says hi").await?;
     rep.wait_text("#connection", "Connected").await?;
     rep.screenshot("01-before").await?;
-    let audit = |base: String| {
-        let http = http.clone();
-        let path = format!("/api/admin/audit?session={number}&limit=1000");
-        async move {
-            let entries = admin_call_at(&http, &base, "GET", &path, Value::Null).await?;
-            let mut actions: Vec<String> = entries
-                .as_array()
-                .map(|e| {
-                    e.iter()
-                        .filter_map(|e| e["action"].as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            actions.reverse(); // oldest first
-            anyhow::Ok(actions)
+    Ok(Scene {
+        rep,
+        bea,
+        agent,
+        number,
+    })
+}
+
+/// The session's audit actions at `base`, oldest first (C3).
+async fn audit_actions(
+    http: &reqwest::Client,
+    base: &str,
+    number: &str,
+) -> anyhow::Result<Vec<String>> {
+    let path = format!("/api/admin/audit?session={number}&limit=1000");
+    let entries = admin_call_at(http, base, "GET", &path, Value::Null).await?;
+    let mut actions: Vec<String> = entries
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["action"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    actions.reverse(); // oldest first
+    Ok(actions)
+}
+
+/// Neither viewer's picture stood still (2 s or more) from `lead` before the kill on.
+fn no_stall(
+    what: &str,
+    timelines: [(&str, &Timeline); 2],
+    from: Duration,
+    to: Duration,
+) -> anyhow::Result<()> {
+    for (who, timeline) in timelines {
+        let stall = timeline.longest_stall(from, to);
+        eprintln!("{what}: {who}'s longest stall {stall:?}");
+        anyhow::ensure!(
+            timeline.readings.len() > 20,
+            "{who}: too few readings ({})",
+            timeline.readings.len()
+        );
+        anyhow::ensure!(
+            stall < Duration::from_secs(2),
+            "{who}'s picture stood still for {stall:?} around the {what}: {:?}",
+            timeline.readings
+        );
+    }
+    Ok(())
+}
+
+/// C3: the audit before the kill is all there, then the four comings back (rep, Ann, her
+/// agent, Bea), and nobody left. The records of the returns are stored after the answers
+/// went out: waited for, generously.
+async fn audit_kept(
+    http: &reqwest::Client,
+    base: &str,
+    number: &str,
+    before: &[String],
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let after = audit_actions(http, base, number).await?;
+        let back = after[before.len().min(after.len())..]
+            .iter()
+            .filter(|a| *a == "reconnected")
+            .count();
+        if back >= 4 || Instant::now() > deadline {
+            break after;
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let before = audit(base.clone()).await?;
+    anyhow::ensure!(
+        after.len() >= before.len() && after[..before.len()] == before[..],
+        "the audit before the kill changed:\nbefore {before:?}\nafter {after:?}"
+    );
+    let back = after[before.len()..]
+        .iter()
+        .filter(|a| *a == "reconnected")
+        .count();
+    anyhow::ensure!(
+        back == 4,
+        "rep, Ann, her agent and Bea should each have reconnected once: {after:?}"
+    );
+    anyhow::ensure!(
+        !after.iter().any(|a| a == "left" || a == "ended"),
+        "nobody left: {after:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_goes_on_while_the_server_is_killed_and_started_again() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(640, 480)?;
+    let data = tempfile::tempdir()?;
+    let port = SmtpSink::free_port()?;
+    let log = server_log("restart")?;
+    let _ = std::fs::remove_file(&log);
+    let mut server = ServerProcess::start(data.path(), port, &log).await?;
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+    create_rep_at(&http, &base, "rita", "Rita Rep", "rita-password").await?;
+
+    let chrome = Chromedriver::start("restart").await?;
+    let Scene {
+        rep,
+        bea,
+        mut agent,
+        number,
+    } = everyone_in(&chrome, &screen, &base, None, "restart").await?;
+    let before = audit_actions(&http, &base, &number).await?;
     anyhow::ensure!(before.iter().any(|a| a == "control_granted"), "{before:?}");
 
     // Both viewers' decoded frames are read every 200 ms from before the kill until
@@ -119,21 +224,12 @@ async fn a_session_goes_on_while_the_server_is_killed_and_started_again() -> any
     rep.screenshot("02-after").await?;
 
     // The picture never stopped: frames were decoded throughout, kill and restart included.
-    for (who, timeline) in [("the rep", &rep_timeline), ("Bea", &bea_timeline)] {
-        let end = start.elapsed();
-        let stall = timeline.longest_stall(killed_at.saturating_sub(lead), end);
-        eprintln!("restart: {who}'s longest stall {stall:?}");
-        anyhow::ensure!(
-            timeline.readings.len() > 20,
-            "{who}: too few readings ({})",
-            timeline.readings.len()
-        );
-        anyhow::ensure!(
-            stall < Duration::from_secs(2),
-            "{who}'s picture stood still for {stall:?} around the restart: {:?}",
-            timeline.readings
-        );
-    }
+    no_stall(
+        "restart",
+        [("the rep", &rep_timeline), ("Bea", &bea_timeline)],
+        killed_at.saturating_sub(lead),
+        start.elapsed(),
+    )?;
 
     // C1: control is still the rep's; it still works after the restart.
     rep.wait_text("#control-state", "You are in control of Ann's computer")
@@ -151,24 +247,7 @@ async fn a_session_goes_on_while_the_server_is_killed_and_started_again() -> any
     rep.click("#chat-send").await?;
     bea.wait_text("#messages", "Still here").await?;
 
-    // C3: the audit before the kill is all there, then the four comings back.
-    let after = audit(second.base.clone()).await?;
-    anyhow::ensure!(
-        after.len() >= before.len() && after[..before.len()] == before[..],
-        "the audit before the kill changed:\nbefore {before:?}\nafter {after:?}"
-    );
-    let back = after[before.len()..]
-        .iter()
-        .filter(|a| *a == "reconnected")
-        .count();
-    anyhow::ensure!(
-        back == 4,
-        "rep, Ann, her agent and Bea should each have reconnected once: {after:?}"
-    );
-    anyhow::ensure!(
-        !after.iter().any(|a| a == "left" || a == "ended"),
-        "nobody left: {after:?}"
-    );
+    audit_kept(&http, &second.base, &number, &before).await?;
     agent.kill();
     Ok(())
 }
@@ -242,54 +321,21 @@ async fn a_session_goes_on_when_the_server_that_serves_the_site_is_killed() -> a
     .await?;
 
     let chrome = Chromedriver::start("failover").await?;
-    let rep = chrome.media_browser("rep").await?;
-    rep.log_in(&reps_server.base, "rita", "rita-password")
-        .await?;
-    let (number, link) = rep.start_session(false).await?;
     // The customers come by the third server.
-    let link = link.replace(&format!(":{}/", ports[1]), &format!(":{}/", ports[2]));
-    anyhow::ensure!(link.contains(&format!(":{}/", ports[2])), "{link}");
-    let mut agent = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Ann"])?;
-    agent.answer("y").await?;
-    rep.wait_text("figure.tile figcaption", "Ann's screen · 640×480")
-        .await?;
-    let bea = chrome.media_browser("bea").await?;
-    bea.join(&link, "Bea").await?;
-    bea.wait_text("figure.tile figcaption", "640×480").await?;
-
-    rep.click("#request-control").await?;
-    agent
-        .wait_for("Rita Rep asks to control your mouse and keyboard")
-        .await?;
-    agent.answer("y").await?;
-    rep.wait_text("#control-state", "You are in control of Ann's computer")
-        .await?;
-    rep.fill("#chat-text", "Before the failover").await?;
-    rep.click("#chat-send").await?;
-    bea.wait_text("#messages", "Before the failover").await?;
-    bea.fill("#chat-text", "Bea says hi").await?;
-    bea.click("#chat-send").await?;
-    rep.wait_text("#messages", "Bea says hi").await?;
-    rep.wait_text("#connection", "Connected").await?;
-    rep.screenshot("01-before").await?;
-    let audit = |base: String| {
-        let http = http.clone();
-        let path = format!("/api/admin/audit?session={number}&limit=1000");
-        async move {
-            let entries = admin_call_at(&http, &base, "GET", &path, Value::Null).await?;
-            let mut actions: Vec<String> = entries
-                .as_array()
-                .map(|e| {
-                    e.iter()
-                        .filter_map(|e| e["action"].as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            actions.reverse(); // oldest first
-            anyhow::Ok(actions)
-        }
-    };
-    let before = audit(customers_server.base.clone()).await?;
+    let Scene {
+        rep,
+        bea,
+        mut agent,
+        number,
+    } = everyone_in(
+        &chrome,
+        &screen,
+        &reps_server.base,
+        Some(ports[2]),
+        "failover",
+    )
+    .await?;
+    let before = audit_actions(&http, &customers_server.base, &number).await?;
     anyhow::ensure!(before.iter().any(|a| a == "control_granted"), "{before:?}");
 
     let start = Instant::now();
@@ -326,22 +372,12 @@ async fn a_session_goes_on_when_the_server_that_serves_the_site_is_killed() -> a
         "everyone was back {back:?} after the kill, more than {BACK_WITHIN_FAILOVER:?}"
     );
     rep.screenshot("02-after").await?;
-
-    for (who, timeline) in [("the rep", &rep_timeline), ("Bea", &bea_timeline)] {
-        let end = start.elapsed();
-        let stall = timeline.longest_stall(killed_at.saturating_sub(lead), end);
-        eprintln!("failover: {who}'s longest stall {stall:?}");
-        anyhow::ensure!(
-            timeline.readings.len() > 20,
-            "{who}: too few readings ({})",
-            timeline.readings.len()
-        );
-        anyhow::ensure!(
-            stall < Duration::from_secs(2),
-            "{who}'s picture stood still for {stall:?} around the failover: {:?}",
-            timeline.readings
-        );
-    }
+    no_stall(
+        "failover",
+        [("the rep", &rep_timeline), ("Bea", &bea_timeline)],
+        killed_at.saturating_sub(lead),
+        start.elapsed(),
+    )?;
 
     rep.wait_text("#control-state", "You are in control of Ann's computer")
         .await?;
@@ -353,36 +389,7 @@ async fn a_session_goes_on_when_the_server_that_serves_the_site_is_killed() -> a
         rep_chat.contains("Before the failover") && rep_chat.contains("Bea says hi"),
         "{rep_chat}"
     );
-
-    // C3: the audit before the kill is all there, then the four comings back.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let after = loop {
-        let after = audit(reps_server.base.clone()).await?;
-        let back = after[before.len().min(after.len())..]
-            .iter()
-            .filter(|a| *a == "reconnected")
-            .count();
-        if back >= 4 || Instant::now() > deadline {
-            break after;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    anyhow::ensure!(
-        after.len() >= before.len() && after[..before.len()] == before[..],
-        "the audit before the kill changed:\nbefore {before:?}\nafter {after:?}"
-    );
-    let back = after[before.len()..]
-        .iter()
-        .filter(|a| *a == "reconnected")
-        .count();
-    anyhow::ensure!(
-        back == 4,
-        "rep, Ann, her agent and Bea should each have reconnected once: {after:?}"
-    );
-    anyhow::ensure!(
-        !after.iter().any(|a| a == "left" || a == "ended"),
-        "nobody left: {after:?}"
-    );
+    audit_kept(&http, &reps_server.base, &number, &before).await?;
     agent.kill();
     Ok(())
 }

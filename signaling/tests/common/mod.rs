@@ -108,8 +108,12 @@ impl TestServer {
     }
 }
 
-/// A WebSocket to the server at `addr` (host:port), with the login's cookie if any.
-pub async fn ws_at(addr: &str, http: Option<&Http>) -> Ws {
+/// The upgrade request of a WebSocket to `addr` (host:port), with the login's cookie if
+/// any.
+pub fn ws_request(
+    addr: &str,
+    http: Option<&Http>,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     let mut request = format!("ws://{addr}/ws")
         .into_client_request()
         .expect("request");
@@ -118,7 +122,12 @@ pub async fn ws_at(addr: &str, http: Option<&Http>) -> Ws {
             .headers_mut()
             .insert("cookie", cookie.parse().expect("header"));
     }
-    let (stream, _) = tokio_tungstenite::connect_async(request)
+    request
+}
+
+/// A WebSocket to the server at `addr` (host:port), with the login's cookie if any.
+pub async fn ws_at(addr: &str, http: Option<&Http>) -> Ws {
+    let (stream, _) = tokio_tungstenite::connect_async(ws_request(addr, http))
         .await
         .expect("websocket connects");
     Ws { stream }

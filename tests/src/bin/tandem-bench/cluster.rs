@@ -18,7 +18,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::report::{Figure, Report};
-use crate::signaling::{Ws, connect_from, hello, recv_type, send};
+use crate::signaling::{Ws, connect_from, hello, log_in, recv_type, send, start_session};
 
 #[path = "../../../../signaling/tests/common/postgres.rs"]
 mod postgres;
@@ -225,32 +225,9 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
         json!({"max_customers_per_rep": 50, "allow_multiple_sessions": false}),
     )
     .await?;
-    let login = http
-        .post(format!("{}/api/login", bases[1]))
-        .json(&json!({"username": "rita", "password": "rita-password"}))
-        .send()
-        .await?;
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .context("a login cookie, through a forwarding server")?
-        .to_owned();
-    let session: Value = http
-        .post(format!("{}/api/sessions", bases[2]))
-        .header("cookie", &cookie)
-        .json(&json!({"email_invite": false}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let number = session["number"].as_str().context("number")?.to_owned();
-    let secret = session["link"]
-        .as_str()
-        .and_then(|l| l.rsplit('/').next())
-        .context("link")?
-        .to_owned();
+    // The login through one forwarding server, the start through the other.
+    let cookie = log_in(&http, &bases[1], "rita", "rita-password").await?;
+    let (number, secret) = start_session(&http, &bases[2], &cookie).await?;
     let mut page = connect_from(addr_a, source(0xfff0), Some(&cookie)).await?;
     hello(&mut page, "console").await?;
     send(&mut page, json!({"type": "open_session", "number": number})).await?;
@@ -274,29 +251,8 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
         let rep = reqwest::Client::builder()
             .local_address(std::net::IpAddr::V4(from))
             .build()?;
-        let login = rep
-            .post(format!("{}/api/login", bases[at(0)]))
-            .json(&json!({"username": name, "password": "rep-password"}))
-            .send()
-            .await?;
-        let cookie = login
-            .headers()
-            .get("set-cookie")
-            .and_then(|c| c.to_str().ok())
-            .and_then(|c| c.split(';').next())
-            .with_context(|| format!("a login cookie for {name} ({})", login.status()))?
-            .to_owned();
-        let started: Value = rep
-            .post(format!("{}/api/sessions", bases[at(1)]))
-            .header("cookie", &cookie)
-            .json(&json!({"email_invite": false}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let number = started["number"].as_str().context("number")?.to_owned();
-        let link = started["link"].as_str().context("link")?;
-        let secret = link.rsplit('/').next().context("secret")?.to_owned();
+        let cookie = log_in(&rep, &bases[at(0)], &name, "rep-password").await?;
+        let (number, secret) = start_session(&rep, &bases[at(1)], &cookie).await?;
         let mut console = connect_from(addrs[at(0)], from, Some(&cookie)).await?;
         hello(&mut console, "console").await?;
         send(

@@ -102,6 +102,51 @@ pub async fn load(addr: SocketAddr, n: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Log in as `username` at `base`: the login cookie (`name=value`).
+pub(crate) async fn log_in(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let login = http
+        .post(format!("{base}/api/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await?;
+    let status = login.status();
+    Ok(login
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .with_context(|| format!("a login cookie for {username} at {base} ({status})"))?
+        .to_owned())
+}
+
+/// Start a session at `base` with the login `cookie`: its number and link secret.
+pub(crate) async fn start_session(
+    http: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+) -> anyhow::Result<(String, String)> {
+    let session: Value = http
+        .post(format!("{base}/api/sessions"))
+        .header("cookie", cookie)
+        .json(&json!({"email_invite": false}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let number = session["number"].as_str().context("number")?.to_owned();
+    let secret = session["link"]
+        .as_str()
+        .and_then(|l| l.rsplit('/').next())
+        .context("link")?
+        .to_owned();
+    Ok((number, secret))
+}
+
 #[derive(Debug)]
 pub struct Figures {
     pub connections: u32,
@@ -123,32 +168,8 @@ pub async fn measure(
     let addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
     // The rep logs in and opens a session.
     let http = reqwest::Client::new();
-    let login = http
-        .post(format!("{}/api/login", server.base))
-        .json(&json!({"username": "rita", "password": "rita-password"}))
-        .send()
-        .await?;
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .context("a login cookie")?
-        .to_owned();
-    let session: Value = http
-        .post(format!("{}/api/sessions", server.base))
-        .header("cookie", &cookie)
-        .json(&json!({"email_invite": false}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let number = session["number"].as_str().context("number")?.to_owned();
-    let secret = session["link"]
-        .as_str()
-        .and_then(|l| l.rsplit('/').next())
-        .context("link")?
-        .to_owned();
+    let cookie = log_in(&http, &server.base, "rita", "rita-password").await?;
+    let (number, secret) = start_session(&http, &server.base, &cookie).await?;
     let mut page = connect_with(addr, 0xef00, Some(&cookie)).await?;
     hello(&mut page, "console").await?;
     send(&mut page, json!({"type": "open_session", "number": number})).await?;
