@@ -1606,3 +1606,58 @@ async fn audit_kept(site: &impl Site, number: &str, before: &[String], returns: 
     );
     assert!(!after.contains(&"ended".to_owned()), "{after:?}");
 }
+
+/// Large answers, `HEAD` and ranges go through a standby as they are: the agent download
+/// (8 MB here) fetched through it is byte for byte the serving server's, `HEAD` gives its
+/// length and no body, and a range gives `206` with just those bytes.
+#[tokio::test]
+async fn a_standby_passes_large_downloads_heads_and_ranges_on_unchanged() {
+    use rand::RngCore;
+    let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
+    let mut agent = vec![0u8; 8 * 1024 * 1024];
+    rand::rng().fill_bytes(&mut agent);
+    let binary = dir_a.path().join("tandem-agent-test");
+    std::fs::write(&binary, &agent).expect("write the test agent");
+    let binary = binary.to_str().expect("utf-8 path").to_owned();
+    let a = Process::start_with(
+        dir_a.path(),
+        port_a,
+        &["--postgres", db.url.as_str(), "--agent-binary", &binary],
+    )
+    .await;
+    ready(&a).await;
+    let b = Process::start_with(dir_b.path(), port_b, &["--postgres", db.url.as_str()]).await;
+    stands_by_for(&b, port_a).await;
+    let url = format!("{}/download/tandem-agent", b.base());
+    let http = reqwest::Client::new();
+
+    let whole = http.get(&url).send().await.expect("download");
+    assert_eq!(whole.status(), 200);
+    let body = whole.bytes().await.expect("body");
+    assert!(
+        body.len() == agent.len() && body[..] == agent[..],
+        "{} bytes, not the serving server's {}",
+        body.len(),
+        agent.len()
+    );
+
+    let head = http.head(&url).send().await.expect("head");
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()),
+        Some(agent.len().to_string().as_str())
+    );
+    assert!(head.bytes().await.expect("no body").is_empty());
+
+    let part = http
+        .get(&url)
+        .header("range", "bytes=1000000-1000999")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(part.status(), 206);
+    let body = part.bytes().await.expect("body");
+    assert_eq!(body[..], agent[1_000_000..1_001_000]);
+}
