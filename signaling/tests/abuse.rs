@@ -619,24 +619,14 @@ async fn a_forwarding_server_of_the_site_is_not_held_to_the_cap_per_address() {
         c.max_connections_per_address = 2;
     })
     .await;
-    async fn held(server: &TestServer, from: IpAddr, key: &str) -> (TcpStream, String) {
-        let mut stream = tcp_from(server.addr, from).await.expect("tcp");
-        let request = format!(
-            "GET /healthz HTTP/1.1\r\nHost: x\r\nx-tandem-site-key: {key}\r\n\
-             x-tandem-client-address: 10.9.0.3\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut answer = vec![0; 256];
-        let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut answer))
-            .await
-            .expect("answered in time")
-            .expect("read");
-        let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
-        (stream, answer)
-    }
+    let held = |from: IpAddr, key: &'static str| {
+        let headers = format!("x-tandem-site-key: {key}\r\nx-tandem-client-address: 10.9.0.3\r\n");
+        let addr = server.addr;
+        async move { healthz_kept_open(addr, from, &headers).await }
+    };
     let mut open = vec![];
     for n in 0..4 {
-        let (stream, answer) = held(&server, loopback(21), key).await;
+        let (stream, answer) = held(loopback(21), key).await;
         assert!(
             answer.starts_with("HTTP/1.1 200"),
             "connection {n}: {answer}"
@@ -644,14 +634,14 @@ async fn a_forwarding_server_of_the_site_is_not_held_to_the_cap_per_address() {
         open.push(stream);
     }
     for n in 0..2 {
-        let (stream, answer) = held(&server, loopback(22), "guess").await;
+        let (stream, answer) = held(loopback(22), "guess").await;
         assert!(
             answer.starts_with("HTTP/1.1 200"),
             "connection {n}: {answer}"
         );
         open.push(stream);
     }
-    let (_, answer) = held(&server, loopback(22), "guess").await;
+    let (_, answer) = held(loopback(22), "guess").await;
     assert!(
         answer.starts_with("HTTP/1.1 429"),
         "the third from an address that is no server of the site: {answer}"

@@ -167,7 +167,11 @@ impl Person {
 
     /// Come back to the restarted server with the resume token; the `joined` it gets.
     async fn resume(&mut self, addr: &str, http: Option<&Http>, kind: &str) -> Value {
-        let mut ws = ws_at(addr, http).await;
+        self.resume_on(ws_at(addr, http).await, kind).await
+    }
+
+    /// Resume on the new connection `ws`; the `joined` it gets.
+    async fn resume_on(&mut self, mut ws: Ws, kind: &str) -> Value {
         ws.hello(kind).await;
         ws.send(json!({"type": "resume", "token": self.token}))
             .await;
@@ -237,18 +241,7 @@ async fn scene(process: &impl Site) -> Scene {
     agent.expect("viewer_joined").await;
 
     // C1: the rep asks, the customer allows at the agent.
-    rep.ws.send(json!({"type": "request_control"})).await;
-    agent.expect("control_requested").await;
-    agent
-        .ws
-        .send(json!({"type": "control_consent", "granted": true}))
-        .await;
-    let granted = rep
-        .until("control granted", |m| {
-            m["type"] == "control_changed" && !m["control"].is_null()
-        })
-        .await;
-    assert_eq!(granted["control"]["holder"], rep.id, "{granted}");
+    grant_control(&mut rep, &mut agent).await;
 
     rep.ws
         .send(json!({"type": "chat", "text": "before the restart"}))
@@ -269,6 +262,22 @@ async fn scene(process: &impl Site) -> Scene {
         agent,
         share,
     }
+}
+
+/// C1: `rep` asks for control; the customer allows at `agent`; `rep` holds it.
+async fn grant_control(rep: &mut Person, agent: &mut Person) {
+    rep.ws.send(json!({"type": "request_control"})).await;
+    agent.expect("control_requested").await;
+    agent
+        .ws
+        .send(json!({"type": "control_consent", "granted": true}))
+        .await;
+    let granted = rep
+        .until("control granted", |m| {
+            m["type"] == "control_changed" && !m["control"].is_null()
+        })
+        .await;
+    assert_eq!(granted["control"]["holder"], rep.id, "{granted}");
 }
 
 /// After a restart, everyone comes back to the session as it was.
@@ -1146,19 +1155,8 @@ impl Person {
         kind: &str,
         deadline: tokio::time::Instant,
     ) -> Value {
-        let mut ws = ws_when_served(addr, http, deadline).await;
-        ws.hello(kind).await;
-        ws.send(json!({"type": "resume", "token": self.token}))
-            .await;
-        self.ws = ws;
-        let joined = self
-            .until("joined after the takeover", |m| {
-                m["type"] == "joined" || m["type"] == "error"
-            })
-            .await;
-        assert_eq!(joined["type"], "joined", "{kind} came back: {joined}");
-        assert_eq!(joined["you"], self.id, "the same seat");
-        joined
+        let ws = ws_when_served(addr, http, deadline).await;
+        self.resume_on(ws, kind).await
     }
 }
 
@@ -1311,18 +1309,7 @@ async fn three_servers_serve_one_site_and_a_survivor_carries_it_on_when_the_serv
     drop(tom_desk);
 
     // C1: Tom asks; the customer allows at the agent on B.
-    tom.ws.send(json!({"type": "request_control"})).await;
-    agent.expect("control_requested").await;
-    agent
-        .ws
-        .send(json!({"type": "control_consent", "granted": true}))
-        .await;
-    let granted = tom
-        .until("control granted", |m| {
-            m["type"] == "control_changed" && !m["control"].is_null()
-        })
-        .await;
-    assert_eq!(granted["control"]["holder"], tom.id, "{granted}");
+    grant_control(&mut tom, &mut agent).await;
 
     // R11: a line from B reaches A and C.
     ann.ws
@@ -1483,22 +1470,6 @@ async fn a_standby_forwards_each_clients_own_address_and_is_ready_only_while_the
     stands_by_for(&b, port_a).await;
 }
 
-/// A connection to `site` that has sent nothing: whether it is refused at once (the cap
-/// per address answers and closes), or held open.
-async fn held_open(site: &impl Site) -> Option<tokio::net::TcpStream> {
-    use tokio::io::AsyncReadExt;
-    let mut stream = tokio::net::TcpStream::connect(site.addr())
-        .await
-        .expect("connect");
-    let mut answer = [0u8; 64];
-    match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut answer)).await {
-        // Nothing within 300 ms: the server waits for a request (the refusal is written
-        // at once, before anything is read).
-        Err(_) => Some(stream),
-        Ok(_) => None,
-    }
-}
-
 /// A server that takes the site over knows the site's other servers from the start (the
 /// former holder kept their addresses in PostgreSQL), so the rush of clients reconnecting
 /// through them is not held to the cap on connections per address; another address
@@ -1543,40 +1514,30 @@ async fn a_new_holder_knows_the_sites_servers_before_their_first_forwarded_reque
     ready(&b).await;
     // B serves now; nothing was forwarded to it yet, and still 127.0.0.1 (a site server's
     // address) may hold more connections than the cap of 4.
+    let server = b.addr().parse().expect("addr");
     let mut open = vec![];
     for n in 0..8 {
-        let held = held_open(&b).await;
+        let (stream, answer) = common::healthz_kept_open(server, [127, 0, 0, 1].into(), "").await;
         assert!(
-            held.is_some(),
-            "connection {n} from a site server's address"
+            answer.starts_with("HTTP/1.1 200"),
+            "connection {n} from a site server's address: {answer}"
         );
-        open.push(held);
+        open.push(stream);
     }
     // Another address is held to the cap.
-    let other = || async {
-        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        socket
-            .bind("127.0.9.40:0".parse().expect("addr"))
-            .expect("bind");
-        socket
-            .connect(b.addr().parse().expect("addr"))
-            .await
-            .expect("connect")
-    };
-    let mut others = vec![];
-    for _ in 0..4 {
-        others.push(other().await);
+    for n in 0..4 {
+        let (stream, answer) = common::healthz_kept_open(server, [127, 0, 9, 40].into(), "").await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "connection {n}: {answer}"
+        );
+        open.push(stream);
     }
-    let mut fifth = other().await;
-    let mut answer = String::new();
-    tokio::time::timeout(DEADLINE, {
-        use tokio::io::AsyncReadExt;
-        fifth.read_to_string(&mut answer)
-    })
-    .await
-    .expect("answered in time")
-    .expect("read");
-    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    let (_, answer) = common::healthz_kept_open(server, [127, 0, 9, 40].into(), "").await;
+    assert!(
+        answer.starts_with("HTTP/1.1 429"),
+        "the fifth from another address: {answer}"
+    );
 }
 
 /// C3 after a takeover: the audit at `site` before it (`before`) is all there, then

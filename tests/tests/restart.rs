@@ -77,6 +77,27 @@ async fn everyone_in(
     })
 }
 
+/// After the `what`: control is still the rep's (C1), chat goes on (R11), and what was
+/// said before is still on the rep's page.
+async fn still_in_control_and_talking(
+    rep: &Browser,
+    bea: &Browser,
+    what: &str,
+) -> anyhow::Result<()> {
+    rep.wait_text("#control-state", "You are in control of Ann's computer")
+        .await?;
+    let after = format!("After the {what}");
+    bea.fill("#chat-text", &after).await?;
+    bea.click("#chat-send").await?;
+    rep.wait_text("#messages", &after).await?;
+    let rep_chat = rep.text("#messages").await?;
+    anyhow::ensure!(
+        rep_chat.contains(&format!("Before the {what}")) && rep_chat.contains("Bea says hi"),
+        "{rep_chat}"
+    );
+    Ok(())
+}
+
 /// The session's audit actions at `base`, oldest first (C3).
 async fn audit_actions(
     http: &reqwest::Client,
@@ -231,18 +252,7 @@ async fn a_session_goes_on_while_the_server_is_killed_and_started_again() -> any
         start.elapsed(),
     )?;
 
-    // C1: control is still the rep's; it still works after the restart.
-    rep.wait_text("#control-state", "You are in control of Ann's computer")
-        .await?;
-    // R11: chat goes on both ways, and what was said before is still on every page.
-    bea.fill("#chat-text", "After the restart").await?;
-    bea.click("#chat-send").await?;
-    rep.wait_text("#messages", "After the restart").await?;
-    let rep_chat = rep.text("#messages").await?;
-    anyhow::ensure!(
-        rep_chat.contains("Before the restart") && rep_chat.contains("Bea says hi"),
-        "{rep_chat}"
-    );
+    still_in_control_and_talking(&rep, &bea, "restart").await?;
     rep.fill("#chat-text", "Still here").await?;
     rep.click("#chat-send").await?;
     bea.wait_text("#messages", "Still here").await?;
@@ -379,16 +389,7 @@ async fn a_session_goes_on_when_the_server_that_serves_the_site_is_killed() -> a
         start.elapsed(),
     )?;
 
-    rep.wait_text("#control-state", "You are in control of Ann's computer")
-        .await?;
-    bea.fill("#chat-text", "After the failover").await?;
-    bea.click("#chat-send").await?;
-    rep.wait_text("#messages", "After the failover").await?;
-    let rep_chat = rep.text("#messages").await?;
-    anyhow::ensure!(
-        rep_chat.contains("Before the failover") && rep_chat.contains("Bea says hi"),
-        "{rep_chat}"
-    );
+    still_in_control_and_talking(&rep, &bea, "failover").await?;
     audit_kept(&http, &reps_server.base, &number, &before).await?;
     agent.kill();
     Ok(())

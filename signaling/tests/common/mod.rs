@@ -395,3 +395,30 @@ pub async fn run_signaling(args: Vec<std::ffi::OsString>) -> (Option<i32>, Strin
     );
     (output.status.code(), text)
 }
+
+/// A connection to `server` from the loopback address `from` that asks `/healthz` with
+/// `headers` (`name: value` lines) and is kept open: the connection and the start of the
+/// answer (`HTTP/1.1 200 …` when it was taken, `HTTP/1.1 429 …` when a cap refused it).
+pub async fn healthz_kept_open(
+    server: std::net::SocketAddr,
+    from: std::net::IpAddr,
+    headers: &str,
+) -> (TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::new(from, 0))
+        .expect("bind");
+    let mut stream = socket.connect(server).await.expect("tcp");
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = vec![0; 256];
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut answer))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    (
+        stream,
+        String::from_utf8_lossy(&answer[..read]).into_owned(),
+    )
+}

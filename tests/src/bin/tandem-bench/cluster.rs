@@ -14,11 +14,12 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tandem_tests::{ServerProcess, server_log};
-use tokio::io::AsyncBufReadExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::report::{Figure, Report};
-use crate::signaling::{Ws, connect_from, hello, log_in, recv_type, send, start_session};
+use crate::signaling::{
+    Ws, connect_from, hello, log_in, recv_type, send, start_load, start_session,
+};
 
 #[path = "../../../../signaling/tests/common/postgres.rs"]
 mod postgres;
@@ -269,23 +270,9 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
 
     // Idle connections on every server, each from a load client of its own.
     let mut loads = Vec::new();
-    for base in &bases {
-        let mut client = tokio::process::Command::new(exe)
-            .args(["load", "--addr", base.trim_start_matches("http://")])
-            .args(["--connections", &sizes.idle_per_server.to_string()])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let mut out = tokio::io::BufReader::new(client.stdout.take().context("stdout")?).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(300), out.next_line())
-            .await
-            .context("a load client took too long")??
-            .context("a load client ended")?;
-        figures.held += ready
-            .strip_prefix("ready ")
-            .and_then(|n| n.parse::<u32>().ok())
-            .context("a load client's count")?;
+    for addr in addrs {
+        let (client, held) = start_load(exe, addr, sizes.idle_per_server).await?;
+        figures.held += held;
         loads.push(client);
     }
 

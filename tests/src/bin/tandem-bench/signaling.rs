@@ -147,6 +147,33 @@ pub(crate) async fn start_session(
     Ok((number, secret))
 }
 
+/// A load client (`tandem-bench load`, a process of its own) holding `connections` idle
+/// connections to `addr`, once they are all open; with how many it holds. It lets go
+/// when its stdin closes or it is dropped.
+pub(crate) async fn start_load(
+    exe: &std::path::Path,
+    addr: SocketAddr,
+    connections: u32,
+) -> anyhow::Result<(tokio::process::Child, u32)> {
+    let mut client = tokio::process::Command::new(exe)
+        .args(["load", "--addr", &addr.to_string()])
+        .args(["--connections", &connections.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut out = tokio::io::BufReader::new(client.stdout.take().context("stdout")?).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(300), out.next_line())
+        .await
+        .context("the load client took too long")??
+        .context("the load client ended")?;
+    let held = ready
+        .strip_prefix("ready ")
+        .and_then(|n| n.parse().ok())
+        .context("the load client's count")?;
+    Ok((client, held))
+}
+
 #[derive(Debug)]
 pub struct Figures {
     pub connections: u32,
@@ -178,27 +205,7 @@ pub async fn measure(
     // Quiet before: the server's memory without the load.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib();
-    let mut client = tokio::process::Command::new(exe)
-        .args([
-            "load",
-            "--addr",
-            &addr.to_string(),
-            "--connections",
-            &connections.to_string(),
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut out = tokio::io::BufReader::new(client.stdout.take().context("stdout")?).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(300), out.next_line())
-        .await
-        .context("the load client took too long")??
-        .context("the load client ended")?;
-    let held: u32 = ready
-        .strip_prefix("ready ")
-        .and_then(|n| n.parse().ok())
-        .context("the load client's count")?;
+    let (mut client, held) = start_load(exe, addr, connections).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib();
 
