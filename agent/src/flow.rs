@@ -754,6 +754,7 @@ mod tests {
             open_invite_dialog: false,
             transfer_message: None,
             max_file_bytes: 1 << 30,
+            recording: None,
         })
     }
 

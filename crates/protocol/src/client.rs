@@ -150,6 +150,11 @@ pub enum ClientMessage {
     LeaveCall,
     /// End the call for everyone (its starter or the primary rep).
     EndCall,
+    /// A rep (the primary or an assistant) starts recording the session, where the site
+    /// allows it; everyone gets `recording_state`.
+    StartRecording,
+    /// A rep stops the recording.
+    StopRecording,
     /// Leave the session. From the primary rep this ends it (R2).
     Leave,
     /// The primary rep ends the session for everyone.
@@ -197,6 +202,8 @@ impl ClientMessage {
             ClientMessage::CallMedia { .. } => "call_media",
             ClientMessage::LeaveCall => "leave_call",
             ClientMessage::EndCall => "end_call",
+            ClientMessage::StartRecording => "start_recording",
+            ClientMessage::StopRecording => "stop_recording",
             ClientMessage::Leave => "leave",
             ClientMessage::EndSession => "end_session",
         }

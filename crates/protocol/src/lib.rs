@@ -19,8 +19,8 @@ pub use server::{ServerMessage, SessionSnapshot};
 pub use types::{
     Admission, CallInfo, CallMember, ClientKind, ControlChange, ControlInfo, EndReason,
     FileDirection, FileOutcome, IceCandidate, IceServer, InviteState, Invitee, LeaveReason,
-    ParticipantInfo, Role, ShareInfo, ShareSource, ShareStopReason, StreamRef, TransferTarget,
-    WaitingTransfer, WebacdAgent,
+    ParticipantInfo, RecordingInfo, Role, ShareInfo, ShareSource, ShareStopReason, StreamRef,
+    TransferTarget, WaitingTransfer, WebacdAgent,
 };
 
 use serde::de::DeserializeOwned;

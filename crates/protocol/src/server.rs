@@ -6,8 +6,8 @@ use crate::error::ErrorCode;
 use crate::ids::{ParticipantId, SessionNumber, ShareId, Timestamp};
 use crate::types::{
     CallInfo, ControlChange, ControlInfo, EndReason, IceCandidate, IceServer, InviteState, Invitee,
-    LeaveReason, ParticipantInfo, Role, ShareInfo, ShareStopReason, StreamRef, TransferTarget,
-    WaitingTransfer, WebacdAgent,
+    LeaveReason, ParticipantInfo, RecordingInfo, Role, ShareInfo, ShareStopReason, StreamRef,
+    TransferTarget, WaitingTransfer, WebacdAgent,
 };
 
 /// Everything a client needs to draw the session when it (re)joins.
@@ -32,6 +32,9 @@ pub struct SessionSnapshot {
     /// setting); 0: file transfer is off on this site.
     #[serde(default)]
     pub max_file_bytes: u64,
+    /// The session is being recorded (everyone sees it); absent: it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingInfo>,
 }
 
 /// Every message the server may send. JSON objects tagged by `type` (snake_case).
@@ -160,6 +163,9 @@ pub enum ServerMessage {
         #[serde(flatten)]
         state: InviteState,
     },
+    /// Recording started (`recording` set) or stopped (null). To everyone in the session,
+    /// agents included: the customer's agent shows it too.
+    RecordingState { recording: Option<RecordingInfo> },
     /// The call changed (R11); `call` null: there is none.
     CallState { call: Option<CallInfo> },
     /// Something a person should read that needs no action.

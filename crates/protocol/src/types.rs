@@ -19,6 +19,9 @@ pub enum Role {
     Customer,
     /// A customer's downloaded agent: captures, encodes, streams and injects for them.
     Agent,
+    /// The server's recorder while a rep records the session: views every share like a
+    /// viewer and writes what it receives to disk. Controls, chats and calls nothing.
+    Recorder,
 }
 
 impl Role {
@@ -26,6 +29,15 @@ impl Role {
     pub fn is_rep(self) -> bool {
         matches!(self, Role::PrimaryRep | Role::Assistant | Role::Observer)
     }
+}
+
+/// The session is being recorded: since when, and which rep started it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingInfo {
+    pub started_by: ParticipantId,
+    pub since: crate::ids::Timestamp,
+    /// The recorder's own participant (it views the shares).
+    pub recorder: ParticipantId,
 }
 
 /// Whether a participant is in the session proper or still waiting to be let in (C2).

@@ -136,6 +136,13 @@ pub enum AuditAction {
         participant: ParticipantId,
     },
     CallEnded,
+    /// A rep started recording; `recorder` is the participant that records.
+    RecordingStarted {
+        recorder: ParticipantId,
+    },
+    RecordingStopped {
+        recorder: ParticipantId,
+    },
     Ended {
         reason: EndReason,
         /// The administrator's account that ended it from outside the session.

@@ -20,6 +20,9 @@ pub struct SessionConfig {
     /// file transfer off. Sessions kept from before it existed get the default.
     #[serde(default = "default_max_file_bytes")]
     pub max_file_bytes: u64,
+    /// Whether a rep may record the session (the admin's setting; off unless allowed).
+    #[serde(default)]
+    pub recording_allowed: bool,
 }
 
 /// 2 GB, as the site's default setting (2000 MB).
@@ -37,6 +40,7 @@ impl Default for SessionConfig {
             reconnect_grace_ms: 30_000,
             attach_grace_ms: 60_000,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            recording_allowed: false,
         }
     }
 }

@@ -77,6 +77,13 @@ pub enum Event {
         /// As in [`Join::rep_load_elsewhere`].
         rep_load_elsewhere: u32,
     },
+    /// A rep starts recording (the runtime's form of `ClientMessage::StartRecording`): the
+    /// runtime brings its recorder in as `recorder`, a participant id it drew, whose
+    /// connection it has ready so the recorder gets its `joined`.
+    StartRecording {
+        from: ParticipantId,
+        recorder: ParticipantId,
+    },
     /// The participant's connection opened (the primary's first time) or came back.
     Connected {
         who: ParticipantId,

@@ -370,6 +370,7 @@ impl Session {
         self.forget_shares_of(who, out);
         self.forget_control_of(who, out);
         self.forget_call_member(who, out);
+        self.forget_recorder(who, out);
         if let Some(customer) = p.customer {
             if let Some(c) = self.participants.get_mut(&customer) {
                 c.agent = None;

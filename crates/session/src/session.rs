@@ -102,6 +102,9 @@ pub struct Session {
     pub(crate) pending_control: Option<PendingControl>,
     pub(crate) call: Option<Call>,
     pub(crate) pending_transfer: Option<PendingTransfer>,
+    /// A rep is recording the session; kept sessions from before it existed have none.
+    #[serde(default)]
+    pub(crate) recording: Option<tandem_protocol::RecordingInfo>,
     /// The primary's session page has not opened yet and R1's "Email" was ticked.
     pub(crate) invite_dialog_pending: bool,
     /// The latest time seen; audit records never go back in time even if the caller's
@@ -125,6 +128,7 @@ impl Session {
             pending_control: None,
             call: None,
             pending_transfer: None,
+            recording: None,
             invite_dialog_pending: start.email_invite,
             clock: now,
             config: start.config,
@@ -173,6 +177,9 @@ impl Session {
                 participant,
                 rep_load_elsewhere,
             } => self.admit(from, participant, rep_load_elsewhere, &mut out)?,
+            Event::StartRecording { from, recorder } => {
+                self.start_recording(from, recorder, &mut out)?
+            }
             Event::Connected { who } => self.connected(who, &mut out)?,
             Event::ConnectionLost { who } => self.connection_lost(who, &mut out)?,
             Event::PageClosed { who } => self.leave(who, &mut out)?,
@@ -279,6 +286,7 @@ impl Session {
             ClientMessage::CallMedia { muted, video } => self.call_media(from, muted, video, out),
             ClientMessage::LeaveCall => self.leave_call(from, out),
             ClientMessage::EndCall => self.end_call(from, out),
+            ClientMessage::StopRecording => self.stop_recording(from, out),
             ClientMessage::Leave => self.leave(from, out),
             ClientMessage::EndSession => {
                 self.require_primary(from, "only the primary rep can end the session")?;
@@ -293,7 +301,9 @@ impl Session {
             | ClientMessage::AcceptTransfer { .. }
             | ClientMessage::AttachAgent { .. }
             | ClientMessage::Resume { .. }
-            | ClientMessage::Dashboard { .. } => {
+            | ClientMessage::Dashboard { .. }
+            // The runtime sends `Event::StartRecording`, with the recorder it brings in.
+            | ClientMessage::StartRecording => {
                 Err(SessionError::NotASessionCommand(message.kind()))
             }
         }
@@ -433,6 +443,7 @@ impl Session {
             open_invite_dialog: false,
             transfer_message: None,
             max_file_bytes: self.config.max_file_bytes,
+            recording: self.recording,
         })
     }
 
@@ -469,6 +480,7 @@ impl Session {
         self.pending_control = None;
         self.call = None;
         self.pending_transfer = None;
+        self.recording = None;
         out.push(Output::Ended { reason });
     }
 
@@ -492,6 +504,7 @@ impl Session {
             pending_control,
             call,
             pending_transfer,
+            recording,
             invite_dialog_pending,
             clock: _,
         } = self;
@@ -506,6 +519,7 @@ impl Session {
             && *pending_control == other.pending_control
             && *call == other.call
             && *pending_transfer == other.pending_transfer
+            && *recording == other.recording
             && *invite_dialog_pending == other.invite_dialog_pending
     }
 
@@ -678,6 +692,15 @@ impl Session {
                 if linked != Some(*id) {
                     return Err(format!("customer {id} and agent {agent} disagree"));
                 }
+            }
+        }
+        if let Some(r) = &self.recording {
+            let recorder = self.participants.get(&r.recorder).map(|p| p.role);
+            if recorder != Some(Role::Recorder) {
+                return Err(format!(
+                    "recording by {}, who is not a recorder",
+                    r.recorder
+                ));
             }
         }
         if let Some(call) = &self.call {

@@ -139,6 +139,9 @@ impl Session {
                     "customers share their screen through the Tandem agent",
                 ));
             }
+            Role::Recorder => {
+                return Err(SessionError::NotPermitted("the recorder only watches"));
+            }
         }
         let named = match &source {
             ShareSource::Window { title } => Some(("window title", title)),

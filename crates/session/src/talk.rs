@@ -44,7 +44,7 @@ impl Session {
         out: &mut Outbox,
     ) -> Result<(), SessionError> {
         let sender = self.participant(from)?;
-        if sender.role == Role::Agent {
+        if matches!(sender.role, Role::Agent | Role::Recorder) {
             return Err(SessionError::NotPermitted("an agent cannot chat"));
         }
         if text.trim().is_empty() {
@@ -153,7 +153,7 @@ impl Session {
         video: bool,
         out: &mut Outbox,
     ) -> Result<(), SessionError> {
-        if self.participant(from)?.role == Role::Agent {
+        if matches!(self.participant(from)?.role, Role::Agent | Role::Recorder) {
             return Err(SessionError::NotPermitted("an agent cannot join the call"));
         }
         let call = self.call.as_mut().ok_or(SessionError::NoCall)?;

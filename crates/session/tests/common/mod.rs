@@ -24,6 +24,7 @@ pub fn config() -> SessionConfig {
         reconnect_grace_ms: 10_000,
         attach_grace_ms: 30_000,
         max_file_bytes: 1 << 30,
+        recording_allowed: true,
     }
 }
 

@@ -1,0 +1,428 @@
+//! A fragmented MP4 writer for one H.264 track (ISO/IEC 14496-12 and -15).
+//!
+//! The file starts with `ftyp` and a `moov` that describes the track and holds no
+//! samples; then a `moof` + `mdat` pair per fragment, each starting with a keyframe when
+//! one comes within two seconds. Every fragment is complete when written, so a file whose
+//! writer died plays up to its last fragment. [`Mp4Writer::finish`] writes the last one
+//! and fills in the durations (`mvhd`, `tkhd`, `mdhd`, `mehd`), which players show.
+//!
+//! Parameter sets stay in the samples as they came (a changed picture size mid-stream is
+//! decoded from them), and the first ones are in the sample description (`avcC`).
+
+use std::io::{Seek, SeekFrom, Write};
+
+use crate::h264::{AccessUnit, Sps, SpsError};
+
+/// RTP's clock for video, kept as the track's time scale: no rounding.
+pub const VIDEO_TIMESCALE: u32 = 90_000;
+/// The movie's time scale (milliseconds).
+const MOVIE_TIMESCALE: u32 = 1000;
+/// A fragment is written once it holds this long and a keyframe starts the next...
+const FRAGMENT_MIN: u64 = VIDEO_TIMESCALE as u64;
+/// ...or once it holds this long, keyframe or not.
+const FRAGMENT_MAX: u64 = 2 * VIDEO_TIMESCALE as u64;
+/// The last picture's duration when nothing came before it: 1/30 s.
+const DEFAULT_DURATION: u32 = VIDEO_TIMESCALE / 30;
+/// Pictures further apart than this are a pause (the share was idle), kept as this long:
+/// a wrong timestamp cannot make a picture last for hours.
+const MAX_SAMPLE_DURATION: u64 = 10 * VIDEO_TIMESCALE as u64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Mp4Error {
+    #[error("a recording must start with a keyframe that carries its parameter sets")]
+    NoParameterSets,
+    #[error(transparent)]
+    Sps(#[from] SpsError),
+    #[error("could not write the recording: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a finished recording holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub duration_ms: u64,
+    pub frames: u64,
+    pub bytes: u64,
+    pub width: u32,
+    pub height: u32,
+}
+
+struct Sample {
+    data: Vec<u8>,
+    duration: u32,
+    keyframe: bool,
+}
+
+struct Held {
+    dts: u64,
+    data: Vec<u8>,
+    keyframe: bool,
+}
+
+/// Where in the file the durations are, to fill in at the end.
+struct Patches {
+    mvhd: u64,
+    tkhd: u64,
+    mdhd: u64,
+    mehd: u64,
+}
+
+impl<W: Write + Seek> std::fmt::Debug for Mp4Writer<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mp4Writer")
+            .field("sps", &self.sps)
+            .field("frames", &self.frames)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct Mp4Writer<W: Write + Seek> {
+    out: W,
+    sps: Sps,
+    patches: Patches,
+    /// The first picture's RTP timestamp and the last one's, extended past wraparound.
+    last_rtp: u32,
+    last_dts: u64,
+    held: Option<Held>,
+    pending: Vec<Sample>,
+    pending_duration: u64,
+    /// The decode time of the first picture not yet in a fragment.
+    fragment_start: u64,
+    last_duration: u32,
+    sequence: u32,
+    frames: u64,
+    bytes: u64,
+}
+
+impl<W: Write + Seek> Mp4Writer<W> {
+    /// Start a file with its first picture, a keyframe with its parameter sets.
+    pub fn new(mut out: W, first: &AccessUnit) -> Result<Self, Mp4Error> {
+        let (sps_unit, pps_unit) = first.parameter_sets().ok_or(Mp4Error::NoParameterSets)?;
+        if !first.is_keyframe() {
+            return Err(Mp4Error::NoParameterSets);
+        }
+        let sps = Sps::parse(sps_unit)?;
+        let start = out.stream_position()?;
+        let ftyp = boxed(b"ftyp", |b| {
+            b.extend_from_slice(b"isom");
+            b.extend_from_slice(&0x200u32.to_be_bytes());
+            for brand in [b"isom", b"iso6", b"avc1", b"mp41"] {
+                b.extend_from_slice(brand);
+            }
+        });
+        let (moov, offsets) = moov(&sps, sps_unit, pps_unit);
+        out.write_all(&ftyp)?;
+        out.write_all(&moov)?;
+        let moov_at = start + ftyp.len() as u64;
+        let patches = Patches {
+            mvhd: moov_at + offsets.mvhd,
+            tkhd: moov_at + offsets.tkhd,
+            mdhd: moov_at + offsets.mdhd,
+            mehd: moov_at + offsets.mehd,
+        };
+        let mut writer = Self {
+            out,
+            sps,
+            patches,
+            last_rtp: first.rtp_timestamp,
+            last_dts: 0,
+            held: None,
+            pending: Vec::new(),
+            pending_duration: 0,
+            fragment_start: 0,
+            last_duration: DEFAULT_DURATION,
+            sequence: 0,
+            frames: 0,
+            bytes: (ftyp.len() + moov.len()) as u64,
+        };
+        writer.held = Some(Held {
+            dts: 0,
+            data: first.to_length_prefixed(),
+            keyframe: true,
+        });
+        writer.frames = 1;
+        Ok(writer)
+    }
+
+    /// The picture size of the first keyframe.
+    pub fn size(&self) -> (u32, u32) {
+        (self.sps.width, self.sps.height)
+    }
+
+    /// Add the next picture, in decode order.
+    pub fn push(&mut self, picture: &AccessUnit) -> Result<(), Mp4Error> {
+        // Extend the 32-bit RTP clock; a picture that goes back in time keeps the last one.
+        let step = picture.rtp_timestamp.wrapping_sub(self.last_rtp) as i32;
+        self.last_rtp = picture.rtp_timestamp;
+        let step = u64::try_from(step).unwrap_or(0).min(MAX_SAMPLE_DURATION);
+        let dts = self.last_dts + step.max(1);
+        self.last_dts = dts;
+        if let Some(held) = self.held.take() {
+            let duration = u32::try_from(dts - held.dts).unwrap_or(u32::MAX);
+            self.last_duration = duration;
+            self.pending_duration += u64::from(duration);
+            self.pending.push(Sample {
+                data: held.data,
+                duration,
+                keyframe: held.keyframe,
+            });
+        }
+        let keyframe = picture.is_keyframe();
+        if (keyframe && self.pending_duration >= FRAGMENT_MIN)
+            || self.pending_duration >= FRAGMENT_MAX
+        {
+            self.write_fragment()?;
+        }
+        self.held = Some(Held {
+            dts,
+            data: picture.to_length_prefixed(),
+            keyframe,
+        });
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Write what is left and the durations; the file is complete.
+    pub fn finish(mut self) -> Result<(W, Summary), Mp4Error> {
+        if let Some(held) = self.held.take() {
+            self.pending_duration += u64::from(self.last_duration);
+            self.pending.push(Sample {
+                data: held.data,
+                duration: self.last_duration,
+                keyframe: held.keyframe,
+            });
+        }
+        self.write_fragment()?;
+        let track = self.fragment_start;
+        let movie = track * u64::from(MOVIE_TIMESCALE) / u64::from(VIDEO_TIMESCALE);
+        let end = self.out.stream_position()?;
+        for (at, value) in [
+            (self.patches.mvhd, movie),
+            (self.patches.tkhd, movie),
+            (self.patches.mdhd, track),
+            (self.patches.mehd, movie),
+        ] {
+            self.out.seek(SeekFrom::Start(at))?;
+            self.out
+                .write_all(&u32::try_from(value).unwrap_or(u32::MAX).to_be_bytes())?;
+        }
+        self.out.seek(SeekFrom::Start(end))?;
+        self.out.flush()?;
+        let summary = Summary {
+            duration_ms: movie,
+            frames: self.frames,
+            bytes: self.bytes,
+            width: self.sps.width,
+            height: self.sps.height,
+        };
+        Ok((self.out, summary))
+    }
+
+    fn write_fragment(&mut self) -> Result<(), Mp4Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.sequence += 1;
+        let samples = std::mem::take(&mut self.pending);
+        let moof = moof(self.sequence, self.fragment_start, &samples);
+        let data_len: usize = samples.iter().map(|s| s.data.len()).sum();
+        let mdat_len = u32::try_from(8 + data_len).unwrap_or(u32::MAX);
+        self.out.write_all(&moof)?;
+        self.out.write_all(&mdat_len.to_be_bytes())?;
+        self.out.write_all(b"mdat")?;
+        for sample in &samples {
+            self.out.write_all(&sample.data)?;
+        }
+        self.out.flush()?;
+        self.bytes += (moof.len() + 8 + data_len) as u64;
+        self.fragment_start += self.pending_duration;
+        self.pending_duration = 0;
+        Ok(())
+    }
+}
+
+/// A box: its size, its type, then what `body` writes.
+fn boxed(kind: &[u8; 4], body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut b = vec![0, 0, 0, 0];
+    b.extend_from_slice(kind);
+    body(&mut b);
+    let size = u32::try_from(b.len()).unwrap_or(u32::MAX);
+    b[..4].copy_from_slice(&size.to_be_bytes());
+    b
+}
+
+/// A full box: a box starting with its version and flags.
+fn full(kind: &[u8; 4], version: u8, flags: u32, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    boxed(kind, |b| {
+        b.extend_from_slice(&((u32::from(version) << 24) | flags).to_be_bytes());
+        body(b);
+    })
+}
+
+fn u16s(b: &mut Vec<u8>, values: &[u16]) {
+    for v in values {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+fn u32s(b: &mut Vec<u8>, values: &[u32]) {
+    for v in values {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// The identity transformation of `mvhd` and `tkhd`.
+const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
+
+/// Offsets of the duration fields inside `moov`.
+struct Offsets {
+    mvhd: u64,
+    tkhd: u64,
+    mdhd: u64,
+    mehd: u64,
+}
+
+/// Where `needle` (a box body we just built) starts in `haystack`, plus `skip`.
+fn offset_of(haystack: &[u8], kind: &[u8; 4], skip: u64) -> u64 {
+    let at = haystack
+        .windows(4)
+        .position(|w| w == kind)
+        .expect("the box was just written");
+    // The type is 4 bytes after the box start; the version and flags follow it.
+    at as u64 + 4 + 4 + skip
+}
+
+fn moov(sps: &Sps, sps_unit: &[u8], pps_unit: &[u8]) -> (Vec<u8>, Offsets) {
+    let mvhd = full(b"mvhd", 0, 0, |b| {
+        u32s(b, &[0, 0, MOVIE_TIMESCALE, 0, 0x0001_0000]);
+        u16s(b, &[0x0100, 0]);
+        u32s(b, &[0, 0]);
+        u32s(b, &MATRIX);
+        u32s(b, &[0; 6]);
+        u32s(b, &[2]); // next track id
+    });
+    let tkhd = full(b"tkhd", 0, 0x3, |b| {
+        u32s(b, &[0, 0, 1, 0, 0, 0, 0]);
+        u16s(b, &[0, 0, 0, 0]); // layer, alternate group, volume, reserved
+        u32s(b, &MATRIX);
+        u32s(b, &[sps.width << 16, sps.height << 16]);
+    });
+    let mdhd = full(b"mdhd", 0, 0, |b| {
+        u32s(b, &[0, 0, VIDEO_TIMESCALE, 0]);
+        u16s(b, &[0x55c4, 0]); // "und"
+    });
+    let hdlr = full(b"hdlr", 0, 0, |b| {
+        u32s(b, &[0]);
+        b.extend_from_slice(b"vide");
+        u32s(b, &[0, 0, 0]);
+        b.extend_from_slice(b"Tandem screen share\0");
+    });
+    let avcc = boxed(b"avcC", |b| {
+        b.extend_from_slice(&[1, sps.profile, sps.compatibility, sps.level, 0xff, 0xe1]);
+        u16s(b, &[u16::try_from(sps_unit.len()).unwrap_or(u16::MAX)]);
+        b.extend_from_slice(sps_unit);
+        b.push(1);
+        u16s(b, &[u16::try_from(pps_unit.len()).unwrap_or(u16::MAX)]);
+        b.extend_from_slice(pps_unit);
+    });
+    let avc1 = boxed(b"avc1", |b| {
+        b.extend_from_slice(&[0; 6]);
+        u16s(b, &[1, 0, 0]); // data reference index, pre-defined, reserved
+        u32s(b, &[0, 0, 0]);
+        let (w, h) = (
+            u16::try_from(sps.width).unwrap_or(u16::MAX),
+            u16::try_from(sps.height).unwrap_or(u16::MAX),
+        );
+        u16s(b, &[w, h]);
+        u32s(b, &[0x0048_0000, 0x0048_0000, 0]);
+        u16s(b, &[1]); // frame count
+        let mut name = [0u8; 32];
+        let label = b"Tandem";
+        name[0] = label.len() as u8;
+        name[1..=label.len()].copy_from_slice(label);
+        b.extend_from_slice(&name);
+        u16s(b, &[0x0018, 0xffff]);
+        b.extend_from_slice(&avcc);
+    });
+    let stbl = boxed(b"stbl", |b| {
+        b.extend(full(b"stsd", 0, 0, |b| {
+            u32s(b, &[1]);
+            b.extend_from_slice(&avc1);
+        }));
+        b.extend(full(b"stts", 0, 0, |b| u32s(b, &[0])));
+        b.extend(full(b"stsc", 0, 0, |b| u32s(b, &[0])));
+        b.extend(full(b"stsz", 0, 0, |b| u32s(b, &[0, 0])));
+        b.extend(full(b"stco", 0, 0, |b| u32s(b, &[0])));
+    });
+    let minf = boxed(b"minf", |b| {
+        b.extend(full(b"vmhd", 0, 1, |b| u16s(b, &[0, 0, 0, 0])));
+        b.extend(boxed(b"dinf", |b| {
+            b.extend(full(b"dref", 0, 0, |b| {
+                u32s(b, &[1]);
+                b.extend(full(b"url ", 0, 1, |_| {}));
+            }));
+        }));
+        b.extend_from_slice(&stbl);
+    });
+    let mdia = boxed(b"mdia", |b| {
+        b.extend_from_slice(&mdhd);
+        b.extend_from_slice(&hdlr);
+        b.extend_from_slice(&minf);
+    });
+    let trak = boxed(b"trak", |b| {
+        b.extend_from_slice(&tkhd);
+        b.extend_from_slice(&mdia);
+    });
+    let mvex = boxed(b"mvex", |b| {
+        b.extend(full(b"mehd", 0, 0, |b| u32s(b, &[0])));
+        b.extend(full(b"trex", 0, 0, |b| u32s(b, &[1, 1, 0, 0, 0])));
+    });
+    let moov = boxed(b"moov", |b| {
+        b.extend_from_slice(&mvhd);
+        b.extend_from_slice(&trak);
+        b.extend_from_slice(&mvex);
+    });
+    // Durations: after creation and modification time (and the time scale for mvhd and
+    // mdhd, the track id and a reserved word for tkhd).
+    let offsets = Offsets {
+        mvhd: offset_of(&moov, b"mvhd", 12),
+        tkhd: offset_of(&moov, b"tkhd", 16),
+        mdhd: offset_of(&moov, b"mdhd", 12),
+        mehd: offset_of(&moov, b"mehd", 0),
+    };
+    (moov, offsets)
+}
+
+fn moof(sequence: u32, decode_time: u64, samples: &[Sample]) -> Vec<u8> {
+    let mfhd = full(b"mfhd", 0, 0, |b| u32s(b, &[sequence]));
+    let tfhd = full(b"tfhd", 0, 0x02_0000, |b| u32s(b, &[1])); // default-base-is-moof
+    let tfdt = full(b"tfdt", 1, 0, |b| {
+        b.extend_from_slice(&decode_time.to_be_bytes())
+    });
+    // data offset, and each sample's duration, size and flags.
+    let trun_len = 12 + 8 + 12 * samples.len();
+    let moof_len = 8 + mfhd.len() + 8 + tfhd.len() + tfdt.len() + trun_len;
+    let trun = full(b"trun", 0, 0x000_701, |b| {
+        let count = u32::try_from(samples.len()).unwrap_or(u32::MAX);
+        let data_offset = u32::try_from(moof_len + 8).unwrap_or(u32::MAX);
+        u32s(b, &[count, data_offset]);
+        for s in samples {
+            let flags = if s.keyframe { 0x0200_0000 } else { 0x0101_0000 };
+            let size = u32::try_from(s.data.len()).unwrap_or(u32::MAX);
+            u32s(b, &[s.duration, size, flags]);
+        }
+    });
+    debug_assert_eq!(trun.len(), trun_len);
+    let traf = boxed(b"traf", |b| {
+        b.extend_from_slice(&tfhd);
+        b.extend_from_slice(&tfdt);
+        b.extend_from_slice(&trun);
+    });
+    let moof = boxed(b"moof", |b| {
+        b.extend_from_slice(&mfhd);
+        b.extend_from_slice(&traf);
+    });
+    debug_assert_eq!(moof.len(), moof_len);
+    moof
+}
