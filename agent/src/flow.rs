@@ -182,6 +182,8 @@ pub struct Agent {
     control_for: Option<String>,
     /// A WebACD transfer (R10) is under way: the next primary rep is news.
     transferring: bool,
+    /// The session is being recorded: the customer is told, and the panel says so.
+    recording: bool,
     effects: Vec<Effect>,
 }
 
@@ -206,6 +208,7 @@ impl Agent {
             pending: VecDeque::new(),
             control_for: None,
             transferring: false,
+            recording: false,
             effects: Vec::new(),
         }
     }
@@ -253,6 +256,11 @@ impl Agent {
 
     pub fn holder(&self) -> Option<ParticipantId> {
         self.holder
+    }
+
+    /// Whether the session is being recorded.
+    pub fn recording(&self) -> bool {
+        self.recording
     }
 
     /// Whether `viewer` may send the customer files: it holds control, or it is the
@@ -551,6 +559,9 @@ impl Agent {
                 }
                 self.names.insert(participant.id, participant.name);
             }
+            ServerMessage::RecordingState { recording } => {
+                self.note_recording(recording.is_some());
+            }
             ServerMessage::Transferring { target } => {
                 // R10: the rep hands the session on and leaves; the sharing goes on for
                 // whoever takes it.
@@ -591,6 +602,7 @@ impl Agent {
 
     /// Names and the primary rep, from a join's snapshot.
     fn learn(&mut self, snapshot: &tandem_protocol::SessionSnapshot) {
+        self.note_recording(snapshot.recording.is_some());
         self.names
             .extend(snapshot.participants.iter().map(|p| (p.id, p.name.clone())));
         if let Some(rep) = snapshot
@@ -600,6 +612,19 @@ impl Agent {
         {
             self.rep = Some(rep.name.clone());
             self.primary = Some(rep.id);
+        }
+    }
+
+    /// The customer hears when recording starts or stops (and on joining a recorded
+    /// session), once per change.
+    fn note_recording(&mut self, on: bool) {
+        if on != self.recording {
+            self.recording = on;
+            self.tell(Text::new(if on {
+                "recording-started"
+            } else {
+                "recording-stopped"
+            }));
         }
     }
 
@@ -755,6 +780,7 @@ mod tests {
             transfer_message: None,
             max_file_bytes: 1 << 30,
             recording: None,
+            recording_allowed: false,
         })
     }
 
@@ -1246,6 +1272,30 @@ mod tests {
             asked(&next).is_some_and(|q| q.contains("control")),
             "{next:?}"
         );
+    }
+
+    #[test]
+    fn the_customer_is_told_when_the_session_is_recorded_and_when_it_stops() {
+        let mut agent = sharing();
+        assert!(!agent.recording());
+        let info = tandem_protocol::RecordingInfo {
+            started_by: REP,
+            since: tandem_protocol::Timestamp(1),
+            recorder: ParticipantId(90),
+        };
+        let on = ServerMessage::RecordingState {
+            recording: Some(info),
+        };
+        let effects = server(&mut agent, on.clone());
+        assert!(told(&effects).contains("being recorded"), "{effects:?}");
+        assert!(agent.recording());
+        assert!(told(&server(&mut agent, on)).is_empty(), "told once");
+        let effects = server(
+            &mut agent,
+            ServerMessage::RecordingState { recording: None },
+        );
+        assert!(told(&effects).contains("stopped"), "{effects:?}");
+        assert!(!agent.recording());
     }
 
     #[test]

@@ -982,7 +982,8 @@ fn show_panel(front: &Front, flow: &flow::Agent, peers: &Peers) {
         .collect();
     let watching = Text::new("watching")
         .arg("count", watching.len())
-        .arg("names", watching.join(", "));
+        .arg("names", watching.join(", "))
+        .arg("recorded", if flow.recording() { "yes" } else { "no" });
     front.panel(&badge, holder.is_some(), &watching);
 }
 

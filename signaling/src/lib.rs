@@ -17,6 +17,7 @@ pub mod mail;
 pub mod mailer;
 pub mod outbound;
 pub mod pages;
+pub mod recorder;
 pub mod redirect;
 pub mod serve;
 pub mod site;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub telemetry: Arc<telemetry::Telemetry>,
     /// The embedded STUN/TURN service, when it runs.
     pub turn: Option<Arc<turn_server::EmbeddedTurn>>,
+    /// Session recordings: their folder and rows.
+    pub recordings: recorder::Recordings,
     store_jobs: mpsc::UnboundedSender<StoreJobOrFlush>,
 }
 
@@ -343,6 +346,30 @@ pub async fn build_with_store(
         Arc::downgrade(&registry),
         config.smtp.clone(),
     );
+    let recordings =
+        recorder::Recordings::open(config.data_dir.join("recordings"), store.clone()).await?;
+    registry.set_recorder_host(Arc::new(recordings.clone()));
+    let swept = recordings.clone();
+    let sweep_store = store.clone();
+    tokio::spawn(async move {
+        // Recordings past the admin's retention go: at the start, then every hour.
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let days = match sweep_store.settings().await {
+                Ok(settings) => settings.recording_retention_days,
+                Err(e) => {
+                    tracing::warn!("recordings not swept: the settings could not be read: {e}");
+                    continue;
+                }
+            };
+            match swept.sweep(days).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("{n} recording(s) older than {days} days deleted"),
+                Err(e) => tracing::error!("recordings could not be swept: {e:#}"),
+            }
+        }
+    });
     let limits = limits::Limits::default();
     let pruned = limits.clone();
     tokio::spawn(async move {
@@ -364,6 +391,7 @@ pub async fn build_with_store(
         config: Arc::new(config),
         telemetry,
         turn,
+        recordings,
         store_jobs: writer_tx,
     };
     state.refresh_directory().await?;

@@ -212,7 +212,25 @@ pub struct Registry {
     reconnect_grace_ms: u64,
     /// STUN/TURN servers; TURN credentials are issued per participant after a join.
     ice: IceConfig,
+    /// Who records sessions, once the server has set it up (none: recording is refused).
+    recorders: std::sync::OnceLock<Arc<dyn RecorderHost>>,
     me: Weak<Registry>,
+}
+
+/// A recorder to start: the recorder participant's seat and the connection the session
+/// talks to it on (an in-process channel, not a socket).
+#[derive(Debug)]
+pub struct RecorderStart {
+    pub seat: Seat,
+    pub conn_id: u64,
+    pub rx: crate::outbound::OutboundRx,
+    /// The rep who started the recording.
+    pub started_by: Account,
+}
+
+/// Starts recorders (the server's `recorder` module; tests may start their own).
+pub trait RecorderHost: Send + Sync {
+    fn start(&self, registry: Arc<Registry>, start: RecorderStart);
 }
 
 impl std::fmt::Debug for Registry {
@@ -242,6 +260,7 @@ impl Registry {
             next_id: AtomicU64::new(1),
             reconnect_grace_ms,
             ice,
+            recorders: std::sync::OnceLock::new(),
             me: me.clone(),
         })
     }
@@ -252,6 +271,14 @@ impl Registry {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Set who records sessions; before [`Registry::restore`], so that recordings going
+    /// on before a restart go on after it.
+    pub fn set_recorder_host(&self, host: Arc<dyn RecorderHost>) {
+        if self.recorders.set(host).is_err() {
+            tracing::warn!("the recorder host was already set");
+        }
     }
 
     /// A fresh id for a connection or a participant.
@@ -302,6 +329,7 @@ impl Registry {
                 max_customers_per_rep: settings.max_customers_per_rep,
                 reconnect_grace_ms: self.reconnect_grace_ms,
                 max_file_bytes: u64::from(settings.max_file_mb) * 1_000_000,
+                recording_allowed: settings.allow_recording,
                 ..SessionConfig::default()
             },
         };
@@ -777,6 +805,9 @@ impl Registry {
         if let ClientMessage::WebacdTransfer { target, .. } = &message {
             Self::check_target(&inner, target)?;
         }
+        if message == ClientMessage::StartRecording {
+            return self.start_recording(&mut inner, seat);
+        }
         let event = match message {
             // R4: admitting counts the rep's customers in their other sessions too.
             ClientMessage::Admit { participant } => Event::Admit {
@@ -790,6 +821,91 @@ impl Registry {
             },
         };
         self.handle(&mut inner, seat.number, event)
+    }
+
+    /// A rep starts recording: the session takes in a recorder participant, whose
+    /// connection is a channel to a recorder started here.
+    fn start_recording(&self, inner: &mut Inner, seat: Seat) -> Result<(), Refusal> {
+        let Some(host) = self.recorders.get().cloned() else {
+            return Err(Refusal::new(
+                ErrorCode::NotPermitted,
+                "this server cannot record sessions",
+            ));
+        };
+        let recorder = ParticipantId(self.next_id());
+        let conn_id = self.next_id();
+        let (tx, rx) = crate::outbound::channel();
+        inner.conns.insert(recorder, Conn { id: conn_id, tx });
+        let event = Event::StartRecording {
+            from: seat.participant,
+            recorder,
+        };
+        if let Err(refusal) = self.handle(inner, seat.number, event) {
+            inner.conns.remove(&recorder);
+            return Err(refusal);
+        }
+        let started_by = inner
+            .sessions
+            .get(&seat.number)
+            .and_then(|live| live.reps.get(&seat.participant))
+            .cloned();
+        let (Some(started_by), Some(registry)) = (started_by, self.me.upgrade()) else {
+            return Ok(());
+        };
+        let seat = Seat {
+            number: seat.number,
+            participant: recorder,
+        };
+        tracing::info!(session = %seat.number, rep = %started_by.username, "recording started");
+        host.start(
+            registry,
+            RecorderStart {
+                seat,
+                conn_id,
+                rx,
+                started_by,
+            },
+        );
+        Ok(())
+    }
+
+    /// After a restart: a session that was being recorded gets its recorder back (a new
+    /// file from here on; the one before plays up to its last second).
+    fn resume_recording(&self, inner: &mut Inner, number: SessionNumber) {
+        let Some(live) = inner.sessions.get(&number) else {
+            return;
+        };
+        let Some(recording) = live.session.recording() else {
+            return;
+        };
+        let account = live
+            .reps
+            .get(&recording.started_by)
+            .or_else(|| live.session.primary().and_then(|p| live.reps.get(&p)))
+            .cloned();
+        let (Some(host), Some(registry), Some(started_by)) =
+            (self.recorders.get().cloned(), self.me.upgrade(), account)
+        else {
+            return;
+        };
+        let conn_id = self.next_id();
+        let (tx, rx) = crate::outbound::channel();
+        let seat = match self.attach(inner, number, recording.recorder, (conn_id, tx)) {
+            Ok(seat) => seat,
+            Err(refusal) => {
+                tracing::warn!(session = %number, ?refusal, "the recording could not go on");
+                return;
+            }
+        };
+        host.start(
+            registry,
+            RecorderStart {
+                seat,
+                conn_id,
+                rx,
+                started_by,
+            },
+        );
     }
 
     /// The connection ended. `clean`: the client closed it (page closed or navigated away:
@@ -1030,6 +1146,7 @@ impl Registry {
                     tracing::debug!(?refusal, "a restored participant could not be marked away");
                 }
             }
+            self.resume_recording(&mut inner, number);
             tracing::info!(session = %number, "live session carried on after the restart");
         }
         Self::loads_changed(&mut inner);

@@ -53,12 +53,13 @@ const STORE_BUCKETS: &[f64] = &[
 ];
 
 /// The participants' roles as labelled; customers in the waiting room (C2) are `waiting`.
-const ROLES: [&str; 6] = [
+const ROLES: [&str; 7] = [
     "primary_rep",
     "assistant",
     "observer",
     "customer",
     "agent",
+    "recorder",
     "waiting",
 ];
 
@@ -226,6 +227,7 @@ fn role_label(role: Role, admission: Admission) -> &'static str {
         (Role::Observer, _) => "observer",
         (Role::Customer, _) => "customer",
         (Role::Agent, _) => "agent",
+        (Role::Recorder, _) => "recorder",
     }
 }
 

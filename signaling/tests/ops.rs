@@ -565,6 +565,8 @@ async fn a_database_from_the_previous_release_opens_with_its_data_intact() {
             max_customers_per_rep: 7,
             allow_multiple_sessions: true,
             max_file_mb: 2000,
+            allow_recording: false,
+            recording_retention_days: 30,
         }
     );
     assert_eq!(

@@ -366,6 +366,8 @@ async fn settings_default_then_persist(db: Db) {
         max_customers_per_rep: 2,
         allow_multiple_sessions: true,
         max_file_mb: 0,
+        allow_recording: true,
+        recording_retention_days: 7,
     };
     store.save_settings(&s).await.expect("save");
     store.save_settings(&s).await.expect("save again");
@@ -496,6 +498,59 @@ async fn invitations_and_sessions_are_kept(db: Db) {
     store.ping().await.expect("ping");
 }
 
+async fn recordings_are_kept_finished_listed_newest_first_and_deleted(db: Db) {
+    use tandem_signaling::store::NewRecording;
+    let store = &db.store;
+    let new = |file: &str, at: i64| NewRecording {
+        session: "123456789".into(),
+        title: "Ann's computer: desktop".into(),
+        file: file.into(),
+        started_by: 7,
+        started_by_name: "Rita Rep".into(),
+        started_at: at,
+    };
+    let first = store
+        .create_recording(&new("a.mp4", 1000))
+        .await
+        .expect("a");
+    let second = store
+        .create_recording(&new("b.mp4", 2000))
+        .await
+        .expect("b");
+    assert_eq!(first.state, "recording");
+    assert_eq!((first.ended_at, first.bytes), (None, 0));
+    store
+        .finish_recording(first.id, 31_000, 30_000, 4_500_000, "done")
+        .await
+        .expect("finish");
+    let read = store
+        .recording(first.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        (
+            read.ended_at,
+            read.duration_ms,
+            read.bytes,
+            read.state.as_str()
+        ),
+        (Some(31_000), 30_000, 4_500_000, "done")
+    );
+    assert_eq!(read.file, "a.mp4");
+    let ids: Vec<i64> = store
+        .recordings()
+        .await
+        .expect("list")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, [second.id, first.id], "newest first");
+    store.delete_recording(first.id).await.expect("delete");
+    assert_eq!(store.recording(first.id).await.expect("read"), None);
+    assert_eq!(store.recordings().await.expect("list").len(), 1);
+}
+
 /// Each test above, on each backend.
 macro_rules! on_both_backends {
     ($($test:ident),* $(,)?) => {
@@ -528,6 +583,7 @@ on_both_backends!(
     settings_default_then_persist,
     queues_keep_their_members_and_names_are_unique,
     invitations_and_sessions_are_kept,
+    recordings_are_kept_finished_listed_newest_first_and_deleted,
 );
 
 /// One source of truth for the schema: migrations/sqlite and migrations/postgres are

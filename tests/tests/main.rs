@@ -19,6 +19,7 @@ mod invitations;
 mod media_clock;
 mod nat;
 mod netns;
+mod recording;
 mod restart;
 mod shares;
 mod webacd;

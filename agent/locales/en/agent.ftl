@@ -79,6 +79,9 @@ watching = { $count ->
     [0] Nobody is watching yet.
     [one] 1 person is watching: { $names }.
    *[other] { $count } people are watching: { $names }.
+}{ $recorded ->
+    [yes] {" "}● This session is being recorded.
+   *[no] {""}
 }
 button-stop = Stop sharing
 button-take-back = Take back control
@@ -155,3 +158,7 @@ viewer-reconnect-failed = Could not reconnect to { $name }: { $error }
 turn-tcp-unavailable = TURN over TCP is not available: { $error }
 viewer-message-lost = A message to a viewer (a file, the clipboard) did not go out: { $error }
 file-part-not-removed = Could not remove { $path }: { $error }
+
+## Recording
+recording-started = This session is being recorded from now on: the support side keeps a video of what you share, with the chat.
+recording-stopped = The recording of this session stopped.

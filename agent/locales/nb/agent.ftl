@@ -78,6 +78,9 @@ watching = { $count ->
     [0] Ingen ser på ennå.
     [one] 1 person ser på: { $names }.
    *[other] { $count } personer ser på: { $names }.
+}{ $recorded ->
+    [yes] {" "}● Denne økten blir tatt opp.
+   *[no] {""}
 }
 button-stop = Slutt å dele
 button-take-back = Ta tilbake kontrollen
@@ -154,3 +157,7 @@ viewer-reconnect-failed = Fikk ikke koblet til { $name } igjen: { $error }
 turn-tcp-unavailable = TURN over TCP er ikke tilgjengelig: { $error }
 viewer-message-lost = En melding til en som ser på (en fil, utklippstavlen) kom ikke fram: { $error }
 file-part-not-removed = Kunne ikke fjerne { $path }: { $error }
+
+## Recording
+recording-started = Denne økten blir tatt opp fra nå av: støttesiden tar vare på en video av det du deler, med chatten.
+recording-stopped = Opptaket av denne økten stoppet.

@@ -35,6 +35,9 @@ pub struct SessionSnapshot {
     /// The session is being recorded (everyone sees it); absent: it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingInfo>,
+    /// The site lets reps record sessions (the admin's setting); absent: it does not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recording_allowed: bool,
 }
 
 /// Every message the server may send. JSON objects tagged by `type` (snake_case).

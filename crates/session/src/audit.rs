@@ -143,6 +143,13 @@ pub enum AuditAction {
     RecordingStopped {
         recorder: ParticipantId,
     },
+    /// A recording of the session was deleted, after the session or during it: by an
+    /// account (`by`, its name), or by the server when the retention ran out (`by` none).
+    RecordingDeleted {
+        recording: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
     Ended {
         reason: EndReason,
         /// The administrator's account that ended it from outside the session.

@@ -444,6 +444,7 @@ impl Session {
             transfer_message: None,
             max_file_bytes: self.config.max_file_bytes,
             recording: self.recording,
+            recording_allowed: self.config.recording_allowed,
         })
     }
 

@@ -181,6 +181,8 @@ pub async fn settings(
 
 /// The highest file size limit an admin may set, in MB.
 const MAX_FILE_MB: u32 = 100_000;
+/// The longest retention an admin may set for recordings, in days (ten years).
+const MAX_RETENTION_DAYS: u32 = 3650;
 
 #[utoipa::path(
     put,
@@ -190,8 +192,8 @@ const MAX_FILE_MB: u32 = 100_000;
     request_body = SiteSettings,
     responses(
         (status = 200, description = "The saved settings", body = SiteSettings),
-        (status = 400, description = "max_customers_per_rep outside 1 to 100, or max_file_mb \
-            above 100000", body = ErrorBody),
+        (status = 400, description = "max_customers_per_rep outside 1 to 100, max_file_mb \
+            above 100000, or recording_retention_days above 3650", body = ErrorBody),
         (status = 401, description = "No valid login cookie", body = ErrorBody),
         (status = 403, description = "The account is not an administrator", body = ErrorBody),
     )
@@ -209,6 +211,11 @@ pub async fn save_settings(
     if settings.max_file_mb > MAX_FILE_MB {
         return Err(AppError::bad_request(
             "the largest file must be at most 100000 MB (0 turns file transfer off)",
+        ));
+    }
+    if settings.recording_retention_days > MAX_RETENTION_DAYS {
+        return Err(AppError::bad_request(
+            "recordings may be kept at most 3650 days (0 keeps them until deleted)",
         ));
     }
     state.store.save_settings(&settings).await?;

@@ -3,6 +3,7 @@
 mod admin;
 mod login;
 pub mod openapi;
+mod recordings;
 mod sessions;
 
 use axum::Router;
@@ -40,6 +41,13 @@ pub fn router() -> Router<AppState> {
             axum::routing::delete(admin::delete_queue).patch(admin::update_queue),
         )
         .route("/webacd", get(sessions::webacd_directory))
+        .route("/recordings", get(recordings::list))
+        .route(
+            "/recordings/{id}",
+            axum::routing::delete(recordings::delete),
+        )
+        .route("/recordings/{id}/video", get(recordings::video))
+        .route("/recordings/{id}/events", get(recordings::events))
         .route("/admin/queues/{id}/members", put(admin::set_members))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/audit/verify", get(admin::audit_verify))

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, login, sessions};
+use super::{admin, login, recordings, sessions};
 use crate::auth::LOGIN_COOKIE;
 
 #[derive(OpenApi)]
@@ -49,6 +49,10 @@ use crate::auth::LOGIN_COOKIE;
         admin::audit,
         admin::audit_verify,
         admin::end_all_sessions,
+        recordings::list,
+        recordings::video,
+        recordings::events,
+        recordings::delete,
         spec,
         crate::pages::index,
         crate::pages::login,
@@ -71,6 +75,7 @@ use crate::auth::LOGIN_COOKIE;
         (name = "login", description = "Logging in and out (reps and admins)"),
         (name = "sessions", description = "Starting and finding live sessions (R1, R3, R10)"),
         (name = "admin", description = "Reps, site settings, queues, mail, audit (admins only)"),
+        (name = "recordings", description = "Session recordings: listed, played, deleted"),
         (name = "pages", description = "HTML pages and downloads a client links to"),
         (name = "websocket", description = "The session protocol (docs/protocol.md)"),
         (name = "operations", description = "Health, readiness and metrics for operators"),

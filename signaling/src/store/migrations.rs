@@ -28,6 +28,7 @@ pub(crate) const SQLITE: &[File] = files!("sqlite":
     "0002_invitations.sql",
     "0003_queue_auto_assign.sql",
     "0004_audit_chain.sql",
+    "0005_recordings.sql",
 );
 
 pub(crate) const POSTGRES: &[File] = files!("postgres":
@@ -35,6 +36,7 @@ pub(crate) const POSTGRES: &[File] = files!("postgres":
     "0002_invitations.sql",
     "0003_queue_auto_assign.sql",
     "0004_audit_chain.sql",
+    "0005_recordings.sql",
 );
 
 /// The migrator for one backend's files.

@@ -76,6 +76,17 @@ pub struct SiteSettings {
     /// bytes); 0 turns file transfer off. Settings saved before it existed get 2000.
     #[serde(default = "default_max_file_mb")]
     pub max_file_mb: u32,
+    /// Whether reps may record sessions. Off unless an administrator allows it.
+    #[serde(default)]
+    pub allow_recording: bool,
+    /// Recordings older than this many days are deleted; 0 keeps them until deleted by
+    /// hand. Settings saved before it existed get 30.
+    #[serde(default = "default_recording_retention_days")]
+    pub recording_retention_days: u32,
+}
+
+fn default_recording_retention_days() -> u32 {
+    30
 }
 
 fn default_max_file_mb() -> u32 {
@@ -88,6 +99,8 @@ impl Default for SiteSettings {
             max_customers_per_rep: 5,
             allow_multiple_sessions: false,
             max_file_mb: default_max_file_mb(),
+            allow_recording: false,
+            recording_retention_days: default_recording_retention_days(),
         }
     }
 }
@@ -144,6 +157,41 @@ pub struct InvitationRecord {
     /// `sending`, `sent` or `failed`.
     pub state: String,
     pub reason: Option<String>,
+}
+
+/// A recording as kept: one recorded share of a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RecordingRecord {
+    pub id: i64,
+    /// The session number, 9 digits.
+    pub session: String,
+    /// What was recorded, e.g. `Ann's computer: desktop`.
+    pub title: String,
+    /// The file's name in the recordings folder.
+    #[serde(skip)]
+    pub file: String,
+    /// The account of the rep who started the recording.
+    pub started_by: i64,
+    pub started_by_name: String,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub duration_ms: i64,
+    pub bytes: i64,
+    /// `recording` (going on), `done`, `interrupted` (the server stopped while it was
+    /// going on: it plays up to its last second) or `failed` (nothing could be written).
+    pub state: String,
+}
+
+/// What a recording is started with.
+#[derive(Clone, Debug)]
+pub struct NewRecording {
+    pub session: String,
+    pub title: String,
+    pub file: String,
+    pub started_by: i64,
+    pub started_by_name: String,
+    pub started_at: i64,
 }
 
 /// One audit log entry as stored.
@@ -212,6 +260,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn invitation(&self, id: i64) -> StoreResult<Option<InvitationRecord>>;
     async fn invitations(&self, session: &str) -> StoreResult<Vec<InvitationRecord>>;
+
+    /// Keep a new recording in state `recording`; returns it with its id.
+    async fn create_recording(&self, recording: &NewRecording) -> StoreResult<RecordingRecord>;
+    /// A recording stopped: its end, length, size and final state.
+    async fn finish_recording(
+        &self,
+        id: i64,
+        ended_at: i64,
+        duration_ms: i64,
+        bytes: i64,
+        state: &str,
+    ) -> StoreResult<()>;
+    async fn recording(&self, id: i64) -> StoreResult<Option<RecordingRecord>>;
+    /// Every recording, the newest first.
+    async fn recordings(&self) -> StoreResult<Vec<RecordingRecord>>;
+    async fn delete_recording(&self, id: i64) -> StoreResult<()>;
 
     async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()>;
     /// The newest entries first, optionally of one session.

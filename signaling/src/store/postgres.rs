@@ -10,13 +10,13 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 use super::audit_chain::{ChainReport, GENESIS, Verifier};
 use super::rows::{
-    ACCOUNT_COLUMNS, AUDIT_BATCH, CHAIN_COLUMNS, INVITATION_COLUMNS, account_from,
-    audit_entry_from, chain_row_for, chain_row_from, invitation_from, invitee_text,
-    settings_from_json, settings_json, smtp_from, unique_violation,
+    ACCOUNT_COLUMNS, AUDIT_BATCH, CHAIN_COLUMNS, INVITATION_COLUMNS, RECORDING_COLUMNS,
+    account_from, audit_entry_from, chain_row_for, chain_row_from, invitation_from, invitee_text,
+    recording_from, settings_from_json, settings_json, smtp_from, unique_violation,
 };
 use super::{
-    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, Queue, SiteSettings,
-    SmtpSettings, Store, StoreError, StoreResult,
+    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, NewRecording, Queue,
+    RecordingRecord, SiteSettings, SmtpSettings, Store, StoreError, StoreResult,
 };
 
 /// Connections per server: requests wait for one rather than overload the database.
@@ -482,6 +482,72 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(invitation_from).collect()
+    }
+
+    async fn create_recording(&self, r: &NewRecording) -> StoreResult<RecordingRecord> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO recordings (session, title, file, started_by, started_by_name, \
+             started_at, state) VALUES ($1, $2, $3, $4, $5, $6, 'recording') \
+             RETURNING {RECORDING_COLUMNS}"
+        ))
+        .bind(&r.session)
+        .bind(&r.title)
+        .bind(&r.file)
+        .bind(r.started_by)
+        .bind(&r.started_by_name)
+        .bind(r.started_at)
+        .fetch_one(&self.pool)
+        .await?;
+        recording_from(&row)
+    }
+
+    async fn finish_recording(
+        &self,
+        id: i64,
+        ended_at: i64,
+        duration_ms: i64,
+        bytes: i64,
+        state: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE recordings SET ended_at = $1, duration_ms = $2, bytes = $3, state = $4 \
+             WHERE id = $5",
+        )
+        .bind(ended_at)
+        .bind(duration_ms)
+        .bind(bytes)
+        .bind(state)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn recording(&self, id: i64) -> StoreResult<Option<RecordingRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RECORDING_COLUMNS} FROM recordings WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(recording_from).transpose()
+    }
+
+    async fn recordings(&self) -> StoreResult<Vec<RecordingRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORDING_COLUMNS} FROM recordings ORDER BY started_at DESC, id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(recording_from).collect()
+    }
+
+    async fn delete_recording(&self, id: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM recordings WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()> {

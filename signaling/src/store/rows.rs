@@ -5,12 +5,40 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::audit_chain::ChainRow;
-use super::{Account, AuditEntry, InvitationRecord, SmtpSettings, StoreError, StoreResult};
+use super::{
+    Account, AuditEntry, InvitationRecord, RecordingRecord, SmtpSettings, StoreError, StoreResult,
+};
 
 pub const ACCOUNT_COLUMNS: &str = "id, username, display_name, is_admin, is_webacd, disabled";
 
 pub const INVITATION_COLUMNS: &str =
     "id, session, invitee, address, by_name, link, join_page, state, reason";
+
+pub const RECORDING_COLUMNS: &str = "id, session, title, file, started_by, started_by_name, \
+     started_at, ended_at, duration_ms, bytes, state";
+
+pub fn recording_from<R>(row: &R) -> StoreResult<RecordingRecord>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(RecordingRecord {
+        id: row.try_get("id")?,
+        session: row.try_get("session")?,
+        title: row.try_get("title")?,
+        file: row.try_get("file")?,
+        started_by: row.try_get("started_by")?,
+        started_by_name: row.try_get("started_by_name")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+        bytes: row.try_get("bytes")?,
+        state: row.try_get("state")?,
+    })
+}
 
 /// Every column of an audit record, read as the chain hashes it: a value an attacker stored
 /// with another type is read as text (and then fails its hash) instead of failing the read.

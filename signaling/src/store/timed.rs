@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::audit_chain::ChainReport;
 use super::{
-    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, Queue, SiteSettings,
-    SmtpSettings, Store, StoreResult,
+    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, NewRecording, Queue,
+    RecordingRecord, SiteSettings, SmtpSettings, Store, StoreResult,
 };
 use crate::telemetry::Telemetry;
 
@@ -197,6 +197,38 @@ impl Store for TimedStore {
 
     async fn invitations(&self, session: &str) -> StoreResult<Vec<InvitationRecord>> {
         self.timed("invitations", self.inner.invitations(session))
+            .await
+    }
+
+    async fn create_recording(&self, r: &NewRecording) -> StoreResult<RecordingRecord> {
+        self.timed("create_recording", self.inner.create_recording(r))
+            .await
+    }
+
+    async fn finish_recording(
+        &self,
+        id: i64,
+        ended_at: i64,
+        duration_ms: i64,
+        bytes: i64,
+        state: &str,
+    ) -> StoreResult<()> {
+        let finish = self
+            .inner
+            .finish_recording(id, ended_at, duration_ms, bytes, state);
+        self.timed("finish_recording", finish).await
+    }
+
+    async fn recording(&self, id: i64) -> StoreResult<Option<RecordingRecord>> {
+        self.timed("recording", self.inner.recording(id)).await
+    }
+
+    async fn recordings(&self) -> StoreResult<Vec<RecordingRecord>> {
+        self.timed("recordings", self.inner.recordings()).await
+    }
+
+    async fn delete_recording(&self, id: i64) -> StoreResult<()> {
+        self.timed("delete_recording", self.inner.delete_recording(id))
             .await
     }
 

@@ -4,6 +4,7 @@ import { api, logout } from './api.js';
 import { $, h, ht, replace, show } from './dom.js';
 import { language, localize } from './i18n.js';
 import './language-picker.js';
+import { showRecordings } from './recordings.js';
 
 $('#logout').addEventListener('click', logout);
 const fail = (e) => show($('#error'), e.message);
@@ -13,6 +14,8 @@ async function loadSettings() {
   $('#max-customers').value = s.max_customers_per_rep;
   $('#multiple').checked = s.allow_multiple_sessions;
   $('#max-file-mb').value = s.max_file_mb;
+  $('#allow-recording').checked = s.allow_recording;
+  $('#retention-days').value = s.recording_retention_days;
 }
 
 $('#settings').addEventListener('submit', async (event) => {
@@ -23,6 +26,8 @@ $('#settings').addEventListener('submit', async (event) => {
       max_customers_per_rep: Number($('#max-customers').value),
       allow_multiple_sessions: $('#multiple').checked,
       max_file_mb: Number($('#max-file-mb').value),
+      allow_recording: $('#allow-recording').checked,
+      recording_retention_days: Number($('#retention-days').value),
     });
     $('#settings-saved').hidden = false;
     setTimeout(() => { $('#settings-saved').hidden = true; }, 2000);
@@ -146,4 +151,5 @@ async function loadAuditChain() {
   box.hidden = false;
 }
 
-Promise.all([loadSettings(), loadMail(), loadReps().then(loadQueues), loadAudit(), loadAuditChain()]).catch(fail);
+Promise.all([loadSettings(), loadMail(), loadReps().then(loadQueues), loadAudit(), loadAuditChain(),
+  showRecordings({ body: $('#recordings'), player: $('#recording-player'), onError: fail })]).catch(fail);

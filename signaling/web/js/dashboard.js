@@ -6,6 +6,7 @@ import { t } from './i18n.js';
 import './language-picker.js';
 import { digits, msg } from './protocol.js';
 import { SessionSocket } from './ws.js';
+import { showRecordings } from './recordings.js';
 
 const display = (n) => n.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3');
 
@@ -100,3 +101,4 @@ function webacd(me) {
 }
 
 load().catch((e) => show($('#start-error'), e.message));
+showRecordings({ body: $('#recordings'), player: $('#recording-player'), onError: (e) => show($('#start-error'), e.message) });

@@ -137,7 +137,13 @@ function onMessage(m) {
       state.you = m.you; state.activeCustomer = m.active_customer;
       state.agentSession = m.number; // names the agent download (tandem-support-<number>)
       state.participants = new Map(m.participants.map((p) => [p.id, p]));
+      $('#recording').hidden = !m.recording;
       if (!$('#in-session')) session(); else render();
+      break;
+    // Everyone in the session sees that it is being recorded.
+    case 'recording_state':
+      $('#recording').hidden = !m.recording;
+      if (chat) chat.system(t(m.recording ? 'session-recording-started' : 'session-recording-stopped'));
       break;
     case 'active_customer': state.activeCustomer = m.participant; render(); break;
     // A fresh token arrives before the last expires: the download link follows it.

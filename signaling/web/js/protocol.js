@@ -39,6 +39,8 @@ export const msg = {
   callMedia: (muted, video) => ({ type: 'call_media', muted, video }),
   leaveCall: () => ({ type: 'leave_call' }),
   endCall: () => ({ type: 'end_call' }),
+  startRecording: () => ({ type: 'start_recording' }),
+  stopRecording: () => ({ type: 'stop_recording' }),
   leave: () => ({ type: 'leave' }),
   endSession: () => ({ type: 'end_session' }),
 };

@@ -53,6 +53,8 @@ window.tandem = { shares, control, call, state };
 $('#request-control').addEventListener('click', () => socket.send(msg.requestControl()));
 $('#request-share').addEventListener('click', () => socket.send(msg.requestShare()));
 $('#release-control').addEventListener('click', () => socket.send(msg.releaseControl()));
+$('#record').addEventListener('click', () => socket.send(msg.startRecording()));
+$('#stop-record').addEventListener('click', () => socket.send(msg.stopRecording()));
 
 $('#share-screen').addEventListener('click', () => {
   const insecure = insecureReason('screen', 'getDisplayMedia');
@@ -136,6 +138,10 @@ function render() {
   $('#keep-open').hidden = !isPrimary();
   $('#invite').hidden = !canManage();
   $('#share-screen').hidden = !canManage() || shares.mine !== null;
+  // Everyone sees that the session is being recorded; reps who may, start and stop it.
+  $('#recording').hidden = !state.recording;
+  $('#record').hidden = !canManage() || !state.recordingAllowed || Boolean(state.recording);
+  $('#stop-record').hidden = !canManage() || !state.recording;
   renderControl();
 }
 
@@ -196,6 +202,8 @@ function onMessage(m) {
     case 'joined':
       state.you = m.you; state.role = m.role; state.activeCustomer = m.active_customer;
       state.maxFileBytes = m.max_file_bytes ?? 0;
+      state.recording = m.recording ?? null;
+      state.recordingAllowed = Boolean(m.recording_allowed);
       state.participants = new Map(m.participants.map((p) => [p.id, p]));
       control.update(m.control || null);
       if (m.transfer_message) show($('#transfer-note'), t('session-transfer-note', { message: m.transfer_message }));
@@ -205,6 +213,11 @@ function onMessage(m) {
       loadLink().then(() => { if (m.open_invite_dialog) openInvite(); });
       break;
     case 'active_customer': state.activeCustomer = m.participant; render(); break;
+    case 'recording_state':
+      state.recording = m.recording;
+      notice({ id: m.recording ? 'session-recording-started' : 'session-recording-stopped' }, 'notice', 'recording');
+      render();
+      break;
     case 'control_changed': {
       const former = control.info;
       control.update(m.control);

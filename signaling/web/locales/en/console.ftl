@@ -111,6 +111,7 @@ participants-role = { $role ->
         [observer] Observer
         [customer] Customer
         [agent] Agent
+        [recorder] Recorder
        *[other] { $role }
     }
 participants-select =
@@ -200,6 +201,11 @@ session-copy-link = Copy link
 session-invite = Invite…
 session-share-screen = Share my screen
 session-stop-share = Stop sharing
+recording-badge = ● Recording
+session-record = Record
+session-stop-record = Stop recording
+session-recording-started = This session is being recorded.
+session-recording-stopped = The recording stopped.
 session-request-control = Request control
 session-request-share = Ask to share again
 session-release-control = Release control
@@ -453,3 +459,22 @@ clipboard-refused-not_allowed = The clipboard works only while you control { $na
 clipboard-refused-too_large = The text is longer than the clipboard passes on ({ $max }).
 clipboard-refused-unavailable = { $name }'s computer has no clipboard the agent can use.
 clipboard-refused-unreadable = The agent could not read that message.
+
+recordings-heading = Recordings
+recordings-none = No recordings.
+recordings-col-what = What
+recordings-col-by = Recorded by
+recordings-col-length = Length
+recordings-col-size = Size
+recordings-state = { $state ->
+        [recording] recording now
+        [done] complete
+        [interrupted] cut off by a server stop
+        [failed] failed
+       *[other] { $state }
+    }
+recordings-play = Play
+recordings-download = Download
+recordings-delete = Delete
+admin-allow-recording = Reps may record sessions
+admin-retention = Keep recordings for (days; 0: until deleted)

@@ -105,6 +105,7 @@ participants-role = { $role ->
         [observer] Observatør
         [customer] Kunde
         [agent] Agent
+        [recorder] Opptak
        *[other] { $role }
     }
 participants-select =
@@ -191,6 +192,11 @@ session-copy-link = Kopier lenken
 session-invite = Inviter …
 session-share-screen = Del skjermen
 session-stop-share = Slutt å dele
+recording-badge = ● Opptak
+session-record = Ta opp
+session-stop-record = Stopp opptaket
+session-recording-started = Denne økten blir tatt opp.
+session-recording-stopped = Opptaket stoppet.
 session-request-control = Be om kontroll
 session-request-share = Be om deling igjen
 session-release-control = Gi fra deg kontrollen
@@ -439,3 +445,22 @@ clipboard-refused-not_allowed = Utklippstavlen virker bare mens du styrer datama
 clipboard-refused-too_large = Teksten er lengre enn utklippstavlen sender videre ({ $max }).
 clipboard-refused-unavailable = Datamaskinen til { $name } har ingen utklippstavle agenten kan bruke.
 clipboard-refused-unreadable = Agenten kunne ikke lese den meldingen.
+
+recordings-heading = Opptak
+recordings-none = Ingen opptak.
+recordings-col-what = Hva
+recordings-col-by = Tatt opp av
+recordings-col-length = Lengde
+recordings-col-size = Størrelse
+recordings-state = { $state ->
+        [recording] tas opp nå
+        [done] fullført
+        [interrupted] avbrutt av en serverstopp
+        [failed] mislyktes
+       *[other] { $state }
+    }
+recordings-play = Spill av
+recordings-download = Last ned
+recordings-delete = Slett
+admin-allow-recording = Støttemedarbeidere kan ta opp økter
+admin-retention = Behold opptak i (dager; 0: til de slettes)

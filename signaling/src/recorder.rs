@@ -1,0 +1,782 @@
+//! The recorder (docs/rules.md "Recording"): while a rep records a session, a participant
+//! of role `recorder` inside this process views every agent's share like any viewer, and
+//! writes the H.264 it receives to fragmented MP4 as it comes, with no re-encoding
+//! (`tandem_record`). One file per share recorded, in `<data dir>/recordings`, with a
+//! WebVTT file beside it that holds the chat and who came and went, timed from its start.
+//!
+//! The recorder speaks the protocol over an in-process channel instead of a socket:
+//! `view_share`, then answers each offer and trickles candidates, as a browser does.
+//! Files are written on a thread of their own per share, so a slow disk holds up nothing
+//! else.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc as std_mpsc};
+use std::time::Duration;
+
+use rtc::interceptor::Registry as Interceptors;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MediaEngine};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::{RTCIceCandidateInit, RTCIceServer};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use tandem_protocol::{
+    ClientMessage, IceCandidate, ParticipantId, ParticipantInfo, Role, ServerMessage,
+    SessionNumber, ShareId, ShareInfo, ShareSource, StreamRef, Timestamp,
+};
+use tandem_record::{AccessUnit, Assembler, Mp4Writer};
+use tandem_session::{AuditAction, AuditRecord};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCPeerConnectionIceEvent,
+};
+
+use crate::live::{RecorderHost, RecorderStart, Registry};
+use crate::outbound::Frame;
+use crate::store::{NewRecording, RecordingRecord, Store};
+
+/// Until the first keyframe arrives, ask for one this often.
+const KEYFRAME_ASK: Duration = Duration::from_secs(1);
+/// How long a chat line or an event shows in the player's text track.
+const CUE_MS: i64 = 5000;
+
+/// Where recordings go, and what keeps track of them.
+#[derive(Clone)]
+pub struct Recordings {
+    dir: PathBuf,
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for Recordings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recordings")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recordings {
+    /// Recordings in `dir` (made if missing). Recordings that were going on when the
+    /// server last stopped are marked `interrupted`, with the size their file has: they
+    /// play up to their last fragment.
+    pub async fn open(dir: PathBuf, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            anyhow::anyhow!("cannot make the recordings folder {}: {e}", dir.display())
+        })?;
+        let recordings = Self { dir, store };
+        for r in recordings.store.recordings().await? {
+            if r.state == "recording" {
+                let bytes = std::fs::metadata(recordings.path(&r)).map_or(0, |m| m.len());
+                let at = crate::clock::now_millis();
+                recordings
+                    .store
+                    .finish_recording(
+                        r.id,
+                        at,
+                        0,
+                        i64::try_from(bytes).unwrap_or(0),
+                        "interrupted",
+                    )
+                    .await?;
+                tracing::warn!(
+                    recording = r.id,
+                    "a recording was cut off when the server stopped"
+                );
+            }
+        }
+        Ok(recordings)
+    }
+
+    /// The video file of a recording.
+    pub fn path(&self, recording: &RecordingRecord) -> PathBuf {
+        self.dir.join(&recording.file)
+    }
+
+    /// Its text track (chat and events), WebVTT.
+    pub fn events_path(&self, recording: &RecordingRecord) -> PathBuf {
+        self.dir.join(format!("{}.vtt", recording.file))
+    }
+
+    /// Delete a recording: its files, then its row; the session's audit log says so, and
+    /// who did it (`by`, an account; none: the retention ran out).
+    pub async fn delete(
+        &self,
+        recording: &RecordingRecord,
+        by: Option<&str>,
+    ) -> anyhow::Result<()> {
+        for path in [self.path(recording), self.events_path(recording)] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => anyhow::bail!("cannot delete {}: {e}", path.display()),
+            }
+        }
+        self.store.delete_recording(recording.id).await?;
+        let session = recording.session.parse().ok().and_then(SessionNumber::new);
+        if let Some(session) = session {
+            let record = AuditRecord {
+                at: Timestamp(u64::try_from(crate::clock::now_millis()).unwrap_or(0)),
+                session,
+                actor: None,
+                action: AuditAction::RecordingDeleted {
+                    recording: recording.id,
+                    by: by.map(str::to_owned),
+                },
+            };
+            self.store.append_audit(&record).await?;
+        }
+        Ok(())
+    }
+
+    /// Delete the finished recordings older than `days` (0: keep everything); returns
+    /// how many went.
+    pub async fn sweep(&self, days: u32) -> anyhow::Result<usize> {
+        if days == 0 {
+            return Ok(0);
+        }
+        let cutoff = crate::clock::now_millis() - i64::from(days) * 86_400_000;
+        let mut deleted = 0;
+        for r in self.store.recordings().await? {
+            if r.state != "recording" && r.started_at < cutoff {
+                self.delete(&r, None).await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+impl RecorderHost for Recordings {
+    fn start(&self, registry: Arc<Registry>, start: RecorderStart) {
+        let recordings = self.clone();
+        tokio::spawn(async move {
+            let seat = start.seat;
+            let conn_id = start.conn_id;
+            if let Err(e) = run(&recordings, &registry, start).await {
+                tracing::error!(session = %seat.number, "the recorder stopped: {e:#}");
+            }
+            // Gone on its own (a failure) or removed: either way the session hears that
+            // recording stopped; after removal this changes nothing.
+            registry.closed(seat, conn_id, true);
+        });
+    }
+}
+
+/// One share being recorded.
+struct Recorded {
+    pc: Arc<dyn PeerConnection>,
+    /// Pictures and notes for the file's writer thread.
+    to_writer: std_mpsc::Sender<ToWriter>,
+    writer: std::thread::JoinHandle<()>,
+    answered: bool,
+    pending: Vec<RTCIceCandidateInit>,
+}
+
+enum ToWriter {
+    Picture(AccessUnit),
+    /// A line for the text track, at a wall-clock time (ms since the epoch).
+    Note {
+        at: i64,
+        text: String,
+    },
+}
+
+/// What the recorder knows of the session.
+struct Recorder<'a> {
+    recordings: &'a Recordings,
+    registry: &'a Registry,
+    start: &'a RecorderStart,
+    runtime: Arc<dyn webrtc::runtime::Runtime>,
+    ice_servers: Vec<RTCIceServer>,
+    people: HashMap<ParticipantId, ParticipantInfo>,
+    shares: HashMap<ShareId, ShareInfo>,
+    recorded: HashMap<ShareId, Recorded>,
+    signal: mpsc::UnboundedSender<ClientMessage>,
+}
+
+async fn run(
+    recordings: &Recordings,
+    registry: &Registry,
+    mut start: RecorderStart,
+) -> anyhow::Result<()> {
+    let runtime = webrtc::runtime::default_runtime()
+        .ok_or_else(|| anyhow::anyhow!("no async runtime for WebRTC"))?;
+    let mut rx = std::mem::replace(&mut start.rx, crate::outbound::channel().1);
+    let (signal, mut signals) = mpsc::unbounded_channel();
+    let mut recorder = Recorder {
+        recordings,
+        registry,
+        start: &start,
+        runtime,
+        ice_servers: Vec::new(),
+        people: HashMap::new(),
+        shares: HashMap::new(),
+        recorded: HashMap::new(),
+        signal,
+    };
+    let result = loop {
+        tokio::select! {
+            frame = rx.recv() => match frame {
+                Some(Frame::Text(text)) => match tandem_protocol::decode_server(&text) {
+                    Ok(ServerMessage::SessionEnded { .. }) => break Ok(()),
+                    Ok(message) => {
+                        if let Err(e) = recorder.on_message(message).await {
+                            tracing::warn!(session = %start.seat.number, "recorder: {e:#}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("recorder: a message it cannot read: {e:?}"),
+                },
+                Some(Frame::Ping) => {}
+                Some(Frame::Close { .. }) | None => break Ok(()),
+            },
+            Some(message) = signals.recv() => recorder.send(message),
+        }
+    };
+    for (_, recorded) in recorder.recorded.drain() {
+        finish(recorded).await;
+    }
+    result
+}
+
+impl Recorder<'_> {
+    fn send(&self, message: ClientMessage) {
+        if let Err(refusal) = self.registry.command(self.start.seat, message) {
+            tracing::debug!(?refusal, "the recorder's message was refused");
+        }
+    }
+
+    /// Views the shares of agents (a rep's own screen is not recorded).
+    fn view_if_recorded(&mut self, share: ShareInfo) {
+        let by_agent = self
+            .people
+            .get(&share.owner)
+            .is_some_and(|p| p.role == Role::Agent);
+        let id = share.share;
+        self.shares.insert(id, share);
+        if by_agent && !self.recorded.contains_key(&id) {
+            self.send(ClientMessage::ViewShare { share: id });
+        }
+    }
+
+    fn note(&self, text: String) {
+        let at = crate::clock::now_millis();
+        for recorded in self.recorded.values() {
+            let _ = recorded.to_writer.send(ToWriter::Note {
+                at,
+                text: text.clone(),
+            });
+        }
+    }
+
+    fn name(&self, who: ParticipantId) -> String {
+        self.people
+            .get(&who)
+            .map_or_else(|| format!("participant {who}"), |p| p.name.clone())
+    }
+
+    async fn on_message(&mut self, message: ServerMessage) -> anyhow::Result<()> {
+        match message {
+            ServerMessage::IceServers { ice_servers } => {
+                self.ice_servers = ice_servers
+                    .into_iter()
+                    .map(|s| RTCIceServer {
+                        // The recorder runs on the server: UDP STUN and TURN are enough.
+                        urls: s
+                            .urls
+                            .into_iter()
+                            .filter(|u| {
+                                u.starts_with("stun:")
+                                    || (u.starts_with("turn:") && !u.contains("transport=tcp"))
+                            })
+                            .collect(),
+                        username: s.username.unwrap_or_default(),
+                        credential: s.credential.unwrap_or_default(),
+                    })
+                    .filter(|s| !s.urls.is_empty())
+                    .collect();
+            }
+            ServerMessage::Joined(snapshot) => {
+                self.people = snapshot
+                    .participants
+                    .into_iter()
+                    .map(|p| (p.id, p))
+                    .collect();
+                for share in snapshot.shares {
+                    self.view_if_recorded(share);
+                }
+            }
+            ServerMessage::ParticipantJoined { participant } => {
+                if participant.role != Role::Recorder {
+                    self.note(format!("{} joined", participant.name));
+                }
+                self.people.insert(participant.id, participant);
+            }
+            ServerMessage::ParticipantUpdated { participant } => {
+                self.people.insert(participant.id, participant);
+            }
+            ServerMessage::ParticipantLeft { participant, .. } => {
+                self.note(format!("{} left", self.name(participant)));
+                self.people.remove(&participant);
+            }
+            ServerMessage::Chat { name, text, .. } => self.note(format!("{name}: {text}")),
+            ServerMessage::ControlChanged { control, .. } => match control {
+                Some(control) => {
+                    self.note(format!("{} has control", self.name(control.holder)));
+                }
+                None => self.note("Nobody has control".to_owned()),
+            },
+            ServerMessage::ShareStarted { share } => self.view_if_recorded(share),
+            ServerMessage::ShareStopped { share, .. } => {
+                self.shares.remove(&share);
+                if let Some(recorded) = self.recorded.remove(&share) {
+                    finish(recorded).await;
+                }
+            }
+            ServerMessage::Offer {
+                from,
+                stream: StreamRef::Share(share),
+                sdp,
+            } => self.answer(from, share, sdp).await?,
+            ServerMessage::IceCandidate {
+                stream: StreamRef::Share(share),
+                candidate,
+                ..
+            } => {
+                if let Some(recorded) = self.recorded.get_mut(&share)
+                    && !candidate.candidate.is_empty()
+                {
+                    let init = RTCIceCandidateInit {
+                        candidate: candidate.candidate,
+                        sdp_mid: candidate.sdp_mid,
+                        sdp_mline_index: candidate.sdp_mline_index,
+                        username_fragment: None,
+                        url: None,
+                    };
+                    if recorded.answered {
+                        recorded.pc.add_ice_candidate(init).await?;
+                    } else {
+                        recorded.pending.push(init);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The agent's offer for a share: a new connection (an earlier one for the share is
+    /// closed and its file finished), answered at once.
+    async fn answer(
+        &mut self,
+        from: ParticipantId,
+        share: ShareId,
+        sdp: String,
+    ) -> anyhow::Result<()> {
+        if let Some(recorded) = self.recorded.get_mut(&share)
+            && recorded.answered
+        {
+            // The agent restarts ICE on the same connection: answer on it.
+            recorded
+                .pc
+                .set_remote_description(RTCSessionDescription::offer(sdp)?)
+                .await?;
+            let answer = recorded.pc.create_answer(None).await?;
+            recorded.pc.set_local_description(answer.clone()).await?;
+            self.send(ClientMessage::Answer {
+                to: from,
+                stream: StreamRef::Share(share),
+                sdp: answer.sdp,
+            });
+            return Ok(());
+        }
+        if let Some(old) = self.recorded.remove(&share) {
+            finish(old).await;
+        }
+        let info = self.shares.get(&share);
+        let title = match info.map(|s| &s.source) {
+            Some(ShareSource::Window { title }) => {
+                format!("{}: window \"{title}\"", self.name(from))
+            }
+            Some(ShareSource::Monitor { name }) => format!("{}: monitor {name}", self.name(from)),
+            _ => format!("{}: desktop", self.name(from)),
+        };
+        let (to_writer, pictures) = std_mpsc::channel();
+        let keyframe_seen = Arc::new(AtomicBool::new(false));
+        let writer = spawn_writer(
+            self.recordings.clone(),
+            NewRecording {
+                session: self.start.seat.number.digits(),
+                title,
+                file: String::new(),
+                started_by: self.start.started_by.id,
+                started_by_name: self.start.started_by.display_name.clone(),
+                started_at: 0,
+            },
+            pictures,
+            Arc::clone(&keyframe_seen),
+        )?;
+        let pc = self
+            .connect(from, share, to_writer.clone(), keyframe_seen)
+            .await?;
+        pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+            .await?;
+        let answer = pc.create_answer(None).await?;
+        pc.set_local_description(answer.clone()).await?;
+        self.send(ClientMessage::Answer {
+            to: from,
+            stream: StreamRef::Share(share),
+            sdp: answer.sdp,
+        });
+        self.recorded.insert(
+            share,
+            Recorded {
+                pc,
+                to_writer,
+                writer,
+                answered: true,
+                pending: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn connect(
+        &self,
+        agent: ParticipantId,
+        share: ShareId,
+        to_writer: std_mpsc::Sender<ToWriter>,
+        keyframe_seen: Arc<AtomicBool>,
+    ) -> anyhow::Result<Arc<dyn PeerConnection>> {
+        let mut media = MediaEngine::default();
+        media.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_H264.to_owned(),
+                    clock_rate: 90_000,
+                    channels: 0,
+                    sdp_fmtp_line:
+                        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+                            .to_owned(),
+                    rtcp_feedback: Vec::new(),
+                },
+                payload_type: 102,
+            },
+            RtpCodecKind::Video,
+        )?;
+        let interceptors = register_default_interceptors(Interceptors::new(), &mut media)?;
+        let handler = Arc::new(Handler {
+            agent,
+            share,
+            signal: self.signal.clone(),
+            to_writer,
+            keyframe_seen,
+            runtime: Arc::clone(&self.runtime),
+        });
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(
+                RTCConfigurationBuilder::new()
+                    .with_ice_servers(self.ice_servers.clone())
+                    .build(),
+            )
+            .with_media_engine(media)
+            .with_interceptor_registry(interceptors)
+            .with_handler(handler)
+            .with_runtime(Arc::clone(&self.runtime))
+            .with_udp_addrs(host_addresses())
+            .build()
+            .await?;
+        Ok(Arc::new(pc))
+    }
+}
+
+/// Every address of this machine but link-local ones, loopback included (an agent on
+/// the server's own machine).
+fn host_addresses() -> Vec<String> {
+    let mut all: Vec<IpAddr> = rtc::shared::ifaces::ifaces()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.addr.map(|a| a.ip()))
+        .filter(|ip| match ip {
+            IpAddr::V4(v) => !v.is_link_local() && !v.is_unspecified(),
+            IpAddr::V6(v) => v.segments()[0] & 0xffc0 != 0xfe80 && !v.is_unspecified(),
+        })
+        .collect();
+    all.sort();
+    all.dedup();
+    if all.is_empty() {
+        all.push(IpAddr::from([127, 0, 0, 1]));
+    }
+    all.into_iter()
+        .map(|ip| SocketAddr::new(ip, 0).to_string())
+        .collect()
+}
+
+async fn finish(recorded: Recorded) {
+    if let Err(e) = recorded.pc.close().await {
+        tracing::debug!("closing a recorded connection: {e}");
+    }
+    drop(recorded.to_writer);
+    let writer = recorded.writer;
+    // The writer finishes its file and its row; wait for it off the async threads.
+    let joined = tokio::task::spawn_blocking(move || writer.join()).await;
+    if !matches!(joined, Ok(Ok(()))) {
+        tracing::error!("a recording's writer failed");
+    }
+}
+
+struct Handler {
+    agent: ParticipantId,
+    share: ShareId,
+    signal: mpsc::UnboundedSender<ClientMessage>,
+    to_writer: std_mpsc::Sender<ToWriter>,
+    keyframe_seen: Arc<AtomicBool>,
+    runtime: Arc<dyn webrtc::runtime::Runtime>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.signal.send(ClientMessage::IceCandidate {
+                to: self.agent,
+                stream: StreamRef::Share(self.share),
+                candidate: IceCandidate {
+                    candidate: init.candidate,
+                    sdp_mid: init.sdp_mid,
+                    sdp_mline_index: init.sdp_mline_index,
+                },
+            });
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let Some(&ssrc) = track.ssrcs().await.first() else {
+            return;
+        };
+        // Ask for a keyframe until one came: a recording starts with one.
+        let asking = Arc::clone(&track);
+        let seen = Arc::clone(&self.keyframe_seen);
+        self.runtime.spawn(Box::pin(async move {
+            while !seen.load(Ordering::Relaxed) {
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: ssrc,
+                };
+                if asking.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(KEYFRAME_ASK).await;
+            }
+        }));
+        let to_writer = self.to_writer.clone();
+        self.runtime.spawn(Box::pin(async move {
+            let mut depacketizer = H264Packet::default();
+            let mut assembler = Assembler::default();
+            while let Some(event) = track.poll().await {
+                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                    continue;
+                };
+                if packet.payload.is_empty() {
+                    continue;
+                }
+                let Ok(annex_b) = depacketizer.depacketize(&packet.payload) else {
+                    continue;
+                };
+                for picture in
+                    assembler.push(packet.header.timestamp, packet.header.marker, &annex_b)
+                {
+                    if to_writer.send(ToWriter::Picture(picture)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+}
+
+/// The thread that writes one share's recording: it starts the file at the first
+/// keyframe, and finishes it (and its row) when the share's connection is done.
+fn spawn_writer(
+    recordings: Recordings,
+    mut row: NewRecording,
+    pictures: std_mpsc::Receiver<ToWriter>,
+    keyframe_seen: Arc<AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let handle = tokio::runtime::Handle::current();
+    let thread = std::thread::Builder::new()
+        .name("tandem-recorder".into())
+        .spawn(move || {
+            let mut file: Option<(RecordingRecord, Mp4Writer<BufWriter<File>>, BufWriter<File>)> =
+                None;
+            let mut notes: Vec<(i64, String)> = Vec::new();
+            let mut failed = None;
+            while let Ok(item) = pictures.recv() {
+                match (item, &mut file) {
+                    (ToWriter::Picture(picture), None) => {
+                        if !picture.is_keyframe() || picture.parameter_sets().is_none() {
+                            continue;
+                        }
+                        keyframe_seen.store(true, Ordering::Relaxed);
+                        match open(&recordings, &handle, &mut row, &picture) {
+                            Ok(mut opened) => {
+                                for (at, text) in notes.drain(..) {
+                                    write_cue(&mut opened.2, opened.0.started_at, at, &text);
+                                }
+                                file = Some(opened);
+                            }
+                            Err(e) => {
+                                tracing::error!("could not start a recording: {e:#}");
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    (ToWriter::Picture(picture), Some((record, writer, _))) => {
+                        if let Err(e) = writer.push(&picture) {
+                            tracing::error!(recording = record.id, "could not write: {e}");
+                            failed = Some(e.into());
+                            break;
+                        }
+                    }
+                    (ToWriter::Note { at, text }, None) => notes.push((at, text)),
+                    (ToWriter::Note { at, text }, Some((record, _, events))) => {
+                        write_cue(events, record.started_at, at, &text);
+                    }
+                }
+            }
+            let Some((record, writer, mut events)) = file else {
+                if failed.is_none() {
+                    tracing::info!("a recorded share ended before its first keyframe");
+                }
+                return;
+            };
+            let _ = events.flush();
+            let now = crate::clock::now_millis();
+            let (state, duration, bytes) = match (failed, writer.finish()) {
+                (None, Ok((_, summary))) => (
+                    "done",
+                    i64::try_from(summary.duration_ms).unwrap_or(i64::MAX),
+                    i64::try_from(summary.bytes).unwrap_or(i64::MAX),
+                ),
+                (_, finished) => {
+                    if let Err(e) = finished {
+                        tracing::error!(recording = record.id, "could not finish: {e}");
+                    }
+                    let bytes = std::fs::metadata(recordings.path(&record)).map_or(0, |m| m.len());
+                    (
+                        "failed",
+                        now - record.started_at,
+                        i64::try_from(bytes).unwrap_or(0),
+                    )
+                }
+            };
+            let finish = recordings
+                .store
+                .finish_recording(record.id, now, duration, bytes, state);
+            if let Err(e) = handle.block_on(finish) {
+                tracing::error!(
+                    recording = record.id,
+                    "could not note the recording's end: {e}"
+                );
+            }
+            tracing::info!(
+                recording = record.id,
+                state,
+                duration_ms = duration,
+                bytes,
+                "recording finished"
+            );
+        })?;
+    Ok(thread)
+}
+
+type Opened = (RecordingRecord, Mp4Writer<BufWriter<File>>, BufWriter<File>);
+
+/// The first keyframe: make the files and the row.
+fn open(
+    recordings: &Recordings,
+    handle: &tokio::runtime::Handle,
+    row: &mut NewRecording,
+    first: &AccessUnit,
+) -> anyhow::Result<Opened> {
+    row.started_at = crate::clock::now_millis();
+    // Unguessable and unique: the name says nothing, the row says everything.
+    row.file = format!(
+        "{}-{}.mp4",
+        row.session,
+        crate::clock::secret().get(..16).unwrap_or("x")
+    );
+    let path = recordings.dir.join(&row.file);
+    let video = create(&path)?;
+    let writer = Mp4Writer::new(BufWriter::new(video), first)?;
+    let mut events = BufWriter::new(create(&path.with_extension("mp4.vtt"))?);
+    events.write_all(b"WEBVTT\n\n")?;
+    let record = handle.block_on(recordings.store.create_recording(row))?;
+    Ok((record, writer, events))
+}
+
+/// A new file, never one that exists.
+fn create(path: &Path) -> anyhow::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))
+}
+
+fn write_cue(events: &mut BufWriter<File>, started_at: i64, at: i64, text: &str) {
+    let from = (at - started_at).max(0);
+    // WebVTT cue text: no blank lines, and `-->` or markup would be read as such.
+    let text = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\r', '\n'], " ");
+    let cue = format!(
+        "{} --> {}\n{text}\n\n",
+        vtt_time(from),
+        vtt_time(from + CUE_MS)
+    );
+    if let Err(e) = events
+        .write_all(cue.as_bytes())
+        .and_then(|()| events.flush())
+    {
+        tracing::warn!("could not write a recording's text track: {e}");
+    }
+}
+
+fn vtt_time(ms: i64) -> String {
+    let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
+    let (m, rest) = (rest / 60_000, rest % 60_000);
+    format!("{h:02}:{m:02}:{:02}.{:03}", rest / 1000, rest % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_track_times_and_text_are_webvtt() {
+        assert_eq!(vtt_time(0), "00:00:00.000");
+        assert_eq!(vtt_time(3_723_004), "01:02:03.004");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.vtt");
+        let mut events = BufWriter::new(File::create(&path).expect("create"));
+        write_cue(&mut events, 1000, 2500, "Ann: <b>a</b> --> b\nc");
+        drop(events);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(
+            text,
+            "00:00:01.500 --> 00:00:06.500\nAnn: &lt;b&gt;a&lt;/b&gt; --&gt; b c\n\n"
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! Recording end to end (docs/rules.md "Recording"): the customer's real agent shares the
+//! test pattern on Xvfb, the rep in headless Chromium records 30 seconds of it, and:
+//! everyone (the rep, another customer's page, the agent) sees that it is being recorded;
+//! the MP4 that comes out is read by ffprobe (an H.264 track, about 30 seconds long) and,
+//! decoded by ffmpeg, shows the pattern's frame counter advancing as it did on the screen;
+//! its text track has the chat; Chromium plays it on the admin page, and a frame painted
+//! on a canvas shows the pattern; deleting it removes the file, and the audit log has all
+//! of it. Screenshots: target/e2e-artifacts/recording/.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use tandem_tests::{
+    ADMIN_PASSWORD, AgentProcess, Browser, COUNTER_BITS, COUNTER_CELL, Chromedriver,
+    PatternDisplay, Server, counter_origin,
+};
+
+const WIDTH: u16 = 640;
+const HEIGHT: u16 = 480;
+/// How long the rep records.
+const RECORDED: Duration = Duration::from_secs(30);
+
+/// A rep's login cookie, for the API as the console uses it.
+async fn log_in(server: &Server, username: &str, password: &str) -> anyhow::Result<String> {
+    let login = reqwest::Client::new()
+        .post(format!("{}/api/login", server.base))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await?;
+    Ok(login
+        .headers()
+        .get("set-cookie")
+        .with_context(|| format!("no login cookie ({})", login.status()))?
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn get(server: &Server, cookie: &str, path: &str) -> anyhow::Result<reqwest::Response> {
+    Ok(reqwest::Client::new()
+        .get(format!("{}{path}", server.base))
+        .header("cookie", cookie)
+        .send()
+        .await?)
+}
+
+/// The recordings the account sees, once `done` holds for them (30 s at most).
+async fn recordings_when(
+    server: &Server,
+    cookie: &str,
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> anyhow::Result<Vec<Value>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let list: Vec<Value> = get(server, cookie, "/api/recordings").await?.json().await?;
+        if done(&list) {
+            return Ok(list);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: the recordings are {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn ffprobe(path: &std::path::Path) -> anyhow::Result<Value> {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .context("ffprobe runs (cargo xtask test installs ffmpeg)")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "ffprobe cannot read the recording: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// The pattern's frame counter in the recording's picture at `at` seconds, as ffmpeg
+/// decodes it.
+fn counter_at(path: &std::path::Path, at: f64) -> anyhow::Result<u32> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &format!("{at}"), "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .context("ffmpeg runs")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "ffmpeg cannot decode the recording at {at} s: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rgb = output.stdout;
+    let width = usize::from(WIDTH);
+    anyhow::ensure!(
+        rgb.len() == width * usize::from(HEIGHT) * 3,
+        "a {}-byte picture, not {WIDTH}×{HEIGHT}",
+        rgb.len()
+    );
+    let pixel = |x: u32, y: u32| {
+        let i = (y as usize * width + x as usize) * 3;
+        (rgb[i], rgb[i + 1], rgb[i + 2])
+    };
+    // The top-left quadrant is red: the picture is the pattern, not something else.
+    let (r, g, b) = pixel(40, 40);
+    anyhow::ensure!(
+        r > 0xc0 && g < 0x40 && b < 0x40,
+        "the recording at {at} s is not the pattern: ({r}, {g}, {b}) top left"
+    );
+    let (x, y) = counter_origin(WIDTH, HEIGHT);
+    let mut n = 0;
+    for bit in 0..COUNTER_BITS {
+        let (r, _, _) = pixel(
+            x + bit * COUNTER_CELL + COUNTER_CELL / 2,
+            y + COUNTER_CELL / 2,
+        );
+        if r > 0x80 {
+            n |= 1 << bit;
+        }
+    }
+    Ok(n)
+}
+
+/// The admin plays the recording on the admin page; a frame is painted on a canvas and
+/// its top-left pixel returned (0xRRGGBB), once the video plays.
+async fn played_pixel(admin: &Browser, id: i64) -> anyhow::Result<u32> {
+    admin
+        .click(&format!("tr[data-recording='{id}'] button.play"))
+        .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = admin
+            .client
+            .execute(
+                "const v = document.querySelector('#recording-video');
+                 if (!v) return 'no video element';
+                 if (v.error) return 'error ' + v.error.code + ': ' + v.error.message;
+                 if (v.readyState < 2 || v.currentTime < 1) return 'waiting: ' + v.readyState + ' at ' + v.currentTime;
+                 const c = document.createElement('canvas');
+                 c.width = v.videoWidth; c.height = v.videoHeight;
+                 const g = c.getContext('2d');
+                 g.drawImage(v, 0, 0);
+                 const p = g.getImageData(40, 40, 1, 1).data;
+                 return (p[0] << 16) | (p[1] << 8) | p[2];",
+                vec![],
+            )
+            .await?;
+        if let Some(rgb) = state.as_u64() {
+            return Ok(u32::try_from(rgb)?);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline && !state.to_string().contains("error"),
+            "the admin page does not play the recording: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(WIDTH, HEIGHT)?;
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    server
+        .admin_call(
+            "PUT",
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": 5, "allow_multiple_sessions": false,
+                   "allow_recording": true, "recording_retention_days": 30}),
+        )
+        .await?;
+    let chrome = Chromedriver::start("recording").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+    let mut agent = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Ann"])?;
+    agent.answer("y").await?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 640×480")
+        .await?;
+    let bea = chrome.browser("bea").await?;
+    bea.join(&link, "Bea").await?;
+    anyhow::ensure!(
+        !bea.is_shown("#recording").await?,
+        "recording shown before it started"
+    );
+
+    rep.click("#record").await?;
+    rep.wait_text("#recording", "Recording").await?;
+    bea.wait_text("#recording", "Recording").await?;
+    agent.wait_for("This session is being recorded").await?;
+    rep.wait_text("#participants", "Recorder").await?;
+    let cookie = log_in(&server, "rita", "rita-password").await?;
+    let going = recordings_when(&server, &cookie, "the recording starts", |l| {
+        l.len() == 1 && l[0]["state"] == "recording"
+    })
+    .await?;
+    rep.fill("#chat-text", "hello from the recorded session")
+        .await?;
+    rep.click("#chat-send").await?;
+    rep.screenshot("01-recording").await?;
+    // The recording's length is what this test is about: 30 s of the pattern.
+    tokio::time::sleep(RECORDED).await;
+
+    rep.click("#stop-record").await?;
+    rep.wait_gone("#recording").await?;
+    bea.wait_gone("#recording").await?;
+    agent
+        .wait_for("The recording of this session stopped")
+        .await?;
+    let list = recordings_when(&server, &cookie, "the recording ends", |l| {
+        l.len() == 1 && l[0]["state"] == "done"
+    })
+    .await?;
+    let recording = &list[0];
+    let id = recording["id"].as_i64().context("id")?;
+    anyhow::ensure!(id == going[0]["id"].as_i64().context("id")?);
+    anyhow::ensure!(
+        recording["title"] == "Ann's computer: desktop",
+        "{recording}"
+    );
+    anyhow::ensure!(recording["started_by_name"] == "Rita Rep", "{recording}");
+
+    // The file, as the console downloads it.
+    let video = get(&server, &cookie, &format!("/api/recordings/{id}/video")).await?;
+    anyhow::ensure!(video.status() == 200, "download: {}", video.status());
+    anyhow::ensure!(
+        video.headers()["content-type"] == "video/mp4",
+        "{:?}",
+        video.headers()
+    );
+    let bytes = video.bytes().await?;
+    anyhow::ensure!(
+        recording["bytes"].as_u64() == Some(bytes.len() as u64),
+        "the row says {} bytes, the download has {}",
+        recording["bytes"],
+        bytes.len()
+    );
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("recording.mp4");
+    std::fs::write(&path, &bytes)?;
+    let probe = ffprobe(&path)?;
+    let stream = &probe["streams"][0];
+    anyhow::ensure!(stream["codec_name"] == "h264", "{probe}");
+    anyhow::ensure!(
+        (stream["width"].as_u64(), stream["height"].as_u64()) == (Some(640), Some(480)),
+        "{probe}"
+    );
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .context("a duration")?;
+    anyhow::ensure!(
+        (25.0..=40.0).contains(&duration),
+        "the recording is {duration} s long, for 30 s recorded"
+    );
+    // The counter goes on ten times a second: 15 s later, about 150 on.
+    let early = counter_at(&path, 5.0)?;
+    let late = counter_at(&path, 20.0)?;
+    let advanced = (late + 256 - early) % 256;
+    anyhow::ensure!(
+        (100..=200).contains(&advanced),
+        "the counter went from {early} to {late} in 15 s of recording"
+    );
+
+    let events = get(&server, &cookie, &format!("/api/recordings/{id}/events"))
+        .await?
+        .text()
+        .await?;
+    anyhow::ensure!(events.starts_with("WEBVTT"), "{events}");
+    anyhow::ensure!(
+        events.contains("Rita Rep: hello from the recorded session"),
+        "the chat is not in the text track: {events}"
+    );
+
+    // Chromium plays it on the admin page.
+    let admin = chrome.media_browser("admin").await?;
+    admin.log_in(&server.base, "admin", ADMIN_PASSWORD).await?;
+    admin.goto(&format!("{}/admin", server.base)).await?;
+    let rgb = played_pixel(&admin, id).await?;
+    let (r, g, b) = (rgb >> 16 & 0xff, rgb >> 8 & 0xff, rgb & 0xff);
+    anyhow::ensure!(
+        r > 0xc0 && g < 0x40 && b < 0x40,
+        "the played frame is not the pattern: #{rgb:06x} top left"
+    );
+    admin.screenshot("02-played-on-the-admin-page").await?;
+
+    // Another rep sees nothing of it; its starter deletes it.
+    server
+        .create_rep("otto", "Otto Other", "otto-password")
+        .await?;
+    let otto = log_in(&server, "otto", "otto-password").await?;
+    let theirs: Vec<Value> = get(&server, &otto, "/api/recordings").await?.json().await?;
+    anyhow::ensure!(theirs.is_empty(), "another rep sees {theirs:?}");
+    let refused = get(&server, &otto, &format!("/api/recordings/{id}/video")).await?;
+    anyhow::ensure!(refused.status() == 404, "another rep: {}", refused.status());
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/api/recordings/{id}", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await?;
+    anyhow::ensure!(deleted.status() == 204, "delete: {}", deleted.status());
+    let gone = get(&server, &cookie, &format!("/api/recordings/{id}/video")).await?;
+    anyhow::ensure!(gone.status() == 404, "after deleting: {}", gone.status());
+
+    server.state.flush().await;
+    let audit = server
+        .admin_call("GET", "/api/admin/audit?limit=500", Value::Null)
+        .await?;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for wanted in [
+        "recording_started",
+        "recording_stopped",
+        "recording_deleted",
+    ] {
+        anyhow::ensure!(actions.contains(&wanted), "no {wanted} in {actions:?}");
+    }
+    drop(agent);
+    Ok(())
+}
