@@ -27,7 +27,10 @@ use rtc::peer_connection::transport::{RTCIceCandidateInit, RTCIceServer};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tandem_protocol::{
     ClientMessage, IceCandidate, ParticipantId, ParticipantInfo, Role, ServerMessage,
     SessionNumber, ShareId, ShareInfo, ShareSource, StreamRef, Timestamp,
@@ -46,6 +49,8 @@ use crate::store::{NewRecording, RecordingRecord, Store};
 
 /// Until the first keyframe arrives, ask for one this often.
 const KEYFRAME_ASK: Duration = Duration::from_secs(1);
+/// The extension the agent marks frames with (docs/protocol.md §4.5).
+const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
 /// How long a chat line or an event shows in the player's text track.
 const CUE_MS: i64 = 5000;
 
@@ -176,7 +181,7 @@ struct Recorded {
     pc: Arc<dyn PeerConnection>,
     /// Pictures and notes for the file's writer thread.
     to_writer: std_mpsc::Sender<ToWriter>,
-    writer: std::thread::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<()>,
     answered: bool,
     pending: Vec<RTCIceCandidateInit>,
 }
@@ -188,6 +193,9 @@ enum ToWriter {
         at: i64,
         text: String,
     },
+    /// The share's connection is closed: complete the files. (Its track's task may
+    /// still hold a sender for a while, so the channel's end is not waited for.)
+    End,
 }
 
 /// What the recorder knows of the session.
@@ -472,6 +480,15 @@ impl Recorder<'_> {
             },
             RtpCodecKind::Video,
         )?;
+        // The agent marks every frame with playout-delay 0–0 and writes nothing to a viewer
+        // that did not accept the extension.
+        media.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: PLAYOUT_DELAY_URI.to_owned(),
+            },
+            RtpCodecKind::Video,
+            None,
+        )?;
         let interceptors = register_default_interceptors(Interceptors::new(), &mut media)?;
         let handler = Arc::new(Handler {
             agent,
@@ -494,6 +511,16 @@ impl Recorder<'_> {
             .with_udp_addrs(host_addresses())
             .build()
             .await?;
+        // Receive-only video, there before the offer: webrtc-rs raises `on_track` for
+        // a transceiver the answerer asked for.
+        pc.add_transceiver_from_kind(
+            RtpCodecKind::Video,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )
+        .await?;
         Ok(Arc::new(pc))
     }
 }
@@ -524,12 +551,10 @@ async fn finish(recorded: Recorded) {
     if let Err(e) = recorded.pc.close().await {
         tracing::debug!("closing a recorded connection: {e}");
     }
-    drop(recorded.to_writer);
-    let writer = recorded.writer;
-    // The writer finishes its file and its row; wait for it off the async threads.
-    let joined = tokio::task::spawn_blocking(move || writer.join()).await;
-    if !matches!(joined, Ok(Ok(()))) {
-        tracing::error!("a recording's writer failed");
+    // The writer completes its files, then the row follows.
+    let _ = recorded.to_writer.send(ToWriter::End);
+    if recorded.writer.await.is_err() {
+        tracing::error!("a recording's bookkeeping failed");
     }
 }
 
@@ -603,125 +628,182 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// The thread that writes one share's recording: it starts the file at the first
-/// keyframe, and finishes it (and its row) when the share's connection is done.
-fn spawn_writer(
-    recordings: Recordings,
-    mut row: NewRecording,
-    pictures: std_mpsc::Receiver<ToWriter>,
-    keyframe_seen: Arc<AtomicBool>,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    let handle = tokio::runtime::Handle::current();
-    let thread = std::thread::Builder::new()
-        .name("tandem-recorder".into())
-        .spawn(move || {
-            let mut file: Option<(RecordingRecord, Mp4Writer<BufWriter<File>>, BufWriter<File>)> =
-                None;
-            let mut notes: Vec<(i64, String)> = Vec::new();
-            let mut failed = None;
-            while let Ok(item) = pictures.recv() {
-                match (item, &mut file) {
-                    (ToWriter::Picture(picture), None) => {
-                        if !picture.is_keyframe() || picture.parameter_sets().is_none() {
-                            continue;
-                        }
-                        keyframe_seen.store(true, Ordering::Relaxed);
-                        match open(&recordings, &handle, &mut row, &picture) {
-                            Ok(mut opened) => {
-                                for (at, text) in notes.drain(..) {
-                                    write_cue(&mut opened.2, opened.0.started_at, at, &text);
-                                }
-                                file = Some(opened);
-                            }
-                            Err(e) => {
-                                tracing::error!("could not start a recording: {e:#}");
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    (ToWriter::Picture(picture), Some((record, writer, _))) => {
-                        if let Err(e) = writer.push(&picture) {
-                            tracing::error!(recording = record.id, "could not write: {e}");
-                            failed = Some(e.into());
-                            break;
-                        }
-                    }
-                    (ToWriter::Note { at, text }, None) => notes.push((at, text)),
-                    (ToWriter::Note { at, text }, Some((record, _, events))) => {
-                        write_cue(events, record.started_at, at, &text);
-                    }
-                }
-            }
-            let Some((record, writer, mut events)) = file else {
-                if failed.is_none() {
-                    tracing::info!("a recorded share ended before its first keyframe");
-                }
-                return;
-            };
-            let _ = events.flush();
-            let now = crate::clock::now_millis();
-            let (state, duration, bytes) = match (failed, writer.finish()) {
-                (None, Ok((_, summary))) => (
-                    "done",
-                    i64::try_from(summary.duration_ms).unwrap_or(i64::MAX),
-                    i64::try_from(summary.bytes).unwrap_or(i64::MAX),
-                ),
-                (_, finished) => {
-                    if let Err(e) = finished {
-                        tracing::error!(recording = record.id, "could not finish: {e}");
-                    }
-                    let bytes = std::fs::metadata(recordings.path(&record)).map_or(0, |m| m.len());
-                    (
-                        "failed",
-                        now - record.started_at,
-                        i64::try_from(bytes).unwrap_or(0),
-                    )
-                }
-            };
-            let finish = recordings
-                .store
-                .finish_recording(record.id, now, duration, bytes, state);
-            if let Err(e) = handle.block_on(finish) {
-                tracing::error!(
-                    recording = record.id,
-                    "could not note the recording's end: {e}"
-                );
-            }
-            tracing::info!(
-                recording = record.id,
-                state,
-                duration_ms = duration,
-                bytes,
-                "recording finished"
-            );
-        })?;
-    Ok(thread)
+/// What the writer thread reports, for the share's row.
+enum Written {
+    /// The first keyframe came: the files exist.
+    Opened { file: String, started_at: i64 },
+    /// The files are complete (or the writing failed): how long, how large.
+    Finished {
+        state: &'static str,
+        duration_ms: i64,
+        bytes: i64,
+    },
 }
 
-type Opened = (RecordingRecord, Mp4Writer<BufWriter<File>>, BufWriter<File>);
+/// One share's recording: a thread writes the files (it starts them at the first
+/// keyframe and completes them when the share's connection is done), and a task keeps
+/// the row in step with what it reports. Completes when both are done.
+fn spawn_writer(
+    recordings: Recordings,
+    row: NewRecording,
+    pictures: std_mpsc::Receiver<ToWriter>,
+    keyframe_seen: Arc<AtomicBool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let (report, mut reports) = mpsc::unbounded_channel();
+    let dir = recordings.dir.clone();
+    let session = row.session.clone();
+    std::thread::Builder::new()
+        .name("tandem-recorder".into())
+        .spawn(move || write_files(&dir, &session, &pictures, &keyframe_seen, &report))?;
+    Ok(tokio::spawn(async move {
+        let mut kept: Option<RecordingRecord> = None;
+        while let Some(written) = reports.recv().await {
+            match written {
+                Written::Opened { file, started_at } => {
+                    let row = NewRecording {
+                        file,
+                        started_at,
+                        ..row.clone()
+                    };
+                    match recordings.store.create_recording(&row).await {
+                        Ok(record) => kept = Some(record),
+                        Err(e) => tracing::error!(
+                            file = %row.file,
+                            "a recording is written but not listed (the database refused): {e}"
+                        ),
+                    }
+                }
+                Written::Finished {
+                    state,
+                    duration_ms,
+                    bytes,
+                } => {
+                    let Some(record) = &kept else { continue };
+                    let now = crate::clock::now_millis();
+                    let finish = recordings.store.finish_recording(
+                        record.id,
+                        now,
+                        duration_ms,
+                        bytes,
+                        state,
+                    );
+                    if let Err(e) = finish.await {
+                        tracing::error!(recording = record.id, "could not note its end: {e}");
+                    }
+                    tracing::info!(
+                        recording = record.id,
+                        state,
+                        duration_ms,
+                        bytes,
+                        "recording finished"
+                    );
+                }
+            }
+        }
+    }))
+}
 
-/// The first keyframe: make the files and the row.
-fn open(
-    recordings: &Recordings,
-    handle: &tokio::runtime::Handle,
-    row: &mut NewRecording,
-    first: &AccessUnit,
-) -> anyhow::Result<Opened> {
-    row.started_at = crate::clock::now_millis();
+/// The writer thread: files only, never the database.
+fn write_files(
+    dir: &Path,
+    session: &str,
+    pictures: &std_mpsc::Receiver<ToWriter>,
+    keyframe_seen: &AtomicBool,
+    report: &mpsc::UnboundedSender<Written>,
+) {
+    let mut open: Option<Opened> = None;
+    let mut notes: Vec<(i64, String)> = Vec::new();
+    let mut failed = false;
+    while let Ok(item) = pictures.recv() {
+        match (item, &mut open) {
+            (ToWriter::End, _) => break,
+            (ToWriter::Picture(picture), None) => {
+                if !picture.is_keyframe() || picture.parameter_sets().is_none() {
+                    continue;
+                }
+                keyframe_seen.store(true, Ordering::Relaxed);
+                match start_files(dir, session, &picture) {
+                    Ok(mut opened) => {
+                        for (at, text) in notes.drain(..) {
+                            write_cue(&mut opened.events, opened.started_at, at, &text);
+                        }
+                        let _ = report.send(Written::Opened {
+                            file: opened.file.clone(),
+                            started_at: opened.started_at,
+                        });
+                        open = Some(opened);
+                    }
+                    Err(e) => {
+                        tracing::error!("could not start a recording: {e:#}");
+                        return;
+                    }
+                }
+            }
+            (ToWriter::Picture(picture), Some(opened)) => {
+                if let Err(e) = opened.video.push(&picture) {
+                    tracing::error!(file = %opened.file, "could not write the recording: {e}");
+                    failed = true;
+                    break;
+                }
+            }
+            (ToWriter::Note { at, text }, None) => notes.push((at, text)),
+            (ToWriter::Note { at, text }, Some(opened)) => {
+                write_cue(&mut opened.events, opened.started_at, at, &text);
+            }
+        }
+    }
+    let Some(mut opened) = open else {
+        tracing::info!("a recorded share ended before its first keyframe");
+        return;
+    };
+    let _ = opened.events.flush();
+    let (file, started_at) = (opened.file, opened.started_at);
+    let finished = match (failed, opened.video.finish()) {
+        (false, Ok((_, summary))) => Written::Finished {
+            state: "done",
+            duration_ms: i64::try_from(summary.duration_ms).unwrap_or(i64::MAX),
+            bytes: i64::try_from(summary.bytes).unwrap_or(i64::MAX),
+        },
+        (_, finished) => {
+            if let Err(e) = finished {
+                tracing::error!(%file, "could not complete the recording: {e}");
+            }
+            let bytes = std::fs::metadata(dir.join(&file)).map_or(0, |m| m.len());
+            Written::Finished {
+                state: "failed",
+                duration_ms: crate::clock::now_millis() - started_at,
+                bytes: i64::try_from(bytes).unwrap_or(0),
+            }
+        }
+    };
+    let _ = report.send(finished);
+}
+
+/// A recording's files while they are written.
+struct Opened {
+    file: String,
+    started_at: i64,
+    video: Mp4Writer<BufWriter<File>>,
+    events: BufWriter<File>,
+}
+
+/// The first keyframe: make the files.
+fn start_files(dir: &Path, session: &str, first: &AccessUnit) -> anyhow::Result<Opened> {
     // Unguessable and unique: the name says nothing, the row says everything.
-    row.file = format!(
-        "{}-{}.mp4",
-        row.session,
+    let file = format!(
+        "{session}-{}.mp4",
         crate::clock::secret().get(..16).unwrap_or("x")
     );
-    let path = recordings.dir.join(&row.file);
-    let video = create(&path)?;
-    let writer = Mp4Writer::new(BufWriter::new(video), first)?;
-    let mut events = BufWriter::new(create(&path.with_extension("mp4.vtt"))?);
+    let path = dir.join(&file);
+    let video = Mp4Writer::new(BufWriter::new(create(&path)?), first)?;
+    let mut events = BufWriter::new(create(&dir.join(format!("{file}.vtt")))?);
     events.write_all(b"WEBVTT\n\n")?;
-    let record = handle.block_on(recordings.store.create_recording(row))?;
-    Ok((record, writer, events))
+    Ok(Opened {
+        file,
+        started_at: crate::clock::now_millis(),
+        video,
+        events,
+    })
 }
 
 /// A new file, never one that exists.

@@ -213,13 +213,14 @@ async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyh
     rep.fill("#chat-text", "hello from the recorded session")
         .await?;
     rep.click("#chat-send").await?;
+    rep.client.execute("window.scrollTo(0, 0)", vec![]).await?;
     rep.screenshot("01-recording").await?;
     // The recording's length is what this test is about: 30 s of the pattern.
     tokio::time::sleep(RECORDED).await;
 
     rep.click("#stop-record").await?;
-    rep.wait_gone("#recording").await?;
-    bea.wait_gone("#recording").await?;
+    rep.wait_gone("#recording:not([hidden])").await?;
+    bea.wait_gone("#recording:not([hidden])").await?;
     agent
         .wait_for("The recording of this session stopped")
         .await?;

@@ -14,7 +14,9 @@ function duration(ms) {
 }
 
 function size(bytes) {
-  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${Math.max(1, Math.round(bytes / 1e3))} kB`;
 }
 
 // Fill `table` (its tbody) and `player` (where a recording plays); `onError` gets a failure.
@@ -60,4 +62,5 @@ function play(player, r) {
   video.src = `/api/recordings/${r.id}/video`;
   replace(player, h('p', { class: 'muted' }, `${r.title} · ${display(r.session)}`), video);
   player.hidden = false;
+  player.scrollIntoView({ block: 'center' });
 }

@@ -34,7 +34,7 @@ const FIRST_FRAME: &str = "
 pub struct Stack {
     pub screen: PatternDisplay,
     content: std::process::Child,
-    _server: Server,
+    pub server: Server,
     pub chrome: Chromedriver,
     pub rep: Browser,
     pub link: String,
@@ -88,7 +88,15 @@ impl Stack {
         server
             .create_rep("rita", "Rita Rep", "rita-password")
             .await?;
-        server.set_limits(8, false).await?;
+        // The bench's limits, keeping whatever else the caller set (e.g. recording).
+        let mut settings = server
+            .admin_call("GET", "/api/admin/settings", serde_json::Value::Null)
+            .await?;
+        settings["max_customers_per_rep"] = 8.into();
+        settings["allow_multiple_sessions"] = false.into();
+        server
+            .admin_call("PUT", "/api/admin/settings", settings)
+            .await?;
         let chrome = Chromedriver::start(&format!("bench-{kind}-{height}")).await?;
         let rep = chrome.media_browser("rep").await?;
         rep.log_in(&base, "rita", "rita-password").await?;
@@ -115,7 +123,7 @@ impl Stack {
         Ok(Stack {
             screen,
             content,
-            _server: server,
+            server,
             chrome,
             rep,
             link,

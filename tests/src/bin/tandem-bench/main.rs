@@ -12,6 +12,7 @@ mod files;
 mod launch;
 mod live;
 mod network;
+mod recording;
 mod report;
 mod signaling;
 mod stages;
@@ -27,7 +28,7 @@ use tandem_tests::PatternDisplay;
 
 struct Plan {
     smoke: bool,
-    /// Only this section (stages, latency, idle, fanout, signaling, files, abuse, network,
+    /// Only this section (stages, latency, idle, fanout, signaling, files, recording, abuse, network,
     /// cluster, launch, wine), or all.
     only: Option<String>,
     /// Every section but this one (`--skip`).
@@ -201,6 +202,10 @@ async fn bench(out: &Path, plan: Plan) -> anyhow::Result<()> {
     if run("files") {
         files::section(&exe, plan.smoke, &mut report).await;
         lap.done("files");
+    }
+    if run("recording") {
+        recording::section(&exe, plan.smoke, &mut report).await;
+        lap.done("recording");
     }
     if run("abuse") {
         abuse::section(&exe, plan.smoke, &mut report).await;
