@@ -208,6 +208,8 @@ struct Recorder<'a> {
     people: HashMap<ParticipantId, ParticipantInfo>,
     shares: HashMap<ShareId, ShareInfo>,
     recorded: HashMap<ShareId, Recorded>,
+    /// Shares asked for with `view_share` and not answered yet.
+    asked: std::collections::HashSet<ShareId>,
     signal: mpsc::UnboundedSender<ClientMessage>,
 }
 
@@ -229,6 +231,7 @@ async fn run(
         people: HashMap::new(),
         shares: HashMap::new(),
         recorded: HashMap::new(),
+        asked: std::collections::HashSet::new(),
         signal,
     };
     let result = loop {
@@ -262,15 +265,25 @@ impl Recorder<'_> {
         }
     }
 
-    /// Views the shares of agents (a rep's own screen is not recorded).
+    /// Views the shares of agents (a rep's own screen is not recorded), once the agent
+    /// is connected: after a server restart the recorder is back before the agents, and
+    /// an agent only hears of a viewer while it is connected.
     fn view_if_recorded(&mut self, share: ShareInfo) {
-        let by_agent = self
-            .people
-            .get(&share.owner)
-            .is_some_and(|p| p.role == Role::Agent);
         let id = share.share;
         self.shares.insert(id, share);
-        if by_agent && !self.recorded.contains_key(&id) {
+        self.view_ready(id);
+    }
+
+    fn view_ready(&mut self, id: ShareId) {
+        let Some(share) = self.shares.get(&id) else {
+            return;
+        };
+        let ready = self
+            .people
+            .get(&share.owner)
+            .is_some_and(|p| p.role == Role::Agent && p.connected);
+        if ready && !self.recorded.contains_key(&id) && !self.asked.contains(&id) {
+            self.asked.insert(id);
             self.send(ClientMessage::ViewShare { share: id });
         }
     }
@@ -329,7 +342,22 @@ impl Recorder<'_> {
                 self.people.insert(participant.id, participant);
             }
             ServerMessage::ParticipantUpdated { participant } => {
-                self.people.insert(participant.id, participant);
+                let (who, connected) = (participant.id, participant.connected);
+                self.people.insert(who, participant);
+                if !connected {
+                    // Its connection to us is gone too: ask again when it is back.
+                    self.asked
+                        .retain(|id| self.shares.get(id).is_none_or(|s| s.owner != who));
+                }
+                let theirs: Vec<ShareId> = self
+                    .shares
+                    .values()
+                    .filter(|s| s.owner == who)
+                    .map(|s| s.share)
+                    .collect();
+                for id in theirs {
+                    self.view_ready(id);
+                }
             }
             ServerMessage::ParticipantLeft { participant, .. } => {
                 self.note(format!("{} left", self.name(participant)));
@@ -345,6 +373,7 @@ impl Recorder<'_> {
             ServerMessage::ShareStarted { share } => self.view_if_recorded(share),
             ServerMessage::ShareStopped { share, .. } => {
                 self.shares.remove(&share);
+                self.asked.remove(&share);
                 if let Some(recorded) = self.recorded.remove(&share) {
                     finish(recorded).await;
                 }
@@ -444,6 +473,7 @@ impl Recorder<'_> {
             stream: StreamRef::Share(share),
             sdp: answer.sdp,
         });
+        self.asked.remove(&share);
         self.recorded.insert(
             share,
             Recorded {

@@ -14,7 +14,8 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tandem_tests::{
     ADMIN_PASSWORD, AgentProcess, Browser, COUNTER_BITS, COUNTER_CELL, Chromedriver,
-    PatternDisplay, Server, counter_origin,
+    PatternDisplay, Server, ServerProcess, SmtpSink, admin_call_at, counter_origin, create_rep_at,
+    server_log,
 };
 
 const WIDTH: u16 = 640;
@@ -24,8 +25,12 @@ const RECORDED: Duration = Duration::from_secs(30);
 
 /// A rep's login cookie, for the API as the console uses it.
 async fn log_in(server: &Server, username: &str, password: &str) -> anyhow::Result<String> {
+    log_in_at(&server.base, username, password).await
+}
+
+async fn log_in_at(base: &str, username: &str, password: &str) -> anyhow::Result<String> {
     let login = reqwest::Client::new()
-        .post(format!("{}/api/login", server.base))
+        .post(format!("{base}/api/login"))
         .json(&json!({"username": username, "password": password}))
         .send()
         .await?;
@@ -41,8 +46,12 @@ async fn log_in(server: &Server, username: &str, password: &str) -> anyhow::Resu
 }
 
 async fn get(server: &Server, cookie: &str, path: &str) -> anyhow::Result<reqwest::Response> {
+    get_at(&server.base, cookie, path).await
+}
+
+async fn get_at(base: &str, cookie: &str, path: &str) -> anyhow::Result<reqwest::Response> {
     Ok(reqwest::Client::new()
-        .get(format!("{}{path}", server.base))
+        .get(format!("{base}{path}"))
         .header("cookie", cookie)
         .send()
         .await?)
@@ -55,9 +64,21 @@ async fn recordings_when(
     what: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> anyhow::Result<Vec<Value>> {
+    recordings_at(&server.base, cookie, what, done).await
+}
+
+async fn recordings_at(
+    base: &str,
+    cookie: &str,
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> anyhow::Result<Vec<Value>> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let list: Vec<Value> = get(server, cookie, "/api/recordings").await?.json().await?;
+        let list: Vec<Value> = get_at(base, cookie, "/api/recordings")
+            .await?
+            .json()
+            .await?;
         if done(&list) {
             return Ok(list);
         }
@@ -337,5 +358,143 @@ async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyh
         anyhow::ensure!(actions.contains(&wanted), "no {wanted} in {actions:?}");
     }
     drop(agent);
+    Ok(())
+}
+
+/// What ffprobe reads of a recording downloaded from `base`: its frames and duration.
+async fn probe_download(base: &str, cookie: &str, recording: &Value) -> anyhow::Result<(u64, f64)> {
+    let id = recording["id"].as_i64().context("id")?;
+    let video = get_at(base, cookie, &format!("/api/recordings/{id}/video")).await?;
+    anyhow::ensure!(video.status() == 200, "download {id}: {}", video.status());
+    let bytes = video.bytes().await?;
+    anyhow::ensure!(
+        recording["bytes"].as_u64() == Some(bytes.len() as u64),
+        "recording {id}: the row says {} bytes, the download has {}",
+        recording["bytes"],
+        bytes.len()
+    );
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join(format!("{id}.mp4"));
+    std::fs::write(&path, &bytes)?;
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
+        .arg(&path)
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "ffprobe cannot read recording {id}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let probe: Value = serde_json::from_slice(&output.stdout)?;
+    anyhow::ensure!(probe["streams"][0]["codec_name"] == "h264", "{probe}");
+    let frames = probe["streams"][0]["nb_read_frames"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let duration = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    Ok((frames, duration))
+}
+
+/// docs/rules.md "Recording": a restart does not stop it. The server process is killed
+/// with SIGKILL while a rep records and started again on the same data: the file it was
+/// writing plays up to its last second and is listed as `interrupted`, and the recording
+/// goes on, with the badge still shown, into a new file that completes when the rep stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_goes_on_into_a_new_file_when_the_server_is_killed_and_started_again()
+-> anyhow::Result<()> {
+    let screen = PatternDisplay::start(WIDTH, HEIGHT)?;
+    let data = tempfile::tempdir()?;
+    let port = SmtpSink::free_port()?;
+    let log = server_log("recording-restart")?;
+    let _ = std::fs::remove_file(&log);
+    let mut server = ServerProcess::start(data.path(), port, &log).await?;
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+    create_rep_at(&http, &base, "rita", "Rita Rep", "rita-password").await?;
+    admin_call_at(
+        &http,
+        &base,
+        "PUT",
+        "/api/admin/settings",
+        json!({"max_customers_per_rep": 5, "allow_multiple_sessions": false,
+               "allow_recording": true}),
+    )
+    .await?;
+    let chrome = Chromedriver::start("recording-restart").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+    let mut agent = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Ann"])?;
+    agent.answer("y").await?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 640×480")
+        .await?;
+    rep.click("#record").await?;
+    rep.wait_text("#recording", "Recording").await?;
+    let cookie = log_in_at(&base, "rita", "rita-password").await?;
+    recordings_at(&base, &cookie, "the recording starts", |l| {
+        l.len() == 1 && l[0]["state"] == "recording"
+    })
+    .await?;
+    // Some seconds of the pattern in the first file (fragments are written every 1–2 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    server.kill().await?;
+    rep.wait_text("#connection", "reconnecting").await?;
+    let _second = ServerProcess::start(data.path(), port, &log).await?;
+    rep.wait_text("#connection", "Connected").await?;
+    agent
+        .wait_for_within(
+            "Reconnected to the support server.",
+            Duration::from_secs(30),
+        )
+        .await?;
+    anyhow::ensure!(
+        rep.is_shown("#recording").await?,
+        "the badge went with the restart"
+    );
+    let list = recordings_at(&base, &cookie, "a new file after the restart", |l| {
+        l.len() == 2 && l.iter().any(|r| r["state"] == "recording")
+    })
+    .await?;
+    let cut = list
+        .iter()
+        .find(|r| r["state"] == "interrupted")
+        .with_context(|| format!("the first file is not interrupted: {list:?}"))?
+        .clone();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    rep.click("#stop-record").await?;
+    rep.wait_gone("#recording:not([hidden])").await?;
+    let list = recordings_at(&base, &cookie, "the second file completes", |l| {
+        l.iter().any(|r| r["state"] == "done")
+    })
+    .await?;
+    let done = list
+        .iter()
+        .find(|r| r["state"] == "done")
+        .context("done")?
+        .clone();
+
+    let (frames, duration) = probe_download(&base, &cookie, &cut).await?;
+    anyhow::ensure!(
+        frames >= 10 && duration >= 2.0,
+        "the cut file has {frames} frames, {duration} s, for about 6 s recorded"
+    );
+    let (frames, duration) = probe_download(&base, &cookie, &done).await?;
+    anyhow::ensure!(
+        frames >= 10 && duration >= 2.0,
+        "the file after the restart has {frames} frames, {duration} s"
+    );
+    agent.kill();
     Ok(())
 }
