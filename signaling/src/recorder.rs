@@ -80,14 +80,21 @@ impl Recordings {
         let recordings = Self { dir, store };
         for r in recordings.store.recordings().await? {
             if r.state == "recording" {
-                let bytes = std::fs::metadata(recordings.path(&r)).map_or(0, |m| m.len());
-                let at = crate::clock::now_millis();
+                // The file's last write is where it ends: about its length.
+                let file = std::fs::metadata(recordings.path(&r)).ok();
+                let bytes = file.as_ref().map_or(0, std::fs::Metadata::len);
+                let ended = file
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .and_then(|d| i64::try_from(d.as_millis()).ok())
+                    .unwrap_or(r.started_at)
+                    .max(r.started_at);
                 recordings
                     .store
                     .finish_recording(
                         r.id,
-                        at,
-                        0,
+                        ended,
+                        ended - r.started_at,
                         i64::try_from(bytes).unwrap_or(0),
                         "interrupted",
                     )

@@ -5,7 +5,8 @@
 //! decoded by ffmpeg, shows the pattern's frame counter advancing as it did on the screen;
 //! its text track has the chat; Chromium plays it on the admin page, and a frame painted
 //! on a canvas shows the pattern; deleting it removes the file, and the audit log has all
-//! of it. Screenshots: target/e2e-artifacts/recording/.
+//! of it. And a restart (SIGKILL) does not stop a recording: it goes on into a new file.
+//! Screenshots: target/e2e-artifacts/recording/.
 
 use std::process::Command;
 use std::time::Duration;
@@ -485,6 +486,10 @@ async fn a_recording_goes_on_into_a_new_file_when_the_server_is_killed_and_start
         .context("done")?
         .clone();
 
+    anyhow::ensure!(
+        cut["duration_ms"].as_i64().is_some_and(|ms| ms >= 2000),
+        "the cut file's length is not kept: {cut}"
+    );
     let (frames, duration) = probe_download(&base, &cookie, &cut).await?;
     anyhow::ensure!(
         frames >= 10 && duration >= 2.0,
