@@ -576,6 +576,12 @@ fn host_addresses() -> Vec<String> {
         .collect();
     all.sort();
     all.dedup();
+    if all.iter().all(IpAddr::is_loopback) {
+        tracing::warn!(
+            "the recorder found no network address of this machine (is AF_NETLINK allowed?): \
+             it can record only agents on this machine, or through a TURN relay"
+        );
+    }
     if all.is_empty() {
         all.push(IpAddr::from([127, 0, 0, 1]));
     }

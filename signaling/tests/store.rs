@@ -551,6 +551,70 @@ async fn recordings_are_kept_finished_listed_newest_first_and_deleted(db: Db) {
     assert_eq!(store.recordings().await.expect("list").len(), 1);
 }
 
+/// Recordings past the retention go, files and rows, with an audit record each; newer
+/// ones, one still going on and a retention of 0 keep everything. A server that stopped
+/// while recording finds the row `interrupted` at its next start, with its file's size.
+async fn old_recordings_are_swept_and_cut_ones_marked(db: Db) {
+    use tandem_signaling::recorder::Recordings;
+    use tandem_signaling::store::NewRecording;
+    let store: Arc<dyn tandem_signaling::store::Store> = db.store.clone();
+    let dir = tempfile::tempdir().expect("dir");
+    let now = tandem_signaling::clock::now_millis();
+    let day = 86_400_000;
+    let make = |file: &str, at: i64| NewRecording {
+        session: "123456789".into(),
+        title: "Ann's computer: desktop".into(),
+        file: file.into(),
+        started_by: 7,
+        started_by_name: "Rita Rep".into(),
+        started_at: at,
+    };
+    let mut ids = Vec::new();
+    for (file, at, state) in [
+        ("old.mp4", now - 40 * day, "done"),
+        ("new.mp4", now - 2 * day, "done"),
+        ("going.mp4", now - 40 * day, "recording"),
+    ] {
+        std::fs::write(dir.path().join(file), b"0123456789").expect("file");
+        std::fs::write(dir.path().join(format!("{file}.vtt")), b"WEBVTT\n\n").expect("vtt");
+        let r = store.create_recording(&make(file, at)).await.expect("row");
+        if state == "done" {
+            store
+                .finish_recording(r.id, at + 1000, 1000, 10, "done")
+                .await
+                .expect("finish");
+        }
+        ids.push(r.id);
+    }
+    // A start marks the one left going as interrupted, with its file's size.
+    let recordings = Recordings::open(dir.path().to_owned(), store.clone())
+        .await
+        .expect("open");
+    let cut = store.recording(ids[2]).await.expect("read").expect("kept");
+    assert_eq!((cut.state.as_str(), cut.bytes), ("interrupted", 10));
+
+    assert_eq!(recordings.sweep(0).await.expect("sweep"), 0, "0 keeps all");
+    assert_eq!(recordings.sweep(30).await.expect("sweep"), 2);
+    let left: Vec<String> = store
+        .recordings()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.file)
+        .collect();
+    assert_eq!(left, ["new.mp4"]);
+    for gone in ["old.mp4", "old.mp4.vtt", "going.mp4", "going.mp4.vtt"] {
+        assert!(!dir.path().join(gone).exists(), "{gone} is still there");
+    }
+    assert!(dir.path().join("new.mp4").exists());
+    let audit = store.audit(Some("123456789"), 10).await.expect("audit");
+    let deleted = audit
+        .iter()
+        .filter(|e| e.action == "recording_deleted")
+        .count();
+    assert_eq!(deleted, 2, "{audit:?}");
+}
+
 /// Each test above, on each backend.
 macro_rules! on_both_backends {
     ($($test:ident),* $(,)?) => {
@@ -584,6 +648,7 @@ on_both_backends!(
     queues_keep_their_members_and_names_are_unique,
     invitations_and_sessions_are_kept,
     recordings_are_kept_finished_listed_newest_first_and_deleted,
+    old_recordings_are_swept_and_cut_ones_marked,
 );
 
 /// One source of truth for the schema: migrations/sqlite and migrations/postgres are
