@@ -108,6 +108,11 @@ impl Recordings {
         Ok(recordings)
     }
 
+    /// The folder the recordings are written to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The video file of a recording.
     pub fn path(&self, recording: &RecordingRecord) -> PathBuf {
         self.dir.join(&recording.file)
@@ -215,6 +220,10 @@ struct Recorder<'a> {
     people: HashMap<ParticipantId, ParticipantInfo>,
     shares: HashMap<ShareId, ShareInfo>,
     recorded: HashMap<ShareId, Recorded>,
+    /// A writer that could not write says why here: recording stops.
+    trouble: mpsc::UnboundedSender<String>,
+    /// The rep who started the recording, told when it cannot go on.
+    started_by: Option<ParticipantId>,
     /// Shares asked for with `view_share` and not answered yet.
     asked: std::collections::HashSet<ShareId>,
     signal: mpsc::UnboundedSender<ClientMessage>,
@@ -229,6 +238,7 @@ async fn run(
         .ok_or_else(|| anyhow::anyhow!("no async runtime for WebRTC"))?;
     let mut rx = std::mem::replace(&mut start.rx, crate::outbound::channel().1);
     let (signal, mut signals) = mpsc::unbounded_channel();
+    let (trouble, mut troubles) = mpsc::unbounded_channel::<String>();
     let mut recorder = Recorder {
         recordings,
         registry,
@@ -239,6 +249,8 @@ async fn run(
         shares: HashMap::new(),
         recorded: HashMap::new(),
         asked: std::collections::HashSet::new(),
+        trouble,
+        started_by: None,
         signal,
     };
     let result = loop {
@@ -257,6 +269,18 @@ async fn run(
                 Some(Frame::Close { .. }) | None => break Ok(()),
             },
             Some(message) = signals.recv() => recorder.send(message),
+            Some(reason) = troubles.recv() => {
+                // The recorder leaves (everyone sees the recording stop), and the rep who
+                // started it hears why.
+                if let Some(rep) = recorder.started_by {
+                    let text = format!(
+                        "The recording stopped: the server could not write it ({reason}). \
+                         Tell your administrator."
+                    );
+                    registry.notify(rep, ServerMessage::Notice { text, topic: None });
+                }
+                break Err(anyhow::anyhow!("could not write the recording: {reason}"));
+            }
         }
     };
     for (_, recorded) in recorder.recorded.drain() {
@@ -333,6 +357,7 @@ impl Recorder<'_> {
                     .collect();
             }
             ServerMessage::Joined(snapshot) => {
+                self.started_by = snapshot.recording.map(|r| r.started_by);
                 self.people = snapshot
                     .participants
                     .into_iter()
@@ -467,6 +492,7 @@ impl Recorder<'_> {
             },
             pictures,
             Arc::clone(&keyframe_seen),
+            self.trouble.clone(),
         )?;
         let pc = self
             .connect(from, share, to_writer.clone(), keyframe_seen)
@@ -675,6 +701,8 @@ impl PeerConnectionEventHandler for Handler {
 enum Written {
     /// The first keyframe came: the files exist.
     Opened { file: String, started_at: i64 },
+    /// The files could not be made or written: recording stops, and why.
+    Failed { reason: String },
     /// The files are complete (or the writing failed): how long, how large.
     Finished {
         state: &'static str,
@@ -691,6 +719,7 @@ fn spawn_writer(
     row: NewRecording,
     pictures: std_mpsc::Receiver<ToWriter>,
     keyframe_seen: Arc<AtomicBool>,
+    trouble: mpsc::UnboundedSender<String>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let (report, mut reports) = mpsc::unbounded_channel();
     let dir = recordings.dir.clone();
@@ -702,6 +731,9 @@ fn spawn_writer(
         let mut kept: Option<RecordingRecord> = None;
         while let Some(written) = reports.recv().await {
             match written {
+                Written::Failed { reason } => {
+                    let _ = trouble.send(reason);
+                }
                 Written::Opened { file, started_at } => {
                     let row = NewRecording {
                         file,
@@ -778,6 +810,9 @@ fn write_files(
                     }
                     Err(e) => {
                         tracing::error!("could not start a recording: {e:#}");
+                        let _ = report.send(Written::Failed {
+                            reason: format!("{e:#}"),
+                        });
                         return;
                     }
                 }
@@ -785,6 +820,9 @@ fn write_files(
             (ToWriter::Picture(picture), Some(opened)) => {
                 if let Err(e) = opened.video.push(&picture) {
                     tracing::error!(file = %opened.file, "could not write the recording: {e}");
+                    let _ = report.send(Written::Failed {
+                        reason: e.to_string(),
+                    });
                     failed = true;
                     break;
                 }

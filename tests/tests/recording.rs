@@ -341,6 +341,21 @@ async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyh
     let gone = get(&server, &cookie, &format!("/api/recordings/{id}/video")).await?;
     anyhow::ensure!(gone.status() == 404, "after deleting: {}", gone.status());
 
+    // A recording that cannot be written stops at once, for everyone, and the rep hears
+    // why: here the recordings folder has become a file.
+    let folder = server.state.recordings.dir().to_owned();
+    std::fs::remove_dir_all(&folder)?;
+    std::fs::write(&folder, b"not a folder")?;
+    rep.click("#record").await?;
+    rep.wait_text("#notices", "the server could not write it")
+        .await?;
+    rep.wait_gone("#recording:not([hidden])").await?;
+    bea.wait_gone("#recording:not([hidden])").await?;
+    anyhow::ensure!(
+        rep.is_shown("#record").await?,
+        "the rep cannot try again after a failed recording"
+    );
+
     server.state.flush().await;
     let audit = server
         .admin_call("GET", "/api/admin/audit?limit=500", Value::Null)
