@@ -283,16 +283,6 @@ struct Offsets {
     mehd: u64,
 }
 
-/// Where `needle` (a box body we just built) starts in `haystack`, plus `skip`.
-fn offset_of(haystack: &[u8], kind: &[u8; 4], skip: u64) -> u64 {
-    let at = haystack
-        .windows(4)
-        .position(|w| w == kind)
-        .expect("the box was just written");
-    // The type is 4 bytes after the box start; the version and flags follow it.
-    at as u64 + 4 + 4 + skip
-}
-
 fn moov(sps: &Sps, sps_unit: &[u8], pps_unit: &[u8]) -> (Vec<u8>, Offsets) {
     let mvhd = full(b"mvhd", 0, 0, |b| {
         u32s(b, &[0, 0, MOVIE_TIMESCALE, 0, 0x0001_0000]);
@@ -383,14 +373,24 @@ fn moov(sps: &Sps, sps_unit: &[u8], pps_unit: &[u8]) -> (Vec<u8>, Offsets) {
         b.extend_from_slice(&trak);
         b.extend_from_slice(&mvex);
     });
-    // Durations: after creation and modification time (and the time scale for mvhd and
-    // mdhd, the track id and a reserved word for tkhd).
+    // Where each duration field is, from the layout just built: a box's header is 8
+    // bytes, a full box's 12; then creation and modification time (and the time scale
+    // for mvhd and mdhd, the track id and a reserved word for tkhd). Counted, not
+    // searched for: the parameter sets could hold any four bytes.
+    let mvhd_at = 8;
+    let trak_at = mvhd_at + mvhd.len();
+    let tkhd_at = trak_at + 8;
+    let mdhd_at = tkhd_at + tkhd.len() + 8;
+    let mehd_at = trak_at + trak.len() + 8;
+    let field = |at: usize, skip: u64| at as u64 + 12 + skip;
     let offsets = Offsets {
-        mvhd: offset_of(&moov, b"mvhd", 12),
-        tkhd: offset_of(&moov, b"tkhd", 16),
-        mdhd: offset_of(&moov, b"mdhd", 12),
-        mehd: offset_of(&moov, b"mehd", 0),
+        mvhd: field(mvhd_at, 12),
+        tkhd: field(tkhd_at, 16),
+        mdhd: field(mdhd_at, 12),
+        mehd: field(mehd_at, 0),
     };
+    debug_assert_eq!(&moov[mdhd_at + 4..mdhd_at + 8], b"mdhd");
+    debug_assert_eq!(&moov[mehd_at + 4..mehd_at + 8], b"mehd");
     (moov, offsets)
 }
 

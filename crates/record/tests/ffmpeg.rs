@@ -113,6 +113,21 @@ fn a_recording_plays_in_ffmpeg_with_every_picture_as_sent_and_its_duration() {
     assert_eq!(summary.duration_ms, 3000);
     assert_eq!(summary.bytes, std::fs::metadata(&path).expect("size").len());
 
+    // The durations filled in at the end (ms for the movie, 90 kHz for the track).
+    let bytes = std::fs::read(&path).expect("read");
+    let field = |kind: &[u8], skip: usize| {
+        let at = bytes
+            .windows(4)
+            .position(|w| w == kind)
+            .expect("the box is there");
+        let i = at + 8 + skip;
+        u32::from_be_bytes(bytes[i..i + 4].try_into().expect("4 bytes"))
+    };
+    assert_eq!(field(b"mvhd", 12), 3000);
+    assert_eq!(field(b"tkhd", 16), 3000);
+    assert_eq!(field(b"mdhd", 12), 270_000);
+    assert_eq!(field(b"mehd", 0), 3000);
+
     let probe = ffprobe(&path);
     let stream = &probe["streams"][0];
     assert_eq!(stream["codec_name"], "h264", "{probe}");
