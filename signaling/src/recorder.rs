@@ -28,7 +28,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tandem_protocol::{
@@ -51,6 +51,9 @@ use crate::store::{NewRecording, RecordingRecord, Store};
 const KEYFRAME_ASK: Duration = Duration::from_secs(1);
 /// The extension the agent marks frames with (docs/protocol.md §4.5).
 const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+/// Pictures waiting for the writer thread at most; beyond, pictures are skipped to the
+/// next keyframe rather than held in memory.
+const WRITER_QUEUE: usize = 512;
 /// How long a chat line or an event shows in the player's text track.
 const CUE_MS: i64 = 5000;
 
@@ -74,9 +77,14 @@ impl Recordings {
     /// server last stopped are marked `interrupted`, with the size their file has: they
     /// play up to their last fragment.
     pub async fn open(dir: PathBuf, store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            anyhow::anyhow!("cannot make the recordings folder {}: {e}", dir.display())
-        })?;
+        // Not fatal: the server runs without it, and a recording started meanwhile stops
+        // at once with the reason for the rep.
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::error!(
+                "cannot make the recordings folder {}: {e}; recordings will fail",
+                dir.display()
+            );
+        }
         let recordings = Self { dir, store };
         for r in recordings.store.recordings().await? {
             if r.state == "recording" {
@@ -164,8 +172,11 @@ impl Recordings {
         let mut deleted = 0;
         for r in self.store.recordings().await? {
             if r.state != "recording" && r.started_at < cutoff {
-                self.delete(&r, None).await?;
-                deleted += 1;
+                // One that cannot be deleted now is tried again at the next sweep.
+                match self.delete(&r, None).await {
+                    Ok(()) => deleted += 1,
+                    Err(e) => tracing::error!(recording = r.id, "not deleted: {e:#}"),
+                }
             }
         }
         Ok(deleted)
@@ -192,7 +203,7 @@ impl RecorderHost for Recordings {
 struct Recorded {
     pc: Arc<dyn PeerConnection>,
     /// Pictures and notes for the file's writer thread.
-    to_writer: std_mpsc::Sender<ToWriter>,
+    to_writer: std_mpsc::SyncSender<ToWriter>,
     writer: tokio::task::JoinHandle<()>,
     answered: bool,
     pending: Vec<RTCIceCandidateInit>,
@@ -322,7 +333,8 @@ impl Recorder<'_> {
     fn note(&self, text: String) {
         let at = crate::clock::now_millis();
         for recorded in self.recorded.values() {
-            let _ = recorded.to_writer.send(ToWriter::Note {
+            // A note the writer has no room for now is dropped, never waited for.
+            let _ = recorded.to_writer.try_send(ToWriter::Note {
                 at,
                 text: text.clone(),
             });
@@ -478,7 +490,7 @@ impl Recorder<'_> {
             Some(ShareSource::Monitor { name }) => format!("{}: monitor {name}", self.name(from)),
             _ => format!("{}: desktop", self.name(from)),
         };
-        let (to_writer, pictures) = std_mpsc::channel();
+        let (to_writer, pictures) = std_mpsc::sync_channel(WRITER_QUEUE);
         let keyframe_seen = Arc::new(AtomicBool::new(false));
         let writer = spawn_writer(
             self.recordings.clone(),
@@ -524,7 +536,7 @@ impl Recorder<'_> {
         &self,
         agent: ParticipantId,
         share: ShareId,
-        to_writer: std_mpsc::Sender<ToWriter>,
+        to_writer: std_mpsc::SyncSender<ToWriter>,
         keyframe_seen: Arc<AtomicBool>,
     ) -> anyhow::Result<Arc<dyn PeerConnection>> {
         let mut media = MediaEngine::default();
@@ -537,7 +549,18 @@ impl Recorder<'_> {
                     sdp_fmtp_line:
                         "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
                             .to_owned(),
-                    rtcp_feedback: Vec::new(),
+                    // Keyframe requests, negotiated as a browser does; no NACK: pictures
+                    // after a loss are skipped to the next keyframe instead.
+                    rtcp_feedback: vec![
+                        RTCPFeedback {
+                            typ: "nack".to_owned(),
+                            parameter: "pli".to_owned(),
+                        },
+                        RTCPFeedback {
+                            typ: "ccm".to_owned(),
+                            parameter: "fir".to_owned(),
+                        },
+                    ],
                 },
                 payload_type: 102,
             },
@@ -631,7 +654,7 @@ struct Handler {
     agent: ParticipantId,
     share: ShareId,
     signal: mpsc::UnboundedSender<ClientMessage>,
-    to_writer: std_mpsc::Sender<ToWriter>,
+    to_writer: std_mpsc::SyncSender<ToWriter>,
     keyframe_seen: Arc<AtomicBool>,
     runtime: Arc<dyn webrtc::runtime::Runtime>,
 }
@@ -675,20 +698,65 @@ impl PeerConnectionEventHandler for Handler {
         self.runtime.spawn(Box::pin(async move {
             let mut depacketizer = H264Packet::default();
             let mut assembler = Assembler::default();
+            // Packets in order, or the pictures after a gap are not written: a lost
+            // packet would make every picture up to the next keyframe wrong. So after a
+            // gap (or a picture the writer could not take) pictures are dropped until a
+            // keyframe that starts after it, which is asked for at once.
+            let mut expected: Option<u16> = None;
+            let mut broken_at: Option<u32> = None;
+            let mut asked_at: Option<std::time::Instant> = None;
             while let Some(event) = track.poll().await {
                 let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                     continue;
                 };
+                let seq = packet.header.sequence_number;
+                if let Some(e) = expected {
+                    let ahead = seq.wrapping_sub(e) as i16;
+                    if ahead < 0 {
+                        continue; // late or repeated
+                    }
+                    if ahead > 0 {
+                        assembler.reset();
+                        depacketizer = H264Packet::default();
+                        broken_at = Some(packet.header.timestamp);
+                    }
+                }
+                expected = Some(seq.wrapping_add(1));
                 if packet.payload.is_empty() {
                     continue;
                 }
                 let Ok(annex_b) = depacketizer.depacketize(&packet.payload) else {
                     continue;
                 };
-                for picture in
-                    assembler.push(packet.header.timestamp, packet.header.marker, &annex_b)
-                {
-                    if to_writer.send(ToWriter::Picture(picture)).is_err() {
+                let pictures =
+                    assembler.push(packet.header.timestamp, packet.header.marker, &annex_b);
+                if assembler.take_dropped() {
+                    broken_at = Some(packet.header.timestamp);
+                }
+                for picture in pictures {
+                    if let Some(at) = broken_at {
+                        if picture.is_keyframe() && picture.rtp_timestamp != at {
+                            broken_at = None;
+                        } else {
+                            continue;
+                        }
+                    }
+                    match to_writer.try_send(ToWriter::Picture(picture)) {
+                        Ok(()) => {}
+                        Err(std_mpsc::TrySendError::Full(ToWriter::Picture(p))) => {
+                            // The disk is behind: skip to the next keyframe.
+                            broken_at = Some(p.rtp_timestamp);
+                        }
+                        Err(_) => return,
+                    }
+                }
+                if broken_at.is_some() && asked_at.is_none_or(|t| t.elapsed() >= KEYFRAME_ASK) {
+                    asked_at = Some(std::time::Instant::now());
+                    let pli = PictureLossIndication {
+                        sender_ssrc: 0,
+                        media_ssrc: ssrc,
+                    };
+                    if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
                         return;
                     }
                 }

@@ -340,6 +340,11 @@ async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyh
     anyhow::ensure!(deleted.status() == 204, "delete: {}", deleted.status());
     let gone = get(&server, &cookie, &format!("/api/recordings/{id}/video")).await?;
     anyhow::ensure!(gone.status() == 404, "after deleting: {}", gone.status());
+    let left: Vec<_> = std::fs::read_dir(server.state.recordings.dir())?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    anyhow::ensure!(left.is_empty(), "files left after deleting: {left:?}");
 
     // A recording that cannot be written stops at once, for everyone, and the rep hears
     // why: here the recordings folder has become a file.

@@ -71,11 +71,16 @@ impl AccessUnit {
     }
 }
 
+/// The largest picture kept; a sender that never ends one cannot grow it further.
+pub const MAX_PICTURE_BYTES: usize = 16 << 20;
+
 /// Gathers the NAL units of consecutive RTP packets into access units: a picture ends
 /// with the RTP marker bit, or when a packet with another timestamp arrives.
 #[derive(Debug, Default)]
 pub struct Assembler {
     current: Option<AccessUnit>,
+    bytes: usize,
+    dropped: bool,
 }
 
 impl Assembler {
@@ -90,6 +95,9 @@ impl Assembler {
         {
             done.extend(self.current.take());
         }
+        if self.current.is_none() {
+            self.bytes = 0;
+        }
         let current = self.current.get_or_insert_with(|| AccessUnit {
             rtp_timestamp,
             units: Vec::new(),
@@ -97,11 +105,29 @@ impl Assembler {
         current
             .units
             .extend(nal_units(annex_b).into_iter().map(<[u8]>::to_vec));
+        self.bytes += annex_b.len();
+        if self.bytes > MAX_PICTURE_BYTES {
+            // Too large to be a picture: thrown away, and said so.
+            self.current = None;
+            self.dropped = true;
+            return done;
+        }
         if marker {
             done.extend(self.current.take());
         }
         done.retain(|au| !au.units.is_empty());
         done
+    }
+
+    /// Whether a picture was thrown away (too large) since the last call.
+    pub fn take_dropped(&mut self) -> bool {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// Forget the picture in progress (its packets were not all received).
+    pub fn reset(&mut self) {
+        self.current = None;
+        self.bytes = 0;
     }
 }
 
@@ -308,5 +334,19 @@ mod tests {
             vec![200, 300]
         );
         assert!(!done[0].is_keyframe());
+    }
+
+    #[test]
+    fn a_picture_that_never_ends_is_dropped_at_its_cap() {
+        let mut a = Assembler::default();
+        let chunk = [&[0u8, 0, 0, 1, 0x41][..], &[7u8; 65_536][..]].concat();
+        let mut out = Vec::new();
+        for _ in 0..(MAX_PICTURE_BYTES / chunk.len() + 2) {
+            out.extend(a.push(9, false, &chunk));
+        }
+        assert!(out.is_empty());
+        assert!(a.take_dropped(), "said so");
+        assert!(!a.take_dropped(), "once");
+        assert!(a.current.as_ref().is_none_or(|c| c.units.len() < 3));
     }
 }

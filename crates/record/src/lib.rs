@@ -2,8 +2,8 @@
 //! arrives, without decoding or re-encoding anything.
 //!
 //! Sans-IO apart from the writer it is given: [`h264`] turns an RTP stream's depacketized
-//! NAL units into access units, [`mp4::Mp4Writer`] writes them. A fragment is written at
-//! least every second, so a recording cut short by a crash plays up to its last second.
+//! NAL units into access units, [`mp4::Mp4Writer`] writes them. A fragment is written
+//! every one to two seconds, so a recording cut short by a crash plays up to there.
 
 pub mod h264;
 pub mod mp4;
