@@ -467,8 +467,8 @@ async fn a_recording_goes_on_into_a_new_file_when_the_server_is_killed_and_start
         l.len() == 1 && l[0]["state"] == "recording"
     })
     .await?;
-    // Some seconds of the pattern in the first file (fragments are written every 1–2 s).
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Some seconds of the pattern in the first file: three fragments on disk.
+    wait_fragments(&data.path().join("recordings"), 3).await?;
 
     server.kill().await?;
     rep.wait_text("#connection", "reconnecting").await?;
@@ -493,7 +493,7 @@ async fn a_recording_goes_on_into_a_new_file_when_the_server_is_killed_and_start
         .find(|r| r["state"] == "interrupted")
         .with_context(|| format!("the first file is not interrupted: {list:?}"))?
         .clone();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    wait_fragments(&data.path().join("recordings"), 3).await?;
     rep.click("#stop-record").await?;
     rep.wait_gone("#recording:not([hidden])").await?;
     let list = recordings_at(&base, &cookie, "the second file completes", |l| {
@@ -522,4 +522,28 @@ async fn a_recording_goes_on_into_a_new_file_when_the_server_is_killed_and_start
     );
     agent.kill();
     Ok(())
+}
+
+/// Wait (up to a minute) until the newest recording in `dir` has `n` fragments written:
+/// as much of the pattern as the checks after it need, however loaded the machine.
+async fn wait_fragments(dir: &std::path::Path, n: usize) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let newest = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "mp4"))
+            .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+        let fragments = newest
+            .and_then(|e| std::fs::read(e.path()).ok())
+            .map_or(0, |bytes| bytes.windows(4).filter(|w| w == b"moof").count());
+        if fragments >= n {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the newest recording in {} has {fragments} fragments, not {n}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
