@@ -24,6 +24,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
+use tokio_util::either::Either;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::limits::AddrKey;
@@ -37,6 +39,12 @@ pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// A TLS handshake must finish within this time.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// When a standby's listener stops, its open connections have this long to finish the
+/// request under way before they are dropped.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection open this short a time is left to send its first request before it is
+/// told to close.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(500);
 
 /// Open connections, in all and by address.
 #[derive(Debug)]
@@ -351,8 +359,10 @@ pub async fn serve_with_tls(
     serve_connections(listener, app, caps, tls, shutdown, false).await
 }
 
-/// [`serve_with_tls`] that also drops every open connection when `shutdown` completes (a
-/// standby's: nothing may reach it once the full server serves the same port).
+/// [`serve_with_tls`] that also closes every open connection when `shutdown` completes (a
+/// standby's: nothing new may reach it once the full server serves the same port). Each
+/// one's request under way is still answered (see [`DRAIN_TIMEOUT`]); forwarded
+/// WebSockets are ended by the forwarding, not here.
 pub async fn serve_and_drop(
     listener: TcpListener,
     app: Router,
@@ -371,8 +381,9 @@ async fn serve_connections(
     shutdown: impl Future<Output = ()> + Send + 'static,
     drop_open: bool,
 ) -> io::Result<()> {
-    // The open connections, when they end with the serving.
+    // The open connections, when they end with the serving, and what tells them so.
     let mut open = tokio::task::JoinSet::new();
+    let draining = CancellationToken::new();
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -398,7 +409,9 @@ async fn serve_connections(
                 }
             },
             () = &mut shutdown => {
-                open.abort_all();
+                if drop_open {
+                    drain(open, draining);
+                }
                 return Ok(());
             }
         };
@@ -423,6 +436,8 @@ async fn serve_connections(
         let app = app.clone();
         let builder = builder.clone();
         let tls = tls.clone();
+        let draining = draining.clone();
+        let accepted = Instant::now();
         let task = async move {
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -430,28 +445,31 @@ async fn serve_connections(
                     host_from_authority(&mut request);
                     app.clone().oneshot(request)
                 });
-            let served = match tls {
-                None => {
-                    builder
-                        .serve_connection_with_upgrades(TokioIo::new(guarded), service)
-                        .await
-                }
+            let io = match tls {
+                None => Either::Left(guarded),
                 Some(tls) => {
-                    let stream =
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(guarded)).await {
-                            Ok(Ok(stream)) => stream,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%addr, "TLS handshake failed: {e}");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%addr, "TLS handshake took too long");
-                                return;
-                            }
-                        };
-                    builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(guarded)).await {
+                        Ok(Ok(stream)) => Either::Right(stream),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%addr, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%addr, "TLS handshake took too long");
+                            return;
+                        }
+                    }
+                }
+            };
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            tokio::pin!(connection);
+            let served = tokio::select! {
+                served = connection.as_mut() => served,
+                () = drain_from(&draining, accepted) => {
+                    // The request under way is answered, and the connection closes
+                    // after it instead of waiting for the next.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
                 }
             };
             if let Err(e) = served {
@@ -464,6 +482,33 @@ async fn serve_connections(
             tokio::spawn(task);
         }
     }
+}
+
+/// A standby's listener stops: each open connection finishes the request under way (so
+/// nobody whose request was already in gets a reset for an answer), then closes; any still
+/// open after [`DRAIN_TIMEOUT`] is dropped. The new server meanwhile takes the new ones.
+fn drain(mut open: tokio::task::JoinSet<()>, draining: CancellationToken) {
+    draining.cancel();
+    tokio::spawn(async move {
+        let drained = async { while open.join_next().await.is_some() {} };
+        if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
+            tracing::debug!(
+                "{} connection(s) to the standby still open after {} s: dropped",
+                open.len(),
+                DRAIN_TIMEOUT.as_secs()
+            );
+            open.abort_all();
+        }
+    });
+}
+
+/// Completes when the connection accepted at `accepted` should close: once `draining` is
+/// cancelled, and not before [`FIRST_REQUEST_GRACE`] after its accepting, so that a client
+/// that has just connected has sent its request (a connection closed before its first
+/// bytes are read would be closed with them unread, which a client sees as a reset).
+async fn drain_from(draining: &CancellationToken, accepted: Instant) {
+    draining.cancelled().await;
+    tokio::time::sleep_until(accepted + FIRST_REQUEST_GRACE).await;
 }
 
 /// Let the process open as many files as its hard limit allows, and return how many
@@ -530,6 +575,83 @@ mod tests {
             .expect("request");
         host_from_authority(&mut request);
         assert_eq!(request.headers()["host"], "example.com");
+    }
+
+    /// A standby that stops serving answers the request it is working on, and closes its
+    /// connections: the one whose request was under way after the answer, an idle one at
+    /// once. Nothing is cut with a reset.
+    #[tokio::test]
+    async fn a_stopping_standby_answers_the_request_under_way_and_closes_the_rest() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let gate = Arc::new(Mutex::new(Some((entered_tx, release_rx))));
+        let app = Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(move || {
+                    let gate = gate.clone();
+                    async move {
+                        let taken = gate.lock().expect("gate").take();
+                        if let Some((entered, release)) = taken {
+                            let _ = entered.send(());
+                            let _ = release.await;
+                        }
+                        "answered after the stop"
+                    }
+                }),
+            )
+            .route("/quick", axum::routing::get(|| async { "quick" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(serve_and_drop(
+            listener,
+            app,
+            ConnectionCaps::new(16, 16),
+            None,
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        let deadline = Duration::from_secs(30);
+        // An idle keep-alive connection, after one answer.
+        let mut idle = TcpStream::connect(addr).await.expect("connect");
+        idle.write_all(b"GET /quick HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = vec![0; 1024];
+        let n = tokio::time::timeout(deadline, idle.read(&mut answer))
+            .await
+            .expect("quick answer in time")
+            .expect("read");
+        assert!(answer[..n].ends_with(b"quick"), "{:?}", &answer[..n]);
+        // A request under way when the stop comes.
+        let mut busy = TcpStream::connect(addr).await.expect("connect");
+        busy.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("write");
+        tokio::time::timeout(deadline, entered_rx)
+            .await
+            .expect("the slow request reached its handler in time")
+            .expect("entered");
+        stop_tx.send(()).expect("stop");
+        served.await.expect("task").expect("served");
+        // The idle one is closed without an answer.
+        let closed = tokio::time::timeout(deadline, idle.read(&mut answer))
+            .await
+            .expect("the idle connection closed in time")
+            .expect("closed cleanly, not reset");
+        assert_eq!(closed, 0, "nothing more on the idle connection");
+        release_tx.send(()).expect("release");
+        let mut text = Vec::new();
+        tokio::time::timeout(deadline, busy.read_to_end(&mut text))
+            .await
+            .expect("the slow answer came, and the connection closed, in time")
+            .expect("read, not reset");
+        let text = String::from_utf8_lossy(&text);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.ends_with("answered after the stop"), "{text}");
     }
 
     #[test]
