@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use tandem_record::h264::{nal_type, nal_units};
 use tandem_record::{AccessUnit, Mp4Writer};
@@ -79,7 +80,7 @@ fn frame_hashes(path: &Path) -> Vec<String> {
     let output = Command::new("ffmpeg")
         .args(["-loglevel", "error", "-i"])
         .arg(path)
-        .args(["-f", "framemd5", "-"])
+        .args(["-map", "0:v", "-f", "framemd5", "-"])
         .output()
         .expect("ffmpeg runs");
     assert!(
@@ -131,6 +132,10 @@ fn a_recording_plays_in_ffmpeg_with_every_picture_as_sent_and_its_duration() {
     let probe = ffprobe(&path);
     let stream = &probe["streams"][0];
     assert_eq!(stream["codec_name"], "h264", "{probe}");
+    // The sound track is there from the start, silent without a call.
+    let sound = &probe["streams"][1];
+    assert_eq!(sound["codec_name"], "opus", "{probe}");
+    assert_eq!(sound["sample_rate"], "48000", "{probe}");
     assert_eq!(
         (stream["width"].as_u64(), stream["height"].as_u64()),
         (Some(320), Some(240))
@@ -177,4 +182,141 @@ fn a_recording_must_start_at_a_keyframe_with_its_parameter_sets() {
     let file = std::fs::File::create(dir.path().join("x.mp4")).expect("create");
     let err = Mp4Writer::new(file, &pictures[1]).expect_err("not a keyframe");
     assert!(err.to_string().contains("keyframe"), "{err}");
+}
+
+/// Opus packets of `seconds` of a 1 kHz tone, 20 ms each, as a browser sends them
+/// (libopus, mono), taken out of the Ogg file ffmpeg writes.
+fn tone(dir: &Path, seconds: u32) -> Vec<Vec<u8>> {
+    let path = dir.join("tone.opus");
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!(
+            "sine=frequency=1000:duration={seconds}:sample_rate=48000"
+        ))
+        .args([
+            "-ac",
+            "1",
+            "-c:a",
+            "libopus",
+            "-frame_duration",
+            "20",
+            "-f",
+            "ogg",
+        ])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg failed to encode the tone");
+    let ogg = std::fs::read(&path).expect("read");
+    // Ogg pages (RFC 3533): a packet is its segments up to one shorter than 255 bytes.
+    let mut packets = Vec::new();
+    let mut packet = Vec::new();
+    let mut at = 0;
+    while at + 27 <= ogg.len() {
+        assert_eq!(&ogg[at..at + 4], b"OggS", "an Ogg page at {at}");
+        let count = usize::from(ogg[at + 26]);
+        let table = &ogg[at + 27..at + 27 + count];
+        let mut body = at + 27 + count;
+        for &len in table {
+            packet.extend_from_slice(&ogg[body..body + usize::from(len)]);
+            body += usize::from(len);
+            if len < 255 {
+                packets.push(std::mem::take(&mut packet));
+            }
+        }
+        at = body;
+    }
+    // Without the two header packets (OpusHead, OpusTags).
+    packets.split_off(2)
+}
+
+/// The sound of `path` decoded by ffmpeg, mono 48 kHz: the loudness (RMS) of each 100 ms.
+fn loudness(path: &Path) -> Vec<f64> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map", "0:a", "-ac", "1", "-ar", "48000", "-f", "s16le", "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "ffmpeg decodes the sound without complaint: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let samples: Vec<f64> = output
+        .stdout
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    samples
+        .chunks(4800)
+        .map(|c| (c.iter().map(|s| s * s).sum::<f64>() / c.len() as f64).sqrt())
+        .collect()
+}
+
+/// The call's sound goes in its own track, where it came in time: silence before the
+/// call's first packet arrives (0.5 s in) and after its last (2.5 s), the tone between,
+/// and a packet repeated or far too late for its place is not written twice.
+#[test]
+fn the_calls_sound_is_written_where_it_came_with_silence_around_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pictures = pictures(&encode(dir.path()));
+    let packets = tone(dir.path(), 2);
+    // 2 s of 20 ms packets, and one for the encoder's delay.
+    assert!((100..=101).contains(&packets.len()), "{}", packets.len());
+    let path = dir.path().join("call.mp4");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut writer = Mp4Writer::new(file, &pictures[0]).expect("start");
+    let ssrc = 0x1234_5678;
+    let first_rtp = u32::MAX - 20 * 960; // wraps around on the way
+    let mut sent = 0;
+    for (n, picture) in pictures[1..].iter().enumerate() {
+        writer.push(picture).expect("push");
+        // The packets that arrived by this picture (1/30 s each), a little jittered.
+        let now = Duration::from_millis((n as u64 + 1) * 100 / 3);
+        while sent < packets.len() {
+            let due = Duration::from_millis(500 + 20 * sent as u64);
+            if due > now {
+                break;
+            }
+            let jitter = Duration::from_millis(if sent % 3 == 0 { 15 } else { 0 });
+            let rtp = first_rtp.wrapping_add(960 * sent as u32);
+            assert!(
+                writer.push_sound(due + jitter, ssrc, rtp, &packets[sent]),
+                "packet {sent}: {:?}",
+                &packets[sent][..4.min(packets[sent].len())]
+            );
+            if sent == 50 {
+                // Repeated: its time is taken.
+                assert!(!writer.push_sound(due + jitter, ssrc, rtp, &packets[sent]));
+            }
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, packets.len());
+    assert!(
+        !writer.push_sound(Duration::from_millis(2700), ssrc, 1, &[]),
+        "not Opus"
+    );
+    let (_, summary) = writer.finish().expect("finish");
+    assert_eq!(summary.sound_packets, packets.len() as u64);
+    assert_eq!(summary.duration_ms, 3000);
+
+    let probe = ffprobe(&path);
+    let sound = &probe["streams"][1];
+    assert_eq!(sound["codec_name"], "opus", "{probe}");
+    assert_eq!(sound["channels"], 1, "{probe}");
+    let loud = loudness(&path);
+    assert!(
+        (29..=31).contains(&loud.len()),
+        "3 s of sound: {}",
+        loud.len()
+    );
+    let quiet = |range: std::ops::Range<usize>| range.clone().all(|i| loud[i] < 0.01);
+    let tone = |range: std::ops::Range<usize>| range.clone().all(|i| loud[i] > 0.05);
+    assert!(quiet(0..4), "silence before the call: {loud:?}");
+    assert!(tone(6..24), "the tone from 0.5 s: {loud:?}");
+    assert!(quiet(26..loud.len()), "silence after 2.5 s: {loud:?}");
 }
