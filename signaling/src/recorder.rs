@@ -4,6 +4,10 @@
 //! (`tandem_record`). One file per share recorded, in `<data dir>/recordings`, with a
 //! WebVTT file beside it that holds the chat and who came and went, timed from its start.
 //!
+//! The call's sound comes from the console of a rep in the call, which mixes what it
+//! hears with its own microphone and offers it to the recorder on the `recording` stream;
+//! its Opus packets go, unchanged, into every file being written.
+//!
 //! The recorder speaks the protocol over an in-process channel instead of a socket:
 //! `view_share`, then answers each offer and trickles candidates, as a browser does.
 //! Files are written on a thread of their own per share, so a slow disk holds up nothing
@@ -21,7 +25,9 @@ use std::time::Duration;
 use rtc::interceptor::Registry as Interceptors;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MediaEngine};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
+};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{RTCIceCandidateInit, RTCIceServer};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -56,6 +62,8 @@ const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/pl
 const WRITER_QUEUE: usize = 512;
 /// How long a chat line or an event shows in the player's text track.
 const CUE_MS: i64 = 5000;
+/// Sound packets waiting to be handed to the writers at most (a second and more).
+const SOUND_QUEUE: usize = 256;
 
 /// Where recordings go, and what keeps track of them.
 #[derive(Clone)]
@@ -211,6 +219,8 @@ struct Recorded {
 
 enum ToWriter {
     Picture(AccessUnit),
+    /// An Opus packet of the call's sound, as it came.
+    Sound(Arc<SoundPacket>),
     /// A line for the text track, at a wall-clock time (ms since the epoch).
     Note {
         at: i64,
@@ -219,6 +229,20 @@ enum ToWriter {
     /// The share's connection is closed: complete the files. (Its track's task may
     /// still hold a sender for a while, so the channel's end is not waited for.)
     End,
+}
+
+/// An Opus packet of the call's sound: its stream, RTP timestamp and arrival.
+struct SoundPacket {
+    ssrc: u32,
+    rtp: u32,
+    arrived: std::time::Instant,
+    payload: Vec<u8>,
+}
+
+/// The connection the call's sound comes over, from a rep's console.
+struct SoundPeer {
+    from: ParticipantId,
+    pc: Arc<dyn PeerConnection>,
 }
 
 /// What the recorder knows of the session.
@@ -238,6 +262,9 @@ struct Recorder<'a> {
     /// Shares asked for with `view_share` and not answered yet.
     asked: std::collections::HashSet<ShareId>,
     signal: mpsc::UnboundedSender<ClientMessage>,
+    /// The call's sound, while a console sends it.
+    sound: Option<SoundPeer>,
+    sounds: mpsc::Sender<SoundPacket>,
 }
 
 async fn run(
@@ -250,6 +277,7 @@ async fn run(
     let mut rx = std::mem::replace(&mut start.rx, crate::outbound::channel().1);
     let (signal, mut signals) = mpsc::unbounded_channel();
     let (trouble, mut troubles) = mpsc::unbounded_channel::<String>();
+    let (sounds, mut sound_packets) = mpsc::channel(SOUND_QUEUE);
     let mut recorder = Recorder {
         recordings,
         registry,
@@ -263,6 +291,8 @@ async fn run(
         trouble,
         started_by: None,
         signal,
+        sound: None,
+        sounds,
     };
     let result = loop {
         tokio::select! {
@@ -280,6 +310,7 @@ async fn run(
                 Some(Frame::Close { .. }) | None => break Ok(()),
             },
             Some(message) = signals.recv() => recorder.send(message),
+            Some(packet) = sound_packets.recv() => recorder.hand_on(packet),
             Some(reason) = troubles.recv() => {
                 // The recorder leaves (everyone sees the recording stop), and the rep who
                 // started it hears why.
@@ -294,6 +325,7 @@ async fn run(
             }
         }
     };
+    recorder.stop_sound().await;
     for (_, recorded) in recorder.recorded.drain() {
         finish(recorded).await;
     }
@@ -328,6 +360,100 @@ impl Recorder<'_> {
             self.asked.insert(id);
             self.send(ClientMessage::ViewShare { share: id });
         }
+    }
+
+    /// A packet of the call's sound, to every file being written (dropped for a writer
+    /// with no room for it now, never waited for).
+    fn hand_on(&self, packet: SoundPacket) {
+        let packet = Arc::new(packet);
+        for recorded in self.recorded.values() {
+            let _ = recorded
+                .to_writer
+                .try_send(ToWriter::Sound(Arc::clone(&packet)));
+        }
+    }
+
+    async fn stop_sound(&mut self) {
+        if let Some(old) = self.sound.take()
+            && let Err(e) = old.pc.close().await
+        {
+            tracing::debug!("closing the call's sound connection: {e}");
+        }
+    }
+
+    /// A console offers the call's sound: a new connection (any earlier one is closed),
+    /// answered at once.
+    async fn answer_sound(&mut self, from: ParticipantId, sdp: String) -> anyhow::Result<()> {
+        self.stop_sound().await;
+        let pc = self.connect_sound(from).await?;
+        let answered = async {
+            pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+                .await?;
+            let answer = pc.create_answer(None).await?;
+            pc.set_local_description(answer.clone()).await?;
+            anyhow::Ok(answer)
+        };
+        match answered.await {
+            Ok(answer) => {
+                self.send(ClientMessage::Answer {
+                    to: from,
+                    stream: StreamRef::Recording,
+                    sdp: answer.sdp,
+                });
+                self.sound = Some(SoundPeer { from, pc });
+                Ok(())
+            }
+            Err(e) => {
+                let _ = pc.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn connect_sound(&self, rep: ParticipantId) -> anyhow::Result<Arc<dyn PeerConnection>> {
+        let mut media = MediaEngine::default();
+        media.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_OPUS.to_owned(),
+                    clock_rate: 48_000,
+                    channels: 2,
+                    sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+                    rtcp_feedback: Vec::new(),
+                },
+                payload_type: 111,
+            },
+            RtpCodecKind::Audio,
+        )?;
+        let interceptors = register_default_interceptors(Interceptors::new(), &mut media)?;
+        let handler = Arc::new(SoundHandler {
+            rep,
+            signal: self.signal.clone(),
+            sounds: self.sounds.clone(),
+            runtime: Arc::clone(&self.runtime),
+        });
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(
+                RTCConfigurationBuilder::new()
+                    .with_ice_servers(self.ice_servers.clone())
+                    .build(),
+            )
+            .with_media_engine(media)
+            .with_interceptor_registry(interceptors)
+            .with_handler(handler)
+            .with_runtime(Arc::clone(&self.runtime))
+            .with_udp_addrs(host_addresses())
+            .build()
+            .await?;
+        pc.add_transceiver_from_kind(
+            RtpCodecKind::Audio,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )
+        .await?;
+        Ok(Arc::new(pc))
     }
 
     fn note(&self, text: String) {
@@ -406,6 +532,9 @@ impl Recorder<'_> {
             ServerMessage::ParticipantLeft { participant, .. } => {
                 self.note(format!("{} left", self.name(participant)));
                 self.people.remove(&participant);
+                if self.sound.as_ref().is_some_and(|s| s.from == participant) {
+                    self.stop_sound().await;
+                }
             }
             ServerMessage::Chat { name, text, .. } => self.note(format!("{name}: {text}")),
             ServerMessage::ControlChanged { control, .. } => match control {
@@ -427,6 +556,23 @@ impl Recorder<'_> {
                 stream: StreamRef::Share(share),
                 sdp,
             } => self.answer(from, share, sdp).await?,
+            ServerMessage::Offer {
+                from,
+                stream: StreamRef::Recording,
+                sdp,
+            } => self.answer_sound(from, sdp).await?,
+            ServerMessage::IceCandidate {
+                from,
+                stream: StreamRef::Recording,
+                candidate,
+            } => {
+                if let Some(sound) = &self.sound
+                    && sound.from == from
+                    && !candidate.candidate.is_empty()
+                {
+                    sound.pc.add_ice_candidate(ice_init(candidate)).await?;
+                }
+            }
             ServerMessage::IceCandidate {
                 stream: StreamRef::Share(share),
                 candidate,
@@ -435,13 +581,7 @@ impl Recorder<'_> {
                 if let Some(recorded) = self.recorded.get_mut(&share)
                     && !candidate.candidate.is_empty()
                 {
-                    let init = RTCIceCandidateInit {
-                        candidate: candidate.candidate,
-                        sdp_mid: candidate.sdp_mid,
-                        sdp_mline_index: candidate.sdp_mline_index,
-                        username_fragment: None,
-                        url: None,
-                    };
+                    let init = ice_init(candidate);
                     if recorded.answered {
                         recorded.pc.add_ice_candidate(init).await?;
                     } else {
@@ -637,6 +777,67 @@ fn host_addresses() -> Vec<String> {
     all.into_iter()
         .map(|ip| SocketAddr::new(ip, 0).to_string())
         .collect()
+}
+
+/// A candidate as the protocol carries it, as webrtc-rs takes it.
+fn ice_init(candidate: IceCandidate) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: candidate.candidate,
+        sdp_mid: candidate.sdp_mid,
+        sdp_mline_index: candidate.sdp_mline_index,
+        username_fragment: None,
+        url: None,
+    }
+}
+
+/// The call's sound connection: its candidates to the console, its packets to the
+/// recorder.
+struct SoundHandler {
+    rep: ParticipantId,
+    signal: mpsc::UnboundedSender<ClientMessage>,
+    sounds: mpsc::Sender<SoundPacket>,
+    runtime: Arc<dyn webrtc::runtime::Runtime>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for SoundHandler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.signal.send(ClientMessage::IceCandidate {
+                to: self.rep,
+                stream: StreamRef::Recording,
+                candidate: IceCandidate {
+                    candidate: init.candidate,
+                    sdp_mid: init.sdp_mid,
+                    sdp_mline_index: init.sdp_mline_index,
+                },
+            });
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let sounds = self.sounds.clone();
+        self.runtime.spawn(Box::pin(async move {
+            while let Some(event) = track.poll().await {
+                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                    continue;
+                };
+                if packet.payload.is_empty() {
+                    continue;
+                }
+                let sound = SoundPacket {
+                    ssrc: packet.header.ssrc,
+                    rtp: packet.header.timestamp,
+                    arrived: std::time::Instant::now(),
+                    payload: packet.payload.to_vec(),
+                };
+                match sounds.try_send(sound) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+        }));
+    }
 }
 
 async fn finish(recorded: Recorded) {
@@ -895,6 +1096,14 @@ fn write_files(
                     break;
                 }
             }
+            (ToWriter::Sound(packet), Some(opened)) => {
+                let arrival = packet.arrived.saturating_duration_since(opened.started);
+                opened
+                    .video
+                    .push_sound(arrival, packet.ssrc, packet.rtp, &packet.payload);
+            }
+            // Before the first picture there is no file to put it in.
+            (ToWriter::Sound(_), None) => {}
             (ToWriter::Note { at, text }, None) => notes.push((at, text)),
             (ToWriter::Note { at, text }, Some(opened)) => {
                 write_cue(&mut opened.events, opened.started_at, at, &text);
@@ -932,6 +1141,8 @@ fn write_files(
 struct Opened {
     file: String,
     started_at: i64,
+    /// When the first picture came: the sound is placed from there.
+    started: std::time::Instant,
     video: Mp4Writer<BufWriter<File>>,
     events: BufWriter<File>,
 }
@@ -950,6 +1161,7 @@ fn start_files(dir: &Path, session: &str, first: &AccessUnit) -> anyhow::Result<
     Ok(Opened {
         file,
         started_at: crate::clock::now_millis(),
+        started: std::time::Instant::now(),
         video,
         events,
     })

@@ -157,6 +157,56 @@ fn counter_at(path: &std::path::Path, at: f64) -> anyhow::Result<u32> {
     Ok(n)
 }
 
+/// The recording's sound decoded by ffmpeg (mono, 48 kHz): the loudness (RMS, 0–1) of
+/// each 100 ms.
+fn loudness(path: &std::path::Path) -> anyhow::Result<Vec<f64>> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map", "0:a", "-ac", "1", "-ar", "48000", "-f", "s16le", "-",
+        ])
+        .output()
+        .context("ffmpeg runs")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "ffmpeg cannot decode the recording's sound: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let samples: Vec<f64> = output
+        .stdout
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    Ok(samples
+        .chunks(4800)
+        .map(|c| (c.iter().map(|s| s * s).sum::<f64>() / c.len() as f64).sqrt())
+        .collect())
+}
+
+/// Wait until the rep's console sends the call's sound to the recorder.
+async fn sound_connected(rep: &Browser) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = rep
+            .client
+            .execute(
+                "const r = window.tandem.callRecording;
+                 return r.pc ? r.pc.connectionState : 'no connection';",
+                vec![],
+            )
+            .await?;
+        if state == "connected" {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the console never sent the call's sound to the recorder: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The admin plays the recording on the admin page; a frame is painted on a canvas and
 /// its top-left pixel returned (0xRRGGBB), once the video plays.
 async fn played_pixel(admin: &Browser, id: i64) -> anyhow::Result<u32> {
@@ -221,9 +271,13 @@ async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyh
         !bea.is_shown("#recording").await?,
         "recording shown before it started"
     );
+    // A call, with the rep's microphone (Chromium's fake one beeps).
+    rep.click("#start-call").await?;
+    rep.wait_text("#call-status", "1 in the call").await?;
 
     rep.click("#record").await?;
     rep.wait_text("#recording", "Recording").await?;
+    sound_connected(&rep).await?;
     bea.wait_text("#recording", "Recording").await?;
     agent.wait_for("This session is being recorded").await?;
     rep.wait_text("#participants", "Recorder").await?;
@@ -320,6 +374,20 @@ async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyh
     anyhow::ensure!(
         r > 0xc0 && g < 0x40 && b < 0x40,
         "the played frame is not the pattern: #{rgb:06x} top left"
+    );
+    // The call's sound: its track, and the microphone's beeps in it.
+    let sound = &probe["streams"][1];
+    anyhow::ensure!(
+        sound["codec_type"] == "audio" && sound["codec_name"] == "opus",
+        "no sound track: {probe}"
+    );
+    let loud = loudness(&path)?;
+    let beeps = loud.iter().filter(|&&rms| rms > 0.003).count();
+    eprintln!("the call's sound: {beeps} loud 100 ms of {}", loud.len());
+    anyhow::ensure!(
+        beeps >= 10,
+        "the call's sound is not in the recording: {beeps} loud 100 ms of {}",
+        loud.len()
     );
     admin.screenshot("02-played-on-the-admin-page").await?;
 

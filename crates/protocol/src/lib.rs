@@ -202,6 +202,24 @@ mod tests {
     }
 
     #[test]
+    fn the_calls_sound_for_the_recording_is_the_stream_recording() {
+        let text = r#"{"type":"offer","to":9,"stream":"recording","sdp":"v=0"}"#;
+        let decoded = decode_client(text).expect("decodes");
+        assert_eq!(
+            decoded,
+            ClientMessage::Offer {
+                to: ParticipantId(9),
+                stream: StreamRef::Recording,
+                sdp: "v=0".into(),
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(StreamRef::Recording).expect("json"),
+            serde_json::json!("recording")
+        );
+    }
+
+    #[test]
     fn kind_matches_the_wire_tag() {
         let msg = ClientMessage::SetActiveCustomer {
             participant: ParticipantId(4),

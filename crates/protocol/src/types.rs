@@ -96,6 +96,9 @@ pub enum StreamRef {
     Share(ShareId),
     /// The session's voice and video call: between two call members. `"call"`.
     Call,
+    /// The call's sound for the recording: from a rep in the call to the recorder.
+    /// `"recording"`.
+    Recording,
 }
 
 /// An ICE candidate as the browser's `RTCIceCandidate.toJSON()` gives it.

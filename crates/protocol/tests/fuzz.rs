@@ -465,7 +465,11 @@ fn number() -> impl Strategy<Value = SessionNumber> {
 }
 
 fn stream() -> impl Strategy<Value = StreamRef> {
-    prop_oneof![share().prop_map(StreamRef::Share), Just(StreamRef::Call)]
+    prop_oneof![
+        share().prop_map(StreamRef::Share),
+        Just(StreamRef::Call),
+        Just(StreamRef::Recording)
+    ]
 }
 
 fn target() -> impl Strategy<Value = TransferTarget> {

@@ -285,8 +285,9 @@ impl Session {
         Ok(())
     }
 
-    /// WebRTC negotiation flows only between a share's owner and one of its viewers, or
-    /// between two members of the call: nothing reaches anyone else.
+    /// WebRTC negotiation flows only between a share's owner and one of its viewers,
+    /// between two members of the call, or between a rep in the call and the recorder
+    /// (the call's sound): nothing reaches anyone else.
     pub(crate) fn check_relay(
         &self,
         from: ParticipantId,
@@ -314,6 +315,27 @@ impl Session {
             StreamRef::Call => {
                 let call = self.call.as_ref().ok_or(SessionError::NoCall)?;
                 if !call.members.contains_key(&from) || !call.members.contains_key(&to) {
+                    return Err(SessionError::NoCall);
+                }
+            }
+            StreamRef::Recording => {
+                // The call's sound, mixed by a rep's console, to the recorder.
+                let sender = self.participant(from)?.role;
+                let (rep, recorder) = if sender == Role::Recorder {
+                    (to, from)
+                } else {
+                    (from, to)
+                };
+                let rep_role = self.participant(rep)?.role;
+                let paired = self.participant(recorder)?.role == Role::Recorder
+                    && matches!(rep_role, Role::PrimaryRep | Role::Assistant);
+                if !paired {
+                    return Err(SessionError::NotPermitted(
+                        "the call's sound goes only from a rep in the call to the recorder",
+                    ));
+                }
+                let call = self.call.as_ref().ok_or(SessionError::NoCall)?;
+                if !call.members.contains_key(&rep) {
                     return Err(SessionError::NoCall);
                 }
             }

@@ -49,7 +49,11 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn stream() -> impl Strategy<Value = StreamRef> {
-    prop_oneof![share().prop_map(StreamRef::Share), Just(StreamRef::Call)]
+    prop_oneof![
+        2 => share().prop_map(StreamRef::Share),
+        2 => Just(StreamRef::Call),
+        1 => Just(StreamRef::Recording)
+    ]
 }
 
 fn command() -> impl Strategy<Value = C> {
@@ -296,7 +300,7 @@ impl Resolver {
         let s = |sel| pick_share(session, sel);
         let stream = |st| match st {
             StreamRef::Share(sel) => StreamRef::Share(s(sel)),
-            StreamRef::Call => StreamRef::Call,
+            other => other,
         };
         match message {
             C::Admit { participant } => C::Admit {

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use tandem_protocol::{
     ClientMessage as C, ErrorCode, LeaveReason, Role, ServerMessage as S, ShareId, ShareSource,
+    StreamRef,
 };
 use tandem_session::{AuditAction, Event, JoinKind, Output};
 
@@ -200,4 +201,66 @@ fn recording_ends_with_the_session_and_is_kept_across_a_restart() {
             .any(|m| matches!(m, S::SessionEnded { .. }))
     );
     assert_eq!(h.session.recording(), None);
+}
+
+/// The call's sound is recorded from a rep's console (docs/rules.md "Recording"): a rep in
+/// the call negotiates the `recording` stream with the recorder, both ways; nobody else
+/// may, and not outside the call.
+#[test]
+fn recording_the_calls_sound_goes_from_a_rep_in_the_call_to_the_recorder_only() {
+    let mut h = Harness::new();
+    h.customer_with_agent(2, "Ann");
+    h.assistant(3, "Sam");
+    start(&mut h, 1).expect("start");
+    let offer = |to: u64| C::Offer {
+        to: id(to),
+        stream: StreamRef::Recording,
+        sdp: "v=0".into(),
+    };
+    assert_eq!(
+        h.cmd(1, offer(RECORDER)).expect_err("no call yet").code(),
+        ErrorCode::NoCall
+    );
+    h.cmd(1, C::StartCall).expect("call");
+    h.cmd(2, C::JoinCall { video: false }).expect("Ann joins");
+    let out = h.cmd(1, offer(RECORDER)).expect("the primary in the call");
+    assert!(to(&out, RECORDER).iter().any(
+        |m| matches!(m, S::Offer { from, stream: StreamRef::Recording, .. } if *from == id(1))
+    ));
+    let out = h
+        .cmd(
+            RECORDER,
+            C::Answer {
+                to: id(1),
+                stream: StreamRef::Recording,
+                sdp: "v=0".into(),
+            },
+        )
+        .expect("the recorder answers");
+    assert_eq!(to(&out, 1).len(), 1);
+    for (from, to_whom, code) in [
+        (2, RECORDER, ErrorCode::NotPermitted), // a customer in the call
+        (3, RECORDER, ErrorCode::NoCall),       // a rep not in the call
+        (1, 2, ErrorCode::NotPermitted),        // to someone not the recorder
+    ] {
+        assert_eq!(
+            h.cmd(from, offer(to_whom)).expect_err("refused").code(),
+            code,
+            "{from} → {to_whom}"
+        );
+    }
+    assert_eq!(
+        h.cmd(
+            RECORDER,
+            C::Answer {
+                to: id(2),
+                stream: StreamRef::Recording,
+                sdp: "v=0".into(),
+            },
+        )
+        .expect_err("the recorder to a customer")
+        .code(),
+        ErrorCode::NotPermitted
+    );
+    h.session.check_invariants().expect("invariants");
 }

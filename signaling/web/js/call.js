@@ -121,6 +121,7 @@ export class Call {
     pc.ontrack = (e) => {
       video.srcObject = e.streams[0] || new MediaStream([e.track]);
       video.play().catch(() => {});
+      this.onMembersChange?.();
     };
     this.peers.set(other, peer);
     return peer;
@@ -132,6 +133,7 @@ export class Call {
     peer.pc.close();
     peer.tile.remove();
     this.peers.delete(other);
+    this.onMembersChange?.();
   }
 
   addTracks(pc) {
@@ -217,4 +219,109 @@ export class Call {
 async function addCandidate(pc, candidate) {
   if (candidate.candidate === '') await pc.addIceCandidate().catch(() => {});
   else await pc.addIceCandidate(candidate).catch(() => {});
+}
+
+// The call's sound for the recording (docs/rules.md "Recording"): while the session is
+// recorded and this rep is in the call, and is the one that sends it (the primary rep
+// when in the call, else the rep in it with the lowest id), this console mixes what it
+// hears from every other member with its own microphone (muted: silent) and sends that
+// one track to the recorder on the 'recording' stream. A member who joins or leaves
+// changes the mix, not the connection.
+export class CallRecording {
+  constructor({ send, call, iceServers }) {
+    this.send = send;
+    this.call = call;
+    this.iceServers = iceServers;
+    this.to = null; // the recorder we send to
+    this.pc = null;
+    this.audio = null; // { context, destination, sources: Map(key → { stream, node }) }
+    this.retry = null;
+  }
+
+  // `recorder`: the recorder's id while recording, else null; `sending`: whether this
+  // console is the one that sends. Called whenever either may have changed.
+  sync(recorder, sending) {
+    if (!recorder || !sending || !this.call.me()) {
+      this.stop();
+      return;
+    }
+    if (this.to !== recorder || !this.pc) this.start(recorder);
+    this.mix();
+  }
+
+  handle(m) {
+    if (m.stream !== 'recording') return false;
+    if (!this.pc || m.from !== this.to) return true;
+    if (m.type === 'answer') {
+      this.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp }).catch(() => this.failed());
+    } else if (m.type === 'ice_candidate' && m.candidate && m.candidate.candidate) {
+      this.pc.addIceCandidate(m.candidate).catch(() => {});
+    }
+    return true;
+  }
+
+  start(recorder) {
+    this.stop();
+    this.to = recorder;
+    const context = new AudioContext({ sampleRate: 48000 });
+    const destination = context.createMediaStreamDestination();
+    destination.channelCount = 1;
+    this.audio = { context, destination, sources: new Map() };
+    context.resume().catch(() => {});
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers() });
+    this.pc = pc;
+    for (const track of destination.stream.getAudioTracks()) pc.addTrack(track, destination.stream);
+    pc.onicecandidate = (e) => {
+      if (e.candidate) this.send(msg.iceCandidate(recorder, 'recording', e.candidate.toJSON()));
+    };
+    pc.onconnectionstatechange = () => { if (pc.connectionState === 'failed') this.failed(); };
+    pc.createOffer()
+      .then((offer) => pc.setLocalDescription(offer))
+      .then(() => { if (this.pc === pc) this.send(msg.offer(recorder, 'recording', pc.localDescription.sdp)); })
+      .catch(() => this.failed());
+  }
+
+  // The connection failed: try again in a few seconds, if still wanted.
+  failed() {
+    const to = this.to;
+    this.stop();
+    this.retry = setTimeout(() => { this.retry = null; this.onRetry?.(to); }, 3000);
+  }
+
+  // Every member's sound in the mix: our microphone and each other member's stream.
+  mix() {
+    if (!this.audio) return;
+    const { context, destination, sources } = this.audio;
+    if (context.state === 'suspended') context.resume().catch(() => {});
+    const wanted = new Map();
+    if (this.call.local) wanted.set('me', this.call.local);
+    for (const [id, peer] of this.call.peers) {
+      if (peer.video.srcObject) wanted.set(id, peer.video.srcObject);
+    }
+    for (const [key, source] of [...sources]) {
+      if (wanted.get(key) !== source.stream) {
+        source.node.disconnect();
+        sources.delete(key);
+      }
+    }
+    for (const [key, stream] of wanted) {
+      if (sources.has(key) || !stream.getAudioTracks().length) continue;
+      const node = context.createMediaStreamSource(stream);
+      node.connect(destination);
+      sources.set(key, { stream, node });
+    }
+  }
+
+  stop() {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    if (this.pc) this.pc.close();
+    this.pc = null;
+    if (this.audio) {
+      for (const source of this.audio.sources.values()) source.node.disconnect();
+      this.audio.context.close().catch(() => {});
+    }
+    this.audio = null;
+    this.to = null;
+  }
 }

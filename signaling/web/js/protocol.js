@@ -22,7 +22,7 @@ export const msg = {
   startShare: (source) => ({ type: 'start_share', source }),
   stopShare: (share) => ({ type: 'stop_share', share }),
   viewShare: (share) => ({ type: 'view_share', share }),
-  // `stream` is a share id, or 'call'.
+  // `stream` is a share id, 'call', or 'recording' (the call's sound to the recorder).
   offer: (to, stream, sdp) => ({ type: 'offer', to, stream: streamRef(stream), sdp }),
   answer: (to, stream, sdp) => ({ type: 'answer', to, stream: streamRef(stream), sdp }),
   iceCandidate: (to, stream, candidate) => ({ type: 'ice_candidate', to, stream: streamRef(stream), candidate }),
@@ -46,7 +46,7 @@ export const msg = {
 };
 
 function streamRef(stream) {
-  return stream === 'call' ? 'call' : { share: stream };
+  return stream === 'call' || stream === 'recording' ? stream : { share: stream };
 }
 
 // A session number as typed ("123 456 789", "123-456-789") to its nine digits, or null.

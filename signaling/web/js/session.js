@@ -11,7 +11,7 @@ import { renderParticipants, applyParticipantMessage } from './participants.js';
 import { setupChat } from './chat.js';
 import { Shares } from './shares.js';
 import { Control } from './control.js';
-import { Call } from './call.js';
+import { Call, CallRecording } from './call.js';
 import { insecureReason } from './secure.js';
 
 const number = location.pathname.split('/').pop();
@@ -46,9 +46,27 @@ const call = new Call({
   canEnd: (info) => info.started_by === state.you || isPrimary(),
   onError: (text) => notice(text, 'alert'),
 });
+const callRecording = new CallRecording({
+  send: (m) => socket.send(m),
+  call,
+  iceServers: () => socket.iceServers,
+});
+call.onMembersChange = () => syncCallRecording();
+callRecording.onRetry = () => syncCallRecording();
 shares.onTilesChange = () => { control.update(); render(); };
 // For the browser's console (and the end-to-end tests): the page's live state.
-window.tandem = { shares, control, call, state };
+window.tandem = { shares, control, call, callRecording, state };
+
+// The call's sound goes to the recorder from one rep's console: the primary rep's when
+// it is in the call, else that of the rep in the call with the lowest id.
+function syncCallRecording() {
+  const recorder = state.recording ? state.recording.recorder : null;
+  const members = call.info ? call.info.members.map((m) => m.participant) : [];
+  const reps = members.filter((id) => ['primary_rep', 'assistant'].includes(state.participants.get(id)?.role));
+  const primary = reps.find((id) => state.participants.get(id)?.role === 'primary_rep');
+  const sender = primary ?? (reps.length ? Math.min(...reps) : null);
+  callRecording.sync(recorder, sender === state.you);
+}
 
 $('#request-control').addEventListener('click', () => socket.send(msg.requestControl()));
 $('#request-share').addEventListener('click', () => socket.send(msg.requestShare()));
@@ -143,6 +161,7 @@ function render() {
   $('#record').hidden = !canManage() || !state.recordingAllowed || Boolean(state.recording);
   $('#stop-record').hidden = !canManage() || !state.recording;
   renderControl();
+  syncCallRecording();
 }
 
 // C1, R8: who controls the active customer's desktop, and what this rep may do about it.
@@ -186,7 +205,11 @@ function onMessage(m) {
     renderAskShare();
     return;
   }
-  if (call.handle(m)) return;
+  if (callRecording.handle(m)) return;
+  if (call.handle(m)) {
+    syncCallRecording();
+    return;
+  }
   if (applyParticipantMessage(state.participants, m)) {
     const id = m.type === 'participant_left' ? m.participant : m.participant.id;
     if (m.type === 'participant_joined' && m.participant.admission === 'waiting') {
@@ -200,6 +223,8 @@ function onMessage(m) {
   }
   switch (m.type) {
     case 'joined':
+      // A new picture (after a reconnection too): the recorder may be a new one.
+      callRecording.stop();
       state.you = m.you; state.role = m.role; state.activeCustomer = m.active_customer;
       state.maxFileBytes = m.max_file_bytes ?? 0;
       state.recording = m.recording ?? null;
@@ -275,6 +300,7 @@ async function loadLink() {
 
 function ended(message) {
   shares.releaseMine();
+  callRecording.stop();
   call.hangUp();
   localize(document.querySelector('title'), 'session-ended-title');
   replace(document.querySelector('main'), h('section', { class: 'card ended' },

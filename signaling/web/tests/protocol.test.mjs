@@ -54,6 +54,12 @@ for (const [name, build] of Object.entries(cases)) {
   });
 }
 
+test("the call's sound for the recorder goes on the stream 'recording'", () => {
+  // As crates/protocol decodes it (the_calls_sound_for_the_recording_is_the_stream_recording).
+  assert.deepEqual(msg.offer(9, 'recording', 'v=0'), { type: 'offer', to: 9, stream: 'recording', sdp: 'v=0' });
+  assert.deepEqual(msg.offer(2, 1, 'v=0').stream, { share: 1 });
+});
+
 test('hello carries the protocol version of the fixtures', () => {
   const f = fixture('hello');
   assert.equal(msg.hello('agent', 'x').protocol_version, f.protocol_version);
