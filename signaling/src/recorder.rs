@@ -62,7 +62,7 @@ const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/pl
 const WRITER_QUEUE: usize = 512;
 /// How long a chat line or an event shows in the player's text track.
 const CUE_MS: i64 = 5000;
-/// Sound packets waiting to be handed to the writers at most (a second and more).
+/// Sound packets waiting to be handed to the writers at most (about 5 s of 20 ms ones).
 const SOUND_QUEUE: usize = 256;
 
 /// Where recordings go, and what keeps track of them.
@@ -218,14 +218,12 @@ struct Recorded {
 }
 
 enum ToWriter {
-    Picture(AccessUnit),
+    /// A picture, and when it came.
+    Picture(AccessUnit, std::time::Instant),
     /// An Opus packet of the call's sound, as it came.
     Sound(Arc<SoundPacket>),
     /// A line for the text track, at a wall-clock time (ms since the epoch).
-    Note {
-        at: i64,
-        text: String,
-    },
+    Note { at: i64, text: String },
     /// The share's connection is closed: complete the files. (Its track's task may
     /// still hold a sender for a while, so the channel's end is not waited for.)
     End,
@@ -537,6 +535,17 @@ impl Recorder<'_> {
                 }
             }
             ServerMessage::Chat { name, text, .. } => self.note(format!("{name}: {text}")),
+            ServerMessage::CallState { call } => {
+                // The console that sent the call's sound left the call, or it ended.
+                let sending = self.sound.as_ref().map(|s| s.from);
+                let still = call
+                    .iter()
+                    .flat_map(|c| &c.members)
+                    .any(|m| Some(m.participant) == sending);
+                if sending.is_some() && !still {
+                    self.stop_sound().await;
+                }
+            }
             ServerMessage::ControlChanged { control, .. } => match control {
                 Some(control) => {
                     self.note(format!("{} has control", self.name(control.holder)));
@@ -646,19 +655,32 @@ impl Recorder<'_> {
             Arc::clone(&keyframe_seen),
             self.trouble.clone(),
         )?;
+        // Asked for again when the agent comes back, if this fails.
+        self.asked.remove(&share);
         let pc = self
             .connect(from, share, to_writer.clone(), keyframe_seen)
             .await?;
-        pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
-            .await?;
-        let answer = pc.create_answer(None).await?;
-        pc.set_local_description(answer.clone()).await?;
+        let answered = async {
+            pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+                .await?;
+            let answer = pc.create_answer(None).await?;
+            pc.set_local_description(answer.clone()).await?;
+            anyhow::Ok(answer)
+        };
+        let answer = match answered.await {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Nothing is left behind: the connection closes, and with it the last
+                // sender to the writer thread, which ends without a file.
+                let _ = pc.close().await;
+                return Err(e.context("could not answer the agent's offer"));
+            }
+        };
         self.send(ClientMessage::Answer {
             to: from,
             stream: StreamRef::Share(share),
             sdp: answer.sdp,
         });
-        self.asked.remove(&share);
         self.recorded.insert(
             share,
             Recorded {
@@ -942,9 +964,10 @@ impl PeerConnectionEventHandler for Handler {
                             continue;
                         }
                     }
-                    match to_writer.try_send(ToWriter::Picture(picture)) {
+                    let arrived = std::time::Instant::now();
+                    match to_writer.try_send(ToWriter::Picture(picture, arrived)) {
                         Ok(()) => {}
-                        Err(std_mpsc::TrySendError::Full(ToWriter::Picture(p))) => {
+                        Err(std_mpsc::TrySendError::Full(ToWriter::Picture(p, _))) => {
                             // The disk is behind: skip to the next keyframe.
                             broken_at = Some(p.rtp_timestamp);
                         }
@@ -1057,16 +1080,16 @@ fn write_files(
 ) {
     let mut open: Option<Opened> = None;
     let mut notes: Vec<(i64, String)> = Vec::new();
-    let mut failed = false;
+    let mut failed: Option<tandem_record::Mp4Error> = None;
     while let Ok(item) = pictures.recv() {
         match (item, &mut open) {
             (ToWriter::End, _) => break,
-            (ToWriter::Picture(picture), None) => {
+            (ToWriter::Picture(picture, arrived), None) => {
                 if !picture.is_keyframe() || picture.parameter_sets().is_none() {
                     continue;
                 }
                 keyframe_seen.store(true, Ordering::Relaxed);
-                match start_files(dir, session, &picture) {
+                match start_files(dir, session, &picture, arrived) {
                     Ok(mut opened) => {
                         for (at, text) in notes.drain(..) {
                             write_cue(&mut opened.events, opened.started_at, at, &text);
@@ -1086,21 +1109,28 @@ fn write_files(
                     }
                 }
             }
-            (ToWriter::Picture(picture), Some(opened)) => {
+            (ToWriter::Picture(picture, arrived), Some(opened)) => {
+                opened.last_arrival = arrived;
                 if let Err(e) = opened.video.push(&picture) {
-                    tracing::error!(file = %opened.file, "could not write the recording: {e}");
-                    let _ = report.send(Written::Failed {
-                        reason: e.to_string(),
-                    });
-                    failed = true;
+                    failed = Some(e);
                     break;
                 }
             }
             (ToWriter::Sound(packet), Some(opened)) => {
-                let arrival = packet.arrived.saturating_duration_since(opened.started);
-                opened
+                // Placed after the last picture by as long as it came after it: sound
+                // and pictures stay together whatever the agent's clock does.
+                let base = opened.video.last_picture_time();
+                let at = match packet.arrived.checked_duration_since(opened.last_arrival) {
+                    Some(after) => base + after,
+                    None => base.saturating_sub(opened.last_arrival - packet.arrived),
+                };
+                let pushed = opened
                     .video
-                    .push_sound(arrival, packet.ssrc, packet.rtp, &packet.payload);
+                    .push_sound(at, packet.ssrc, packet.rtp, &packet.payload);
+                if let Err(e) = pushed {
+                    failed = Some(e);
+                    break;
+                }
             }
             // Before the first picture there is no file to put it in.
             (ToWriter::Sound(_), None) => {}
@@ -1114,9 +1144,15 @@ fn write_files(
         tracing::info!("a recorded share ended before its first keyframe");
         return;
     };
+    if let Some(e) = &failed {
+        tracing::error!(file = %opened.file, "could not write the recording: {e}");
+        let _ = report.send(Written::Failed {
+            reason: e.to_string(),
+        });
+    }
     let _ = opened.events.flush();
     let (file, started_at) = (opened.file, opened.started_at);
-    let finished = match (failed, opened.video.finish()) {
+    let finished = match (failed.is_some(), opened.video.finish()) {
         (false, Ok((_, summary))) => Written::Finished {
             state: "done",
             duration_ms: i64::try_from(summary.duration_ms).unwrap_or(i64::MAX),
@@ -1141,14 +1177,19 @@ fn write_files(
 struct Opened {
     file: String,
     started_at: i64,
-    /// When the first picture came: the sound is placed from there.
-    started: std::time::Instant,
+    /// When the last picture written came: the sound is placed from there.
+    last_arrival: std::time::Instant,
     video: Mp4Writer<BufWriter<File>>,
     events: BufWriter<File>,
 }
 
 /// The first keyframe: make the files.
-fn start_files(dir: &Path, session: &str, first: &AccessUnit) -> anyhow::Result<Opened> {
+fn start_files(
+    dir: &Path,
+    session: &str,
+    first: &AccessUnit,
+    arrived: std::time::Instant,
+) -> anyhow::Result<Opened> {
     // Unguessable and unique: the name says nothing, the row says everything.
     let file = format!(
         "{session}-{}.mp4",
@@ -1161,7 +1202,7 @@ fn start_files(dir: &Path, session: &str, first: &AccessUnit) -> anyhow::Result<
     Ok(Opened {
         file,
         started_at: crate::clock::now_millis(),
-        started: std::time::Instant::now(),
+        last_arrival: arrived,
         video,
         events,
     })

@@ -437,7 +437,6 @@ async fn serve_connections(
         let builder = builder.clone();
         let tls = tls.clone();
         let draining = draining.clone();
-        let accepted = Instant::now();
         let task = async move {
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -461,6 +460,8 @@ async fn serve_connections(
                     }
                 }
             };
+            // After the TLS handshake: from here the client sends its request.
+            let accepted = Instant::now();
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
             tokio::pin!(connection);
             let served = tokio::select! {

@@ -221,7 +221,7 @@ impl<W: Write + Seek> Mp4Writer<W> {
         let ftyp = boxed(b"ftyp", |b| {
             b.extend_from_slice(b"isom");
             b.extend_from_slice(&0x200u32.to_be_bytes());
-            for brand in [b"isom", b"iso6", b"avc1", b"mp41"] {
+            for brand in [b"isom", b"iso6", b"avc1", b"Opus", b"mp41"] {
                 b.extend_from_slice(brand);
             }
         });
@@ -300,20 +300,33 @@ impl<W: Write + Seek> Mp4Writer<W> {
         Ok(())
     }
 
+    /// When the last picture pushed is, on the file's timeline (the first picture is at
+    /// zero). The call's sound is placed by it: a packet that arrived `d` after that
+    /// picture goes `d` after it, so sound and pictures stay together whatever the
+    /// pictures' own clock does.
+    pub fn last_picture_time(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.last_dts * 1_000_000 / u64::from(VIDEO_TIMESCALE))
+    }
+
     /// Add an Opus packet of the call's sound: `rtp` is its RTP timestamp in stream
-    /// `ssrc`, `arrival` when it came, counted from the first picture (the file's start).
-    /// Returns whether it was kept: a packet that is not Opus, or came too late for its
-    /// place, is not.
+    /// `ssrc`, `at` where its arrival puts it on the file's timeline (see
+    /// [`Mp4Writer::last_picture_time`]). Returns whether it was kept: a packet that is
+    /// not Opus, or came too late for its place, is not. Sound that piles up while no
+    /// picture comes is written every two seconds all the same.
     pub fn push_sound(
         &mut self,
-        arrival: std::time::Duration,
+        at: std::time::Duration,
         ssrc: u32,
         rtp: u32,
         packet: &[u8],
-    ) -> bool {
-        let arrival = u64::try_from(arrival.as_micros() * u128::from(AUDIO_TIMESCALE) / 1_000_000)
+    ) -> Result<bool, Mp4Error> {
+        let at = u64::try_from(at.as_micros() * u128::from(AUDIO_TIMESCALE) / 1_000_000)
             .unwrap_or(u64::MAX / 2);
-        self.sound.push(arrival, ssrc, rtp, packet)
+        let kept = self.sound.push(at, ssrc, rtp, packet);
+        if self.sound.cursor - self.sound.fragment_start >= to_audio(FRAGMENT_MAX) {
+            self.write_sound(0)?;
+        }
+        Ok(kept)
     }
 
     /// Write what is left and the durations; the file is complete.

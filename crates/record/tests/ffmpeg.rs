@@ -283,26 +283,38 @@ fn the_calls_sound_is_written_where_it_came_with_silence_around_it() {
             }
             let jitter = Duration::from_millis(if sent % 3 == 0 { 15 } else { 0 });
             let rtp = first_rtp.wrapping_add(960 * sent as u32);
-            assert!(
-                writer.push_sound(due + jitter, ssrc, rtp, &packets[sent]),
-                "packet {sent}: {:?}",
-                &packets[sent][..4.min(packets[sent].len())]
-            );
+            let kept = writer.push_sound(due + jitter, ssrc, rtp, &packets[sent]);
+            assert!(kept.expect("written"), "packet {sent}");
             if sent == 50 {
                 // Repeated: its time is taken.
-                assert!(!writer.push_sound(due + jitter, ssrc, rtp, &packets[sent]));
+                let again = writer.push_sound(due + jitter, ssrc, rtp, &packets[sent]);
+                assert!(!again.expect("written"));
             }
             sent += 1;
         }
     }
     assert_eq!(sent, packets.len());
-    assert!(
-        !writer.push_sound(Duration::from_millis(2700), ssrc, 1, &[]),
-        "not Opus"
-    );
+    let not_opus = writer.push_sound(Duration::from_millis(2700), ssrc, 1, &[]);
+    assert!(!not_opus.expect("written"), "not Opus");
     let (_, summary) = writer.finish().expect("finish");
     assert_eq!(summary.sound_packets, packets.len() as u64);
     assert_eq!(summary.duration_ms, 3000);
+
+    // The sound track's durations, filled in at the end: to the pictures' end, 3 s.
+    let bytes = std::fs::read(&path).expect("read");
+    let boxes = |kind: &[u8]| -> Vec<usize> {
+        bytes
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == kind)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let (tkhd, mdhd) = (boxes(b"tkhd"), boxes(b"mdhd"));
+    assert_eq!((tkhd.len(), mdhd.len()), (2, 2), "a track header each");
+    assert_eq!(word(tkhd[1] + 8 + 16), 3000, "the sound's tkhd, ms");
+    assert_eq!(word(mdhd[1] + 8 + 12), 144_000, "the sound's mdhd, 48 kHz");
 
     let probe = ffprobe(&path);
     let sound = &probe["streams"][1];
@@ -319,4 +331,27 @@ fn the_calls_sound_is_written_where_it_came_with_silence_around_it() {
     assert!(quiet(0..4), "silence before the call: {loud:?}");
     assert!(tone(6..24), "the tone from 0.5 s: {loud:?}");
     assert!(quiet(26..loud.len()), "silence after 2.5 s: {loud:?}");
+}
+
+/// Sound that goes on while no picture comes (the shared screen is still, or its
+/// connection stalls) is written all the same, every two seconds: a crash keeps it.
+#[test]
+fn the_calls_sound_is_written_while_no_picture_comes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pictures = pictures(&encode(dir.path()));
+    let packets = tone(dir.path(), 3);
+    let path = dir.path().join("still.mp4");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut writer = Mp4Writer::new(file, &pictures[0]).expect("start");
+    for (n, packet) in packets.iter().enumerate() {
+        let at = Duration::from_millis(20 * n as u64);
+        let kept = writer.push_sound(at, 7, 960 * n as u32, packet);
+        assert!(kept.expect("written"), "packet {n}");
+    }
+    drop(writer); // a crash: no finish, and only the first picture
+    let loud = loudness(&path);
+    assert!(
+        loud.len() >= 20 && loud[..20].iter().all(|&rms| rms > 0.05),
+        "at least 2 s of the tone kept: {loud:?}"
+    );
 }

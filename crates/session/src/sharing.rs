@@ -338,9 +338,31 @@ impl Session {
                 if !call.members.contains_key(&rep) {
                     return Err(SessionError::NoCall);
                 }
+                if self.call_sound_sender() != Some(rep) {
+                    return Err(SessionError::NotPermitted(
+                        "the call's sound goes to the recorder from the primary rep when in \
+                         the call, else from the rep in it with the lowest id",
+                    ));
+                }
             }
         }
         Ok(())
+    }
+
+    /// The rep whose console sends the call's sound to the recorder: the primary rep when
+    /// in the call, else the rep (primary or assistant) in it with the lowest id.
+    pub(crate) fn call_sound_sender(&self) -> Option<ParticipantId> {
+        let call = self.call.as_ref()?;
+        let role = |id: &ParticipantId| self.participant(*id).ok().map(|p| p.role);
+        call.members
+            .keys()
+            .find(|id| role(id) == Some(Role::PrimaryRep))
+            .or_else(|| {
+                call.members
+                    .keys()
+                    .find(|id| role(id) == Some(Role::Assistant))
+            })
+            .copied()
     }
 
     /// R7: every share ends at once; every viewer closes, every owner stops capturing.

@@ -249,6 +249,27 @@ fn recording_the_calls_sound_goes_from_a_rep_in_the_call_to_the_recorder_only() 
             "{from} → {to_whom}"
         );
     }
+    // An assistant in the call sends it only while the primary rep is not in it.
+    h.cmd(3, C::JoinCall { video: false }).expect("Sam joins");
+    assert_eq!(
+        h.cmd(3, offer(RECORDER))
+            .expect_err("the primary sends it")
+            .code(),
+        ErrorCode::NotPermitted
+    );
+    h.cmd(1, C::LeaveCall).expect("Rita leaves the call");
+    h.cmd(3, offer(RECORDER))
+        .expect("the assistant, now the only rep in the call");
+    assert_eq!(
+        h.cmd(1, offer(RECORDER))
+            .expect_err("not in the call")
+            .code(),
+        ErrorCode::NoCall
+    );
+    assert_eq!(
+        h.cmd(2, offer(RECORDER)).expect_err("a customer").code(),
+        ErrorCode::NotPermitted
+    );
     assert_eq!(
         h.cmd(
             RECORDER,

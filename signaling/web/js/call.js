@@ -235,7 +235,12 @@ export class CallRecording {
     this.to = null; // the recorder we send to
     this.pc = null;
     this.audio = null; // { context, destination, sources: Map(key → { stream, node }) }
-    this.retry = null;
+    this.retry = null; // a timer: start again after a failure
+    this.waiting = null; // a timer: the answer did not come
+    // Chromium starts an AudioContext made outside a click suspended: the next click or
+    // key resumes it (the console is used, so one comes).
+    const resume = () => { if (this.audio) this.audio.context.resume().catch(() => {}); };
+    for (const event of ['pointerdown', 'keydown']) addEventListener(event, resume, true);
   }
 
   // `recorder`: the recorder's id while recording, else null; `sending`: whether this
@@ -245,17 +250,23 @@ export class CallRecording {
       this.stop();
       return;
     }
+    if (this.retry) return; // after a failure, start again only when its time comes
     if (this.to !== recorder || !this.pc) this.start(recorder);
     this.mix();
   }
 
   handle(m) {
     if (m.stream !== 'recording') return false;
-    if (!this.pc || m.from !== this.to) return true;
+    const pc = this.pc;
+    if (!pc || m.from !== this.to) return true;
     if (m.type === 'answer') {
-      this.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp }).catch(() => this.failed());
+      // Only the answer to the offer under way (one to an earlier offer is stale).
+      if (pc.signalingState !== 'have-local-offer') return true;
+      pc.setRemoteDescription({ type: 'answer', sdp: m.sdp })
+        .then(() => this.clearWaiting())
+        .catch(() => { if (this.pc === pc) this.failed(); });
     } else if (m.type === 'ice_candidate' && m.candidate && m.candidate.candidate) {
-      this.pc.addIceCandidate(m.candidate).catch(() => {});
+      pc.addIceCandidate(m.candidate).catch(() => {});
     }
     return true;
   }
@@ -272,20 +283,28 @@ export class CallRecording {
     this.pc = pc;
     for (const track of destination.stream.getAudioTracks()) pc.addTrack(track, destination.stream);
     pc.onicecandidate = (e) => {
-      if (e.candidate) this.send(msg.iceCandidate(recorder, 'recording', e.candidate.toJSON()));
+      if (e.candidate && this.pc === pc) this.send(msg.iceCandidate(recorder, 'recording', e.candidate.toJSON()));
     };
-    pc.onconnectionstatechange = () => { if (pc.connectionState === 'failed') this.failed(); };
+    pc.onconnectionstatechange = () => {
+      if (this.pc === pc && pc.connectionState === 'failed') this.failed();
+    };
+    // No answer (the recorder could not make one, or it was lost): start again.
+    this.waiting = setTimeout(() => { if (this.pc === pc) this.failed(); }, 15000);
     pc.createOffer()
       .then((offer) => pc.setLocalDescription(offer))
       .then(() => { if (this.pc === pc) this.send(msg.offer(recorder, 'recording', pc.localDescription.sdp)); })
-      .catch(() => this.failed());
+      .catch(() => { if (this.pc === pc) this.failed(); });
   }
 
-  // The connection failed: try again in a few seconds, if still wanted.
+  clearWaiting() {
+    if (this.waiting) clearTimeout(this.waiting);
+    this.waiting = null;
+  }
+
+  // The connection failed: start again in a few seconds, if still wanted.
   failed() {
-    const to = this.to;
     this.stop();
-    this.retry = setTimeout(() => { this.retry = null; this.onRetry?.(to); }, 3000);
+    this.retry = setTimeout(() => { this.retry = null; this.onRetry?.(); }, 3000);
   }
 
   // Every member's sound in the mix: our microphone and each other member's stream.
@@ -315,6 +334,7 @@ export class CallRecording {
   stop() {
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
+    this.clearWaiting();
     if (this.pc) this.pc.close();
     this.pc = null;
     if (this.audio) {
