@@ -12,9 +12,9 @@
 //! decoded from them), and the first ones are in the sample description (`avcC`).
 //!
 //! The sound track is always there and runs the whole length: Opus packets as they came
-//! (placed by their RTP timestamps, anchored at their arrival), and silence packets
-//! wherever none came (before a call, between calls, over a gap), so players keep sound
-//! and pictures together.
+//! (placed where the caller's arrival time puts them, a stream's packets spaced by their
+//! RTP timestamps), and silence packets wherever none came (before a call, between calls,
+//! over a gap), so players keep sound and pictures together.
 
 use std::io::{Seek, SeekFrom, Write};
 
