@@ -148,6 +148,10 @@ pub struct Flags {
     /// Most connections open at once from one address (IPv6: one /64) [default: 256]
     #[arg(long, env = "TANDEM_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
+    /// Recordings stop (and do not start) while the disk holding them has less than this
+    /// many MB free [default: 1024]
+    #[arg(long, env = "TANDEM_RECORDING_MIN_FREE_MB")]
+    pub recording_min_free_mb: Option<u64>,
     /// Mail server for invitations (the admin page can set it too)
     #[arg(long, env = "TANDEM_SMTP_HOST")]
     pub smtp_host: Option<String>,
@@ -236,6 +240,7 @@ struct File {
     turn_allow_private_peers: Option<bool>,
     max_connections: Option<usize>,
     max_connections_per_address: Option<usize>,
+    recording_min_free_mb: Option<u64>,
     metrics_token: Option<String>,
     metrics_bind: Option<SocketAddr>,
     log_format: Option<LogFormat>,
@@ -278,6 +283,8 @@ pub struct Config {
     /// Connection caps: in all, and from one address (IPv6: one /64).
     pub max_connections: usize,
     pub max_connections_per_address: usize,
+    /// Recordings stop while the disk holding them has less than this free (bytes).
+    pub recording_min_free: u64,
     /// The agent binary offered at /download/tandem-agent, if there is one.
     pub agent_binary: Option<PathBuf>,
     /// The Windows agent offered at /download/tandem-agent.exe, if there is one.
@@ -443,6 +450,11 @@ impl Config {
                 .max_connections_per_address
                 .or(file.max_connections_per_address)
                 .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+            recording_min_free: flags
+                .recording_min_free_mb
+                .or(file.recording_min_free_mb)
+                .unwrap_or(DEFAULT_RECORDING_MIN_FREE_MB)
+                .saturating_mul(1 << 20),
             smtp: smtp(
                 flags.smtp_host.or(file.smtp_host),
                 flags.smtp_port.or(file.smtp_port),
@@ -497,6 +509,7 @@ impl Config {
             agent_binary_windows: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            recording_min_free: DEFAULT_RECORDING_MIN_FREE_MB << 20,
             metrics_token: None,
             metrics_bind: None,
             log_format: LogFormat::Text,
@@ -557,6 +570,7 @@ impl Config {
 pub const DEFAULT_TURN_CREDENTIAL_TTL_SECS: u64 = 12 * 60 * 60;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+pub const DEFAULT_RECORDING_MIN_FREE_MB: u64 = 1024;
 
 /// The embedded STUN/TURN service's settings (see `crate::turn_server`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -70,6 +70,8 @@ const SOUND_QUEUE: usize = 256;
 pub struct Recordings {
     dir: PathBuf,
     store: Arc<dyn Store>,
+    /// Recording stops while the disk has less than this free (bytes).
+    min_free: u64,
 }
 
 impl std::fmt::Debug for Recordings {
@@ -93,7 +95,11 @@ impl Recordings {
                 dir.display()
             );
         }
-        let recordings = Self { dir, store };
+        let recordings = Self {
+            dir,
+            store,
+            min_free: crate::config::DEFAULT_RECORDING_MIN_FREE_MB << 20,
+        };
         for r in recordings.store.recordings().await? {
             if r.state == "recording" {
                 // The file's last write is where it ends: about its length.
@@ -122,6 +128,21 @@ impl Recordings {
             }
         }
         Ok(recordings)
+    }
+
+    /// Recordings stop, and do not start, while the disk holding them has less than
+    /// `bytes` free.
+    #[must_use]
+    pub fn keeping_free(self, bytes: u64) -> Self {
+        Self {
+            min_free: bytes,
+            ..self
+        }
+    }
+
+    /// Why a recording cannot go on for want of disk space, if it cannot.
+    fn short_of_space(&self) -> Option<String> {
+        short_of_space(&self.dir, self.min_free)
     }
 
     /// The folder the recordings are written to.
@@ -494,6 +515,9 @@ impl Recorder<'_> {
             }
             ServerMessage::Joined(snapshot) => {
                 self.started_by = snapshot.recording.map(|r| r.started_by);
+                if let Some(reason) = self.recordings.short_of_space() {
+                    let _ = self.trouble.send(reason);
+                }
                 self.people = snapshot
                     .participants
                     .into_iter()
@@ -1015,10 +1039,13 @@ fn spawn_writer(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let (report, mut reports) = mpsc::unbounded_channel();
     let dir = recordings.dir.clone();
+    let min_free = recordings.min_free;
     let session = row.session.clone();
     std::thread::Builder::new()
         .name("tandem-recorder".into())
-        .spawn(move || write_files(&dir, &session, &pictures, &keyframe_seen, &report))?;
+        .spawn(move || {
+            write_files(&dir, min_free, &session, &pictures, &keyframe_seen, &report);
+        })?;
     Ok(tokio::spawn(async move {
         let mut kept: Option<RecordingRecord> = None;
         while let Some(written) = reports.recv().await {
@@ -1073,6 +1100,7 @@ fn spawn_writer(
 /// The writer thread: files only, never the database.
 fn write_files(
     dir: &Path,
+    min_free: u64,
     session: &str,
     pictures: &std_mpsc::Receiver<ToWriter>,
     keyframe_seen: &AtomicBool,
@@ -1080,6 +1108,9 @@ fn write_files(
 ) {
     let mut open: Option<Opened> = None;
     let mut notes: Vec<(i64, String)> = Vec::new();
+    // The disk's free space is looked at when the files start and every so often.
+    let mut space_checked = std::time::Instant::now();
+    let mut short: Option<String> = None;
     let mut failed: Option<tandem_record::Mp4Error> = None;
     while let Ok(item) = pictures.recv() {
         match (item, &mut open) {
@@ -1089,6 +1120,10 @@ fn write_files(
                     continue;
                 }
                 keyframe_seen.store(true, Ordering::Relaxed);
+                if let Some(reason) = short_of_space(dir, min_free) {
+                    let _ = report.send(Written::Failed { reason });
+                    return;
+                }
                 match start_files(dir, session, &picture, arrived) {
                     Ok(mut opened) => {
                         for (at, text) in notes.drain(..) {
@@ -1110,6 +1145,13 @@ fn write_files(
                 }
             }
             (ToWriter::Picture(picture, arrived), Some(opened)) => {
+                if space_checked.elapsed() >= SPACE_CHECK_EVERY {
+                    space_checked = std::time::Instant::now();
+                    short = short_of_space(dir, min_free);
+                    if short.is_some() {
+                        break; // the file is completed below, as it is
+                    }
+                }
                 opened.last_arrival = arrived;
                 if let Err(e) = opened.video.push(&picture) {
                     failed = Some(e);
@@ -1149,6 +1191,10 @@ fn write_files(
         let _ = report.send(Written::Failed {
             reason: e.to_string(),
         });
+    }
+    if let Some(reason) = short {
+        tracing::error!(file = %opened.file, "recording stopped: {reason}");
+        let _ = report.send(Written::Failed { reason });
     }
     let _ = opened.events.flush();
     let (file, started_at) = (opened.file, opened.started_at);
@@ -1205,6 +1251,30 @@ fn start_files(
         last_arrival: arrived,
         video,
         events,
+    })
+}
+
+/// How often a recording looks at the disk's free space.
+const SPACE_CHECK_EVERY: Duration = Duration::from_secs(10);
+
+/// Why recording must stop for want of space on the disk holding `dir`, if it must
+/// (less than `min_free` bytes free for an unprivileged process). A disk that cannot be
+/// asked does not stop it: writing fails with the reason if it is really full.
+fn short_of_space(dir: &Path, min_free: u64) -> Option<String> {
+    let stat = match rustix::fs::statvfs(dir) {
+        Ok(stat) => stat,
+        Err(e) => {
+            tracing::debug!("cannot ask the free space of {}: {e}", dir.display());
+            return None;
+        }
+    };
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    (free < min_free).then(|| {
+        format!(
+            "the disk holding the recordings has {} MB free, and recording stops below {} MB",
+            free >> 20,
+            min_free >> 20
+        )
     })
 }
 

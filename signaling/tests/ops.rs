@@ -699,3 +699,49 @@ async fn logs_are_json_lines_when_asked() {
     assert_eq!(entry["level"], "INFO", "{entry}");
     child.kill().await.expect("stop the server");
 }
+
+/// Recording does not start while the disk holding the recordings is short of space
+/// (docs/self-hosting.md "Recordings", `recording_min_free_mb`): the recorder leaves at
+/// once, everyone sees the recording stop, and the rep who started it hears why.
+#[tokio::test]
+async fn recording_does_not_start_while_the_disk_is_short_of_space() {
+    // More free space than any disk has.
+    let server = TestServer::start_with(|c| c.recording_min_free = u64::MAX).await;
+    let admin = server.admin().await;
+    let response = admin
+        .put(
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": 5, "allow_multiple_sessions": false,
+                   "allow_recording": true, "recording_retention_days": 30}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let rita = server.rep("rita", false).await;
+    let (number, _) = rita.start_session().await;
+    let mut rep = rep_page(&server, &rita, &number).await;
+    rep.send(json!({"type": "start_recording"})).await;
+    let started = rep.recv_type("recording_state").await;
+    assert!(started["recording"].is_object(), "{started}");
+    let notice = rep
+        .recv_until(|m| {
+            m["type"] == "notice" && m["text"].as_str().is_some_and(|t| t.contains("MB free"))
+        })
+        .await;
+    assert!(
+        notice["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("The recording stopped")),
+        "{notice}"
+    );
+    let stopped = rep
+        .recv_until(|m| m["type"] == "recording_state" && m["recording"].is_null())
+        .await;
+    assert!(stopped["recording"].is_null());
+    let recordings: Value = rita
+        .get("/api/recordings")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(recordings, json!([]), "nothing was written");
+}
