@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::future::Future;
 use std::io::{BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -1059,7 +1060,11 @@ fn spawn_writer(
                         started_at,
                         ..row.clone()
                     };
-                    match recordings.store.create_recording(&row).await {
+                    let created = with_retries("listing a recording", STORE_RETRY, || {
+                        recordings.store.create_recording(&row)
+                    })
+                    .await;
+                    match created {
                         Ok(record) => kept = Some(record),
                         Err(e) => tracing::error!(
                             file = %row.file,
@@ -1074,13 +1079,11 @@ fn spawn_writer(
                 } => {
                     let Some(record) = &kept else { continue };
                     let now = crate::clock::now_millis();
-                    let finish = recordings.store.finish_recording(
-                        record.id,
-                        now,
-                        duration_ms,
-                        bytes,
-                        state,
-                    );
+                    let finish = with_retries("noting a recording's end", STORE_RETRY, || {
+                        recordings
+                            .store
+                            .finish_recording(record.id, now, duration_ms, bytes, state)
+                    });
                     if let Err(e) = finish.await {
                         tracing::error!(recording = record.id, "could not note its end: {e}");
                     }
@@ -1095,6 +1098,36 @@ fn spawn_writer(
             }
         }
     }))
+}
+
+/// How often a recording's row is tried before its trouble is only logged.
+const STORE_TRIES: u32 = 5;
+/// The wait before the second try; it doubles each time.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// `attempt` until it succeeds, at most [`STORE_TRIES`] times, waiting 1, 2, 4… s in
+/// between: a database that is away for a moment (a restart, a failover) does not leave
+/// a recording unlisted or listed as still going on.
+async fn with_retries<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    what: &str,
+    mut wait: Duration,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, E> {
+    let mut tried = 1;
+    loop {
+        match attempt().await {
+            Err(e) if tried < STORE_TRIES => {
+                tracing::warn!(
+                    "{what} failed (try {tried} of {STORE_TRIES}): {e}; trying again in {} s",
+                    wait.as_secs()
+                );
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                tried += 1;
+            }
+            done => return done,
+        }
+    }
 }
 
 /// The writer thread: files only, never the database.
@@ -1317,6 +1350,32 @@ fn vtt_time(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_recordings_row_is_tried_again_while_the_database_refuses_it() {
+        let tries = std::cell::Cell::new(0);
+        let attempt = || {
+            tries.set(tries.get() + 1);
+            let n = tries.get();
+            async move {
+                if n < 3 {
+                    Err(format!("refused {n}"))
+                } else {
+                    Ok(n)
+                }
+            }
+        };
+        let got = with_retries("x", Duration::from_millis(1), attempt).await;
+        assert_eq!(got, Ok(3), "the third try goes through");
+        tries.set(0);
+        let never = || {
+            tries.set(tries.get() + 1);
+            async { Err::<(), _>("refused") }
+        };
+        let got = with_retries("x", Duration::from_millis(1), never).await;
+        assert_eq!(got, Err("refused"));
+        assert_eq!(tries.get(), STORE_TRIES, "then it gives up");
+    }
 
     #[test]
     fn text_track_times_and_text_are_webvtt() {

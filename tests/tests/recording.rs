@@ -400,6 +400,22 @@ async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyh
     anyhow::ensure!(theirs.is_empty(), "another rep sees {theirs:?}");
     let refused = get(&server, &otto, &format!("/api/recordings/{id}/video")).await?;
     anyhow::ensure!(refused.status() == 404, "another rep: {}", refused.status());
+    let refused = get(&server, &otto, &format!("/api/recordings/{id}/events")).await?;
+    anyhow::ensure!(
+        refused.status() == 404,
+        "another rep's events: {}",
+        refused.status()
+    );
+    let refused = reqwest::Client::new()
+        .delete(format!("{}/api/recordings/{id}", server.base))
+        .header("cookie", &otto)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        refused.status() == 404,
+        "another rep deletes: {}",
+        refused.status()
+    );
     let deleted = reqwest::Client::new()
         .delete(format!("{}/api/recordings/{id}", server.base))
         .header("cookie", &cookie)

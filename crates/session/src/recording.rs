@@ -91,17 +91,23 @@ impl Session {
                 "the session is not being recorded",
             ))?;
         let actor = self.actor(from);
+        // Told here, not by `forget_recorder`: the audit names the rep who stopped it.
+        self.recording = None;
         self.remove(recorder, tandem_protocol::LeaveReason::Left, out);
+        let state = ServerMessage::RecordingState { recording: None };
+        self.broadcast(Audience::Admitted, state, out);
         out.audit(actor, AuditAction::RecordingStopped { recorder });
         Ok(())
     }
 
-    /// The recorder left (stopped, or it failed): everyone sees that recording stopped.
+    /// The recorder left by itself (it could not write): everyone sees that recording
+    /// stopped, and the audit says so, by nobody.
     pub(crate) fn forget_recorder(&mut self, who: ParticipantId, out: &mut Outbox) {
         if self.recording.is_some_and(|r| r.recorder == who) {
             self.recording = None;
             let state = ServerMessage::RecordingState { recording: None };
             self.broadcast(Audience::Admitted, state, out);
+            out.audit(None, AuditAction::RecordingStopped { recorder: who });
         }
     }
 

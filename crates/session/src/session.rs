@@ -474,6 +474,11 @@ impl Session {
             },
             out,
         );
+        if let Some(recording) = self.recording {
+            // The recording ends with the session, by whoever ended it.
+            let recorder = recording.recorder;
+            out.audit(actor.clone(), AuditAction::RecordingStopped { recorder });
+        }
         out.audit(actor, AuditAction::Ended { reason, admin });
         self.ended = Some(reason);
         self.shares.clear();

@@ -120,10 +120,15 @@ fn recording_stops_by_a_rep_or_when_the_recorder_fails_and_everyone_hears_it() {
         o,
         Output::Disconnect { participant, reason: LeaveReason::Left } if *participant == id(RECORDER)
     )));
-    assert!(
-        audits(&out)
-            .iter()
-            .any(|r| matches!(r.action, AuditAction::RecordingStopped { .. }))
+    let stops: Vec<_> = audits(&out)
+        .into_iter()
+        .filter(|r| matches!(r.action, AuditAction::RecordingStopped { .. }))
+        .collect();
+    assert_eq!(stops.len(), 1, "audited once: {stops:?}");
+    assert_eq!(
+        stops[0].actor.as_ref().map(|a| a.participant),
+        Some(id(1)),
+        "by the rep who stopped it"
     );
     assert_eq!(h.session.recording(), None);
     assert_eq!(
@@ -146,6 +151,11 @@ fn recording_stops_by_a_rep_or_when_the_recorder_fails_and_everyone_hears_it() {
         .expect("recorder leaves");
     assert_eq!(recording_states(&out, 2), vec![None]);
     assert_eq!(h.session.recording(), None);
+    assert!(
+        audits(&out).iter().any(|r| r.actor.is_none()
+            && matches!(r.action, AuditAction::RecordingStopped { recorder } if recorder == id(RECORDER + 1))),
+        "a recorder that failed is audited as stopped, by nobody"
+    );
     h.session.check_invariants().expect("invariants");
 }
 
@@ -201,6 +211,11 @@ fn recording_ends_with_the_session_and_is_kept_across_a_restart() {
             .any(|m| matches!(m, S::SessionEnded { .. }))
     );
     assert_eq!(h.session.recording(), None);
+    assert!(
+        audits(&out).iter().any(|r| r.actor.as_ref().map(|a| a.participant) == Some(id(1))
+            && matches!(r.action, AuditAction::RecordingStopped { recorder } if recorder == id(RECORDER))),
+        "the recording's end is audited with the session's, by the rep who ended it"
+    );
 }
 
 /// The call's sound is recorded from a rep's console (docs/rules.md "Recording"): a rep in
