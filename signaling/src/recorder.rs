@@ -445,13 +445,24 @@ impl Recorder<'_> {
             },
             RtpCodecKind::Audio,
         )?;
-        let interceptors = register_default_interceptors(Interceptors::new(), &mut media)?;
         let handler = Arc::new(SoundHandler {
             rep,
             signal: self.signal.clone(),
             sounds: self.sounds.clone(),
             runtime: Arc::clone(&self.runtime),
         });
+        self.receiver(media, handler, RtpCodecKind::Audio).await
+    }
+
+    /// A receive-only connection for `kind`, its receiver there before the offer
+    /// (webrtc-rs raises `on_track` for a transceiver the answerer asked for).
+    async fn receiver(
+        &self,
+        mut media: MediaEngine,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+        kind: RtpCodecKind,
+    ) -> anyhow::Result<Arc<dyn PeerConnection>> {
+        let interceptors = register_default_interceptors(Interceptors::new(), &mut media)?;
         let pc = PeerConnectionBuilder::new()
             .with_configuration(
                 RTCConfigurationBuilder::new()
@@ -466,7 +477,7 @@ impl Recorder<'_> {
             .build()
             .await?;
         pc.add_transceiver_from_kind(
-            RtpCodecKind::Audio,
+            kind,
             Some(RTCRtpTransceiverInit {
                 direction: RTCRtpTransceiverDirection::Recvonly,
                 ..Default::default()
@@ -762,7 +773,6 @@ impl Recorder<'_> {
             RtpCodecKind::Video,
             None,
         )?;
-        let interceptors = register_default_interceptors(Interceptors::new(), &mut media)?;
         let handler = Arc::new(Handler {
             agent,
             share,
@@ -771,30 +781,7 @@ impl Recorder<'_> {
             keyframe_seen,
             runtime: Arc::clone(&self.runtime),
         });
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(
-                RTCConfigurationBuilder::new()
-                    .with_ice_servers(self.ice_servers.clone())
-                    .build(),
-            )
-            .with_media_engine(media)
-            .with_interceptor_registry(interceptors)
-            .with_handler(handler)
-            .with_runtime(Arc::clone(&self.runtime))
-            .with_udp_addrs(host_addresses())
-            .build()
-            .await?;
-        // Receive-only video, there before the offer: webrtc-rs raises `on_track` for
-        // a transceiver the answerer asked for.
-        pc.add_transceiver_from_kind(
-            RtpCodecKind::Video,
-            Some(RTCRtpTransceiverInit {
-                direction: RTCRtpTransceiverDirection::Recvonly,
-                ..Default::default()
-            }),
-        )
-        .await?;
-        Ok(Arc::new(pc))
+        self.receiver(media, handler, RtpCodecKind::Video).await
     }
 }
 

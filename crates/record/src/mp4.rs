@@ -489,16 +489,7 @@ fn moov(sps: &Sps, sps_unit: &[u8], pps_unit: &[u8]) -> (Vec<u8>, Offsets) {
         u32s(b, &MATRIX);
         u32s(b, &[sps.width << 16, sps.height << 16]);
     });
-    let mdhd = full(b"mdhd", 0, 0, |b| {
-        u32s(b, &[0, 0, VIDEO_TIMESCALE, 0]);
-        u16s(b, &[0x55c4, 0]); // "und"
-    });
-    let hdlr = full(b"hdlr", 0, 0, |b| {
-        u32s(b, &[0]);
-        b.extend_from_slice(b"vide");
-        u32s(b, &[0, 0, 0]);
-        b.extend_from_slice(b"Tandem screen share\0");
-    });
+    let mdhd = media_header(VIDEO_TIMESCALE);
     let avcc = boxed(b"avcC", |b| {
         b.extend_from_slice(&[1, sps.profile, sps.compatibility, sps.level, 0xff, 0xe1]);
         u16s(b, &[u16::try_from(sps_unit.len()).unwrap_or(u16::MAX)]);
@@ -532,15 +523,7 @@ fn moov(sps: &Sps, sps_unit: &[u8], pps_unit: &[u8]) -> (Vec<u8>, Offsets) {
         b.extend(dinf());
         b.extend_from_slice(&stbl);
     });
-    let mdia = boxed(b"mdia", |b| {
-        b.extend_from_slice(&mdhd);
-        b.extend_from_slice(&hdlr);
-        b.extend_from_slice(&minf);
-    });
-    let trak = boxed(b"trak", |b| {
-        b.extend_from_slice(&tkhd);
-        b.extend_from_slice(&mdia);
-    });
+    let trak = trak(&tkhd, &mdhd, b"vide", "Tandem screen share", &minf);
     let (audio_trak, audio_tkhd_len) = audio_trak();
     let mvex = boxed(b"mvex", |b| {
         b.extend(full(b"mehd", 0, 0, |b| u32s(b, &[0])));
@@ -614,16 +597,7 @@ fn audio_trak() -> (Vec<u8>, usize) {
         u32s(b, &MATRIX);
         u32s(b, &[0, 0]);
     });
-    let mdhd = full(b"mdhd", 0, 0, |b| {
-        u32s(b, &[0, 0, AUDIO_TIMESCALE, 0]);
-        u16s(b, &[0x55c4, 0]); // "und"
-    });
-    let hdlr = full(b"hdlr", 0, 0, |b| {
-        u32s(b, &[0]);
-        b.extend_from_slice(b"soun");
-        u32s(b, &[0, 0, 0]);
-        b.extend_from_slice(b"Tandem call\0");
-    });
+
     let dops = boxed(b"dOps", |b| {
         // Version, one channel, no pre-skip, 48 kHz input, no gain, mapping family 0.
         b.extend_from_slice(&[0, 1]);
@@ -645,16 +619,39 @@ fn audio_trak() -> (Vec<u8>, usize) {
         b.extend(dinf());
         b.extend(stbl(&opus));
     });
-    let mdia = boxed(b"mdia", |b| {
-        b.extend_from_slice(&mdhd);
-        b.extend_from_slice(&hdlr);
-        b.extend_from_slice(&minf);
+    let mdhd = media_header(AUDIO_TIMESCALE);
+    (
+        trak(&tkhd, &mdhd, b"soun", "Tandem call", &minf),
+        tkhd.len(),
+    )
+}
+
+/// A track's media header: its time scale, the duration filled in at the end.
+fn media_header(timescale: u32) -> Vec<u8> {
+    full(b"mdhd", 0, 0, |b| {
+        u32s(b, &[0, 0, timescale, 0]);
+        u16s(b, &[0x55c4, 0]); // "und"
+    })
+}
+
+/// A track: its header, then its media (`mdhd` first: the durations' offsets count on
+/// it), with a handler of `kind` named `name`.
+fn trak(tkhd: &[u8], mdhd: &[u8], kind: &[u8; 4], name: &str, minf: &[u8]) -> Vec<u8> {
+    let hdlr = full(b"hdlr", 0, 0, |b| {
+        u32s(b, &[0]);
+        b.extend_from_slice(kind);
+        u32s(b, &[0, 0, 0]);
+        b.extend_from_slice(name.as_bytes());
+        b.push(0);
     });
-    let trak = boxed(b"trak", |b| {
-        b.extend_from_slice(&tkhd);
-        b.extend_from_slice(&mdia);
-    });
-    (trak, tkhd.len())
+    boxed(b"trak", |b| {
+        b.extend_from_slice(tkhd);
+        b.extend(boxed(b"mdia", |b| {
+            b.extend_from_slice(mdhd);
+            b.extend_from_slice(&hdlr);
+            b.extend_from_slice(minf);
+        }));
+    })
 }
 
 fn moof(sequence: u32, track: u32, decode_time: u64, samples: &[Sample]) -> Vec<u8> {
