@@ -824,6 +824,26 @@ fn ice_init(candidate: IceCandidate) -> RTCIceCandidateInit {
     }
 }
 
+/// One of our candidates, to the peer at the other end of `stream`.
+fn send_candidate(
+    signal: &mpsc::UnboundedSender<ClientMessage>,
+    to: ParticipantId,
+    stream: StreamRef,
+    event: &RTCPeerConnectionIceEvent,
+) {
+    if let Ok(init) = event.candidate.to_json() {
+        let _ = signal.send(ClientMessage::IceCandidate {
+            to,
+            stream,
+            candidate: IceCandidate {
+                candidate: init.candidate,
+                sdp_mid: init.sdp_mid,
+                sdp_mline_index: init.sdp_mline_index,
+            },
+        });
+    }
+}
+
 /// The call's sound connection: its candidates to the console, its packets to the
 /// recorder.
 struct SoundHandler {
@@ -836,17 +856,7 @@ struct SoundHandler {
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for SoundHandler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            let _ = self.signal.send(ClientMessage::IceCandidate {
-                to: self.rep,
-                stream: StreamRef::Recording,
-                candidate: IceCandidate {
-                    candidate: init.candidate,
-                    sdp_mid: init.sdp_mid,
-                    sdp_mline_index: init.sdp_mline_index,
-                },
-            });
-        }
+        send_candidate(&self.signal, self.rep, StreamRef::Recording, &event);
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
@@ -897,17 +907,12 @@ struct Handler {
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            let _ = self.signal.send(ClientMessage::IceCandidate {
-                to: self.agent,
-                stream: StreamRef::Share(self.share),
-                candidate: IceCandidate {
-                    candidate: init.candidate,
-                    sdp_mid: init.sdp_mid,
-                    sdp_mline_index: init.sdp_mline_index,
-                },
-            });
-        }
+        send_candidate(
+            &self.signal,
+            self.agent,
+            StreamRef::Share(self.share),
+            &event,
+        );
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
