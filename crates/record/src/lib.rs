@@ -1,5 +1,5 @@
-//! Session recordings: the H.264 an agent already sends, written to fragmented MP4 as it
-//! arrives, without decoding or re-encoding anything.
+//! Session recordings: the H.264 an agent already sends, and the call's Opus sound,
+//! written to fragmented MP4 as they arrive, without decoding or re-encoding anything.
 //!
 //! Sans-IO apart from the writer it is given: [`h264`] turns an RTP stream's depacketized
 //! NAL units into access units, [`mp4::Mp4Writer`] writes them. A fragment is written
