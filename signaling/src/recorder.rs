@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::time::Duration;
 
+use anyhow::Context;
 use rtc::interceptor::Registry as Interceptors;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -406,28 +407,16 @@ impl Recorder<'_> {
     async fn answer_sound(&mut self, from: ParticipantId, sdp: String) -> anyhow::Result<()> {
         self.stop_sound().await;
         let pc = self.connect_sound(from).await?;
-        let answered = async {
-            pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
-                .await?;
-            let answer = pc.create_answer(None).await?;
-            pc.set_local_description(answer.clone()).await?;
-            anyhow::Ok(answer)
-        };
-        match answered.await {
-            Ok(answer) => {
-                self.send(ClientMessage::Answer {
-                    to: from,
-                    stream: StreamRef::Recording,
-                    sdp: answer.sdp,
-                });
-                self.sound = Some(SoundPeer { from, pc });
-                Ok(())
-            }
-            Err(e) => {
-                let _ = pc.close().await;
-                Err(e)
-            }
-        }
+        let answer = answer_or_close(&pc, sdp)
+            .await
+            .context("could not answer the call's sound")?;
+        self.send(ClientMessage::Answer {
+            to: from,
+            stream: StreamRef::Recording,
+            sdp: answer.sdp,
+        });
+        self.sound = Some(SoundPeer { from, pc });
+        Ok(())
     }
 
     async fn connect_sound(&self, rep: ParticipantId) -> anyhow::Result<Arc<dyn PeerConnection>> {
@@ -651,12 +640,7 @@ impl Recorder<'_> {
             && recorded.answered
         {
             // The agent restarts ICE on the same connection: answer on it.
-            recorded
-                .pc
-                .set_remote_description(RTCSessionDescription::offer(sdp)?)
-                .await?;
-            let answer = recorded.pc.create_answer(None).await?;
-            recorded.pc.set_local_description(answer.clone()).await?;
+            let answer = answer_offer(&recorded.pc, sdp).await?;
             self.send(ClientMessage::Answer {
                 to: from,
                 stream: StreamRef::Share(share),
@@ -696,22 +680,11 @@ impl Recorder<'_> {
         let pc = self
             .connect(from, share, to_writer.clone(), keyframe_seen)
             .await?;
-        let answered = async {
-            pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
-                .await?;
-            let answer = pc.create_answer(None).await?;
-            pc.set_local_description(answer.clone()).await?;
-            anyhow::Ok(answer)
-        };
-        let answer = match answered.await {
-            Ok(answer) => answer,
-            Err(e) => {
-                // Nothing is left behind: the connection closes, and with it the last
-                // sender to the writer thread, which ends without a file.
-                let _ = pc.close().await;
-                return Err(e.context("could not answer the agent's offer"));
-            }
-        };
+        // On failure nothing is left behind: the connection closes, and with it the last
+        // sender to the writer thread, which ends without a file.
+        let answer = answer_or_close(&pc, sdp)
+            .await
+            .context("could not answer the agent's offer")?;
         self.send(ClientMessage::Answer {
             to: from,
             stream: StreamRef::Share(share),
@@ -811,6 +784,32 @@ fn host_addresses() -> Vec<String> {
     all.into_iter()
         .map(|ip| SocketAddr::new(ip, 0).to_string())
         .collect()
+}
+
+/// Apply `sdp`, an offer, to `pc` and answer it.
+async fn answer_offer(
+    pc: &Arc<dyn PeerConnection>,
+    sdp: String,
+) -> anyhow::Result<RTCSessionDescription> {
+    pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+        .await?;
+    let answer = pc.create_answer(None).await?;
+    pc.set_local_description(answer.clone()).await?;
+    Ok(answer)
+}
+
+/// [`answer_offer`] on a new connection, closed if that fails.
+async fn answer_or_close(
+    pc: &Arc<dyn PeerConnection>,
+    sdp: String,
+) -> anyhow::Result<RTCSessionDescription> {
+    let answered = answer_offer(pc, sdp).await;
+    if answered.is_err()
+        && let Err(e) = pc.close().await
+    {
+        tracing::debug!("closing a connection whose answer failed: {e}");
+    }
+    answered
 }
 
 /// A candidate as the protocol carries it, as webrtc-rs takes it.

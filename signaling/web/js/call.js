@@ -223,7 +223,7 @@ async function addCandidate(pc, candidate) {
 
 // The call's sound for the recording (docs/rules.md "Recording"): while the session is
 // recorded and this rep is in the call, and is the one that sends it (the primary rep
-// when in the call, else the rep in it with the lowest id), this console mixes what it
+// when in the call, else the assistant in it with the lowest id), this console mixes what it
 // hears from every other member with its own microphone (muted: silent) and sends that
 // one track to the recorder on the 'recording' stream. A member who joins or leaves
 // changes the mix, not the connection.

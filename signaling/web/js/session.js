@@ -58,7 +58,8 @@ shares.onTilesChange = () => { control.update(); render(); };
 window.tandem = { shares, control, call, callRecording, state };
 
 // The call's sound goes to the recorder from one rep's console: the primary rep's when
-// it is in the call, else that of the rep in the call with the lowest id.
+// it is in the call, else that of the assistant in the call with the lowest id (the server
+// holds to the same choice).
 function syncCallRecording() {
   const recorder = state.recording ? state.recording.recorder : null;
   const members = call.info ? call.info.members.map((m) => m.participant) : [];
