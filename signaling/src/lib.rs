@@ -100,6 +100,13 @@ impl AppState {
 
     /// Wait until every audit record and session row produced so far is stored.
     pub async fn flush(&self) {
+        // Audit records reach the store once the journal has them.
+        if tokio::time::timeout(Duration::from_secs(10), self.registry.written())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the live sessions' last changes were not all written in time");
+        }
         let (done, wait) = oneshot::channel();
         if self.store_jobs.send(StoreJobOrFlush::Flush(done)).is_ok() && wait.await.is_err() {
             tracing::warn!("the store writer stopped before the flush");
@@ -693,6 +700,7 @@ pub async fn run(
     if !telemetry.websockets_closed(Duration::from_secs(3)).await {
         tracing::warn!("some connections did not close in time; stopping anyway");
     }
+    // Changes decided before the stop are written, then their audit records stored.
     flusher.flush().await;
     Ok(())
 }

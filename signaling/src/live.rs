@@ -3,7 +3,7 @@
 //! for: delivering messages, appending audit records, running timers, closing connections.
 //! The rules themselves are decided by `tandem_session::Session`, never here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -21,9 +21,10 @@ use tokio::task::AbortHandle;
 
 mod agent_tokens;
 mod journal;
+mod pipeline;
 mod webacd;
 
-pub use journal::{Journal, SqliteJournal, Timed};
+pub use journal::{Change, Journal, Saved, SqliteJournal, Timed};
 
 /// The live-session journal's file in the data directory.
 pub const JOURNAL_FILE: &str = "live.db";
@@ -184,8 +185,9 @@ impl Live {
     }
 }
 
-#[derive(Default)]
 struct Inner {
+    /// Where everything that leaves goes: after the journal writes decided before it.
+    out: pipeline::Out,
     sessions: HashMap<SessionNumber, Live>,
     by_secret: HashMap<String, SessionNumber>,
     resume: HashMap<String, Seat>,
@@ -206,8 +208,6 @@ pub struct Registry {
     journal: Option<Arc<dyn Journal>>,
     /// The server is stopping for a restart: nothing that happens now changes a session.
     suspended: AtomicBool,
-    store_jobs: mpsc::UnboundedSender<StoreJob>,
-    mail_jobs: MailJobs,
     next_id: AtomicU64,
     reconnect_grace_ms: u64,
     /// STUN/TURN servers; TURN credentials are issued per participant after a join.
@@ -248,20 +248,42 @@ impl Registry {
         agent_token_lifetime: Duration,
         journal: Option<Arc<dyn Journal>>,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|me| Registry {
-            inner: Mutex::new(Inner {
-                agent_tokens: agent_tokens::AgentTokens::new(agent_token_lifetime),
-                ..Inner::default()
-            }),
-            journal,
-            suspended: AtomicBool::new(false),
-            store_jobs,
-            mail_jobs,
-            next_id: AtomicU64::new(1),
-            reconnect_grace_ms,
-            ice,
-            recorders: std::sync::OnceLock::new(),
-            me: me.clone(),
+        Arc::new_cyclic(|me: &Weak<Registry>| {
+            let out = match &journal {
+                Some(journal) => pipeline::Out::journaled(
+                    journal.clone(),
+                    store_jobs.clone(),
+                    mail_jobs.clone(),
+                    me.clone(),
+                )
+                .unwrap_or_else(|e| {
+                    // Without the thread, effects go out at once and writes are skipped:
+                    // sessions go on, but a restart would end them.
+                    tracing::error!("could not start the journal writer: {e}");
+                    pipeline::Out::direct(store_jobs.clone(), mail_jobs.clone())
+                }),
+                None => pipeline::Out::direct(store_jobs, mail_jobs),
+            };
+            Registry {
+                inner: Mutex::new(Inner {
+                    out,
+                    sessions: HashMap::new(),
+                    by_secret: HashMap::new(),
+                    resume: HashMap::new(),
+                    agent_tokens: agent_tokens::AgentTokens::new(agent_token_lifetime),
+                    agents: HashMap::new(),
+                    conns: HashMap::new(),
+                    account_conns: HashMap::new(),
+                    webacd: webacd::Webacd::default(),
+                }),
+                journal,
+                suspended: AtomicBool::new(false),
+                next_id: AtomicU64::new(1),
+                reconnect_grace_ms,
+                ice,
+                recorders: std::sync::OnceLock::new(),
+                me: me.clone(),
+            }
         })
     }
 
@@ -286,9 +308,29 @@ impl Registry {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn store(&self, job: StoreJob) {
-        if self.store_jobs.send(job).is_err() {
-            tracing::error!("the store writer has stopped; an audit record or session row is lost");
+    /// Wait until every change decided so far is written and its effects are out: an
+    /// HTTP answer that tells of a change goes out after it, as a message would. False
+    /// when it never will be (the server lost the site lease).
+    pub async fn written(&self) -> bool {
+        let mark = self.lock().out.mark();
+        match mark {
+            Some(mark) => mark.passed().await,
+            None => true,
+        }
+    }
+
+    /// A connection's own reply (a refusal, a close), after what was decided before it.
+    pub fn reply(&self, tx: &OutboundTx, outbound: Outbound) -> bool {
+        self.lock().out.send(tx, outbound)
+    }
+
+    /// Writes of these sessions failed: write them whole at their next change.
+    fn unsaved(&self, numbers: &[SessionNumber]) {
+        let mut inner = self.lock();
+        for number in numbers {
+            if let Some(live) = inner.sessions.get_mut(number) {
+                live.saved = None;
+            }
         }
     }
 
@@ -352,7 +394,7 @@ impl Registry {
             },
         );
         inner.by_secret.insert(secret.clone(), number);
-        self.store(StoreJob::SessionStarted {
+        inner.out.store(StoreJob::SessionStarted {
             number: number.digits(),
             at: clock::now_millis(),
             by: account.id,
@@ -567,7 +609,7 @@ impl Registry {
             return Err(restarting());
         }
         if let Some(old) = inner.conns.insert(participant, Conn { id: conn_id, tx }) {
-            if !old.tx.send(Outbound::Close(Close::Replaced)) {
+            if !inner.out.send(&old.tx, Outbound::Close(Close::Replaced)) {
                 tracing::debug!("the replaced connection was already gone");
             }
         }
@@ -1036,7 +1078,7 @@ impl Registry {
                     if let Err(e) = journal.remove(&digits) {
                         tracing::error!(session = %digits, "could not forget it: {e:#}");
                     }
-                    self.store(StoreJob::SessionEnded {
+                    inner.out.store(StoreJob::SessionEnded {
                         number: digits,
                         reason: "server_restarted".into(),
                         at: clock::now_millis(),
@@ -1184,77 +1226,46 @@ impl Registry {
                 }
             }
         }
-        // The audit records, held with the new state in one write (C3: a crash between the
-        // event and the store's write loses no record).
-        let records: Vec<String> = outputs
+        // The audit records go with the new state in one write (C3: a crash between the
+        // event and the store's write loses no record), and the effects after it.
+        let records: Vec<tandem_session::AuditRecord> = outputs
             .iter()
             .filter_map(|o| match o {
-                Output::Audit(record) => Some(serde_json::to_string(record).unwrap_or_default()),
+                Output::Audit(record) => Some(record.clone()),
                 _ => None,
             })
             .collect();
-        let ids = self.persist_holding(inner, number, &records);
-        if self.journal.as_ref().is_some_and(|j| j.fenced()) {
-            // The site lease is gone (site.rs): another server may own this session now.
-            // Nothing of this change goes out; everyone reconnects to the successor.
-            self.suspend(inner);
-            return;
-        }
-        let mut held: VecDeque<Option<i64>> = if ids.len() == records.len() {
-            ids.into_iter().map(Some).collect()
-        } else {
-            records.iter().map(|_| None).collect()
-        };
-        self.apply(inner, number, outputs, &mut held);
+        self.keep(inner, number, records);
+        self.apply(inner, number, outputs);
         self.persist(inner, number);
     }
 
     /// Write the session's state to the journal if it changed since the last write.
     fn persist(&self, inner: &mut Inner, number: SessionNumber) {
-        self.persist_holding(inner, number, &[]);
+        self.keep(inner, number, Vec::new());
     }
 
-    /// The same, holding audit records (JSON) in the same write; their outbox ids (none
-    /// without a journal, or when the write failed).
-    fn persist_holding(
+    /// The same, with audit records (stored after the write; at once when nothing is
+    /// written). Everything sent from now on goes out after the write.
+    fn keep(
         &self,
         inner: &mut Inner,
         number: SessionNumber,
-        records: &[String],
-    ) -> Vec<i64> {
-        let Some(journal) = &self.journal else {
-            return Vec::new();
+        records: Vec<tandem_session::AuditRecord>,
+    ) {
+        let save = if inner.out.journaled_here() && !self.is_suspended() {
+            self.state_to_save(inner, number)
+        } else {
+            None
         };
-        if self.is_suspended() {
-            return Vec::new();
-        }
-        let save = self.state_to_save(inner, number);
-        if save.is_none() && records.is_empty() {
-            return Vec::new();
-        }
-        let session = save
-            .as_ref()
-            .map(|(text, _)| (number.digits(), text.as_str(), clock::now_millis()));
-        let session = session
-            .as_ref()
-            .map(|(digits, text, at)| (digits.as_str(), *text, *at));
-        match journal.save_and_hold(session, records) {
-            Ok(ids) => {
-                if let Some((_, saved)) = save
-                    && let Some(live) = inner.sessions.get_mut(&number)
-                {
-                    live.saved = Some(saved);
-                }
-                ids
+        let state = save.map(|(text, saved)| {
+            if let Some(live) = inner.sessions.get_mut(&number) {
+                // Taken as written; a failed write clears it (`unsaved`).
+                live.saved = Some(saved);
             }
-            Err(e) => {
-                tracing::error!(
-                    session = %number,
-                    "could not keep the session on disk; a restart now would end it: {e:#}"
-                );
-                Vec::new()
-            }
-        }
+            (text, clock::now_millis())
+        });
+        inner.out.keep(number, state, records);
     }
 
     /// The session's state as the journal keeps it, with what `saved` is to remember,
@@ -1320,13 +1331,7 @@ impl Registry {
     }
 
     /// Carry out a session's outputs, in order.
-    fn apply(
-        &self,
-        inner: &mut Inner,
-        number: SessionNumber,
-        outputs: Vec<Output>,
-        held: &mut VecDeque<Option<i64>>,
-    ) {
+    fn apply(&self, inner: &mut Inner, number: SessionNumber, outputs: Vec<Output>) {
         for output in outputs {
             match output {
                 Output::Send { to, message } => {
@@ -1342,10 +1347,8 @@ impl Registry {
                 Output::AgentTokenWanted { customer } => {
                     self.issue_agent_token(inner, number, customer);
                 }
-                Output::Audit(record) => self.store(StoreJob::Audit {
-                    record,
-                    held: held.pop_front().flatten(),
-                }),
+                // Kept with the state and stored after it (`keep`).
+                Output::Audit(_) => {}
                 Output::SetTimer { timer, at } => self.set_timer(inner, number, timer, at),
                 Output::CancelTimer(timer) => {
                     if let Some(live) = inner.sessions.get_mut(&number) {
@@ -1360,7 +1363,10 @@ impl Registry {
                     reason,
                 } => {
                     if let Some(conn) = inner.conns.remove(&participant) {
-                        if !conn.tx.send(Outbound::Close(Close::Removed(reason))) {
+                        if !inner
+                            .out
+                            .send(&conn.tx, Outbound::Close(Close::Removed(reason)))
+                        {
                             tracing::debug!("connection already closed");
                         }
                     }
@@ -1400,9 +1406,7 @@ impl Registry {
                         notify: by,
                         language: crate::mail::Language::from_tag(language.as_deref()),
                     };
-                    if self.mail_jobs.send(job).is_err() {
-                        tracing::error!("the mailer has stopped; an invitation was not resent");
-                    }
+                    inner.out.mail(job);
                 }
                 Output::Transfer(transfer) => {
                     tracing::info!(session = %number, target = ?transfer.target, "WebACD transfer");
@@ -1415,7 +1419,7 @@ impl Registry {
 
     fn deliver(inner: &Inner, to: ParticipantId, message: ServerMessage) {
         if let Some(conn) = inner.conns.get(&to) {
-            if !conn.tx.send(Outbound::Message(message)) {
+            if !inner.out.send(&conn.tx, Outbound::Message(message)) {
                 tracing::debug!(participant = %to, "message to a closing connection dropped");
             }
         }
@@ -1486,20 +1490,14 @@ impl Registry {
             notify: invitation.by,
             language,
         };
-        if self.mail_jobs.send(job).is_err() {
-            tracing::error!("the mailer has stopped; an invitation was not sent");
-        }
+        inner.out.mail(job);
     }
 
     fn remove_session(&self, inner: &mut Inner, number: SessionNumber, reason: EndReason) {
         let Some(live) = inner.sessions.remove(&number) else {
             return;
         };
-        if let Some(journal) = &self.journal
-            && let Err(e) = journal.remove(&number.digits())
-        {
-            tracing::error!(session = %number, "could not forget the ended session: {e:#}");
-        }
+        inner.out.forget(number);
         Self::withdraw(inner, number);
         Self::loads_changed(inner);
         inner.by_secret.remove(&live.secret);
@@ -1518,7 +1516,10 @@ impl Registry {
         }
         for participant in live.session.participants() {
             if let Some(conn) = inner.conns.remove(&participant.id) {
-                if !conn.tx.send(Outbound::Close(Close::SessionEnded)) {
+                if !inner
+                    .out
+                    .send(&conn.tx, Outbound::Close(Close::SessionEnded))
+                {
                     tracing::debug!("connection already closed");
                 }
             }
@@ -1528,7 +1529,7 @@ impl Registry {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "ended".into());
         tracing::info!(session = %number, %reason, "session ended");
-        self.store(StoreJob::SessionEnded {
+        inner.out.store(StoreJob::SessionEnded {
             number: number.digits(),
             reason,
             at: clock::now_millis(),
@@ -1735,3 +1736,6 @@ fn not_found(number: SessionNumber) -> Refusal {
         format!("no session has the number {number}; check the number with your support rep"),
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -34,7 +34,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Mutex, watch};
 
 use crate::forward::SiteKey;
-use crate::live::Journal;
+use crate::live::{Change, Journal};
 
 /// The advisory lock key of the site lease ("TANDEM" in ASCII).
 pub const SITE_LOCK: i64 = 0x5441_4E44_454D;
@@ -556,6 +556,44 @@ impl Journal for SiteJournal {
                 .fetch_one(&mut *tx)
                 .await?;
                 ids.push(id);
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
+    }
+
+    fn commit(&self, changes: &[Change]) -> anyhow::Result<Vec<Vec<i64>>> {
+        let conn = self.conn.clone();
+        let changes = changes.to_vec();
+        self.call("save", async move {
+            let mut conn = conn.lock().await;
+            let mut tx = conn.begin().await?;
+            let mut ids = Vec::with_capacity(changes.len());
+            for change in changes {
+                let mut held = Vec::new();
+                match change {
+                    Change::Keep { session, records } => {
+                        if let Some(s) = session {
+                            save(&mut tx, &s.number, &s.state, s.at).await?;
+                        }
+                        for record in records {
+                            let id: i64 = sqlx::query_scalar(
+                                "INSERT INTO audit_outbox (record) VALUES ($1) RETURNING id",
+                            )
+                            .bind(record)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            held.push(id);
+                        }
+                    }
+                    Change::Forget(number) => {
+                        sqlx::query("DELETE FROM live_sessions WHERE number = $1")
+                            .bind(number)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                ids.push(held);
             }
             tx.commit().await?;
             Ok(ids)

@@ -238,8 +238,14 @@ async fn connection(
 }
 
 impl Connection {
+    /// A reply goes out after what the registry decided before it (a refusal after the
+    /// effects of the command accepted just before it).
     fn send(&self, message: ServerMessage) {
-        if !self.tx.send(Outbound::Message(message)) {
+        if !self
+            .state
+            .registry
+            .reply(&self.tx, Outbound::Message(message))
+        {
             tracing::debug!("reply to a closed or full connection dropped");
         }
     }
@@ -255,7 +261,7 @@ impl Connection {
     }
 
     fn close(&self, close: Close) {
-        if !self.tx.send(Outbound::Close(close)) {
+        if !self.state.registry.reply(&self.tx, Outbound::Close(close)) {
             tracing::debug!("close on a closed connection");
         }
     }

@@ -79,6 +79,13 @@ pub async fn start(
             };
             AppError::new(status, r.message)
         })?;
+    // The session is on disk before anyone hears of it.
+    if !state.registry.written().await {
+        return Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is restarting; start the session again in a moment",
+        ));
+    }
     Ok((
         StatusCode::CREATED,
         Json(SessionView {

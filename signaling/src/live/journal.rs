@@ -38,11 +38,51 @@ pub trait Journal: Send + Sync {
     fn audit_stored(&self, id: i64) -> anyhow::Result<()>;
     /// Records held and not yet stored, oldest first, as (id, JSON).
     fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>>;
+    /// Several changes, in order, in one transaction: a group commit, so the changes of
+    /// many sessions cost one round trip and one sync. The outbox ids of each change's
+    /// records (none for a removal). All or nothing.
+    fn commit(&self, changes: &[Change]) -> anyhow::Result<Vec<Vec<i64>>> {
+        // For journals without transactions of their own: one change at a time.
+        changes
+            .iter()
+            .map(|change| match change {
+                Change::Keep { session, records } => self.save_and_hold(
+                    session
+                        .as_ref()
+                        .map(|s| (s.number.as_str(), s.state.as_str(), s.at)),
+                    records,
+                ),
+                Change::Forget(number) => self.remove(number).map(|()| Vec::new()),
+            })
+            .collect()
+    }
     /// This server may no longer write here: another may have taken the sessions over
     /// (site.rs, the site lease). Nothing it decides from now on may go out.
     fn fenced(&self) -> bool {
         false
     }
+}
+
+/// One change for [`Journal::commit`].
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Replace a session's stored state, if given, and hold audit records (JSON) until
+    /// the store has them.
+    Keep {
+        session: Option<Saved>,
+        records: Vec<String>,
+    },
+    /// The session ended: forget it.
+    Forget(String),
+}
+
+/// A session's state as stored.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub number: String,
+    pub state: String,
+    /// When, in milliseconds since the epoch.
+    pub at: i64,
 }
 
 impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
@@ -72,6 +112,10 @@ impl<J: Journal + ?Sized> Journal for std::sync::Arc<J> {
 
     fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>> {
         (**self).held_audit()
+    }
+
+    fn commit(&self, changes: &[Change]) -> anyhow::Result<Vec<Vec<i64>>> {
+        (**self).commit(changes)
     }
 
     fn fenced(&self) -> bool {
@@ -178,6 +222,37 @@ impl Journal for SqliteJournal {
         Ok(ids)
     }
 
+    fn commit(&self, changes: &[Change]) -> anyhow::Result<Vec<Vec<i64>>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut ids = Vec::with_capacity(changes.len());
+        {
+            let mut save = tx.prepare_cached(SAVE)?;
+            let mut hold = tx.prepare_cached("INSERT INTO audit_outbox (record) VALUES (?1)")?;
+            let mut forget = tx.prepare_cached("DELETE FROM live_sessions WHERE number = ?1")?;
+            for change in changes {
+                let mut held = Vec::new();
+                match change {
+                    Change::Keep { session, records } => {
+                        if let Some(s) = session {
+                            save.execute(rusqlite::params![s.number, s.state, s.at])?;
+                        }
+                        for record in records {
+                            hold.execute([record])?;
+                            held.push(tx.last_insert_rowid());
+                        }
+                    }
+                    Change::Forget(number) => {
+                        forget.execute([number])?;
+                    }
+                }
+                ids.push(held);
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
     fn audit_stored(&self, id: i64) -> anyhow::Result<()> {
         self.conn()
             .prepare_cached("DELETE FROM audit_outbox WHERE id = ?1")?
@@ -244,6 +319,10 @@ impl<J: Journal> Journal for Timed<J> {
 
     fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>> {
         self.timed("audit_held_load", |j| j.held_audit())
+    }
+
+    fn commit(&self, changes: &[Change]) -> anyhow::Result<Vec<Vec<i64>>> {
+        self.timed("live_session_save", |j| j.commit(changes))
     }
 
     fn fenced(&self) -> bool {

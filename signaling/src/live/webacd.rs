@@ -241,7 +241,7 @@ impl Registry {
             };
             for desk in inner.webacd.desks.values() {
                 if newly.contains(&desk.account.id) {
-                    desk.tx.send(Outbound::Message(offered.clone()));
+                    inner.out.send(&desk.tx, Outbound::Message(offered.clone()));
                 }
             }
         }
@@ -286,7 +286,7 @@ impl Registry {
                 agents: agents.clone(),
                 waiting,
             };
-            desk.tx.send(Outbound::Message(state));
+            inner.out.send(&desk.tx, Outbound::Message(state));
         }
     }
 

@@ -1,0 +1,352 @@
+//! What goes out of the registry, and the journal writes it waits for, off the registry's
+//! lock.
+//!
+//! A session's change is kept on disk before any of its effects go out: nobody ever sees
+//! what a restart would undo. The registry decides under its lock (in memory, quickly)
+//! and queues here, in the order it decided them, the journal writes and every effect:
+//! messages and closes for connections, jobs for the store and the mailer. One thread
+//! takes whatever has queued up, writes all of its journal changes in one transaction (a
+//! group commit: with PostgreSQL, one round trip and one commit for the changes of many
+//! sessions), then lets the effects out in order. So no session waits under the lock for
+//! another session's write, and a write costs a task no blocked worker thread.
+//!
+//! While nothing waits here, an effect goes out at once, from the registry's lock: nothing
+//! decided before it is still held back. Without a journal, everything goes out at once.
+
+use std::sync::Weak;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc as sync_mpsc};
+
+use tandem_protocol::SessionNumber;
+use tandem_session::AuditRecord;
+use tokio::sync::{Notify, mpsc};
+
+use super::journal::{Change, Journal, Saved};
+use super::{Registry, StoreJob};
+use crate::mailer::{MailJob, MailJobs};
+use crate::outbound::{Outbound, OutboundTx};
+
+/// At most this many queued items are taken in one round (and their changes written in
+/// one transaction).
+const MOST_AT_ONCE: usize = 512;
+
+enum Item {
+    /// A session's change to keep: its new state, if it changed, and audit records held
+    /// with it (C3), stored once the write is done.
+    Keep {
+        number: SessionNumber,
+        state: Option<(String, i64)>,
+        records: Vec<AuditRecord>,
+    },
+    /// A session ended: forget it.
+    Forget(SessionNumber),
+    Send(OutboundTx, Outbound),
+    Store(StoreJob),
+    Mail(MailJob),
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Shared {
+    /// Items queued and not yet carried out.
+    waiting: AtomicUsize,
+    /// Items ever queued, and ever carried out (or dropped).
+    queued: AtomicU64,
+    carried: AtomicU64,
+    /// Told after each round.
+    carried_some: Notify,
+    /// The site lease is lost: nothing queued goes out any more.
+    dropping: AtomicBool,
+}
+
+/// The point in the queue reached when it was taken: see [`Mark::passed`].
+pub(super) struct Mark {
+    shared: Arc<Shared>,
+    at: u64,
+}
+
+impl Mark {
+    /// Wait until everything queued before the mark was carried out. False when it was
+    /// dropped instead (the site lease was lost).
+    pub(super) async fn passed(self) -> bool {
+        loop {
+            let told = self.shared.carried_some.notified();
+            if self.shared.carried.load(Ordering::Acquire) >= self.at {
+                return !self.shared.dropping.load(Ordering::Acquire);
+            }
+            told.await;
+        }
+    }
+}
+
+/// Where the registry sends everything that leaves it. Used only under the registry's
+/// lock, so what it decides goes out in the order it decided it.
+pub(super) struct Out {
+    queue: Option<(sync_mpsc::Sender<Item>, Arc<Shared>)>,
+    store_jobs: mpsc::UnboundedSender<StoreJob>,
+    mail_jobs: MailJobs,
+}
+
+impl Out {
+    /// Everything goes out at once (no journal).
+    pub(super) fn direct(store_jobs: mpsc::UnboundedSender<StoreJob>, mail_jobs: MailJobs) -> Self {
+        Out {
+            queue: None,
+            store_jobs,
+            mail_jobs,
+        }
+    }
+
+    /// Effects wait for the journal writes decided before them, on a thread of their own.
+    pub(super) fn journaled(
+        journal: Arc<dyn Journal>,
+        store_jobs: mpsc::UnboundedSender<StoreJob>,
+        mail_jobs: MailJobs,
+        registry: Weak<Registry>,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = sync_mpsc::channel();
+        let shared = Arc::new(Shared::default());
+        let writer = Writer {
+            journal,
+            shared: shared.clone(),
+            store_jobs: store_jobs.clone(),
+            mail_jobs: mail_jobs.clone(),
+            registry,
+        };
+        std::thread::Builder::new()
+            .name("tandem-journal".into())
+            .spawn(move || writer.run(&rx))?;
+        Ok(Out {
+            queue: Some((tx, shared)),
+            store_jobs,
+            mail_jobs,
+        })
+    }
+
+    /// Whether a session's changes are written (there is a journal).
+    pub(super) fn journaled_here(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Where the queue is now; none when nothing waits in it.
+    pub(super) fn mark(&self) -> Option<Mark> {
+        let (_, shared) = self.queue.as_ref()?;
+        Some(Mark {
+            shared: shared.clone(),
+            at: shared.queued.load(Ordering::Acquire),
+        })
+    }
+
+    /// The queue, while something waits in it (or everything is dropped).
+    fn busy(&self) -> Option<(&sync_mpsc::Sender<Item>, &Shared)> {
+        let (tx, shared) = self.queue.as_ref()?;
+        let busy =
+            shared.waiting.load(Ordering::Acquire) > 0 || shared.dropping.load(Ordering::Acquire);
+        busy.then_some((tx, shared))
+    }
+
+    /// Queue `item`; handed back if the writer has stopped.
+    fn push(tx: &sync_mpsc::Sender<Item>, shared: &Shared, item: Item) -> Result<(), Box<Item>> {
+        shared.waiting.fetch_add(1, Ordering::AcqRel);
+        shared.queued.fetch_add(1, Ordering::AcqRel);
+        tx.send(item).map_err(|back| {
+            shared.waiting.fetch_sub(1, Ordering::AcqRel);
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            tracing::error!("the journal writer has stopped");
+            Box::new(back.0)
+        })
+    }
+
+    /// A message or a close for a connection. False when the connection is closed or full
+    /// (only known when it goes out at once).
+    pub(super) fn send(&self, tx: &OutboundTx, outbound: Outbound) -> bool {
+        let Some((queue, shared)) = self.busy() else {
+            return tx.send(outbound);
+        };
+        match Self::push(queue, shared, Item::Send(tx.clone(), outbound)).map_err(|b| *b) {
+            Ok(()) => true,
+            Err(Item::Send(tx, outbound)) => tx.send(outbound),
+            Err(_) => false,
+        }
+    }
+
+    pub(super) fn store(&self, job: StoreJob) {
+        let Some((queue, shared)) = self.busy() else {
+            return store(&self.store_jobs, job);
+        };
+        if let Err(Item::Store(job)) = Self::push(queue, shared, Item::Store(job)).map_err(|b| *b) {
+            store(&self.store_jobs, job);
+        }
+    }
+
+    pub(super) fn mail(&self, job: MailJob) {
+        let Some((queue, shared)) = self.busy() else {
+            return mail(&self.mail_jobs, job);
+        };
+        if let Err(Item::Mail(job)) = Self::push(queue, shared, Item::Mail(job)).map_err(|b| *b) {
+            mail(&self.mail_jobs, job);
+        }
+    }
+
+    /// Keep a session's change: its new state (if it changed) and the audit records it
+    /// made. Whatever is sent after this waits for the write. Without a journal, the
+    /// records go to the store at once.
+    pub(super) fn keep(
+        &self,
+        number: SessionNumber,
+        state: Option<(String, i64)>,
+        records: Vec<AuditRecord>,
+    ) {
+        if state.is_none() && records.is_empty() {
+            return;
+        }
+        let item = Item::Keep {
+            number,
+            state,
+            records,
+        };
+        let back = match &self.queue {
+            Some((tx, shared)) => Self::push(tx, shared, item).map_err(|b| *b),
+            None => Err(item),
+        };
+        if let Err(Item::Keep { records, .. }) = back {
+            for record in records {
+                self.store(StoreJob::Audit { record, held: None });
+            }
+        }
+    }
+
+    /// A session ended: the journal forgets it (after every earlier write of it).
+    pub(super) fn forget(&self, number: SessionNumber) {
+        if let Some((tx, shared)) = &self.queue
+            && Self::push(tx, shared, Item::Forget(number)).is_err()
+        {
+            tracing::error!(session = %number, "the ended session stays in the journal");
+        }
+    }
+}
+
+fn store(jobs: &mpsc::UnboundedSender<StoreJob>, job: StoreJob) {
+    if jobs.send(job).is_err() {
+        tracing::error!("the store writer has stopped; an audit record or session row is lost");
+    }
+}
+
+fn mail(jobs: &MailJobs, job: MailJob) {
+    if jobs.send(job).is_err() {
+        tracing::error!("the mailer has stopped; an invitation was not sent");
+    }
+}
+
+/// The thread that writes and then lets out.
+struct Writer {
+    journal: Arc<dyn Journal>,
+    shared: Arc<Shared>,
+    store_jobs: mpsc::UnboundedSender<StoreJob>,
+    mail_jobs: MailJobs,
+    registry: Weak<Registry>,
+}
+
+impl Writer {
+    fn run(self, rx: &sync_mpsc::Receiver<Item>) {
+        while let Ok(first) = rx.recv() {
+            let mut round = vec![first];
+            while round.len() < MOST_AT_ONCE {
+                match rx.try_recv() {
+                    Ok(item) => round.push(item),
+                    Err(_) => break,
+                }
+            }
+            let count = round.len();
+            self.carry_out(round);
+            self.shared.waiting.fetch_sub(count, Ordering::AcqRel);
+            self.shared
+                .carried
+                .fetch_add(u64::try_from(count).unwrap_or(u64::MAX), Ordering::AcqRel);
+            self.shared.carried_some.notify_waiters();
+        }
+    }
+
+    fn carry_out(&self, round: Vec<Item>) {
+        if self.shared.dropping.load(Ordering::Acquire) {
+            return;
+        }
+        let changes: Vec<Change> = round
+            .iter()
+            .filter_map(|item| match item {
+                Item::Keep {
+                    number,
+                    state,
+                    records,
+                } => Some(Change::Keep {
+                    session: state.as_ref().map(|(state, at)| Saved {
+                        number: number.digits(),
+                        state: state.clone(),
+                        at: *at,
+                    }),
+                    records: records
+                        .iter()
+                        .map(|r| serde_json::to_string(r).unwrap_or_default())
+                        .collect(),
+                }),
+                Item::Forget(number) => Some(Change::Forget(number.digits())),
+                _ => None,
+            })
+            .collect();
+        let written = if changes.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.journal.commit(&changes)
+        };
+        if self.journal.fenced() {
+            // The site lease is gone (site.rs): another server may own these sessions now.
+            // Nothing decided here goes out; everyone reconnects to the successor, which
+            // has every record that was written.
+            self.shared.dropping.store(true, Ordering::Release);
+            if let Some(registry) = self.registry.upgrade() {
+                registry.suspend_all();
+            }
+            return;
+        }
+        let mut held = match written {
+            Ok(ids) => ids.into_iter(),
+            Err(e) => {
+                let numbers: Vec<SessionNumber> = round
+                    .iter()
+                    .filter_map(|item| match item {
+                        Item::Keep { number, .. } => Some(*number),
+                        _ => None,
+                    })
+                    .collect();
+                tracing::error!(
+                    sessions = ?numbers,
+                    "could not keep sessions on disk; a restart now would end them: {e:#}"
+                );
+                if let Some(registry) = self.registry.upgrade() {
+                    registry.unsaved(&numbers);
+                }
+                Vec::new().into_iter()
+            }
+        };
+        for item in round {
+            match item {
+                Item::Keep { records, .. } => {
+                    let ids = held.next().unwrap_or_default();
+                    for (i, record) in records.into_iter().enumerate() {
+                        let held = ids.get(i).copied();
+                        store(&self.store_jobs, StoreJob::Audit { record, held });
+                    }
+                }
+                Item::Forget(_) => {
+                    held.next();
+                }
+                Item::Send(tx, outbound) => {
+                    if !tx.send(outbound) {
+                        tracing::debug!("message to a closing connection dropped");
+                    }
+                }
+                Item::Store(job) => store(&self.store_jobs, job),
+                Item::Mail(job) => mail(&self.mail_jobs, job),
+            }
+        }
+    }
+}
