@@ -17,9 +17,10 @@
 //! restart; the people in its sessions reconnect, through the load balancer, to the
 //! successor, which has rebuilt their sessions from the journal.
 //!
-//! The PostgreSQL driver is async, while journal writes are synchronous (they happen
-//! under the registry's lock, before a change's effects go out). So the lease connection
-//! lives on a small runtime of its own, and a journal call waits for its answer there.
+//! The PostgreSQL driver is async, while the journal is called from the registry's writer
+//! thread (`live/pipeline.rs`), which must have a change written before its effects go
+//! out. So the lease connection lives on a small runtime of its own, and a journal call
+//! waits for its answer there.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -2,15 +2,16 @@
 //!
 //! Each live session is kept as one row: its state as of its last change (the
 //! `tandem_session::Session` itself, and what the server keeps beside it). The row is
-//! written synchronously, under the registry's lock, after the session decided on an event
-//! and before any of that event's effects go out: whatever a participant has seen is on
-//! disk. It goes when the session ends. At start, every row is a session to rebuild.
+//! written after the session decided on an event and before any of that event's effects
+//! go out (`pipeline.rs`: the registry's writer thread writes the changes of many
+//! sessions in one transaction, then lets their effects out): whatever a participant has
+//! seen is on disk. It goes when the session ends. At start, every row is a session to
+//! rebuild.
 //!
 //! The rows live in a SQLite file of their own (`live.db` in the data directory, table
-//! `live_sessions`), with this one connection as its only writer: a save must finish
-//! before the registry's lock is let go, so it must never wait for the store's (async)
-//! writer. Keeping it out of `tandem.db` also keeps the live sessions' join secrets out
-//! of that file's backups.
+//! `live_sessions`), with this one connection as its only writer: effects wait for a
+//! save, so it must never wait for the store's (async) writer. Keeping it out of
+//! `tandem.db` also keeps the live sessions' join secrets out of that file's backups.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -271,7 +272,7 @@ impl Journal for SqliteJournal {
 }
 
 /// A journal whose every call is timed: `record(operation, took)` (the server feeds its
-/// store-call histogram, so an operator sees what the synchronous saves cost).
+/// store-call histogram, so an operator sees what the saves cost).
 pub struct Timed<J> {
     pub inner: J,
     pub record: Box<dyn Fn(&'static str, std::time::Duration) + Send + Sync>,

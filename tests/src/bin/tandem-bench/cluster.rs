@@ -3,8 +3,11 @@
 //! Measured: sessions spread over the three (rep, console and customer each on another),
 //! the serving server's memory, idle connections held across the three, a customer's join
 //! and a chat line's trip on one server against across servers (through a forwarding
-//! one), and the takeover after the serving one is SIGKILLed (until a survivor serves, and until a
-//! customer who was on a survivor is back in the session).
+//! one), customers joining every session at once (how long each join takes, and in how
+//! many PostgreSQL transactions the serving server writes them: the changes that come in
+//! during one write go together in the next), and the takeover after the serving one is
+//! SIGKILLed (until a survivor serves, and until a customer who was on a survivor is back
+//! in the session).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -44,6 +47,9 @@ struct Figures {
     join_across_ms: Vec<f64>,
     line_one_ms: Vec<f64>,
     line_across_ms: Vec<f64>,
+    burst_join_ms: Vec<f64>,
+    burst_all_ms: f64,
+    burst_writes: f64,
     served_again_ms: f64,
     back_ms: f64,
 }
@@ -98,6 +104,22 @@ pub async fn section(exe: &Path, smoke: bool, report: &mut Report) {
                     Figure::of(&f.line_across_ms),
                 )
                 .peer("both on the serving one", Figure::of(&f.line_one_ms));
+            report.add(
+                "cluster: a customer joins every session at once, on the serving server: each join",
+                "ms",
+                Figure::of(&f.burst_join_ms),
+            );
+            report.add(
+                "cluster: … until the last of them is in",
+                "ms",
+                Figure::Value(f.burst_all_ms),
+            );
+            report.add(
+                "cluster: … PostgreSQL transactions that wrote those joins (one session's change each, without grouping)",
+                "transactions",
+                Figure::Value(f.burst_writes),
+            )
+            .peer("sessions joined", Figure::Value(f64::from(f.sessions)));
             report.add(
                 "cluster: SIGKILL of the serving server until a survivor serves",
                 "ms",
@@ -204,7 +226,13 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
     let bases = ports.map(|port| format!("http://127.0.0.1:{port}"));
     let postgres = ["--postgres", db.url.as_str()];
     let http = reqwest::Client::new();
-    let mut a = ServerProcess::start_with(dirs[0].path(), ports[0], &log, &postgres).await?;
+    let serving = [
+        "--postgres",
+        db.url.as_str(),
+        "--metrics-token",
+        METRICS_TOKEN,
+    ];
+    let mut a = ServerProcess::start_with(dirs[0].path(), ports[0], &log, &serving).await?;
     until_ready(&http, &bases[0], "ready\n").await?;
     let _b = ServerProcess::start_with(dirs[1].path(), ports[1], &log, &postgres).await?;
     let _c = ServerProcess::start_with(dirs[2].path(), ports[2], &log, &postgres).await?;
@@ -243,6 +271,7 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
     };
     let addrs = [addr_a, addr_b, addr_of(&bases[2])?];
     let mut kept = Vec::new();
+    let mut secrets = Vec::new();
     for i in 0..sizes.sessions {
         let at = |k: u32| ((i + k) % 3) as usize;
         let name = format!("rep{i}");
@@ -266,6 +295,7 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
         recv_type(&mut console, "participant_joined").await?;
         figures.sessions += 1;
         kept.push((console, customer));
+        secrets.push(secret);
     }
 
     // Idle connections on every server, each from a load client of its own.
@@ -309,6 +339,24 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
         }
     }
 
+    // A customer joins every session at once, all on the serving server.
+    let writes_before = journal_writes(&http, &bases[0]).await?;
+    let t0 = Instant::now();
+    let joins = secrets
+        .iter()
+        .zip(6000..)
+        .map(|(secret, from)| join(addr_a, from, secret));
+    let burst = futures_util::future::join_all(joins).await;
+    figures.burst_all_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let mut joined = Vec::new();
+    for result in burst {
+        let (ws, _, took) = result?;
+        figures.burst_join_ms.push(took.as_secs_f64() * 1000.0);
+        joined.push(ws);
+    }
+    figures.burst_writes = journal_writes(&http, &bases[0]).await? - writes_before;
+    drop(joined);
+
     // The serving server dies; the customer on B comes back as soon as a survivor serves.
     drop(loads);
     let killed = Instant::now();
@@ -345,6 +393,27 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
     drop(near);
     drop(kept);
     Ok(figures)
+}
+
+/// The serving server's `/metrics` token.
+const METRICS_TOKEN: &str = "bench-cluster-metrics";
+
+/// How many journal writes (transactions) the server at `base` has made so far.
+async fn journal_writes(http: &reqwest::Client, base: &str) -> anyhow::Result<f64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    text.lines()
+        .find(|l| {
+            l.starts_with("tandem_store_seconds_count{") && l.contains("op=\"live_session_save\"")
+        })
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .context("no live_session_save count in /metrics")
 }
 
 /// The resident memory of process `pid`, in MiB.
