@@ -1213,6 +1213,12 @@ impl Registry {
     /// A session decided on an event: keep its new state on disk, then carry out the
     /// outputs, then keep what carrying them out changed (tokens, reps who left).
     fn decided(&self, inner: &mut Inner, number: SessionNumber, outputs: Vec<Output>) {
+        if self.journal.as_ref().is_some_and(|j| j.fenced()) {
+            // The site lease is gone (site.rs): another server may own this session now.
+            // Nothing of this change goes out; everyone reconnects to the successor.
+            self.suspend(inner);
+            return;
+        }
         if let Some(live) = inner.sessions.get_mut(&number) {
             for output in &outputs {
                 match output {
@@ -1612,13 +1618,10 @@ impl Registry {
             tracing::info!(session = %seat.number, account, "rep's connection revoked");
         }
         // Every connection of the account, joined or not (dashboards, fresh pages).
-        for tx in inner
-            .account_conns
-            .remove(&account)
-            .unwrap_or_default()
-            .into_values()
-        {
-            tx.close_now(Close::AccountChanged);
+        let conns = inner.account_conns.remove(&account).unwrap_or_default();
+        for tx in conns.into_values() {
+            // After what their sessions decided about the account's reps leaving.
+            inner.out.close_now(&tx, Close::AccountChanged);
         }
     }
 

@@ -238,8 +238,9 @@ impl SiteJournal {
             }
             let _ = tx.send(result); // the caller waits unless it panicked
         });
-        // The caller holds the registry's lock: let the runtime move its other tasks off
-        // this worker meanwhile (not possible on a single-threaded runtime, e.g. a test's).
+        // A caller on the server's runtime (the store writer releasing an audit record; the
+        // journal's writer has a thread of its own): let the runtime move its other tasks
+        // off this worker meanwhile (not possible on a single-threaded runtime, e.g. a test's).
         let wait = || rx.recv();
         let answer = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),

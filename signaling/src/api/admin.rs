@@ -156,6 +156,8 @@ pub async fn update_rep(
             .is_some_and(|b| b.is_admin != account.is_admin || b.is_webacd != account.is_webacd);
     if revoked {
         state.registry.revoke_account(account.id);
+        // The account's reps are out of their sessions (on disk) before the answer.
+        state.registry.written().await;
     }
     state.refresh_directory().await?;
     Ok(Json(account))

@@ -41,9 +41,10 @@ pub trait Journal: Send + Sync {
     fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>>;
     /// Several changes, in order, in one transaction: a group commit, so the changes of
     /// many sessions cost one round trip and one sync. The outbox ids of each change's
-    /// records (none for a removal). All or nothing.
+    /// records (none for a removal). All or nothing in the SQLite and PostgreSQL
+    /// journals; this default, for a journal without transactions of its own, makes one
+    /// change at a time and stops at the first that fails.
     fn commit(&self, changes: &[Change]) -> anyhow::Result<Vec<Vec<i64>>> {
-        // For journals without transactions of their own: one change at a time.
         changes
             .iter()
             .map(|change| match change {

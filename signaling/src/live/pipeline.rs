@@ -24,7 +24,7 @@ use tokio::sync::{Notify, mpsc};
 use super::journal::{Change, Journal, Saved};
 use super::{Registry, StoreJob};
 use crate::mailer::{MailJob, MailJobs};
-use crate::outbound::{Outbound, OutboundTx};
+use crate::outbound::{Close, Outbound, OutboundTx};
 
 /// At most this many queued items are taken in one round (and their changes written in
 /// one transaction).
@@ -41,11 +41,14 @@ enum Item {
     /// A session ended: forget it.
     Forget(SessionNumber),
     Send(OutboundTx, Outbound),
+    /// Close a connection now, whether or not the client reads (after what was queued
+    /// for it before).
+    CloseNow(OutboundTx, Close),
     Store(StoreJob),
     Mail(MailJob),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Shared {
     /// Items queued and not yet carried out.
     waiting: AtomicUsize,
@@ -56,6 +59,24 @@ pub(super) struct Shared {
     carried_some: Notify,
     /// The site lease is lost: nothing queued goes out any more.
     dropping: AtomicBool,
+    /// How many items had been carried out when dropping began (`u64::MAX` before).
+    dropped_after: AtomicU64,
+    /// The writer thread is gone: nothing queued will be carried out.
+    stopped: AtomicBool,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            waiting: AtomicUsize::new(0),
+            queued: AtomicU64::new(0),
+            carried: AtomicU64::new(0),
+            carried_some: Notify::new(),
+            dropping: AtomicBool::new(false),
+            dropped_after: AtomicU64::new(u64::MAX),
+            stopped: AtomicBool::new(false),
+        }
+    }
 }
 
 /// The point in the queue reached when it was taken: see [`Mark::passed`].
@@ -65,13 +86,17 @@ pub(super) struct Mark {
 }
 
 impl Mark {
-    /// Wait until everything queued before the mark was carried out. False when it was
-    /// dropped instead (the site lease was lost).
+    /// Wait until everything queued before the mark was carried out. False when some
+    /// of it was dropped instead (the site lease was lost) or never will be carried out
+    /// (the writer stopped).
     pub(super) async fn passed(self) -> bool {
         loop {
             let told = self.shared.carried_some.notified();
             if self.shared.carried.load(Ordering::Acquire) >= self.at {
-                return !self.shared.dropping.load(Ordering::Acquire);
+                return self.at <= self.shared.dropped_after.load(Ordering::Acquire);
+            }
+            if self.shared.stopped.load(Ordering::Acquire) {
+                return false;
             }
             told.await;
         }
@@ -169,6 +194,19 @@ impl Out {
         }
     }
 
+    /// Close a connection now (whether or not its client reads), after what was queued
+    /// for it before.
+    pub(super) fn close_now(&self, tx: &OutboundTx, close: Close) {
+        let Some((queue, shared)) = self.busy() else {
+            return tx.close_now(close);
+        };
+        if let Err(Item::CloseNow(tx, close)) =
+            Self::push(queue, shared, Item::CloseNow(tx.clone(), close)).map_err(|b| *b)
+        {
+            tx.close_now(close);
+        }
+    }
+
     pub(super) fn store(&self, job: StoreJob) {
         let Some((queue, shared)) = self.busy() else {
             return store(&self.store_jobs, job);
@@ -246,8 +284,19 @@ struct Writer {
     registry: Weak<Registry>,
 }
 
+/// Whoever waits hears when the writer thread ends, however it ends.
+struct Stopped(Arc<Shared>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Ordering::Release);
+        self.0.carried_some.notify_waiters();
+    }
+}
+
 impl Writer {
     fn run(self, rx: &sync_mpsc::Receiver<Item>) {
+        let _stopped = Stopped(self.shared.clone());
         while let Ok(first) = rx.recv() {
             let mut round = vec![first];
             while round.len() < MOST_AT_ONCE {
@@ -269,6 +318,9 @@ impl Writer {
     fn carry_out(&self, round: Vec<Item>) {
         if self.shared.dropping.load(Ordering::Acquire) {
             return;
+        }
+        if self.journal.fenced() {
+            return self.drop_from_now();
         }
         let changes: Vec<Change> = round
             .iter()
@@ -292,61 +344,102 @@ impl Writer {
                 _ => None,
             })
             .collect();
-        let written = if changes.is_empty() {
-            Ok(Vec::new())
-        } else {
-            self.journal.commit(&changes)
-        };
+        let written = self.write(&changes);
         if self.journal.fenced() {
-            // The site lease is gone (site.rs): another server may own these sessions now.
-            // Nothing decided here goes out; everyone reconnects to the successor, which
-            // has every record that was written.
-            self.shared.dropping.store(true, Ordering::Release);
-            if let Some(registry) = self.registry.upgrade() {
-                registry.suspend_all();
-            }
-            return;
+            return self.drop_from_now();
         }
-        let mut held = match written {
-            Ok(ids) => ids.into_iter(),
-            Err(e) => {
-                let numbers: Vec<SessionNumber> = round
-                    .iter()
-                    .filter_map(|item| match item {
-                        Item::Keep { number, .. } => Some(*number),
-                        _ => None,
-                    })
-                    .collect();
-                tracing::error!(
-                    sessions = ?numbers,
-                    "could not keep sessions on disk; a restart now would end them: {e:#}"
-                );
-                if let Some(registry) = self.registry.upgrade() {
-                    registry.unsaved(&numbers);
-                }
-                Vec::new().into_iter()
-            }
-        };
+        let mut written = written.into_iter();
+        let mut unsaved = Vec::new();
         for item in round {
             match item {
-                Item::Keep { records, .. } => {
-                    let ids = held.next().unwrap_or_default();
+                Item::Keep {
+                    number, records, ..
+                } => {
+                    let ids = match written.next() {
+                        Some(Ok(ids)) => ids,
+                        Some(Err(e)) => {
+                            tracing::error!(
+                                session = %number,
+                                "could not keep the session on disk; a restart now would end it: {e}"
+                            );
+                            unsaved.push(number);
+                            Vec::new()
+                        }
+                        None => Vec::new(),
+                    };
                     for (i, record) in records.into_iter().enumerate() {
                         let held = ids.get(i).copied();
                         store(&self.store_jobs, StoreJob::Audit { record, held });
                     }
                 }
-                Item::Forget(_) => {
-                    held.next();
+                Item::Forget(number) => {
+                    if let Some(Err(e)) = written.next() {
+                        tracing::error!(
+                            session = %number,
+                            "could not forget the ended session; a restart would bring it back: {e}"
+                        );
+                    }
                 }
                 Item::Send(tx, outbound) => {
                     if !tx.send(outbound) {
                         tracing::debug!("message to a closing connection dropped");
                     }
                 }
+                Item::CloseNow(tx, close) => tx.close_now(close),
                 Item::Store(job) => store(&self.store_jobs, job),
                 Item::Mail(job) => mail(&self.mail_jobs, job),
             }
+        }
+        if !unsaved.is_empty()
+            && let Some(registry) = self.registry.upgrade()
+        {
+            registry.unsaved(&unsaved);
+        }
+    }
+
+    /// Write the changes in one transaction; if that fails, one by one, so one change
+    /// that cannot be written fails only its own session. The outcome of each.
+    fn write(&self, changes: &[Change]) -> Vec<Result<Vec<i64>, String>> {
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        match self.journal.commit(changes) {
+            Ok(ids) if ids.len() == changes.len() => ids.into_iter().map(Ok).collect(),
+            Ok(_) => changes
+                .iter()
+                .map(|_| Err("the journal answered for another number of changes".into()))
+                .collect(),
+            Err(e) if changes.len() > 1 && !self.journal.fenced() => {
+                tracing::warn!("a grouped write failed, writing its changes one by one: {e:#}");
+                changes
+                    .iter()
+                    .map(|change| {
+                        self.journal
+                            .commit(std::slice::from_ref(change))
+                            .map_err(|e| format!("{e:#}"))
+                            .and_then(|mut ids| {
+                                ids.pop()
+                                    .ok_or_else(|| "no answer for the change".to_owned())
+                            })
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                let e = format!("{e:#}");
+                changes.iter().map(|_| Err(e.clone())).collect()
+            }
+        }
+    }
+
+    /// The site lease is gone (site.rs): another server may own these sessions now.
+    /// Nothing decided here goes out any more; everyone reconnects to the successor,
+    /// which has every change and record that was written.
+    fn drop_from_now(&self) {
+        let carried = self.shared.carried.load(Ordering::Acquire);
+        self.shared.dropped_after.store(carried, Ordering::Release);
+        self.shared.dropping.store(true, Ordering::Release);
+        if let Some(registry) = self.registry.upgrade() {
+            registry.suspend_all();
         }
     }
 }

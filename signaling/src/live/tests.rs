@@ -15,6 +15,8 @@ struct Gated {
     /// How many changes each commit carried, in order.
     commits: Mutex<Vec<usize>>,
     entered: AtomicUsize,
+    /// A session whose changes cannot be written (a commit with it in fails).
+    poisoned: Mutex<Option<String>>,
 }
 
 impl Gated {
@@ -55,6 +57,17 @@ impl Journal for Gated {
             open = self.opened.wait(open).expect("gate");
         }
         drop(open);
+        let poisoned = self.poisoned.lock().expect("poison").clone();
+        let hit = changes.iter().any(|change| match change {
+            Change::Keep {
+                session: Some(s), ..
+            } => Some(&s.number) == poisoned.as_ref(),
+            Change::Keep { .. } => false,
+            Change::Forget(number) => Some(number) == poisoned.as_ref(),
+        });
+        if hit {
+            anyhow::bail!("the disk refuses this session");
+        }
         self.inner.commit(changes)
     }
 }
@@ -85,18 +98,24 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 /// nothing those changes cause (a message, an audit record for the store) goes out
 /// before it is written; and the changes that came in meanwhile are written together, in
 /// one transaction, once the held write is done.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_are_decided_while_a_write_is_held_and_go_out_only_once_written() {
-    let dir = tempfile::tempdir().expect("dir");
+fn registry(
+    dir: &std::path::Path,
+) -> (
+    Arc<Registry>,
+    Arc<Gated>,
+    mpsc::UnboundedReceiver<StoreJob>,
+    mpsc::UnboundedReceiver<MailJob>,
+) {
     let journal = Arc::new(Gated {
-        inner: SqliteJournal::open(&dir.path().join("live.db")).expect("journal"),
+        inner: SqliteJournal::open(&dir.join("live.db")).expect("journal"),
         open: Mutex::new(true),
         opened: Condvar::new(),
         commits: Mutex::new(Vec::new()),
         entered: AtomicUsize::new(0),
+        poisoned: Mutex::new(None),
     });
-    let (store_tx, mut store_rx) = mpsc::unbounded_channel();
-    let (mail_tx, _mail_rx) = mpsc::unbounded_channel();
+    let (store_tx, store_rx) = mpsc::unbounded_channel();
+    let (mail_tx, mail_rx) = mpsc::unbounded_channel();
     let registry = Registry::new(
         store_tx,
         mail_tx,
@@ -105,6 +124,13 @@ async fn changes_are_decided_while_a_write_is_held_and_go_out_only_once_written(
         Duration::from_secs(600),
         Some(journal.clone() as Arc<dyn Journal>),
     );
+    (registry, journal, store_rx, mail_rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_decided_while_a_write_is_held_and_go_out_only_once_written() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (registry, journal, mut store_rx, _mail_rx) = registry(dir.path());
     let settings = SiteSettings::default();
     let first = registry
         .start(&rep(1), false, &settings, "http://tandem.test")
@@ -217,5 +243,106 @@ async fn changes_are_decided_while_a_write_is_held_and_go_out_only_once_written(
     assert!(
         audits >= 9,
         "the audit records of the nine changes: {audits}"
+    );
+}
+
+/// A change the disk refuses fails only its own session: the changes written in the same
+/// group are written one by one instead, and theirs go out; the refused one's effects
+/// still go out (as before grouping), and the session is written whole at its next change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_disk_refuses_fails_only_its_own_session() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (registry, journal, _store_rx, _mail_rx) = registry(dir.path());
+    let settings = SiteSettings::default();
+    let first = registry
+        .start(&rep(1), false, &settings, "http://tandem.test")
+        .expect("start");
+    assert!(registry.written().await, "written");
+    let poisoned: SessionNumber = first.number.parse().expect("number");
+
+    // Hold the next write, so that the changes of several sessions go in one group.
+    journal.set(false);
+    let entered = journal.entered.load(Ordering::SeqCst);
+    let (tx, mut rx) = crate::outbound::channel();
+    let primary = registry
+        .open_session((registry.next_id(), tx), &rep(1), poisoned)
+        .expect("open");
+    until("the write is under way", || {
+        journal.entered.load(Ordering::SeqCst) > entered
+    })
+    .await;
+    *journal.poisoned.lock().expect("poison") = Some(first.number.clone());
+    let (tx2, mut rx2) = crate::outbound::channel();
+    let second = registry
+        .start(&rep(2), false, &settings, "http://tandem.test")
+        .expect("start");
+    registry
+        .open_session(
+            (registry.next_id(), tx2),
+            &rep(2),
+            second.number.parse().expect("number"),
+        )
+        .expect("open");
+    let third = registry
+        .start(&rep(3), false, &settings, "http://tandem.test")
+        .expect("start");
+    journal.set(true);
+    assert!(
+        tokio::time::timeout(DEADLINE, registry.written())
+            .await
+            .expect("written in time"),
+        "written"
+    );
+    for (rx, who) in [
+        (&mut rx, "the refused session's rep"),
+        (&mut rx2, "the other rep"),
+    ] {
+        assert!(
+            matches!(rx.recv().await, Some(Frame::Text(_))),
+            "{who} heard of the change"
+        );
+    }
+    let mut stored: Vec<String> = journal
+        .load()
+        .expect("load")
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    stored.sort();
+    let mut wanted = vec![first.number.clone(), second.number, third.number];
+    wanted.sort();
+    assert_eq!(stored, wanted, "the other sessions' changes written");
+    let commits = journal.commits.lock().expect("commits").clone();
+    assert!(
+        commits[entered..].iter().filter(|&&n| n == 1).count() >= 2,
+        "the failed group was written one by one: {commits:?}"
+    );
+
+    // The refused session is written whole at its next change, even one that changes
+    // nothing kept (a chat line), once the disk takes it.
+    let row = |journal: &Gated| {
+        journal
+            .load()
+            .expect("load")
+            .into_iter()
+            .find(|r| r.0 == first.number)
+            .expect("row")
+            .1
+    };
+    let before = row(&journal);
+    *journal.poisoned.lock().expect("poison") = None;
+    registry
+        .command(
+            primary,
+            ClientMessage::Chat {
+                text: "still here".into(),
+            },
+        )
+        .expect("chat");
+    assert!(registry.written().await, "written");
+    assert_ne!(
+        row(&journal),
+        before,
+        "the refused change written at the next one"
     );
 }
