@@ -196,7 +196,7 @@ async fn changes_are_decided_while_a_write_is_held_and_go_out_only_once_written(
         .collect();
     assert_eq!(
         stored,
-        [first.number.clone()],
+        std::slice::from_ref(&first.number),
         "only the first session is written"
     );
 
