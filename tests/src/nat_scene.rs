@@ -65,6 +65,9 @@ pub struct SceneOptions {
     pub agent_env: Vec<(String, String)>,
     /// The customer's screen size [default: `WIDTH`×`HEIGHT`].
     pub screen: Option<(u16, u16)>,
+    /// The rep's Chromium takes the server's plain-HTTP address as a secure origin (as
+    /// an HTTPS site is), for what the console does only there (hashing files).
+    pub server_as_secure_origin: bool,
 }
 
 /// The stage; see the module documentation. Fields drop in order: the topology last,
@@ -149,9 +152,20 @@ impl NatScene {
         crate::create_rep_at(&http, &server_base, "rita", "Rita Rep", "rita-password").await?;
 
         let chrome = Chromedriver::start_in(name, &topology, Host::Rep).await?;
+        let secure: Vec<String> = if options.server_as_secure_origin {
+            vec![format!(
+                "--unsafely-treat-insecure-origin-as-secure={server_base}"
+            )]
+        } else {
+            Vec::new()
+        };
         let rep = match options.rep_chromium {
-            RepChromium::RealHostAddresses => chrome.media_browser_with("rep", &[]).await?,
-            RepChromium::MdnsHidden => chrome.media_browser_hiding_local_ips("rep", &[]).await?,
+            RepChromium::RealHostAddresses => chrome.media_browser_with("rep", &secure).await?,
+            RepChromium::MdnsHidden => {
+                chrome
+                    .media_browser_hiding_local_ips("rep", &secure)
+                    .await?
+            }
         };
         rep.log_in(&server_base, "rita", "rita-password").await?;
         let (_, link) = rep.start_session(false).await?;

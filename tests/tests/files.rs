@@ -443,3 +443,101 @@ async fn a_customer_sends_the_file_a_rep_asks_for_and_nothing_without_picking_it
     agent.wait().await?;
     Ok(())
 }
+
+/// A short network drop does not end a transfer: 20 MB goes to the customer over a
+/// 20 Mbit/s link (about 8 s), which is cut both ways for 3 s part way through. The
+/// connection comes back by an ICE restart on the same peer connection (docs/protocol.md,
+/// "Reconnecting"), its files channel with it, and the transfer carries on from where it
+/// was: the file lands whole, with the sender's SHA-256, no part file is left, and the
+/// console's bar reaches 100 %.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_carries_on_after_a_short_network_drop() -> anyhow::Result<()> {
+    use tandem_tests::nat_scene::{NatScene, SceneOptions, ServerMode};
+    use tandem_tests::netns::{Host, Impairment, Nat, TopologySpec};
+
+    let home = tempfile::tempdir()?;
+    let downloads = home.path().join("Downloads");
+    let spec = TopologySpec {
+        customer: Nat::PortPreserving,
+        rep: Nat::None,
+        ..TopologySpec::default()
+    };
+    let options = SceneOptions {
+        agent_env: vec![
+            ("HOME".into(), home.path().display().to_string()),
+            ("XDG_DOWNLOAD_DIR".into(), String::new()),
+        ],
+        // The console hashes files only in a secure context, as on an HTTPS site.
+        server_as_secure_origin: true,
+        ..SceneOptions::default()
+    };
+    let mut scene =
+        NatScene::start_with_options("files-drop", spec, ServerMode::Embedded, options).await?;
+    tandem_tests::nat_scene::sees_the_pattern(&scene.rep).await?;
+    scene
+        .rep
+        .find("figure.tile .files button.send-file")
+        .await?;
+    scene.topology.impair(
+        Host::Cust,
+        Impairment {
+            rate_kbit: Some(20_000),
+            ..Impairment::default()
+        },
+    )?;
+
+    let outbox = tempfile::tempdir()?;
+    let big = random_bytes(20 * 1024 * 1024, 7);
+    let path = outbox.path().join("collector.bin");
+    std::fs::write(&path, &big)?;
+    pick(&scene.rep, &path).await?;
+    scene
+        .agent
+        .wait_for("Rita Rep wants to send you the file “collector.bin”")
+        .await?;
+    scene.agent.answer("y").await?;
+
+    // Part way: cut the customer's link, then give it back 3 s later.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let before = loop {
+        let percent = bar_percent(&scene.rep).await;
+        if percent >= 10 {
+            break percent;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the transfer never got going: {} %",
+            percent
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    anyhow::ensure!(
+        before < 80,
+        "the link was cut too late to matter ({before} %); slow the link down"
+    );
+    scene.topology.blackout(Host::Cust, true)?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = bar_percent(&scene.rep).await;
+    scene.topology.blackout(Host::Cust, false)?;
+    eprintln!("files: cut at {before} %, {during} % when the link came back");
+    anyhow::ensure!(
+        during < 100,
+        "the transfer finished during the drop, so it proves nothing"
+    );
+
+    until_state(&scene.rep, "delivered").await?;
+    let percent = bar_percent(&scene.rep).await;
+    anyhow::ensure!(percent == 100, "the bar shows {percent} %");
+    let saved = std::fs::read(downloads.join("collector.bin"))?;
+    anyhow::ensure!(
+        sha256(&saved) == sha256(&big),
+        "the file saved after the drop differs from the one sent"
+    );
+    anyhow::ensure!(
+        listing(&downloads) == ["collector.bin"],
+        "left in Downloads: {:?}",
+        listing(&downloads)
+    );
+    scene.rep.screenshot("files-after-a-drop").await?;
+    Ok(())
+}
