@@ -1,5 +1,6 @@
 //! The recorder (docs/rules.md "Recording"): while a rep records a session, a participant
-//! of role `recorder` inside this process views every agent's share like any viewer, and
+//! of role `recorder` inside this process views every share like any viewer (each agent's,
+//! and a screen a rep shares from the console, which Chromium then sends as H.264), and
 //! writes the H.264 it receives to fragmented MP4 as it comes, with no re-encoding
 //! (`tandem_record`). One file per share recorded, in `<data dir>/recordings`, with a
 //! WebVTT file beside it that holds the chat and who came and went, timed from its start.
@@ -373,10 +374,11 @@ impl Recorder<'_> {
         let Some(share) = self.shares.get(&id) else {
             return;
         };
+        // Every share: an agent's, and a screen a rep shares from the console.
         let ready = self
             .people
             .get(&share.owner)
-            .is_some_and(|p| p.role == Role::Agent && p.connected);
+            .is_some_and(|p| p.role != Role::Recorder && p.connected);
         if ready && !self.recorded.contains_key(&id) && !self.asked.contains(&id) {
             self.asked.insert(id);
             self.send(ClientMessage::ViewShare { share: id });
@@ -628,7 +630,7 @@ impl Recorder<'_> {
         Ok(())
     }
 
-    /// The agent's offer for a share: a new connection (an earlier one for the share is
+    /// The owner's offer for a share (an agent, or a console sharing its screen): a new connection (an earlier one for the share is
     /// closed and its file finished), answered at once.
     async fn answer(
         &mut self,
@@ -652,7 +654,13 @@ impl Recorder<'_> {
             finish(old).await;
         }
         let info = self.shares.get(&share);
+        let from_agent = self
+            .people
+            .get(&from)
+            .is_some_and(|p| p.role == Role::Agent);
         let title = match info.map(|s| &s.source) {
+            // A screen shared from a console (Chromium's H.264, with no playout-delay).
+            _ if !from_agent => format!("{}: screen", self.name(from)),
             Some(ShareSource::Window { title }) => {
                 format!("{}: window \"{title}\"", self.name(from))
             }
@@ -684,7 +692,7 @@ impl Recorder<'_> {
         // sender to the writer thread, which ends without a file.
         let answer = answer_or_close(&pc, sdp)
             .await
-            .context("could not answer the agent's offer")?;
+            .context("could not answer the offer (a share the recorder can take only as H.264)")?;
         self.send(ClientMessage::Answer {
             to: from,
             stream: StreamRef::Share(share),

@@ -631,3 +631,77 @@ async fn wait_fragments(dir: &std::path::Path, n: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// docs/rules.md "Recording": a screen the rep shares from the console is recorded too,
+/// in a file of its own. Chromium sends it to the recorder as H.264 (all the recorder
+/// takes), and the MP4 has an H.264 track of the shared screen's size (Chromium's fake
+/// capture, 800×450) whose frames ffprobe counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_the_rep_shares_from_the_console_is_recorded_too() -> anyhow::Result<()> {
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    server
+        .admin_call(
+            "PUT",
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": 5, "allow_multiple_sessions": false,
+                   "allow_recording": true, "recording_retention_days": 30}),
+        )
+        .await?;
+    let chrome = Chromedriver::start("recording-rep-screen").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&server.base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+    let ann = chrome.media_browser("ann").await?;
+    ann.join(&link, "Ann").await?;
+    rep.wait_text("#participants", "Ann").await?;
+
+    rep.click("#record").await?;
+    rep.wait_text("#recording", "Recording").await?;
+    rep.click("#share-screen").await?;
+    rep.find("#stop-share:not([hidden])").await?;
+    let cookie = log_in(&server, "rita", "rita-password").await?;
+    recordings_when(&server, &cookie, "the rep's screen is recorded", |l| {
+        l.iter()
+            .any(|r| r["title"] == "Rita Rep: screen" && r["state"] == "recording")
+    })
+    .await?;
+    // What is recorded is the subject here: a few seconds of the shared screen.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    rep.click("#stop-record").await?;
+    let list = recordings_when(&server, &cookie, "the recording ends", |l| {
+        l.iter()
+            .any(|r| r["title"] == "Rita Rep: screen" && r["state"] == "done")
+    })
+    .await?;
+    let recording = list
+        .iter()
+        .find(|r| r["title"] == "Rita Rep: screen")
+        .context("the screen's recording")?;
+    let (frames, duration) = probe_download(&server.base, &cookie, recording).await?;
+    anyhow::ensure!(
+        frames >= 10 && duration >= 3.0,
+        "the rep's screen recorded {frames} frames over {duration} s"
+    );
+    let id = recording["id"].as_i64().context("id")?;
+    let bytes = get(&server, &cookie, &format!("/api/recordings/{id}/video"))
+        .await?
+        .bytes()
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("screen.mp4");
+    std::fs::write(&path, &bytes)?;
+    let probe = ffprobe(&path)?;
+    let video = &probe["streams"][0];
+    anyhow::ensure!(
+        video["width"] == 800 && video["height"] == 450,
+        "the recorded screen is {}×{}",
+        video["width"],
+        video["height"]
+    );
+    eprintln!("recording: the rep's screen, {frames} frames over {duration:.1} s");
+    drop(ann);
+    Ok(())
+}
