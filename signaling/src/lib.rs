@@ -62,7 +62,7 @@ pub struct AppState {
     pub turn: Option<Arc<turn_server::EmbeddedTurn>>,
     /// Session recordings: their folder and rows.
     pub recordings: recorder::Recordings,
-    store_jobs: mpsc::UnboundedSender<StoreJobOrFlush>,
+    store_jobs: mpsc::UnboundedSender<StoreJob>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,15 +108,10 @@ impl AppState {
             tracing::warn!("the live sessions' last changes were not all written in time");
         }
         let (done, wait) = oneshot::channel();
-        if self.store_jobs.send(StoreJobOrFlush::Flush(done)).is_ok() && wait.await.is_err() {
+        if self.store_jobs.send(StoreJob::Flush(done)).is_ok() && wait.await.is_err() {
             tracing::warn!("the store writer stopped before the flush");
         }
     }
-}
-
-enum StoreJobOrFlush {
-    Job(StoreJob),
-    Flush(oneshot::Sender<()>),
 }
 
 /// The first admin's login, when this start created it.
@@ -295,17 +290,9 @@ pub async fn build_with_store(
     }
     let admin = first_admin(&config, store.as_ref()).await?;
 
-    let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<StoreJob>();
-    let (writer_tx, mut writer_rx) = mpsc::unbounded_channel::<StoreJobOrFlush>();
     // Registry jobs and flush requests go through one ordered queue.
-    let forward = writer_tx.clone();
-    tokio::spawn(async move {
-        while let Some(job) = jobs_rx.recv().await {
-            if forward.send(StoreJobOrFlush::Job(job)).is_err() {
-                break;
-            }
-        }
-    });
+    let (jobs_tx, mut writer_rx) = mpsc::unbounded_channel::<StoreJob>();
+    let writer_tx = jobs_tx.clone();
     let writer_store = store.clone();
     let writer_journal = journal.clone();
     tokio::spawn(async move {
@@ -323,13 +310,13 @@ pub async fn build_with_store(
             };
             let Some(item) = item else { break };
             match item {
-                StoreJobOrFlush::Job(job) => write(store, journal, &mut backlog, job).await,
-                StoreJobOrFlush::Flush(done) => {
+                StoreJob::Flush(done) => {
                     // One try even while refusing: a flush comes before a stop.
                     backlog.drain(store, journal).await;
                     backlog.report_waiting();
                     let _ = done.send(()); // the waiter may have given up; nothing to do
                 }
+                job => write(store, journal, &mut backlog, job).await,
             }
         }
     });
@@ -546,6 +533,8 @@ async fn write(
         StoreJob::SessionEnded { number, reason, at } => {
             store.session_ended(number, reason, *at).await
         }
+        // Answered by the writer's loop.
+        StoreJob::Flush(_) => return,
     };
     if let Err(e) = result {
         tracing::error!("could not store {job:?}: {e}");

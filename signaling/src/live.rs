@@ -79,6 +79,9 @@ pub enum StoreJob {
         reason: String,
         at: i64,
     },
+    /// Say when every job before this one is stored (or kept for a retry): in the same
+    /// queue, so nothing sent before it can come after it.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// A started session, as the dashboard gets it.
@@ -394,12 +397,15 @@ impl Registry {
             },
         );
         inner.by_secret.insert(secret.clone(), number);
+        let at = clock::now_millis();
+        self.decided(&mut inner, number, outputs);
+        // After the session's first write: the history never names a session that a
+        // restart would not know.
         inner.out.store(StoreJob::SessionStarted {
             number: number.digits(),
-            at: clock::now_millis(),
+            at,
             by: account.id,
         });
-        self.decided(&mut inner, number, outputs);
         Self::loads_changed(&mut inner);
         tracing::info!(session = %number, rep = %account.username, "session started");
         Ok(Started {
