@@ -540,28 +540,8 @@ impl Journal for SiteJournal {
         session: Option<(&str, &str, i64)>,
         records: &[String],
     ) -> anyhow::Result<Vec<i64>> {
-        let conn = self.conn.clone();
-        let session = session.map(|(n, s, at)| (n.to_owned(), s.to_owned(), at));
-        let records = records.to_vec();
-        self.call("save", async move {
-            let mut conn = conn.lock().await;
-            let mut tx = conn.begin().await?;
-            if let Some((number, state, at)) = session {
-                save(&mut tx, &number, &state, at).await?;
-            }
-            let mut ids = Vec::with_capacity(records.len());
-            for record in records {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO audit_outbox (record) VALUES ($1) RETURNING id",
-                )
-                .bind(record)
-                .fetch_one(&mut *tx)
-                .await?;
-                ids.push(id);
-            }
-            tx.commit().await?;
-            Ok(ids)
-        })
+        let change = Change::keep(session, records);
+        Ok(self.commit(&[change])?.pop().unwrap_or_default())
     }
 
     fn commit(&self, changes: &[Change]) -> anyhow::Result<Vec<Vec<i64>>> {

@@ -444,6 +444,42 @@ async fn a_customer_sends_the_file_a_rep_asks_for_and_nothing_without_picking_it
     Ok(())
 }
 
+/// Wait until the panel is in `wanted` with its bar at `percent` % or more; the bar.
+async fn until_percent(rep: &Browser, wanted: &str, percent: u64) -> anyhow::Result<u64> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (now, bar) = (state(rep).await, bar_percent(rep).await);
+        if now == wanted && bar >= percent {
+            return Ok(bar);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the transfer never got going: {now:?} at {bar} %"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Cut the customer's link both ways for 3 s (the drop this is about), while a transfer
+/// stands at `before` %; it must not be over by the time the link is back.
+async fn drop_the_link(
+    scene: &tandem_tests::nat_scene::NatScene,
+    what: &str,
+    before: u64,
+) -> anyhow::Result<()> {
+    use tandem_tests::netns::Host;
+    scene.topology.blackout(Host::Cust, true)?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = bar_percent(&scene.rep).await;
+    scene.topology.blackout(Host::Cust, false)?;
+    eprintln!("files: {what}, cut at {before} %, {during} % when the link came back");
+    anyhow::ensure!(
+        during < 100,
+        "{what}: the transfer finished during the drop, so it proves nothing"
+    );
+    Ok(())
+}
+
 /// A short network drop does not end a transfer: 20 MB goes to the customer over a
 /// 20 Mbit/s link (about 8 s), which is cut both ways for 3 s part way through. The
 /// connection comes back by an ICE restart on the same peer connection (docs/protocol.md,
@@ -499,32 +535,12 @@ async fn a_transfer_carries_on_after_a_short_network_drop() -> anyhow::Result<()
     scene.agent.answer("y").await?;
 
     // Part way: cut the customer's link, then give it back 3 s later.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let before = loop {
-        let percent = bar_percent(&scene.rep).await;
-        if percent >= 10 {
-            break percent;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the transfer never got going: {} %",
-            percent
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let before = until_percent(&scene.rep, "sending", 10).await?;
     anyhow::ensure!(
         before < 80,
         "the link was cut too late to matter ({before} %); slow the link down"
     );
-    scene.topology.blackout(Host::Cust, true)?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let during = bar_percent(&scene.rep).await;
-    scene.topology.blackout(Host::Cust, false)?;
-    eprintln!("files: cut at {before} %, {during} % when the link came back");
-    anyhow::ensure!(
-        during < 100,
-        "the transfer finished during the drop, so it proves nothing"
-    );
+    drop_the_link(&scene, "to the customer", before).await?;
 
     until_state(&scene.rep, "delivered").await?;
     let percent = bar_percent(&scene.rep).await;
@@ -553,28 +569,8 @@ async fn a_transfer_carries_on_after_a_short_network_drop() -> anyhow::Result<()
         .await?;
     scene.agent.wait_for("Rita Rep asks you for a file").await?;
     pick_at_agent(&mut scene.agent, &log_path.display().to_string()).await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let before = loop {
-        let percent = bar_percent(&scene.rep).await;
-        if state(&scene.rep).await == "receiving" && percent >= 10 {
-            break percent;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the file from the customer never got going: {} %",
-            percent
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    scene.topology.blackout(Host::Cust, true)?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let during = bar_percent(&scene.rep).await;
-    scene.topology.blackout(Host::Cust, false)?;
-    eprintln!("files: from the customer, cut at {before} %, {during} % when the link came back");
-    anyhow::ensure!(
-        during < 100,
-        "the file came during the drop, so it proves nothing"
-    );
+    let before = until_percent(&scene.rep, "receiving", 10).await?;
+    drop_the_link(&scene, "from the customer", before).await?;
     until_state(&scene.rep, "received").await?;
     let kept = scene
         .rep

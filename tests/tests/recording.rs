@@ -242,9 +242,8 @@ async fn played_pixel(admin: &Browser, id: i64) -> anyhow::Result<u32> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyhow::Result<()> {
-    let screen = PatternDisplay::start(WIDTH, HEIGHT)?;
+/// A server where reps may record, with the rep `rita` ("Rita Rep").
+async fn recording_site() -> anyhow::Result<Server> {
     let server = Server::start().await?;
     server
         .create_rep("rita", "Rita Rep", "rita-password")
@@ -257,6 +256,13 @@ async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyh
                    "allow_recording": true, "recording_retention_days": 30}),
         )
         .await?;
+    Ok(server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_session_plays_back_with_its_pattern_chat_and_audit() -> anyhow::Result<()> {
+    let screen = PatternDisplay::start(WIDTH, HEIGHT)?;
+    let server = recording_site().await?;
     let chrome = Chromedriver::start("recording").await?;
     let rep = chrome.media_browser("rep").await?;
     rep.log_in(&server.base, "rita", "rita-password").await?;
@@ -638,18 +644,7 @@ async fn wait_fragments(dir: &std::path::Path, n: usize) -> anyhow::Result<()> {
 /// capture, 800×450) whose frames ffprobe counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_screen_the_rep_shares_from_the_console_is_recorded_too() -> anyhow::Result<()> {
-    let server = Server::start().await?;
-    server
-        .create_rep("rita", "Rita Rep", "rita-password")
-        .await?;
-    server
-        .admin_call(
-            "PUT",
-            "/api/admin/settings",
-            json!({"max_customers_per_rep": 5, "allow_multiple_sessions": false,
-                   "allow_recording": true, "recording_retention_days": 30}),
-        )
-        .await?;
+    let server = recording_site().await?;
     let chrome = Chromedriver::start("recording-rep-screen").await?;
     let rep = chrome.media_browser("rep").await?;
     rep.log_in(&server.base, "rita", "rita-password").await?;

@@ -78,6 +78,20 @@ pub enum Change {
     Forget(String),
 }
 
+impl Change {
+    /// A session's new state (number, state, at), if given, and audit records (JSON).
+    pub fn keep(session: Option<(&str, &str, i64)>, records: &[String]) -> Change {
+        Change::Keep {
+            session: session.map(|(number, state, at)| Saved {
+                number: number.to_owned(),
+                state: state.to_owned(),
+                at,
+            }),
+            records: records.to_vec(),
+        }
+    }
+}
+
 /// A session's state as stored.
 #[derive(Debug, Clone)]
 pub struct Saved {
@@ -206,22 +220,8 @@ impl Journal for SqliteJournal {
         session: Option<(&str, &str, i64)>,
         records: &[String],
     ) -> anyhow::Result<Vec<i64>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let mut ids = Vec::with_capacity(records.len());
-        {
-            if let Some((number, state, at)) = session {
-                tx.prepare_cached(SAVE)?
-                    .execute(rusqlite::params![number, state, at])?;
-            }
-            let mut insert = tx.prepare_cached("INSERT INTO audit_outbox (record) VALUES (?1)")?;
-            for record in records {
-                insert.execute([record])?;
-                ids.push(tx.last_insert_rowid());
-            }
-        }
-        tx.commit()?;
-        Ok(ids)
+        let change = Change::keep(session, records);
+        Ok(self.commit(&[change])?.pop().unwrap_or_default())
     }
 
     fn commit(&self, changes: &[Change]) -> anyhow::Result<Vec<Vec<i64>>> {

@@ -83,6 +83,18 @@ fn rep(id: i64) -> Account {
     }
 }
 
+/// The numbers of the sessions the journal holds, sorted.
+fn stored(journal: &Gated) -> Vec<String> {
+    let mut numbers: Vec<String> = journal
+        .load()
+        .expect("load")
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    numbers.sort();
+    numbers
+}
+
 const DEADLINE: Duration = Duration::from_secs(30);
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
@@ -188,14 +200,8 @@ async fn changes_are_decided_while_a_write_is_held_and_go_out_only_once_written(
             .is_err(),
         "written() said done while the write was held"
     );
-    let stored: Vec<String> = journal
-        .load()
-        .expect("load")
-        .into_iter()
-        .map(|r| r.0)
-        .collect();
     assert_eq!(
-        stored,
+        stored(&journal),
         std::slice::from_ref(&first.number),
         "only the first session is written"
     );
@@ -221,13 +227,7 @@ async fn changes_are_decided_while_a_write_is_held_and_go_out_only_once_written(
         after[1] >= 8,
         "the eight sessions in one commit: {commits:?}"
     );
-    let mut stored: Vec<String> = journal
-        .load()
-        .expect("load")
-        .into_iter()
-        .map(|r| r.0)
-        .collect();
-    stored.sort();
+    let stored = stored(&journal);
     let mut wanted: Vec<String> = others.iter().cloned().chain([first.number]).collect();
     wanted.sort();
     assert_eq!(stored, wanted, "every session written");
@@ -302,13 +302,7 @@ async fn a_write_the_disk_refuses_fails_only_its_own_session() {
             "{who} heard of the change"
         );
     }
-    let mut stored: Vec<String> = journal
-        .load()
-        .expect("load")
-        .into_iter()
-        .map(|r| r.0)
-        .collect();
-    stored.sort();
+    let stored = stored(&journal);
     let mut wanted = vec![first.number.clone(), second.number, third.number];
     wanted.sort();
     assert_eq!(stored, wanted, "the other sessions' changes written");
