@@ -316,10 +316,12 @@ impl Registry {
     /// when it never will be (the server lost the site lease).
     pub async fn written(&self) -> bool {
         let mark = self.lock().out.mark();
-        match mark {
+        let passed = match mark {
             Some(mark) => mark.passed().await,
             None => true,
-        }
+        };
+        // A change decided after the lease was lost was never queued, nor written.
+        passed && !self.journal.as_ref().is_some_and(|j| j.fenced())
     }
 
     /// A connection's own reply (a refusal, a close), after what was decided before it.
@@ -399,8 +401,11 @@ impl Registry {
         inner.by_secret.insert(secret.clone(), number);
         let at = clock::now_millis();
         self.decided(&mut inner, number, outputs);
-        // After the session's first write: the history never names a session that a
-        // restart would not know.
+        if self.is_suspended() {
+            // The site lease was lost as it started: it goes no further.
+            return Err(restarting());
+        }
+        // Queued after the session's first write, so it is stored after that write.
         inner.out.store(StoreJob::SessionStarted {
             number: number.digits(),
             at,

@@ -361,9 +361,9 @@ impl Recorder<'_> {
         }
     }
 
-    /// Views the shares of agents (a rep's own screen is not recorded), once the agent
-    /// is connected: after a server restart the recorder is back before the agents, and
-    /// an agent only hears of a viewer while it is connected.
+    /// Views every share (an agent's, or a screen a rep shares from the console), once
+    /// its owner is connected: after a server restart the recorder is back before the
+    /// owners, and an owner only hears of a viewer while it is connected.
     fn view_if_recorded(&mut self, share: ShareInfo) {
         let id = share.share;
         self.shares.insert(id, share);
@@ -630,8 +630,9 @@ impl Recorder<'_> {
         Ok(())
     }
 
-    /// The owner's offer for a share (an agent, or a console sharing its screen): a new connection (an earlier one for the share is
-    /// closed and its file finished), answered at once.
+    /// The owner's offer for a share (an agent, or a console sharing its screen): a new
+    /// connection (an earlier one for the share is closed and its file finished),
+    /// answered at once.
     async fn answer(
         &mut self,
         from: ParticipantId,

@@ -446,30 +446,36 @@ async fn a_customer_sends_the_file_a_rep_asks_for_and_nothing_without_picking_it
 
 /// Wait until the panel is in `wanted` with its bar at `percent` % or more; the bar.
 async fn until_percent(rep: &Browser, wanted: &str, percent: u64) -> anyhow::Result<u64> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let (now, bar) = (state(rep).await, bar_percent(rep).await);
-        if now == wanted && bar >= percent {
-            return Ok(bar);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the transfer never got going: {now:?} at {bar} %"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    use tandem_tests::nat_scene::{Check, eventually};
+    eventually(
+        "the transfer gets going",
+        Duration::from_secs(120),
+        async || {
+            let (now, bar) = (state(rep).await, bar_percent(rep).await);
+            Ok(if now == wanted && bar >= percent {
+                Check::Done(bar)
+            } else {
+                Check::NotYet(format!("{now:?} at {bar} %"))
+            })
+        },
+    )
+    .await
 }
 
-/// Cut the customer's link both ways for 3 s (the drop this is about), while a transfer
-/// stands at `before` %; it must not be over by the time the link is back.
+/// Cut the customer's link both ways for 4 s (the drop this is about: long enough for the
+/// agent to restart ICE, 3 s after the connection went quiet, and shorter than the
+/// console's last resort of a new connection, 8 s), while a transfer stands at `before`
+/// %; it must not be over by the time the link is back. The agent's output from the cut
+/// on, to see the restart in.
 async fn drop_the_link(
     scene: &tandem_tests::nat_scene::NatScene,
     what: &str,
     before: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     use tandem_tests::netns::Host;
+    let mark = scene.agent.output().len();
     scene.topology.blackout(Host::Cust, true)?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
     let during = bar_percent(&scene.rep).await;
     scene.topology.blackout(Host::Cust, false)?;
     eprintln!("files: {what}, cut at {before} %, {during} % when the link came back");
@@ -477,16 +483,28 @@ async fn drop_the_link(
         during < 100,
         "{what}: the transfer finished during the drop, so it proves nothing"
     );
+    Ok(mark)
+}
+
+/// The agent restarted ICE (on the same connection) after `mark` in its output.
+fn restarted_ice(scene: &tandem_tests::nat_scene::NatScene, mark: usize) -> anyhow::Result<()> {
+    let output = scene.agent.output();
+    anyhow::ensure!(
+        output
+            .get(mark..)
+            .is_some_and(|o| o.contains("ICE restart")),
+        "the agent did not restart ICE across the drop"
+    );
     Ok(())
 }
 
 /// A short network drop does not end a transfer: 20 MB goes to the customer over a
-/// 20 Mbit/s link (about 8 s), which is cut both ways for 3 s part way through. The
+/// 20 Mbit/s link (about 8 s), which is cut both ways for 4 s part way through. The
 /// connection comes back by an ICE restart on the same peer connection (docs/protocol.md,
 /// "Reconnecting"), its files channel with it, and the transfer carries on from where it
 /// was: the file lands whole, with the sender's SHA-256, no part file is left, and the
 /// console's bar reaches 100 %. The same the other way: 20 MB the customer picks reach
-/// the console whole across another 3 s cut.
+/// the console whole across another 4 s cut. The agent's trace shows the ICE restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_carries_on_after_a_short_network_drop() -> anyhow::Result<()> {
     use tandem_tests::nat_scene::{NatScene, SceneOptions, ServerMode};
@@ -540,9 +558,10 @@ async fn a_transfer_carries_on_after_a_short_network_drop() -> anyhow::Result<()
         before < 80,
         "the link was cut too late to matter ({before} %); slow the link down"
     );
-    drop_the_link(&scene, "to the customer", before).await?;
+    let mark = drop_the_link(&scene, "to the customer", before).await?;
 
     until_state(&scene.rep, "delivered").await?;
+    restarted_ice(&scene, mark)?;
     let percent = bar_percent(&scene.rep).await;
     anyhow::ensure!(percent == 100, "the bar shows {percent} %");
     let saved = std::fs::read(downloads.join("collector.bin"))?;
@@ -570,8 +589,9 @@ async fn a_transfer_carries_on_after_a_short_network_drop() -> anyhow::Result<()
     scene.agent.wait_for("Rita Rep asks you for a file").await?;
     pick_at_agent(&mut scene.agent, &log_path.display().to_string()).await?;
     let before = until_percent(&scene.rep, "receiving", 10).await?;
-    drop_the_link(&scene, "from the customer", before).await?;
+    let mark_back = drop_the_link(&scene, "from the customer", before).await?;
     until_state(&scene.rep, "received").await?;
+    restarted_ice(&scene, mark_back)?;
     let kept = scene
         .rep
         .client

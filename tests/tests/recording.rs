@@ -663,8 +663,8 @@ async fn a_screen_the_rep_shares_from_the_console_is_recorded_too() -> anyhow::R
             .any(|r| r["title"] == "Rita Rep: screen" && r["state"] == "recording")
     })
     .await?;
-    // What is recorded is the subject here: a few seconds of the shared screen.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // A few seconds of the shared screen: four fragments (one every 1–2 s).
+    wait_fragments(server.state.recordings.dir(), 4).await?;
     rep.click("#stop-record").await?;
     let list = recordings_when(&server, &cookie, "the recording ends", |l| {
         l.iter()
@@ -677,7 +677,7 @@ async fn a_screen_the_rep_shares_from_the_console_is_recorded_too() -> anyhow::R
         .context("the screen's recording")?;
     let (frames, duration) = probe_download(&server.base, &cookie, recording).await?;
     anyhow::ensure!(
-        frames >= 10 && duration >= 3.0,
+        frames >= 10 && duration >= 2.0,
         "the rep's screen recorded {frames} frames over {duration} s"
     );
     let id = recording["id"].as_i64().context("id")?;

@@ -1,7 +1,7 @@
 //! Recording: a rep starts and stops it where the site allows; everyone, the customer's
 //! agent included, sees that the session is being recorded. The recorder is a participant
-//! of its own (role `recorder`) that views the agents' shares like any viewer, so the
-//! recording is the H.264 the agent already sends.
+//! of its own (role `recorder`) that views every share like any viewer, so the recording
+//! is the H.264 the agent (or a rep's browser) already sends.
 
 use tandem_protocol::{Admission, ParticipantId, RecordingInfo, Role, ServerMessage};
 

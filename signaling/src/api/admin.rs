@@ -505,7 +505,9 @@ pub struct AuditQuery {
     security(("tandem_login" = [])),
     params(AuditQuery),
     responses(
-        (status = 200, description = "Audit entries, newest first (C3)", body = [AuditEntry]),
+        (status = 200, description = "Audit entries, newest first (C3), up to everything that \
+            happened before the request (what is on its way to the store is stored first)",
+            body = [AuditEntry]),
         (status = 400, description = "`session` is not a session number", body = ErrorBody),
         (status = 401, description = "No valid login cookie", body = ErrorBody),
         (status = 403, description = "The account is not an administrator", body = ErrorBody),
@@ -525,6 +527,9 @@ pub async fn audit(
         None => None,
     };
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    // Records are stored after their change is written, a moment after anyone saw it:
+    // the log shows everything up to now.
+    state.flush().await;
     Ok(Json(state.store.audit(session.as_deref(), limit).await?))
 }
 

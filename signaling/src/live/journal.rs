@@ -40,7 +40,7 @@ pub trait Journal: Send + Sync {
     /// Records held and not yet stored, oldest first, as (id, JSON).
     fn held_audit(&self) -> anyhow::Result<Vec<(i64, String)>>;
     /// Several changes, in order, in one transaction: a group commit, so the changes of
-    /// many sessions cost one round trip and one sync. The outbox ids of each change's
+    /// many sessions cost one commit and one sync. The outbox ids of each change's
     /// records (none for a removal). All or nothing in the SQLite and PostgreSQL
     /// journals; this default, for a journal without transactions of its own, makes one
     /// change at a time and stops at the first that fails.

@@ -5,10 +5,10 @@
 //! what a restart would undo. The registry decides under its lock (in memory, quickly)
 //! and queues here, in the order it decided them, the journal writes and every effect:
 //! messages and closes for connections, jobs for the store and the mailer. One thread
-//! takes whatever has queued up, writes all of its journal changes in one transaction (a
-//! group commit: with PostgreSQL, one round trip and one commit for the changes of many
-//! sessions), then lets the effects out in order. So no session waits under the lock for
-//! another session's write, and a write costs a task no blocked worker thread.
+//! takes whatever has queued up, writes its journal changes (up to 32) in one transaction
+//! (a group commit: one commit, one sync, for the changes of many sessions), then lets
+//! the effects out in order. So no session waits under the lock for another session's
+//! write, and a write holds up no worker thread of the server's runtime.
 //!
 //! While nothing waits here, an effect goes out at once, from the registry's lock: nothing
 //! decided before it is still held back. Without a journal, everything goes out at once.
@@ -26,9 +26,12 @@ use super::{Registry, StoreJob};
 use crate::mailer::{MailJob, MailJobs};
 use crate::outbound::{Close, Outbound, OutboundTx};
 
-/// At most this many queued items are taken in one round (and their changes written in
-/// one transaction).
+/// At most this many queued items are taken in one round.
 const MOST_AT_ONCE: usize = 512;
+/// At most this many changes go in one transaction. With PostgreSQL each statement is a
+/// round trip and the whole write must finish within the lease's 5 s: 32 changes are a
+/// few dozen round trips, well inside it even to a database far away.
+const MOST_CHANGES_AT_ONCE: usize = 32;
 
 enum Item {
     /// A session's change to keep: its new state, if it changed, and audit records held
@@ -46,6 +49,13 @@ enum Item {
     CloseNow(OutboundTx, Close),
     Store(StoreJob),
     Mail(MailJob),
+}
+
+impl Item {
+    /// Whether it is written to the journal.
+    fn is_change(&self) -> bool {
+        matches!(self, Item::Keep { .. } | Item::Forget(_))
+    }
 }
 
 #[derive(Debug)]
@@ -152,9 +162,14 @@ impl Out {
         self.queue.is_some()
     }
 
-    /// Where the queue is now; none when nothing waits in it.
+    /// Where the queue is now; none without a journal writer (everything goes out at
+    /// once).
     pub(super) fn mark(&self) -> Option<Mark> {
         let (_, shared) = self.queue.as_ref()?;
+        if shared.stopped.load(Ordering::Acquire) {
+            // Everything goes out at once now (`push` fails): nothing to wait for.
+            return None;
+        }
         Some(Mark {
             shared: shared.clone(),
             at: shared.queued.load(Ordering::Acquire),
@@ -289,6 +304,12 @@ struct Stopped(Arc<Shared>);
 
 impl Drop for Stopped {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                "the journal writer failed: what it held is lost, and from now on effects go \
+                 out without their changes being kept (a restart would end the sessions)"
+            );
+        }
         self.0.stopped.store(true, Ordering::Release);
         self.0.carried_some.notify_waiters();
     }
@@ -298,10 +319,14 @@ impl Writer {
     fn run(self, rx: &sync_mpsc::Receiver<Item>) {
         let _stopped = Stopped(self.shared.clone());
         while let Ok(first) = rx.recv() {
+            let mut changes = usize::from(first.is_change());
             let mut round = vec![first];
-            while round.len() < MOST_AT_ONCE {
+            while round.len() < MOST_AT_ONCE && changes < MOST_CHANGES_AT_ONCE {
                 match rx.try_recv() {
-                    Ok(item) => round.push(item),
+                    Ok(item) => {
+                        changes += usize::from(item.is_change());
+                        round.push(item);
+                    }
                     Err(_) => break,
                 }
             }
@@ -398,7 +423,8 @@ impl Writer {
     }
 
     /// Write the changes in one transaction; if that fails, one by one, so one change
-    /// that cannot be written fails only its own session. The outcome of each.
+    /// that cannot be written fails only its own session (with SQLite: with PostgreSQL a
+    /// failed write loses the lease, and nothing more is written). The outcome of each.
     fn write(&self, changes: &[Change]) -> Vec<Result<Vec<i64>, String>> {
         if changes.is_empty() {
             return Vec::new();

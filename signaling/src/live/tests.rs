@@ -105,11 +105,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Journal writes happen off the registry's lock, in groups, and still before their
-/// effects: while one write is held, other reps start sessions without waiting for it;
-/// nothing those changes cause (a message, an audit record for the store) goes out
-/// before it is written; and the changes that came in meanwhile are written together, in
-/// one transaction, once the held write is done.
+/// A registry on a held-write journal, with what it sends the store and the mailer.
 fn registry(
     dir: &std::path::Path,
 ) -> (
@@ -139,6 +135,11 @@ fn registry(
     (registry, journal, store_rx, mail_rx)
 }
 
+/// Journal writes happen off the registry's lock, in groups, and still before their
+/// effects: while one write is held, other reps start sessions without waiting for it;
+/// nothing those changes cause (a message, an audit record for the store) goes out
+/// before it is written; and the changes that came in meanwhile are written together, in
+/// one transaction, once the held write is done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_are_decided_while_a_write_is_held_and_go_out_only_once_written() {
     let dir = tempfile::tempdir().expect("dir");

@@ -363,7 +363,17 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
         figures.burst_joins += 1;
         joined.push(ws);
     }
-    figures.burst_writes = journal_writes(&http, &bases[0]).await? - writes_before;
+    // The last joins' final writes may follow their `joined`: count once it settles.
+    let mut writes = journal_writes(&http, &bases[0]).await?;
+    for _ in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = journal_writes(&http, &bases[0]).await?;
+        if now == writes {
+            break;
+        }
+        writes = now;
+    }
+    figures.burst_writes = writes - writes_before;
     drop(joined);
 
     // The serving server dies; the customer on B comes back as soon as a survivor serves.
