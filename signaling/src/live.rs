@@ -1245,10 +1245,13 @@ impl Registry {
         }
         // The audit records go with the new state in one write (C3: a crash between the
         // event and the store's write loses no record), and the effects after it.
-        let records: Vec<tandem_session::AuditRecord> = outputs
-            .iter()
+        let (audit, outputs): (Vec<Output>, Vec<Output>) = outputs
+            .into_iter()
+            .partition(|o| matches!(o, Output::Audit(_)));
+        let records = audit
+            .into_iter()
             .filter_map(|o| match o {
-                Output::Audit(record) => Some(record.clone()),
+                Output::Audit(record) => Some(record),
                 _ => None,
             })
             .collect();
@@ -1364,7 +1367,7 @@ impl Registry {
                 Output::AgentTokenWanted { customer } => {
                     self.issue_agent_token(inner, number, customer);
                 }
-                // Kept with the state and stored after it (`keep`).
+                // Taken out in `decided`: kept with the state, stored after it.
                 Output::Audit(_) => {}
                 Output::SetTimer { timer, at } => self.set_timer(inner, number, timer, at),
                 Output::CancelTimer(timer) => {

@@ -14,7 +14,7 @@
 //! decided before it is still held back. Without a journal, everything goes out at once.
 
 use std::sync::Weak;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc as sync_mpsc};
 
 use tandem_protocol::SessionNumber;
@@ -60,9 +60,8 @@ impl Item {
 
 #[derive(Debug)]
 pub(super) struct Shared {
-    /// Items queued and not yet carried out.
-    waiting: AtomicUsize,
-    /// Items ever queued, and ever carried out (or dropped).
+    /// Items ever queued, and ever carried out (or dropped): while `queued` is ahead,
+    /// something waits.
     queued: AtomicU64,
     carried: AtomicU64,
     /// Told after each round.
@@ -78,7 +77,6 @@ pub(super) struct Shared {
 impl Default for Shared {
     fn default() -> Self {
         Shared {
-            waiting: AtomicUsize::new(0),
             queued: AtomicU64::new(0),
             carried: AtomicU64::new(0),
             carried_some: Notify::new(),
@@ -179,17 +177,17 @@ impl Out {
     /// The queue, while something waits in it (or everything is dropped).
     fn busy(&self) -> Option<(&sync_mpsc::Sender<Item>, &Shared)> {
         let (tx, shared) = self.queue.as_ref()?;
-        let busy =
-            shared.waiting.load(Ordering::Acquire) > 0 || shared.dropping.load(Ordering::Acquire);
+        // `carried` is read first: it never passes `queued`, which only grows here.
+        let carried = shared.carried.load(Ordering::Acquire);
+        let busy = shared.queued.load(Ordering::Acquire) > carried
+            || shared.dropping.load(Ordering::Acquire);
         busy.then_some((tx, shared))
     }
 
     /// Queue `item`; handed back if the writer has stopped.
     fn push(tx: &sync_mpsc::Sender<Item>, shared: &Shared, item: Item) -> Result<(), Box<Item>> {
-        shared.waiting.fetch_add(1, Ordering::AcqRel);
         shared.queued.fetch_add(1, Ordering::AcqRel);
         tx.send(item).map_err(|back| {
-            shared.waiting.fetch_sub(1, Ordering::AcqRel);
             shared.queued.fetch_sub(1, Ordering::AcqRel);
             tracing::error!("the journal writer has stopped");
             Box::new(back.0)
@@ -332,7 +330,6 @@ impl Writer {
             }
             let count = round.len();
             self.carry_out(round);
-            self.shared.waiting.fetch_sub(count, Ordering::AcqRel);
             self.shared
                 .carried
                 .fetch_add(u64::try_from(count).unwrap_or(u64::MAX), Ordering::AcqRel);
