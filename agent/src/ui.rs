@@ -120,6 +120,40 @@ impl Window {
                 });
             });
         }
+        {
+            // A file dropped on the window while a rep asks for one fills the path field:
+            // the customer still sends it with the button (or says no). One dropped at
+            // any other time goes nowhere, and the window says so.
+            use i_slint_backend_winit::{EventResult, WinitWindowAccessor, winit};
+            let weak = window.as_weak();
+            let unasked = SharedString::from(language.say(&Text::new("file-drop-unasked")));
+            window.window().on_winit_window_event(move |_, event| {
+                let winit::event::WindowEvent::DroppedFile(path) = event else {
+                    return EventResult::Propagate;
+                };
+                let Some(w) = weak.upgrade() else {
+                    return EventResult::Propagate;
+                };
+                if w.get_mode() == Mode::Ask && w.get_picking() {
+                    crate::peers::trace(&format!("window file dropped {}", path.display()));
+                    w.set_path_text(path.display().to_string().into());
+                } else {
+                    // For a few seconds, in place of the latest sentence, which comes back.
+                    crate::peers::trace("window file dropped unasked");
+                    let before = w.get_detail();
+                    if before != unasked {
+                        w.set_detail(unasked.clone());
+                        let (weak, unasked) = (weak.clone(), unasked.clone());
+                        slint::Timer::single_shot(Duration::from_secs(8), move || {
+                            if let Some(w) = weak.upgrade().filter(|w| w.get_detail() == unasked) {
+                                w.set_detail(before);
+                            }
+                        });
+                    }
+                }
+                EventResult::PreventDefault
+            });
+        }
         window.on_stop_sharing(send(Action::StopSharing));
         window.on_take_back(send(Action::TakeBack));
         window.on_cancel_files(send(Action::CancelFiles));

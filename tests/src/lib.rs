@@ -12,6 +12,7 @@ pub mod network_profiles;
 mod server_process;
 pub mod wine;
 mod x_input;
+pub mod xdnd;
 
 pub use agent_process::AgentProcess;
 pub use server_process::{ServerProcess, server_log};

@@ -305,6 +305,24 @@ async fn a_rep_sends_files_that_land_whole_in_downloads_only_with_the_customers_
     Ok(())
 }
 
+/// The file the console offers to save (the link's blob): its name, whether the link
+/// shows, and its SHA-256.
+async fn kept_by_console(rep: &Browser) -> anyhow::Result<Value> {
+    Ok(rep
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = document.querySelector('figure.tile .files a.received-file');
+             const panel = document.querySelector('figure.tile').filePanel;
+             panel.received.arrayBuffer().then((b) => crypto.subtle.digest('SHA-256', b))
+               .then((d) => done({ name: a.download, hidden: a.hidden,
+                 sha256: [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join('') }))
+               .catch((e) => done({ error: String(e) }));",
+            vec![],
+        )
+        .await?)
+}
+
 /// Answer the agent's next question for a file's path with `line` (empty: nothing).
 async fn pick_at_agent(agent: &mut AgentProcess, line: &str) -> anyhow::Result<()> {
     agent.wait_for("(just Enter: send nothing):").await?;
@@ -380,19 +398,7 @@ async fn a_customer_sends_the_file_a_rep_asks_for_and_nothing_without_picking_it
     anyhow::ensure!(bar_percent(&rep).await == 100, "the bar is full");
     // What the console offers to save (the link's blob) is the customer's file, byte for
     // byte.
-    let kept = rep
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             const a = document.querySelector('figure.tile .files a.received-file');
-             const panel = document.querySelector('figure.tile').filePanel;
-             panel.received.arrayBuffer().then((b) => crypto.subtle.digest('SHA-256', b))
-               .then((d) => done({ name: a.download, hidden: a.hidden,
-                 sha256: [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join('') }))
-               .catch((e) => done({ error: String(e) }));",
-            vec![],
-        )
-        .await?;
+    let kept = kept_by_console(&rep).await?;
     anyhow::ensure!(
         kept == json!({ "name": "support-log.bin", "hidden": false, "sha256": sha256(&log) }),
         "the console keeps {kept}"
@@ -592,21 +598,76 @@ async fn a_transfer_carries_on_after_a_short_network_drop() -> anyhow::Result<()
     let mark_back = drop_the_link(&scene, "from the customer", before).await?;
     until_state(&scene.rep, "received").await?;
     restarted_ice(&scene, mark_back)?;
-    let kept = scene
-        .rep
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             document.querySelector('figure.tile').filePanel.received.arrayBuffer()
-               .then((b) => crypto.subtle.digest('SHA-256', b))
-               .then((d) => done([...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join('')))
-               .catch((e) => done(String(e)));",
-            vec![],
-        )
-        .await?;
+    let kept = kept_by_console(&scene.rep).await?;
     anyhow::ensure!(
-        kept == json!(sha256(&log)),
+        kept["sha256"] == json!(sha256(&log)),
         "the console kept {kept} after the drop"
+    );
+    Ok(())
+}
+
+/// Issue 20: the customer answers a rep's request for a file by dropping it on the agent's
+/// window, as from a file manager (XDND on X11): the drop fills in the path and the file
+/// goes only once she clicks Send. A file dropped while nobody asks for one goes nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_drops_the_file_a_rep_asks_for_on_the_agents_window() -> anyhow::Result<()> {
+    use tandem_tests::agent_window::{self, Desk};
+    use tandem_tests::xdnd;
+    let screen = PatternDisplay::start(1024, 768)?;
+    let (desk, rep) = Desk::open("file-drop", None).await?;
+    let ann = desk.chrome.media_browser("ann").await?;
+    ann.join(&desk.link, "Ann").await?;
+    let mut agent = desk
+        .start_agent(&ann, desk.downloads.path(), &screen.display)
+        .await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::click(&screen.display, asked.button("allow")?)?;
+    rep.wait_text("figure.tile figcaption", "Ann's screen · 1024×768")
+        .await?;
+    let outbox = tempfile::tempdir()?;
+    let log = random_bytes(3 * 1024 * 1024, 7);
+    let log_path = outbox.path().join("support log ø.bin");
+    std::fs::write(&log_path, &log)?;
+    let centre = |p: &agent_window::Placement| {
+        let (x, y, w, h) = p.rect;
+        (
+            x + i32::try_from(w / 2).unwrap_or(0),
+            y + i32::try_from(h / 2).unwrap_or(0),
+        )
+    };
+
+    // Nobody asks: the window takes the drop and sends nothing.
+    let panel = agent_window::wait_mode(&agent, "panel").await?;
+    xdnd::drop_files(&screen.display, centre(&panel), &[&log_path])?;
+    agent.wait_for("window file dropped unasked").await?;
+    let now = state(&rep).await;
+    anyhow::ensure!(now == "idle", "an unasked drop reached the console: {now}");
+
+    rep.find("figure.tile .files button.ask-file")
+        .await?
+        .click()
+        .await?;
+    agent
+        .wait_for("Rita Rep asks you for a file. Nothing is sent unless you choose one: drop it on this window")
+        .await?;
+    let asked = agent_window::wait_mode(&agent, "ask").await?;
+    xdnd::drop_files(&screen.display, centre(&asked), &[&log_path])?;
+    agent
+        .wait_for(&format!("window file dropped {}", log_path.display()))
+        .await?;
+    agent_window::wait_mode(&agent, "ask").await?;
+    agent_window::photograph(&screen.display, &desk.photos, "01-file-dropped")?;
+    anyhow::ensure!(
+        state(&rep).await == "requested",
+        "the dropped file went before Send: {}",
+        state(&rep).await
+    );
+    agent_window::click(&screen.display, asked.button("allow")?)?;
+    until_state(&rep, "received").await?;
+    let kept = kept_by_console(&rep).await?;
+    anyhow::ensure!(
+        kept == json!({ "name": "support log ø.bin", "hidden": false, "sha256": sha256(&log) }),
+        "the console keeps {kept}"
     );
     Ok(())
 }

@@ -133,10 +133,14 @@ file-incoming-terminal = Receiving “{ $name }” ({ $size }). To cancel it, ty
 button-cancel-file = Cancel
 file-nothing-to-cancel = No file is coming in, so there is nothing to cancel.
 # A rep asks the customer for a file (the customer picks it; nothing goes otherwise).
-ask-pick = { $rep } asks you for a file. Nothing is sent unless you choose one: type or paste its path.
+ask-pick = { $rep } asks you for a file. Nothing is sent unless you choose one: { $surface ->
+    [window] drop it on this window, or type or paste its path.
+   *[terminal] type or paste its path.
+}
 prompt-path = Path of the file (just Enter: send nothing):
 button-send-file = Send
-path-placeholder = Path of the file to send
+path-placeholder = Path of the file to send (or drop it here)
+file-drop-unasked = Nothing was sent: drop a file here only when the support rep asks you for one.
 file-pick-not-a-file = “{ $path }” is not a file. Choose another, or send nothing.
 file-pick-unreadable = “{ $path }” cannot be read ({ $why }). Choose another, or send nothing.
 file-pick-too-large = “{ $path }” is larger than this site allows ({ $max }). Choose another, or send nothing.

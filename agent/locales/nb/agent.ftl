@@ -132,10 +132,14 @@ file-incoming-terminal = Tar imot «{ $name }» ({ $size }). Skriv c og trykk En
 button-cancel-file = Avbryt
 file-nothing-to-cancel = Ingen fil er på vei inn, så det er ingenting å avbryte.
 # En støttemedarbeider ber kunden om en fil (kunden velger den; ellers sendes ingenting).
-ask-pick = { $rep } ber deg om en fil. Ingenting sendes uten at du velger en: skriv eller lim inn stien til den.
+ask-pick = { $rep } ber deg om en fil. Ingenting sendes uten at du velger en: { $surface ->
+    [window] slipp den på dette vinduet, eller skriv eller lim inn stien til den.
+   *[terminal] skriv eller lim inn stien til den.
+}
 prompt-path = Stien til filen (bare Enter: send ingenting):
 button-send-file = Send
-path-placeholder = Stien til filen som skal sendes
+path-placeholder = Stien til filen som skal sendes (eller slipp den her)
+file-drop-unasked = Ingenting ble sendt: slipp en fil her bare når brukerstøtten ber deg om en.
 file-pick-not-a-file = «{ $path }» er ikke en fil. Velg en annen, eller send ingenting.
 file-pick-unreadable = «{ $path }» kan ikke leses ({ $why }). Velg en annen, eller send ingenting.
 file-pick-too-large = «{ $path }» er større enn dette nettstedet tillater ({ $max }). Velg en annen, eller send ingenting.
