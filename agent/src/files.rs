@@ -15,6 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tandem_protocol::{ClientMessage, FileDirection, FileOutcome, ParticipantId};
@@ -29,6 +30,9 @@ const PROGRESS_EVERY: u64 = 256 * 1024;
 const MAX_NAME_BYTES: usize = 200;
 /// The longest transfer id a sender may use, in bytes.
 const MAX_ID: usize = 64;
+/// How long a file cut off with its viewer's connection waits, part file and all, for the
+/// console to offer it again on a new connection and carry on from where it stopped.
+pub const RESUME_WITHIN: Duration = Duration::from_secs(60);
 
 /// A message on the files channel, as JSON text; file content goes in binary messages
 /// between `accept` and the end.
@@ -42,8 +46,13 @@ pub enum Wire {
         size: u64,
         sha256: String,
     },
-    /// The customer allowed it: send the content.
-    Accept { id: String },
+    /// The customer allowed it: send the content, from byte `from` on (a file that was
+    /// cut off with its connection and offered again carries on where it stopped).
+    Accept {
+        id: String,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        from: u64,
+    },
     /// Not taken: `declined`, `too_large`, `not_allowed`, `busy`, `off` or `bad_name`.
     Refuse { id: String, reason: String },
     /// So many bytes are written.
@@ -57,6 +66,10 @@ pub enum Wire {
     /// A rep asks the customer for a file: the customer picks one (it comes back as an
     /// `offer` with this `id`, its content right after), or says no (`refuse`).
     Request { id: String },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Wire {
@@ -195,6 +208,9 @@ pub struct Files {
     receiving: HashMap<ParticipantId, Receiving>,
     requested: HashMap<ParticipantId, Requested>,
     outgoing: HashMap<ParticipantId, Outgoing>,
+    /// Files cut off with their viewer's connection, waiting (since then) to be offered
+    /// again on a new one ([`RESUME_WITHIN`]).
+    paused: HashMap<ParticipantId, (Receiving, Instant)>,
 }
 
 impl Files {
@@ -209,6 +225,7 @@ impl Files {
             receiving: HashMap::new(),
             requested: HashMap::new(),
             outgoing: HashMap::new(),
+            paused: HashMap::new(),
         }
     }
 
@@ -483,23 +500,44 @@ impl Files {
         if id.len() > MAX_ID {
             return Vec::new(); // nothing to answer it by
         }
+        let mut out = Vec::new();
+        if let Some((r, _)) = self.paused.remove(&viewer) {
+            let same = r.offer.id == id && r.offer.sha256 == sha256 && r.offer.size == size;
+            if same && allowed && !self.receiving.contains_key(&viewer) {
+                // The customer allowed it already: it carries on where it stopped.
+                let from = r.received;
+                let resumed = Text::new("file-resumed").arg("name", r.offer.safe.as_str());
+                self.receiving.insert(viewer, r);
+                return vec![
+                    Out::Send(viewer, Wire::Accept { id, from }),
+                    Out::Tell(resumed),
+                ];
+            }
+            // Another file (or not allowed now): the one cut off is over.
+            out.extend(broke_off(viewer, r));
+        }
         if self.offered.contains_key(&viewer) || self.receiving.contains_key(&viewer) {
-            return vec![refuse("busy")];
+            out.push(refuse("busy"));
+            return out;
         }
-        if !allowed {
-            return vec![refuse("not_allowed")];
-        }
-        if !valid_hash(&sha256) || name.chars().count() > 255 || name.is_empty() {
-            return vec![refuse("bad_name")];
-        }
-        if self.max_bytes == 0 {
-            return vec![refuse("off")];
-        }
-        if size > self.max_bytes {
-            return vec![refuse("too_large"), record(FileOutcome::TooLarge)];
+        let refused: Option<Vec<Out>> = if !allowed {
+            Some(vec![refuse("not_allowed")])
+        } else if !valid_hash(&sha256) || name.chars().count() > 255 || name.is_empty() {
+            Some(vec![refuse("bad_name")])
+        } else if self.max_bytes == 0 {
+            Some(vec![refuse("off")])
+        } else if size > self.max_bytes {
+            Some(vec![refuse("too_large"), record(FileOutcome::TooLarge)])
+        } else {
+            None
+        };
+        if let Some(refused) = refused {
+            out.extend(refused);
+            return out;
         }
         let Some(safe) = safe_name(&name) else {
-            return vec![refuse("bad_name"), record(FileOutcome::Failed)];
+            out.extend([refuse("bad_name"), record(FileOutcome::Failed)]);
+            return out;
         };
         self.next_token += 1;
         let token = self.next_token;
@@ -520,7 +558,8 @@ impl Files {
                 sha256,
             },
         );
-        vec![ask]
+        out.push(ask);
+        out
     }
 
     /// The customer's answer to the offer `token` from `viewer`.
@@ -555,7 +594,7 @@ impl Files {
         match opened {
             Ok((part, file)) => {
                 let id = offer.id.clone();
-                let mut out = vec![Out::Send(viewer, Wire::Accept { id })];
+                let mut out = vec![Out::Send(viewer, Wire::Accept { id, from: 0 })];
                 let receiving = Receiving {
                     offer,
                     part,
@@ -634,17 +673,33 @@ impl Files {
         if let Some(offer) = self.offered.remove(&viewer) {
             return withdrawn(viewer, offer);
         }
-        match self.receiving.remove(&viewer) {
-            Some(r) => {
-                let _ = std::fs::remove_file(&r.part);
-                let mut out = vec![Out::Report(r.report(viewer, FileOutcome::Failed, None))];
-                out.push(Out::Tell(
-                    Text::new("file-broke-off").arg("name", r.offer.safe.as_str()),
-                ));
-                out
-            }
-            None => Vec::new(),
+        let Some(r) = self.receiving.remove(&viewer) else {
+            return Vec::new();
+        };
+        // Kept, part file and all, for the console to offer it again on a new connection.
+        let paused = Text::new("file-paused").arg("name", r.offer.safe.as_str());
+        let mut out = Vec::new();
+        if let Some((older, _)) = self.paused.insert(viewer, (r, Instant::now())) {
+            out.extend(broke_off(viewer, older));
         }
+        out.push(Out::Tell(paused));
+        out
+    }
+
+    /// The files cut off longer than [`RESUME_WITHIN`] before `now` are over: thrown away,
+    /// and recorded as failed.
+    pub fn expire(&mut self, now: Instant) -> Vec<Out> {
+        let mut over: Vec<ParticipantId> = self
+            .paused
+            .iter()
+            .filter(|(_, (_, since))| now.saturating_duration_since(*since) >= RESUME_WITHIN)
+            .map(|(viewer, _)| *viewer)
+            .collect();
+        over.sort_by_key(|v| v.0);
+        over.into_iter()
+            .filter_map(|viewer| self.paused.remove(&viewer).map(|(r, _)| (viewer, r)))
+            .flat_map(|(viewer, r)| broke_off(viewer, r))
+            .collect()
     }
 
     /// What the customer sees of the files coming in: the first one's name (the sender's
@@ -692,6 +747,18 @@ impl Files {
                 Text::new("file-you-cancelled").arg("name", r.offer.safe.as_str()),
             ));
         }
+        let mut viewers: Vec<ParticipantId> = self.paused.keys().copied().collect();
+        viewers.sort_by_key(|v| v.0);
+        for viewer in viewers {
+            let Some((r, _)) = self.paused.remove(&viewer) else {
+                continue;
+            };
+            let _ = std::fs::remove_file(&r.part);
+            out.push(Out::Report(r.report(viewer, FileOutcome::Cancelled, None)));
+            out.push(Out::Tell(
+                Text::new("file-you-cancelled").arg("name", r.offer.safe.as_str()),
+            ));
+        }
         let mut viewers: Vec<ParticipantId> = self.outgoing.keys().copied().collect();
         viewers.sort_by_key(|v| v.0);
         for viewer in viewers {
@@ -718,7 +785,12 @@ impl Files {
             .collect();
         self.offered.clear();
         self.requested.clear();
-        viewers.into_iter().flat_map(|v| self.gone(v)).collect()
+        let mut out: Vec<Out> = viewers.into_iter().flat_map(|v| self.gone(v)).collect();
+        let mut paused: Vec<(ParticipantId, Receiving)> =
+            self.paused.drain().map(|(v, (r, _))| (v, r)).collect();
+        paused.sort_by_key(|(v, _)| v.0);
+        out.extend(paused.into_iter().flat_map(|(v, r)| broke_off(v, r)));
+        out
     }
 
     /// The rep cancels the transfer `id`.
@@ -726,6 +798,19 @@ impl Files {
         if self.offered.get(&viewer).is_some_and(|o| o.id == id) {
             let offer = self.offered.remove(&viewer).expect("checked");
             return withdrawn(viewer, offer);
+        }
+        // Cancelled while its connection was down: the console says so on the new one.
+        if self
+            .paused
+            .get(&viewer)
+            .is_some_and(|(r, _)| r.offer.id == id)
+        {
+            let (r, _) = self.paused.remove(&viewer).expect("checked");
+            let _ = std::fs::remove_file(&r.part);
+            return vec![
+                Out::Report(r.report(viewer, FileOutcome::Cancelled, None)),
+                Out::Tell(Text::new("file-cancelled").arg("name", r.offer.safe.as_str())),
+            ];
         }
         match self.receiving.remove(&viewer) {
             Some(r) if r.offer.id == id => {
@@ -851,7 +936,11 @@ impl Drop for Files {
     /// However the agent ends, no part file stays behind (only a kill can leave one; it
     /// is hidden, and named `.<name>.<n>.tandem-part`).
     fn drop(&mut self) {
-        for r in self.receiving.values() {
+        for r in self
+            .receiving
+            .values()
+            .chain(self.paused.values().map(|(r, _)| r))
+        {
             let _ = std::fs::remove_file(&r.part);
         }
     }
@@ -877,6 +966,16 @@ impl Receiving {
 
 /// A file going out that cannot go on: its task stops, the rep's console is told (it keeps
 /// nothing), the audit log says failed, and the customer reads why.
+/// A file cut off with its viewer's connection is over: nothing is kept, and the audit
+/// log says failed.
+fn broke_off(viewer: ParticipantId, r: Receiving) -> Vec<Out> {
+    let _ = std::fs::remove_file(&r.part);
+    vec![
+        Out::Report(r.report(viewer, FileOutcome::Failed, None)),
+        Out::Tell(Text::new("file-broke-off").arg("name", r.offer.safe.as_str())),
+    ]
+}
+
 fn sending_failed(viewer: ParticipantId, o: &Outgoing, why: &str) -> Vec<Out> {
     o.stop.stop();
     vec![
@@ -1268,7 +1367,10 @@ mod tests {
             accepted,
             [Out::Send(
                 ParticipantId(3),
-                Wire::Accept { id: "t1".into() }
+                Wire::Accept {
+                    id: "t1".into(),
+                    from: 0
+                }
             )]
         );
         let mut last = Vec::new();
@@ -1363,6 +1465,115 @@ mod tests {
         assert!(listing(&downloads).is_empty());
     }
 
+    /// A file cut off with its viewer's connection (a new connection replaced it) carries
+    /// on from where it stopped when the console offers it again on the new one, without
+    /// asking the customer again; anything else ends it, leaving nothing.
+    #[test]
+    fn a_file_cut_off_with_its_connection_carries_on_when_offered_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let downloads = dir.path().to_path_buf();
+        let mut files = Files::new(downloads.clone(), 1 << 20);
+        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let viewer = ParticipantId(3);
+        let again = |files: &mut Files, allowed: bool| {
+            let wire = Wire::Offer {
+                id: "t1".into(),
+                name: "driver.bin".into(),
+                size: content.len() as u64,
+                sha256: sha(&content),
+            };
+            files.text(viewer, &wire.to_json(), allowed)
+        };
+
+        let token = offer_token(&mut files, 3, "driver.bin", &content);
+        files.answer(viewer, token, true);
+        files.data(viewer, &content[..100_000]);
+        let cut = files.gone(viewer);
+        assert_eq!(
+            cut,
+            [Out::Tell(
+                Text::new("file-paused").arg("name", "driver.bin")
+            )]
+        );
+        assert_eq!(listing(&downloads).len(), 1, "the part file waits");
+        assert_eq!(files.incoming(), None);
+        assert!(
+            files.data(viewer, &content[100_000..120_000]).is_empty(),
+            "what the old connection still brings is dropped"
+        );
+        let resumed = again(&mut files, true);
+        assert_eq!(
+            resumed[0],
+            Out::Send(
+                viewer,
+                Wire::Accept {
+                    id: "t1".into(),
+                    from: 100_000
+                }
+            ),
+            "not asked again: {resumed:?}"
+        );
+        assert!(!resumed.iter().any(|o| matches!(o, Out::Ask { .. })));
+        let done = files.data(viewer, &content[100_000..]);
+        assert_eq!(outcome(&done), Some(FileOutcome::Delivered), "{done:?}");
+        assert_eq!(
+            std::fs::read(downloads.join("driver.bin")).expect("saved"),
+            content
+        );
+
+        // Another file offered instead: the one cut off is over, the new one is asked.
+        let token = offer_token(&mut files, 3, "driver.bin", &content);
+        files.answer(viewer, token, true);
+        files.data(viewer, &content[..100_000]);
+        files.gone(viewer);
+        let other = offer(&mut files, 3, "other.bin", b"other");
+        assert_eq!(outcome(&other), Some(FileOutcome::Failed));
+        assert!(other.iter().any(|o| matches!(o, Out::Ask { .. })));
+        assert_eq!(listing(&downloads), ["driver.bin"], "no part file left");
+        files.gone(viewer);
+
+        // No longer allowed to send (control passed on meanwhile): over, and refused.
+        let token = offer_token(&mut files, 3, "driver.bin", &content);
+        files.answer(viewer, token, true);
+        files.data(viewer, &content[..100_000]);
+        files.gone(viewer);
+        let refused = again(&mut files, false);
+        assert_eq!(outcome(&refused), Some(FileOutcome::Failed));
+        assert!(refused.contains(&Out::Send(
+            viewer,
+            Wire::Refuse {
+                id: "t1".into(),
+                reason: "not_allowed".into()
+            }
+        )));
+        assert_eq!(listing(&downloads), ["driver.bin"]);
+
+        // Cancelled by the rep while cut off (said on the new connection), or by the
+        // customer: recorded so, nothing left.
+        for by_rep in [true, false] {
+            let token = offer_token(&mut files, 3, "driver.bin", &content);
+            files.answer(viewer, token, true);
+            files.data(viewer, &content[..100_000]);
+            files.gone(viewer);
+            let cancelled = if by_rep {
+                files.text(viewer, &Wire::Cancel { id: "t1".into() }.to_json(), true)
+            } else {
+                files.cancel_incoming()
+            };
+            assert_eq!(outcome(&cancelled), Some(FileOutcome::Cancelled));
+            assert_eq!(listing(&downloads), ["driver.bin"]);
+            assert!(files.expire(Instant::now() + RESUME_WITHIN).is_empty());
+        }
+
+        // The agent stops while one waits: nothing left.
+        let token = offer_token(&mut files, 3, "driver.bin", &content);
+        files.answer(viewer, token, true);
+        files.data(viewer, &content[..100_000]);
+        files.gone(viewer);
+        assert_eq!(outcome(&files.abandon()), Some(FileOutcome::Failed));
+        assert_eq!(listing(&downloads), ["driver.bin"]);
+    }
+
     #[test]
     fn a_refusal_a_cancel_a_bad_hash_or_a_cut_leave_nothing() {
         let dir = tempfile::tempdir().expect("dir");
@@ -1395,7 +1606,10 @@ mod tests {
         files.answer(ParticipantId(3), token, true);
         files.data(ParticipantId(3), &content[..100_000]);
         let cut = files.gone(ParticipantId(3));
-        assert_eq!(outcome(&cut), Some(FileOutcome::Failed));
+        assert_eq!(outcome(&cut), None, "cut off, it waits to be offered again");
+        assert!(files.expire(Instant::now()).is_empty());
+        let over = files.expire(Instant::now() + RESUME_WITHIN);
+        assert_eq!(outcome(&over), Some(FileOutcome::Failed));
         assert!(listing(&downloads).is_empty());
 
         let token = offer_token(&mut files, 3, "a.bin", &content);
@@ -1466,7 +1680,13 @@ mod tests {
         let accepted = files.answer(ParticipantId(3), second, true);
         assert_eq!(
             accepted[0],
-            Out::Send(ParticipantId(3), Wire::Accept { id: "t1".into() })
+            Out::Send(
+                ParticipantId(3),
+                Wire::Accept {
+                    id: "t1".into(),
+                    from: 0
+                }
+            )
         );
         // The channel closing while a question is open takes it back too.
         files.data(ParticipantId(3), b"evil");

@@ -626,6 +626,12 @@ async fn share(
                     continue;
                 }
                 _ = status.tick() => {
+                    // A file cut off with its viewer's connection waits so long for it.
+                    let over = files.expire(std::time::Instant::now());
+                    if !over.is_empty() {
+                        inputs.extend(file_effects(over, &file_channels, &agent, front, &sent_tx).await);
+                        front.incoming(files.incoming().as_ref());
+                    }
                     if let Some(p) = &pipeline {
                         show_panel(front, &flow, &peers);
                         // Not over a question the customer is reading in the terminal.

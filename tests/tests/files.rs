@@ -478,10 +478,20 @@ async fn drop_the_link(
     what: &str,
     before: u64,
 ) -> anyhow::Result<usize> {
+    cut_the_link(scene, what, before, Duration::from_secs(4)).await
+}
+
+/// Cut the customer's link both ways for `cut` while a transfer stands at `before` %.
+async fn cut_the_link(
+    scene: &tandem_tests::nat_scene::NatScene,
+    what: &str,
+    before: u64,
+    cut: Duration,
+) -> anyhow::Result<usize> {
     use tandem_tests::netns::Host;
     let mark = scene.agent.output().len();
     scene.topology.blackout(Host::Cust, true)?;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(cut).await;
     let during = bar_percent(&scene.rep).await;
     scene.topology.blackout(Host::Cust, false)?;
     eprintln!("files: {what}, cut at {before} %, {during} % when the link came back");
@@ -501,6 +511,90 @@ fn restarted_ice(scene: &tandem_tests::nat_scene::NatScene, mark: usize) -> anyh
             .is_some_and(|o| o.contains("ICE restart")),
         "the agent did not restart ICE across the drop"
     );
+    Ok(())
+}
+
+/// A drop long enough for the console's last resort (a new connection after 8 s: here
+/// 14 s) does not end a transfer to the customer either: the agent keeps the part file,
+/// the console offers the file again on the new connection's files channel with the same
+/// id and SHA-256, and the agent takes it on from where it stopped without asking the
+/// customer again. The file lands whole; nothing else is left in Downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_carries_on_over_the_new_connection_after_a_long_drop() -> anyhow::Result<()> {
+    use tandem_tests::nat_scene::{NatScene, SceneOptions, ServerMode};
+    use tandem_tests::netns::{Host, Impairment, Nat, TopologySpec};
+
+    let home = tempfile::tempdir()?;
+    let downloads = home.path().join("Downloads");
+    let spec = TopologySpec {
+        customer: Nat::PortPreserving,
+        rep: Nat::None,
+        ..TopologySpec::default()
+    };
+    let options = SceneOptions {
+        agent_env: vec![
+            ("HOME".into(), home.path().display().to_string()),
+            ("XDG_DOWNLOAD_DIR".into(), String::new()),
+        ],
+        server_as_secure_origin: true,
+        ..SceneOptions::default()
+    };
+    let mut scene =
+        NatScene::start_with_options("files-long-drop", spec, ServerMode::Embedded, options)
+            .await?;
+    tandem_tests::nat_scene::sees_the_pattern(&scene.rep).await?;
+    scene
+        .rep
+        .find("figure.tile .files button.send-file")
+        .await?;
+    scene.topology.impair(
+        Host::Cust,
+        Impairment {
+            rate_kbit: Some(20_000),
+            ..Impairment::default()
+        },
+    )?;
+    let outbox = tempfile::tempdir()?;
+    let big = random_bytes(20 * 1024 * 1024, 9);
+    let path = outbox.path().join("collector.bin");
+    std::fs::write(&path, &big)?;
+    pick(&scene.rep, &path).await?;
+    let asked = "Rita Rep wants to send you the file “collector.bin”";
+    scene.agent.wait_for(asked).await?;
+    scene.agent.answer("y").await?;
+
+    let before = until_percent(&scene.rep, "sending", 10).await?;
+    anyhow::ensure!(
+        before < 80,
+        "the link was cut too late to matter ({before} %); slow the link down"
+    );
+    cut_the_link(&scene, "to the customer", before, Duration::from_secs(14)).await?;
+    scene
+        .agent
+        .wait_for("The connection broke off while “collector.bin” came in. It carries on")
+        .await?;
+    scene
+        .agent
+        .wait_for("The connection is back: “collector.bin” carries on where it stopped.")
+        .await?;
+    until_state(&scene.rep, "delivered").await?;
+    let output = scene.agent.output();
+    anyhow::ensure!(
+        output.matches(asked).count() == 1,
+        "the customer was asked again"
+    );
+    let saved = std::fs::read(downloads.join("collector.bin"))?;
+    anyhow::ensure!(
+        sha256(&saved) == sha256(&big),
+        "the file saved after the new connection differs from the one sent"
+    );
+    anyhow::ensure!(
+        listing(&downloads) == ["collector.bin"],
+        "left in Downloads: {:?}",
+        listing(&downloads)
+    );
+    anyhow::ensure!(bar_percent(&scene.rep).await == 100);
+    scene.rep.screenshot("files-after-a-new-connection").await?;
     Ok(())
 }
 

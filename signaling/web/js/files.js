@@ -32,6 +32,9 @@ const CHUNK = 16 * 1024;
 // Sending pauses above this much queued, and goes on below the low-water mark.
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
+// A file cut off with its connection waits this long for a new one to carry it on (the
+// agent keeps its part for 60 s).
+const RESUME_WAIT_MS = 50 * 1000;
 
 // Why the agent refused an offer → what the rep reads.
 const REFUSALS = {
@@ -94,16 +97,56 @@ export class FilePanel {
       h('div', { class: 'file-transfer' }, this.progress, this.status, this.cancelButton, this.saveLink));
     tile.append(this.panel);
     tile.filePanel = this; // for tests that play a console that was tampered with
+    this.resumeTimer = null;
+    this.cancelledWhileCut = null; // the id of a file cancelled while its channel was down
+    this.attach(channel);
+  }
+
+  // Listen to `channel`; only the panel's current channel is heard.
+  attach(channel) {
+    this.channel = channel;
     channel.binaryType = 'arraybuffer';
     channel.bufferedAmountLowThreshold = LOW_WATER;
     channel.addEventListener('message', (event) => {
+      if (channel !== this.channel) return;
       if (typeof event.data === 'string') this.message(event.data);
       else this.data(event.data);
     });
-    channel.addEventListener('close', () => this.closed());
+    channel.addEventListener('close', () => {
+      if (channel === this.channel) this.closed();
+    });
+  }
+
+  // The share's new connection opened its files channel: the panel carries on over it. A
+  // file cut off on its way to the customer is offered again, with the same id and
+  // SHA-256: the agent takes it on from where it stopped, without asking again.
+  reattach(channel) {
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = null;
+    const old = this.channel;
+    this.attach(channel);
+    if (old.readyState === 'open') old.close();
+    if (this.cancelledWhileCut) {
+      channel.send(JSON.stringify({ type: 'cancel', id: this.cancelledWhileCut }));
+      this.cancelledWhileCut = null;
+    }
+    if (this.incoming) {
+      // A file the customer was sending: it ends with the old connection.
+      this.incoming = null;
+      this.show('failed', t('file-ask-broke-off', { name: this.agentName() }), 0);
+    }
+    const current = this.current;
+    if (current && current.sha256) {
+      current.accepted = false;
+      this.show('waiting', t('file-resuming', { file: current.file.name }), null);
+      channel.send(JSON.stringify({ type: 'offer', id: current.id, name: current.file.name, size: current.file.size, sha256: current.sha256 }));
+    } else if (!current) {
+      this.show(this.panel.dataset.state, this.status.textContent);
+    }
   }
 
   remove() {
+    clearTimeout(this.resumeTimer);
     this.panel.remove();
     if (this.saveLink.href) URL.revokeObjectURL(this.saveLink.href);
   }
@@ -115,7 +158,7 @@ export class FilePanel {
       this.progress.value = percent;
       this.panel.dataset.percent = String(Math.floor(percent));
     }
-    const busy = ['waiting', 'sending', 'requested', 'receiving'].includes(state);
+    const busy = ['waiting', 'sending', 'requested', 'receiving', 'paused'].includes(state);
     this.cancelButton.hidden = !busy;
     // One transfer at a time on a tile, whichever way it goes.
     this.button.disabled = busy;
@@ -259,6 +302,9 @@ export class FilePanel {
       return this.show('failed', t('file-failed', { file: file.name, why: e.message || String(e) }), 0);
     }
     if (!this.current || this.current.id !== id) return;
+    this.current.sha256 = sha256;
+    // Cut off while hashing: offered once a new connection is there (`reattach`).
+    if (this.channel.readyState !== 'open') return;
     this.show('waiting', t('file-waiting', { file: file.name, name: this.agentName() }), 0);
     this.channel.send(JSON.stringify({ type: 'offer', id, name: file.name, size: file.size, sha256 }));
   }
@@ -276,15 +322,24 @@ export class FilePanel {
     if (!current || m.id !== current.id) return;
     const file = current.file.name;
     switch (m.type) {
-      case 'accept':
+      case 'accept': {
+        if (current.accepted) break;
+        // From byte `from` on: a file cut off with its connection carries on.
+        const from = Number.isSafeInteger(m.from) && m.from >= 0 && m.from <= current.file.size ? m.from : 0;
+        current.accepted = true;
+        current.sent = from;
+        current.from = from;
         current.started = performance.now();
-        this.show('sending', t('file-sending', { file, percent: 0, rate: humanSize(0) }), 0);
+        const percent = current.file.size ? (100 * from) / current.file.size : 0;
+        this.show('sending', t('file-sending', { file, percent: Math.floor(percent), rate: humanSize(0) }), percent);
         this.pump(current);
         break;
+      }
       case 'progress': {
         const seconds = Math.max((performance.now() - current.started) / 1000, 0.001);
         const percent = current.file.size ? (100 * m.received) / current.file.size : 100;
-        this.show('sending', t('file-sending', { file, percent: Math.floor(percent), rate: humanSize(Math.round(m.received / seconds)) }), percent);
+        const rate = Math.max(m.received - (current.from || 0), 0) / seconds;
+        this.show('sending', t('file-sending', { file, percent: Math.floor(percent), rate: humanSize(Math.round(rate)) }), percent);
         break;
       }
       case 'done': {
@@ -292,8 +347,9 @@ export class FilePanel {
         current.cancelled = true;
         this.current = null;
         this.panel.dataset.savedAs = m.saved_as;
+        const carried = current.file.size - (current.from || 0);
         this.show('delivered', t('file-delivered', {
-          file, saved: m.saved_as, size: humanSize(current.file.size), rate: humanSize(Math.round(current.file.size / seconds)),
+          file, saved: m.saved_as, size: humanSize(current.file.size), rate: humanSize(Math.round(carried / seconds)),
         }), 100);
         break;
       }
@@ -318,14 +374,17 @@ export class FilePanel {
   }
 
   // Send the content in order, pausing while the channel's queue is full.
+  // A pump sends over the channel it started on, and stops when that one is replaced.
   async pump(current) {
     const { file } = current;
+    const { channel } = this;
+    const stopped = () => current.cancelled || this.channel !== channel || channel.readyState !== 'open';
     while (current.sent < file.size) {
-      if (current.cancelled || this.channel.readyState !== 'open') return;
-      if (this.channel.bufferedAmount > HIGH_WATER) {
+      if (stopped()) return;
+      if (channel.bufferedAmount > HIGH_WATER) {
         await new Promise((resolve) => {
-          this.channel.addEventListener('bufferedamountlow', resolve, { once: true });
-          this.channel.addEventListener('close', resolve, { once: true });
+          channel.addEventListener('bufferedamountlow', resolve, { once: true });
+          channel.addEventListener('close', resolve, { once: true });
         });
         continue;
       }
@@ -339,8 +398,8 @@ export class FilePanel {
         this.show('failed', t('file-failed', { file: file.name, why: e.message || String(e) }), 0);
         return;
       }
-      if (current.cancelled || this.channel.readyState !== 'open') return;
-      this.channel.send(chunk);
+      if (stopped()) return;
+      channel.send(chunk);
       current.sent = end;
     }
   }
@@ -357,6 +416,12 @@ export class FilePanel {
     current.cancelled = true;
     this.current = null;
     if (this.channel.readyState === 'open') this.channel.send(JSON.stringify({ type: 'cancel', id: current.id }));
+    else if (this.resumeTimer !== null) {
+      // Cut off: the agent is told once a new connection is there.
+      clearTimeout(this.resumeTimer);
+      this.resumeTimer = null;
+      this.cancelledWhileCut = current.id;
+    }
     this.show('cancelled', t('file-cancelled', { file: current.file.name }), 0);
   }
 
@@ -372,8 +437,18 @@ export class FilePanel {
     }
     const current = this.current;
     if (!current) return;
-    current.cancelled = true;
-    this.current = null;
-    this.show('failed', t('file-broke-off', { file: current.file.name }), 0);
+    // On its way to the customer: it waits for the share's new connection to carry it on
+    // (`reattach`), and fails only if none comes.
+    current.accepted = false;
+    this.show('paused', t('file-paused', { file: current.file.name }), null);
+    this.button.disabled = true;
+    this.askButton.disabled = true;
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = null;
+      if (this.current !== current) return;
+      current.cancelled = true;
+      this.current = null;
+      this.show('failed', t('file-broke-off', { file: current.file.name }), 0);
+    }, RESUME_WAIT_MS);
   }
 }

@@ -166,7 +166,8 @@ export class Shares {
       if (channel.label === 'input') view.input = channel;
       if (channel.label === 'tandem-files') {
         channel.addEventListener('open', () => {
-          if (view.files) view.files.remove();
+          // The share's new connection: the panel carries on over its channel.
+          if (view.files) return view.files.reattach(channel);
           view.files = new FilePanel(view.tile, channel, {
             agentName: () => this.nameOf(view.owner),
             maxBytes: this.maxFileBytes,
