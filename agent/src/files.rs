@@ -66,6 +66,9 @@ pub enum Wire {
     /// A rep asks the customer for a file: the customer picks one (it comes back as an
     /// `offer` with this `id`, its content right after), or says no (`refuse`).
     Request { id: String },
+    /// The console, on its share's new connection, has `from` bytes of the file `id` it
+    /// was getting when the old one broke off: the agent sends the rest.
+    Resume { id: String, from: u64 },
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -96,7 +99,8 @@ pub enum Out {
     /// The offer or request behind that question is gone: do not ask it, or take it back.
     Withdraw { viewer: ParticipantId, token: u64 },
     /// Send the file at `path` to `viewer` as the transfer `id` (`sending::send`), until
-    /// `stop` says otherwise.
+    /// `stop` says otherwise. With its `sha256`, it was offered already: only the content
+    /// from byte `from` on goes (it carries on over a new connection).
     Start {
         viewer: ParticipantId,
         id: String,
@@ -104,6 +108,8 @@ pub enum Out {
         name: String,
         size: u64,
         stop: Stop,
+        from: u64,
+        sha256: Option<String>,
     },
     /// Tell the server, for the audit log.
     Report(ClientMessage),
@@ -145,6 +151,7 @@ struct Requested {
 #[derive(Debug)]
 struct Outgoing {
     id: String,
+    path: PathBuf,
     name: String,
     size: u64,
     /// Known once the sending task has read the file through.
@@ -211,6 +218,9 @@ pub struct Files {
     /// Files cut off with their viewer's connection, waiting (since then) to be offered
     /// again on a new one ([`RESUME_WITHIN`]).
     paused: HashMap<ParticipantId, (Receiving, Instant)>,
+    /// Files going out that were cut off the same way, waiting for the console to ask for
+    /// the rest ([`Wire::Resume`]).
+    paused_out: HashMap<ParticipantId, (Outgoing, Instant)>,
 }
 
 impl Files {
@@ -226,6 +236,7 @@ impl Files {
             requested: HashMap::new(),
             outgoing: HashMap::new(),
             paused: HashMap::new(),
+            paused_out: HashMap::new(),
         }
     }
 
@@ -266,6 +277,7 @@ impl Files {
                 out
             }
             Wire::Request { id } => self.request(viewer, id, allowed),
+            Wire::Resume { id, from } => self.resume(viewer, id, from, allowed),
             Wire::Done { id, .. } => self.delivered(viewer, &id),
             Wire::Failed { id, reason } => self.rep_failed(viewer, &id, &reason),
             _ => Vec::new(),
@@ -289,16 +301,73 @@ impl Files {
         if self.requested.contains_key(&viewer) || self.outgoing.contains_key(&viewer) {
             return refuse("busy");
         }
+        // A new request: the file cut off on its way to this viewer will not be asked for.
+        let mut out = match self.paused_out.remove(&viewer) {
+            Some((o, _)) => send_broke_off(viewer, &o),
+            None => Vec::new(),
+        };
         if !allowed {
-            return refuse("not_allowed");
+            out.extend(refuse("not_allowed"));
+            return out;
         }
         if self.max_bytes == 0 {
-            return refuse("off");
+            out.extend(refuse("off"));
+            return out;
         }
         self.next_token += 1;
         let token = self.next_token;
         self.requested.insert(viewer, Requested { token, id });
-        vec![Out::Pick { viewer, token }]
+        out.push(Out::Pick { viewer, token });
+        out
+    }
+
+    /// The console asks for the rest of the file `id` it was getting when its connection
+    /// broke off: from byte `from` on, without the customer picking it again.
+    fn resume(&mut self, viewer: ParticipantId, id: String, from: u64, allowed: bool) -> Vec<Out> {
+        let failed = |why: &str| {
+            Out::Send(
+                viewer,
+                Wire::Failed {
+                    id: id.clone(),
+                    reason: why.to_owned(),
+                },
+            )
+        };
+        let Some((mut o, since)) = self.paused_out.remove(&viewer) else {
+            return vec![failed("there is no file to carry on")];
+        };
+        if o.id != id {
+            self.paused_out.insert(viewer, (o, since));
+            return vec![failed("there is no file to carry on")];
+        }
+        let why = if !allowed {
+            Some("only the rep in control, or the primary rep, may get files")
+        } else if from > o.size {
+            Some("more bytes than the file has")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let mut out = vec![failed(why)];
+            out.extend(send_broke_off(viewer, &o));
+            return out;
+        }
+        let stop = Stop::default();
+        o.stop = stop.clone();
+        o.sent = from;
+        let start = Out::Start {
+            viewer,
+            id: o.id.clone(),
+            path: o.path.clone(),
+            name: o.name.clone(),
+            size: o.size,
+            stop,
+            from,
+            sha256: o.sha256.clone(),
+        };
+        let resumed = Text::new("file-send-resumed").arg("name", o.name.as_str());
+        self.outgoing.insert(viewer, o);
+        vec![start, Out::Tell(resumed)]
     }
 
     /// The customer's pick for the request `token` from `viewer`: a file's path, or
@@ -374,6 +443,7 @@ impl Files {
             viewer,
             Outgoing {
                 id: request.id.clone(),
+                path: path.clone(),
                 name: name.clone(),
                 size,
                 sha256: None,
@@ -388,6 +458,8 @@ impl Files {
             name: name.clone(),
             size,
             stop,
+            from: 0,
+            sha256: None,
         }]
     }
 
@@ -409,12 +481,20 @@ impl Files {
         Vec::new()
     }
 
-    /// The file going to `viewer` as the transfer `id`, taken out of the ones going.
+    /// The file going to `viewer` as the transfer `id` (or cut off on its way), taken out
+    /// of the ones going.
     fn take_outgoing(&mut self, viewer: ParticipantId, id: &str) -> Option<Outgoing> {
-        if self.outgoing.get(&viewer).is_none_or(|o| o.id != id) {
-            return None;
+        if self.outgoing.get(&viewer).is_some_and(|o| o.id == id) {
+            return self.outgoing.remove(&viewer);
         }
-        self.outgoing.remove(&viewer)
+        if self
+            .paused_out
+            .get(&viewer)
+            .is_some_and(|(o, _)| o.id == id)
+        {
+            return self.paused_out.remove(&viewer).map(|(o, _)| o);
+        }
+        None
     }
 
     /// The rep's console has the whole file, and its SHA-256 matched.
@@ -660,10 +740,17 @@ impl Files {
         }
         if let Some(o) = self.outgoing.remove(&viewer) {
             o.stop.stop();
-            out.push(Out::Report(o.report(viewer, FileOutcome::Failed)));
-            out.push(Out::Tell(
-                Text::new("file-send-broke-off").arg("name", o.name.as_str()),
-            ));
+            if o.sha256.is_some() {
+                // Offered: kept for the console to ask for the rest on a new connection.
+                out.push(Out::Tell(
+                    Text::new("file-send-paused").arg("name", o.name.as_str()),
+                ));
+                if let Some((older, _)) = self.paused_out.insert(viewer, (o, Instant::now())) {
+                    out.extend(send_broke_off(viewer, &older));
+                }
+            } else {
+                out.extend(send_broke_off(viewer, &o));
+            }
         }
         out.extend(self.gone_incoming(viewer));
         out
@@ -696,10 +783,24 @@ impl Files {
             .map(|(viewer, _)| *viewer)
             .collect();
         over.sort_by_key(|v| v.0);
-        over.into_iter()
+        let mut out: Vec<Out> = over
+            .into_iter()
             .filter_map(|viewer| self.paused.remove(&viewer).map(|(r, _)| (viewer, r)))
             .flat_map(|(viewer, r)| broke_off(viewer, r))
-            .collect()
+            .collect();
+        let mut over: Vec<ParticipantId> = self
+            .paused_out
+            .iter()
+            .filter(|(_, (_, since))| now.saturating_duration_since(*since) >= RESUME_WITHIN)
+            .map(|(viewer, _)| *viewer)
+            .collect();
+        over.sort_by_key(|v| v.0);
+        for viewer in over {
+            if let Some((o, _)) = self.paused_out.remove(&viewer) {
+                out.extend(send_broke_off(viewer, &o));
+            }
+        }
+        out
     }
 
     /// What the customer sees of the files coming in: the first one's name (the sender's
@@ -759,10 +860,19 @@ impl Files {
                 Text::new("file-you-cancelled").arg("name", r.offer.safe.as_str()),
             ));
         }
-        let mut viewers: Vec<ParticipantId> = self.outgoing.keys().copied().collect();
+        let mut viewers: Vec<ParticipantId> = self
+            .outgoing
+            .keys()
+            .chain(self.paused_out.keys())
+            .copied()
+            .collect();
         viewers.sort_by_key(|v| v.0);
         for viewer in viewers {
-            let Some(o) = self.outgoing.remove(&viewer) else {
+            let Some(o) = self
+                .outgoing
+                .remove(&viewer)
+                .or_else(|| self.paused_out.remove(&viewer).map(|(o, _)| o))
+            else {
                 continue;
             };
             o.stop.stop();
@@ -790,6 +900,10 @@ impl Files {
             self.paused.drain().map(|(v, (r, _))| (v, r)).collect();
         paused.sort_by_key(|(v, _)| v.0);
         out.extend(paused.into_iter().flat_map(|(v, r)| broke_off(v, r)));
+        let mut paused: Vec<(ParticipantId, Outgoing)> =
+            self.paused_out.drain().map(|(v, (o, _))| (v, o)).collect();
+        paused.sort_by_key(|(v, _)| v.0);
+        out.extend(paused.iter().flat_map(|(v, o)| send_broke_off(*v, o)));
         out
     }
 
@@ -973,6 +1087,16 @@ fn broke_off(viewer: ParticipantId, r: Receiving) -> Vec<Out> {
     vec![
         Out::Report(r.report(viewer, FileOutcome::Failed, None)),
         Out::Tell(Text::new("file-broke-off").arg("name", r.offer.safe.as_str())),
+    ]
+}
+
+/// A file going out that was cut off with its viewer's connection is over: the audit log
+/// says failed.
+fn send_broke_off(viewer: ParticipantId, o: &Outgoing) -> Vec<Out> {
+    o.stop.stop();
+    vec![
+        Out::Report(o.report(viewer, FileOutcome::Failed)),
+        Out::Tell(Text::new("file-send-broke-off").arg("name", o.name.as_str())),
     ]
 }
 
@@ -1829,6 +1953,101 @@ mod tests {
         let no = files.picked(viewer, token, None);
         assert_eq!(reason(&no), Some("declined"));
         assert_eq!(outcome(&no), Some(FileOutcome::Declined));
+    }
+
+    #[test]
+    fn a_file_going_out_carries_on_when_the_console_asks_for_the_rest() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = dir.path().join("big.bin");
+        std::fs::write(&log, vec![7u8; 4096]).expect("write");
+        let mut files = Files::new(dir.path().join("Downloads"), 1 << 20);
+        let viewer = ParticipantId(4);
+        let hash = sha(&[7u8; 4096]);
+        let cut = |files: &mut Files, id: &str| -> Stop {
+            let asked = request(files, 4, id, true);
+            let [Out::Pick { token, .. }] = asked[..] else {
+                panic!("{asked:?}")
+            };
+            let stop = match files.picked(viewer, token, Some(log.clone())).first() {
+                Some(Out::Start { stop, .. }) => stop.clone(),
+                other => panic!("{other:?}"),
+            };
+            files.sending(viewer, id, Sent::Hashed(hash.clone()));
+            files.sending(viewer, id, Sent::Progress(2048));
+            let out = files.gone(viewer);
+            assert_eq!(
+                out,
+                [Out::Tell(
+                    Text::new("file-send-paused").arg("name", "big.bin")
+                )]
+            );
+            assert!(stop.stopped(), "the old task stops");
+            stop
+        };
+        let resume = |files: &mut Files, id: &str, from: u64, allowed: bool| {
+            let wire = Wire::Resume {
+                id: id.into(),
+                from,
+            };
+            files.text(viewer, &wire.to_json(), allowed)
+        };
+        let failed = |out: &[Out]| {
+            out.iter()
+                .any(|o| matches!(o, Out::Send(_, Wire::Failed { .. })))
+        };
+
+        cut(&mut files, "a");
+        assert_eq!(files.incoming(), None);
+        let out = resume(&mut files, "a", 1024, true);
+        match out.first() {
+            Some(Out::Start {
+                from,
+                sha256,
+                stop,
+                path,
+                ..
+            }) => {
+                assert_eq!((*from, sha256.as_deref()), (1024, Some(hash.as_str())));
+                assert_eq!(path, &log);
+                assert!(!stop.stopped());
+            }
+            other => panic!("no new start: {other:?}"),
+        }
+        files.sending(viewer, "a", Sent::Progress(4096));
+        let done = files.text(
+            viewer,
+            &Wire::Done {
+                id: "a".into(),
+                saved_as: "big.bin".into(),
+            }
+            .to_json(),
+            true,
+        );
+        assert_eq!(outcome(&done), Some(FileOutcome::Delivered));
+
+        // Nothing cut off, or another id: nothing goes, and the console is told.
+        assert!(failed(&resume(&mut files, "a", 0, true)));
+        cut(&mut files, "b");
+        assert!(failed(&resume(&mut files, "x", 0, true)));
+        assert!(files.expire(Instant::now()).is_empty(), "still waits");
+        let over = files.expire(Instant::now() + RESUME_WITHIN);
+        assert_eq!(outcome(&over), Some(FileOutcome::Failed));
+        // More than the file has, or no longer allowed: over.
+        for (from, allowed) in [(5000, true), (0, false)] {
+            cut(&mut files, "c");
+            let out = resume(&mut files, "c", from, allowed);
+            assert!(failed(&out));
+            assert_eq!(outcome(&out), Some(FileOutcome::Failed));
+            assert!(!out.iter().any(|o| matches!(o, Out::Start { .. })));
+        }
+        // Cancelled by the rep meanwhile, or another file asked for: over.
+        cut(&mut files, "d");
+        let out = files.text(viewer, &Wire::Cancel { id: "d".into() }.to_json(), true);
+        assert_eq!(outcome(&out), Some(FileOutcome::Cancelled));
+        cut(&mut files, "e");
+        let out = request(&mut files, 4, "f", true);
+        assert_eq!(outcome(&out), Some(FileOutcome::Failed));
+        assert!(out.iter().any(|o| matches!(o, Out::Pick { .. })));
     }
 
     #[test]

@@ -845,6 +845,8 @@ async fn file_effects(
                 name,
                 size,
                 stop,
+                from,
+                sha256,
             } => {
                 let transfer = sending::Transfer {
                     viewer,
@@ -853,6 +855,7 @@ async fn file_effects(
                     name,
                     size,
                     stop,
+                    resume: sha256.map(|sha256| (from, sha256)),
                 };
                 match channels.get(&viewer) {
                     Some(channel) => {

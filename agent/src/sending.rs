@@ -34,6 +34,8 @@ pub struct Transfer {
     pub name: String,
     pub size: u64,
     pub stop: Stop,
+    /// Offered already with this SHA-256: only the content from byte `from` on goes.
+    pub resume: Option<(u64, String)>,
 }
 
 /// Send `transfer` on `channel` until it is all out, `stop` says so, or it fails (said
@@ -54,32 +56,49 @@ async fn go(
     t: &Transfer,
     tell: &(dyn Fn(Sent) + Send + Sync),
 ) -> Result<(), String> {
-    let path = t.path.clone();
-    let (sha256, length) = tokio::task::spawn_blocking(move || hash_file(&path))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("could not read the file: {e}"))?;
-    if length != t.size {
-        return Err("the file changed while it was read".into());
-    }
-    if t.stop.stopped() {
-        return Ok(());
-    }
-    tell(Sent::Hashed(sha256.clone()));
-    let offer = Wire::Offer {
-        id: t.id.clone(),
-        name: t.name.clone(),
-        size: t.size,
-        sha256,
+    let from = match &t.resume {
+        // Carried on: the console checks the whole file's SHA-256 at the end, as before.
+        Some((from, _)) => {
+            let length = std::fs::metadata(&t.path)
+                .map_err(|e| format!("could not read the file: {e}"))?
+                .len();
+            if length != t.size {
+                return Err("the file changed while it was sent".into());
+            }
+            *from
+        }
+        None => {
+            let path = t.path.clone();
+            let (sha256, length) = tokio::task::spawn_blocking(move || hash_file(&path))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("could not read the file: {e}"))?;
+            if length != t.size {
+                return Err("the file changed while it was read".into());
+            }
+            if t.stop.stopped() {
+                return Ok(());
+            }
+            tell(Sent::Hashed(sha256.clone()));
+            let offer = Wire::Offer {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                size: t.size,
+                sha256,
+            };
+            channel
+                .send_text(&offer.to_json())
+                .await
+                .map_err(|e| format!("the connection broke off: {e}"))?;
+            0
+        }
     };
-    channel
-        .send_text(&offer.to_json())
-        .await
-        .map_err(|e| format!("the connection broke off: {e}"))?;
     let mut file =
         std::fs::File::open(&t.path).map_err(|e| format!("could not read the file: {e}"))?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(from))
+        .map_err(|e| format!("could not read the file: {e}"))?;
     let mut buffer = vec![0u8; CHUNK];
-    let (mut sent, mut reported) = (0u64, 0u64);
+    let (mut sent, mut reported) = (from, from);
     while sent < t.size {
         while channel.outstanding_bytes().await.unwrap_or(0) > QUEUED {
             if t.stop.stopped() {

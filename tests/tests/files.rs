@@ -518,7 +518,9 @@ fn restarted_ice(scene: &tandem_tests::nat_scene::NatScene, mark: usize) -> anyh
 /// 14 s) does not end a transfer to the customer either: the agent keeps the part file,
 /// the console offers the file again on the new connection's files channel with the same
 /// id and SHA-256, and the agent takes it on from where it stopped without asking the
-/// customer again. The file lands whole; nothing else is left in Downloads.
+/// customer again. The file lands whole; nothing else is left in Downloads. The other
+/// way, the console asks for the rest of the customer's file from the bytes it has, and
+/// keeps it whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_carries_on_over_the_new_connection_after_a_long_drop() -> anyhow::Result<()> {
     use tandem_tests::nat_scene::{NatScene, SceneOptions, ServerMode};
@@ -595,6 +597,39 @@ async fn a_transfer_carries_on_over_the_new_connection_after_a_long_drop() -> an
     );
     anyhow::ensure!(bar_percent(&scene.rep).await == 100);
     scene.rep.screenshot("files-after-a-new-connection").await?;
+
+    // The other way: the customer's 20 MB, cut off as long; the console asks for the rest.
+    let log = random_bytes(20 * 1024 * 1024, 10);
+    let log_path = outbox.path().join("support-log.bin");
+    std::fs::write(&log_path, &log)?;
+    scene
+        .rep
+        .find("figure.tile .files button.ask-file")
+        .await?
+        .click()
+        .await?;
+    scene.agent.wait_for("Rita Rep asks you for a file").await?;
+    pick_at_agent(&mut scene.agent, &log_path.display().to_string()).await?;
+    let before = until_percent(&scene.rep, "receiving", 10).await?;
+    cut_the_link(&scene, "from the customer", before, Duration::from_secs(14)).await?;
+    scene
+        .agent
+        .wait_for("The connection broke off while “support-log.bin” was sent. It carries on")
+        .await?;
+    scene
+        .agent
+        .wait_for("The connection is back: “support-log.bin” carries on where it stopped.")
+        .await?;
+    until_state(&scene.rep, "received").await?;
+    let kept = kept_by_console(&scene.rep).await?;
+    anyhow::ensure!(
+        kept["sha256"] == json!(sha256(&log)),
+        "the console kept {kept} after the new connection"
+    );
+    scene
+        .agent
+        .wait_for("reached the support rep whole")
+        .await?;
     Ok(())
 }
 

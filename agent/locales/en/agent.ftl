@@ -152,6 +152,8 @@ file-sent = “{ $name }” reached the support rep whole.
 file-send-failed = “{ $name }” did not reach the support rep: { $why }
 file-send-cancelled = The support rep cancelled “{ $name }”.
 file-send-broke-off = The connection broke off while “{ $name }” was sent.
+file-send-paused = The connection broke off while “{ $name }” was sent. It carries on if the support rep's console is back within a minute.
+file-send-resumed = The connection is back: “{ $name }” carries on where it stopped.
 file-you-cancelled-sending = You cancelled sending “{ $name }”.
 file-request-withdrawn = { $rep } no longer asks for a file; there is nothing to answer.
 

@@ -151,6 +151,8 @@ file-sent = «{ $name }» kom helt fram til støttemedarbeideren.
 file-send-failed = «{ $name }» kom ikke fram til støttemedarbeideren: { $why }
 file-send-cancelled = Støttemedarbeideren avbrøt «{ $name }».
 file-send-broke-off = Forbindelsen brøt mens «{ $name }» ble sendt.
+file-send-paused = Forbindelsen brøt mens «{ $name }» ble sendt. Den fortsetter hvis brukerstøttens konsoll er tilbake innen ett minutt.
+file-send-resumed = Forbindelsen er tilbake: «{ $name }» fortsetter der den stoppet.
 file-you-cancelled-sending = Du avbrøt sendingen av «{ $name }».
 file-request-withdrawn = { $rep } ber ikke lenger om en fil; det er ingenting å svare på.
 

@@ -47,6 +47,8 @@ const REFUSALS = {
 };
 
 // Why the agent refused a request for a file → what the rep reads.
+// (A file cut off with its connection, either way, carries on over the share's new one:
+// `closed` and `reattach` below.)
 const ASK_REFUSALS = {
   declined: 'file-ask-declined',
   not_allowed: 'file-ask-not_allowed',
@@ -119,7 +121,8 @@ export class FilePanel {
 
   // The share's new connection opened its files channel: the panel carries on over it. A
   // file cut off on its way to the customer is offered again, with the same id and
-  // SHA-256: the agent takes it on from where it stopped, without asking again.
+  // SHA-256: the agent takes it on from where it stopped, without asking again. One cut
+  // off on its way from the customer is asked for from the bytes the panel has on.
   reattach(channel) {
     clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
@@ -130,18 +133,22 @@ export class FilePanel {
       channel.send(JSON.stringify({ type: 'cancel', id: this.cancelledWhileCut }));
       this.cancelledWhileCut = null;
     }
-    if (this.incoming) {
-      // A file the customer was sending: it ends with the old connection.
-      this.incoming = null;
-      this.show('failed', t('file-ask-broke-off', { name: this.agentName() }), 0);
+    const { incoming, current } = this;
+    if (incoming && incoming.name !== null) {
+      // The file the customer was sending: the agent sends the rest.
+      channel.send(JSON.stringify({ type: 'resume', id: incoming.id, from: incoming.received }));
+      this.show('receiving', t('file-receive-resuming', { file: incoming.name }), null);
+    } else if (incoming) {
+      // Still asked for: asked again (the customer's question went with the connection).
+      channel.send(JSON.stringify({ type: 'request', id: incoming.id }));
+      this.show('requested', t('file-requested', { name: this.agentName() }), 0);
     }
-    const current = this.current;
     if (current && current.sha256) {
       current.accepted = false;
       this.show('waiting', t('file-resuming', { file: current.file.name }), null);
       channel.send(JSON.stringify({ type: 'offer', id: current.id, name: current.file.name, size: current.file.size, sha256: current.sha256 }));
-    } else if (!current) {
-      this.show(this.panel.dataset.state, this.status.textContent);
+    } else if (!current && !incoming) {
+      this.show(this.panel.dataset.state, this.status.textContent); // the buttons again
     }
   }
 
@@ -409,6 +416,7 @@ export class FilePanel {
     if (incoming) {
       this.incoming = null;
       if (this.channel.readyState === 'open') this.channel.send(JSON.stringify({ type: 'cancel', id: incoming.id }));
+      else this.cutWhileCancelled(incoming.id);
       return this.show('cancelled', t('file-ask-cancelled', { name: this.agentName() }), 0);
     }
     const current = this.current;
@@ -416,39 +424,45 @@ export class FilePanel {
     current.cancelled = true;
     this.current = null;
     if (this.channel.readyState === 'open') this.channel.send(JSON.stringify({ type: 'cancel', id: current.id }));
-    else if (this.resumeTimer !== null) {
-      // Cut off: the agent is told once a new connection is there.
-      clearTimeout(this.resumeTimer);
-      this.resumeTimer = null;
-      this.cancelledWhileCut = current.id;
-    }
+    else this.cutWhileCancelled(current.id);
     this.show('cancelled', t('file-cancelled', { file: current.file.name }), 0);
   }
 
+  // Cancelled while the channel is down: the agent is told once a new connection is there.
+  cutWhileCancelled(id) {
+    if (this.resumeTimer === null) return;
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = null;
+    this.cancelledWhileCut = id;
+  }
+
+  // The channel closed: a transfer either way waits for the share's new connection to
+  // carry it on (`reattach`), and fails only if none comes.
   closed() {
     this.button.disabled = true;
     this.askButton.disabled = true;
-    const incoming = this.incoming;
+    const { current, incoming } = this;
     if (incoming) {
-      this.incoming = null;
-      this.show('failed', t('file-ask-broke-off', { name: this.agentName() }), 0);
-      this.button.disabled = true;
-      this.askButton.disabled = true;
+      const file = incoming.name || '';
+      this.show('paused', t(incoming.name === null ? 'file-ask-paused' : 'file-receive-paused', { file, name: this.agentName() }), null);
+    } else if (current) {
+      current.accepted = false;
+      this.show('paused', t('file-paused', { file: current.file.name }), null);
+    } else {
+      return;
     }
-    const current = this.current;
-    if (!current) return;
-    // On its way to the customer: it waits for the share's new connection to carry it on
-    // (`reattach`), and fails only if none comes.
-    current.accepted = false;
-    this.show('paused', t('file-paused', { file: current.file.name }), null);
     this.button.disabled = true;
     this.askButton.disabled = true;
     this.resumeTimer = setTimeout(() => {
       this.resumeTimer = null;
-      if (this.current !== current) return;
-      current.cancelled = true;
-      this.current = null;
-      this.show('failed', t('file-broke-off', { file: current.file.name }), 0);
+      if (incoming && this.incoming === incoming) {
+        this.incoming = null;
+        this.show('failed', t('file-ask-broke-off', { name: this.agentName() }), 0);
+      } else if (current && this.current === current) {
+        current.cancelled = true;
+        this.current = null;
+        this.show('failed', t('file-broke-off', { file: current.file.name }), 0);
+      }
     }, RESUME_WAIT_MS);
   }
 }
