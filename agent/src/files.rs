@@ -756,6 +756,21 @@ impl Files {
         out
     }
 
+    /// `viewer` left (stopped viewing, or the session): what it was sending or getting
+    /// ends now, the files cut off with its connection too.
+    pub fn left(&mut self, viewer: ParticipantId) -> Vec<Out> {
+        let mut out = self.gone(viewer);
+        if let Some((r, _)) = self.paused.remove(&viewer) {
+            out.retain(|o| !matches!(o, Out::Tell(t) if t.id == "file-paused"));
+            out.extend(broke_off(viewer, r));
+        }
+        if let Some((o, _)) = self.paused_out.remove(&viewer) {
+            out.retain(|o| !matches!(o, Out::Tell(t) if t.id == "file-send-paused"));
+            out.extend(send_broke_off(viewer, &o));
+        }
+        out
+    }
+
     fn gone_incoming(&mut self, viewer: ParticipantId) -> Vec<Out> {
         if let Some(offer) = self.offered.remove(&viewer) {
             return withdrawn(viewer, offer);
@@ -1688,6 +1703,16 @@ mod tests {
             assert_eq!(listing(&downloads), ["driver.bin"]);
             assert!(files.expire(Instant::now() + RESUME_WITHIN).is_empty());
         }
+
+        // Its rep leaves while one waits: over at once.
+        let token = offer_token(&mut files, 3, "driver.bin", &content);
+        files.answer(viewer, token, true);
+        files.data(viewer, &content[..100_000]);
+        files.gone(viewer);
+        let left = files.left(viewer);
+        assert_eq!(outcome(&left), Some(FileOutcome::Failed));
+        assert_eq!(listing(&downloads), ["driver.bin"]);
+        assert!(files.expire(Instant::now() + RESUME_WITHIN).is_empty());
 
         // The agent stops while one waits: nothing left.
         let token = offer_token(&mut files, 3, "driver.bin", &content);

@@ -720,7 +720,14 @@ async fn share(
                             text::complain("viewer-failed", e, &[]);
                         }
                     }
-                    Effect::RemoveViewer(viewer) => peers.remove(viewer).await,
+                    Effect::RemoveViewer(viewer) => {
+                        peers.remove(viewer).await;
+                        // It left: nothing of its files waits for a new connection.
+                        file_channels.remove(&viewer);
+                        let outs = files.left(viewer);
+                        file_effects(outs, &file_channels, &agent, front, &sent_tx).await;
+                        front.incoming(files.incoming().as_ref());
+                    }
                     Effect::Signal(ServerMessage::Answer { from, sdp, .. }) => {
                         if let Err(e) = peers.answer(from, sdp).await {
                             text::complain("viewer-answer-unusable", e, &[]);
