@@ -3,7 +3,8 @@
 // customer's agent asks before it saves; the progress shown is what the agent reports
 // written, and "delivered" comes only after it checked the SHA-256 and named the file.
 // A file the rep asks for is picked by the customer at the agent; the console keeps it in
-// the tab's memory, checks its SHA-256, and offers it to save only when it matches.
+// the tab (gathered into Blobs, which the browser may keep on disk), checks its SHA-256, and
+// offers it to save only when it matches.
 
 import { h } from './dom.js';
 import { t } from './i18n.js';
@@ -32,6 +33,9 @@ const CHUNK = 16 * 1024;
 // Sending pauses above this much queued, and goes on below the low-water mark.
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
+// What comes in is gathered into a Blob every so many bytes: the browser may keep a large
+// Blob on disk, while the messages' buffers stay in the tab's memory.
+const GATHER_BYTES = 16 * 1024 * 1024;
 // A file cut off with its connection waits this long for a new one to carry it on (the
 // agent keeps its part for 60 s).
 const RESUME_WAIT_MS = 50 * 1000;
@@ -179,7 +183,7 @@ export class FilePanel {
     if (this.maxBytes() === 0) return this.show('refused', t('file-refused-off'));
     if (!crypto.subtle) return this.show('failed', t('file-needs-https'));
     const id = crypto.randomUUID ? crypto.randomUUID() : String(Date.now());
-    this.incoming = { id, name: null, size: 0, sha256: null, chunks: [], received: 0, started: 0, shown: 0 };
+    this.incoming = { id, name: null, size: 0, sha256: null, parts: [], chunks: [], pending: 0, received: 0, started: 0, shown: 0 };
     this.channel.send(JSON.stringify({ type: 'request', id }));
     this.show('requested', t('file-requested', { name: this.agentName() }), 0);
   }
@@ -227,6 +231,12 @@ export class FilePanel {
     if (!incoming || incoming.name === null || !(buffer instanceof ArrayBuffer)) return;
     if (incoming.received + buffer.byteLength > incoming.size) return this.failIncoming('more bytes came than were offered');
     incoming.chunks.push(buffer);
+    incoming.pending += buffer.byteLength;
+    if (incoming.pending >= GATHER_BYTES) {
+      incoming.parts.push(new Blob(incoming.chunks));
+      incoming.chunks = [];
+      incoming.pending = 0;
+    }
     incoming.received += buffer.byteLength;
     if (incoming.received === incoming.size) return this.finishIncoming();
     // The bar moves every 256 KiB, not at every 16 KiB message.
@@ -243,7 +253,8 @@ export class FilePanel {
   async finishIncoming() {
     const incoming = this.incoming;
     const seconds = Math.max((performance.now() - incoming.started) / 1000, 0.001);
-    const blob = new Blob(incoming.chunks);
+    const blob = new Blob([...incoming.parts, ...incoming.chunks]);
+    incoming.parts = [];
     incoming.chunks = [];
     let sha256;
     try {
