@@ -1160,7 +1160,8 @@ fn write_files(
                 match start_files(dir, session, &picture, arrived) {
                     Ok(mut opened) => {
                         for (at, text) in notes.drain(..) {
-                            write_cue(&mut opened.events, opened.started_at, at, &text);
+                            let from = opened.cue_at(at);
+                            write_cue(&mut opened.events, from, &text);
                         }
                         let _ = report.send(Written::Opened {
                             file: opened.file.clone(),
@@ -1186,6 +1187,7 @@ fn write_files(
                     }
                 }
                 opened.last_arrival = arrived;
+                opened.last_arrival_at = wall_millis(arrived);
                 if let Err(e) = opened.video.push(&picture) {
                     failed = Some(e);
                     break;
@@ -1211,7 +1213,8 @@ fn write_files(
             (ToWriter::Sound(_), None) => {}
             (ToWriter::Note { at, text }, None) => notes.push((at, text)),
             (ToWriter::Note { at, text }, Some(opened)) => {
-                write_cue(&mut opened.events, opened.started_at, at, &text);
+                let from = opened.cue_at(at);
+                write_cue(&mut opened.events, from, &text);
             }
         }
     }
@@ -1258,8 +1261,33 @@ struct Opened {
     started_at: i64,
     /// When the last picture written came: the sound is placed from there.
     last_arrival: std::time::Instant,
+    /// The same on the wall clock (ms since the epoch): so are the text track's lines.
+    last_arrival_at: i64,
     video: Mp4Writer<BufWriter<File>>,
     events: BufWriter<File>,
+}
+
+impl Opened {
+    /// Where a line that happened at `at` (wall clock, ms since the epoch) goes on the
+    /// file's timeline (ms): after the last picture by as long as it came after it, so
+    /// that it stays with the pictures across a pause the file shortens.
+    fn cue_at(&self, at: i64) -> i64 {
+        let picture = i64::try_from(self.video.last_picture_time().as_millis()).unwrap_or(i64::MAX);
+        cue_at(picture, self.last_arrival_at, at)
+    }
+}
+
+/// A line that happened at `at` goes `at - last_arrival_at` after the last picture, which
+/// is at `picture` ms in the file (never before the file's start).
+fn cue_at(picture: i64, last_arrival_at: i64, at: i64) -> i64 {
+    picture
+        .saturating_add(at.saturating_sub(last_arrival_at))
+        .max(0)
+}
+
+/// An `Instant` that has passed, on the wall clock (ms since the epoch).
+fn wall_millis(then: std::time::Instant) -> i64 {
+    crate::clock::now_millis() - i64::try_from(then.elapsed().as_millis()).unwrap_or(0)
 }
 
 /// The first keyframe: make the files.
@@ -1282,6 +1310,7 @@ fn start_files(
         file,
         started_at: crate::clock::now_millis(),
         last_arrival: arrived,
+        last_arrival_at: wall_millis(arrived),
         video,
         events,
     })
@@ -1320,8 +1349,8 @@ fn create(path: &Path) -> anyhow::Result<File> {
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))
 }
 
-fn write_cue(events: &mut BufWriter<File>, started_at: i64, at: i64, text: &str) {
-    let from = (at - started_at).max(0);
+/// A line of the text track from `from` ms into the file.
+fn write_cue(events: &mut BufWriter<File>, from: i64, text: &str) {
     // WebVTT cue text: no blank lines, and `-->` or markup would be read as such.
     let text = text
         .replace('&', "&amp;")
@@ -1377,6 +1406,19 @@ mod tests {
         assert_eq!(tries.get(), STORE_TRIES, "then it gives up");
     }
 
+    /// The text track keeps with the pictures: a line goes after the last picture by as
+    /// long as it came after it, even when the file shortened a pause (a stalled link's
+    /// 60 s is 10 s in the file), and never before the start.
+    #[test]
+    fn a_line_is_placed_after_the_last_picture_by_its_own_delay() {
+        // The last picture is 12 s into the file; it came at wall-clock 100 s, after a
+        // 60 s stall the file made 10 s of; the line came 1.5 s after it.
+        assert_eq!(cue_at(12_000, 100_000, 101_500), 13_500);
+        // A line held from before the first picture, at its start or just before.
+        assert_eq!(cue_at(0, 100_000, 99_000), 0);
+        assert_eq!(cue_at(0, 100_000, 100_000), 0);
+    }
+
     #[test]
     fn text_track_times_and_text_are_webvtt() {
         assert_eq!(vtt_time(0), "00:00:00.000");
@@ -1384,7 +1426,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("x.vtt");
         let mut events = BufWriter::new(File::create(&path).expect("create"));
-        write_cue(&mut events, 1000, 2500, "Ann: <b>a</b> --> b\nc");
+        write_cue(&mut events, 1500, "Ann: <b>a</b> --> b\nc");
         drop(events);
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(
