@@ -1015,6 +1015,100 @@ async fn a_server_that_loses_the_site_lease_stops_and_the_standby_carries_on() {
     everyone_comes_back(&b, &mut scene).await;
 }
 
+/// A packet filter that drops every packet to or from one TCP port on the loopback
+/// interface: a connection whose far end vanished without a word (no FIN, no RST, no
+/// ACK), as when a machine loses power or its network. Removed when dropped.
+struct Blackhole {
+    table: String,
+}
+
+impl Blackhole {
+    fn port(port: u16) -> Blackhole {
+        let table = format!("tandem_vanish_{port}");
+        let rules = format!(
+            "table inet {table} {{\n\
+             chain input {{ type filter hook input priority -300; \
+             iifname \"lo\" tcp sport {port} drop; iifname \"lo\" tcp dport {port} drop; }}\n\
+             chain output {{ type filter hook output priority -300; \
+             oifname \"lo\" tcp sport {port} drop; oifname \"lo\" tcp dport {port} drop; }}\n}}\n"
+        );
+        let mut nft = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft (`cargo xtask test` installs Debian's nftables)");
+        std::io::Write::write_all(nft.stdin.as_mut().expect("stdin"), rules.as_bytes())
+            .expect("write the rules");
+        drop(nft.stdin.take());
+        assert!(nft.wait().expect("nft").success(), "nft refused {rules}");
+        Blackhole { table }
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .status();
+    }
+}
+
+/// docs/self-hosting.md, "The site lease": a serving server whose machine vanishes without
+/// closing its sockets (here: stopped, and every packet of its lease connection dropped)
+/// is replaced once PostgreSQL's keepalives on that connection give up on it. The standby
+/// then serves, and everyone comes back to it (R2, C1). When the vanished server comes
+/// back (the packets flow again, the process goes on), it finds its lease gone and stops
+/// without serving anyone: nothing it held goes out (the fence).
+#[tokio::test]
+async fn a_serving_server_that_vanishes_without_closing_its_sockets_is_replaced() {
+    let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
+    let postgres = ["--postgres", db.url.as_str()];
+    let mut a = Process::start_with(dir_a.path(), port_a, &postgres).await;
+    ready(&a).await;
+    let b = Process::start_with(dir_b.path(), port_b, &postgres).await;
+    stands_by_for(&b, port_a).await;
+    let mut scene = scene(&a).await;
+
+    // The lease connection's port on the serving server's side.
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    let lease_port: i32 =
+        sqlx::query_scalar("SELECT client_port FROM pg_stat_activity WHERE application_name = $1")
+            .bind(format!("tandem-signaling 127.0.0.1:{port_a}"))
+            .fetch_one(&pool)
+            .await
+            .expect("the lease connection");
+    let blackhole = Blackhole::port(u16::try_from(lease_port).expect("a port"));
+    a.signal("STOP");
+    let vanished = tokio::time::Instant::now();
+    let took = ready(&b).await;
+    eprintln!(
+        "vanished: the standby was ready {took:?} after the serving server went silent \
+         ({:?} in all)",
+        vanished.elapsed()
+    );
+    everyone_comes_back(&b, &mut scene).await;
+
+    // The vanished server comes back: it must not serve.
+    drop(blackhole);
+    a.signal("CONT");
+    assert!(
+        !a.ended().await.success(),
+        "a server that lost its lease while away fails"
+    );
+    // And the site goes on, with everyone on the server that took it over.
+    scene
+        .ann
+        .ws
+        .send(json!({"type": "chat", "text": "after the vanishing"}))
+        .await;
+    scene
+        .rep
+        .until("Ann's chat after the vanishing", |m| {
+            m["type"] == "chat" && m["text"] == "after the vanishing"
+        })
+        .await;
+}
+
 /// nginx with the two-server configuration of docs/self-hosting.md, in front of the
 /// servers on `ports`, listening on a port of its own.
 struct Nginx {
