@@ -187,9 +187,11 @@ pub enum Sent {
     Hashed(String),
     /// So many bytes are handed to the channel.
     Progress(u64),
-    /// It could not go on (the file could not be read, or changed size; the channel
-    /// closed): why.
+    /// It could not go on (the file could not be read, or changed size): why.
     Failed(String),
+    /// The channel broke off under it: the file waits for the console's new connection
+    /// as when the channel closes ([`Files::gone`]).
+    Cut,
 }
 
 /// The files coming in or going out, as the customer's window shows them
@@ -221,6 +223,9 @@ pub struct Files {
     /// Files going out that were cut off the same way, waiting for the console to ask for
     /// the rest ([`Wire::Resume`]).
     paused_out: HashMap<ParticipantId, (Outgoing, Instant)>,
+    /// Files the customer cancelled while they were cut off (the newest few): offered
+    /// again, or asked for again, on a new connection, they are answered `cancel`.
+    cancelled_cut: Vec<(ParticipantId, String)>,
 }
 
 impl Files {
@@ -237,6 +242,7 @@ impl Files {
             outgoing: HashMap::new(),
             paused: HashMap::new(),
             paused_out: HashMap::new(),
+            cancelled_cut: Vec::new(),
         }
     }
 
@@ -258,6 +264,13 @@ impl Files {
                         Wire::Refuse {
                             id: id.to_owned(),
                             reason: "bad_name".into(),
+                        },
+                    )],
+                    (Some("resume"), Some(id)) if id.len() <= MAX_ID => vec![Out::Send(
+                        viewer,
+                        Wire::Failed {
+                            id: id.to_owned(),
+                            reason: "the request to carry on could not be read".into(),
                         },
                     )],
                     _ => Vec::new(), // not ours to answer: a newer console's message
@@ -333,6 +346,9 @@ impl Files {
                 },
             )
         };
+        if self.was_cancelled(viewer, &id) {
+            return vec![Out::Send(viewer, Wire::Cancel { id })];
+        }
         let Some((mut o, since)) = self.paused_out.remove(&viewer) else {
             return vec![failed("there is no file to carry on")];
         };
@@ -342,6 +358,8 @@ impl Files {
         }
         let why = if !allowed {
             Some("only the rep in control, or the primary rep, may get files")
+        } else if self.max_bytes == 0 {
+            Some("file transfer is turned off on this site")
         } else if from > o.size {
             Some("more bytes than the file has")
         } else {
@@ -471,6 +489,7 @@ impl Files {
         match sent {
             Sent::Hashed(sha256) => o.sha256 = Some(sha256),
             Sent::Progress(bytes) => o.sent = bytes,
+            Sent::Cut => return self.pause_outgoing(viewer),
             Sent::Failed(why) => {
                 return match self.take_outgoing(viewer, id) {
                     Some(o) => sending_failed(viewer, &o, &why),
@@ -580,10 +599,14 @@ impl Files {
         if id.len() > MAX_ID {
             return Vec::new(); // nothing to answer it by
         }
+        if self.was_cancelled(viewer, &id) {
+            return vec![Out::Send(viewer, Wire::Cancel { id })];
+        }
         let mut out = Vec::new();
         if let Some((r, _)) = self.paused.remove(&viewer) {
             let same = r.offer.id == id && r.offer.sha256 == sha256 && r.offer.size == size;
-            if same && allowed && !self.receiving.contains_key(&viewer) {
+            let on = self.max_bytes > 0;
+            if same && allowed && on && !self.receiving.contains_key(&viewer) {
                 // The customer allowed it already: it carries on where it stopped.
                 let from = r.received;
                 let resumed = Text::new("file-resumed").arg("name", r.offer.safe.as_str());
@@ -738,22 +761,45 @@ impl Files {
                 token: request.token,
             });
         }
-        if let Some(o) = self.outgoing.remove(&viewer) {
-            o.stop.stop();
-            if o.sha256.is_some() {
-                // Offered: kept for the console to ask for the rest on a new connection.
-                out.push(Out::Tell(
-                    Text::new("file-send-paused").arg("name", o.name.as_str()),
-                ));
-                if let Some((older, _)) = self.paused_out.insert(viewer, (o, Instant::now())) {
-                    out.extend(send_broke_off(viewer, &older));
-                }
-            } else {
-                out.extend(send_broke_off(viewer, &o));
-            }
-        }
+        out.extend(self.pause_outgoing(viewer));
         out.extend(self.gone_incoming(viewer));
         out
+    }
+
+    /// The file going to `viewer` lost its channel: once offered, it is kept for the
+    /// console to ask for the rest on a new connection; before, it is over.
+    fn pause_outgoing(&mut self, viewer: ParticipantId) -> Vec<Out> {
+        let Some(o) = self.outgoing.remove(&viewer) else {
+            return Vec::new();
+        };
+        o.stop.stop();
+        if o.sha256.is_none() {
+            return send_broke_off(viewer, &o);
+        }
+        let mut out = vec![Out::Tell(
+            Text::new("file-send-paused").arg("name", o.name.as_str()),
+        )];
+        if let Some((older, _)) = self.paused_out.insert(viewer, (o, Instant::now())) {
+            out.extend(send_broke_off(viewer, &older));
+        }
+        out
+    }
+
+    /// Every viewer something is going to or coming from, or waiting for.
+    pub fn involved(&self) -> Vec<ParticipantId> {
+        let mut viewers: Vec<ParticipantId> = self
+            .offered
+            .keys()
+            .chain(self.receiving.keys())
+            .chain(self.requested.keys())
+            .chain(self.outgoing.keys())
+            .chain(self.paused.keys())
+            .chain(self.paused_out.keys())
+            .copied()
+            .collect();
+        viewers.sort_by_key(|v| v.0);
+        viewers.dedup();
+        viewers
     }
 
     /// `viewer` left (stopped viewing, or the session): what it was sending or getting
@@ -831,12 +877,31 @@ impl Files {
                 sending: false,
             });
         }
-        let first = self.outgoing.iter().min_by_key(|(viewer, _)| viewer.0)?.1;
+        if let Some((_, first)) = self.outgoing.iter().min_by_key(|(viewer, _)| viewer.0) {
+            return Some(Incoming {
+                name: first.name.clone(),
+                received: first.sent,
+                size: first.size,
+                count: self.outgoing.len(),
+                sending: true,
+            });
+        }
+        // Cut off and waiting: still shown, with Cancel.
+        if let Some((_, (first, _))) = self.paused.iter().min_by_key(|(viewer, _)| viewer.0) {
+            return Some(Incoming {
+                name: first.offer.safe.clone(),
+                received: first.received,
+                size: first.offer.size,
+                count: self.paused.len(),
+                sending: false,
+            });
+        }
+        let (_, (first, _)) = self.paused_out.iter().min_by_key(|(viewer, _)| viewer.0)?;
         Some(Incoming {
             name: first.name.clone(),
             received: first.sent,
             size: first.size,
-            count: self.outgoing.len(),
+            count: self.paused_out.len(),
             sending: true,
         })
     }
@@ -870,6 +935,7 @@ impl Files {
                 continue;
             };
             let _ = std::fs::remove_file(&r.part);
+            self.remember_cancelled(viewer, &r.offer.id);
             out.push(Out::Report(r.report(viewer, FileOutcome::Cancelled, None)));
             out.push(Out::Tell(
                 Text::new("file-you-cancelled").arg("name", r.offer.safe.as_str()),
@@ -883,11 +949,11 @@ impl Files {
             .collect();
         viewers.sort_by_key(|v| v.0);
         for viewer in viewers {
-            let Some(o) = self
-                .outgoing
-                .remove(&viewer)
-                .or_else(|| self.paused_out.remove(&viewer).map(|(o, _)| o))
-            else {
+            let Some(o) = self.outgoing.remove(&viewer).or_else(|| {
+                let (o, _) = self.paused_out.remove(&viewer)?;
+                self.remember_cancelled(viewer, &o.id);
+                Some(o)
+            }) else {
                 continue;
             };
             o.stop.stop();
@@ -900,26 +966,31 @@ impl Files {
         out
     }
 
+    fn remember_cancelled(&mut self, viewer: ParticipantId, id: &str) {
+        if self.cancelled_cut.len() >= 16 {
+            self.cancelled_cut.remove(0);
+        }
+        self.cancelled_cut.push((viewer, id.to_owned()));
+    }
+
+    /// Whether the customer cancelled `viewer`'s file `id` while it was cut off (said once:
+    /// the console then knows).
+    fn was_cancelled(&mut self, viewer: ParticipantId, id: &str) -> bool {
+        let found = self
+            .cancelled_cut
+            .iter()
+            .position(|(v, cancelled)| *v == viewer && cancelled == id);
+        found.map(|at| self.cancelled_cut.remove(at)).is_some()
+    }
+
     /// The agent stops: every file still coming is thrown away.
     pub fn abandon(&mut self) -> Vec<Out> {
-        let viewers: Vec<ParticipantId> = self
-            .receiving
-            .keys()
-            .chain(self.outgoing.keys())
-            .copied()
-            .collect();
         self.offered.clear();
         self.requested.clear();
-        let mut out: Vec<Out> = viewers.into_iter().flat_map(|v| self.gone(v)).collect();
-        let mut paused: Vec<(ParticipantId, Receiving)> =
-            self.paused.drain().map(|(v, (r, _))| (v, r)).collect();
-        paused.sort_by_key(|(v, _)| v.0);
-        out.extend(paused.into_iter().flat_map(|(v, r)| broke_off(v, r)));
-        let mut paused: Vec<(ParticipantId, Outgoing)> =
-            self.paused_out.drain().map(|(v, (o, _))| (v, o)).collect();
-        paused.sort_by_key(|(v, _)| v.0);
-        out.extend(paused.iter().flat_map(|(v, o)| send_broke_off(*v, o)));
-        out
+        self.involved()
+            .into_iter()
+            .flat_map(|v| self.left(v))
+            .collect()
     }
 
     /// The rep cancels the transfer `id`.
@@ -1093,8 +1164,6 @@ impl Receiving {
     }
 }
 
-/// A file going out that cannot go on: its task stops, the rep's console is told (it keeps
-/// nothing), the audit log says failed, and the customer reads why.
 /// A file cut off with its viewer's connection is over: nothing is kept, and the audit
 /// log says failed.
 fn broke_off(viewer: ParticipantId, r: Receiving) -> Vec<Out> {
@@ -1115,6 +1184,8 @@ fn send_broke_off(viewer: ParticipantId, o: &Outgoing) -> Vec<Out> {
     ]
 }
 
+/// A file going out that cannot go on: its task stops, the rep's console is told (it keeps
+/// nothing), the audit log says failed, and the customer reads why.
 fn sending_failed(viewer: ParticipantId, o: &Outgoing, why: &str) -> Vec<Out> {
     o.stop.stop();
     vec![
@@ -1635,7 +1706,11 @@ mod tests {
             )]
         );
         assert_eq!(listing(&downloads).len(), 1, "the part file waits");
-        assert_eq!(files.incoming(), None);
+        assert_eq!(
+            files.incoming().map(|i| i.received),
+            Some(100_000),
+            "shown while it waits"
+        );
         assert!(
             files.data(viewer, &content[100_000..120_000]).is_empty(),
             "what the old connection still brings is dropped"
@@ -1697,11 +1772,23 @@ mod tests {
             let cancelled = if by_rep {
                 files.text(viewer, &Wire::Cancel { id: "t1".into() }.to_json(), true)
             } else {
+                // Still shown on the window while it waits, with Cancel.
+                assert_eq!(
+                    files.incoming().map(|i| (i.name, i.received)),
+                    Some(("driver.bin".into(), 100_000))
+                );
                 files.cancel_incoming()
             };
             assert_eq!(outcome(&cancelled), Some(FileOutcome::Cancelled));
             assert_eq!(listing(&downloads), ["driver.bin"]);
             assert!(files.expire(Instant::now() + RESUME_WITHIN).is_empty());
+            if !by_rep {
+                // Offered again on the new connection: not asked again, but cancelled.
+                assert_eq!(
+                    again(&mut files, true),
+                    [Out::Send(viewer, Wire::Cancel { id: "t1".into() })]
+                );
+            }
         }
 
         // Its rep leaves while one waits: over at once.
@@ -1719,7 +1806,14 @@ mod tests {
         files.answer(viewer, token, true);
         files.data(viewer, &content[..100_000]);
         files.gone(viewer);
-        assert_eq!(outcome(&files.abandon()), Some(FileOutcome::Failed));
+        let stopped = files.abandon();
+        assert_eq!(outcome(&stopped), Some(FileOutcome::Failed));
+        assert!(
+            !stopped
+                .iter()
+                .any(|o| matches!(o, Out::Tell(t) if t.id == "file-paused")),
+            "{stopped:?}"
+        );
         assert_eq!(listing(&downloads), ["driver.bin"]);
     }
 
@@ -2022,7 +2116,11 @@ mod tests {
         };
 
         cut(&mut files, "a");
-        assert_eq!(files.incoming(), None);
+        assert_eq!(
+            files.incoming().map(|i| (i.sending, i.received)),
+            Some((true, 2048)),
+            "shown while it waits"
+        );
         let out = resume(&mut files, "a", 1024, true);
         match out.first() {
             Some(Out::Start {
@@ -2065,6 +2163,37 @@ mod tests {
             assert_eq!(outcome(&out), Some(FileOutcome::Failed));
             assert!(!out.iter().any(|o| matches!(o, Out::Start { .. })));
         }
+        // The task finds the channel broken before the driver hears it closed: the same.
+        let asked = request(&mut files, 4, "g", true);
+        let [Out::Pick { token, .. }] = asked[..] else {
+            panic!("{asked:?}")
+        };
+        files.picked(viewer, token, Some(log.clone()));
+        files.sending(viewer, "g", Sent::Hashed(hash.clone()));
+        let paused = files.sending(viewer, "g", Sent::Cut);
+        assert_eq!(
+            paused,
+            [Out::Tell(
+                Text::new("file-send-paused").arg("name", "big.bin")
+            )]
+        );
+        assert!(files.gone(viewer).is_empty(), "paused once");
+        assert!(matches!(
+            resume(&mut files, "g", 0, true).first(),
+            Some(Out::Start { from: 0, .. })
+        ));
+        files.gone(viewer);
+        // The customer cancels it while it waits: asked for again, it is cancelled.
+        let out = files.cancel_incoming();
+        assert_eq!(outcome(&out), Some(FileOutcome::Cancelled));
+        assert_eq!(
+            resume(&mut files, "g", 0, true),
+            [Out::Send(viewer, Wire::Cancel { id: "g".into() })]
+        );
+        // An unreadable request to carry on is answered.
+        let out = files.text(viewer, r#"{"type":"resume","id":"h","from":"x"}"#, true);
+        assert!(failed(&out), "{out:?}");
+
         // Cancelled by the rep meanwhile, or another file asked for: over.
         cut(&mut files, "d");
         let out = files.text(viewer, &Wire::Cancel { id: "d".into() }.to_json(), true);

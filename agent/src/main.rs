@@ -703,6 +703,18 @@ async fn share(
                         if let Some(p) = pipeline.take() {
                             p.stop();
                         }
+                        // No connection of this share comes back (a new share has new
+                        // ones): its files end now rather than wait for one.
+                        let outs: Vec<files::Out> = files
+                            .involved()
+                            .into_iter()
+                            .flat_map(|v| files.left(v))
+                            .collect();
+                        file_channels.clear();
+                        inputs.extend(
+                            file_effects(outs, &file_channels, &agent, front, &sent_tx).await,
+                        );
+                        front.incoming(files.incoming().as_ref());
                         peers.close_all().await;
                         front.not_sharing();
                     }
@@ -725,7 +737,9 @@ async fn share(
                         // It left: nothing of its files waits for a new connection.
                         file_channels.remove(&viewer);
                         let outs = files.left(viewer);
-                        file_effects(outs, &file_channels, &agent, front, &sent_tx).await;
+                        inputs.extend(
+                            file_effects(outs, &file_channels, &agent, front, &sent_tx).await,
+                        );
                         front.incoming(files.incoming().as_ref());
                     }
                     Effect::Signal(ServerMessage::Answer { from, sdp, .. }) => {

@@ -41,13 +41,31 @@ pub struct Transfer {
 /// Send `transfer` on `channel` until it is all out, `stop` says so, or it fails (said
 /// through `report`, unless it was stopped).
 pub async fn send(channel: Arc<dyn DataChannel>, transfer: Transfer, report: Report) {
+    // A stopped task says nothing more: its file may already go on in another task (a
+    // new connection), under the same id.
     let tell = |sent: Sent| {
-        let _ = report.send((transfer.viewer, transfer.id.clone(), sent));
+        if !transfer.stop.stopped() {
+            let _ = report.send((transfer.viewer, transfer.id.clone(), sent));
+        }
     };
-    if let Err(why) = go(&*channel, &transfer, &tell).await
-        && !transfer.stop.stopped()
-    {
-        tell(Sent::Failed(why));
+    match go(&*channel, &transfer, &tell).await {
+        Ok(()) => {}
+        Err(Failure::Cut) => tell(Sent::Cut),
+        Err(Failure::File(why)) => tell(Sent::Failed(why)),
+    }
+}
+
+/// Why a transfer could not go on.
+enum Failure {
+    /// The channel broke off under it.
+    Cut,
+    /// The file could not be read, or changed: why.
+    File(String),
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Self {
+        Failure::File(why)
     }
 }
 
@@ -55,7 +73,7 @@ async fn go(
     channel: &dyn DataChannel,
     t: &Transfer,
     tell: &(dyn Fn(Sent) + Send + Sync),
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let from = match &t.resume {
         // Carried on: the console checks the whole file's SHA-256 at the end, as before.
         Some((from, _)) => {
@@ -63,7 +81,7 @@ async fn go(
                 .map_err(|e| format!("could not read the file: {e}"))?
                 .len();
             if length != t.size {
-                return Err("the file changed while it was sent".into());
+                return Err(Failure::File("the file changed while it was sent".into()));
             }
             *from
         }
@@ -74,7 +92,7 @@ async fn go(
                 .map_err(|e| e.to_string())?
                 .map_err(|e| format!("could not read the file: {e}"))?;
             if length != t.size {
-                return Err("the file changed while it was read".into());
+                return Err(Failure::File("the file changed while it was read".into()));
             }
             if t.stop.stopped() {
                 return Ok(());
@@ -89,7 +107,7 @@ async fn go(
             channel
                 .send_text(&offer.to_json())
                 .await
-                .map_err(|e| format!("the connection broke off: {e}"))?;
+                .map_err(|_| Failure::Cut)?;
             0
         }
     };
@@ -121,7 +139,7 @@ async fn go(
         channel
             .send(bytes::BytesMut::from(&buffer[..want]))
             .await
-            .map_err(|e| format!("the connection broke off: {e}"))?;
+            .map_err(|_| Failure::Cut)?;
         sent += want as u64;
         if sent - reported >= PROGRESS_EVERY || sent == t.size {
             reported = sent;

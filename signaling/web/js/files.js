@@ -104,7 +104,11 @@ export class FilePanel {
     tile.append(this.panel);
     tile.filePanel = this; // for tests that play a console that was tampered with
     this.resumeTimer = null;
-    this.cancelledWhileCut = null; // the id of a file cancelled while its channel was down
+    // The last file cancelled: said again on the share's new connection, in case the
+    // channel was already dead when it was cancelled (the agent ignores ids it does not
+    // know).
+    this.cancelledWhileCut = null;
+    this.doneWhileCut = null; // a `done` for the agent that came while its channel was down
     this.attach(channel);
   }
 
@@ -137,11 +141,21 @@ export class FilePanel {
       channel.send(JSON.stringify({ type: 'cancel', id: this.cancelledWhileCut }));
       this.cancelledWhileCut = null;
     }
+    if (this.doneWhileCut) {
+      channel.send(this.doneWhileCut);
+      this.doneWhileCut = null;
+    }
     const { incoming, current } = this;
     if (incoming && incoming.name !== null) {
       // The file the customer was sending: the agent sends the rest.
-      channel.send(JSON.stringify({ type: 'resume', id: incoming.id, from: incoming.received }));
+      const from = incoming.received;
+      channel.send(JSON.stringify({ type: 'resume', id: incoming.id, from }));
       this.show('receiving', t('file-receive-resuming', { file: incoming.name }), null);
+      // An agent that does not carry files on (an older one) never answers.
+      this.resumeTimer = setTimeout(() => {
+        this.resumeTimer = null;
+        if (this.incoming === incoming && incoming.received === from) this.failIncoming('the customer\'s agent did not carry on');
+      }, RESUME_WAIT_MS);
     } else if (incoming) {
       // Still asked for: asked again (the customer's question went with the connection).
       channel.send(JSON.stringify({ type: 'request', id: incoming.id }));
@@ -171,15 +185,17 @@ export class FilePanel {
     }
     const busy = ['waiting', 'sending', 'requested', 'receiving', 'paused'].includes(state);
     this.cancelButton.hidden = !busy;
-    // One transfer at a time on a tile, whichever way it goes.
-    this.button.disabled = busy;
-    this.askButton.disabled = busy;
+    // One transfer at a time on a tile, whichever way it goes; none while the channel is
+    // down (until the share's new connection brings another).
+    const down = !this.channel || this.channel.readyState !== 'open';
+    this.button.disabled = busy || down;
+    this.askButton.disabled = busy || down;
     if (state !== 'received') this.saveLink.hidden = true;
   }
 
   // Ask the customer for a file: they pick it at the agent, or say no.
   ask() {
-    if (this.current || this.incoming) return;
+    if (this.current || this.incoming || this.channel.readyState !== 'open') return;
     if (this.maxBytes() === 0) return this.show('refused', t('file-refused-off'));
     if (!crypto.subtle) return this.show('failed', t('file-needs-https'));
     const id = crypto.randomUUID ? crypto.randomUUID() : String(Date.now());
@@ -268,9 +284,10 @@ export class FilePanel {
       return this.show('failed', t('file-received-damaged', { file: incoming.name }), 0);
     }
     this.incoming = null;
-    if (this.channel.readyState === 'open') {
-      this.channel.send(JSON.stringify({ type: 'done', id: incoming.id, saved_as: incoming.name }));
-    }
+    const done = JSON.stringify({ type: 'done', id: incoming.id, saved_as: incoming.name });
+    // Cut off meanwhile: the agent hears it on the share's new connection.
+    if (this.channel.readyState === 'open') this.channel.send(done);
+    else this.doneWhileCut = done;
     if (this.saveLink.href) URL.revokeObjectURL(this.saveLink.href);
     this.received = blob; // what the link saves (tests read it: the page's CSP keeps fetch off blob:)
     this.saveLink.href = URL.createObjectURL(blob);
@@ -427,7 +444,7 @@ export class FilePanel {
     if (incoming) {
       this.incoming = null;
       if (this.channel.readyState === 'open') this.channel.send(JSON.stringify({ type: 'cancel', id: incoming.id }));
-      else this.cutWhileCancelled(incoming.id);
+      this.cancelledWhileCut = incoming.id;
       return this.show('cancelled', t('file-ask-cancelled', { name: this.agentName() }), 0);
     }
     const current = this.current;
@@ -435,21 +452,15 @@ export class FilePanel {
     current.cancelled = true;
     this.current = null;
     if (this.channel.readyState === 'open') this.channel.send(JSON.stringify({ type: 'cancel', id: current.id }));
-    else this.cutWhileCancelled(current.id);
+    this.cancelledWhileCut = current.id;
     this.show('cancelled', t('file-cancelled', { file: current.file.name }), 0);
-  }
-
-  // Cancelled while the channel is down: the agent is told once a new connection is there.
-  cutWhileCancelled(id) {
-    if (this.resumeTimer === null) return;
-    clearTimeout(this.resumeTimer);
-    this.resumeTimer = null;
-    this.cancelledWhileCut = id;
   }
 
   // The channel closed: a transfer either way waits for the share's new connection to
   // carry it on (`reattach`), and fails only if none comes.
   closed() {
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = null;
     this.button.disabled = true;
     this.askButton.disabled = true;
     const { current, incoming } = this;
