@@ -310,16 +310,20 @@ async fn everyone_comes_back(process: &impl Site, scene: &mut Scene) {
     assert_eq!(joined["role"], "agent");
     assert_eq!(joined["control"]["holder"], scene.rep.id);
 
-    // Chat goes on, both ways.
+    chat_goes_on(scene, "after the restart").await;
+}
+
+/// Ann's chat line `text` reaches the rep.
+async fn chat_goes_on(scene: &mut Scene, text: &str) {
     scene
         .ann
         .ws
-        .send(json!({"type": "chat", "text": "after the restart"}))
+        .send(json!({"type": "chat", "text": text}))
         .await;
     scene
         .rep
-        .until("Ann's chat after the restart", |m| {
-            m["type"] == "chat" && m["text"] == "after the restart"
+        .until(&format!("Ann's chat {text}"), |m| {
+            m["type"] == "chat" && m["text"] == text
         })
         .await;
 }
@@ -1096,17 +1100,7 @@ async fn a_serving_server_that_vanishes_without_closing_its_sockets_is_replaced(
         "a server that lost its lease while away fails"
     );
     // And the site goes on, with everyone on the server that took it over.
-    scene
-        .ann
-        .ws
-        .send(json!({"type": "chat", "text": "after the vanishing"}))
-        .await;
-    scene
-        .rep
-        .until("Ann's chat after the vanishing", |m| {
-            m["type"] == "chat" && m["text"] == "after the vanishing"
-        })
-        .await;
+    chat_goes_on(&mut scene, "after the vanishing").await;
 }
 
 /// nginx with the two-server configuration of docs/self-hosting.md, in front of the

@@ -514,20 +514,15 @@ fn restarted_ice(scene: &tandem_tests::nat_scene::NatScene, mark: usize) -> anyh
     Ok(())
 }
 
-/// A drop long enough for the console's last resort (a new connection after 8 s: here
-/// 14 s) does not end a transfer to the customer either: the agent keeps the part file,
-/// the console offers the file again on the new connection's files channel with the same
-/// id and SHA-256, and the agent takes it on from where it stopped without asking the
-/// customer again. The file lands whole; nothing else is left in Downloads. The other
-/// way, the console asks for the rest of the customer's file from the bytes it has, and
-/// keeps it whole.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transfer_carries_on_over_the_new_connection_after_a_long_drop() -> anyhow::Result<()> {
+/// The customer's agent (its home in `home`) behind NAT and the rep's Chromium, in
+/// network namespaces, the share on screen and its files panel open, the customer's link
+/// at 20 Mbit/s (20 MB take about 8 s).
+async fn scene_with_files(
+    name: &str,
+    home: &Path,
+) -> anyhow::Result<tandem_tests::nat_scene::NatScene> {
     use tandem_tests::nat_scene::{NatScene, SceneOptions, ServerMode};
     use tandem_tests::netns::{Host, Impairment, Nat, TopologySpec};
-
-    let home = tempfile::tempdir()?;
-    let downloads = home.path().join("Downloads");
     let spec = TopologySpec {
         customer: Nat::PortPreserving,
         rep: Nat::None,
@@ -535,15 +530,14 @@ async fn a_transfer_carries_on_over_the_new_connection_after_a_long_drop() -> an
     };
     let options = SceneOptions {
         agent_env: vec![
-            ("HOME".into(), home.path().display().to_string()),
+            ("HOME".into(), home.display().to_string()),
             ("XDG_DOWNLOAD_DIR".into(), String::new()),
         ],
+        // The console hashes files only in a secure context, as on an HTTPS site.
         server_as_secure_origin: true,
         ..SceneOptions::default()
     };
-    let mut scene =
-        NatScene::start_with_options("files-long-drop", spec, ServerMode::Embedded, options)
-            .await?;
+    let scene = NatScene::start_with_options(name, spec, ServerMode::Embedded, options).await?;
     tandem_tests::nat_scene::sees_the_pattern(&scene.rep).await?;
     scene
         .rep
@@ -556,6 +550,21 @@ async fn a_transfer_carries_on_over_the_new_connection_after_a_long_drop() -> an
             ..Impairment::default()
         },
     )?;
+    Ok(scene)
+}
+
+/// A drop long enough for the console's last resort (a new connection after 8 s: here
+/// 14 s) does not end a transfer to the customer either: the agent keeps the part file,
+/// the console offers the file again on the new connection's files channel with the same
+/// id and SHA-256, and the agent takes it on from where it stopped without asking the
+/// customer again. The file lands whole; nothing else is left in Downloads. The other
+/// way, the console asks for the rest of the customer's file from the bytes it has, and
+/// keeps it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_carries_on_over_the_new_connection_after_a_long_drop() -> anyhow::Result<()> {
+    let home = tempfile::tempdir()?;
+    let downloads = home.path().join("Downloads");
+    let mut scene = scene_with_files("files-long-drop", home.path()).await?;
     let outbox = tempfile::tempdir()?;
     let big = random_bytes(20 * 1024 * 1024, 9);
     let path = outbox.path().join("collector.bin");
@@ -642,39 +651,9 @@ async fn a_transfer_carries_on_over_the_new_connection_after_a_long_drop() -> an
 /// the console whole across another 4 s cut. The agent's trace shows the ICE restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_carries_on_after_a_short_network_drop() -> anyhow::Result<()> {
-    use tandem_tests::nat_scene::{NatScene, SceneOptions, ServerMode};
-    use tandem_tests::netns::{Host, Impairment, Nat, TopologySpec};
-
     let home = tempfile::tempdir()?;
     let downloads = home.path().join("Downloads");
-    let spec = TopologySpec {
-        customer: Nat::PortPreserving,
-        rep: Nat::None,
-        ..TopologySpec::default()
-    };
-    let options = SceneOptions {
-        agent_env: vec![
-            ("HOME".into(), home.path().display().to_string()),
-            ("XDG_DOWNLOAD_DIR".into(), String::new()),
-        ],
-        // The console hashes files only in a secure context, as on an HTTPS site.
-        server_as_secure_origin: true,
-        ..SceneOptions::default()
-    };
-    let mut scene =
-        NatScene::start_with_options("files-drop", spec, ServerMode::Embedded, options).await?;
-    tandem_tests::nat_scene::sees_the_pattern(&scene.rep).await?;
-    scene
-        .rep
-        .find("figure.tile .files button.send-file")
-        .await?;
-    scene.topology.impair(
-        Host::Cust,
-        Impairment {
-            rate_kbit: Some(20_000),
-            ..Impairment::default()
-        },
-    )?;
+    let mut scene = scene_with_files("files-drop", home.path()).await?;
 
     let outbox = tempfile::tempdir()?;
     let big = random_bytes(20 * 1024 * 1024, 7);
