@@ -805,15 +805,17 @@ impl Files {
     /// `viewer` left (stopped viewing, or the session): what it was sending or getting
     /// ends now, the files cut off with its connection too.
     pub fn left(&mut self, viewer: ParticipantId) -> Vec<Out> {
-        let mut out = self.gone(viewer);
-        if let Some((r, _)) = self.paused.remove(&viewer) {
-            out.retain(|o| !matches!(o, Out::Tell(t) if t.id == "file-paused"));
+        let mut out = Vec::new();
+        let coming = self.receiving.remove(&viewer).into_iter();
+        for r in coming.chain(self.paused.remove(&viewer).map(|(r, _)| r)) {
             out.extend(broke_off(viewer, r));
         }
-        if let Some((o, _)) = self.paused_out.remove(&viewer) {
-            out.retain(|o| !matches!(o, Out::Tell(t) if t.id == "file-send-paused"));
+        let going = self.outgoing.remove(&viewer).into_iter();
+        for o in going.chain(self.paused_out.remove(&viewer).map(|(o, _)| o)) {
             out.extend(send_broke_off(viewer, &o));
         }
+        // The questions it asked or was asked are taken back.
+        out.extend(self.gone(viewer));
         out
     }
 

@@ -1187,7 +1187,6 @@ fn write_files(
                     }
                 }
                 opened.last_arrival = arrived;
-                opened.last_arrival_at = wall_millis(arrived);
                 if let Err(e) = opened.video.push(&picture) {
                     failed = Some(e);
                     break;
@@ -1259,10 +1258,9 @@ fn write_files(
 struct Opened {
     file: String,
     started_at: i64,
-    /// When the last picture written came: the sound is placed from there.
+    /// When the last picture written came: the sound and the text track's lines are
+    /// placed from there.
     last_arrival: std::time::Instant,
-    /// The same on the wall clock (ms since the epoch): so are the text track's lines.
-    last_arrival_at: i64,
     video: Mp4Writer<BufWriter<File>>,
     events: BufWriter<File>,
 }
@@ -1273,7 +1271,7 @@ impl Opened {
     /// that it stays with the pictures across a pause the file shortens.
     fn cue_at(&self, at: i64) -> i64 {
         let picture = i64::try_from(self.video.last_picture_time().as_millis()).unwrap_or(i64::MAX);
-        cue_at(picture, self.last_arrival_at, at)
+        cue_at(picture, wall_millis(self.last_arrival), at)
     }
 }
 
@@ -1310,7 +1308,6 @@ fn start_files(
         file,
         started_at: crate::clock::now_millis(),
         last_arrival: arrived,
-        last_arrival_at: wall_millis(arrived),
         video,
         events,
     })

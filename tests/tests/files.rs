@@ -514,6 +514,25 @@ fn restarted_ice(scene: &tandem_tests::nat_scene::NatScene, mark: usize) -> anyh
     Ok(())
 }
 
+/// The rep asks for a file and the customer picks `content`, written to `path`, at the
+/// agent; once the console's bar shows 10 % or more, that percentage.
+async fn customer_sends(
+    scene: &mut tandem_tests::nat_scene::NatScene,
+    path: &Path,
+    content: &[u8],
+) -> anyhow::Result<u64> {
+    std::fs::write(path, content)?;
+    scene
+        .rep
+        .find("figure.tile .files button.ask-file")
+        .await?
+        .click()
+        .await?;
+    scene.agent.wait_for("Rita Rep asks you for a file").await?;
+    pick_at_agent(&mut scene.agent, &path.display().to_string()).await?;
+    until_percent(&scene.rep, "receiving", 10).await
+}
+
 /// The customer's agent (its home in `home`) behind NAT and the rep's Chromium, in
 /// network namespaces, the share on screen and its files panel open, the customer's link
 /// at 20 Mbit/s (20 MB take about 8 s).
@@ -609,17 +628,7 @@ async fn a_transfer_carries_on_over_the_new_connection_after_a_long_drop() -> an
 
     // The other way: the customer's 20 MB, cut off as long; the console asks for the rest.
     let log = random_bytes(20 * 1024 * 1024, 10);
-    let log_path = outbox.path().join("support-log.bin");
-    std::fs::write(&log_path, &log)?;
-    scene
-        .rep
-        .find("figure.tile .files button.ask-file")
-        .await?
-        .click()
-        .await?;
-    scene.agent.wait_for("Rita Rep asks you for a file").await?;
-    pick_at_agent(&mut scene.agent, &log_path.display().to_string()).await?;
-    let before = until_percent(&scene.rep, "receiving", 10).await?;
+    let before = customer_sends(&mut scene, &outbox.path().join("support-log.bin"), &log).await?;
     cut_the_link(&scene, "from the customer", before, Duration::from_secs(14)).await?;
     scene
         .agent
@@ -692,17 +701,7 @@ async fn a_transfer_carries_on_after_a_short_network_drop() -> anyhow::Result<()
 
     // The other way: the rep asks, the customer picks 20 MB, and the link is cut again.
     let log = random_bytes(20 * 1024 * 1024, 8);
-    let log_path = outbox.path().join("support-log.bin");
-    std::fs::write(&log_path, &log)?;
-    scene
-        .rep
-        .find("figure.tile .files button.ask-file")
-        .await?
-        .click()
-        .await?;
-    scene.agent.wait_for("Rita Rep asks you for a file").await?;
-    pick_at_agent(&mut scene.agent, &log_path.display().to_string()).await?;
-    let before = until_percent(&scene.rep, "receiving", 10).await?;
+    let before = customer_sends(&mut scene, &outbox.path().join("support-log.bin"), &log).await?;
     let mark_back = drop_the_link(&scene, "from the customer", before).await?;
     until_state(&scene.rep, "received").await?;
     restarted_ice(&scene, mark_back)?;

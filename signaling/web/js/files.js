@@ -107,7 +107,7 @@ export class FilePanel {
     // The last file cancelled: said again on the share's new connection, in case the
     // channel was already dead when it was cancelled (the agent ignores ids it does not
     // know).
-    this.cancelledWhileCut = null;
+    this.lastCancelled = null;
     this.doneWhileCut = null; // a `done` for the agent that came while its channel was down
     this.attach(channel);
   }
@@ -137,9 +137,9 @@ export class FilePanel {
     const old = this.channel;
     this.attach(channel);
     if (old.readyState === 'open') old.close();
-    if (this.cancelledWhileCut) {
-      channel.send(JSON.stringify({ type: 'cancel', id: this.cancelledWhileCut }));
-      this.cancelledWhileCut = null;
+    if (this.lastCancelled) {
+      channel.send(JSON.stringify({ type: 'cancel', id: this.lastCancelled }));
+      this.lastCancelled = null;
     }
     if (this.doneWhileCut) {
       channel.send(this.doneWhileCut);
@@ -444,7 +444,7 @@ export class FilePanel {
     if (incoming) {
       this.incoming = null;
       if (this.channel.readyState === 'open') this.channel.send(JSON.stringify({ type: 'cancel', id: incoming.id }));
-      this.cancelledWhileCut = incoming.id;
+      this.lastCancelled = incoming.id;
       return this.show('cancelled', t('file-ask-cancelled', { name: this.agentName() }), 0);
     }
     const current = this.current;
@@ -452,7 +452,7 @@ export class FilePanel {
     current.cancelled = true;
     this.current = null;
     if (this.channel.readyState === 'open') this.channel.send(JSON.stringify({ type: 'cancel', id: current.id }));
-    this.cancelledWhileCut = current.id;
+    this.lastCancelled = current.id;
     this.show('cancelled', t('file-cancelled', { file: current.file.name }), 0);
   }
 
