@@ -539,6 +539,23 @@ fn site_address(raw: Option<String>) -> anyhow::Result<Option<String>> {
 impl Config {
     /// The host:port the site's other servers reach this one at: `--site-address`, or the
     /// bind address and port, or this machine's host name when bound to every address.
+    /// The host name the site's servers expect on each other's certificates when they
+    /// speak HTTPS themselves: the public URL's host, else the first ACME domain; none
+    /// when neither is set (then the host of the serving server's site address).
+    pub fn site_name(&self) -> Option<String> {
+        let from_url = self.public_url.as_deref().and_then(|url| {
+            let uri = url.parse::<axum::http::Uri>().ok()?;
+            let host = uri.host()?;
+            // An IPv6 address comes bracketed.
+            Some(
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+            )
+        });
+        from_url.or_else(|| self.acme.as_ref()?.domains.first().cloned())
+    }
+
     pub fn reached_at(&self, port: u16) -> String {
         if let Some(address) = &self.site_address {
             return address.clone();

@@ -2,9 +2,11 @@
 //! WebSocket upgrades included, to the server that serves the site, so a load balancer
 //! may send anyone to any server.
 //!
-//! A standby passes each request on over plain HTTP/1.1 to the serving server's site
-//! address (the `host:port` it named itself with on its lease connection), as it came,
-//! and the answer back: ordinary requests over a small pool of kept-alive connections, an
+//! A standby passes each request on over HTTP/1.1 to the serving server's site address
+//! (the `host:port` it named itself with on its lease connection), as it came, and the
+//! answer back: over TLS when the servers speak HTTPS themselves (the serving one is then
+//! expected to show a certificate for the site's name, or this one's own: see
+//! `tls::site_client_config`), in plain HTTP otherwise; ordinary requests over a small pool of kept-alive connections, an
 //! upgrade over a connection of its own that then becomes two byte pipes, one each way.
 //! A pipe ends when either side closes, when another server is seen to serve the site
 //! (a serving machine that vanished without closing its sockets), when the connection to
@@ -28,11 +30,11 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
@@ -101,28 +103,72 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// What a standby forwards with: whom it waits for (and their address and the key), its
 /// own site address, connections to the serving server, and a token cancelled when it
 /// stops forwarding, which ends every forwarded WebSocket.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Forwarding {
     waiting: Waiting,
     stop: CancellationToken,
     own: String,
-    connector: HttpConnector,
-    pool: Client<HttpConnector, Body>,
+    /// `https` or `http`: how the serving server is reached.
+    scheme: &'static str,
+    connector: HttpsConnector<HttpConnector>,
+    pool: Client<HttpsConnector<HttpConnector>, Body>,
+}
+
+impl std::fmt::Debug for Forwarding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarding")
+            .field("own", &self.own)
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a standby that speaks HTTPS itself reaches the serving server: over TLS with
+/// `config`, expecting a certificate for `name` (the site's host name, see
+/// `Config::site_name`), or, without one, for the host of the serving server's site
+/// address.
+#[derive(Debug)]
+pub struct SiteTls {
+    pub name: Option<rustls::pki_types::ServerName<'static>>,
+    pub config: rustls::ClientConfig,
 }
 
 impl Forwarding {
     /// `own`: this server's site address (a serving server by that name is a mistake in
-    /// the setup, e.g. servers on several machines all bound to 127.0.0.1).
-    pub fn new(waiting: Waiting, stop: CancellationToken, own: String) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    /// the setup, e.g. servers on several machines all bound to 127.0.0.1). `tls`: when
+    /// the site's servers speak HTTPS themselves.
+    pub fn new(
+        waiting: Waiting,
+        stop: CancellationToken,
+        own: String,
+        tls: Option<SiteTls>,
+    ) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         // A serving machine that vanishes without closing its sockets is noticed as
         // PostgreSQL notices it (5 s idle, 3 probes 2 s apart; 11 s with data in flight).
-        connector.set_keepalive(Some(Duration::from_secs(5)));
-        connector.set_keepalive_interval(Some(Duration::from_secs(2)));
-        connector.set_keepalive_retries(Some(3));
-        connector.set_tcp_user_timeout(Some(Duration::from_secs(11)));
+        http.set_keepalive(Some(Duration::from_secs(5)));
+        http.set_keepalive_interval(Some(Duration::from_secs(2)));
+        http.set_keepalive_retries(Some(3));
+        http.set_tcp_user_timeout(Some(Duration::from_secs(11)));
+        let (scheme, connector) = match tls {
+            Some(tls) => {
+                let builder = HttpsConnectorBuilder::new()
+                    .with_tls_config(tls.config)
+                    .https_only();
+                let builder = match tls.name {
+                    Some(name) => {
+                        builder.with_server_name_resolver(FixedServerNameResolver::new(name))
+                    }
+                    None => builder,
+                };
+                ("https", builder.enable_http1().wrap_connector(http))
+            }
+            // Plain HTTP: the TLS settings are never used, and would trust nobody.
+            None => ("http", HttpsConnector::from((http, trusting_nobody()))),
+        };
         let pool = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(32)
@@ -131,6 +177,7 @@ impl Forwarding {
             waiting,
             stop,
             own,
+            scheme,
             connector,
             pool,
         }
@@ -150,7 +197,7 @@ impl Forwarding {
                  server's own address: give each server a site_address the others reach it at"
             ));
         }
-        match tokio::time::timeout(PROBE_TIMEOUT, probe(&serving)).await {
+        match tokio::time::timeout(PROBE_TIMEOUT, probe(self, &serving)).await {
             Ok(Ok(())) => Ok(serving),
             Ok(Err(e)) => Err(format!(
                 "cannot forward to {serving}, which serves this site: {e}"
@@ -164,29 +211,56 @@ impl Forwarding {
     }
 }
 
+/// TLS settings that trust no certificate at all.
+fn trusting_nobody() -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|config| {
+            config
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        })
+        .expect("ring supports TLS 1.2 and 1.3")
+}
+
 /// Ask `serving`'s `/readyz`; fine when it says it serves (`200 ready`).
-async fn probe(serving: &str) -> Result<(), String> {
-    let mut stream = tokio::net::TcpStream::connect(serving)
+async fn probe(forwarding: &Forwarding, serving: &str) -> Result<(), String> {
+    let uri: Uri = format!("{}://{serving}/readyz", forwarding.scheme)
+        .parse()
+        .map_err(|e: axum::http::uri::InvalidUri| e.to_string())?;
+    let request = Request::get(uri)
+        .body(Body::empty())
+        .map_err(|e| e.to_string())?;
+    let answer = forwarding
+        .pool
+        .request(request)
+        .await
+        .map_err(|e| describe(&e))?;
+    let status = answer.status();
+    let body = axum::body::to_bytes(Body::new(answer.into_body()), 4096)
         .await
         .map_err(|e| e.to_string())?;
-    let ask = format!("GET /readyz HTTP/1.1\r\nHost: {serving}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(ask.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    stream
-        .take(4096)
-        .read_to_end(&mut answer)
-        .await
-        .map_err(|e| e.to_string())?;
-    let answer = String::from_utf8_lossy(&answer);
-    let status = answer.lines().next().unwrap_or_default();
-    if status.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\nready\n") {
+    if status == StatusCode::OK && body.as_ref() == b"ready\n" {
         Ok(())
     } else {
-        Err(format!("it answered {status:?}"))
+        Err(format!(
+            "it answered {status}: {:?}",
+            String::from_utf8_lossy(&body).trim()
+        ))
     }
+}
+
+/// A client error with its causes (a TLS failure is the cause of a connect error).
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// Does `request` carry the site's `key`? Compared as hashes, so the time taken says
@@ -253,7 +327,7 @@ pub async fn forward(forwarding: &Forwarding, client: SocketAddr, request: Reque
     match pass_on(forwarding, &serving, &key, client.ip(), request).await {
         Ok(response) => response,
         Err(Failed::Unreached(e)) => {
-            tracing::warn!("could not forward a request to {serving}: {e}");
+            tracing::warn!("could not forward a request to {serving}: {e:#}");
             unavailable(format!(
                 "This Tandem server could not reach the server that serves the site \
                  ({serving}). Try again in a few seconds.\n"
@@ -261,7 +335,7 @@ pub async fn forward(forwarding: &Forwarding, client: SocketAddr, request: Reque
         }
         // The request may have been acted on: not 503, which a proxy may try elsewhere.
         Err(Failed::Unanswered(e)) => {
-            tracing::warn!("a request forwarded to {serving} got no answer: {e}");
+            tracing::warn!("a request forwarded to {serving} got no answer: {e:#}");
             (
                 StatusCode::BAD_GATEWAY,
                 format!(
@@ -300,7 +374,8 @@ async fn pass_on(
     let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
     let uri: Uri = format!(
-        "http://{serving}{}",
+        "{}://{serving}{}",
+        forwarding.scheme,
         parts.uri.path_and_query().map_or("/", |p| p.as_str())
     )
     .parse()
@@ -364,7 +439,7 @@ async fn pass_on(
     // An upgrade: a connection of its own, which becomes the pipe.
     let io = tower::ServiceExt::oneshot(forwarding.connector.clone(), uri.clone())
         .await
-        .map_err(unreached)?;
+        .map_err(|e| unreached(anyhow::anyhow!(describe(e.as_ref()))))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Body>(io)
         .await
         .map_err(unreached)?;

@@ -333,34 +333,40 @@ async fn stand_by(
         Some(files) => Some(tandem_signaling::tls::acceptor(files)?),
         None => None,
     };
-    // A server speaking HTTPS itself forwards nothing: it would have to reach the serving
-    // one over TLS by an address its certificate does not name. It stands by, unready.
-    let forwards = tls.is_none();
+    // A server speaking HTTPS itself reaches the serving one over TLS too.
+    let site_tls = match &config.tls {
+        Some(files) => Some(tandem_signaling::forward::SiteTls {
+            name: config
+                .site_name()
+                .map(rustls::pki_types::ServerName::try_from)
+                .transpose()
+                .context("the public URL's host is not a name a certificate can be for")?,
+            config: tandem_signaling::tls::site_client_config(files)?,
+        }),
+        None => None,
+    };
     let mut said = waiting.clone();
     // Said once, when it first waits for another server (the log has every change).
     tokio::spawn(async move {
         while said.changed().await.is_ok() {
             let why = said.borrow().why.clone();
             if why.ends_with("serves this site") {
-                let forwarding = if forwards {
-                    "It forwards everyone there, and takes over"
-                } else {
-                    "This server takes over"
-                };
-                println!("  Standby:   {why}. {forwarding} when that one stops.");
+                println!(
+                    "  Standby:   {why}. It forwards everyone there, and takes over when \
+                     that one stops."
+                );
                 return;
             }
         }
     });
     let stop_forwarding = tokio_util::sync::CancellationToken::new();
-    let forwarding = forwards.then(|| {
-        tandem_signaling::forward::Forwarding::new(
-            waiting.clone(),
-            stop_forwarding.clone(),
-            config.reached_at(addr.port()),
-        )
-    });
-    let app = tandem_signaling::site::standby_app(waiting, forwarding);
+    let forwarding = tandem_signaling::forward::Forwarding::new(
+        waiting.clone(),
+        stop_forwarding.clone(),
+        config.reached_at(addr.port()),
+        site_tls,
+    );
+    let app = tandem_signaling::site::standby_app(forwarding);
     let caps = tandem_signaling::serve::ConnectionCaps::new(
         config.max_connections,
         config.max_connections_per_address,

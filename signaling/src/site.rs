@@ -626,21 +626,16 @@ async fn save(
 }
 
 /// What a standby server answers while it waits for the lease: `/healthz` is `ok` (the
-/// process is fine). With `forwarding`, everything else goes to the server that serves
-/// (see `forward`), and `/readyz` is `200` while that server is known; without it,
-/// `/readyz` is `503` with the reason (which server serves) and everything else `503`,
-/// each answer closing its HTTP/1 connection. The server drops every connection still
-/// open to the standby when it takes over.
-pub fn standby_app(waiting: Waiting, forwarding: Option<crate::forward::Forwarding>) -> Router {
+/// process is fine); everything else goes to the server that serves (see `forward`), and
+/// `/readyz` is `200` while that server answers it is ready, otherwise `503` with the
+/// reason (who serves, or why it cannot be reached). The server drops every connection
+/// still open to the standby when it takes over.
+pub fn standby_app(forwarding: crate::forward::Forwarding) -> Router {
     let ready = {
-        let (waiting, forwarding) = (waiting.clone(), forwarding.clone());
+        let forwarding = forwarding.clone();
         move || {
-            let (waiting, forwarding) = (waiting.clone(), forwarding.clone());
+            let forwarding = forwarding.clone();
             async move {
-                let Some(forwarding) = forwarding else {
-                    let why = waiting.borrow().why.clone();
-                    return unavailable(format!("not ready: standby: {why}\n"));
-                };
                 match forwarding.ready().await {
                     Ok(serving) => (
                         StatusCode::OK,
@@ -654,11 +649,10 @@ pub fn standby_app(waiting: Waiting, forwarding: Option<crate::forward::Forwardi
             }
         }
     };
-    let router = Router::new()
+    Router::new()
         .route("/healthz", axum::routing::get(crate::health::healthz))
-        .route("/readyz", axum::routing::get(ready));
-    match forwarding {
-        Some(forwarding) => router.fallback(
+        .route("/readyz", axum::routing::get(ready))
+        .fallback(
             move |axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<
                 std::net::SocketAddr,
             >,
@@ -666,15 +660,7 @@ pub fn standby_app(waiting: Waiting, forwarding: Option<crate::forward::Forwardi
                 let forwarding = forwarding.clone();
                 async move { crate::forward::forward(&forwarding, client, request).await }
             },
-        ),
-        None => router.fallback(|| async {
-            unavailable(
-                "This Tandem server is on standby: another server of this site serves it. \
-                 Try again in a few seconds.\n"
-                    .to_owned(),
-            )
-        }),
-    }
+        )
 }
 
 /// `503` with `text`, `Retry-After: 5`, closing the connection.

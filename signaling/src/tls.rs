@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use rustls::ServerConfig;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use tokio_rustls::TlsAcceptor;
 
 /// How often, at most, the files are looked at for a change (on a handshake).
@@ -228,6 +230,163 @@ fn load(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, Tls
     })
 }
 
+/// What a standby trusts when it forwards to the serving server over HTTPS (see
+/// `forward`): the very certificate this server presents itself (servers that share
+/// their TLS material), or one for the site's name that the system's roots, or a CA
+/// certificate in this server's own chain file (a private CA), vouch for. Either way the
+/// serving server proves in the handshake that it holds the certificate's key. The chain
+/// file is read again when it changes, so a renewal on both servers is followed.
+pub fn site_client_config(files: &TlsFiles) -> Result<ClientConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut system = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _) = system.add_parsable_certificates(native.certs);
+    tracing::debug!("{added} system root certificates for reaching the site's servers");
+    let verifier = SiteServers {
+        files: files.clone(),
+        provider: provider.clone(),
+        system,
+        own: Mutex::new(None),
+    };
+    // Fails now, not at the first forward, when the chain file cannot be used.
+    verifier.own().map_err(|e| match e {
+        OwnChain::Tls(e) => e,
+        OwnChain::Verifier(e) => TlsError::Settings(rustls::Error::General(e.to_string())),
+    })?;
+    // No ALPN: forwarded requests and WebSocket upgrades both go as HTTP/1.1, which the
+    // server takes from a client that names no protocol.
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Settings)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
+/// See [`site_client_config`].
+#[derive(Debug)]
+struct SiteServers {
+    files: TlsFiles,
+    provider: Arc<CryptoProvider>,
+    system: RootCertStore,
+    /// The chain file as last read: its bytes, its certificates, and a verifier that
+    /// trusts the system's roots and those certificates.
+    own: Mutex<Option<OwnCerts>>,
+}
+
+#[derive(Debug, Clone)]
+struct OwnCerts {
+    pem: Arc<Vec<u8>>,
+    chain: Arc<Vec<CertificateDer<'static>>>,
+    webpki: Arc<WebPkiServerVerifier>,
+}
+
+enum OwnChain {
+    Tls(TlsError),
+    Verifier(rustls::client::VerifierBuilderError),
+}
+
+impl SiteServers {
+    fn own(&self) -> Result<OwnCerts, OwnChain> {
+        let pem = std::fs::read(&self.files.cert).map_err(|error| {
+            OwnChain::Tls(TlsError::Read {
+                path: self.files.cert.clone(),
+                error,
+            })
+        })?;
+        let mut own = self
+            .own
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(certs) = own.as_ref().filter(|certs| *certs.pem == pem) {
+            return Ok(certs.clone());
+        }
+        let chain = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| {
+                OwnChain::Tls(TlsError::BadCertificate {
+                    path: self.files.cert.clone(),
+                    error,
+                })
+            })?;
+        if chain.is_empty() {
+            return Err(OwnChain::Tls(TlsError::NoCertificate {
+                path: self.files.cert.clone(),
+            }));
+        }
+        let mut roots = self.system.clone();
+        roots.add_parsable_certificates(chain.iter().cloned());
+        let webpki =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+                .map_err(OwnChain::Verifier)?;
+        let certs = OwnCerts {
+            pem: Arc::new(pem),
+            chain: Arc::new(chain),
+            webpki,
+        };
+        *own = Some(certs.clone());
+        Ok(certs)
+    }
+}
+
+impl ServerCertVerifier for SiteServers {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let own = self.own().map_err(|e| {
+            rustls::Error::General(match e {
+                OwnChain::Tls(e) => e.to_string(),
+                OwnChain::Verifier(e) => e.to_string(),
+            })
+        })?;
+        if own.chain.first().is_some_and(|mine| mine == end_entity) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        own.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +429,71 @@ mod tests {
         // A whole new pair: taken.
         let (_, second) = write_pair(dir.path(), "live");
         assert_eq!(served(&resolver), second);
+    }
+
+    /// The verifier a standby reaches the serving server with, its own chain in `files`.
+    fn site_servers(files: &TlsFiles) -> SiteServers {
+        site_client_config(files).expect("a usable chain");
+        SiteServers {
+            files: files.clone(),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            system: RootCertStore::empty(),
+            own: Mutex::new(None),
+        }
+    }
+
+    fn trusts(verifier: &SiteServers, cert: &[u8], name: &str) -> bool {
+        let name = ServerName::try_from(name.to_owned()).expect("name");
+        verifier
+            .verify_server_cert(
+                &CertificateDer::from(cert.to_vec()),
+                &[],
+                &name,
+                &[],
+                UnixTime::now(),
+            )
+            .is_ok()
+    }
+
+    #[test]
+    fn a_standby_trusts_its_own_certificate_or_one_its_chain_vouches_for_the_sites_name() {
+        let dir = tempfile::tempdir().expect("dir");
+        // Servers sharing one self-signed certificate: that one is trusted, whatever the
+        // address it is reached at; another self-signed one for the same name is not.
+        let (files, own) = write_pair(dir.path(), "live");
+        let verifier = site_servers(&files);
+        assert!(trusts(&verifier, &own, "10.0.0.11"));
+        let (_, stranger) = write_pair(dir.path(), "stranger");
+        assert!(!trusts(&verifier, &stranger, "localhost"));
+
+        // Renewed on disk: the new one is trusted, the old one no more.
+        let (_, renewed) = write_pair(dir.path(), "live");
+        assert!(trusts(&verifier, &renewed, "10.0.0.11"));
+        assert!(!trusts(&verifier, &own, "10.0.0.11"));
+
+        // A private CA whose certificate the chain file carries after this server's own:
+        // another certificate it signed is trusted for the names it was signed for.
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf = |name: &str| {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+                .expect("params")
+                .signed_by(&key, &issuer)
+                .expect("signed");
+            (cert, key)
+        };
+        let (mine, my_key) = leaf("support.example.com");
+        std::fs::write(&files.cert, format!("{}{}", mine.pem(), ca_cert.pem())).expect("chain");
+        std::fs::write(&files.key, my_key.serialize_pem()).expect("key");
+        let verifier = site_servers(&files);
+        let (theirs, _) = leaf("support.example.com");
+        assert!(trusts(&verifier, theirs.der(), "support.example.com"));
+        assert!(!trusts(&verifier, theirs.der(), "other.example.com"));
+        assert!(!trusts(&verifier, &stranger, "support.example.com"));
     }
 
     #[test]

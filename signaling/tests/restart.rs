@@ -28,6 +28,14 @@ impl Process {
     }
 
     async fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Process {
+        let process = Self::spawn(dir, port, extra);
+        process
+            .answering(&reqwest::Client::new(), &process.base())
+            .await;
+        process
+    }
+
+    fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Process {
         let child = Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
             .args(extra)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -40,13 +48,16 @@ impl Process {
             .stdout(Stdio::null())
             .spawn()
             .expect("start tandem-signaling");
-        let process = Process { child, port };
-        // Serving, or standing by for another server (with --postgres, a server waits a
-        // moment before it serves, and a standby answers only /healthz and /readyz).
-        let ready = format!("{}/readyz", process.base());
+        Process { child, port }
+    }
+
+    /// Wait until the server, at `base` through `client`, serves or stands by for another
+    /// server (with --postgres, a server waits a moment before it serves).
+    async fn answering(&self, client: &reqwest::Client, base: &str) {
+        let ready = format!("{base}/readyz");
         let started = tokio::time::Instant::now();
         loop {
-            if let Ok(r) = reqwest::get(&ready).await {
+            if let Ok(r) = client.get(&ready).send().await {
                 let ok = r.status().is_success();
                 if ok
                     || r.text()
@@ -54,7 +65,7 @@ impl Process {
                         .unwrap_or_default()
                         .contains("serves this site")
                 {
-                    return process;
+                    return;
                 }
             }
             assert!(started.elapsed() < DEADLINE, "the server never answered");
@@ -1709,4 +1720,153 @@ async fn a_standby_passes_large_downloads_heads_and_ranges_on_unchanged() {
     assert_eq!(part.status(), 206);
     let body = part.bytes().await.expect("body");
     assert_eq!(body[..], agent[1_000_000..1_001_000]);
+}
+
+/// Servers that speak HTTPS themselves forward too (docs/self-hosting.md, "Several
+/// servers"). Each has a certificate of its own from the site's private CA, whose
+/// certificate follows it in the chain file, and the public URL names the site. B,
+/// standing by, is ready only once it has reached A over TLS; it passes a browser's
+/// HTTP/2 requests (a login, starting a session) and a WebSocket over TLS on to A. A is
+/// then killed, and the rep comes back through B, which serves the session itself.
+#[tokio::test]
+async fn with_https_on_every_server_a_standby_forwards_over_tls_and_takes_over() {
+    let ca = crate::tls::TestCa::new();
+    let (db, dirs, [port_a, port_b]) = one_database_two_servers().await;
+    let args: Vec<Vec<String>> = dirs
+        .iter()
+        .map(|dir| {
+            let leaf = ca.leaf();
+            let (cert, key) = (dir.path().join("fullchain.pem"), dir.path().join("key.pem"));
+            std::fs::write(&cert, format!("{}{}", leaf.cert_pem, ca.cert_pem)).expect("chain");
+            std::fs::write(&key, &leaf.key_pem).expect("key");
+            [
+                "--postgres",
+                db.url.as_str(),
+                "--public-url",
+                "https://localhost",
+                "--tls-cert",
+                cert.to_str().expect("utf-8"),
+                "--tls-key",
+                key.to_str().expect("utf-8"),
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        })
+        .collect();
+    let args = |i: usize| args[i].iter().map(String::as_str).collect::<Vec<_>>();
+    let client = ca.reqwest(false);
+    let (base_a, base_b) = (
+        format!("https://127.0.0.1:{port_a}"),
+        format!("https://127.0.0.1:{port_b}"),
+    );
+    let readyz = async |base: &str| {
+        let response = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("readyz over HTTPS");
+        (response.status(), response.text().await.unwrap_or_default())
+    };
+    let until_readyz = async |base: &str, wanted: &str| {
+        let started = tokio::time::Instant::now();
+        loop {
+            let (status, text) = readyz(base).await;
+            if status == 200 && text == wanted {
+                return;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "{base} never said {wanted:?}: {status} {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+
+    let mut a = Process::spawn(dirs[0].path(), port_a, &args(0));
+    a.answering(&client, &base_a).await;
+    until_readyz(&base_a, "ready\n").await;
+    let b = Process::spawn(dirs[1].path(), port_b, &args(1));
+    b.answering(&client, &base_b).await;
+    // Ready only after B asked A's own /readyz over TLS, checking A's certificate.
+    until_readyz(
+        &base_b,
+        &format!("ready: standby, forwarding to 127.0.0.1:{port_a}, which serves this site\n"),
+    )
+    .await;
+
+    // A browser's requests over HTTP/2 to B, passed on to A.
+    let rep = Http::login_with(client.clone(), &base_b, "admin", ADMIN_PASSWORD).await;
+    let me = rep.get("/api/me").await;
+    assert_eq!(me.version(), reqwest::Version::HTTP_2);
+    assert_eq!(me.status(), 200);
+    let response = rep
+        .post("/api/sessions", json!({"email_invite": false}))
+        .await;
+    assert_eq!(response.status(), 201, "a session started through B");
+    let session: Value = response.json().await.expect("json");
+    let number = session["number"].as_str().expect("number").to_owned();
+    assert!(
+        session["link"]
+            .as_str()
+            .is_some_and(|link| link.starts_with("https://localhost/j/")),
+        "{session}"
+    );
+
+    // The rep's console over a WebSocket on TLS to B, passed on to A.
+    let wss = async |port: u16| {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let tls = ca
+            .connector(&[b"http/1.1"])
+            .connect(
+                rustls::pki_types::ServerName::from(std::net::IpAddr::from([127, 0, 0, 1])),
+                tcp,
+            )
+            .await
+            .expect("TLS handshake");
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("wss://127.0.0.1:{port}/ws"),
+            )
+            .expect("request");
+        request.headers_mut().insert(
+            "cookie",
+            rep.cookie
+                .as_deref()
+                .expect("cookie")
+                .parse()
+                .expect("header"),
+        );
+        let (stream, _) = tokio_tungstenite::client_async(request, tls)
+            .await
+            .expect("a WebSocket over TLS");
+        Ws { stream }
+    };
+    let mut console = wss(port_b).await;
+    console.hello("console").await;
+    console
+        .send(json!({"type": "open_session", "number": number}))
+        .await;
+    // The resume token comes first, then `joined`.
+    let token = console.recv_type("resume_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let joined = console.recv_type("joined").await;
+    assert_eq!(joined["role"], "primary_rep", "{joined}");
+    let you = joined["you"].clone();
+
+    // A dies: B takes the site over, and the rep is back in the session through it.
+    a.signal("KILL");
+    a.ended().await;
+    until_readyz(&base_b, "ready\n").await;
+    let mut console = wss(port_b).await;
+    console.hello("console").await;
+    console
+        .send(json!({"type": "resume", "token": token}))
+        .await;
+    let joined = console.recv_type("joined").await;
+    assert_eq!(joined["you"], you, "the same seat: {joined}");
+    assert_eq!(joined["role"], "primary_rep", "{joined}");
 }

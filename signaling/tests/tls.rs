@@ -24,20 +24,20 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A CA that exists only for this test, and the certificates it signs.
-struct TestCa {
-    cert_pem: String,
+pub(crate) struct TestCa {
+    pub(crate) cert_pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
 /// One server certificate: its PEM files' contents and its DER (what a client sees).
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
+pub(crate) struct Leaf {
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
     der: Vec<u8>,
 }
 
 impl TestCa {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -52,7 +52,7 @@ impl TestCa {
     }
 
     /// A certificate for 127.0.0.1 and localhost with a fresh key.
-    fn leaf(&self) -> Leaf {
+    pub(crate) fn leaf(&self) -> Leaf {
         let params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
             .expect("params");
         let key = KeyPair::generate().expect("key");
@@ -74,7 +74,7 @@ impl TestCa {
         roots
     }
 
-    fn reqwest(&self, follow_redirects: bool) -> reqwest::Client {
+    pub(crate) fn reqwest(&self, follow_redirects: bool) -> reqwest::Client {
         reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
@@ -90,7 +90,7 @@ impl TestCa {
             .expect("client")
     }
 
-    fn connector(&self, alpn: &[&[u8]]) -> TlsConnector {
+    pub(crate) fn connector(&self, alpn: &[&[u8]]) -> TlsConnector {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

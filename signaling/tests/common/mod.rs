@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tandem_signaling::{AppState, Config};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -173,7 +174,21 @@ impl Http {
 
     /// Logged in as `username`.
     pub async fn login(base: &str, username: &str, password: &str) -> Http {
-        let mut http = Http::at(base);
+        Http::login_with(reqwest::Client::new(), base, username, password).await
+    }
+
+    /// Logged in as `username`, through `client` (one that trusts a test CA, say).
+    pub async fn login_with(
+        client: reqwest::Client,
+        base: &str,
+        username: &str,
+        password: &str,
+    ) -> Http {
+        let mut http = Http {
+            base: base.to_owned(),
+            cookie: None,
+            client,
+        };
         let response = http
             .post(
                 "/api/login",
@@ -244,13 +259,15 @@ impl Http {
     }
 }
 
-pub struct Ws {
-    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+/// A WebSocket to the server: plain, or (in the HTTPS tests) over a TLS stream of the
+/// test's own.
+pub struct Ws<S = MaybeTlsStream<TcpStream>> {
+    pub stream: WebSocketStream<S>,
 }
 
 const WAIT: Duration = Duration::from_secs(10);
 
-impl Ws {
+impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
     pub async fn send(&mut self, message: Value) {
         self.send_text(&message.to_string()).await;
     }
