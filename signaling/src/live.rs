@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tandem_protocol::{
     ClientMessage, EndReason, ErrorCode, InviteState, Invitee, ParticipantId, ServerMessage,
@@ -205,8 +205,60 @@ struct Inner {
     webacd: webacd::Webacd,
 }
 
+/// How much the one lock over every live session is used: each session's decisions are
+/// made under it, in memory only (writes and sends happen off it, see `pipeline`), so it
+/// is held briefly; these figures (in `/metrics` and the bench) show how close to busy it
+/// runs, and how long anyone waits for it.
+#[derive(Debug, Default)]
+struct LockCounters {
+    taken: AtomicU64,
+    held_ns: AtomicU64,
+    waited_ns: AtomicU64,
+}
+
+/// See [`Registry::lock_use`].
+#[derive(Debug, Clone, Copy)]
+pub struct LockUse {
+    /// Times the lock was taken.
+    pub taken: u64,
+    /// Time it was held, in all.
+    pub held: Duration,
+    /// Time spent waiting for it, in all.
+    pub waited: Duration,
+}
+
+/// The registry's lock, held: counts its holding time when let go.
+struct Held<'a> {
+    guard: MutexGuard<'a, Inner>,
+    since: Instant,
+    use_: &'a LockCounters,
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.guard
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let held = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.use_.held_ns.fetch_add(held, Ordering::Relaxed);
+        self.use_.taken.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 pub struct Registry {
     inner: Mutex<Inner>,
+    lock_use: LockCounters,
     /// Live sessions on disk, for a restart; none for a server that keeps nothing.
     journal: Option<Arc<dyn Journal>>,
     /// The server is stopping for a restart: nothing that happens now changes a session.
@@ -279,6 +331,7 @@ impl Registry {
                     account_conns: HashMap::new(),
                     webacd: webacd::Webacd::default(),
                 }),
+                lock_use: LockCounters::default(),
                 journal,
                 suspended: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
@@ -290,12 +343,33 @@ impl Registry {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> Held<'_> {
+        let asked = Instant::now();
         // A panic while holding the lock would be a bug in this module; the data stays
         // usable, so carry on rather than take the whole server down.
-        self.inner
+        let guard = self
+            .inner
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let since = Instant::now();
+        self.lock_use.waited_ns.fetch_add(
+            u64::try_from((since - asked).as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        Held {
+            guard,
+            since,
+            use_: &self.lock_use,
+        }
+    }
+
+    /// How much the registry's lock has been used since the start (for `/metrics`).
+    pub fn lock_use(&self) -> LockUse {
+        LockUse {
+            taken: self.lock_use.taken.load(Ordering::Relaxed),
+            held: Duration::from_nanos(self.lock_use.held_ns.load(Ordering::Relaxed)),
+            waited: Duration::from_nanos(self.lock_use.waited_ns.load(Ordering::Relaxed)),
+        }
     }
 
     /// Set who records sessions; before [`Registry::restore`], so that recordings going

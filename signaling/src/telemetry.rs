@@ -44,6 +44,9 @@ pub mod names {
     pub const TCP_REFUSED: &str = "tandem_tcp_connections_refused_total";
     pub const INVITATIONS: &str = "tandem_invitations";
     pub const STORE_SECONDS: &str = "tandem_store_seconds";
+    pub const LOCK_TAKEN: &str = "tandem_registry_lock_taken_total";
+    pub const LOCK_HELD: &str = "tandem_registry_lock_held_microseconds_total";
+    pub const LOCK_WAITED: &str = "tandem_registry_lock_waited_microseconds_total";
 }
 
 /// Store calls take well under a millisecond on a quiet SQLite file; the upper buckets
@@ -176,7 +179,11 @@ impl Telemetry {
         let sessions = state.registry.live_count();
         let participants = state.registry.participant_counts();
         let caps = &state.caps;
+        let lock = state.registry.lock_use();
         with_local_recorder(&self.recorder, || {
+            counter!(names::LOCK_TAKEN).absolute(lock.taken);
+            counter!(names::LOCK_HELD).absolute(micros(lock.held));
+            counter!(names::LOCK_WAITED).absolute(micros(lock.waited));
             gauge!(names::LIVE_SESSIONS).set(sessions as f64);
             for label in ROLES {
                 let n: usize = participants
@@ -203,6 +210,10 @@ impl Telemetry {
         });
         self.handle.render()
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Counts one open WebSocket connection while it lives.
@@ -263,6 +274,18 @@ fn describe() {
         "TCP connections refused at the connection caps, by reason"
     );
     describe_gauge!(names::INVITATIONS, "Email invitations kept, by state");
+    describe_counter!(
+        names::LOCK_TAKEN,
+        "Times the lock over the live sessions' state was taken"
+    );
+    describe_counter!(
+        names::LOCK_HELD,
+        "Time the lock over the live sessions' state was held, in all (µs)"
+    );
+    describe_counter!(
+        names::LOCK_WAITED,
+        "Time spent waiting for the lock over the live sessions' state, in all (µs)"
+    );
     describe_histogram!(
         names::STORE_SECONDS,
         Unit::Seconds,

@@ -257,6 +257,20 @@ async fn a_scrape_during_a_live_session_shows_the_right_counts() {
     assert_eq!(value(&metrics, &build), 1.0, "{}", dump(&metrics));
     // Four WebSockets and this scrape, at least.
     assert!(value(&metrics, "tandem_tcp_connections") >= 5.0);
+    // The registry's lock: taken for the opening, the three joins and the chat line at
+    // least, and held for some time; the wait is counted (none needed here).
+    let taken = value(&metrics, "tandem_registry_lock_taken_total");
+    assert!(taken >= 5.0, "{}", dump(&metrics));
+    assert!(
+        value(&metrics, "tandem_registry_lock_held_microseconds_total") >= 1.0,
+        "{}",
+        dump(&metrics)
+    );
+    assert!(
+        metrics.contains_key("tandem_registry_lock_waited_microseconds_total"),
+        "{}",
+        dump(&metrics)
+    );
     // The store's latency: logins and the audit writer are timed, into real buckets.
     server.state.flush().await;
     let metrics = scrape(&server).await;
@@ -273,13 +287,15 @@ async fn a_scrape_during_a_live_session_shows_the_right_counts() {
         assert_eq!(all, count, "{op}");
     }
 
-    // The session ends when the rep's page closes (R2): the gauges follow.
+    // The session ends when the rep's page closes (R2): the gauges follow, and the lock
+    // was taken again for it.
     page.close_page().await;
     eventually("the session to end in the metrics", || async {
         let metrics = scrape(&server).await;
         (value(&metrics, "tandem_live_sessions") == 0.0
             && value(&metrics, r#"tandem_participants{role="customer"}"#) == 0.0
-            && value(&metrics, "tandem_websocket_connections") < 4.0)
+            && value(&metrics, "tandem_websocket_connections") < 4.0
+            && value(&metrics, "tandem_registry_lock_taken_total") > taken)
             .then_some(())
     })
     .await;

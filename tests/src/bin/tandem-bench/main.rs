@@ -42,6 +42,8 @@ struct Plan {
     viewers: Vec<usize>,
     connections: u32,
     joins: u32,
+    /// Sessions whose customers all chat at once.
+    burst_sessions: u32,
 }
 
 impl Plan {
@@ -60,6 +62,7 @@ impl Plan {
                 viewers: vec![1, 2],
                 connections: 300,
                 joins: 3,
+                burst_sessions: 5,
             }
         } else {
             Plan {
@@ -75,6 +78,7 @@ impl Plan {
                 viewers: vec![1, 2, 4],
                 connections: 10_000,
                 joins: 50,
+                burst_sessions: 100,
             }
         }
     }
@@ -264,6 +268,41 @@ async fn signaling(exe: &Path, plan: &Plan, report: &mut Report) {
         Err(e) => {
             report.add(
                 "signaling under load",
+                "—",
+                Figure::Missing(format!("{e:#}")),
+            );
+        }
+    }
+    step("chat across many sessions at once");
+    match signaling::burst(plan.burst_sessions).await {
+        Ok(b) => {
+            let what = format!(
+                "{} sessions' customers sending {} chat lines at once",
+                b.sessions, b.lines
+            );
+            report.add(
+                format!("{what}: lines carried"),
+                "lines/s",
+                Figure::Value(b.lines_per_s),
+            );
+            report.add(
+                format!("{what}: a line's trip, customer to rep"),
+                "ms",
+                Figure::of(&b.line_ms),
+            );
+            report.add(
+                format!(
+                    "{what}: share of the time the registry's one lock was held \
+                     ({:.1} takes a line, {:.1} µs held and {:.1} µs waited a take)",
+                    b.takes_per_line, b.lock_hold_us, b.lock_wait_us
+                ),
+                "%",
+                Figure::Value(b.lock_busy * 100.0),
+            );
+        }
+        Err(e) => {
+            report.add(
+                "chat across many sessions at once",
                 "—",
                 Figure::Missing(format!("{e:#}")),
             );

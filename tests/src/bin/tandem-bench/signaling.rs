@@ -232,3 +232,111 @@ pub async fn measure(
         join_ms,
     })
 }
+
+/// What a burst of chat across many sessions at once cost (see [`burst`]).
+#[derive(Debug)]
+pub struct Burst {
+    pub sessions: u32,
+    pub lines: u32,
+    pub lines_per_s: f64,
+    /// From a customer's send to its rep's receipt, per line.
+    pub line_ms: Vec<f64>,
+    /// The share of the burst's time the registry's lock was held.
+    pub lock_busy: f64,
+    /// The mean time one take of the lock was held, and waited for.
+    pub lock_hold_us: f64,
+    pub lock_wait_us: f64,
+    /// Takes of the lock per line.
+    pub takes_per_line: f64,
+}
+
+/// `sessions` live sessions (a rep and a customer each, reps with up to 25 sessions of
+/// their own, each connection from its own address), then every customer sends its
+/// connection's whole chat allowance (the limit's burst) at once. Measured: the lines
+/// a second the server carried to the reps, each line's trip, and how much of that time
+/// the one lock over every session's state was held (`Registry::lock_use`), and waited
+/// for.
+pub async fn burst(sessions: u32) -> anyhow::Result<Burst> {
+    use tandem_signaling::limits::defaults::CHAT_BURST;
+    const SESSIONS_PER_REP: u32 = 25;
+    let server = Server::start().await?;
+    server.set_limits(SESSIONS_PER_REP, true).await?;
+    let addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
+    let http = reqwest::Client::new();
+    let mut pairs = Vec::new();
+    let mut cookie = String::new();
+    for i in 0..sessions {
+        if i % SESSIONS_PER_REP == 0 {
+            let name = format!("rep{}", i / SESSIONS_PER_REP);
+            server.create_rep(&name, &name, "rep-password").await?;
+            cookie = log_in(&http, &server.base, &name, "rep-password").await?;
+        }
+        let (number, secret) = start_session(&http, &server.base, &cookie).await?;
+        let mut page = connect_with(addr, 0x1000 + i, Some(&cookie)).await?;
+        hello(&mut page, "console").await?;
+        send(&mut page, json!({"type": "open_session", "number": number})).await?;
+        recv_type(&mut page, "joined").await?;
+        let mut customer = connect(addr, 0x2000 + i).await?;
+        hello(&mut customer, "customer").await?;
+        send(
+            &mut customer,
+            json!({"type": "join_by_link", "secret": secret, "name": format!("Customer {i}")}),
+        )
+        .await?;
+        recv_type(&mut customer, "joined").await?;
+        recv_type(&mut page, "participant_joined").await?;
+        pairs.push((page, customer));
+    }
+
+    let before = server.state.registry.lock_use();
+    let start = Instant::now();
+    let mut reps = tokio::task::JoinSet::new();
+    let mut customers = tokio::task::JoinSet::new();
+    for (mut page, mut customer) in pairs {
+        reps.spawn(async move {
+            let mut trips = Vec::new();
+            while trips.len() < CHAT_BURST as usize {
+                let chat = recv_type(&mut page, "chat").await?;
+                let sent: f64 = chat["text"].as_str().unwrap_or_default().parse()?;
+                trips.push(start.elapsed().as_secs_f64() * 1000.0 - sent);
+            }
+            anyhow::Ok((trips, page))
+        });
+        customers.spawn(async move {
+            for _ in 0..CHAT_BURST {
+                let at = start.elapsed().as_secs_f64() * 1000.0;
+                send(
+                    &mut customer,
+                    json!({"type": "chat", "text": format!("{at:.3}")}),
+                )
+                .await?;
+            }
+            anyhow::Ok(customer)
+        });
+    }
+    let mut line_ms = Vec::new();
+    let mut kept = Vec::new();
+    while let Some(done) = reps.join_next().await {
+        let (trips, page) = done??;
+        line_ms.extend(trips);
+        kept.push(page);
+    }
+    let took = start.elapsed();
+    let after = server.state.registry.lock_use();
+    while let Some(done) = customers.join_next().await {
+        done??;
+    }
+    let lines = sessions * CHAT_BURST;
+    let taken = (after.taken - before.taken).max(1) as f64;
+    let held = after.held - before.held;
+    Ok(Burst {
+        sessions,
+        lines,
+        lines_per_s: f64::from(lines) / took.as_secs_f64(),
+        line_ms,
+        lock_busy: held.as_secs_f64() / took.as_secs_f64(),
+        lock_hold_us: held.as_secs_f64() * 1e6 / taken,
+        lock_wait_us: (after.waited - before.waited).as_secs_f64() * 1e6 / taken,
+        takes_per_line: taken / f64::from(lines),
+    })
+}
