@@ -537,8 +537,6 @@ fn site_address(raw: Option<String>) -> anyhow::Result<Option<String>> {
 }
 
 impl Config {
-    /// The host:port the site's other servers reach this one at: `--site-address`, or the
-    /// bind address and port, or this machine's host name when bound to every address.
     /// The host name the site's servers expect on each other's certificates when they
     /// speak HTTPS themselves: the public URL's host, else the first ACME domain; none
     /// when neither is set (then the host of the serving server's site address).
@@ -556,6 +554,8 @@ impl Config {
         from_url.or_else(|| self.acme.as_ref()?.domains.first().cloned())
     }
 
+    /// The host:port the site's other servers reach this one at: `--site-address`, or the
+    /// bind address and port, or this machine's host name when bound to every address.
     pub fn reached_at(&self, port: u16) -> String {
         if let Some(address) = &self.site_address {
             return address.clone();

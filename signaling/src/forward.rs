@@ -6,8 +6,9 @@
 //! (the `host:port` it named itself with on its lease connection), as it came, and the
 //! answer back: over TLS when the servers speak HTTPS themselves (the serving one is then
 //! expected to show a certificate for the site's name, or this one's own: see
-//! `tls::site_client_config`), in plain HTTP otherwise; ordinary requests over a small pool of kept-alive connections, an
-//! upgrade over a connection of its own that then becomes two byte pipes, one each way.
+//! `tls::site_client_config`), in plain HTTP otherwise. Ordinary requests go over a small
+//! pool of kept-alive connections, an upgrade over a connection of its own that then
+//! becomes two byte pipes, one each way.
 //! A pipe ends when either side closes, when another server is seen to serve the site
 //! (a serving machine that vanished without closing its sockets), when the connection to
 //! the serving server goes quiet past its TCP keepalives (about 11 s), or when this

@@ -276,6 +276,7 @@ struct SiteServers {
 
 #[derive(Debug, Clone)]
 struct OwnCerts {
+    seen: Option<Stamp>,
     pem: Arc<Vec<u8>>,
     chain: Arc<Vec<CertificateDer<'static>>>,
     webpki: Arc<WebPkiServerVerifier>,
@@ -288,6 +289,18 @@ enum OwnChain {
 
 impl SiteServers {
     fn own(&self) -> Result<OwnCerts, OwnChain> {
+        // Looked at on each handshake to the serving server: read again only once the
+        // file's size, time or inode changes.
+        let seen = stamp(&self.files.cert);
+        if let Some(certs) = self
+            .own
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .filter(|certs| seen.is_some() && certs.seen == seen)
+        {
+            return Ok(certs.clone());
+        }
         let pem = std::fs::read(&self.files.cert).map_err(|error| {
             OwnChain::Tls(TlsError::Read {
                 path: self.files.cert.clone(),
@@ -298,7 +311,8 @@ impl SiteServers {
             .own
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(certs) = own.as_ref().filter(|certs| *certs.pem == pem) {
+        if let Some(certs) = own.as_mut().filter(|certs| *certs.pem == pem) {
+            certs.seen = seen;
             return Ok(certs.clone());
         }
         let chain = CertificateDer::pem_slice_iter(&pem)
@@ -321,6 +335,7 @@ impl SiteServers {
                 .build()
                 .map_err(OwnChain::Verifier)?;
         let certs = OwnCerts {
+            seen,
             pem: Arc::new(pem),
             chain: Arc::new(chain),
             webpki,
