@@ -23,6 +23,7 @@
 //! forwarded request is never forwarded again: two servers that both believe the other
 //! serves answer `503` instead of looping.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,8 +112,46 @@ pub struct Forwarding {
     own: String,
     /// `https` or `http`: how the serving server is reached.
     scheme: &'static str,
-    connector: HttpsConnector<HttpConnector>,
-    pool: Client<HttpsConnector<HttpConnector>, Body>,
+    connector: Connector,
+    pool: Client<Connector, Body>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Stream = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+
+/// The connector to the serving server, with one deadline ([`CONNECT_TIMEOUT`]) over the
+/// TCP connection and the TLS handshake together: a frozen serving process whose kernel
+/// still takes connections, but which never answers the handshake, counts as unreached
+/// (so `503`, tried elsewhere) rather than hanging.
+#[derive(Clone)]
+struct Connector(HttpsConnector<HttpConnector>);
+
+impl tower::Service<Uri> for Connector {
+    type Response = Stream;
+    type Error = BoxError;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Stream, BoxError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move {
+            tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+                .await
+                .map_err(|_| -> BoxError {
+                    format!(
+                        "no connection and handshake within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    )
+                    .into()
+                })?
+        })
+    }
 }
 
 impl std::fmt::Debug for Forwarding {
@@ -170,8 +209,11 @@ impl Forwarding {
             // Plain HTTP: the TLS settings are never used, and would trust nobody.
             None => ("http", HttpsConnector::from((http, trusting_nobody()))),
         };
+        let connector = Connector(connector);
+        // Shorter than the serving server's 10 s wait for a kept-alive connection's next
+        // request, so the pool never sends on a connection that is being closed.
         let pool = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(8))
             .pool_max_idle_per_host(32)
             .build(connector.clone());
         Forwarding {
@@ -200,6 +242,11 @@ impl Forwarding {
         }
         match tokio::time::timeout(PROBE_TIMEOUT, probe(self, &serving)).await {
             Ok(Ok(())) => Ok(serving),
+            Ok(Err(e)) if self.scheme == "https" => Err(format!(
+                "cannot forward to {serving}, which serves this site, over TLS: {e} (does \
+                 it speak HTTPS, with a certificate this server trusts? See \
+                 docs/self-hosting.md, \"Several servers\")"
+            )),
             Ok(Err(e)) => Err(format!(
                 "cannot forward to {serving}, which serves this site: {e}"
             )),

@@ -340,7 +340,10 @@ async fn stand_by(
                 .site_name()
                 .map(rustls::pki_types::ServerName::try_from)
                 .transpose()
-                .context("the public URL's host is not a name a certificate can be for")?,
+                .context(
+                    "the site's name (the host of public_url, or the first of acme_domains) \
+                     is not a name a certificate can be for",
+                )?,
             config: tandem_signaling::tls::site_client_config(files)?,
         }),
         None => None,

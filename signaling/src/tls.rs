@@ -237,30 +237,30 @@ fn load(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, Tls
 /// serving server proves in the handshake that it holds the certificate's key. The chain
 /// file is read again when it changes, so a renewal on both servers is followed.
 pub fn site_client_config(files: &TlsFiles) -> Result<ClientConfig, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut system = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::warn!("reading the system's certificate authorities: {e}");
+    }
     let (added, _) = system.add_parsable_certificates(native.certs);
-    tracing::debug!("{added} system root certificates for reaching the site's servers");
-    let verifier = SiteServers {
-        files: files.clone(),
-        provider: provider.clone(),
-        system,
-        own: Mutex::new(None),
-    };
-    // Fails now, not at the first forward, when the chain file cannot be used.
-    verifier.own().map_err(|e| match e {
-        OwnChain::Tls(e) => e,
-        OwnChain::Verifier(e) => TlsError::Settings(rustls::Error::General(e.to_string())),
-    })?;
+    if added == 0 {
+        tracing::warn!(
+            "no system certificate authorities (is ca-certificates installed?): this server \
+             trusts the site's other servers only by its own certificate or a CA in {}",
+            files.cert.display()
+        );
+    }
+    let verifier = SiteServers::new(files.clone(), system)?;
     // No ALPN: forwarded requests and WebSocket upgrades both go as HTTP/1.1, which the
     // server takes from a client that names no protocol.
-    Ok(ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(TlsError::Settings)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth())
+    Ok(
+        ClientConfig::builder_with_provider(verifier.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Settings)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth(),
+    )
 }
 
 /// See [`site_client_config`].
@@ -269,80 +269,109 @@ struct SiteServers {
     files: TlsFiles,
     provider: Arc<CryptoProvider>,
     system: RootCertStore,
-    /// The chain file as last read: its bytes, its certificates, and a verifier that
-    /// trusts the system's roots and those certificates.
-    own: Mutex<Option<OwnCerts>>,
+    /// The chain file as last used: what it was on disk, its bytes and certificates, and
+    /// a verifier that trusts the system's roots and the CA certificates among them.
+    own: Mutex<OwnCerts>,
 }
 
 #[derive(Debug, Clone)]
 struct OwnCerts {
     seen: Option<Stamp>,
-    pem: Arc<Vec<u8>>,
     chain: Arc<Vec<CertificateDer<'static>>>,
-    webpki: Arc<WebPkiServerVerifier>,
-}
-
-enum OwnChain {
-    Tls(TlsError),
-    Verifier(rustls::client::VerifierBuilderError),
+    webpki: Option<Arc<WebPkiServerVerifier>>,
 }
 
 impl SiteServers {
-    fn own(&self) -> Result<OwnCerts, OwnChain> {
-        // Looked at on each handshake to the serving server: read again only once the
-        // file's size, time or inode changes.
+    /// Fails (and so the server's start) when the chain file cannot be used.
+    fn new(files: TlsFiles, system: RootCertStore) -> Result<Self, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let seen = stamp(&files.cert);
+        let own = read_own(&files, &system, &provider, seen)?;
+        Ok(SiteServers {
+            files,
+            provider,
+            system,
+            own: Mutex::new(own),
+        })
+    }
+
+    /// The chain file's certificates, read again (on a handshake to the serving server)
+    /// only once its size, time or inode changes. A changed file that cannot be used
+    /// leaves the last good one in use, as for the certificate this server presents.
+    fn own(&self) -> OwnCerts {
         let seen = stamp(&self.files.cert);
-        if let Some(certs) = self
-            .own
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .as_ref()
-            .filter(|certs| seen.is_some() && certs.seen == seen)
-        {
-            return Ok(certs.clone());
-        }
-        let pem = std::fs::read(&self.files.cert).map_err(|error| {
-            OwnChain::Tls(TlsError::Read {
-                path: self.files.cert.clone(),
-                error,
-            })
-        })?;
         let mut own = self
             .own
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(certs) = own.as_mut().filter(|certs| *certs.pem == pem) {
-            certs.seen = seen;
-            return Ok(certs.clone());
+        if seen.is_some() && own.seen == seen {
+            return own.clone();
         }
-        let chain = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| {
-                OwnChain::Tls(TlsError::BadCertificate {
-                    path: self.files.cert.clone(),
-                    error,
-                })
-            })?;
-        if chain.is_empty() {
-            return Err(OwnChain::Tls(TlsError::NoCertificate {
-                path: self.files.cert.clone(),
-            }));
+        match read_own(&self.files, &self.system, &self.provider, seen) {
+            Ok(certs) => *own = certs,
+            Err(e) => {
+                tracing::warn!(
+                    "the TLS certificate file changed but could not be used: the site's \
+                     servers are still checked against the one before: {e}"
+                );
+                own.seen = seen;
+            }
         }
-        let mut roots = self.system.clone();
-        roots.add_parsable_certificates(chain.iter().cloned());
-        let webpki =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
-                .build()
-                .map_err(OwnChain::Verifier)?;
-        let certs = OwnCerts {
-            seen,
-            pem: Arc::new(pem),
-            chain: Arc::new(chain),
-            webpki,
-        };
-        *own = Some(certs.clone());
-        Ok(certs)
+        own.clone()
     }
+}
+
+/// Read the chain file: this server's own certificate first, then any CA certificates
+/// (basic constraints `cA`, within their validity) that the site's other servers'
+/// certificates may be issued by. The own certificate itself, or an intermediate that is
+/// not a CA, is never taken to issue anything.
+fn read_own(
+    files: &TlsFiles,
+    system: &RootCertStore,
+    provider: &Arc<CryptoProvider>,
+    seen: Option<Stamp>,
+) -> Result<OwnCerts, TlsError> {
+    let pem = std::fs::read(&files.cert).map_err(|error| TlsError::Read {
+        path: files.cert.clone(),
+        error,
+    })?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| TlsError::BadCertificate {
+            path: files.cert.clone(),
+            error,
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: files.cert.clone(),
+        });
+    }
+    let mut roots = system.clone();
+    roots.add_parsable_certificates(chain.iter().skip(1).filter(|der| is_live_ca(der)).cloned());
+    // No anchors at all (no system roots, no CA in the file): only the own certificate.
+    let webpki = if roots.is_empty() {
+        None
+    } else {
+        Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| TlsError::Settings(rustls::Error::General(e.to_string())))?,
+        )
+    };
+    Ok(OwnCerts {
+        seen,
+        chain: Arc::new(chain),
+        webpki,
+    })
+}
+
+/// A CA certificate (basic constraints `cA: true`) within its validity now.
+fn is_live_ca(der: &CertificateDer<'_>) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    let ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+    ca && cert.validity().is_valid()
 }
 
 impl ServerCertVerifier for SiteServers {
@@ -354,17 +383,22 @@ impl ServerCertVerifier for SiteServers {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let own = self.own().map_err(|e| {
-            rustls::Error::General(match e {
-                OwnChain::Tls(e) => e.to_string(),
-                OwnChain::Verifier(e) => e.to_string(),
-            })
-        })?;
+        let own = self.own();
         if own.chain.first().is_some_and(|mine| mine == end_entity) {
             return Ok(ServerCertVerified::assertion());
         }
-        own.webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        match &own.webpki {
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
     }
 
     fn verify_tls12_signature(
@@ -449,12 +483,7 @@ mod tests {
     /// The verifier a standby reaches the serving server with, its own chain in `files`.
     fn site_servers(files: &TlsFiles) -> SiteServers {
         site_client_config(files).expect("a usable chain");
-        SiteServers {
-            files: files.clone(),
-            provider: Arc::new(rustls::crypto::ring::default_provider()),
-            system: RootCertStore::empty(),
-            own: Mutex::new(None),
-        }
+        SiteServers::new(files.clone(), RootCertStore::empty()).expect("a usable chain")
     }
 
     fn trusts(verifier: &SiteServers, cert: &[u8], name: &str) -> bool {
@@ -493,22 +522,28 @@ mod tests {
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let leaf = |name: &str| {
+        let leaf = |name: &str, issuer: &rcgen::Issuer<'_, rcgen::KeyPair>| {
             let key = rcgen::KeyPair::generate().expect("key");
-            let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
-                .expect("params")
-                .signed_by(&key, &issuer)
-                .expect("signed");
-            (cert, key)
+            let params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
+            let cert = params.signed_by(&key, issuer).expect("signed");
+            (cert, params, key)
         };
-        let (mine, my_key) = leaf("support.example.com");
+        let (mine, my_params, my_key) = leaf("support.example.com", &issuer);
         std::fs::write(&files.cert, format!("{}{}", mine.pem(), ca_cert.pem())).expect("chain");
         std::fs::write(&files.key, my_key.serialize_pem()).expect("key");
         let verifier = site_servers(&files);
-        let (theirs, _) = leaf("support.example.com");
+        let (theirs, _, _) = leaf("support.example.com", &issuer);
         assert!(trusts(&verifier, theirs.der(), "support.example.com"));
         assert!(!trusts(&verifier, theirs.der(), "other.example.com"));
         assert!(!trusts(&verifier, &stranger, "support.example.com"));
+        // This server's own certificate is no CA: one its key signed is not trusted.
+        let by_me = rcgen::Issuer::new(my_params, my_key);
+        let (forged, _, _) = leaf("support.example.com", &by_me);
+        assert!(!trusts(&verifier, forged.der(), "support.example.com"));
+
+        // A chain file replaced by one that cannot be used: the last good one stays.
+        std::fs::write(&files.cert, b"not a certificate").expect("write");
+        assert!(trusts(&verifier, theirs.der(), "support.example.com"));
     }
 
     #[test]

@@ -1724,7 +1724,8 @@ async fn a_standby_passes_large_downloads_heads_and_ranges_on_unchanged() {
 
 /// Servers that speak HTTPS themselves forward too (docs/self-hosting.md, "Several
 /// servers"). Each has a certificate of its own from the site's private CA, whose
-/// certificate follows it in the chain file, and the public URL names the site. B,
+/// certificate follows it in the chain file, for the site's name only (`localhost`, as
+/// the public URL says; not the address 127.0.0.1 that B reaches A at). B,
 /// standing by, is ready only once it has reached A over TLS; it passes a browser's
 /// HTTP/2 requests (a login, starting a session) and a WebSocket over TLS on to A. A is
 /// then killed, and the rep comes back through B, which serves the session itself.
@@ -1735,7 +1736,7 @@ async fn with_https_on_every_server_a_standby_forwards_over_tls_and_takes_over()
     let args: Vec<Vec<String>> = dirs
         .iter()
         .map(|dir| {
-            let leaf = ca.leaf();
+            let leaf = ca.leaf_for(&["localhost"]);
             let (cert, key) = (dir.path().join("fullchain.pem"), dir.path().join("key.pem"));
             std::fs::write(&cert, format!("{}{}", leaf.cert_pem, ca.cert_pem)).expect("chain");
             std::fs::write(&key, &leaf.key_pem).expect("key");
@@ -1754,10 +1755,15 @@ async fn with_https_on_every_server_a_standby_forwards_over_tls_and_takes_over()
         })
         .collect();
     let args = |i: usize| args[i].iter().map(String::as_str).collect::<Vec<_>>();
-    let client = ca.reqwest(false);
+    // Clients reach both at `localhost`, always on 127.0.0.1.
+    let client = ca
+        .reqwest_builder(false)
+        .resolve("localhost", ([127, 0, 0, 1], 0).into())
+        .build()
+        .expect("client");
     let (base_a, base_b) = (
-        format!("https://127.0.0.1:{port_a}"),
-        format!("https://127.0.0.1:{port_b}"),
+        format!("https://localhost:{port_a}"),
+        format!("https://localhost:{port_b}"),
     );
     let readyz = async |base: &str| {
         let response = client
@@ -1820,14 +1826,14 @@ async fn with_https_on_every_server_a_standby_forwards_over_tls_and_takes_over()
         let tls = ca
             .connector(&[b"http/1.1"])
             .connect(
-                rustls::pki_types::ServerName::from(std::net::IpAddr::from([127, 0, 0, 1])),
+                rustls::pki_types::ServerName::try_from("localhost").expect("name"),
                 tcp,
             )
             .await
             .expect("TLS handshake");
         let mut request =
             tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-                format!("wss://127.0.0.1:{port}/ws"),
+                format!("wss://localhost:{port}/ws"),
             )
             .expect("request");
         request.headers_mut().insert(

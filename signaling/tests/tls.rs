@@ -53,8 +53,14 @@ impl TestCa {
 
     /// A certificate for 127.0.0.1 and localhost with a fresh key.
     pub(crate) fn leaf(&self) -> Leaf {
-        let params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("params");
+        self.leaf_for(&["127.0.0.1", "localhost"])
+    }
+
+    /// A certificate for `names` with a fresh key.
+    pub(crate) fn leaf_for(&self, names: &[&str]) -> Leaf {
+        let params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .expect("params");
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("signed");
         Leaf {
@@ -75,6 +81,13 @@ impl TestCa {
     }
 
     pub(crate) fn reqwest(&self, follow_redirects: bool) -> reqwest::Client {
+        self.reqwest_builder(follow_redirects)
+            .build()
+            .expect("client")
+    }
+
+    /// A client trusting only this CA.
+    pub(crate) fn reqwest_builder(&self, follow_redirects: bool) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
@@ -86,8 +99,6 @@ impl TestCa {
             } else {
                 reqwest::redirect::Policy::none()
             })
-            .build()
-            .expect("client")
     }
 
     pub(crate) fn connector(&self, alpn: &[&[u8]]) -> TlsConnector {
