@@ -553,6 +553,73 @@ async fn pass_on(
 mod tests {
     use super::*;
 
+    /// A serving process frozen after its kernel took the connection (the TCP handshake
+    /// completes, the TLS one never does): a request to a standby forwarding over TLS is
+    /// answered `503` (not reached, so a proxy may try elsewhere), not held until the 30 s
+    /// answer deadline and then `502`.
+    #[tokio::test]
+    async fn a_serving_server_that_never_answers_the_tls_handshake_counts_as_unreached() {
+        let frozen = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let serving = frozen.local_addr().expect("addr").to_string();
+        // Takes connections and holds them, saying nothing.
+        let held = tokio::spawn(async move {
+            let mut kept = Vec::new();
+            while let Ok((stream, _)) = frozen.accept().await {
+                kept.push(stream);
+            }
+        });
+        let dir = tempfile::tempdir().expect("dir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let files = crate::tls::TlsFiles {
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+        };
+        std::fs::write(&files.cert, cert.pem()).expect("cert");
+        std::fs::write(&files.key, key.serialize_pem()).expect("key");
+        let (_standing, waiting) = tokio::sync::watch::channel(crate::site::Standing {
+            why: format!("{serving} serves this site"),
+            serving: Some(serving.clone()),
+            key: Some(SiteKey::from("site-key")),
+        });
+        let forwarding = Forwarding::new(
+            waiting,
+            CancellationToken::new(),
+            "127.0.0.1:1".to_owned(),
+            Some(SiteTls {
+                name: Some(
+                    rustls::pki_types::ServerName::try_from("localhost")
+                        .expect("name")
+                        .to_owned(),
+                ),
+                config: crate::tls::site_client_config(&files).expect("TLS settings"),
+            }),
+        );
+        let request = Request::get("/api/me")
+            .body(Body::empty())
+            .expect("request");
+        let client: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+        let answer = tokio::time::timeout(
+            Duration::from_secs(20),
+            forward(&forwarding, client, request),
+        )
+        .await
+        .expect("an answer well before the 30 s answer deadline");
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // Nor is the standby ready.
+        let ready = forwarding.ready().await.expect_err("not ready");
+        assert!(
+            ready.contains(&format!("cannot forward to {serving}")),
+            "{ready}"
+        );
+        held.abort();
+    }
+
     #[test]
     fn hop_by_hop_headers_and_those_connection_names_do_not_go_on() {
         let mut headers = HeaderMap::new();
