@@ -34,6 +34,11 @@ pub struct Flags {
     /// instead of the embedded SQLite, e.g. postgres://tandem:secret@db.example.com/tandem
     #[arg(long, env = "TANDEM_POSTGRES", hide_env_values = true)]
     pub postgres: Option<String>,
+    /// With --postgres: a Redis server the site's servers share counts through, so the
+    /// cap on connections per address holds for the whole site, e.g.
+    /// redis://:secret@cache.example.com:6379
+    #[arg(long, env = "TANDEM_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
     /// With --postgres: the host:port the other servers of the site reach this one at, to
     /// forward what lands on them while this one serves [default: the bind address, or
     /// this machine's host name when bound to every address, and the port]
@@ -145,7 +150,8 @@ pub struct Flags {
     /// process may open fewer files]
     #[arg(long, env = "TANDEM_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
-    /// Most connections open at once from one address (IPv6: one /64) [default: 256]
+    /// Most connections open at once from one address (IPv6: one /64), with --redis on
+    /// all the site's servers together [default: 256]
     #[arg(long, env = "TANDEM_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
     /// Recordings stop (and do not start) while the disk holding them has less than this
@@ -202,6 +208,7 @@ struct File {
     port: Option<u16>,
     data_dir: Option<PathBuf>,
     postgres: Option<String>,
+    redis: Option<String>,
     site_address: Option<String>,
     admin_password: Option<String>,
     public_url: Option<String>,
@@ -254,6 +261,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The PostgreSQL database's URL; none: SQLite in `data_dir`.
     pub postgres: Option<String>,
+    /// The Redis server's URL, with several servers: the cap per address is then held
+    /// across the site (see `shared`).
+    pub redis: Option<String>,
     /// The host:port the site's other servers reach this one at, if set (see
     /// [`Config::reached_at`] for the default).
     pub site_address: Option<String>,
@@ -394,6 +404,22 @@ impl Config {
         if http_redirect_port.is_some() && tls.is_none() {
             anyhow::bail!("http_redirect_port redirects to HTTPS: it needs tls_cert and tls_key");
         }
+        if flags
+            .redis
+            .as_deref()
+            .or(file.redis.as_deref())
+            .is_some_and(|url| !url.trim().is_empty())
+            && flags
+                .postgres
+                .as_deref()
+                .or(file.postgres.as_deref())
+                .is_none_or(|url| url.trim().is_empty())
+        {
+            anyhow::bail!(
+                "redis is shared by the servers of one site, which share a PostgreSQL database: \
+                 it needs postgres too"
+            );
+        }
         Ok(Self {
             bind: flags
                 .bind
@@ -404,6 +430,11 @@ impl Config {
             postgres: flags
                 .postgres
                 .or(file.postgres)
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty()),
+            redis: flags
+                .redis
+                .or(file.redis)
                 .map(|url| url.trim().to_owned())
                 .filter(|url| !url.is_empty()),
             site_address: site_address(flags.site_address.or(file.site_address))?,
@@ -491,6 +522,7 @@ impl Config {
             port: 0,
             data_dir: data_dir.to_owned(),
             postgres: None,
+            redis: None,
             site_address: None,
             site_key: None,
             admin_password: Some("admin-password".into()),
@@ -837,6 +869,33 @@ mod tests {
         };
         let err = Config::resolve(redirect_only).expect_err("no https");
         assert!(err.to_string().contains("needs tls_cert"), "{err}");
+    }
+
+    #[test]
+    fn redis_comes_with_postgres() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tandem.toml");
+        std::fs::write(&path, "redis = \"redis://cache:6379\"\n").expect("write");
+        let alone = Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        };
+        let err = Config::resolve(alone).expect_err("redis without postgres");
+        assert!(err.to_string().contains("needs postgres too"), "{err}");
+        let both = Flags {
+            config: Some(path),
+            postgres: Some("postgres://db/tandem".into()),
+            ..Flags::default()
+        };
+        let c = Config::resolve(both).expect("config");
+        assert_eq!(c.redis.as_deref(), Some("redis://cache:6379"));
+        let flag = Flags {
+            redis: Some(" redis://other:6380 ".into()),
+            postgres: Some("postgres://db/tandem".into()),
+            ..Flags::default()
+        };
+        let c = Config::resolve(flag).expect("config");
+        assert_eq!(c.redis.as_deref(), Some("redis://other:6380"));
     }
 
     #[test]

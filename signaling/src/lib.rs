@@ -20,6 +20,7 @@ pub mod pages;
 pub mod recorder;
 pub mod redirect;
 pub mod serve;
+pub mod shared;
 pub mod site;
 pub mod store;
 pub mod telemetry;

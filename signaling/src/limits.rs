@@ -35,6 +35,19 @@ impl From<IpAddr> for AddrKey {
     }
 }
 
+/// As written where the site's servers share counts: the IPv4 address, or the IPv6 /64.
+impl std::fmt::Display for AddrKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AddrKey::V4(v4) => write!(f, "{}", std::net::Ipv4Addr::from(*v4)),
+            AddrKey::V6Prefix(prefix) => {
+                let net = std::net::Ipv6Addr::from(u128::from(*prefix) << 64);
+                write!(f, "{net}/64")
+            }
+        }
+    }
+}
+
 const fn nz(n: u32) -> NonZeroU32 {
     match NonZeroU32::new(n) {
         Some(n) => n,

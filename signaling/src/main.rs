@@ -155,12 +155,20 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     })?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    // With Redis, the site's servers hold the cap per address together.
+    let shared = match &config.redis {
+        Some(url) => {
+            let id = config.reached_at(addr.port());
+            Some(tandem_signaling::shared::SharedCounts::connect(url, &id).await?)
+        }
+        None => None,
+    };
     // With PostgreSQL, one server of the site serves and the others stand by.
     let site = match &config.postgres {
         Some(url) => {
             let standby = listener.try_clone()?;
             let site = tokio::select! {
-                site = stand_by(url, addr, standby, &config) => site?,
+                site = stand_by(url, addr, standby, &config, shared.clone()) => site?,
                 () = stopped() => {
                     println!("tandem-signaling: stopped while on standby.");
                     return Ok(());
@@ -182,6 +190,9 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         }
         None => tandem_signaling::build(config).await?,
     };
+    if let Some(shared) = shared {
+        state.caps.share_with(shared);
+    }
     if let Some(site) = &site {
         // The site's servers known to the former holders are not held to the cap per
         // address from the first moment: their clients reconnect through them at once.
@@ -230,6 +241,12 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             "  Database:  {}",
             state.config.data_dir.join("tandem.db").display()
         ),
+    }
+    if let Some(url) = &state.config.redis {
+        println!(
+            "  Redis:     {} (the cap per address holds across the site)",
+            tandem_signaling::redacted(url)
+        );
     }
     if let Some(redirect) = redirect {
         println!(
@@ -323,6 +340,7 @@ async fn stand_by(
     addr: std::net::SocketAddr,
     listener: std::net::TcpListener,
     config: &Config,
+    shared: Option<std::sync::Arc<tandem_signaling::shared::SharedCounts>>,
 ) -> anyhow::Result<std::sync::Arc<tandem_signaling::site::SiteJournal>> {
     let identity = format!("tandem-signaling {}", config.reached_at(addr.port()));
     let (waiting_tx, waiting) = tokio::sync::watch::channel(
@@ -374,6 +392,24 @@ async fn stand_by(
         config.max_connections,
         config.max_connections_per_address,
     );
+    // The last server seen serving: once this one takes over, that one is gone.
+    let last_serving = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let watching = {
+        let mut waiting = waiting.clone();
+        let last_serving = last_serving.clone();
+        tokio::spawn(async move {
+            while waiting.changed().await.is_ok() {
+                if let Some(serving) = waiting.borrow_and_update().serving.clone() {
+                    *last_serving
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(serving);
+                }
+            }
+        })
+    };
+    if let Some(shared) = &shared {
+        caps.share_with(shared.clone());
+    }
     let listener = TcpListener::from_std(listener)?;
     let served = tokio::spawn(tandem_signaling::serve::serve_and_drop(
         listener,
@@ -385,6 +421,18 @@ async fn stand_by(
         },
     ));
     let site = tandem_signaling::site::SiteJournal::take(url, &identity, waiting_tx).await;
+    watching.abort();
+    if let (Ok(_), Some(shared)) = (&site, &shared) {
+        let gone = last_serving
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(gone) = gone {
+            // Its people reconnect here and to the other standbys: their places there
+            // are free now, not once it is stale.
+            shared.forget(&gone);
+        }
+    }
     stop_forwarding.cancel();
     let _ = taken_tx.send(());
     if let Ok(Err(e)) = served.await {

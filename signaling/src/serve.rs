@@ -6,6 +6,8 @@
 //! socket through the HTTP upgrade.
 //! With HTTPS, each connection's TLS handshake happens in its own task, under its own
 //! time limit, inside the same slot and idle limit.
+//! With `--redis`, the cap per address holds for the whole site: a connection this
+//! server would take is then also counted with the site's other servers (see `shared`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::limits::AddrKey;
+use crate::shared::SharedCounts;
 
 /// A request's headers must arrive within this time.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,6 +64,8 @@ pub struct ConnectionCaps {
     refused: AtomicUsize,
     /// Of those refused, how many because their address had too many open.
     refused_from_address: AtomicUsize,
+    /// The counts shared with the site's other servers, with `--redis`.
+    shared: std::sync::OnceLock<Arc<SharedCounts>>,
 }
 
 /// The hook of [`ConnectionCaps::when_site_server_found`].
@@ -90,7 +95,18 @@ impl ConnectionCaps {
             site_server_found: std::sync::OnceLock::new(),
             refused: AtomicUsize::new(0),
             refused_from_address: AtomicUsize::new(0),
+            shared: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Hold the cap per address across the site, with the counts in `shared`. Set once.
+    pub fn share_with(&self, shared: Arc<SharedCounts>) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// The counts shared with the site's other servers, if any.
+    pub fn shared(&self) -> Option<&Arc<SharedCounts>> {
+        self.shared.get()
     }
 
     /// Take a slot for a connection from `ip`, or say why not.
@@ -116,15 +132,21 @@ impl ConnectionCaps {
             Ok(Slot {
                 caps: self.clone(),
                 key,
+                site_server,
+                shared: false,
             })
         };
         if let Err(why) = &result {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            if *why == Refused::TooManyFromAddress {
-                self.refused_from_address.fetch_add(1, Ordering::Relaxed);
-            }
+            self.count_refusal(*why);
         }
         result
+    }
+
+    fn count_refusal(&self, why: Refused) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        if why == Refused::TooManyFromAddress {
+            self.refused_from_address.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// `ip` is one of the site's servers (it proved so with the site's key): its
@@ -185,10 +207,36 @@ impl ConnectionCaps {
 pub struct Slot {
     caps: Arc<ConnectionCaps>,
     key: AddrKey,
+    site_server: bool,
+    /// Counted with the site's other servers too.
+    shared: bool,
+}
+
+impl Slot {
+    /// With counts shared across the site, count this connection there too, or say why
+    /// not (its address has the cap's worth open on the site's servers together). The
+    /// site's own servers are not counted.
+    pub async fn share(mut self) -> Result<Slot, Refused> {
+        let Some(shared) = self.caps.shared.get().filter(|_| !self.site_server) else {
+            return Ok(self);
+        };
+        if shared.admit(self.key, self.caps.max_per_address).await {
+            self.shared = true;
+            Ok(self)
+        } else {
+            self.caps.count_refusal(Refused::TooManyFromAddress);
+            Err(Refused::TooManyFromAddress)
+        }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if self.shared {
+            if let Some(shared) = self.caps.shared.get() {
+                shared.release(self.key);
+            }
+        }
         let mut by_address = self
             .caps
             .by_address
@@ -432,12 +480,22 @@ async fn serve_connections(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY not set: {e}");
         }
-        let guarded = Guarded::new(stream, slot, IDLE_TIMEOUT);
         let app = app.clone();
         let builder = builder.clone();
         let tls = tls.clone();
         let draining = draining.clone();
         let task = async move {
+            let slot = match slot.share().await {
+                Ok(slot) => slot,
+                Err(why) => {
+                    tracing::debug!(%addr, ?why, "connection refused across the site");
+                    if stream.try_write(refusal_response(why)).is_err() {
+                        tracing::trace!("refused client did not take the answer");
+                    }
+                    return;
+                }
+            };
+            let guarded = Guarded::new(stream, slot, IDLE_TIMEOUT);
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(addr));

@@ -47,6 +47,8 @@ pub mod names {
     pub const LOCK_TAKEN: &str = "tandem_registry_lock_taken_total";
     pub const LOCK_HELD: &str = "tandem_registry_lock_held_microseconds_total";
     pub const LOCK_WAITED: &str = "tandem_registry_lock_waited_microseconds_total";
+    pub const REDIS_UP: &str = "tandem_redis_up";
+    pub const REDIS_ERRORS: &str = "tandem_redis_errors_total";
 }
 
 /// Store calls take well under a millisecond on a quiet SQLite file; the upper buckets
@@ -197,6 +199,10 @@ impl Telemetry {
             counter!(names::TCP_REFUSED, "reason" => "full").absolute(caps.refused_full() as u64);
             counter!(names::TCP_REFUSED, "reason" => "too_many_from_address")
                 .absolute(caps.refused_from_address() as u64);
+            if let Some(shared) = caps.shared() {
+                gauge!(names::REDIS_UP).set(if shared.is_up() { 1.0 } else { 0.0 });
+                counter!(names::REDIS_ERRORS).absolute(shared.errors());
+            }
             if let Some(counts) = invitations {
                 for known in INVITATION_STATES {
                     if !counts.iter().any(|(state, _)| state == known) {
@@ -274,6 +280,15 @@ fn describe() {
         "TCP connections refused at the connection caps, by reason"
     );
     describe_gauge!(names::INVITATIONS, "Email invitations kept, by state");
+    describe_gauge!(
+        names::REDIS_UP,
+        "With --redis: 1 if the last call to Redis got through, else 0"
+    );
+    describe_counter!(
+        names::REDIS_ERRORS,
+        "With --redis: calls to Redis that failed (each let a connection in unchecked \
+         across the site, or left a count to write again)"
+    );
     describe_counter!(
         names::LOCK_TAKEN,
         "Times the lock over the live sessions' state was taken"

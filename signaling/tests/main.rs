@@ -17,6 +17,7 @@ mod ops;
 mod packaged_config;
 mod pages_login;
 mod restart;
+mod shared_counts;
 mod store;
 mod tls;
 mod websocket;

@@ -1267,14 +1267,18 @@ impl Person {
 /// agent on A (R10), who is given control (C1); chat reaches everyone (R11). A is then
 /// killed (SIGKILL): B or C takes the site over from PostgreSQL, and within 15 s everyone
 /// is back in the session (A's people through C) with the same seats, control and chat,
-/// and the audit complete (C3).
+/// and the audit complete (C3). The servers share one Redis, as the site does.
 #[tokio::test]
 async fn three_servers_serve_one_site_and_a_survivor_carries_it_on_when_the_serving_one_is_killed()
 {
     let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
+    let redis = tokio::task::spawn_blocking(common::redis::Redis::start)
+        .await
+        .expect("start task")
+        .expect("start Redis");
     let dir_c = tempfile::tempdir().expect("dir");
     let port_c = free_port();
-    let postgres = ["--postgres", db.url.as_str()];
+    let postgres = ["--postgres", db.url.as_str(), "--redis", redis.url.as_str()];
     let mut a = Process::start_with(dir_a.path(), port_a, &postgres).await;
     ready(&a).await;
     let b = Process::start_with(dir_b.path(), port_b, &postgres).await;
@@ -1875,4 +1879,224 @@ async fn with_https_on_every_server_a_standby_forwards_over_tls_and_takes_over()
     let joined = console.recv_type("joined").await;
     assert_eq!(joined["you"], you, "the same seat: {joined}");
     assert_eq!(joined["role"], "primary_rep", "{joined}");
+}
+
+/// A connection from `source` to a server on `port`, with one request on it answered.
+struct Held {
+    stream: tokio::net::TcpStream,
+}
+
+impl Held {
+    /// Open a connection from `source` and ask `/healthz` on it: held open if answered
+    /// `200`, else the status it was refused with.
+    async fn open(source: [u8; 4], port: u16) -> Result<Held, u16> {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::from((source, 0)))
+            .expect("bind the source address");
+        let stream = socket
+            .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+            .expect("connect");
+        let mut held = Held { stream };
+        match held.ask().await {
+            200 => Ok(held),
+            status => Err(status),
+        }
+    }
+
+    /// `GET /healthz` on the connection: the answer's status (0 when it was closed).
+    async fn ask(&mut self) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        // A refusal is written before the request is read: the write may find it closed.
+        let _ = self.stream.write_all(request).await;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        let read = async {
+            loop {
+                if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&answer[..end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .and_then(|n| n.trim().parse().ok())
+                        .unwrap_or(0);
+                    if answer.len() >= end + 4 + length {
+                        return;
+                    }
+                }
+                match self.stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(DEADLINE, read)
+            .await
+            .expect("an answer in time");
+        String::from_utf8_lossy(&answer)
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Still open and counted: it answers again (which also restarts the server's wait
+    /// for the next request, so it stays open a while longer).
+    async fn still_open(&mut self) {
+        assert_eq!(self.ask().await, 200, "a held connection was closed");
+    }
+}
+
+/// Open a connection from `source` to `port` once the site lets it in.
+async fn held_once_let_in(source: [u8; 4], port: u16) -> Held {
+    let started = tokio::time::Instant::now();
+    loop {
+        match Held::open(source, port).await {
+            Ok(held) => return held,
+            Err(status) => assert_eq!(status, 429, "refused for another reason"),
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the site never let the address in again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// With `--redis` (docs/self-hosting.md, "Several servers"), the cap on connections from
+/// one address holds for the site, not once per server: an address with the cap's worth
+/// open on the serving server is refused by the standby, and the other way round; other
+/// addresses are not; a place freed on one server is free on the others; and the places
+/// of a server killed with its connections open are free again once it has not been
+/// heard from for a while. Real servers, PostgreSQL and Redis.
+#[tokio::test]
+async fn with_redis_the_cap_per_address_holds_across_the_sites_servers() {
+    const CLIENT: [u8; 4] = [127, 0, 0, 7];
+    const OTHER: [u8; 4] = [127, 0, 0, 8];
+    // Not less: the test's own requests and the standby's to the serving server come
+    // from 127.0.0.1, and are held to the cap too.
+    const CAP: usize = 8;
+    let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
+    let redis = tokio::task::spawn_blocking(common::redis::Redis::start)
+        .await
+        .expect("start task")
+        .expect("start Redis");
+    let args = [
+        "--postgres",
+        db.url.as_str(),
+        "--redis",
+        redis.url.as_str(),
+        "--max-connections-per-address",
+        &CAP.to_string(),
+    ];
+    let mut a = Process::start_with(dir_a.path(), port_a, &args).await;
+    ready(&a).await;
+    let mut b = Process::start_with(dir_b.path(), port_b, &args).await;
+    stands_by_for(&b, port_a).await;
+
+    // The cap's worth on the serving server…
+    let mut first = Held::open(CLIENT, port_a).await.expect("first on A");
+    let mut rest = Vec::new();
+    for _ in 1..CAP {
+        rest.push(Held::open(CLIENT, port_a).await.expect("more on A"));
+    }
+    // …leaves no place on the standby.
+    assert_eq!(
+        Held::open(CLIENT, port_b).await.err(),
+        Some(429),
+        "the standby holds the cap with the serving server's connections counted"
+    );
+    let other = Held::open(OTHER, port_b)
+        .await
+        .expect("another address is not held to this one's count");
+    first.still_open().await;
+    for held in &mut rest {
+        held.still_open().await;
+    }
+
+    // A place freed on A is free on B, and B's connection counts on A.
+    drop(first);
+    let mut on_b = held_once_let_in(CLIENT, port_b).await;
+    for held in &mut rest {
+        held.still_open().await;
+    }
+    assert_eq!(
+        Held::open(CLIENT, port_a).await.err(),
+        Some(429),
+        "the serving server counts the standby's connection"
+    );
+    let counted = redis
+        .command(&[
+            "HGET",
+            &format!("tandem:conns:127.0.0.1:{port_b}"),
+            "127.0.0.7",
+        ])
+        .expect("ask Redis");
+    assert_eq!(counted, "1", "B's count of the address, in Redis");
+
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", a.base()))
+        .bearer_auth("metrics-token")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(metrics.contains("tandem_redis_up 1"), "{metrics}");
+    assert!(
+        metrics.lines().any(|line| line
+            .starts_with("tandem_tcp_connections_refused_total{reason=\"too_many_from_address\"}")
+            && !line.ends_with(" 0")),
+        "{metrics}"
+    );
+
+    // B dies with its connection open: its place is free once B is stale.
+    on_b.still_open().await;
+    b.signal("KILL");
+    b.ended().await;
+    drop(on_b);
+    drop(other);
+    for held in &mut rest {
+        held.still_open().await;
+    }
+    let back = held_once_let_in(CLIENT, port_a).await;
+    assert!(
+        a.child.try_wait().expect("wait").is_none(),
+        "the serving server runs on"
+    );
+
+    // The serving server dies with the cap's worth open: the standby that takes the site
+    // over forgets it at once (its people are about to reconnect), not once it is stale.
+    let b = Process::start_with(dir_b.path(), port_b, &args).await;
+    stands_by_for(&b, port_a).await;
+    for held in &mut rest {
+        held.still_open().await;
+    }
+    a.signal("KILL");
+    a.ended().await;
+    drop((rest, back));
+    ready(&b).await;
+    let a_id = format!("127.0.0.1:{port_a}");
+    let started = tokio::time::Instant::now();
+    loop {
+        let listed = redis
+            .command(&["ZSCORE", "tandem:servers", &a_id])
+            .expect("ask Redis");
+        let counts = redis
+            .command(&["EXISTS", &format!("tandem:conns:{a_id}")])
+            .expect("ask Redis");
+        if listed == "$-1" && counts == ":0" {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE / 2,
+            "the server that took over never forgot the dead one: {listed:?} {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = held_once_let_in(CLIENT, port_b).await;
+    drop(redis);
 }

@@ -264,6 +264,8 @@ async fn a_session_goes_on_while_the_server_is_killed_and_started_again() -> any
 
 #[path = "../../signaling/tests/common/postgres.rs"]
 mod postgres;
+#[path = "../../signaling/tests/common/redis.rs"]
+mod redis;
 
 /// Wait until `/readyz` at `base` answers 200 with text starting `wanted`.
 async fn until_ready(base: &str, wanted: &str) -> anyhow::Result<()> {
@@ -291,7 +293,8 @@ async fn until_ready(base: &str, wanted: &str) -> anyhow::Result<()> {
 /// to both; control is granted (C1) and chat goes both ways (R11). The serving server is
 /// killed with SIGKILL: within 15 s everyone is back in the session through the server
 /// they use, one of which has taken the site over; control is still the rep's, the audit
-/// (C3) is complete, and neither viewer's decoded-frame counter stood still.
+/// (C3) is complete, and neither viewer's decoded-frame counter stood still. The servers
+/// share one Redis (`--redis`), as the site does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_goes_on_when_the_server_that_serves_the_site_is_killed() -> anyhow::Result<()> {
     const BACK_WITHIN_FAILOVER: Duration = Duration::from_secs(15);
@@ -299,6 +302,9 @@ async fn a_session_goes_on_when_the_server_that_serves_the_site_is_killed() -> a
     let db = tokio::task::spawn_blocking(postgres::Postgres::start)
         .await?
         .map_err(|e| anyhow::anyhow!("could not start PostgreSQL: {e}"))?;
+    let redis = tokio::task::spawn_blocking(redis::Redis::start)
+        .await?
+        .map_err(|e| anyhow::anyhow!("could not start Redis: {e}"))?;
     let log = server_log("failover")?;
     let _ = std::fs::remove_file(&log);
     let dirs = [
@@ -311,7 +317,7 @@ async fn a_session_goes_on_when_the_server_that_serves_the_site_is_killed() -> a
         SmtpSink::free_port()?,
         SmtpSink::free_port()?,
     ];
-    let postgres = ["--postgres", db.url.as_str()];
+    let postgres = ["--postgres", db.url.as_str(), "--redis", redis.url.as_str()];
     let mut serving = ServerProcess::start_with(dirs[0].path(), ports[0], &log, &postgres).await?;
     until_ready(&serving.base, "ready\n").await?;
     let reps_server = ServerProcess::start_with(dirs[1].path(), ports[1], &log, &postgres).await?;

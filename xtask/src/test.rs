@@ -90,8 +90,9 @@ fn steps(extra: &[String]) -> anyhow::Result<()> {
     packages.push("pebble");
     // PostgreSQL, which the store's tests (signaling/tests/store.rs) and the restart and
     // two-server tests run as a real server of their own in a temporary directory; nginx,
-    // the proxy in front of two servers with docs/self-hosting.md's configuration.
-    packages.extend(["postgresql", "nginx"]);
+    // the proxy in front of two servers with docs/self-hosting.md's configuration; Redis,
+    // through which several servers share their counts (signaling/tests/shared_counts.rs).
+    packages.extend(["postgresql", "nginx", "redis-server"]);
     // The network-namespace tests (tests/src/netns.rs): routers' rules, their traffic,
     // kill and sysctl, and an X client that checks the display from inside a namespace;
     // coturn, the external TURN server the NAT tests run beside the embedded one.

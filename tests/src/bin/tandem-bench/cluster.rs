@@ -1,5 +1,7 @@
 //! Several servers on one site (docs/self-hosting.md, "Several servers"): three
-//! `tandem-signaling` processes on one PostgreSQL, A serving and B and C forwarding to it.
+//! `tandem-signaling` processes on one PostgreSQL and one Redis (`--redis`: the cap on
+//! connections per address held across them, one Redis round trip per connection
+//! opened), A serving and B and C forwarding to it.
 //! Measured: sessions spread over the three (rep, console and customer each on another),
 //! the serving server's memory, idle connections held across the three, a customer's join
 //! and a chat line's trip on one server against across servers (through a forwarding
@@ -26,6 +28,8 @@ use crate::signaling::{
 
 #[path = "../../../../signaling/tests/common/postgres.rs"]
 mod postgres;
+#[path = "../../../../signaling/tests/common/redis.rs"]
+mod redis;
 
 /// How long a server may take to become ready, or a site to be served again.
 const WITHIN: Duration = Duration::from_secs(60);
@@ -230,12 +234,17 @@ async fn measure(exe: &Path, sizes: &Sizes) -> anyhow::Result<Figures> {
         tandem_tests::SmtpSink::free_port()?,
         tandem_tests::SmtpSink::free_port()?,
     ];
+    let redis = tokio::task::spawn_blocking(redis::Redis::start)
+        .await?
+        .map_err(|e| anyhow::anyhow!("could not start Redis: {e}"))?;
     let bases = ports.map(|port| format!("http://127.0.0.1:{port}"));
-    let postgres = ["--postgres", db.url.as_str()];
+    let postgres = ["--postgres", db.url.as_str(), "--redis", redis.url.as_str()];
     let http = reqwest::Client::new();
     let serving = [
         "--postgres",
         db.url.as_str(),
+        "--redis",
+        redis.url.as_str(),
         "--metrics-token",
         METRICS_TOKEN,
     ];

@@ -1,0 +1,361 @@
+//! Counts the servers of one site share through Redis (`--redis`): the connections open
+//! from each address, so that the cap per address holds for the whole site and not once
+//! per server (a client cannot open the cap's worth on every server behind the load
+//! balancer).
+//!
+//! Each server keeps its own counts in a hash of its own, `tandem:conns:<server>`, and
+//! says it is alive every [`HEARTBEAT`] in the sorted set `tandem:servers`, scored by
+//! Redis's clock. A connection is let in by one script (Redis runs a script alone, so two
+//! servers cannot both take the last place): it adds up the address's counts of the
+//! servers heard from within [`STALE_AFTER`] and, under the cap, writes this server's new
+//! count. A server that dies without closing its connections stops counting once it is
+//! stale, and its hash expires; a server that takes the site over forgets the one it
+//! took it from at once (whose people are about to reconnect to the others).
+//!
+//! One task talks to Redis, in order, so this server's count of an address is always
+//! written as a whole number (not added to), and the last write is right. When Redis does
+//! not answer within [`ANSWER_TIMEOUT`] the connection is let in (each server's own cap
+//! still holds), the failure is counted (`tandem_redis_errors_total`) and logged, Redis is
+//! left alone for [`BACK_OFF`], and this server's whole hash is written again at the next
+//! heartbeat that gets through.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::limits::AddrKey;
+
+/// How often a server says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A server not heard from for this long no longer counts.
+pub const STALE_AFTER: Duration = Duration::from_secs(10);
+/// How long a call to Redis may take before the connection is let in without it.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_millis(500);
+/// After a failed call, how long Redis is left alone.
+pub const BACK_OFF: Duration = Duration::from_secs(1);
+
+const SERVERS: &str = "tandem:servers";
+const CONNS: &str = "tandem:conns:";
+
+/// Sum the address's counts over the live servers but this one, add this one's count to
+/// be, and write it if under the cap.
+/// KEYS[1] the servers, KEYS[2] this server's hash; ARGV: address, this server's count if
+/// let in, cap, this server's id, staleness in ms, hash prefix.
+const ADMIT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[5]), '+inf')
+local sum = tonumber(ARGV[2])
+for _, id in ipairs(live) do
+  if id ~= ARGV[4] then
+    sum = sum + (tonumber(redis.call('HGET', ARGV[6] .. id, ARGV[1])) or 0)
+  end
+end
+if sum > tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[5]) * 3)
+return 1
+";
+
+/// This server is alive: KEYS[1] the servers, KEYS[2] its hash; ARGV: its id, staleness
+/// in ms. Servers gone for ten times the staleness are taken off the list.
+const HEARTBEAT_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 3)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]) * 10)
+return 1
+";
+
+/// The site's shared counts, as one server sees them.
+#[derive(Debug)]
+pub struct SharedCounts {
+    requests: mpsc::UnboundedSender<Request>,
+    errors: Arc<AtomicU64>,
+    up: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+enum Request {
+    Admit {
+        key: AddrKey,
+        max: usize,
+        answer: oneshot::Sender<bool>,
+    },
+    Release(AddrKey),
+    Forget(String),
+}
+
+impl SharedCounts {
+    /// Connect to Redis at `url` as the server `id` (its site address: unique in the
+    /// site, and the same after a restart, whose connections are gone, so its counts start
+    /// from nothing). Fails only on a URL that is not Redis's: a Redis that cannot be
+    /// reached now is warned of, and tried again as after an outage.
+    pub async fn connect(url: &str, id: &str) -> anyhow::Result<Arc<Self>> {
+        let client = redis::Client::open(url)
+            .with_context(|| format!("--redis {} is not a Redis URL", crate::redacted(url)))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(ANSWER_TIMEOUT * 4))
+            .set_response_timeout(Some(ANSWER_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(BACK_OFF);
+        let redis = ConnectionManager::new_lazy_with_config(client, config)
+            .with_context(|| format!("--redis {}", crate::redacted(url)))?;
+        let own = format!("{CONNS}{id}");
+        let (requests, received) = mpsc::unbounded_channel();
+        let errors = Arc::new(AtomicU64::new(0));
+        // Up until a call fails: the first failure of an outage is warned of, the first
+        // answer after it logged.
+        let up = Arc::new(AtomicBool::new(true));
+        let mut worker = Worker {
+            redis,
+            id: id.to_owned(),
+            own,
+            counts: HashMap::new(),
+            admit: redis::Script::new(ADMIT),
+            heartbeat: redis::Script::new(HEARTBEAT_SCRIPT),
+            resting_until: None,
+            // A hash left by this server before a restart is written over, from nothing.
+            dirty: true,
+            errors: errors.clone(),
+            up: up.clone(),
+        };
+        // Alive before the first connection is counted, or the others would not see it.
+        worker.beat().await;
+        if worker.up.load(Ordering::Relaxed) {
+            tracing::info!("Redis at {} answers", crate::redacted(url));
+        }
+        tokio::spawn(worker.run(received));
+        Ok(Arc::new(Self {
+            requests,
+            errors,
+            up,
+        }))
+    }
+
+    /// Whether a connection from `key` may open, with at most `max` open from it across
+    /// the site; if so it is counted until [`SharedCounts::release`].
+    pub async fn admit(&self, key: AddrKey, max: usize) -> bool {
+        let (answer, answered) = oneshot::channel();
+        if self
+            .requests
+            .send(Request::Admit { key, max, answer })
+            .is_err()
+        {
+            return true;
+        }
+        answered.await.unwrap_or(true)
+    }
+
+    /// A connection [`SharedCounts::admit`] let in has closed.
+    pub fn release(&self, key: AddrKey) {
+        let _ = self.requests.send(Request::Release(key));
+    }
+
+    /// The server `id` is gone (this one took the site over from it): its connections
+    /// are closed, and no longer count, without waiting for it to be stale.
+    pub fn forget(&self, id: &str) {
+        let _ = self.requests.send(Request::Forget(id.to_owned()));
+    }
+
+    /// Calls to Redis that failed since the start (each let a connection in unchecked, or
+    /// left a count to be written again).
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last call to Redis got through.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+/// The one task that talks to Redis.
+struct Worker {
+    redis: ConnectionManager,
+    id: String,
+    own: String,
+    /// This server's open connections by address, as counted in Redis.
+    counts: HashMap<AddrKey, usize>,
+    admit: redis::Script,
+    heartbeat: redis::Script,
+    /// After a failure, Redis is not asked until then.
+    resting_until: Option<Instant>,
+    /// A write failed: the whole hash is written again at the next heartbeat.
+    dirty: bool,
+    errors: Arc<AtomicU64>,
+    up: Arc<AtomicBool>,
+}
+
+impl Worker {
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
+        let mut tick = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                request = requests.recv() => match request {
+                    Some(request) => self.handle(request).await,
+                    None => return,
+                },
+                _ = tick.tick() => self.beat().await,
+            }
+        }
+    }
+
+    async fn handle(&mut self, request: Request) {
+        match request {
+            Request::Admit { key, max, answer } => {
+                let count = self.counts.get(&key).copied().unwrap_or(0) + 1;
+                let admitted = if self.resting() {
+                    self.dirty = true;
+                    true
+                } else {
+                    let call = self
+                        .admit
+                        .key(SERVERS)
+                        .key(&self.own)
+                        .arg(key.to_string())
+                        .arg(count)
+                        .arg(max)
+                        .arg(&self.id)
+                        .arg(STALE_AFTER.as_millis() as u64)
+                        .arg(CONNS)
+                        .invoke_async::<i64>(&mut self.redis)
+                        .await;
+                    match self.outcome(call, "count a connection") {
+                        Some(admitted) => admitted == 1,
+                        None => true,
+                    }
+                };
+                if admitted {
+                    self.counts.insert(key, count);
+                }
+                if answer.send(admitted).is_err() && admitted {
+                    // The connection went before it heard: it is not open.
+                    self.release(key).await;
+                }
+            }
+            Request::Release(key) => self.release(key).await,
+            Request::Forget(id) if id != self.id && !self.resting() => {
+                let mut forget = redis::pipe();
+                forget
+                    .atomic()
+                    .zrem(SERVERS, &id)
+                    .ignore()
+                    .del(format!("{CONNS}{id}"))
+                    .ignore();
+                let call = forget.query_async::<()>(&mut self.redis).await;
+                if self.outcome(call, "forget a server gone").is_some() {
+                    tracing::info!("the connections of {id}, gone, no longer count");
+                }
+            }
+            // Without Redis now, the gone server goes stale by itself.
+            Request::Forget(_) => {}
+        }
+    }
+
+    async fn release(&mut self, key: AddrKey) {
+        let count = match self.counts.get_mut(&key) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                *count
+            }
+            Some(_) => {
+                self.counts.remove(&key);
+                0
+            }
+            None => return,
+        };
+        if self.resting() {
+            self.dirty = true;
+            return;
+        }
+        let mut write = if count == 0 {
+            redis::cmd("HDEL")
+        } else {
+            redis::cmd("HSET")
+        };
+        write.arg(&self.own).arg(key.to_string());
+        if count > 0 {
+            write.arg(count);
+        }
+        let call = write.query_async::<()>(&mut self.redis).await;
+        self.outcome(call, "uncount a connection");
+    }
+
+    /// Say this server is alive, and write its whole hash again if a write was missed.
+    async fn beat(&mut self) {
+        if self.resting() {
+            return;
+        }
+        // Alive first: counts written again are then seen at once.
+        let call = self
+            .heartbeat
+            .key(SERVERS)
+            .key(&self.own)
+            .arg(&self.id)
+            .arg(STALE_AFTER.as_millis() as u64)
+            .invoke_async::<i64>(&mut self.redis)
+            .await;
+        if self.outcome(call, "say this server is alive").is_none() || !self.dirty {
+            return;
+        }
+        let mut rewrite = redis::pipe();
+        rewrite.atomic().del(&self.own).ignore();
+        if !self.counts.is_empty() {
+            let fields: Vec<(String, usize)> = self
+                .counts
+                .iter()
+                .map(|(key, count)| (key.to_string(), *count))
+                .collect();
+            rewrite
+                .hset_multiple(&self.own, &fields)
+                .ignore()
+                .pexpire(&self.own, STALE_AFTER.as_millis() as i64 * 3)
+                .ignore();
+        }
+        let call = rewrite.query_async::<()>(&mut self.redis).await;
+        if self.outcome(call, "write this server's counts").is_some() {
+            self.dirty = false;
+        }
+    }
+
+    fn resting(&self) -> bool {
+        self.resting_until
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Note how a call went: a failure is counted, logged once per outage, and rests
+    /// Redis for a while.
+    fn outcome<T>(&mut self, call: redis::RedisResult<T>, what: &str) -> Option<T> {
+        match call {
+            Ok(value) => {
+                if !self.up.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        "Redis answers again: the cap per address holds across the site"
+                    );
+                }
+                Some(value)
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                self.dirty = true;
+                self.resting_until = Some(Instant::now() + BACK_OFF);
+                if self.up.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "Redis did not {what}: {e}. Until it answers, each server holds \
+                         connections to its own cap per address only."
+                    );
+                }
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The counts the servers of one site share through Redis (`--redis`), against a real
+//! Redis: two servers' connection counts from one address add up to the cap; a server that
+//! stops being heard from stops counting; while Redis is away connections are let in and
+//! the failures counted; once it is back, each server's counts are written again.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tandem_signaling::limits::AddrKey;
+use tandem_signaling::shared::{STALE_AFTER, SharedCounts};
+
+use crate::common::redis::Redis;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn start_redis(port: Option<u16>) -> Redis {
+    tokio::task::spawn_blocking(move || Redis::start_on(port))
+        .await
+        .expect("start task")
+        .expect("start Redis")
+}
+
+/// Wait until `check` holds, asking again every 50 ms.
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = tokio::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < DEADLINE, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_servers_hold_one_cap_per_address_through_redis() {
+    let redis = start_redis(None).await;
+    let a = SharedCounts::connect(&redis.url, "a.example:443")
+        .await
+        .expect("A connects");
+    let b = SharedCounts::connect(&redis.url, "b.example:443")
+        .await
+        .expect("B connects");
+    let client = AddrKey::from("203.0.113.9".parse::<IpAddr>().expect("address"));
+    let other = AddrKey::from("2001:db8:1:2::7".parse::<IpAddr>().expect("address"));
+
+    assert!(a.admit(client, 2).await, "the first place, on A");
+    assert!(b.admit(client, 2).await, "the second, on B");
+    assert!(!a.admit(client, 2).await, "no third on A");
+    assert!(!b.admit(client, 2).await, "nor on B");
+    assert!(b.admit(other, 2).await, "another address has its own count");
+    assert_eq!(
+        redis
+            .command(&["HGET", "tandem:conns:b.example:443", "2001:db8:1:2::/64"])
+            .expect("ask Redis"),
+        "1",
+        "an IPv6 address counts by its /64"
+    );
+
+    // A place freed on B is free on A.
+    b.release(client);
+    until("A takes the place B freed", async || {
+        a.admit(client, 2).await
+    })
+    .await;
+    assert!(!b.admit(client, 2).await, "A holds both places now");
+
+    // A server not heard from stops counting (a server that died with its connections).
+    drop(a);
+    let b_let_in = tokio::time::Instant::now();
+    until("B lets the address in once A is stale", async || {
+        b.admit(client, 2).await
+    })
+    .await;
+    assert!(
+        b_let_in.elapsed() + Duration::from_secs(1) >= STALE_AFTER - Duration::from_secs(3),
+        "A's places were freed long before it was stale ({:?})",
+        b_let_in.elapsed()
+    );
+    assert_eq!(b.errors(), 0);
+    assert!(b.is_up());
+
+    // Redis goes away: the connection is let in (each server's own cap still holds),
+    // and the failure is counted.
+    let port = redis.port;
+    drop(redis);
+    assert!(
+        b.admit(client, 1).await,
+        "let in without Redis, over the shared cap"
+    );
+    assert!(b.errors() >= 1, "the failure is counted");
+    assert!(!b.is_up());
+
+    // A server that starts while Redis is away starts all the same.
+    let c = SharedCounts::connect(&format!("redis://127.0.0.1:{port}"), "c.example:443")
+        .await
+        .expect("C starts without Redis");
+    assert!(c.admit(client, 2).await, "let in without Redis");
+    assert!(c.errors() >= 1 && !c.is_up());
+
+    // Redis is back, empty: B's and C's counts are written again, whole.
+    let redis = start_redis(Some(port)).await;
+    until("B's and C's counts are in Redis again", async || {
+        let count = |server: &str| {
+            redis
+                .command(&["HGET", &format!("tandem:conns:{server}"), "203.0.113.9"])
+                .unwrap_or_default()
+        };
+        count("b.example:443") == "2" && count("c.example:443") == "1"
+    })
+    .await;
+    assert!(b.is_up() && c.is_up());
+    let d = SharedCounts::connect(&redis.url, "d.example:443")
+        .await
+        .expect("D connects");
+    assert!(
+        !d.admit(client, 3).await,
+        "D sees B's two connections and C's one"
+    );
+    assert!(
+        d.admit(client, 4).await,
+        "a fourth place under a cap of four"
+    );
+    assert_eq!(d.errors(), 0);
+}
