@@ -5,6 +5,12 @@
 //! connections without a restart. Challenges are HTTP-01, answered at
 //! `/.well-known/acme-challenge/{token}` by the server's own router (and by the
 //! plain-HTTP redirect listener, which is where a CA looks: port 80).
+//!
+//! With several servers on one site (`--postgres`), only the serving one orders, and it
+//! keeps what it got in the database too (table `acme_certificates`, by the names it is
+//! for); every server, standing by or serving, takes a certificate from there that is
+//! valid for longer than its own every [`FOLLOW_EVERY`], and at start. So each one serves
+//! the site's certificate, and one that takes the site over renews it only when due.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +36,8 @@ pub const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 pub const CHECK_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long after a failed order the next is tried.
 pub const RETRY_AFTER: Duration = Duration::from_secs(10 * 60);
+/// With several servers: how often each looks in the database for a newer certificate.
+pub const FOLLOW_EVERY: Duration = Duration::from_secs(15);
 
 /// The ACME settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,9 +116,11 @@ pub fn prepare(settings: &AcmeSettings) -> anyhow::Result<TlsFiles> {
 
 /// Keep the certificate current: order one now if there is none or it has less than
 /// [`RENEW_BEFORE`] left, then look again daily. Runs for as long as the server does.
-pub async fn run(settings: AcmeSettings) {
+/// With `postgres` (several servers), the site's certificate is taken from the database
+/// first, and a new one kept there.
+pub async fn run(settings: AcmeSettings, postgres: Option<String>) {
     loop {
-        let wait = match renew_if_due(&settings).await {
+        let wait = match renew_if_due(&settings, postgres.as_deref()).await {
             Ok(()) => CHECK_EVERY,
             Err(e) => {
                 tracing::error!(
@@ -126,7 +136,12 @@ pub async fn run(settings: AcmeSettings) {
 }
 
 /// Order a certificate if the one on disk is missing, a stand-in or about to expire.
-pub async fn renew_if_due(settings: &AcmeSettings) -> anyhow::Result<()> {
+pub async fn renew_if_due(settings: &AcmeSettings, postgres: Option<&str>) -> anyhow::Result<()> {
+    if let Some(url) = postgres {
+        if let Err(e) = take_shared(settings, url).await {
+            tracing::warn!("ACME: could not read the site's certificate from the database: {e:#}");
+        }
+    }
     let files = settings.files();
     if let Some(left) = time_left(&files.cert) {
         if left > RENEW_BEFORE {
@@ -146,7 +161,137 @@ pub async fn renew_if_due(settings: &AcmeSettings) -> anyhow::Result<()> {
     let (cert, key) = order(&account, &settings.domains).await?;
     write(&files, &cert, &key)?;
     tracing::info!("ACME: new certificate in {}", files.cert.display());
+    if let Some(url) = postgres {
+        give_shared(settings, url, &cert, &key).await.context(
+            "the certificate could not be kept in the database for the site's other servers",
+        )?;
+    }
     Ok(())
+}
+
+/// With several servers: take the site's certificate from the database whenever it is
+/// valid for longer than this server's, every [`FOLLOW_EVERY`]. Runs for as long as the
+/// server does (the new files reach new connections, as after an order).
+pub async fn follow(settings: AcmeSettings, postgres: String) {
+    let mut failing = false;
+    loop {
+        match take_shared(&settings, &postgres).await {
+            Ok(_) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(
+                    "ACME: could not read the site's certificate from the database: {e:#}; \
+                     trying again every {} s",
+                    FOLLOW_EVERY.as_secs()
+                );
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(FOLLOW_EVERY).await;
+    }
+}
+
+/// The names a certificate is for, as the database keys it.
+fn names_key(settings: &AcmeSettings) -> String {
+    let mut domains = settings.domains.clone();
+    domains.sort();
+    domains.join(",")
+}
+
+async fn shared_store(url: &str) -> anyhow::Result<sqlx::PgConnection> {
+    use sqlx::ConnectOptions;
+    let options = crate::site::lease_options(url, "tandem-signaling acme")?;
+    let mut conn = tokio::time::timeout(Duration::from_secs(10), options.connect())
+        .await
+        .context("the database did not answer within 10 s")?
+        .context("could not connect to the database")?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS acme_certificates (
+             names     TEXT PRIMARY KEY,
+             cert      TEXT NOT NULL,
+             key       TEXT NOT NULL,
+             not_after BIGINT NOT NULL
+         )",
+    )
+    .execute(&mut conn)
+    .await
+    .or_else(|e| match &e {
+        // Two servers creating it at once: the loser's error is only that.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            Ok(Default::default())
+        }
+        _ => Err(e),
+    })?;
+    Ok(conn)
+}
+
+/// Write the site's certificate here if the database's is valid for longer than this
+/// server's; whether it did.
+async fn take_shared(settings: &AcmeSettings, url: &str) -> anyhow::Result<bool> {
+    use sqlx::Connection;
+    let mut conn = shared_store(url).await?;
+    let row: Option<(String, String, i64)> =
+        sqlx::query_as("SELECT cert, key, not_after FROM acme_certificates WHERE names = $1")
+            .bind(names_key(settings))
+            .fetch_optional(&mut conn)
+            .await?;
+    let _ = conn.close().await;
+    let Some((cert, key, not_after)) = row else {
+        return Ok(false);
+    };
+    let files = settings.files();
+    let ours = std::fs::read_to_string(&files.cert)
+        .ok()
+        .and_then(|pem| not_after_of(&pem))
+        .unwrap_or(i64::MIN);
+    if not_after <= ours || not_after_of(&cert) != Some(not_after) {
+        return Ok(false);
+    }
+    // The pair must go together: a key that does not fit would stop every handshake.
+    crate::tls::check_pair(cert.as_bytes(), key.as_bytes())
+        .context("the site's certificate in the database does not fit its key")?;
+    write(&files, &cert, &key)?;
+    tracing::info!(
+        "ACME: took the site's certificate for {} from the database",
+        settings.domains.join(", ")
+    );
+    Ok(true)
+}
+
+/// Keep `cert` and `key` in the database for the site's other servers, unless it has one
+/// valid for longer.
+async fn give_shared(
+    settings: &AcmeSettings,
+    url: &str,
+    cert: &str,
+    key: &str,
+) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let not_after = not_after_of(cert).context("the new certificate cannot be read")?;
+    let mut conn = shared_store(url).await?;
+    sqlx::query(
+        "INSERT INTO acme_certificates (names, cert, key, not_after) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (names) DO UPDATE SET cert = EXCLUDED.cert, key = EXCLUDED.key,
+             not_after = EXCLUDED.not_after
+         WHERE acme_certificates.not_after < EXCLUDED.not_after",
+    )
+    .bind(names_key(settings))
+    .bind(cert)
+    .bind(key)
+    .bind(not_after)
+    .execute(&mut conn)
+    .await?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// When the first certificate in `pem` expires, in seconds since the epoch.
+fn not_after_of(pem: &str) -> Option<i64> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 /// How long the first certificate in `path` stays valid; `None` when it cannot be read.

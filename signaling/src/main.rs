@@ -155,6 +155,10 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     })?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    // With several servers, each serves the certificate the serving one got over ACME.
+    if let (Some(acme), Some(url)) = (&acme, &config.postgres) {
+        tokio::spawn(tandem_signaling::acme::follow(acme.clone(), url.clone()));
+    }
     // With Redis, the site's servers hold the cap per address together.
     let shared = match &config.redis {
         Some(url) => {
@@ -305,7 +309,10 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             acme.domains.join(", ")
         );
         // Orders now if needed, then checks daily; it stops with the process.
-        tokio::spawn(tandem_signaling::acme::run(acme));
+        tokio::spawn(tandem_signaling::acme::run(
+            acme,
+            state.config.postgres.clone(),
+        ));
     }
     tracing::info!(%addr, "serving");
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();

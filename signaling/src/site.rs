@@ -272,7 +272,7 @@ impl Drop for LeaseRuntime {
     }
 }
 
-fn lease_options(url: &str, identity: &str) -> anyhow::Result<PgConnectOptions> {
+pub(crate) fn lease_options(url: &str, identity: &str) -> anyhow::Result<PgConnectOptions> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         anyhow::bail!("not a PostgreSQL URL: it starts with postgres://");
     }

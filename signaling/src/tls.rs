@@ -230,6 +230,15 @@ fn load(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, Tls
     })
 }
 
+/// Whether PEM `cert_pem` (a chain) and `key_pem` make a pair HTTPS could serve.
+pub fn check_pair(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<()> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>()?;
+    anyhow::ensure!(!chain.is_empty(), "no certificate");
+    let key = PrivateKeyDer::from_pem_slice(key_pem)?;
+    CertifiedKey::from_der(chain, key, &rustls::crypto::ring::default_provider())?;
+    Ok(())
+}
+
 /// What a standby trusts when it forwards to the serving server over HTTPS (see
 /// `forward`): the very certificate this server presents itself (servers that share
 /// their TLS material), or one for the site's name that the system's roots, or a CA

@@ -152,18 +152,20 @@ async fn served_chain(addr: SocketAddr, roots: rustls::RootCertStore) -> Vec<Vec
     }
 }
 
-#[tokio::test]
-async fn a_certificate_is_ordered_from_pebble_and_served() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (_pebble, pebble_ca, acme_port, management_port) = start_pebble(dir.path());
-    wait_for_port(acme_port).await;
-    wait_for_port(management_port).await;
-
-    let data_dir = dir.path().join("data");
-    let port = free_port();
-    let _server = Killed(
+/// The server binary on `port`, ordering for `DOMAIN` from Pebble on `acme_port`.
+fn acme_server(
+    data_dir: &Path,
+    port: u16,
+    acme_port: u16,
+    pebble_ca: &Path,
+    extra: &[&str],
+) -> Killed {
+    Killed(
         Command::new(env!("CARGO_BIN_EXE_tandem-signaling"))
+            .args(extra)
             .args([
+                "--bind",
+                "127.0.0.1",
                 "--port",
                 &port.to_string(),
                 "--no-embedded-turn",
@@ -171,20 +173,25 @@ async fn a_certificate_is_ordered_from_pebble_and_served() {
                 "admin-password",
             ])
             .arg("--data-dir")
-            .arg(&data_dir)
+            .arg(data_dir)
             .args(["--acme-domain", DOMAIN, "--acme-email", "ops@tandem.test"])
             .arg("--acme-directory")
             .arg(format!("https://127.0.0.1:{acme_port}/dir"))
             .arg("--acme-ca-cert")
-            .arg(&pebble_ca)
+            .arg(pebble_ca)
             .env_remove("TANDEM_CONFIG")
             .stdout(Stdio::null())
             .spawn()
             .expect("start tandem-signaling"),
-    );
+    )
+}
 
-    // Pebble's root and intermediate, from its management interface.
-    let http = client(&std::fs::read(&pebble_ca).expect("read"));
+/// Pebble's root and intermediate, from its management interface.
+async fn pebble_roots(
+    pebble_ca: &Path,
+    management_port: u16,
+) -> (CertificateDer<'static>, CertificateDer<'static>) {
+    let http = client(&std::fs::read(pebble_ca).expect("read"));
     let fetch = |what: &'static str| {
         let http = http.clone();
         async move {
@@ -202,8 +209,21 @@ async fn a_certificate_is_ordered_from_pebble_and_served() {
             CertificateDer::from_pem_slice(&pem).expect("PEM")
         }
     };
-    let root = fetch("roots").await;
-    let intermediate = fetch("intermediates").await;
+    (fetch("roots").await, fetch("intermediates").await)
+}
+
+#[tokio::test]
+async fn a_certificate_is_ordered_from_pebble_and_served() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_pebble, pebble_ca, acme_port, management_port) = start_pebble(dir.path());
+    wait_for_port(acme_port).await;
+    wait_for_port(management_port).await;
+
+    let data_dir = dir.path().join("data");
+    let port = free_port();
+    let _server = acme_server(&data_dir, port, acme_port, &pebble_ca, &[]);
+
+    let (root, intermediate) = pebble_roots(&pebble_ca, management_port).await;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root).expect("root");
 
@@ -244,4 +264,69 @@ async fn a_certificate_is_ordered_from_pebble_and_served() {
         leaf.subject().as_raw(),
         "self-signed"
     );
+}
+
+/// Several servers on one site (docs/self-hosting.md, "Several servers"): only the serving
+/// one orders; the standby serves the very certificate it got (taken from the database),
+/// not its own self-signed stand-in, and never orders itself. Real servers, PostgreSQL
+/// and Pebble.
+#[tokio::test]
+async fn with_several_servers_each_serves_the_certificate_the_serving_one_got() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_pebble, pebble_ca, acme_port, management_port) = start_pebble(dir.path());
+    let db = tokio::task::spawn_blocking(crate::common::postgres::Postgres::start)
+        .await
+        .expect("start task")
+        .expect("start PostgreSQL");
+    wait_for_port(acme_port).await;
+    wait_for_port(management_port).await;
+    let (root, _) = pebble_roots(&pebble_ca, management_port).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root).expect("root");
+
+    let postgres = ["--postgres", db.url.as_str()];
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    let (port_a, port_b) = (free_port(), free_port());
+    let _a = acme_server(&data_a, port_a, acme_port, &pebble_ca, &postgres);
+    let served_by_a = served_chain(SocketAddr::from(([127, 0, 0, 1], port_a)), roots.clone()).await;
+    let _b = acme_server(&data_b, port_b, acme_port, &pebble_ca, &postgres);
+    let served_by_b = served_chain(SocketAddr::from(([127, 0, 0, 1], port_b)), roots).await;
+    assert_eq!(
+        served_by_b[0], served_by_a[0],
+        "the standby serves the certificate the serving server got"
+    );
+    assert!(
+        data_a.join("acme/account.json").is_file(),
+        "the serving server ordered"
+    );
+    assert!(
+        !data_b.join("acme/account.json").exists(),
+        "the standby did not order"
+    );
+    // The standby trusts the serving server's certificate now that it serves the same,
+    // so it forwards: a page through it.
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    loop {
+        let readyz = http
+            .get(format!("https://127.0.0.1:{port_b}/readyz"))
+            .send()
+            .await;
+        if let Ok(response) = readyz
+            && response.status() == 200
+        {
+            let text = response.text().await.unwrap_or_default();
+            assert!(text.starts_with("ready: standby, forwarding"), "{text}");
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the standby never forwarded to the serving server"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -707,6 +707,12 @@ async fn a_database_that_cannot_be_reached_says_why() {
         ),
         ("postgres://h/db?user=a@b&password=x", "postgres://h/db"),
         ("db.example.com", "(not a URL)"),
+        // --redis URLs: a password alone, or a user and a password.
+        ("redis://:sekrit@cache:6379", "redis://@cache:6379"),
+        (
+            "redis://tandem:sekrit@cache:6379/0",
+            "redis://tandem@cache:6379/0",
+        ),
     ] {
         assert_eq!(tandem_signaling::redacted(url), shown, "{url}");
     }
