@@ -14,8 +14,8 @@
 //!
 //! One task talks to Redis, in order, so this server's count of an address is always
 //! written as a whole number (not added to), and the last write is right. When Redis does
-//! not answer within [`ANSWER_TIMEOUT`] the connection is let in (each server's own cap
-//! still holds), the failure is counted (`tandem_redis_errors_total`) and logged, Redis is
+//! not answer within [`ANSWER_TIMEOUT`], or a connection has waited that long for its
+//! turn, the connection is let in (each server's own cap still holds), the failure is counted (`tandem_redis_errors_total`) and logged, Redis is
 //! left alone for [`BACK_OFF`], and this server's whole hash is written again at the next
 //! heartbeat that gets through.
 
@@ -88,6 +88,7 @@ enum Request {
         key: AddrKey,
         max: usize,
         answer: oneshot::Sender<bool>,
+        asked: Instant,
     },
     Release(AddrKey),
     Forget(String),
@@ -144,11 +145,13 @@ impl SharedCounts {
     /// the site; if so it is counted until [`SharedCounts::release`].
     pub async fn admit(&self, key: AddrKey, max: usize) -> bool {
         let (answer, answered) = oneshot::channel();
-        if self
-            .requests
-            .send(Request::Admit { key, max, answer })
-            .is_err()
-        {
+        let request = Request::Admit {
+            key,
+            max,
+            answer,
+            asked: Instant::now(),
+        };
+        if self.requests.send(request).is_err() {
             return true;
         }
         answered.await.unwrap_or(true)
@@ -211,9 +214,21 @@ impl Worker {
 
     async fn handle(&mut self, request: Request) {
         match request {
-            Request::Admit { key, max, answer } => {
+            Request::Admit {
+                key,
+                max,
+                answer,
+                asked,
+            } => {
                 let count = self.counts.get(&key).copied().unwrap_or(0) + 1;
-                let admitted = if self.resting() {
+                // A Redis that answers, but slowly, must not hold a queue of connections
+                // waiting their turn: one that has waited as long as an answer may take
+                // is let in as without Redis.
+                let queued_too_long = asked.elapsed() >= ANSWER_TIMEOUT;
+                if queued_too_long {
+                    self.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                let admitted = if self.resting() || queued_too_long {
                     self.dirty = true;
                     true
                 } else {
