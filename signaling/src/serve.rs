@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::limits::AddrKey;
-use crate::shared::SharedCounts;
+use crate::shared::{Admission, SharedCounts};
 
 /// A request's headers must arrive within this time.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -220,12 +220,16 @@ impl Slot {
         let Some(shared) = self.caps.shared.get().filter(|_| !self.site_server) else {
             return Ok(self);
         };
-        if shared.admit(self.key, self.caps.max_per_address).await {
-            self.shared = true;
-            Ok(self)
-        } else {
-            self.caps.count_refusal(Refused::TooManyFromAddress);
-            Err(Refused::TooManyFromAddress)
+        match shared.admit(self.key, self.caps.max_per_address).await {
+            Admission::Counted => {
+                self.shared = true;
+                Ok(self)
+            }
+            Admission::Unchecked => Ok(self),
+            Admission::Refused => {
+                self.caps.count_refusal(Refused::TooManyFromAddress);
+                Err(Refused::TooManyFromAddress)
+            }
         }
     }
 }

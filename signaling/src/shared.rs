@@ -36,7 +36,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A server not heard from for this long no longer counts.
 pub const STALE_AFTER: Duration = Duration::from_secs(10);
 /// How long a call to Redis may take before the connection is let in without it.
-pub const ANSWER_TIMEOUT: Duration = Duration::from_millis(500);
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
 /// After a failed call, how long Redis is left alone.
 pub const BACK_OFF: Duration = Duration::from_secs(1);
 
@@ -64,14 +64,15 @@ return 1
 ";
 
 /// This server is alive: KEYS[1] the servers, KEYS[2] its hash; ARGV: its id, staleness
-/// in ms. Servers gone for ten times the staleness are taken off the list.
+/// in ms. Servers gone for ten times the staleness are taken off the list. 1 when this
+/// server was not on it.
 const HEARTBEAT_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
+local added = redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 3)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]) * 10)
-return 1
+return added
 ";
 
 /// The site's shared counts, as one server sees them.
@@ -98,17 +99,36 @@ impl SharedCounts {
     /// Connect to Redis at `url` as the server `id` (its site address: unique in the
     /// site, and the same after a restart, whose connections are gone, so its counts start
     /// from nothing). Fails only on a URL that is not Redis's: a Redis that cannot be
-    /// reached now is warned of, and tried again as after an outage.
+    /// reached now is warned of, and tried again as after an outage; one that refuses
+    /// this server (a wrong password) stops it with the reason.
     pub async fn connect(url: &str, id: &str) -> anyhow::Result<Arc<Self>> {
-        let client = redis::Client::open(url)
-            .with_context(|| format!("--redis {} is not a Redis URL", crate::redacted(url)))?;
+        let client = redis::Client::open(url).with_context(|| {
+            format!(
+                "--redis {} is not a Redis URL (redis://[:password@]host[:port][/db]; \
+                 rediss:// is not supported)",
+                crate::redacted(url)
+            )
+        })?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(ANSWER_TIMEOUT * 4))
+            .set_connection_timeout(Some(ANSWER_TIMEOUT))
             .set_response_timeout(Some(ANSWER_TIMEOUT))
-            .set_number_of_retries(1)
+            .set_number_of_retries(0)
             .set_max_delay(BACK_OFF);
-        let redis = ConnectionManager::new_lazy_with_config(client, config)
+        let mut redis = ConnectionManager::new_lazy_with_config(client, config)
             .with_context(|| format!("--redis {}", crate::redacted(url)))?;
+        let ping = tokio::time::timeout(
+            ANSWER_TIMEOUT * 2,
+            redis::cmd("PING").query_async::<String>(&mut redis),
+        )
+        .await;
+        if let Ok(Err(e)) = &ping
+            && !(e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_refusal()
+                || e.is_connection_dropped())
+        {
+            anyhow::bail!("Redis at {} refused this server: {e}", crate::redacted(url));
+        }
         let own = format!("{CONNS}{id}");
         let (requests, received) = mpsc::unbounded_channel();
         let errors = Arc::new(AtomicU64::new(0));
@@ -125,6 +145,7 @@ impl SharedCounts {
             resting_until: None,
             // A hash left by this server before a restart is written over, from nothing.
             dirty: true,
+            forgetting: Vec::new(),
             errors: errors.clone(),
             up: up.clone(),
         };
@@ -142,8 +163,8 @@ impl SharedCounts {
     }
 
     /// Whether a connection from `key` may open, with at most `max` open from it across
-    /// the site; if so it is counted until [`SharedCounts::release`].
-    pub async fn admit(&self, key: AddrKey, max: usize) -> bool {
+    /// the site; if [`Admission::Counted`], until [`SharedCounts::release`].
+    pub async fn admit(&self, key: AddrKey, max: usize) -> Admission {
         let (answer, answered) = oneshot::channel();
         let request = Request::Admit {
             key,
@@ -152,9 +173,29 @@ impl SharedCounts {
             asked: Instant::now(),
         };
         if self.requests.send(request).is_err() {
-            return true;
+            return Admission::Unchecked;
         }
-        answered.await.unwrap_or(true)
+        let mut waiting = Answer {
+            answered,
+            counts: self,
+            key,
+        };
+        // Bounded whatever the worker is doing: let in unchecked after that.
+        match tokio::time::timeout(ANSWER_TIMEOUT * 2, &mut waiting.answered).await {
+            Ok(Ok(admitted)) => {
+                waiting.answered.close();
+                if admitted {
+                    Admission::Counted
+                } else {
+                    Admission::Refused
+                }
+            }
+            Ok(Err(_)) => Admission::Unchecked,
+            Err(_) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                Admission::Unchecked
+            }
+        }
     }
 
     /// A connection [`SharedCounts::admit`] let in has closed.
@@ -180,6 +221,56 @@ impl SharedCounts {
     }
 }
 
+/// What [`SharedCounts::admit`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Let in, and counted (with Redis, or by this server to be written when it answers):
+    /// give it back with [`SharedCounts::release`].
+    Counted,
+    /// Let in without a count (the answer did not come in time): nothing to give back.
+    Unchecked,
+    /// Its address has the cap's worth open on the site's servers together.
+    Refused,
+}
+
+impl Admission {
+    pub fn let_in(self) -> bool {
+        self != Admission::Refused
+    }
+}
+
+/// An admit's answer, awaited: if the waiting stops (its connection's task was dropped,
+/// or it took too long) after the worker counted the connection, the place is given back.
+struct Answer<'a> {
+    answered: oneshot::Receiver<bool>,
+    counts: &'a SharedCounts,
+    key: AddrKey,
+}
+
+impl Drop for Answer<'_> {
+    fn drop(&mut self) {
+        // After a read answer the channel is closed and empty: nothing to give back.
+        self.answered.close();
+        if let Ok(true) = self.answered.try_recv() {
+            self.counts.release(self.key);
+        }
+    }
+}
+
+/// A call to Redis, given up after [`ANSWER_TIMEOUT`] whatever it waits for (a new
+/// connection, a script loaded again after a restart).
+async fn bounded<T>(
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, call).await {
+        Ok(result) => result,
+        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "Redis did not answer in time",
+        ))),
+    }
+}
+
 /// The one task that talks to Redis.
 struct Worker {
     redis: ConnectionManager,
@@ -193,6 +284,8 @@ struct Worker {
     resting_until: Option<Instant>,
     /// A write failed: the whole hash is written again at the next heartbeat.
     dirty: bool,
+    /// Servers gone, to forget once Redis answers.
+    forgetting: Vec<String>,
     errors: Arc<AtomicU64>,
     up: Arc<AtomicBool>,
 }
@@ -232,18 +325,19 @@ impl Worker {
                     self.dirty = true;
                     true
                 } else {
-                    let call = self
-                        .admit
-                        .key(SERVERS)
-                        .key(&self.own)
-                        .arg(key.to_string())
-                        .arg(count)
-                        .arg(max)
-                        .arg(&self.id)
-                        .arg(STALE_AFTER.as_millis() as u64)
-                        .arg(CONNS)
-                        .invoke_async::<i64>(&mut self.redis)
-                        .await;
+                    let call = bounded(
+                        self.admit
+                            .key(SERVERS)
+                            .key(&self.own)
+                            .arg(key.to_string())
+                            .arg(count)
+                            .arg(max)
+                            .arg(&self.id)
+                            .arg(STALE_AFTER.as_millis() as u64)
+                            .arg(CONNS)
+                            .invoke_async::<i64>(&mut self.redis),
+                    )
+                    .await;
                     match self.outcome(call, "count a connection") {
                         Some(admitted) => admitted == 1,
                         None => true,
@@ -258,21 +352,30 @@ impl Worker {
                 }
             }
             Request::Release(key) => self.release(key).await,
-            Request::Forget(id) if id != self.id && !self.resting() => {
-                let mut forget = redis::pipe();
-                forget
-                    .atomic()
-                    .zrem(SERVERS, &id)
-                    .ignore()
-                    .del(format!("{CONNS}{id}"))
-                    .ignore();
-                let call = forget.query_async::<()>(&mut self.redis).await;
-                if self.outcome(call, "forget a server gone").is_some() {
-                    tracing::info!("the connections of {id}, gone, no longer count");
-                }
-            }
-            // Without Redis now, the gone server goes stale by itself.
+            Request::Forget(id) if id != self.id => self.forget(id).await,
             Request::Forget(_) => {}
+        }
+    }
+
+    /// Take a gone server off the list, with its counts; while Redis does not answer,
+    /// at the next heartbeat that gets through.
+    async fn forget(&mut self, id: String) {
+        if self.resting() {
+            self.forgetting.push(id);
+            return;
+        }
+        let mut forget = redis::pipe();
+        forget
+            .atomic()
+            .zrem(SERVERS, &id)
+            .ignore()
+            .del(format!("{CONNS}{id}"))
+            .ignore();
+        let call = bounded(forget.query_async::<()>(&mut self.redis)).await;
+        if self.outcome(call, "forget a server gone").is_some() {
+            tracing::info!("the connections of {id}, gone, no longer count");
+        } else {
+            self.forgetting.push(id);
         }
     }
 
@@ -301,7 +404,7 @@ impl Worker {
         if count > 0 {
             write.arg(count);
         }
-        let call = write.query_async::<()>(&mut self.redis).await;
+        let call = bounded(write.query_async::<()>(&mut self.redis)).await;
         self.outcome(call, "uncount a connection");
     }
 
@@ -311,15 +414,26 @@ impl Worker {
             return;
         }
         // Alive first: counts written again are then seen at once.
-        let call = self
-            .heartbeat
-            .key(SERVERS)
-            .key(&self.own)
-            .arg(&self.id)
-            .arg(STALE_AFTER.as_millis() as u64)
-            .invoke_async::<i64>(&mut self.redis)
-            .await;
-        if self.outcome(call, "say this server is alive").is_none() || !self.dirty {
+        let call = bounded(
+            self.heartbeat
+                .key(SERVERS)
+                .key(&self.own)
+                .arg(&self.id)
+                .arg(STALE_AFTER.as_millis() as u64)
+                .invoke_async::<i64>(&mut self.redis),
+        )
+        .await;
+        match self.outcome(call, "say this server is alive") {
+            None => return,
+            // It was not on the list (Redis lost it, or a server forgot it wrongly): its
+            // counts may be gone too.
+            Some(1) => self.dirty = true,
+            Some(_) => {}
+        }
+        for id in std::mem::take(&mut self.forgetting) {
+            Box::pin(self.forget(id)).await;
+        }
+        if !self.dirty {
             return;
         }
         let mut rewrite = redis::pipe();
@@ -336,7 +450,7 @@ impl Worker {
                 .pexpire(&self.own, STALE_AFTER.as_millis() as i64 * 3)
                 .ignore();
         }
-        let call = rewrite.query_async::<()>(&mut self.redis).await;
+        let call = bounded(rewrite.query_async::<()>(&mut self.redis)).await;
         if self.outcome(call, "write this server's counts").is_some() {
             self.dirty = false;
         }
