@@ -1970,7 +1970,8 @@ async fn held_once_let_in(source: [u8; 4], port: u16) -> Held {
 /// open on the serving server is refused by the standby, and the other way round; other
 /// addresses are not; a place freed on one server is free on the others; and the places
 /// of a server killed with its connections open are free again once it has not been
-/// heard from for a while. Real servers, PostgreSQL and Redis.
+/// heard from for a while, or at once when it was the serving one and a standby takes
+/// the site over from it. Real servers, PostgreSQL and Redis.
 #[tokio::test]
 async fn with_redis_the_cap_per_address_holds_across_the_sites_servers() {
     const CLIENT: [u8; 4] = [127, 0, 0, 7];
