@@ -389,6 +389,13 @@ fn refusal_response(why: Refused) -> &'static [u8] {
     }
 }
 
+/// Tell a refused client why, best effort and never waiting: it may not be reading.
+fn refuse(stream: &TcpStream, why: Refused) {
+    if stream.try_write(refusal_response(why)).is_err() {
+        tracing::trace!("refused client did not take the answer");
+    }
+}
+
 /// Serve `app` on `listener` until `shutdown` completes. New connections stop at once;
 /// open ones are left to finish by themselves.
 pub async fn serve(
@@ -472,10 +479,7 @@ async fn serve_connections(
             Ok(slot) => slot,
             Err(why) => {
                 tracing::debug!(%addr, ?why, "connection refused");
-                // Best effort and never waiting: the client may not be reading.
-                if stream.try_write(refusal_response(why)).is_err() {
-                    tracing::trace!("refused client did not take the answer");
-                }
+                refuse(&stream, why);
                 continue;
             }
         };
@@ -493,9 +497,7 @@ async fn serve_connections(
                 Ok(slot) => slot,
                 Err(why) => {
                     tracing::debug!(%addr, ?why, "connection refused across the site");
-                    if stream.try_write(refusal_response(why)).is_err() {
-                        tracing::trace!("refused client did not take the answer");
-                    }
+                    refuse(&stream, why);
                     return;
                 }
             };
