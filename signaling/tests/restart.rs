@@ -1949,6 +1949,24 @@ impl Held {
     }
 }
 
+/// Run `work` while keeping `held` open: each is asked again every 2 s, as the server
+/// closes a keep-alive connection that sends no request for `HEADER_READ_TIMEOUT` (10 s),
+/// and waiting for a killed server to go stale takes about as long.
+async fn keeping_open<T>(held: &mut [Held], work: impl std::future::Future<Output = T>) -> T {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut work => return out,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {
+                for one in held.iter_mut() {
+                    one.still_open().await;
+                }
+            }
+        }
+    }
+}
+
 /// A refusal at the cap: `429`, or a reset that came before the answer could be read
 /// (the server closes a refused connection at once, and the request the client sent
 /// meanwhile, unread, makes the close a reset).
@@ -2068,7 +2086,7 @@ async fn with_redis_the_cap_per_address_holds_across_the_sites_servers() {
     for held in &mut rest {
         held.still_open().await;
     }
-    let back = held_once_let_in(CLIENT, port_a).await;
+    let back = keeping_open(&mut rest, held_once_let_in(CLIENT, port_a)).await;
     assert!(
         a.child.try_wait().expect("wait").is_none(),
         "the serving server runs on"
@@ -2076,8 +2094,12 @@ async fn with_redis_the_cap_per_address_holds_across_the_sites_servers() {
 
     // The serving server dies with the cap's worth open: the standby that takes the site
     // over forgets it at once (its people are about to reconnect), not once it is stale.
-    let b = Process::start_with(dir_b.path(), port_b, &args).await;
-    stands_by_for(&b, port_a).await;
+    let b = keeping_open(&mut rest, async {
+        let b = Process::start_with(dir_b.path(), port_b, &args).await;
+        stands_by_for(&b, port_a).await;
+        b
+    })
+    .await;
     for held in &mut rest {
         held.still_open().await;
     }
