@@ -11,10 +11,13 @@
 //! for); every server, standing by or serving, takes a certificate from there that is
 //! valid for longer than its own every [`FOLLOW_EVERY`], and at start. So each one serves
 //! the site's certificate, and one that takes the site over renews it only when due.
+//! The serving server also keeps its pending challenges there (table `acme_challenges`)
+//! while an order is under way, so whichever of the site's servers the CA's request on
+//! port 80 reaches answers it: a standby listens on `--http-redirect-port` too.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -72,6 +75,46 @@ impl AcmeSettings {
 /// Key authorizations of the HTTP-01 challenges under way, by token.
 static CHALLENGES: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
 
+/// With several servers: the database holding the site's pending challenges, asked for
+/// a token this server is not answering itself.
+static SITE_CHALLENGES: OnceLock<sqlx::PgPool> = OnceLock::new();
+
+/// Answer the CA's requests for challenges another of the site's servers (the serving
+/// one) is under way with, from the database at `url`. Connects when first asked.
+pub fn answer_site_challenges(url: &str) -> anyhow::Result<()> {
+    let options = crate::site::lease_options(url, "tandem-signaling acme challenges")?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        // Lookups are rare (a few per order); a flood of made-up tokens waits its turn.
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with(options);
+    let _ = SITE_CHALLENGES.set(pool);
+    Ok(())
+}
+
+/// Whether `token` could be an ACME token (base64url, RFC 8555 §8.3): nothing else is
+/// looked up in the database.
+fn looks_like_token(token: &str) -> bool {
+    (1..=256).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The key authorization for `token` kept in the database by the site's serving server.
+async fn site_challenge(pool: &sqlx::PgPool, token: &str) -> Result<Option<String>, String> {
+    let lookup = sqlx::query_scalar("SELECT answer FROM acme_challenges WHERE token = $1")
+        .bind(token)
+        .fetch_optional(pool);
+    match tokio::time::timeout(Duration::from_secs(5), lookup).await {
+        Ok(Ok(answer)) => Ok(answer),
+        // No order has made the table yet: no challenge either.
+        Ok(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("42P01") => Ok(None),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the database did not answer within 5 s".to_owned()),
+    }
+}
+
 /// `GET /.well-known/acme-challenge/{token}`.
 #[utoipa::path(
     get,
@@ -79,8 +122,9 @@ static CHALLENGES: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Defa
     tag = "operations",
     params(("token" = String, Path, description = "The ACME HTTP-01 challenge token")),
     responses(
-        (status = 200, description = "The key authorization for a pending order", content_type = "text/plain"),
+        (status = 200, description = "The key authorization for a pending order (this server's, or with several servers the serving one's)", content_type = "text/plain"),
         (status = 404, description = "No such challenge pending"),
+        (status = 503, description = "With several servers: the database holding the site's challenges did not answer"),
     )
 )]
 pub async fn challenge(UrlPath(token): UrlPath<String>) -> Response {
@@ -89,9 +133,23 @@ pub async fn challenge(UrlPath(token): UrlPath<String>) -> Response {
         .unwrap_or_else(|p| p.into_inner())
         .get(&token)
         .cloned();
-    match answer {
-        Some(answer) => answer.into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+    if let Some(answer) = answer {
+        return answer.into_response();
+    }
+    let Some(pool) = SITE_CHALLENGES.get().filter(|_| looks_like_token(&token)) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match site_challenge(pool, &token).await {
+        Ok(Some(answer)) => answer.into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::warn!("ACME: could not look up a challenge of the site: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The site's challenges could not be read; try again.",
+            )
+                .into_response()
+        }
     }
 }
 
@@ -158,7 +216,7 @@ pub async fn renew_if_due(settings: &AcmeSettings, postgres: Option<&str>) -> an
         settings.directory
     );
     let account = account(settings).await?;
-    let (cert, key) = order(&account, &settings.domains).await?;
+    let (cert, key) = order(&account, &settings.domains, postgres).await?;
     write(&files, &cert, &key)?;
     tracing::info!("ACME: new certificate in {}", files.cert.display());
     if let Some(url) = postgres {
@@ -215,14 +273,27 @@ async fn shared_store(url: &str) -> anyhow::Result<sqlx::PgConnection> {
     )
     .execute(&mut conn)
     .await
-    .or_else(|e| match &e {
-        // Two servers creating it at once: the loser's error is only that.
+    .or_else(created_by_another)?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS acme_challenges (
+             token  TEXT PRIMARY KEY,
+             answer TEXT NOT NULL
+         )",
+    )
+    .execute(&mut conn)
+    .await
+    .or_else(created_by_another)?;
+    Ok(conn)
+}
+
+/// Two servers creating a table at once: the loser's error is only that.
+fn created_by_another(e: sqlx::Error) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    match &e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
             Ok(Default::default())
         }
         _ => Err(e),
-    })?;
-    Ok(conn)
+    }
 }
 
 /// Write the site's certificate here if the database's is valid for longer than this
@@ -343,8 +414,18 @@ async fn account(settings: &AcmeSettings) -> anyhow::Result<Account> {
     Ok(account)
 }
 
-/// One order through HTTP-01: the certificate chain and its new key, PEM.
-async fn order(account: &Account, domains: &[String]) -> anyhow::Result<(String, String)> {
+/// One order through HTTP-01: the certificate chain and its new key, PEM. With
+/// `postgres`, the challenges are kept in the database too while it is under way, for
+/// the site's other servers to answer.
+async fn order(
+    account: &Account,
+    domains: &[String],
+    postgres: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    let mut site = match postgres {
+        Some(url) => Some(shared_store(url).await?),
+        None => None,
+    };
     let identifiers: Vec<Identifier> = domains.iter().cloned().map(Identifier::Dns).collect();
     let mut order = account
         .new_order(&NewOrder::new(&identifiers))
@@ -367,8 +448,19 @@ async fn order(account: &Account, domains: &[String]) -> anyhow::Result<(String,
             CHALLENGES
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(challenge.token.clone(), answer);
+                .insert(challenge.token.clone(), answer.clone());
             tokens.push(challenge.token.clone());
+            if let Some(conn) = &mut site {
+                sqlx::query(
+                    "INSERT INTO acme_challenges (token, answer) VALUES ($1, $2)
+                     ON CONFLICT (token) DO UPDATE SET answer = EXCLUDED.answer",
+                )
+                .bind(&challenge.token)
+                .bind(&answer)
+                .execute(conn)
+                .await
+                .context("could not keep the challenge in the database")?;
+            }
             challenge.set_ready().await?;
         }
         let retries = RetryPolicy::new().timeout(Duration::from_secs(120));
@@ -382,9 +474,22 @@ async fn order(account: &Account, domains: &[String]) -> anyhow::Result<(String,
         Ok((cert, key))
     }
     .await;
-    let mut challenges = CHALLENGES.lock().unwrap_or_else(|p| p.into_inner());
-    for token in tokens {
-        challenges.remove(&token);
+    {
+        let mut challenges = CHALLENGES.lock().unwrap_or_else(|p| p.into_inner());
+        for token in &tokens {
+            challenges.remove(token);
+        }
+    }
+    if let Some(mut conn) = site {
+        use sqlx::Connection;
+        let gone = sqlx::query("DELETE FROM acme_challenges WHERE token = ANY($1)")
+            .bind(&tokens)
+            .execute(&mut conn)
+            .await;
+        if let Err(e) = gone {
+            tracing::warn!("ACME: could not take the order's challenges out of the database: {e}");
+        }
+        let _ = conn.close().await;
     }
     result
 }

@@ -155,9 +155,24 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     })?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    // Bound before standing by too: a standby redirects, and answers the CA's challenges
+    // for the serving server.
+    let redirect = match redirect_port {
+        Some(redirect_port) => {
+            let redirect =
+                std::net::TcpListener::bind((bind, redirect_port)).with_context(|| {
+                    format!("could not listen on {bind}:{redirect_port} for the redirect to HTTPS")
+                })?;
+            redirect.set_nonblocking(true)?;
+            Some(redirect)
+        }
+        None => None,
+    };
     // With several servers, each serves the certificate the serving one got over ACME.
     if let (Some(acme), Some(url)) = (&acme, &config.postgres) {
         tokio::spawn(tandem_signaling::acme::follow(acme.clone(), url.clone()));
+        // And answers the CA for whichever of them orders.
+        tandem_signaling::acme::answer_site_challenges(url)?;
     }
     // With Redis, the site's servers hold the cap per address together.
     let shared = match &config.redis {
@@ -170,10 +185,16 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     // With PostgreSQL, one server of the site serves and the others stand by.
     let site = match &config.postgres {
         Some(url) => {
-            let standby = listener.try_clone()?;
+            let standby = Listeners {
+                main: listener.try_clone()?,
+                redirect: redirect.as_ref().map(|r| r.try_clone()).transpose()?,
+            };
             let site = tokio::select! {
                 site = stand_by(url, addr, standby, &config, shared.clone()) => site?,
                 () = stopped() => {
+                    if let Some(shared) = &shared {
+                        shared.leave().await;
+                    }
                     println!("tandem-signaling: stopped while on standby.");
                     return Ok(());
                 }
@@ -194,8 +215,8 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         }
         None => tandem_signaling::build(config).await?,
     };
-    if let Some(shared) = shared {
-        state.caps.share_with(shared);
+    if let Some(shared) = &shared {
+        state.caps.share_with(shared.clone());
     }
     if let Some(site) = &site {
         // The site's servers known to the former holders are not held to the cap per
@@ -217,16 +238,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         admin = Some(tandem_signaling::reset_admin_password(&state, reset_password).await?);
     }
     let listener = TcpListener::from_std(listener)?;
-    let redirect = match redirect_port {
-        Some(redirect_port) => Some(
-            TcpListener::bind((bind, redirect_port))
-                .await
-                .with_context(|| {
-                    format!("could not listen on {bind}:{redirect_port} for the redirect to HTTPS")
-                })?,
-        ),
-        None => None,
-    };
+    let redirect = redirect.map(TcpListener::from_std).transpose()?;
     let host = if addr.ip().is_unspecified() {
         format!("127.0.0.1:{}", addr.port())
     } else {
@@ -327,7 +339,12 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             None => stopped().await,
         }
     };
-    tandem_signaling::run(listener, state, stop).await?;
+    let served = tandem_signaling::run(listener, state, stop).await;
+    // Its connections are closed: they no longer count with the site's other servers.
+    if let Some(shared) = &shared {
+        shared.leave().await;
+    }
+    served?;
     if let Ok(reason) = lost_rx.await {
         anyhow::bail!(
             "stopped: this server lost the site lease ({reason}). Its sessions carry on at \
@@ -341,11 +358,17 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Wait for the site lease, answering on `listener` as a standby meanwhile.
+/// What a standby answers on: the main port, and the redirect port if there is one.
+struct Listeners {
+    main: std::net::TcpListener,
+    redirect: Option<std::net::TcpListener>,
+}
+
+/// Wait for the site lease, answering on `listeners` as a standby meanwhile.
 async fn stand_by(
     url: &str,
     addr: std::net::SocketAddr,
-    listener: std::net::TcpListener,
+    listeners: Listeners,
     config: &Config,
     shared: Option<std::sync::Arc<tandem_signaling::shared::SharedCounts>>,
 ) -> anyhow::Result<std::sync::Arc<tandem_signaling::site::SiteJournal>> {
@@ -353,7 +376,6 @@ async fn stand_by(
     let (waiting_tx, waiting) = tokio::sync::watch::channel(
         tandem_signaling::site::Standing::because("looking for the server that serves this site"),
     );
-    let (taken_tx, taken) = tokio::sync::oneshot::channel::<()>();
     let tls = match &config.tls {
         Some(files) => Some(tandem_signaling::tls::acceptor(files)?),
         None => None,
@@ -417,15 +439,30 @@ async fn stand_by(
     if let Some(shared) = &shared {
         caps.share_with(shared.clone());
     }
-    let listener = TcpListener::from_std(listener)?;
+    let listener = TcpListener::from_std(listeners.main)?;
+    let taken = tokio_util::sync::CancellationToken::new();
+    // The redirect to HTTPS, and the CA's challenges answered from the database.
+    let redirecting = match listeners.redirect {
+        Some(redirect) => {
+            let app = tandem_signaling::redirect::app(addr.port(), config.public_url.as_deref());
+            Some(tokio::spawn(tandem_signaling::serve::serve_and_drop(
+                TcpListener::from_std(redirect)?,
+                app,
+                caps.clone(),
+                None,
+                taken.clone().cancelled_owned(),
+            )))
+        }
+        None => None,
+    };
+    // Stops when this one takes the site over, or when dropped (a stop while standing by).
+    let _stop_standby = taken.clone().drop_guard();
     let served = tokio::spawn(tandem_signaling::serve::serve_and_drop(
         listener,
         app,
         caps,
         tls,
-        async move {
-            let _ = taken.await; // a dropped sender stops it too
-        },
+        taken.clone().cancelled_owned(),
     ));
     let site = tandem_signaling::site::SiteJournal::take(url, &identity, waiting_tx).await;
     watching.abort();
@@ -441,9 +478,14 @@ async fn stand_by(
         }
     }
     stop_forwarding.cancel();
-    let _ = taken_tx.send(());
+    taken.cancel();
     if let Ok(Err(e)) = served.await {
         tracing::warn!("the standby listener stopped: {e}");
+    }
+    if let Some(redirecting) = redirecting
+        && let Ok(Err(e)) = redirecting.await
+    {
+        tracing::warn!("the standby's redirect listener stopped: {e}");
     }
     site
 }

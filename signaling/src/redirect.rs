@@ -1,6 +1,7 @@
 //! The plain-HTTP listener beside HTTPS (`--http-redirect-port`): every request, whatever
 //! its method or path, is answered with a permanent redirect to the same host and path
-//! on HTTPS, and nothing else is served there.
+//! on HTTPS, and nothing else is served there but ACME's HTTP-01 challenges. A standby
+//! of a site serves it too (the challenges then come from the database).
 
 use std::future::Future;
 use std::sync::Arc;

@@ -93,6 +93,7 @@ enum Request {
     },
     Release(AddrKey),
     Forget(String),
+    Leave(oneshot::Sender<()>),
 }
 
 impl SharedCounts {
@@ -209,6 +210,16 @@ impl SharedCounts {
         let _ = self.requests.send(Request::Forget(id.to_owned()));
     }
 
+    /// This server stops: its connections no longer count, at once rather than once it
+    /// is stale, and nothing of it is written again. Waits for Redis at most as long as
+    /// an admit does; if it does not answer, the counts go once the server is stale.
+    pub async fn leave(&self) {
+        let (done, left) = oneshot::channel();
+        if self.requests.send(Request::Leave(done)).is_ok() {
+            let _ = tokio::time::timeout(ANSWER_TIMEOUT * 2, left).await;
+        }
+    }
+
     /// Calls to Redis that failed since the start (each let a connection in unchecked, or
     /// left a count to be written again).
     pub fn errors(&self) -> u64 {
@@ -297,7 +308,20 @@ impl Worker {
         loop {
             tokio::select! {
                 request = requests.recv() => match request {
-                    Some(request) => self.handle(request).await,
+                    Some(Request::Leave(done)) => {
+                        self.leave().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(Request::Admit { key, max, answer, asked }) => {
+                        self.admit(key, max, answer, asked).await;
+                    }
+                    Some(Request::Release(key)) => self.release(key).await,
+                    Some(Request::Forget(id)) => {
+                        if id != self.id {
+                            self.forget(id).await;
+                        }
+                    }
                     None => return,
                 },
                 _ = tick.tick() => self.beat().await,
@@ -305,55 +329,71 @@ impl Worker {
         }
     }
 
-    async fn handle(&mut self, request: Request) {
-        match request {
-            Request::Admit {
-                key,
-                max,
-                answer,
-                asked,
-            } => {
-                let count = self.counts.get(&key).copied().unwrap_or(0) + 1;
-                // A Redis that answers, but slowly, must not hold a queue of connections
-                // waiting their turn: one that has waited as long as an answer may take
-                // is let in as without Redis.
-                let queued_too_long = asked.elapsed() >= ANSWER_TIMEOUT;
-                if queued_too_long {
-                    self.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                let admitted = if self.resting() || queued_too_long {
-                    self.dirty = true;
-                    true
-                } else {
-                    let call = bounded(
-                        self.admit
-                            .key(SERVERS)
-                            .key(&self.own)
-                            .arg(key.to_string())
-                            .arg(count)
-                            .arg(max)
-                            .arg(&self.id)
-                            .arg(STALE_AFTER.as_millis() as u64)
-                            .arg(CONNS)
-                            .invoke_async::<i64>(&mut self.redis),
-                    )
-                    .await;
-                    match self.outcome(call, "count a connection") {
-                        Some(admitted) => admitted == 1,
-                        None => true,
-                    }
-                };
-                if admitted {
-                    self.counts.insert(key, count);
-                }
-                if answer.send(admitted).is_err() && admitted {
-                    // The connection went before it heard: it is not open.
-                    self.release(key).await;
-                }
+    /// Count a connection from `key` in if the site has a place for it, and say so.
+    async fn admit(
+        &mut self,
+        key: AddrKey,
+        max: usize,
+        answer: oneshot::Sender<bool>,
+        asked: Instant,
+    ) {
+        let count = self.counts.get(&key).copied().unwrap_or(0) + 1;
+        // A Redis that answers, but slowly, must not hold a queue of connections
+        // waiting their turn: one that has waited as long as an answer may take
+        // is let in as without Redis.
+        let queued_too_long = asked.elapsed() >= ANSWER_TIMEOUT;
+        if queued_too_long {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let admitted = if self.resting() || queued_too_long {
+            self.dirty = true;
+            true
+        } else {
+            let call = bounded(
+                self.admit
+                    .key(SERVERS)
+                    .key(&self.own)
+                    .arg(key.to_string())
+                    .arg(count)
+                    .arg(max)
+                    .arg(&self.id)
+                    .arg(STALE_AFTER.as_millis() as u64)
+                    .arg(CONNS)
+                    .invoke_async::<i64>(&mut self.redis),
+            )
+            .await;
+            match self.outcome(call, "count a connection") {
+                Some(admitted) => admitted == 1,
+                None => true,
             }
-            Request::Release(key) => self.release(key).await,
-            Request::Forget(id) if id != self.id => self.forget(id).await,
-            Request::Forget(_) => {}
+        };
+        if admitted {
+            self.counts.insert(key, count);
+        }
+        if answer.send(admitted).is_err() && admitted {
+            // The connection went before it heard: it is not open.
+            self.release(key).await;
+        }
+    }
+
+    /// Take this server off the list, with its counts, as it stops.
+    async fn leave(&mut self) {
+        if self.resting() {
+            return;
+        }
+        let mut leave = redis::pipe();
+        leave
+            .atomic()
+            .zrem(SERVERS, &self.id)
+            .ignore()
+            .del(&self.own)
+            .ignore();
+        let call = bounded(leave.query_async::<()>(&mut self.redis)).await;
+        if self
+            .outcome(call, "take this server's counts out")
+            .is_some()
+        {
+            tracing::info!("this server's connections no longer count in Redis");
         }
     }
 

@@ -3,6 +3,8 @@
 //! from Pebble (which, with PEBBLE_VA_ALWAYS_VALID, issues without reaching back to
 //! validate) and serves it without a restart: a client trusting only Pebble's root, asking
 //! for tandem.test, gets a certificate for tandem.test issued by Pebble's intermediate.
+//! With several servers, the certificate is shared, and Pebble validating for real (its
+//! DNS from `pebble-challtestsrv`) reaches a standby for the serving server's challenge.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -51,9 +53,18 @@ fn pebble_binary() -> &'static str {
     "/usr/bin/pebble"
 }
 
+/// How Pebble validates a challenge.
+#[derive(Clone, Copy)]
+enum Validation {
+    /// It does not: every challenge is valid.
+    Never,
+    /// Over HTTP to `http_port` of the address `dns_port`'s DNS server gives for the name.
+    Http { dns_port: u16, http_port: u16 },
+}
+
 /// Pebble with its HTTPS certificate from a CA made now; the CA's PEM path and the
 /// ports of the ACME and management listeners.
-fn start_pebble(dir: &Path) -> (Killed, std::path::PathBuf, u16, u16) {
+fn start_pebble(dir: &Path, validation: Validation) -> (Killed, std::path::PathBuf, u16, u16) {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -78,7 +89,10 @@ fn start_pebble(dir: &Path) -> (Killed, std::path::PathBuf, u16, u16) {
             "managementListenAddress": format!("127.0.0.1:{management_port}"),
             "certificate": dir.join("pebble-cert.pem"),
             "privateKey": dir.join("pebble-key.pem"),
-            "httpPort": free_port(),
+            "httpPort": match validation {
+                Validation::Never => free_port(),
+                Validation::Http { http_port, .. } => http_port,
+            },
             "tlsPort": free_port(),
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false
@@ -86,10 +100,19 @@ fn start_pebble(dir: &Path) -> (Killed, std::path::PathBuf, u16, u16) {
     });
     let config_path = dir.join("pebble.json");
     std::fs::write(&config_path, config.to_string()).expect("write");
-    let child = Command::new(pebble_binary())
-        .arg("-config")
-        .arg(&config_path)
-        .env("PEBBLE_VA_ALWAYS_VALID", "1")
+    let mut pebble = Command::new(pebble_binary());
+    pebble.arg("-config").arg(&config_path);
+    match validation {
+        Validation::Never => {
+            pebble.env("PEBBLE_VA_ALWAYS_VALID", "1");
+        }
+        Validation::Http { dns_port, .. } => {
+            pebble
+                .arg("-dnsserver")
+                .arg(format!("127.0.0.1:{dns_port}"));
+        }
+    }
+    let child = pebble
         .env("PEBBLE_VA_NOSLEEP", "1")
         .env("PEBBLE_WFE_NONCEREJECT", "0")
         .stdout(Stdio::null())
@@ -215,7 +238,8 @@ async fn pebble_roots(
 #[tokio::test]
 async fn a_certificate_is_ordered_from_pebble_and_served() {
     let dir = tempfile::tempdir().expect("dir");
-    let (_pebble, pebble_ca, acme_port, management_port) = start_pebble(dir.path());
+    let (_pebble, pebble_ca, acme_port, management_port) =
+        start_pebble(dir.path(), Validation::Never);
     wait_for_port(acme_port).await;
     wait_for_port(management_port).await;
 
@@ -273,7 +297,8 @@ async fn a_certificate_is_ordered_from_pebble_and_served() {
 #[tokio::test]
 async fn with_several_servers_each_serves_the_certificate_the_serving_one_got() {
     let dir = tempfile::tempdir().expect("dir");
-    let (_pebble, pebble_ca, acme_port, management_port) = start_pebble(dir.path());
+    let (_pebble, pebble_ca, acme_port, management_port) =
+        start_pebble(dir.path(), Validation::Never);
     let db = tokio::task::spawn_blocking(crate::common::postgres::Postgres::start)
         .await
         .expect("start task")
@@ -329,4 +354,187 @@ async fn with_several_servers_each_serves_the_certificate_the_serving_one_got() 
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Pebble's DNS for the test: every name is 127.0.0.1, and has no IPv6 address.
+fn start_challtestsrv(dns_port: u16) -> Killed {
+    Killed(
+        Command::new("/usr/bin/pebble-challtestsrv")
+            .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
+            .args(["-management", &format!("127.0.0.1:{}", free_port())])
+            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start pebble-challtestsrv"),
+    )
+}
+
+/// The network between the CA and the site: a TCP relay on `listener` to the port set in
+/// `to` (a connection that comes before it is set waits for it), counting what it relays.
+fn relay(
+    listener: tokio::net::TcpListener,
+    to: tokio::sync::watch::Receiver<Option<u16>>,
+    relayed: Arc<std::sync::atomic::AtomicUsize>,
+) {
+    tokio::spawn(async move {
+        while let Ok((mut from, _)) = listener.accept().await {
+            let mut to = to.clone();
+            let relayed = relayed.clone();
+            tokio::spawn(async move {
+                let Ok(port) = to
+                    .wait_for(Option::is_some)
+                    .await
+                    .map(|port| port.unwrap_or(0))
+                else {
+                    return;
+                };
+                if let Ok(mut server) = TcpStream::connect(("127.0.0.1", port)).await {
+                    relayed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = tokio::io::copy_bidirectional(&mut from, &mut server).await;
+                }
+            });
+        }
+    });
+}
+
+/// Several servers on one site (docs/self-hosting.md, "HTTPS"): the CA's HTTP-01 request
+/// may reach any of them on port 80, and a standby answers the serving server's pending
+/// challenge (kept in the database while the order is under way). Pebble validates for
+/// real here, and only ever reaches the standby: the order goes through only if the
+/// standby answered. Real servers, PostgreSQL, Pebble and its DNS.
+#[tokio::test]
+async fn a_standby_answers_the_cas_challenge_for_the_serving_server() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().expect("dir");
+    let (dns_port, http_port) = (free_port(), free_port());
+    let _dns = start_challtestsrv(dns_port);
+    // What Pebble reaches on "port 80" is relayed to the standby, once known.
+    let network = tokio::net::TcpListener::bind(("127.0.0.1", http_port))
+        .await
+        .expect("bind the CA's port 80");
+    let (standby_tx, standby) = tokio::sync::watch::channel(None::<u16>);
+    let relayed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    relay(network, standby, relayed.clone());
+    let (_pebble, pebble_ca, acme_port, management_port) = start_pebble(
+        dir.path(),
+        Validation::Http {
+            dns_port,
+            http_port,
+        },
+    );
+    let db = tokio::task::spawn_blocking(crate::common::postgres::Postgres::start)
+        .await
+        .expect("start task")
+        .expect("start PostgreSQL");
+    wait_for_port(acme_port).await;
+    wait_for_port(management_port).await;
+    let (root, _) = pebble_roots(&pebble_ca, management_port).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root).expect("root");
+
+    // The test holds the site lease while both servers start: both stand by, listening
+    // on their redirect ports, until it lets go and one of them serves (and orders).
+    let mut lease = sqlx::PgConnection::connect(&db.url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(tandem_signaling::site::SITE_LOCK)
+        .execute(&mut lease)
+        .await
+        .expect("take the site lease");
+    let servers: Vec<(u16, u16)> = (0..2).map(|_| (free_port(), free_port())).collect();
+    let _running: Vec<Killed> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, (port, redirect))| {
+            acme_server(
+                &dir.path().join(format!("server-{i}")),
+                *port,
+                acme_port,
+                &pebble_ca,
+                &[
+                    "--postgres",
+                    db.url.as_str(),
+                    "--http-redirect-port",
+                    &redirect.to_string(),
+                ],
+            )
+        })
+        .collect();
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .danger_accept_invalid_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for (_, redirect) in &servers {
+        let started = Instant::now();
+        loop {
+            // A standby redirects to HTTPS, as the serving server does.
+            let answer = http
+                .get(format!("http://127.0.0.1:{redirect}/login"))
+                .header("host", DOMAIN)
+                .send()
+                .await;
+            if let Ok(answer) = answer {
+                assert_eq!(answer.status(), 308);
+                break;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "a standby never answered on its redirect port"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    lease.close().await.expect("let go of the site lease");
+
+    // Whichever serves orders; the CA's request goes to the other.
+    let started = Instant::now();
+    let (serving, standing_by) = loop {
+        let mut ready = Vec::new();
+        for (port, _) in &servers {
+            let text = match http
+                .get(format!("https://127.0.0.1:{port}/readyz"))
+                .send()
+                .await
+            {
+                Ok(answer) => answer.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            ready.push(text == "ready\n");
+        }
+        match ready[..] {
+            [true, false] => break (servers[0], servers[1]),
+            [false, true] => break (servers[1], servers[0]),
+            _ => {}
+        }
+        assert!(started.elapsed() < DEADLINE, "no server took the site");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    standby_tx.send_replace(Some(standing_by.1));
+
+    let chain = served_chain(SocketAddr::from(([127, 0, 0, 1], serving.0)), roots).await;
+    assert!(!chain.is_empty());
+    assert!(
+        relayed.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "Pebble's request went to the standby"
+    );
+    assert!(
+        !dir.path()
+            .join(format!("server-{}", usize::from(standing_by == servers[1])))
+            .join("acme/account.json")
+            .exists(),
+        "the standby did not order"
+    );
+    // The order's challenges are taken out of the database once it is done.
+    let mut conn = sqlx::PgConnection::connect(&db.url)
+        .await
+        .expect("connect to PostgreSQL");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM acme_challenges")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count the challenges");
+    assert_eq!(left, 0, "challenges left in the database");
 }

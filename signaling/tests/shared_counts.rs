@@ -143,6 +143,24 @@ async fn two_servers_hold_one_cap_per_address_through_redis() {
         "a fourth place under a cap of four"
     );
 
+    // A server that stops cleanly takes its counts out at once, not once it is stale.
+    d.leave().await;
+    assert_eq!(
+        redis
+            .command(&["ZSCORE", "tandem:servers", "d.example:443"])
+            .expect("ask Redis"),
+        "$-1",
+        "D is off the list"
+    );
+    assert_eq!(
+        redis
+            .command(&["EXISTS", "tandem:conns:d.example:443"])
+            .expect("ask Redis"),
+        ":0",
+        "D's counts are gone"
+    );
+    assert!(admit(&b, client, 4).await, "D's place is free at once");
+
     // A Redis that refuses the server (a wrong password) stops it at start, saying why
     // and without the password.
     redis
@@ -154,4 +172,58 @@ async fn two_servers_hold_one_cap_per_address_through_redis() {
     let said = format!("{err:#}");
     assert!(said.contains("refused this server"), "{said}");
     assert!(!said.contains("sekrit-pw"), "{said}");
+}
+
+/// Wakes set `woken`.
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A connection whose task goes while its admit is under way (a standby's drain aborts
+/// such tasks) does not keep its place: neither when it goes before the worker answered,
+/// nor when the answer was sent and never read. Each admit is polled by hand once (its
+/// request sent), then dropped at once, or once its answer has come (its waker woken).
+#[tokio::test]
+async fn an_admit_given_up_midway_gives_its_place_back() {
+    use std::future::Future;
+    let redis = start_redis(None).await;
+    let counts = SharedCounts::connect(&redis.url, "a.example:443")
+        .await
+        .expect("connects");
+    let client = AddrKey::from("203.0.113.10".parse::<IpAddr>().expect("address"));
+    for answered_first in [false, true, false, true] {
+        let flag = std::sync::Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+        let waker = std::task::Waker::from(flag.clone());
+        let mut admitting = Box::pin(counts.admit(client, 1));
+        let polled = admitting
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker));
+        assert!(polled.is_pending(), "an admit waits for Redis");
+        if answered_first {
+            until("the admit's answer comes", async || {
+                flag.0.load(std::sync::atomic::Ordering::SeqCst)
+            })
+            .await;
+        }
+        drop(admitting);
+        // The one place is free again: a new admit is counted.
+        until("the address gets its one place again", async || {
+            let admitted = counts.admit(client, 1).await;
+            if admitted == Admission::Counted {
+                counts.release(client);
+            }
+            admitted == Admission::Counted
+        })
+        .await;
+    }
+    until("nothing of it is left counted in Redis", async || {
+        redis
+            .command(&["HEXISTS", "tandem:conns:a.example:443", "203.0.113.10"])
+            .is_ok_and(|answer| answer == ":0")
+    })
+    .await;
 }
