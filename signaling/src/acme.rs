@@ -75,25 +75,49 @@ impl AcmeSettings {
 /// Key authorizations of the HTTP-01 challenges under way, by token.
 static CHALLENGES: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
 
-/// With several servers: the database holding the site's pending challenges, asked for
-/// a token this server is not answering itself.
-static SITE_CHALLENGES: OnceLock<sqlx::PgPool> = OnceLock::new();
+/// With several servers: the site's pending challenges, as last read from the database.
+static SITE_CHALLENGES: OnceLock<SiteChallenges> = OnceLock::new();
+
+/// How often at most the site's challenges are read from the database, however many
+/// requests come: a flood of made-up tokens costs the database nothing more.
+const SITE_CHALLENGES_EVERY: Duration = Duration::from_secs(1);
+
+/// The site's pending challenges, read whole from the database when a token is asked for
+/// that the last read, made before the request came, did not have.
+struct SiteChallenges {
+    pool: sqlx::PgPool,
+    /// Held while reading: one read at a time, and everyone asking meanwhile waits for it.
+    last: tokio::sync::Mutex<LastRead>,
+}
+
+#[derive(Default)]
+struct LastRead {
+    /// When the last read that got through began.
+    began: Option<tokio::time::Instant>,
+    /// When the last read, through or not, began.
+    tried: Option<tokio::time::Instant>,
+    answers: HashMap<String, String>,
+    /// The last read failed (logged once until one gets through).
+    failing: bool,
+}
 
 /// Answer the CA's requests for challenges another of the site's servers (the serving
 /// one) is under way with, from the database at `url`. Connects when first asked.
 pub fn answer_site_challenges(url: &str) -> anyhow::Result<()> {
     let options = crate::site::lease_options(url, "tandem-signaling acme challenges")?;
     let pool = sqlx::postgres::PgPoolOptions::new()
-        // Lookups are rare (a few per order); a flood of made-up tokens waits its turn.
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(3))
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options);
-    let _ = SITE_CHALLENGES.set(pool);
+    let _ = SITE_CHALLENGES.set(SiteChallenges {
+        pool,
+        last: tokio::sync::Mutex::new(LastRead::default()),
+    });
     Ok(())
 }
 
-/// Whether `token` could be an ACME token (base64url, RFC 8555 §8.3): nothing else is
-/// looked up in the database.
+/// Whether `token` could be an ACME token (base64url, RFC 8555 §8.3): anything else is
+/// not one of the site's.
 fn looks_like_token(token: &str) -> bool {
     (1..=256).contains(&token.len())
         && token
@@ -101,17 +125,47 @@ fn looks_like_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The key authorization for `token` kept in the database by the site's serving server.
-async fn site_challenge(pool: &sqlx::PgPool, token: &str) -> Result<Option<String>, String> {
-    let lookup = sqlx::query_scalar("SELECT answer FROM acme_challenges WHERE token = $1")
-        .bind(token)
-        .fetch_optional(pool);
-    match tokio::time::timeout(Duration::from_secs(5), lookup).await {
-        Ok(Ok(answer)) => Ok(answer),
-        // No order has made the table yet: no challenge either.
-        Ok(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("42P01") => Ok(None),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the database did not answer within 5 s".to_owned()),
+impl SiteChallenges {
+    /// The key authorization for `token`, from a read of the database that began after
+    /// it was asked for (so a challenge kept before the CA asked is seen), at most one
+    /// read every [`SITE_CHALLENGES_EVERY`].
+    async fn answer(&self, token: &str) -> Result<Option<String>, String> {
+        let asked = tokio::time::Instant::now();
+        let mut last = self.last.lock().await;
+        if last.began.is_some_and(|began| began >= asked) {
+            return Ok(last.answers.get(token).cloned());
+        }
+        if let Some(tried) = last.tried {
+            tokio::time::sleep_until(tried + SITE_CHALLENGES_EVERY).await;
+        }
+        let began = tokio::time::Instant::now();
+        last.tried = Some(began);
+        let read =
+            sqlx::query_as::<_, (String, String)>("SELECT token, answer FROM acme_challenges")
+                .fetch_all(&self.pool);
+        let read = match tokio::time::timeout(Duration::from_secs(5), read).await {
+            Ok(Ok(rows)) => Ok(rows.into_iter().collect()),
+            // No order has made the table yet: no challenge either.
+            Ok(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("42P01") => {
+                Ok(HashMap::new())
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the database did not answer within 5 s".to_owned()),
+        };
+        match read {
+            Ok(answers) => {
+                last.answers = answers;
+                last.began = Some(began);
+                last.failing = false;
+                Ok(last.answers.get(token).cloned())
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut last.failing, true) {
+                    tracing::warn!("ACME: could not read the site's challenges: {e}");
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -124,7 +178,7 @@ async fn site_challenge(pool: &sqlx::PgPool, token: &str) -> Result<Option<Strin
     responses(
         (status = 200, description = "The key authorization for a pending order (this server's, or with several servers the serving one's)", content_type = "text/plain"),
         (status = 404, description = "No such challenge pending"),
-        (status = 503, description = "With several servers: the database holding the site's challenges did not answer"),
+        (status = 503, description = "With several servers: the database holding the site's challenges did not answer", content_type = "text/plain"),
     )
 )]
 pub async fn challenge(UrlPath(token): UrlPath<String>) -> Response {
@@ -136,20 +190,17 @@ pub async fn challenge(UrlPath(token): UrlPath<String>) -> Response {
     if let Some(answer) = answer {
         return answer.into_response();
     }
-    let Some(pool) = SITE_CHALLENGES.get().filter(|_| looks_like_token(&token)) else {
+    let Some(site) = SITE_CHALLENGES.get().filter(|_| looks_like_token(&token)) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match site_challenge(pool, &token).await {
+    match site.answer(&token).await {
         Ok(Some(answer)) => answer.into_response(),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
-        Err(e) => {
-            tracing::warn!("ACME: could not look up a challenge of the site: {e}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The site's challenges could not be read; try again.",
-            )
-                .into_response()
-        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The site's challenges could not be read from its database.",
+        )
+            .into_response(),
     }
 }
 
@@ -276,8 +327,9 @@ async fn shared_store(url: &str) -> anyhow::Result<sqlx::PgConnection> {
     .or_else(created_by_another)?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS acme_challenges (
-             token  TEXT PRIMARY KEY,
-             answer TEXT NOT NULL
+             token   TEXT PRIMARY KEY,
+             answer  TEXT NOT NULL,
+             created BIGINT NOT NULL
          )",
     )
     .execute(&mut conn)
@@ -422,10 +474,9 @@ async fn order(
     domains: &[String],
     postgres: Option<&str>,
 ) -> anyhow::Result<(String, String)> {
-    let mut site = match postgres {
-        Some(url) => Some(shared_store(url).await?),
-        None => None,
-    };
+    if let Some(url) = postgres {
+        forget_stale_challenges(url).await;
+    }
     let identifiers: Vec<Identifier> = domains.iter().cloned().map(Identifier::Dns).collect();
     let mut order = account
         .new_order(&NewOrder::new(&identifiers))
@@ -450,16 +501,10 @@ async fn order(
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(challenge.token.clone(), answer.clone());
             tokens.push(challenge.token.clone());
-            if let Some(conn) = &mut site {
-                sqlx::query(
-                    "INSERT INTO acme_challenges (token, answer) VALUES ($1, $2)
-                     ON CONFLICT (token) DO UPDATE SET answer = EXCLUDED.answer",
-                )
-                .bind(&challenge.token)
-                .bind(&answer)
-                .execute(conn)
-                .await
-                .context("could not keep the challenge in the database")?;
+            if let Some(url) = postgres {
+                keep_challenge(url, &challenge.token, &answer)
+                    .await
+                    .context("could not keep the challenge in the database")?;
             }
             challenge.set_ready().await?;
         }
@@ -480,18 +525,74 @@ async fn order(
             challenges.remove(token);
         }
     }
-    if let Some(mut conn) = site {
-        use sqlx::Connection;
-        let gone = sqlx::query("DELETE FROM acme_challenges WHERE token = ANY($1)")
-            .bind(&tokens)
-            .execute(&mut conn)
-            .await;
-        if let Err(e) = gone {
-            tracing::warn!("ACME: could not take the order's challenges out of the database: {e}");
+    if let Some(url) = postgres
+        && !tokens.is_empty()
+    {
+        let gone = async {
+            use sqlx::Connection;
+            let mut conn = shared_store(url).await?;
+            sqlx::query("DELETE FROM acme_challenges WHERE token = ANY($1)")
+                .bind(&tokens)
+                .execute(&mut conn)
+                .await?;
+            let _ = conn.close().await;
+            anyhow::Ok(())
         }
-        let _ = conn.close().await;
+        .await;
+        if let Err(e) = gone {
+            // Taken out at the next order (older than an hour); harmless meanwhile.
+            tracing::warn!(
+                "ACME: could not take the order's challenges out of the database: {e:#}"
+            );
+        }
     }
     result
+}
+
+/// How long a challenge left in the database by an order that never finished (its server
+/// stopped) stays there: until the next order after this.
+const STALE_CHALLENGE: Duration = Duration::from_secs(60 * 60);
+
+/// Keep a pending challenge in the database for the site's other servers.
+async fn keep_challenge(url: &str, token: &str, answer: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = shared_store(url).await?;
+    sqlx::query(
+        "INSERT INTO acme_challenges (token, answer, created) VALUES ($1, $2, $3)
+         ON CONFLICT (token) DO UPDATE SET answer = EXCLUDED.answer, created = EXCLUDED.created",
+    )
+    .bind(token)
+    .bind(answer)
+    .bind(unix_now())
+    .execute(&mut conn)
+    .await?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// Take out the challenges of orders that never finished.
+async fn forget_stale_challenges(url: &str) {
+    let forgotten = async {
+        use sqlx::Connection;
+        let mut conn = shared_store(url).await?;
+        let stale = unix_now() - STALE_CHALLENGE.as_secs() as i64;
+        sqlx::query("DELETE FROM acme_challenges WHERE created < $1")
+            .bind(stale)
+            .execute(&mut conn)
+            .await?;
+        let _ = conn.close().await;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = forgotten {
+        tracing::warn!("ACME: could not take stale challenges out of the database: {e:#}");
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Write the pair, each through a rename so the TLS reload never sees half a file; the

@@ -36,9 +36,13 @@ pub struct Flags {
     pub postgres: Option<String>,
     /// With --postgres: a Redis server the site's servers share counts through, so the
     /// cap on connections per address holds for the whole site, e.g.
-    /// redis://:secret@cache.example.com:6379
+    /// redis://:secret@cache.example.com:6379 (rediss:// for TLS)
     #[arg(long, env = "TANDEM_REDIS", hide_env_values = true)]
     pub redis: Option<String>,
+    /// With a rediss:// --redis: check Redis's certificate against this CA certificate
+    /// (PEM) instead of the system's roots
+    #[arg(long, env = "TANDEM_REDIS_CA_CERT")]
+    pub redis_ca_cert: Option<PathBuf>,
     /// With --postgres: the host:port the other servers of the site reach this one at, to
     /// forward what lands on them while this one serves [default: the bind address, or
     /// this machine's host name when bound to every address, and the port]
@@ -209,6 +213,7 @@ struct File {
     data_dir: Option<PathBuf>,
     postgres: Option<String>,
     redis: Option<String>,
+    redis_ca_cert: Option<PathBuf>,
     site_address: Option<String>,
     admin_password: Option<String>,
     public_url: Option<String>,
@@ -264,6 +269,9 @@ pub struct Config {
     /// The Redis server's URL, with several servers: the cap per address is then held
     /// across the site (see `shared`).
     pub redis: Option<String>,
+    /// The CA certificate Redis's TLS certificate is checked against (rediss:// only);
+    /// none: the system's roots.
+    pub redis_ca_cert: Option<PathBuf>,
     /// The host:port the site's other servers reach this one at, if set (see
     /// [`Config::reached_at`] for the default).
     pub site_address: Option<String>,
@@ -420,6 +428,18 @@ impl Config {
                  it needs postgres too"
             );
         }
+        let redis_ca_cert = flags.redis_ca_cert.or(file.redis_ca_cert);
+        if redis_ca_cert.is_some()
+            && !flags
+                .redis
+                .as_deref()
+                .or(file.redis.as_deref())
+                .is_some_and(|url| url.trim().starts_with("rediss://"))
+        {
+            anyhow::bail!(
+                "redis_ca_cert checks Redis's TLS certificate: it needs a rediss:// redis URL"
+            );
+        }
         Ok(Self {
             bind: flags
                 .bind
@@ -437,6 +457,7 @@ impl Config {
                 .or(file.redis)
                 .map(|url| url.trim().to_owned())
                 .filter(|url| !url.is_empty()),
+            redis_ca_cert,
             site_address: site_address(flags.site_address.or(file.site_address))?,
             site_key: None,
             admin_password: flags.admin_password.or(file.admin_password),
@@ -523,6 +544,7 @@ impl Config {
             data_dir: data_dir.to_owned(),
             postgres: None,
             redis: None,
+            redis_ca_cert: None,
             site_address: None,
             site_key: None,
             admin_password: Some("admin-password".into()),
@@ -896,6 +918,29 @@ mod tests {
         };
         let c = Config::resolve(flag).expect("config");
         assert_eq!(c.redis.as_deref(), Some("redis://other:6380"));
+        // A CA certificate for Redis's TLS needs a rediss:// URL.
+        let plain = Flags {
+            redis: Some("redis://other:6380".into()),
+            redis_ca_cert: Some("/etc/tandem/redis-ca.pem".into()),
+            postgres: Some("postgres://db/tandem".into()),
+            ..Flags::default()
+        };
+        let err = Config::resolve(plain).expect_err("a CA for plain TCP");
+        assert!(
+            err.to_string().contains("needs a rediss:// redis URL"),
+            "{err}"
+        );
+        let tls = Flags {
+            redis: Some("rediss://other:6380".into()),
+            redis_ca_cert: Some("/etc/tandem/redis-ca.pem".into()),
+            postgres: Some("postgres://db/tandem".into()),
+            ..Flags::default()
+        };
+        let c = Config::resolve(tls).expect("config");
+        assert_eq!(
+            c.redis_ca_cert.as_deref(),
+            Some(std::path::Path::new("/etc/tandem/redis-ca.pem"))
+        );
     }
 
     #[test]

@@ -178,7 +178,14 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let shared = match &config.redis {
         Some(url) => {
             let id = config.reached_at(addr.port());
-            Some(tandem_signaling::shared::SharedCounts::connect(url, &id).await?)
+            Some(
+                tandem_signaling::shared::SharedCounts::connect(
+                    url,
+                    &id,
+                    config.redis_ca_cert.as_deref(),
+                )
+                .await?,
+            )
         }
         None => None,
     };

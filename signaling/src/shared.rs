@@ -18,6 +18,9 @@
 //! turn, the connection is let in (each server's own cap still holds), the failure is counted (`tandem_redis_errors_total`) and logged, Redis is
 //! left alone for [`BACK_OFF`], and this server's whole hash is written again at the next
 //! heartbeat that gets through.
+//!
+//! Over `rediss://`, Redis's certificate is checked against the system's roots, or the
+//! CA certificate given (`--redis-ca-cert`); one that fails the check stops the start.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +42,8 @@ pub const STALE_AFTER: Duration = Duration::from_secs(10);
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
 /// After a failed call, how long Redis is left alone.
 pub const BACK_OFF: Duration = Duration::from_secs(1);
+/// How long a server stopping tries to take its counts out of Redis.
+pub const LEAVE_WITHIN: Duration = Duration::from_secs(3);
 
 const SERVERS: &str = "tandem:servers";
 const CONNS: &str = "tandem:conns:";
@@ -93,7 +98,7 @@ enum Request {
     },
     Release(AddrKey),
     Forget(String),
-    Leave(oneshot::Sender<()>),
+    Leave(oneshot::Sender<bool>),
 }
 
 impl SharedCounts {
@@ -101,15 +106,34 @@ impl SharedCounts {
     /// site, and the same after a restart, whose connections are gone, so its counts start
     /// from nothing). Fails only on a URL that is not Redis's: a Redis that cannot be
     /// reached now is warned of, and tried again as after an outage; one that refuses
-    /// this server (a wrong password) stops it with the reason.
-    pub async fn connect(url: &str, id: &str) -> anyhow::Result<Arc<Self>> {
-        let client = redis::Client::open(url).with_context(|| {
+    /// this server (a wrong password, a certificate that fails the check) stops it with
+    /// the reason. `ca_cert`: the PEM CA certificate a `rediss://` Redis's certificate is
+    /// checked against instead of the system's roots.
+    pub async fn connect(
+        url: &str,
+        id: &str,
+        ca_cert: Option<&std::path::Path>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let not_redis = || {
             format!(
-                "--redis {} is not a Redis URL (redis://[:password@]host[:port][/db]; \
-                 rediss:// is not supported)",
+                "--redis {} is not a Redis URL (redis://[:password@]host[:port][/db], or \
+                 rediss:// for TLS)",
                 crate::redacted(url)
             )
-        })?;
+        };
+        let client = match ca_cert {
+            Some(path) => {
+                let pem = std::fs::read(path).with_context(|| {
+                    format!("could not read the Redis CA certificate {}", path.display())
+                })?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(url, certificates).with_context(not_redis)?
+            }
+            None => redis::Client::open(url).with_context(not_redis)?,
+        };
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(ANSWER_TIMEOUT))
             .set_response_timeout(Some(ANSWER_TIMEOUT))
@@ -122,13 +146,21 @@ impl SharedCounts {
             redis::cmd("PING").query_async::<String>(&mut redis),
         )
         .await;
-        if let Ok(Err(e)) = &ping
-            && !(e.is_io_error()
+        if let Ok(Err(e)) = &ping {
+            if let Some(tls) = tls_error(e) {
+                anyhow::bail!(
+                    "Redis at {}: TLS failed ({tls}); if its certificate comes from a \
+                     private CA, give that CA's certificate with --redis-ca-cert",
+                    crate::redacted(url)
+                );
+            }
+            if !(e.is_io_error()
                 || e.is_timeout()
                 || e.is_connection_refusal()
                 || e.is_connection_dropped())
-        {
-            anyhow::bail!("Redis at {} refused this server: {e}", crate::redacted(url));
+            {
+                anyhow::bail!("Redis at {} refused this server: {e}", crate::redacted(url));
+            }
         }
         let own = format!("{CONNS}{id}");
         let (requests, received) = mpsc::unbounded_channel();
@@ -211,13 +243,17 @@ impl SharedCounts {
     }
 
     /// This server stops: its connections no longer count, at once rather than once it
-    /// is stale, and nothing of it is written again. Waits for Redis at most as long as
-    /// an admit does; if it does not answer, the counts go once the server is stale.
-    pub async fn leave(&self) {
+    /// is stale, and nothing of it is written again. Tries for [`LEAVE_WITHIN`]; whether
+    /// Redis took it (if not, the counts go once the server is stale).
+    pub async fn leave(&self) -> bool {
         let (done, left) = oneshot::channel();
-        if self.requests.send(Request::Leave(done)).is_ok() {
-            let _ = tokio::time::timeout(ANSWER_TIMEOUT * 2, left).await;
+        if self.requests.send(Request::Leave(done)).is_err() {
+            return false;
         }
+        matches!(
+            tokio::time::timeout(LEAVE_WITHIN + ANSWER_TIMEOUT, left).await,
+            Ok(Ok(true))
+        )
     }
 
     /// Calls to Redis that failed since the start (each let a connection in unchecked, or
@@ -230,6 +266,32 @@ impl SharedCounts {
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
+}
+
+/// The TLS error behind a failed call, if that is what it was: a certificate that fails
+/// the check does not go away by trying again.
+fn tls_error(e: &redis::RedisError) -> Option<&rustls::Error> {
+    type Shared = Arc<dyn std::error::Error + Send + Sync>;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(error) = source {
+        // The client keeps an I/O error in an `Arc`, and an I/O error's `source` skips
+        // the error it wraps: look inside both.
+        let error: &(dyn std::error::Error + 'static) = match error.downcast_ref::<Shared>() {
+            Some(shared) => shared.as_ref(),
+            None => error,
+        };
+        let tls = error.downcast_ref::<rustls::Error>().or_else(|| {
+            error
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if tls.is_some() {
+            return tls;
+        }
+        source = error.source();
+    }
+    None
 }
 
 /// What [`SharedCounts::admit`] decided.
@@ -309,8 +371,7 @@ impl Worker {
             tokio::select! {
                 request = requests.recv() => match request {
                     Some(Request::Leave(done)) => {
-                        self.leave().await;
-                        let _ = done.send(());
+                        let _ = done.send(self.leave().await);
                         return;
                     }
                     Some(Request::Admit { key, max, answer, asked }) => {
@@ -376,24 +437,35 @@ impl Worker {
         }
     }
 
-    /// Take this server off the list, with its counts, as it stops.
-    async fn leave(&mut self) {
-        if self.resting() {
-            return;
-        }
-        let mut leave = redis::pipe();
-        leave
-            .atomic()
-            .zrem(SERVERS, &self.id)
-            .ignore()
-            .del(&self.own)
-            .ignore();
-        let call = bounded(leave.query_async::<()>(&mut self.redis)).await;
-        if self
-            .outcome(call, "take this server's counts out")
-            .is_some()
-        {
-            tracing::info!("this server's connections no longer count in Redis");
+    /// Take this server off the list, with its counts, as it stops: tried again after a
+    /// failure, for [`LEAVE_WITHIN`]. Whether Redis took it.
+    async fn leave(&mut self) -> bool {
+        let until = Instant::now() + LEAVE_WITHIN;
+        loop {
+            if let Some(rest) = self.resting_until.filter(|_| self.resting()) {
+                if rest >= until {
+                    return false;
+                }
+                tokio::time::sleep_until(rest).await;
+            }
+            let mut leave = redis::pipe();
+            leave
+                .atomic()
+                .zrem(SERVERS, &self.id)
+                .ignore()
+                .del(&self.own)
+                .ignore();
+            let call = bounded(leave.query_async::<()>(&mut self.redis)).await;
+            if self
+                .outcome(call, "take this server's counts out")
+                .is_some()
+            {
+                tracing::info!("this server's connections no longer count in Redis");
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
         }
     }
 

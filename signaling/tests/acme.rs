@@ -356,18 +356,21 @@ async fn with_several_servers_each_serves_the_certificate_the_serving_one_got() 
     }
 }
 
-/// Pebble's DNS for the test: every name is 127.0.0.1, and has no IPv6 address.
-fn start_challtestsrv(dns_port: u16) -> Killed {
-    Killed(
+/// Pebble's DNS for the test: every name is 127.0.0.1, and has no IPv6 address. With the
+/// port of its management listener, which opens once it is running.
+fn start_challtestsrv(dns_port: u16) -> (Killed, u16) {
+    let management = free_port();
+    let child = Killed(
         Command::new("/usr/bin/pebble-challtestsrv")
             .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
-            .args(["-management", &format!("127.0.0.1:{}", free_port())])
+            .args(["-management", &format!("127.0.0.1:{management}")])
             .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
             .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
             .stdout(Stdio::null())
             .spawn()
             .expect("start pebble-challtestsrv"),
-    )
+    );
+    (child, management)
 }
 
 /// The network between the CA and the site: a TCP relay on `listener` to the port set in
@@ -408,7 +411,7 @@ async fn a_standby_answers_the_cas_challenge_for_the_serving_server() {
     use sqlx::Connection;
     let dir = tempfile::tempdir().expect("dir");
     let (dns_port, http_port) = (free_port(), free_port());
-    let _dns = start_challtestsrv(dns_port);
+    let (_dns, dns_management) = start_challtestsrv(dns_port);
     // What Pebble reaches on "port 80" is relayed to the standby, once known.
     let network = tokio::net::TcpListener::bind(("127.0.0.1", http_port))
         .await
@@ -429,6 +432,7 @@ async fn a_standby_answers_the_cas_challenge_for_the_serving_server() {
         .expect("start PostgreSQL");
     wait_for_port(acme_port).await;
     wait_for_port(management_port).await;
+    wait_for_port(dns_management).await;
     let (root, _) = pebble_roots(&pebble_ca, management_port).await;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root).expect("root");

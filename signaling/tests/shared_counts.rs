@@ -50,10 +50,10 @@ async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test]
 async fn two_servers_hold_one_cap_per_address_through_redis() {
     let redis = start_redis(None).await;
-    let a = SharedCounts::connect(&redis.url, "a.example:443")
+    let a = SharedCounts::connect(&redis.url, "a.example:443", None)
         .await
         .expect("A connects");
-    let b = SharedCounts::connect(&redis.url, "b.example:443")
+    let b = SharedCounts::connect(&redis.url, "b.example:443", None)
         .await
         .expect("B connects");
     let client = AddrKey::from("203.0.113.9".parse::<IpAddr>().expect("address"));
@@ -113,7 +113,7 @@ async fn two_servers_hold_one_cap_per_address_through_redis() {
     assert!(!b.is_up());
 
     // A server that starts while Redis is away starts all the same.
-    let c = SharedCounts::connect(&format!("redis://127.0.0.1:{port}"), "c.example:443")
+    let c = SharedCounts::connect(&format!("redis://127.0.0.1:{port}"), "c.example:443", None)
         .await
         .expect("C starts without Redis");
     assert!(c.admit(client, 2).await.let_in(), "let in without Redis");
@@ -131,7 +131,7 @@ async fn two_servers_hold_one_cap_per_address_through_redis() {
     })
     .await;
     assert!(b.is_up() && c.is_up());
-    let d = SharedCounts::connect(&redis.url, "d.example:443")
+    let d = SharedCounts::connect(&redis.url, "d.example:443", None)
         .await
         .expect("D connects");
     assert!(
@@ -144,7 +144,7 @@ async fn two_servers_hold_one_cap_per_address_through_redis() {
     );
 
     // A server that stops cleanly takes its counts out at once, not once it is stale.
-    d.leave().await;
+    assert!(d.leave().await, "Redis took D's leave");
     assert_eq!(
         redis
             .command(&["ZSCORE", "tandem:servers", "d.example:443"])
@@ -166,9 +166,13 @@ async fn two_servers_hold_one_cap_per_address_through_redis() {
     redis
         .command(&["CONFIG", "SET", "requirepass", "right-pw"])
         .expect("set a password");
-    let err = SharedCounts::connect(&format!("redis://:sekrit-pw@127.0.0.1:{port}"), "e:443")
-        .await
-        .expect_err("a wrong password");
+    let err = SharedCounts::connect(
+        &format!("redis://:sekrit-pw@127.0.0.1:{port}"),
+        "e:443",
+        None,
+    )
+    .await
+    .expect_err("a wrong password");
     let said = format!("{err:#}");
     assert!(said.contains("refused this server"), "{said}");
     assert!(!said.contains("sekrit-pw"), "{said}");
@@ -191,7 +195,7 @@ impl std::task::Wake for Flag {
 async fn an_admit_given_up_midway_gives_its_place_back() {
     use std::future::Future;
     let redis = start_redis(None).await;
-    let counts = SharedCounts::connect(&redis.url, "a.example:443")
+    let counts = SharedCounts::connect(&redis.url, "a.example:443", None)
         .await
         .expect("connects");
     let client = AddrKey::from("203.0.113.10".parse::<IpAddr>().expect("address"));
@@ -226,4 +230,63 @@ async fn an_admit_given_up_midway_gives_its_place_back() {
             .is_ok_and(|answer| answer == ":0")
     })
     .await;
+}
+
+/// Over TLS (`rediss://`, docs/self-hosting.md "Several servers"): with the CA that signed
+/// Redis's certificate given (`--redis-ca-cert`), two servers share the cap as over plain
+/// TCP; checked against the system's roots instead, the certificate fails and the start
+/// stops, saying why and what to give.
+#[tokio::test]
+async fn over_tls_the_cap_is_shared_and_an_unchecked_certificate_stops_the_start() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let dir = tempfile::tempdir().expect("dir");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("key");
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().expect("key");
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf");
+    let (ca_path, cert, key) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("redis.pem"),
+        dir.path().join("redis-key.pem"),
+    );
+    std::fs::write(&ca_path, ca.pem()).expect("write");
+    std::fs::write(&cert, leaf.pem()).expect("write");
+    std::fs::write(&key, leaf_key.serialize_pem()).expect("write");
+    let redis = tokio::task::spawn_blocking(move || Redis::start_with_tls(&cert, &key))
+        .await
+        .expect("start task")
+        .expect("start Redis with TLS");
+    let url = redis.tls_url.clone().expect("a TLS port");
+
+    let a = SharedCounts::connect(&url, "a.example:443", Some(&ca_path))
+        .await
+        .expect("A connects over TLS");
+    let b = SharedCounts::connect(&url, "b.example:443", Some(&ca_path))
+        .await
+        .expect("B connects over TLS");
+    let client = AddrKey::from("203.0.113.11".parse::<IpAddr>().expect("address"));
+    assert!(admit(&a, client, 1).await, "the one place, on A");
+    assert!(!admit(&b, client, 1).await, "B sees A's connection");
+    assert_eq!(
+        redis
+            .command(&["HGET", "tandem:conns:a.example:443", "203.0.113.11"])
+            .expect("ask Redis"),
+        "1",
+        "A's count, written over TLS"
+    );
+
+    let err = SharedCounts::connect(&url, "c.example:443", None)
+        .await
+        .expect_err("a certificate the system's roots do not vouch for");
+    let said = format!("{err:#}");
+    assert!(
+        said.contains("TLS failed") && said.contains("--redis-ca-cert"),
+        "{said}"
+    );
 }

@@ -13,6 +13,8 @@ pub struct Redis {
     /// `redis://127.0.0.1:<port>`
     pub url: String,
     pub port: u16,
+    /// With [`Redis::start_with_tls`]: `rediss://localhost:<TLS port>`.
+    pub tls_url: Option<String>,
     server: Child,
     dir: tempfile::TempDir,
 }
@@ -24,6 +26,19 @@ impl Redis {
 
     /// Start on `port` (a server's again, after it stopped), or on a free port.
     pub fn start_on(port: Option<u16>) -> Result<Self, String> {
+        Self::start_with(port, None)
+    }
+
+    /// Start with TLS too, on another port, with this certificate and key (PEM files);
+    /// the plain port stays for [`Redis::command`].
+    pub fn start_with_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, String> {
+        Self::start_with(None, Some((cert, key)))
+    }
+
+    fn start_with(
+        port: Option<u16>,
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("tandem-redis-")
             .tempdir()
@@ -35,7 +50,23 @@ impl Redis {
                 Some(port) => port,
                 None => free_port()?,
             };
-            let mut server = Command::new("redis-server")
+            let tls_port = match tls {
+                Some(_) => Some(free_port()?),
+                None => None,
+            };
+            let mut server = Command::new("redis-server");
+            if let (Some((cert, key)), Some(tls_port)) = (tls, tls_port) {
+                server
+                    .args(["--tls-port", &tls_port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(cert)
+                    .arg("--tls-key-file")
+                    .arg(key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(cert)
+                    .args(["--tls-auth-clients", "no"]);
+            }
+            let mut server = server
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
                 .arg("--dir")
@@ -53,6 +84,7 @@ impl Redis {
                     return Ok(Redis {
                         url: format!("redis://127.0.0.1:{port}"),
                         port,
+                        tls_url: tls_port.map(|port| format!("rediss://localhost:{port}")),
                         server,
                         dir,
                     });
