@@ -97,8 +97,8 @@ struct LastRead {
     /// When the last read, through or not, began.
     tried: Option<tokio::time::Instant>,
     answers: HashMap<String, String>,
-    /// The last read failed (logged once until one gets through).
-    failing: bool,
+    /// The last read failed, with why (logged once until one gets through).
+    failing: Option<String>,
 }
 
 /// Answer the CA's requests for challenges another of the site's servers (the serving
@@ -135,6 +135,13 @@ impl SiteChallenges {
         if last.began.is_some_and(|began| began >= asked) {
             return Ok(last.answers.get(token).cloned());
         }
+        // A read begun since this was asked failed: so would this one, most likely (and
+        // requests must not queue up a second apiece while the database is away).
+        if let (Some(tried), Some(why)) = (last.tried, &last.failing)
+            && tried >= asked
+        {
+            return Err(why.clone());
+        }
         if let Some(tried) = last.tried {
             tokio::time::sleep_until(tried + SITE_CHALLENGES_EVERY).await;
         }
@@ -156,11 +163,11 @@ impl SiteChallenges {
             Ok(answers) => {
                 last.answers = answers;
                 last.began = Some(began);
-                last.failing = false;
+                last.failing = None;
                 Ok(last.answers.get(token).cloned())
             }
             Err(e) => {
-                if !std::mem::replace(&mut last.failing, true) {
+                if last.failing.replace(e.clone()).is_none() {
                     tracing::warn!("ACME: could not read the site's challenges: {e}");
                 }
                 Err(e)

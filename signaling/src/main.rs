@@ -168,6 +168,16 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // So is the metrics address: a standby is scraped for itself.
+    let metrics = match config.metrics_bind {
+        Some(metrics_bind) => {
+            let metrics = std::net::TcpListener::bind(metrics_bind)
+                .with_context(|| format!("could not listen on {metrics_bind} for /metrics"))?;
+            metrics.set_nonblocking(true)?;
+            Some(metrics)
+        }
+        None => None,
+    };
     // With several servers, each serves the certificate the serving one got over ACME.
     if let (Some(acme), Some(url)) = (&acme, &config.postgres) {
         tokio::spawn(tandem_signaling::acme::follow(acme.clone(), url.clone()));
@@ -195,6 +205,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             let standby = Listeners {
                 main: listener.try_clone()?,
                 redirect: redirect.as_ref().map(|r| r.try_clone()).transpose()?,
+                metrics: metrics.as_ref().map(|m| m.try_clone()).transpose()?,
             };
             let site = tokio::select! {
                 site = stand_by(url, addr, standby, &config, shared.clone()) => site?,
@@ -304,10 +315,8 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     print_admin(admin.as_ref());
     println!("  Stop with Ctrl-C.");
     println!();
-    if let Some(metrics_bind) = state.config.metrics_bind {
-        let metrics = TcpListener::bind(metrics_bind)
-            .await
-            .with_context(|| format!("could not listen on {metrics_bind} for /metrics"))?;
+    if let Some(metrics) = metrics {
+        let metrics = TcpListener::from_std(metrics)?;
         println!("  Metrics:   http://{}/metrics", metrics.local_addr()?);
         let app = tandem_signaling::telemetry::metrics_app(state.clone());
         // It stops with the process: nothing on it needs ending.
@@ -365,10 +374,11 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a standby answers on: the main port, and the redirect port if there is one.
+/// What a standby answers on: the main port, and the redirect and metrics ones if set.
 struct Listeners {
     main: std::net::TcpListener,
     redirect: Option<std::net::TcpListener>,
+    metrics: Option<std::net::TcpListener>,
 }
 
 /// Wait for the site lease, answering on `listeners` as a standby meanwhile.
@@ -423,10 +433,16 @@ async fn stand_by(
         config.reached_at(addr.port()),
         site_tls,
     );
-    let app = tandem_signaling::site::standby_app(forwarding);
     let caps = tandem_signaling::serve::ConnectionCaps::new(
         config.max_connections,
         config.max_connections_per_address,
+    );
+    let scrape = |off| {
+        tandem_signaling::telemetry::standby_scrape(caps.clone(), config.metrics_token.clone(), off)
+    };
+    let app = tandem_signaling::site::standby_app(
+        forwarding,
+        scrape(config.metrics_bind.is_some() || config.metrics_token.is_none()),
     );
     // The last server seen serving: once this one takes over, that one is gone.
     let last_serving = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
@@ -462,6 +478,18 @@ async fn stand_by(
         }
         None => None,
     };
+    // Its own metrics on their own address, until the serving server's take their place.
+    let scraping = match listeners.metrics {
+        Some(metrics) => Some(tokio::spawn(tandem_signaling::serve::serve_and_drop(
+            TcpListener::from_std(metrics)?,
+            axum::Router::new().route("/metrics", scrape(false)),
+            // As the serving server's metrics listener: a small cap of its own.
+            tandem_signaling::serve::ConnectionCaps::new(64, 16),
+            None,
+            taken.clone().cancelled_owned(),
+        ))),
+        None => None,
+    };
     // Stops when this one takes the site over, or when dropped (a stop while standing by).
     let _stop_standby = taken.clone().drop_guard();
     let served = tokio::spawn(tandem_signaling::serve::serve_and_drop(
@@ -493,6 +521,11 @@ async fn stand_by(
         && let Ok(Err(e)) = redirecting.await
     {
         tracing::warn!("the standby's redirect listener stopped: {e}");
+    }
+    if let Some(scraping) = scraping
+        && let Ok(Err(e)) = scraping.await
+    {
+        tracing::warn!("the standby's metrics listener stopped: {e}");
     }
     site
 }

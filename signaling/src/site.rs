@@ -628,9 +628,13 @@ async fn save(
 /// What a standby server answers while it waits for the lease: `/healthz` is `ok` (the
 /// process is fine); everything else goes to the server that serves (see `forward`), and
 /// `/readyz` is `200` while that server answers it is ready, otherwise `503` with the
-/// reason (who serves, or why it cannot be reached). The server drops every connection
+/// reason (who serves, or why it cannot be reached); `/metrics` is the standby's own.
+/// The server drops every connection
 /// still open to the standby when it takes over.
-pub fn standby_app(forwarding: crate::forward::Forwarding) -> Router {
+pub fn standby_app(
+    forwarding: crate::forward::Forwarding,
+    metrics: axum::routing::MethodRouter,
+) -> Router {
     let ready = {
         let forwarding = forwarding.clone();
         move || {
@@ -652,6 +656,8 @@ pub fn standby_app(forwarding: crate::forward::Forwarding) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(crate::health::healthz))
         .route("/readyz", axum::routing::get(ready))
+        // Its own, not the serving server's: each server is scraped for itself.
+        .route("/metrics", metrics)
         .fallback(
             move |axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<
                 std::net::SocketAddr,

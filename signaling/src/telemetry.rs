@@ -49,6 +49,7 @@ pub mod names {
     pub const LOCK_WAITED: &str = "tandem_registry_lock_waited_microseconds_total";
     pub const REDIS_UP: &str = "tandem_redis_up";
     pub const REDIS_ERRORS: &str = "tandem_redis_errors_total";
+    pub const SITE_SERVING: &str = "tandem_site_serving";
 }
 
 /// Store calls take well under a millisecond on a quiet SQLite file; the upper buckets
@@ -203,6 +204,9 @@ impl Telemetry {
                 gauge!(names::REDIS_UP).set(if shared.is_up() { 1.0 } else { 0.0 });
                 counter!(names::REDIS_ERRORS).absolute(shared.errors());
             }
+            if state.config.postgres.is_some() {
+                gauge!(names::SITE_SERVING).set(1.0);
+            }
             if let Some(counts) = invitations {
                 for known in INVITATION_STATES {
                     if !counts.iter().any(|(state, _)| state == known) {
@@ -289,6 +293,7 @@ fn describe() {
         "With --redis: calls to Redis that failed (each let a connection in unchecked \
          across the site, or left a count to write again)"
     );
+    describe_gauge!(names::SITE_SERVING, SITE_SERVING_HELP);
     describe_counter!(
         names::LOCK_TAKEN,
         "Times the lock over the live sessions' state was taken"
@@ -306,6 +311,104 @@ fn describe() {
         Unit::Seconds,
         "Time taken by calls to the store, by operation"
     );
+}
+
+const SITE_SERVING_HELP: &str =
+    "With --postgres: 1 while this server serves the site, 0 while it stands by";
+
+/// `/metrics` of a standby (it serves no sessions: its connections, Redis, and that it
+/// stands by), protected as the serving server's is: `token` asked when set; `off` (on
+/// the main port without a token, or with metrics on their own address) answers 404.
+pub fn standby_scrape(
+    caps: Arc<crate::serve::ConnectionCaps>,
+    token: Option<String>,
+    off: bool,
+) -> axum::routing::MethodRouter {
+    get(move |headers: HeaderMap| {
+        let (caps, token) = (caps.clone(), token.clone());
+        async move {
+            if off {
+                return StatusCode::NOT_FOUND.into_response();
+            }
+            if let Some(token) = &token
+                && !bearer_matches(&headers, token)
+            {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+                    "a valid metrics token is needed\n",
+                )
+                    .into_response();
+            }
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                )],
+                standby_metrics(&caps),
+            )
+                .into_response()
+        }
+    })
+}
+
+/// A standby's metrics, in Prometheus's text format.
+fn standby_metrics(caps: &crate::serve::ConnectionCaps) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let version = format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
+    metric(
+        names::BUILD_INFO,
+        "gauge",
+        "Always 1; the server's version is its label",
+        &[(&version, 1.0)],
+    );
+    metric(
+        names::SITE_SERVING,
+        "gauge",
+        SITE_SERVING_HELP,
+        &[("", 0.0)],
+    );
+    metric(
+        names::TCP_CONNECTIONS,
+        "gauge",
+        "TCP connections open now (HTTP and WebSocket)",
+        &[("", caps.open() as f64)],
+    );
+    metric(
+        names::TCP_REFUSED,
+        "counter",
+        "TCP connections refused at the connection caps, by reason",
+        &[
+            ("{reason=\"full\"}", caps.refused_full() as f64),
+            (
+                "{reason=\"too_many_from_address\"}",
+                caps.refused_from_address() as f64,
+            ),
+        ],
+    );
+    if let Some(shared) = caps.shared() {
+        metric(
+            names::REDIS_UP,
+            "gauge",
+            "With --redis: 1 if the last call to Redis got through, else 0",
+            &[("", if shared.is_up() { 1.0 } else { 0.0 })],
+        );
+        metric(
+            names::REDIS_ERRORS,
+            "counter",
+            "With --redis: calls to Redis that failed",
+            &[("", shared.errors() as f64)],
+        );
+    }
+    out
 }
 
 /// Histogram samples wait in a buffer until a scrape; without scrapes it would only grow.

@@ -2070,6 +2070,18 @@ async fn with_redis_the_cap_per_address_holds_across_the_sites_servers() {
         .await
         .expect("metrics text");
     assert!(metrics.contains("tandem_redis_up 1"), "{metrics}");
+    assert!(metrics.contains("\ntandem_site_serving 1\n"), "{metrics}");
+    // The standby is scraped for itself: it stands by, and refused the address once.
+    let (status, standby) = scrape(&format!("{}/metrics", b.base())).await;
+    assert_eq!(status, 200, "{standby}");
+    assert!(standby.contains("\ntandem_site_serving 0\n"), "{standby}");
+    assert!(standby.contains("\ntandem_redis_up 1\n"), "{standby}");
+    assert!(
+        standby.lines().any(|line| line
+            .starts_with("tandem_tcp_connections_refused_total{reason=\"too_many_from_address\"}")
+            && !line.ends_with(" 0")),
+        "{standby}"
+    );
     assert!(
         metrics.lines().any(|line| line
             .starts_with("tandem_tcp_connections_refused_total{reason=\"too_many_from_address\"}")
@@ -2153,4 +2165,84 @@ async fn with_redis_the_cap_per_address_holds_across_the_sites_servers() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop((last, redis));
+}
+
+/// `GET url` with the metrics token: its status and text.
+async fn scrape(url: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth("metrics-token")
+        .send()
+        .await
+        .expect("scrape");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// With several servers (docs/self-hosting.md, "Metrics"), each is scraped for itself: a
+/// standby answers `/metrics` with its own figures (`tandem_site_serving 0`, its
+/// connections), on its metrics address from its start, not with the serving server's;
+/// once it takes the site over, the same address gives its metrics as the serving one.
+#[tokio::test]
+async fn a_standby_is_scraped_for_itself_and_keeps_its_metrics_address_when_it_takes_over() {
+    let (db, [dir_a, dir_b], [port_a, port_b]) = one_database_two_servers().await;
+    let mut a = Process::start_with(dir_a.path(), port_a, &["--postgres", db.url.as_str()]).await;
+    ready(&a).await;
+    let bind = format!("127.0.0.1:{}", free_port());
+    let b = Process::start_with(
+        dir_b.path(),
+        port_b,
+        &["--postgres", db.url.as_str(), "--metrics-bind", &bind],
+    )
+    .await;
+    stands_by_for(&b, port_a).await;
+
+    let (status, text) = scrape(&format!("http://{bind}/metrics")).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\ntandem_site_serving 0\n"), "{text}");
+    assert!(text.contains("\ntandem_tcp_connections "), "{text}");
+    assert!(
+        !text.contains("tandem_live_sessions"),
+        "the standby's own, not the serving server's: {text}"
+    );
+    // With metrics on their own address, the standby's main port does not answer them,
+    // nor pass them on to the serving server.
+    let (status, _) = scrape(&format!("{}/metrics", b.base())).await;
+    assert_eq!(status, 404);
+    let (status, _) = reqwest::get(format!("http://{bind}/metrics"))
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .expect("scrape");
+    assert_eq!(status, 401, "the token is asked on the metrics address too");
+    // The serving server's, on its main port.
+    let (status, text) = scrape(&format!("{}/metrics", a.base())).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\ntandem_site_serving 1\n"), "{text}");
+    assert!(text.contains("\ntandem_live_sessions "), "{text}");
+
+    // B takes the site over: the same address now gives the serving server's metrics.
+    a.signal("KILL");
+    a.ended().await;
+    ready(&b).await;
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Ok(response) = reqwest::Client::new()
+            .get(format!("http://{bind}/metrics"))
+            .bearer_auth("metrics-token")
+            .send()
+            .await
+        {
+            let text = response.text().await.unwrap_or_default();
+            if text.contains("\ntandem_site_serving 1\n")
+                && text.contains("\ntandem_live_sessions ")
+            {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the metrics address never gave the serving server's metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
