@@ -464,6 +464,9 @@ async fn stand_by(
     }
     let listener = TcpListener::from_std(listeners.main)?;
     let taken = tokio_util::sync::CancellationToken::new();
+    // Stops when this one takes the site over, or when dropped (a stop while standing by,
+    // or a listener below that fails).
+    let _stop_standby = taken.clone().drop_guard();
     // The redirect to HTTPS, and the CA's challenges answered from the database.
     let redirecting = match listeners.redirect {
         Some(redirect) => {
@@ -490,8 +493,6 @@ async fn stand_by(
         ))),
         None => None,
     };
-    // Stops when this one takes the site over, or when dropped (a stop while standing by).
-    let _stop_standby = taken.clone().drop_guard();
     let served = tokio::spawn(tandem_signaling::serve::serve_and_drop(
         listener,
         app,

@@ -2121,50 +2121,44 @@ async fn with_redis_the_cap_per_address_holds_across_the_sites_servers() {
     a.ended().await;
     drop(rest);
     ready(&b).await;
-    let a_id = format!("127.0.0.1:{port_a}");
-    let started = tokio::time::Instant::now();
-    loop {
-        let listed = redis
-            .command(&["ZSCORE", "tandem:servers", &a_id])
-            .expect("ask Redis");
-        let counts = redis
-            .command(&["EXISTS", &format!("tandem:conns:{a_id}")])
-            .expect("ask Redis");
-        if listed == "$-1" && counts == ":0" {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE / 2,
-            "the server that took over never forgot the dead one: {listed:?} {counts:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gone_from_redis(
+        &redis,
+        port_a,
+        "the server that took over never forgot the dead one",
+    )
+    .await;
     let mut last = held_once_let_in(CLIENT, port_b).await;
 
     // A server stopped for an upgrade takes its counts out as it goes, not once stale.
     last.still_open().await;
     b.signal("TERM");
     b.ended().await;
-    let b_id = format!("127.0.0.1:{port_b}");
+    gone_from_redis(&redis, port_b, "the server stopped still counts").await;
+    drop((last, redis));
+}
+
+/// Wait until the server on `port` is off Redis's list of the site's servers, and its
+/// counts are gone, within half the deadline: without a forget or a leave, the list
+/// would drop it only after 100 s (ten times the staleness).
+async fn gone_from_redis(redis: &common::redis::Redis, port: u16, never: &str) {
+    let id = format!("127.0.0.1:{port}");
     let started = tokio::time::Instant::now();
     loop {
-        // Nothing else would take it off the list for 100 s (ten times the staleness).
         let listed = redis
-            .command(&["ZSCORE", "tandem:servers", &b_id])
+            .command(&["ZSCORE", "tandem:servers", &id])
             .expect("ask Redis");
         let counts = redis
-            .command(&["EXISTS", &format!("tandem:conns:{b_id}")])
+            .command(&["EXISTS", &format!("tandem:conns:{id}")])
             .expect("ask Redis");
         if listed == "$-1" && counts == ":0" {
-            break;
+            return;
         }
         assert!(
             started.elapsed() < DEADLINE / 2,
-            "the server stopped still counts: {listed:?} {counts:?}"
+            "{never}: {listed:?} {counts:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    drop((last, redis));
 }
 
 /// `GET url` with the metrics token: its status and text.
