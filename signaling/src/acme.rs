@@ -97,8 +97,9 @@ struct LastRead {
     /// When the last read, through or not, began.
     tried: Option<tokio::time::Instant>,
     answers: HashMap<String, String>,
-    /// The last read failed, with why (logged once until one gets through).
-    failing: Option<String>,
+    /// The last read that ended failed: when it began, and why (logged once until one
+    /// gets through).
+    failing: Option<(tokio::time::Instant, String)>,
 }
 
 /// Answer the CA's requests for challenges another of the site's servers (the serving
@@ -137,8 +138,8 @@ impl SiteChallenges {
         }
         // A read begun since this was asked failed: so would this one, most likely (and
         // requests must not queue up a second apiece while the database is away).
-        if let (Some(tried), Some(why)) = (last.tried, &last.failing)
-            && tried >= asked
+        if let Some((failed, why)) = &last.failing
+            && *failed >= asked
         {
             return Err(why.clone());
         }
@@ -167,7 +168,7 @@ impl SiteChallenges {
                 Ok(last.answers.get(token).cloned())
             }
             Err(e) => {
-                if last.failing.replace(e.clone()).is_none() {
+                if last.failing.replace((began, e.clone())).is_none() {
                     tracing::warn!("ACME: could not read the site's challenges: {e}");
                 }
                 Err(e)
@@ -482,7 +483,10 @@ async fn order(
     postgres: Option<&str>,
 ) -> anyhow::Result<(String, String)> {
     if let Some(url) = postgres {
-        forget_stale_challenges(url).await;
+        // Not ordering while the database cannot keep the challenges for the others.
+        forget_stale_challenges(url)
+            .await
+            .context("the database that keeps the site's challenges")?;
     }
     let identifiers: Vec<Identifier> = domains.iter().cloned().map(Identifier::Dns).collect();
     let mut order = account
@@ -578,22 +582,16 @@ async fn keep_challenge(url: &str, token: &str, answer: &str) -> anyhow::Result<
 }
 
 /// Take out the challenges of orders that never finished.
-async fn forget_stale_challenges(url: &str) {
-    let forgotten = async {
-        use sqlx::Connection;
-        let mut conn = shared_store(url).await?;
-        let stale = unix_now() - STALE_CHALLENGE.as_secs() as i64;
-        sqlx::query("DELETE FROM acme_challenges WHERE created < $1")
-            .bind(stale)
-            .execute(&mut conn)
-            .await?;
-        let _ = conn.close().await;
-        anyhow::Ok(())
-    }
-    .await;
-    if let Err(e) = forgotten {
-        tracing::warn!("ACME: could not take stale challenges out of the database: {e:#}");
-    }
+async fn forget_stale_challenges(url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = shared_store(url).await?;
+    let stale = unix_now() - STALE_CHALLENGE.as_secs() as i64;
+    sqlx::query("DELETE FROM acme_challenges WHERE created < $1")
+        .bind(stale)
+        .execute(&mut conn)
+        .await?;
+    let _ = conn.close().await;
+    Ok(())
 }
 
 fn unix_now() -> i64 {

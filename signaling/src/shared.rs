@@ -126,6 +126,22 @@ impl SharedCounts {
                 let pem = std::fs::read(path).with_context(|| {
                     format!("could not read the Redis CA certificate {}", path.display())
                 })?;
+                // Not a PEM certificate: say so here, not as a bad URL or a failed check.
+                {
+                    use rustls::pki_types::CertificateDer;
+                    use rustls::pki_types::pem::PemObject;
+                    let certificates = CertificateDer::pem_slice_iter(&pem)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| anyhow::anyhow!("{e:?}"))
+                        .with_context(|| {
+                            format!("the Redis CA certificate {} is not PEM", path.display())
+                        })?;
+                    anyhow::ensure!(
+                        !certificates.is_empty(),
+                        "the Redis CA certificate {} holds no PEM certificate",
+                        path.display()
+                    );
+                }
                 let certificates = redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(pem),
@@ -147,12 +163,18 @@ impl SharedCounts {
         )
         .await;
         if let Ok(Err(e)) = &ping {
-            if let Some(tls) = tls_error(e) {
-                anyhow::bail!(
-                    "Redis at {}: TLS failed ({tls}); if its certificate comes from a \
-                     private CA, give that CA's certificate with --redis-ca-cert",
+            match tls_error(e) {
+                Some(tls @ rustls::Error::InvalidCertificate(_)) => anyhow::bail!(
+                    "Redis at {}: its TLS certificate failed the check ({tls}); if it \
+                     comes from a private CA, give that CA's certificate with \
+                     --redis-ca-cert",
                     crate::redacted(url)
-                );
+                ),
+                Some(tls) => anyhow::bail!(
+                    "Redis at {}: TLS failed ({tls}); does it speak TLS on that port?",
+                    crate::redacted(url)
+                ),
+                None => {}
             }
             if !(e.is_io_error()
                 || e.is_timeout()

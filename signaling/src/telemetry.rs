@@ -254,10 +254,7 @@ fn role_label(role: Role, admission: Admission) -> &'static str {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_gauge!(
-        names::BUILD_INFO,
-        "Always 1; the server's version is its label"
-    );
+    describe_gauge!(names::BUILD_INFO, BUILD_INFO_HELP);
     describe_gauge!(names::LIVE_SESSIONS, "Support sessions live now");
     describe_gauge!(
         names::PARTICIPANTS,
@@ -275,24 +272,11 @@ fn describe() {
         names::WEBSOCKET_REFUSALS,
         "Error replies sent on WebSockets, by error code"
     );
-    describe_gauge!(
-        names::TCP_CONNECTIONS,
-        "TCP connections open now (HTTP and WebSocket)"
-    );
-    describe_counter!(
-        names::TCP_REFUSED,
-        "TCP connections refused at the connection caps, by reason"
-    );
+    describe_gauge!(names::TCP_CONNECTIONS, TCP_CONNECTIONS_HELP);
+    describe_counter!(names::TCP_REFUSED, TCP_REFUSED_HELP);
     describe_gauge!(names::INVITATIONS, "Email invitations kept, by state");
-    describe_gauge!(
-        names::REDIS_UP,
-        "With --redis: 1 if the last call to Redis got through, else 0"
-    );
-    describe_counter!(
-        names::REDIS_ERRORS,
-        "With --redis: calls to Redis that failed (each let a connection in unchecked \
-         across the site, or left a count to write again)"
-    );
+    describe_gauge!(names::REDIS_UP, REDIS_UP_HELP);
+    describe_counter!(names::REDIS_ERRORS, REDIS_ERRORS_HELP);
     describe_gauge!(names::SITE_SERVING, SITE_SERVING_HELP);
     describe_counter!(
         names::LOCK_TAKEN,
@@ -315,6 +299,12 @@ fn describe() {
 
 const SITE_SERVING_HELP: &str =
     "With --postgres: 1 while this server serves the site, 0 while it stands by";
+const BUILD_INFO_HELP: &str = "Always 1; the server's version is its label";
+const TCP_CONNECTIONS_HELP: &str = "TCP connections open now (HTTP and WebSocket)";
+const TCP_REFUSED_HELP: &str = "TCP connections refused at the connection caps, by reason";
+const REDIS_UP_HELP: &str = "With --redis: 1 if the last call to Redis got through, else 0";
+const REDIS_ERRORS_HELP: &str = "With --redis: calls to Redis that failed (each let a \
+     connection in unchecked across the site, or left a count to write again)";
 
 /// `/metrics` of a standby (it serves no sessions: its connections, Redis, and that it
 /// stands by), protected as the serving server's is: `token` asked when set; `off` (on
@@ -367,7 +357,7 @@ fn standby_metrics(caps: &crate::serve::ConnectionCaps) -> String {
     metric(
         names::BUILD_INFO,
         "gauge",
-        "Always 1; the server's version is its label",
+        BUILD_INFO_HELP,
         &[(&version, 1.0)],
     );
     metric(
@@ -379,13 +369,13 @@ fn standby_metrics(caps: &crate::serve::ConnectionCaps) -> String {
     metric(
         names::TCP_CONNECTIONS,
         "gauge",
-        "TCP connections open now (HTTP and WebSocket)",
+        TCP_CONNECTIONS_HELP,
         &[("", caps.open() as f64)],
     );
     metric(
         names::TCP_REFUSED,
         "counter",
-        "TCP connections refused at the connection caps, by reason",
+        TCP_REFUSED_HELP,
         &[
             ("{reason=\"full\"}", caps.refused_full() as f64),
             (
@@ -398,13 +388,13 @@ fn standby_metrics(caps: &crate::serve::ConnectionCaps) -> String {
         metric(
             names::REDIS_UP,
             "gauge",
-            "With --redis: 1 if the last call to Redis got through, else 0",
+            REDIS_UP_HELP,
             &[("", if shared.is_up() { 1.0 } else { 0.0 })],
         );
         metric(
             names::REDIS_ERRORS,
             "counter",
-            "With --redis: calls to Redis that failed",
+            REDIS_ERRORS_HELP,
             &[("", shared.errors() as f64)],
         );
     }

@@ -286,7 +286,17 @@ async fn over_tls_the_cap_is_shared_and_an_unchecked_certificate_stops_the_start
         .expect_err("a certificate the system's roots do not vouch for");
     let said = format!("{err:#}");
     assert!(
-        said.contains("TLS failed") && said.contains("--redis-ca-cert"),
+        said.contains("certificate failed the check") && said.contains("--redis-ca-cert"),
         "{said}"
+    );
+    // A CA file that holds no certificate is said to be so.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").expect("write");
+    let err = SharedCounts::connect(&url, "c.example:443", Some(&empty))
+        .await
+        .expect_err("no certificate in the CA file");
+    assert!(
+        format!("{err:#}").contains("holds no PEM certificate"),
+        "{err:#}"
     );
 }
