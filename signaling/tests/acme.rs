@@ -290,15 +290,18 @@ async fn a_certificate_is_ordered_from_pebble_and_served() {
     );
 }
 
-/// Several servers on one site (docs/self-hosting.md, "Several servers"): only the serving
-/// one orders; the standby serves the very certificate it got (taken from the database),
-/// not its own self-signed stand-in, and never orders itself. Real servers, PostgreSQL
-/// and Pebble.
-#[tokio::test]
-async fn with_several_servers_each_serves_the_certificate_the_serving_one_got() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (_pebble, pebble_ca, acme_port, management_port) =
-        start_pebble(dir.path(), Validation::Never);
+/// Pebble, answering, with its root to trust, and a fresh PostgreSQL for several servers.
+async fn pebble_and_database(
+    dir: &Path,
+    validation: Validation,
+) -> (
+    Killed,
+    std::path::PathBuf,
+    u16,
+    rustls::RootCertStore,
+    crate::common::postgres::Postgres,
+) {
+    let (pebble, pebble_ca, acme_port, management_port) = start_pebble(dir, validation);
     let db = tokio::task::spawn_blocking(crate::common::postgres::Postgres::start)
         .await
         .expect("start task")
@@ -308,6 +311,18 @@ async fn with_several_servers_each_serves_the_certificate_the_serving_one_got() 
     let (root, _) = pebble_roots(&pebble_ca, management_port).await;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root).expect("root");
+    (pebble, pebble_ca, acme_port, roots, db)
+}
+
+/// Several servers on one site (docs/self-hosting.md, "Several servers"): only the serving
+/// one orders; the standby serves the very certificate it got (taken from the database),
+/// not its own self-signed stand-in, and never orders itself. Real servers, PostgreSQL
+/// and Pebble.
+#[tokio::test]
+async fn with_several_servers_each_serves_the_certificate_the_serving_one_got() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_pebble, pebble_ca, acme_port, roots, db) =
+        pebble_and_database(dir.path(), Validation::Never).await;
 
     let postgres = ["--postgres", db.url.as_str()];
     let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
@@ -419,23 +434,15 @@ async fn a_standby_answers_the_cas_challenge_for_the_serving_server() {
     let (standby_tx, standby) = tokio::sync::watch::channel(None::<u16>);
     let relayed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     relay(network, standby, relayed.clone());
-    let (_pebble, pebble_ca, acme_port, management_port) = start_pebble(
+    wait_for_port(dns_management).await;
+    let (_pebble, pebble_ca, acme_port, roots, db) = pebble_and_database(
         dir.path(),
         Validation::Http {
             dns_port,
             http_port,
         },
-    );
-    let db = tokio::task::spawn_blocking(crate::common::postgres::Postgres::start)
-        .await
-        .expect("start task")
-        .expect("start PostgreSQL");
-    wait_for_port(acme_port).await;
-    wait_for_port(management_port).await;
-    wait_for_port(dns_management).await;
-    let (root, _) = pebble_roots(&pebble_ca, management_port).await;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root).expect("root");
+    )
+    .await;
 
     // The test holds the site lease while both servers start: both stand by, listening
     // on their redirect ports, until it lets go and one of them serves (and orders).
