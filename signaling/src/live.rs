@@ -2,12 +2,18 @@
 //! memory, maps participants to their connections, and carries out what a session asks
 //! for: delivering messages, appending audit records, running timers, closing connections.
 //! The rules themselves are decided by `tandem_session::Session`, never here.
+//!
+//! Each live session has a lock of its own, so sessions go on side by side; what spans
+//! sessions (tokens and secrets to look up, a rep's load across sessions, WebACD) is
+//! behind one more lock, the site's, taken after a session's and only when needed
+//! (see [`Op`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use tandem_protocol::{
     ClientMessage, EndReason, ErrorCode, InviteState, Invitee, ParticipantId, ServerMessage,
     SessionNumber, Timestamp, TransferTarget,
@@ -127,10 +133,50 @@ struct Live {
     timers: HashMap<Timer, AbortHandle>,
     /// When each of `timers` is due, to set them again after a restart.
     timer_at: HashMap<Timer, Timestamp>,
-    /// The hashes of the session's resume tokens.
-    resume_tokens: Vec<String>,
+    /// The hashes of the session's live resume tokens, and whose seat each brings back
+    /// (the site's index, `Site::resume`, has the same ones).
+    resume_tokens: Vec<(String, ParticipantId)>,
+    /// Its customers' agent tokens as the journal keeps them, copied from the site's
+    /// `agent_tokens` whenever they change, so a write needs only the session's lock.
+    agent_tokens: Vec<(String, ParticipantId, Timestamp)>,
+    /// Its WebACD transfer while it waits for an agent (R10), as the journal keeps it.
+    offer: Option<StoredOffer>,
+    /// The open connection of each participant.
+    conns: HashMap<ParticipantId, Conn>,
+    /// Attached agent → its customer, to hand the customer a new token when it leaves.
+    agents: HashMap<ParticipantId, ParticipantId>,
+    /// Its primary rep's account and its customers, as the site's `loads` last heard them
+    /// (none before the first time).
+    load: Option<(Option<i64>, u32)>,
     /// What the journal last stored for this session: the session, and the rest as JSON.
     saved: Option<(Session, String)>,
+}
+
+impl Live {
+    fn new(session: Session, secret: String, base_url: String) -> Self {
+        Live {
+            session,
+            secret,
+            agent_token_renewal: None,
+            base_url,
+            reps: HashMap::new(),
+            timers: HashMap::new(),
+            timer_at: HashMap::new(),
+            resume_tokens: Vec::new(),
+            agent_tokens: Vec::new(),
+            offer: None,
+            conns: HashMap::new(),
+            agents: HashMap::new(),
+            load: None,
+            saved: None,
+        }
+    }
+
+    /// The account of the session's primary rep (none while a WebACD transfer waits).
+    fn primary_account(&self) -> Option<i64> {
+        let primary = self.session.primary()?;
+        self.reps.get(&primary).map(|a| a.id)
+    }
 }
 
 /// A live session as the journal keeps it: the session and what the server keeps beside
@@ -167,48 +213,41 @@ struct Beside {
     next_id: u64,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct StoredOffer {
     from: String,
     target: TransferTarget,
     /// Where it goes, by id, as looked up when it began to wait.
     route: Option<tandem_session::RouteTarget>,
     message: Option<String>,
-    /// Whom it was offered to.
+    /// Whom it was offered to when it began to wait.
     to: Vec<i64>,
 }
 
 const STORED_FORMAT: u32 = 1;
 
-impl Live {
-    /// The account of the session's primary rep (none while a WebACD transfer waits).
-    fn primary_account(&self) -> Option<i64> {
-        let primary = self.session.primary()?;
-        self.reps.get(&primary).map(|a| a.id)
-    }
-}
-
-struct Inner {
-    /// Where everything that leaves goes: after the journal writes decided before it.
-    out: pipeline::Out,
-    sessions: HashMap<SessionNumber, Live>,
+/// What spans sessions: the indexes from a secret or token to its session, logged-in
+/// connections by account, each session's load for the limits across sessions (R4), and
+/// WebACD (R10). Behind one lock, always taken after a session's (see [`Op`]).
+struct Site {
     by_secret: HashMap<String, SessionNumber>,
+    /// Resume tokens' hashes → the seat each brings back.
     resume: HashMap<String, Seat>,
     /// Agent tokens → the customer each attaches to, with their lifetimes.
     agent_tokens: agent_tokens::AgentTokens,
-    /// Attached agent → its customer, to hand the customer a new token when it leaves.
-    agents: HashMap<ParticipantId, ParticipantId>,
-    conns: HashMap<ParticipantId, Conn>,
     /// Every open connection of a logged-in account, by account and connection id.
     account_conns: HashMap<i64, HashMap<u64, OutboundTx>>,
+    /// Each live session's primary account and admitted customers: what a rep's limits
+    /// across sessions (R1, R4) and the WebACD agents' loads are counted from.
+    loads: HashMap<SessionNumber, tandem_session::reps::RepSession>,
     /// Dashboards, waiting transfers and the directory of agents and queues (R10).
     webacd: webacd::Webacd,
 }
 
-/// How much the one lock over every live session is used: each session's decisions are
-/// made under it, in memory only (writes and sends happen off it, see `pipeline`), so it
-/// is held briefly; these figures (in `/metrics` and the bench) show how close to busy it
-/// runs, and how long anyone waits for it.
+/// How much a kind of the registry's locks is used: decisions under them are made in
+/// memory only (writes and sends happen off them, see `pipeline`), so they are held
+/// briefly; these figures (in `/metrics` and the bench) show how busy they run, and how
+/// long anyone waits for them.
 #[derive(Debug, Default)]
 struct LockCounters {
     taken: AtomicU64,
@@ -216,49 +255,127 @@ struct LockCounters {
     waited_ns: AtomicU64,
 }
 
+impl LockCounters {
+    /// Take a lock with `lock`, counting the wait; the holding time is counted when the
+    /// guard goes.
+    fn take<G>(&self, lock: impl FnOnce() -> G) -> Held<'_, G> {
+        let asked = Instant::now();
+        let guard = lock();
+        let since = Instant::now();
+        self.waited_ns.fetch_add(
+            u64::try_from((since - asked).as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        Held {
+            guard,
+            since,
+            counters: self,
+        }
+    }
+
+    fn figures(&self) -> LockUse {
+        LockUse {
+            taken: self.taken.load(Ordering::Relaxed),
+            held: Duration::from_nanos(self.held_ns.load(Ordering::Relaxed)),
+            waited: Duration::from_nanos(self.waited_ns.load(Ordering::Relaxed)),
+        }
+    }
+}
+
 /// See [`Registry::lock_use`].
 #[derive(Debug, Clone, Copy)]
 pub struct LockUse {
-    /// Times the lock was taken.
+    /// Times a lock was taken.
     pub taken: u64,
-    /// Time it was held, in all.
+    /// Time locks were held, in all.
     pub held: Duration,
-    /// Time spent waiting for it, in all.
+    /// Time spent waiting for them, in all.
     pub waited: Duration,
 }
 
-/// The registry's lock, held: counts its holding time when let go.
-struct Held<'a> {
-    guard: MutexGuard<'a, Inner>,
-    since: Instant,
-    use_: &'a LockCounters,
+/// The use of the registry's locks: the sessions' own (summed over every session, held
+/// side by side) and the site's one.
+#[derive(Debug, Clone, Copy)]
+pub struct LocksUse {
+    pub sessions: LockUse,
+    pub site: LockUse,
 }
 
-impl std::ops::Deref for Held<'_> {
-    type Target = Inner;
+/// A lock of the registry, held: counts its holding time when let go.
+struct Held<'a, G> {
+    guard: G,
+    since: Instant,
+    counters: &'a LockCounters,
+}
 
-    fn deref(&self) -> &Inner {
+impl<G: std::ops::Deref> std::ops::Deref for Held<'_, G> {
+    type Target = G::Target;
+
+    fn deref(&self) -> &G::Target {
         &self.guard
     }
 }
 
-impl std::ops::DerefMut for Held<'_> {
-    fn deref_mut(&mut self) -> &mut Inner {
+impl<G: std::ops::DerefMut> std::ops::DerefMut for Held<'_, G> {
+    fn deref_mut(&mut self) -> &mut G::Target {
         &mut self.guard
     }
 }
 
-impl Drop for Held<'_> {
+impl<G> Drop for Held<'_, G> {
     fn drop(&mut self) {
         let held = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.use_.held_ns.fetch_add(held, Ordering::Relaxed);
-        self.use_.taken.fetch_add(1, Ordering::Relaxed);
+        self.counters.held_ns.fetch_add(held, Ordering::Relaxed);
+        self.counters.taken.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A live session's own lock; `None` once the session has ended (whoever found it before
+/// then finds nothing when they get the lock).
+type Slot = Arc<Mutex<Option<Live>>>;
+
+type SessionGuard = parking_lot::ArcMutexGuard<parking_lot::RawMutex, Option<Live>>;
+
+/// One operation on one live session: the session's lock, and the site's lock from the
+/// moment the operation first needs it until it ends (so what it decided across sessions,
+/// such as a rep's load, cannot change under it). Locks are always taken in that order,
+/// a session's and then the site's, and nobody holds two sessions' locks or takes a
+/// session's while holding the site's: so no two operations can wait for each other.
+/// Operations on different sessions go on side by side; most of them (chat, the relayed
+/// offers and candidates, control) never take the site's lock.
+struct Op<'a> {
+    registry: &'a Registry,
+    number: SessionNumber,
+    live: Held<'a, SessionGuard>,
+    site: Option<Held<'a, MutexGuard<'a, Site>>>,
+}
+
+impl Op<'_> {
+    fn live(&mut self) -> Option<&mut Live> {
+        self.live.as_mut()
+    }
+
+    fn site(&mut self) -> &mut Site {
+        self.parts().1
+    }
+
+    /// The session (if it is still live) and the site, together.
+    fn parts(&mut self) -> (Option<&mut Live>, &mut Site) {
+        let registry = self.registry;
+        let site = self.site.get_or_insert_with(|| registry.lock_site());
+        (self.live.as_mut(), site)
     }
 }
 
 pub struct Registry {
-    inner: Mutex<Inner>,
-    lock_use: LockCounters,
+    /// Every live session, each behind its own lock. This map's lock is only ever held to
+    /// look up, add or remove a session, never while taking another lock.
+    sessions: RwLock<HashMap<SessionNumber, Slot>>,
+    site: Mutex<Site>,
+    /// Where everything that leaves goes: after the journal writes decided before it.
+    out: pipeline::Out,
+    session_lock_use: LockCounters,
+    site_lock_use: LockCounters,
     /// Live sessions on disk, for a restart; none for a server that keeps nothing.
     journal: Option<Arc<dyn Journal>>,
     /// The server is stopping for a restart: nothing that happens now changes a session.
@@ -320,18 +437,18 @@ impl Registry {
                 None => pipeline::Out::direct(store_jobs, mail_jobs),
             };
             Registry {
-                inner: Mutex::new(Inner {
-                    out,
-                    sessions: HashMap::new(),
+                sessions: RwLock::new(HashMap::new()),
+                site: Mutex::new(Site {
                     by_secret: HashMap::new(),
                     resume: HashMap::new(),
                     agent_tokens: agent_tokens::AgentTokens::new(agent_token_lifetime),
-                    agents: HashMap::new(),
-                    conns: HashMap::new(),
                     account_conns: HashMap::new(),
+                    loads: HashMap::new(),
                     webacd: webacd::Webacd::default(),
                 }),
-                lock_use: LockCounters::default(),
+                out,
+                session_lock_use: LockCounters::default(),
+                site_lock_use: LockCounters::default(),
                 journal,
                 suspended: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
@@ -343,32 +460,56 @@ impl Registry {
         })
     }
 
-    fn lock(&self) -> Held<'_> {
-        let asked = Instant::now();
-        // A panic while holding the lock would be a bug in this module; the data stays
-        // usable, so carry on rather than take the whole server down.
-        let guard = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let since = Instant::now();
-        self.lock_use.waited_ns.fetch_add(
-            u64::try_from((since - asked).as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-        Held {
-            guard,
-            since,
-            use_: &self.lock_use,
-        }
+    fn lock_site(&self) -> Held<'_, MutexGuard<'_, Site>> {
+        self.site_lock_use.take(|| self.site.lock())
     }
 
-    /// How much the registry's lock has been used since the start (for `/metrics`).
-    pub fn lock_use(&self) -> LockUse {
-        LockUse {
-            taken: self.lock_use.taken.load(Ordering::Relaxed),
-            held: Duration::from_nanos(self.lock_use.held_ns.load(Ordering::Relaxed)),
-            waited: Duration::from_nanos(self.lock_use.waited_ns.load(Ordering::Relaxed)),
+    fn lock_slot(&self, slot: &Slot) -> Held<'_, SessionGuard> {
+        self.session_lock_use.take(|| slot.lock_arc())
+    }
+
+    fn slot(&self, number: SessionNumber) -> Option<Slot> {
+        self.sessions.read().get(&number).cloned()
+    }
+
+    /// Every live session's lock, to take one at a time.
+    fn slots(&self) -> Vec<(SessionNumber, Slot)> {
+        self.sessions
+            .read()
+            .iter()
+            .map(|(number, slot)| (*number, slot.clone()))
+            .collect()
+    }
+
+    /// An operation on a live session, refused while the server stops.
+    fn op(&self, number: SessionNumber) -> Result<Op<'_>, Refusal> {
+        let op = self.op_any(number).ok_or_else(|| not_found(number))?;
+        // Checked with the session's lock held: `suspend_all` sets it and then takes every
+        // session's lock, so an operation either comes before it, whole, or is refused.
+        if self.is_suspended() {
+            return Err(restarting());
+        }
+        Ok(op)
+    }
+
+    /// An operation on a live session, even while the server stops (to look, or to
+    /// rebuild at start).
+    fn op_any(&self, number: SessionNumber) -> Option<Op<'_>> {
+        let slot = self.slot(number)?;
+        let live = self.lock_slot(&slot);
+        live.is_some().then_some(Op {
+            registry: self,
+            number,
+            live,
+            site: None,
+        })
+    }
+
+    /// How much the registry's locks have been used since the start (for `/metrics`).
+    pub fn lock_use(&self) -> LocksUse {
+        LocksUse {
+            sessions: self.session_lock_use.figures(),
+            site: self.site_lock_use.figures(),
         }
     }
 
@@ -389,8 +530,7 @@ impl Registry {
     /// HTTP answer that tells of a change goes out after it, as a message would. False
     /// when it never will be (the server lost the site lease).
     pub async fn written(&self) -> bool {
-        let mark = self.lock().out.mark();
-        let passed = match mark {
+        let passed = match self.out.mark() {
             Some(mark) => mark.passed().await,
             None => true,
         };
@@ -400,14 +540,15 @@ impl Registry {
 
     /// A connection's own reply (a refusal, a close), after what was decided before it.
     pub fn reply(&self, tx: &OutboundTx, outbound: Outbound) -> bool {
-        self.lock().out.send(tx, outbound)
+        self.out.send(tx, outbound)
     }
 
     /// Writes of these sessions failed: write them whole at their next change.
     fn unsaved(&self, numbers: &[SessionNumber]) {
-        let mut inner = self.lock();
-        for number in numbers {
-            if let Some(live) = inner.sessions.get_mut(number) {
+        for &number in numbers {
+            if let Some(mut op) = self.op_any(number)
+                && let Some(live) = op.live()
+            {
                 live.saved = None;
             }
         }
@@ -422,21 +563,37 @@ impl Registry {
         settings: &SiteSettings,
         base_url: &str,
     ) -> Result<Started, Refusal> {
-        let mut inner = self.lock();
         if self.is_suspended() {
             return Err(restarting());
         }
+        // The new session's lock first, as always: nobody else can reach it yet.
+        let slot: Slot = Arc::new(Mutex::new(None));
+        let live = self.lock_slot(&slot);
+        let site = self.lock_site();
+        // Under the site's lock until the session is in its loads: two starts of one rep
+        // cannot both pass.
         tandem_session::reps::may_start(
             account.id,
             settings.allow_multiple_sessions,
-            Self::rep_sessions(&inner),
+            site.loads.values().copied(),
         )?;
-        let number = loop {
-            let candidate = SessionNumber::new(rand::random_range(100_000_000..=999_999_999))
-                .ok_or_else(|| Refusal::new(ErrorCode::Internal, "bad session number"))?;
-            if !inner.sessions.contains_key(&candidate) {
-                break candidate;
+        let number = {
+            let mut sessions = self.sessions.write();
+            loop {
+                let candidate =
+                    SessionNumber::new(rand::random_range(100_000_000..=999_999_999))
+                        .ok_or_else(|| Refusal::new(ErrorCode::Internal, "bad session number"))?;
+                if let std::collections::hash_map::Entry::Vacant(free) = sessions.entry(candidate) {
+                    free.insert(slot.clone());
+                    break candidate;
+                }
             }
+        };
+        let mut op = Op {
+            registry: self,
+            number,
+            live,
+            site: Some(site),
         };
         let secret = clock::secret();
         let primary = ParticipantId(self.next_id());
@@ -454,38 +611,29 @@ impl Registry {
                 ..SessionConfig::default()
             },
         };
-        let now = clock::now();
-        let (session, outputs) = Session::start(start, now)?;
-        let mut reps = HashMap::new();
-        reps.insert(primary, account.clone());
-        inner.sessions.insert(
-            number,
-            Live {
-                session,
-                secret: secret.clone(),
-                agent_token_renewal: None,
-                base_url: base_url.to_owned(),
-                reps,
-                timers: HashMap::new(),
-                timer_at: HashMap::new(),
-                resume_tokens: Vec::new(),
-                saved: None,
-            },
-        );
-        inner.by_secret.insert(secret.clone(), number);
+        let (session, outputs) = match Session::start(start, clock::now()) {
+            Ok(started) => started,
+            Err(e) => {
+                self.sessions.write().remove(&number);
+                return Err(e.into());
+            }
+        };
+        let mut live = Live::new(session, secret.clone(), base_url.to_owned());
+        live.reps.insert(primary, account.clone());
+        *op.live = Some(live);
+        op.site().by_secret.insert(secret.clone(), number);
         let at = clock::now_millis();
-        self.decided(&mut inner, number, outputs);
+        self.decided(&mut op, outputs);
         if self.is_suspended() {
             // The site lease was lost as it started: it goes no further.
             return Err(restarting());
         }
         // Queued after the session's first write, so it is stored after that write.
-        inner.out.store(StoreJob::SessionStarted {
+        self.out.store(StoreJob::SessionStarted {
             number: number.digits(),
             at,
             by: account.id,
         });
-        Self::loads_changed(&mut inner);
         tracing::info!(session = %number, rep = %account.username, "session started");
         Ok(Started {
             number: number.digits(),
@@ -496,11 +644,12 @@ impl Registry {
 
     /// The sessions this account takes part in as a rep.
     pub fn sessions_of(&self, account: &Account) -> Vec<RepSession> {
-        let inner = self.lock();
-        let mut list: Vec<RepSession> = inner
-            .sessions
-            .values()
-            .filter_map(|live| {
+        let mut list: Vec<RepSession> = self
+            .slots()
+            .into_iter()
+            .filter_map(|(_, slot)| {
+                let live = self.lock_slot(&slot);
+                let live = live.as_ref()?;
                 let (&participant, _) = live.reps.iter().find(|(_, a)| a.id == account.id)?;
                 Some(RepSession {
                     number: live.session.number().digits(),
@@ -521,12 +670,14 @@ impl Registry {
         account: &Account,
         number: SessionNumber,
     ) -> Result<Seat, Refusal> {
-        let mut inner = self.lock();
         // Someone else's live session gets the same answer as a number no session has:
         // no rep can learn which numbers are live by trying them.
-        let mine = inner
-            .sessions
-            .get(&number)
+        let mut op = self.op(number).map_err(|refusal| match refusal.code {
+            ErrorCode::SessionNotFound => not_yours(number),
+            _ => refusal,
+        })?;
+        let mine = op
+            .live()
             .and_then(|live| {
                 live.reps
                     .iter()
@@ -534,7 +685,7 @@ impl Registry {
                     .map(|(&p, _)| p)
             })
             .ok_or_else(|| not_yours(number))?;
-        self.attach(&mut inner, number, mine, conn)
+        self.attach(&mut op, mine, conn)
     }
 
     /// R8: another rep joins by number as an assistant.
@@ -544,12 +695,11 @@ impl Registry {
         account: &Account,
         number: SessionNumber,
     ) -> Result<Seat, Refusal> {
-        let mut inner = self.lock();
-        let live = inner
-            .sessions
-            .get(&number)
-            .ok_or_else(|| not_found(number))?;
-        if live.reps.values().any(|a| a.id == account.id) {
+        let mut op = self.op(number)?;
+        if op
+            .live()
+            .is_some_and(|live| live.reps.values().any(|a| a.id == account.id))
+        {
             return Err(Refusal::new(
                 ErrorCode::AlreadyJoined,
                 "you are already in this session; open it from your dashboard",
@@ -561,7 +711,7 @@ impl Registry {
             kind: JoinKind::Assistant(rep_info(account)),
             rep_load_elsewhere: 0,
         };
-        let seat = self.join(&mut inner, number, join, conn, Some(account))?;
+        let seat = self.join(&mut op, join, conn, Some(account))?;
         tracing::info!(session = %number, rep = %account.username, "assisting");
         Ok(seat)
     }
@@ -573,15 +723,24 @@ impl Registry {
         secret: &str,
         name: &str,
     ) -> Result<Seat, Refusal> {
-        let mut inner = self.lock();
-        let number = *inner.by_secret.get(secret).ok_or_else(|| {
+        let invalid = || {
             Refusal::new(
                 ErrorCode::SessionNotFound,
                 "this join link is not valid any more; the session may have ended. Ask your \
                  support rep for a new link",
             )
+        };
+        let number = self
+            .lock_site()
+            .by_secret
+            .get(secret)
+            .copied()
+            .ok_or_else(invalid)?;
+        let mut op = self.op(number).map_err(|refusal| match refusal.code {
+            ErrorCode::SessionNotFound => invalid(),
+            _ => refusal,
         })?;
-        self.join_customer(&mut inner, number, JoinKind::CustomerByLink, name, conn)
+        self.join_customer(&mut op, JoinKind::CustomerByLink, name, conn)
     }
 
     /// C2: a customer who typed the number waits to be admitted. The caller rate-limits.
@@ -591,110 +750,89 @@ impl Registry {
         number: SessionNumber,
         name: &str,
     ) -> Result<Seat, Refusal> {
-        let mut inner = self.lock();
-        if !inner.sessions.contains_key(&number) {
-            return Err(not_found(number));
-        }
-        self.join_customer(&mut inner, number, JoinKind::CustomerByNumber, name, conn)
+        let mut op = self.op(number)?;
+        self.join_customer(&mut op, JoinKind::CustomerByNumber, name, conn)
     }
 
     fn join_customer(
         &self,
-        inner: &mut Inner,
-        number: SessionNumber,
+        op: &mut Op<'_>,
         kind: JoinKind,
         name: &str,
         conn: (u64, OutboundTx),
     ) -> Result<Seat, Refusal> {
-        let load = Self::load_elsewhere(inner, number);
+        // The site's lock is held from here until the join is in the loads (R4).
+        let number = op.number;
+        let load = Self::load_elsewhere(op.site(), number);
         let join = Join {
             id: ParticipantId(self.next_id()),
             name: name.to_owned(),
             kind,
             rep_load_elsewhere: load,
         };
-        self.join(inner, number, join, conn, None)
+        self.join(op, join, conn, None)
     }
 
     /// Customers the primary rep of `number` helps in their other live sessions (R4).
-    fn load_elsewhere(inner: &Inner, number: SessionNumber) -> u32 {
-        tandem_session::reps::load_elsewhere(number, Self::rep_sessions(inner))
-    }
-
-    /// The live sessions as a rep's limits across sessions see them.
-    fn rep_sessions(inner: &Inner) -> impl Iterator<Item = tandem_session::reps::RepSession> {
-        inner
-            .sessions
-            .iter()
-            .map(|(number, live)| tandem_session::reps::RepSession {
-                number: *number,
-                primary_account: live.primary_account(),
-                customers: live.session.customer_count(),
-            })
+    fn load_elsewhere(site: &Site, number: SessionNumber) -> u32 {
+        tandem_session::reps::load_elsewhere(number, site.loads.values().copied())
     }
 
     fn join(
         &self,
-        inner: &mut Inner,
-        number: SessionNumber,
+        op: &mut Op<'_>,
         join: Join,
         (conn_id, tx): (u64, OutboundTx),
         account: Option<&Account>,
     ) -> Result<Seat, Refusal> {
-        if self.is_suspended() {
-            return Err(restarting());
-        }
+        let number = op.number;
         let participant = join.id;
         let name = join.name.clone();
+        let live = op.live().ok_or_else(|| not_found(number))?;
         // Register the connection first so the session's first messages reach it.
-        inner.conns.insert(participant, Conn { id: conn_id, tx });
+        live.conns.insert(participant, Conn { id: conn_id, tx });
         let mut notice = None;
-        let result = match inner.sessions.get_mut(&number) {
-            Some(live) => live
-                .session
-                .handle(Event::Join(join), clock::now())
-                .map_err(|e| {
-                    // R4: the rep hears of a customer who could not get in.
-                    notice = live.session.join_refused_notice(&name, &e);
-                    Refusal::from(e)
-                }),
-            None => Err(not_found(number)),
-        };
+        let result = live
+            .session
+            .handle(Event::Join(join), clock::now())
+            .map_err(|e| {
+                // R4: the rep hears of a customer who could not get in.
+                notice = live.session.join_refused_notice(&name, &e);
+                Refusal::from(e)
+            });
         let outputs = match result {
             Ok(outputs) => outputs,
             Err(refusal) => {
-                inner.conns.remove(&participant);
+                live.conns.remove(&participant);
                 if let Some((to, message)) = notice {
-                    Self::deliver(inner, to, message);
+                    self.deliver(live, to, message);
                 }
                 return Err(refusal);
             }
         };
-        if let (Some(account), Some(live)) = (account, inner.sessions.get_mut(&number)) {
+        if let Some(account) = account {
             live.reps.insert(participant, account.clone());
         }
         let seat = Seat {
             number,
             participant,
         };
-        self.issue_credentials(inner, seat);
-        self.decided(inner, number, outputs);
+        self.issue_credentials(op, seat);
+        self.decided(op, outputs);
         Ok(seat)
     }
 
     /// Attach a connection to an existing participant (the primary's page, or a resume).
     fn attach(
         &self,
-        inner: &mut Inner,
-        number: SessionNumber,
+        op: &mut Op<'_>,
         participant: ParticipantId,
         (conn_id, tx): (u64, OutboundTx),
     ) -> Result<Seat, Refusal> {
-        if self.is_suspended() {
-            return Err(restarting());
-        }
-        if let Some(old) = inner.conns.insert(participant, Conn { id: conn_id, tx }) {
-            if !inner.out.send(&old.tx, Outbound::Close(Close::Replaced)) {
+        let number = op.number;
+        let live = op.live().ok_or_else(|| not_found(number))?;
+        if let Some(old) = live.conns.insert(participant, Conn { id: conn_id, tx }) {
+            if !self.out.send(&old.tx, Outbound::Close(Close::Replaced)) {
                 tracing::debug!("the replaced connection was already gone");
             }
         }
@@ -702,66 +840,50 @@ impl Registry {
             number,
             participant,
         };
-        self.issue_credentials(inner, seat);
-        self.handle(inner, number, Event::Connected { who: participant })?;
+        self.issue_credentials(op, seat);
+        self.handle(op, Event::Connected { who: participant })?;
         Ok(seat)
     }
 
     /// A participant's connection gets a resume token as soon as it is in (or waiting).
     /// Only the newest token of a seat works: a page that reconnects again and again
     /// leaves nothing behind.
-    fn issue_credentials(&self, inner: &mut Inner, seat: Seat) {
+    fn issue_credentials(&self, op: &mut Op<'_>, seat: Seat) {
         let token = clock::secret();
         // Kept by hash only, in memory and in the journal: a leaked database resumes
         // nobody.
         let hash = clock::hash_secret(&token);
-        let Inner {
-            resume, sessions, ..
-        } = inner;
-        resume.retain(|_, s| *s != seat);
-        resume.insert(hash.clone(), seat);
-        if let Some(live) = sessions.get_mut(&seat.number) {
-            live.resume_tokens.retain(|t| resume.contains_key(t));
-            live.resume_tokens.push(hash);
-        }
+        let (Some(live), site) = op.parts() else {
+            return;
+        };
+        forget_resume_tokens(live, site, seat.participant);
+        site.resume.insert(hash.clone(), seat);
+        live.resume_tokens.push((hash, seat.participant));
         // On disk before the client has it, or a restart could strand it.
-        self.persist(inner, seat.number);
-        Self::deliver(
-            inner,
-            seat.participant,
-            ServerMessage::ResumeToken { token },
-        );
+        self.persist(op);
+        if let Some(live) = op.live() {
+            self.deliver(live, seat.participant, ServerMessage::ResumeToken { token });
+        }
     }
 
     /// The customer's agent attaches with the one-time token their page received (on a
     /// command line, or built into the download). An expired token gets its own code, so
     /// the agent can tell the customer to download it again.
     pub fn attach_agent(&self, conn: (u64, OutboundTx), token: &str) -> Result<Seat, Refusal> {
-        let mut inner = self.lock();
-        let customer = match inner
-            .agent_tokens
-            .redeem(&clock::hash_secret(token), clock::now())
-        {
-            Ok(customer) => customer,
-            Err(agent_tokens::Refused::Expired) => {
-                return Err(Refusal::new(
-                    ErrorCode::AgentTokenExpired,
-                    "this agent download (or command) has expired; go back to your support \
-                     session page in the browser and download the agent again, or copy the \
-                     new command shown there",
-                ));
-            }
-            Err(agent_tokens::Refused::Unknown) => {
-                return Err(Refusal::new(
-                    ErrorCode::SessionNotFound,
-                    "this agent token is not valid any more; copy the command again from your \
-                     support session page",
-                ));
-            }
+        let hash = clock::hash_secret(token);
+        let redeem = |site: &Site| {
+            site.agent_tokens
+                .redeem(&hash, clock::now())
+                .map_err(agent_token_refused)
         };
-        let name = inner
-            .sessions
-            .get(&customer.number)
+        let customer = redeem(&self.lock_site())?;
+        let mut op = self.op(customer.number)?;
+        // Again under the session's lock: it may have been used meanwhile.
+        if redeem(op.site())? != customer {
+            return Err(agent_token_refused(agent_tokens::Refused::Unknown));
+        }
+        let name = op
+            .live()
             .and_then(|live| {
                 live.session
                     .participants()
@@ -784,64 +906,89 @@ impl Registry {
         // One agent per token, and none of the customer's other tokens stays usable:
         // forgotten before the join, whose state write (before `joined` goes out) then
         // has them used up on disk too, so a restart cannot make them work again.
-        let theirs: Vec<_> = inner
+        let theirs: Vec<_> = op
+            .site()
             .agent_tokens
             .kept(customer.number)
             .into_iter()
             .filter(|(_, participant, _)| *participant == customer.participant)
             .collect();
-        inner.agent_tokens.forget_customer(customer.participant);
-        let seat = match self.join(&mut inner, customer.number, join, conn, None) {
+        self.change_agent_tokens(&mut op, |tokens| {
+            tokens.forget_customer(customer.participant);
+        });
+        let seat = match self.join(&mut op, join, conn, None) {
             Ok(seat) => seat,
             Err(refusal) => {
-                for (hash, _, issued) in theirs {
-                    inner.agent_tokens.restore(hash, customer, issued);
-                }
+                self.change_agent_tokens(&mut op, |tokens| {
+                    for (hash, _, issued) in theirs {
+                        tokens.restore(hash, customer, issued);
+                    }
+                });
                 return Err(refusal);
             }
         };
-        inner.agents.insert(seat.participant, customer.participant);
+        if let Some(live) = op.live() {
+            live.agents.insert(seat.participant, customer.participant);
+        }
         Ok(seat)
+    }
+
+    /// Change the site's agent tokens of the operation's session, and keep the session's
+    /// copy of them (what its next write keeps) the same.
+    fn change_agent_tokens(
+        &self,
+        op: &mut Op<'_>,
+        change: impl FnOnce(&mut agent_tokens::AgentTokens),
+    ) {
+        let number = op.number;
+        let (live, site) = op.parts();
+        change(&mut site.agent_tokens);
+        if let Some(live) = live {
+            live.agent_tokens = site.agent_tokens.kept(number);
+        }
     }
 
     /// The seat a live agent token belongs to, for a download that carries it. The token
     /// stays usable: it is used up when the agent attaches.
     pub fn agent_token_seat(&self, token: &str) -> Option<Seat> {
-        self.lock()
+        self.lock_site()
             .agent_tokens
             .valid(&clock::hash_secret(token), clock::now())
     }
 
     /// A customer who is in the session and has no agent gets a fresh agent token (the
     /// one before stays valid until it expires), and the session's renewal is rescheduled.
-    fn issue_agent_token(&self, inner: &mut Inner, number: SessionNumber, customer: ParticipantId) {
-        if !inner.sessions.contains_key(&number) {
+    fn issue_agent_token(&self, op: &mut Op<'_>, customer: ParticipantId) {
+        if op.live().is_none() {
             return;
         }
         let token = format!("agt_{}", clock::secret());
         let seat = Seat {
-            number,
+            number: op.number,
             participant: customer,
         };
-        inner
-            .agent_tokens
-            .issue(seat, clock::hash_secret(&token), clock::now());
-        self.schedule_agent_token_renewal(inner, number);
+        self.change_agent_tokens(op, |tokens| {
+            tokens.issue(seat, clock::hash_secret(&token), clock::now());
+        });
+        self.schedule_agent_token_renewal(op);
         // On disk before the customer has it, or a restart could strand their download.
-        self.persist(inner, number);
-        Self::deliver(inner, customer, ServerMessage::AgentToken { token });
+        self.persist(op);
+        if let Some(live) = op.live() {
+            self.deliver(live, customer, ServerMessage::AgentToken { token });
+        }
     }
 
     /// Wake up when the session's next customer is due a fresh agent token (the pattern
     /// of `set_timer`: one task per session, replaced on every change, aborted at the end).
-    fn schedule_agent_token_renewal(&self, inner: &mut Inner, number: SessionNumber) {
-        let Some(live) = inner.sessions.get_mut(&number) else {
+    fn schedule_agent_token_renewal(&self, op: &mut Op<'_>) {
+        let number = op.number;
+        let (Some(live), site) = op.parts() else {
             return;
         };
         if let Some(old) = live.agent_token_renewal.take() {
             old.abort();
         }
-        let Some(at) = inner.agent_tokens.next_renewal(number) else {
+        let Some(at) = site.agent_tokens.next_renewal(number) else {
             return;
         };
         let delay = Duration::from_millis(at.0.saturating_sub(clock::now().0));
@@ -859,8 +1006,10 @@ impl Registry {
     /// expires; anyone else's tokens are forgotten. Rescheduling replaces (and aborts) the
     /// current wake-up, whichever task runs this, so one wake-up per session stays pending.
     fn renew_agent_tokens(&self, number: SessionNumber) {
-        let mut inner = self.lock();
-        let Some(live) = inner.sessions.get(&number) else {
+        let Ok(mut op) = self.op(number) else {
+            return;
+        };
+        let (Some(live), site) = op.parts() else {
             return;
         };
         let waiting_for_agent: Vec<ParticipantId> = live
@@ -870,14 +1019,17 @@ impl Registry {
             .filter(|p| p.role == tandem_protocol::Role::Customer && p.agent.is_none())
             .map(|p| p.id)
             .collect();
-        for seat in inner.agent_tokens.due(number, clock::now()) {
+        let due = site.agent_tokens.due(number, clock::now());
+        for seat in due {
             if waiting_for_agent.contains(&seat.participant) {
-                self.issue_agent_token(&mut inner, number, seat.participant);
+                self.issue_agent_token(&mut op, seat.participant);
             } else {
-                inner.agent_tokens.forget_customer(seat.participant);
+                self.change_agent_tokens(&mut op, |tokens| {
+                    tokens.forget_customer(seat.participant);
+                });
             }
         }
-        self.schedule_agent_token_renewal(&mut inner, number);
+        self.schedule_agent_token_renewal(&mut op);
     }
 
     /// R2: come back after a lost connection. A rep's seat comes back only to a
@@ -889,7 +1041,6 @@ impl Registry {
         token: &str,
         account: Option<&Account>,
     ) -> Result<Seat, Refusal> {
-        let mut inner = self.lock();
         let gone = || {
             Refusal::new(
                 ErrorCode::SessionNotFound,
@@ -898,13 +1049,24 @@ impl Registry {
             )
         };
         let hash = clock::hash_secret(token);
-        let seat = inner.resume.get(&hash).copied().ok_or_else(gone)?;
-        let live = inner.sessions.get(&seat.number);
-        let present = live.is_some_and(|live| live.session.role(seat.participant).is_some());
-        if !present {
+        let seat = self
+            .lock_site()
+            .resume
+            .get(&hash)
+            .copied()
+            .ok_or_else(gone)?;
+        let mut op = self.op(seat.number).map_err(|refusal| match refusal.code {
+            ErrorCode::SessionNotFound => gone(),
+            _ => refusal,
+        })?;
+        let (Some(live), site) = op.parts() else {
+            return Err(gone());
+        };
+        // Again under the session's lock: it may have been used or replaced meanwhile.
+        if site.resume.get(&hash) != Some(&seat) || live.session.role(seat.participant).is_none() {
             return Err(gone());
         }
-        if let Some(rep) = live.and_then(|live| live.reps.get(&seat.participant)) {
+        if let Some(rep) = live.reps.get(&seat.participant) {
             if account.map(|a| a.id) != Some(rep.id) {
                 return Err(Refusal::new(
                     ErrorCode::NotPermitted,
@@ -912,47 +1074,52 @@ impl Registry {
                 ));
             }
         }
-        inner.resume.remove(&hash);
-        self.attach(&mut inner, seat.number, seat.participant, conn)
+        site.resume.remove(&hash);
+        live.resume_tokens.retain(|(h, _)| *h != hash);
+        self.attach(&mut op, seat.participant, conn)
     }
 
-    /// Deliver a message to a participant's connection, if it is open.
+    /// Deliver a message to a participant's connection, if it is open. Rare (invitation
+    /// states, a recording's trouble): the participant is looked for in every session.
     pub fn notify(&self, to: ParticipantId, message: ServerMessage) {
-        let inner = self.lock();
-        Self::deliver(&inner, to, message);
+        for (_, slot) in self.slots() {
+            let live = self.lock_slot(&slot);
+            if let Some(live) = live.as_ref()
+                && live.conns.contains_key(&to)
+            {
+                self.deliver(live, to, message);
+                return;
+            }
+        }
     }
 
     /// A session command from a joined connection.
     pub fn command(&self, seat: Seat, message: ClientMessage) -> Result<(), Refusal> {
-        let mut inner = self.lock();
-        // Checked under the lock, as `suspend_all` sets it: nothing slips in between.
-        if self.is_suspended() {
-            return Err(restarting());
-        }
+        let mut op = self.op(seat.number)?;
         if let ClientMessage::WebacdTransfer { target, .. } = &message {
-            Self::check_target(&inner, target)?;
+            Self::check_target(op.site(), target)?;
         }
         if message == ClientMessage::StartRecording {
-            return self.start_recording(&mut inner, seat);
+            return self.start_recording(&mut op, seat);
         }
         let event = match message {
             // R4: admitting counts the rep's customers in their other sessions too.
             ClientMessage::Admit { participant } => Event::Admit {
                 from: seat.participant,
                 participant,
-                rep_load_elsewhere: Self::load_elsewhere(&inner, seat.number),
+                rep_load_elsewhere: Self::load_elsewhere(op.site(), seat.number),
             },
             message => Event::Command {
                 from: seat.participant,
                 message,
             },
         };
-        self.handle(&mut inner, seat.number, event)
+        self.handle(&mut op, event)
     }
 
     /// A rep starts recording: the session takes in a recorder participant, whose
     /// connection is a channel to a recorder started here.
-    fn start_recording(&self, inner: &mut Inner, seat: Seat) -> Result<(), Refusal> {
+    fn start_recording(&self, op: &mut Op<'_>, seat: Seat) -> Result<(), Refusal> {
         let Some(host) = self.recorders.get().cloned() else {
             return Err(Refusal::new(
                 ErrorCode::NotPermitted,
@@ -962,18 +1129,20 @@ impl Registry {
         let recorder = ParticipantId(self.next_id());
         let conn_id = self.next_id();
         let (tx, rx) = crate::outbound::channel();
-        inner.conns.insert(recorder, Conn { id: conn_id, tx });
+        let live = op.live().ok_or_else(|| not_found(seat.number))?;
+        live.conns.insert(recorder, Conn { id: conn_id, tx });
         let event = Event::StartRecording {
             from: seat.participant,
             recorder,
         };
-        if let Err(refusal) = self.handle(inner, seat.number, event) {
-            inner.conns.remove(&recorder);
+        if let Err(refusal) = self.handle(op, event) {
+            if let Some(live) = op.live() {
+                live.conns.remove(&recorder);
+            }
             return Err(refusal);
         }
-        let started_by = inner
-            .sessions
-            .get(&seat.number)
+        let started_by = op
+            .live()
             .and_then(|live| live.reps.get(&seat.participant))
             .cloned();
         let (Some(started_by), Some(registry)) = (started_by, self.me.upgrade()) else {
@@ -998,8 +1167,8 @@ impl Registry {
 
     /// After a restart: a session that was being recorded gets its recorder back (a new
     /// file from here on; the one before plays up to its last second).
-    fn resume_recording(&self, inner: &mut Inner, number: SessionNumber) {
-        let Some(live) = inner.sessions.get(&number) else {
+    fn resume_recording(&self, op: &mut Op<'_>) {
+        let Some(live) = op.live() else {
             return;
         };
         let Some(recording) = live.session.recording() else {
@@ -1017,10 +1186,10 @@ impl Registry {
         };
         let conn_id = self.next_id();
         let (tx, rx) = crate::outbound::channel();
-        let seat = match self.attach(inner, number, recording.recorder, (conn_id, tx)) {
+        let seat = match self.attach(op, recording.recorder, (conn_id, tx)) {
             Ok(seat) => seat,
             Err(refusal) => {
-                tracing::warn!(session = %number, ?refusal, "the recording could not go on");
+                tracing::warn!(session = %op.number, ?refusal, "the recording could not go on");
                 return;
             }
         };
@@ -1038,19 +1207,22 @@ impl Registry {
     /// The connection ended. `clean`: the client closed it (page closed or navigated away:
     /// leave now, R2); otherwise it was lost and the grace period starts.
     pub fn closed(&self, seat: Seat, conn_id: u64, clean: bool) {
-        let mut inner = self.lock();
-        if self.is_suspended() {
-            // The server closed it for a restart: the participant keeps their place.
+        // While the server stops, it closed the connection itself: the participant keeps
+        // their place.
+        let Ok(mut op) = self.op(seat.number) else {
             return;
-        }
-        let current = inner
+        };
+        let Some(live) = op.live() else {
+            return;
+        };
+        let current = live
             .conns
             .get(&seat.participant)
             .is_some_and(|c| c.id == conn_id);
         if !current {
             return; // replaced by a newer connection, or already removed
         }
-        inner.conns.remove(&seat.participant);
+        live.conns.remove(&seat.participant);
         let event = if clean {
             Event::PageClosed {
                 who: seat.participant,
@@ -1060,21 +1232,20 @@ impl Registry {
                 who: seat.participant,
             }
         };
-        if let Err(refusal) = self.handle(&mut inner, seat.number, event) {
+        if let Err(refusal) = self.handle(&mut op, event) {
             tracing::debug!(?refusal, "close of a participant the session no longer has");
         }
     }
 
     fn fire(&self, number: SessionNumber, timer: Timer) {
-        let mut inner = self.lock();
-        if self.is_suspended() {
+        let Ok(mut op) = self.op(number) else {
             return;
-        }
-        if let Some(live) = inner.sessions.get_mut(&number) {
+        };
+        if let Some(live) = op.live() {
             live.timers.remove(&timer);
             live.timer_at.remove(&timer);
         }
-        if let Err(refusal) = self.handle(&mut inner, number, Event::TimerFired(timer)) {
+        if let Err(refusal) = self.handle(&mut op, Event::TimerFired(timer)) {
             tracing::debug!(?refusal, "timer for a finished session");
         }
     }
@@ -1082,16 +1253,18 @@ impl Registry {
     /// End every live session (an administrator's command, `by` their account, recorded in
     /// each session's audit); returns how many ended.
     pub fn terminate_all(&self, by: Option<&str>) -> usize {
-        let mut inner = self.lock();
-        let numbers: Vec<SessionNumber> = inner.sessions.keys().copied().collect();
-        let count = numbers.len();
-        for number in numbers {
+        let mut count = 0;
+        for (number, _) in self.slots() {
+            let Ok(mut op) = self.op(number) else {
+                continue;
+            };
             let event = Event::Terminate {
                 reason: EndReason::Terminated,
                 by: by.map(str::to_owned),
             };
-            if let Err(refusal) = self.handle(&mut inner, number, event) {
-                tracing::warn!(?refusal, "could not end session {number}");
+            match self.handle(&mut op, event) {
+                Ok(()) => count += 1,
+                Err(refusal) => tracing::warn!(?refusal, "could not end session {number}"),
             }
         }
         count
@@ -1101,26 +1274,49 @@ impl Registry {
     /// disk), and every connection is closed with [`Close::Restarting`], which tells
     /// clients to come back with their resume tokens. Nothing changes a session from now on.
     pub fn suspend_all(&self) {
-        let inner = self.lock();
-        self.suspend(&inner);
+        let first = !self.suspended.swap(true, Ordering::SeqCst);
+        self.close_for_restart(first);
     }
 
-    fn suspend(&self, inner: &Inner) {
-        if self.suspended.swap(true, Ordering::Relaxed) {
+    /// The same, from within an operation (which holds a session's lock): on a thread of
+    /// its own, which takes every session's lock once this operation has let go of it.
+    fn suspend_soon(&self) {
+        if self.suspended.swap(true, Ordering::SeqCst) {
             return;
         }
-        for live in inner.sessions.values() {
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("tandem-suspend".into())
+            .spawn(move || me.close_for_restart(true));
+        if let Err(e) = spawned {
+            tracing::error!("could not close the connections for the restart: {e}");
+        }
+    }
+
+    /// Once `suspended` is set: each session's timers stop and its connections close, as
+    /// soon as any operation under way on it is done (none starts after it).
+    fn close_for_restart(&self, first: bool) {
+        let slots = self.slots();
+        for (_, slot) in &slots {
+            let live = self.lock_slot(slot);
+            let Some(live) = live.as_ref() else {
+                continue;
+            };
             for handle in live.timers.values() {
                 handle.abort();
             }
+            for conn in live.conns.values() {
+                conn.tx.close_now(Close::Restarting);
+            }
         }
-        for conn in inner.conns.values() {
-            conn.tx.close_now(Close::Restarting);
+        if first {
+            tracing::info!(
+                sessions = slots.len(),
+                "stopping; live sessions are kept for the next start"
+            );
         }
-        tracing::info!(
-            sessions = inner.sessions.len(),
-            "stopping; live sessions are kept for the next start"
-        );
     }
 
     /// Rebuild the live sessions the journal kept (at start, before serving). Everyone
@@ -1138,7 +1334,6 @@ impl Registry {
                 return 0;
             }
         };
-        let mut inner = self.lock();
         let mut restored = Vec::new();
         let mut highest = 0u64;
         for (digits, text) in rows {
@@ -1163,7 +1358,7 @@ impl Registry {
                     if let Err(e) = journal.remove(&digits) {
                         tracing::error!(session = %digits, "could not forget it: {e:#}");
                     }
-                    inner.out.store(StoreJob::SessionEnded {
+                    self.out.store(StoreJob::SessionEnded {
                         number: digits,
                         reason: "server_restarted".into(),
                         at: clock::now_millis(),
@@ -1188,37 +1383,48 @@ impl Registry {
             } = stored;
             highest = highest.max(next_id.saturating_sub(1));
             let number = session.number();
-            for p in session.participants() {
+            let mut live = Live::new(session, secret.clone(), base_url);
+            for p in live.session.participants() {
                 highest = highest.max(p.id.0);
                 if p.role == tandem_protocol::Role::Agent
                     && let Some(customer) = p.customer
                 {
-                    inner.agents.insert(p.id, customer);
+                    live.agents.insert(p.id, customer);
                 }
             }
-            let mut resume_tokens = Vec::new();
+            live.reps = reps.into_iter().collect();
+            live.resume_tokens = resume.clone();
+            live.agent_tokens = agent_tokens.clone();
+            // Still waiting for an agent (R10): offered on as before.
+            live.offer = offer.filter(|_| live.session.transfer_pending().is_some());
+            let kept_offer = live.offer.clone();
+            let grace = live.session.config().reconnect_grace_ms;
+            self.sessions
+                .write()
+                .insert(number, Arc::new(Mutex::new(Some(live))));
+            let Some(mut op) = self.op_any(number) else {
+                continue;
+            };
+            let site = op.site();
             for (hash, participant) in resume {
-                inner.resume.insert(
-                    hash.clone(),
-                    Seat {
-                        number,
-                        participant,
-                    },
-                );
-                resume_tokens.push(hash);
+                let seat = Seat {
+                    number,
+                    participant,
+                };
+                site.resume.insert(hash, seat);
             }
-            inner.by_secret.insert(secret.clone(), number);
+            site.by_secret.insert(secret, number);
             for (hash, customer, issued) in agent_tokens {
                 let seat = Seat {
                     number,
                     participant: customer,
                 };
-                inner.agent_tokens.restore(hash, seat, issued);
+                site.agent_tokens.restore(hash, seat, issued);
             }
-            // Still waiting for an agent (R10): offered on as before, to the same agents.
-            if let Some(offer) = offer.filter(|_| session.transfer_pending().is_some()) {
+            if let Some(offer) = kept_offer {
                 Self::restore_offer(
-                    &mut inner,
+                    &self.out,
+                    site,
                     number,
                     webacd::Offer {
                         from: offer.from,
@@ -1229,82 +1435,67 @@ impl Registry {
                     },
                 );
             }
-            inner.sessions.insert(
-                number,
-                Live {
-                    session,
-                    secret,
-                    agent_token_renewal: None,
-                    base_url,
-                    reps: reps.into_iter().collect(),
-                    timers: HashMap::new(),
-                    timer_at: HashMap::new(),
-                    resume_tokens,
-                    saved: None,
-                },
-            );
             // Nobody could come back while the server was away: a grace period running then
             // gets at least its whole length again from now (R2).
-            let grace = inner.sessions[&number].session.config().reconnect_grace_ms;
             let earliest = clock::now().plus_millis(grace);
             for (timer, at) in timers {
                 let at = match timer {
                     Timer::Reconnect(_) => at.max(earliest),
                 };
-                self.set_timer(&mut inner, number, timer, at);
+                self.set_timer(&mut op, timer, at);
             }
             restored.push(number);
         }
         // Ids stay unique: new participants and connections number on from the highest.
         self.next_id.fetch_max(highest + 1, Ordering::Relaxed);
         for &number in &restored {
+            let Some(mut op) = self.op_any(number) else {
+                continue;
+            };
             // Customers waiting for their agent keep getting fresh tokens.
-            self.schedule_agent_token_renewal(&mut inner, number);
-            let connected: Vec<ParticipantId> = inner.sessions[&number]
-                .session
-                .participants()
-                .into_iter()
-                .filter(|p| p.connected)
-                .map(|p| p.id)
-                .collect();
+            self.schedule_agent_token_renewal(&mut op);
+            let connected: Vec<ParticipantId> = op
+                .live()
+                .map(|live| {
+                    live.session
+                        .participants()
+                        .into_iter()
+                        .filter(|p| p.connected)
+                        .map(|p| p.id)
+                        .collect()
+                })
+                .unwrap_or_default();
             for who in connected {
-                if let Err(refusal) = self.handle(&mut inner, number, Event::ConnectionLost { who })
-                {
+                if let Err(refusal) = self.handle(&mut op, Event::ConnectionLost { who }) {
                     tracing::debug!(?refusal, "a restored participant could not be marked away");
                 }
             }
-            self.resume_recording(&mut inner, number);
+            self.resume_recording(&mut op);
+            // In the site's loads even if nothing was decided above.
+            self.count_load(&mut op);
             tracing::info!(session = %number, "live session carried on after the restart");
         }
-        Self::loads_changed(&mut inner);
         restored.len()
     }
 
-    fn handle(
-        &self,
-        inner: &mut Inner,
-        number: SessionNumber,
-        event: Event,
-    ) -> Result<(), Refusal> {
-        let live = inner
-            .sessions
-            .get_mut(&number)
-            .ok_or_else(|| not_found(number))?;
+    fn handle(&self, op: &mut Op<'_>, event: Event) -> Result<(), Refusal> {
+        let number = op.number;
+        let live = op.live().ok_or_else(|| not_found(number))?;
         let outputs = live.session.handle(event, clock::now())?;
-        self.decided(inner, number, outputs);
+        self.decided(op, outputs);
         Ok(())
     }
 
     /// A session decided on an event: keep its new state on disk, then carry out the
     /// outputs, then keep what carrying them out changed (tokens, reps who left).
-    fn decided(&self, inner: &mut Inner, number: SessionNumber, outputs: Vec<Output>) {
+    fn decided(&self, op: &mut Op<'_>, outputs: Vec<Output>) {
         if self.journal.as_ref().is_some_and(|j| j.fenced()) {
             // The site lease is gone (site.rs): another server may own this session now.
             // Nothing of this change goes out; everyone reconnects to the successor.
-            self.suspend(inner);
+            self.suspend_soon();
             return;
         }
-        if let Some(live) = inner.sessions.get_mut(&number) {
+        if let Some(live) = op.live() {
             for output in &outputs {
                 match output {
                     Output::SetTimer { timer, at } => {
@@ -1329,65 +1520,73 @@ impl Registry {
                 _ => None,
             })
             .collect();
-        self.keep(inner, number, records);
-        self.apply(inner, number, outputs);
-        self.persist(inner, number);
+        self.keep(op, records);
+        self.apply(op, outputs);
+        self.persist(op);
+        self.count_load(op);
+    }
+
+    /// Tell the site's loads of a change in the session's primary rep or customers (the
+    /// site's lock is taken only then).
+    fn count_load(&self, op: &mut Op<'_>) {
+        let number = op.number;
+        let Some(live) = op.live() else {
+            return;
+        };
+        let now = (live.primary_account(), live.session.customer_count());
+        if live.load == Some(now) {
+            return;
+        }
+        live.load = Some(now);
+        let site = op.site();
+        site.loads.insert(
+            number,
+            tandem_session::reps::RepSession {
+                number,
+                primary_account: now.0,
+                customers: now.1,
+            },
+        );
+        Self::loads_changed(&self.out, site);
     }
 
     /// Write the session's state to the journal if it changed since the last write.
-    fn persist(&self, inner: &mut Inner, number: SessionNumber) {
-        self.keep(inner, number, Vec::new());
+    fn persist(&self, op: &mut Op<'_>) {
+        self.keep(op, Vec::new());
     }
 
     /// The same, with audit records (stored after the write; at once when nothing is
     /// written). Everything sent from now on goes out after the write.
-    fn keep(
-        &self,
-        inner: &mut Inner,
-        number: SessionNumber,
-        records: Vec<tandem_session::AuditRecord>,
-    ) {
-        let save = if inner.out.journaled_here() && !self.is_suspended() {
-            self.state_to_save(inner, number)
-        } else {
-            None
-        };
-        let state = save.map(|(text, saved)| {
-            if let Some(live) = inner.sessions.get_mut(&number) {
-                // Taken as written; a failed write clears it (`unsaved`).
-                live.saved = Some(saved);
+    fn keep(&self, op: &mut Op<'_>, records: Vec<tandem_session::AuditRecord>) {
+        let number = op.number;
+        let state = match op.live() {
+            Some(live) if self.out.journaled_here() => {
+                self.state_to_save(number, live).map(|(text, saved)| {
+                    // Taken as written; a failed write clears it (`unsaved`).
+                    live.saved = Some(saved);
+                    (text, clock::now_millis())
+                })
             }
-            (text, clock::now_millis())
-        });
-        inner.out.keep(number, state, records);
+            _ => None,
+        };
+        self.out.keep(number, state, records);
     }
 
     /// The session's state as the journal keeps it, with what `saved` is to remember,
     /// unless nothing changed since the last write.
     fn state_to_save(
         &self,
-        inner: &Inner,
         number: SessionNumber,
+        live: &Live,
     ) -> Option<(String, (tandem_session::Session, String))> {
-        let live = inner.sessions.get(&number)?;
         let beside = Beside {
             secret: live.secret.clone(),
             base_url: live.base_url.clone(),
             reps: live.reps.iter().map(|(p, a)| (*p, a.clone())).collect(),
             timers: live.timer_at.iter().map(|(t, at)| (*t, *at)).collect(),
-            resume: live
-                .resume_tokens
-                .iter()
-                .filter_map(|hash| Some((hash.clone(), inner.resume.get(hash)?.participant)))
-                .collect(),
-            agent_tokens: inner.agent_tokens.kept(number),
-            offer: inner.webacd.offers.get(&number).map(|offer| StoredOffer {
-                from: offer.from.clone(),
-                target: offer.target.clone(),
-                route: offer.route,
-                message: offer.message.clone(),
-                to: offer.to.clone(),
-            }),
+            resume: live.resume_tokens.clone(),
+            agent_tokens: live.agent_tokens.clone(),
+            offer: live.offer.clone(),
             // Not compared for "changed": it moves with every connection.
             next_id: 0,
         };
@@ -1421,31 +1620,35 @@ impl Registry {
     }
 
     fn is_suspended(&self) -> bool {
-        self.suspended.load(Ordering::Relaxed)
+        self.suspended.load(Ordering::SeqCst)
     }
 
     /// Carry out a session's outputs, in order.
-    fn apply(&self, inner: &mut Inner, number: SessionNumber, outputs: Vec<Output>) {
+    fn apply(&self, op: &mut Op<'_>, outputs: Vec<Output>) {
+        let number = op.number;
         for output in outputs {
             match output {
                 Output::Send { to, message } => {
+                    let Some(live) = op.live() else {
+                        continue;
+                    };
                     // Whoever is in (not merely waiting) gets ICE servers with TURN
                     // credentials of their own, just before `joined`.
                     if matches!(&message, ServerMessage::Joined(_)) {
                         let now_secs = u64::try_from(clock::now_millis() / 1000).unwrap_or(0);
                         let ice_servers = self.ice.for_participant(to, now_secs);
-                        Self::deliver(inner, to, ServerMessage::IceServers { ice_servers });
+                        self.deliver(live, to, ServerMessage::IceServers { ice_servers });
                     }
-                    Self::deliver(inner, to, message);
+                    self.deliver(live, to, message);
                 }
                 Output::AgentTokenWanted { customer } => {
-                    self.issue_agent_token(inner, number, customer);
+                    self.issue_agent_token(op, customer);
                 }
                 // Taken out in `decided`: kept with the state, stored after it.
                 Output::Audit(_) => {}
-                Output::SetTimer { timer, at } => self.set_timer(inner, number, timer, at),
+                Output::SetTimer { timer, at } => self.set_timer(op, timer, at),
                 Output::CancelTimer(timer) => {
-                    if let Some(live) = inner.sessions.get_mut(&number) {
+                    if let Some(live) = op.live() {
                         live.timer_at.remove(&timer);
                         if let Some(handle) = live.timers.remove(&timer) {
                             handle.abort();
@@ -1455,40 +1658,8 @@ impl Registry {
                 Output::Disconnect {
                     participant,
                     reason,
-                } => {
-                    if let Some(conn) = inner.conns.remove(&participant) {
-                        if !inner
-                            .out
-                            .send(&conn.tx, Outbound::Close(Close::Removed(reason)))
-                        {
-                            tracing::debug!("connection already closed");
-                        }
-                    }
-                    inner
-                        .resume
-                        .retain(|_, seat| seat.participant != participant);
-                    inner.agent_tokens.forget_customer(participant);
-                    let Inner {
-                        sessions, resume, ..
-                    } = &mut *inner;
-                    if let Some(live) = sessions.get_mut(&number) {
-                        // The session's own lists follow, so people who join and leave
-                        // again and again leave nothing behind.
-                        live.resume_tokens.retain(|t| resume.contains_key(t));
-                        live.reps.remove(&participant);
-                    }
-                    // A restarted agent needs a new token: its customer gets one (C1: and
-                    // the new agent asks for consent again).
-                    if let Some(customer) = inner.agents.remove(&participant) {
-                        let present = inner.sessions.get(&number).is_some_and(|live| {
-                            live.session.role(customer) == Some(tandem_protocol::Role::Customer)
-                        });
-                        if present {
-                            self.issue_agent_token(inner, number, customer);
-                        }
-                    }
-                }
-                Output::Invite(invitation) => self.invite(inner, invitation),
+                } => self.disconnect(op, participant, reason),
+                Output::Invite(invitation) => self.invite(op, invitation),
                 Output::RetryInvite {
                     by,
                     invite,
@@ -1500,32 +1671,70 @@ impl Registry {
                         notify: by,
                         language: crate::mail::Language::from_tag(language.as_deref()),
                     };
-                    inner.out.mail(job);
+                    self.out.mail(job);
                 }
                 Output::Transfer(transfer) => {
                     tracing::info!(session = %number, target = ?transfer.target, "WebACD transfer");
-                    Self::offer(inner, number, transfer);
+                    let (live, site) = op.parts();
+                    let offer = Self::offer(&self.out, site, number, transfer);
+                    if let Some(live) = live {
+                        live.offer = Some(offer);
+                    }
                 }
-                Output::Ended { reason } => self.remove_session(inner, number, reason),
+                Output::Ended { reason } => self.remove_session(op, reason),
             }
         }
     }
 
-    fn deliver(inner: &Inner, to: ParticipantId, message: ServerMessage) {
-        if let Some(conn) = inner.conns.get(&to) {
-            if !inner.out.send(&conn.tx, Outbound::Message(message)) {
+    /// A participant leaves: their connection closes, and nothing of theirs stays usable.
+    fn disconnect(
+        &self,
+        op: &mut Op<'_>,
+        participant: ParticipantId,
+        reason: tandem_protocol::LeaveReason,
+    ) {
+        let (Some(live), site) = op.parts() else {
+            return;
+        };
+        if let Some(conn) = live.conns.remove(&participant) {
+            if !self
+                .out
+                .send(&conn.tx, Outbound::Close(Close::Removed(reason)))
+            {
+                tracing::debug!("connection already closed");
+            }
+        }
+        // The session's own lists follow, so people who join and leave again and again
+        // leave nothing behind.
+        forget_resume_tokens(live, site, participant);
+        live.reps.remove(&participant);
+        let customer = live.agents.remove(&participant);
+        self.change_agent_tokens(op, |tokens| tokens.forget_customer(participant));
+        // A restarted agent needs a new token: its customer gets one (C1: and the new
+        // agent asks for consent again).
+        if let Some(customer) = customer {
+            let present = op.live().is_some_and(|live| {
+                live.session.role(customer) == Some(tandem_protocol::Role::Customer)
+            });
+            if present {
+                self.issue_agent_token(op, customer);
+            }
+        }
+    }
+
+    fn deliver(&self, live: &Live, to: ParticipantId, message: ServerMessage) {
+        if let Some(conn) = live.conns.get(&to) {
+            if !self.out.send(&conn.tx, Outbound::Message(message)) {
                 tracing::debug!(participant = %to, "message to a closing connection dropped");
             }
         }
     }
 
-    fn set_timer(
-        &self,
-        inner: &mut Inner,
-        number: SessionNumber,
-        timer: Timer,
-        at: tandem_protocol::Timestamp,
-    ) {
+    fn set_timer(&self, op: &mut Op<'_>, timer: Timer, at: tandem_protocol::Timestamp) {
+        let number = op.number;
+        let Some(live) = op.live() else {
+            return;
+        };
         let delay = Duration::from_millis(at.0.saturating_sub(clock::now().0));
         let me = self.me.clone();
         let task = tokio::spawn(async move {
@@ -1534,20 +1743,16 @@ impl Registry {
                 registry.fire(number, timer);
             }
         });
-        if let Some(live) = inner.sessions.get_mut(&number) {
-            live.timer_at.insert(timer, at);
-            if let Some(old) = live.timers.insert(timer, task.abort_handle()) {
-                old.abort();
-            }
-        } else {
-            task.abort();
+        live.timer_at.insert(timer, at);
+        if let Some(old) = live.timers.insert(timer, task.abort_handle()) {
+            old.abort();
         }
     }
 
     /// R3: server-sent email goes to the mailer, which keeps it; the rep's own email
     /// program gets the same letter as a prepared `mailto:` message.
-    fn invite(&self, inner: &mut Inner, invitation: Invitation) {
-        let Some(live) = inner.sessions.get(&invitation.session) else {
+    fn invite(&self, op: &mut Op<'_>, invitation: Invitation) {
+        let Some(live) = op.live() else {
             return;
         };
         let number = invitation.session.digits();
@@ -1576,7 +1781,7 @@ impl Registry {
                     mailto: crate::mail::mailto(&record, language),
                 },
             };
-            Self::deliver(inner, invitation.by, status);
+            self.deliver(live, invitation.by, status);
             return;
         }
         let job = MailJob::Send {
@@ -1584,38 +1789,37 @@ impl Registry {
             notify: invitation.by,
             language,
         };
-        inner.out.mail(job);
+        self.out.mail(job);
     }
 
-    fn remove_session(&self, inner: &mut Inner, number: SessionNumber, reason: EndReason) {
-        let Some(live) = inner.sessions.remove(&number) else {
+    fn remove_session(&self, op: &mut Op<'_>, reason: EndReason) {
+        let number = op.number;
+        let Some(live) = op.live.take() else {
             return;
         };
-        inner.out.forget(number);
-        Self::withdraw(inner, number);
-        Self::loads_changed(inner);
-        inner.by_secret.remove(&live.secret);
-        for token in &live.resume_tokens {
-            inner.resume.remove(token);
+        self.sessions.write().remove(&number);
+        self.out.forget(number);
+        let site = op.site();
+        site.loads.remove(&number);
+        Self::withdraw(&self.out, site, number);
+        Self::loads_changed(&self.out, site);
+        site.by_secret.remove(&live.secret);
+        for (token, _) in &live.resume_tokens {
+            site.resume.remove(token);
         }
-        inner.agent_tokens.forget_session(number);
+        site.agent_tokens.forget_session(number);
         if let Some(renewal) = &live.agent_token_renewal {
             renewal.abort();
         }
-        inner
-            .agents
-            .retain(|agent, _| live.session.role(*agent).is_none());
         for handle in live.timers.values() {
             handle.abort();
         }
-        for participant in live.session.participants() {
-            if let Some(conn) = inner.conns.remove(&participant.id) {
-                if !inner
-                    .out
-                    .send(&conn.tx, Outbound::Close(Close::SessionEnded))
-                {
-                    tracing::debug!("connection already closed");
-                }
+        for conn in live.conns.values() {
+            if !self
+                .out
+                .send(&conn.tx, Outbound::Close(Close::SessionEnded))
+            {
+                tracing::debug!("connection already closed");
             }
         }
         let reason = serde_json::to_value(reason)
@@ -1623,7 +1827,7 @@ impl Registry {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "ended".into());
         tracing::info!(session = %number, %reason, "session ended");
-        inner.out.store(StoreJob::SessionEnded {
+        self.out.store(StoreJob::SessionEnded {
             number: number.digits(),
             reason,
             at: clock::now_millis(),
@@ -1632,17 +1836,17 @@ impl Registry {
 
     /// How many sessions are live (for tests and metrics).
     pub fn live_count(&self) -> usize {
-        self.lock().sessions.len()
+        self.sessions.read().len()
     }
 
     /// Participants of every live session by role and admission (for metrics).
     pub fn participant_counts(
         &self,
     ) -> HashMap<(tandem_protocol::Role, tandem_protocol::Admission), usize> {
-        let inner = self.lock();
         let mut counts = HashMap::new();
-        for live in inner.sessions.values() {
-            for p in live.session.participants() {
+        for (_, slot) in self.slots() {
+            let live = self.lock_slot(&slot);
+            for p in live.iter().flat_map(|live| live.session.participants()) {
                 *counts.entry((p.role, p.admission)).or_insert(0) += 1;
             }
         }
@@ -1652,8 +1856,8 @@ impl Registry {
     /// The join link's secret of a live session, for a rep of it who may invite (the
     /// primary or an assistant; not a former primary who only observes, R9).
     pub fn secret_for(&self, account: &Account, number: SessionNumber) -> Option<String> {
-        let inner = self.lock();
-        let live = inner.sessions.get(&number)?;
+        let mut op = self.op_any(number)?;
+        let live = op.live()?;
         live.reps
             .iter()
             .any(|(p, a)| {
@@ -1668,54 +1872,57 @@ impl Registry {
 
     /// Whether this rep takes part in a live session (for its invitations list).
     pub fn is_rep_of(&self, account: &Account, number: SessionNumber) -> bool {
-        let inner = self.lock();
-        inner
-            .sessions
-            .get(&number)
-            .is_some_and(|live| live.reps.values().any(|a| a.id == account.id))
+        self.op_any(number).is_some_and(|mut op| {
+            op.live()
+                .is_some_and(|live| live.reps.values().any(|a| a.id == account.id))
+        })
     }
 
     /// An account was disabled or its role changed: every live connection of it ends at
     /// once, as if its page were closed (a primary's session ends, R2), and its resume
     /// tokens stop working. Its dashboards close too.
     pub fn revoke_account(&self, account: i64) {
-        let mut inner = self.lock();
-        let seats: Vec<Seat> = inner
-            .sessions
-            .iter()
-            .flat_map(|(number, live)| {
-                live.reps
-                    .iter()
-                    .filter(|(_, a)| a.id == account)
-                    .map(|(p, _)| Seat {
-                        number: *number,
-                        participant: *p,
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        for seat in seats {
-            inner.resume.retain(|_, s| *s != seat);
-            inner.conns.remove(&seat.participant);
-            let event = Event::PageClosed {
-                who: seat.participant,
+        for (number, _) in self.slots() {
+            let Ok(mut op) = self.op(number) else {
+                continue;
             };
-            if let Err(refusal) = self.handle(&mut inner, seat.number, event) {
-                tracing::debug!(?refusal, "revoked rep already gone");
+            let seats: Vec<ParticipantId> = op
+                .live()
+                .map(|live| {
+                    live.reps
+                        .iter()
+                        .filter(|(_, a)| a.id == account)
+                        .map(|(p, _)| *p)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for participant in seats {
+                if let (Some(live), site) = op.parts() {
+                    forget_resume_tokens(live, site, participant);
+                    live.conns.remove(&participant);
+                }
+                let event = Event::PageClosed { who: participant };
+                if let Err(refusal) = self.handle(&mut op, event) {
+                    tracing::debug!(?refusal, "revoked rep already gone");
+                }
+                tracing::info!(session = %number, account, "rep's connection revoked");
             }
-            tracing::info!(session = %seat.number, account, "rep's connection revoked");
         }
         // Every connection of the account, joined or not (dashboards, fresh pages).
-        let conns = inner.account_conns.remove(&account).unwrap_or_default();
+        let conns = self
+            .lock_site()
+            .account_conns
+            .remove(&account)
+            .unwrap_or_default();
         for tx in conns.into_values() {
             // After what their sessions decided about the account's reps leaving.
-            inner.out.close_now(&tx, Close::AccountChanged);
+            self.out.close_now(&tx, Close::AccountChanged);
         }
     }
 
     /// A logged-in connection opened: it is closed at once if its account is revoked.
     pub fn account_connected(&self, account: i64, conn_id: u64, tx: OutboundTx) {
-        self.lock()
+        self.lock_site()
             .account_conns
             .entry(account)
             .or_default()
@@ -1724,13 +1931,41 @@ impl Registry {
 
     /// A logged-in connection ended.
     pub fn account_disconnected(&self, account: i64, conn_id: u64) {
-        let mut inner = self.lock();
-        if let Some(conns) = inner.account_conns.get_mut(&account) {
+        let mut site = self.lock_site();
+        if let Some(conns) = site.account_conns.get_mut(&account) {
             conns.remove(&conn_id);
             if conns.is_empty() {
-                inner.account_conns.remove(&account);
+                site.account_conns.remove(&account);
             }
         }
+    }
+}
+
+/// A participant's resume tokens stop working (a newer one replaces them, or they left).
+fn forget_resume_tokens(live: &mut Live, site: &mut Site, participant: ParticipantId) {
+    live.resume_tokens.retain(|(hash, p)| {
+        if *p == participant {
+            site.resume.remove(hash);
+        }
+        *p != participant
+    });
+}
+
+/// The answer to an agent token that does not attach. An expired one gets its own code,
+/// so the agent can tell the customer to download it again.
+fn agent_token_refused(refused: agent_tokens::Refused) -> Refusal {
+    match refused {
+        agent_tokens::Refused::Expired => Refusal::new(
+            ErrorCode::AgentTokenExpired,
+            "this agent download (or command) has expired; go back to your support session \
+             page in the browser and download the agent again, or copy the new command shown \
+             there",
+        ),
+        agent_tokens::Refused::Unknown => Refusal::new(
+            ErrorCode::SessionNotFound,
+            "this agent token is not valid any more; copy the command again from your support \
+             session page",
+        ),
     }
 }
 

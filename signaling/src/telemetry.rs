@@ -184,9 +184,11 @@ impl Telemetry {
         let caps = &state.caps;
         let lock = state.registry.lock_use();
         with_local_recorder(&self.recorder, || {
-            counter!(names::LOCK_TAKEN).absolute(lock.taken);
-            counter!(names::LOCK_HELD).absolute(micros(lock.held));
-            counter!(names::LOCK_WAITED).absolute(micros(lock.waited));
+            for (kind, lock) in [("session", lock.sessions), ("site", lock.site)] {
+                counter!(names::LOCK_TAKEN, "lock" => kind).absolute(lock.taken);
+                counter!(names::LOCK_HELD, "lock" => kind).absolute(micros(lock.held));
+                counter!(names::LOCK_WAITED, "lock" => kind).absolute(micros(lock.waited));
+            }
             gauge!(names::LIVE_SESSIONS).set(sessions as f64);
             for label in ROLES {
                 let n: usize = participants
@@ -280,15 +282,16 @@ fn describe() {
     describe_gauge!(names::SITE_SERVING, SITE_SERVING_HELP);
     describe_counter!(
         names::LOCK_TAKEN,
-        "Times the lock over the live sessions' state was taken"
+        "Times the registry's locks were taken: each session's own (lock=session, summed over \
+         sessions) and the one over what spans sessions (lock=site)"
     );
     describe_counter!(
         names::LOCK_HELD,
-        "Time the lock over the live sessions' state was held, in all (µs)"
+        "Time the registry's locks were held, in all (µs), by kind"
     );
     describe_counter!(
         names::LOCK_WAITED,
-        "Time spent waiting for the lock over the live sessions' state, in all (µs)"
+        "Time spent waiting for the registry's locks, in all (µs), by kind"
     );
     describe_histogram!(
         names::STORE_SECONDS,

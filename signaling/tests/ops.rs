@@ -257,20 +257,43 @@ async fn a_scrape_during_a_live_session_shows_the_right_counts() {
     assert_eq!(value(&metrics, &build), 1.0, "{}", dump(&metrics));
     // Four WebSockets and this scrape, at least.
     assert!(value(&metrics, "tandem_tcp_connections") >= 5.0);
-    // The registry's lock: taken for the opening, the three joins and the chat line at
-    // least, and held for some time; the wait is counted (none needed here).
-    let taken = value(&metrics, "tandem_registry_lock_taken_total");
+    // The registry's locks: the session's taken for the opening, the three joins and
+    // the chat line at least, and held for some time; the site's for the start and the
+    // join by link at least; the waits are counted (none needed here).
+    let taken = value(
+        &metrics,
+        r#"tandem_registry_lock_taken_total{lock="session"}"#,
+    );
     assert!(taken >= 5.0, "{}", dump(&metrics));
     assert!(
-        value(&metrics, "tandem_registry_lock_held_microseconds_total") >= 1.0,
+        value(&metrics, r#"tandem_registry_lock_taken_total{lock="site"}"#) >= 2.0,
         "{}",
         dump(&metrics)
     );
     assert!(
-        metrics.contains_key("tandem_registry_lock_waited_microseconds_total"),
+        value(
+            &metrics,
+            r#"tandem_registry_lock_held_microseconds_total{lock="session"}"#
+        ) >= 1.0,
         "{}",
         dump(&metrics)
     );
+    for kind in ["session", "site"] {
+        assert!(
+            metrics.contains_key(&format!(
+                "tandem_registry_lock_held_microseconds_total{{lock=\"{kind}\"}}"
+            )),
+            "{}",
+            dump(&metrics)
+        );
+        assert!(
+            metrics.contains_key(&format!(
+                "tandem_registry_lock_waited_microseconds_total{{lock=\"{kind}\"}}"
+            )),
+            "{}",
+            dump(&metrics)
+        );
+    }
     // The store's latency: logins and the audit writer are timed, into real buckets.
     server.state.flush().await;
     let metrics = scrape(&server).await;
@@ -295,7 +318,10 @@ async fn a_scrape_during_a_live_session_shows_the_right_counts() {
         (value(&metrics, "tandem_live_sessions") == 0.0
             && value(&metrics, r#"tandem_participants{role="customer"}"#) == 0.0
             && value(&metrics, "tandem_websocket_connections") < 4.0
-            && value(&metrics, "tandem_registry_lock_taken_total") > taken)
+            && value(
+                &metrics,
+                r#"tandem_registry_lock_taken_total{lock="session"}"#,
+            ) > taken)
             .then_some(())
     })
     .await;

@@ -1,17 +1,23 @@
 //! What goes out of the registry, and the journal writes it waits for, off the registry's
-//! lock.
+//! locks.
 //!
 //! A session's change is kept on disk before any of its effects go out: nobody ever sees
-//! what a restart would undo. The registry decides under its lock (in memory, quickly)
-//! and queues here, in the order it decided them, the journal writes and every effect:
-//! messages and closes for connections, jobs for the store and the mailer. One thread
-//! takes whatever has queued up, writes its journal changes (up to 32) in one transaction
-//! (a group commit: one commit, one sync, for the changes of many sessions), then lets
-//! the effects out in order. So no session waits under the lock for another session's
-//! write, and a write holds up no worker thread of the server's runtime.
+//! what a restart would undo. The registry decides under a session's lock (in memory,
+//! quickly) and queues here, in the order it decided them, the journal writes and every
+//! effect: messages and closes for connections, jobs for the store and the mailer. One
+//! thread takes whatever has queued up, writes its journal changes (up to 32) in one
+//! transaction (a group commit: one commit, one sync, for the changes of many sessions),
+//! then lets the effects out in order. So no session waits under its lock for a write,
+//! and a write holds up no worker thread of the server's runtime.
 //!
-//! While nothing waits here, an effect goes out at once, from the registry's lock: nothing
-//! decided before it is still held back. Without a journal, everything goes out at once.
+//! While nothing waits here, an effect goes out at once, from under the lock it was
+//! decided under: nothing decided before it is still held back. Without a journal,
+//! everything goes out at once.
+//!
+//! Several sessions queue here side by side, each under its own lock: each session's
+//! items keep the order it decided them in (a session's write is queued before what
+//! follows from it, so that waits for it), and a connection only ever gets items from one
+//! session's lock, or (dashboards, an account's connections) from the site's.
 
 use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -111,8 +117,8 @@ impl Mark {
     }
 }
 
-/// Where the registry sends everything that leaves it. Used only under the registry's
-/// lock, so what it decides goes out in the order it decided it.
+/// Where the registry sends everything that leaves it, from under the lock of whatever
+/// decided it (see the module's notes), so it goes out in the order it was decided.
 pub(super) struct Out {
     queue: Option<(sync_mpsc::Sender<Item>, Arc<Shared>)>,
     store_jobs: mpsc::UnboundedSender<StoreJob>,

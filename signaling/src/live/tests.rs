@@ -341,3 +341,139 @@ async fn a_write_the_disk_refuses_fails_only_its_own_session() {
         "the refused change written at the next one"
     );
 }
+
+/// Wait for a text frame on `rx` that holds `needle`.
+async fn hears(rx: &mut crate::outbound::OutboundRx, needle: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("never heard {needle:?}"))
+            .expect("the connection is open");
+        if let Frame::Text(text) = frame
+            && text.contains(needle)
+        {
+            return;
+        }
+    }
+}
+
+/// Each live session has a lock of its own. While one session's lock is held (as by a
+/// slow decision) and the site's lock too, a chat line in another session goes through:
+/// a chat line needs nothing across sessions. The held session's own line waits for its
+/// lock, and goes out once it is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The test holds the locks on purpose while it waits for other tasks.
+#[allow(clippy::await_holding_lock)]
+async fn a_session_held_up_holds_up_no_other_session() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (registry, _journal, _store_rx, _mail_rx) = registry(dir.path());
+    let mut sessions = Vec::new();
+    for id in 1..=2 {
+        let started = registry
+            .start(&rep(id), false, &SiteSettings::default(), "http://t.test")
+            .expect("start");
+        let number: SessionNumber = started.number.parse().expect("number");
+        let (tx, rep_rx) = crate::outbound::channel();
+        registry
+            .open_session((registry.next_id(), tx), &rep(id), number)
+            .expect("open");
+        let (tx, _customer_rx) = crate::outbound::channel();
+        let customer = registry
+            .join_by_link((registry.next_id(), tx), &started.secret, "Customer")
+            .expect("join");
+        sessions.push((number, rep_rx, customer, _customer_rx));
+    }
+    let chat = |seat: Seat, text: &str| {
+        let registry = registry.clone();
+        let message = ClientMessage::Chat { text: text.into() };
+        tokio::task::spawn_blocking(move || registry.command(seat, message))
+    };
+    let (first, second) = (sessions[0].0, sessions[1].0);
+    assert_ne!(first, second);
+
+    let held = registry.slot(first).expect("the first session").lock_arc();
+    let site = registry.site.lock();
+    let waiting = chat(sessions[0].2, "line in the held session");
+    let through = chat(sessions[1].2, "line in the other session");
+    tokio::time::timeout(DEADLINE, through)
+        .await
+        .expect("the other session's line is not held up")
+        .expect("task")
+        .expect("chat");
+    hears(&mut sessions[1].1, "line in the other session").await;
+    assert!(
+        !waiting.is_finished(),
+        "a line went through while its session's lock was held"
+    );
+
+    drop(site);
+    drop(held);
+    tokio::time::timeout(DEADLINE, waiting)
+        .await
+        .expect("the held session's line goes once its lock is free")
+        .expect("task")
+        .expect("chat");
+    hears(&mut sessions[0].1, "line in the held session").await;
+}
+
+/// R4 across sessions: customers joining two sessions of one rep at the same moment, on
+/// several threads, never take more places than the rep's maximum between them (the
+/// count of the rep's other sessions and the join are decided under the site's lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r4_customers_joining_a_reps_sessions_at_once_never_pass_the_maximum() {
+    const MAX: u32 = 3;
+    const THREADS: usize = 8;
+    let dir = tempfile::tempdir().expect("dir");
+    let (registry, _journal, _store_rx, _mail_rx) = registry(dir.path());
+    let settings = SiteSettings {
+        max_customers_per_rep: MAX,
+        allow_multiple_sessions: true,
+        ..SiteSettings::default()
+    };
+    for round in 0..20 {
+        let rep = rep(100 + round);
+        let secrets: Vec<String> = (0..2)
+            .map(|_| {
+                registry
+                    .start(&rep, false, &settings, "http://t.test")
+                    .expect("start")
+                    .secret
+            })
+            .collect();
+        let barrier = Arc::new(std::sync::Barrier::new(THREADS));
+        let joins: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (registry, barrier) = (registry.clone(), barrier.clone());
+                let secret = secrets[i % 2].clone();
+                let runtime = tokio::runtime::Handle::current();
+                std::thread::spawn(move || {
+                    // Joins set timers and wake-ups on the runtime.
+                    let _runtime = runtime.enter();
+                    let (tx, rx) = crate::outbound::channel();
+                    barrier.wait();
+                    let joined = registry.join_by_link(
+                        (registry.next_id(), tx),
+                        &secret,
+                        &format!("Customer {i}"),
+                    );
+                    (joined, rx)
+                })
+            })
+            .collect();
+        let mut admitted = 0;
+        let mut kept = Vec::new();
+        for join in joins {
+            let (joined, rx) = join.join().expect("thread");
+            match joined {
+                Ok(_) => admitted += 1,
+                Err(refusal) => assert_eq!(refusal.code, ErrorCode::SessionFull, "{refusal:?}"),
+            }
+            kept.push(rx);
+        }
+        assert_eq!(
+            admitted, MAX,
+            "round {round}: the rep's two sessions took {admitted} customers, not {MAX}"
+        );
+    }
+}

@@ -11,7 +11,8 @@ use tandem_protocol::{
 };
 use tandem_session::{Join, JoinKind, RouteTarget, WebacdTransfer};
 
-use super::{Inner, Outbound, OutboundTx, Refusal, Registry, Seat, rep_info};
+use super::pipeline::Out;
+use super::{Outbound, OutboundTx, Refusal, Registry, Seat, Site, StoredOffer, rep_info};
 use crate::store::{Account, Queue};
 
 /// An agent's dashboard connection.
@@ -53,7 +54,7 @@ pub(super) struct Webacd {
 impl Registry {
     /// The admin changed reps or queues: route again with the new directory.
     pub fn set_directory(&self, accounts: Vec<Account>, queues: Vec<Queue>) {
-        let mut inner = self.lock();
+        let mut site = self.lock_site();
         let agents: Vec<Account> = accounts
             .into_iter()
             .filter(|a| a.is_webacd && !a.disabled)
@@ -76,8 +77,8 @@ impl Registry {
                 })
                 .collect(),
         };
-        inner.webacd.directory = Directory { agents, router };
-        Self::reroute(&mut inner);
+        site.webacd.directory = Directory { agents, router };
+        Self::reroute(&self.out, &mut site);
     }
 
     /// A dashboard says whether its agent is available (first message, or a change).
@@ -93,8 +94,8 @@ impl Registry {
                 "only WebACD agents have the WebACD dashboard; an admin can make you one",
             ));
         }
-        let mut inner = self.lock();
-        inner.webacd.desks.insert(
+        let mut site = self.lock_site();
+        site.webacd.desks.insert(
             conn.0,
             Desk {
                 account: account.clone(),
@@ -102,22 +103,22 @@ impl Registry {
                 tx: conn.1,
             },
         );
-        Self::reroute(&mut inner);
+        Self::reroute(&self.out, &mut site);
         Ok(())
     }
 
     /// A dashboard closed.
     pub fn desk_closed(&self, conn_id: u64) {
-        let mut inner = self.lock();
-        if inner.webacd.desks.remove(&conn_id).is_some() {
-            Self::reroute(&mut inner);
+        let mut site = self.lock_site();
+        if site.webacd.desks.remove(&conn_id).is_some() {
+            Self::reroute(&self.out, &mut site);
         }
     }
 
     /// Refuse a transfer to an agent or queue that does not exist, before the session
     /// hears of it.
-    pub(super) fn check_target(inner: &Inner, target: &TransferTarget) -> Result<(), Refusal> {
-        if inner.webacd.directory.router.resolve(target).is_some() {
+    pub(super) fn check_target(site: &Site, target: &TransferTarget) -> Result<(), Refusal> {
+        if site.webacd.directory.router.resolve(target).is_some() {
             return Ok(());
         }
         let what = match target {
@@ -127,32 +128,50 @@ impl Registry {
         Err(Refusal::new(ErrorCode::UnknownTarget, what))
     }
 
-    /// The session asked to be offered (its sender has left it).
-    pub(super) fn offer(inner: &mut Inner, number: SessionNumber, transfer: WebacdTransfer) {
-        let route = inner.webacd.directory.router.resolve(&transfer.target);
-        inner.webacd.offers.insert(
-            number,
-            Offer {
-                from: transfer.from_name,
-                target: transfer.target,
-                route,
-                message: transfer.message,
-                to: Vec::new(),
-            },
-        );
-        Self::reroute(inner);
+    /// The session asked to be offered (its sender has left it). Returns the offer as
+    /// the session keeps it, with whom it went to first.
+    pub(super) fn offer(
+        out: &Out,
+        site: &mut Site,
+        number: SessionNumber,
+        transfer: WebacdTransfer,
+    ) -> StoredOffer {
+        let route = site.webacd.directory.router.resolve(&transfer.target);
+        let offer = Offer {
+            from: transfer.from_name,
+            target: transfer.target,
+            route,
+            message: transfer.message,
+            to: Vec::new(),
+        };
+        let kept = StoredOffer {
+            from: offer.from.clone(),
+            target: offer.target.clone(),
+            route,
+            message: offer.message.clone(),
+            to: Vec::new(),
+        };
+        site.webacd.offers.insert(number, offer);
+        Self::reroute(out, site);
+        let to = site
+            .webacd
+            .offers
+            .get(&number)
+            .map(|o| o.to.clone())
+            .unwrap_or_default();
+        StoredOffer { to, ..kept }
     }
 
     /// A waiting session rebuilt after a restart: offered on to the same agents.
-    pub(super) fn restore_offer(inner: &mut Inner, number: SessionNumber, offer: Offer) {
-        inner.webacd.offers.insert(number, offer);
-        Self::reroute(inner);
+    pub(super) fn restore_offer(out: &Out, site: &mut Site, number: SessionNumber, offer: Offer) {
+        site.webacd.offers.insert(number, offer);
+        Self::reroute(out, site);
     }
 
     /// The session ended or was taken: it waits no more.
-    pub(super) fn withdraw(inner: &mut Inner, number: SessionNumber) {
-        if inner.webacd.offers.remove(&number).is_some() {
-            Self::reroute(inner);
+    pub(super) fn withdraw(out: &Out, site: &mut Site, number: SessionNumber) {
+        if site.webacd.offers.remove(&number).is_some() {
+            Self::reroute(out, site);
         }
     }
 
@@ -163,8 +182,9 @@ impl Registry {
         account: &Account,
         number: SessionNumber,
     ) -> Result<Seat, Refusal> {
-        let mut inner = self.lock();
-        let offered = inner
+        let mut op = self.op(number)?;
+        let offered = op
+            .site()
             .webacd
             .offers
             .get(&number)
@@ -183,25 +203,27 @@ impl Registry {
             kind: JoinKind::TransferReceiver(rep_info(account)),
             rep_load_elsewhere: 0,
         };
-        let seat = self.join(&mut inner, number, join, conn, Some(account))?;
-        Self::withdraw(&mut inner, number);
+        let seat = self.join(&mut op, join, conn, Some(account))?;
+        let (live, site) = op.parts();
+        Self::withdraw(&self.out, site, number);
+        if let Some(live) = live {
+            live.offer = None;
+        }
         // On disk without the offer, or a restart would offer a taken session again.
-        self.persist(&mut inner, number);
+        self.persist(&mut op);
         Ok(seat)
     }
 
     /// Live sessions in which this account is the primary rep.
-    fn load(inner: &Inner, account: i64) -> u32 {
-        inner
-            .sessions
+    fn load(site: &Site, account: i64) -> u32 {
+        site.loads
             .values()
-            .filter(|live| live.primary_account() == Some(account))
+            .filter(|load| load.primary_account == Some(account))
             .count() as u32
     }
 
-    fn available(inner: &Inner, account: i64) -> bool {
-        inner
-            .webacd
+    fn available(site: &Site, account: i64) -> bool {
+        site.webacd
             .desks
             .values()
             .any(|d| d.account.id == account && d.available)
@@ -209,22 +231,22 @@ impl Registry {
 
     /// Decide who every waiting session is offered to, tell the newly chosen agents, and
     /// refresh every dashboard.
-    fn reroute(inner: &mut Inner) {
-        let numbers: Vec<SessionNumber> = inner.webacd.offers.keys().copied().collect();
+    fn reroute(out: &Out, site: &mut Site) {
+        let numbers: Vec<SessionNumber> = site.webacd.offers.keys().copied().collect();
         for number in numbers {
-            let Some(offer) = inner.webacd.offers.get(&number) else {
+            let Some(offer) = site.webacd.offers.get(&number) else {
                 continue;
             };
             let to = match offer.route {
-                Some(route) => inner.webacd.directory.router.offer_to(
+                Some(route) => site.webacd.directory.router.offer_to(
                     route,
                     &offer.to,
-                    |account| Self::available(inner, account),
-                    |account| Self::load(inner, account),
+                    |account| Self::available(site, account),
+                    |account| Self::load(site, account),
                 ),
                 None => Vec::new(),
             };
-            let Some(offer) = inner.webacd.offers.get_mut(&number) else {
+            let Some(offer) = site.webacd.offers.get_mut(&number) else {
                 continue;
             };
             let newly: Vec<i64> = to
@@ -239,19 +261,19 @@ impl Registry {
                 target: offer.target.clone(),
                 message: offer.message.clone(),
             };
-            for desk in inner.webacd.desks.values() {
+            for desk in site.webacd.desks.values() {
                 if newly.contains(&desk.account.id) {
-                    inner.out.send(&desk.tx, Outbound::Message(offered.clone()));
+                    out.send(&desk.tx, Outbound::Message(offered.clone()));
                 }
             }
         }
-        Self::publish(inner);
+        Self::publish(out, site);
     }
 
     /// Every dashboard's view: agents, availability, load, and the waiting sessions of the
     /// agent's queues (and those sent to them).
-    fn publish(inner: &Inner) {
-        let agents: Vec<WebacdAgent> = inner
+    fn publish(out: &Out, site: &Site) {
+        let agents: Vec<WebacdAgent> = site
             .webacd
             .directory
             .agents
@@ -259,19 +281,19 @@ impl Registry {
             .map(|a| WebacdAgent {
                 agent: a.username.clone(),
                 name: a.display_name.clone(),
-                available: Self::available(inner, a.id),
-                sessions: Self::load(inner, a.id),
+                available: Self::available(site, a.id),
+                sessions: Self::load(site, a.id),
             })
             .collect();
-        for desk in inner.webacd.desks.values() {
+        for desk in site.webacd.desks.values() {
             let me = desk.account.id;
-            let waiting = inner
+            let waiting = site
                 .webacd
                 .offers
                 .iter()
                 .filter(|(_, o)| {
                     o.route
-                        .is_some_and(|r| inner.webacd.directory.router.concerns(r, me))
+                        .is_some_and(|r| site.webacd.directory.router.concerns(r, me))
                 })
                 .map(|(number, o)| WaitingTransfer {
                     number: *number,
@@ -286,14 +308,15 @@ impl Registry {
                 agents: agents.clone(),
                 waiting,
             };
-            inner.out.send(&desk.tx, Outbound::Message(state));
+            out.send(&desk.tx, Outbound::Message(state));
         }
     }
 
-    /// Session loads changed (a session started or ended): dashboards show the new counts.
-    pub(super) fn loads_changed(inner: &mut Inner) {
-        if !inner.webacd.desks.is_empty() {
-            Self::reroute(inner);
+    /// Session loads changed (a session started or ended, its primary rep or customers
+    /// changed): dashboards show the new counts.
+    pub(super) fn loads_changed(out: &Out, site: &mut Site) {
+        if !site.webacd.desks.is_empty() {
+            Self::reroute(out, site);
         }
     }
 }

@@ -290,15 +290,20 @@ async fn signaling(exe: &Path, plan: &Plan, report: &mut Report) {
                 "ms",
                 Figure::of(&b.line_ms),
             );
-            report.add(
-                format!(
-                    "{what}: share of the time the registry's one lock was held \
-                     ({:.1} takes a line, {:.1} µs held and {:.1} µs waited a take)",
-                    b.takes_per_line, b.lock_hold_us, b.lock_wait_us
-                ),
-                "%",
-                Figure::Value(b.lock_busy * 100.0),
-            );
+            for (lock, figures) in [
+                ("the sessions' own locks (summed)", &b.sessions_lock),
+                ("the site's lock", &b.site_lock),
+            ] {
+                report.add(
+                    format!(
+                        "{what}: {lock}, time held over the burst's time \
+                         ({:.2} takes a line, {:.1} µs held and {:.1} µs waited a take)",
+                        figures.takes_per_line, figures.hold_us, figures.wait_us
+                    ),
+                    "% of a core",
+                    Figure::Value(figures.busy * 100.0),
+                );
+            }
         }
         Err(e) => {
             report.add(

@@ -241,21 +241,47 @@ pub struct Burst {
     pub lines_per_s: f64,
     /// From a customer's send to its rep's receipt, per line.
     pub line_ms: Vec<f64>,
-    /// The share of the burst's time the registry's lock was held.
-    pub lock_busy: f64,
-    /// The mean time one take of the lock was held, and waited for.
-    pub lock_hold_us: f64,
-    pub lock_wait_us: f64,
-    /// Takes of the lock per line.
+    /// The sessions' own locks: held time (summed over sessions, which hold theirs side
+    /// by side) over the burst's time, the mean time one take was held and waited for,
+    /// and takes per line.
+    pub sessions_lock: LockFigures,
+    /// The same for the one lock over what spans sessions (a chat line should not need it).
+    pub site_lock: LockFigures,
+}
+
+/// How much a kind of the registry's locks was used during a burst.
+#[derive(Debug)]
+pub struct LockFigures {
+    pub busy: f64,
+    pub hold_us: f64,
+    pub wait_us: f64,
     pub takes_per_line: f64,
+}
+
+impl LockFigures {
+    fn between(
+        before: tandem_signaling::live::LockUse,
+        after: tandem_signaling::live::LockUse,
+        took: std::time::Duration,
+        lines: u32,
+    ) -> Self {
+        let taken = (after.taken - before.taken) as f64;
+        let held = (after.held - before.held).as_secs_f64();
+        LockFigures {
+            busy: held / took.as_secs_f64(),
+            hold_us: held * 1e6 / taken.max(1.0),
+            wait_us: (after.waited - before.waited).as_secs_f64() * 1e6 / taken.max(1.0),
+            takes_per_line: taken / f64::from(lines),
+        }
+    }
 }
 
 /// `sessions` live sessions (a rep and a customer each, reps with up to 25 sessions of
 /// their own, each connection from its own address), then every customer sends its
 /// connection's whole chat allowance (the limit's burst) at once. Measured: the lines
 /// a second the server carried to the reps, each line's trip, and how much of that time
-/// the one lock over every session's state was held (`Registry::lock_use`), and waited
-/// for.
+/// the registry's locks were held (`Registry::lock_use`: the sessions' own, and the
+/// site's), and waited for.
 pub async fn burst(sessions: u32) -> anyhow::Result<Burst> {
     use tandem_signaling::limits::defaults::CHAT_BURST;
     const SESSIONS_PER_REP: u32 = 25;
@@ -327,16 +353,12 @@ pub async fn burst(sessions: u32) -> anyhow::Result<Burst> {
         done??;
     }
     let lines = sessions * CHAT_BURST;
-    let taken = (after.taken - before.taken).max(1) as f64;
-    let held = after.held - before.held;
     Ok(Burst {
         sessions,
         lines,
         lines_per_s: f64::from(lines) / took.as_secs_f64(),
         line_ms,
-        lock_busy: held.as_secs_f64() / took.as_secs_f64(),
-        lock_hold_us: held.as_secs_f64() * 1e6 / taken,
-        lock_wait_us: (after.waited - before.waited).as_secs_f64() * 1e6 / taken,
-        takes_per_line: taken / f64::from(lines),
+        sessions_lock: LockFigures::between(before.sessions, after.sessions, took, lines),
+        site_lock: LockFigures::between(before.site, after.site, took, lines),
     })
 }
