@@ -340,7 +340,8 @@ type SessionGuard = parking_lot::ArcMutexGuard<parking_lot::RawMutex, Option<Liv
 /// moment the operation first needs it until it ends (so what it decided across sessions,
 /// such as a rep's load, cannot change under it). Locks are always taken in that order,
 /// a session's and then the site's, and nobody holds two sessions' locks or takes a
-/// session's while holding the site's: so no two operations can wait for each other.
+/// session's while holding the site's (but for a session being started, which nobody
+/// else can reach yet): so no two operations can wait for each other.
 /// Operations on different sessions go on side by side; most of them (chat, the relayed
 /// offers and candidates, control) never take the site's lock.
 struct Op<'a> {
@@ -401,6 +402,8 @@ pub struct RecorderStart {
 }
 
 /// Starts recorders (the server's `recorder` module; tests may start their own).
+/// `start` is called under the session's lock: it must only hand the recorder on (spawn
+/// it), never call back into the registry itself.
 pub trait RecorderHost: Send + Sync {
     fn start(&self, registry: Arc<Registry>, start: RecorderStart);
 }
@@ -490,6 +493,18 @@ impl Registry {
             return Err(restarting());
         }
         Ok(op)
+    }
+
+    /// The same, with the answer `gone` when there is no such session live.
+    fn op_or(
+        &self,
+        number: SessionNumber,
+        gone: impl FnOnce() -> Refusal,
+    ) -> Result<Op<'_>, Refusal> {
+        match self.op(number) {
+            Err(refusal) if refusal.code == ErrorCode::SessionNotFound => Err(gone()),
+            other => other,
+        }
     }
 
     /// An operation on a live session, even while the server stops (to look, or to
@@ -589,6 +604,12 @@ impl Registry {
                 }
             }
         };
+        // Checked again now that it can be found: `suspend_all` either waits for this
+        // start to finish, or it was under way already and the start goes no further.
+        if self.is_suspended() {
+            self.sessions.write().remove(&number);
+            return Err(restarting());
+        }
         let mut op = Op {
             registry: self,
             number,
@@ -624,8 +645,9 @@ impl Registry {
         op.site().by_secret.insert(secret.clone(), number);
         let at = clock::now_millis();
         self.decided(&mut op, outputs);
-        if self.is_suspended() {
-            // The site lease was lost as it started: it goes no further.
+        if self.journal.as_ref().is_some_and(|j| j.fenced()) {
+            // The site lease was lost as it started: nothing of it was written or went
+            // out, and it goes no further.
             return Err(restarting());
         }
         // Queued after the session's first write, so it is stored after that write.
@@ -672,10 +694,7 @@ impl Registry {
     ) -> Result<Seat, Refusal> {
         // Someone else's live session gets the same answer as a number no session has:
         // no rep can learn which numbers are live by trying them.
-        let mut op = self.op(number).map_err(|refusal| match refusal.code {
-            ErrorCode::SessionNotFound => not_yours(number),
-            _ => refusal,
-        })?;
+        let mut op = self.op_any(number).ok_or_else(|| not_yours(number))?;
         let mine = op
             .live()
             .and_then(|live| {
@@ -685,6 +704,9 @@ impl Registry {
                     .map(|(&p, _)| p)
             })
             .ok_or_else(|| not_yours(number))?;
+        if self.is_suspended() {
+            return Err(restarting());
+        }
         self.attach(&mut op, mine, conn)
     }
 
@@ -736,10 +758,10 @@ impl Registry {
             .get(secret)
             .copied()
             .ok_or_else(invalid)?;
-        let mut op = self.op(number).map_err(|refusal| match refusal.code {
-            ErrorCode::SessionNotFound => invalid(),
-            _ => refusal,
-        })?;
+        let mut op = self.op_or(number, invalid)?;
+        if op.live().is_none_or(|live| live.secret != secret) {
+            return Err(invalid());
+        }
         self.join_customer(&mut op, JoinKind::CustomerByLink, name, conn)
     }
 
@@ -1055,10 +1077,7 @@ impl Registry {
             .get(&hash)
             .copied()
             .ok_or_else(gone)?;
-        let mut op = self.op(seat.number).map_err(|refusal| match refusal.code {
-            ErrorCode::SessionNotFound => gone(),
-            _ => refusal,
-        })?;
+        let mut op = self.op_or(seat.number, gone)?;
         let (Some(live), site) = op.parts() else {
             return Err(gone());
         };
@@ -1079,17 +1098,12 @@ impl Registry {
         self.attach(&mut op, seat.participant, conn)
     }
 
-    /// Deliver a message to a participant's connection, if it is open. Rare (invitation
-    /// states, a recording's trouble): the participant is looked for in every session.
-    pub fn notify(&self, to: ParticipantId, message: ServerMessage) {
-        for (_, slot) in self.slots() {
-            let live = self.lock_slot(&slot);
-            if let Some(live) = live.as_ref()
-                && live.conns.contains_key(&to)
-            {
-                self.deliver(live, to, message);
-                return;
-            }
+    /// Deliver a message to a participant's connection, if it is open.
+    pub fn notify(&self, to: Seat, message: ServerMessage) {
+        if let Some(mut op) = self.op_any(to.number)
+            && let Some(live) = op.live()
+        {
+            self.deliver(live, to.participant, message);
         }
     }
 
@@ -1251,7 +1265,8 @@ impl Registry {
     }
 
     /// End every live session (an administrator's command, `by` their account, recorded in
-    /// each session's audit); returns how many ended.
+    /// each session's audit); returns how many ended. Sessions are ended one at a time:
+    /// one started meanwhile may go on.
     pub fn terminate_all(&self, by: Option<&str>) -> usize {
         let mut count = 0;
         for (number, _) in self.slots() {
@@ -1272,7 +1287,8 @@ impl Registry {
 
     /// The server stops for a restart or an upgrade: sessions are left as they are (on
     /// disk), and every connection is closed with [`Close::Restarting`], which tells
-    /// clients to come back with their resume tokens. Nothing changes a session from now on.
+    /// clients to come back with their resume tokens. An operation already under way on a
+    /// session finishes (and is written) before its connections close; none starts after.
     pub fn suspend_all(&self) {
         let first = !self.suspended.swap(true, Ordering::SeqCst);
         self.close_for_restart(first);
@@ -1395,7 +1411,8 @@ impl Registry {
             live.reps = reps.into_iter().collect();
             live.resume_tokens = resume.clone();
             live.agent_tokens = agent_tokens.clone();
-            // Still waiting for an agent (R10): offered on as before.
+            // Still waiting for an agent (R10): offered on, first to whom it was offered
+            // at its last write.
             live.offer = offer.filter(|_| live.session.transfer_pending().is_some());
             let kept_offer = live.offer.clone();
             let grace = live.session.config().reconnect_grace_ms;
@@ -1534,10 +1551,10 @@ impl Registry {
             return;
         };
         let now = (live.primary_account(), live.session.customer_count());
-        if live.load == Some(now) {
+        let before = live.load.replace(now);
+        if before == Some(now) {
             return;
         }
-        live.load = Some(now);
         let site = op.site();
         site.loads.insert(
             number,
@@ -1547,7 +1564,10 @@ impl Registry {
                 customers: now.1,
             },
         );
-        Self::loads_changed(&self.out, site);
+        // An agent's load on the dashboards is the sessions they are the primary rep of.
+        if before.map(|(primary, _)| primary) != Some(now.0) {
+            Self::loads_changed(&self.out, site);
+        }
     }
 
     /// Write the session's state to the journal if it changed since the last write.
@@ -1559,6 +1579,14 @@ impl Registry {
     /// written). Everything sent from now on goes out after the write.
     fn keep(&self, op: &mut Op<'_>, records: Vec<tandem_session::AuditRecord>) {
         let number = op.number;
+        // A waiting transfer is kept offered to whom the site offers it now (WebACD
+        // routes it again as agents come and go), so a restart offers it to them again.
+        if op.live().is_some_and(|live| live.offer.is_some())
+            && let (Some(live), site) = op.parts()
+            && let (Some(offer), Some(now)) = (&mut live.offer, site.webacd.offers.get(&number))
+        {
+            offer.to.clone_from(&now.to);
+        }
         let state = match op.live() {
             Some(live) if self.out.journaled_here() => {
                 self.state_to_save(number, live).map(|(text, saved)| {
@@ -1668,7 +1696,10 @@ impl Registry {
                     let job = MailJob::Retry {
                         id: i64::try_from(invite).unwrap_or(-1),
                         session: number.digits(),
-                        notify: by,
+                        notify: Seat {
+                            number,
+                            participant: by,
+                        },
                         language: crate::mail::Language::from_tag(language.as_deref()),
                     };
                     self.out.mail(job);
@@ -1786,7 +1817,10 @@ impl Registry {
         }
         let job = MailJob::Send {
             invitation: record,
-            notify: invitation.by,
+            notify: Seat {
+                number: op.number,
+                participant: invitation.by,
+            },
             language,
         };
         self.out.mail(job);
@@ -1797,8 +1831,10 @@ impl Registry {
         let Some(live) = op.live.take() else {
             return;
         };
-        self.sessions.write().remove(&number);
+        // Forgotten in the journal before its number is free for a new session, whose
+        // first write then comes after this.
         self.out.forget(number);
+        self.sessions.write().remove(&number);
         let site = op.site();
         site.loads.remove(&number);
         Self::withdraw(&self.out, site, number);

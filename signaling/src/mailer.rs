@@ -4,10 +4,10 @@
 
 use std::sync::{Arc, Weak};
 
-use tandem_protocol::{ErrorCode, InviteState, ParticipantId, ServerMessage};
+use tandem_protocol::{ErrorCode, InviteState, ServerMessage};
 use tokio::sync::mpsc;
 
-use crate::live::Registry;
+use crate::live::{Registry, Seat};
 use crate::mail::{self, Language};
 use crate::store::{InvitationRecord, SmtpSettings, Store};
 
@@ -16,7 +16,8 @@ pub enum MailJob {
     /// A new invitation (its `id` is assigned when stored).
     Send {
         invitation: InvitationRecord,
-        notify: ParticipantId,
+        /// The inviting rep's seat, told where the invitation stands.
+        notify: Seat,
         /// The email's language: the inviting console's (not kept with the invitation).
         language: Language,
     },
@@ -24,7 +25,7 @@ pub enum MailJob {
     Retry {
         id: i64,
         session: String,
-        notify: ParticipantId,
+        notify: Seat,
         /// The email's language: the retrying console's.
         language: Language,
     },
@@ -156,7 +157,7 @@ impl Mailer {
         }
     }
 
-    fn status(&self, record: &InvitationRecord, to: ParticipantId, state: InviteState) {
+    fn status(&self, record: &InvitationRecord, to: Seat, state: InviteState) {
         let message = ServerMessage::InviteStatus {
             invite: u64::try_from(record.id).unwrap_or(0),
             invitee: record.invitee,
@@ -168,7 +169,7 @@ impl Mailer {
         }
     }
 
-    fn refuse(&self, to: ParticipantId, message: String) {
+    fn refuse(&self, to: Seat, message: String) {
         if let Some(registry) = self.registry.upgrade() {
             let error = ServerMessage::Error {
                 code: ErrorCode::NotPermitted,

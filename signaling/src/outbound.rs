@@ -218,12 +218,24 @@ impl OutboundTx {
 impl OutboundRx {
     pub async fn recv(&mut self) -> Option<Frame> {
         let frame = self.rx.recv().await?;
+        Some(self.taken(frame))
+    }
+
+    /// A frame that has come already, if any (for tests).
+    #[cfg(test)]
+    pub fn try_recv(&mut self) -> Option<Frame> {
+        let frame = self.rx.try_recv().ok()?;
+        Some(self.taken(frame))
+    }
+
+    /// A frame is taken off the queue: its bytes are not waiting any more.
+    fn taken(&self, frame: Frame) -> Frame {
         if let Frame::Text(text) = &frame {
             self.shared
                 .queued_bytes
                 .fetch_sub(text.len(), Ordering::Relaxed);
         }
-        Some(frame)
+        frame
     }
 }
 

@@ -341,6 +341,10 @@ async fn run(
                         "The recording stopped: the server could not write it ({reason}). \
                          Tell your administrator."
                     );
+                    let rep = crate::live::Seat {
+                        number: start.seat.number,
+                        participant: rep,
+                    };
                     registry.notify(rep, ServerMessage::Notice { text, topic: None });
                 }
                 break Err(anyhow::anyhow!("could not write the recording: {reason}"));

@@ -182,7 +182,7 @@ impl AgentTokens {
 
     /// How many tokens are remembered (for tests of the bounds).
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.grants.len()
     }
 }

@@ -14,10 +14,12 @@
 //! decided under: nothing decided before it is still held back. Without a journal,
 //! everything goes out at once.
 //!
-//! Several sessions queue here side by side, each under its own lock: each session's
-//! items keep the order it decided them in (a session's write is queued before what
-//! follows from it, so that waits for it), and a connection only ever gets items from one
-//! session's lock, or (dashboards, an account's connections) from the site's.
+//! Several sessions queue here side by side, each under its own lock. What one thread
+//! queues, or what is queued under one lock, keeps its order: a session's write is queued
+//! before what follows from it, which so waits for it. A participant's connection gets
+//! items from its session's lock, dashboards from the site's; a connection's own reply
+//! and the close of a revoked account's connections come after what the same thread
+//! queued for them before.
 
 use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -477,3 +477,239 @@ async fn r4_customers_joining_a_reps_sessions_at_once_never_pass_the_maximum() {
         );
     }
 }
+
+/// The token of `kind` (`resume_token`, `agent_token`) last sent on `rx`, from what has
+/// come so far.
+fn last_token(rx: &mut crate::outbound::OutboundRx, kind: &str) -> Option<String> {
+    let mut last = None;
+    while let Some(frame) = rx.try_recv() {
+        if let Frame::Text(text) = frame
+            && let Ok(message) = serde_json::from_str::<serde_json::Value>(&text)
+            && message["type"] == kind
+        {
+            last = message["token"].as_str().map(str::to_owned);
+        }
+    }
+    last
+}
+
+/// What the site indexes holds for each live session is what the session holds, and
+/// nothing else: resume tokens, agent tokens, link secrets and loads; and tokens are
+/// only held for participants still in their session.
+fn check_indexes(registry: &Registry) {
+    let mut sessions = Vec::new();
+    for (number, slot) in registry.slots() {
+        let live = slot.lock();
+        if let Some(live) = live.as_ref() {
+            for (_, participant) in &live.resume_tokens {
+                assert!(
+                    live.session.role(*participant).is_some(),
+                    "a resume token of {participant}, who left {number}"
+                );
+            }
+            for (_, customer, _) in &live.agent_tokens {
+                assert_eq!(
+                    live.session.role(*customer),
+                    Some(tandem_protocol::Role::Customer),
+                    "an agent token of {customer}, who left {number}"
+                );
+            }
+            sessions.push((
+                number,
+                live.secret.clone(),
+                live.resume_tokens.clone(),
+                live.agent_tokens.clone(),
+                live.load,
+            ));
+        }
+    }
+    let site = registry.site.lock();
+    assert_eq!(site.by_secret.len(), sessions.len(), "link secrets");
+    assert_eq!(site.loads.len(), sessions.len(), "loads");
+    let resume_tokens: usize = sessions.iter().map(|s| s.2.len()).sum();
+    assert_eq!(site.resume.len(), resume_tokens, "resume tokens");
+    let agent_tokens: usize = sessions.iter().map(|s| s.3.len()).sum();
+    assert_eq!(site.agent_tokens.len(), agent_tokens, "agent tokens");
+    for (number, secret, resume, agent, load) in sessions {
+        assert_eq!(site.by_secret.get(&secret), Some(&number));
+        for (hash, participant) in resume {
+            let seat = Seat {
+                number,
+                participant,
+            };
+            assert_eq!(
+                site.resume.get(&hash),
+                Some(&seat),
+                "a resume token of {number}"
+            );
+        }
+        assert_eq!(
+            site.agent_tokens.kept(number),
+            agent,
+            "agent tokens of {number}"
+        );
+        let counted = site
+            .loads
+            .get(&number)
+            .map(|l| (l.primary_account, l.customers));
+        assert_eq!(counted, load, "the load of {number}");
+    }
+}
+
+/// Many threads at once join, chat, leave, lose and resume connections, attach and drop
+/// agents, and start and end sessions, all over the same few sessions: nothing waits
+/// for ever (no two operations wait for each other's locks), and afterwards the site's
+/// indexes hold exactly what the sessions hold; once every session has ended, nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_at_once_on_many_sessions_never_wait_for_ever_and_leave_nothing_astray() {
+    const THREADS: usize = 6;
+    const STEPS: usize = 300;
+    let dir = tempfile::tempdir().expect("dir");
+    let (registry, _journal, _store_rx, _mail_rx) = registry(dir.path());
+    let settings = SiteSettings {
+        max_customers_per_rep: 6,
+        allow_multiple_sessions: true,
+        ..SiteSettings::default()
+    };
+    let start = |id: i64| {
+        let started = registry
+            .start(&rep(id), false, &settings, "http://t.test")
+            .expect("start");
+        (
+            started.number.parse::<SessionNumber>().expect("number"),
+            started.secret,
+            id,
+        )
+    };
+    let sessions = Arc::new(Mutex::new((1..=4).map(start).collect::<Vec<_>>()));
+    let next_rep = Arc::new(AtomicUsize::new(100));
+    // What went through: joins, lines, resumes, agents attached, sessions ended.
+    let did: Arc<[AtomicUsize; 5]> = Arc::new(Default::default());
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let runtime = tokio::runtime::Handle::current();
+    for thread in 0..THREADS {
+        let (registry, sessions, next_rep, did) = (
+            registry.clone(),
+            sessions.clone(),
+            next_rep.clone(),
+            did.clone(),
+        );
+        let (done_tx, runtime) = (done_tx.clone(), runtime.clone());
+        std::thread::spawn(move || {
+            let _runtime = runtime.enter();
+            let pick = |list: &[(SessionNumber, String, i64)]| {
+                list[rand::random_range(0..list.len())].clone()
+            };
+            // (seat, connection id, its frames, resume token once lost)
+            let mut mine: Vec<(Seat, u64, crate::outbound::OutboundRx, Option<String>)> =
+                Vec::new();
+            for step in 0..STEPS {
+                let choice = if thread == 0 && step % 30 == 0 {
+                    8
+                } else {
+                    rand::random_range(0..8)
+                };
+                let conn_id = registry.next_id();
+                match choice {
+                    0..=2 => {
+                        let (_, secret, _) = pick(&sessions.lock().expect("list"));
+                        let (tx, rx) = crate::outbound::channel();
+                        let name = format!("Customer {thread}.{step}");
+                        if let Ok(seat) = registry.join_by_link((conn_id, tx), &secret, &name) {
+                            mine.push((seat, conn_id, rx, None));
+                            did[0].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    3 | 4 if !mine.is_empty() => {
+                        let (seat, ..) = &mine[rand::random_range(0..mine.len())];
+                        let text = format!("line {thread}.{step}");
+                        if registry
+                            .command(*seat, ClientMessage::Chat { text })
+                            .is_ok()
+                        {
+                            did[1].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    5 if !mine.is_empty() => {
+                        // A lost connection, kept with its resume token to come back.
+                        let i = rand::random_range(0..mine.len());
+                        let (seat, id, rx, token) = &mut mine[i];
+                        let clean = rand::random_range(0..3) == 0;
+                        *token = last_token(rx, "resume_token");
+                        registry.closed(*seat, *id, clean);
+                        if clean {
+                            mine.swap_remove(i);
+                        }
+                    }
+                    6 if !mine.is_empty() => {
+                        let i = rand::random_range(0..mine.len());
+                        if let Some(token) = mine[i].3.take() {
+                            let (tx, rx) = crate::outbound::channel();
+                            if let Ok(seat) = registry.resume((conn_id, tx), &token, None) {
+                                mine[i] = (seat, conn_id, rx, None);
+                                did[2].fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    7 if !mine.is_empty() => {
+                        // The customer's agent attaches, and later its connection drops.
+                        let i = rand::random_range(0..mine.len());
+                        if let Some(token) = last_token(&mut mine[i].2, "agent_token") {
+                            let (tx, rx) = crate::outbound::channel();
+                            if let Ok(seat) = registry.attach_agent((conn_id, tx), &token) {
+                                mine.push((seat, conn_id, rx, None));
+                                did[3].fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    8 if thread == 0 && step % 30 == 0 => {
+                        // A session ends (its rep is disabled) and another starts.
+                        let (number, _, id) = pick(&sessions.lock().expect("list"));
+                        registry.revoke_account(id);
+                        did[4].fetch_add(1, Ordering::Relaxed);
+                        let id = 100 + next_rep.fetch_add(1, Ordering::SeqCst) as i64;
+                        let started = registry
+                            .start(&rep(id), false, &SiteSettings::default(), "http://t.test")
+                            .expect("start");
+                        let mut list = sessions.lock().expect("list");
+                        list.retain(|s| s.0 != number);
+                        let number = started.number.parse().expect("number");
+                        list.push((number, started.secret, id));
+                    }
+                    _ => {}
+                }
+            }
+            done_tx.send(thread).expect("done");
+        });
+    }
+    drop(done_tx);
+    let finished = tokio::task::spawn_blocking(move || {
+        (0..THREADS)
+            .map(|_| done_rx.recv_timeout(DEADLINE * 4))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .expect("task");
+    assert!(
+        finished.is_ok(),
+        "some operations never finished (waiting for each other's locks?)"
+    );
+    // Each kind of operation went through.
+    let did: Vec<usize> = did.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+    for (count, what) in did
+        .iter()
+        .zip(["joins", "lines", "resumes", "agents", "ends"])
+    {
+        assert!(*count >= 1, "no {what} went through: {did:?}");
+    }
+
+    check_indexes(&registry);
+    let live = registry.live_count();
+    assert!(live >= 4, "{live} sessions live");
+    assert_eq!(registry.terminate_all(None), live);
+    check_indexes(&registry);
+    let site = registry.site.lock();
+    assert!(site.by_secret.is_empty() && site.resume.is_empty() && site.loads.is_empty());
+    assert_eq!(site.agent_tokens.len(), 0);
+    assert_eq!(registry.live_count(), 0);
+}

@@ -162,7 +162,8 @@ impl Registry {
         StoredOffer { to, ..kept }
     }
 
-    /// A waiting session rebuilt after a restart: offered on to the same agents.
+    /// A waiting session rebuilt after a restart: offered on, to the agents it was offered
+    /// to at its last write first.
     pub(super) fn restore_offer(out: &Out, site: &mut Site, number: SessionNumber, offer: Offer) {
         site.webacd.offers.insert(number, offer);
         Self::reroute(out, site);
@@ -182,7 +183,16 @@ impl Registry {
         account: &Account,
         number: SessionNumber,
     ) -> Result<Seat, Refusal> {
-        let mut op = self.op(number)?;
+        let not_offered = || {
+            Refusal::new(
+                ErrorCode::NoTransferPending,
+                format!(
+                    "session {number} is not offered to you now; another agent may have taken it"
+                ),
+            )
+        };
+        // A session that ended meanwhile is not offered any more either.
+        let mut op = self.op_or(number, not_offered)?;
         let offered = op
             .site()
             .webacd
@@ -190,12 +200,7 @@ impl Registry {
             .get(&number)
             .is_some_and(|o| o.to.contains(&account.id));
         if !offered {
-            return Err(Refusal::new(
-                ErrorCode::NoTransferPending,
-                format!(
-                    "session {number} is not offered to you now; another agent may have taken it"
-                ),
-            ));
+            return Err(not_offered());
         }
         let join = Join {
             id: tandem_protocol::ParticipantId(self.next_id()),
