@@ -1251,14 +1251,21 @@ impl Registry {
         }
     }
 
-    fn fire(&self, number: SessionNumber, timer: Timer) {
+    /// A timer set for `at` is due. A wake-up that was already waiting for the session's
+    /// lock when its timer was cancelled, or set again for another time, finds it so and
+    /// does nothing (aborting it came too late).
+    fn fire(&self, number: SessionNumber, timer: Timer, at: Timestamp) {
         let Ok(mut op) = self.op(number) else {
             return;
         };
-        if let Some(live) = op.live() {
-            live.timers.remove(&timer);
-            live.timer_at.remove(&timer);
+        let Some(live) = op.live() else {
+            return;
+        };
+        if live.timer_at.get(&timer) != Some(&at) {
+            return;
         }
+        live.timers.remove(&timer);
+        live.timer_at.remove(&timer);
         if let Err(refusal) = self.handle(&mut op, Event::TimerFired(timer)) {
             tracing::debug!(?refusal, "timer for a finished session");
         }
@@ -1771,7 +1778,7 @@ impl Registry {
         let task = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             if let Some(registry) = me.upgrade() {
-                registry.fire(number, timer);
+                registry.fire(number, timer, at);
             }
         });
         live.timer_at.insert(timer, at);

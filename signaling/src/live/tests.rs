@@ -713,3 +713,70 @@ async fn operations_at_once_on_many_sessions_never_wait_for_ever_and_leave_nothi
     assert_eq!(site.agent_tokens.len(), 0);
     assert_eq!(registry.live_count(), 0);
 }
+
+/// When the session's grace period for `who` is due, if one runs (R2).
+fn grace_due(registry: &Registry, number: SessionNumber, who: ParticipantId) -> Option<Timestamp> {
+    let slot = registry.slot(number)?;
+    let live = slot.lock();
+    live.as_ref()?.timer_at.get(&Timer::Reconnect(who)).copied()
+}
+
+/// Whether `who` is still in the session.
+fn is_present(registry: &Registry, number: SessionNumber, who: ParticipantId) -> bool {
+    registry.slot(number).is_some_and(|slot| {
+        slot.lock()
+            .as_ref()
+            .is_some_and(|live| live.session.role(who).is_some())
+    })
+}
+
+/// R2: the wake-up of a grace period that was over before it got the session's lock (the
+/// customer came back meanwhile, and has lost the connection again since) does not take
+/// the customer out early; the grace period running now does, when it is due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_wake_up_of_a_grace_period_set_again_since_does_not_take_the_customer_out() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (registry, _journal, _store_rx, _mail_rx) = registry(dir.path());
+    let started = registry
+        .start(&rep(1), false, &SiteSettings::default(), "http://t.test")
+        .expect("start");
+    let number: SessionNumber = started.number.parse().expect("number");
+    let (tx, mut rx) = crate::outbound::channel();
+    let first_conn = registry.next_id();
+    let seat = registry
+        .join_by_link((first_conn, tx), &started.secret, "Customer")
+        .expect("join");
+    let who = seat.participant;
+    let mut token = None;
+    until("the customer has a resume token", || {
+        token = token.take().or_else(|| last_token(&mut rx, "resume_token"));
+        token.is_some()
+    })
+    .await;
+
+    registry.closed(seat, first_conn, false);
+    let first = grace_due(&registry, number, who).expect("a grace period runs");
+    // So that the next grace period ends at another millisecond.
+    let lost = clock::now();
+    until("the clock moves on", || clock::now() > lost).await;
+    let (tx, _rx) = crate::outbound::channel();
+    let second_conn = registry.next_id();
+    registry
+        .resume((second_conn, tx), &token.expect("token"), None)
+        .expect("back");
+    assert_eq!(grace_due(&registry, number, who), None, "back in time");
+    registry.closed(seat, second_conn, false);
+    let second = grace_due(&registry, number, who).expect("a grace period runs again");
+    assert_ne!(first, second);
+
+    registry.fire(number, Timer::Reconnect(who), first);
+    assert!(
+        is_present(&registry, number, who),
+        "the first grace period's late wake-up took the customer out"
+    );
+    registry.fire(number, Timer::Reconnect(who), second);
+    assert!(
+        !is_present(&registry, number, who),
+        "the grace period running now did not take the customer out when due"
+    );
+}
