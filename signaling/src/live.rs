@@ -343,7 +343,8 @@ type SessionGuard = parking_lot::ArcMutexGuard<parking_lot::RawMutex, Option<Liv
 /// session's while holding the site's (but for a session being started, which nobody
 /// else can reach yet): so no two operations can wait for each other.
 /// Operations on different sessions go on side by side; most of them (chat, the relayed
-/// offers and candidates, control) never take the site's lock.
+/// offers and candidates, control) never take the site's lock, but in a session waiting
+/// for a WebACD agent.
 struct Op<'a> {
     registry: &'a Registry,
     number: SessionNumber,
@@ -1588,6 +1589,7 @@ impl Registry {
         let number = op.number;
         // A waiting transfer is kept offered to whom the site offers it now (WebACD
         // routes it again as agents come and go), so a restart offers it to them again.
+        // (So each event of a session waiting for an agent takes the site's lock.)
         if op.live().is_some_and(|live| live.offer.is_some())
             && let (Some(live), site) = op.parts()
             && let (Some(offer), Some(now)) = (&mut live.offer, site.webacd.offers.get(&number))
@@ -1702,7 +1704,6 @@ impl Registry {
                 } => {
                     let job = MailJob::Retry {
                         id: i64::try_from(invite).unwrap_or(-1),
-                        session: number.digits(),
                         notify: Seat {
                             number,
                             participant: by,

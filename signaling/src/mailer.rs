@@ -24,7 +24,7 @@ pub enum MailJob {
     /// Send a failed invitation of this session again.
     Retry {
         id: i64,
-        session: String,
+        /// The rep's seat, in the session the invitation must belong to.
         notify: Seat,
         /// The email's language: the retrying console's.
         language: Language,
@@ -94,14 +94,15 @@ impl Mailer {
             },
             MailJob::Retry {
                 id,
-                session,
                 notify,
                 language,
             } => match self.store.invitation(id).await {
-                Ok(Some(record)) if record.session == session && record.state == "failed" => {
+                Ok(Some(record))
+                    if record.session == notify.number.digits() && record.state == "failed" =>
+                {
                     (record, notify, language)
                 }
-                Ok(Some(record)) if record.session == session => {
+                Ok(Some(record)) if record.session == notify.number.digits() => {
                     self.refuse(
                         notify,
                         format!("invitation {id} is {}, not failed", record.state),

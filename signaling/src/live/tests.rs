@@ -442,29 +442,32 @@ async fn r4_customers_joining_a_reps_sessions_at_once_never_pass_the_maximum() {
             })
             .collect();
         let barrier = Arc::new(std::sync::Barrier::new(THREADS));
-        let joins: Vec<_> = (0..THREADS)
-            .map(|i| {
-                let (registry, barrier) = (registry.clone(), barrier.clone());
-                let secret = secrets[i % 2].clone();
-                let runtime = tokio::runtime::Handle::current();
-                std::thread::spawn(move || {
-                    // Joins set timers and wake-ups on the runtime.
-                    let _runtime = runtime.enter();
-                    let (tx, rx) = crate::outbound::channel();
-                    barrier.wait();
-                    let joined = registry.join_by_link(
-                        (registry.next_id(), tx),
-                        &secret,
-                        &format!("Customer {i}"),
-                    );
-                    (joined, rx)
-                })
-            })
-            .collect();
+        let (joined_tx, joined_rx) = std::sync::mpsc::channel();
+        for i in 0..THREADS {
+            let (registry, barrier) = (registry.clone(), barrier.clone());
+            let joined_tx = joined_tx.clone();
+            let secret = secrets[i % 2].clone();
+            let runtime = tokio::runtime::Handle::current();
+            std::thread::spawn(move || {
+                // Joins set timers and wake-ups on the runtime.
+                let _runtime = runtime.enter();
+                let (tx, rx) = crate::outbound::channel();
+                barrier.wait();
+                let joined = registry.join_by_link(
+                    (registry.next_id(), tx),
+                    &secret,
+                    &format!("Customer {i}"),
+                );
+                joined_tx.send((joined, rx)).expect("sent");
+            });
+        }
         let mut admitted = 0;
         let mut kept = Vec::new();
-        for join in joins {
-            let (joined, rx) = join.join().expect("thread");
+        let deadline = Instant::now() + DEADLINE;
+        for _ in 0..THREADS {
+            let (joined, rx) = joined_rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("every join is answered (none waits for ever)");
             match joined {
                 Ok(_) => admitted += 1,
                 Err(refusal) => assert_eq!(refusal.code, ErrorCode::SessionFull, "{refusal:?}"),
@@ -478,19 +481,31 @@ async fn r4_customers_joining_a_reps_sessions_at_once_never_pass_the_maximum() {
     }
 }
 
-/// The token of `kind` (`resume_token`, `agent_token`) last sent on `rx`, from what has
-/// come so far.
-fn last_token(rx: &mut crate::outbound::OutboundRx, kind: &str) -> Option<String> {
-    let mut last = None;
-    while let Some(frame) = rx.try_recv() {
-        if let Frame::Text(text) = frame
-            && let Ok(message) = serde_json::from_str::<serde_json::Value>(&text)
-            && message["type"] == kind
-        {
-            last = message["token"].as_str().map(str::to_owned);
+/// The newest resume and agent tokens a connection received.
+#[derive(Default)]
+struct Tokens {
+    resume: Option<String>,
+    agent: Option<String>,
+}
+
+impl Tokens {
+    /// Read what has come on `rx` so far.
+    fn read(&mut self, rx: &mut crate::outbound::OutboundRx) {
+        while let Some(frame) = rx.try_recv() {
+            let Frame::Text(text) = frame else {
+                continue;
+            };
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let token = message["token"].as_str().map(str::to_owned);
+            match message["type"].as_str() {
+                Some("resume_token") => self.resume = token,
+                Some("agent_token") => self.agent = token,
+                _ => {}
+            }
         }
     }
-    last
 }
 
 /// What the site indexes holds for each live session is what the session holds, and
@@ -600,9 +615,8 @@ async fn operations_at_once_on_many_sessions_never_wait_for_ever_and_leave_nothi
             let pick = |list: &[(SessionNumber, String, i64)]| {
                 list[rand::random_range(0..list.len())].clone()
             };
-            // (seat, connection id, its frames, resume token once lost)
-            let mut mine: Vec<(Seat, u64, crate::outbound::OutboundRx, Option<String>)> =
-                Vec::new();
+            // (seat, connection id, its frames, its tokens, lost)
+            let mut mine: Vec<(Seat, u64, crate::outbound::OutboundRx, Tokens, bool)> = Vec::new();
             for step in 0..STEPS {
                 let choice = if thread == 0 && step % 30 == 0 {
                     8
@@ -616,7 +630,7 @@ async fn operations_at_once_on_many_sessions_never_wait_for_ever_and_leave_nothi
                         let (tx, rx) = crate::outbound::channel();
                         let name = format!("Customer {thread}.{step}");
                         if let Ok(seat) = registry.join_by_link((conn_id, tx), &secret, &name) {
-                            mine.push((seat, conn_id, rx, None));
+                            mine.push((seat, conn_id, rx, Tokens::default(), false));
                             did[0].fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -633,20 +647,21 @@ async fn operations_at_once_on_many_sessions_never_wait_for_ever_and_leave_nothi
                     5 if !mine.is_empty() => {
                         // A lost connection, kept with its resume token to come back.
                         let i = rand::random_range(0..mine.len());
-                        let (seat, id, rx, token) = &mut mine[i];
+                        let (seat, id, rx, tokens, lost) = &mut mine[i];
                         let clean = rand::random_range(0..3) == 0;
-                        *token = last_token(rx, "resume_token");
+                        tokens.read(rx);
                         registry.closed(*seat, *id, clean);
+                        *lost = true;
                         if clean {
                             mine.swap_remove(i);
                         }
                     }
                     6 if !mine.is_empty() => {
                         let i = rand::random_range(0..mine.len());
-                        if let Some(token) = mine[i].3.take() {
+                        if let (Some(token), true) = (mine[i].3.resume.take(), mine[i].4) {
                             let (tx, rx) = crate::outbound::channel();
                             if let Ok(seat) = registry.resume((conn_id, tx), &token, None) {
-                                mine[i] = (seat, conn_id, rx, None);
+                                mine[i] = (seat, conn_id, rx, Tokens::default(), false);
                                 did[2].fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -654,10 +669,12 @@ async fn operations_at_once_on_many_sessions_never_wait_for_ever_and_leave_nothi
                     7 if !mine.is_empty() => {
                         // The customer's agent attaches, and later its connection drops.
                         let i = rand::random_range(0..mine.len());
-                        if let Some(token) = last_token(&mut mine[i].2, "agent_token") {
+                        let (_, _, rx, tokens, _) = &mut mine[i];
+                        tokens.read(rx);
+                        if let Some(token) = tokens.agent.take() {
                             let (tx, rx) = crate::outbound::channel();
                             if let Ok(seat) = registry.attach_agent((conn_id, tx), &token) {
-                                mine.push((seat, conn_id, rx, None));
+                                mine.push((seat, conn_id, rx, Tokens::default(), false));
                                 did[3].fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -684,8 +701,9 @@ async fn operations_at_once_on_many_sessions_never_wait_for_ever_and_leave_nothi
     }
     drop(done_tx);
     let finished = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + DEADLINE * 4;
         (0..THREADS)
-            .map(|_| done_rx.recv_timeout(DEADLINE * 4))
+            .map(|_| done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())))
             .collect::<Result<Vec<_>, _>>()
     })
     .await
@@ -747,10 +765,10 @@ async fn a_late_wake_up_of_a_grace_period_set_again_since_does_not_take_the_cust
         .join_by_link((first_conn, tx), &started.secret, "Customer")
         .expect("join");
     let who = seat.participant;
-    let mut token = None;
+    let mut tokens = Tokens::default();
     until("the customer has a resume token", || {
-        token = token.take().or_else(|| last_token(&mut rx, "resume_token"));
-        token.is_some()
+        tokens.read(&mut rx);
+        tokens.resume.is_some()
     })
     .await;
 
@@ -762,9 +780,14 @@ async fn a_late_wake_up_of_a_grace_period_set_again_since_does_not_take_the_cust
     let (tx, _rx) = crate::outbound::channel();
     let second_conn = registry.next_id();
     registry
-        .resume((second_conn, tx), &token.expect("token"), None)
+        .resume((second_conn, tx), &tokens.resume.expect("token"), None)
         .expect("back");
     assert_eq!(grace_due(&registry, number, who), None, "back in time");
+    registry.fire(number, Timer::Reconnect(who), first);
+    assert!(
+        is_present(&registry, number, who),
+        "the wake-up of a grace period ended by the return took the customer out"
+    );
     registry.closed(seat, second_conn, false);
     let second = grace_due(&registry, number, who).expect("a grace period runs again");
     assert_ne!(first, second);

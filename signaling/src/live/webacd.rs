@@ -192,7 +192,7 @@ impl Registry {
             )
         };
         // A session that ended meanwhile is not offered any more either.
-        let mut op = self.op_or(number, not_offered)?;
+        let mut op = self.op_any(number).ok_or_else(not_offered)?;
         let offered = op
             .site()
             .webacd
@@ -201,6 +201,11 @@ impl Registry {
             .is_some_and(|o| o.to.contains(&account.id));
         if !offered {
             return Err(not_offered());
+        }
+        // After the offer is checked: while the server stops, nobody learns which
+        // numbers are live.
+        if self.is_suspended() {
+            return Err(super::restarting());
         }
         let join = Join {
             id: tandem_protocol::ParticipantId(self.next_id()),
@@ -317,8 +322,8 @@ impl Registry {
         }
     }
 
-    /// Session loads changed (a session started or ended, its primary rep or customers
-    /// changed): dashboards show the new counts.
+    /// Session loads changed (a session started or ended, or its primary rep changed):
+    /// dashboards show the new counts.
     pub(super) fn loads_changed(out: &Out, site: &mut Site) {
         if !site.webacd.desks.is_empty() {
             Self::reroute(out, site);
