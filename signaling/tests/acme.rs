@@ -6,11 +6,13 @@
 //! With several servers, the certificate is shared, and Pebble validating for real (its
 //! DNS from `pebble-challtestsrv`) reaches a standby for the serving server's challenge.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::common::free_port;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use tokio::net::TcpStream;
@@ -29,14 +31,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn pebble_binary() -> &'static str {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{ADMIN_PASSWORD, Http, Ws, create_rep, run_signaling, ws_at};
+use common::{ADMIN_PASSWORD, Http, Ws, create_rep, free_port, run_signaling, ws_at};
 use serde_json::{Value, json};
 
 /// A generous deadline for a loaded machine.
@@ -123,14 +123,6 @@ impl Drop for Process {
 /// `tandem-signaling end-sessions` on this data directory: its exit code and output.
 async fn end_sessions(dir: &Path) -> (Option<i32>, String) {
     run_signaling(vec!["end-sessions".into(), "--data-dir".into(), dir.into()]).await
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// One participant's connection and its newest resume token.

@@ -6,6 +6,32 @@
 pub mod postgres;
 pub mod redis;
 
+/// A free port on 127.0.0.1 for a server a test starts as a process of its own, which
+/// binds it a moment later. Picked at random below the kernel's range of ephemeral ports
+/// (`ip_local_port_range`), which every `bind(…:0)` and outgoing connection of the tests
+/// running alongside draws from: none of those can take it in that moment. (A port
+/// from `bind(…:0)` could be handed to another test's server as soon as it is let go.)
+pub fn free_port() -> u16 {
+    let lowest_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let below = 10_000..lowest_ephemeral;
+    for _ in 0..1000 {
+        let port = if below.is_empty() {
+            0
+        } else {
+            rand::random_range(below.clone())
+        };
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port))
+            && let Ok(addr) = listener.local_addr()
+        {
+            return addr.port();
+        }
+    }
+    panic!("no free port on 127.0.0.1");
+}
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
