@@ -823,7 +823,9 @@ async fn an_admin_ends_every_live_session_of_a_running_server() {
 
 /// R2 across a restart: Ann's connection dropped just before the server died, and her
 /// grace period ran out while it was away. Nobody could come back then, so she gets the
-/// whole grace period again from the new start, and comes back.
+/// whole grace period again from the new start, and comes back. The agent, cut off by
+/// the kill, never comes back: it is taken out when that new grace period runs out, not
+/// before and not never.
 #[tokio::test]
 async fn someone_away_when_the_server_died_gets_the_whole_grace_after_the_restart() {
     const GRACE_SECS: u64 = 5;
@@ -847,6 +849,7 @@ async fn someone_away_when_the_server_died_gets_the_whole_grace_after_the_restar
     first.ended().await;
     // Her grace period runs out while the server is away.
     tokio::time::sleep_until(lost + Duration::from_secs(GRACE_SECS + 1)).await;
+    let starting = tokio::time::Instant::now();
     let second = Process::start_with(dir.path(), port, &grace).await;
     let mut ann = Person {
         ws: ws_at(&second.addr(), None).await,
@@ -855,6 +858,34 @@ async fn someone_away_when_the_server_died_gets_the_whole_grace_after_the_restar
     };
     let joined = ann.resume(&second.addr(), None, "customer").await;
     assert_eq!(joined["role"], "customer");
+
+    // The rep comes back too and sees the agent, which does not, taken out (R2) once the
+    // grace period counted from the new start has run out.
+    let joined = scene
+        .rep
+        .resume(&second.addr(), Some(&scene.rep_http), "console")
+        .await;
+    let agent = scene.agent.id;
+    let present = |joined: &serde_json::Value| {
+        joined["participants"]
+            .as_array()
+            .expect("participants")
+            .iter()
+            .any(|p| p["id"] == agent)
+    };
+    assert!(present(&joined), "the agent still has its seat: {joined}");
+    let left = scene
+        .rep
+        .until("the agent taken out", |m| {
+            m["type"] == "participant_left" && m["participant"] == agent
+        })
+        .await;
+    assert_eq!(left["reason"], "connection_lost", "{left}");
+    let waited = starting.elapsed();
+    assert!(
+        waited >= Duration::from_secs(GRACE_SECS),
+        "taken out {waited:?} after the restart began, before its {GRACE_SECS} s grace"
+    );
 }
 
 /// `/readyz` of `process`: its status and text.
