@@ -1420,8 +1420,11 @@ impl Registry {
             live.resume_tokens = resume.clone();
             live.agent_tokens = agent_tokens.clone();
             // Still waiting for an agent (R10): offered on, first to whom it was offered
-            // at its last write.
-            live.offer = offer.filter(|_| live.session.transfer_pending().is_some());
+            // at its last write. One kept waiting without its offer (the server died
+            // between the two writes) is offered afresh.
+            let waiting = live.session.waiting_transfer();
+            let fresh = offer.is_none() && waiting.is_some();
+            live.offer = offer.filter(|_| waiting.is_some());
             let kept_offer = live.offer.clone();
             let grace = live.session.config().reconnect_grace_ms;
             self.sessions
@@ -1446,7 +1449,16 @@ impl Registry {
                 };
                 site.agent_tokens.restore(hash, seat, issued);
             }
-            if let Some(offer) = kept_offer {
+            if let (true, Some(transfer)) = (fresh, waiting) {
+                tracing::warn!(session = %number, "a session waiting for a WebACD agent was kept without its offer: offering it again");
+                let (live, site) = op.parts();
+                let offer = Self::offer(site, number, transfer);
+                if let Some(live) = live {
+                    live.offer = Some(offer);
+                }
+                self.persist(&mut op);
+                Self::tell_offered(&self.out, op.site(), number);
+            } else if let Some(offer) = kept_offer {
                 Self::restore_offer(
                     &self.out,
                     site,
@@ -1715,10 +1727,13 @@ impl Registry {
                 Output::Transfer(transfer) => {
                     tracing::info!(session = %number, target = ?transfer.target, "WebACD transfer");
                     let (live, site) = op.parts();
-                    let offer = Self::offer(&self.out, site, number, transfer);
+                    let offer = Self::offer(site, number, transfer);
                     if let Some(live) = live {
                         live.offer = Some(offer);
                     }
+                    // On disk with whom it is offered to before any agent hears of it.
+                    self.persist(op);
+                    Self::tell_offered(&self.out, op.site(), number);
                 }
                 Output::Ended { reason } => self.remove_session(op, reason),
             }

@@ -13,7 +13,7 @@ use crate::audit::{Actor, AuditAction};
 use crate::config::{RepInfo, SessionConfig};
 use crate::error::SessionError;
 use crate::event::{Event, Start, Timer};
-use crate::output::{Outbox, Output};
+use crate::output::{Outbox, Output, WebacdTransfer};
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Participant {
@@ -72,6 +72,12 @@ pub(crate) struct Call {
 pub(crate) struct PendingTransfer {
     pub target: TransferTarget,
     pub message: Option<String>,
+    /// Who sent it (for the agents it is offered to); empty in sessions kept before it
+    /// was kept.
+    #[serde(default)]
+    pub from_name: String,
+    #[serde(default)]
+    pub from_account: String,
 }
 
 /// Who receives a broadcast.
@@ -614,6 +620,18 @@ impl Session {
 
     pub fn transfer_pending(&self) -> Option<&TransferTarget> {
         self.pending_transfer.as_ref().map(|t| &t.target)
+    }
+
+    /// R10: the WebACD transfer the session waits on, as `Output::Transfer` gave it when
+    /// it began to wait (so a runtime that lost it can offer it again).
+    pub fn waiting_transfer(&self) -> Option<WebacdTransfer> {
+        self.pending_transfer.as_ref().map(|t| WebacdTransfer {
+            session: self.number,
+            from_name: t.from_name.clone(),
+            from_account: t.from_account.clone(),
+            target: t.target.clone(),
+            message: t.message.clone(),
+        })
     }
 
     /// Check the invariants every state must keep. The property tests call this after

@@ -46,6 +46,8 @@ impl Session {
         self.pending_transfer = Some(PendingTransfer {
             target: target.clone(),
             message: message.clone(),
+            from_name: from_name.clone(),
+            from_account: account.clone(),
         });
         out.push(Output::Transfer(WebacdTransfer {
             session: self.number,

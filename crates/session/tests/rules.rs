@@ -892,6 +892,8 @@ fn r10_the_transferring_rep_leaves_and_their_call_ends() {
         .expect("transfer output");
     assert_eq!(sent.message.as_deref(), Some("Printer E-42"));
     assert_eq!(sent.from_account, "rita");
+    // Kept with the session, so a runtime that lost the output can offer it again.
+    assert_eq!(h.session.waiting_transfer(), Some(sent.clone()));
     assert!(out.contains(&Output::Disconnect {
         participant: REP,
         reason: LeaveReason::Transferred

@@ -343,7 +343,8 @@ async fn a_write_the_disk_refuses_fails_only_its_own_session() {
 }
 
 /// Wait for a text frame on `rx` that holds `needle`.
-async fn hears(rx: &mut crate::outbound::OutboundRx, needle: &str) {
+/// Wait for a message containing `needle`; the message.
+async fn hears(rx: &mut crate::outbound::OutboundRx, needle: &str) -> String {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let frame = tokio::time::timeout_at(deadline, rx.recv())
@@ -353,7 +354,7 @@ async fn hears(rx: &mut crate::outbound::OutboundRx, needle: &str) {
         if let Frame::Text(text) = frame
             && text.contains(needle)
         {
-            return;
+            return text;
         }
     }
 }
@@ -802,4 +803,101 @@ async fn a_late_wake_up_of_a_grace_period_set_again_since_does_not_take_the_cust
         !is_present(&registry, number, who),
         "the grace period running now did not take the customer out when due"
     );
+}
+
+fn webacd_agent(id: i64, name: &str) -> Account {
+    Account {
+        username: name.to_owned(),
+        display_name: name.to_owned(),
+        is_webacd: true,
+        ..rep(id)
+    }
+}
+
+/// The journal's record of session `number`, as JSON.
+fn record(journal: &Gated, number: &str) -> serde_json::Value {
+    let (_, text) = journal
+        .load()
+        .expect("load")
+        .into_iter()
+        .find(|(n, _)| n == number)
+        .expect("the session is kept");
+    serde_json::from_str(&text).expect("json")
+}
+
+/// R10 across a crash: a WebACD transfer is on disk, with whom it is offered to, before
+/// that agent hears of it; and a session kept waiting without its offer (a server that
+/// died between writing the two) is offered again at the next start, so an agent can
+/// still take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webacd_offer_is_kept_before_it_is_told_and_a_lost_one_is_made_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let wendy = webacd_agent(1, "wendy");
+    let tom = webacd_agent(2, "tom");
+    let accounts = vec![wendy.clone(), tom.clone()];
+    let (number, digits) = {
+        let (registry, journal, _store_rx, _mail_rx) = registry(dir.path());
+        registry.set_directory(accounts.clone(), Vec::new());
+        let started = registry
+            .start(&wendy, false, &SiteSettings::default(), "http://t.test")
+            .expect("start");
+        let number: SessionNumber = started.number.parse().expect("number");
+        let (tx, _wendy_rx) = crate::outbound::channel();
+        let seat = registry
+            .open_session((registry.next_id(), tx), &wendy, number)
+            .expect("open");
+        let (tx, _ann_rx) = crate::outbound::channel();
+        registry
+            .join_by_link((registry.next_id(), tx), &started.secret, "Ann")
+            .expect("join");
+        let (tx, mut tom_rx) = crate::outbound::channel();
+        registry
+            .desk((registry.next_id(), tx), &tom, true)
+            .expect("desk");
+        registry
+            .command(
+                seat,
+                ClientMessage::WebacdTransfer {
+                    target: TransferTarget::Agent {
+                        agent: "tom".into(),
+                    },
+                    message: Some("printer".into()),
+                },
+            )
+            .expect("transfer");
+        hears(&mut tom_rx, "transfer_offered").await;
+        let kept = record(&journal, &started.number);
+        assert_eq!(
+            kept["offer"]["to"],
+            serde_json::json!([2]),
+            "told before kept: {kept}"
+        );
+        registry.suspend_all();
+        assert!(registry.written().await, "written");
+
+        // The crash between the two writes: the session is kept waiting, its offer not.
+        let mut kept = record(&journal, &started.number);
+        kept["offer"] = serde_json::Value::Null;
+        journal
+            .save(&started.number, &kept.to_string(), 0)
+            .expect("save");
+        (number, started.number)
+    };
+
+    let (registry, _journal, _store_rx, _mail_rx) = registry(dir.path());
+    registry.set_directory(accounts, Vec::new());
+    assert_eq!(registry.restore(), 1, "the session came back");
+    let (tx, mut tom_rx) = crate::outbound::channel();
+    let desk = registry.next_id();
+    registry.desk((desk, tx.clone()), &tom, true).expect("desk");
+    let state = hears(&mut tom_rx, "webacd_state").await;
+    let state: serde_json::Value = serde_json::from_str(&state).expect("json");
+    let waiting = &state["waiting"];
+    assert_eq!(waiting[0]["number"], digits.as_str(), "{state}");
+    assert_eq!(waiting[0]["for_you"], true, "{state}");
+    assert_eq!(waiting[0]["from"], "wendy", "{state}");
+    let seat = registry
+        .accept_transfer((registry.next_id(), tx), &tom, number)
+        .expect("tom takes it");
+    assert_eq!(seat.number, number);
 }

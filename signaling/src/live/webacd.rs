@@ -128,38 +128,69 @@ impl Registry {
         Err(Refusal::new(ErrorCode::UnknownTarget, what))
     }
 
-    /// The session asked to be offered (its sender has left it). Returns the offer as
-    /// the session keeps it, with whom it went to first.
+    /// The session asked to be offered (its sender has left it): decide whom it goes to
+    /// first, telling nobody yet. Returns the offer as the session keeps it; once that is
+    /// queued for the journal, [`Self::tell_offered`] tells the agents, so none hears of an
+    /// offer a restart would not make again.
     pub(super) fn offer(
-        out: &Out,
         site: &mut Site,
         number: SessionNumber,
         transfer: WebacdTransfer,
     ) -> StoredOffer {
         let route = site.webacd.directory.router.resolve(&transfer.target);
-        let offer = Offer {
+        let mut offer = Offer {
             from: transfer.from_name,
             target: transfer.target,
             route,
             message: transfer.message,
             to: Vec::new(),
         };
+        offer.to = Self::whom(site, &offer);
         let kept = StoredOffer {
             from: offer.from.clone(),
             target: offer.target.clone(),
             route,
             message: offer.message.clone(),
-            to: Vec::new(),
+            to: offer.to.clone(),
         };
         site.webacd.offers.insert(number, offer);
-        Self::reroute(out, site);
-        let to = site
-            .webacd
-            .offers
-            .get(&number)
-            .map(|o| o.to.clone())
-            .unwrap_or_default();
-        StoredOffer { to, ..kept }
+        kept
+    }
+
+    /// Tell the agents a session was just offered to (see [`Self::offer`]), and refresh
+    /// every dashboard.
+    pub(super) fn tell_offered(out: &Out, site: &Site, number: SessionNumber) {
+        if let Some(offer) = site.webacd.offers.get(&number) {
+            let offered = Self::offered(number, offer);
+            for desk in site.webacd.desks.values() {
+                if offer.to.contains(&desk.account.id) {
+                    out.send(&desk.tx, Outbound::Message(offered.clone()));
+                }
+            }
+        }
+        Self::publish(out, site);
+    }
+
+    fn offered(number: SessionNumber, offer: &Offer) -> ServerMessage {
+        ServerMessage::TransferOffered {
+            number,
+            from: offer.from.clone(),
+            target: offer.target.clone(),
+            message: offer.message.clone(),
+        }
+    }
+
+    /// Whom `offer` goes to now.
+    fn whom(site: &Site, offer: &Offer) -> Vec<i64> {
+        match offer.route {
+            Some(route) => site.webacd.directory.router.offer_to(
+                route,
+                &offer.to,
+                |account| Self::available(site, account),
+                |account| Self::load(site, account),
+            ),
+            None => Vec::new(),
+        }
     }
 
     /// A waiting session rebuilt after a restart: offered on, to the agents it was offered
@@ -247,15 +278,7 @@ impl Registry {
             let Some(offer) = site.webacd.offers.get(&number) else {
                 continue;
             };
-            let to = match offer.route {
-                Some(route) => site.webacd.directory.router.offer_to(
-                    route,
-                    &offer.to,
-                    |account| Self::available(site, account),
-                    |account| Self::load(site, account),
-                ),
-                None => Vec::new(),
-            };
+            let to = Self::whom(site, offer);
             let Some(offer) = site.webacd.offers.get_mut(&number) else {
                 continue;
             };
@@ -265,12 +288,7 @@ impl Registry {
                 .filter(|a| !offer.to.contains(a))
                 .collect();
             offer.to = to;
-            let offered = ServerMessage::TransferOffered {
-                number,
-                from: offer.from.clone(),
-                target: offer.target.clone(),
-                message: offer.message.clone(),
-            };
+            let offered = Self::offered(number, offer);
             for desk in site.webacd.desks.values() {
                 if newly.contains(&desk.account.id) {
                     out.send(&desk.tx, Outbound::Message(offered.clone()));
