@@ -50,6 +50,11 @@ pub mod names {
     pub const REDIS_UP: &str = "tandem_redis_up";
     pub const REDIS_ERRORS: &str = "tandem_redis_errors_total";
     pub const SITE_SERVING: &str = "tandem_site_serving";
+    pub const TURN_ALLOCATIONS: &str = "tandem_turn_allocations";
+    pub const TURN_ALLOCATIONS_REFUSED: &str = "tandem_turn_allocations_refused_total";
+    pub const TURN_RELAYED_BYTES: &str = "tandem_turn_relayed_bytes_total";
+    pub const TURN_DROPPED_PACKETS: &str = "tandem_turn_dropped_packets_total";
+    pub const TURN_REQUESTS_OVER_RATE: &str = "tandem_turn_requests_over_rate_total";
 }
 
 /// Store calls take well under a millisecond on a quiet SQLite file; the upper buckets
@@ -183,7 +188,21 @@ impl Telemetry {
         let participants = state.registry.participant_counts();
         let caps = &state.caps;
         let lock = state.registry.lock_use();
+        let turn = state.turn.as_ref().map(|turn| turn.usage());
         with_local_recorder(&self.recorder, || {
+            if let Some(turn) = turn {
+                gauge!(names::TURN_ALLOCATIONS).set(turn.allocations as f64);
+                counter!(names::TURN_ALLOCATIONS_REFUSED).absolute(turn.allocations_refused);
+                counter!(names::TURN_RELAYED_BYTES, "direction" => "to_peer")
+                    .absolute(turn.relayed_to_peer);
+                counter!(names::TURN_RELAYED_BYTES, "direction" => "to_client")
+                    .absolute(turn.relayed_to_client);
+                counter!(names::TURN_DROPPED_PACKETS, "reason" => "over_bandwidth")
+                    .absolute(turn.dropped_over_bandwidth);
+                counter!(names::TURN_DROPPED_PACKETS, "reason" => "peer_not_allowed")
+                    .absolute(turn.dropped_peer_not_allowed);
+                counter!(names::TURN_REQUESTS_OVER_RATE).absolute(turn.requests_over_rate);
+            }
             for (kind, lock) in [("session", lock.sessions), ("site", lock.site)] {
                 counter!(names::LOCK_TAKEN, "lock" => kind).absolute(lock.taken);
                 counter!(names::LOCK_HELD, "lock" => kind).absolute(micros(lock.held));
@@ -292,6 +311,27 @@ fn describe() {
     describe_counter!(
         names::LOCK_WAITED,
         "Time spent waiting for the registry's locks, in all (µs), by kind"
+    );
+    describe_gauge!(
+        names::TURN_ALLOCATIONS,
+        "Embedded TURN service: relay allocations held now"
+    );
+    describe_counter!(
+        names::TURN_ALLOCATIONS_REFUSED,
+        "Embedded TURN service: allocations refused at the caps (508)"
+    );
+    describe_counter!(
+        names::TURN_RELAYED_BYTES,
+        "Embedded TURN service: bytes relayed, by direction (to_peer, to_client)"
+    );
+    describe_counter!(
+        names::TURN_DROPPED_PACKETS,
+        "Embedded TURN service: relayed packets dropped, by reason (over_bandwidth, \
+         peer_not_allowed)"
+    );
+    describe_counter!(
+        names::TURN_REQUESTS_OVER_RATE,
+        "Embedded TURN service: STUN requests dropped over an address's rate"
     );
     describe_histogram!(
         names::STORE_SECONDS,

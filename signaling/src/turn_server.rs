@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -228,11 +229,16 @@ impl EmbeddedTurn {
         // TCP may find it taken).
         let (udp, tcp) = bind_pair(cfg.listen).await?;
         let listen = udp.local_addr()?;
-        let udp = Arc::new(PolicedUdp::new(udp));
+        let udp = Arc::new(PolicedUdp::new(udp, limits.counters.clone()));
         servers.push(new_server(&cfg, &limits, &shutdown, udp, None).await?);
 
-        let (conn, gone) =
-            StreamMux::start(tcp, None, cfg.max_stream_connections, shutdown.clone())?;
+        let (conn, gone) = StreamMux::start(
+            tcp,
+            None,
+            cfg.max_stream_connections,
+            limits.counters.clone(),
+            shutdown.clone(),
+        )?;
         servers.push(new_server(&cfg, &limits, &shutdown, conn, Some(gone)).await?);
 
         let mut tls_listen = None;
@@ -244,6 +250,7 @@ impl EmbeddedTurn {
                 tcp,
                 Some(acceptor),
                 cfg.max_stream_connections,
+                limits.counters.clone(),
                 shutdown.clone(),
             )?;
             servers.push(new_server(&cfg, &limits, &shutdown, conn, Some(gone)).await?);
@@ -255,6 +262,25 @@ impl EmbeddedTurn {
             listen,
             tls_listen,
         })
+    }
+
+    /// What the service has done since it started, for `/metrics`.
+    pub fn usage(&self) -> TurnUsage {
+        let c = &self.limits.counters;
+        let read = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        TurnUsage {
+            allocations: *self
+                .limits
+                .total
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            allocations_refused: read(&c.allocations_refused),
+            relayed_to_peer: read(&c.relayed_to_peer),
+            relayed_to_client: read(&c.relayed_to_client),
+            dropped_over_bandwidth: read(&c.dropped_over_bandwidth),
+            dropped_peer_not_allowed: read(&c.dropped_peer_not_allowed),
+            requests_over_rate: read(&c.requests_over_rate),
+        }
     }
 
     /// Allocations currently held (total, by participant id).
@@ -432,6 +458,40 @@ struct UserUse {
     down: Bucket, // peer -> client
 }
 
+/// What the service did, since it started (see [`TurnUsage`]).
+#[derive(Debug, Default)]
+struct Counters {
+    allocations_refused: AtomicU64,
+    relayed_to_peer: AtomicU64,
+    relayed_to_client: AtomicU64,
+    dropped_over_bandwidth: AtomicU64,
+    dropped_peer_not_allowed: AtomicU64,
+    requests_over_rate: AtomicU64,
+}
+
+impl Counters {
+    fn add(n: &AtomicU64, by: usize) {
+        n.fetch_add(u64::try_from(by).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
+/// The embedded service's use, as `/metrics` shows it: allocations held now, and counts
+/// since the start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TurnUsage {
+    pub allocations: usize,
+    /// Refused at the caps on allocations (answered 508).
+    pub allocations_refused: u64,
+    /// Bytes relayed each way (application data, not TURN framing).
+    pub relayed_to_peer: u64,
+    pub relayed_to_client: u64,
+    /// Packets dropped over a bandwidth cap, or to or from a peer address not allowed.
+    pub dropped_over_bandwidth: u64,
+    pub dropped_peer_not_allowed: u64,
+    /// STUN requests dropped over an address's (or a TCP/TLS connection's) rate.
+    pub requests_over_rate: u64,
+}
+
 #[derive(Debug)]
 struct Limits {
     max_total: usize,
@@ -441,6 +501,7 @@ struct Limits {
     total_up: Mutex<Bucket>,
     total_down: Mutex<Bucket>,
     users: Mutex<HashMap<String, UserUse>>,
+    counters: Arc<Counters>,
 }
 
 impl Limits {
@@ -453,6 +514,7 @@ impl Limits {
             total_up: Mutex::new(Bucket::new(cfg.bandwidth_total)),
             total_down: Mutex::new(Bucket::new(cfg.bandwidth_total)),
             users: Mutex::default(),
+            counters: Arc::default(),
         }
     }
     fn acquire(&self, user: &str) -> bool {
@@ -467,6 +529,9 @@ impl Limits {
             if u.allocations == 0 {
                 users.remove(user);
             }
+            self.counters
+                .allocations_refused
+                .fetch_add(1, Ordering::Relaxed);
             return false;
         }
         *total += 1;
@@ -488,6 +553,7 @@ impl Limits {
     /// listener loop).
     /// One bucket per direction: with a shared one, the client->peer leg of a relay-to-relay
     /// path would take every token and the peer->client leg would drop everything.
+    /// Counted: relayed or dropped.
     fn allow(&self, user: &str, up: bool, n: usize) -> bool {
         let ok = self
             .users
@@ -495,10 +561,27 @@ impl Limits {
             .unwrap_or_else(PoisonError::into_inner)
             .get_mut(user)
             .is_none_or(|u| if up { u.up.take(n) } else { u.down.take(n) });
-        ok && if up { &self.total_up } else { &self.total_down }
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take(n)
+        let ok = ok
+            && if up { &self.total_up } else { &self.total_down }
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(n);
+        let c = &self.counters;
+        match (ok, up) {
+            (true, true) => Counters::add(&c.relayed_to_peer, n),
+            (true, false) => Counters::add(&c.relayed_to_client, n),
+            (false, _) => Counters::add(&c.dropped_over_bandwidth, 1),
+        }
+        ok
+    }
+
+    /// Whether the relay may reach `peer` (counted when not).
+    fn peer_allowed(&self, peer: &SocketAddr, policy: PeerPolicy) -> bool {
+        let ok = peer_allowed(peer, policy);
+        if !ok {
+            Counters::add(&self.counters.dropped_peer_not_allowed, 1);
+        }
+        ok
     }
 }
 
@@ -663,7 +746,9 @@ impl Conn for LimitedRelay {
                 _ = self.client_gone.cancelled() =>
                     return Err(std::io::Error::other("client connection closed").into()),
             };
-            if peer_allowed(&from, self.peers) && self.limits.allow(&self.user, false, n) {
+            if self.limits.peer_allowed(&from, self.peers)
+                && self.limits.allow(&self.user, false, n)
+            {
                 return Ok((n, from));
             }
         }
@@ -674,7 +759,9 @@ impl Conn for LimitedRelay {
     /// Client -> peer direction. Dropped packets report success so the crate does not log
     /// a short write for every policed packet.
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        if !peer_allowed(&target, self.peers) || !self.limits.allow(&self.user, true, buf.len()) {
+        if !self.limits.peer_allowed(&target, self.peers)
+            || !self.limits.allow(&self.user, true, buf.len())
+        {
             return Ok(buf.len());
         }
         Ok(self.sock.send_to(buf, target).await?)
@@ -711,13 +798,15 @@ const TRACKED_SOURCES: usize = 100_000;
 struct PolicedUdp {
     socket: UdpSocket,
     budgets: Mutex<HashMap<IpAddr, RequestBudget>>,
+    counters: Arc<Counters>,
 }
 
 impl PolicedUdp {
-    fn new(socket: UdpSocket) -> Self {
+    fn new(socket: UdpSocket, counters: Arc<Counters>) -> Self {
         Self {
             socket,
             budgets: Mutex::default(),
+            counters,
         }
     }
 
@@ -734,7 +823,11 @@ impl PolicedUdp {
                 budgets.clear();
             }
         }
-        budgets.entry(from.ip()).or_default().admit(datagram)
+        let admitted = budgets.entry(from.ip()).or_default().admit(datagram);
+        if !admitted {
+            Counters::add(&self.counters.requests_over_rate, 1);
+        }
+        admitted
     }
 }
 
@@ -854,6 +947,7 @@ impl StreamMux {
         listener: TcpListener,
         tls: Option<tokio_rustls::TlsAcceptor>,
         max_conns: usize,
+        counters: Arc<Counters>,
         shutdown: CancellationToken,
     ) -> std::io::Result<(Arc<dyn Conn + Send + Sync>, ConnGone)> {
         let local = listener.local_addr()?;
@@ -887,6 +981,7 @@ impl StreamMux {
                         tls.clone(),
                         shutdown.child_token(),
                     );
+                    let counters = counters.clone();
                     tokio::spawn(async move {
                         let _permit = permit;
                         match tls {
@@ -897,6 +992,7 @@ impl StreamMux {
                                     in_tx,
                                     writers.clone(),
                                     gone.clone(),
+                                    counters,
                                     conn_token,
                                 )
                                 .await
@@ -914,6 +1010,7 @@ impl StreamMux {
                                         in_tx,
                                         writers.clone(),
                                         gone.clone(),
+                                        counters,
                                         conn_token,
                                     )
                                     .await
@@ -940,6 +1037,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
     in_tx: mpsc::Sender<(Vec<u8>, SocketAddr)>,
     writers: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>>,
     gone: ConnGone,
+    counters: Arc<Counters>,
     token: CancellationToken,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -985,7 +1083,9 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
                 continue; // the crate's read buffer is 1500 bytes
             }
             if !budget.admit(&msg) {
-                continue; // over its STUN request budget, as on UDP
+                // Over its STUN request budget, as on UDP.
+                Counters::add(&counters.requests_over_rate, 1);
+                continue;
             }
             if in_tx.send((msg, peer)).await.is_err() {
                 return Ok(());
@@ -1111,6 +1211,7 @@ mod tests {
             total_up: Mutex::new(Bucket::new(0)),
             total_down: Mutex::new(Bucket::new(0)),
             users: Mutex::default(),
+            counters: Arc::default(),
         };
         assert!(limits.acquire("p1"));
         assert!(limits.acquire("p1"));
@@ -1119,11 +1220,19 @@ mod tests {
         assert!(!limits.acquire("p3"), "three in all");
         limits.release("p1");
         assert!(limits.acquire("p3"), "a released slot is free again");
+        assert_eq!(
+            limits.counters.allocations_refused.load(Ordering::Relaxed),
+            2,
+            "each refusal counted"
+        );
     }
 
     #[tokio::test]
     async fn stun_requests_are_rate_limited_per_address_and_media_is_not() {
-        let udp = PolicedUdp::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+        let udp = PolicedUdp::new(
+            UdpSocket::bind("127.0.0.1:0").await.expect("bind"),
+            Arc::default(),
+        );
         let from: SocketAddr = "198.51.100.7:4000".parse().expect("addr");
         let other: SocketAddr = "198.51.100.8:4000".parse().expect("addr");
         // An Allocate request (type 0x0003) with a 20-byte header.
@@ -1133,6 +1242,11 @@ mod tests {
         assert!(
             (200..=210).contains(&admitted),
             "a burst of 200, then 50 a second: {admitted} admitted"
+        );
+        assert_eq!(
+            udp.counters.requests_over_rate.load(Ordering::Relaxed),
+            1000 - admitted as u64,
+            "each request held back counted"
         );
         assert!(
             udp.admit(&allocate, other),
@@ -1161,5 +1275,114 @@ mod tests {
         // One second's burst at most, without waiting.
         assert!(passed <= 100_000, "{passed} bytes passed at once");
         assert!(passed >= 90_000, "{passed}");
+    }
+
+    /// A TURN client of the `turn` crate allocates a relay on the embedded service and
+    /// exchanges datagrams with a peer through it; a second allocation over the
+    /// participant's cap is refused. `usage` (what `/metrics` shows) counts each.
+    #[tokio::test]
+    async fn usage_counts_allocations_refusals_and_relayed_bytes() {
+        let secret = "a-secret-of-sixteen-or-more".to_owned();
+        let localhost = IpAddr::from([127, 0, 0, 1]);
+        let turn = EmbeddedTurn::start(TurnConfig {
+            realm: "tandem".into(),
+            shared_secret: secret.clone(),
+            listen: SocketAddr::new(localhost, 0),
+            tls: None,
+            relay_bind_ip: localhost,
+            relay_public_ip: localhost,
+            relay_ports: None,
+            max_allocations_total: 10,
+            max_allocations_per_user: 1,
+            bandwidth_total: 0,
+            bandwidth_per_user: 0,
+            max_stream_connections: 8,
+            peers: PeerPolicy {
+                allow_loopback: true,
+                allow_private: false,
+            },
+        })
+        .await
+        .expect("start");
+        assert_eq!(turn.usage(), TurnUsage::default(), "nothing yet");
+        let expiry = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 3600;
+        let username = format!("{expiry}:7");
+        let client = |username: String| {
+            let password = crate::turn::shared_secret_credential(&secret, &username);
+            let server = turn.listen.to_string();
+            async move {
+                let conn = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+                let client = turn::client::Client::new(turn::client::ClientConfig {
+                    stun_serv_addr: server.clone(),
+                    turn_serv_addr: server,
+                    username,
+                    password,
+                    realm: "tandem".into(),
+                    software: String::new(),
+                    rto_in_ms: 0,
+                    conn: Arc::new(conn),
+                    vnet: None,
+                })
+                .await
+                .expect("client");
+                client.listen().await.expect("listen");
+                client
+            }
+        };
+        let first = client(username.clone()).await;
+        let relay = tokio::time::timeout(Duration::from_secs(30), first.allocate())
+            .await
+            .expect("in time")
+            .expect("allocated");
+        let peer = UdpSocket::bind("127.0.0.1:0").await.expect("peer");
+        let peer_addr = peer.local_addr().expect("addr");
+        relay
+            .send_to(b"to the peer", peer_addr)
+            .await
+            .expect("sent");
+        let mut buf = [0u8; 1500];
+        let (n, relay_addr) =
+            tokio::time::timeout(Duration::from_secs(30), peer.recv_from(&mut buf))
+                .await
+                .expect("the peer hears in time")
+                .expect("recv");
+        assert_eq!(&buf[..n], b"to the peer");
+        peer.send_to(b"back to the client", relay_addr)
+            .await
+            .expect("sent back");
+        let (n, _) = tokio::time::timeout(Duration::from_secs(30), relay.recv_from(&mut buf))
+            .await
+            .expect("the client hears in time")
+            .expect("recv");
+        assert_eq!(&buf[..n], b"back to the client");
+
+        // The same participant again, over its cap of one: refused.
+        let second = client(username).await;
+        let refused = tokio::time::timeout(Duration::from_secs(30), second.allocate())
+            .await
+            .expect("answered in time");
+        assert!(refused.is_err(), "a second allocation was granted");
+
+        let usage = turn.usage();
+        assert_eq!(usage.allocations, 1, "{usage:?}");
+        assert_eq!(usage.allocations_refused, 1, "{usage:?}");
+        assert_eq!(
+            usage.relayed_to_peer,
+            b"to the peer".len() as u64,
+            "{usage:?}"
+        );
+        assert_eq!(
+            usage.relayed_to_client,
+            b"back to the client".len() as u64,
+            "{usage:?}"
+        );
+        assert_eq!(usage.dropped_over_bandwidth, 0, "{usage:?}");
+        first.close().await.expect("close");
+        second.close().await.expect("close");
+        turn.shutdown().await;
     }
 }

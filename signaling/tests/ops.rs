@@ -13,6 +13,7 @@ use common::{ADMIN_PASSWORD, REP_PASSWORD, TestServer, customer_by_link, rep_pag
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteConnectOptions;
+use tandem_signaling::config::EmbeddedTurnSettings;
 use tandem_signaling::store::{SiteSettings, SmtpSettings, SqliteStore, Store, TlsMode};
 
 const TOKEN: &str = "scrape-me-0123456789";
@@ -331,6 +332,104 @@ fn dump(metrics: &HashMap<String, f64>) -> String {
     let mut lines: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v}")).collect();
     lines.sort();
     lines.join("\n")
+}
+
+/// The embedded TURN service is measured (docs/self-hosting.md, "Metrics"): a customer's
+/// relay allocation, made with the credentials its `ice_servers` gave it, shows in the
+/// next scrape. A server that runs no TURN service has no such series.
+#[tokio::test]
+async fn the_embedded_turn_relay_is_measured_while_it_runs() {
+    let plain = with_token().await;
+    let none: Vec<String> = scrape(&plain)
+        .await
+        .into_keys()
+        .filter(|k| k.starts_with("tandem_turn_"))
+        .collect();
+    assert!(
+        none.is_empty(),
+        "TURN series without a TURN service: {none:?}"
+    );
+
+    let server = TestServer::start_with(|config| {
+        config.metrics_token = Some(TOKEN.into());
+        config.embedded_turn = Some(EmbeddedTurnSettings::for_tests());
+    })
+    .await;
+    let metrics = scrape(&server).await;
+    for series in [
+        "tandem_turn_allocations",
+        "tandem_turn_allocations_refused_total",
+        r#"tandem_turn_relayed_bytes_total{direction="to_peer"}"#,
+        r#"tandem_turn_relayed_bytes_total{direction="to_client"}"#,
+        r#"tandem_turn_dropped_packets_total{reason="over_bandwidth"}"#,
+        r#"tandem_turn_dropped_packets_total{reason="peer_not_allowed"}"#,
+        "tandem_turn_requests_over_rate_total",
+    ] {
+        assert_eq!(
+            metrics.get(series),
+            Some(&0.0),
+            "{series}: {}",
+            dump(&metrics)
+        );
+    }
+
+    let rep = server.rep("ann", false).await;
+    let (_number, secret) = rep.start_session().await;
+    let mut ws = server.ws(None).await;
+    ws.hello("customer").await;
+    ws.send(json!({"type": "join_by_link", "secret": secret, "name": "Bob"}))
+        .await;
+    let ice = ws.recv_type("ice_servers").await;
+    let (server_addr, username, credential) = ice["ice_servers"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find_map(|entry| {
+            let url = entry["urls"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|url| url.starts_with("turn:") && !url.contains("transport=tcp"))?;
+            let addr = url
+                .trim_start_matches("turn:")
+                .split('?')
+                .next()?
+                .to_owned();
+            Some((
+                addr,
+                entry["username"].as_str()?.to_owned(),
+                entry["credential"].as_str()?.to_owned(),
+            ))
+        })
+        .unwrap_or_else(|| panic!("no TURN server over UDP given: {ice}"));
+    let client = turn::client::Client::new(turn::client::ClientConfig {
+        stun_serv_addr: server_addr.clone(),
+        turn_serv_addr: server_addr,
+        username,
+        password: credential,
+        realm: "tandem".into(),
+        software: String::new(),
+        rto_in_ms: 0,
+        conn: std::sync::Arc::new(
+            tokio::net::UdpSocket::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        ),
+        vnet: None,
+    })
+    .await
+    .expect("client");
+    client.listen().await.expect("listen");
+    let _relay = tokio::time::timeout(DEADLINE, client.allocate())
+        .await
+        .expect("allocated in time")
+        .expect("the customer's credentials get a relay");
+    eventually("the allocation in the scrape", || async {
+        let metrics = scrape(&server).await;
+        (value(&metrics, "tandem_turn_allocations") == 1.0).then_some(())
+    })
+    .await;
+    client.close().await.expect("close");
 }
 
 #[tokio::test]
