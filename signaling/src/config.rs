@@ -370,6 +370,11 @@ impl Config {
             flags.ice_servers
         };
         let external_turn = ice_urls.iter().any(|u| u.trim().starts_with("turn"));
+        // Credentials handed out for TURN, the embedded service's or an external one's.
+        let turn_credential_ttl = flags
+            .turn_credential_ttl
+            .or(file.turn_credential_ttl)
+            .unwrap_or(DEFAULT_TURN_CREDENTIAL_TTL_SECS);
         let embedded_turn =
             if flags.no_embedded_turn || !file.embedded_turn.unwrap_or(true) || external_turn {
                 None
@@ -379,6 +384,7 @@ impl Config {
                     Some(range) => Some(parse_port_range(&range)?),
                 };
                 Some(EmbeddedTurnSettings {
+                    credential_ttl_secs: turn_credential_ttl.max(MIN_TURN_CREDENTIAL_TTL_SECS),
                     bind: flags
                         .turn_bind
                         .or(file.turn_bind)
@@ -486,10 +492,7 @@ impl Config {
                 ice_urls,
                 TurnSettings {
                     secret: flags.turn_secret.or(file.turn_secret),
-                    ttl_secs: flags
-                        .turn_credential_ttl
-                        .or(file.turn_credential_ttl)
-                        .unwrap_or(DEFAULT_TURN_CREDENTIAL_TTL_SECS),
+                    ttl_secs: turn_credential_ttl,
                     username: flags.turn_username.or(file.turn_username),
                     credential: flags.turn_credential.or(file.turn_credential),
                 },
@@ -639,6 +642,8 @@ impl Config {
 }
 
 pub const DEFAULT_TURN_CREDENTIAL_TTL_SECS: u64 = 12 * 60 * 60;
+/// Shorter lifetimes are raised to this: a participant must have time to use them.
+pub const MIN_TURN_CREDENTIAL_TTL_SECS: u64 = 60;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 pub const DEFAULT_RECORDING_MIN_FREE_MB: u64 = 1024;
@@ -660,6 +665,8 @@ pub struct EmbeddedTurnSettings {
     pub allow_private_peers: bool,
     /// Tests on one machine only.
     pub allow_loopback_peers: bool,
+    /// How long the credentials participants get for it stay valid (`turn_credential_ttl`).
+    pub credential_ttl_secs: u64,
 }
 
 impl EmbeddedTurnSettings {
@@ -676,6 +683,7 @@ impl EmbeddedTurnSettings {
             max_kbit_per_participant: 10_000,
             max_kbit_total: 500_000,
             allow_private_peers: false,
+            credential_ttl_secs: DEFAULT_TURN_CREDENTIAL_TTL_SECS,
             allow_loopback_peers: false,
         }
     }
@@ -748,7 +756,7 @@ fn ice_config(urls: Vec<String>, turn: TurnSettings) -> anyhow::Result<IceConfig
         }
         (Some(secret), None, None) => TurnAuth::SharedSecret {
             secret,
-            ttl_secs: turn.ttl_secs.max(60),
+            ttl_secs: turn.ttl_secs.max(MIN_TURN_CREDENTIAL_TTL_SECS),
         },
         (None, Some(username), Some(credential)) => TurnAuth::Static {
             username,
@@ -824,6 +832,24 @@ mod tests {
         assert_eq!(c.bind.to_string(), "0.0.0.0");
         assert_eq!(c.reconnect_grace_secs, 5);
         assert_eq!(c.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn the_turn_credential_lifetime_reaches_the_embedded_service_and_is_at_least_a_minute() {
+        let ttl = |ttl: Option<u64>| {
+            let flags = Flags {
+                turn_credential_ttl: ttl,
+                ..Flags::default()
+            };
+            Config::resolve(flags)
+                .expect("config")
+                .embedded_turn
+                .expect("embedded TURN by default")
+                .credential_ttl_secs
+        };
+        assert_eq!(ttl(None), DEFAULT_TURN_CREDENTIAL_TTL_SECS);
+        assert_eq!(ttl(Some(600)), 600);
+        assert_eq!(ttl(Some(5)), MIN_TURN_CREDENTIAL_TTL_SECS);
     }
 
     #[test]

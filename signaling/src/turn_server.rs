@@ -85,10 +85,7 @@ pub async fn start(config: &crate::Config) -> anyhow::Result<Option<(EmbeddedTur
         TurnAuth::SharedSecret { secret, .. } => secret.clone(),
         _ => stored_secret(&config.data_dir)?,
     };
-    let ttl_secs = match &config.ice.auth {
-        TurnAuth::SharedSecret { ttl_secs, .. } => *ttl_secs,
-        _ => crate::config::DEFAULT_TURN_CREDENTIAL_TTL_SECS,
-    };
+    let ttl_secs = settings.credential_ttl_secs;
     let public_ip = settings
         .public_ip
         .unwrap_or_else(|| reachable_address(settings.bind));
@@ -1383,6 +1380,26 @@ mod tests {
         assert_eq!(usage.dropped_over_bandwidth, 0, "{usage:?}");
         first.close().await.expect("close");
         second.close().await.expect("close");
+        turn.shutdown().await;
+    }
+
+    /// `turn_credential_ttl` sets how long the embedded service's credentials stay valid
+    /// (docs/security.md), as it does for an external coturn's.
+    #[tokio::test]
+    async fn the_credentials_handed_out_live_as_long_as_configured() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut config = crate::Config::for_tests(dir.path());
+        config.embedded_turn = Some(crate::config::EmbeddedTurnSettings {
+            credential_ttl_secs: 600,
+            ..crate::config::EmbeddedTurnSettings::for_tests()
+        });
+        let (turn, ice) = start(&config).await.expect("start").expect("running");
+        let servers = ice.for_participant(tandem_protocol::ParticipantId(7), 1_000);
+        let turn_entry = servers
+            .iter()
+            .find(|s| s.urls.iter().any(|u| u.starts_with("turn:")))
+            .expect("a TURN entry");
+        assert_eq!(turn_entry.username.as_deref(), Some("1600:p7"));
         turn.shutdown().await;
     }
 }
