@@ -27,7 +27,7 @@ pub struct Flags {
     #[arg(long, env = "TANDEM_PORT")]
     pub port: Option<u16>,
     /// Where the database lives [default: ./data]; with --postgres, only what stays on
-    /// this machine (live sessions kept for a restart, ACME files)
+    /// this machine (the TURN secret, ACME files, recordings)
     #[arg(long, env = "TANDEM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Keep accounts, settings, history and the audit log in this PostgreSQL database
@@ -127,8 +127,8 @@ pub struct Flags {
     #[arg(long, env = "TANDEM_TURN_TLS_PORT")]
     pub turn_tls_port: Option<u16>,
     /// The address relayed media is reached at, as clients see it (behind a 1:1 NAT, the
-    /// public address) [default: the bind address, or this machine's first non-loopback
-    /// address when binding to all]
+    /// public address) [default: the bind address, or the address of this machine's
+    /// default route when binding to all]
     #[arg(long, env = "TANDEM_TURN_PUBLIC_IP")]
     pub turn_public_ip: Option<IpAddr>,
     /// The UDP ports relayed media uses, as FIRST-LAST [default: 49152-65535]

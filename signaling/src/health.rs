@@ -34,8 +34,11 @@ pub async fn healthz() -> &'static str {
             server, `ready: standby, forwarding to <server>, which serves this site`",
             content_type = "text/plain"),
         (status = 503, description = "`not ready: <reason>` (shutting down, the database \
-            does not answer, or `standby: <server> serves this site` on a server waiting \
-            to take a site over that cannot forward to it)", content_type = "text/plain"),
+            does not answer; on a standby that cannot forward, `standby: <why>`, e.g. \
+            `standby: cannot forward to <server>, which serves this site: <why>`, \
+            `standby: looking for the server that serves this site`, `standby: taking the \
+            site over`, `standby: cannot reach PostgreSQL: <why>`)",
+            content_type = "text/plain"),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {

@@ -381,7 +381,7 @@ pub async fn build_with_store(
         limits,
         lockout: lockout::LoginGuard::default(),
         caps: serve::ConnectionCaps::new(
-            serve::raise_file_limit(config.max_connections),
+            serve::raise_file_limit(config.max_connections, 1),
             config.max_connections_per_address,
         ),
         config: Arc::new(config),

@@ -433,8 +433,9 @@ async fn stand_by(
         config.reached_at(addr.port()),
         site_tls,
     );
+    // Each connection it passes on takes two files: the client's and the one onwards.
     let caps = tandem_signaling::serve::ConnectionCaps::new(
-        config.max_connections,
+        tandem_signaling::serve::raise_file_limit(config.max_connections, 2),
         config.max_connections_per_address,
     );
     let scrape = |off| {

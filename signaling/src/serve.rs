@@ -576,14 +576,17 @@ async fn drain_from(draining: &CancellationToken, accepted: Instant) {
     tokio::time::sleep_until(accepted + FIRST_REQUEST_GRACE).await;
 }
 
+/// Files the server keeps open besides its connections.
+const RESERVED_FILES: u64 = 256;
+
 /// Let the process open as many files as its hard limit allows, and return how many
-/// connections fit beside the files the server itself needs.
-pub fn raise_file_limit(wanted_connections: usize) -> usize {
-    const RESERVED: u64 = 256;
-    let wanted = wanted_connections as u64 + RESERVED;
+/// connections fit beside the files the server itself needs, each connection taking
+/// `files_each` (a standby's: 2, the client's and the one it forwards over).
+pub fn raise_file_limit(wanted_connections: usize, files_each: usize) -> usize {
+    let wanted = files_needed(wanted_connections, files_each);
     match rlimit::increase_nofile_limit(wanted) {
         Ok(limit) if limit < wanted => {
-            let fit = limit.saturating_sub(RESERVED).max(16) as usize;
+            let fit = connections_fitting(limit, files_each);
             tracing::warn!(
                 "this process may open only {limit} files: at most {fit} connections \
                  (raise `ulimit -n` or LimitNOFILE for more)"
@@ -598,9 +601,33 @@ pub fn raise_file_limit(wanted_connections: usize) -> usize {
     }
 }
 
+fn files_needed(connections: usize, files_each: usize) -> u64 {
+    (connections as u64)
+        .saturating_mul(files_each.max(1) as u64)
+        .saturating_add(RESERVED_FILES)
+}
+
+fn connections_fitting(limit: u64, files_each: usize) -> usize {
+    let fit = limit.saturating_sub(RESERVED_FILES) / files_each.max(1) as u64;
+    usize::try_from(fit).unwrap_or(usize::MAX).max(16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_are_lowered_to_the_files_they_need() {
+        assert_eq!(files_needed(1000, 1), 1256);
+        assert_eq!(
+            files_needed(1000, 2),
+            2256,
+            "a standby's take two files each"
+        );
+        assert_eq!(connections_fitting(1256, 1), 1000);
+        assert_eq!(connections_fitting(1256, 2), 500);
+        assert_eq!(connections_fitting(100, 2), 16, "never fewer than 16");
+    }
 
     #[test]
     fn caps_hold_per_address_and_in_total_and_free_on_drop() {

@@ -783,7 +783,7 @@ async fn an_admin_ends_every_live_session_of_a_running_server() {
     let mut scene = scene(&process).await;
     let admin = Http::login(&process.base(), "admin", ADMIN_PASSWORD).await;
     let unconfirmed = admin.post("/api/admin/sessions/end-all", json!({})).await;
-    assert_eq!(unconfirmed.status(), 422, "a request must say it means it");
+    assert_eq!(unconfirmed.status(), 400, "a request must say it means it");
     let unconfirmed = admin
         .post("/api/admin/sessions/end-all", json!({"confirm": false}))
         .await;

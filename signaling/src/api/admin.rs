@@ -588,7 +588,8 @@ pub async fn audit_verify(
 /// "End every session" is not undone: the request says it means it.
 #[derive(Deserialize, ToSchema)]
 pub struct EndAllRequest {
-    /// Must be `true`.
+    /// Must be `true` (missing counts as `false`).
+    #[serde(default)]
     confirm: bool,
 }
 
@@ -606,7 +607,7 @@ pub struct EndedSessions {
     request_body = EndAllRequest,
     responses(
         (status = 200, description = "Every live session was ended (reason `terminated`; each participant is told, and the audit log has it). A restart does not end sessions: this does", body = EndedSessions),
-        (status = 400, description = "`confirm` is not `true`", body = ErrorBody),
+        (status = 400, description = "`confirm` is not `true` (or is missing)", body = ErrorBody),
         (status = 401, description = "No valid login cookie", body = ErrorBody),
         (status = 403, description = "The account is not an administrator", body = ErrorBody),
     )
