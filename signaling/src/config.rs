@@ -43,6 +43,13 @@ pub struct Flags {
     /// (PEM) instead of the system's roots
     #[arg(long, env = "TANDEM_REDIS_CA_CERT")]
     pub redis_ca_cert: Option<PathBuf>,
+    /// With a rediss:// --redis: the certificate (PEM, with its chain) this server shows
+    /// a Redis that asks its clients for one (tls-auth-clients); with --redis-client-key
+    #[arg(long, env = "TANDEM_REDIS_CLIENT_CERT")]
+    pub redis_client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --redis-client-cert
+    #[arg(long, env = "TANDEM_REDIS_CLIENT_KEY")]
+    pub redis_client_key: Option<PathBuf>,
     /// With --postgres: the host:port the other servers of the site reach this one at, to
     /// forward what lands on them while this one serves [default: the bind address, or
     /// this machine's host name when bound to every address, and the port]
@@ -214,6 +221,8 @@ struct File {
     postgres: Option<String>,
     redis: Option<String>,
     redis_ca_cert: Option<PathBuf>,
+    redis_client_cert: Option<PathBuf>,
+    redis_client_key: Option<PathBuf>,
     site_address: Option<String>,
     admin_password: Option<String>,
     public_url: Option<String>,
@@ -272,6 +281,9 @@ pub struct Config {
     /// The CA certificate Redis's TLS certificate is checked against (rediss:// only);
     /// none: the system's roots.
     pub redis_ca_cert: Option<PathBuf>,
+    /// The certificate and key this server shows a Redis that asks for one (rediss://
+    /// only).
+    pub redis_client: Option<crate::tls::TlsFiles>,
     /// The host:port the site's other servers reach this one at, if set (see
     /// [`Config::reached_at`] for the default).
     pub site_address: Option<String>,
@@ -434,18 +446,28 @@ impl Config {
                  it needs postgres too"
             );
         }
+        let redis_tls = flags
+            .redis
+            .as_deref()
+            .or(file.redis.as_deref())
+            .is_some_and(|url| url.trim().starts_with("rediss://"));
         let redis_ca_cert = flags.redis_ca_cert.or(file.redis_ca_cert);
-        if redis_ca_cert.is_some()
-            && !flags
-                .redis
-                .as_deref()
-                .or(file.redis.as_deref())
-                .is_some_and(|url| url.trim().starts_with("rediss://"))
-        {
+        if redis_ca_cert.is_some() && !redis_tls {
             anyhow::bail!(
                 "redis_ca_cert checks Redis's TLS certificate: it needs a rediss:// redis URL"
             );
         }
+        let redis_client = match (
+            flags.redis_client_cert.or(file.redis_client_cert),
+            flags.redis_client_key.or(file.redis_client_key),
+        ) {
+            (Some(cert), Some(key)) if redis_tls => Some(crate::tls::TlsFiles { cert, key }),
+            (Some(_), Some(_)) => anyhow::bail!(
+                "redis_client_cert is shown to Redis over TLS: it needs a rediss:// redis URL"
+            ),
+            (None, None) => None,
+            _ => anyhow::bail!("redis_client_cert and redis_client_key go together"),
+        };
         Ok(Self {
             bind: flags
                 .bind
@@ -464,6 +486,7 @@ impl Config {
                 .map(|url| url.trim().to_owned())
                 .filter(|url| !url.is_empty()),
             redis_ca_cert,
+            redis_client,
             site_address: site_address(flags.site_address.or(file.site_address))?,
             site_key: None,
             admin_password: flags.admin_password.or(file.admin_password),
@@ -548,6 +571,7 @@ impl Config {
             postgres: None,
             redis: None,
             redis_ca_cert: None,
+            redis_client: None,
             site_address: None,
             site_key: None,
             admin_password: Some("admin-password".into()),
@@ -967,6 +991,23 @@ mod tests {
             c.redis_ca_cert.as_deref(),
             Some(std::path::Path::new("/etc/tandem/redis-ca.pem"))
         );
+        // A client certificate: with its key, over TLS.
+        let client = |url: &str, key: Option<&str>| Flags {
+            redis: Some(url.into()),
+            redis_client_cert: Some("/etc/tandem/redis-client.pem".into()),
+            redis_client_key: key.map(Into::into),
+            postgres: Some("postgres://db/tandem".into()),
+            ..Flags::default()
+        };
+        let c = Config::resolve(client("rediss://other:6380", Some("/etc/tandem/k.pem")))
+            .expect("config");
+        let files = c.redis_client.expect("client certificate");
+        assert_eq!(files.key, std::path::Path::new("/etc/tandem/k.pem"));
+        let err = Config::resolve(client("rediss://other:6380", None)).expect_err("no key");
+        assert!(err.to_string().contains("go together"), "{err}");
+        let err = Config::resolve(client("redis://other:6380", Some("/etc/tandem/k.pem")))
+            .expect_err("a client certificate over plain TCP");
+        assert!(err.to_string().contains("needs a rediss://"), "{err}");
     }
 
     #[test]

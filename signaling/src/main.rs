@@ -189,10 +189,11 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         Some(url) => {
             let id = config.reached_at(addr.port());
             Some(
-                tandem_signaling::shared::SharedCounts::connect(
+                tandem_signaling::shared::SharedCounts::connect_with(
                     url,
                     &id,
                     config.redis_ca_cert.as_deref(),
+                    config.redis_client.as_ref(),
                 )
                 .await?,
             )

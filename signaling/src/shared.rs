@@ -114,6 +114,17 @@ impl SharedCounts {
         id: &str,
         ca_cert: Option<&std::path::Path>,
     ) -> anyhow::Result<Arc<Self>> {
+        Self::connect_with(url, id, ca_cert, None).await
+    }
+
+    /// [`Self::connect`], showing Redis the certificate `client` (PEM certificate and key
+    /// files) when it asks its clients for one.
+    pub async fn connect_with(
+        url: &str,
+        id: &str,
+        ca_cert: Option<&std::path::Path>,
+        client: Option<&crate::tls::TlsFiles>,
+    ) -> anyhow::Result<Arc<Self>> {
         let not_redis = || {
             format!(
                 "--redis {} is not a Redis URL (redis://[:password@]host[:port][/db], or \
@@ -121,34 +132,46 @@ impl SharedCounts {
                 crate::redacted(url)
             )
         };
-        let client = match ca_cert {
-            Some(path) => {
-                let pem = std::fs::read(path).with_context(|| {
-                    format!("could not read the Redis CA certificate {}", path.display())
+        let root_cert = ca_cert
+            .map(|path| pem_certificates(path, "the Redis CA certificate"))
+            .transpose()?;
+        let client_tls = client
+            .map(|files| {
+                let client_cert =
+                    pem_certificates(&files.cert, "the client certificate for Redis")?;
+                let client_key = std::fs::read(&files.key).with_context(|| {
+                    format!(
+                        "could not read the key of the client certificate for Redis {}",
+                        files.key.display()
+                    )
                 })?;
-                // Not a PEM certificate: say so here, not as a bad URL or a failed check.
                 {
-                    use rustls::pki_types::CertificateDer;
+                    use rustls::pki_types::PrivateKeyDer;
                     use rustls::pki_types::pem::PemObject;
-                    let certificates = CertificateDer::pem_slice_iter(&pem)
-                        .collect::<Result<Vec<_>, _>>()
+                    PrivateKeyDer::from_pem_slice(&client_key)
                         .map_err(|e| anyhow::anyhow!("{e:?}"))
                         .with_context(|| {
-                            format!("the Redis CA certificate {} is not PEM", path.display())
+                            format!(
+                                "{} holds no PEM private key for the client certificate for \
+                                 Redis",
+                                files.key.display()
+                            )
                         })?;
-                    anyhow::ensure!(
-                        !certificates.is_empty(),
-                        "the Redis CA certificate {} holds no PEM certificate",
-                        path.display()
-                    );
                 }
-                let certificates = redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem),
-                };
-                redis::Client::build_with_tls(url, certificates).with_context(not_redis)?
-            }
-            None => redis::Client::open(url).with_context(not_redis)?,
+                anyhow::Ok(redis::ClientTlsConfig {
+                    client_cert,
+                    client_key,
+                })
+            })
+            .transpose()?;
+        let client = if root_cert.is_some() || client_tls.is_some() {
+            let certificates = redis::TlsCertificates {
+                client_tls,
+                root_cert,
+            };
+            redis::Client::build_with_tls(url, certificates).with_context(not_redis)?
+        } else {
+            redis::Client::open(url).with_context(not_redis)?
         };
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(ANSWER_TIMEOUT))
@@ -168,6 +191,19 @@ impl SharedCounts {
                     "Redis at {}: its TLS certificate failed the check ({tls}); if it \
                      comes from a private CA, give that CA's certificate with \
                      --redis-ca-cert",
+                    crate::redacted(url)
+                ),
+                Some(
+                    tls @ rustls::Error::AlertReceived(
+                        rustls::AlertDescription::CertificateRequired
+                        | rustls::AlertDescription::HandshakeFailure
+                        | rustls::AlertDescription::BadCertificate
+                        | rustls::AlertDescription::UnknownCA,
+                    ),
+                ) => anyhow::bail!(
+                    "Redis at {} refused this server's TLS connection ({tls}): if it asks its \
+                     clients for a certificate (tls-auth-clients), give one it trusts with \
+                     --redis-client-cert and --redis-client-key",
                     crate::redacted(url)
                 ),
                 Some(tls) => anyhow::bail!(
@@ -292,6 +328,25 @@ impl SharedCounts {
 
 /// The TLS error behind a failed call, if that is what it was: a certificate that fails
 /// the check does not go away by trying again.
+/// The PEM file at `path` (`what`, for errors), checked to hold certificates: a file that
+/// does not is said to be so here, not as a bad URL or a failed check.
+fn pem_certificates(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem =
+        std::fs::read(path).with_context(|| format!("could not read {what} {}", path.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+        .with_context(|| format!("{what} {} is not PEM", path.display()))?;
+    anyhow::ensure!(
+        !certificates.is_empty(),
+        "{what} {} holds no PEM certificate",
+        path.display()
+    );
+    Ok(pem)
+}
+
 fn tls_error(e: &redis::RedisError) -> Option<&rustls::Error> {
     type Shared = Arc<dyn std::error::Error + Send + Sync>;
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);

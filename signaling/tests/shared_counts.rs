@@ -300,3 +300,88 @@ async fn over_tls_the_cap_is_shared_and_an_unchecked_certificate_stops_the_start
         "{err:#}"
     );
 }
+
+/// A Redis that asks its TLS clients for a certificate (`tls-auth-clients yes`, Redis's
+/// own default once TLS is on): a server showing one issued by the CA Redis trusts
+/// (`--redis-client-cert`, `--redis-client-key`) shares the counts through it; one
+/// without is refused at its start, with the flags to give in the reason.
+#[tokio::test]
+async fn over_tls_a_redis_that_asks_for_client_certificates_takes_a_server_with_one() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use tandem_signaling::tls::TlsFiles;
+    let dir = tempfile::tempdir().expect("dir");
+    // Names of their own: OpenSSL (Redis) takes a certificate whose subject is its
+    // issuer's for a self-signed one.
+    let named = |names: Vec<String>, common_name: &str| {
+        let mut params = CertificateParams::new(names).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        params
+    };
+    let mut ca_params = named(Vec::new(), "Tandem test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("key");
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let issue = |name: &str| {
+        let key = KeyPair::generate().expect("key");
+        let cert = named(vec![name.to_owned()], name)
+            .signed_by(&key, &issuer)
+            .expect("certificate");
+        let files = TlsFiles {
+            cert: dir.path().join(format!("{name}.pem")),
+            key: dir.path().join(format!("{name}-key.pem")),
+        };
+        std::fs::write(&files.cert, cert.pem()).expect("write");
+        std::fs::write(&files.key, key.serialize_pem()).expect("write");
+        files
+    };
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).expect("write");
+    let redis_files = issue("localhost");
+    let server_files = issue("a.example");
+    let (cert, key, client_ca) = (
+        redis_files.cert.clone(),
+        redis_files.key.clone(),
+        ca_path.clone(),
+    );
+    let redis =
+        tokio::task::spawn_blocking(move || Redis::start_with_client_auth(&cert, &key, &client_ca))
+            .await
+            .expect("start task")
+            .expect("start Redis asking for client certificates");
+    let url = redis.tls_url.clone().expect("a TLS port");
+
+    let a = SharedCounts::connect_with(&url, "a.example:443", Some(&ca_path), Some(&server_files))
+        .await
+        .expect("A shows its certificate and connects");
+    let client = AddrKey::from("203.0.113.12".parse::<IpAddr>().expect("address"));
+    assert!(admit(&a, client, 1).await, "the one place, on A");
+    assert_eq!(
+        redis
+            .command(&["HGET", "tandem:conns:a.example:443", "203.0.113.12"])
+            .expect("ask Redis"),
+        "1",
+        "A's count, written over TLS with its certificate"
+    );
+
+    let err = SharedCounts::connect(&url, "b.example:443", Some(&ca_path))
+        .await
+        .expect_err("a server without a client certificate");
+    let said = format!("{err:#}");
+    assert!(said.contains("--redis-client-cert"), "{said}");
+    // A key file that holds no key is said to be so, before any connection.
+    let no_key = TlsFiles {
+        cert: server_files.cert.clone(),
+        key: ca_path.clone(),
+    };
+    let err = SharedCounts::connect_with(&url, "b.example:443", Some(&ca_path), Some(&no_key))
+        .await
+        .expect_err("no key in the key file");
+    assert!(
+        format!("{err:#}").contains("holds no PEM private key"),
+        "{err:#}"
+    );
+}

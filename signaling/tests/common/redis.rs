@@ -32,12 +32,22 @@ impl Redis {
     /// Start with TLS too, on another port, with this certificate and key (PEM files);
     /// the plain port stays for [`Redis::command`].
     pub fn start_with_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, String> {
-        Self::start_with(None, Some((cert, key)))
+        Self::start_with(None, Some((cert, key, None)))
+    }
+
+    /// [`Redis::start_with_tls`], asking every TLS client for a certificate issued by the
+    /// CA in `client_ca` (`tls-auth-clients yes`, Redis's own default with TLS).
+    pub fn start_with_client_auth(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        client_ca: &std::path::Path,
+    ) -> Result<Self, String> {
+        Self::start_with(None, Some((cert, key, Some(client_ca))))
     }
 
     fn start_with(
         port: Option<u16>,
-        tls: Option<(&std::path::Path, &std::path::Path)>,
+        tls: Option<(&std::path::Path, &std::path::Path, Option<&std::path::Path>)>,
     ) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("tandem-redis-")
@@ -55,7 +65,7 @@ impl Redis {
                 None => None,
             };
             let mut server = Command::new("redis-server");
-            if let (Some((cert, key)), Some(tls_port)) = (tls, tls_port) {
+            if let (Some((cert, key, client_ca)), Some(tls_port)) = (tls, tls_port) {
                 server
                     .args(["--tls-port", &tls_port.to_string()])
                     .arg("--tls-cert-file")
@@ -63,8 +73,11 @@ impl Redis {
                     .arg("--tls-key-file")
                     .arg(key)
                     .arg("--tls-ca-cert-file")
-                    .arg(cert)
-                    .args(["--tls-auth-clients", "no"]);
+                    .arg(client_ca.unwrap_or(cert))
+                    .args([
+                        "--tls-auth-clients",
+                        if client_ca.is_some() { "yes" } else { "no" },
+                    ]);
             }
             let mut server = server
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
