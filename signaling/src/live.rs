@@ -2092,7 +2092,7 @@ pub async fn end_kept_sessions(
 
 fn restarting() -> Refusal {
     Refusal::new(
-        ErrorCode::Internal,
+        ErrorCode::Restarting,
         "the server is restarting; your client reconnects by itself",
     )
 }

@@ -37,6 +37,10 @@ const HARD_FRAME_LIMIT: usize = 128 * 1024;
             without an account); customers and agents need none"),
         (status = 403, description = "An `Origin` header naming another site", content_type = "text/plain"),
         (status = 400, description = "Not a WebSocket upgrade request", content_type = "text/plain"),
+        (status = 401, description = "The login cookie's account was disabled or changed \
+            while connecting: log in again", body = crate::error::ErrorBody),
+        (status = 500, description = "The database failed; the message carries an error id",
+            body = crate::error::ErrorBody),
     )
 )]
 pub async fn upgrade(
@@ -172,8 +176,10 @@ async fn connection(
     let mut ping =
         tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut last_heard = tokio::time::Instant::now();
-    // A close frame from the client means it left on purpose (page closed or navigated
-    // away); anything else is a lost connection (R2).
+    // A close frame from the client with 1000 or 1001 (or no code) means it left on
+    // purpose (page closed or navigated away); anything else is a lost connection (R2).
+    // A close of the server's own (a frame too large, too many refusals, another protocol
+    // version) ends the participant's place as leaving does.
     let clean = loop {
         let frame = tokio::select! {
             frame = stream.next() => frame,
@@ -206,7 +212,7 @@ async fn connection(
                     break true;
                 }
             }
-            Ok(Message::Close(_)) => break true,
+            Ok(Message::Close(frame)) => break leaves(frame.as_ref()),
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             Err(e) => {
                 tracing::debug!("websocket error: {e}");
@@ -470,4 +476,11 @@ impl Connection {
             )
         })
     }
+}
+
+/// Whether a client's close frame says it leaves: 1000 (normal) or 1001 (going away, as a
+/// browser sends when its page closes), or no code at all (`WebSocket.close()`). Any
+/// other code is taken as a lost connection: the participant may come back (R2).
+fn leaves(frame: Option<&CloseFrame>) -> bool {
+    frame.is_none_or(|frame| matches!(frame.code, 1000 | 1001))
 }

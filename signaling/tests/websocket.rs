@@ -351,6 +351,55 @@ async fn a_lost_connection_can_resume_within_the_grace_period() {
     assert_eq!(again.recv().await["code"], "session_not_found");
 }
 
+/// docs/protocol.md §1: a close frame with 1000 or 1001 (or none) is leaving; one with
+/// any other code is a lost connection, and the participant may resume (R2).
+#[tokio::test]
+async fn a_close_with_another_code_than_leaving_keeps_the_place_for_a_resume() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let server = TestServer::start().await;
+    let (_rep, _number, secret, mut page) = started(&server).await;
+    let mut ann = server.ws(None).await;
+    ann.hello("customer").await;
+    ann.send(json!({"type": "join_by_link", "secret": secret, "name": "Ann"}))
+        .await;
+    let token = ann.recv_type("resume_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let you = ann.recv_type("joined").await["you"].clone();
+    ann.stream
+        .close(Some(CloseFrame {
+            code: 4000.into(),
+            reason: "switching networks".into(),
+        }))
+        .await
+        .expect("close");
+    let about_ann = |m: &Value| {
+        (m["type"] == "participant_updated" && m["participant"]["id"] == you)
+            || (m["type"] == "participant_left" && m["participant"] == you)
+    };
+    let lost = page.recv_until(about_ann).await;
+    assert_eq!(lost["type"], "participant_updated", "{lost}");
+    assert_eq!(lost["participant"]["connected"], false, "{lost}");
+    let mut back = server.ws(None).await;
+    back.hello("customer").await;
+    back.send(json!({"type": "resume", "token": token})).await;
+    assert_eq!(back.recv_type("joined").await["you"], you);
+
+    // 1000 is leaving: Ann's place goes at once.
+    back.stream
+        .close(Some(CloseFrame {
+            code: 1000.into(),
+            reason: "bye".into(),
+        }))
+        .await
+        .expect("close");
+    let left = page
+        .recv_until(|m: &Value| m["type"] == "participant_left" && m["participant"] == you)
+        .await;
+    assert_eq!(left["reason"], "left", "{left}");
+}
+
 #[tokio::test]
 async fn the_primary_losing_the_connection_ends_the_session_after_the_grace_period() {
     let server = TestServer::start_with(|c| c.reconnect_grace_secs = 1).await;

@@ -72,6 +72,9 @@ pub enum ErrorCode {
     SiteLimit,
     /// Something failed on the server; the message says what.
     Internal,
+    /// The server is stopping for a restart and did nothing: reconnect and `resume` (or
+    /// send it again) once it is back.
+    Restarting,
 }
 
 /// A message that could not be read, with the code to send back.

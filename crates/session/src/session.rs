@@ -404,10 +404,17 @@ impl Session {
     }
 
     /// Tell the people in the session that a participant changed.
+    /// A participant's changed entry, to those who see them: a customer in the waiting
+    /// room only to the reps (C2), as when they came.
     pub(crate) fn announce_update(&self, id: ParticipantId, out: &mut Outbox) {
+        let audience = match self.participants.get(&id) {
+            Some(p) if p.is_admitted() => Audience::Admitted,
+            Some(_) => Audience::Reps,
+            None => return,
+        };
         if let Some(participant) = self.info(id) {
             self.broadcast(
-                Audience::Admitted,
+                audience,
                 ServerMessage::ParticipantUpdated { participant },
                 out,
             );

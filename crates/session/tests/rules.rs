@@ -1325,6 +1325,31 @@ fn c2_a_link_join_gets_in_when_the_waiting_room_is_full() {
     }
 }
 
+/// C2: the waiting room is the reps' alone, when a waiting customer's connection drops
+/// and comes back too: admitted customers and agents never hear of them.
+#[test]
+fn c2_a_waiting_customers_lost_connection_and_return_reach_the_reps_only() {
+    let mut h = Harness::new();
+    h.join(2, "Ann", JoinKind::CustomerByLink).expect("ann");
+    h.join(3, "Bob", JoinKind::CustomerByNumber)
+        .expect("bob waits");
+    let about_bob = |messages: Vec<S>| {
+        messages.into_iter().any(|m| match m {
+            S::ParticipantUpdated { participant } | S::ParticipantJoined { participant } => {
+                participant.id == id(3)
+            }
+            S::ParticipantLeft { participant, .. } => participant == id(3),
+            _ => false,
+        })
+    };
+    let out = h.event(Event::ConnectionLost { who: id(3) }).expect("lost");
+    assert!(about_bob(to(&out, 1)), "the rep sees Bob's connection lost");
+    assert!(!about_bob(to(&out, 2)), "Ann heard of the waiting Bob");
+    let out = h.event(Event::Connected { who: id(3) }).expect("back");
+    assert!(about_bob(to(&out, 1)), "the rep sees Bob back");
+    assert!(!about_bob(to(&out, 2)), "Ann heard of the waiting Bob");
+}
+
 #[test]
 fn c2_a_waiting_customer_may_still_leave() {
     let mut h = Harness::new();

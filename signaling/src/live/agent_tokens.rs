@@ -2,10 +2,12 @@
 //! line or built into the downloaded agent (`tandem_protocol::launch`). A token is used
 //! once (the registry forgets the customer's tokens when an agent attaches) and lives a
 //! short time, because a download carrying it may lie around. While the customer has no
-//! agent, their page gets a fresh token half-way through the newest one's life; the one
-//! before stays valid until its own expiry, so a download started just before the
-//! renewal still attaches. So at most two tokens per customer are live, and a download
-//! always has at least half a lifetime left when it starts.
+//! agent, their page gets a fresh token half-way through the newest one's life; the ones
+//! before stay valid until their own expiry, so a download started just before the
+//! renewal, or before the page came back after a lost connection or a restart of the
+//! server (each gives the page a fresh token too), still attaches. A download always has
+//! at least half a lifetime left when it starts. Only the newest few tokens of a customer
+//! are remembered, live or not.
 //!
 //! The registry keys tokens by their SHA-256 (`clock::hash_secret`), so that neither
 //! memory dumps nor the live-session journal, which keeps them across a restart
@@ -23,15 +25,18 @@ use super::Seat;
 /// How long an agent token can be used (an agent downloaded with it, or a command copied).
 pub const AGENT_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
-/// Tokens remembered per customer, newest first: the live ones (at most two) and a few
-/// expired ones, so an agent started from an old download hears that its token expired
-/// rather than that it never existed. Older ones are forgotten.
-const KEPT_PER_CUSTOMER: usize = 6;
+/// Tokens remembered per customer, newest first: the live ones (two, from the renewals
+/// alone; more when the page came back meanwhile) and expired ones, so an agent started
+/// from an old download hears that its token expired rather than that it never existed.
+/// Older ones are forgotten, live or not: a page that comes back again and again cannot
+/// make the server remember more.
+const KEPT_PER_CUSTOMER: usize = 8;
 
 /// Why a token does not attach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// Never issued, already used, superseded, forgotten, or its customer or session is gone.
+    /// Never issued, already used, forgotten (eight newer ones since), or its customer or
+    /// session is gone.
     Unknown,
     /// Issued to a customer still in the session, but its time ran out.
     Expired,
@@ -86,18 +91,14 @@ impl AgentTokens {
         theirs
     }
 
-    /// A new token for `seat`'s customer. The one before stays valid until it expires;
-    /// any older one still live is superseded now, so no more than two are live.
+    /// A new token for `seat`'s customer. The ones before stay valid until they expire,
+    /// but only the newest [`KEPT_PER_CUSTOMER`] are remembered.
     pub fn issue(&mut self, seat: Seat, token: String, now: Timestamp) {
         let drop: Vec<String> = self
             .of(seat.participant)
             .into_iter()
-            .enumerate()
-            .filter(|(i, (_, grant))| {
-                let superseded = *i >= 1 && self.live(grant, now);
-                *i + 1 >= KEPT_PER_CUSTOMER || superseded
-            })
-            .map(|(_, (token, _))| token.clone())
+            .skip(KEPT_PER_CUSTOMER - 1)
+            .map(|(token, _)| token.clone())
             .collect();
         for token in drop {
             self.grants.remove(&token);
@@ -241,23 +242,33 @@ mod tests {
         assert_eq!(t.redeem("agt_first", at(15)), Err(Refused::Expired));
     }
 
+    /// A token downloaded before the page came back (a lost connection, a restart of the
+    /// server: each gives the page a fresh token) still attaches until its own expiry;
+    /// only the newest few are remembered however often the page comes back.
     #[test]
-    fn at_most_two_tokens_of_a_customer_are_live() {
+    fn tokens_issued_in_quick_succession_stay_valid_but_only_the_newest_few_are_kept() {
         let mut t = tokens();
         let ann = seat(123_456_789, 5);
-        // Issued in quick succession (the page resumed several times).
-        for (i, token) in ["agt_1", "agt_2", "agt_3", "agt_4"].iter().enumerate() {
-            t.issue(ann, (*token).into(), Timestamp(at(0).0 + i as u64));
+        // The first, its renewal half-way, then the page comes back after a restart.
+        t.issue(ann, "agt_first".into(), at(0));
+        t.issue(ann, "agt_renewed".into(), Timestamp(at(7).0 + MIN / 2));
+        t.issue(ann, "agt_resumed".into(), at(10));
+        for token in ["agt_first", "agt_renewed", "agt_resumed"] {
+            assert_eq!(t.redeem(token, at(11)), Ok(ann), "{token}");
         }
-        let live: Vec<_> = ["agt_1", "agt_2", "agt_3", "agt_4"]
-            .into_iter()
-            .filter(|tok| t.valid(tok, at(1)).is_some())
-            .collect();
-        assert_eq!(live, vec!["agt_3", "agt_4"]);
+        assert_eq!(t.redeem("agt_first", at(15)), Err(Refused::Expired));
+        // A page that comes back again and again.
+        let many: Vec<String> = (0..20).map(|i| format!("agt_{i}")).collect();
+        for (i, token) in many.iter().enumerate() {
+            t.issue(ann, token.clone(), Timestamp(at(11).0 + i as u64));
+        }
+        assert_eq!(t.len(), KEPT_PER_CUSTOMER, "bounded");
+        assert_eq!(t.redeem("agt_19", at(12)), Ok(ann));
+        assert_eq!(t.redeem("agt_12", at(12)), Ok(ann));
         assert_eq!(
-            t.redeem("agt_1", at(1)),
+            t.redeem("agt_11", at(12)),
             Err(Refused::Unknown),
-            "superseded"
+            "forgotten"
         );
     }
 
