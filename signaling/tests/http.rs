@@ -323,3 +323,57 @@ async fn the_agent_download_serves_the_configured_binary_or_says_it_is_missing()
         .await;
     assert_eq!(r.status(), 404);
 }
+
+/// docs/http-api.md: every error answer under `/api` is JSON, an unknown path and a
+/// wrong method too (a client branches on one shape).
+#[tokio::test]
+async fn an_unknown_api_path_and_a_wrong_method_answer_json() {
+    let server = TestServer::start().await;
+    let anon = server.anonymous();
+    let missing = anon.get("/api/no-such-route").await;
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.expect("a JSON body");
+    assert!(body["error"].is_string(), "{body}");
+    let wrong = anon.put("/api/login", json!({})).await;
+    assert_eq!(wrong.status(), 405);
+    let allow = wrong
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(allow.contains("POST"), "Allow: {allow:?}");
+    let body: Value = wrong.json().await.expect("a JSON body");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("method")),
+        "{body}"
+    );
+}
+
+/// While the server stops for a restart, starting a session answers 503 with a sentence
+/// (docs/http-api.md), and a WebSocket join gets `restarting` (docs/protocol.md §7):
+/// nothing was done, and the client may try again once the server is back.
+#[tokio::test]
+async fn while_the_server_stops_a_start_is_503_and_a_join_is_restarting() {
+    let server = TestServer::start().await;
+    let rep = server.rep("rita", false).await;
+    let (_number, secret) = rep.start_session().await;
+    server.state.registry.suspend_all();
+    let refused = rep
+        .post("/api/sessions", json!({"email_invite": false}))
+        .await;
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.expect("json");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("restarting")),
+        "{body}"
+    );
+    let mut ws = server.ws(None).await;
+    ws.hello("customer").await;
+    ws.send(json!({"type": "join_by_link", "secret": secret, "name": "Ann"}))
+        .await;
+    let error = ws.recv_type("error").await;
+    assert_eq!(error["code"], "restarting", "{error}");
+}

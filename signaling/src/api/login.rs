@@ -38,9 +38,9 @@ pub struct Credentials {
             headers(("set-cookie" = String, description = "tandem_login=<token>; Path=/; HttpOnly; SameSite=Strict"))),
         (status = 401, description = "Wrong username or password, or a disabled account: one \
             answer for all three", body = ErrorBody),
-        (status = 429, description = "Too many logins from this address (no Retry-After), or \
-            too many failed logins for this account (Retry-After in seconds; the delay doubles \
-            with each failure, up to 5 minutes)", body = ErrorBody,
+        (status = 429, description = "Too many logins from this address or on the whole \
+            site (no Retry-After), or too many failed logins for this account (Retry-After in \
+            seconds; the delay doubles with each failure, up to 5 minutes)", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait (account slow-down only)"))),
         (status = 503, description = "Four password checks are running already and none ended \
             within 3 s (a login waits that long for its turn); try again in a moment", body = ErrorBody),

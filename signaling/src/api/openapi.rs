@@ -20,8 +20,9 @@ use crate::auth::LOGIN_COOKIE;
         description = "Accounts, starting support sessions and administration over HTTP. \
             The live session itself runs on the WebSocket at `/ws` (docs/protocol.md). \
             Request bodies are JSON (`Content-Type: application/json`); error answers are \
-            `{\"error\": \"...\"}`, except the JSON reader's own refusals of a malformed body \
-            (400, 415, 422, plain text). A POST, PUT, PATCH or DELETE whose `Origin` header \
+            `{\"error\": \"...\"}`, the refusals of a body that cannot be read (400, 413, \
+            415, 422), a wrong method (405) and an unknown path under `/api` (404) too. \
+            A POST, PUT, PATCH or DELETE whose `Origin` header \
             names another site is refused with 403."
     ),
     paths(

@@ -59,6 +59,9 @@ pub struct SessionView {
         (status = 401, description = "No valid login cookie", body = ErrorBody),
         (status = 409, description = "The rep already runs a session and the site does not \
             allow several at once (R4)", body = ErrorBody),
+        (status = 503, description = "The server is restarting: no session was started \
+            (rarely, as the site's lease is lost, one may have been: then it is on the \
+            rep's dashboard); try again in a moment", body = ErrorBody),
     )
 )]
 pub async fn start(
@@ -72,12 +75,13 @@ pub async fn start(
     let started = state
         .registry
         .start(&account, request.email_invite, &settings, &base)
-        .map_err(|r| {
-            let status = match r.code {
-                ErrorCode::SiteLimit => StatusCode::CONFLICT,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            AppError::new(status, r.message)
+        .map_err(|r| match r.code {
+            ErrorCode::SiteLimit => AppError::new(StatusCode::CONFLICT, r.message),
+            ErrorCode::Restarting => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is restarting; start the session again in a moment",
+            ),
+            _ => AppError::new(StatusCode::INTERNAL_SERVER_ERROR, r.message),
         })?;
     // The session is on disk before anyone hears of it.
     if !state.registry.written().await {
