@@ -1359,6 +1359,7 @@ impl Registry {
             }
         };
         let mut restored = Vec::new();
+        let mut fresh_offers = Vec::new();
         let mut highest = 0u64;
         for (digits, text) in rows {
             let stored = serde_json::from_str::<Stored>(&text)
@@ -1450,14 +1451,8 @@ impl Registry {
                 site.agent_tokens.restore(hash, seat, issued);
             }
             if let (true, Some(transfer)) = (fresh, waiting) {
-                tracing::warn!(session = %number, "a session waiting for a WebACD agent was kept without its offer: offering it again");
-                let (live, site) = op.parts();
-                let offer = Self::offer(site, number, transfer);
-                if let Some(live) = live {
-                    live.offer = Some(offer);
-                }
-                self.persist(&mut op);
-                Self::tell_offered(&self.out, op.site(), number);
+                // Once the session is whole (its timers, the ids): see below.
+                fresh_offers.push((number, transfer));
             } else if let Some(offer) = kept_offer {
                 Self::restore_offer(
                     &self.out,
@@ -1485,6 +1480,20 @@ impl Registry {
         }
         // Ids stay unique: new participants and connections number on from the highest.
         self.next_id.fetch_max(highest + 1, Ordering::Relaxed);
+        for (number, transfer) in fresh_offers {
+            let Some(mut op) = self.op_any(number) else {
+                continue;
+            };
+            tracing::warn!(session = %number, "a session waiting for a WebACD agent was kept without its offer: offering it again");
+            let (live, site) = op.parts();
+            let offer = Self::offer(site, number, transfer);
+            if let Some(live) = live {
+                live.offer = Some(offer);
+            }
+            // On disk whole, with whom it is offered to, before they hear of it.
+            self.persist(&mut op);
+            Self::tell_offered(&self.out, op.site(), number);
+        }
         for &number in &restored {
             let Some(mut op) = self.op_any(number) else {
                 continue;

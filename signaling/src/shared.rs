@@ -326,8 +326,6 @@ impl SharedCounts {
     }
 }
 
-/// The TLS error behind a failed call, if that is what it was: a certificate that fails
-/// the check does not go away by trying again.
 /// The PEM file at `path` (`what`, for errors), checked to hold certificates: a file that
 /// does not is said to be so here, not as a bad URL or a failed check.
 fn pem_certificates(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -347,6 +345,8 @@ fn pem_certificates(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<u8
     Ok(pem)
 }
 
+/// The TLS error behind a failed call, if that is what it was: a certificate that fails
+/// the check does not go away by trying again.
 fn tls_error(e: &redis::RedisError) -> Option<&rustls::Error> {
     type Shared = Arc<dyn std::error::Error + Send + Sync>;
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);

@@ -10,9 +10,8 @@
 //! (without one configured it answers 404); `metrics_bind` serves it on a separate address
 //! instead (with the token too when one is set).
 //!
-//! Not yet measured: the embedded TURN relay's allocations and bytes (`turn_server.rs`
-//! counts allocations for its limits; `tandem_turn_allocations` and
-//! `tandem_turn_relayed_bytes_total` would read them here).
+//! The embedded TURN service's use (`tandem_turn_*`) is read from `turn_server.rs`'s
+//! counters at each scrape, like the gauges.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};

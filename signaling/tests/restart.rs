@@ -823,9 +823,9 @@ async fn an_admin_ends_every_live_session_of_a_running_server() {
 
 /// R2 across a restart: Ann's connection dropped just before the server died, and her
 /// grace period ran out while it was away. Nobody could come back then, so she gets the
-/// whole grace period again from the new start, and comes back. The agent, cut off by
-/// the kill, never comes back: it is taken out when that new grace period runs out, not
-/// before and not never.
+/// whole grace period again from the new start, and comes back. The agent, whose
+/// connection dropped then too, never comes back: its grace period, kept on disk, is set
+/// again at the start and takes it out when it runs out, not before and not never.
 #[tokio::test]
 async fn someone_away_when_the_server_died_gets_the_whole_grace_after_the_restart() {
     const GRACE_SECS: u64 = 5;
@@ -835,15 +835,18 @@ async fn someone_away_when_the_server_died_gets_the_whole_grace_after_the_restar
     let mut first = Process::start_with(dir.path(), port, &grace).await;
     let mut scene = scene(&first).await;
     let Person { ws, token, id } = scene.ann;
-    ws.drop_connection();
-    scene
-        .rep
-        .until("Ann's connection is lost", |m| {
-            m["type"] == "participant_updated"
-                && m["participant"]["id"] == id
-                && m["participant"]["connected"] == false
-        })
-        .await;
+    let agent = scene.agent.id;
+    for (who, ws) in [(id, ws), (agent, scene.agent.ws)] {
+        ws.drop_connection();
+        scene
+            .rep
+            .until("the connection is lost", |m| {
+                m["type"] == "participant_updated"
+                    && m["participant"]["id"] == who
+                    && m["participant"]["connected"] == false
+            })
+            .await;
+    }
     let lost = tokio::time::Instant::now();
     first.signal("KILL");
     first.ended().await;
@@ -865,7 +868,6 @@ async fn someone_away_when_the_server_died_gets_the_whole_grace_after_the_restar
         .rep
         .resume(&second.addr(), Some(&scene.rep_http), "console")
         .await;
-    let agent = scene.agent.id;
     let present = |joined: &serde_json::Value| {
         joined["participants"]
             .as_array()

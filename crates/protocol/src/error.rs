@@ -75,6 +75,9 @@ pub enum ErrorCode {
     /// The server is stopping for a restart and did nothing: reconnect and `resume` (or
     /// send it again) once it is back.
     Restarting,
+    /// A code this side does not know (a newer peer's): treat it like `internal`.
+    #[serde(other)]
+    Unknown,
 }
 
 /// A message that could not be read, with the code to send back.
@@ -83,4 +86,33 @@ pub enum ErrorCode {
 pub struct DecodeError {
     pub code: ErrorCode,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// A code a newer server sends decodes, as `Unknown` (docs/protocol.md: clients treat
+    /// it like `internal`), instead of failing the whole `error` message.
+    #[test]
+    fn a_code_this_side_does_not_know_decodes_as_unknown() {
+        let code: ErrorCode = serde_json::from_str("\"a_code_from_the_future\"").expect("code");
+        assert_eq!(code, ErrorCode::Unknown);
+        let code: ErrorCode = serde_json::from_str("\"restarting\"").expect("code");
+        assert_eq!(code, ErrorCode::Restarting);
+        let message: crate::ServerMessage = serde_json::from_str(
+            r#"{"type":"error","code":"a_code_from_the_future","message":"hm"}"#,
+        )
+        .expect("the error message still decodes");
+        assert!(
+            matches!(
+                message,
+                crate::ServerMessage::Error {
+                    code: ErrorCode::Unknown,
+                    ..
+                }
+            ),
+            "{message:?}"
+        );
+    }
 }

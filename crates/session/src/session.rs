@@ -403,8 +403,7 @@ impl Session {
         }
     }
 
-    /// Tell the people in the session that a participant changed.
-    /// A participant's changed entry, to those who see them: a customer in the waiting
+    /// Tell the people in the session that a participant changed: a participant's entry, to those who see them: a customer in the waiting
     /// room only to the reps (C2), as when they came.
     pub(crate) fn announce_update(&self, id: ParticipantId, out: &mut Outbox) {
         let audience = match self.participants.get(&id) {

@@ -342,8 +342,7 @@ async fn a_write_the_disk_refuses_fails_only_its_own_session() {
     );
 }
 
-/// Wait for a text frame on `rx` that holds `needle`.
-/// Wait for a message containing `needle`; the message.
+/// Wait for a text frame on `rx` that holds `needle`; the frame's text.
 async fn hears(rx: &mut crate::outbound::OutboundRx, needle: &str) -> String {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
@@ -825,10 +824,12 @@ fn record(journal: &Gated, number: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("json")
 }
 
-/// R10 across a crash: a WebACD transfer is on disk, with whom it is offered to, before
-/// that agent hears of it; and a session kept waiting without its offer (a server that
-/// died between writing the two) is offered again at the next start, so an agent can
-/// still take it.
+/// R10 across a crash: a session kept waiting without its offer (a server that died
+/// between writing the two) is offered again at the next start, so an agent can still
+/// take it. (That the first offer is written before the agent hears of it is checked
+/// here only as far as a test can see it: by the time the agent hears, the journal holds
+/// the offer with that agent. The old order, told between the two writes, would pass too
+/// unless the writer's rounds fell just so; the order is `apply`'s.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webacd_offer_is_kept_before_it_is_told_and_a_lost_one_is_made_again() {
     let dir = tempfile::tempdir().expect("dir");
