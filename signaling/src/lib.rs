@@ -684,8 +684,8 @@ pub async fn run(
     let telemetry = state.telemetry.clone();
     serve::serve_with_tls(listener, app(state), caps, tls, shutdown).await?;
     registry.suspend_all();
-    // Every client hears 1012 before the process goes: a socket closed by the exit
-    // instead may reach the client as a reset, without the close frame. Each connection
+    // Every participant and logged-in rep hears 1012 before the process goes: a socket
+    // closed by the exit instead may reach the client as a reset, without the close frame. Each connection
     // gives its writer at most 2 s (ws.rs), so this wait is bounded too.
     if !telemetry.websockets_closed(Duration::from_secs(3)).await {
         tracing::warn!("some connections did not close in time; stopping anyway");

@@ -1335,6 +1335,16 @@ impl Registry {
                 conn.tx.close_now(Close::Restarting);
             }
         }
+        // Reps' connections outside any session (WebACD dashboards, pages not joined yet)
+        // hear it too: they come back as they came.
+        for tx in self
+            .lock_site()
+            .account_conns
+            .values()
+            .flat_map(|c| c.values())
+        {
+            tx.close_now(Close::Restarting);
+        }
         if first {
             tracing::info!(
                 sessions = slots.len(),

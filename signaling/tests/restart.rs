@@ -736,10 +736,19 @@ async fn sigterm_keeps_sessions_and_end_sessions_ends_them_for_good() {
     assert_ne!(code, Some(0), "{said}");
     assert!(said.contains("another tandem-signaling is using"), "{said}");
 
+    // A rep's page that joined no session (as a WebACD dashboard before `dashboard`).
+    let mut idle = ws_at(&first.addr(), Some(&scene.rep_http)).await;
+    idle.hello("console").await;
+
     // SIGTERM, as a service manager stops it for an upgrade: every client is told the
     // server restarts (1012) and nobody leaves the session.
     first.signal("TERM");
     let close = scene.ann.ws.closed().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1012, "{close:?}");
+    let close = idle
+        .closed()
+        .await
+        .expect("a close frame for the page in no session");
     assert_eq!(u16::from(close.code), 1012, "{close:?}");
     assert!(first.ended().await.success(), "a clean stop");
     let second = Process::start(dir.path(), port).await;
