@@ -70,7 +70,8 @@ pub struct Limits {
     logins_site: Arc<DefaultDirectRateLimiter>,
     /// Password hashes computed at once (each takes tens of ms of a core).
     pub hashing: Arc<tokio::sync::Semaphore>,
-    /// Customer joins by number or link, agent attaches and resumes: per address.
+    /// Customer joins by number or link and agent attaches: per address (a resume is not
+    /// counted).
     joins: Arc<DefaultKeyedRateLimiter<AddrKey>>,
     /// The same, for the whole site.
     joins_site: Arc<DefaultDirectRateLimiter>,
@@ -97,7 +98,7 @@ pub mod defaults {
     /// [`HASHING_WAIT`] for one to end, and is answered 503 if none does.
     pub const HASHING_AT_ONCE: usize = 4;
     pub const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-    /// Customer joins, attaches and resumes per address: a burst of 10, then 10 a minute.
+    /// Customer joins and attaches per address: a burst of 10, then 10 a minute.
     pub const JOINS_PER_MINUTE: u32 = 10;
     /// The same for the whole site: a burst of 100, then 20 a second.
     pub const SITE_JOINS_BURST: u32 = 100;
@@ -183,9 +184,9 @@ impl Limits {
         Ok(())
     }
 
-    /// May this address try a join by link or a resume? These carry 256-bit secrets, which
-    /// no one guesses: they count per address only, so a flood elsewhere cannot use up the
-    /// site's budget and keep real customers (or a rep coming back, R2) out.
+    /// May this address try a join by link? It carries a 256-bit secret, which no one
+    /// guesses: it counts per address only, so a flood elsewhere cannot use up the site's
+    /// budget and keep real customers out.
     pub fn join_with_secret(&self, ip: IpAddr) -> Result<(), Refusal> {
         if self.joins.check_key(&ip.into()).is_err() {
             return Err(too_many());

@@ -1112,7 +1112,18 @@ impl Registry {
     pub fn command(&self, seat: Seat, message: ClientMessage) -> Result<(), Refusal> {
         let mut op = self.op(seat.number)?;
         if let ClientMessage::WebacdTransfer { target, .. } = &message {
-            Self::check_target(op.site(), target)?;
+            // Only one who may transfer learns whether the target exists (R10): anyone
+            // else is refused by the session first, and cannot probe agents' names.
+            let may = op.live().is_some_and(|live| {
+                live.session.role(seat.participant) == Some(tandem_protocol::Role::PrimaryRep)
+                    && live
+                        .reps
+                        .get(&seat.participant)
+                        .is_some_and(|account| account.is_webacd)
+            });
+            if may {
+                Self::check_target(op.site(), target)?;
+            }
         }
         if message == ClientMessage::StartRecording {
             return self.start_recording(&mut op, seat);

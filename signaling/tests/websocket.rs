@@ -661,6 +661,20 @@ async fn r10_a_webacd_transfer_to_a_queue_reaches_an_available_agent_with_the_me
         .await;
     let refused = nora_page.recv_type("error").await;
     assert_eq!(refused["code"], "not_webacd_agent", "{refused}");
+    // Whether an agent or queue exists is not for those who may not transfer: the same
+    // refusal names it or not (no probing of agents' names).
+    let nowhere = json!({"kind": "agent", "agent": "no-such-agent"});
+    nora_page
+        .send(json!({"type": "webacd_transfer", "target": nowhere}))
+        .await;
+    let refused = nora_page.recv_type("error").await;
+    assert_eq!(refused["code"], "not_webacd_agent", "{refused}");
+    for probe in [target.clone(), nowhere.clone()] {
+        ann.send(json!({"type": "webacd_transfer", "target": probe}))
+            .await;
+        let refused = ann.recv_type("error").await;
+        assert_eq!(refused["code"], "not_permitted", "{refused}");
+    }
 
     // Sam is available on his dashboard and sees Rita's load.
     let mut sam_desk = desk(&server, &sam, true).await;
