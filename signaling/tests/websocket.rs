@@ -319,19 +319,25 @@ async fn join_admit_chat_limit_and_end() {
     assert_eq!(server.state.registry.live_count(), 0);
 }
 
+/// A customer joined by link: the connection, its resume token and its participant id.
+async fn join_with_token(server: &TestServer, secret: &str, name: &str) -> (Ws, String, Value) {
+    let mut ws = server.ws(None).await;
+    ws.hello("customer").await;
+    ws.send(json!({"type": "join_by_link", "secret": secret, "name": name}))
+        .await;
+    let token = ws.recv_type("resume_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let you = ws.recv_type("joined").await["you"].clone();
+    (ws, token, you)
+}
+
 #[tokio::test]
 async fn a_lost_connection_can_resume_within_the_grace_period() {
     let server = TestServer::start().await;
     let (_rep, _number, secret, mut page) = started(&server).await;
-    let mut ann = server.ws(None).await;
-    ann.hello("customer").await;
-    ann.send(json!({"type": "join_by_link", "secret": secret, "name": "Ann"}))
-        .await;
-    let token = ann.recv_type("resume_token").await["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let you = ann.recv_type("joined").await["you"].clone();
+    let (ann, token, you) = join_with_token(&server, &secret, "Ann").await;
     ann.drop_connection();
     let is_ann = |m: &Value| m["type"] == "participant_updated" && m["participant"]["id"] == you;
     let lost = page.recv_until(is_ann).await;
@@ -358,15 +364,7 @@ async fn a_close_with_another_code_than_leaving_keeps_the_place_for_a_resume() {
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     let server = TestServer::start().await;
     let (_rep, _number, secret, mut page) = started(&server).await;
-    let mut ann = server.ws(None).await;
-    ann.hello("customer").await;
-    ann.send(json!({"type": "join_by_link", "secret": secret, "name": "Ann"}))
-        .await;
-    let token = ann.recv_type("resume_token").await["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let you = ann.recv_type("joined").await["you"].clone();
+    let (mut ann, token, you) = join_with_token(&server, &secret, "Ann").await;
     ann.stream
         .close(Some(CloseFrame {
             code: 4000.into(),
