@@ -127,6 +127,14 @@ pub(super) struct Out {
     mail_jobs: MailJobs,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// What this thread queued here, in order (`send …`, `keep <state>`): tests read it
+    /// to see that an effect was queued after the write it must wait for.
+    pub(super) static QUEUED: std::cell::RefCell<Vec<String>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Out {
     /// Everything goes out at once (no journal).
     pub(super) fn direct(store_jobs: mpsc::UnboundedSender<StoreJob>, mail_jobs: MailJobs) -> Self {
@@ -205,6 +213,8 @@ impl Out {
     /// A message or a close for a connection. False when the connection is closed or full
     /// (only known when it goes out at once).
     pub(super) fn send(&self, tx: &OutboundTx, outbound: Outbound) -> bool {
+        #[cfg(test)]
+        QUEUED.with(|q| q.borrow_mut().push(format!("send {outbound:?}")));
         let Some((queue, shared)) = self.busy() else {
             return tx.send(outbound);
         };
@@ -258,6 +268,11 @@ impl Out {
         if state.is_none() && records.is_empty() {
             return;
         }
+        #[cfg(test)]
+        QUEUED.with(|q| {
+            let state = state.as_ref().map_or("", |(text, _)| text.as_str());
+            q.borrow_mut().push(format!("keep {state}"));
+        });
         let item = Item::Keep {
             number,
             state,

@@ -824,12 +824,10 @@ fn record(journal: &Gated, number: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("json")
 }
 
-/// R10 across a crash: a session kept waiting without its offer (a server that died
-/// between writing the two) is offered again at the next start, so an agent can still
-/// take it. (That the first offer is written before the agent hears of it is checked
-/// here only as far as a test can see it: by the time the agent hears, the journal holds
-/// the offer with that agent. The old order, told between the two writes, would pass too
-/// unless the writer's rounds fell just so; the order is `apply`'s.)
+/// R10 across a crash: a WebACD offer is queued for the journal, with whom it is offered
+/// to, before the message telling that agent (so it goes out only once written); and a
+/// session kept waiting without its offer (a server that died between writing the two)
+/// is offered again at the next start, so an agent can still take it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webacd_offer_is_kept_before_it_is_told_and_a_lost_one_is_made_again() {
     let dir = tempfile::tempdir().expect("dir");
@@ -855,6 +853,8 @@ async fn a_webacd_offer_is_kept_before_it_is_told_and_a_lost_one_is_made_again()
         registry
             .desk((registry.next_id(), tx), &tom, true)
             .expect("desk");
+        // What this thread queues for the pipeline, in order (no await in between).
+        super::pipeline::QUEUED.with(|q| q.borrow_mut().clear());
         registry
             .command(
                 seat,
@@ -866,6 +866,19 @@ async fn a_webacd_offer_is_kept_before_it_is_told_and_a_lost_one_is_made_again()
                 },
             )
             .expect("transfer");
+        let queued = super::pipeline::QUEUED.with(|q| q.borrow().clone());
+        let told = queued
+            .iter()
+            .position(|item| item.starts_with("send") && item.contains("TransferOffered"))
+            .expect("the offer is told");
+        let kept = queued
+            .iter()
+            .position(|item| item.starts_with("keep") && item.contains(r#""offer":{"#))
+            .expect("the offer is kept");
+        assert!(
+            kept < told,
+            "told (item {told}) before the write holding the offer (item {kept}): {queued:#?}"
+        );
         hears(&mut tom_rx, "transfer_offered").await;
         let kept = record(&journal, &started.number);
         assert_eq!(
