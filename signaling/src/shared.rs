@@ -137,27 +137,19 @@ impl SharedCounts {
             .transpose()?;
         let client_tls = client
             .map(|files| {
-                let client_cert =
-                    pem_certificates(&files.cert, "the client certificate for Redis")?;
-                let client_key = std::fs::read(&files.key).with_context(|| {
+                let read = |path: &std::path::Path| {
+                    std::fs::read(path)
+                        .with_context(|| format!("could not read {}", path.display()))
+                };
+                let (client_cert, client_key) = (read(&files.cert)?, read(&files.key)?);
+                // As for the HTTPS certificate: a chain and the key that goes with it.
+                crate::tls::check_pair(&client_cert, &client_key).with_context(|| {
                     format!(
-                        "could not read the key of the client certificate for Redis {}",
+                        "the client certificate for Redis {} and its key {} cannot be used",
+                        files.cert.display(),
                         files.key.display()
                     )
                 })?;
-                {
-                    use rustls::pki_types::PrivateKeyDer;
-                    use rustls::pki_types::pem::PemObject;
-                    PrivateKeyDer::from_pem_slice(&client_key)
-                        .map_err(|e| anyhow::anyhow!("{e:?}"))
-                        .with_context(|| {
-                            format!(
-                                "{} holds no PEM private key for the client certificate for \
-                                 Redis",
-                                files.key.display()
-                            )
-                        })?;
-                }
                 anyhow::Ok(redis::ClientTlsConfig {
                     client_cert,
                     client_key,

@@ -372,16 +372,23 @@ async fn over_tls_a_redis_that_asks_for_client_certificates_takes_a_server_with_
         .expect_err("a server without a client certificate");
     let said = format!("{err:#}");
     assert!(said.contains("--redis-client-cert"), "{said}");
-    // A key file that holds no key is said to be so, before any connection.
-    let no_key = TlsFiles {
-        cert: server_files.cert.clone(),
-        key: ca_path.clone(),
-    };
-    let err = SharedCounts::connect_with(&url, "b.example:443", Some(&ca_path), Some(&no_key))
-        .await
-        .expect_err("no key in the key file");
-    assert!(
-        format!("{err:#}").contains("holds no PEM private key"),
-        "{err:#}"
-    );
+    // A key file that holds no key, or another certificate's key, is said to be so
+    // before any connection.
+    let other = issue("b.example");
+    for (wrong, cert, key) in [
+        ("no key", &server_files.cert, &ca_path),
+        ("another's key", &server_files.cert, &other.key),
+    ] {
+        let files = TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        let err = SharedCounts::connect_with(&url, "b.example:443", Some(&ca_path), Some(&files))
+            .await
+            .expect_err(wrong);
+        assert!(
+            format!("{err:#}").contains("cannot be used"),
+            "{wrong}: {err:#}"
+        );
+    }
 }
