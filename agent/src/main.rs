@@ -329,6 +329,69 @@ async fn join(
     share(&base, &page, Some(customer), token, target, front, input).await
 }
 
+/// Between two tries of an attach the server could not take yet.
+const ATTACH_RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// Why an attach did not happen.
+enum Attach {
+    /// The server refused the token: used, unknown or expired. Trying again cannot help.
+    Refused { message: String, expired: bool },
+    /// The server could not be reached, is restarting, or closed the connection before it
+    /// answered: worth trying again with the same token, which is used only by a join.
+    NotYet(anyhow::Error),
+}
+
+/// Connect, attach with `token`, and wait for the join: the agent's connection, and what
+/// came up to the join, for the flow. The TURN credentials come with the join, and the
+/// viewers' connections need them from the start.
+async fn attach(
+    ws_url: &str,
+    token: &str,
+    front: &mut Front,
+) -> Result<(Signal, VecDeque<flow::Input>), Attach> {
+    let mut agent = Signal::connect(ws_url, ClientKind::Agent)
+        .await
+        .map_err(Attach::NotYet)?;
+    agent.send(ClientMessage::AttachAgent {
+        token: token.to_owned(),
+    });
+    let mut backlog = VecDeque::new();
+    loop {
+        let message = agent.recv().await.map_err(Attach::NotYet)?;
+        match &message {
+            ServerMessage::Joined(snapshot) => {
+                let rep = snapshot
+                    .participants
+                    .iter()
+                    .find(|p| p.role == tandem_protocol::Role::PrimaryRep)
+                    .map(|p| p.name.clone());
+                let heading =
+                    Text::new("session-heading").arg("number", snapshot.number.to_string());
+                match rep {
+                    Some(rep) => front.status(&heading, &Text::new("your-rep").arg("rep", rep)),
+                    None => front.status(&heading, &heading),
+                }
+            }
+            ServerMessage::Error { code, message, .. } => {
+                return Err(if *code == ErrorCode::Restarting {
+                    Attach::NotYet(anyhow::anyhow!("{message}"))
+                } else {
+                    Attach::Refused {
+                        message: message.clone(),
+                        expired: *code == ErrorCode::AgentTokenExpired,
+                    }
+                });
+            }
+            _ => {}
+        }
+        let done = matches!(message, ServerMessage::Joined(_));
+        backlog.push_back(flow::Input::Server(message));
+        if done {
+            return Ok((agent, backlog));
+        }
+    }
+}
+
 fn ws_url(base: &str) -> String {
     format!(
         "{}/ws",
@@ -381,54 +444,51 @@ async fn share(
             &Text::new("connecting").arg("server", base),
         );
     }
-    // The agent's connection, attached to the customer with the one-time token.
-    let mut agent = Signal::connect(&ws_url, ClientKind::Agent).await?;
-    agent.send(ClientMessage::AttachAgent { token });
     eprintln!(
         "{}",
         front.say(&Text::new("this-computer").arg("system", backend.describe()))
     );
-    let mut flow = flow::Agent::new(target.window.as_deref());
-    // Up to the join: the TURN credentials come with it, and the viewers' connections need
-    // them from the start.
-    let mut backlog = VecDeque::new();
-    loop {
-        let message = agent.recv().await?;
-        match &message {
-            ServerMessage::Joined(snapshot) => {
-                let rep = snapshot
-                    .participants
-                    .iter()
-                    .find(|p| p.role == tandem_protocol::Role::PrimaryRep)
-                    .map(|p| p.name.clone());
-                let heading =
-                    Text::new("session-heading").arg("number", snapshot.number.to_string());
-                match rep {
-                    Some(rep) => front.status(&heading, &Text::new("your-rep").arg("rep", rep)),
-                    None => front.status(&heading, &heading),
-                }
-            }
-            ServerMessage::Error { code, message, .. } => {
-                // The attach was refused: a used, unknown or expired token. The join page
-                // gives a new one.
+    // The agent's connection, attached to the customer with the one-time token. A server
+    // that cannot be reached yet, or is restarting (it refuses with `restarting`, or its
+    // connection closes before it answers), is tried again until RECONNECT_FOR passes: a
+    // customer who starts the agent during an upgrade is not sent back for a new download.
+    let deadline = tokio::time::Instant::now() + signal::RECONNECT_FOR;
+    // The reason last said in the terminal: each new one is said once.
+    let mut said = String::new();
+    let (mut agent, mut backlog) = loop {
+        match attach(&ws_url, &token, front).await {
+            Ok(attached) => break attached,
+            Err(Attach::Refused { message, expired }) => {
+                // A used, unknown or expired token. The join page gives a new one.
                 if let Some(customer) = &customer {
                     customer.send(ClientMessage::Leave);
                 }
                 return Err(Failure::Refused {
-                    message: message.clone(),
-                    expired: *code == ErrorCode::AgentTokenExpired,
+                    message,
+                    expired,
                     page: page.to_owned(),
                 }
                 .into());
             }
-            _ => {}
+            Err(Attach::NotYet(why)) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(why.context(format!(
+                        "the Tandem server could not be reached for {} s",
+                        signal::RECONNECT_FOR.as_secs()
+                    )));
+                }
+                let why = why.to_string();
+                let waiting = Text::new("server-waiting").arg("why", why.as_str());
+                front.status(&waiting, &waiting);
+                if why != said {
+                    eprintln!("{}", front.say(&waiting));
+                    said = why;
+                }
+                tokio::time::sleep(ATTACH_RETRY_EVERY).await;
+            }
         }
-        let done = matches!(message, ServerMessage::Joined(_));
-        backlog.push_back(flow::Input::Server(message));
-        if done {
-            break;
-        }
-    }
+    };
+    let mut flow = flow::Agent::new(target.window.as_deref());
 
     // Files from the reps (files.rs), within the site's limit as the join said it.
     let max_file_bytes = backlog.iter().find_map(|input| match input {

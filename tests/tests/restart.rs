@@ -400,3 +400,51 @@ async fn a_session_goes_on_when_the_server_that_serves_the_site_is_killed() -> a
     agent.kill();
     Ok(())
 }
+
+/// A customer who starts the agent while the server is down (an upgrade under way) is not
+/// sent back for a new download: the agent says it is waiting for the server, tries again,
+/// and attaches with the same one-time token once the server is back (the token is kept
+/// across the restart, and only a join uses it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_started_while_the_server_is_down_attaches_once_it_is_back() -> anyhow::Result<()>
+{
+    let screen = PatternDisplay::start(320, 240)?;
+    let data = tempfile::tempdir()?;
+    let port = SmtpSink::free_port()?;
+    let log = server_log("restart-agent-waits")?;
+    let _ = std::fs::remove_file(&log);
+    let mut server = ServerProcess::start(data.path(), port, &log).await?;
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+    create_rep_at(&http, &base, "rita", "Rita Rep", "rita-password").await?;
+
+    let chrome = Chromedriver::start("restart-agent-waits").await?;
+    let rep = chrome.media_browser("rep").await?;
+    rep.log_in(&base, "rita", "rita-password").await?;
+    let (_number, link) = rep.start_session(false).await?;
+    let ann = chrome.media_browser("ann").await?;
+    ann.join(&link, "Ann").await?;
+    ann.click("#agent-advanced summary").await?;
+    let command = ann
+        .wait_text("#agent-command", "./tandem-agent attach --server")
+        .await?;
+    let token = command.rsplit(' ').next().unwrap_or_default().to_owned();
+
+    server.kill().await?;
+    let mut agent = AgentProcess::spawn(
+        &screen.display,
+        &["attach", "--server", &base, "--token", &token],
+    )?;
+    agent.wait_for("Waiting for the support server").await?;
+    let _second = ServerProcess::start(data.path(), port, &log).await?;
+    rep.wait_text("#participants li[data-name=Ann]", "agent")
+        .await?;
+    agent.answer("n").await?;
+    rep.wait_text("#notices", "Ann declined to share their screen")
+        .await?;
+    agent.kill();
+    for browser in [rep, ann] {
+        browser.close().await?;
+    }
+    Ok(())
+}
