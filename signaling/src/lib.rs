@@ -99,6 +99,20 @@ impl AppState {
         Ok(())
     }
 
+    /// Put an administrator's change or a login in the audit log (C3), by `actor` (their
+    /// `Display Name (username)`). It is stored after every record queued before it, and
+    /// waits, tried again every second, while the store refuses.
+    pub fn site_audit(&self, actor: Option<&store::Account>, action: store::SiteAction) {
+        let record = store::SiteAuditRecord {
+            at: u64::try_from(clock::now_millis()).unwrap_or(0),
+            actor: actor.map(|a| format!("{} ({})", a.display_name, a.username)),
+            action,
+        };
+        if self.store_jobs.send(StoreJob::SiteAudit(record)).is_err() {
+            tracing::error!("the store writer stopped: a site audit record is not stored");
+        }
+    }
+
     /// Wait until every audit record and session row produced so far is stored.
     pub async fn flush(&self) {
         // Audit records reach the store once the journal has them.
@@ -270,7 +284,9 @@ pub async fn build_with_store(
         tracing::error!("{e:#}; they are tried again before anything newer");
         for (id, json) in journal.held_audit()? {
             if let Ok(record) = serde_json::from_str(&json) {
-                backlog.waiting.push_back((record, Some(id)));
+                backlog
+                    .waiting
+                    .push_back((Waiting::Session(record), Some(id)));
             }
         }
         backlog.retry_at = Some(tokio::time::Instant::now());
@@ -407,9 +423,26 @@ pub async fn build_with_store(
 /// cannot hold back every later one.
 #[derive(Default)]
 struct Backlog {
-    waiting: VecDeque<(tandem_session::AuditRecord, Option<i64>)>,
+    waiting: VecDeque<(Waiting, Option<i64>)>,
     /// While the store refuses: when to try again.
     retry_at: Option<tokio::time::Instant>,
+}
+
+/// An audit record waiting for the store: a session's or the site's.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum Waiting {
+    Session(tandem_session::AuditRecord),
+    Site(store::SiteAuditRecord),
+}
+
+impl Waiting {
+    async fn append(&self, store: &dyn Store) -> store::StoreResult<()> {
+        match self {
+            Waiting::Session(record) => store.append_audit(record).await,
+            Waiting::Site(record) => store.append_site_audit(record).await,
+        }
+    }
 }
 
 impl Backlog {
@@ -418,7 +451,7 @@ impl Backlog {
     /// Queue a record, and store what waits unless the store is refusing.
     async fn push(
         &mut self,
-        record: tandem_session::AuditRecord,
+        record: Waiting,
         held: Option<i64>,
         store: &dyn Store,
         journal: Option<&dyn live::Journal>,
@@ -446,7 +479,7 @@ impl Backlog {
             }
         }
         while let Some((record, held)) = self.waiting.front() {
-            match store.append_audit(record).await {
+            match record.append(store).await {
                 Ok(()) => {
                     if let (Some(id), Some(journal)) = (held, journal)
                         && let Err(e) = journal.audit_stored(*id)
@@ -525,7 +558,15 @@ async fn write(
 ) {
     let result = match &job {
         StoreJob::Audit { record, held } => {
-            backlog.push(record.clone(), *held, store, journal).await;
+            backlog
+                .push(Waiting::Session(record.clone()), *held, store, journal)
+                .await;
+            return;
+        }
+        StoreJob::SiteAudit(record) => {
+            backlog
+                .push(Waiting::Site(record.clone()), None, store, journal)
+                .await;
             return;
         }
         StoreJob::SessionStarted { number, at, by } => {

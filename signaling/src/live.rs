@@ -75,6 +75,9 @@ pub enum StoreJob {
         record: tandem_session::AuditRecord,
         held: Option<i64>,
     },
+    /// An audit record of the site (an administrator's change, a login): after every
+    /// record queued before it.
+    SiteAudit(crate::store::SiteAuditRecord),
     SessionStarted {
         number: String,
         at: i64,

@@ -102,12 +102,15 @@ async fn the_chain_state_is_for_admins_only() {
     );
     let rep = server.rep("rita", false).await;
     assert_eq!(rep.get("/api/admin/audit/verify").await.status(), 403);
-    let empty = chain_state(&server.admin().await).await;
+    // No session yet, but the site's own records: the admin's login and Rita's account
+    // (made by `rep`), Rita's login, and the admin's login now.
+    let state = chain_state(&server.admin().await).await;
     assert_eq!(
-        (&empty["intact"], &empty["records"], &empty["head"]),
-        (&json!(true), &json!(0), &Value::Null),
-        "{empty}"
+        (&state["intact"], &state["records"]),
+        (&json!(true), &json!(4)),
+        "{state}"
     );
+    assert_eq!(state["head"].as_str().map(str::len), Some(64), "{state}");
 }
 
 #[tokio::test]

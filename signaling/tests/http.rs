@@ -186,6 +186,183 @@ async fn admin_manages_reps_with_clear_errors() {
     assert_eq!(body, json!({"error": "wrong username or password"}));
 }
 
+/// C3 for the site: every change an administrator makes (accounts, roles, passwords,
+/// settings, mail, queues, ending every session) and every login, with who, when and from
+/// where, is in the audit log and its hash chain. Passwords never are, and neither are
+/// attempts on names that exist nowhere.
+#[tokio::test]
+async fn administrators_changes_and_logins_are_audited() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let anon = server.anonymous();
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let r = admin
+        .post(
+            "/api/admin/reps",
+            json!({"username": "sam", "display_name": "Sam", "password": "first-password"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let sam: Value = r.json().await.expect("json");
+    let sam = format!("/api/admin/reps/{}", sam["id"]);
+    let r = admin
+        .patch(
+            &sam,
+            json!({"is_webacd": true, "password": "second-password"}),
+        )
+        .await;
+    assert_eq!(status(r), 200);
+    let login =
+        |username: &str, password: &str| json!({"username": username, "password": password});
+    assert_eq!(
+        status(
+            anon.post("/api/login", login("sam", "first-password"))
+                .await
+        ),
+        401
+    );
+    assert_eq!(
+        status(anon.post("/api/login", login("nobody", "whatever-1")).await),
+        401
+    );
+    assert_eq!(
+        status(
+            anon.post("/api/login", login("sam", "second-password"))
+                .await
+        ),
+        200
+    );
+    let r = admin
+        .put(
+            "/api/admin/settings",
+            json!({"max_customers_per_rep": 3, "allow_multiple_sessions": true}),
+        )
+        .await;
+    assert_eq!(status(r), 200);
+    let r = admin
+        .post("/api/admin/queues", json!({"name": "Billing"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let queue: Value = r.json().await.expect("json");
+    let queue = format!("/api/admin/queues/{}", queue["id"]);
+    let sam_id: i64 = sam
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .expect("id");
+    let r = admin
+        .put(&format!("{queue}/members"), json!({"members": [sam_id]}))
+        .await;
+    assert_eq!(status(r), 200);
+    assert_eq!(
+        status(admin.patch(&queue, json!({"auto_assign": true})).await),
+        200
+    );
+    assert_eq!(status(admin.delete(&queue).await), 204);
+    assert_eq!(status(admin.delete(&queue).await), 404, "gone already");
+    let r = admin
+        .put(
+            "/api/admin/mail",
+            json!({"host": "mail.example.com", "port": 587, "tls": "starttls",
+                   "username": "support", "password": "mail-password",
+                   "from": "Support <support@example.com>"}),
+        )
+        .await;
+    assert_eq!(status(r), 200);
+    assert_eq!(status(admin.delete("/api/admin/mail").await), 204);
+    let r = admin
+        .post("/api/admin/sessions/end-all", json!({"confirm": true}))
+        .await;
+    assert_eq!(status(r), 200);
+
+    let entries: Value = admin
+        .get("/api/admin/audit?limit=1000")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let entries = entries.as_array().expect("entries");
+    let text = serde_json::to_string(entries).expect("text");
+    for secret in ["first-password", "second-password", "mail-password"] {
+        assert!(
+            !text.contains(secret),
+            "a password in the audit log: {text}"
+        );
+    }
+    assert!(
+        !text.contains("nobody"),
+        "an unknown name is not recorded: {text}"
+    );
+    // Oldest first, only the site's records.
+    let site: Vec<&Value> = entries
+        .iter()
+        .rev()
+        .filter(|e| e["session"] == "")
+        .collect();
+    let actions: Vec<&str> = site
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "logged_in",
+            "account_created",
+            "account_changed",
+            "login_refused",
+            "logged_in",
+            "settings_changed",
+            "queue_created",
+            "queue_members_set",
+            "queue_changed",
+            "queue_deleted",
+            "mail_changed",
+            "mail_removed",
+            "sessions_ended_all",
+        ],
+        "{text}"
+    );
+    let by_admin = Some("Administrator (admin)");
+    assert_eq!(site[0]["actor"].as_str(), by_admin, "the admin's own login");
+    assert_eq!(site[0]["record"]["address"], "127.0.0.1");
+    for e in &site[1..3] {
+        assert_eq!(e["actor"].as_str(), by_admin);
+        assert_eq!(e["record"]["account"], "sam");
+    }
+    assert_eq!(site[2]["record"]["is_webacd"], true);
+    assert_eq!(site[2]["record"]["password_set"], true);
+    assert!(site[2]["record"].get("is_admin").is_none(), "{}", site[2]);
+    assert_eq!(site[3]["record"]["reason"], "wrong_password");
+    assert_eq!(site[3]["record"]["account"], "sam");
+    assert!(site[3]["actor"].is_null(), "a refused login has no actor");
+    assert_eq!(site[4]["actor"].as_str(), Some("Sam (sam)"));
+    assert_eq!(site[5]["record"]["settings"]["max_customers_per_rep"], 3);
+    for e in &site[6..10] {
+        assert_eq!(e["record"]["queue"], "Billing", "{e}");
+    }
+    assert_eq!(site[7]["record"]["members"], json!(["sam"]));
+    assert_eq!(site[8]["record"]["auto_assign"], true);
+    assert_eq!(site[10]["record"]["settings"]["host"], "mail.example.com");
+    assert_eq!(site[10]["record"]["settings"]["has_password"], true);
+    assert_eq!(site[12]["record"]["ended"], 0);
+    for e in &site[5..] {
+        assert_eq!(e["actor"].as_str(), by_admin, "{e}");
+    }
+    // In the chain, like every record.
+    let chain: Value = admin
+        .get("/api/admin/audit/verify")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(chain["intact"], true, "{chain}");
+    assert_eq!(
+        chain["records"].as_u64(),
+        Some(entries.len() as u64),
+        "{chain}"
+    );
+}
+
 #[tokio::test]
 async fn a_rep_runs_one_session_unless_the_site_allows_several() {
     let server = TestServer::start().await;

@@ -15,8 +15,8 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use tandem_signaling::store::audit_chain::ChainReport;
 use tandem_signaling::store::{
-    AccountChanges, InvitationRecord, NewAccount, PostgresStore, SiteSettings, SmtpSettings,
-    SqliteStore, Store, StoreError, TlsMode,
+    AccountChanges, InvitationRecord, NewAccount, PostgresStore, SiteAction, SiteAuditRecord,
+    SiteSettings, SmtpSettings, SqliteStore, Store, StoreError, TlsMode,
 };
 
 /// One database, the store on it, and a connection around the store (what someone with
@@ -301,6 +301,48 @@ async fn appended_records_form_an_intact_chain(db: Db) {
             .len(),
         5
     );
+}
+
+/// C3: an administrator's change or a login goes into the same log and hash chain as the
+/// sessions' records, with no session, and a session's entries leave it out.
+async fn site_records_share_the_chain_with_session_records(db: Db) {
+    let store = &db.store;
+    store.append_audit(&audit_record(0)).await.expect("append");
+    store
+        .append_site_audit(&SiteAuditRecord {
+            at: 1_700_000_000_500,
+            actor: Some("Administrator (admin)".into()),
+            action: SiteAction::AccountChanged {
+                account: "rita".into(),
+                display_name: None,
+                is_admin: Some(true),
+                is_webacd: None,
+                disabled: None,
+                password_set: true,
+            },
+        })
+        .await
+        .expect("append the site's record");
+    store.append_audit(&audit_record(1)).await.expect("append");
+    let report = store.verify_audit_chain().await.expect("verify");
+    assert!(
+        matches!(report, ChainReport::Intact { records: 3, .. }),
+        "{report}"
+    );
+    let all = store.audit(None, 10).await.expect("read");
+    assert_eq!(all.len(), 3);
+    let site = &all[1];
+    assert_eq!(site.session, "");
+    assert_eq!(site.action, "account_changed");
+    assert_eq!(site.actor.as_deref(), Some("Administrator (admin)"));
+    assert_eq!(site.at, 1_700_000_000_500);
+    assert_eq!(site.record["account"], "rita");
+    assert_eq!(site.record["is_admin"], true);
+    assert_eq!(site.record["password_set"], true);
+    assert!(site.record.get("display_name").is_none(), "{}", site.record);
+    let session = store.audit(Some("123456789"), 10).await.expect("read");
+    assert_eq!(session.len(), 2, "{session:?}");
+    assert!(session.iter().all(|e| e.action == "admitted"));
 }
 
 async fn a_record_inserted_around_the_server_breaks_the_chain(db: Db) {
@@ -642,6 +684,7 @@ on_both_backends!(
     disabling_an_account_ends_its_logins,
     the_audit_log_is_append_only,
     appended_records_form_an_intact_chain,
+    site_records_share_the_chain_with_session_records,
     a_record_inserted_around_the_server_breaks_the_chain,
     two_servers_appending_at_once_keep_one_chain,
     settings_default_then_persist,

@@ -61,6 +61,9 @@ async fn an_admin_sets_up_reps_limits_and_queues() -> anyhow::Result<()> {
     admin.goto(&format!("{}/admin", server.base)).await?;
     admin.wait_text("#audit", &number).await?;
     admin.wait_text("#audit", "Sam Senior (sam)").await?;
+    // The site's own records too (C3): the account the admin made, and Sam's login.
+    admin.wait_text("#audit", "account created: sam").await?;
+    admin.wait_text("#audit", "logged in: sam").await?;
     admin.screenshot("02-audit").await?;
 
     // Disabling the rep ends their logins.

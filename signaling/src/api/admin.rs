@@ -11,7 +11,8 @@ use crate::auth::{Admin, hash_password, validate_password, validate_username};
 use crate::clock::now_millis;
 use crate::error::{AppError, ErrorBody};
 use crate::store::{
-    Account, AccountChanges, AuditEntry, NewAccount, Queue, SiteSettings, SmtpSettings, TlsMode,
+    Account, AccountChanges, AuditEntry, NewAccount, Queue, SiteAction, SiteSettings, SmtpSettings,
+    TlsMode,
 };
 
 #[utoipa::path(
@@ -66,7 +67,7 @@ fn valid_display_name(name: &str) -> Result<String, AppError> {
 )]
 pub async fn create_rep(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(me): Admin,
     Json(rep): Json<NewRep>,
 ) -> Result<(StatusCode, Json<Account>), AppError> {
     let username = rep.username.trim().to_owned();
@@ -82,6 +83,15 @@ pub async fn create_rep(
             is_webacd: rep.is_webacd,
         })
         .await?;
+    state.site_audit(
+        Some(&me),
+        SiteAction::AccountCreated {
+            account: account.username.clone(),
+            display_name: account.display_name.clone(),
+            is_admin: account.is_admin,
+            is_webacd: account.is_webacd,
+        },
+    );
     state.refresh_directory().await?;
     Ok((StatusCode::CREATED, Json(account)))
 }
@@ -140,7 +150,7 @@ pub async fn update_rep(
         .update_account(
             id,
             AccountChanges {
-                display_name,
+                display_name: display_name.clone(),
                 is_admin: changes.is_admin,
                 is_webacd: changes.is_webacd,
                 disabled: changes.disabled,
@@ -148,6 +158,17 @@ pub async fn update_rep(
             },
         )
         .await?;
+    state.site_audit(
+        Some(&me),
+        SiteAction::AccountChanged {
+            account: account.username.clone(),
+            display_name,
+            is_admin: changes.is_admin,
+            is_webacd: changes.is_webacd,
+            disabled: changes.disabled,
+            password_set: changes.password.is_some(),
+        },
+    );
     // Disabling or a new role takes effect on live connections at once: they close, and
     // the rep logs in again (with the new role) or not at all.
     let revoked = changes.disabled == Some(true)
@@ -202,7 +223,7 @@ const MAX_RETENTION_DAYS: u32 = 3650;
 )]
 pub async fn save_settings(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(me): Admin,
     Json(settings): Json<SiteSettings>,
 ) -> Result<Json<SiteSettings>, AppError> {
     if !(1..=100).contains(&settings.max_customers_per_rep) {
@@ -221,6 +242,12 @@ pub async fn save_settings(
         ));
     }
     state.store.save_settings(&settings).await?;
+    state.site_audit(
+        Some(&me),
+        SiteAction::SettingsChanged {
+            settings: serde_json::to_value(&settings).unwrap_or_default(),
+        },
+    );
     Ok(Json(settings))
 }
 
@@ -261,12 +288,18 @@ pub struct NewQueue {
 )]
 pub async fn create_queue(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(me): Admin,
     Json(queue): Json<NewQueue>,
 ) -> Result<(StatusCode, Json<Queue>), AppError> {
     let name = valid_display_name(&queue.name)
         .map_err(|_| AppError::bad_request("a queue name has 1 to 64 printable characters"))?;
     let queue = state.store.create_queue(&name, now_millis()).await?;
+    state.site_audit(
+        Some(&me),
+        SiteAction::QueueCreated {
+            queue: queue.name.clone(),
+        },
+    );
     state.refresh_directory().await?;
     Ok((StatusCode::CREATED, Json(queue)))
 }
@@ -286,12 +319,26 @@ pub async fn create_queue(
 )]
 pub async fn delete_queue(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(me): Admin,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
+    let name = queue_name(&state, id).await?;
     state.store.delete_queue(id).await?;
+    state.site_audit(Some(&me), SiteAction::QueueDeleted { queue: name });
     state.refresh_directory().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A queue's name, for the audit log; 404 when there is no such queue.
+async fn queue_name(state: &AppState, id: i64) -> Result<String, AppError> {
+    state
+        .store
+        .queues()
+        .await?
+        .into_iter()
+        .find(|q| q.id == id)
+        .map(|q| q.name)
+        .ok_or_else(|| AppError::not_found("no such queue"))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -317,11 +364,27 @@ pub struct Members {
 )]
 pub async fn set_members(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(me): Admin,
     Path(id): Path<i64>,
     Json(body): Json<Members>,
 ) -> Result<Json<Queue>, AppError> {
     let queue = state.store.set_queue_members(id, &body.members).await?;
+    let accounts = state.store.accounts().await?;
+    let members = queue
+        .members
+        .iter()
+        .map(|id| match accounts.iter().find(|a| a.id == *id) {
+            Some(account) => account.username.clone(),
+            None => format!("#{id}"),
+        })
+        .collect();
+    state.site_audit(
+        Some(&me),
+        SiteAction::QueueMembersSet {
+            queue: queue.name.clone(),
+            members,
+        },
+    );
     state.refresh_directory().await?;
     Ok(Json(queue))
 }
@@ -348,7 +411,7 @@ pub struct QueueChanges {
 )]
 pub async fn update_queue(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(me): Admin,
     Path(id): Path<i64>,
     Json(body): Json<QueueChanges>,
 ) -> Result<Json<Queue>, AppError> {
@@ -356,6 +419,13 @@ pub async fn update_queue(
         .store
         .set_queue_auto_assign(id, body.auto_assign)
         .await?;
+    state.site_audit(
+        Some(&me),
+        SiteAction::QueueChanged {
+            queue: queue.name.clone(),
+            auto_assign: queue.auto_assign,
+        },
+    );
     state.refresh_directory().await?;
     Ok(Json(queue))
 }
@@ -438,7 +508,7 @@ pub struct MailChanges {
 )]
 pub async fn save_mail(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(me): Admin,
     Json(changes): Json<MailChanges>,
 ) -> Result<Json<MailView>, AppError> {
     let host = changes.host.trim().to_owned();
@@ -470,7 +540,14 @@ pub async fn save_mail(
         from: changes.from.trim().to_owned(),
     };
     state.store.save_smtp_settings(Some(&settings)).await?;
-    Ok(Json(mail_view(&state).await?))
+    let view = mail_view(&state).await?;
+    state.site_audit(
+        Some(&me),
+        SiteAction::MailChanged {
+            settings: serde_json::to_value(&view).unwrap_or_default(),
+        },
+    );
+    Ok(Json(view))
 }
 
 #[utoipa::path(
@@ -484,8 +561,12 @@ pub async fn save_mail(
         (status = 403, description = "The account is not an administrator", body = ErrorBody),
     )
 )]
-pub async fn delete_mail(State(state): State<AppState>, _: Admin) -> Result<StatusCode, AppError> {
+pub async fn delete_mail(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+) -> Result<StatusCode, AppError> {
     state.store.save_smtp_settings(None).await?;
+    state.site_audit(Some(&me), SiteAction::MailRemoved);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -506,7 +587,9 @@ pub struct AuditQuery {
     params(AuditQuery),
     responses(
         (status = 200, description = "Audit entries, newest first (C3), up to everything that \
-            happened before the request (what is on its way to the store is stored first)",
+            happened before the request (what is on its way to the store is stored first). \
+            Records of the site (administrators' changes, logins) have an empty `session`; a \
+            `session` filter leaves them out",
             body = [AuditEntry]),
         (status = 400, description = "`session` is not a session number", body = ErrorBody),
         (status = 401, description = "No valid login cookie", body = ErrorBody),
@@ -564,6 +647,8 @@ pub async fn audit_verify(
     _: Admin,
 ) -> Result<Json<AuditChainView>, AppError> {
     use crate::store::audit_chain::ChainReport;
+    // Like the log itself: up to everything that happened before the request.
+    state.flush().await;
     Ok(Json(match state.store.verify_audit_chain().await? {
         ChainReport::Intact { records, head } => AuditChainView {
             intact: true,
@@ -624,6 +709,7 @@ pub async fn end_all_sessions(
     }
     let ended = state.registry.terminate_all(Some(&admin.0.username));
     tracing::info!(admin = %admin.0.username, ended, "every live session ended by an administrator");
+    state.site_audit(Some(&admin.0), SiteAction::SessionsEndedAll { ended });
     state.flush().await;
     Ok(Json(EndedSessions { ended }))
 }

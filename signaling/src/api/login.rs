@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::auth::{LOGIN_COOKIE, LOGIN_LIFETIME_MS, Rep, verify_nothing, verify_password};
 use crate::clock::{hash_secret, now_millis, secret};
 use crate::error::{AppError, ErrorBody};
-use crate::store::Account;
+use crate::store::{Account, SiteAction};
 
 #[derive(Deserialize, ToSchema)]
 pub struct Credentials {
@@ -106,9 +106,25 @@ pub async fn login(
         return Err(wrong());
     };
     if !right || account.disabled {
+        let reason = if right { "disabled" } else { "wrong_password" };
+        state.site_audit(
+            None,
+            SiteAction::LoginRefused {
+                account: account.username,
+                address: addr.ip().to_string(),
+                reason: reason.to_owned(),
+            },
+        );
         return Err(wrong());
     }
     state.lockout.succeeded(&place, username, Instant::now());
+    state.site_audit(
+        Some(&account),
+        SiteAction::LoggedIn {
+            account: account.username.clone(),
+            address: addr.ip().to_string(),
+        },
+    );
     let token = secret();
     let now = now_millis();
     state

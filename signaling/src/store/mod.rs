@@ -10,6 +10,7 @@ mod sqlite;
 mod timed;
 
 pub use postgres::PostgresStore;
+pub use rows::NewAuditRow;
 pub use sqlite::SqliteStore;
 pub use timed::TimedStore;
 
@@ -194,10 +195,96 @@ pub struct NewRecording {
     pub started_at: i64,
 }
 
+/// An audit record of the site rather than of one session (C3): an administrator's change
+/// or a login. It is kept in the same log and hash chain as the sessions' records, with an
+/// empty `session`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteAuditRecord {
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    /// Who did it, as `Display Name (username)`.
+    pub actor: Option<String>,
+    #[serde(flatten)]
+    pub action: SiteAction,
+}
+
+/// What happened on the site. Accounts and queues are named as they were then (a username,
+/// a queue's name), not by an id that a later account or queue could take; passwords never
+/// appear, only that one was set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum SiteAction {
+    /// A rep or admin logged in, from this address.
+    LoggedIn {
+        account: String,
+        address: String,
+    },
+    /// A login to an existing account was refused after its password was checked:
+    /// `wrong_password` or `disabled`. (Attempts on names that exist nowhere, and those
+    /// held back by the slow-down, are not recorded: they change nothing, and an attacker
+    /// could fill the log with them.)
+    LoginRefused {
+        account: String,
+        address: String,
+        reason: String,
+    },
+    AccountCreated {
+        account: String,
+        display_name: String,
+        is_admin: bool,
+        is_webacd: bool,
+    },
+    /// Only the fields that were given; `password_set` when a new password was.
+    AccountChanged {
+        account: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        display_name: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        is_admin: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        is_webacd: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        disabled: Option<bool>,
+        #[serde(default)]
+        password_set: bool,
+    },
+    /// The site settings as saved.
+    SettingsChanged {
+        settings: serde_json::Value,
+    },
+    /// The outgoing mail settings as saved, without the password (`has_password` says
+    /// whether one is set).
+    MailChanged {
+        settings: serde_json::Value,
+    },
+    MailRemoved,
+    QueueCreated {
+        queue: String,
+    },
+    QueueDeleted {
+        queue: String,
+    },
+    /// The queue's members as set (usernames).
+    QueueMembersSet {
+        queue: String,
+        members: Vec<String>,
+    },
+    QueueChanged {
+        queue: String,
+        auto_assign: bool,
+    },
+    /// Every live session was ended (each session's own `ended` record follows).
+    SessionsEndedAll {
+        ended: usize,
+    },
+}
+
 /// One audit log entry as stored.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
+    /// The session's number (digits); empty for a record of the site (an administrator's
+    /// change, a login).
     pub session: String,
     pub at: i64,
     pub actor: Option<String>,
@@ -277,7 +364,17 @@ pub trait Store: Send + Sync + 'static {
     async fn recordings(&self) -> StoreResult<Vec<RecordingRecord>>;
     async fn delete_recording(&self, id: i64) -> StoreResult<()>;
 
-    async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()>;
+    /// Append a record to the audit log, chained after the newest (C3).
+    async fn append_audit_row(&self, row: NewAuditRow) -> StoreResult<()>;
+    /// Append a session's audit record.
+    async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()> {
+        self.append_audit_row(NewAuditRow::of_session(record)?)
+            .await
+    }
+    /// Append an audit record of the site (an administrator's change, a login).
+    async fn append_site_audit(&self, record: &SiteAuditRecord) -> StoreResult<()> {
+        self.append_audit_row(NewAuditRow::of_site(record)?).await
+    }
     /// The newest entries first, optionally of one session.
     async fn audit(&self, session: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEntry>>;
     /// Walk the whole audit log in order and check its hash chain (C3).

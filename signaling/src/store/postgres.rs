@@ -11,12 +11,12 @@ use sqlx::{ConnectOptions, Connection, Row};
 use super::audit_chain::{ChainReport, GENESIS, Verifier};
 use super::rows::{
     ACCOUNT_COLUMNS, AUDIT_BATCH, CHAIN_COLUMNS, INVITATION_COLUMNS, RECORDING_COLUMNS,
-    account_from, audit_entry_from, chain_row_for, chain_row_from, invitation_from, invitee_text,
-    recording_from, settings_from_json, settings_json, smtp_from, unique_violation,
+    account_from, audit_entry_from, chain_row_from, invitation_from, invitee_text, recording_from,
+    settings_from_json, settings_json, smtp_from, unique_violation,
 };
 use super::{
-    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, NewRecording, Queue,
-    RecordingRecord, SiteSettings, SmtpSettings, Store, StoreError, StoreResult,
+    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, NewAuditRow, NewRecording,
+    Queue, RecordingRecord, SiteSettings, SmtpSettings, Store, StoreError, StoreResult,
 };
 
 /// Connections per server: requests wait for one rather than overload the database.
@@ -550,7 +550,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()> {
+    async fn append_audit_row(&self, row: NewAuditRow) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         // Appenders take turns (a transaction-scoped advisory lock, which needs no
         // privilege on the table), so that two servers never chain to the same head; the
@@ -577,7 +577,7 @@ impl Store for PostgresStore {
         let id: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('audit', 'id'))")
             .fetch_one(&mut *tx)
             .await?;
-        let row = chain_row_for(record, id, &prev)?;
+        let row = row.chained(id, &prev);
         sqlx::query(
             "INSERT INTO audit (id, session, at, actor, action, record, prev_hash, hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -6,7 +6,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::audit_chain::ChainRow;
 use super::{
-    Account, AuditEntry, InvitationRecord, RecordingRecord, SmtpSettings, StoreError, StoreResult,
+    Account, AuditEntry, InvitationRecord, RecordingRecord, SiteAuditRecord, SmtpSettings,
+    StoreError, StoreResult,
 };
 
 pub const ACCOUNT_COLUMNS: &str = "id, username, display_name, is_admin, is_webacd, disabled";
@@ -137,35 +138,79 @@ where
     })
 }
 
-/// The row an audit record is stored as, with this id, sealed after `prev_hash`.
-pub fn chain_row_for(
-    record: &tandem_session::AuditRecord,
-    id: i64,
-    prev_hash: &str,
-) -> StoreResult<ChainRow> {
-    let json = serde_json::to_value(record)
-        .map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
-    let action = json
-        .get("action")
-        .and_then(|a| a.as_str())
-        .unwrap_or("unknown")
-        .to_owned();
-    let actor = record.actor.as_ref().map(|a| match &a.account {
-        Some(account) => format!("{} ({account})", a.name),
-        None => a.name.clone(),
-    });
-    let mut row = ChainRow {
-        id,
-        session: record.session.digits(),
-        at: i64::try_from(record.at.0).unwrap_or(i64::MAX),
-        actor,
-        action,
-        record: json.to_string(),
-        prev_hash: None,
-        hash: None,
-    };
-    row.seal(prev_hash);
-    Ok(row)
+/// An audit record about to be appended: every column but the id and the chain's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAuditRow {
+    /// The session's digits; empty for a record of the site (`SiteAuditRecord`).
+    pub session: String,
+    pub at: i64,
+    pub actor: Option<String>,
+    pub action: String,
+    /// The whole record as JSON text.
+    pub record: String,
+}
+
+impl NewAuditRow {
+    /// A session's record.
+    pub fn of_session(record: &tandem_session::AuditRecord) -> StoreResult<Self> {
+        let actor = record.actor.as_ref().map(|a| match &a.account {
+            Some(account) => format!("{} ({account})", a.name),
+            None => a.name.clone(),
+        });
+        Self::from_json(
+            record.session.digits(),
+            record.at.0,
+            actor,
+            serde_json::to_value(record),
+        )
+    }
+
+    /// A record of the site: an administrator's change or a login.
+    pub fn of_site(record: &SiteAuditRecord) -> StoreResult<Self> {
+        Self::from_json(
+            String::new(),
+            record.at,
+            record.actor.clone(),
+            serde_json::to_value(record),
+        )
+    }
+
+    fn from_json(
+        session: String,
+        at: u64,
+        actor: Option<String>,
+        json: serde_json::Result<serde_json::Value>,
+    ) -> StoreResult<Self> {
+        let json = json.map_err(|e| StoreError::Corrupt(format!("audit record: {e}")))?;
+        let action = json
+            .get("action")
+            .and_then(|a| a.as_str())
+            .unwrap_or("unknown")
+            .to_owned();
+        Ok(Self {
+            session,
+            at: i64::try_from(at).unwrap_or(i64::MAX),
+            actor,
+            action,
+            record: json.to_string(),
+        })
+    }
+
+    /// The row as stored, with this id, sealed after `prev_hash`.
+    pub fn chained(self, id: i64, prev_hash: &str) -> ChainRow {
+        let mut row = ChainRow {
+            id,
+            session: self.session,
+            at: self.at,
+            actor: self.actor,
+            action: self.action,
+            record: self.record,
+            prev_hash: None,
+            hash: None,
+        };
+        row.seal(prev_hash);
+        row
+    }
 }
 
 /// The `invitee` column's text for an invitation.

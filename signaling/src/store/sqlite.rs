@@ -10,12 +10,12 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use super::audit_chain::{ChainReport, GENESIS, Verifier};
 use super::rows::{
     ACCOUNT_COLUMNS, AUDIT_BATCH, CHAIN_COLUMNS, INVITATION_COLUMNS, RECORDING_COLUMNS,
-    account_from, audit_entry_from, chain_row_for, chain_row_from, invitation_from, invitee_text,
-    recording_from, settings_from_json, settings_json, smtp_from, unique_violation,
+    account_from, audit_entry_from, chain_row_from, invitation_from, invitee_text, recording_from,
+    settings_from_json, settings_json, smtp_from, unique_violation,
 };
 use super::{
-    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, NewRecording, Queue,
-    RecordingRecord, SiteSettings, SmtpSettings, Store, StoreError, StoreResult,
+    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, NewAuditRow, NewRecording,
+    Queue, RecordingRecord, SiteSettings, SmtpSettings, Store, StoreError, StoreResult,
 };
 
 #[derive(Debug, Clone)]
@@ -651,7 +651,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()> {
+    async fn append_audit_row(&self, row: NewAuditRow) -> StoreResult<()> {
         // IMMEDIATE: take the write lock before reading the chain head, so that another
         // process appending at the same time waits instead of chaining to the same head.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -679,7 +679,7 @@ impl Store for SqliteStore {
         )
         .fetch_one(&mut *tx)
         .await?;
-        let row = chain_row_for(record, used.max(last_id) + 1, &prev)?;
+        let row = row.chained(used.max(last_id) + 1, &prev);
         sqlx::query(
             "INSERT INTO audit (id, session, at, actor, action, record, prev_hash, hash) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::audit_chain::ChainReport;
 use super::{
-    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, NewRecording, Queue,
-    RecordingRecord, SiteSettings, SmtpSettings, Store, StoreResult,
+    Account, AccountChanges, AuditEntry, InvitationRecord, NewAccount, NewAuditRow, NewRecording,
+    Queue, RecordingRecord, SiteSettings, SmtpSettings, Store, StoreResult,
 };
 use crate::telemetry::Telemetry;
 
@@ -232,8 +232,8 @@ impl Store for TimedStore {
             .await
     }
 
-    async fn append_audit(&self, record: &tandem_session::AuditRecord) -> StoreResult<()> {
-        self.timed("append_audit", self.inner.append_audit(record))
+    async fn append_audit_row(&self, row: NewAuditRow) -> StoreResult<()> {
+        self.timed("append_audit", self.inner.append_audit_row(row))
             .await
     }
 

@@ -262,6 +262,13 @@ impl Http {
             .expect("request")
     }
 
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.with_cookie(self.client.delete(format!("{}{path}", self.base)))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn patch(&self, path: &str, body: Value) -> reqwest::Response {
         self.with_cookie(
             self.client

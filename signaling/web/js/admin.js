@@ -126,9 +126,16 @@ $('#new-queue').addEventListener('submit', async (event) => {
 async function loadAudit() {
   const entries = await api('GET', '/api/admin/audit?limit=200');
   replace($('#audit'), entries.map((e) => h('tr', {},
-    h('td', {}, new Date(e.at).toLocaleString(language())), h('td', {}, e.session.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3')),
+    h('td', {}, new Date(e.at).toLocaleString(language())),
+    // A record of the site (an administrator's change, a login) has no session.
+    e.session ? h('td', {}, e.session.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3')) : ht('td', {}, 'admin-audit-site'),
     h('td', {}, e.actor || '—'),
-    ht('td', {}, 'admin-audit-action', { action: e.action, label: e.action.replaceAll('_', ' ') }))));
+    ht('td', {}, 'admin-audit-action', {
+      action: e.action,
+      label: e.action.replaceAll('_', ' '),
+      // Whose account or which queue, for the site's records.
+      subject: e.record.account || e.record.queue || '',
+    }))));
 }
 
 // C3: the audit log is a hash chain; say whether it is intact, and show its head so that it

@@ -366,7 +366,9 @@ admin-col-when = When
 admin-col-session = Session
 admin-col-who = Who
 admin-col-what = What
-# $action: the audit record's action (snake_case); $label: the same with spaces.
+# $action: the audit record's action (snake_case); $label: the same with spaces; $subject:
+# the account or queue a record of the site is about (may be empty).
+admin-audit-site = (site)
 admin-audit-action = { $action ->
         [started] started
         [joined] joined
@@ -397,6 +399,18 @@ admin-audit-action = { $action ->
         [call_left] call left
         [call_ended] call ended
         [ended] ended
+        [logged_in] logged in: { $subject }
+        [login_refused] login refused: { $subject }
+        [account_created] account created: { $subject }
+        [account_changed] account changed: { $subject }
+        [settings_changed] site settings changed
+        [mail_changed] mail settings changed
+        [mail_removed] mail settings removed
+        [queue_created] queue created: { $subject }
+        [queue_deleted] queue deleted: { $subject }
+        [queue_members_set] queue members set: { $subject }
+        [queue_changed] queue changed: { $subject }
+        [sessions_ended_all] every session ended
        *[other] { $label }
     }
 admin-chain-intact = Audit log intact: { $records ->

@@ -353,6 +353,7 @@ admin-col-when = Når
 admin-col-session = Økt
 admin-col-who = Hvem
 admin-col-what = Hva
+admin-audit-site = (nettsted)
 admin-audit-action = { $action ->
         [started] startet
         [joined] ble med
@@ -383,6 +384,18 @@ admin-audit-action = { $action ->
         [call_left] forlot samtalen
         [call_ended] samtale avsluttet
         [ended] avsluttet
+        [logged_in] logget inn: { $subject }
+        [login_refused] innlogging avvist: { $subject }
+        [account_created] konto opprettet: { $subject }
+        [account_changed] konto endret: { $subject }
+        [settings_changed] innstillinger endret
+        [mail_changed] e-postinnstillinger endret
+        [mail_removed] e-postinnstillinger fjernet
+        [queue_created] kø opprettet: { $subject }
+        [queue_deleted] kø slettet: { $subject }
+        [queue_members_set] kømedlemmer satt: { $subject }
+        [queue_changed] kø endret: { $subject }
+        [sessions_ended_all] alle økter avsluttet
        *[other] { $label }
     }
 admin-chain-intact = Revisjonsloggen er intakt: { $records ->
