@@ -291,6 +291,7 @@ pub struct DownloadQuery {
     responses(
         (status = 200, description = "The agent binary (Linux x86-64), as an attachment named tandem-agent; with a token, followed by its launch trailer (docs/agent.md, \"Double-click launch\"), as an attachment named tandem-support-<session number>, Cache-Control: no-store", content_type = "application/octet-stream"),
         (status = 206, description = "A byte range of the plain binary (Range requests without a token)", content_type = "application/octet-stream"),
+        (status = 400, description = "With a token, when the server's address comes from the request (no `public_url`): a Host header the agent could not use as the server's address (over 1024 characters, spaces or control characters)", content_type = "text/plain"),
         (status = 404, description = "The server has no agent binary configured, or it is unreadable", content_type = "text/plain"),
         (status = 410, description = "The token is not a live agent token (unknown, used or expired; the answer is the same): a page in the browser's language (Accept-Language) asking the customer to open the join page again, with a link to /join", content_type = "text/html"),
     )
@@ -323,6 +324,7 @@ pub async fn agent_download(
     responses(
         (status = 200, description = "The agent (Windows x86-64), as an attachment named tandem-agent.exe; with a token, followed by its launch trailer, as an attachment named tandem-support-<session number>.exe, Cache-Control: no-store", content_type = "application/vnd.microsoft.portable-executable"),
         (status = 206, description = "A byte range of the plain binary (Range requests without a token)", content_type = "application/vnd.microsoft.portable-executable"),
+        (status = 400, description = "With a token, when the server's address comes from the request (no `public_url`): a Host header the agent could not use as the server's address (over 1024 characters, spaces or control characters)", content_type = "text/plain"),
         (status = 404, description = "The server has no Windows agent configured, or it is unreadable", content_type = "text/plain"),
         (status = 410, description = "The token is not a live agent token (unknown, used or expired; the answer is the same): a page in the browser's language (Accept-Language) asking the customer to open the join page again, with a link to /join", content_type = "text/html"),
     )
@@ -449,7 +451,19 @@ impl Download<'_> {
             session: Some(seat.number),
         };
         if let Err(e) = launch::check(&launch) {
-            return AppError::internal(format!("the launch trailer would not be read: {e}"))
+            if state.config.public_url.is_some() {
+                // The configured address itself: the server's own fault.
+                return AppError::internal(format!("the launch trailer would not be read: {e}"))
+                    .into_response();
+            }
+            // The address came from the request's Host, which the agent could not use.
+            return (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "This request's Host header cannot be the server's address in the download \
+                     ({e}). Open the join page at the address the server is reached at."
+                ),
+            )
                 .into_response();
         }
         let opened = async {

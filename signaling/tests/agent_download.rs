@@ -176,6 +176,32 @@ async fn a_download_with_a_live_token_is_the_agent_with_its_launch_trailer() {
     assert_eq!(gone.status(), 410, "a used token downloads nothing");
 }
 
+/// The download names the server by the request's Host (no `public_url` here): one the
+/// agent could not use is the request's fault, a 400 that says so, not a server error;
+/// the token is not used up by it.
+#[tokio::test]
+async fn a_host_the_agent_could_not_use_is_refused_with_400() {
+    let mut s = scene(None, 5000).await;
+    let token = next_token(&mut s.ann).await;
+    let client = reqwest::Client::new();
+    let long_host = format!("{}.example.com", "a".repeat(1100));
+    let response = client
+        .get(url(&s.server, "/download/tandem-agent", &token))
+        .header("host", long_host)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.expect("text");
+    assert!(text.contains("Host header"), "{text}");
+    let response = client
+        .get(url(&s.server, "/download/tandem-agent", &token))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(response.status(), 200, "the token still downloads");
+}
+
 #[tokio::test]
 async fn without_a_token_the_download_is_the_plain_binary() {
     let mut s = scene(None, 100_000).await;

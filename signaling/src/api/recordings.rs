@@ -57,6 +57,9 @@ pub async fn list(
     responses(
         (status = 200, description = "The recording: fragmented MP4, H.264, as the agent sent it (a recording still going on plays up to its last second)", content_type = "video/mp4"),
         (status = 206, description = "A byte range of it (players seek with Range requests)", content_type = "video/mp4"),
+        (status = 304, description = "Not modified since the request's If-Modified-Since"),
+        (status = 412, description = "Modified since the request's If-Unmodified-Since"),
+        (status = 416, description = "A Range outside the file (Content-Range says its size)"),
         (status = 401, description = "No valid login cookie", body = ErrorBody),
         (status = 404, description = "No such recording, or not one this account may see, or its file is gone", body = ErrorBody),
     )
@@ -80,6 +83,10 @@ pub async fn video(
     params(("id" = i64, Path, description = "The recording's id")),
     responses(
         (status = 200, description = "The chat and who came and went, timed from the recording's start: a WebVTT text track for the player", content_type = "text/vtt"),
+        (status = 206, description = "A byte range of it (Range requests)", content_type = "text/vtt"),
+        (status = 304, description = "Not modified since the request's If-Modified-Since"),
+        (status = 412, description = "Modified since the request's If-Unmodified-Since"),
+        (status = 416, description = "A Range outside the file (Content-Range says its size)"),
         (status = 401, description = "No valid login cookie", body = ErrorBody),
         (status = 404, description = "No such recording, or not one this account may see", body = ErrorBody),
     )
