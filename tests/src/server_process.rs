@@ -77,6 +77,20 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// SIGTERM (a restart for an upgrade), and wait until the process is gone.
+    pub async fn terminate(&mut self) -> anyhow::Result<()> {
+        let pid = self.child.id().context("the server has ended already")?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        anyhow::ensure!(sent.success(), "kill -TERM {pid} failed");
+        tokio::time::timeout(START_WITHIN, self.child.wait())
+            .await
+            .context("the server did not stop after SIGTERM")??;
+        Ok(())
+    }
+
     /// SIGKILL, and wait until the process is gone.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
         self.child.start_kill()?;

@@ -448,3 +448,68 @@ async fn an_agent_started_while_the_server_is_down_attaches_once_it_is_back() ->
     }
     Ok(())
 }
+
+/// A WebACD agent's dashboard has no resume token: after a restart (SIGTERM, which closes it
+/// with 1012) it connects again by itself and sends `dashboard` again with the agent's
+/// availability as it is now, so the agent keeps getting offers without reloading the page
+/// (docs/protocol.md, "Server restarts").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webacd_dashboard_reconnects_by_itself_after_a_restart() -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let port = SmtpSink::free_port()?;
+    let log = server_log("restart-dashboard")?;
+    let _ = std::fs::remove_file(&log);
+    let mut server = ServerProcess::start(data.path(), port, &log).await?;
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+    for (username, name) in [("sam", "Sam Support"), ("rita", "Rita Rep")] {
+        create_rep_at(
+            &http,
+            &base,
+            username,
+            name,
+            &format!("{username}-password"),
+        )
+        .await?;
+    }
+    let reps = admin_call_at(&http, &base, "GET", "/api/admin/reps", Value::Null).await?;
+    for rep in reps.as_array().into_iter().flatten() {
+        if rep["username"] != "admin" {
+            let path = format!("/api/admin/reps/{}", rep["id"]);
+            let body = serde_json::json!({"is_webacd": true});
+            admin_call_at(&http, &base, "PATCH", &path, body).await?;
+        }
+    }
+
+    let chrome = Chromedriver::start("restart-dashboard").await?;
+    let sam = chrome.browser("sam").await?;
+    sam.log_in(&base, "sam", "sam-password").await?;
+    sam.find("#webacd:not([hidden])").await?;
+    // Available after the dashboard connected: what a reconnect sends must follow it.
+    sam.wait_text("#agents li[data-agent=sam]", "away").await?;
+    sam.click("#available").await?;
+    sam.wait_text("#agents li[data-agent=sam]", "available")
+        .await?;
+
+    server.terminate().await?;
+    let _second = ServerProcess::start(data.path(), port, &log).await?;
+    // Rita comes and says she is available: Sam's dashboard hears it only over a live
+    // connection, and still counts Sam available.
+    let rita = chrome.browser("rita").await?;
+    rita.log_in(&base, "rita", "rita-password").await?;
+    rita.find("#webacd:not([hidden])").await?;
+    rita.wait_text("#agents li[data-agent=rita]", "away")
+        .await?;
+    rita.click("#available").await?;
+    sam.wait_text("#agents li[data-agent=rita]", "available")
+        .await?;
+    let sam_row = sam.text("#agents li[data-agent=sam]").await?;
+    anyhow::ensure!(
+        sam_row.contains("available"),
+        "Sam after the restart: {sam_row}"
+    );
+    for browser in [sam, rita] {
+        browser.close().await?;
+    }
+    Ok(())
+}

@@ -73,7 +73,9 @@ function webacd(me) {
   socket.connect(msg.dashboard(available.checked));
   available.addEventListener('change', () => {
     localStorage.setItem('tandem-available', available.checked ? 'yes' : 'no');
-    socket.send(msg.dashboard(available.checked));
+    // Also what a reconnect after a restart sends again.
+    socket.join = msg.dashboard(available.checked);
+    socket.send(socket.join);
   });
 
   function notify(text) {
@@ -83,6 +85,7 @@ function webacd(me) {
 
   function render(state) {
     available.checked = state.available;
+    socket.join = msg.dashboard(state.available);
     replace($('#agents'), state.agents.map((a) => h('li', { dataset: { agent: a.agent } },
       h('span', { class: 'who' }, a.name, a.agent === me.username ? [' ', ht('span', { class: 'muted' }, 'you-marker')] : null),
       ht('span', { class: `tag ${a.available ? 'active' : ''}` }, a.available ? 'dashboard-agent-available' : 'dashboard-agent-away'),

@@ -10,6 +10,10 @@ import { msg } from './protocol.js';
 // error, which ends the retrying at once.
 const RETRY_FOR_MS = 120000;
 
+// Close codes of a connection that was lost rather than ended: no close frame (1006), the
+// server going away or restarting (1001, 1012), or our own close to try again (4000).
+const LOST = new Set([1001, 1006, 1012, 4000]);
+
 export class SessionSocket {
   constructor({ client, onMessage, onStatus }) {
     this.client = client;
@@ -22,7 +26,10 @@ export class SessionSocket {
     addEventListener('pagehide', () => this.close());
   }
 
-  // Open the connection and send `join` (e.g. {type: 'join_by_link', ...}).
+  // Open the connection and send `join` (e.g. {type: 'join_by_link', ...}). Until the
+  // server gives a resume token, a lost connection is opened again with `join` itself: a
+  // join the server never answered, or a WebACD dashboard (which has no resume). The
+  // owner may change `join` later (the dashboard's availability).
   connect(join) {
     this.join = join;
     this.open(join);
@@ -44,7 +51,7 @@ export class SessionSocket {
         case 'welcome': this.iceServers = message.ice_servers || []; return;
         // After a join: STUN and TURN with this participant's own short-lived credentials.
         case 'ice_servers': this.iceServers = message.ice_servers || []; return;
-        case 'joined': case 'waiting': this.lostAt = null; this.onStatus('connected'); break;
+        case 'joined': case 'waiting': case 'webacd_state': this.lostAt = null; this.onStatus('connected'); break;
         case 'session_ended': case 'denied': this.finished = true; this.onStatus('ended'); break;
         case 'error':
           // The place is gone for good; anything else (a server still starting) is retried.
@@ -54,6 +61,8 @@ export class SessionSocket {
             } else {
               ws.close(4000, 'retrying the resume'); // onclose tries again
             }
+          } else if (message.code === 'restarting' && !this.resumeToken) {
+            ws.close(4000, 'retrying the join'); // the server stops for a restart: onclose tries again
           }
           break;
       }
@@ -67,16 +76,17 @@ export class SessionSocket {
         this.onStatus('closed', event.reason);
         return;
       }
-      this.retry();
+      this.retry(event.code);
     };
   }
 
-  retry() {
-    if (!this.resumeToken) { this.finished = true; this.onStatus('closed', t('connection-lost')); return; }
+  retry(code) {
+    const first = this.resumeToken ? msg.resume(this.resumeToken) : LOST.has(code) ? this.join : null;
+    if (!first) { this.finished = true; this.onStatus('closed', t('connection-lost')); return; }
     this.lostAt = this.lostAt || Date.now();
     if (Date.now() - this.lostAt > RETRY_FOR_MS) { this.finished = true; this.onStatus('gone'); return; }
     this.onStatus('reconnecting');
-    setTimeout(() => { if (!this.finished) this.open(msg.resume(this.resumeToken)); }, 1000);
+    setTimeout(() => { if (!this.finished) this.open(this.resumeToken ? msg.resume(this.resumeToken) : first); }, 1000);
   }
 
   send(message) {
