@@ -100,8 +100,11 @@ impl AppState {
     }
 
     /// Put an administrator's change or a login in the audit log (C3), by `actor` (their
-    /// `Display Name (username)`). It is stored after every record queued before it, and
-    /// waits, tried again every second, while the store refuses.
+    /// `Display Name (username)`). It goes to the store behind every record already on its
+    /// way there (a session's records reach that queue once the journal has them: wait for
+    /// `registry.written()` first to come after them), and waits, tried again every second,
+    /// while the store refuses. It is held in memory only: unlike a session's records, one
+    /// waiting when the process ends is lost.
     pub fn site_audit(&self, actor: Option<&store::Account>, action: store::SiteAction) {
         let record = store::SiteAuditRecord {
             at: u64::try_from(clock::now_millis()).unwrap_or(0),
@@ -591,7 +594,7 @@ async fn first_admin(config: &Config, store: &dyn Store) -> anyhow::Result<Optio
         .admin_password
         .clone()
         .unwrap_or_else(|| clock::secret()[..16].to_owned());
-    store
+    let admin = store
         .create_account(NewAccount {
             username: "admin".into(),
             display_name: "Administrator".into(),
@@ -600,6 +603,19 @@ async fn first_admin(config: &Config, store: &dyn Store) -> anyhow::Result<Optio
             is_webacd: false,
         })
         .await?;
+    let record = store::SiteAuditRecord {
+        at: u64::try_from(clock::now_millis()).unwrap_or(0),
+        actor: None,
+        action: store::SiteAction::AccountCreated {
+            account: admin.username,
+            display_name: admin.display_name,
+            is_admin: admin.is_admin,
+            is_webacd: admin.is_webacd,
+        },
+    };
+    if let Err(e) = store.append_site_audit(&record).await {
+        tracing::error!("could not put the first admin's creation in the audit log: {e}");
+    }
     Ok(Some(AdminLogin {
         username: "admin".into(),
         password,
@@ -628,6 +644,12 @@ pub async fn reset_admin_password(
             },
         )
         .await?;
+    state.site_audit(
+        None,
+        store::SiteAction::AdminPasswordReset {
+            account: account.username,
+        },
+    );
     Ok(AdminLogin {
         username: "admin".into(),
         password,

@@ -159,6 +159,18 @@ pub struct LoginGuard {
     by_user: Lockout,
     by_place: Lockout,
     known: Known,
+    refusals: Refusals,
+}
+
+/// At most one refused login per account is put in the audit log this often; the others
+/// are counted and the count goes with the next one recorded.
+pub const RECORD_REFUSALS_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Per account (existing ones only, so bounded): when a refusal was last recorded, and how
+/// many came since without being recorded.
+#[derive(Debug, Clone, Default)]
+struct Refusals {
+    accounts: Arc<Mutex<HashMap<i64, (Instant, u64)>>>,
 }
 
 impl LoginGuard {
@@ -170,6 +182,33 @@ impl LoginGuard {
             return Ok(());
         }
         self.by_user.attempt(username, now)
+    }
+
+    /// A login to `account` was refused after its password was checked: whether to put it
+    /// in the audit log, and if so, how many refusals of it were not recorded before it.
+    pub fn refusal_to_record(&self, account: i64, now: Instant) -> Option<u64> {
+        let mut accounts = self
+            .refusals
+            .accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match accounts.get_mut(&account) {
+            Some((last, unrecorded))
+                if now.saturating_duration_since(*last) < RECORD_REFUSALS_EVERY =>
+            {
+                *unrecorded += 1;
+                None
+            }
+            Some(entry) => {
+                let before = entry.1;
+                *entry = (now, 0);
+                Some(before)
+            }
+            None => {
+                accounts.insert(account, (now, 0));
+                Some(0)
+            }
+        }
     }
 
     /// The password was right: forget the failures, and know this place for this rep.
@@ -215,6 +254,26 @@ mod tests {
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
+
+    /// One refused login per account is audited every 10 minutes; the ones between are
+    /// counted into the next, and accounts are counted apart.
+    #[test]
+    fn refused_logins_are_recorded_once_per_account_in_ten_minutes_with_the_count_between() {
+        let guard = LoginGuard::default();
+        let t0 = Instant::now();
+        assert_eq!(guard.refusal_to_record(1, t0), Some(0));
+        for i in 1..=3 {
+            assert_eq!(guard.refusal_to_record(1, t0 + i * SECOND), None);
+        }
+        assert_eq!(
+            guard.refusal_to_record(2, t0 + SECOND),
+            Some(0),
+            "another account"
+        );
+        let later = t0 + RECORD_REFUSALS_EVERY;
+        assert_eq!(guard.refusal_to_record(1, later), Some(3));
+        assert_eq!(guard.refusal_to_record(1, later + SECOND), None);
+    }
 
     /// Fail `n` attempts at `now`, all of which must be allowed.
     fn fail(lockout: &Lockout, name: &str, n: u32, now: Instant) {

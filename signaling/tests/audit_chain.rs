@@ -102,12 +102,13 @@ async fn the_chain_state_is_for_admins_only() {
     );
     let rep = server.rep("rita", false).await;
     assert_eq!(rep.get("/api/admin/audit/verify").await.status(), 403);
-    // No session yet, but the site's own records: the admin's login and Rita's account
-    // (made by `rep`), Rita's login, and the admin's login now.
+    // No session yet, but the site's own records: the first admin's creation at the
+    // first start, the admin's login and Rita's account (made by `rep`), Rita's login, and
+    // the admin's login now.
     let state = chain_state(&server.admin().await).await;
     assert_eq!(
         (&state["intact"], &state["records"]),
-        (&json!(true), &json!(4)),
+        (&json!(true), &json!(5)),
         "{state}"
     );
     assert_eq!(state["head"].as_str().map(str::len), Some(64), "{state}");

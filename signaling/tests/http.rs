@@ -212,15 +212,20 @@ async fn administrators_changes_and_logins_are_audited() {
         )
         .await;
     assert_eq!(status(r), 200);
+    // A change refused is no change: nothing recorded.
+    assert_eq!(
+        status(admin.patch(&sam, json!({"password": "short"})).await),
+        400
+    );
     let login =
         |username: &str, password: &str| json!({"username": username, "password": password});
-    assert_eq!(
-        status(
-            anon.post("/api/login", login("sam", "first-password"))
-                .await
-        ),
-        401
-    );
+    // Refused twice, recorded once: a second refusal within 10 minutes is only counted.
+    for _ in 0..2 {
+        let r = anon
+            .post("/api/login", login("sam", "first-password"))
+            .await;
+        assert_eq!(status(r), 401);
+    }
     assert_eq!(
         status(anon.post("/api/login", login("nobody", "whatever-1")).await),
         401
@@ -231,6 +236,23 @@ async fn administrators_changes_and_logins_are_audited() {
                 .await
         ),
         200
+    );
+    // A disabled account's right password is refused, and recorded as such.
+    let r = admin
+        .post(
+            "/api/admin/reps",
+            json!({"username": "dan", "display_name": "Dan", "password": "dans-password"}),
+        )
+        .await;
+    let dan: Value = r.json().await.expect("json");
+    let dan = format!("/api/admin/reps/{}", dan["id"]);
+    assert_eq!(
+        status(admin.patch(&dan, json!({"disabled": true})).await),
+        200
+    );
+    assert_eq!(
+        status(anon.post("/api/login", login("dan", "dans-password")).await),
+        401
     );
     let r = admin
         .put(
@@ -299,6 +321,12 @@ async fn administrators_changes_and_logins_are_audited() {
         .rev()
         .filter(|e| e["session"] == "")
         .collect();
+    // The first start made the admin: by nobody (the server).
+    assert_eq!(site[0]["action"], "account_created", "{text}");
+    assert_eq!(site[0]["record"]["account"], "admin");
+    assert_eq!(site[0]["record"]["is_admin"], true);
+    assert!(site[0]["actor"].is_null());
+    let site = &site[1..];
     let actions: Vec<&str> = site
         .iter()
         .map(|e| e["action"].as_str().expect("action"))
@@ -311,6 +339,9 @@ async fn administrators_changes_and_logins_are_audited() {
             "account_changed",
             "login_refused",
             "logged_in",
+            "account_created",
+            "account_changed",
+            "login_refused",
             "settings_changed",
             "queue_created",
             "queue_members_set",
@@ -335,17 +366,25 @@ async fn administrators_changes_and_logins_are_audited() {
     assert_eq!(site[3]["record"]["reason"], "wrong_password");
     assert_eq!(site[3]["record"]["account"], "sam");
     assert!(site[3]["actor"].is_null(), "a refused login has no actor");
+    assert!(
+        site[3]["record"].get("unrecorded_before").is_none(),
+        "the first refusal: none before it"
+    );
     assert_eq!(site[4]["actor"].as_str(), Some("Sam (sam)"));
-    assert_eq!(site[5]["record"]["settings"]["max_customers_per_rep"], 3);
-    for e in &site[6..10] {
+    assert_eq!(site[5]["record"]["account"], "dan");
+    assert_eq!(site[6]["record"]["disabled"], true);
+    assert_eq!(site[7]["record"]["account"], "dan");
+    assert_eq!(site[7]["record"]["reason"], "disabled");
+    assert_eq!(site[8]["record"]["settings"]["max_customers_per_rep"], 3);
+    for e in &site[9..13] {
         assert_eq!(e["record"]["queue"], "Billing", "{e}");
     }
-    assert_eq!(site[7]["record"]["members"], json!(["sam"]));
-    assert_eq!(site[8]["record"]["auto_assign"], true);
-    assert_eq!(site[10]["record"]["settings"]["host"], "mail.example.com");
-    assert_eq!(site[10]["record"]["settings"]["has_password"], true);
-    assert_eq!(site[12]["record"]["ended"], 0);
-    for e in &site[5..] {
+    assert_eq!(site[10]["record"]["members"], json!(["sam"]));
+    assert_eq!(site[11]["record"]["auto_assign"], true);
+    assert_eq!(site[13]["record"]["settings"]["host"], "mail.example.com");
+    assert_eq!(site[13]["record"]["settings"]["has_password"], true);
+    assert_eq!(site[15]["record"]["ended"], 0);
+    for e in site[5..7].iter().chain(&site[8..]) {
         assert_eq!(e["actor"].as_str(), by_admin, "{e}");
     }
     // In the chain, like every record.

@@ -2295,3 +2295,40 @@ async fn a_standby_is_scraped_for_itself_and_keeps_its_metrics_address_when_it_t
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The self-hoster's way back in: `--reset-admin-password` gives `admin` the password of
+/// `--admin-password` again at start, and the audit log (C3) has it, by nobody but the
+/// server.
+#[tokio::test]
+async fn a_reset_of_the_admin_password_at_start_works_and_is_audited() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let first = Process::start(dir.path(), port).await;
+    let admin = Http::login(&first.base(), "admin", ADMIN_PASSWORD).await;
+    let me: Value = admin.get("/api/me").await.json().await.expect("me");
+    let path = format!("/api/admin/reps/{}", me["id"]);
+    let r = admin
+        .patch(&path, json!({"password": "a-forgotten-password"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    drop(first);
+
+    let second = Process::start_with(dir.path(), port, &["--reset-admin-password"]).await;
+    let admin = Http::login(&second.base(), "admin", ADMIN_PASSWORD).await;
+    let entries: Value = admin
+        .get("/api/admin/audit?limit=1000")
+        .await
+        .json()
+        .await
+        .expect("audit");
+    let resets: Vec<&Value> = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "admin_password_reset")
+        .collect();
+    assert_eq!(resets.len(), 1, "{entries}");
+    assert_eq!(resets[0]["record"]["account"], "admin");
+    assert!(resets[0]["actor"].is_null(), "{}", resets[0]);
+    assert_eq!(resets[0]["session"], "");
+}

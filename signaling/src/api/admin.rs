@@ -368,8 +368,10 @@ pub async fn set_members(
     Path(id): Path<i64>,
     Json(body): Json<Members>,
 ) -> Result<Json<Queue>, AppError> {
-    let queue = state.store.set_queue_members(id, &body.members).await?;
+    // Read first: once the members are changed, the audit record must not depend on
+    // another read succeeding.
     let accounts = state.store.accounts().await?;
+    let queue = state.store.set_queue_members(id, &body.members).await?;
     let members = queue
         .members
         .iter()
@@ -468,16 +470,21 @@ async fn mail_view(state: &AppState) -> Result<MailView, AppError> {
         (None, None) => None,
     };
     let settings = saved.or_else(|| state.config.smtp.clone());
-    Ok(MailView {
+    Ok(view_of(settings.as_ref(), source))
+}
+
+/// How `settings` show, from `source`: never the password itself.
+fn view_of(settings: Option<&SmtpSettings>, source: Option<&'static str>) -> MailView {
+    MailView {
         configured: settings.is_some(),
         source,
-        host: settings.as_ref().map(|s| s.host.clone()),
-        port: settings.as_ref().map(|s| s.port),
-        tls: settings.as_ref().map(|s| s.tls),
-        username: settings.as_ref().and_then(|s| s.username.clone()),
-        has_password: settings.as_ref().is_some_and(|s| s.password.is_some()),
-        from: settings.map(|s| s.from),
-    })
+        host: settings.map(|s| s.host.clone()),
+        port: settings.map(|s| s.port),
+        tls: settings.map(|s| s.tls),
+        username: settings.and_then(|s| s.username.clone()),
+        has_password: settings.is_some_and(|s| s.password.is_some()),
+        from: settings.map(|s| s.from.clone()),
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -540,14 +547,14 @@ pub async fn save_mail(
         from: changes.from.trim().to_owned(),
     };
     state.store.save_smtp_settings(Some(&settings)).await?;
-    let view = mail_view(&state).await?;
     state.site_audit(
         Some(&me),
         SiteAction::MailChanged {
-            settings: serde_json::to_value(&view).unwrap_or_default(),
+            settings: serde_json::to_value(view_of(Some(&settings), Some("admin")))
+                .unwrap_or_default(),
         },
     );
-    Ok(Json(view))
+    Ok(Json(mail_view(&state).await?))
 }
 
 #[utoipa::path(
@@ -709,6 +716,8 @@ pub async fn end_all_sessions(
     }
     let ended = state.registry.terminate_all(Some(&admin.0.username));
     tracing::info!(admin = %admin.0.username, ended, "every live session ended by an administrator");
+    // After the sessions' own `ended` records, which reach the store once written.
+    state.registry.written().await;
     state.site_audit(Some(&admin.0), SiteAction::SessionsEndedAll { ended });
     state.flush().await;
     Ok(Json(EndedSessions { ended }))

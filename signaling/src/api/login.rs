@@ -106,25 +106,22 @@ pub async fn login(
         return Err(wrong());
     };
     if !right || account.disabled {
-        let reason = if right { "disabled" } else { "wrong_password" };
-        state.site_audit(
-            None,
-            SiteAction::LoginRefused {
-                account: account.username,
-                address: addr.ip().to_string(),
-                reason: reason.to_owned(),
-            },
-        );
+        if let Some(unrecorded_before) = state.lockout.refusal_to_record(account.id, Instant::now())
+        {
+            let reason = if right { "disabled" } else { "wrong_password" };
+            state.site_audit(
+                None,
+                SiteAction::LoginRefused {
+                    account: account.username,
+                    address: addr.ip().to_string(),
+                    reason: reason.to_owned(),
+                    unrecorded_before,
+                },
+            );
+        }
         return Err(wrong());
     }
     state.lockout.succeeded(&place, username, Instant::now());
-    state.site_audit(
-        Some(&account),
-        SiteAction::LoggedIn {
-            account: account.username.clone(),
-            address: addr.ip().to_string(),
-        },
-    );
     let token = secret();
     let now = now_millis();
     state
@@ -136,6 +133,13 @@ pub async fn login(
             now + LOGIN_LIFETIME_MS,
         )
         .await?;
+    state.site_audit(
+        Some(&account),
+        SiteAction::LoggedIn {
+            account: account.username.clone(),
+            address: addr.ip().to_string(),
+        },
+    );
     let cookie = format!(
         "{LOGIN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{}",
         if state.config.cookies_secure() {

@@ -195,6 +195,10 @@ pub struct NewRecording {
     pub started_at: i64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// An audit record of the site rather than of one session (C3): an administrator's change
 /// or a login. It is kept in the same log and hash chain as the sessions' records, with an
 /// empty `session`.
@@ -227,6 +231,10 @@ pub enum SiteAction {
         account: String,
         address: String,
         reason: String,
+        /// Refusals of this account not recorded since its last record: at most one is
+        /// recorded per account in 10 minutes, so that guessing cannot bury the log.
+        #[serde(skip_serializing_if = "is_zero", default)]
+        unrecorded_before: u64,
     },
     AccountCreated {
         account: String,
@@ -273,9 +281,14 @@ pub enum SiteAction {
         queue: String,
         auto_assign: bool,
     },
-    /// Every live session was ended (each session's own `ended` record follows).
+    /// Every live session was ended (after each session's own `ended` record).
     SessionsEndedAll {
         ended: usize,
+    },
+    /// The `admin` account got a new password, and was enabled again, from the server's
+    /// command line (`--reset-admin-password`).
+    AdminPasswordReset {
+        account: String,
     },
 }
 
