@@ -331,14 +331,44 @@ async fn join(
 
 /// Between two tries of an attach the server could not take yet.
 const ATTACH_RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Between two tries when the server said there were too many attempts from here.
+const ATTACH_RETRY_LIMITED: Duration = Duration::from_secs(6);
+/// The longest one try may take (a path that drops everything answers nothing at all).
+const ATTACH_TRY_FOR: Duration = Duration::from_secs(20);
 
 /// Why an attach did not happen.
 enum Attach {
-    /// The server refused the token: used, unknown or expired. Trying again cannot help.
+    /// The server refused the token (used, unknown or expired) or this agent (a protocol
+    /// version it does not speak): trying again cannot help.
     Refused { message: String, expired: bool },
-    /// The server could not be reached, is restarting, or closed the connection before it
-    /// answered: worth trying again with the same token, which is used only by a join.
-    NotYet(anyhow::Error),
+    /// The server could not be reached, is restarting, has had too many attempts from
+    /// here, or closed the connection before it answered: worth trying again after
+    /// `wait` with the same token, which only an attach that the server answers uses.
+    NotYet { why: anyhow::Error, wait: Duration },
+}
+
+impl Attach {
+    fn not_yet(why: anyhow::Error) -> Self {
+        Attach::NotYet {
+            why,
+            wait: ATTACH_RETRY_EVERY,
+        }
+    }
+
+    /// The server's refusal with `code`: final unless it is about the moment.
+    fn refused(code: ErrorCode, message: String) -> Self {
+        match code {
+            ErrorCode::Restarting => Attach::not_yet(anyhow::anyhow!("{message}")),
+            ErrorCode::RateLimited => Attach::NotYet {
+                why: anyhow::anyhow!("{message}"),
+                wait: ATTACH_RETRY_LIMITED,
+            },
+            _ => Attach::Refused {
+                message,
+                expired: code == ErrorCode::AgentTokenExpired,
+            },
+        }
+    }
 }
 
 /// Connect, attach with `token`, and wait for the join: the agent's connection, and what
@@ -351,13 +381,16 @@ async fn attach(
 ) -> Result<(Signal, VecDeque<flow::Input>), Attach> {
     let mut agent = Signal::connect(ws_url, ClientKind::Agent)
         .await
-        .map_err(Attach::NotYet)?;
+        .map_err(|e| match e.downcast::<signal::HelloRefused>() {
+            Ok(refused) => Attach::refused(refused.code, refused.message),
+            Err(e) => Attach::not_yet(e),
+        })?;
     agent.send(ClientMessage::AttachAgent {
         token: token.to_owned(),
     });
     let mut backlog = VecDeque::new();
     loop {
-        let message = agent.recv().await.map_err(Attach::NotYet)?;
+        let message = agent.recv().await.map_err(Attach::not_yet)?;
         match &message {
             ServerMessage::Joined(snapshot) => {
                 let rep = snapshot
@@ -373,14 +406,7 @@ async fn attach(
                 }
             }
             ServerMessage::Error { code, message, .. } => {
-                return Err(if *code == ErrorCode::Restarting {
-                    Attach::NotYet(anyhow::anyhow!("{message}"))
-                } else {
-                    Attach::Refused {
-                        message: message.clone(),
-                        expired: *code == ErrorCode::AgentTokenExpired,
-                    }
-                });
+                return Err(Attach::refused(*code, message.clone()));
             }
             _ => {}
         }
@@ -456,7 +482,14 @@ async fn share(
     // The reason last said in the terminal: each new one is said once.
     let mut said = String::new();
     let (mut agent, mut backlog) = loop {
-        match attach(&ws_url, &token, front).await {
+        let tried = tokio::time::timeout(ATTACH_TRY_FOR, attach(&ws_url, &token, front)).await;
+        let tried = tried.unwrap_or_else(|_| {
+            Err(Attach::not_yet(anyhow::anyhow!(
+                "no answer within {} s",
+                ATTACH_TRY_FOR.as_secs()
+            )))
+        });
+        match tried {
             Ok(attached) => break attached,
             Err(Attach::Refused { message, expired }) => {
                 // A used, unknown or expired token. The join page gives a new one.
@@ -470,12 +503,17 @@ async fn share(
                 }
                 .into());
             }
-            Err(Attach::NotYet(why)) => {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(why.context(format!(
-                        "the Tandem server could not be reached for {} s",
-                        signal::RECONNECT_FOR.as_secs()
-                    )));
+            Err(Attach::NotYet { why, wait }) => {
+                if tokio::time::Instant::now() + wait >= deadline {
+                    if let Some(customer) = &customer {
+                        customer.send(ClientMessage::Leave);
+                    }
+                    return Err(Failure::Said(
+                        Text::new("server-unreachable")
+                            .arg("seconds", signal::RECONNECT_FOR.as_secs() as usize)
+                            .arg("why", why.to_string()),
+                    )
+                    .into());
                 }
                 let why = why.to_string();
                 let waiting = Text::new("server-waiting").arg("why", why.as_str());
@@ -484,7 +522,7 @@ async fn share(
                     eprintln!("{}", front.say(&waiting));
                     said = why;
                 }
-                tokio::time::sleep(ATTACH_RETRY_EVERY).await;
+                tokio::time::sleep(wait).await;
             }
         }
     };
@@ -789,7 +827,7 @@ async fn share(
                                 .add(viewer, name, share, &p.frames, p.controls.clone())
                                 .await
                         {
-                            text::complain("viewer-failed", e, &[]);
+                            text::complain("viewer-connect-failed", e, &[]);
                         }
                     }
                     Effect::RemoveViewer(viewer) => {

@@ -121,11 +121,29 @@ async fn open(ws_url: &str, kind: ClientKind) -> anyhow::Result<(Socket, Vec<Ice
         };
         match decode_server(&text)? {
             ServerMessage::Welcome { ice_servers, .. } => return Ok((socket, ice_servers)),
-            ServerMessage::Error { message, .. } => bail!("the server refused us: {message}"),
+            ServerMessage::Error { code, message, .. } => {
+                return Err(HelloRefused { code, message }.into());
+            }
             other => bail!("unexpected first answer from the server: {other:?}"),
         }
     }
 }
+
+/// The server answered the hello with an error (e.g. `unsupported_version`: this agent is
+/// older or newer than the server speaks).
+#[derive(Debug)]
+pub struct HelloRefused {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for HelloRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the server refused us: {}", self.message)
+    }
+}
+
+impl std::error::Error for HelloRefused {}
 
 /// A send that has not gone into the socket this long (the server reads nothing, or the
 /// path takes nothing) counts as a lost connection.

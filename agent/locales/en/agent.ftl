@@ -15,6 +15,7 @@ viewer-unknown = viewer { $id }
 this-computer = This computer: { $system }.
 connecting = Connecting to { $server }…
 server-waiting = Waiting for the support server: { $why }. Trying again…
+server-unreachable = The support server could not take this agent for { $seconds } s: { $why }. Open the support page again to try once more.
 waiting-room = Waiting for the support rep to let you in…
 connected = Connected to support session { $number }.
 session-heading = Support session { $number }
@@ -58,7 +59,7 @@ gone-window-closed = the shared window was closed
 gone-window-closed-or-minimized = the shared window was closed or minimized
 gone-window-hidden = the shared window was hidden
 gone-window-resized = the shared window went away while it was resized
-gone-monitor-disconnected = the shared monitor was disconnected
+gone-monitor-disconnected = the shared monitor was disconnected or rearranged
 capture-error = the screen could not be captured ({ $why })
 you-stopped = You stopped sharing. Nothing is captured now.
 share-stopped = Sharing stopped: { $reason ->
@@ -160,7 +161,7 @@ file-request-withdrawn = { $rep } no longer asks for a file; there is nothing to
 
 # Problems with one connection, on the terminal (the error itself comes from the lower
 # layers and stays as they word it).
-viewer-failed = A viewer could not connect: { $error }
+viewer-connect-failed = A viewer could not connect: { $error }
 viewer-answer-unusable = A viewer's answer was unusable: { $error }
 viewer-address-unusable = A viewer's network address was unusable: { $error }
 viewer-reconnect-failed = Could not reconnect to { $name }: { $error }

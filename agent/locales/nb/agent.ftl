@@ -14,6 +14,7 @@ viewer-unknown = seer { $id }
 this-computer = Denne datamaskinen: { $system }.
 connecting = Kobler til { $server } …
 server-waiting = Venter på støtteserveren: { $why }. Prøver igjen …
+server-unreachable = Støtteserveren kunne ikke ta imot denne agenten på { $seconds } s: { $why }. Åpne støttesiden igjen for å prøve på nytt.
 waiting-room = Venter på at kundestøtten slipper deg inn …
 connected = Koblet til støtteøkt { $number }.
 session-heading = Støtteøkt { $number }
@@ -57,7 +58,7 @@ gone-window-closed = det delte vinduet ble lukket
 gone-window-closed-or-minimized = det delte vinduet ble lukket eller minimert
 gone-window-hidden = det delte vinduet ble skjult
 gone-window-resized = det delte vinduet forsvant mens det ble endret i størrelse
-gone-monitor-disconnected = den delte skjermen ble koblet fra
+gone-monitor-disconnected = den delte skjermen ble koblet fra eller flyttet
 capture-error = skjermen kunne ikke fanges opp ({ $why })
 you-stopped = Du sluttet å dele. Ingenting tas opp nå.
 share-stopped = Delingen stoppet: { $reason ->
@@ -159,7 +160,7 @@ file-request-withdrawn = { $rep } ber ikke lenger om en fil; det er ingenting å
 
 # Problemer med én forbindelse, i terminalen (selve feilen kommer fra lagene under og står
 # slik de formulerer den).
-viewer-failed = En seer fikk ikke koblet til: { $error }
+viewer-connect-failed = En seer fikk ikke koblet til: { $error }
 viewer-answer-unusable = Svaret fra en seer kunne ikke brukes: { $error }
 viewer-address-unusable = Nettverksadressen til en seer kunne ikke brukes: { $error }
 viewer-reconnect-failed = Fikk ikke koblet til { $name } igjen: { $error }
