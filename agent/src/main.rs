@@ -230,7 +230,17 @@ fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tandem-agent: {e:#}");
+            // A sentence of the catalogue in the customer's language; anything else as it
+            // came (the server's words, the system's).
+            let language = Language::from_os(Surface::Terminal);
+            let said = match e.downcast_ref::<Failure>() {
+                Some(Failure::Said(text)) => language.say(text),
+                Some(Failure::Refused { expired: true, .. }) => {
+                    language.say(&Text::new("download-expired"))
+                }
+                _ => format!("{e:#}"),
+            };
+            eprintln!("tandem-agent: {said}");
             ExitCode::FAILURE
         }
     }

@@ -360,9 +360,13 @@ pub async fn build_with_store(
         Arc::downgrade(&registry),
         config.smtp.clone(),
     );
-    let recordings = recorder::Recordings::open(config.data_dir.join("recordings"), store.clone())
-        .await?
-        .keeping_free(config.recording_min_free);
+    let recordings = recorder::Recordings::open(
+        config.data_dir.join("recordings"),
+        store.clone(),
+        writer_tx.clone(),
+    )
+    .await?
+    .keeping_free(config.recording_min_free);
     registry.set_recorder_host(Arc::new(recordings.clone()));
     let swept = recordings.clone();
     let sweep_store = store.clone();

@@ -52,7 +52,7 @@ use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCPeerConnectionIceEvent,
 };
 
-use crate::live::{RecorderHost, RecorderStart, Registry};
+use crate::live::{RecorderHost, RecorderStart, Registry, StoreJob};
 use crate::outbound::Frame;
 use crate::store::{NewRecording, RecordingRecord, Store};
 
@@ -73,6 +73,8 @@ const SOUND_QUEUE: usize = 256;
 pub struct Recordings {
     dir: PathBuf,
     store: Arc<dyn Store>,
+    /// The store writer's queue, where audit records go in order (`lib.rs`).
+    store_jobs: mpsc::UnboundedSender<StoreJob>,
     /// Recording stops while the disk has less than this free (bytes).
     min_free: u64,
 }
@@ -89,7 +91,11 @@ impl Recordings {
     /// Recordings in `dir` (made if missing). Recordings that were going on when the
     /// server last stopped are marked `interrupted`, with the size their file has: they
     /// play up to their last fragment.
-    pub async fn open(dir: PathBuf, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    pub async fn open(
+        dir: PathBuf,
+        store: Arc<dyn Store>,
+        store_jobs: mpsc::UnboundedSender<StoreJob>,
+    ) -> anyhow::Result<Self> {
         // Not fatal: the server runs without it, and a recording started meanwhile stops
         // at once with the reason for the rep.
         if let Err(e) = std::fs::create_dir_all(&dir) {
@@ -101,6 +107,7 @@ impl Recordings {
         let recordings = Self {
             dir,
             store,
+            store_jobs,
             min_free: crate::config::DEFAULT_RECORDING_MIN_FREE_MB << 20,
         };
         for r in recordings.store.recordings().await? {
@@ -189,7 +196,13 @@ impl Recordings {
                     by: by.map(str::to_owned),
                 },
             };
-            self.store.append_audit(&record).await?;
+            // Behind every record on its way to the store, and tried again while the
+            // store refuses, like the session's own records.
+            if let Err(unsent) = self.store_jobs.send(StoreJob::Audit { record, held: None })
+                && let StoreJob::Audit { record, .. } = unsent.0
+            {
+                self.store.append_audit(&record).await?;
+            }
         }
         Ok(())
     }

@@ -629,7 +629,9 @@ async fn old_recordings_are_swept_and_cut_ones_marked(db: Db) {
         ids.push(r.id);
     }
     // A start marks the one left going as interrupted, with its file's size.
-    let recordings = Recordings::open(dir.path().to_owned(), store.clone())
+    // No store writer here (its queue is closed): the records go to the store directly.
+    let (store_jobs, _) = tokio::sync::mpsc::unbounded_channel();
+    let recordings = Recordings::open(dir.path().to_owned(), store.clone(), store_jobs)
         .await
         .expect("open");
     let cut = store.recording(ids[2]).await.expect("read").expect("kept");

@@ -1000,6 +1000,37 @@ impl Browser {
         self.click("#join-button").await
     }
 
+    /// The agent token in the attach command a joined customer's page shows (folded under
+    /// "Advanced" when the page offers a download first: opened here).
+    /// The help is rebuilt when the token or the downloads change (a fresh, closed fold):
+    /// opened again until the command shows.
+    pub async fn attach_command_token(&self) -> anyhow::Result<String> {
+        const FOLD: &str = "details:not([open]):has(#agent-command) > summary";
+        self.find("#agent-command").await?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(summary) = self.client.find(Locator::Css(FOLD)).await {
+                // A fold replaced in between is found again on the next round.
+                let _ = summary.click().await;
+            }
+            let command = self.text("#agent-command").await.unwrap_or_default();
+            if let Some(token) = command
+                .contains("attach --server")
+                .then(|| command.rsplit(' ').next().unwrap_or_default())
+                .filter(|token| token.starts_with("agt_"))
+            {
+                return Ok(token.to_owned());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "{}: no attach command shown; it had {command:?}",
+                    self.person
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The first video tile's place in the page, scrolled into view: (left, top, width,
     /// height) in CSS pixels.
     pub async fn video_rect(&self) -> anyhow::Result<(f64, f64, f64, f64)> {

@@ -118,11 +118,9 @@ async fn a_refusal_shares_nothing_and_the_rep_sees_declined() -> anyhow::Result<
     let ann = chrome.media_browser("ann").await?;
     ann.join(&link, "Ann").await?;
     // The command for a terminal is folded under "Advanced" (the download needs none).
-    ann.click("#agent-advanced summary").await?;
-    let command = ann
-        .wait_text("#agent-command", "./tandem-agent attach --server")
+    let token = ann.attach_command_token().await?;
+    ann.wait_text("#agent-command", "./tandem-agent attach --server")
         .await?;
-    let token = command.rsplit(' ').next().unwrap_or_default().to_owned();
     ann.screenshot("01-agent-command").await?;
 
     let mut agent = AgentProcess::spawn(

@@ -10,7 +10,6 @@
 //! than `nb`. Screenshots: target/e2e-artifacts/i18n*/.
 
 use anyhow::Context;
-use fantoccini::Locator;
 use serde_json::{Value, json};
 use tandem_tests::agent_window::{self, Desk};
 use tandem_tests::nat_scene::{decoded_pixel, near};
@@ -209,12 +208,7 @@ async fn the_console_speaks_norwegian_from_login_to_a_shared_screen() -> anyhow:
     // The customer attaches the agent with the command her page shows (behind "Advanced"
     // when the page offers a download first); after her consent the rep sees her screen,
     // captioned in Bokmål.
-    let fold = Locator::Css("details:not([open]):has(#agent-command) > summary");
-    if let Ok(summary) = ann.client.find(fold).await {
-        summary.click().await?;
-    }
-    let command = ann.wait_text("#agent-command", "attach --server").await?;
-    let token = command.rsplit(' ').next().unwrap_or_default().to_owned();
+    let token = ann.attach_command_token().await?;
     let mut agent = AgentProcess::spawn(
         &screen.display,
         &["attach", "--server", &server.base, "--token", &token],

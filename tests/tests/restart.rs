@@ -424,11 +424,7 @@ async fn an_agent_started_while_the_server_is_down_attaches_once_it_is_back() ->
     let (_number, link) = rep.start_session(false).await?;
     let ann = chrome.media_browser("ann").await?;
     ann.join(&link, "Ann").await?;
-    ann.click("#agent-advanced summary").await?;
-    let command = ann
-        .wait_text("#agent-command", "./tandem-agent attach --server")
-        .await?;
-    let token = command.rsplit(' ').next().unwrap_or_default().to_owned();
+    let token = ann.attach_command_token().await?;
 
     server.kill().await?;
     let mut agent = AgentProcess::spawn(
