@@ -313,9 +313,10 @@ async fn join(
         &Text::new("connecting").arg("server", base.as_str()),
         &Text::new("connecting").arg("server", base.as_str()),
     );
-    // The customer's own connection.
-    let mut customer = Signal::connect(&ws_url, ClientKind::Customer).await?;
-    customer.send(match way {
+    // The customer's own connection, joined: tried again like the agent's attach while the
+    // server cannot take it yet (a server that took the join and stopped before its answer
+    // keeps a place for the first try until its grace period ends).
+    let join = match way {
         Way::Link(secret) => ClientMessage::JoinByLink {
             secret,
             name: name.clone(),
@@ -324,9 +325,19 @@ async fn join(
             number,
             name: name.clone(),
         },
-    });
+    };
+    let (mut customer, first) = match until_taken(front, || join_once(&ws_url, &join)).await {
+        Ok(joined) => joined,
+        Err(Attach::Refused { message, .. }) => bail!("{message}"),
+        Err(Attach::NotYet { why, .. }) => return Err(gave_up(why)),
+    };
+    let mut first = Some(first);
     let token = loop {
-        match customer.recv().await? {
+        let message = match first.take() {
+            Some(message) => message,
+            None => customer.recv().await?,
+        };
+        match message {
             ServerMessage::Waiting { .. } => front.tell(&Text::new("waiting-room")),
             ServerMessage::AgentToken { token } => break token,
             ServerMessage::Error { message, .. } | ServerMessage::Denied { message } => {
@@ -384,41 +395,16 @@ impl Attach {
 /// Connect, attach with `token`, and wait for the join: the agent's connection, and what
 /// came up to the join, for the flow. The TURN credentials come with the join, and the
 /// viewers' connections need them from the start.
-async fn attach(
-    ws_url: &str,
-    token: &str,
-    front: &mut Front,
-) -> Result<(Signal, VecDeque<flow::Input>), Attach> {
-    let mut agent = Signal::connect(ws_url, ClientKind::Agent)
-        .await
-        .map_err(|e| match e.downcast::<signal::HelloRefused>() {
-            Ok(refused) => Attach::refused(refused.code, refused.message),
-            Err(e) => Attach::not_yet(e),
-        })?;
+async fn attach(ws_url: &str, token: &str) -> Result<(Signal, VecDeque<flow::Input>), Attach> {
+    let mut agent = connect(ws_url, ClientKind::Agent).await?;
     agent.send(ClientMessage::AttachAgent {
         token: token.to_owned(),
     });
     let mut backlog = VecDeque::new();
     loop {
         let message = agent.recv().await.map_err(Attach::not_yet)?;
-        match &message {
-            ServerMessage::Joined(snapshot) => {
-                let rep = snapshot
-                    .participants
-                    .iter()
-                    .find(|p| p.role == tandem_protocol::Role::PrimaryRep)
-                    .map(|p| p.name.clone());
-                let heading =
-                    Text::new("session-heading").arg("number", snapshot.number.to_string());
-                match rep {
-                    Some(rep) => front.status(&heading, &Text::new("your-rep").arg("rep", rep)),
-                    None => front.status(&heading, &heading),
-                }
-            }
-            ServerMessage::Error { code, message, .. } => {
-                return Err(Attach::refused(*code, message.clone()));
-            }
-            _ => {}
+        if let ServerMessage::Error { code, message, .. } = message {
+            return Err(Attach::refused(code, message));
         }
         let done = matches!(message, ServerMessage::Joined(_));
         backlog.push_back(flow::Input::Server(message));
@@ -426,6 +412,81 @@ async fn attach(
             return Ok((agent, backlog));
         }
     }
+}
+
+/// Connect the customer and send `join`: the connection and the server's first answer to
+/// it (`waiting`, `joined` or the agent token), or why not. A join sent and cut off before
+/// any answer is not tried again: the server may have carried it out, and a second would
+/// put the customer in twice.
+async fn join_once(ws_url: &str, join: &ClientMessage) -> Result<(Signal, ServerMessage), Attach> {
+    let mut customer = connect(ws_url, ClientKind::Customer).await?;
+    customer.send(join.clone());
+    let answer = customer.recv().await.map_err(|e| Attach::Refused {
+        message: format!("{e:#}; join again"),
+        expired: false,
+    })?;
+    match answer {
+        ServerMessage::Error { code, message, .. } => Err(Attach::refused(code, message)),
+        first => Ok((customer, first)),
+    }
+}
+
+/// A connection that said hello: a hello the server refuses for good is final.
+async fn connect(ws_url: &str, kind: ClientKind) -> Result<Signal, Attach> {
+    Signal::connect(ws_url, kind)
+        .await
+        .map_err(|e| match e.downcast::<signal::HelloRefused>() {
+            Ok(refused) => Attach::refused(refused.code, refused.message),
+            Err(e) => Attach::not_yet(e),
+        })
+}
+
+/// Try `attempt` until it is taken or refused for good, each try at most
+/// [`ATTACH_TRY_FOR`], saying on `front` that it waits, for up to
+/// [`signal::RECONNECT_FOR`]; then the last reason not yet.
+async fn until_taken<T, Fut>(
+    front: &mut Front,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<T, Attach>
+where
+    Fut: std::future::Future<Output = Result<T, Attach>>,
+{
+    let deadline = tokio::time::Instant::now() + signal::RECONNECT_FOR;
+    // The reason last said in the terminal: each new one is said once.
+    let mut said = String::new();
+    loop {
+        let tried = tokio::time::timeout(ATTACH_TRY_FOR, attempt())
+            .await
+            .unwrap_or_else(|_| {
+                Err(Attach::not_yet(anyhow::anyhow!(
+                    "no answer within {} s",
+                    ATTACH_TRY_FOR.as_secs()
+                )))
+            });
+        match tried {
+            Err(Attach::NotYet { why, wait }) if tokio::time::Instant::now() + wait < deadline => {
+                let why = why.to_string();
+                let waiting = Text::new("server-waiting").arg("why", why.as_str());
+                front.status(&waiting, &waiting);
+                if why != said {
+                    eprintln!("{}", front.say(&waiting));
+                    said = why;
+                }
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The end of trying: the server could not take us for the whole time.
+fn gave_up(why: anyhow::Error) -> anyhow::Error {
+    Failure::Said(
+        Text::new("server-unreachable")
+            .arg("seconds", signal::RECONNECT_FOR.as_secs() as usize)
+            .arg("why", why.to_string()),
+    )
+    .into()
 }
 
 fn ws_url(base: &str) -> String {
@@ -488,54 +549,38 @@ async fn share(
     // that cannot be reached yet, or is restarting (it refuses with `restarting`, or its
     // connection closes before it answers), is tried again until RECONNECT_FOR passes: a
     // customer who starts the agent during an upgrade is not sent back for a new download.
-    let deadline = tokio::time::Instant::now() + signal::RECONNECT_FOR;
-    // The reason last said in the terminal: each new one is said once.
-    let mut said = String::new();
-    let (mut agent, mut backlog) = loop {
-        let tried = tokio::time::timeout(ATTACH_TRY_FOR, attach(&ws_url, &token, front)).await;
-        let tried = tried.unwrap_or_else(|_| {
-            Err(Attach::not_yet(anyhow::anyhow!(
-                "no answer within {} s",
-                ATTACH_TRY_FOR.as_secs()
-            )))
-        });
-        match tried {
-            Ok(attached) => break attached,
-            Err(Attach::Refused { message, expired }) => {
+    let (mut agent, mut backlog) = match until_taken(front, || attach(&ws_url, &token)).await {
+        Ok(attached) => attached,
+        Err(failed) => {
+            if let Some(customer) = &customer {
+                customer.send(ClientMessage::Leave);
+            }
+            return Err(match failed {
                 // A used, unknown or expired token. The join page gives a new one.
-                if let Some(customer) = &customer {
-                    customer.send(ClientMessage::Leave);
-                }
-                return Err(Failure::Refused {
+                Attach::Refused { message, expired } => Failure::Refused {
                     message,
                     expired,
                     page: page.to_owned(),
                 }
-                .into());
-            }
-            Err(Attach::NotYet { why, wait }) => {
-                if tokio::time::Instant::now() + wait >= deadline {
-                    if let Some(customer) = &customer {
-                        customer.send(ClientMessage::Leave);
-                    }
-                    return Err(Failure::Said(
-                        Text::new("server-unreachable")
-                            .arg("seconds", signal::RECONNECT_FOR.as_secs() as usize)
-                            .arg("why", why.to_string()),
-                    )
-                    .into());
-                }
-                let why = why.to_string();
-                let waiting = Text::new("server-waiting").arg("why", why.as_str());
-                front.status(&waiting, &waiting);
-                if why != said {
-                    eprintln!("{}", front.say(&waiting));
-                    said = why;
-                }
-                tokio::time::sleep(wait).await;
-            }
+                .into(),
+                Attach::NotYet { why, .. } => gave_up(why),
+            });
         }
     };
+    for input in &backlog {
+        if let flow::Input::Server(ServerMessage::Joined(snapshot)) = input {
+            let rep = snapshot
+                .participants
+                .iter()
+                .find(|p| p.role == tandem_protocol::Role::PrimaryRep)
+                .map(|p| p.name.clone());
+            let heading = Text::new("session-heading").arg("number", snapshot.number.to_string());
+            match rep {
+                Some(rep) => front.status(&heading, &Text::new("your-rep").arg("rep", rep)),
+                None => front.status(&heading, &heading),
+            }
+        }
+    }
     let mut flow = flow::Agent::new(target.window.as_deref());
 
     // Files from the reps (files.rs), within the site's limit as the join said it.

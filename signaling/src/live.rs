@@ -1345,8 +1345,11 @@ impl Registry {
             for handle in live.timers.values() {
                 handle.abort();
             }
+            // After what was queued for them: a join or resume decided (and written) just
+            // before gets its `joined` and resume token first, so the client resumes it
+            // rather than joining again.
             for conn in live.conns.values() {
-                conn.tx.close_now(Close::Restarting);
+                self.out.close_now(&conn.tx, Close::Restarting);
             }
         }
         // Reps' connections outside any session (WebACD dashboards, pages not joined yet)

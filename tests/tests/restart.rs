@@ -404,7 +404,8 @@ async fn a_session_goes_on_when_the_server_that_serves_the_site_is_killed() -> a
 /// A customer who starts the agent while the server is down (an upgrade under way) is not
 /// sent back for a new download: the agent says it is waiting for the server, tries again,
 /// and attaches with the same one-time token once the server is back (the token is kept
-/// across the restart, and only a join uses it).
+/// across the restart, and only a join uses it). A customer who joins with the agent alone
+/// (`tandem-agent join <link>`) meanwhile gets in the same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_started_while_the_server_is_down_attaches_once_it_is_back() -> anyhow::Result<()>
 {
@@ -431,14 +432,20 @@ async fn an_agent_started_while_the_server_is_down_attaches_once_it_is_back() ->
         &screen.display,
         &["attach", "--server", &base, "--token", &token],
     )?;
+    // Bo joins with the agent alone (`join`): his own join waits for the server too.
+    let mut bo = AgentProcess::spawn(&screen.display, &["join", &link, "--name", "Bo"])?;
     agent.wait_for("Waiting for the support server").await?;
+    bo.wait_for("Waiting for the support server").await?;
     let _second = ServerProcess::start(data.path(), port, &log).await?;
+    rep.wait_text("#participants li[data-name=Bo]", "agent")
+        .await?;
     rep.wait_text("#participants li[data-name=Ann]", "agent")
         .await?;
     agent.answer("n").await?;
     rep.wait_text("#notices", "Ann declined to share their screen")
         .await?;
     agent.kill();
+    bo.kill();
     for browser in [rep, ann] {
         browser.close().await?;
     }

@@ -226,11 +226,15 @@ impl Out {
     }
 
     /// Close a connection now (whether or not its client reads), after what was queued
-    /// for it before.
+    /// for it before. Once the queue is dropped (the site lease is lost) nothing queued
+    /// goes out: then at once.
     pub(super) fn close_now(&self, tx: &OutboundTx, close: Close) {
         let Some((queue, shared)) = self.busy() else {
             return tx.close_now(close);
         };
+        if shared.dropping.load(Ordering::Acquire) {
+            return tx.close_now(close);
+        }
         if let Err(Item::CloseNow(tx, close)) =
             Self::push(queue, shared, Item::CloseNow(tx.clone(), close)).map_err(|b| *b)
         {

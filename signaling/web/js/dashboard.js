@@ -56,9 +56,19 @@ function webacd(me) {
   const socket = new SessionSocket({
     client: 'console',
     onStatus: (status) => {
+      const box = $('#webacd-status');
       if (status === 'closed' || status === 'gone') {
-        $('#webacd-status').textContent = t('dashboard-webacd-disconnected');
-        $('#webacd-status').className = 'status bad';
+        box.textContent = t('dashboard-webacd-disconnected');
+        box.className = 'status bad';
+      } else if (status === 'reconnecting') {
+        // A restart or a network blink: the list may be stale until it is back.
+        box.textContent = t('connection-reconnecting');
+        box.className = 'status bad';
+        box.dataset.reconnecting = '1';
+      } else if (status === 'connected' && box.dataset.reconnecting) {
+        delete box.dataset.reconnecting;
+        box.textContent = '';
+        box.className = 'status';
       }
     },
     onMessage: (m) => {

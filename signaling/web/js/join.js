@@ -73,6 +73,8 @@ function join(name, number) {
     form(t('number-invalid'));
     return;
   }
+  // One connection at a time: a join still being retried gives way to this one.
+  if (socket) socket.close();
   socket = new SessionSocket({ client: 'customer', onMessage, onStatus });
   socket.connect(secret ? msg.joinByLink(secret, name) : msg.joinByNumber(number, name));
 }

@@ -23,25 +23,31 @@ export class SessionSocket {
     this.iceServers = []; // STUN from the welcome, then STUN and TURN from `ice_servers` after a join
     this.finished = false; // the session ended, or we were turned away: never reconnect
     this.lostAt = null;
+    // The join went out and nothing has answered it yet: if the connection goes now, the
+    // server may have carried it out, and sending it again would join twice.
+    this.joinUnanswered = false;
     addEventListener('pagehide', () => this.close());
   }
 
   // Open the connection and send `join` (e.g. {type: 'join_by_link', ...}). Until the
-  // server gives a resume token, a lost connection is opened again with `join` itself: a
-  // join the server never answered, or a WebACD dashboard (which has no resume). The
-  // owner may change `join` later (the dashboard's availability).
+  // server gives a resume token, a lost connection is opened again with `join` itself when
+  // that is safe: a WebACD dashboard (which has no resume), or a join that never went out
+  // or that the server refused with `restarting` (not carried out). The owner may change
+  // `join` later (the dashboard's availability).
   connect(join) {
     this.join = join;
-    this.open(join);
+    this.open(null);
   }
 
+  // `first`: the message after the hello; none: `join`, as it is when the socket opens.
   open(first) {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     this.ws = ws;
     ws.onopen = () => {
       this.send(msg.hello(this.client, 'tandem-web'));
-      this.send(first);
+      this.send(first || this.join);
+      if (!first) this.joinUnanswered = true;
     };
     ws.onmessage = (event) => {
       let message;
@@ -51,7 +57,8 @@ export class SessionSocket {
         case 'welcome': this.iceServers = message.ice_servers || []; return;
         // After a join: STUN and TURN with this participant's own short-lived credentials.
         case 'ice_servers': this.iceServers = message.ice_servers || []; return;
-        case 'joined': case 'waiting': case 'webacd_state': this.lostAt = null; this.onStatus('connected'); break;
+        case 'joined': case 'waiting': case 'webacd_state':
+          this.joinUnanswered = false; this.lostAt = null; this.onStatus('connected'); break;
         case 'session_ended': case 'denied': this.finished = true; this.onStatus('ended'); break;
         case 'error':
           // The place is gone for good; anything else (a server still starting) is retried.
@@ -61,8 +68,16 @@ export class SessionSocket {
             } else {
               ws.close(4000, 'retrying the resume'); // onclose tries again
             }
-          } else if (message.code === 'restarting' && !this.resumeToken) {
-            ws.close(4000, 'retrying the join'); // the server stops for a restart: onclose tries again
+          } else if (!this.resumeToken && this.join && message.request === this.join.type) {
+            this.joinUnanswered = false;
+            if (message.code === 'restarting') {
+              // Not carried out: onclose sends it again, and the page never hears of it.
+              ws.close(4000, 'retrying the join');
+              return;
+            }
+            // Refused for another reason: the page says why; the connection is up.
+            this.lostAt = null;
+            this.onStatus('connected');
           }
           break;
       }
@@ -81,12 +96,12 @@ export class SessionSocket {
   }
 
   retry(code) {
-    const first = this.resumeToken ? msg.resume(this.resumeToken) : LOST.has(code) ? this.join : null;
-    if (!first) { this.finished = true; this.onStatus('closed', t('connection-lost')); return; }
+    const again = this.join && LOST.has(code) && (!this.joinUnanswered || this.join.type === 'dashboard');
+    if (!this.resumeToken && !again) { this.finished = true; this.onStatus('closed', t('connection-lost')); return; }
     this.lostAt = this.lostAt || Date.now();
     if (Date.now() - this.lostAt > RETRY_FOR_MS) { this.finished = true; this.onStatus('gone'); return; }
     this.onStatus('reconnecting');
-    setTimeout(() => { if (!this.finished) this.open(this.resumeToken ? msg.resume(this.resumeToken) : first); }, 1000);
+    setTimeout(() => { if (!this.finished) this.open(this.resumeToken ? msg.resume(this.resumeToken) : null); }, 1000);
   }
 
   send(message) {
