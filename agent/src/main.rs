@@ -356,6 +356,9 @@ const ATTACH_RETRY_EVERY: Duration = Duration::from_secs(1);
 const ATTACH_RETRY_LIMITED: Duration = Duration::from_secs(6);
 /// The longest one try may take (a path that drops everything answers nothing at all).
 const ATTACH_TRY_FOR: Duration = Duration::from_secs(20);
+/// A customer's join: the longest wait for the connection, and then for the answer.
+const JOIN_CONNECT_FOR: Duration = Duration::from_secs(9);
+const JOIN_ANSWER_FOR: Duration = Duration::from_secs(9);
 
 /// Why an attach did not happen.
 enum Attach {
@@ -419,12 +422,21 @@ async fn attach(ws_url: &str, token: &str) -> Result<(Signal, VecDeque<flow::Inp
 /// any answer is not tried again: the server may have carried it out, and a second would
 /// put the customer in twice.
 async fn join_once(ws_url: &str, join: &ClientMessage) -> Result<(Signal, ServerMessage), Attach> {
-    let mut customer = connect(ws_url, ClientKind::Customer).await?;
+    // Both waits together stay under ATTACH_TRY_FOR, so a join once sent is never cut off
+    // by that outer limit and sent again.
+    let mut customer =
+        tokio::time::timeout(JOIN_CONNECT_FOR, connect(ws_url, ClientKind::Customer))
+            .await
+            .map_err(|_| Attach::not_yet(anyhow::anyhow!("no answer to the hello")))??;
     customer.send(join.clone());
-    let answer = customer.recv().await.map_err(|e| Attach::Refused {
-        message: format!("{e:#}; join again"),
-        expired: false,
-    })?;
+    let answer = tokio::time::timeout(JOIN_ANSWER_FOR, customer.recv())
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer to the join"))
+        .and_then(|answer| answer)
+        .map_err(|e| Attach::Refused {
+            message: format!("{e:#}; join again"),
+            expired: false,
+        })?;
     match answer {
         ServerMessage::Error { code, message, .. } => Err(Attach::refused(code, message)),
         first => Ok((customer, first)),

@@ -751,6 +751,13 @@ pub async fn run(
     let telemetry = state.telemetry.clone();
     serve::serve_with_tls(listener, app(state), caps, tls, shutdown).await?;
     registry.suspend_all();
+    // The closes go out after what was queued before them (behind the journal's writes).
+    if tokio::time::timeout(Duration::from_secs(5), registry.written())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the live sessions' last changes were not all written in time");
+    }
     // Every participant and logged-in rep hears 1012 before the process goes: a socket
     // closed by the exit instead may reach the client as a reset, without the close frame. Each connection
     // gives its writer at most 2 s (ws.rs), so this wait is bounded too.

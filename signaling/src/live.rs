@@ -1353,14 +1353,15 @@ impl Registry {
             }
         }
         // Reps' connections outside any session (WebACD dashboards, pages not joined yet)
-        // hear it too: they come back as they came.
+        // hear it too: they come back as they came. (A rep's session page is here as
+        // well: its close also goes after what was queued for it.)
         for tx in self
             .lock_site()
             .account_conns
             .values()
             .flat_map(|c| c.values())
         {
-            tx.close_now(Close::Restarting);
+            self.out.close_now(tx, Close::Restarting);
         }
         if first {
             tracing::info!(

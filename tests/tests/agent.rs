@@ -172,15 +172,26 @@ async fn a_viewer_that_lost_the_first_keyframe_recovers_through_pli() -> anyhow:
     )?;
     agent.answer("y").await?;
     sees_the_pattern(&rep).await?;
-    // The browser asked for the keyframe it never got.
-    let plis = rep
-        .client
-        .execute(
-            "return Number(document.querySelector('figure.tile').dataset.keyframeRequests || 0)",
-            vec![],
-        )
-        .await?;
-    anyhow::ensure!(plis.as_u64().unwrap_or(0) > 0, "no PLI was sent: {plis}");
+    // The browser asked for the keyframe it never got. The tile's counter is read from the
+    // connection's statistics every so often, so it may trail the picture a little.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let plis = rep
+            .client
+            .execute(
+                "return Number(document.querySelector('figure.tile').dataset.keyframeRequests || 0)",
+                vec![],
+            )
+            .await?;
+        if plis.as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no PLI was sent: {plis}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     agent.kill();
     rep.close().await?;
     Ok(())

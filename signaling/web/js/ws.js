@@ -96,7 +96,10 @@ export class SessionSocket {
   }
 
   retry(code) {
-    const again = this.join && LOST.has(code) && (!this.joinUnanswered || this.join.type === 'dashboard');
+    // A dashboard or a rep's own `open_session` cannot join twice (the seat's connection
+    // is replaced): sent again whatever happened to the last one.
+    const idempotent = this.join && (this.join.type === 'dashboard' || this.join.type === 'open_session');
+    const again = this.join && LOST.has(code) && (!this.joinUnanswered || idempotent);
     if (!this.resumeToken && !again) { this.finished = true; this.onStatus('closed', t('connection-lost')); return; }
     this.lostAt = this.lostAt || Date.now();
     if (Date.now() - this.lostAt > RETRY_FOR_MS) { this.finished = true; this.onStatus('gone'); return; }
