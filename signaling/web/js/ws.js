@@ -31,9 +31,10 @@ export class SessionSocket {
 
   // Open the connection and send `join` (e.g. {type: 'join_by_link', ...}). Until the
   // server gives a resume token, a lost connection is opened again with `join` itself when
-  // that is safe: a WebACD dashboard (which has no resume), or a join that never went out
-  // or that the server refused with `restarting` (not carried out). The owner may change
-  // `join` later (the dashboard's availability).
+  // that is safe: a WebACD dashboard (which has no resume), a rep's `open_session` (it
+  // replaces the seat's connection), or a join that never went out or that the server
+  // refused with `restarting` (not carried out). The owner may change `join` later (the
+  // dashboard's availability).
   connect(join) {
     this.join = join;
     this.open(null);
