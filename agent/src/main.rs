@@ -314,16 +314,19 @@ async fn join(
         &Text::new("connecting").arg("server", base.as_str()),
     );
     // The customer's own connection, joined: tried again like the agent's attach while the
-    // server cannot take it yet (a server that took the join and stopped before its answer
-    // keeps a place for the first try until its grace period ends).
+    // server cannot take it yet. Every try carries the same join key, so a try the server
+    // carried out but whose answer was lost comes back to the place it made.
+    let join_key = Some(join_key());
     let join = match way {
         Way::Link(secret) => ClientMessage::JoinByLink {
             secret,
             name: name.clone(),
+            join_key,
         },
         Way::Number(number) => ClientMessage::JoinByNumber {
             number,
             name: name.clone(),
+            join_key,
         },
     };
     let (mut customer, first) = match until_taken(front, || join_once(&ws_url, &join)).await {
@@ -356,9 +359,14 @@ const ATTACH_RETRY_EVERY: Duration = Duration::from_secs(1);
 const ATTACH_RETRY_LIMITED: Duration = Duration::from_secs(6);
 /// The longest one try may take (a path that drops everything answers nothing at all).
 const ATTACH_TRY_FOR: Duration = Duration::from_secs(20);
-/// A customer's join: the longest wait for the connection, and then for the answer.
-const JOIN_CONNECT_FOR: Duration = Duration::from_secs(9);
-const JOIN_ANSWER_FOR: Duration = Duration::from_secs(9);
+
+/// A new random `join_key`: 128 bits, in hex.
+fn join_key() -> String {
+    rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// Why an attach did not happen.
 enum Attach {
@@ -367,7 +375,8 @@ enum Attach {
     Refused { message: String, expired: bool },
     /// The server could not be reached, is restarting, has had too many attempts from
     /// here, or closed the connection before it answered: worth trying again after
-    /// `wait` with the same token, which only an attach that the server answers uses.
+    /// `wait` with the same message. It carries the same join key, so a try the server
+    /// carried out without its answer reaching us is not carried out twice.
     NotYet { why: anyhow::Error, wait: Duration },
 }
 
@@ -395,13 +404,18 @@ impl Attach {
     }
 }
 
-/// Connect, attach with `token`, and wait for the join: the agent's connection, and what
-/// came up to the join, for the flow. The TURN credentials come with the join, and the
-/// viewers' connections need them from the start.
-async fn attach(ws_url: &str, token: &str) -> Result<(Signal, VecDeque<flow::Input>), Attach> {
+/// Connect, attach with `token` and `join_key`, and wait for the join: the agent's
+/// connection, and what came up to the join, for the flow. The TURN credentials come with
+/// the join, and the viewers' connections need them from the start.
+async fn attach(
+    ws_url: &str,
+    token: &str,
+    join_key: &str,
+) -> Result<(Signal, VecDeque<flow::Input>), Attach> {
     let mut agent = connect(ws_url, ClientKind::Agent).await?;
     agent.send(ClientMessage::AttachAgent {
         token: token.to_owned(),
+        join_key: Some(join_key.to_owned()),
     });
     let mut backlog = VecDeque::new();
     loop {
@@ -418,25 +432,13 @@ async fn attach(ws_url: &str, token: &str) -> Result<(Signal, VecDeque<flow::Inp
 }
 
 /// Connect the customer and send `join`: the connection and the server's first answer to
-/// it (`waiting`, `joined` or the agent token), or why not. A join sent and cut off before
-/// any answer is not tried again: the server may have carried it out, and a second would
-/// put the customer in twice.
+/// it (`waiting`, `joined` or the agent token), or why not. A join cut off before its
+/// answer is tried again: its join key brings the next try back to the place this one
+/// made, if it made one.
 async fn join_once(ws_url: &str, join: &ClientMessage) -> Result<(Signal, ServerMessage), Attach> {
-    // Both waits together stay under ATTACH_TRY_FOR, so a join once sent is never cut off
-    // by that outer limit and sent again.
-    let mut customer =
-        tokio::time::timeout(JOIN_CONNECT_FOR, connect(ws_url, ClientKind::Customer))
-            .await
-            .map_err(|_| Attach::not_yet(anyhow::anyhow!("no answer to the hello")))??;
+    let mut customer = connect(ws_url, ClientKind::Customer).await?;
     customer.send(join.clone());
-    let answer = tokio::time::timeout(JOIN_ANSWER_FOR, customer.recv())
-        .await
-        .map_err(|_| anyhow::anyhow!("no answer to the join"))
-        .and_then(|answer| answer)
-        .map_err(|e| Attach::Refused {
-            message: format!("{e:#}; join again"),
-            expired: false,
-        })?;
+    let answer = customer.recv().await.map_err(Attach::not_yet)?;
     match answer {
         ServerMessage::Error { code, message, .. } => Err(Attach::refused(code, message)),
         first => Ok((customer, first)),
@@ -561,24 +563,28 @@ async fn share(
     // that cannot be reached yet, or is restarting (it refuses with `restarting`, or its
     // connection closes before it answers), is tried again until RECONNECT_FOR passes: a
     // customer who starts the agent during an upgrade is not sent back for a new download.
-    let (mut agent, mut backlog) = match until_taken(front, || attach(&ws_url, &token)).await {
-        Ok(attached) => attached,
-        Err(failed) => {
-            if let Some(customer) = &customer {
-                customer.send(ClientMessage::Leave);
-            }
-            return Err(match failed {
-                // A used, unknown or expired token. The join page gives a new one.
-                Attach::Refused { message, expired } => Failure::Refused {
-                    message,
-                    expired,
-                    page: page.to_owned(),
+    // Every try carries the same join key: a try the server took, whose answer was lost,
+    // used the token, and the next comes back to the agent's place with the key.
+    let join_key = join_key();
+    let (mut agent, mut backlog) =
+        match until_taken(front, || attach(&ws_url, &token, &join_key)).await {
+            Ok(attached) => attached,
+            Err(failed) => {
+                if let Some(customer) = &customer {
+                    customer.send(ClientMessage::Leave);
                 }
-                .into(),
-                Attach::NotYet { why, .. } => gave_up(why),
-            });
-        }
-    };
+                return Err(match failed {
+                    // A used, unknown or expired token. The join page gives a new one.
+                    Attach::Refused { message, expired } => Failure::Refused {
+                        message,
+                        expired,
+                        page: page.to_owned(),
+                    }
+                    .into(),
+                    Attach::NotYet { why, .. } => gave_up(why),
+                });
+            }
+        };
     for input in &backlog {
         if let flow::Input::Server(ServerMessage::Joined(snapshot)) = input {
             let rep = snapshot

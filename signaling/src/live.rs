@@ -108,6 +108,14 @@ pub struct Seat {
     pub participant: ParticipantId,
 }
 
+/// A participant's place that a resume token or a join key stands for, found under the
+/// session's lock.
+struct Place {
+    /// The token's or key's hash, as the site keeps it.
+    hash: String,
+    participant: ParticipantId,
+}
+
 /// A rep's live session, for the dashboard.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RepSession {
@@ -720,8 +728,13 @@ impl Registry {
         conn: (u64, OutboundTx),
         account: &Account,
         number: SessionNumber,
+        join_key: Option<&str>,
     ) -> Result<Seat, Refusal> {
         let mut op = self.op(number)?;
+        let key = join_key.map(clock::hash_secret);
+        if let Some(place) = self.keyed_place(&mut op, key.as_deref())? {
+            return self.take_place(&mut op, place, Some(account), conn);
+        }
         if op
             .live()
             .is_some_and(|live| live.reps.values().any(|a| a.id == account.id))
@@ -737,7 +750,7 @@ impl Registry {
             kind: JoinKind::Assistant(rep_info(account)),
             rep_load_elsewhere: 0,
         };
-        let seat = self.join(&mut op, join, conn, Some(account))?;
+        let seat = self.join(&mut op, join, conn, Some(account), key)?;
         tracing::info!(session = %number, rep = %account.username, "assisting");
         Ok(seat)
     }
@@ -748,6 +761,7 @@ impl Registry {
         conn: (u64, OutboundTx),
         secret: &str,
         name: &str,
+        join_key: Option<&str>,
     ) -> Result<Seat, Refusal> {
         let invalid = || {
             Refusal::new(
@@ -766,7 +780,7 @@ impl Registry {
         if op.live().is_none_or(|live| live.secret != secret) {
             return Err(invalid());
         }
-        self.join_customer(&mut op, JoinKind::CustomerByLink, name, conn)
+        self.join_customer(&mut op, JoinKind::CustomerByLink, name, conn, join_key)
     }
 
     /// C2: a customer who typed the number waits to be admitted. The caller rate-limits.
@@ -775,9 +789,10 @@ impl Registry {
         conn: (u64, OutboundTx),
         number: SessionNumber,
         name: &str,
+        join_key: Option<&str>,
     ) -> Result<Seat, Refusal> {
         let mut op = self.op(number)?;
-        self.join_customer(&mut op, JoinKind::CustomerByNumber, name, conn)
+        self.join_customer(&mut op, JoinKind::CustomerByNumber, name, conn, join_key)
     }
 
     fn join_customer(
@@ -786,7 +801,12 @@ impl Registry {
         kind: JoinKind,
         name: &str,
         conn: (u64, OutboundTx),
+        join_key: Option<&str>,
     ) -> Result<Seat, Refusal> {
+        let key = join_key.map(clock::hash_secret);
+        if let Some(place) = self.keyed_place(op, key.as_deref())? {
+            return self.take_place(op, place, None, conn);
+        }
         // The site's lock is held from here until the join is in the loads (R4).
         let number = op.number;
         let load = Self::load_elsewhere(op.site(), number);
@@ -796,7 +816,7 @@ impl Registry {
             kind,
             rep_load_elsewhere: load,
         };
-        self.join(op, join, conn, None)
+        self.join(op, join, conn, None, key)
     }
 
     /// Customers the primary rep of `number` helps in their other live sessions (R4).
@@ -804,12 +824,15 @@ impl Registry {
         tandem_session::reps::load_elsewhere(number, site.loads.values().copied())
     }
 
+    /// A join into the operation's session. `key`: the hash of the client's `join_key`,
+    /// which then stands for the place as a resume token does until the place is resumed.
     fn join(
         &self,
         op: &mut Op<'_>,
         join: Join,
         (conn_id, tx): (u64, OutboundTx),
         account: Option<&Account>,
+        key: Option<String>,
     ) -> Result<Seat, Refusal> {
         let number = op.number;
         let participant = join.id;
@@ -843,7 +866,7 @@ impl Registry {
             number,
             participant,
         };
-        self.issue_credentials(op, seat);
+        self.issue_credentials(op, seat, key);
         self.decided(op, outputs);
         Ok(seat)
     }
@@ -866,15 +889,16 @@ impl Registry {
             number,
             participant,
         };
-        self.issue_credentials(op, seat);
+        self.issue_credentials(op, seat, None);
         self.handle(op, Event::Connected { who: participant })?;
         Ok(seat)
     }
 
     /// A participant's connection gets a resume token as soon as it is in (or waiting).
     /// Only the newest token of a seat works: a page that reconnects again and again
-    /// leaves nothing behind.
-    fn issue_credentials(&self, op: &mut Op<'_>, seat: Seat) {
+    /// leaves nothing behind. `join_key`: the hash of the join's own key, which works as
+    /// a second token until the seat's next one is issued.
+    fn issue_credentials(&self, op: &mut Op<'_>, seat: Seat, join_key: Option<String>) {
         let token = clock::secret();
         // Kept by hash only, in memory and in the journal: a leaked database resumes
         // nobody.
@@ -885,6 +909,10 @@ impl Registry {
         forget_resume_tokens(live, site, seat.participant);
         site.resume.insert(hash.clone(), seat);
         live.resume_tokens.push((hash, seat.participant));
+        if let Some(key) = join_key {
+            site.resume.insert(key.clone(), seat);
+            live.resume_tokens.push((key, seat.participant));
+        }
         // On disk before the client has it, or a restart could strand it.
         self.persist(op);
         if let Some(live) = op.live() {
@@ -895,17 +923,37 @@ impl Registry {
     /// The customer's agent attaches with the one-time token their page received (on a
     /// command line, or built into the download). An expired token gets its own code, so
     /// the agent can tell the customer to download it again.
-    pub fn attach_agent(&self, conn: (u64, OutboundTx), token: &str) -> Result<Seat, Refusal> {
+    pub fn attach_agent(
+        &self,
+        conn: (u64, OutboundTx),
+        token: &str,
+        join_key: Option<&str>,
+    ) -> Result<Seat, Refusal> {
         let hash = clock::hash_secret(token);
         let redeem = |site: &Site| {
             site.agent_tokens
                 .redeem(&hash, clock::now())
                 .map_err(agent_token_refused)
         };
-        let customer = redeem(&self.lock_site())?;
-        let mut op = self.op(customer.number)?;
+        let key = join_key.map(clock::hash_secret);
+        let number = {
+            let site = self.lock_site();
+            match redeem(&site) {
+                Ok(customer) => customer.number,
+                // Used, perhaps by this agent's own attach whose answer it never got.
+                Err(refused) => match key.as_ref().and_then(|key| site.resume.get(key)) {
+                    Some(place) => place.number,
+                    None => return Err(refused),
+                },
+            }
+        };
+        let mut op = self.op(number)?;
+        if let Some(place) = self.keyed_place(&mut op, key.as_deref())? {
+            return self.take_place(&mut op, place, None, conn);
+        }
         // Again under the session's lock: it may have been used meanwhile.
-        if redeem(op.site())? != customer {
+        let customer = redeem(op.site())?;
+        if customer.number != number {
             return Err(agent_token_refused(agent_tokens::Refused::Unknown));
         }
         let name = op
@@ -942,7 +990,7 @@ impl Registry {
         self.change_agent_tokens(&mut op, |tokens| {
             tokens.forget_customer(customer.participant);
         });
-        let seat = match self.join(&mut op, join, conn, None) {
+        let seat = match self.join(&mut op, join, conn, None, key) {
             Ok(seat) => seat,
             Err(refusal) => {
                 self.change_agent_tokens(&mut op, |tokens| {
@@ -1082,14 +1130,64 @@ impl Registry {
             .copied()
             .ok_or_else(gone)?;
         let mut op = self.op_or(seat.number, gone)?;
-        let (Some(live), site) = op.parts() else {
-            return Err(gone());
-        };
         // Again under the session's lock: it may have been used or replaced meanwhile.
-        if site.resume.get(&hash) != Some(&seat) || live.session.role(seat.participant).is_none() {
-            return Err(gone());
+        let place = Self::place(&mut op, &hash).ok_or_else(gone)?;
+        self.take_place(&mut op, place, account, conn)
+    }
+
+    /// The live place in the operation's session that a resume token's or a join key's
+    /// `hash` stands for, if any.
+    fn place(op: &mut Op<'_>, hash: &str) -> Option<Place> {
+        let number = op.number;
+        let (Some(live), site) = op.parts() else {
+            return None;
+        };
+        let seat = site.resume.get(hash).copied()?;
+        (seat.number == number && live.session.role(seat.participant).is_some()).then(|| Place {
+            hash: hash.to_owned(),
+            participant: seat.participant,
+        })
+    }
+
+    /// A join sent again with its `join_key` (its connection was lost before the answer):
+    /// the place the first one made, if it did. A key that stands for a place in another
+    /// session is refused, rather than joining anew and taking it over.
+    fn keyed_place(&self, op: &mut Op<'_>, key: Option<&str>) -> Result<Option<Place>, Refusal> {
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        let number = op.number;
+        let place = Self::place(op, key);
+        if place.is_none()
+            && op
+                .site()
+                .resume
+                .get(key)
+                .is_some_and(|s| s.number != number)
+        {
+            return Err(Refusal::new(
+                ErrorCode::BadMessage,
+                "this join_key is another join's; choose a new random key for every join",
+            ));
         }
-        if let Some(rep) = live.reps.get(&seat.participant) {
+        Ok(place)
+    }
+
+    /// R2: a connection takes back its place (a resume, or a join sent again with its key).
+    /// A rep's seat comes back only to a connection logged in as that same, still enabled
+    /// account. The token or key is used up.
+    fn take_place(
+        &self,
+        op: &mut Op<'_>,
+        place: Place,
+        account: Option<&Account>,
+        conn: (u64, OutboundTx),
+    ) -> Result<Seat, Refusal> {
+        let number = op.number;
+        let (Some(live), site) = op.parts() else {
+            return Err(not_found(number));
+        };
+        if let Some(rep) = live.reps.get(&place.participant) {
             if account.map(|a| a.id) != Some(rep.id) {
                 return Err(Refusal::new(
                     ErrorCode::NotPermitted,
@@ -1097,9 +1195,9 @@ impl Registry {
                 ));
             }
         }
-        site.resume.remove(&hash);
-        live.resume_tokens.retain(|(h, _)| *h != hash);
-        self.attach(&mut op, seat.participant, conn)
+        site.resume.remove(&place.hash);
+        live.resume_tokens.retain(|(h, _)| *h != place.hash);
+        self.attach(op, place.participant, conn)
     }
 
     /// Deliver a message to a participant's connection, if it is open.

@@ -419,24 +419,36 @@ impl Connection {
                 "this connection is already in a session",
             ));
         }
+        if let Some(key) = message.join_key() {
+            tandem_protocol::check_join_key(key)
+                .map_err(|why| Refusal::new(ErrorCode::BadMessage, why))?;
+        }
         let registry = self.state.registry.clone();
         let conn = (self.id, self.tx.clone());
         let seat = match message {
-            ClientMessage::JoinByLink { secret, name } => {
+            ClientMessage::JoinByLink {
+                secret,
+                name,
+                join_key,
+            } => {
                 self.state.limits.join_with_secret(self.ip)?;
-                registry.join_by_link(conn, &secret, &name)?
+                registry.join_by_link(conn, &secret, &name, join_key.as_deref())?
             }
-            ClientMessage::JoinByNumber { number, name } => {
+            ClientMessage::JoinByNumber {
+                number,
+                name,
+                join_key,
+            } => {
                 self.state.limits.join(self.ip)?;
-                registry.join_by_number(conn, number, &name)?
+                registry.join_by_number(conn, number, &name, join_key.as_deref())?
             }
             ClientMessage::OpenSession { number } => {
                 let account = self.rep_attempt()?;
                 registry.open_session(conn, &account, number)?
             }
-            ClientMessage::Assist { number } => {
+            ClientMessage::Assist { number, join_key } => {
                 let account = self.rep_attempt()?;
-                registry.assist(conn, &account, number)?
+                registry.assist(conn, &account, number, join_key.as_deref())?
             }
             ClientMessage::Resume { token } => {
                 // Not counted against the address's joins: a resume token has 256 bits
@@ -448,9 +460,9 @@ impl Connection {
                 let account = self.rep_attempt()?;
                 registry.accept_transfer(conn, &account, number)?
             }
-            ClientMessage::AttachAgent { token } => {
+            ClientMessage::AttachAgent { token, join_key } => {
                 self.state.limits.join(self.ip)?;
-                registry.attach_agent(conn, &token)?
+                registry.attach_agent(conn, &token, join_key.as_deref())?
             }
             _ => {
                 return Err(Refusal::new(ErrorCode::BadMessage, "not a join message"));

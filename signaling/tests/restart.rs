@@ -899,6 +899,58 @@ async fn someone_away_when_the_server_died_gets_the_whole_grace_after_the_restar
     );
 }
 
+/// protocol.md §4.8: a customer whose join was carried out just before the server was
+/// killed, and who never heard the answer, sends the same join with its key to the
+/// restarted server and is back in the place it made (the key is in the journal), not in
+/// the session twice.
+#[tokio::test]
+async fn a_join_cut_off_by_a_kill_comes_back_to_its_place_with_its_key_after_the_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let mut first = Process::start(dir.path(), port).await;
+    let rep_http = create_rep(&first.base(), "rita", false).await;
+    let (number, secret) = rep_http.start_session().await;
+    let mut rep = Person::join(
+        &first.addr(),
+        Some(&rep_http),
+        "console",
+        json!({"type": "open_session", "number": number}),
+    )
+    .await;
+    let join = json!({"type": "join_by_link", "secret": secret, "name": "Bo",
+        "join_key": "0123456789abcdef0123456789abcdef"});
+    let mut bo = ws_at(&first.addr(), None).await;
+    bo.hello("customer").await;
+    bo.send(join.clone()).await;
+    let joined = rep
+        .until("Bo in", |m| {
+            m["type"] == "participant_joined" && m["participant"]["name"] == "Bo"
+        })
+        .await;
+    let bo_id = joined["participant"]["id"].clone();
+    first.signal("KILL");
+    first.ended().await;
+    drop(bo);
+
+    let second = Process::start(dir.path(), port).await;
+    rep.resume(&second.addr(), Some(&rep_http), "console").await;
+    let mut again = ws_at(&second.addr(), None).await;
+    again.hello("customer").await;
+    again.send(join).await;
+    let answer = again
+        .recv_until(|m| m["type"] == "joined" || m["type"] == "error")
+        .await;
+    assert_eq!(answer["type"], "joined", "{answer}");
+    assert_eq!(answer["you"], bo_id, "Bo's own place: {answer}");
+    let bos = answer["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter(|p| p["name"] == "Bo")
+        .count();
+    assert_eq!(bos, 1, "Bo once: {answer}");
+}
+
 /// `/readyz` of `process`: its status and text.
 async fn readyz(process: &impl Site) -> (u16, String) {
     let response = reqwest::get(format!("{}/readyz", process.base()))

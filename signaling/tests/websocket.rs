@@ -398,6 +398,168 @@ async fn a_close_with_another_code_than_leaving_keeps_the_place_for_a_resume() {
     assert_eq!(left["reason"], "left", "{left}");
 }
 
+/// Sends `join` on a new connection (logged in as `rep`) and returns it with what answered
+/// the join: `joined`, `waiting` or the error.
+async fn send_join(server: &TestServer, join: Value, rep: Option<&Http>) -> (Ws, Value) {
+    let kind = match join["type"].as_str() {
+        Some("assist") => "console",
+        Some("attach_agent") => "agent",
+        _ => "customer",
+    };
+    let mut ws = server.ws(rep).await;
+    ws.hello(kind).await;
+    ws.send(join).await;
+    let answer = ws
+        .recv_until(|m| ["joined", "waiting", "error"].contains(&m["type"].as_str().unwrap_or("")))
+        .await;
+    (ws, answer)
+}
+
+/// protocol.md §4.8: a join whose connection is lost before its answer, sent again with
+/// the same `join_key`, comes back to the place the first one made (R2) instead of putting
+/// the person in twice: a customer by link, a customer in the waiting room, an assistant
+/// and an agent whose one-time token the first attach used.
+#[tokio::test]
+async fn a_join_sent_again_with_its_key_comes_back_to_its_place_instead_of_joining_twice() {
+    let server = TestServer::start().await;
+    let (_rep, number, secret, mut page) = started(&server).await;
+    let joined_named = |name: &'static str| {
+        move |m: &Value| m["type"] == "participant_joined" && m["participant"]["name"] == name
+    };
+    let lost = |id: Value| {
+        move |m: &Value| {
+            m["type"] == "participant_updated"
+                && m["participant"]["id"] == id
+                && m["participant"]["connected"] == false
+        }
+    };
+    // Ann's join by link is carried out, and her connection goes before she reads a word.
+    let ann_key = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1";
+    let ann_join =
+        json!({"type": "join_by_link", "secret": secret, "name": "Ann", "join_key": ann_key});
+    let mut first = server.ws(None).await;
+    first.hello("customer").await;
+    first.send(ann_join.clone()).await;
+    let ann = page.recv_until(joined_named("Ann")).await["participant"]["id"].clone();
+    first.drop_connection();
+    page.recv_until(lost(ann.clone())).await;
+    // The same join again: Ann's place, not a second Ann.
+    let (mut ann_ws, again) = send_join(&server, ann_join.clone(), None).await;
+    assert_eq!(again["type"], "joined", "{again}");
+    assert_eq!(again["you"], ann, "the same place: {again}");
+    let anns = again["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter(|p| p["name"] == "Ann")
+        .count();
+    assert_eq!(anns, 1, "one Ann: {again}");
+    let back = page
+        .recv_until(|m| {
+            joined_named("Ann")(m)
+                || (m["type"] == "participant_updated" && m["participant"]["id"] == ann)
+        })
+        .await;
+    assert_eq!(back["type"], "participant_updated", "no second Ann: {back}");
+    assert_eq!(back["participant"]["connected"], true, "{back}");
+
+    // Her agent's attach is carried out and cut off: the token is used, and the same
+    // attach with its key comes back to the agent's place.
+    let token = ann_ws.recv_type("agent_token").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let agent_key = "agent-key_0123456789abcdefghij";
+    let attach = json!({"type": "attach_agent", "token": token, "join_key": agent_key});
+    let mut first = server.ws(None).await;
+    first.hello("agent").await;
+    first.send(attach.clone()).await;
+    let agent = page.recv_until(joined_named("Ann's computer")).await["participant"]["id"].clone();
+    first.drop_connection();
+    page.recv_until(lost(agent.clone())).await;
+    let (_agent_ws, again) = send_join(&server, attach.clone(), None).await;
+    assert_eq!(again["type"], "joined", "{again}");
+    assert_eq!(again["you"], agent, "{again}");
+    // Without the key, the used token is refused as before.
+    let (_, refused) = send_join(
+        &server,
+        json!({"type": "attach_agent", "token": token}),
+        None,
+    )
+    .await;
+    assert_eq!(refused["code"], "session_not_found", "{refused}");
+
+    // A customer in the waiting room comes back to the waiting room.
+    let bob_join = json!({"type": "join_by_number", "number": number, "name": "Bob", "join_key": "b".repeat(22)});
+    let mut first = server.ws(None).await;
+    first.hello("customer").await;
+    first.send(bob_join.clone()).await;
+    let bob = page.recv_until(joined_named("Bob")).await["participant"]["id"].clone();
+    first.drop_connection();
+    let (_bob_ws, again) = send_join(&server, bob_join.clone(), None).await;
+    assert_eq!(again["type"], "waiting", "{again}");
+    page.send(json!({"type": "admit", "participant": bob}))
+        .await;
+    let admitted = page
+        .recv_until(|m| {
+            m["type"] == "participant_updated"
+                && m["participant"]["id"] == bob
+                && m["participant"]["admission"] == "admitted"
+        })
+        .await;
+    assert_eq!(admitted["participant"]["name"], "Bob");
+
+    // An assistant: the same key brings Sam back rather than `already_joined`; another
+    // rep cannot use his key.
+    let sam = server.rep("sam", false).await;
+    let sam_join = json!({"type": "assist", "number": number, "join_key": "s".repeat(64)});
+    let mut first = server.ws(Some(&sam)).await;
+    first.hello("console").await;
+    first.send(sam_join.clone()).await;
+    let sam_id = page.recv_until(joined_named("Rep sam")).await["participant"]["id"].clone();
+    first.drop_connection();
+    page.recv_until(lost(sam_id.clone())).await;
+    let tom = server.rep("tom", false).await;
+    let (_, refused) = send_join(&server, sam_join.clone(), Some(&tom)).await;
+    assert_eq!(refused["code"], "not_permitted", "{refused}");
+    let (_sam_ws, again) = send_join(&server, sam_join.clone(), Some(&sam)).await;
+    assert_eq!(again["you"], sam_id, "{again}");
+    assert_eq!(again["role"], "assistant", "{again}");
+
+    // A key that is a place in another session is refused, and so is a key too short to
+    // be secret; neither joins.
+    let carl_key = "c".repeat(22);
+    let (_carl_ws, carl) = send_join(
+        &server,
+        json!({"type": "join_by_link", "secret": secret, "name": "Carl", "join_key": carl_key}),
+        None,
+    )
+    .await;
+    assert_eq!(carl["type"], "joined", "{carl}");
+    let other = server.rep("olga", false).await;
+    let (_, other_secret) = other.start_session().await;
+    let (_, refused) = send_join(&server,
+        json!({"type": "join_by_link", "secret": other_secret, "name": "Carl", "join_key": carl_key}),
+        None,
+    )
+    .await;
+    assert_eq!(refused["code"], "bad_message", "{refused}");
+    let (_, refused) = send_join(
+        &server,
+        json!({"type": "join_by_link", "secret": secret, "name": "Eve", "join_key": "short"}),
+        None,
+    )
+    .await;
+    assert_eq!(refused["code"], "bad_message", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("22 to 64"),
+        "{refused}"
+    );
+}
+
 #[tokio::test]
 async fn the_primary_losing_the_connection_ends_the_session_after_the_grace_period() {
     let server = TestServer::start_with(|c| c.reconnect_grace_secs = 1).await;

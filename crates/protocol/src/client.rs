@@ -25,17 +25,41 @@ pub enum ClientMessage {
         software: String,
     },
     /// A customer joins with the secret from a join link: admitted at once (C2).
-    JoinByLink { secret: String, name: String },
+    JoinByLink {
+        secret: String,
+        name: String,
+        /// See [`check_join_key`](crate::check_join_key): the same join sent again after a lost
+        /// connection comes back to the place it made instead of joining twice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        join_key: Option<String>,
+    },
     /// A customer joins by typing the session number: waits to be admitted (C2).
-    JoinByNumber { number: SessionNumber, name: String },
+    JoinByNumber {
+        number: SessionNumber,
+        name: String,
+        /// As `join_by_link`'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        join_key: Option<String>,
+    },
     /// A logged-in rep opens the session they started (R1, R2). Authenticated by cookie.
     OpenSession { number: SessionNumber },
     /// A logged-in rep joins another rep's session as an assistant (R8).
-    Assist { number: SessionNumber },
+    Assist {
+        number: SessionNumber,
+        /// As `join_by_link`'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        join_key: Option<String>,
+    },
     /// A logged-in WebACD agent takes a session transferred to them or their queue (R10).
     AcceptTransfer { number: SessionNumber },
     /// An agent attaches to its customer with the one-time token from the join page.
-    AttachAgent { token: String },
+    AttachAgent {
+        token: String,
+        /// As `join_by_link`'s: an attach sent again after a lost connection with the same
+        /// key comes back to the agent's place, though the token is used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        join_key: Option<String>,
+    },
     /// Come back after a lost connection, within the grace period (R2).
     Resume { token: String },
     /// A WebACD agent's dashboard: receive the queue view and transfer offers, and say
@@ -206,6 +230,18 @@ impl ClientMessage {
             ClientMessage::StopRecording => "stop_recording",
             ClientMessage::Leave => "leave",
             ClientMessage::EndSession => "end_session",
+        }
+    }
+
+    /// The client's own key for a join (`join_by_link`, `join_by_number`, `assist`,
+    /// `attach_agent`), if it gave one.
+    pub fn join_key(&self) -> Option<&str> {
+        match self {
+            ClientMessage::JoinByLink { join_key, .. }
+            | ClientMessage::JoinByNumber { join_key, .. }
+            | ClientMessage::Assist { join_key, .. }
+            | ClientMessage::AttachAgent { join_key, .. } => join_key.as_deref(),
+            _ => None,
         }
     }
 

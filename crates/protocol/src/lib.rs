@@ -41,6 +41,33 @@ pub const CHAT_MAX_CHARS: usize = 2000;
 /// The longest display name, in characters.
 pub const NAME_MAX_CHARS: usize = 64;
 
+/// The shortest `join_key` the server takes: 22 characters of base64url carry 128 bits.
+pub const JOIN_KEY_MIN_CHARS: usize = 22;
+
+/// The longest `join_key` the server takes.
+pub const JOIN_KEY_MAX_CHARS: usize = 64;
+
+/// Whether `key` can be a join's `join_key`: a secret the client chose at random for this
+/// one join, 22 to 64 characters of base64url (`A`–`Z`, `a`–`z`, `0`–`9`, `-`, `_`). A
+/// join sent again with the same key after its connection was lost, before any answer,
+/// comes back to the place the first one made (as a `resume` would) instead of joining
+/// twice. The key works until the place has been resumed once, like a resume token.
+pub fn check_join_key(key: &str) -> Result<(), String> {
+    let chars = key.chars().count();
+    if !(JOIN_KEY_MIN_CHARS..=JOIN_KEY_MAX_CHARS).contains(&chars) {
+        return Err(format!(
+            "join_key must be {JOIN_KEY_MIN_CHARS} to {JOIN_KEY_MAX_CHARS} characters, not {chars}"
+        ));
+    }
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err("join_key may hold only A-Z, a-z, 0-9, - and _".to_owned());
+    }
+    Ok(())
+}
+
 /// Read a client's message, with an error value that says what was wrong.
 pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
     decode(text)

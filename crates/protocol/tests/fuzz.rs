@@ -523,20 +523,32 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                 software,
             })
             .boxed(),
-        (s(), s())
-            .prop_map(|(secret, name)| C::JoinByLink { secret, name })
+        (s(), s(), proptest::option::of(s()))
+            .prop_map(|(secret, name, join_key)| C::JoinByLink {
+                secret,
+                name,
+                join_key,
+            })
             .boxed(),
-        (number(), s())
-            .prop_map(|(number, name)| C::JoinByNumber { number, name })
+        (number(), s(), proptest::option::of(s()))
+            .prop_map(|(number, name, join_key)| C::JoinByNumber {
+                number,
+                name,
+                join_key,
+            })
             .boxed(),
         number()
             .prop_map(|number| C::OpenSession { number })
             .boxed(),
-        number().prop_map(|number| C::Assist { number }).boxed(),
+        (number(), proptest::option::of(s()))
+            .prop_map(|(number, join_key)| C::Assist { number, join_key })
+            .boxed(),
         number()
             .prop_map(|number| C::AcceptTransfer { number })
             .boxed(),
-        s().prop_map(|token| C::AttachAgent { token }).boxed(),
+        (s(), proptest::option::of(s()))
+            .prop_map(|(token, join_key)| C::AttachAgent { token, join_key })
+            .boxed(),
         s().prop_map(|token| C::Resume { token }).boxed(),
         any::<bool>()
             .prop_map(|available| C::Dashboard { available })

@@ -380,7 +380,7 @@ async fn a_session_held_up_holds_up_no_other_session() {
             .expect("open");
         let (tx, _customer_rx) = crate::outbound::channel();
         let customer = registry
-            .join_by_link((registry.next_id(), tx), &started.secret, "Customer")
+            .join_by_link((registry.next_id(), tx), &started.secret, "Customer", None)
             .expect("join");
         sessions.push((number, rep_rx, customer, _customer_rx));
     }
@@ -457,6 +457,7 @@ async fn r4_customers_joining_a_reps_sessions_at_once_never_pass_the_maximum() {
                     (registry.next_id(), tx),
                     &secret,
                     &format!("Customer {i}"),
+                    None,
                 );
                 joined_tx.send((joined, rx)).expect("sent");
             });
@@ -598,16 +599,19 @@ async fn operations_at_once_on_many_sessions_never_wait_for_ever_and_leave_nothi
     };
     let sessions = Arc::new(Mutex::new((1..=4).map(start).collect::<Vec<_>>()));
     let next_rep = Arc::new(AtomicUsize::new(100));
+    // Join keys used, with the link they went with.
+    let keys = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
     // What went through: joins, lines, resumes, agents attached, sessions ended.
     let did: Arc<[AtomicUsize; 5]> = Arc::new(Default::default());
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let runtime = tokio::runtime::Handle::current();
     for thread in 0..THREADS {
-        let (registry, sessions, next_rep, did) = (
+        let (registry, sessions, next_rep, did, keys) = (
             registry.clone(),
             sessions.clone(),
             next_rep.clone(),
             did.clone(),
+            keys.clone(),
         );
         let (done_tx, runtime) = (done_tx.clone(), runtime.clone());
         std::thread::spawn(move || {
@@ -626,10 +630,32 @@ async fn operations_at_once_on_many_sessions_never_wait_for_ever_and_leave_nothi
                 let conn_id = registry.next_id();
                 match choice {
                     0..=2 => {
-                        let (_, secret, _) = pick(&sessions.lock().expect("list"));
+                        let (_, mut secret, _) = pick(&sessions.lock().expect("list"));
                         let (tx, rx) = crate::outbound::channel();
                         let name = format!("Customer {thread}.{step}");
-                        if let Ok(seat) = registry.join_by_link((conn_id, tx), &secret, &name) {
+                        // A third of the joins carry a key; some are sent again with a key
+                        // another thread's join used (it may come back to that place).
+                        let key = match rand::random_range(0..6) {
+                            0 => Some(format!("key{thread:02}{step:04}{}", "k".repeat(16))),
+                            1 => {
+                                let keys = keys.lock().expect("keys");
+                                (!keys.is_empty()).then(|| {
+                                    let (their_secret, key) =
+                                        keys[rand::random_range(0..keys.len())].clone();
+                                    secret = their_secret;
+                                    key
+                                })
+                            }
+                            _ => None,
+                        };
+                        if let Some(key) = &key {
+                            keys.lock()
+                                .expect("keys")
+                                .push((secret.clone(), key.clone()));
+                        }
+                        if let Ok(seat) =
+                            registry.join_by_link((conn_id, tx), &secret, &name, key.as_deref())
+                        {
                             mine.push((seat, conn_id, rx, Tokens::default(), false));
                             did[0].fetch_add(1, Ordering::Relaxed);
                         }
@@ -673,7 +699,7 @@ async fn operations_at_once_on_many_sessions_never_wait_for_ever_and_leave_nothi
                         tokens.read(rx);
                         if let Some(token) = tokens.agent.take() {
                             let (tx, rx) = crate::outbound::channel();
-                            if let Ok(seat) = registry.attach_agent((conn_id, tx), &token) {
+                            if let Ok(seat) = registry.attach_agent((conn_id, tx), &token, None) {
                                 mine.push((seat, conn_id, rx, Tokens::default(), false));
                                 did[3].fetch_add(1, Ordering::Relaxed);
                             }
@@ -762,7 +788,7 @@ async fn a_late_wake_up_of_a_grace_period_set_again_since_does_not_take_the_cust
     let (tx, mut rx) = crate::outbound::channel();
     let first_conn = registry.next_id();
     let seat = registry
-        .join_by_link((first_conn, tx), &started.secret, "Customer")
+        .join_by_link((first_conn, tx), &started.secret, "Customer", None)
         .expect("join");
     let who = seat.participant;
     let mut tokens = Tokens::default();
@@ -847,7 +873,7 @@ async fn a_webacd_offer_is_kept_before_it_is_told_and_a_lost_one_is_made_again()
             .expect("open");
         let (tx, _ann_rx) = crate::outbound::channel();
         registry
-            .join_by_link((registry.next_id(), tx), &started.secret, "Ann")
+            .join_by_link((registry.next_id(), tx), &started.secret, "Ann", None)
             .expect("join");
         let (tx, mut tom_rx) = crate::outbound::channel();
         registry

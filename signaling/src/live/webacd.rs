@@ -244,7 +244,7 @@ impl Registry {
             kind: JoinKind::TransferReceiver(rep_info(account)),
             rep_load_elsewhere: 0,
         };
-        let seat = self.join(&mut op, join, conn, Some(account))?;
+        let seat = self.join(&mut op, join, conn, Some(account), None)?;
         let (live, site) = op.parts();
         Self::withdraw(&self.out, site, number);
         if let Some(live) = live {

@@ -14,6 +14,16 @@ const RETRY_FOR_MS = 120000;
 // server going away or restarting (1001, 1012), or our own close to try again (4000).
 const LOST = new Set([1001, 1006, 1012, 4000]);
 
+// Joins that carry the client's own `join_key` (protocol.md §4.8): sent again with the
+// same key, they come back to the place the first one made instead of joining twice.
+const KEYED = new Set(['join_by_link', 'join_by_number', 'assist']);
+
+// 128 random bits, in hex: a `join_key`.
+function newJoinKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 export class SessionSocket {
   constructor({ client, onMessage, onStatus }) {
     this.client = client;
@@ -24,19 +34,24 @@ export class SessionSocket {
     this.finished = false; // the session ended, or we were turned away: never reconnect
     this.lostAt = null;
     // The join went out and nothing has answered it yet: if the connection goes now, the
-    // server may have carried it out, and sending it again would join twice.
+    // server may have carried it out, and sending it again without a key would join twice.
     this.joinUnanswered = false;
+    // The server refused the join (not with `restarting`): the page said why, and it is
+    // not sent again by itself.
+    this.joinRefused = false;
     addEventListener('pagehide', () => this.close());
   }
 
   // Open the connection and send `join` (e.g. {type: 'join_by_link', ...}). Until the
   // server gives a resume token, a lost connection is opened again with `join` itself when
   // that is safe: a WebACD dashboard (which has no resume), a rep's `open_session` (it
-  // replaces the seat's connection), or a join that never went out or that the server
-  // refused with `restarting` (not carried out). The owner may change `join` later (the
-  // dashboard's availability).
+  // replaces the seat's connection), a join with its `join_key` (a customer's, an
+  // assistant's: the server brings it back to its place if it made one), or a join that
+  // never went out or that the server refused with `restarting` (not carried out). A join
+  // the server refused for another reason is not sent again. The owner may change `join`
+  // later (the dashboard's availability).
   connect(join) {
-    this.join = join;
+    this.join = KEYED.has(join.type) ? { ...join, join_key: newJoinKey() } : join;
     this.open(null);
   }
 
@@ -77,6 +92,7 @@ export class SessionSocket {
               return;
             }
             // Refused for another reason: the page says why; the connection is up.
+            this.joinRefused = true;
             this.lostAt = null;
             this.onStatus('connected');
           }
@@ -98,9 +114,11 @@ export class SessionSocket {
 
   retry(code) {
     // A dashboard or a rep's own `open_session` cannot join twice (the seat's connection
-    // is replaced): sent again whatever happened to the last one.
+    // is replaced): sent again whatever happened to the last one. A keyed join comes back
+    // to its place if the server made one.
     const idempotent = this.join && (this.join.type === 'dashboard' || this.join.type === 'open_session');
-    const again = this.join && LOST.has(code) && (!this.joinUnanswered || idempotent);
+    const safe = !this.joinUnanswered || (this.join && this.join.join_key);
+    const again = this.join && LOST.has(code) && (idempotent || (!this.joinRefused && safe));
     if (!this.resumeToken && !again) { this.finished = true; this.onStatus('closed', t('connection-lost')); return; }
     this.lostAt = this.lostAt || Date.now();
     if (Date.now() - this.lostAt > RETRY_FOR_MS) { this.finished = true; this.onStatus('gone'); return; }
