@@ -5,6 +5,7 @@
 mod agent_process;
 pub mod agent_window;
 pub mod delay_line;
+pub mod join_cutter;
 pub mod media_stats;
 pub mod nat_scene;
 pub mod netns;

@@ -243,3 +243,48 @@ async fn a_shared_window_shows_its_own_pixels_and_follows_a_resize() -> anyhow::
     rep.close().await?;
     Ok(())
 }
+
+/// protocol.md §4.8 "A join sent again": the agent's attach goes through and uses the
+/// one-time token, but its answer is lost with the connection (a proxy holds it back and
+/// drops the connection, as a poor link does). The agent tries again with the same token
+/// and its `join_key`, and is back in the place the first attach made: one agent for Ann,
+/// asking her consent (C1), and no new download needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_whose_attach_answer_was_lost_is_attached_once() -> anyhow::Result<()> {
+    use tandem_tests::join_cutter::JoinCutter;
+    let Scene {
+        screen,
+        server,
+        chrome,
+        rep,
+        link,
+    } = Scene::start("agent-attach-lost", 320, 240).await?;
+    let ann = chrome.browser("ann").await?;
+    ann.join(&link, "Ann").await?;
+    let token = ann.attach_command_token().await?;
+
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse()?;
+    let cutter = JoinCutter::start(addr, "attach_agent").await?;
+    let through = format!("http://127.0.0.1:{}", cutter.port);
+    let mut agent = AgentProcess::spawn(
+        &screen.display,
+        &["attach", "--server", &through, "--token", &token],
+    )?;
+    cutter.join_forwarded().await?;
+    // The server took the attach (the token is used): the rep sees Ann's agent.
+    rep.wait_text("#participants li[data-name=Ann]", "agent")
+        .await?;
+    cutter.cut();
+
+    agent.answer("n").await?;
+    // Asked only once attached: the answer goes over the second connection.
+    rep.wait_text("#notices", "Ann declined to share their screen")
+        .await?;
+    let row = rep.text("#participants li[data-name=Ann]").await?;
+    anyhow::ensure!(row.contains("agent"), "Ann's row: {row}");
+    agent.kill();
+    for browser in [rep, ann] {
+        browser.close().await?;
+    }
+    Ok(())
+}

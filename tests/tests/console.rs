@@ -126,3 +126,59 @@ async fn rep_and_customers_in_the_browser() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// R2, protocol.md §4.8 "A join sent again": a customer's join goes through to the server
+/// but its answer is lost with the connection (a proxy holds it back and then drops the
+/// connection, as a poor link does). The join page sends the same join again with its
+/// `join_key` and is back in the place the first one made: she is in the session, and the
+/// rep sees one Ann, not two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_whose_join_answer_was_lost_is_in_once() -> anyhow::Result<()> {
+    use tandem_tests::join_cutter::JoinCutter;
+    let server = Server::start().await?;
+    server
+        .create_rep("rita", "Rita Rep", "rita-password")
+        .await?;
+    let chrome = Chromedriver::start("console-join-lost").await?;
+    let base = &server.base;
+    let rep = chrome.browser("rep").await?;
+    rep.log_in(base, "rita", "rita-password").await?;
+    let (_, link) = rep.start_session(false).await?;
+
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
+    let cutter = JoinCutter::start(addr, "join_by_link").await?;
+    let through = link.replace(&addr.to_string(), &format!("127.0.0.1:{}", cutter.port));
+    anyhow::ensure!(through != link, "{link}");
+    let ann = chrome.browser("ann").await?;
+    ann.join(&through, "Ann").await?;
+    cutter.join_forwarded().await?;
+    // The server carried the join out: the rep sees Ann, whose page heard nothing.
+    rep.wait_text("#participants", "Ann").await?;
+    cutter.cut();
+
+    ann.find("#in-session").await?;
+    rep.wait_gone("#participants li[data-name='Ann'] .tag.lost")
+        .await?;
+    let anns: Vec<String> = rep
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#participants li[data-name]')]
+                .map((li) => li.dataset.name).filter((name) => name.startsWith('Ann'));",
+            vec![],
+        )
+        .await?
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    anyhow::ensure!(anns == ["Ann"], "the rep sees {anns:?}");
+    ann.screenshot("in-once").await?;
+    for browser in [rep, ann] {
+        browser.close().await?;
+    }
+    Ok(())
+}
