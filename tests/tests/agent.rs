@@ -248,7 +248,8 @@ async fn a_shared_window_shows_its_own_pixels_and_follows_a_resize() -> anyhow::
 /// one-time token, but its answer is lost with the connection (a proxy holds it back and
 /// drops the connection, as a poor link does). The agent tries again with the same token
 /// and its `join_key`, and is back in the place the first attach made: one agent for Ann,
-/// asking her consent (C1), and no new download needed.
+/// asking her consent (C1), and no new download needed. The same for a customer's own
+/// join with `tandem-agent join`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_whose_attach_answer_was_lost_is_attached_once() -> anyhow::Result<()> {
     use tandem_tests::join_cutter::JoinCutter;
@@ -282,7 +283,27 @@ async fn an_agent_whose_attach_answer_was_lost_is_attached_once() -> anyhow::Res
         .await?;
     let row = rep.text("#participants li[data-name=Ann]").await?;
     anyhow::ensure!(row.contains("agent"), "Ann's row: {row}");
+
+    // `tandem-agent join` likewise: Bo's own join goes through and its answer is lost; he
+    // is in once, with his agent.
+    let cutter = JoinCutter::start(addr, "join_by_link").await?;
+    let bo_link = link.replace(&addr.to_string(), &format!("127.0.0.1:{}", cutter.port));
+    let mut bo = AgentProcess::spawn(&screen.display, &["join", &bo_link, "--name", "Bo"])?;
+    cutter.join_forwarded().await?;
+    rep.wait_text("#participants", "Bo").await?;
+    cutter.cut();
+    // His agent attaches after the join: the customer's connection the join made.
+    rep.wait_text("#participants li[data-name=Bo]", "agent")
+        .await?;
+    bo.wait_for("Connected to support session").await?;
+    let bos = rep
+        .client
+        .find_all(fantoccini::Locator::Css("#participants li[data-name^=Bo]"))
+        .await?
+        .len();
+    anyhow::ensure!(bos == 1, "the rep sees {bos} of Bo");
     agent.kill();
+    bo.kill();
     for browser in [rep, ann] {
         browser.close().await?;
     }
