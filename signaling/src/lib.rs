@@ -103,8 +103,9 @@ impl AppState {
     /// `Display Name (username)`). It goes to the store behind every record already on its
     /// way there (a session's records reach that queue once the journal has them: wait for
     /// `registry.written()` first to come after them), and waits, tried again every second,
-    /// while the store refuses. It is held in memory only: unlike a session's records, one
-    /// waiting when the process ends is lost.
+    /// while the store refuses. Like a session's records, it is held in the journal's outbox
+    /// (`live.db`, or the site's database) until the store has it, so a crash does not lose
+    /// it; only one not yet handed from this call to the store writer is.
     pub fn site_audit(&self, actor: Option<&store::Account>, action: store::SiteAction) {
         let record = store::SiteAuditRecord {
             at: u64::try_from(clock::now_millis()).unwrap_or(0),
@@ -286,10 +287,8 @@ pub async fn build_with_store(
     {
         tracing::error!("{e:#}; they are tried again before anything newer");
         for (id, json) in journal.held_audit()? {
-            if let Ok(record) = serde_json::from_str(&json) {
-                backlog
-                    .waiting
-                    .push_back((Waiting::Session(record), Some(id)));
+            if let Ok(record) = live::HeldRecord::parse(&json) {
+                backlog.waiting.push_back((record, Some(id)));
             }
         }
         backlog.retry_at = Some(tokio::time::Instant::now());
@@ -430,26 +429,9 @@ pub async fn build_with_store(
 /// cannot hold back every later one.
 #[derive(Default)]
 struct Backlog {
-    waiting: VecDeque<(Waiting, Option<i64>)>,
+    waiting: VecDeque<(live::HeldRecord, Option<i64>)>,
     /// While the store refuses: when to try again.
     retry_at: Option<tokio::time::Instant>,
-}
-
-/// An audit record waiting for the store: a session's or the site's.
-#[derive(Debug, serde::Serialize)]
-#[serde(untagged)]
-enum Waiting {
-    Session(tandem_session::AuditRecord),
-    Site(store::SiteAuditRecord),
-}
-
-impl Waiting {
-    async fn append(&self, store: &dyn Store) -> store::StoreResult<()> {
-        match self {
-            Waiting::Session(record) => store.append_audit(record).await,
-            Waiting::Site(record) => store.append_site_audit(record).await,
-        }
-    }
 }
 
 impl Backlog {
@@ -458,7 +440,7 @@ impl Backlog {
     /// Queue a record, and store what waits unless the store is refusing.
     async fn push(
         &mut self,
-        record: Waiting,
+        record: live::HeldRecord,
         held: Option<i64>,
         store: &dyn Store,
         journal: Option<&dyn live::Journal>,
@@ -499,7 +481,7 @@ impl Backlog {
                     }
                 }
                 Err(e) if refused_for_good(&e) => {
-                    let json = serde_json::to_string(record).unwrap_or_default();
+                    let json = record.to_json();
                     tracing::error!(
                         record = %json,
                         "the store refuses this audit record for good ({e}); passed over \
@@ -565,15 +547,15 @@ async fn write(
 ) {
     let result = match &job {
         StoreJob::Audit { record, held } => {
-            backlog
-                .push(Waiting::Session(record.clone()), *held, store, journal)
-                .await;
+            let record = live::HeldRecord::Session(record.clone());
+            let held = held.or_else(|| hold(journal, &record));
+            backlog.push(record, held, store, journal).await;
             return;
         }
         StoreJob::SiteAudit(record) => {
-            backlog
-                .push(Waiting::Site(record.clone()), None, store, journal)
-                .await;
+            let record = live::HeldRecord::Site(record.clone());
+            let held = hold(journal, &record);
+            backlog.push(record, held, store, journal).await;
             return;
         }
         StoreJob::SessionStarted { number, at, by } => {
@@ -587,6 +569,20 @@ async fn write(
     };
     if let Err(e) = result {
         tracing::error!("could not store {job:?}: {e}");
+    }
+}
+
+/// Hold an audit record that reached the writer without being held (the site's own, a
+/// recording's deletion) in the journal's outbox, as a session's records are before their
+/// change goes out: one the store cannot take yet then outlives a crash. Its id there.
+fn hold(journal: Option<&dyn live::Journal>, record: &live::HeldRecord) -> Option<i64> {
+    let journal = journal.filter(|journal| !journal.fenced())?;
+    match journal.save_and_hold(None, &[record.to_json()]) {
+        Ok(mut ids) => ids.pop(),
+        Err(e) => {
+            tracing::error!("could not hold an audit record in the journal: {e:#}");
+            None
+        }
     }
 }
 

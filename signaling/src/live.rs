@@ -30,7 +30,7 @@ mod journal;
 mod pipeline;
 mod webacd;
 
-pub use journal::{Change, Journal, Saved, SqliteJournal, Timed};
+pub use journal::{Change, HeldRecord, Journal, Saved, SqliteJournal, Timed};
 
 /// The live-session journal's file in the data directory.
 pub const JOURNAL_FILE: &str = "live.db";
@@ -2164,7 +2164,7 @@ fn agent_token_refused(refused: agent_tokens::Refused) -> Refusal {
 }
 
 /// Audit records a server that stopped suddenly held for the store and had not written
-/// yet (`live::StoreJob::Audit`): written now, in order, before anything new.
+/// yet (`live::StoreJob::Audit`, `SiteAudit`): written now, in order, before anything new.
 pub async fn store_held_audit(
     store: &dyn crate::store::Store,
     journal: &dyn Journal,
@@ -2172,9 +2172,9 @@ pub async fn store_held_audit(
     let held = journal.held_audit()?;
     let mut stored = 0;
     for (id, json) in held {
-        match serde_json::from_str::<tandem_session::AuditRecord>(&json) {
+        match HeldRecord::parse(&json) {
             Ok(record) => {
-                store.append_audit(&record).await.map_err(|e| {
+                record.append(store).await.map_err(|e| {
                     anyhow::anyhow!(
                         "could not store the audit records held from before the restart: {e}"
                     )

@@ -197,8 +197,7 @@ impl Recordings {
                 },
             };
             // Behind every record on its way to the store, and tried again while the
-            // store refuses; held in memory only (as `AppState::site_audit`'s are), not in
-            // the journal like the sessions' own records.
+            // store refuses; the store writer holds it in the journal's outbox meanwhile.
             if let Err(unsent) = self.store_jobs.send(StoreJob::Audit { record, held: None })
                 && let StoreJob::Audit { record, .. } = unsent.0
             {

@@ -609,6 +609,65 @@ async fn an_audit_record_the_store_had_not_taken_before_a_kill_is_kept() {
     );
 }
 
+/// C3 across a crash, for the site's own records: a refused login is recorded while the
+/// store refuses (tandem.db locked by someone else); the record waits in live.db's outbox,
+/// and the server killed meanwhile stores it at its next start.
+#[tokio::test]
+async fn a_site_audit_record_the_store_had_not_taken_before_a_kill_is_kept() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let mut first = Process::start(dir.path(), port).await;
+    let live_db = dir.path().join("live.db");
+    let held_before = outbox_rows(&live_db).await;
+    let blocker = StoreLock::take(dir.path()).await;
+    let refused = reqwest::Client::new()
+        .post(format!("{}/api/login", first.base()))
+        .json(&json!({"username": "admin", "password": "not the password"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(refused.status(), 401);
+    let started = tokio::time::Instant::now();
+    while outbox_rows(&live_db).await <= held_before {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the refused login's record never waited in live.db's outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.signal("KILL");
+    first.ended().await;
+    blocker.release().await;
+
+    let second = Process::start(dir.path(), port).await;
+    let admin = Http::login(&second.base(), "admin", ADMIN_PASSWORD).await;
+    let entries: Value = admin
+        .get("/api/admin/audit?limit=1000")
+        .await
+        .json()
+        .await
+        .expect("audit");
+    let refusals: Vec<&Value> = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["session"] == "" && e["action"] == "login_refused")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{entries}");
+    assert_eq!(
+        refusals[0]["record"]["reason"], "wrong_password",
+        "{entries}"
+    );
+    let chain: Value = admin
+        .get("/api/admin/audit/verify")
+        .await
+        .json()
+        .await
+        .expect("verify");
+    assert_eq!(chain["intact"], true, "{chain}");
+    assert_eq!(outbox_rows(&live_db).await, 0, "stored, so no longer held");
+}
+
 /// C3 while running: a store that refuses for a while (tandem.db locked by someone else)
 /// gets every record once it takes them again, in the order they happened, none lost.
 #[tokio::test]

@@ -18,6 +18,46 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
+/// An audit record held in the journal's outbox until the store has it: a session's (its
+/// JSON as the store takes it) or the site's (`{"site": …}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldRecord {
+    Session(tandem_session::AuditRecord),
+    Site(crate::store::SiteAuditRecord),
+}
+
+impl HeldRecord {
+    /// As the outbox keeps it.
+    pub fn to_json(&self) -> String {
+        let value = match self {
+            HeldRecord::Session(record) => serde_json::to_value(record),
+            HeldRecord::Site(record) => {
+                serde_json::to_value(record).map(|record| serde_json::json!({ "site": record }))
+            }
+        };
+        value.map(|v| v.to_string()).unwrap_or_default()
+    }
+
+    /// A record as the outbox keeps it.
+    pub fn parse(json: &str) -> serde_json::Result<HeldRecord> {
+        let value: serde_json::Value = serde_json::from_str(json)?;
+        match value.as_object() {
+            Some(object) if object.len() == 1 && object.contains_key("site") => {
+                serde_json::from_value(value["site"].clone()).map(HeldRecord::Site)
+            }
+            _ => serde_json::from_value(value).map(HeldRecord::Session),
+        }
+    }
+
+    /// Into the store's audit log.
+    pub async fn append(&self, store: &dyn crate::store::Store) -> crate::store::StoreResult<()> {
+        match self {
+            HeldRecord::Session(record) => store.append_audit(record).await,
+            HeldRecord::Site(record) => store.append_site_audit(record).await,
+        }
+    }
+}
+
 /// Where live sessions are kept.
 pub trait Journal: Send + Sync {
     /// Replace the stored state of session `number`.
