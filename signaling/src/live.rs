@@ -108,6 +108,15 @@ pub struct Seat {
     pub participant: ParticipantId,
 }
 
+/// How a connection comes back to its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Came {
+    /// With a resume token.
+    Resume,
+    /// With the join sent again with its join key.
+    Key,
+}
+
 /// A participant's place that a resume token or a join key stands for, found under the
 /// session's lock.
 struct Place {
@@ -719,7 +728,7 @@ impl Registry {
         if self.is_suspended() {
             return Err(restarting());
         }
-        self.attach(&mut op, mine, conn)
+        self.attach(&mut op, mine, conn, None)
     }
 
     /// R8: another rep joins by number as an assistant.
@@ -733,7 +742,7 @@ impl Registry {
         let mut op = self.op(number)?;
         let key = join_key.map(clock::hash_secret);
         if let Some(place) = self.keyed_place(&mut op, key.as_deref())? {
-            return self.take_place(&mut op, place, Some(account), conn);
+            return self.take_place(&mut op, place, Some(account), conn, Came::Key);
         }
         if op
             .live()
@@ -805,7 +814,7 @@ impl Registry {
     ) -> Result<Seat, Refusal> {
         let key = join_key.map(clock::hash_secret);
         if let Some(place) = self.keyed_place(op, key.as_deref())? {
-            return self.take_place(op, place, None, conn);
+            return self.take_place(op, place, None, conn, Came::Key);
         }
         // The site's lock is held from here until the join is in the loads (R4).
         let number = op.number;
@@ -872,11 +881,13 @@ impl Registry {
     }
 
     /// Attach a connection to an existing participant (the primary's page, or a resume).
+    /// `join_key`: the hash of the join key it came back with, which stays the place's.
     fn attach(
         &self,
         op: &mut Op<'_>,
         participant: ParticipantId,
         (conn_id, tx): (u64, OutboundTx),
+        join_key: Option<String>,
     ) -> Result<Seat, Refusal> {
         let number = op.number;
         let live = op.live().ok_or_else(|| not_found(number))?;
@@ -889,7 +900,7 @@ impl Registry {
             number,
             participant,
         };
-        self.issue_credentials(op, seat, None);
+        self.issue_credentials(op, seat, join_key);
         self.handle(op, Event::Connected { who: participant })?;
         Ok(seat)
     }
@@ -949,7 +960,7 @@ impl Registry {
         };
         let mut op = self.op(number)?;
         if let Some(place) = self.keyed_place(&mut op, key.as_deref())? {
-            return self.take_place(&mut op, place, None, conn);
+            return self.take_place(&mut op, place, None, conn, Came::Key);
         }
         // Again under the session's lock: it may have been used meanwhile.
         let customer = redeem(op.site())?;
@@ -1132,7 +1143,7 @@ impl Registry {
         let mut op = self.op_or(seat.number, gone)?;
         // Again under the session's lock: it may have been used or replaced meanwhile.
         let place = Self::place(&mut op, &hash).ok_or_else(gone)?;
-        self.take_place(&mut op, place, account, conn)
+        self.take_place(&mut op, place, account, conn, Came::Resume)
     }
 
     /// The live place in the operation's session that a resume token's or a join key's
@@ -1175,18 +1186,33 @@ impl Registry {
 
     /// R2: a connection takes back its place (a resume, or a join sent again with its key).
     /// A rep's seat comes back only to a connection logged in as that same, still enabled
-    /// account. The token or key is used up.
+    /// account. A resume token is used up, and with it the place's join key; a join key
+    /// stays the place's (the answer to this join may be lost too), but only for a
+    /// connection newer than the one the place has: a late copy of the join, read from a
+    /// connection the client gave up on, does not take the place from its retry.
     fn take_place(
         &self,
         op: &mut Op<'_>,
         place: Place,
         account: Option<&Account>,
         conn: (u64, OutboundTx),
+        came: Came,
     ) -> Result<Seat, Refusal> {
         let number = op.number;
         let (Some(live), site) = op.parts() else {
             return Err(not_found(number));
         };
+        if came == Came::Key
+            && live
+                .conns
+                .get(&place.participant)
+                .is_some_and(|current| current.id > conn.0)
+        {
+            return Err(Refusal::new(
+                ErrorCode::AlreadyJoined,
+                "this join was carried out on a newer connection already",
+            ));
+        }
         if let Some(rep) = live.reps.get(&place.participant) {
             if account.map(|a| a.id) != Some(rep.id) {
                 return Err(Refusal::new(
@@ -1197,7 +1223,8 @@ impl Registry {
         }
         site.resume.remove(&place.hash);
         live.resume_tokens.retain(|(h, _)| *h != place.hash);
-        self.attach(op, place.participant, conn)
+        let key = (came == Came::Key).then_some(place.hash);
+        self.attach(op, place.participant, conn, key)
     }
 
     /// Deliver a message to a participant's connection, if it is open.
@@ -1313,7 +1340,7 @@ impl Registry {
         };
         let conn_id = self.next_id();
         let (tx, rx) = crate::outbound::channel();
-        let seat = match self.attach(op, recording.recorder, (conn_id, tx)) {
+        let seat = match self.attach(op, recording.recorder, (conn_id, tx), None) {
             Ok(seat) => seat,
             Err(refusal) => {
                 tracing::warn!(session = %op.number, ?refusal, "the recording could not go on");

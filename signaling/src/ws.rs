@@ -423,32 +423,30 @@ impl Connection {
             tandem_protocol::check_join_key(key)
                 .map_err(|why| Refusal::new(ErrorCode::BadMessage, why))?;
         }
+        // Kept apart by the kind of join: a key is no resume token (nor the other way
+        // round), and a customer's key cannot bring back an agent's place.
+        let key = message
+            .join_key()
+            .map(|key| format!("{}:{key}", message.kind()));
+        let key = key.as_deref();
         let registry = self.state.registry.clone();
         let conn = (self.id, self.tx.clone());
         let seat = match message {
-            ClientMessage::JoinByLink {
-                secret,
-                name,
-                join_key,
-            } => {
+            ClientMessage::JoinByLink { secret, name, .. } => {
                 self.state.limits.join_with_secret(self.ip)?;
-                registry.join_by_link(conn, &secret, &name, join_key.as_deref())?
+                registry.join_by_link(conn, &secret, &name, key)?
             }
-            ClientMessage::JoinByNumber {
-                number,
-                name,
-                join_key,
-            } => {
+            ClientMessage::JoinByNumber { number, name, .. } => {
                 self.state.limits.join(self.ip)?;
-                registry.join_by_number(conn, number, &name, join_key.as_deref())?
+                registry.join_by_number(conn, number, &name, key)?
             }
             ClientMessage::OpenSession { number } => {
                 let account = self.rep_attempt()?;
                 registry.open_session(conn, &account, number)?
             }
-            ClientMessage::Assist { number, join_key } => {
+            ClientMessage::Assist { number, .. } => {
                 let account = self.rep_attempt()?;
-                registry.assist(conn, &account, number, join_key.as_deref())?
+                registry.assist(conn, &account, number, key)?
             }
             ClientMessage::Resume { token } => {
                 // Not counted against the address's joins: a resume token has 256 bits
@@ -460,9 +458,9 @@ impl Connection {
                 let account = self.rep_attempt()?;
                 registry.accept_transfer(conn, &account, number)?
             }
-            ClientMessage::AttachAgent { token, join_key } => {
+            ClientMessage::AttachAgent { token, .. } => {
                 self.state.limits.join(self.ip)?;
-                registry.attach_agent(conn, &token, join_key.as_deref())?
+                registry.attach_agent(conn, &token, key)?
             }
             _ => {
                 return Err(Refusal::new(ErrorCode::BadMessage, "not a join message"));

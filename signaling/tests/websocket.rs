@@ -443,7 +443,22 @@ async fn a_join_sent_again_with_its_key_comes_back_to_its_place_instead_of_joini
     let ann = page.recv_until(joined_named("Ann")).await["participant"]["id"].clone();
     first.drop_connection();
     page.recv_until(lost(ann.clone())).await;
-    // The same join again: Ann's place, not a second Ann.
+    // The same join again, whose answer is lost too: it took Ann's place, and the key
+    // still stands for it.
+    let mut second = server.ws(None).await;
+    second.hello("customer").await;
+    second.send(ann_join.clone()).await;
+    let back = |id: Value| {
+        move |m: &Value| {
+            m["type"] == "participant_updated"
+                && m["participant"]["id"] == id
+                && m["participant"]["connected"] == true
+        }
+    };
+    page.recv_until(back(ann.clone())).await;
+    second.drop_connection();
+    page.recv_until(lost(ann.clone())).await;
+    // And a third time: Ann's place, not a second Ann.
     let (mut ann_ws, again) = send_join(&server, ann_join.clone(), None).await;
     assert_eq!(again["type"], "joined", "{again}");
     assert_eq!(again["you"], ann, "the same place: {again}");
@@ -500,14 +515,19 @@ async fn a_join_sent_again_with_its_key_comes_back_to_its_place_instead_of_joini
     assert_eq!(again["type"], "waiting", "{again}");
     page.send(json!({"type": "admit", "participant": bob}))
         .await;
+    // The rep hears of no second Bob before the admission.
     let admitted = page
         .recv_until(|m| {
-            m["type"] == "participant_updated"
-                && m["participant"]["id"] == bob
-                && m["participant"]["admission"] == "admitted"
+            joined_named("Bob")(m)
+                || (m["type"] == "participant_updated"
+                    && m["participant"]["id"] == bob
+                    && m["participant"]["admission"] == "admitted")
         })
         .await;
-    assert_eq!(admitted["participant"]["name"], "Bob");
+    assert_eq!(
+        admitted["type"], "participant_updated",
+        "no second Bob: {admitted}"
+    );
 
     // An assistant: the same key brings Sam back rather than `already_joined`; another
     // rep cannot use his key.
@@ -558,6 +578,42 @@ async fn a_join_sent_again_with_its_key_comes_back_to_its_place_instead_of_joini
             .contains("22 to 64"),
         "{refused}"
     );
+}
+
+/// protocol.md §4.8: a late copy of a keyed join, read from an older connection after
+/// its retry on a newer one got the place, does not take the place from the retry; a key
+/// is no resume token.
+#[tokio::test]
+async fn a_late_copy_of_a_keyed_join_does_not_take_the_place_from_its_retry() {
+    let server = TestServer::start().await;
+    let (_rep, _number, secret, mut page) = started(&server).await;
+    let dan_join = json!({"type": "join_by_link", "secret": secret, "name": "Dan", "join_key": "d".repeat(30)});
+    let mut older = server.ws(None).await;
+    older.hello("customer").await;
+    let (mut newer, joined) = send_join(&server, dan_join.clone(), None).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    older.send(dan_join.clone()).await;
+    let late = older.recv_type("error").await;
+    assert_eq!(late["code"], "already_joined", "{late}");
+    newer
+        .send(json!({"type": "chat", "text": "still here"}))
+        .await;
+    page.recv_until(|m| m["type"] == "chat" && m["text"] == "still here")
+        .await;
+    // A key is no resume token, and a customer's key cannot attach an agent.
+    let mut resume = server.ws(None).await;
+    resume.hello("customer").await;
+    resume
+        .send(json!({"type": "resume", "token": "d".repeat(30)}))
+        .await;
+    assert_eq!(resume.recv_type("error").await["code"], "session_not_found");
+    let (_, attach) = send_join(
+        &server,
+        json!({"type": "attach_agent", "token": "agt_unknown", "join_key": "d".repeat(30)}),
+        None,
+    )
+    .await;
+    assert_eq!(attach["code"], "session_not_found", "{attach}");
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ pub const JOIN_KEY_MAX_CHARS: usize = 64;
 /// one join, 22 to 64 characters of base64url (`A`–`Z`, `a`–`z`, `0`–`9`, `-`, `_`). A
 /// join sent again with the same key after its connection was lost, before any answer,
 /// comes back to the place the first one made (as a `resume` would) instead of joining
-/// twice. The key works until the place has been resumed once, like a resume token.
+/// twice. The key works until the place is resumed with a resume token.
 pub fn check_join_key(key: &str) -> Result<(), String> {
     let chars = key.chars().count();
     if !(JOIN_KEY_MIN_CHARS..=JOIN_KEY_MAX_CHARS).contains(&chars) {

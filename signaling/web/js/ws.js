@@ -39,6 +39,8 @@ export class SessionSocket {
     // The server refused the join (not with `restarting`): the page said why, and it is
     // not sent again by itself.
     this.joinRefused = false;
+    this.joinsSent = 0; // how many times `join` went out
+    this.retryAfter = 1000; // ms before the next try
     addEventListener('pagehide', () => this.close());
   }
 
@@ -63,7 +65,7 @@ export class SessionSocket {
     ws.onopen = () => {
       this.send(msg.hello(this.client, 'tandem-web'));
       this.send(first || this.join);
-      if (!first) this.joinUnanswered = true;
+      if (!first) { this.joinUnanswered = true; this.joinsSent += 1; }
     };
     ws.onmessage = (event) => {
       let message;
@@ -86,8 +88,12 @@ export class SessionSocket {
             }
           } else if (!this.resumeToken && this.join && message.request === this.join.type) {
             this.joinUnanswered = false;
-            if (message.code === 'restarting') {
+            // A keyed join sent again may have made its place the first time: too many
+            // attempts from here only delay it (then it comes back to that place).
+            const limited = message.code === 'rate_limited' && this.join.join_key && this.joinsSent > 1;
+            if (message.code === 'restarting' || limited) {
               // Not carried out: onclose sends it again, and the page never hears of it.
+              this.retryAfter = limited ? 6000 : 1000;
               ws.close(4000, 'retrying the join');
               return;
             }
@@ -123,7 +129,9 @@ export class SessionSocket {
     this.lostAt = this.lostAt || Date.now();
     if (Date.now() - this.lostAt > RETRY_FOR_MS) { this.finished = true; this.onStatus('gone'); return; }
     this.onStatus('reconnecting');
-    setTimeout(() => { if (!this.finished) this.open(this.resumeToken ? msg.resume(this.resumeToken) : null); }, 1000);
+    const wait = this.retryAfter;
+    this.retryAfter = 1000;
+    setTimeout(() => { if (!this.finished) this.open(this.resumeToken ? msg.resume(this.resumeToken) : null); }, wait);
   }
 
   send(message) {
