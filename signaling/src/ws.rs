@@ -454,9 +454,9 @@ impl Connection {
                 // address resumes at the same moment.
                 registry.resume(conn, &token, self.account.as_ref())?
             }
-            ClientMessage::AcceptTransfer { number } => {
+            ClientMessage::AcceptTransfer { number, .. } => {
                 let account = self.rep_attempt()?;
-                registry.accept_transfer(conn, &account, number)?
+                registry.accept_transfer(conn, &account, number, key)?
             }
             ClientMessage::AttachAgent { token, .. } => {
                 self.state.limits.join(self.ip)?;

@@ -402,7 +402,7 @@ async fn a_close_with_another_code_than_leaving_keeps_the_place_for_a_resume() {
 /// the join: `joined`, `waiting` or the error.
 async fn send_join(server: &TestServer, join: Value, rep: Option<&Http>) -> (Ws, Value) {
     let kind = match join["type"].as_str() {
-        Some("assist") => "console",
+        Some("assist" | "accept_transfer") => "console",
         Some("attach_agent") => "agent",
         _ => "customer",
     };
@@ -994,6 +994,56 @@ async fn r10_a_webacd_transfer_to_a_queue_reaches_an_available_agent_with_the_me
 
 /// R10: a queue that distributes automatically offers each session to the one available
 /// agent with the fewest sessions; an agent who is away gets nothing.
+/// R10, protocol.md §4.8: a WebACD agent's accept goes through and its answer is lost
+/// with the connection; the same accept with its `join_key` brings the agent back to the
+/// primary's seat it took (the offer is gone by then), and the session does not end for
+/// want of its primary.
+#[tokio::test]
+async fn r10_an_accept_sent_again_with_its_key_comes_back_to_the_primary_seat() {
+    let server = TestServer::start().await;
+    let rita = server.rep("rita", true).await;
+    let sam = server.rep("sam", true).await;
+    let (number, secret) = rita.start_session().await;
+    let mut page = rep_page(&server, &rita, &number).await;
+    let (mut ann, _) = customer_by_link(&server, &secret, "Ann").await;
+    page.recv_type("participant_joined").await;
+    let mut sam_desk = desk(&server, &sam, true).await;
+    sam_desk.recv_type("webacd_state").await;
+    page.send(json!({"type": "webacd_transfer", "target": {"kind": "agent", "agent": "sam"}}))
+        .await;
+    sam_desk.recv_type("transfer_offered").await;
+
+    let accept = json!({"type": "accept_transfer", "number": number, "join_key": "e".repeat(40)});
+    let mut first = server.ws(Some(&sam)).await;
+    first.hello("console").await;
+    first.send(accept.clone()).await;
+    let sam_in = ann
+        .recv_until(|m| m["type"] == "participant_joined" && m["participant"]["name"] == "Rep sam")
+        .await;
+    let sam_id = sam_in["participant"]["id"].clone();
+    first.drop_connection();
+    ann.recv_until(|m| {
+        m["type"] == "participant_updated"
+            && m["participant"]["id"] == sam_id
+            && m["participant"]["connected"] == false
+    })
+    .await;
+    let (_sam_page, again) = send_join(&server, accept, Some(&sam)).await;
+    assert_eq!(again["type"], "joined", "{again}");
+    assert_eq!(
+        again["you"], sam_id,
+        "the seat the first accept took: {again}"
+    );
+    assert_eq!(again["role"], "primary_rep", "{again}");
+    let sams = again["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter(|p| p["name"] == "Rep sam")
+        .count();
+    assert_eq!(sams, 1, "{again}");
+}
+
 #[tokio::test]
 async fn r10_automatic_distribution_picks_the_available_agent_with_the_fewest_sessions() {
     let server = TestServer::start().await;

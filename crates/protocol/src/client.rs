@@ -51,7 +51,12 @@ pub enum ClientMessage {
         join_key: Option<String>,
     },
     /// A logged-in WebACD agent takes a session transferred to them or their queue (R10).
-    AcceptTransfer { number: SessionNumber },
+    AcceptTransfer {
+        number: SessionNumber,
+        /// As `join_by_link`'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        join_key: Option<String>,
+    },
     /// An agent attaches to its customer with the one-time token from the join page.
     AttachAgent {
         token: String,
@@ -234,12 +239,13 @@ impl ClientMessage {
     }
 
     /// The client's own key for a join (`join_by_link`, `join_by_number`, `assist`,
-    /// `attach_agent`), if it gave one.
+    /// `accept_transfer`, `attach_agent`), if it gave one.
     pub fn join_key(&self) -> Option<&str> {
         match self {
             ClientMessage::JoinByLink { join_key, .. }
             | ClientMessage::JoinByNumber { join_key, .. }
             | ClientMessage::Assist { join_key, .. }
+            | ClientMessage::AcceptTransfer { join_key, .. }
             | ClientMessage::AttachAgent { join_key, .. } => join_key.as_deref(),
             _ => None,
         }

@@ -543,8 +543,8 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         (number(), proptest::option::of(s()))
             .prop_map(|(number, join_key)| C::Assist { number, join_key })
             .boxed(),
-        number()
-            .prop_map(|number| C::AcceptTransfer { number })
+        (number(), proptest::option::of(s()))
+            .prop_map(|(number, join_key)| C::AcceptTransfer { number, join_key })
             .boxed(),
         (s(), proptest::option::of(s()))
             .prop_map(|(token, join_key)| C::AttachAgent { token, join_key })

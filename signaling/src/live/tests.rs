@@ -937,7 +937,7 @@ async fn a_webacd_offer_is_kept_before_it_is_told_and_a_lost_one_is_made_again()
     assert_eq!(waiting[0]["for_you"], true, "{state}");
     assert_eq!(waiting[0]["from"], "wendy", "{state}");
     let seat = registry
-        .accept_transfer((registry.next_id(), tx), &tom, number)
+        .accept_transfer((registry.next_id(), tx), &tom, number, None)
         .expect("tom takes it");
     assert_eq!(seat.number, number);
 }

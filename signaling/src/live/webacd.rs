@@ -213,6 +213,7 @@ impl Registry {
         conn: (u64, OutboundTx),
         account: &Account,
         number: SessionNumber,
+        join_key: Option<&str>,
     ) -> Result<Seat, Refusal> {
         let not_offered = || {
             Refusal::new(
@@ -224,6 +225,15 @@ impl Registry {
         };
         // A session that ended meanwhile is not offered any more either.
         let mut op = self.op_any(number).ok_or_else(not_offered)?;
+        // Sent again after its answer was lost: the offer is gone, taken by this very
+        // accept, whose place the key brings back.
+        let key = join_key.map(crate::clock::hash_secret);
+        if let Some(place) = self.keyed_place(&mut op, key.as_deref())? {
+            if self.is_suspended() {
+                return Err(super::restarting());
+            }
+            return self.take_place(&mut op, place, Some(account), conn, super::Came::Key);
+        }
         let offered = op
             .site()
             .webacd
@@ -244,7 +254,7 @@ impl Registry {
             kind: JoinKind::TransferReceiver(rep_info(account)),
             rep_load_elsewhere: 0,
         };
-        let seat = self.join(&mut op, join, conn, Some(account), None)?;
+        let seat = self.join(&mut op, join, conn, Some(account), key)?;
         let (live, site) = op.parts();
         Self::withdraw(&self.out, site, number);
         if let Some(live) = live {

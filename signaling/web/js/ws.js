@@ -16,7 +16,7 @@ const LOST = new Set([1001, 1006, 1012, 4000]);
 
 // Joins that carry the client's own `join_key` (protocol.md §4.8): sent again with the
 // same key, they come back to the place the first one made instead of joining twice.
-const KEYED = new Set(['join_by_link', 'join_by_number', 'assist']);
+const KEYED = new Set(['join_by_link', 'join_by_number', 'assist', 'accept_transfer']);
 
 // 128 random bits, in hex: a `join_key`.
 function newJoinKey() {
@@ -48,7 +48,8 @@ export class SessionSocket {
   // server gives a resume token, a lost connection is opened again with `join` itself when
   // that is safe: a WebACD dashboard (which has no resume), a rep's `open_session` (it
   // replaces the seat's connection), a join with its `join_key` (a customer's, an
-  // assistant's: the server brings it back to its place if it made one), or a join that
+  // assistant's, a WebACD agent's accept: the server brings it back to its place if it
+  // made one), or a join that
   // never went out or that the server refused with `restarting` (not carried out). A join
   // the server refused for another reason is not sent again. The owner may change `join`
   // later (the dashboard's availability).
