@@ -3,15 +3,34 @@
 
 export const PROTOCOL_VERSION = 1;
 
+// Joins that carry the client's own `join_key` (protocol.md §4.8, "A join sent again"):
+// sent again with the same key, they come back to the place the first one made instead of
+// joining twice.
+export const KEYED = new Set(['join_by_link', 'join_by_number', 'assist', 'accept_transfer']);
+
+// 128 random bits, in hex: a `join_key`.
+export function newJoinKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// `join` with a new key of its own if it is a join that takes one and has none yet.
+export function keyed(join) {
+  return KEYED.has(join.type) && !join.join_key ? { ...join, join_key: newJoinKey() } : join;
+}
+
+// The field a builder adds when given a key.
+const withKey = (joinKey) => (joinKey ? { join_key: joinKey } : {});
+
 export const msg = {
   hello: (client, software) => ({ type: 'hello', protocol_version: PROTOCOL_VERSION, client, software }),
-  joinByLink: (secret, name) => ({ type: 'join_by_link', secret, name }),
-  joinByNumber: (number, name) => ({ type: 'join_by_number', number: digits(number), name }),
+  joinByLink: (secret, name, joinKey) => ({ type: 'join_by_link', secret, name, ...withKey(joinKey) }),
+  joinByNumber: (number, name, joinKey) => ({ type: 'join_by_number', number: digits(number), name, ...withKey(joinKey) }),
   openSession: (number) => ({ type: 'open_session', number: digits(number) }),
-  assist: (number) => ({ type: 'assist', number: digits(number) }),
+  assist: (number, joinKey) => ({ type: 'assist', number: digits(number), ...withKey(joinKey) }),
   resume: (token) => ({ type: 'resume', token }),
   dashboard: (available) => ({ type: 'dashboard', available }),
-  acceptTransfer: (number) => ({ type: 'accept_transfer', number: digits(number) }),
+  acceptTransfer: (number, joinKey) => ({ type: 'accept_transfer', number: digits(number), ...withKey(joinKey) }),
   webacdTransfer: (target, message) => ({ type: 'webacd_transfer', target, message }),
   admit: (participant) => ({ type: 'admit', participant }),
   deny: (participant) => ({ type: 'deny', participant }),

@@ -2,7 +2,7 @@
 // close when the page goes away. Views subscribe with onMessage and onStatus.
 
 import { t } from './i18n.js';
-import { msg } from './protocol.js';
+import { keyed, msg } from './protocol.js';
 
 // While the server cannot be reached at all (a restart, an upgrade, the network), keep
 // trying this long: a restarted server gives everyone the whole grace period from its new
@@ -13,16 +13,6 @@ const RETRY_FOR_MS = 120000;
 // Close codes of a connection that was lost rather than ended: no close frame (1006), the
 // server going away or restarting (1001, 1012), or our own close to try again (4000).
 const LOST = new Set([1001, 1006, 1012, 4000]);
-
-// Joins that carry the client's own `join_key` (protocol.md §4.8): sent again with the
-// same key, they come back to the place the first one made instead of joining twice.
-const KEYED = new Set(['join_by_link', 'join_by_number', 'assist', 'accept_transfer']);
-
-// 128 random bits, in hex: a `join_key`.
-function newJoinKey() {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 export class SessionSocket {
   constructor({ client, onMessage, onStatus }) {
@@ -54,7 +44,7 @@ export class SessionSocket {
   // the server refused for another reason is not sent again. The owner may change `join`
   // later (the dashboard's availability).
   connect(join) {
-    this.join = KEYED.has(join.type) ? { ...join, join_key: newJoinKey() } : join;
+    this.join = keyed(join);
     this.open(null);
   }
 

@@ -5,14 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { msg, digits } from '../js/protocol.js';
+import { msg, digits, keyed, newJoinKey } from '../js/protocol.js';
 
 const fixtures = fileURLToPath(new URL('../../../crates/protocol/fixtures/client/', import.meta.url));
 const fixture = (name) => JSON.parse(readFileSync(`${fixtures}${name}.json`, 'utf8'));
 
 // Each console builder, called with the fixture's own values, gives the fixture back.
 const cases = {
-  join_by_link: (f) => msg.joinByLink(f.secret, f.name),
+  join_by_link: (f) => msg.joinByLink(f.secret, f.name, f.join_key),
   join_by_number: (f) => msg.joinByNumber(f.number.replace(/(\d{3})(\d{3})(\d{3})/, '$1 $2 $3'), f.name),
   open_session: (f) => msg.openSession(f.number),
   assist: (f) => msg.assist(f.number),
@@ -75,4 +75,20 @@ test('session numbers are read as people type them', () => {
   assert.equal(digits('123-456-789'), '123456789');
   assert.equal(digits('12345678'), null);
   assert.equal(digits('12345678a'), null);
+});
+
+test('a join gets a key of its own, 128 random bits, once; other messages get none', () => {
+  const key = newJoinKey();
+  assert.match(key, /^[0-9a-f]{32}$/);
+  assert.notEqual(newJoinKey(), key);
+  for (const join of [msg.joinByLink('s', 'Ann'), msg.joinByNumber('123456789', 'Bo'), msg.assist('123456789'),
+    msg.acceptTransfer('123456789')]) {
+    const sent = keyed(join);
+    assert.match(sent.join_key, /^[0-9a-f]{32}$/, join.type);
+    assert.deepEqual(keyed(sent), sent, 'sent again with the same key');
+    assert.notEqual(keyed(join).join_key, sent.join_key, 'a new join, a new key');
+  }
+  for (const join of [msg.openSession('123456789'), msg.dashboard(true), msg.resume('t')]) {
+    assert.equal(keyed(join).join_key, undefined, join.type);
+  }
 });
