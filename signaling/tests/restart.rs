@@ -641,23 +641,10 @@ async fn a_site_audit_record_the_store_had_not_taken_before_a_kill_is_kept() {
 
     let second = Process::start(dir.path(), port).await;
     let admin = Http::login(&second.base(), "admin", ADMIN_PASSWORD).await;
-    let entries: Value = admin
-        .get("/api/admin/audit?limit=1000")
-        .await
-        .json()
-        .await
-        .expect("audit");
-    let refusals: Vec<&Value> = entries
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|e| e["session"] == "" && e["action"] == "login_refused")
-        .collect();
-    assert_eq!(refusals.len(), 1, "{entries}");
-    assert_eq!(
-        refusals[0]["record"]["reason"], "wrong_password",
-        "{entries}"
-    );
+    let refusals = audit_records(&admin, "login_refused").await;
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0]["record"]["reason"], "wrong_password");
+    assert_eq!(refusals[0]["session"], "", "a record of the site");
     let chain: Value = admin
         .get("/api/admin/audit/verify")
         .await
@@ -720,6 +707,23 @@ async fn records_wait_in_order_while_the_store_refuses_them() {
         new[1..].contains(&"control_granted".to_owned()),
         "then the second: {after:?}"
     );
+}
+
+/// The audit log's records of `action` (the newest 1000 looked at), newest first.
+async fn audit_records(admin: &Http, action: &str) -> Vec<Value> {
+    let entries: Value = admin
+        .get("/api/admin/audit?limit=1000")
+        .await
+        .json()
+        .await
+        .expect("audit");
+    entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == action)
+        .cloned()
+        .collect()
 }
 
 /// Someone else holding the server's tandem.db: its writes wait, then fail.
@@ -2426,19 +2430,8 @@ async fn a_reset_of_the_admin_password_at_start_works_and_is_audited() {
 
     let second = Process::start_with(dir.path(), port, &["--reset-admin-password"]).await;
     let admin = Http::login(&second.base(), "admin", ADMIN_PASSWORD).await;
-    let entries: Value = admin
-        .get("/api/admin/audit?limit=1000")
-        .await
-        .json()
-        .await
-        .expect("audit");
-    let resets: Vec<&Value> = entries
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|e| e["action"] == "admin_password_reset")
-        .collect();
-    assert_eq!(resets.len(), 1, "{entries}");
+    let resets = audit_records(&admin, "admin_password_reset").await;
+    assert_eq!(resets.len(), 1, "{resets:?}");
     assert_eq!(resets[0]["record"]["account"], "admin");
     assert!(resets[0]["actor"].is_null(), "{}", resets[0]);
     assert_eq!(resets[0]["session"], "");
