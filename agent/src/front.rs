@@ -14,11 +14,12 @@ use crate::ui::{self, Action};
 pub enum Failure {
     /// A sentence from the catalogue.
     Said(Text),
-    /// The server refused the attach; `expired` when the download's token ran out. The
-    /// join page (`page`) gives a new one.
+    /// The server refused the attach with `message`; `said`: the catalogue's sentence for
+    /// it where there is one (the download's token ran out or was used). The join page
+    /// (`page`) gives a new download.
     Refused {
         message: String,
-        expired: bool,
+        said: Option<Text>,
         page: String,
     },
 }
@@ -28,9 +29,9 @@ impl std::fmt::Display for Failure {
         let english = Language::for_locale("en", crate::text::Surface::Terminal);
         match self {
             Failure::Said(text) => f.write_str(&english.say(text)),
-            Failure::Refused { expired: true, .. } => {
-                f.write_str(&english.say(&Text::new("download-expired")))
-            }
+            Failure::Refused {
+                said: Some(text), ..
+            } => f.write_str(&english.say(text)),
             Failure::Refused { message, .. } => f.write_str(message),
         }
     }
@@ -322,14 +323,10 @@ impl Front {
                 match e.downcast_ref::<Failure>() {
                     Some(Failure::Said(text)) => (heading, self.language.say(text), None),
                     Some(Failure::Refused {
-                        expired: true,
+                        said: Some(text),
                         page,
                         ..
-                    }) => (
-                        heading,
-                        self.language.say(&Text::new("download-expired")),
-                        open(page),
-                    ),
+                    }) => (heading, self.language.say(text), open(page)),
                     Some(Failure::Refused { message, page, .. }) => {
                         (heading, message.clone(), open(page))
                     }

@@ -235,9 +235,9 @@ fn exit(result: anyhow::Result<()>) -> ExitCode {
             let language = Language::from_os(Surface::Terminal);
             let said = match e.downcast_ref::<Failure>() {
                 Some(Failure::Said(text)) => language.say(text),
-                Some(Failure::Refused { expired: true, .. }) => {
-                    language.say(&Text::new("download-expired"))
-                }
+                Some(Failure::Refused {
+                    said: Some(text), ..
+                }) => language.say(text),
                 _ => format!("{e:#}"),
             };
             eprintln!("tandem-agent: {said}");
@@ -331,7 +331,7 @@ async fn join(
     };
     let (mut customer, first) = match until_taken(front, || join_once(&ws_url, &join)).await {
         Ok(joined) => joined,
-        Err(Attach::Refused { message, .. }) => bail!("{message}"),
+        Err(Attach::Refused { message, code }) => return Err(join_refused(code, message)),
         Err(Attach::NotYet { why, .. }) => return Err(gave_up(why)),
     };
     let mut first = Some(first);
@@ -343,8 +343,9 @@ async fn join(
         match message {
             ServerMessage::Waiting { .. } => front.tell(&Text::new("waiting-room")),
             ServerMessage::AgentToken { token } => break token,
-            ServerMessage::Error { message, .. } | ServerMessage::Denied { message } => {
-                bail!("{message}")
+            ServerMessage::Error { code, message, .. } => return Err(join_refused(code, message)),
+            ServerMessage::Denied { .. } => {
+                return Err(Failure::Said(Text::new("join-denied")).into());
             }
             ServerMessage::SessionEnded { message, .. } => bail!("{message}"),
             _ => {}
@@ -371,8 +372,8 @@ fn join_key() -> String {
 /// Why an attach did not happen.
 enum Attach {
     /// The server refused the token (used, unknown or expired) or this agent (a protocol
-    /// version it does not speak): trying again cannot help.
-    Refused { message: String, expired: bool },
+    /// version it does not speak), with `code`: trying again cannot help.
+    Refused { message: String, code: ErrorCode },
     /// The server could not be reached, is restarting, has had too many attempts from
     /// here, or closed the connection before it answered: worth trying again after
     /// `wait` with the same message. It carries the same join key, so a try the server
@@ -396,10 +397,7 @@ impl Attach {
                 why: anyhow::anyhow!("{message}"),
                 wait: ATTACH_RETRY_LIMITED,
             },
-            _ => Attach::Refused {
-                message,
-                expired: code == ErrorCode::AgentTokenExpired,
-            },
+            _ => Attach::Refused { message, code },
         }
     }
 }
@@ -493,6 +491,29 @@ where
     }
 }
 
+/// The catalogue's sentence for an attach the server refused with `code`, where there is
+/// one (the server's own words are English).
+fn attach_refused(code: ErrorCode) -> Option<Text> {
+    match code {
+        ErrorCode::AgentTokenExpired => Some(Text::new("download-expired")),
+        ErrorCode::SessionNotFound => Some(Text::new("download-used")),
+        ErrorCode::UnsupportedVersion => Some(Text::new("agent-unsupported")),
+        _ => None,
+    }
+}
+
+/// The customer's own join refused with `code`: the catalogue's sentence where there is
+/// one, else the server's `message`.
+fn join_refused(code: ErrorCode, message: String) -> anyhow::Error {
+    let said = match code {
+        ErrorCode::SessionNotFound => "join-not-found",
+        ErrorCode::SessionFull | ErrorCode::SiteLimit => "join-full",
+        ErrorCode::UnsupportedVersion => "agent-unsupported",
+        _ => return anyhow::anyhow!("{message}"),
+    };
+    Failure::Said(Text::new(said)).into()
+}
+
 /// The end of trying: the server could not take us for the whole time.
 fn gave_up(why: anyhow::Error) -> anyhow::Error {
     Failure::Said(
@@ -575,9 +596,9 @@ async fn share(
                 }
                 return Err(match failed {
                     // A used, unknown or expired token. The join page gives a new one.
-                    Attach::Refused { message, expired } => Failure::Refused {
+                    Attach::Refused { message, code } => Failure::Refused {
+                        said: attach_refused(code),
                         message,
-                        expired,
                         page: page.to_owned(),
                     }
                     .into(),
@@ -1312,6 +1333,49 @@ fn local_ip_towards(base: &str) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The server's refusals the customer may meet are said in the customer's language
+    /// (the server's own words are English); others keep the server's words.
+    #[test]
+    fn refusals_are_said_from_the_catalogue_in_each_language() {
+        use crate::text::{Language, Surface};
+        let said = |e: anyhow::Error| match e.downcast::<Failure>() {
+            Ok(Failure::Said(text)) => Some(text),
+            _ => None,
+        };
+        let mut texts: Vec<Text> = [
+            ErrorCode::AgentTokenExpired,
+            ErrorCode::SessionNotFound,
+            ErrorCode::UnsupportedVersion,
+        ]
+        .into_iter()
+        .map(|code| attach_refused(code).expect("a sentence"))
+        .collect();
+        for code in [
+            ErrorCode::SessionNotFound,
+            ErrorCode::SessionFull,
+            ErrorCode::SiteLimit,
+            ErrorCode::UnsupportedVersion,
+        ] {
+            texts.push(said(join_refused(code, "English".into())).expect("a sentence"));
+        }
+        texts.push(Text::new("join-denied"));
+        for language in ["en", "nb"] {
+            let language = Language::for_locale(language, Surface::Terminal);
+            for text in &texts {
+                let words = language.say(text);
+                assert!(
+                    words.len() > 30
+                        && !words.starts_with("download-")
+                        && !words.starts_with("join-"),
+                    "{text:?}: {words}"
+                );
+            }
+        }
+        assert!(attach_refused(ErrorCode::BadMessage).is_none());
+        let other = join_refused(ErrorCode::BadMessage, "the name is too long".into());
+        assert_eq!(other.to_string(), "the name is too long");
+    }
 
     #[test]
     fn an_expired_download_points_to_the_join_page_with_its_number() {

@@ -113,6 +113,11 @@ session-ended = { $reason ->
 }
 error-heading = Tandem could not connect
 download-expired = This download has expired. Open the support page in your browser again and download Tandem anew.
+download-used = This download has been used already, or its support session has ended. Open the support page in your browser again and download Tandem anew.
+agent-unsupported = This Tandem agent does not work with this support server's version. Open the support page in your browser again and download Tandem anew.
+join-not-found = This support session could not be found: the link or number is not valid any more, or the session has ended. Ask your support rep for a new link.
+join-full = The support rep cannot take more customers right now. Try again in a little while, or ask your support rep.
+join-denied = The support rep did not let you into the session.
 no-session = Tandem was started without a session. Open the link your support rep sent you, and download Tandem from that page.
 button-close = Close
 button-about = About

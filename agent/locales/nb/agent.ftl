@@ -112,6 +112,11 @@ session-ended = { $reason ->
 }
 error-heading = Tandem kunne ikke koble til
 download-expired = Denne nedlastingen er utløpt. Åpne støttesiden i nettleseren igjen og last ned Tandem på nytt.
+download-used = Denne nedlastingen er allerede brukt, eller støtteøkten er avsluttet. Åpne støttesiden i nettleseren igjen og last ned Tandem på nytt.
+agent-unsupported = Denne Tandem-agenten virker ikke med denne støtteserverens versjon. Åpne støttesiden i nettleseren igjen og last ned Tandem på nytt.
+join-not-found = Fant ikke støtteøkten: lenken eller nummeret er ikke gyldig lenger, eller økten er avsluttet. Be kontaktpersonen din om en ny lenke.
+join-full = Kontaktpersonen kan ikke ta imot flere kunder akkurat nå. Prøv igjen om litt, eller spør kontaktpersonen din.
+join-denied = Kontaktpersonen slapp deg ikke inn i økten.
 no-session = Tandem ble startet uten en økt. Åpne lenken fra kontaktpersonen din, og last ned Tandem fra den siden.
 button-close = Lukk
 button-about = Om
