@@ -112,7 +112,8 @@ impl AppState {
             actor: actor.map(|a| format!("{} ({})", a.display_name, a.username)),
             action,
         };
-        if self.store_jobs.send(StoreJob::SiteAudit(record)).is_err() {
+        let job = StoreJob::SiteAudit { record, held: None };
+        if self.store_jobs.send(job).is_err() {
             tracing::error!("the store writer stopped: a site audit record is not stored");
         }
     }
@@ -309,8 +310,26 @@ pub async fn build_with_store(
     }
     let admin = first_admin(&config, store.as_ref()).await?;
 
-    // Registry jobs and flush requests go through one ordered queue.
-    let (jobs_tx, mut writer_rx) = mpsc::unbounded_channel::<StoreJob>();
+    // Registry jobs and flush requests go through one ordered queue: first through a
+    // thread that holds the audit records not held yet in the journal's outbox (the site's
+    // own, a recording's deletion) as they come, never waiting on the store, then to the
+    // writer, which may wait on it.
+    let (jobs_tx, mut hold_rx) = mpsc::unbounded_channel::<StoreJob>();
+    let (held_tx, mut writer_rx) = mpsc::unbounded_channel::<StoreJob>();
+    let hold_journal = journal.clone();
+    std::thread::Builder::new()
+        .name("audit-hold".into())
+        .spawn(move || {
+            while let Some(job) = hold_rx.blocking_recv() {
+                if held_tx
+                    .send(hold_job(hold_journal.as_deref(), job))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+        .context("could not start the audit records' holding thread")?;
     let writer_tx = jobs_tx.clone();
     let writer_store = store.clone();
     let writer_journal = journal.clone();
@@ -452,22 +471,15 @@ impl Backlog {
     }
 
     async fn drain(&mut self, store: &dyn Store, journal: Option<&dyn live::Journal>) {
-        if journal.is_some_and(|j| j.fenced()) {
-            // The site lease is gone: the server that takes over stores what is held (it
-            // is in the site's outbox), once; storing it here too would record it twice.
-            if !self.waiting.is_empty() {
-                tracing::warn!(
-                    waiting = self.waiting.len(),
-                    "the site lease is lost: held audit records are left to the server that \
-                     takes over"
-                );
-                self.waiting.retain(|(_, held)| held.is_none());
+        loop {
+            if journal.is_some_and(|j| j.fenced()) {
+                self.leave_held_to_successor();
             }
-            if self.waiting.is_empty() {
+            let Some((record, held)) = self.waiting.front() else {
+                // Nothing waits: nothing to try again.
+                self.retry_at = None;
                 return;
-            }
-        }
-        while let Some((record, held)) = self.waiting.front() {
+            };
             match record.append(store).await {
                 Ok(()) => {
                     if let (Some(id), Some(journal)) = (held, journal)
@@ -500,6 +512,21 @@ impl Backlog {
                 }
             }
             self.waiting.pop_front();
+        }
+    }
+
+    /// The site lease is gone: the server that takes over stores what is held (it is in
+    /// the site's outbox), once; storing it here too would record it twice. What is not
+    /// held is still stored here.
+    fn leave_held_to_successor(&mut self) {
+        let before = self.waiting.len();
+        self.waiting.retain(|(_, held)| held.is_none());
+        if self.waiting.len() < before {
+            tracing::warn!(
+                left = before - self.waiting.len(),
+                "the site lease is lost: held audit records are left to the server that takes \
+                 over"
+            );
         }
     }
 
@@ -548,14 +575,12 @@ async fn write(
     let result = match &job {
         StoreJob::Audit { record, held } => {
             let record = live::HeldRecord::Session(record.clone());
-            let held = held.or_else(|| hold(journal, &record));
-            backlog.push(record, held, store, journal).await;
+            backlog.push(record, *held, store, journal).await;
             return;
         }
-        StoreJob::SiteAudit(record) => {
+        StoreJob::SiteAudit { record, held } => {
             let record = live::HeldRecord::Site(record.clone());
-            let held = hold(journal, &record);
-            backlog.push(record, held, store, journal).await;
+            backlog.push(record, *held, store, journal).await;
             return;
         }
         StoreJob::SessionStarted { number, at, by } => {
@@ -572,9 +597,24 @@ async fn write(
     }
 }
 
-/// Hold an audit record that reached the writer without being held (the site's own, a
-/// recording's deletion) in the journal's outbox, as a session's records are before their
-/// change goes out: one the store cannot take yet then outlives a crash. Its id there.
+/// `job`, with its audit record held in the journal's outbox if it came unheld (the site's
+/// own, a recording's deletion), as a session's records are before their change goes out:
+/// one the store cannot take yet then outlives a crash.
+fn hold_job(journal: Option<&dyn live::Journal>, job: StoreJob) -> StoreJob {
+    match job {
+        StoreJob::Audit { record, held: None } => {
+            let held = hold(journal, &live::HeldRecord::Session(record.clone()));
+            StoreJob::Audit { record, held }
+        }
+        StoreJob::SiteAudit { record, held: None } => {
+            let held = hold(journal, &live::HeldRecord::Site(record.clone()));
+            StoreJob::SiteAudit { record, held }
+        }
+        job => job,
+    }
+}
+
+/// Hold `record` in the journal's outbox; its id there.
 fn hold(journal: Option<&dyn live::Journal>, record: &live::HeldRecord) -> Option<i64> {
     let journal = journal.filter(|journal| !journal.fenced())?;
     match journal.save_and_hold(None, &[record.to_json()]) {

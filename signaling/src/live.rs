@@ -76,8 +76,11 @@ pub enum StoreJob {
         held: Option<i64>,
     },
     /// An audit record of the site (an administrator's change, a login): after every
-    /// record queued before it.
-    SiteAudit(crate::store::SiteAuditRecord),
+    /// record queued before it. `held` as for `Audit`.
+    SiteAudit {
+        record: crate::store::SiteAuditRecord,
+        held: Option<i64>,
+    },
     SessionStarted {
         number: String,
         at: i64,

@@ -992,8 +992,6 @@ async fn r10_a_webacd_transfer_to_a_queue_reaches_an_available_agent_with_the_me
     }
 }
 
-/// R10: a queue that distributes automatically offers each session to the one available
-/// agent with the fewest sessions; an agent who is away gets nothing.
 /// R10, protocol.md §4.8: a WebACD agent's accept goes through and its answer is lost
 /// with the connection; the same accept with its `join_key` brings the agent back to the
 /// primary's seat it took (the offer is gone by then), and the session does not end for
@@ -1044,6 +1042,8 @@ async fn r10_an_accept_sent_again_with_its_key_comes_back_to_the_primary_seat() 
     assert_eq!(sams, 1, "{again}");
 }
 
+/// R10: a queue that distributes automatically offers each session to the one available
+/// agent with the fewest sessions; an agent who is away gets nothing.
 #[tokio::test]
 async fn r10_automatic_distribution_picks_the_available_agent_with_the_fewest_sessions() {
     let server = TestServer::start().await;

@@ -39,7 +39,6 @@ impl Session {
             customer: None,
             control_consent: false,
         };
-        let mut transfer_message = None;
         match join.kind {
             JoinKind::CustomerByLink => {
                 if self.places_taken(join.rep_load_elsewhere) {
@@ -65,7 +64,7 @@ impl Session {
                     .pending_transfer
                     .take()
                     .ok_or(SessionError::NoTransferPending)?;
-                transfer_message = pending.message;
+                self.transfer_note = pending.message.map(|message| (id, message));
                 participant.role = Role::PrimaryRep;
                 participant.rep = Some(rep);
             }
@@ -112,8 +111,7 @@ impl Session {
             return Ok(());
         }
 
-        if let Some(mut snapshot) = self.snapshot(id) {
-            snapshot.transfer_message = transfer_message;
+        if let Some(snapshot) = self.snapshot(id) {
             self.send_joined(id, snapshot, out);
         }
         if let Some(participant) = self.info(id) {

@@ -108,6 +108,11 @@ pub struct Session {
     pub(crate) pending_control: Option<PendingControl>,
     pub(crate) call: Option<Call>,
     pub(crate) pending_transfer: Option<PendingTransfer>,
+    /// The primary who took a WebACD transfer, and its message (R10): said in every
+    /// `joined` to them, so a resume, or the accept sent again after its answer was lost,
+    /// still shows it. Kept sessions from before it existed have none.
+    #[serde(default)]
+    pub(crate) transfer_note: Option<(ParticipantId, String)>,
     /// A rep is recording the session; kept sessions from before it existed have none.
     #[serde(default)]
     pub(crate) recording: Option<tandem_protocol::RecordingInfo>,
@@ -134,6 +139,7 @@ impl Session {
             pending_control: None,
             call: None,
             pending_transfer: None,
+            transfer_note: None,
             recording: None,
             invite_dialog_pending: start.email_invite,
             clock: now,
@@ -453,7 +459,11 @@ impl Session {
             control: self.control.clone(),
             call: self.call_info(),
             open_invite_dialog: false,
-            transfer_message: None,
+            transfer_message: self
+                .transfer_note
+                .as_ref()
+                .filter(|(to, _)| *to == you)
+                .map(|(_, message)| message.clone()),
             max_file_bytes: self.config.max_file_bytes,
             recording: self.recording,
             recording_allowed: self.config.recording_allowed,
@@ -522,6 +532,7 @@ impl Session {
             pending_control,
             call,
             pending_transfer,
+            transfer_note,
             recording,
             invite_dialog_pending,
             clock: _,
@@ -537,6 +548,7 @@ impl Session {
             && *pending_control == other.pending_control
             && *call == other.call
             && *pending_transfer == other.pending_transfer
+            && *transfer_note == other.transfer_note
             && *recording == other.recording
             && *invite_dialog_pending == other.invite_dialog_pending
     }

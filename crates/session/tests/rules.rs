@@ -921,6 +921,15 @@ fn r10_the_transferring_rep_leaves_and_their_call_ends() {
     let snapshot = joined_snapshot(&to(&out, 9));
     assert_eq!(snapshot.role, Role::PrimaryRep);
     assert_eq!(snapshot.transfer_message.as_deref(), Some("Printer E-42"));
+    // Said again whenever Wes comes back (a resume, or his accept sent again with its
+    // key after the answer was lost), and to nobody else.
+    h.event(Event::ConnectionLost { who: id(9) }).expect("lost");
+    let back = h.event(Event::Connected { who: id(9) }).expect("back");
+    let snapshot = joined_snapshot(&to(&back, 9));
+    assert_eq!(snapshot.transfer_message.as_deref(), Some("Printer E-42"));
+    h.event(Event::ConnectionLost { who: id(2) }).expect("lost");
+    let back = h.event(Event::Connected { who: id(2) }).expect("back");
+    assert_eq!(joined_snapshot(&to(&back, 2)).transfer_message, None);
     let err = h
         .join(
             10,
