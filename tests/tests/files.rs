@@ -68,6 +68,29 @@ async fn state(rep: &Browser) -> String {
         .unwrap_or_default()
 }
 
+/// The rep asks the customer for a file. Clicked until the panel says it asked: a click
+/// can land where the button was an instant before, while the tile grows to the video's
+/// size as its first frame arrives (asking twice is not possible: the panel refuses while
+/// it has asked).
+async fn ask_for_file(rep: &Browser) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        rep.find("figure.tile .files button.ask-file")
+            .await?
+            .click()
+            .await?;
+        // Any other state: it asked (and may have heard back already).
+        if state(rep).await != "idle" {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the panel never asked for a file"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Wait (generously: 20 MB through a debug build's SCTP) until the panel is in `wanted`.
 async fn until_state(rep: &Browser, wanted: &str) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
@@ -357,10 +380,7 @@ async fn a_customer_sends_the_file_a_rep_asks_for_and_nothing_without_picking_it
         .await?;
 
     // Asked, and the customer says no (just Enter): nothing comes.
-    rep.find("figure.tile .files button.ask-file")
-        .await?
-        .click()
-        .await?;
+    ask_for_file(&rep).await?;
     agent.wait_for("Rita Rep asks you for a file").await?;
     anyhow::ensure!(state(&rep).await == "requested");
     pick_at_agent(&mut agent, "").await?;
@@ -372,10 +392,7 @@ async fn a_customer_sends_the_file_a_rep_asks_for_and_nothing_without_picking_it
     let log = random_bytes(5 * 1024 * 1024, 4);
     let log_path = outbox.path().join("support-log.bin");
     std::fs::write(&log_path, &log)?;
-    rep.find("figure.tile .files button.ask-file")
-        .await?
-        .click()
-        .await?;
+    ask_for_file(&rep).await?;
     agent.wait_for("Rita Rep asks you for a file").await?;
     pick_at_agent(&mut agent, &outbox.path().display().to_string()).await?;
     agent.wait_for("is not a file").await?;
@@ -522,12 +539,7 @@ async fn customer_sends(
     content: &[u8],
 ) -> anyhow::Result<u64> {
     std::fs::write(path, content)?;
-    scene
-        .rep
-        .find("figure.tile .files button.ask-file")
-        .await?
-        .click()
-        .await?;
+    ask_for_file(&scene.rep).await?;
     scene.agent.wait_for("Rita Rep asks you for a file").await?;
     pick_at_agent(&mut scene.agent, &path.display().to_string()).await?;
     until_percent(&scene.rep, "receiving", 10).await
@@ -750,10 +762,7 @@ async fn a_customer_drops_the_file_a_rep_asks_for_on_the_agents_window() -> anyh
     let now = state(&rep).await;
     anyhow::ensure!(now == "idle", "an unasked drop reached the console: {now}");
 
-    rep.find("figure.tile .files button.ask-file")
-        .await?
-        .click()
-        .await?;
+    ask_for_file(&rep).await?;
     agent
         .wait_for("Rita Rep asks you for a file. Nothing is sent unless you choose one: drop it on this window")
         .await?;
